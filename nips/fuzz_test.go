@@ -1,0 +1,180 @@
+package nips_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/nbd-wtf/go-nostr"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/nips/nipstest"
+)
+
+// seed adds every example and malformed event of kind to the corpus.
+func seed(f *testing.F, kind int) {
+	for _, e := range nipstest.ExampleEvents() {
+		if e.Kind == kind {
+			b, _ := json.Marshal(e)
+			f.Add(b)
+		}
+	}
+	for _, c := range nipstest.Malformed() {
+		if c.Event.Kind == kind {
+			b, _ := json.Marshal(c.Event)
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`{"kind":` + itoa(kind) + `,"tags":[[]]}`))
+	f.Add([]byte(`{"kind":` + itoa(kind) + `,"tags":[["t","storage"],["price","1","msat"]]}`))
+}
+
+func itoa(k int) string { b, _ := json.Marshal(k); return string(b) }
+
+func decode(t *testing.T, data []byte, kind int) (nostr.Event, bool) {
+	var e nostr.Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return e, false
+	}
+	e.Kind = kind
+	return e, true
+}
+
+// reparse encodes v again and parses it: a parsed value must survive.
+func reparse[T any](t *testing.T, got T, enc func(T) nostr.Event, parse func(*nostr.Event) (T, error), pubkey string) T {
+	t.Helper()
+	e := enc(got)
+	e.PubKey = pubkey
+	again, err := parse(&e)
+	if err != nil {
+		t.Fatalf("parsed value does not parse again: %v\nvalue %+v\nevent %v", err, got, e)
+	}
+	return again
+}
+
+func FuzzParseOffer(f *testing.F) {
+	seed(f, nips.KindOffer)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindOffer)
+		if !ok {
+			return
+		}
+		o, err := nips.ParseOffer(&e)
+		if err != nil {
+			return
+		}
+		if o.MinQuantity == 0 || o.MinQuantity > o.MaxQuantity || o.MaxQuantity > nips.MaxQuantity || o.Prices.Max() > nips.MaxMsat {
+			t.Fatalf("bounds not enforced: %+v", o)
+		}
+		_, _ = nips.Cost(o.Resource, o.Prices, o.MaxQuantity, o.Retention)
+		again := reparse(t, o, func(o nips.Offer) nostr.Event { return o.ToEvent(e.CreatedAt) }, nips.ParseOffer, e.PubKey)
+		again.EventID, again.Title, again.Summary = o.EventID, o.Title, o.Summary
+		if !reflect.DeepEqual(o, again) {
+			t.Fatalf("round trip changed the offer\n%+v\n%+v", o, again)
+		}
+	})
+}
+
+func FuzzParsePresence(f *testing.F) {
+	seed(f, nips.KindPresence)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindPresence)
+		if !ok {
+			return
+		}
+		b, err := nips.ParsePresence(&e)
+		if err != nil {
+			return
+		}
+		if b.Load > 100 {
+			t.Fatalf("load %d", b.Load)
+		}
+		reparse(t, b, func(b nips.Presence) nostr.Event { return b.ToEvent(e.CreatedAt) }, nips.ParsePresence, e.PubKey)
+	})
+}
+
+func FuzzParseBid(f *testing.F) {
+	seed(f, nips.KindBid)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindBid)
+		if !ok {
+			return
+		}
+		b, err := nips.ParseBid(&e)
+		if err != nil {
+			return
+		}
+		if _, err := b.MaxTotal(); err != nil {
+			t.Fatalf("parsed bid's total fails: %v", err)
+		}
+		if b.MinFill == 0 || b.MinFill > b.Quantity {
+			t.Fatalf("min fill %d of %d", b.MinFill, b.Quantity)
+		}
+		reparse(t, b, func(b nips.Bid) nostr.Event { return b.ToEvent(e.CreatedAt) }, nips.ParseBid, e.PubKey)
+	})
+}
+
+func FuzzParseMatch(f *testing.F) {
+	seed(f, nips.KindMatch)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindMatch)
+		if !ok {
+			return
+		}
+		m, err := nips.ParseMatch(&e)
+		if err != nil {
+			return
+		}
+		if c, err := nips.Cost(m.Resource, m.Prices, m.Quantity, m.Duration); err != nil || c != m.Amount {
+			t.Fatalf("amount %d, cost %d (%v)", m.Amount, c, err)
+		}
+		reparse(t, m, func(m nips.Match) nostr.Event { return m.ToEvent(e.CreatedAt) }, nips.ParseMatch, e.PubKey)
+	})
+}
+
+func FuzzParseReceipt(f *testing.F) {
+	seed(f, nips.KindReceipt)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindReceipt)
+		if !ok {
+			return
+		}
+		r, err := nips.ParseReceipt(&e)
+		if err != nil {
+			return
+		}
+		if r.Paid > nips.MaxMsat {
+			t.Fatalf("paid %d", r.Paid)
+		}
+		r.Countersig = "" // the signature covers the original tag order
+		reparse(t, r, func(r nips.Receipt) nostr.Event { return r.ToEvent(e.CreatedAt) }, nips.ParseReceipt, e.PubKey)
+	})
+}
+
+func FuzzParseAttestation(f *testing.F) {
+	seed(f, nips.KindAttestation)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindAttestation)
+		if !ok {
+			return
+		}
+		a, err := nips.ParseAttestation(&e)
+		if err != nil {
+			return
+		}
+		if a.Rating > 100 {
+			t.Fatalf("rating %d", a.Rating)
+		}
+		reparse(t, a, func(a nips.Attestation) nostr.Event { return a.ToEvent(e.CreatedAt) }, nips.ParseAttestation, e.PubKey)
+	})
+}
+
+func FuzzParseDeletion(f *testing.F) {
+	f.Add([]byte(`{"kind":5,"pubkey":"` + nipstest.Buyer.Public + `","tags":[["e","00"],["a","38460:x:y"],[]]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindDeletion)
+		if !ok {
+			return
+		}
+		_, _ = nips.ParseDeletion(&e)
+	})
+}

@@ -1,0 +1,44 @@
+package nips
+
+import "github.com/nbd-wtf/go-nostr"
+
+// Market event kinds. The numbers were checked against the NIPs registry and
+// the kinds in use in the field; see README.md for the table and the check.
+const (
+	// KindBid is a buyer's order (regular).
+	KindBid = 8460
+	// KindMatch is an agreement between a buyer and a provider (regular).
+	KindMatch = 8461
+	// KindReceipt is a provider's record of one session, countersigned by
+	// the buyer (regular).
+	KindReceipt = 8462
+	// KindAttestation is a signed rating of a counterparty that points at a
+	// receipt (regular).
+	KindAttestation = 8463
+	// KindPresence is a node's presence beacon (replaceable).
+	KindPresence = 18460
+	// KindOffer is a provider's offer of one resource (addressable, d = offer id).
+	KindOffer = 38460
+
+	// KindDeletion is NIP-09's deletion request, which cancels orders.
+	KindDeletion = nostr.KindDeletion
+	// KindGiftWrap is NIP-59's gift wrap, which carries private bids.
+	KindGiftWrap = nostr.KindGiftWrap
+)
+
+// marketKinds lists every kind this package defines.
+var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindReceipt, KindAttestation}
+
+// IsMarketKind reports whether kind is one of the market kinds this package
+// defines (NIP-09 deletions and NIP-59 gift wraps are not market kinds).
+func IsMarketKind(kind int) bool {
+	for _, k := range marketKinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// MarketKinds returns the market kinds, for building REQ filters.
+func MarketKinds() []int { return marketKinds[:] }

@@ -1,0 +1,51 @@
+package nips
+
+import "github.com/nbd-wtf/go-nostr"
+
+// Validate checks a market event with the parser of its kind. It returns nil
+// for events of other kinds, and a *ParseError naming the problem for a
+// malformed market event; a relay answers "invalid: " + err.Error().
+func Validate(evt *nostr.Event) error {
+	if evt == nil {
+		return nil
+	}
+	var err error
+	switch evt.Kind {
+	case KindOffer:
+		_, err = ParseOffer(evt)
+	case KindPresence:
+		_, err = ParsePresence(evt)
+	case KindBid:
+		_, err = ParseBid(evt)
+	case KindMatch:
+		_, err = ParseMatch(evt)
+	case KindReceipt:
+		_, err = ParseReceipt(evt)
+	case KindAttestation:
+		_, err = ParseAttestation(evt)
+	}
+	return err
+}
+
+// Parse parses a market event into its typed value (Offer, Presence, Bid,
+// Match, Receipt or Attestation). For other kinds it returns (nil, nil).
+func Parse(evt *nostr.Event) (any, error) {
+	if evt == nil {
+		return nil, nil
+	}
+	switch evt.Kind {
+	case KindOffer:
+		return ParseOffer(evt)
+	case KindPresence:
+		return ParsePresence(evt)
+	case KindBid:
+		return ParseBid(evt)
+	case KindMatch:
+		return ParseMatch(evt)
+	case KindReceipt:
+		return ParseReceipt(evt)
+	case KindAttestation:
+		return ParseAttestation(evt)
+	}
+	return nil, nil
+}
