@@ -1,0 +1,129 @@
+// Package frame reads and writes the length-prefixed frames that every
+// sovmesh transport protocol uses: a 4-byte big-endian length n, then n
+// bytes of payload whose first byte is the frame type. n is at least 1 and
+// at most a hard maximum chosen by the reader.
+package frame
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// HeaderSize is the number of bytes before the frame body: length and type.
+const HeaderSize = 5
+
+// HardMax is the largest payload any reader accepts, whatever it is told.
+const HardMax = 16 << 20
+
+// Errors returned by Reader.
+var (
+	ErrTooLarge  = errors.New("frame: too large")
+	ErrEmpty     = errors.New("frame: empty")
+	ErrTruncated = errors.New("frame: truncated")
+)
+
+// Reader reads frames from an io.Reader. Its body buffer is reused: a body
+// stays valid only until the next call to Next.
+type Reader struct {
+	// OnHeader, if set, is called after a frame's length is read and
+	// before its body is read (to set a tighter deadline for the body).
+	OnHeader func()
+
+	r   io.Reader
+	max int
+	hdr [HeaderSize]byte
+	buf []byte
+}
+
+// NewReader returns a Reader that refuses payloads larger than max bytes
+// (type byte included); max is capped at HardMax.
+func NewReader(r io.Reader, max int) *Reader {
+	if max <= 0 || max > HardMax {
+		max = HardMax
+	}
+	return &Reader{r: r, max: max}
+}
+
+// Next reads one frame. It returns io.EOF only when the stream ended cleanly
+// between frames; a stream ending inside a frame gives ErrTruncated.
+func (fr *Reader) Next() (typ byte, body []byte, err error) {
+	n, err := io.ReadFull(fr.r, fr.hdr[:4])
+	if err != nil {
+		if err == io.EOF && n == 0 {
+			return 0, nil, io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, nil, fmt.Errorf("%w: header", ErrTruncated)
+		}
+		return 0, nil, err
+	}
+	size := binary.BigEndian.Uint32(fr.hdr[:4])
+	if size == 0 {
+		return 0, nil, ErrEmpty
+	}
+	if uint64(size) > uint64(fr.max) {
+		return 0, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, fr.max)
+	}
+	if fr.OnHeader != nil {
+		fr.OnHeader()
+	}
+	if _, err := io.ReadFull(fr.r, fr.hdr[4:5]); err != nil {
+		return 0, nil, truncated(err)
+	}
+	bodyLen := int(size) - 1
+	if cap(fr.buf) < bodyLen {
+		fr.buf = make([]byte, bodyLen)
+	}
+	fr.buf = fr.buf[:bodyLen]
+	if _, err := io.ReadFull(fr.r, fr.buf); err != nil {
+		return 0, nil, truncated(err)
+	}
+	return fr.hdr[4], fr.buf, nil
+}
+
+func truncated(err error) error {
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: body", ErrTruncated)
+	}
+	return err
+}
+
+// Write writes one frame of type typ whose body is the concatenation of
+// parts. Small frames go out in one Write call; large ones as the header
+// followed by each part, so big bodies are never copied.
+func Write(w io.Writer, typ byte, parts ...[]byte) error {
+	total := 1
+	for _, p := range parts {
+		total += len(p)
+	}
+	if total > HardMax {
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, total)
+	}
+	if total <= 4096 {
+		buf := make([]byte, 4, 4+total)
+		binary.BigEndian.PutUint32(buf, uint32(total))
+		buf = append(buf, typ)
+		for _, p := range parts {
+			buf = append(buf, p...)
+		}
+		_, err := w.Write(buf)
+		return err
+	}
+	var hdr [HeaderSize]byte
+	binary.BigEndian.PutUint32(hdr[:4], uint32(total))
+	hdr[4] = typ
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package frame
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	big := bytes.Repeat([]byte{7}, 10000)
+	for _, w := range []struct {
+		typ   byte
+		parts [][]byte
+	}{{1, nil}, {2, [][]byte{[]byte("ab"), []byte("c")}}, {3, [][]byte{big}}} {
+		if err := Write(&buf, w.typ, w.parts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := NewReader(&buf, 1<<20)
+	want := []struct {
+		typ  byte
+		body []byte
+	}{{1, []byte{}}, {2, []byte("abc")}, {3, big}}
+	for i, w := range want {
+		typ, body, err := r.Next()
+		if err != nil || typ != w.typ || !bytes.Equal(body, w.body) {
+			t.Fatalf("frame %d: %d %d bytes %v", i, typ, len(body), err)
+		}
+	}
+	if _, _, err := r.Next(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+}
+
+func TestBadFrames(t *testing.T) {
+	hdr := func(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty frame", hdr(0), ErrEmpty},
+		{"oversized", hdr(101), ErrTooLarge},
+		{"huge", hdr(0xffffffff), ErrTooLarge},
+		{"truncated header", []byte{0, 0}, ErrTruncated},
+		{"missing type", hdr(5), ErrTruncated},
+		{"truncated body", append(hdr(5), 1, 2), ErrTruncated},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := NewReader(bytes.NewReader(tc.in), 100).Next()
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	var seed bytes.Buffer
+	_ = Write(&seed, 1, []byte("hello"))
+	_ = Write(&seed, 2, nil)
+	f.Add(seed.Bytes())
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewReader(bytes.NewReader(in), 64)
+		var total int
+		for range len(in) + 1 {
+			_, body, err := r.Next()
+			if err != nil {
+				if err != io.EOF && !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrTruncated) {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if len(body) > 63 {
+				t.Fatalf("body of %d bytes passed a 64-byte limit", len(body))
+			}
+			total += HeaderSize + len(body)
+			if total > len(in) {
+				t.Fatal("read more than the input")
+			}
+		}
+		t.Fatal("reader did not terminate")
+	})
+}

@@ -1,0 +1,124 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// Usage counts one session's traffic. BytesIn and BytesOut are payload
+// bytes seen from the provider's side (in = from the buyer); Units are what
+// the session charges for: chunk bytes for storage, carried bytes (both
+// ways) for bandwidth, streamed chunks for inference.
+type Usage struct {
+	BytesIn  uint64
+	BytesOut uint64
+	Units    uint64
+}
+
+// Session identifies one metered session on a provider.
+type Session struct {
+	ID       string      // random, unique per session
+	Protocol protocol.ID // which service
+	Peer     peer.ID     // the buyer
+	Buyer    string      // the buyer's Nostr public key (hex)
+}
+
+// PaymentGate is what a provider asks before data flows. Open grants the
+// initial credit (0 means pay first), Redeem turns a payment token from the
+// buyer into more units of credit, Close reports the final usage. The
+// provider calls Redeem at a pause point: when the next step would pass the
+// credit, no more data flows until a payment step is redeemed or
+// Config.PayTimeout passes. A nil gate means the service is free.
+type PaymentGate interface {
+	Open(ctx context.Context, s Session) (credit uint64, err error)
+	Redeem(ctx context.Context, s Session, token []byte) (units uint64, err error)
+	Close(ctx context.Context, s Session, u Usage)
+}
+
+// Invoice is what a provider asks a buyer to pay at a pause point.
+type Invoice struct {
+	Provider peer.ID
+	Protocol protocol.ID
+	Used     uint64 // units used so far
+	Credit   uint64 // units paid for so far
+	Need     uint64 // units the next step needs beyond Credit
+}
+
+// Payer makes the buyer's next payment step: it returns an opaque token
+// (agentd: a Cashu token) that the provider's PaymentGate redeems.
+type Payer interface {
+	Pay(ctx context.Context, inv Invoice) (token []byte, err error)
+}
+
+// MaxTokenSize bounds a payment token.
+const MaxTokenSize = 64 << 10
+
+// meter is a provider's view of one session's credit.
+type meter struct {
+	gate   PaymentGate
+	sess   Session
+	credit uint64
+	usage  Usage
+}
+
+func newSessionID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// openMeter starts a metered session for remote on proto.
+func openMeter(ctx context.Context, gate PaymentGate, proto protocol.ID, remote peer.ID) (*meter, error) {
+	buyer, err := NostrPubkeyFromPeerID(remote)
+	if err != nil {
+		return nil, err
+	}
+	m := &meter{gate: gate, sess: Session{ID: newSessionID(), Protocol: proto, Peer: remote, Buyer: buyer}}
+	if gate == nil {
+		m.credit = math.MaxUint64
+		return m, nil
+	}
+	c, err := gate.Open(ctx, m.sess)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPaymentRefused, err)
+	}
+	m.credit = c
+	return m, nil
+}
+
+// short reports how many units beyond the credit a step of n units needs
+// (0 when it is covered).
+func (m *meter) short(n uint64) uint64 {
+	if m.usage.Units+n <= m.credit {
+		return 0
+	}
+	return m.usage.Units + n - m.credit
+}
+
+func (m *meter) redeem(ctx context.Context, token []byte) error {
+	if m.gate == nil {
+		return nil
+	}
+	u, err := m.gate.Redeem(ctx, m.sess, token)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrPaymentRefused, err)
+	}
+	if m.credit > math.MaxUint64-u {
+		m.credit = math.MaxUint64
+	} else {
+		m.credit += u
+	}
+	return nil
+}
+
+func (m *meter) close(ctx context.Context) {
+	if m.gate != nil {
+		m.gate.Close(ctx, m.sess, m.usage)
+	}
+}

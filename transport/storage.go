@@ -1,0 +1,288 @@
+package transport
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/schnorr"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/sovmesh/sovmesh/transport/chunk"
+	"github.com/sovmesh/sovmesh/transport/internal/frame"
+	"github.com/sovmesh/sovmesh/transport/store"
+)
+
+// StorageProtocol is the blind chunk storage protocol. A stream carries a
+// sequence of requests, each answered before the next is read:
+//
+//	PUT    cid[32] data          -> OK
+//	GET    cid[32]               -> DATA data
+//	HAS    cid[32]               -> OK has[1]
+//	DELETE cid[32] owner[32] expiry[8] sig[64] -> OK
+//	PROVE  cid[32] challenge[32] -> OK sha256(chunk||challenge)[32]
+//
+// Any request may instead be answered with ERR code msg, or with NEEDPAY at
+// a pause point, after which the buyer sends PAY token frames until the
+// step is covered and the answer follows. Units are chunk bytes put or got.
+const StorageProtocol protocol.ID = "/sovmesh/storage/1.0.0"
+
+const (
+	tPut    byte = 0x01
+	tGet    byte = 0x02
+	tHas    byte = 0x03
+	tDelete byte = 0x04
+	tProve  byte = 0x05
+)
+
+// maxStorageFrame bounds storage frames: the largest chunk plus its CID.
+const maxStorageFrame = 1 + 32 + store.MaxChunk
+
+// MaxDeleteValidity bounds how far in the future a delete authorization may
+// expire.
+const MaxDeleteValidity = time.Hour
+
+// ChunkStore is what the storage protocol serves; *store.Store implements it.
+type ChunkStore interface {
+	Put(c chunk.CID, owner [32]byte, data []byte) error
+	Get(c chunk.CID, buf []byte) ([]byte, error)
+	Has(c chunk.CID) (bool, error)
+	Delete(c chunk.CID, owner [32]byte) error
+	Prove(c chunk.CID, challenge [32]byte) ([32]byte, error)
+}
+
+// ServeStorage registers the storage protocol on the host, serving st.
+// gate may be nil for free storage.
+func (t *Host) ServeStorage(st ChunkStore, gate PaymentGate) {
+	t.h.SetStreamHandler(StorageProtocol, func(s network.Stream) {
+		t.wg.Add(1)
+		defer t.wg.Done()
+		t.serveStorage(s, st, gate)
+	})
+}
+
+func (t *Host) serveStorage(s network.Stream, st ChunkStore, gate PaymentGate) {
+	ctx, cancel := context.WithCancel(t.ctx)
+	defer cancel()
+	c := newConn(s, maxStorageFrame, t.cfg.StreamTimeout)
+	stop := c.watch(ctx)
+	defer stop()
+	remote := s.Conn().RemotePeer()
+	m, err := openMeter(ctx, gate, StorageProtocol, remote)
+	if err != nil {
+		_ = c.writeErr(err)
+		_ = s.Reset()
+		return
+	}
+	defer m.close(context.WithoutCancel(ctx))
+	owner := [32]byte(mustNostr(remote))
+	var buf []byte
+	for {
+		typ, body, err := c.read(t.cfg.IdleTimeout)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				_ = s.Close()
+				return
+			}
+			t.log.Debug("storage stream read failed", "peer", remote, "err", err)
+			if errors.Is(err, frame.ErrTooLarge) || errors.Is(err, frame.ErrEmpty) {
+				_ = c.writeErr(fmt.Errorf("%w: %v", ErrTooLarge, err))
+			}
+			_ = s.Reset()
+			return
+		}
+		m.usage.BytesIn += uint64(len(body)) + frame.HeaderSize
+		var out []byte
+		outTyp := rOK
+		err = t.storageRequest(ctx, c, m, st, owner, typ, body, &buf, &out, &outTyp)
+		if err != nil {
+			if errors.Is(err, errFatal) {
+				t.log.Debug("storage stream failed", "peer", remote, "err", err)
+				_ = c.writeErr(err)
+				_ = s.Reset()
+				return
+			}
+			if werr := c.writeErr(err); werr != nil {
+				_ = s.Reset()
+				return
+			}
+			continue
+		}
+		m.usage.BytesOut += uint64(len(out)) + frame.HeaderSize
+		if err := c.write(outTyp, out); err != nil {
+			t.log.Debug("storage stream write failed", "peer", remote, "err", err)
+			_ = s.Reset()
+			return
+		}
+	}
+}
+
+// errFatal marks errors after which the stream cannot continue.
+var errFatal = errors.New("fatal")
+
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string { return e.err.Error() }
+func (e fatalError) Unwrap() []error {
+	return []error{e.err, errFatal}
+}
+
+func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkStore, owner [32]byte,
+	typ byte, body []byte, buf *[]byte, out *[]byte, outTyp *byte) error {
+	if typ == tPay {
+		return fatalError{fmt.Errorf("%w: payment outside a pause point", ErrProtocol)}
+	}
+	if len(body) < 32 {
+		return fatalError{fmt.Errorf("%w: request %#x of %d bytes", ErrBadRequest, typ, len(body))}
+	}
+	cid := chunk.CID(body[:32])
+	rest := body[32:]
+	pause := func(n uint64) error {
+		if err := t.waitPayment(ctx, c, m, n); err != nil {
+			return fatalError{err}
+		}
+		m.usage.Units += n
+		return nil
+	}
+	switch typ {
+	case tPut:
+		if err := pause(uint64(len(rest))); err != nil {
+			return err
+		}
+		return storeErr(st.Put(cid, owner, rest))
+	case tGet:
+		if len(rest) != 0 {
+			return fatalError{fmt.Errorf("%w: get with body", ErrBadRequest)}
+		}
+		data, err := st.Get(cid, (*buf)[:0])
+		if err != nil {
+			return storeErr(err)
+		}
+		*buf = data
+		if err := pause(uint64(len(data))); err != nil {
+			return err
+		}
+		*out, *outTyp = data, rData
+		return nil
+	case tHas:
+		ok, err := st.Has(cid)
+		if err != nil {
+			return storeErr(err)
+		}
+		if ok {
+			*out = []byte{1}
+		} else {
+			*out = []byte{0}
+		}
+		return nil
+	case tDelete:
+		if len(rest) != 32+8+64 {
+			return fatalError{fmt.Errorf("%w: delete of %d bytes", ErrBadRequest, len(body))}
+		}
+		signer := [32]byte(rest[:32])
+		expiry := int64(binary.BigEndian.Uint64(rest[32:40]))
+		if err := verifyDelete(t.h.ID(), cid, signer, expiry, rest[40:], time.Now()); err != nil {
+			return err
+		}
+		return storeErr(st.Delete(cid, signer))
+	case tProve:
+		if len(rest) != 32 {
+			return fatalError{fmt.Errorf("%w: prove of %d bytes", ErrBadRequest, len(body))}
+		}
+		p, err := st.Prove(cid, [32]byte(rest))
+		if err != nil {
+			return storeErr(err)
+		}
+		*out = p[:]
+		return nil
+	}
+	return fatalError{fmt.Errorf("%w: unknown storage request %#x", ErrBadRequest, typ)}
+}
+
+// storeErr maps store errors to the protocol's sentinels.
+func storeErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case errors.Is(err, store.ErrCIDMismatch):
+		return fmt.Errorf("%w: %v", ErrCIDMismatch, err)
+	case errors.Is(err, store.ErrQuotaExceeded):
+		return fmt.Errorf("%w: %v", ErrQuotaExceeded, err)
+	case errors.Is(err, store.ErrNotOwner):
+		return fmt.Errorf("%w: %v", ErrNotOwner, err)
+	case errors.Is(err, store.ErrTooLarge):
+		return fmt.Errorf("%w: %v", ErrTooLarge, err)
+	}
+	return fmt.Errorf("%w: storage failed", ErrRemoteInternal)
+}
+
+func mustNostr(id peer.ID) [32]byte {
+	k, _ := nostrKeyBytes(id) // the gater admits only Nostr keys
+	return k
+}
+
+// deleteDigest is what an owner signs to delete chunk c on provider.
+func deleteDigest(provider peer.ID, c chunk.CID, expiry int64) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("sovmesh/delete/v1"))
+	h.Write([]byte(provider))
+	h.Write(c[:])
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(expiry)))
+	return [32]byte(h.Sum(nil))
+}
+
+// SignDelete returns the BIP-340 signature with which the owner whose Nostr
+// secret is secretHex authorizes provider to delete chunk c until expiry.
+func SignDelete(secretHex string, provider peer.ID, c chunk.CID, expiry time.Time) ([]byte, error) {
+	priv, err := IdentityFromNostrSecret(secretHex)
+	if err != nil {
+		return nil, err
+	}
+	return signDelete(priv.(interface{ Raw() ([]byte, error) }), provider, c, expiry.Unix())
+}
+
+func signDelete(priv interface{ Raw() ([]byte, error) }, provider peer.ID, c chunk.CID, expiry int64) ([]byte, error) {
+	raw, err := priv.Raw()
+	if err != nil {
+		return nil, fmt.Errorf("transport: sign delete: %w", err)
+	}
+	k, _ := btcec.PrivKeyFromBytes(raw)
+	clear(raw)
+	d := deleteDigest(provider, c, expiry)
+	sig, err := schnorr.Sign(k, d[:])
+	if err != nil {
+		return nil, fmt.Errorf("transport: sign delete: %w", err)
+	}
+	return sig.Serialize(), nil
+}
+
+func verifyDelete(provider peer.ID, c chunk.CID, signer [32]byte, expiry int64, sig []byte, now time.Time) error {
+	if expiry < now.Unix() {
+		return fmt.Errorf("%w: delete authorization expired", ErrUnauthorized)
+	}
+	if expiry > now.Add(MaxDeleteValidity).Unix() {
+		return fmt.Errorf("%w: delete authorization valid too long", ErrUnauthorized)
+	}
+	pk, err := schnorr.ParsePubKey(signer[:])
+	if err != nil {
+		return fmt.Errorf("%w: bad signer key", ErrUnauthorized)
+	}
+	s, err := schnorr.ParseSignature(sig)
+	if err != nil {
+		return fmt.Errorf("%w: bad signature encoding", ErrUnauthorized)
+	}
+	d := deleteDigest(provider, c, expiry)
+	if !s.Verify(d[:], pk) {
+		return fmt.Errorf("%w: bad delete signature", ErrUnauthorized)
+	}
+	return nil
+}

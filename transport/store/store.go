@@ -1,0 +1,308 @@
+// Package store is a provider's on-disk chunk store. It keeps ciphertext
+// chunks by CID only, under a byte quota, and never keeps a half-written
+// chunk: every chunk is written to a temporary file, fsynced, and renamed
+// into place. It knows nothing about the network.
+package store
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/sovmesh/sovmesh/transport/chunk"
+)
+
+// Errors returned by Store.
+var (
+	ErrNotFound      = errors.New("store: chunk not found")
+	ErrCIDMismatch   = errors.New("store: data does not match CID")
+	ErrQuotaExceeded = errors.New("store: quota exceeded")
+	ErrNotOwner      = errors.New("store: chunk belongs to another owner")
+	ErrTooLarge      = errors.New("store: chunk too large")
+	ErrCorrupt       = errors.New("store: stored chunk corrupt")
+)
+
+// MaxChunk is the largest chunk the store accepts.
+const MaxChunk = chunk.MaxSize + chunk.Overhead
+
+const (
+	fileMagic  = "SMC1"
+	headerSize = len(fileMagic) + 32
+	tmpDir     = "tmp"
+	chunkExt   = ".chunk"
+)
+
+// Store is a directory of chunks. It is safe for concurrent use.
+type Store struct {
+	dir   string
+	quota int64
+
+	mu      sync.Mutex
+	used    int64
+	pending map[chunk.CID]bool
+}
+
+// Open opens (creating if needed) the store in dir with a quota in bytes of
+// chunk data (0 means unlimited). Leftover temporary files from a crash are
+// removed, and the usage is recomputed from the chunks present.
+func Open(dir string, quota int64) (*Store, error) {
+	if err := os.MkdirAll(filepath.Join(dir, tmpDir), 0o700); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	tmps, err := os.ReadDir(filepath.Join(dir, tmpDir))
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	for _, e := range tmps {
+		_ = os.Remove(filepath.Join(dir, tmpDir, e.Name()))
+	}
+	s := &Store{dir: dir, quota: quota, pending: map[chunk.CID]bool{}}
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(path, chunkExt) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		s.used += info.Size() - int64(headerSize)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	return s, nil
+}
+
+// Used returns the bytes of chunk data stored.
+func (s *Store) Used() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used
+}
+
+// Quota returns the configured quota (0 = unlimited).
+func (s *Store) Quota() int64 { return s.quota }
+
+func (s *Store) path(c chunk.CID) string {
+	h := c.String()
+	return filepath.Join(s.dir, h[:2], h+chunkExt)
+}
+
+// Put stores data under c for owner. The data must hash to c. Putting a
+// chunk that the same owner already stored succeeds without rewriting it.
+func (s *Store) Put(c chunk.CID, owner [32]byte, data []byte) error {
+	if len(data) > MaxChunk {
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(data))
+	}
+	if chunk.Sum(data) != c {
+		return fmt.Errorf("%w: %s", ErrCIDMismatch, c)
+	}
+	size := int64(len(data))
+	s.mu.Lock()
+	if s.pending[c] {
+		s.mu.Unlock()
+		return fmt.Errorf("store: put %s: concurrent put in progress", c)
+	}
+	if o, err := s.owner(c); err == nil {
+		s.mu.Unlock()
+		if o != owner {
+			return fmt.Errorf("%w: %s", ErrNotOwner, c)
+		}
+		return nil
+	}
+	if s.quota > 0 && s.used+size > s.quota {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %d of %d bytes used, chunk of %d", ErrQuotaExceeded, s.used, s.quota, size)
+	}
+	s.used += size
+	s.pending[c] = true
+	s.mu.Unlock()
+
+	err := s.write(c, owner, data)
+	s.mu.Lock()
+	delete(s.pending, c)
+	if err != nil {
+		s.used -= size
+	}
+	s.mu.Unlock()
+	return err
+}
+
+func (s *Store) write(c chunk.CID, owner [32]byte, data []byte) (err error) {
+	final := s.path(c)
+	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+		return fmt.Errorf("store: put: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), c.String()[:16]+"-*")
+	if err != nil {
+		return fmt.Errorf("store: put: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	var hdr [headerSize]byte
+	copy(hdr[:], fileMagic)
+	copy(hdr[len(fileMagic):], owner[:])
+	if _, err := f.Write(hdr[:]); err != nil {
+		return fmt.Errorf("store: put: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("store: put: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("store: put: sync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("store: put: %w", err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("store: put: %w", err)
+	}
+	return syncDir(filepath.Dir(final))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("store: sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("store: sync dir: %w", err)
+	}
+	return nil
+}
+
+// owner reads the owner recorded in c's file header.
+func (s *Store) owner(c chunk.CID) ([32]byte, error) {
+	var o [32]byte
+	f, err := os.Open(s.path(c))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return o, fmt.Errorf("%w: %s", ErrNotFound, c)
+		}
+		return o, fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:4]) != fileMagic {
+		return o, fmt.Errorf("%w: %s header", ErrCorrupt, c)
+	}
+	copy(o[:], hdr[4:])
+	return o, nil
+}
+
+// Owner returns the Nostr public key of the owner of chunk c.
+func (s *Store) Owner(c chunk.CID) ([32]byte, error) { return s.owner(c) }
+
+// Has reports whether chunk c is stored.
+func (s *Store) Has(c chunk.CID) (bool, error) {
+	_, err := os.Stat(s.path(c))
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return false, fmt.Errorf("store: has: %w", err)
+}
+
+// Get appends chunk c's data to buf and returns it.
+func (s *Store) Get(c chunk.CID, buf []byte) ([]byte, error) {
+	f, err := os.Open(s.path(c))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
+		}
+		return nil, fmt.Errorf("store: get: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("store: get: %w", err)
+	}
+	size := info.Size() - int64(headerSize)
+	if size < 0 || size > MaxChunk {
+		return nil, fmt.Errorf("%w: %s size", ErrCorrupt, c)
+	}
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:4]) != fileMagic {
+		return nil, fmt.Errorf("%w: %s header", ErrCorrupt, c)
+	}
+	start := len(buf)
+	buf = append(buf, make([]byte, size)...)
+	if _, err := io.ReadFull(f, buf[start:]); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, c, err)
+	}
+	return buf, nil
+}
+
+// Prove returns SHA-256(chunk || challenge), showing that chunk c is held.
+func (s *Store) Prove(c chunk.CID, challenge [32]byte) ([32]byte, error) {
+	var out [32]byte
+	f, err := os.Open(s.path(c))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return out, fmt.Errorf("%w: %s", ErrNotFound, c)
+		}
+		return out, fmt.Errorf("store: prove: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(int64(headerSize), io.SeekStart); err != nil {
+		return out, fmt.Errorf("store: prove: %w", err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return out, fmt.Errorf("store: prove: %w", err)
+	}
+	h.Write(challenge[:])
+	copy(out[:], h.Sum(nil))
+	return out, nil
+}
+
+// Delete removes chunk c if owner owns it. The caller checks the owner's
+// authorization (a signature) before calling.
+func (s *Store) Delete(c chunk.CID, owner [32]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, err := s.owner(c)
+	if err != nil {
+		return err
+	}
+	if o != owner {
+		return fmt.Errorf("%w: %s", ErrNotOwner, c)
+	}
+	p := s.path(c)
+	info, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("store: delete: %w", err)
+	}
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("store: delete: %w", err)
+	}
+	s.used -= info.Size() - int64(headerSize)
+	return syncDir(filepath.Dir(p))
+}
+
+// Proof computes the storage proof of data for challenge, as Prove does on
+// the provider side.
+func Proof(data []byte, challenge [32]byte) [32]byte {
+	h := sha256.New()
+	h.Write(data)
+	h.Write(challenge[:])
+	return [32]byte(h.Sum(nil))
+}

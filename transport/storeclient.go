@@ -1,0 +1,232 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/sovmesh/sovmesh/transport/chunk"
+)
+
+// maxIdleSessions bounds the idle storage streams kept per provider.
+const maxIdleSessions = 8
+
+// sessionPool keeps idle storage streams to one provider for reuse.
+type sessionPool struct {
+	mu   sync.Mutex
+	idle []*conn
+}
+
+func (p *sessionPool) close() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, c := range idle {
+		_ = c.s.Reset()
+	}
+}
+
+func (t *Host) pool(p peer.ID) *sessionPool {
+	t.sessMu.Lock()
+	defer t.sessMu.Unlock()
+	sp := t.sessions[p]
+	if sp == nil {
+		sp = &sessionPool{}
+		t.sessions[p] = sp
+	}
+	return sp
+}
+
+func (t *Host) takeConn(ctx context.Context, p peer.ID) (*conn, error) {
+	sp := t.pool(p)
+	sp.mu.Lock()
+	if n := len(sp.idle); n > 0 {
+		c := sp.idle[n-1]
+		sp.idle = sp.idle[:n-1]
+		sp.mu.Unlock()
+		return c, nil
+	}
+	sp.mu.Unlock()
+	s, err := t.newStream(ctx, p, StorageProtocol)
+	if err != nil {
+		return nil, err
+	}
+	return newConn(s, maxStorageFrame, t.cfg.StreamTimeout), nil
+}
+
+func (t *Host) returnConn(p peer.ID, c *conn, healthy bool) {
+	if !healthy || t.ctx.Err() != nil {
+		_ = c.s.Reset()
+		return
+	}
+	sp := t.pool(p)
+	sp.mu.Lock()
+	if len(sp.idle) < maxIdleSessions {
+		sp.idle = append(sp.idle, c)
+		c = nil
+	}
+	sp.mu.Unlock()
+	if c != nil {
+		_ = c.s.Close()
+	}
+}
+
+// StorageClient talks the storage protocol to one provider. It is safe for
+// concurrent use; concurrent calls use separate streams.
+type StorageClient struct {
+	t     *Host
+	p     peer.ID
+	payer Payer
+}
+
+// Storage returns a client for provider p. payer answers the provider's
+// pause points; it may be nil if the provider is free.
+func (t *Host) Storage(p peer.ID, payer Payer) *StorageClient {
+	return &StorageClient{t: t, p: p, payer: payer}
+}
+
+// roundTrip sends one request and returns the answer, paying at pause
+// points. Remote errors come back as *RemoteError; other errors break the
+// stream.
+func (sc *StorageClient) roundTrip(ctx context.Context, typ byte, parts [][]byte, fn func(rtyp byte, body []byte) error) error {
+	c, err := sc.t.takeConn(ctx, sc.p)
+	if err != nil {
+		return err
+	}
+	stop := c.watch(ctx)
+	healthy := false
+	defer func() {
+		healthy = stop() && healthy
+		sc.t.returnConn(sc.p, c, healthy)
+	}()
+	if err := c.write(typ, parts...); err != nil {
+		return fmt.Errorf("transport: storage request to %s: %w", sc.p, ctxErr(ctx, err))
+	}
+	for range 65 {
+		rtyp, body, err := c.read(sc.t.cfg.StreamTimeout)
+		if err != nil {
+			return fmt.Errorf("transport: storage answer from %s: %w", sc.p, ctxErr(ctx, err))
+		}
+		switch rtyp {
+		case rNeedPay:
+			used, credit, need, err := decodeNeedPay(body)
+			if err != nil {
+				return err
+			}
+			inv := Invoice{Provider: sc.p, Protocol: StorageProtocol, Used: used, Credit: credit, Need: need}
+			if err := payStep(ctx, c, sc.payer, inv); err != nil {
+				return err
+			}
+			continue
+		case rErr:
+			healthy = true
+			return decodeRemoteError(body)
+		}
+		if err := fn(rtyp, body); err != nil {
+			return err
+		}
+		healthy = true
+		return nil
+	}
+	return fmt.Errorf("%w: too many payment steps", ErrProtocol)
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return err
+}
+
+func expectOK(n int) func(byte, []byte) error {
+	return func(typ byte, body []byte) error {
+		if typ != rOK || len(body) != n {
+			return fmt.Errorf("%w: answer %#x of %d bytes", ErrProtocol, typ, len(body))
+		}
+		return nil
+	}
+}
+
+// Put stores ciphertext data under its CID c.
+func (sc *StorageClient) Put(ctx context.Context, c chunk.CID, data []byte) error {
+	if err := sc.roundTrip(ctx, tPut, [][]byte{c[:], data}, expectOK(0)); err != nil {
+		return fmt.Errorf("put %s: %w", c, err)
+	}
+	return nil
+}
+
+// Get fetches chunk c, appending it to buf, and checks that it hashes to c.
+func (sc *StorageClient) Get(ctx context.Context, c chunk.CID, buf []byte) ([]byte, error) {
+	err := sc.roundTrip(ctx, tGet, [][]byte{c[:]}, func(typ byte, body []byte) error {
+		if typ != rData {
+			return fmt.Errorf("%w: answer %#x to get", ErrProtocol, typ)
+		}
+		if chunk.Sum(body) != c {
+			return fmt.Errorf("%w: provider %s served other data for %s", ErrCIDMismatch, sc.p, c)
+		}
+		buf = append(buf, body...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", c, err)
+	}
+	return buf, nil
+}
+
+// Has reports whether the provider holds chunk c.
+func (sc *StorageClient) Has(ctx context.Context, c chunk.CID) (bool, error) {
+	var has bool
+	err := sc.roundTrip(ctx, tHas, [][]byte{c[:]}, func(typ byte, body []byte) error {
+		if err := expectOK(1)(typ, body); err != nil {
+			return err
+		}
+		has = body[0] == 1
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("has %s: %w", c, err)
+	}
+	return has, nil
+}
+
+// Delete asks the provider to delete chunk c, authorized by a signature of
+// this host's Nostr key valid for one minute.
+func (sc *StorageClient) Delete(ctx context.Context, c chunk.CID) error {
+	expiry := time.Now().Add(time.Minute).Unix()
+	sig, err := signDelete(sc.t.priv, sc.p, c, expiry)
+	if err != nil {
+		return err
+	}
+	return sc.DeleteSigned(ctx, c, sc.t.pubkey, expiry, sig)
+}
+
+// DeleteSigned sends a delete authorized by owner's signature sig (see
+// SignDelete), for owners that sign elsewhere.
+func (sc *StorageClient) DeleteSigned(ctx context.Context, c chunk.CID, owner [32]byte, expiry int64, sig []byte) error {
+	err := sc.roundTrip(ctx, tDelete, [][]byte{c[:], owner[:], binary.BigEndian.AppendUint64(nil, uint64(expiry)), sig}, expectOK(0))
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", c, err)
+	}
+	return nil
+}
+
+// Prove asks the provider for SHA-256(chunk || challenge).
+func (sc *StorageClient) Prove(ctx context.Context, c chunk.CID, challenge [32]byte) ([32]byte, error) {
+	var out [32]byte
+	err := sc.roundTrip(ctx, tProve, [][]byte{c[:], challenge[:]}, func(typ byte, body []byte) error {
+		if err := expectOK(32)(typ, body); err != nil {
+			return err
+		}
+		out = [32]byte(body)
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("prove %s: %w", c, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,189 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/sovmesh/sovmesh/transport/internal/frame"
+)
+
+// Errors a remote peer reports (compare with errors.Is) and local protocol
+// errors.
+var (
+	ErrNotFound       = errors.New("transport: chunk not found")
+	ErrCIDMismatch    = errors.New("transport: data does not match CID")
+	ErrQuotaExceeded  = errors.New("transport: provider quota exceeded")
+	ErrNotOwner       = errors.New("transport: not the chunk's owner")
+	ErrUnauthorized   = errors.New("transport: unauthorized")
+	ErrPaymentRefused = errors.New("transport: payment refused")
+	ErrPayTimeout     = errors.New("transport: no payment at pause point")
+	ErrBadRequest     = errors.New("transport: bad request")
+	ErrRemoteInternal = errors.New("transport: provider internal error")
+	ErrTargetRefused  = errors.New("transport: target refused")
+	ErrProtocol       = errors.New("transport: protocol violation")
+	ErrTooLarge       = errors.New("transport: too large")
+)
+
+// error codes on the wire, in the order of codeErrs.
+var codeErrs = []error{
+	ErrRemoteInternal, ErrNotFound, ErrCIDMismatch, ErrQuotaExceeded, ErrNotOwner,
+	ErrUnauthorized, ErrPaymentRefused, ErrPayTimeout, ErrBadRequest, ErrTargetRefused,
+	ErrProtocol, ErrTooLarge,
+}
+
+func errCode(err error) byte {
+	for i, e := range codeErrs {
+		if errors.Is(err, e) {
+			return byte(i)
+		}
+	}
+	return 0
+}
+
+// RemoteError is an error reported by the remote peer.
+type RemoteError struct {
+	Code byte
+	Msg  string
+}
+
+func (e *RemoteError) Error() string { return "transport: remote: " + e.Msg }
+
+// Unwrap returns the sentinel the code stands for.
+func (e *RemoteError) Unwrap() error {
+	if int(e.Code) < len(codeErrs) {
+		return codeErrs[e.Code]
+	}
+	return ErrRemoteInternal
+}
+
+func decodeRemoteError(body []byte) error {
+	if len(body) == 0 {
+		return &RemoteError{Msg: "empty error"}
+	}
+	msg := body[1:]
+	if len(msg) > 512 {
+		msg = msg[:512]
+	}
+	return &RemoteError{Code: body[0], Msg: string(msg)}
+}
+
+// Common frame types. Requests are below 0x80, responses at or above.
+const (
+	tPay     byte = 0x10 // token
+	rOK      byte = 0x80 // body depends on request
+	rData    byte = 0x81 // data
+	rErr     byte = 0x82 // code, message
+	rNeedPay byte = 0x83 // used u64, credit u64, need u64
+	rCredit  byte = 0x84 // credit u64
+)
+
+// conn is a framed stream with deadlines on every operation.
+type conn struct {
+	s       network.Stream
+	fr      *frame.Reader
+	timeout time.Duration // body read and every write
+}
+
+func newConn(s network.Stream, maxFrame int, timeout time.Duration) *conn {
+	c := &conn{s: s, fr: frame.NewReader(s, maxFrame), timeout: timeout}
+	c.fr.OnHeader = func() { _ = s.SetReadDeadline(time.Now().Add(timeout)) }
+	return c
+}
+
+// read reads the next frame, waiting at most wait for it to start.
+func (c *conn) read(wait time.Duration) (byte, []byte, error) {
+	if err := c.s.SetReadDeadline(time.Now().Add(wait)); err != nil {
+		return 0, nil, err
+	}
+	return c.fr.Next()
+}
+
+func (c *conn) write(typ byte, parts ...[]byte) error {
+	if err := c.s.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return err
+	}
+	return frame.Write(c.s, typ, parts...)
+}
+
+// writeErr sends err's code and text to the remote.
+func (c *conn) writeErr(err error) error {
+	msg := err.Error()
+	if len(msg) > 400 {
+		msg = msg[:400]
+	}
+	return c.write(rErr, []byte{errCode(err)}, []byte(msg))
+}
+
+// watch makes the stream fail once ctx is done; call the result to stop.
+func (c *conn) watch(ctx context.Context) func() bool {
+	return context.AfterFunc(ctx, func() { _ = c.s.SetDeadline(time.Now()) })
+}
+
+func u64s(vs ...uint64) []byte {
+	b := make([]byte, 0, 8*len(vs))
+	for _, v := range vs {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	return b
+}
+
+// decodeNeedPay parses a rNeedPay body.
+func decodeNeedPay(body []byte) (used, credit, need uint64, err error) {
+	if len(body) != 24 {
+		return 0, 0, 0, fmt.Errorf("%w: need-pay frame of %d bytes", ErrProtocol, len(body))
+	}
+	return binary.BigEndian.Uint64(body), binary.BigEndian.Uint64(body[8:]), binary.BigEndian.Uint64(body[16:]), nil
+}
+
+// waitPayment runs a provider's pause point: it asks the buyer for payment
+// and redeems PAY frames until the step of n units is covered.
+func (t *Host) waitPayment(ctx context.Context, c *conn, m *meter, n uint64) error {
+	for range 64 {
+		short := m.short(n)
+		if short == 0 {
+			return nil
+		}
+		if err := c.write(rNeedPay, u64s(m.usage.Units, m.credit, short)); err != nil {
+			return err
+		}
+		typ, body, err := c.read(t.cfg.PayTimeout)
+		if err != nil {
+			if isTimeout(err) {
+				return fmt.Errorf("%w: %v", ErrPayTimeout, err)
+			}
+			return err
+		}
+		if typ != tPay {
+			return fmt.Errorf("%w: frame %#x at pause point, want payment", ErrProtocol, typ)
+		}
+		if err := m.redeem(ctx, body); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: too many payment steps", ErrPaymentRefused)
+}
+
+// pay answers a rNeedPay frame on the buyer side.
+func payStep(ctx context.Context, c *conn, payer Payer, inv Invoice) error {
+	if payer == nil {
+		return fmt.Errorf("%w: provider wants payment and no payer is set", ErrPaymentRefused)
+	}
+	tok, err := payer.Pay(ctx, inv)
+	if err != nil {
+		return fmt.Errorf("transport: pay: %w", err)
+	}
+	if len(tok) > MaxTokenSize {
+		return fmt.Errorf("%w: payment token of %d bytes", ErrTooLarge, len(tok))
+	}
+	return c.write(tPay, tok)
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
