@@ -1,0 +1,158 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/mailru/easyjson"
+	"github.com/nbd-wtf/go-nostr"
+)
+
+// queryBuffer is how many decoded events wait in a query's channel.
+const queryBuffer = 16
+
+// QueryEvents returns the stored events matching f, newest first (created_at
+// DESC, then id ASC), at most f.Limit of them when f.Limit > 0 (0 or less:
+// no limit). Rows are decoded and sent as they are read; the channel is
+// closed at the end, when ctx is cancelled, or when the store closes. A
+// filter on a tag name longer than one letter fails with ErrUnsupportedFilter.
+func (s *Store) QueryEvents(ctx context.Context, f nostr.Filter) (chan *nostr.Event, error) {
+	p, err := compile(f, s.now(), false)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan *nostr.Event, queryBuffer)
+	if p.empty {
+		close(ch)
+		return ch, nil
+	}
+	if err := s.track(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := mergeCancel(ctx, s.ctx)
+	rows, err := s.db.QueryContext(ctx, p.sql, p.args...)
+	if err != nil {
+		cancel()
+		s.wg.Done()
+		return nil, fmt.Errorf("query events: %w", err)
+	}
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		defer close(ch)
+		defer rows.Close()
+		var (
+			raw  sql.RawBytes
+			id   sql.RawBytes
+			last []byte
+			sent int
+		)
+		for rows.Next() {
+			if err := rows.Scan(&raw, &id); err != nil {
+				s.log.Warn("query events: scan", "err", err)
+				return
+			}
+			if p.dedupe {
+				if bytes.Equal(id, last) {
+					continue
+				}
+				last = append(last[:0], id...)
+			}
+			evt := &nostr.Event{}
+			if err := easyjson.Unmarshal(raw, evt); err != nil {
+				s.log.Warn("query events: stored event does not decode", "id", fmt.Sprintf("%x", []byte(id)), "err", err)
+				continue
+			}
+			select {
+			case ch <- evt:
+			case <-ctx.Done():
+				return
+			}
+			sent++
+			if p.limit > 0 && sent >= p.limit {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil && ctx.Err() == nil {
+			s.log.Warn("query events", "err", err)
+		}
+	}()
+	return ch, nil
+}
+
+// CountEvents returns the number of stored events matching f (NIP-45);
+// f.Limit is ignored.
+func (s *Store) CountEvents(ctx context.Context, f nostr.Filter) (int64, error) {
+	p, err := compile(f, s.now(), true)
+	if err != nil {
+		return 0, err
+	}
+	if p.empty {
+		return 0, nil
+	}
+	if err := s.track(); err != nil {
+		return 0, err
+	}
+	defer s.wg.Done()
+	var n int64
+	if err := s.db.QueryRowContext(ctx, p.sql, p.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
+}
+
+// CountByKind returns how many unexpired events of each kind are stored. It
+// counts the kind index (no event rows are read) and subtracts the expired
+// events not yet purged.
+func (s *Store) CountByKind(ctx context.Context) (map[int]int64, error) {
+	if err := s.track(); err != nil {
+		return nil, err
+	}
+	defer s.wg.Done()
+	out := make(map[int]int64)
+	if err := s.sumByKind(ctx, out, 1, `SELECT kind, count(*) FROM events INDEXED BY events_kind GROUP BY kind`); err != nil {
+		return nil, err
+	}
+	if err := s.sumByKind(ctx, out, -1, `SELECT kind, count(*) FROM events INDEXED BY events_expires
+		WHERE expires_at <= ? GROUP BY kind`, s.now()); err != nil {
+		return nil, err
+	}
+	for k, n := range out {
+		if n <= 0 {
+			delete(out, k)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) sumByKind(ctx context.Context, out map[int]int64, sign int64, q string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("count by kind: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k int
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return fmt.Errorf("count by kind: %w", err)
+		}
+		out[k] += sign * n
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("count by kind: %w", err)
+	}
+	return nil
+}
+
+// mergeCancel returns a context that ends when either a or b ends.
+func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
