@@ -24,13 +24,13 @@ const (
 // request is one write waiting for the writer. done receives exactly one
 // result, after the transaction holding the write committed (or failed).
 type request struct {
-	op   opKind
-	row  *row   // opSave, opReplace
-	id   []byte // opDelete
-	now  int64  // opPurge: delete events expiring at or before now
-	limit   int // opPurge: delete at most limit events
-	deleted int // opPurge: set to the number deleted
-	done chan error
+	op      opKind
+	row     *row   // opSave, opReplace
+	id      []byte // opDelete
+	now     int64  // opPurge: delete events expiring at or before now
+	limit   int    // opPurge: delete at most limit events
+	deleted int    // opPurge: set to the number deleted
+	done    chan error
 }
 
 // SaveEvent stores evt and returns once it is durably committed. It returns
@@ -107,10 +107,10 @@ type writer struct {
 	conn *sql.Conn
 	ctx  context.Context // never cancelled: queued writes are flushed on Close
 
-	insertEvent, insertTag                    *sql.Stmt
-	findReplaceable, findAddressable          *sql.Stmt
+	insertEvent, insertTag                     *sql.Stmt
+	findReplaceable, findAddressable           *sql.Stmt
 	findByID, deleteTags, deleteEvent, expired *sql.Stmt
-	begin, commit, rollback                   *sql.Stmt
+	begin, commit, rollback                    *sql.Stmt
 }
 
 func newWriter(s *Store) (*writer, error) {
