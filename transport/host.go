@@ -330,9 +330,9 @@ type gater struct {
 	allow func(peer.ID) bool
 }
 
-func (g *gater) InterceptPeerDial(peer.ID) bool                { return true }
-func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool  { return true }
-func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool   { return true }
+func (g *gater) InterceptPeerDial(peer.ID) bool               { return true }
+func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
+func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool  { return true }
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
 	return true, 0
 }

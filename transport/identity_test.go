@@ -53,7 +53,10 @@ func TestIdentityBadInput(t *testing.T) {
 		want error
 	}{
 		{"short secret", func() error { _, err := transport.IdentityFromNostrSecret("abcd"); return err }, transport.ErrBadSecret},
-		{"zero secret", func() error { _, err := transport.IdentityFromNostrSecret(hex.EncodeToString(make([]byte, 32))); return err }, transport.ErrBadSecret},
+		{"zero secret", func() error {
+			_, err := transport.IdentityFromNostrSecret(hex.EncodeToString(make([]byte, 32)))
+			return err
+		}, transport.ErrBadSecret},
 		{"not hex", func() error { _, err := transport.PeerIDFromNostrPubkey("zz"); return err }, transport.ErrNotNostrKey},
 		{"x not on curve", func() error {
 			_, err := transport.PeerIDFromNostrPubkey("0000000000000000000000000000000000000000000000000000000000000005")

@@ -1,0 +1,109 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sovmesh/sovmesh/transport/chunk"
+)
+
+// ErrAuditFailed reports a provider whose storage proof was wrong.
+var ErrAuditFailed = errors.New("transport: storage proof wrong")
+
+// AuditResult is the outcome of one storage-proof challenge.
+type AuditResult struct {
+	Provider peer.ID
+	CID      chunk.CID
+	Stripe   int
+	Shard    int
+	// Err is nil when the provider proved it holds the shard; it wraps
+	// ErrAuditFailed for a wrong answer, or the error that prevented one.
+	Err error
+}
+
+// Audit challenges the providers of a file with the precomputed storage
+// proofs in its manifest, using challenge number round (agentd counts
+// rounds: a challenge already used may have been cached by the provider).
+// It returns one result per audited shard; the error is for the audit as a
+// whole (e.g. no round left).
+func (t *Host) Audit(ctx context.Context, ref Ref, man *chunk.Manifest, round int, payer Payer) ([]AuditResult, error) {
+	if man == nil {
+		var err error
+		if man, err = t.FetchManifest(ctx, ref, payer); err != nil {
+			return nil, err
+		}
+	}
+	if len(man.Audits) == 0 {
+		return nil, errors.New("transport: audit: manifest has no precomputed proofs")
+	}
+	results := make([]AuditResult, len(man.Audits))
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i, a := range man.Audits {
+		if round < 0 || round >= len(a.Challenges) {
+			return nil, fmt.Errorf("transport: audit: round %d, manifest has %d", round, len(a.Challenges))
+		}
+		pid, err := peerIDFromKey(man.Providers[man.ProviderOf(int(a.Stripe), int(a.Shard))])
+		if err != nil {
+			return nil, err
+		}
+		c := man.Stripes[a.Stripe][a.Shard]
+		results[i] = AuditResult{Provider: pid, CID: c, Stripe: int(a.Stripe), Shard: int(a.Shard)}
+		g.Go(func() error {
+			got, err := t.Storage(pid, payer).Prove(ctx, c, a.Challenges[round])
+			switch {
+			case err != nil:
+				results[i].Err = err
+			case got != a.Answers[round]:
+				results[i].Err = fmt.Errorf("%w: %s for %s", ErrAuditFailed, pid, c)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return results, ctx.Err()
+}
+
+// DeleteFile deletes every stored shard of a file and its manifest from its
+// providers, authorized by this host's key. It tries every chunk and
+// returns the errors joined; chunks already gone count as deleted.
+func (t *Host) DeleteFile(ctx context.Context, ref Ref, man *chunk.Manifest, payer Payer) error {
+	if man == nil {
+		var err error
+		if man, err = t.FetchManifest(ctx, ref, payer); err != nil {
+			return err
+		}
+	}
+	var mu = make(chan struct{}, 1)
+	var errs []error
+	var g errgroup.Group
+	g.SetLimit(8)
+	add := func(err error) {
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			mu <- struct{}{}
+			errs = append(errs, err)
+			<-mu
+		}
+	}
+	for s, st := range man.Stripes {
+		for j, c := range st {
+			if c.IsZero() {
+				continue
+			}
+			pid, err := peerIDFromKey(man.Providers[man.ProviderOf(s, j)])
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { add(t.Storage(pid, payer).Delete(ctx, c)); return nil })
+		}
+	}
+	_ = g.Wait()
+	for _, p := range ref.Providers {
+		add(t.Storage(p, payer).Delete(ctx, ref.Root))
+	}
+	return errors.Join(errs...)
+}

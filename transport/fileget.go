@@ -1,0 +1,265 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/klauspost/reedsolomon"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sovmesh/sovmesh/transport/chunk"
+)
+
+// ErrUnrecoverable reports a stripe with fewer than DataShards shards
+// retrievable: more providers were lost than the code tolerates.
+var ErrUnrecoverable = errors.New("transport: file unrecoverable")
+
+// GetOptions tune Get and Audit. Zero values take defaults.
+type GetOptions struct {
+	// Window is the number of stripes fetched ahead (default: about 64 MiB).
+	Window int
+	// Payer answers providers' pause points (nil if reads are free).
+	Payer Payer
+}
+
+// FetchManifest fetches the root chunk from the first of ref.Providers that
+// serves it, and opens it with ref.Key.
+func (t *Host) FetchManifest(ctx context.Context, ref Ref, payer Payer) (*chunk.Manifest, error) {
+	ciph, err := chunk.NewCipher(ref.Key)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, p := range ref.Providers {
+		ct, err := t.Storage(p, payer).Get(ctx, ref.Root, nil)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		m, err := chunk.OpenManifest(ciph, ct)
+		if err != nil {
+			return nil, fmt.Errorf("transport: manifest %s: %w", ref.Root, err)
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("%w: no provider served manifest %s: %w", ErrUnrecoverable, ref.Root, errors.Join(errs...))
+}
+
+type stripeResult struct {
+	st  *stripe
+	err error
+}
+
+// Get fetches the file ref names and writes its plaintext to w. Stripes are
+// fetched from all providers in parallel, a window ahead of the writer;
+// a stripe whose data shards cannot all be fetched is rebuilt from parity.
+// Every shard is checked against its CID and every chunk authenticated.
+func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) error {
+	man, err := t.FetchManifest(ctx, ref, opt.Payer)
+	if err != nil {
+		return err
+	}
+	ciph, err := chunk.NewCipher(ref.Key)
+	if err != nil {
+		return err
+	}
+	k, m, S := int(man.DataShards), int(man.ParityShards), int(man.ChunkSize)
+	shardSize := S + chunk.Overhead
+	var enc reedsolomon.Encoder
+	if m > 0 {
+		if enc, err = reedsolomon.New(k, m); err != nil {
+			return fmt.Errorf("transport: get: %w", err)
+		}
+	}
+	peers := make([]peer.ID, len(man.Providers))
+	for i, pk := range man.Providers {
+		if peers[i], err = peerIDFromKey(pk); err != nil {
+			return err
+		}
+	}
+	window := opt.Window
+	if window <= 0 {
+		window = stripeDepth((k + m) * shardSize)
+	}
+	pool := make(chan *stripe, window+1)
+	for range window + 1 {
+		pool <- newStripeBuf(k, m, shardSize)
+	}
+	dead := make([]atomic.Bool, len(peers))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	futures := make(chan chan stripeResult, window)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(futures)
+		for s := range man.Stripes {
+			var st *stripe
+			select {
+			case st = <-pool:
+			case <-ctx.Done():
+				return
+			}
+			st.index = s
+			fut := make(chan stripeResult, 1)
+			select {
+			case futures <- fut:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := t.fetchStripe(ctx, man, peers, dead, enc, ciph, st, opt.Payer)
+				fut <- stripeResult{st: st, err: err}
+			}()
+		}
+	}()
+
+	remaining := man.FileSize
+	for fut := range futures {
+		var res stripeResult
+		select {
+		case res = <-fut:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if res.err != nil {
+			return res.err
+		}
+		for j := 0; j < k && remaining > 0; j++ {
+			n := uint64(S)
+			if remaining < n {
+				n = remaining
+			}
+			if _, err := w.Write(res.st.shards[j][:n]); err != nil {
+				return fmt.Errorf("transport: get: write: %w", err)
+			}
+			remaining -= n
+		}
+		pool <- res.st
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if remaining != 0 {
+		return fmt.Errorf("transport: get: %d bytes missing", remaining)
+	}
+	return nil
+}
+
+// fetchStripe fills st with the plaintext of stripe st.index.
+func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []peer.ID, dead []atomic.Bool,
+	enc reedsolomon.Encoder, ciph *chunk.Cipher, st *stripe, payer Payer) error {
+	k := int(man.DataShards)
+	s := st.index
+	cids := man.Stripes[s]
+	have := make([]bool, len(cids))
+	got := 0
+	var errs []error
+	var mu sync.Mutex
+	fetch := func(js []int) {
+		var g errgroup.Group
+		for _, j := range js {
+			g.Go(func() error {
+				pi := man.ProviderOf(s, j)
+				buf, err := t.Storage(peers[pi], payer).Get(ctx, cids[j], st.shards[j][:0])
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil && len(buf) != len(st.shards[j]) {
+					err = fmt.Errorf("%w: shard %d of stripe %d has %d bytes", ErrCIDMismatch, j, s, len(buf))
+				}
+				if err != nil {
+					dead[pi].Store(true)
+					errs = append(errs, err)
+					return nil
+				}
+				have[j] = true
+				got++
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}
+	var want []int
+	for j := range k {
+		if cids[j].IsZero() {
+			clear(st.shards[j])
+			have[j] = true
+			got++
+			continue
+		}
+		if !dead[man.ProviderOf(s, j)].Load() {
+			want = append(want, j)
+		}
+	}
+	fetch(want)
+	if got < k {
+		// Fall back to parity, as many as still needed, from live providers.
+		var parity []int
+		for j := k; j < len(cids); j++ {
+			if !dead[man.ProviderOf(s, j)].Load() {
+				parity = append(parity, j)
+			}
+		}
+		for len(parity) > 0 && got < k {
+			n := min(k-got, len(parity))
+			fetch(parity[:n])
+			parity = parity[n:]
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if got < k {
+		return fmt.Errorf("%w: stripe %d has %d of %d shards: %w", ErrUnrecoverable, s, got, k, errors.Join(errs...))
+	}
+	missingData := false
+	for j := range k {
+		if !have[j] {
+			missingData = true
+		}
+	}
+	if missingData {
+		shards := make([][]byte, len(cids))
+		for j := range shards {
+			if have[j] {
+				shards[j] = st.shards[j]
+			} else {
+				shards[j] = st.shards[j][:0]
+			}
+		}
+		if err := enc.ReconstructData(shards); err != nil {
+			return fmt.Errorf("transport: get: reconstruct stripe %d: %w", s, err)
+		}
+		for j := range k {
+			if !have[j] && chunk.Sum(shards[j]) != cids[j] {
+				return fmt.Errorf("%w: rebuilt shard %d of stripe %d", ErrCIDMismatch, j, s)
+			}
+		}
+	}
+	for j := range k {
+		if cids[j].IsZero() {
+			continue
+		}
+		if _, err := ciph.Open(st.shards[j][:0], st.shards[j], chunk.KindData, uint64(s)*uint64(k)+uint64(j)); err != nil {
+			return fmt.Errorf("transport: get: %w", err)
+		}
+	}
+	return nil
+}
+
+func peerIDFromKey(pk [32]byte) (peer.ID, error) {
+	return PeerIDFromNostrPubkey(fmt.Sprintf("%x", pk[:]))
+}

@@ -1,0 +1,257 @@
+package transport_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/sovmesh/sovmesh/transport"
+	"github.com/sovmesh/sovmesh/transport/chunk"
+	"github.com/sovmesh/sovmesh/transport/store"
+)
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type providerSet struct {
+	hosts  []*transport.Host
+	stores []*store.Store
+	dirs   []string
+	ids    []peer.ID
+}
+
+func newProviders(t *testing.T, buyer *transport.Host, n int, quota int64) *providerSet {
+	t.Helper()
+	ps := &providerSet{}
+	for range n {
+		dir := t.TempDir()
+		st, err := store.Open(dir, quota)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHost(t)
+		h.ServeStorage(st, nil)
+		ps.hosts = append(ps.hosts, h)
+		ps.stores = append(ps.stores, st)
+		ps.dirs = append(ps.dirs, dir)
+		ps.ids = append(ps.ids, connect(t, buyer, h))
+	}
+	return ps
+}
+
+func TestPutGetRoundTrip(t *testing.T) {
+	tests := []struct {
+		name      string
+		providers int
+		size      int
+		opt       transport.PutOptions
+	}{
+		{"one provider, exact chunks", 1, 4 * chunk.MinSize, transport.PutOptions{ChunkSize: chunk.MinSize}},
+		{"one provider, padded last chunk", 1, 3*chunk.MinSize + 17, transport.PutOptions{ChunkSize: chunk.MinSize}},
+		{"empty file", 1, 0, transport.PutOptions{ChunkSize: chunk.MinSize}},
+		{"3+2 over 5, partial stripe", 5, 7*chunk.MinSize + 5, transport.PutOptions{ChunkSize: chunk.MinSize, DataShards: 3, ParityShards: 2}},
+		{"2+1 over 4 providers", 4, 20*chunk.MinSize + 1, transport.PutOptions{ChunkSize: chunk.MinSize, DataShards: 2, ParityShards: 1}},
+		{"default code, 3 providers, 1 MiB chunks", 3, 3<<20 + 12345, transport.PutOptions{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			buyer := newHost(t)
+			ps := newProviders(t, buyer, tc.providers, 0)
+			data := randomBytes(t, tc.size)
+			ref, man, err := buyer.Put(t.Context(), bytes.NewReader(data), ps.ids, tc.opt)
+			if err != nil {
+				t.Fatalf("put: %v", err)
+			}
+			if man.FileSize != uint64(tc.size) {
+				t.Fatalf("manifest size %d", man.FileSize)
+			}
+			// Providers hold ciphertext only: no 64-byte window of the
+			// plaintext appears in any stored file.
+			if tc.size >= 64 {
+				assertNoPlaintext(t, ps.dirs, data[tc.size/2:tc.size/2+64])
+			}
+			var out bytes.Buffer
+			if err := buyer.Get(t.Context(), ref, &out, transport.GetOptions{}); err != nil {
+				t.Fatalf("get: %v", err)
+			}
+			if !bytes.Equal(out.Bytes(), data) {
+				t.Fatalf("got %d bytes, want %d (equal prefix: %v)", out.Len(), len(data), bytes.HasPrefix(data, out.Bytes()))
+			}
+			// Another host with the Ref reads the file too (the key is all it takes).
+			reader := newHost(t)
+			for _, h := range ps.hosts {
+				connect(t, reader, h)
+			}
+			out.Reset()
+			if err := reader.Get(t.Context(), ref, &out, transport.GetOptions{}); err != nil || !bytes.Equal(out.Bytes(), data) {
+				t.Fatalf("get by reader: %v", err)
+			}
+		})
+	}
+}
+
+func assertNoPlaintext(t *testing.T, dirs []string, needle []byte) {
+	t.Helper()
+	for _, d := range dirs {
+		_ = filepath.Walk(d, func(p string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, needle) {
+				t.Fatalf("plaintext found in %s", p)
+			}
+			return nil
+		})
+	}
+}
+
+func TestFileSurvivesLosingParityProviders(t *testing.T) {
+	buyer := newHost(t)
+	ps := newProviders(t, buyer, 5, 0)
+	data := randomBytes(t, 9*chunk.MinSize+100)
+	opt := transport.PutOptions{ChunkSize: chunk.MinSize, DataShards: 3, ParityShards: 2}
+	ref, _, err := buyer.Put(t.Context(), bytes.NewReader(data), ps.ids, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lose any 2 of 5: stop providers 1 and 3 entirely.
+	for _, i := range []int{1, 3} {
+		if err := ps.hosts[i].Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := buyer.Get(ctxTimeout(t, 60e9), ref, &out, transport.GetOptions{}); err != nil {
+		t.Fatalf("get with 2 providers gone: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("data differs after reconstruction")
+	}
+	// A third loss is beyond the code.
+	if err := ps.hosts[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err = buyer.Get(ctxTimeout(t, 60e9), ref, &out, transport.GetOptions{})
+	if !errors.Is(err, transport.ErrUnrecoverable) {
+		t.Fatalf("get with 3 of 5 gone: %v", err)
+	}
+}
+
+func TestGetRebuildsTamperedShard(t *testing.T) {
+	buyer := newHost(t)
+	ps := newProviders(t, buyer, 3, 0)
+	data := randomBytes(t, 6*chunk.MinSize)
+	ref, man, err := buyer.Put(t.Context(), bytes.NewReader(data), ps.ids, transport.PutOptions{ChunkSize: chunk.MinSize, DataShards: 2, ParityShards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flip a byte in a stored data shard on disk: the provider serves bad
+	// ciphertext, the CID check catches it, parity rebuilds it.
+	c := man.Stripes[1][0]
+	flipStored(t, ps.dirs[man.ProviderOf(1, 0)], c)
+	var out bytes.Buffer
+	if err := buyer.Get(t.Context(), ref, &out, transport.GetOptions{}); err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("data differs")
+	}
+}
+
+func TestGetSingleProviderTamperFails(t *testing.T) {
+	buyer := newHost(t)
+	ps := newProviders(t, buyer, 1, 0)
+	data := randomBytes(t, 3*chunk.MinSize)
+	ref, man, err := buyer.Put(t.Context(), bytes.NewReader(data), ps.ids, transport.PutOptions{ChunkSize: chunk.MinSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipStored(t, ps.dirs[0], man.Stripes[2][0])
+	var out bytes.Buffer
+	err = buyer.Get(t.Context(), ref, &out, transport.GetOptions{})
+	if !errors.Is(err, transport.ErrCIDMismatch) {
+		t.Fatalf("err %v, want ErrCIDMismatch", err)
+	}
+	if out.Len() > 2*chunk.MinSize {
+		t.Fatalf("wrote %d bytes past the bad chunk", out.Len())
+	}
+	// A wrong key fails GCM authentication of the manifest.
+	bad := ref
+	bad.Key[0] ^= 1
+	if err := buyer.Get(t.Context(), bad, &out, transport.GetOptions{}); !errors.Is(err, chunk.ErrAuth) {
+		t.Fatalf("wrong key: %v", err)
+	}
+}
+
+func flipStored(t *testing.T, dir string, c chunk.CID) {
+	t.Helper()
+	p := filepath.Join(dir, c.String()[:2], c.String()+".chunk")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-5] ^= 0x40
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuditAndDelete(t *testing.T) {
+	buyer := newHost(t)
+	ps := newProviders(t, buyer, 3, 0)
+	data := randomBytes(t, 12*chunk.MinSize)
+	ref, man, err := buyer.Put(t.Context(), bytes.NewReader(data), ps.ids, transport.PutOptions{ChunkSize: chunk.MinSize, AuditShards: 2, AuditRounds: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(man.Audits) != 6 {
+		t.Fatalf("%d audits, want 2 per provider", len(man.Audits))
+	}
+	res, err := buyer.Audit(t.Context(), ref, nil, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("honest provider failed audit: %v", r.Err)
+		}
+	}
+	// A provider that lost (or altered) an audited shard fails.
+	a := man.Audits[0]
+	victim := man.ProviderOf(int(a.Stripe), int(a.Shard))
+	flipStored(t, ps.dirs[victim], man.Stripes[a.Stripe][a.Shard])
+	res, err = buyer.Audit(t.Context(), ref, man, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(res[0].Err, transport.ErrAuditFailed) {
+		t.Fatalf("audit of altered shard: %v", res[0].Err)
+	}
+	if _, err := buyer.Audit(t.Context(), ref, man, 3, nil); err == nil {
+		t.Fatal("audit round past the precomputed ones accepted")
+	}
+	if err := buyer.DeleteFile(t.Context(), ref, man, nil); err != nil {
+		t.Fatalf("delete file: %v", err)
+	}
+	for i, st := range ps.stores {
+		if st.Used() != 0 {
+			t.Fatalf("provider %d still holds %d bytes", i, st.Used())
+		}
+	}
+}
