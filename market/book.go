@@ -86,6 +86,7 @@ func (f Fill) Match() nips.Match {
 
 type offerEntry struct {
 	o        nips.Offer
+	addr     string // o.Address(), computed once
 	capacity uint64 // left in the book
 	sumPrice uint64
 }
@@ -181,7 +182,7 @@ func (b *Book) AddOffer(o nips.Offer, now time.Time) ([]Fill, error) {
 	if old := b.byAddr[addr]; old != nil {
 		b.removeOffer(old)
 	}
-	e := &offerEntry{o: o, capacity: o.Capacity, sumPrice: o.Prices.Sum()}
+	e := &offerEntry{o: o, addr: addr, capacity: o.Capacity, sumPrice: o.Prices.Sum()}
 	b.latest[addr] = o.CreatedAt
 	b.byAddr[addr] = e
 	i, _ := slices.BinarySearchFunc(b.offers, e, offerLess)
@@ -245,7 +246,7 @@ func (b *Book) AddBid(bid nips.Bid, now time.Time) ([]Fill, error) {
 		fills = append(fills, f)
 		if oe.capacity < oe.o.MinQuantity {
 			b.offers = slices.Delete(b.offers, i, i+1)
-			delete(b.byAddr, oe.o.Address())
+			delete(b.byAddr, oe.addr)
 			continue
 		}
 		i++
@@ -276,7 +277,7 @@ func (b *Book) fill(be *bidEntry, oe *offerEntry, now time.Time) (Fill, bool) {
 	if err != nil {
 		return Fill{}, false // cannot happen for parsed bids: quantity x ceiling is bounded
 	}
-	addr := o.Address()
+	addr := oe.addr
 	f := Fill{
 		BidID: bid.EventID, Buyer: bid.Pubkey,
 		Offer: addr, OfferID: o.EventID, Provider: o.Pubkey,
@@ -338,8 +339,8 @@ func (b *Book) removeOffer(e *offerEntry) {
 	if i, ok := slices.BinarySearchFunc(b.offers, e, offerLess); ok {
 		b.offers = slices.Delete(b.offers, i, i+1)
 	}
-	if b.byAddr[e.o.Address()] == e {
-		delete(b.byAddr, e.o.Address())
+	if b.byAddr[e.addr] == e {
+		delete(b.byAddr, e.addr)
 	}
 }
 
@@ -395,7 +396,7 @@ func (b *Book) Expire(now time.Time) int {
 	n := 0
 	b.offers = slices.DeleteFunc(b.offers, func(e *offerEntry) bool {
 		if e.o.Expiration <= t {
-			delete(b.byAddr, e.o.Address())
+			delete(b.byAddr, e.addr)
 			n++
 			return true
 		}

@@ -82,8 +82,8 @@ const (
 
 // Price is a price in millisats for one Unit.
 type Price struct {
-	Unit Unit
-	Msat uint64
+	Unit Unit   `json:"unit"`
+	Msat uint64 `json:"msat"`
 }
 
 // Prices is the list of an offer's (or a bid's maximum) prices, one per unit
@@ -211,9 +211,9 @@ const (
 
 // Payment is one accepted way of paying: a Cashu mint and unit, or Lightning.
 type Payment struct {
-	Method PaymentMethod
-	Mint   string // Cashu mint URL, normalized (no trailing slash); empty for Lightning
-	Unit   string // Cashu keyset unit, "sat" or "msat"; empty for Lightning
+	Method PaymentMethod `json:"method"`
+	Mint   string        `json:"mint,omitempty"` // Cashu mint URL, normalized (no trailing slash); empty for Lightning
+	Unit   string        `json:"unit,omitempty"` // Cashu keyset unit, "sat" or "msat"; empty for Lightning
 }
 
 // Tag returns the payment tag.
