@@ -94,6 +94,8 @@ func (t *Host) serveStorage(s network.Stream, st ChunkStore, gate PaymentGate) {
 			t.log.Debug("storage stream read failed", "peer", remote, "err", err)
 			if errors.Is(err, frame.ErrTooLarge) || errors.Is(err, frame.ErrEmpty) {
 				_ = c.writeErr(fmt.Errorf("%w: %v", ErrTooLarge, err))
+				_ = s.Close() // close, not reset, so the ERR frame arrives
+				return
 			}
 			_ = s.Reset()
 			return
@@ -106,7 +108,7 @@ func (t *Host) serveStorage(s network.Stream, st ChunkStore, gate PaymentGate) {
 			if errors.Is(err, errFatal) {
 				t.log.Debug("storage stream failed", "peer", remote, "err", err)
 				_ = c.writeErr(err)
-				_ = s.Reset()
+				_ = s.Close() // close, not reset, so the ERR frame arrives
 				return
 			}
 			if werr := c.writeErr(err); werr != nil {
