@@ -1,0 +1,307 @@
+package cashu
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	gcashu "github.com/elnosh/gonuts/cashu"
+	"github.com/elnosh/gonuts/cashu/nuts/nut04"
+	"github.com/elnosh/gonuts/cashu/nuts/nut05"
+	"github.com/elnosh/gonuts/cashu/nuts/nut09"
+
+	"github.com/sovmesh/sovmesh/market/pay/bolt11"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
+)
+
+// MintQuote is a Lightning invoice that, once paid, becomes ecash in the
+// wallet (NUT-04). The op is journaled so a paid quote is claimed by Resume
+// even after a crash.
+type MintQuote struct {
+	OpID    int64
+	Quote   string
+	Invoice string
+	Amount  uint64
+	Mint    string
+}
+
+// RequestMint asks the mint (default: first of the allow-list) for an
+// invoice of amount sats.
+func (w *Wallet) RequestMint(ctx context.Context, mint string, amount uint64) (MintQuote, error) {
+	if mint == "" {
+		mint = w.cfg.Mints[0]
+	}
+	mint, err := NormalizeMintURL(mint)
+	if err != nil || !w.Allowed(mint) {
+		return MintQuote{}, fmt.Errorf("cashu: mint quote: %w", ErrUnknownMint)
+	}
+	if amount == 0 {
+		return MintQuote{}, fmt.Errorf("cashu: mint quote: %w: amount must be positive", ErrWrongAmount)
+	}
+	q, err := w.client.mintQuote(ctx, mint, amount)
+	if err != nil {
+		return MintQuote{}, fmt.Errorf("cashu: mint quote: %w", err)
+	}
+	d := &opData{Quote: q.Quote, Invoice: q.Request}
+	var id int64
+	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+		id, err = journal.Insert(ctx, tx, journal.Op{Kind: KindMint, State: journal.StatePrepared, Mint: mint, Amount: amount, Data: d.raw()})
+		return err
+	})
+	if err != nil {
+		return MintQuote{}, fmt.Errorf("cashu: mint quote: %w", err)
+	}
+	return MintQuote{OpID: id, Quote: q.Quote, Invoice: q.Request, Amount: amount, Mint: mint}, nil
+}
+
+// ClaimMint turns a paid mint quote into proofs. ErrQuoteUnpaid when the
+// invoice is not paid yet.
+func (w *Wallet) ClaimMint(ctx context.Context, opID int64) (uint64, error) {
+	op, err := w.j.Get(ctx, opID)
+	if err != nil {
+		return 0, err
+	}
+	if op.Kind != KindMint {
+		return 0, fmt.Errorf("cashu: claim: op %d is a %s", opID, op.Kind)
+	}
+	if op.State == journal.StateDone {
+		return op.Amount, nil
+	}
+	if op.State != journal.StatePrepared {
+		return 0, fmt.Errorf("cashu: claim: op %d is %s", opID, op.State)
+	}
+	d, err := decodeOp(op)
+	if err != nil {
+		return 0, err
+	}
+	if len(d.Outputs) > 0 {
+		// An earlier attempt may have been signed.
+		res, err := w.client.restore(ctx, op.Mint, nut09.PostRestoreRequest{Outputs: blinded(d.Outputs)})
+		if err != nil {
+			return 0, fmt.Errorf("cashu: claim: %w", err)
+		}
+		if len(res.Signatures) == len(d.Outputs) {
+			return op.Amount, w.completeSwap(ctx, op, d, res.Signatures)
+		}
+	}
+	st, err := w.client.mintQuoteState(ctx, op.Mint, d.Quote)
+	if err != nil {
+		return 0, fmt.Errorf("cashu: claim: %w", err)
+	}
+	switch st.State {
+	case nut04.Unpaid:
+		return 0, fmt.Errorf("cashu: claim: %w", ErrQuoteUnpaid)
+	case nut04.Issued:
+		if len(d.Outputs) == 0 {
+			return 0, w.failOp(ctx, op, d, errors.New("quote issued to another wallet"))
+		}
+	}
+	if len(d.Outputs) == 0 {
+		ks, err := w.activeKeyset(ctx, op.Mint)
+		if err != nil {
+			return 0, fmt.Errorf("cashu: claim: %w", err)
+		}
+		if d.Outputs, err = newOutputs(ks, gcashu.AmountSplit(op.Amount), false, nil); err != nil {
+			return 0, err
+		}
+		if err := w.j.Tx(ctx, func(tx *sql.Tx) error {
+			return journal.SetState(ctx, tx, op.ID, journal.StatePrepared, d.raw(), "")
+		}); err != nil {
+			return 0, err
+		}
+	}
+	if err := w.step("mint.journaled"); err != nil {
+		return 0, err
+	}
+	res, err := w.client.mintTokens(ctx, op.Mint, nut04.PostMintBolt11Request{Quote: d.Quote, Outputs: blinded(d.Outputs)})
+	if err != nil {
+		return 0, fmt.Errorf("cashu: claim: %w", err)
+	}
+	return op.Amount, w.completeSwap(ctx, op, d, res.Signatures)
+}
+
+// Fund requests a mint quote and claims it at once: with the dev mint (whose
+// fake Lightning backend pays every invoice) it is how tests get money.
+func (w *Wallet) Fund(ctx context.Context, amount uint64) error {
+	q, err := w.RequestMint(ctx, "", amount)
+	if err != nil {
+		return err
+	}
+	_, err = w.ClaimMint(ctx, q.OpID)
+	return err
+}
+
+// PayOptions shape a Lightning payment.
+type PayOptions struct {
+	// Mint to pay from; default the first of the allow-list.
+	Mint string
+	// Counterparty is checked against the budget.
+	Counterparty string
+	// Expect is checked against the invoice before paying.
+	Expect bolt11.Expect
+	// Network of the invoice ("bitcoin", "signet", ...). Default "bitcoin".
+	Network string
+}
+
+// Paid is a completed Lightning payment.
+type Paid struct {
+	OpID     int64
+	Amount   uint64
+	Fee      uint64
+	Preimage string
+}
+
+// PayInvoice pays a BOLT11 invoice by melting ecash (NUT-05): the invoice is
+// checked first (amount, expiry, network, description hash), the inputs are
+// made exact (gonuts' mint returns no change), the melt is journaled, and the
+// preimage is checked against the payment hash after.
+func (w *Wallet) PayInvoice(ctx context.Context, invoice string, opts PayOptions) (Paid, error) {
+	if opts.Network == "" {
+		opts.Network = "bitcoin"
+	}
+	inv, err := bolt11.Decode(invoice, opts.Network)
+	if err != nil {
+		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+	}
+	if err := inv.Check(opts.Expect); err != nil {
+		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+	}
+	mint := w.cfg.Mints[0]
+	if opts.Mint != "" {
+		if mint, err = NormalizeMintURL(opts.Mint); err != nil || !w.Allowed(mint) {
+			return Paid{}, fmt.Errorf("cashu: pay invoice: %w", ErrUnknownMint)
+		}
+	}
+	q, err := w.client.meltQuote(ctx, mint, inv.Raw)
+	if err != nil {
+		return Paid{}, fmt.Errorf("cashu: pay invoice: melt quote: %w", err)
+	}
+	if q.Amount*1000 < inv.AmountMsat {
+		return Paid{}, fmt.Errorf("cashu: pay invoice: %w: mint quoted %d sat for %d msat", ErrWrongAmount, q.Amount, inv.AmountMsat)
+	}
+	need := q.Amount + q.FeeReserve
+	commit := func(context.Context, bool) error { return nil }
+	if w.cfg.Budget != nil {
+		if commit, err = w.cfg.Budget.Reserve(ctx, opts.Counterparty, need); err != nil {
+			return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+		}
+	}
+	paid, err := w.melt(ctx, mint, need, q, inv)
+	ok := err == nil || errors.Is(err, ErrPending) || errors.Is(err, ErrCrashed) || errors.Is(err, ErrBadPreimage)
+	_ = commit(ctx, ok)
+	return paid, err
+}
+
+func (w *Wallet) melt(ctx context.Context, mint string, need uint64, q *nut05.PostMeltQuoteBolt11Response, inv *bolt11.Invoice) (Paid, error) {
+	ks, err := w.activeKeyset(ctx, mint)
+	if err != nil {
+		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+	}
+	var sel gcashu.Proofs
+	for attempt := 0; ; attempt++ {
+		w.mu.Lock()
+		s, exact, err := w.selectProofs(ctx, mint, need, ks)
+		if err != nil {
+			w.mu.Unlock()
+			return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+		}
+		if exact && w.inputFee(s) == 0 {
+			sel = s
+			break // keep the lock through the journal write
+		}
+		w.mu.Unlock()
+		if attempt > 0 {
+			return Paid{}, fmt.Errorf("cashu: pay invoice: cannot make exact inputs for %d sat", need)
+		}
+		// Split our proofs so an exact set exists: send to ourselves.
+		s2, err := w.send(ctx, mint, need, SendOptions{Memo: "split"}, "")
+		if err != nil {
+			return Paid{}, fmt.Errorf("cashu: pay invoice: split: %w", err)
+		}
+		if _, err := w.Receive(ctx, s2.Token, ReceiveOptions{}); err != nil {
+			return Paid{}, fmt.Errorf("cashu: pay invoice: split: %w", err)
+		}
+		_ = w.MarkDelivered(ctx, s2.OpID)
+	}
+	d := &opData{Inputs: sel, OwnInputs: true, Quote: q.Quote, Invoice: inv.Raw, Fee: q.FeeReserve}
+	op := journal.Op{Kind: KindMelt, State: journal.StatePrepared, Mint: mint, Amount: q.Amount}
+	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+		op.Data = d.raw()
+		id, err := journal.Insert(ctx, tx, op)
+		if err != nil {
+			return err
+		}
+		op.ID = id
+		return reserve(ctx, tx, sel, id)
+	})
+	w.mu.Unlock()
+	if err != nil {
+		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+	}
+	if err := w.step("melt.journaled"); err != nil {
+		return Paid{OpID: op.ID}, err
+	}
+	res, err := w.client.melt(ctx, mint, nut05.PostMeltBolt11Request{Quote: q.Quote, Inputs: sel})
+	if err != nil {
+		if _, definite := mintErrCode(err); definite {
+			// The mint refused: check the quote before giving the proofs back.
+			return w.settleMelt(ctx, op, d)
+		}
+		return Paid{OpID: op.ID}, fmt.Errorf("cashu: pay invoice: %w: %w", ErrPending, err)
+	}
+	return w.finishMelt(ctx, op, d, res)
+}
+
+// settleMelt looks up a journaled melt's quote and finishes or refunds it.
+func (w *Wallet) settleMelt(ctx context.Context, op journal.Op, d *opData) (Paid, error) {
+	st, err := w.client.meltQuoteState(ctx, op.Mint, d.Quote)
+	if err != nil {
+		if _, definite := mintErrCode(err); !definite {
+			return Paid{OpID: op.ID}, fmt.Errorf("cashu: pay invoice: %w: %w", ErrPending, err)
+		}
+		// Unknown quote: the melt never happened. Check the inputs to be sure.
+		if done, rerr := w.recoverSwap(ctx, op, d, false); done || rerr != nil {
+			return Paid{OpID: op.ID}, rerr
+		}
+		return Paid{OpID: op.ID}, w.failOp(ctx, op, d, fmt.Errorf("%w: %w", ErrPaymentFailed, err))
+	}
+	return w.finishMelt(ctx, op, d, st)
+}
+
+func (w *Wallet) finishMelt(ctx context.Context, op journal.Op, d *opData, res *nut05.PostMeltQuoteBolt11Response) (Paid, error) {
+	switch res.State {
+	case nut05.Paid:
+		d.Preimage = res.Preimage
+		if err := w.j.Tx(ctx, func(tx *sql.Tx) error {
+			if err := setReserved(ctx, tx, op.ID, "spent"); err != nil {
+				return err
+			}
+			return journal.SetState(ctx, tx, op.ID, journal.StateDone, d.raw(), "")
+		}); err != nil {
+			return Paid{OpID: op.ID}, err
+		}
+		paid := Paid{OpID: op.ID, Amount: op.Amount, Fee: d.Fee, Preimage: res.Preimage}
+		inv, err := bolt11.Decode(d.Invoice, networkOf(d.Invoice))
+		if err == nil {
+			err = inv.VerifyPreimage(res.Preimage)
+		}
+		if err != nil {
+			return paid, fmt.Errorf("cashu: pay invoice: paid, but %w", ErrBadPreimage)
+		}
+		return paid, nil
+	case nut05.Pending:
+		return Paid{OpID: op.ID}, fmt.Errorf("cashu: pay invoice: %w", ErrPending)
+	default:
+		return Paid{OpID: op.ID}, w.failOp(ctx, op, d, ErrPaymentFailed)
+	}
+}
+
+func networkOf(inv string) string {
+	for _, n := range []string{"signet", "regtest", "testnet", "bitcoin"} {
+		if _, err := bolt11.Decode(inv, n); err == nil {
+			return n
+		}
+	}
+	return "bitcoin"
+}

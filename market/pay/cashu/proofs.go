@@ -1,0 +1,239 @@
+package cashu
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	gcashu "github.com/elnosh/gonuts/cashu"
+	"github.com/elnosh/gonuts/cashu/nuts/nut12"
+	"github.com/elnosh/gonuts/crypto"
+)
+
+// output is a blinded message the wallet asked the mint to sign, with what
+// it needs to unblind the signature. It is journaled before the request.
+type output struct {
+	Amount uint64 `json:"amount"`
+	Keyset string `json:"keyset"`
+	Secret string `json:"secret"`
+	R      string `json:"r"`
+	B      string `json:"B_"`
+	// Send marks outputs that go into an outgoing token instead of the wallet.
+	Send bool `json:"send,omitempty"`
+}
+
+func randomSecret() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// newOutputs makes one output per amount; secretFn gives each secret
+// (random hex when nil).
+func newOutputs(ks *keyset, amounts []uint64, send bool, secretFn func() (string, error)) ([]output, error) {
+	if secretFn == nil {
+		secretFn = randomSecret
+	}
+	outs := make([]output, 0, len(amounts))
+	for _, a := range amounts {
+		if _, ok := ks.Keys[a]; !ok {
+			return nil, fmt.Errorf("cashu: mint keyset has no key for amount %d", a)
+		}
+		secret, err := secretFn()
+		if err != nil {
+			return nil, fmt.Errorf("cashu: make secret: %w", err)
+		}
+		r, err := secp256k1.GeneratePrivateKey()
+		if err != nil {
+			return nil, fmt.Errorf("cashu: blinding factor: %w", err)
+		}
+		B, r, err := crypto.BlindMessage(secret, r)
+		if err != nil {
+			return nil, fmt.Errorf("cashu: blind: %w", err)
+		}
+		outs = append(outs, output{
+			Amount: a, Keyset: ks.ID, Secret: secret,
+			R: hex.EncodeToString(r.Serialize()), B: hex.EncodeToString(B.SerializeCompressed()), Send: send,
+		})
+	}
+	return outs, nil
+}
+
+func blinded(outs []output) gcashu.BlindedMessages {
+	bm := make(gcashu.BlindedMessages, len(outs))
+	for i, o := range outs {
+		bm[i] = gcashu.BlindedMessage{Amount: o.Amount, B_: o.B, Id: o.Keyset}
+	}
+	return bm
+}
+
+// unblind turns the mint's signatures on outs into proofs, checking each
+// signature's DLEQ proof (NUT-12) against the mint's key, and keeping the
+// blinding factor so the proof can carry its DLEQ to the next holder.
+func (w *Wallet) unblind(ctx context.Context, mint string, outs []output, sigs gcashu.BlindedSignatures) (gcashu.Proofs, error) {
+	if len(sigs) != len(outs) {
+		return nil, fmt.Errorf("cashu: mint returned %d signatures for %d outputs", len(sigs), len(outs))
+	}
+	proofs := make(gcashu.Proofs, len(outs))
+	for i, o := range outs {
+		sig := sigs[i]
+		ks, err := w.keysetByID(ctx, mint, sig.Id, true)
+		if err != nil {
+			return nil, err
+		}
+		K, ok := ks.Keys[o.Amount]
+		if !ok || sig.Amount != o.Amount {
+			return nil, fmt.Errorf("cashu: signature %d: amount %d does not match output %d", i, sig.Amount, o.Amount)
+		}
+		if sig.DLEQ != nil && !nut12.VerifyBlindSignatureDLEQ(*sig.DLEQ, K, o.B, sig.C_) {
+			return nil, fmt.Errorf("cashu: signature %d: %w", i, ErrBadDLEQ)
+		}
+		Cb, err := hex.DecodeString(sig.C_)
+		if err != nil {
+			return nil, fmt.Errorf("cashu: signature %d: bad C_", i)
+		}
+		C_, err := secp256k1.ParsePubKey(Cb)
+		if err != nil {
+			return nil, fmt.Errorf("cashu: signature %d: bad C_", i)
+		}
+		rb, _ := hex.DecodeString(o.R)
+		r := secp256k1.PrivKeyFromBytes(rb)
+		C := crypto.UnblindSignature(C_, r, K)
+		p := gcashu.Proof{Amount: o.Amount, Id: sig.Id, Secret: o.Secret, C: hex.EncodeToString(C.SerializeCompressed())}
+		if sig.DLEQ != nil {
+			p.DLEQ = &gcashu.DLEQProof{E: sig.DLEQ.E, S: sig.DLEQ.S, R: o.R}
+		}
+		proofs[i] = p
+	}
+	return proofs, nil
+}
+
+// proofY returns hash_to_curve(secret), the id of a proof at the mint (NUT-07).
+func proofY(secret string) (string, error) {
+	Y, err := crypto.HashToCurve([]byte(secret))
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(Y.SerializeCompressed()), nil
+}
+
+func insertProofs(ctx context.Context, tx *sql.Tx, mint string, proofs gcashu.Proofs, state string, opID int64) error {
+	now := time.Now().Unix()
+	for _, p := range proofs {
+		y, err := proofY(p.Secret)
+		if err != nil {
+			return fmt.Errorf("cashu: proof Y: %w", err)
+		}
+		dleq := ""
+		if p.DLEQ != nil {
+			b, _ := json.Marshal(p.DLEQ)
+			dleq = string(b)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO proofs (secret, y, mint, keyset_id, amount, c, dleq, state, op_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(secret) DO NOTHING`,
+			p.Secret, y, mint, p.Id, int64(p.Amount), p.C, dleq, state, opID, now); err != nil {
+			return fmt.Errorf("cashu: store proof: %w", err)
+		}
+	}
+	return nil
+}
+
+type storedProof struct {
+	gcashu.Proof
+	Mint string
+}
+
+func (w *Wallet) unspentProofs(ctx context.Context, mint string) (gcashu.Proofs, error) {
+	rows, err := w.db.QueryContext(ctx, `SELECT secret, keyset_id, amount, c, dleq FROM proofs WHERE mint = ? AND state = 'unspent' ORDER BY amount DESC`, mint)
+	if err != nil {
+		return nil, fmt.Errorf("cashu: list proofs: %w", err)
+	}
+	defer rows.Close()
+	var out gcashu.Proofs
+	for rows.Next() {
+		var p gcashu.Proof
+		var amount int64
+		var dleq string
+		if err := rows.Scan(&p.Secret, &p.Id, &amount, &p.C, &dleq); err != nil {
+			return nil, fmt.Errorf("cashu: scan proof: %w", err)
+		}
+		p.Amount = uint64(amount)
+		if dleq != "" {
+			p.DLEQ = new(gcashu.DLEQProof)
+			_ = json.Unmarshal([]byte(dleq), p.DLEQ)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// reserve marks proofs as reserved by op inside tx; it fails if any of them
+// is no longer unspent (another operation took it).
+func reserve(ctx context.Context, tx *sql.Tx, proofs gcashu.Proofs, opID int64) error {
+	for _, p := range proofs {
+		res, err := tx.ExecContext(ctx, `UPDATE proofs SET state = 'reserved', op_id = ? WHERE secret = ? AND state = 'unspent'`, opID, p.Secret)
+		if err != nil {
+			return fmt.Errorf("cashu: reserve proof: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("cashu: reserve proof: %w", errConflict)
+		}
+	}
+	return nil
+}
+
+var errConflict = fmt.Errorf("proof taken by a concurrent operation")
+
+func setReserved(ctx context.Context, tx *sql.Tx, opID int64, state string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE proofs SET state = ? WHERE op_id = ? AND state = 'reserved'`, state, opID); err != nil {
+		return fmt.Errorf("cashu: update reserved proofs: %w", err)
+	}
+	return nil
+}
+
+// selectProofs picks unspent proofs of mint worth at least amount plus the
+// input fee of spending them. exact reports whether they sum exactly to
+// amount + fee (no swap needed).
+func (w *Wallet) selectProofs(ctx context.Context, mint string, amount uint64, ks *keyset) (sel gcashu.Proofs, exact bool, err error) {
+	all, err := w.unspentProofs(ctx, mint)
+	if err != nil {
+		return nil, false, err
+	}
+	var have uint64
+	for _, p := range all {
+		have += p.Amount
+	}
+	// Exact: greedy on powers of two, largest first.
+	var rem = amount
+	for _, p := range all {
+		if p.Amount <= rem {
+			sel = append(sel, p)
+			rem -= p.Amount
+		}
+	}
+	if rem == 0 && w.inputFee(sel) == 0 {
+		return sel, true, nil
+	}
+	// Otherwise largest first until amount + fee is covered.
+	sel = sel[:0]
+	var sum uint64
+	for _, p := range all {
+		if sum >= amount+w.inputFee(sel) {
+			break
+		}
+		sel = append(sel, p)
+		sum += p.Amount
+	}
+	if sum < amount+w.inputFee(sel) {
+		return nil, false, fmt.Errorf("%w: have %d sat at this mint, need %d", ErrInsufficient, have, amount+w.inputFee(sel))
+	}
+	return slices.Clone(sel), false, nil
+}

@@ -1,0 +1,402 @@
+package cashu
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+	"strings"
+	"time"
+
+	gcashu "github.com/elnosh/gonuts/cashu"
+	"github.com/elnosh/gonuts/cashu/nuts/nut10"
+	"github.com/elnosh/gonuts/cashu/nuts/nut11"
+	"github.com/elnosh/gonuts/cashu/nuts/nut12"
+
+	"github.com/sovmesh/sovmesh/market/pay/journal"
+)
+
+// MaxTokenLen bounds the tokens Receive accepts.
+const MaxTokenLen = 64 << 10
+
+// ReceiveOptions shape an incoming payment.
+type ReceiveOptions struct {
+	// Amount, when not 0, is the least the token must be worth.
+	Amount uint64
+	// Counterparty (the payer's pubkey) is journaled.
+	Counterparty string
+	// AllowOffline accepts the token on its DLEQ proofs when the mint cannot
+	// be reached, within Config.OfflineLimit, and swaps it later (Resume).
+	AllowOffline bool
+}
+
+// Received is an accepted incoming payment.
+type Received struct {
+	OpID int64
+	// Amount credited to the wallet (the token's value less mint fees).
+	Amount uint64
+	// Value is the token's face value.
+	Value uint64
+	Mint  string
+	// Offline reports acceptance on DLEQ proofs, the swap still queued.
+	Offline bool
+}
+
+// decodeToken parses a cashuA/cashuB token, turning any decoder failure
+// (including a panic on hostile input) into ErrMalformedToken.
+func decodeToken(s string) (tok gcashu.Token, err error) {
+	s = strings.TrimSpace(s)
+	if len(s) > MaxTokenLen {
+		return nil, fmt.Errorf("%w: longer than %d bytes", ErrMalformedToken, MaxTokenLen)
+	}
+	if !strings.HasPrefix(s, "cashuA") && !strings.HasPrefix(s, "cashuB") {
+		return nil, fmt.Errorf("%w: missing the cashu token prefix", ErrMalformedToken)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			tok, err = nil, fmt.Errorf("%w: undecodable", ErrMalformedToken)
+		}
+	}()
+	t, err := gcashu.DecodeToken(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: undecodable", ErrMalformedToken)
+	}
+	return t, nil
+}
+
+// TokenInfo is what a token claims, before any check at the mint.
+type TokenInfo struct {
+	Mint   string
+	Unit   string
+	Amount uint64
+	Proofs int
+}
+
+// Inspect decodes a token without contacting the mint or touching the wallet.
+func Inspect(token string) (TokenInfo, error) {
+	tok, err := decodeToken(token)
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	ps := tok.Proofs()
+	var sum uint64
+	for _, p := range ps {
+		s, carry := bits.Add64(sum, p.Amount, 0)
+		if carry != 0 {
+			return TokenInfo{}, fmt.Errorf("%w: amount overflow", ErrMalformedToken)
+		}
+		sum = s
+	}
+	unit := "sat"
+	if t4, ok := tok.(*gcashu.TokenV4); ok {
+		unit = t4.Unit
+	}
+	return TokenInfo{Mint: tok.Mint(), Unit: unit, Amount: sum, Proofs: len(ps)}, nil
+}
+
+// Receive redeems a token into the wallet by swapping it at the mint, so a
+// spent, replayed or forged token is refused with a clear error and the
+// proofs we keep are ours alone. The token is journaled before the swap.
+func (w *Wallet) Receive(ctx context.Context, token string, opts ReceiveOptions) (Received, error) {
+	info, err := Inspect(token)
+	if err != nil {
+		return Received{}, fmt.Errorf("cashu: receive: %w", err)
+	}
+	if info.Unit != "sat" {
+		return Received{}, fmt.Errorf("cashu: receive: %w: %q", ErrWrongUnit, truncate(info.Unit, 16))
+	}
+	mint, err := NormalizeMintURL(info.Mint)
+	if err != nil || !w.Allowed(mint) {
+		return Received{}, fmt.Errorf("cashu: receive: %w: %s", ErrUnknownMint, truncate(info.Mint, 100))
+	}
+	tok, _ := decodeToken(token)
+	return w.receiveProofs(ctx, mint, tok.Proofs(), KindReceive, opts, 0)
+}
+
+// checkProofs validates proofs before any journal write or mint request, and
+// signs those locked to us.
+func (w *Wallet) checkProofs(proofs gcashu.Proofs) (gcashu.Proofs, error) {
+	if len(proofs) == 0 {
+		return nil, fmt.Errorf("%w: no proofs", ErrMalformedToken)
+	}
+	if len(proofs) > 1000 {
+		return nil, fmt.Errorf("%w: too many proofs", ErrMalformedToken)
+	}
+	seen := map[string]bool{}
+	out := make(gcashu.Proofs, len(proofs))
+	for i, p := range proofs {
+		if p.Amount == 0 || p.Amount&(p.Amount-1) != 0 {
+			return nil, fmt.Errorf("%w: proof amount %d is not a power of two", ErrMalformedToken, p.Amount)
+		}
+		if p.Secret == "" || len(p.Secret) > 4096 || seen[p.Secret] {
+			return nil, fmt.Errorf("%w: empty, oversized or duplicate secret", ErrMalformedToken)
+		}
+		seen[p.Secret] = true
+		if _, err := hex.DecodeString(p.C); err != nil || len(p.C) != 66 {
+			return nil, fmt.Errorf("%w: bad signature C", ErrMalformedToken)
+		}
+		if len(p.Id) != 16 && len(p.Id) != 12 {
+			return nil, fmt.Errorf("%w: bad keyset id", ErrMalformedToken)
+		}
+		if strings.HasPrefix(p.Secret, "[") {
+			wk, err := nut10.DeserializeSecret(p.Secret)
+			if err != nil {
+				return nil, fmt.Errorf("%w: bad NUT-10 secret", ErrMalformedToken)
+			}
+			switch wk.Kind {
+			case nut10.P2PK:
+				signed, err := w.unlock(p, wk)
+				if err != nil {
+					return nil, err
+				}
+				p = signed
+			case nut10.HTLC:
+				return nil, fmt.Errorf("%w: HTLC-locked tokens are not accepted", ErrLockedToOther)
+			}
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// unlock signs a P2PK proof if this wallet can spend it now, and refuses it
+// otherwise: a token we could never spend is not a payment (TollGate #324).
+func (w *Wallet) unlock(p gcashu.Proof, wk nut10.WellKnownSecret) (gcashu.Proof, error) {
+	tags, err := nut11.ParseP2PKTags(wk.Data.Tags)
+	if err != nil {
+		return p, fmt.Errorf("%w: bad P2PK tags", ErrMalformedToken)
+	}
+	if nut11.IsSigAll(wk) || tags.NSigs > 1 {
+		return p, fmt.Errorf("%w: multisig or SIG_ALL locks are not accepted", ErrLockedToOther)
+	}
+	mine := xOnly(strings.ToLower(wk.Data.Data)) == w.pub
+	for _, k := range tags.Pubkeys {
+		mine = mine || hex.EncodeToString(k.SerializeCompressed()[1:]) == w.pub
+	}
+	if mine && tags.Locktime > 0 && time.Now().Add(w.cfg.LockMargin).Unix() >= tags.Locktime {
+		// Locked to us, but the payer can take it back within seconds.
+		return p, fmt.Errorf("%w: escrow lock expires too soon", ErrLockedToOther)
+	}
+	if !mine && tags.Locktime > 0 && time.Now().Unix() > tags.Locktime {
+		for _, k := range tags.Refund {
+			mine = mine || hex.EncodeToString(k.SerializeCompressed()[1:]) == w.pub
+		}
+		if len(tags.Refund) == 0 {
+			return p, nil // anyone can spend after locktime
+		}
+	}
+	if !mine {
+		return p, ErrLockedToOther
+	}
+	signed, err := nut11.AddSignatureToInputs(gcashu.Proofs{p}, w.key)
+	if err != nil {
+		return p, fmt.Errorf("cashu: sign P2PK input: %w", err)
+	}
+	return signed[0], nil
+}
+
+func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.Proofs, kind string, opts ReceiveOptions, sentOp int64) (Received, error) {
+	proofs, err := w.checkProofs(proofs)
+	if err != nil {
+		return Received{}, fmt.Errorf("cashu: receive: %w", err)
+	}
+	value := proofs.Amount()
+	if opts.Amount != 0 && value < opts.Amount {
+		return Received{}, fmt.Errorf("cashu: receive: %w: token is %d sat, expected %d", ErrWrongAmount, value, opts.Amount)
+	}
+	ys := make([]string, len(proofs))
+	for i, p := range proofs {
+		if ys[i], err = proofY(p.Secret); err != nil {
+			return Received{}, fmt.Errorf("cashu: receive: %w: %v", ErrMalformedToken, err)
+		}
+	}
+	if kind == KindReceive {
+		if replay, err := w.seenAny(ctx, ys); err != nil {
+			return Received{}, err
+		} else if replay {
+			return Received{}, fmt.Errorf("cashu: receive: %w", ErrReplayed)
+		}
+	}
+	online := true
+	ks, err := w.activeKeyset(ctx, mint)
+	if errors.Is(err, ErrMintUnreachable) {
+		online = false
+	} else if err != nil {
+		return Received{}, fmt.Errorf("cashu: receive: %w", err)
+	}
+	// Every input's keyset must be the mint's.
+	for _, p := range proofs {
+		if _, err := w.keysetByID(ctx, mint, p.Id, online); err != nil {
+			if !online && opts.AllowOffline {
+				return Received{}, fmt.Errorf("cashu: receive offline: %w", err)
+			}
+			if online || !errors.Is(err, ErrMintUnreachable) {
+				return Received{}, fmt.Errorf("cashu: receive: %w", err)
+			}
+		}
+	}
+	if !online && !opts.AllowOffline {
+		return Received{}, fmt.Errorf("cashu: receive: %w", ErrMintUnreachable)
+	}
+	if !online && ks == nil {
+		return Received{}, fmt.Errorf("cashu: receive: %w: mint keys never fetched", ErrMintUnreachable)
+	}
+	fee := w.inputFee(proofs)
+	if fee >= value {
+		return Received{}, fmt.Errorf("cashu: receive: %w: token %d sat does not cover the mint fee %d", ErrWrongAmount, value, fee)
+	}
+	credit := value - fee
+	outs, err := newOutputs(ks, gcashu.AmountSplit(credit), false, nil)
+	if err != nil {
+		return Received{}, err
+	}
+	d := &opData{Inputs: proofs, Outputs: outs, SentOp: sentOp}
+	op := journal.Op{Kind: kind, State: journal.StatePrepared, Mint: mint, Amount: credit, Counterparty: opts.Counterparty}
+	if !online {
+		if err := w.verifyOffline(ctx, mint, proofs, value); err != nil {
+			return Received{}, fmt.Errorf("cashu: receive offline: %w", err)
+		}
+		op.State = journal.StateQueued
+	}
+	w.mu.Lock()
+	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+		if !online {
+			if err := w.checkExposure(ctx, tx, mint, value); err != nil {
+				return err
+			}
+		}
+		op.Data = d.raw()
+		id, err := journal.Insert(ctx, tx, op)
+		if err != nil {
+			return err
+		}
+		op.ID = id
+		if kind != KindReceive {
+			return nil
+		}
+		for _, y := range ys {
+			res, err := tx.ExecContext(ctx, `INSERT INTO seen_proofs (y, op_id) VALUES (?, ?) ON CONFLICT(y) DO NOTHING`, y, id)
+			if err != nil {
+				return fmt.Errorf("cashu: record proof: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return ErrReplayed
+			}
+		}
+		return nil
+	})
+	w.mu.Unlock()
+	if err != nil {
+		return Received{}, fmt.Errorf("cashu: receive: %w", err)
+	}
+	rec := Received{OpID: op.ID, Amount: credit, Value: value, Mint: mint}
+	if !online {
+		rec.Offline = true
+		w.log.Info("payment accepted offline", "op", op.ID, "amount", value)
+		return rec, nil
+	}
+	if _, err := w.execSwap(ctx, op, d); err != nil {
+		if errors.Is(err, ErrPending) && opts.AllowOffline && kind == KindReceive {
+			if qerr := w.queueOffline(ctx, op, mint, proofs, value); qerr == nil {
+				rec.Offline = true
+				return rec, nil
+			}
+		}
+		return Received{OpID: op.ID}, fmt.Errorf("cashu: receive: %w", err)
+	}
+	return rec, nil
+}
+
+func (w *Wallet) seenAny(ctx context.Context, ys []string) (bool, error) {
+	for _, y := range ys {
+		var n int
+		if err := w.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM seen_proofs WHERE y = ?`, y).Scan(&n); err != nil {
+			return false, fmt.Errorf("cashu: check replay: %w", err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// VerifyDLEQ checks every proof's DLEQ (NUT-12) against the mint keys the
+// wallet has cached: proof that the mint signed it, without asking the mint.
+// It cannot tell whether the proof was already spent.
+func (w *Wallet) verifyDLEQ(ctx context.Context, mint string, proofs gcashu.Proofs) error {
+	for i, p := range proofs {
+		if p.DLEQ == nil || p.DLEQ.R == "" {
+			return fmt.Errorf("%w (proof %d)", ErrNoDLEQ, i)
+		}
+		ks, err := w.keysetByID(ctx, mint, p.Id, false)
+		if err != nil {
+			return err
+		}
+		K, ok := ks.Keys[p.Amount]
+		if !ok || !nut12.VerifyProofDLEQ(p, K) {
+			return fmt.Errorf("%w (proof %d)", ErrBadDLEQ, i)
+		}
+	}
+	return nil
+}
+
+func (w *Wallet) verifyOffline(ctx context.Context, mint string, proofs gcashu.Proofs, value uint64) error {
+	if w.cfg.OfflineLimit == 0 {
+		return fmt.Errorf("%w: offline acceptance disabled", ErrOfflineLimit)
+	}
+	return w.verifyDLEQ(ctx, mint, proofs)
+}
+
+// checkExposure refuses when the queued offline receipts of mint plus value
+// would exceed the configured limit.
+func (w *Wallet) checkExposure(ctx context.Context, tx *sql.Tx, mint string, value uint64) error {
+	var queued sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT SUM(amount) FROM ops WHERE kind = ? AND state = ? AND mint = ?`,
+		KindReceive, journal.StateQueued, mint).Scan(&queued); err != nil {
+		return fmt.Errorf("cashu: offline exposure: %w", err)
+	}
+	if uint64(queued.Int64)+value > w.cfg.OfflineLimit {
+		return fmt.Errorf("%w: %d sat queued, %d more would pass the limit of %d", ErrOfflineLimit, queued.Int64, value, w.cfg.OfflineLimit)
+	}
+	return nil
+}
+
+// queueOffline turns a prepared receive whose swap got no answer into an
+// offline acceptance, if its DLEQ proofs verify and the limit allows.
+func (w *Wallet) queueOffline(ctx context.Context, op journal.Op, mint string, proofs gcashu.Proofs, value uint64) error {
+	if err := w.verifyOffline(ctx, mint, proofs, value); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.j.Tx(ctx, func(tx *sql.Tx) error {
+		if err := w.checkExposure(ctx, tx, mint, value); err != nil {
+			return err
+		}
+		return journal.SetState(ctx, tx, op.ID, journal.StateQueued, nil, "")
+	})
+}
+
+// OfflineExposure returns the sats accepted offline and not yet swapped, per mint.
+func (w *Wallet) OfflineExposure(ctx context.Context) (map[string]uint64, error) {
+	rows, err := w.db.QueryContext(ctx, `SELECT mint, SUM(amount) FROM ops WHERE kind = ? AND state = ? GROUP BY mint`, KindReceive, journal.StateQueued)
+	if err != nil {
+		return nil, fmt.Errorf("cashu: offline exposure: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var m string
+		var a int64
+		if err := rows.Scan(&m, &a); err != nil {
+			return nil, err
+		}
+		out[m] = uint64(a)
+	}
+	return out, rows.Err()
+}
+
+var _ = slices.Contains[[]string]

@@ -1,0 +1,70 @@
+package cashu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sovmesh/sovmesh/market/pay/journal"
+)
+
+// ResumeReport counts what Resume did with the open ops.
+type ResumeReport struct {
+	Completed int // delivered: swapped, minted or paid
+	Failed    int // nothing moved, or refunded to the wallet
+	Pending   int // still open: the mint could not say (yet)
+}
+
+// Resume finishes or refunds every operation a previous run left open:
+// swaps whose answer was lost are restored from the mint (NUT-09) or retried
+// when their inputs are unspent (NUT-07); offline receipts are swapped;
+// melts are settled by their quote state; paid mint quotes are claimed.
+// Call it after Open, and periodically while a mint was unreachable.
+func (w *Wallet) Resume(ctx context.Context) (ResumeReport, error) {
+	ops, err := w.j.List(ctx, journal.StatePrepared, journal.StateQueued)
+	if err != nil {
+		return ResumeReport{}, err
+	}
+	var rep ResumeReport
+	var errs []error
+	for _, op := range ops {
+		err := w.resumeOp(ctx, op)
+		after, gerr := w.j.Get(ctx, op.ID)
+		switch {
+		case gerr != nil:
+			errs = append(errs, gerr)
+		case after.State == journal.StateDone || after.State == journal.StateSent:
+			rep.Completed++
+		case after.State == journal.StateFailed || after.State == journal.StateRefunded:
+			rep.Failed++
+		default:
+			rep.Pending++
+			if err != nil && !errors.Is(err, ErrPending) && !errors.Is(err, ErrQuoteUnpaid) {
+				errs = append(errs, fmt.Errorf("op %d: %w", op.ID, err))
+			}
+		}
+	}
+	if rep != (ResumeReport{}) {
+		w.log.Info("payments resumed", "completed", rep.Completed, "failed", rep.Failed, "pending", rep.Pending)
+	}
+	return rep, errors.Join(errs...)
+}
+
+func (w *Wallet) resumeOp(ctx context.Context, op journal.Op) error {
+	d, err := decodeOp(op)
+	if err != nil {
+		return err
+	}
+	switch op.Kind {
+	case KindReceive, KindSend, KindReclaim:
+		_, err := w.recoverSwap(ctx, op, d, true)
+		return err
+	case KindMint:
+		_, err := w.ClaimMint(ctx, op.ID)
+		return err
+	case KindMelt:
+		_, err := w.settleMelt(ctx, op, d)
+		return err
+	}
+	return fmt.Errorf("cashu: unknown op kind %q", op.Kind)
+}

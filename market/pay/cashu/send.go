@@ -1,0 +1,245 @@
+package cashu
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	gcashu "github.com/elnosh/gonuts/cashu"
+	"github.com/elnosh/gonuts/cashu/nuts/nut10"
+	"github.com/elnosh/gonuts/cashu/nuts/nut11"
+
+	"github.com/sovmesh/sovmesh/market/pay/journal"
+)
+
+// Lock is an escrow condition (NUT-11 P2PK): only the payee's key can spend
+// the token until Locktime; after it, the payer's key can take it back.
+type Lock struct {
+	// Pubkey is the payee's key, x-only hex (a Nostr pubkey) or 33-byte
+	// compressed hex.
+	Pubkey string `json:"pubkey"`
+	// Locktime (unix seconds) after which the payer can reclaim.
+	Locktime int64 `json:"locktime"`
+}
+
+// SendOptions shape an outgoing payment.
+type SendOptions struct {
+	// Mint to pay from; default the first of the allow-list.
+	Mint string
+	// Counterparty (a pubkey) is checked against the budget and journaled.
+	Counterparty string
+	// Lock, when set, locks the token to the payee with a refund to us.
+	Lock *Lock
+	// Memo is put in the token.
+	Memo string
+}
+
+// Sent is an outgoing payment: Token (a cashuB string) goes to the payee.
+// It stays reclaimable until the payee redeems it (see Reclaim).
+type Sent struct {
+	OpID   int64
+	Token  string
+	Amount uint64
+	Mint   string
+}
+
+// Send makes a token of exactly amount sats. With exact proofs at hand it
+// needs no mint; otherwise it swaps for the amount and change first.
+func (w *Wallet) Send(ctx context.Context, amount uint64, opts SendOptions) (Sent, error) {
+	if amount == 0 {
+		return Sent{}, fmt.Errorf("cashu: send: %w: amount must be positive", ErrWrongAmount)
+	}
+	mint := w.cfg.Mints[0]
+	if opts.Mint != "" {
+		var err error
+		if mint, err = NormalizeMintURL(opts.Mint); err != nil || !w.Allowed(mint) {
+			return Sent{}, fmt.Errorf("cashu: send: %w", ErrUnknownMint)
+		}
+	}
+	var lockPub string
+	if opts.Lock != nil {
+		var err error
+		if lockPub, err = compressedKey(opts.Lock.Pubkey); err != nil {
+			return Sent{}, fmt.Errorf("cashu: send: lock pubkey: %w", err)
+		}
+		if opts.Lock.Locktime <= time.Now().Unix() {
+			return Sent{}, fmt.Errorf("cashu: send: lock time must be in the future")
+		}
+	}
+	commit := func(context.Context, bool) error { return nil }
+	if w.cfg.Budget != nil {
+		c, err := w.cfg.Budget.Reserve(ctx, opts.Counterparty, amount)
+		if err != nil {
+			return Sent{}, fmt.Errorf("cashu: send: %w", err)
+		}
+		commit = c
+	}
+	sent, err := w.send(ctx, mint, amount, opts, lockPub)
+	paid := err == nil || errors.Is(err, ErrPending) || errors.Is(err, ErrCrashed)
+	if cerr := commit(ctx, paid); cerr != nil && err == nil {
+		w.log.Warn("budget commit failed", "err", cerr)
+	}
+	return sent, err
+}
+
+func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts SendOptions, lockPub string) (Sent, error) {
+	w.mu.Lock()
+	ks, err := w.activeKeyset(ctx, mint)
+	if err != nil {
+		w.mu.Unlock()
+		return Sent{}, fmt.Errorf("cashu: send: %w", err)
+	}
+	sel, exact, err := w.selectProofs(ctx, mint, amount, ks)
+	if err != nil {
+		w.mu.Unlock()
+		return Sent{}, fmt.Errorf("cashu: send: %w", err)
+	}
+	d := &opData{Inputs: sel, OwnInputs: true, Memo: opts.Memo}
+	op := journal.Op{Kind: KindSend, State: journal.StatePrepared, Mint: mint, Amount: amount, Counterparty: opts.Counterparty}
+	if exact && lockPub == "" {
+		// Hand out the proofs as they are.
+		tok, err := serializeToken(sel, mint, opts.Memo)
+		if err != nil {
+			w.mu.Unlock()
+			return Sent{}, err
+		}
+		d.Token = tok
+		op.State = journal.StateSent
+		err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+			id, err := journal.Insert(ctx, tx, journal.Op{Kind: op.Kind, State: op.State, Mint: mint, Amount: amount, Counterparty: op.Counterparty, Data: d.raw()})
+			if err != nil {
+				return err
+			}
+			op.ID = id
+			if err := reserve(ctx, tx, sel, id); err != nil {
+				return err
+			}
+			return setReserved(ctx, tx, id, "spent")
+		})
+		w.mu.Unlock()
+		if err != nil {
+			return Sent{}, fmt.Errorf("cashu: send: %w", err)
+		}
+		return Sent{OpID: op.ID, Token: d.Token, Amount: amount, Mint: mint}, nil
+	}
+	change := sel.Amount() - amount - w.inputFee(sel)
+	var secretFn func() (string, error)
+	if lockPub != "" {
+		secretFn = func() (string, error) { return w.lockSecret(lockPub, opts.Lock.Locktime) }
+		d.Lock = opts.Lock
+	}
+	sendOuts, err := newOutputs(ks, gcashu.AmountSplit(amount), true, secretFn)
+	if err != nil {
+		w.mu.Unlock()
+		return Sent{}, err
+	}
+	keepOuts, err := newOutputs(ks, gcashu.AmountSplit(change), false, nil)
+	if err != nil {
+		w.mu.Unlock()
+		return Sent{}, err
+	}
+	d.Outputs = append(sendOuts, keepOuts...)
+	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+		op.Data = d.raw()
+		id, err := journal.Insert(ctx, tx, op)
+		if err != nil {
+			return err
+		}
+		op.ID = id
+		return reserve(ctx, tx, sel, id)
+	})
+	w.mu.Unlock()
+	if err != nil {
+		return Sent{}, fmt.Errorf("cashu: send: %w", err)
+	}
+	d, err = w.execSwap(ctx, op, d)
+	if err != nil {
+		return Sent{OpID: op.ID}, fmt.Errorf("cashu: send: %w", err)
+	}
+	return Sent{OpID: op.ID, Token: d.Token, Amount: amount, Mint: mint}, nil
+}
+
+// lockSecret is a NUT-10 P2PK secret locked to pub, refundable to us after locktime.
+func (w *Wallet) lockSecret(pub string, locktime int64) (string, error) {
+	refund, err := nut11.ParsePublicKey("02" + w.pub)
+	if err != nil {
+		return "", err
+	}
+	tags := nut11.SerializeP2PKTags(nut11.P2PKTags{Locktime: locktime, Refund: []*btcecPub{refund}})
+	return nut10.NewSecretFromSpendingCondition(nut10.SpendingCondition{Kind: nut10.P2PK, Data: pub, Tags: tags})
+}
+
+// Token returns the token of a send op (to deliver it again after a crash).
+func (w *Wallet) Token(ctx context.Context, opID int64) (string, error) {
+	op, err := w.j.Get(ctx, opID)
+	if err != nil {
+		return "", err
+	}
+	d, err := decodeOp(op)
+	if err != nil {
+		return "", err
+	}
+	if op.Kind != KindSend || d.Token == "" {
+		return "", fmt.Errorf("cashu: op %d has no token (state %s)", opID, op.State)
+	}
+	return d.Token, nil
+}
+
+// Reclaimed is the result of Reclaim.
+type Reclaimed struct {
+	// Amount came back to the wallet (0 when the payee had redeemed it).
+	Amount uint64
+	// Redeemed reports that the payee had already redeemed the token.
+	Redeemed bool
+}
+
+// Reclaim takes back the token of a send op that the payee has not
+// redeemed: a refund for a session that never happened. A locked token can
+// be reclaimed only after its locktime (ErrStillLocked before).
+func (w *Wallet) Reclaim(ctx context.Context, opID int64) (Reclaimed, error) {
+	op, err := w.j.Get(ctx, opID)
+	if err != nil {
+		return Reclaimed{}, err
+	}
+	d, err := decodeOp(op)
+	if err != nil {
+		return Reclaimed{}, err
+	}
+	if op.Kind != KindSend || op.State != journal.StateSent || d.Token == "" {
+		return Reclaimed{}, fmt.Errorf("cashu: reclaim op %d: %w (kind %s, state %s)", opID, ErrNotReclaimable, op.Kind, op.State)
+	}
+	if d.Lock != nil && time.Now().Unix() <= d.Lock.Locktime {
+		return Reclaimed{}, fmt.Errorf("cashu: reclaim op %d: %w until %s", opID, ErrStillLocked, time.Unix(d.Lock.Locktime, 0).UTC().Format(time.RFC3339))
+	}
+	tok, err := decodeToken(d.Token)
+	if err != nil {
+		return Reclaimed{}, err
+	}
+	proofs := tok.Proofs()
+	if d.Lock != nil {
+		if proofs, err = nut11.AddSignatureToInputs(clone(proofs), w.key); err != nil {
+			return Reclaimed{}, fmt.Errorf("cashu: sign refund: %w", err)
+		}
+	}
+	rec, err := w.receiveProofs(ctx, op.Mint, proofs, KindReclaim, ReceiveOptions{Counterparty: op.Counterparty}, opID)
+	if errors.Is(err, ErrTokenSpent) {
+		_ = w.j.Tx(ctx, func(tx *sql.Tx) error { return journal.SetState(ctx, tx, opID, journal.StateDone, nil, "") })
+		return Reclaimed{Redeemed: true}, nil
+	}
+	if err != nil {
+		return Reclaimed{}, fmt.Errorf("cashu: reclaim op %d: %w", opID, err)
+	}
+	return Reclaimed{Amount: rec.Amount}, nil
+}
+
+// MarkDelivered records that the payee confirmed a send op; it is no longer
+// a reclaim candidate.
+func (w *Wallet) MarkDelivered(ctx context.Context, opID int64) error {
+	return w.j.Tx(ctx, func(tx *sql.Tx) error {
+		return journal.SetState(ctx, tx, opID, journal.StateDone, nil, "")
+	})
+}
+
+func clone(p gcashu.Proofs) gcashu.Proofs { return append(gcashu.Proofs(nil), p...) }

@@ -1,0 +1,261 @@
+package cashu
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	gcashu "github.com/elnosh/gonuts/cashu"
+	"github.com/elnosh/gonuts/cashu/nuts/nut03"
+	"github.com/elnosh/gonuts/cashu/nuts/nut07"
+	"github.com/elnosh/gonuts/cashu/nuts/nut09"
+
+	"github.com/sovmesh/sovmesh/market/pay/journal"
+)
+
+// Op kinds.
+const (
+	KindReceive = "receive"
+	KindSend    = "send"
+	KindReclaim = "reclaim"
+	KindMint    = "mint"
+	KindMelt    = "melt"
+)
+
+// opData is the journaled body of an op: enough to finish or undo it.
+type opData struct {
+	Inputs    gcashu.Proofs `json:"inputs,omitempty"`
+	OwnInputs bool          `json:"own_inputs,omitempty"`
+	Outputs   []output      `json:"outputs,omitempty"`
+	Token     string        `json:"token,omitempty"`
+	Lock      *Lock         `json:"lock,omitempty"`
+	Quote     string        `json:"quote,omitempty"`
+	Invoice   string        `json:"invoice,omitempty"`
+	Preimage  string        `json:"preimage,omitempty"`
+	Fee       uint64        `json:"fee,omitempty"`
+	SentOp    int64         `json:"sent_op,omitempty"`
+	Memo      string        `json:"memo,omitempty"`
+}
+
+func (d *opData) raw() json.RawMessage {
+	b, err := json.Marshal(d)
+	if err != nil {
+		panic(fmt.Sprintf("cashu: marshal op data: %v", err)) // plain structs: cannot fail
+	}
+	return b
+}
+
+func decodeOp(op journal.Op) (*opData, error) {
+	var d opData
+	if err := json.Unmarshal(op.Data, &d); err != nil {
+		return nil, fmt.Errorf("cashu: op %d: bad journal data: %w", op.ID, err)
+	}
+	return &d, nil
+}
+
+// mintErr classifies a mint answer.
+func mintErrCode(err error) (int, bool) {
+	var me *MintError
+	if errors.As(err, &me) {
+		return me.Code, true
+	}
+	return 0, false
+}
+
+// runSwap posts the journaled swap of op and records the outcome. A mint
+// refusal fails the op (own inputs go back to the wallet); an unknown outcome
+// leaves it open for Resume and returns ErrPending.
+func (w *Wallet) runSwap(ctx context.Context, op journal.Op, d *opData) (*opData, error) {
+	res, err := w.client.swap(ctx, op.Mint, nut03.PostSwapRequest{Inputs: d.Inputs, Outputs: blinded(d.Outputs)})
+	if err == nil {
+		if err := w.step(op.Kind + ".swapped"); err != nil {
+			return nil, err
+		}
+		return d, w.completeSwap(ctx, op, d, res.Signatures)
+	}
+	code, definite := mintErrCode(err)
+	if !definite {
+		return nil, fmt.Errorf("%w: %w", ErrPending, err)
+	}
+	if code == int(gcashu.ProofAlreadyUsedErrCode) || code == int(gcashu.BlindedMessageAlreadySignedErrCode) {
+		// Maybe an earlier attempt of ours went through: ask the mint.
+		done, rerr := w.recoverSwap(ctx, op, d, false)
+		if rerr != nil || done {
+			return d, rerr
+		}
+	}
+	return nil, w.failOp(ctx, op, d, mapMintErr(err))
+}
+
+func mapMintErr(err error) error {
+	code, _ := mintErrCode(err)
+	switch gcashu.CashuErrCode(code) {
+	case gcashu.ProofAlreadyUsedErrCode:
+		return fmt.Errorf("%w: %w", ErrTokenSpent, err)
+	case gcashu.InvalidProofErrCode, gcashu.UnknownKeysetErrCode:
+		return fmt.Errorf("%w: %w", ErrMalformedToken, err)
+	case gcashu.InsufficientProofAmountErrCode:
+		return fmt.Errorf("%w: %w", ErrWrongAmount, err)
+	}
+	return err
+}
+
+// failOp records a failed op and puts own reserved inputs back.
+func (w *Wallet) failOp(ctx context.Context, op journal.Op, d *opData, cause error) error {
+	if err := w.j.Tx(ctx, func(tx *sql.Tx) error {
+		if d.OwnInputs {
+			if err := setReserved(ctx, tx, op.ID, "unspent"); err != nil {
+				return err
+			}
+		}
+		return journal.SetState(ctx, tx, op.ID, journal.StateFailed, nil, truncate(cause.Error(), 300))
+	}); err != nil {
+		return errors.Join(cause, err)
+	}
+	w.log.Info("payment op failed", "op", op.ID, "kind", op.Kind, "amount", op.Amount, "err", cause)
+	return cause
+}
+
+// completeSwap stores the proofs the mint signed and moves the op on.
+func (w *Wallet) completeSwap(ctx context.Context, op journal.Op, d *opData, sigs gcashu.BlindedSignatures) error {
+	proofs, err := w.unblind(ctx, op.Mint, d.Outputs, sigs)
+	if err != nil {
+		return err
+	}
+	var keep, send gcashu.Proofs
+	for i, o := range d.Outputs {
+		if o.Send {
+			send = append(send, proofs[i])
+		} else {
+			keep = append(keep, proofs[i])
+		}
+	}
+	state := journal.StateDone
+	if len(send) > 0 {
+		tok, err := serializeToken(send, op.Mint, d.Memo)
+		if err != nil {
+			return err
+		}
+		d.Token = tok
+		state = journal.StateSent
+	}
+	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+		if err := insertProofs(ctx, tx, op.Mint, keep, "unspent", op.ID); err != nil {
+			return err
+		}
+		if d.OwnInputs {
+			if err := setReserved(ctx, tx, op.ID, "spent"); err != nil {
+				return err
+			}
+		}
+		if op.Kind == KindReclaim && d.SentOp != 0 {
+			if err := journal.SetState(ctx, tx, d.SentOp, journal.StateRefunded, nil, ""); err != nil {
+				return err
+			}
+		}
+		return journal.SetState(ctx, tx, op.ID, state, d.raw(), "")
+	})
+	if err != nil {
+		return err
+	}
+	w.log.Debug("payment op completed", "op", op.ID, "kind", op.Kind, "amount", op.Amount, "state", state)
+	return nil
+}
+
+// recoverSwap asks the mint what became of a journaled swap whose answer we
+// did not get: signatures for our outputs (NUT-09 restore) mean it happened;
+// otherwise the inputs' state (NUT-07) tells whether it can be retried.
+// done reports that the op reached a final or sent state.
+func (w *Wallet) recoverSwap(ctx context.Context, op journal.Op, d *opData, retry bool) (done bool, err error) {
+	res, err := w.client.restore(ctx, op.Mint, nut09.PostRestoreRequest{Outputs: blinded(d.Outputs)})
+	if err != nil {
+		if _, definite := mintErrCode(err); !definite {
+			return false, fmt.Errorf("%w: %w", ErrPending, err)
+		}
+	} else if len(res.Signatures) > 0 {
+		byB := map[string]gcashu.BlindedSignature{}
+		for i, o := range res.Outputs {
+			if i < len(res.Signatures) {
+				byB[o.B_] = res.Signatures[i]
+			}
+		}
+		var outs []output
+		var sigs gcashu.BlindedSignatures
+		for _, o := range d.Outputs {
+			if s, ok := byB[o.B]; ok {
+				outs = append(outs, o)
+				sigs = append(sigs, s)
+			}
+		}
+		if len(outs) > 0 {
+			d.Outputs = outs
+			return true, w.completeSwap(ctx, op, d, sigs)
+		}
+	}
+	// Not signed. What of the inputs?
+	ys := make([]string, 0, len(d.Inputs))
+	for _, p := range d.Inputs {
+		y, err := proofY(p.Secret)
+		if err != nil {
+			return false, err
+		}
+		ys = append(ys, y)
+	}
+	st, err := w.client.checkState(ctx, op.Mint, ys)
+	if err != nil {
+		if _, definite := mintErrCode(err); !definite {
+			return false, fmt.Errorf("%w: %w", ErrPending, err)
+		}
+		return false, err
+	}
+	spent, pending := 0, 0
+	for _, s := range st.States {
+		switch s.State {
+		case nut07.Spent:
+			spent++
+		case nut07.Pending:
+			pending++
+		}
+	}
+	switch {
+	case pending > 0:
+		return false, fmt.Errorf("%w: inputs pending at the mint", ErrPending)
+	case spent > 0:
+		// Spent by someone else: for a receive, a double spend; for our own
+		// proofs, they are gone.
+		cause := fmt.Errorf("%w: %d of %d proofs spent elsewhere", ErrTokenSpent, spent, len(ys))
+		if d.OwnInputs {
+			_ = w.j.Tx(ctx, func(tx *sql.Tx) error { return setReserved(ctx, tx, op.ID, "spent") })
+		}
+		return true, w.failOp(ctx, op, d, cause)
+	}
+	if !retry {
+		return false, nil
+	}
+	_, err = w.runSwap(ctx, op, d)
+	return err == nil, err
+}
+
+// execSwap journals nothing: op must already be journaled. It runs the swap
+// and maps the result for callers.
+func (w *Wallet) execSwap(ctx context.Context, op journal.Op, d *opData) (*opData, error) {
+	if err := w.step(op.Kind + ".journaled"); err != nil {
+		return nil, err
+	}
+	return w.runSwap(ctx, op, d)
+}
+
+func serializeToken(proofs gcashu.Proofs, mint, memo string) (string, error) {
+	tok, err := gcashu.NewTokenV4(proofs, mint, gcashu.Sat, true)
+	if err != nil {
+		return "", fmt.Errorf("cashu: build token: %w", err)
+	}
+	tok.Memo = memo
+	s, err := tok.Serialize()
+	if err != nil {
+		return "", fmt.Errorf("cashu: serialize token: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,228 @@
+// Package cashu is the Cashu ecash wallet of a sovmesh agent or relay: proofs
+// persisted in the payment journal (SQLite), exact-amount sends, receives that
+// swap at the mint (so a spent or replayed token is refused), P2PK escrow with
+// a locktime refund (NUT-11), offline acceptance on DLEQ proofs (NUT-12) with
+// bounded exposure, payment requests (NUT-18), Lightning in and out (NUT-04,
+// NUT-05), a mint allow-list, and pay-as-you-go tabs.
+//
+// Every step that moves money is journaled before it is acted on; Resume
+// finishes or refunds every open operation after a crash, using NUT-09
+// restore and NUT-07 state checks to learn what the mint already did.
+//
+// The protocol types and the blind-signature math are gonuts'
+// (github.com/elnosh/gonuts/cashu, .../crypto); the wallet logic is ours.
+package cashu
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/schnorr"
+
+	"github.com/sovmesh/sovmesh/market/pay/journal"
+)
+
+// Errors. Each is wrapped with context; compare with errors.Is.
+var (
+	ErrMalformedToken  = errors.New("malformed cashu token")
+	ErrUnknownMint     = errors.New("mint not in the allow-list")
+	ErrTokenSpent      = errors.New("token already spent")
+	ErrReplayed        = errors.New("token already received by this wallet")
+	ErrWrongAmount     = errors.New("wrong amount")
+	ErrWrongUnit       = errors.New("unsupported unit (only sat)")
+	ErrInsufficient    = errors.New("insufficient balance")
+	ErrMintUnreachable = errors.New("mint unreachable")
+	ErrLockedToOther   = errors.New("token is locked to another key")
+	ErrStillLocked     = errors.New("escrow still locked")
+	ErrNoDLEQ          = errors.New("token has no DLEQ proof, cannot accept offline")
+	ErrBadDLEQ         = errors.New("DLEQ proof does not verify")
+	ErrOfflineLimit    = errors.New("offline acceptance limit reached")
+	ErrPending         = errors.New("payment outcome pending; it will be resumed")
+	ErrQuoteUnpaid     = errors.New("mint quote not paid")
+	ErrPaymentFailed   = errors.New("lightning payment failed")
+	ErrBadPreimage     = errors.New("preimage does not match the payment hash")
+	ErrNotReclaimable  = errors.New("operation cannot be reclaimed")
+	// ErrCrashed is returned when a test step hook stops an operation midway,
+	// as a crash would: nothing after the hook runs.
+	ErrCrashed = errors.New("stopped by step hook")
+)
+
+// Budget is asked before every outgoing payment; budget.Guard implements it.
+type Budget interface {
+	// Reserve reserves sats for counterparty or refuses with an error.
+	// The returned commit is called with true once paid, false to release.
+	Reserve(ctx context.Context, counterparty string, sats uint64) (commit func(ctx context.Context, paid bool) error, err error)
+}
+
+// Config configures a Wallet. Start from DefaultConfig.
+type Config struct {
+	// Mints is the allow-list of mint URLs; the first is the default for sends
+	// and Lightning deposits. Tokens from any other mint are refused.
+	Mints []string
+	// PrivateKey (32-byte hex, e.g. the agent's Nostr secret key) unlocks
+	// tokens locked to us (NUT-11) and signs escrow refunds.
+	PrivateKey string
+	// OfflineLimit is the total of sats per mint accepted while that mint
+	// cannot be reached (verified by DLEQ, swapped later). 0 disables it.
+	OfflineLimit uint64
+	// HTTPTimeout bounds each mint request. Default 15s.
+	HTTPTimeout time.Duration
+	// KeysetMaxAge: cached mint keys older than this are refreshed when
+	// the mint is reachable. Default 1h.
+	KeysetMaxAge time.Duration
+	// LockMargin: a token locked to us whose refund locktime is closer than
+	// this is refused, since the payer could take it back first. Default 30s.
+	LockMargin time.Duration
+	// Budget, when set, is asked before every outgoing payment.
+	Budget Budget
+	// Logger; default discard. Secrets are never logged.
+	Logger *slog.Logger
+	// StepHook, for crash tests: called with a step name after each journal
+	// write; an error stops the operation there as a crash would.
+	StepHook func(step string) error
+}
+
+// DefaultConfig returns a config with the defaults above and no mints.
+func DefaultConfig() Config {
+	return Config{HTTPTimeout: 15 * time.Second, KeysetMaxAge: time.Hour, LockMargin: 30 * time.Second}
+}
+
+// Validate checks the config and normalizes mint URLs.
+func (c *Config) Validate() error {
+	if len(c.Mints) == 0 {
+		return errors.New("cashu: config: at least one mint is required")
+	}
+	for i, m := range c.Mints {
+		n, err := NormalizeMintURL(m)
+		if err != nil {
+			return fmt.Errorf("cashu: config: mint %d: %w", i, err)
+		}
+		c.Mints[i] = n
+	}
+	if _, err := parseKey(c.PrivateKey); err != nil {
+		return fmt.Errorf("cashu: config: private key: %w", err)
+	}
+	if c.HTTPTimeout <= 0 {
+		c.HTTPTimeout = 15 * time.Second
+	}
+	if c.KeysetMaxAge <= 0 {
+		c.KeysetMaxAge = time.Hour
+	}
+	return nil
+}
+
+// NormalizeMintURL returns the canonical form of a mint URL (scheme and host
+// lowercased, no trailing slash), or an error for something that is not one.
+func NormalizeMintURL(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("invalid mint URL %q", truncate(s, 80))
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.Path, "/"), nil
+}
+
+func parseKey(h string) (*btcec.PrivateKey, error) {
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != 32 {
+		return nil, errors.New("must be 32 bytes of hex")
+	}
+	k, _ := btcec.PrivKeyFromBytes(b)
+	return k, nil
+}
+
+// Wallet is a Cashu wallet on a payment journal. Safe for concurrent use.
+type Wallet struct {
+	cfg    Config
+	j      *journal.Journal
+	db     *sql.DB
+	client mintClient
+	key    *btcec.PrivateKey
+	pub    string // x-only hex
+	log    *slog.Logger
+
+	mu      sync.Mutex // serializes proof selection and op state changes
+	ksMu    sync.Mutex
+	keysets map[string]*keyset // by id
+}
+
+// Open returns a wallet on j. Call Resume after Open to finish what a
+// previous run left open.
+func Open(ctx context.Context, j *journal.Journal, cfg Config) (*Wallet, error) {
+	cfg.Mints = slices.Clone(cfg.Mints)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	key, _ := parseKey(cfg.PrivateKey)
+	w := &Wallet{
+		cfg:     cfg,
+		j:       j,
+		db:      j.DB(),
+		client:  mintClient{http: &http.Client{Timeout: cfg.HTTPTimeout}},
+		key:     key,
+		pub:     hex.EncodeToString(schnorr.SerializePubKey(key.PubKey())),
+		log:     cfg.Logger,
+		keysets: map[string]*keyset{},
+	}
+	if err := w.loadKeysets(ctx); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// PublicKey returns the wallet's x-only public key (hex), the key tokens are
+// locked to for it.
+func (w *Wallet) PublicKey() string { return w.pub }
+
+// Mints returns the allow-list, default mint first.
+func (w *Wallet) Mints() []string { return slices.Clone(w.cfg.Mints) }
+
+// Journal returns the journal the wallet writes to.
+func (w *Wallet) Journal() *journal.Journal { return w.j }
+
+// Allowed reports whether mint (normalized) is in the allow-list.
+func (w *Wallet) Allowed(mint string) bool {
+	n, err := NormalizeMintURL(mint)
+	return err == nil && slices.Contains(w.cfg.Mints, n)
+}
+
+func (w *Wallet) step(name string) error {
+	if w.cfg.StepHook == nil {
+		return nil
+	}
+	if err := w.cfg.StepHook(name); err != nil {
+		return fmt.Errorf("%w at %s: %v", ErrCrashed, name, err)
+	}
+	return nil
+}
+
+// Balance returns the sats of unspent proofs, over all mints.
+func (w *Wallet) Balance(ctx context.Context) (uint64, error) {
+	var total sql.NullInt64
+	if err := w.db.QueryRowContext(ctx, `SELECT SUM(amount) FROM proofs WHERE state = 'unspent'`).Scan(&total); err != nil {
+		return 0, fmt.Errorf("cashu: balance: %w", err)
+	}
+	return uint64(total.Int64), nil
+}
+
+// MintBalance returns the sats of unspent proofs of one mint.
+func (w *Wallet) MintBalance(ctx context.Context, mint string) (uint64, error) {
+	var total sql.NullInt64
+	if err := w.db.QueryRowContext(ctx, `SELECT SUM(amount) FROM proofs WHERE state = 'unspent' AND mint = ?`, mint).Scan(&total); err != nil {
+		return 0, fmt.Errorf("cashu: balance: %w", err)
+	}
+	return uint64(total.Int64), nil
+}

@@ -1,0 +1,126 @@
+// Package paytest holds test helpers for the payment packages: a dev mint,
+// a switchable proxy in front of it (to make the mint unreachable), and
+// wallets on fresh journals.
+package paytest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/devmint"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
+)
+
+// StartMint runs a dev mint for the test.
+func StartMint(t testing.TB) *devmint.Mint {
+	t.Helper()
+	m, err := devmint.Start(context.Background(), t.TempDir(), devmint.Options{})
+	if err != nil {
+		t.Fatalf("paytest: start mint: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = m.Shutdown(ctx)
+	})
+	return m
+}
+
+// Proxy forwards to a mint and can be switched off to make it unreachable.
+type Proxy struct {
+	URL  string
+	down atomic.Bool
+}
+
+// SetDown makes the mint unreachable (true) or reachable again (false).
+func (p *Proxy) SetDown(down bool) { p.down.Store(down) }
+
+// StartProxy runs a proxy to target on 127.0.0.1.
+func StartProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	p := &Proxy{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.down.Load() {
+			http.Error(w, "mint down", http.StatusBadGateway)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	p.URL = "http://" + ln.Addr().String()
+	return p
+}
+
+// NewKey returns a random 32-byte private key in hex.
+func NewKey(t testing.TB) string {
+	t.Helper()
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// OpenJournal opens a journal at dir/pay.db, closed at cleanup.
+func OpenJournal(t testing.TB, dir string) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(context.Background(), filepath.Join(dir, "pay.db"))
+	if err != nil {
+		t.Fatalf("paytest: open journal: %v", err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
+// Wallet opens a wallet on a fresh journal, allowing mints; configure may
+// adjust the config.
+func Wallet(t testing.TB, configure func(*cashu.Config), mints ...string) *cashu.Wallet {
+	t.Helper()
+	return WalletAt(t, t.TempDir(), NewKey(t), configure, mints...)
+}
+
+// WalletAt opens a wallet on the journal in dir (to reopen after a crash).
+func WalletAt(t testing.TB, dir, key string, configure func(*cashu.Config), mints ...string) *cashu.Wallet {
+	t.Helper()
+	cfg := cashu.DefaultConfig()
+	cfg.Mints = mints
+	cfg.PrivateKey = key
+	if configure != nil {
+		configure(&cfg)
+	}
+	w, err := cashu.Open(context.Background(), OpenJournal(t, dir), cfg)
+	if err != nil {
+		t.Fatalf("paytest: open wallet: %v", err)
+	}
+	return w
+}
+
+// Funded opens a wallet holding amount sats of the mint.
+func Funded(t testing.TB, amount uint64, configure func(*cashu.Config), mints ...string) *cashu.Wallet {
+	t.Helper()
+	w := Wallet(t, configure, mints...)
+	if err := w.Fund(context.Background(), amount); err != nil {
+		t.Fatalf("paytest: fund: %v", err)
+	}
+	return w
+}
