@@ -140,3 +140,21 @@ func TestInferenceProviderStalls(t *testing.T) {
 		t.Fatalf("stalled provider: err %v after %v", err, time.Since(start))
 	}
 }
+
+func FuzzParseChatRequest(f *testing.F) {
+	f.Add(chatRequest("hello"))
+	f.Add([]byte(`{"model":"m","messages":[]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r, err := transport.ParseChatRequest(raw)
+		if err != nil {
+			if !errors.Is(err, transport.ErrBadRequest) && !errors.Is(err, transport.ErrTooLarge) {
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+			return
+		}
+		if r.Model == "" || len(r.Messages) == 0 {
+			t.Fatal("accepted an incomplete request")
+		}
+	})
+}

@@ -155,6 +155,11 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 	}
 	switch typ {
 	case tPut:
+		if m.short(uint64(len(rest))) > 0 {
+			// The pause point reads PAY frames into the frame buffer that
+			// holds rest: keep a copy.
+			rest = append([]byte(nil), rest...)
+		}
 		if err := pause(uint64(len(rest))); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/sovmesh/sovmesh/transport/chunk"
+	"github.com/sovmesh/sovmesh/transport/store"
 )
 
 // maxIdleSessions bounds the idle storage streams kept per provider.
@@ -154,6 +155,9 @@ func expectOK(n int) func(byte, []byte) error {
 
 // Put stores ciphertext data under its CID c.
 func (sc *StorageClient) Put(ctx context.Context, c chunk.CID, data []byte) error {
+	if len(data) > store.MaxChunk {
+		return fmt.Errorf("put %s: %w: chunk of %d bytes, limit %d", c, ErrTooLarge, len(data), store.MaxChunk)
+	}
 	if err := sc.roundTrip(ctx, tPut, [][]byte{c[:], data}, expectOK(0)); err != nil {
 		return fmt.Errorf("put %s: %w", c, err)
 	}
