@@ -23,6 +23,8 @@ var ErrUnrecoverable = errors.New("transport: file unrecoverable")
 type GetOptions struct {
 	// Window is the number of stripes fetched ahead (default: about 64 MiB).
 	Window int
+	// Streams is the number of parallel streams per provider (default 4).
+	Streams int
 	// Payer answers providers' pause points (nil if reads are free).
 	Payer Payer
 }
@@ -94,6 +96,14 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 		pool <- newStripeBuf(k, m, shardSize)
 	}
 	dead := make([]atomic.Bool, len(peers))
+	streams := opt.Streams
+	if streams <= 0 {
+		streams = defaultStreams
+	}
+	sems := make([]chan struct{}, len(peers))
+	for i := range sems {
+		sems[i] = make(chan struct{}, streams)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -121,7 +131,7 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := t.fetchStripe(ctx, man, peers, dead, enc, ciph, st, opt.Payer)
+				err := t.fetchStripe(ctx, man, peers, dead, sems, enc, ciph, st, opt.Payer)
 				fut <- stripeResult{st: st, err: err}
 			}()
 		}
@@ -160,7 +170,7 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 }
 
 // fetchStripe fills st with the plaintext of stripe st.index.
-func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []peer.ID, dead []atomic.Bool,
+func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []peer.ID, dead []atomic.Bool, sems []chan struct{},
 	enc reedsolomon.Encoder, ciph *chunk.Cipher, st *stripe, payer Payer) error {
 	k := int(man.DataShards)
 	s := st.index
@@ -174,7 +184,13 @@ func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []pee
 		for _, j := range js {
 			g.Go(func() error {
 				pi := man.ProviderOf(s, j)
+				select {
+				case sems[pi] <- struct{}{}:
+				case <-ctx.Done():
+					return nil
+				}
 				buf, err := t.Storage(peers[pi], payer).Get(ctx, cids[j], st.shards[j][:0])
+				<-sems[pi]
 				mu.Lock()
 				defer mu.Unlock()
 				if err == nil && len(buf) != len(st.shards[j]) {

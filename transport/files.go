@@ -39,7 +39,7 @@ type PutOptions struct {
 	// proofs in the manifest (default 4), AuditRounds how many challenges
 	// each (default 4). Negative disables audits.
 	AuditShards, AuditRounds int
-	// Streams is the number of parallel streams per provider (default 2).
+	// Streams is the number of parallel streams per provider (default 4).
 	Streams int
 	// Payer answers providers' pause points (nil if storage is free).
 	Payer Payer
@@ -74,10 +74,14 @@ func (o *PutOptions) fill(n int) error {
 		o.AuditRounds = 255
 	}
 	if o.Streams <= 0 {
-		o.Streams = 2
+		o.Streams = defaultStreams
 	}
 	return nil
 }
+
+// defaultStreams is the default number of parallel storage streams per
+// provider for Put and Get.
+const defaultStreams = 4
 
 // stripe is one stripe's buffer: DataShards+ParityShards shards of
 // ChunkSize+Overhead bytes in one allocation.

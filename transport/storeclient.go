@@ -14,7 +14,7 @@ import (
 )
 
 // maxIdleSessions bounds the idle storage streams kept per provider.
-const maxIdleSessions = 8
+const maxIdleSessions = 16
 
 // sessionPool keeps idle storage streams to one provider for reuse.
 type sessionPool struct {

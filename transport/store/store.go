@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -244,7 +245,7 @@ func (s *Store) Get(c chunk.CID, buf []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s header", ErrCorrupt, c)
 	}
 	start := len(buf)
-	buf = append(buf, make([]byte, size)...)
+	buf = slices.Grow(buf, int(size))[:start+int(size)]
 	if _, err := io.ReadFull(f, buf[start:]); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, c, err)
 	}
