@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -277,4 +278,25 @@ func (g *TrustGraph) Compute(seeds []string, now time.Time, p TrustParams) *Scor
 		}
 	}
 	return s
+}
+
+// Apply feeds one accepted event to the graph: a receipt or an attestation
+// is parsed and recorded; other kinds are ignored. It reports whether the
+// event was recorded, and returns the parse error of a malformed one.
+func (g *TrustGraph) Apply(evt *nostr.Event) (bool, error) {
+	switch evt.Kind {
+	case nips.KindReceipt:
+		r, err := nips.ParseReceipt(evt)
+		if err != nil {
+			return false, err
+		}
+		return g.AddReceipt(r), nil
+	case nips.KindAttestation:
+		a, err := nips.ParseAttestation(evt)
+		if err != nil {
+			return false, err
+		}
+		return g.AddAttestation(a), nil
+	}
+	return false, nil
 }

@@ -30,8 +30,11 @@ func trade(t testing.TB, g *TrustGraph, provider, buyer nipstest.Key, paid uint6
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !g.AddReceipt(parsed) {
-		t.Fatalf("receipt %s not counted", session)
+	if ok, err := g.Apply(&signed); err != nil || !ok {
+		t.Fatalf("receipt %s not counted: %v", session, err)
+	}
+	if g.AddReceipt(parsed) {
+		t.Fatal("the same receipt counted twice")
 	}
 	return parsed
 }
@@ -40,11 +43,9 @@ func attest(t testing.TB, g *TrustGraph, author nipstest.Key, subject string, r 
 	t.Helper()
 	a := nips.Attestation{Subject: subject, Receipt: r.EventID, Role: nips.RoleProvider, Outcome: outcome, Settled: r.Paid, Rating: rating}
 	evt := nipstest.Sign(a.ToEvent(nostr.Timestamp(at.Unix())), author)
-	parsed, err := nips.ParseAttestation(&evt)
-	if err != nil {
+	if _, err := g.Apply(&evt); err != nil {
 		t.Fatal(err)
 	}
-	g.AddAttestation(parsed)
 }
 
 // TestSybilSwarm: fifty fresh keys trade with each other for a whole
