@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -27,6 +28,10 @@ type mintClient struct {
 	http *http.Client
 }
 
+// errNotSent marks a request that never left this host (the connection
+// could not be made), so the mint cannot have acted on it.
+var errNotSent = errors.New("connection refused, request not sent")
+
 // MintError is an error answer of a mint (HTTP 400 with a Cashu error code).
 // The request did not take effect.
 type MintError struct {
@@ -34,7 +39,9 @@ type MintError struct {
 	Detail string
 }
 
-func (e *MintError) Error() string { return fmt.Sprintf("mint refused: %s (code %d)", e.Detail, e.Code) }
+func (e *MintError) Error() string {
+	return fmt.Sprintf("mint refused: %s (code %d)", e.Detail, e.Code)
+}
 
 func (c mintClient) get(ctx context.Context, url string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -60,6 +67,10 @@ func (c mintClient) post(ctx context.Context, url string, in, out any) error {
 func (c mintClient) do(req *http.Request, out any) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			return fmt.Errorf("%w: %w", ErrMintUnreachable, errNotSent)
+		}
 		// Strip the URL detail: a network error is only "unreachable".
 		var ue interface{ Unwrap() error }
 		if errors.As(err, &ue) && ue.Unwrap() != nil {

@@ -264,7 +264,7 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 	w.mu.Lock()
 	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
 		if !online {
-			if err := w.checkExposure(ctx, tx, mint, value); err != nil {
+			if err := w.checkExposure(ctx, tx, mint, value, 0); err != nil {
 				return err
 			}
 		}
@@ -299,15 +299,43 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 		return rec, nil
 	}
 	if _, err := w.execSwap(ctx, op, d); err != nil {
+		var qerr error
 		if errors.Is(err, ErrPending) && opts.AllowOffline && kind == KindReceive {
-			if qerr := w.queueOffline(ctx, op, mint, proofs, value); qerr == nil {
+			if qerr = w.queueOffline(ctx, op, mint, proofs, value); qerr == nil {
 				rec.Offline = true
 				return rec, nil
 			}
 		}
+		if errors.Is(err, errNotSent) && kind == KindReceive {
+			// The mint never saw it: undo, so the payer keeps a usable token.
+			w.forget(ctx, op, d, ys)
+			if qerr != nil {
+				return Received{}, fmt.Errorf("cashu: receive: %w, and not accepted offline: %w", ErrMintUnreachable, qerr)
+			}
+			return Received{}, fmt.Errorf("cashu: receive: %w: request not sent", ErrMintUnreachable)
+		}
+		if qerr != nil {
+			err = fmt.Errorf("%w; not accepted offline: %w", err, qerr)
+		}
 		return Received{OpID: op.ID}, fmt.Errorf("cashu: receive: %w", err)
 	}
 	return rec, nil
+}
+
+// forget fails a receive op whose swap never reached the mint and forgets
+// its proofs, so the same token can be offered again.
+func (w *Wallet) forget(ctx context.Context, op journal.Op, d *opData, ys []string) {
+	err := w.j.Tx(ctx, func(tx *sql.Tx) error {
+		for _, y := range ys {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM seen_proofs WHERE y = ? AND op_id = ?`, y, op.ID); err != nil {
+				return err
+			}
+		}
+		return journal.SetState(ctx, tx, op.ID, journal.StateFailed, nil, "mint unreachable, not sent")
+	})
+	if err != nil {
+		w.log.Warn("forget unsent receive", "op", op.ID, "err", err)
+	}
 }
 
 func (w *Wallet) seenAny(ctx context.Context, ys []string) (bool, error) {
@@ -350,12 +378,13 @@ func (w *Wallet) verifyOffline(ctx context.Context, mint string, proofs gcashu.P
 	return w.verifyDLEQ(ctx, mint, proofs)
 }
 
-// checkExposure refuses when the queued offline receipts of mint plus value
-// would exceed the configured limit.
-func (w *Wallet) checkExposure(ctx context.Context, tx *sql.Tx, mint string, value uint64) error {
+// checkExposure refuses when the unconfirmed receipts of mint (queued
+// offline, or journaled with no answer from the mint yet) plus value would
+// exceed the configured limit.
+func (w *Wallet) checkExposure(ctx context.Context, tx *sql.Tx, mint string, value uint64, excludeOp int64) error {
 	var queued sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT SUM(amount) FROM ops WHERE kind = ? AND state = ? AND mint = ?`,
-		KindReceive, journal.StateQueued, mint).Scan(&queued); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT SUM(amount) FROM ops WHERE kind = ? AND state IN (?, ?) AND mint = ? AND id != ?`,
+		KindReceive, journal.StateQueued, journal.StatePrepared, mint, excludeOp).Scan(&queued); err != nil {
 		return fmt.Errorf("cashu: offline exposure: %w", err)
 	}
 	if uint64(queued.Int64)+value > w.cfg.OfflineLimit {
@@ -373,16 +402,17 @@ func (w *Wallet) queueOffline(ctx context.Context, op journal.Op, mint string, p
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.j.Tx(ctx, func(tx *sql.Tx) error {
-		if err := w.checkExposure(ctx, tx, mint, value); err != nil {
+		if err := w.checkExposure(ctx, tx, mint, value, op.ID); err != nil {
 			return err
 		}
 		return journal.SetState(ctx, tx, op.ID, journal.StateQueued, nil, "")
 	})
 }
 
-// OfflineExposure returns the sats accepted offline and not yet swapped, per mint.
+// OfflineExposure returns the sats received and not yet confirmed by the
+// mint (accepted offline, or awaiting its answer), per mint.
 func (w *Wallet) OfflineExposure(ctx context.Context) (map[string]uint64, error) {
-	rows, err := w.db.QueryContext(ctx, `SELECT mint, SUM(amount) FROM ops WHERE kind = ? AND state = ? GROUP BY mint`, KindReceive, journal.StateQueued)
+	rows, err := w.db.QueryContext(ctx, `SELECT mint, SUM(amount) FROM ops WHERE kind = ? AND state IN (?, ?) GROUP BY mint`, KindReceive, journal.StateQueued, journal.StatePrepared)
 	if err != nil {
 		return nil, fmt.Errorf("cashu: offline exposure: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,14 +36,47 @@ func StartMint(t testing.TB) *devmint.Mint {
 	return m
 }
 
-// Proxy forwards to a mint and can be switched off to make it unreachable.
+// Proxy forwards to a mint and can be switched off (its port closed) to make
+// the mint unreachable.
 type Proxy struct {
 	URL  string
-	down atomic.Bool
+	t    testing.TB
+	addr string
+	rp   http.Handler
+	mu   sync.Mutex
+	srv  *http.Server
 }
 
-// SetDown makes the mint unreachable (true) or reachable again (false).
-func (p *Proxy) SetDown(down bool) { p.down.Store(down) }
+// SetDown closes the proxy's port (true) or opens it again (false).
+func (p *Proxy) SetDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if down && p.srv != nil {
+		p.srv.Close()
+		p.srv = nil
+	}
+	if !down && p.srv == nil {
+		p.serve()
+	}
+}
+
+func (p *Proxy) serve() {
+	var ln net.Listener
+	var err error
+	for range 50 {
+		if ln, err = net.Listen("tcp", p.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		p.t.Fatalf("paytest: proxy listen: %v", err)
+	}
+	p.addr = ln.Addr().String()
+	p.srv = &http.Server{Handler: p.rp}
+	p.srv.SetKeepAlivesEnabled(false)
+	go p.srv.Serve(ln)
+}
 
 // StartProxy runs a proxy to target on 127.0.0.1.
 func StartProxy(t testing.TB, target string) *Proxy {
@@ -52,22 +85,10 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	p := &Proxy{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p.down.Load() {
-			http.Error(w, "mint down", http.StatusBadGateway)
-			return
-		}
-		rp.ServeHTTP(w, r)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	p.URL = "http://" + ln.Addr().String()
+	p := &Proxy{t: t, addr: "127.0.0.1:0", rp: httputil.NewSingleHostReverseProxy(u)}
+	p.serve()
+	t.Cleanup(func() { p.SetDown(true) })
+	p.URL = "http://" + p.addr
 	return p
 }
 
