@@ -1,6 +1,7 @@
 package fees_test
 
 import (
+	"fmt"
 	"errors"
 	"testing"
 	"time"
@@ -14,9 +15,12 @@ import (
 
 const offerKind, matchKind = 30402, 7001
 
+var seq int
+
 func event(t *testing.T, sk string, kind int, tags nostr.Tags) *nostr.Event {
 	t.Helper()
-	ev := &nostr.Event{Kind: kind, CreatedAt: nostr.Now(), Tags: tags, Content: "offer"}
+	seq++
+	ev := &nostr.Event{Kind: kind, CreatedAt: nostr.Now(), Tags: tags, Content: fmt.Sprintf("offer %d", seq)}
 	if err := ev.Sign(sk); err != nil {
 		t.Fatal(err)
 	}
