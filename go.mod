@@ -288,3 +288,8 @@ require (
 )
 
 replace google.golang.org/protobuf => github.com/lightninglabs/protobuf-go-hex-display v1.36.11-hex-display
+
+// Patched copies; see third_party/README.md.
+replace github.com/nbd-wtf/go-nostr => ./third_party/go-nostr
+
+replace github.com/fiatjaf/khatru => ./third_party/khatru

@@ -1,0 +1,6 @@
+//go:build !debug
+
+package nostr
+
+func debugLogf(str string, args ...any) {
+}

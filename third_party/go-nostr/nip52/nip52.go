@@ -1,0 +1,3 @@
+package nip52
+
+const DateFormat = "2006-01-02"

@@ -1,0 +1,5 @@
+package kvstore
+
+import "fmt"
+
+var NoOp = fmt.Errorf("noop")
