@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/nbd-wtf/go-nostr"
+)
+
+type result struct {
+	target        string
+	ingestEvents  int
+	ingestSeconds float64
+	okP50, okP99  time.Duration
+	prefillNote   string
+	stored        int
+	reqP50        time.Duration
+	reqP99        time.Duration
+	reqs          int
+	idleConns     int
+	bytesPerIdle  float64
+	serverRSS     int64
+}
+
+func (r result) ingestRate() float64 { return float64(r.ingestEvents) / r.ingestSeconds }
+
+func (r result) print() {
+	fmt.Printf("ingest: %d events in %.1fs = %.0f events/s, OK p50 %s p99 %s\n",
+		r.ingestEvents, r.ingestSeconds, r.ingestRate(), r.okP50, r.okP99)
+	fmt.Printf("prefill: %s\n", r.prefillNote)
+	fmt.Printf("REQ at %d stored: %d queries, p50 %s p99 %s\n", r.stored, r.reqs, r.reqP50, r.reqP99)
+	fmt.Printf("idle: %d connections, %.1f KiB RSS each\n", r.idleConns, r.bytesPerIdle/1024)
+}
+
+// measureTarget runs one relay in a child process and measures it.
+func measureTarget(ctx context.Context, o options, target string) (result, error) {
+	res := result{target: target}
+	dir, err := os.MkdirTemp("", "relayload-"+target+"-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	self, err := os.Executable()
+	if err != nil {
+		return res, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, self, "-serve", target, "-dir", dir)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "ADDR ") {
+		return res, fmt.Errorf("child did not start: %q %v", line, err)
+	}
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
+	url := "ws://" + addr
+
+	// Ingest.
+	gen := newGenerator(1)
+	evts := gen.signAll(0, o.events)
+	n, secs, lat, err := ingest(ctx, url, evts, o.conns, o.window, o.ingestMax)
+	if err != nil {
+		return res, fmt.Errorf("ingest: %w", err)
+	}
+	res.ingestEvents, res.ingestSeconds = n, secs
+	res.okP50, res.okP99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	fmt.Printf("ingest: %d events in %.1fs\n", n, secs)
+
+	// Fill the store, then query.
+	if more := o.stored - n; more > 0 {
+		pctx, pcancel := context.WithTimeout(ctx, o.storedBudget)
+		req, _ := http.NewRequestWithContext(pctx, "POST", fmt.Sprintf("http://%s/bench/prefill?n=%d", addr, more), nil)
+		resp, err := http.DefaultClient.Do(req)
+		pcancel()
+		if err != nil {
+			return res, fmt.Errorf("prefill: %w", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return res, fmt.Errorf("prefill: %s", body)
+		}
+		res.prefillNote = strings.TrimSpace(string(body)) + " (straight into the store)"
+		fmt.Printf("prefill: %s\n", res.prefillNote)
+	}
+	res.stored = o.stored
+	qlat, err := queries(ctx, url, gen, evts[:n], o.reqs, 8)
+	if err != nil {
+		return res, fmt.Errorf("queries: %w", err)
+	}
+	res.reqs = len(qlat)
+	res.reqP50, res.reqP99 = percentile(qlat, 0.50), percentile(qlat, 0.99)
+
+	// Idle connections.
+	before, err := rss(cmd.Process.Pid)
+	if err != nil {
+		return res, err
+	}
+	conns, err := openIdle(ctx, url, o.idle)
+	if err != nil {
+		return res, fmt.Errorf("idle: %w", err)
+	}
+	time.Sleep(2 * time.Second)
+	after, _ := rss(cmd.Process.Pid)
+	for _, c := range conns {
+		c.Close()
+	}
+	res.idleConns, res.bytesPerIdle, res.serverRSS = len(conns), float64(after-before)/float64(len(conns)), after
+	return res, nil
+}
+
+// ingest publishes evts over conns connections with at most window
+// unacknowledged events each, and returns how many were acknowledged with
+// OK true, the elapsed seconds, and each event's OK latency.
+func ingest(ctx context.Context, url string, evts []*nostr.Event, conns, window int, maxDur time.Duration) (int, float64, []time.Duration, error) {
+	msgs := make([][]byte, len(evts))
+	for i, e := range evts {
+		b, _ := json.Marshal([]any{"EVENT", e})
+		msgs[i] = b
+	}
+	ctx, cancel := context.WithTimeout(ctx, maxDur)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		lat      = make([]time.Duration, 0, len(evts))
+		acked    int
+		rejected = map[string]int{}
+		wg       sync.WaitGroup
+		firstErr error
+	)
+	start := time.Now()
+	for c := range conns {
+		ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		defer ws.Close()
+		var mine []int
+		for i := c; i < len(msgs); i += conns {
+			mine = append(mine, i)
+		}
+		sent := make(map[string]time.Time, window)
+		var smu sync.Mutex
+		slots := make(chan struct{}, window)
+		done := make(chan struct{})
+		wg.Add(2)
+		go func() { // reader
+			defer wg.Done()
+			defer close(done)
+			for got := 0; got < len(mine); {
+				_, msg, err := ws.ReadMessage()
+				if err != nil {
+					if ctx.Err() == nil {
+						mu.Lock()
+						firstErr = err
+						mu.Unlock()
+					}
+					return
+				}
+				if !bytes.HasPrefix(msg, []byte(`["OK",`)) {
+					continue
+				}
+				var ok []any
+				if json.Unmarshal(msg, &ok) != nil || len(ok) < 3 {
+					continue
+				}
+				id, _ := ok[1].(string)
+				accepted, _ := ok[2].(bool)
+				now := time.Now()
+				smu.Lock()
+				t0, found := sent[id]
+				delete(sent, id)
+				smu.Unlock()
+				if !found {
+					continue
+				}
+				got++
+				mu.Lock()
+				if accepted {
+					acked++
+					lat = append(lat, now.Sub(t0))
+				} else if len(ok) > 3 {
+					reason, _ := ok[3].(string)
+					rejected[reason]++
+				}
+				mu.Unlock()
+				<-slots
+			}
+		}()
+		go func() { // writer
+			defer wg.Done()
+			for _, i := range mine {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				case <-done:
+					return
+				}
+				smu.Lock()
+				sent[evts[i].ID] = time.Now()
+				smu.Unlock()
+				if err := ws.WriteMessage(websocket.TextMessage, msgs[i]); err != nil {
+					return
+				}
+			}
+		}()
+		context.AfterFunc(ctx, func() { ws.Close() })
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	if len(rejected) > 0 {
+		fmt.Printf("ingest rejections: %v\n", rejected)
+	}
+	if acked == 0 && firstErr != nil {
+		return 0, 0, nil, firstErr
+	}
+	return acked, elapsed, lat, nil
+}
+
+// queries runs reqs REQs over conns connections, a mix of the filters a
+// market client sends, and returns each REQ's latency to EOSE.
+func queries(ctx context.Context, url string, g *generator, stored []*nostr.Event, reqs, conns int) ([]time.Duration, error) {
+	var (
+		mu  sync.Mutex
+		lat []time.Duration
+		wg  sync.WaitGroup
+		bad error
+	)
+	for c := range conns {
+		ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer ws.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := c; i < reqs; i += conns {
+				var f nostr.Filter
+				switch i % 4 {
+				case 0:
+					f = nostr.Filter{Authors: []string{g.pubkeys[i%len(g.pubkeys)]}, Kinds: []int{1}, Limit: 20}
+				case 1:
+					f = nostr.Filter{Tags: nostr.TagMap{"t": {fmt.Sprintf("topic%d", i%500)}}, Limit: 50}
+				case 2:
+					f = nostr.Filter{Kinds: []int{1111}, Limit: 100}
+				default:
+					f = nostr.Filter{IDs: []string{stored[i%len(stored)].ID}}
+				}
+				sub := fmt.Sprintf("q%d", i)
+				msg, _ := json.Marshal([]any{"REQ", sub, f})
+				t0 := time.Now()
+				if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+					mu.Lock()
+					bad = err
+					mu.Unlock()
+					return
+				}
+				eose := []byte(`["EOSE","` + sub + `"]`)
+				closed := []byte(`["CLOSED","` + sub + `"`)
+				_ = ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+				for {
+					_, m, err := ws.ReadMessage()
+					if err != nil {
+						mu.Lock()
+						bad = fmt.Errorf("REQ %s: %w", msg, err)
+						mu.Unlock()
+						return
+					}
+					if bytes.HasPrefix(m, eose) { // khatru ends messages with a newline
+						break
+					}
+					if bytes.HasPrefix(m, closed) {
+						mu.Lock()
+						bad = fmt.Errorf("REQ closed: %s", m)
+						mu.Unlock()
+						return
+					}
+				}
+				d := time.Since(t0)
+				closeMsg, _ := json.Marshal([]any{"CLOSE", sub})
+				_ = ws.WriteMessage(websocket.TextMessage, closeMsg)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return lat, bad
+}
+
+func openIdle(ctx context.Context, url string, n int) ([]*websocket.Conn, error) {
+	out := make([]*websocket.Conn, 0, n)
+	for range n {
+		ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+		if err != nil {
+			for _, c := range out {
+				c.Close()
+			}
+			return nil, err
+		}
+		out = append(out, ws)
+	}
+	return out, nil
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}

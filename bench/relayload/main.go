@@ -1,0 +1,89 @@
+// Command relayload measures relays side by side: sovmesh's relay and stock
+// khatru on eventstore's sqlite3 and badger backends. Each relay runs in a
+// child process of its own (the same binary with -serve), so its memory is
+// measured alone; the load comes from this process over websocket on
+// 127.0.0.1. It reports ingest events/s with OK latency, REQ latency with
+// -stored events in the store, memory per idle connection, and BIP-340
+// verifications per second as the ceiling of any relay that checks
+// signatures.
+//
+//	go run ./bench/relayload -targets sovmesh,khatru-sqlite3,khatru-badger
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	targets      string
+	events       int
+	ingestMax    time.Duration
+	conns        int
+	window       int
+	stored       int
+	reqs         int
+	idle         int
+	serve        string
+	dir          string
+	verifyFor    time.Duration
+	storedBudget time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.targets, "targets", "sovmesh,khatru-sqlite3,khatru-badger", "relays to measure, comma separated")
+	flag.IntVar(&o.events, "events", 30000, "events to publish in the ingest phase")
+	flag.DurationVar(&o.ingestMax, "ingest-max", 60*time.Second, "stop the ingest phase after this long (slow baselines)")
+	flag.IntVar(&o.conns, "conns", 16, "websocket connections publishing at once")
+	flag.IntVar(&o.window, "window", 64, "unacknowledged events per connection")
+	flag.IntVar(&o.stored, "stored", 100000, "events in the store during the REQ phase")
+	flag.DurationVar(&o.storedBudget, "prefill-max", 5*time.Minute, "give up filling the store after this long")
+	flag.IntVar(&o.reqs, "reqs", 3000, "REQs in the query phase")
+	flag.IntVar(&o.idle, "idle", 2000, "idle connections for the memory measurement")
+	flag.DurationVar(&o.verifyFor, "verify-for", 3*time.Second, "how long to measure signature verification")
+	flag.StringVar(&o.serve, "serve", "", "internal: run one relay (sovmesh, khatru-sqlite3, khatru-badger) and print its address")
+	flag.StringVar(&o.dir, "dir", "", "internal: data directory for -serve")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.serve != "" {
+		if err := serve(ctx, o.serve, o.dir); err != nil {
+			fmt.Fprintln(os.Stderr, "relayload serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := runAll(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "relayload:", err)
+		os.Exit(1)
+	}
+}
+
+func runAll(ctx context.Context, o options) error {
+	fmt.Printf("relayload: %d events over %d connections (window %d), REQs at %d stored, %d idle connections\n",
+		o.events, o.conns, o.window, o.stored, o.idle)
+	ceil := measureVerify(o.verifyFor)
+	fmt.Printf("BIP-340 verify: %.0f/s on 1 core, %.0f/s on %d cores\n", ceil.perCore, ceil.allCores, ceil.cores)
+
+	var results []result
+	for _, target := range strings.Split(o.targets, ",") {
+		target = strings.TrimSpace(target)
+		fmt.Printf("\n== %s\n", target)
+		res, err := measureTarget(ctx, o, target)
+		if err != nil {
+			return fmt.Errorf("%s: %w", target, err)
+		}
+		res.print()
+		results = append(results, res)
+	}
+	printTable(results, ceil)
+	return nil
+}

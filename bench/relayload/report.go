@@ -1,0 +1,30 @@
+package main
+
+import "fmt"
+
+// printTable prints the results as the Markdown table docs/benchmarks.md keeps.
+func printTable(rs []result, c ceiling) {
+	fmt.Printf("\n| relay | ingest events/s | OK p50 | OK p99 | REQ p50 | REQ p99 | stored | KiB per idle conn |\n")
+	fmt.Printf("|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d | %.1f |\n", r.target, r.ingestRate(),
+			r.okP50.Round(10e3), r.okP99.Round(10e3), r.reqP50.Round(10e3), r.reqP99.Round(10e3), r.stored, r.bytesPerIdle/1024)
+	}
+	fmt.Printf("\nBIP-340 verification ceiling: %.0f/s per core, %.0f/s on %d cores\n", c.perCore, c.allCores, c.cores)
+	var ours *result
+	for i := range rs {
+		if rs[i].target == "sovmesh" {
+			ours = &rs[i]
+		}
+	}
+	if ours == nil {
+		return
+	}
+	for _, r := range rs {
+		if r.target != "sovmesh" {
+			fmt.Printf("sovmesh ingest / %s: %.2fx\n", r.target, ours.ingestRate()/r.ingestRate())
+		}
+	}
+	fmt.Printf("sovmesh ingest / verification ceiling: %.0f%% of %d cores, %.0f%% of one core\n",
+		100*ours.ingestRate()/c.allCores, c.cores, 100*ours.ingestRate()/c.perCore)
+}

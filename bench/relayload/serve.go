@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fiatjaf/eventstore"
+	"github.com/fiatjaf/eventstore/badger"
+	"github.com/fiatjaf/eventstore/sqlite3"
+	"github.com/fiatjaf/khatru"
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/relay"
+)
+
+// serve runs one relay until ctx ends. It prints "ADDR host:port" on stdout
+// once listening, and answers POST /bench/prefill?n=N by saving N generated
+// events straight into the store (so the REQ phase does not wait on a slow
+// ingest path).
+func serve(ctx context.Context, target, dir string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	var (
+		handler http.Handler
+		store   eventstore.Store
+		stop    func()
+	)
+	switch target {
+	case "sovmesh":
+		cfg := relay.DefaultConfig()
+		cfg.DataDir = dir
+		cfg.IPEventRate, cfg.PubkeyEventRate, cfg.IPReqRate, cfg.IPConnPerMinute = 0, 0, 0, 0
+		cfg.MaxSubscriptions = 64
+		r, err := relay.New(cfg, relay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		if err != nil {
+			return err
+		}
+		store, handler = r.Store(), r.Handler()
+		stop = func() { _ = r.Shutdown(context.Background()) }
+	case "khatru-sqlite3":
+		db := &sqlite3.SQLite3Backend{DatabaseURL: filepath.Join(dir, "events.db")}
+		if err := db.Init(); err != nil {
+			return err
+		}
+		store, handler, stop = db, stockKhatru(db), db.Close
+	case "khatru-badger":
+		db := &badger.BadgerBackend{Path: filepath.Join(dir, "badger")}
+		if err := db.Init(); err != nil {
+			return err
+		}
+		store, handler, stop = db, stockKhatru(db), db.Close
+	default:
+		return fmt.Errorf("unknown target %q", target)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /bench/prefill", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 0 {
+			http.Error(w, "n", http.StatusBadRequest)
+			return
+		}
+		start := time.Now()
+		if err := prefill(r.Context(), store, n); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "%d events in %s\n", n, time.Since(start).Round(time.Millisecond))
+	})
+	mux.Handle("/", handler)
+	srv := &http.Server{Handler: mux}
+	fmt.Printf("ADDR %s\n", ln.Addr())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err = srv.Serve(ln)
+	stop()
+	if err == http.ErrServerClosed {
+		return nil
+	}
+	return err
+}
+
+// stockKhatru is khatru as its README sets it up, with nothing of ours.
+func stockKhatru(db eventstore.Store) http.Handler {
+	rl := khatru.NewRelay()
+	rl.StoreEvent = append(rl.StoreEvent, db.SaveEvent)
+	rl.QueryEvents = append(rl.QueryEvents, db.QueryEvents)
+	rl.DeleteEvent = append(rl.DeleteEvent, db.DeleteEvent)
+	rl.ReplaceEvent = append(rl.ReplaceEvent, db.ReplaceEvent)
+	if c, ok := db.(eventstore.Counter); ok {
+		rl.CountEvents = append(rl.CountEvents, c.CountEvents)
+	}
+	rl.Log.SetOutput(io.Discard)
+	return rl
+}
+
+// prefill saves n generated, signed events with 64 writers.
+func prefill(ctx context.Context, store eventstore.Store, n int) error {
+	evts := make(chan *nostr.Event, 256)
+	go func() {
+		defer close(evts)
+		g := newGenerator(7)
+		for i := range n {
+			select {
+			case evts <- g.event(i):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for evt := range evts {
+				if err := store.SaveEvent(ctx, evt); err != nil && err != eventstore.ErrDupEvent {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// rss returns the resident set size of process pid in bytes.
+func rss(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	if err != nil {
+		return 0, err
+	}
+	var size, resident int64
+	if _, err := fmt.Sscan(string(b), &size, &resident); err != nil {
+		return 0, err
+	}
+	return resident * int64(os.Getpagesize()), nil
+}

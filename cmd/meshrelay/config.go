@@ -1,0 +1,71 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/sovmesh/sovmesh/internal/settings"
+	"github.com/sovmesh/sovmesh/relay"
+)
+
+// parseConfig builds the relay configuration from flags, SOVMESH_*
+// variables, the optional config file and the defaults, then validates it.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (relay.Config, logOptions, error) {
+	cfg, lo := defaultsForDocs()
+	fs := newFlagSet(&cfg, &lo, out)
+	if err := settings.Load(fs, args, getenv, "config"); err != nil {
+		return cfg, lo, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, lo, err
+	}
+	return cfg, lo, nil
+}
+
+// defaultsForDocs returns the values the flag table documents.
+func defaultsForDocs() (relay.Config, logOptions) {
+	return relay.DefaultConfig(), logOptions{level: "info", format: "text"}
+}
+
+// envName is the environment variable of a flag.
+func envName(flag string) string { return settings.EnvName(flag) }
+
+func newFlagSet(cfg *relay.Config, lo *logOptions, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("meshrelay", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: meshrelay [flags]\n\nEvery flag can also be set as SOVMESH_<NAME> (for example SOVMESH_LISTEN)\nor as a \"name = value\" line in the file named by --config.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.String("config", "", "optional config `file` of \"name = value\" lines")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on (HTTP and websocket)")
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the event database and the relay key")
+	fs.StringVar(&cfg.ServiceURL, "service-url", cfg.ServiceURL, "public ws:// or wss:// URL of the relay, checked in NIP-42 AUTH (default: from the Host header)")
+	fs.StringVar(&cfg.Name, "name", cfg.Name, "relay name in NIP-11")
+	fs.StringVar(&cfg.Description, "description", cfg.Description, "relay description in NIP-11")
+	fs.StringVar(&cfg.Contact, "contact", cfg.Contact, "operator contact in NIP-11")
+	fs.TextVar(&cfg.Auth, "auth", cfg.Auth, "NIP-42 authentication required for: none, writes or all")
+	fs.IntVar(&cfg.MaxMessageLength, "max-message-length", cfg.MaxMessageLength, "largest event message in bytes")
+	fs.IntVar(&cfg.MaxSubscriptions, "max-subscriptions", cfg.MaxSubscriptions, "open subscriptions per connection")
+	fs.IntVar(&cfg.MaxFilters, "max-filters", cfg.MaxFilters, "filters per REQ")
+	fs.IntVar(&cfg.MaxLimit, "max-limit", cfg.MaxLimit, "largest limit a filter may ask for")
+	fs.IntVar(&cfg.DefaultLimit, "default-limit", cfg.DefaultLimit, "limit of a filter that sets none")
+	fs.IntVar(&cfg.MaxSubIDLength, "max-subid-length", cfg.MaxSubIDLength, "longest subscription id")
+	fs.IntVar(&cfg.MaxEventTags, "max-event-tags", cfg.MaxEventTags, "most tags on one event")
+	fs.IntVar(&cfg.MaxContentLength, "max-content-length", cfg.MaxContentLength, "largest event content in bytes")
+	fs.IntVar(&cfg.MaxTagValueBytes, "max-tag-value-bytes", cfg.MaxTagValueBytes, "largest tag value in bytes")
+	fs.DurationVar(&cfg.MaxPast, "max-past", cfg.MaxPast, "oldest created_at accepted, relative to now")
+	fs.DurationVar(&cfg.MaxFuture, "max-future", cfg.MaxFuture, "newest created_at accepted, relative to now")
+	fs.Float64Var(&cfg.IPEventRate, "ip-event-rate", cfg.IPEventRate, "events per second per client IP (0: no limit)")
+	fs.IntVar(&cfg.IPEventBurst, "ip-event-burst", cfg.IPEventBurst, "burst of events per client IP")
+	fs.Float64Var(&cfg.PubkeyEventRate, "pubkey-event-rate", cfg.PubkeyEventRate, "events per second per author (0: no limit)")
+	fs.IntVar(&cfg.PubkeyBurst, "pubkey-event-burst", cfg.PubkeyBurst, "burst of events per author")
+	fs.Float64Var(&cfg.IPReqRate, "ip-req-rate", cfg.IPReqRate, "REQ and COUNT per second per client IP (0: no limit)")
+	fs.IntVar(&cfg.IPReqBurst, "ip-req-burst", cfg.IPReqBurst, "burst of REQ and COUNT per client IP")
+	fs.IntVar(&cfg.IPConnPerMinute, "ip-conn-per-minute", cfg.IPConnPerMinute, "new connections per minute per client IP (0: no limit)")
+	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "longest wait for in-flight writes on shutdown")
+	fs.StringVar(&lo.level, "log-level", lo.level, "debug, info, warn or error")
+	fs.StringVar(&lo.format, "log-format", lo.format, "text or json")
+	return fs
+}

@@ -1,0 +1,86 @@
+// Command meshrelay runs the sovmesh relay.
+//
+// With no configuration it listens on 127.0.0.1:7447 and keeps its data in
+// ./sovmesh-data. Every setting is a flag, a SOVMESH_* environment variable
+// or a line of the file named by --config; `meshrelay -h` lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sovmesh/sovmesh/relay"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, logOpts, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
+		return 2
+	}
+	log, err := logOpts.logger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
+		return 2
+	}
+	r, err := relay.New(cfg, relay.WithLogger(log))
+	if err != nil {
+		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
+		return 1
+	}
+	served := make(chan error, 1)
+	go func() { served <- r.ListenAndServe() }()
+	select {
+	case err := <-served:
+		// Could not listen, or the server failed: close the store cleanly.
+		_ = r.Shutdown(context.Background())
+		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "signal", context.Cause(ctx).Error())
+	if err := r.Shutdown(context.Background()); err != nil {
+		log.Warn("shutdown incomplete", "err", err)
+		return 1
+	}
+	<-served
+	return 0
+}
+
+type logOptions struct {
+	level  string
+	format string
+}
+
+func (o logOptions) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.level)); err != nil {
+		return nil, fmt.Errorf("log-level %q: want debug, info, warn or error", o.level)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch o.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	default:
+		return nil, fmt.Errorf("log-format %q: want text or json", o.format)
+	}
+}

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+)
+
+func TestDefaults(t *testing.T) {
+	cfg, lo, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:7447" || cfg.DataDir != "./sovmesh-data" || lo.level != "info" {
+		t.Fatalf("defaults: listen %q data %q log %q", cfg.Listen, cfg.DataDir, lo.level)
+	}
+}
+
+func TestBadValuesStopTheStart(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		says string
+	}{
+		{"flag not a number", []string{"--max-limit", "lots"}, nil, "max-limit"},
+		{"env not a duration", nil, map[string]string{"SOVMESH_MAX_FUTURE": "15"}, "SOVMESH_MAX_FUTURE"},
+		{"env bad auth", nil, map[string]string{"SOVMESH_AUTH": "sometimes"}, "SOVMESH_AUTH"},
+		{"bad listen", []string{"--listen", "nowhere"}, nil, "listen"},
+		{"default above max", []string{"--default-limit", "10", "--max-limit", "5"}, nil, "default-limit"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "log-level"},
+		{"unknown flag", []string{"--listn", "x"}, nil, "listn"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr strings.Builder
+			args := append([]string{"--data", t.TempDir()}, tc.args...)
+			code := run(t.Context(), args, func(k string) string { return tc.env[k] }, &stderr)
+			if code == 0 {
+				t.Fatal("started with a bad value")
+			}
+			if !strings.Contains(stderr.String(), tc.says) {
+				t.Fatalf("error %q does not name %q", stderr.String(), tc.says)
+			}
+		})
+	}
+}
+
+func TestReadmeDocumentsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, lo := defaultsForDocs()
+	fs := newFlagSet(&cfg, &lo, io.Discard)
+	fs.VisitAll(func(f *flag.Flag) {
+		row := fmt.Sprintf("| `--%s` | `%s` |", f.Name, envName(f.Name))
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README configuration table lacks the row starting %q", row)
+		}
+	})
+}
+
+// buildRelay compiles meshrelay into a temporary directory.
+func buildRelay(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "meshrelay")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build meshrelay: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *strings.Builder
+	mu   *sync.Mutex
+	done chan error
+}
+
+// start runs the binary on a free port and waits for its listening log line.
+func start(t *testing.T, bin, data string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", data, "--log-format", "json",
+		"--ip-event-rate", "0", "--pubkey-event-rate", "0", "--ip-req-rate", "0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, logs: new(strings.Builder), mu: new(sync.Mutex), done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(line + "\n")
+			p.mu.Unlock()
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "relay listening" {
+				addr <- rec["addr"].(string)
+			}
+		}
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	select {
+	case a := <-addr:
+		p.url = "ws://" + a
+	case <-time.After(30 * time.Second):
+		t.Fatalf("relay did not start; logs:\n%s", p.logs)
+	}
+	return p
+}
+
+func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildRelay(t)
+	data := t.TempDir()
+	p := start(t, bin, data)
+
+	const conns, perConn = 8, 60
+	var (
+		mu    sync.Mutex
+		acked []string
+		wg    sync.WaitGroup
+	)
+	enough := make(chan struct{})
+	var once sync.Once
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	for c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rl, err := nostr.RelayConnect(ctx, p.url)
+			if err != nil {
+				t.Errorf("connect: %v", err)
+				return
+			}
+			defer rl.Close()
+			sk := nostr.GeneratePrivateKey()
+			for i := range perConn {
+				evt := nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Content: fmt.Sprintf("%d/%d", c, i)}
+				_ = evt.Sign(sk)
+				if err := rl.Publish(ctx, evt); err != nil {
+					return // the relay was killed
+				}
+				mu.Lock()
+				acked = append(acked, evt.ID)
+				if len(acked) >= conns*perConn/2 {
+					once.Do(func() { close(enough) })
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	select {
+	case <-enough:
+	case <-ctx.Done():
+		t.Fatal("publishing stalled")
+	}
+	// Kill while publishers are still sending.
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	wg.Wait()
+	mu.Lock()
+	want := append([]string(nil), acked...)
+	mu.Unlock()
+
+	p2 := start(t, bin, data)
+	rl, err := nostr.RelayConnect(ctx, p2.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	found := map[string]bool{}
+	for i := 0; i < len(want); i += 200 {
+		batch := want[i:min(i+200, len(want))]
+		evts, err := rl.QuerySync(ctx, nostr.Filter{IDs: batch, Limit: len(batch)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evts {
+			found[e.ID] = true
+		}
+	}
+	missing := 0
+	for _, id := range want {
+		if !found[id] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d acknowledged events lost after SIGKILL", missing, len(want))
+	}
+	t.Logf("all %d acknowledged events survived SIGKILL", len(want))
+}
+
+func TestSIGTERMShutsDownCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildRelay(t)
+	data := t.TempDir()
+	p := start(t, bin, data)
+	rl, err := nostr.RelayConnect(t.Context(), p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := nostr.GeneratePrivateKey()
+	evt := nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Content: "before shutdown"}
+	_ = evt.Sign(sk)
+	if err := rl.Publish(t.Context(), evt); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("relay did not exit after SIGTERM")
+	}
+	p.mu.Lock()
+	logs := p.logs.String()
+	p.mu.Unlock()
+	if !strings.Contains(logs, `"msg":"relay stopped"`) {
+		t.Fatalf("no clean stop in logs:\n%s", logs)
+	}
+	info, err := os.Stat(filepath.Join(data, "relay.key"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("relay key: %v, mode %v", err, info.Mode().Perm())
+	}
+	p2 := start(t, bin, data)
+	rl2, err := nostr.RelayConnect(t.Context(), p2.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl2.Close()
+	got, err := rl2.QuerySync(t.Context(), nostr.Filter{IDs: []string{evt.ID}})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("event after restart: %v %v", got, err)
+	}
+}

@@ -1,0 +1,179 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+)
+
+// AuthMode says which actions need a NIP-42 authenticated connection.
+type AuthMode string
+
+// The NIP-42 modes.
+const (
+	AuthNone   AuthMode = "none"   // nothing needs AUTH
+	AuthWrites AuthMode = "writes" // publishing needs AUTH as the event's author
+	AuthAll    AuthMode = "all"    // every REQ, COUNT and EVENT needs AUTH
+)
+
+// UnmarshalText accepts "none", "writes" or "all".
+func (m *AuthMode) UnmarshalText(b []byte) error {
+	switch v := AuthMode(b); v {
+	case AuthNone, AuthWrites, AuthAll:
+		*m = v
+		return nil
+	default:
+		return fmt.Errorf("auth %q: want none, writes or all", string(b))
+	}
+}
+
+// MarshalText returns the mode's name.
+func (m AuthMode) MarshalText() ([]byte, error) { return []byte(m), nil }
+
+// Config is everything a relay needs to start. Get one from DefaultConfig,
+// change fields, and call Validate (New does).
+type Config struct {
+	// Listen is the TCP address the HTTP and websocket server binds.
+	Listen string
+	// DataDir holds the event database and the relay's key.
+	DataDir string
+	// ServiceURL is the relay's public websocket URL (ws:// or wss://). When
+	// empty it is derived from each request's Host header. NIP-42 checks the
+	// "relay" tag of AUTH events against it.
+	ServiceURL string
+
+	// NIP-11 information.
+	Name        string
+	Description string
+	Contact     string
+
+	// Auth says which actions need NIP-42 AUTH.
+	Auth AuthMode
+
+	// Limits, announced in NIP-11 and enforced.
+	MaxMessageLength int           // bytes of one websocket message
+	MaxSubscriptions int           // open REQs per connection
+	MaxFilters       int           // filters in one REQ
+	MaxLimit         int           // largest limit a filter may ask for; larger ones are capped
+	DefaultLimit     int           // limit applied to a filter without one
+	MaxSubIDLength   int           // characters of a subscription id
+	MaxEventTags     int           // tags on one event
+	MaxContentLength int           // bytes of an event's content
+	MaxTagValueBytes int           // bytes of one tag value
+	MaxPast          time.Duration // oldest created_at accepted, relative to now
+	MaxFuture        time.Duration // newest created_at accepted, relative to now
+
+	// Rate limits: sustained events per second and burst, per client IP and
+	// per author pubkey; REQ/COUNT per second per IP; new connections per
+	// minute per IP. Zero disables that limit.
+	IPEventRate     float64
+	IPEventBurst    int
+	PubkeyEventRate float64
+	PubkeyBurst     int
+	IPReqRate       float64
+	IPReqBurst      int
+	IPConnPerMinute int
+
+	// ShutdownGrace bounds how long Shutdown waits for in-flight writes.
+	ShutdownGrace time.Duration
+}
+
+// DefaultConfig returns the configuration meshrelay runs with when nothing is
+// set: loopback only, data in ./sovmesh-data.
+func DefaultConfig() Config {
+	return Config{
+		Listen:           "127.0.0.1:7447",
+		DataDir:          "./sovmesh-data",
+		Name:             "sovmesh relay",
+		Description:      "A Nostr relay for the sovmesh market: bandwidth, storage and inference for ecash.",
+		Auth:             AuthNone,
+		MaxMessageLength: 256 * 1024,
+		MaxSubscriptions: 32,
+		MaxFilters:       10,
+		MaxLimit:         5000,
+		DefaultLimit:     500,
+		MaxSubIDLength:   64,
+		MaxEventTags:     2000,
+		MaxContentLength: 128 * 1024,
+		MaxTagValueBytes: 4096,
+		MaxPast:          3 * 365 * 24 * time.Hour,
+		MaxFuture:        15 * time.Minute,
+		IPEventRate:      200,
+		IPEventBurst:     1000,
+		PubkeyEventRate:  100,
+		PubkeyBurst:      500,
+		IPReqRate:        50,
+		IPReqBurst:       200,
+		IPConnPerMinute:  600,
+		ShutdownGrace:    10 * time.Second,
+	}
+}
+
+// ErrInvalidConfig is wrapped by every error Validate returns.
+var ErrInvalidConfig = errors.New("invalid relay configuration")
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen %q: %v", c.Listen, err)
+	}
+	if c.DataDir == "" {
+		return bad("data directory is empty")
+	}
+	if c.ServiceURL != "" {
+		u, err := url.Parse(c.ServiceURL)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return bad("service-url %q: want ws://host[:port] or wss://host", c.ServiceURL)
+		}
+	}
+	switch c.Auth {
+	case AuthNone, AuthWrites, AuthAll:
+	default:
+		return bad("auth %q: want none, writes or all", c.Auth)
+	}
+	positive := []struct {
+		name string
+		v    int
+	}{
+		{"max-message-length", c.MaxMessageLength},
+		{"max-subscriptions", c.MaxSubscriptions},
+		{"max-filters", c.MaxFilters},
+		{"max-limit", c.MaxLimit},
+		{"default-limit", c.DefaultLimit},
+		{"max-subid-length", c.MaxSubIDLength},
+		{"max-event-tags", c.MaxEventTags},
+		{"max-content-length", c.MaxContentLength},
+		{"max-tag-value-bytes", c.MaxTagValueBytes},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			return bad("%s must be positive, got %d", p.name, p.v)
+		}
+	}
+	if c.DefaultLimit > c.MaxLimit {
+		return bad("default-limit %d is above max-limit %d", c.DefaultLimit, c.MaxLimit)
+	}
+	if c.MaxPast <= 0 || c.MaxFuture <= 0 {
+		return bad("max-past and max-future must be positive")
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"ip-event-rate", c.IPEventRate}, {"pubkey-event-rate", c.PubkeyEventRate}, {"ip-req-rate", c.IPReqRate}} {
+		if r.v < 0 {
+			return bad("%s must not be negative", r.name)
+		}
+	}
+	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPConnPerMinute < 0 {
+		return bad("bursts and connection rates must not be negative")
+	}
+	if c.ShutdownGrace <= 0 {
+		return bad("shutdown-grace must be positive")
+	}
+	return nil
+}

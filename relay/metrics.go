@@ -1,0 +1,54 @@
+package relay
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the relay's Prometheus series, on a registry of its own so two
+// relays in one process (tests, benchmarks) never collide.
+type metrics struct {
+	reg           *prometheus.Registry
+	accepted      *prometheus.CounterVec
+	rejected      *prometheus.CounterVec
+	connections   prometheus.Gauge
+	subscriptions prometheus.Gauge
+	storeSeconds  *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sovmesh_events_accepted_total",
+			Help: "Events acknowledged with OK true, by storage class (regular, replaceable, addressable, ephemeral).",
+		}, []string{"class"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sovmesh_events_rejected_total",
+			Help: "Events refused with OK false, by reason.",
+		}, []string{"reason"}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sovmesh_connections",
+			Help: "Open websocket connections.",
+		}),
+		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sovmesh_subscriptions",
+			Help: "Open REQ subscriptions across all connections.",
+		}),
+		storeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sovmesh_store_seconds",
+			Help:    "Latency of event store operations; save, replace and delete include the durable group commit.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"op"}),
+	}
+	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.subscriptions, m.storeSeconds,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

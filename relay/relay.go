@@ -1,0 +1,448 @@
+// Package relay is the sovmesh Nostr relay: khatru with the project's SQLite
+// event store, NIP-01/09/11/40/42/45/77, size, time and rate limits with
+// NIP-01 reasons, Prometheus metrics, and a clean shutdown that acknowledges
+// nothing it has not made durable.
+//
+// New builds a relay from a Config; Serve or ListenAndServe runs it;
+// Shutdown drains it. Market rules join through Options (extra event
+// policies, NIP-11 additions, per-key rates, HTTP routes).
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fiatjaf/eventstore"
+	"github.com/fiatjaf/khatru"
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/relay/sqlitestore"
+)
+
+// Store is what the relay needs from its event storage.
+type Store interface {
+	eventstore.Store
+	eventstore.Counter
+}
+
+// Relay is one relay instance.
+type Relay struct {
+	cfg    Config
+	log    *slog.Logger
+	kh     *khatru.Relay
+	store  Store
+	secret string
+	pubkey string
+	now    func() time.Time
+
+	metrics      *metrics
+	subs         *subTracker
+	ipEvents     *limiter
+	pubkeyEvents *limiter
+	ipReqs       *limiter
+	ipConns      *limiter
+
+	policies  []namedPolicy
+	infoHooks []func(*Info)
+	mux       *http.ServeMux
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	srv      *http.Server
+	addr     net.Addr
+	conns    map[*khatru.WebSocket]struct{}
+	rawConns map[net.Conn]struct{}
+	inflight inflight
+	closing  bool
+	closed   bool
+}
+
+// Option changes how New builds a relay.
+type Option func(*options)
+
+type options struct {
+	log        *slog.Logger
+	store      Store
+	policies   []namedPolicy
+	infoHooks  []func(*Info)
+	pubkeyRate RateFunc
+	now        func() time.Time
+}
+
+// WithLogger sets the logger (default: slog.Default()'s handler at Info).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithStore uses s instead of opening DataDir/events.db. The relay closes it
+// on Shutdown.
+func WithStore(s Store) Option { return func(o *options) { o.store = s } }
+
+// WithEventPolicy adds a policy that runs after the relay's own checks.
+// reason labels its refusals in the rejected-events metric.
+func WithEventPolicy(reason string, p EventPolicy) Option {
+	return func(o *options) { o.policies = append(o.policies, namedPolicy{reason, p}) }
+}
+
+// WithInfo adds a function that edits the NIP-11 document (fees, for example).
+func WithInfo(f func(*Info)) Option { return func(o *options) { o.infoHooks = append(o.infoHooks, f) } }
+
+// WithPubkeyRate replaces the fixed per-author event rate with f, so rates
+// can depend on the author's trust.
+func WithPubkeyRate(f RateFunc) Option { return func(o *options) { o.pubkeyRate = f } }
+
+// WithClock sets the clock used for created_at checks and rate limits (tests).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// New validates cfg, creates the data directory, loads or creates the relay
+// key and opens the event store.
+func New(cfg Config, opts ...Option) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{log: slog.Default(), now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	secret, err := loadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	pubkey, err := nostr.GetPublicKey(secret)
+	if err != nil {
+		return nil, fmt.Errorf("derive relay pubkey: %w", err)
+	}
+	store := o.store
+	if store == nil {
+		s, err := sqlitestore.New(filepath.Join(cfg.DataDir, "events.db"), sqlitestore.WithLogger(o.log))
+		if err != nil {
+			return nil, fmt.Errorf("open event store: %w", err)
+		}
+		store = s
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Relay{
+		cfg:       cfg,
+		log:       o.log,
+		store:     store,
+		secret:    secret,
+		pubkey:    pubkey,
+		now:       o.now,
+		metrics:   newMetrics(),
+		infoHooks: o.infoHooks,
+		mux:       http.NewServeMux(),
+		ctx:       ctx,
+		cancel:    cancel,
+		conns:     make(map[*khatru.WebSocket]struct{}),
+		rawConns:  make(map[net.Conn]struct{}),
+	}
+	r.subs = newSubTracker(func(n int) { r.metrics.subscriptions.Set(float64(n)) })
+	r.ipEvents = newLimiter(fixedRate(cfg.IPEventRate, cfg.IPEventBurst))
+	r.ipReqs = newLimiter(fixedRate(cfg.IPReqRate, cfg.IPReqBurst))
+	r.ipConns = newLimiter(fixedRate(float64(cfg.IPConnPerMinute)/60, cfg.IPConnPerMinute))
+	if o.pubkeyRate != nil {
+		r.pubkeyEvents = newLimiter(o.pubkeyRate)
+	} else {
+		r.pubkeyEvents = newLimiter(fixedRate(cfg.PubkeyEventRate, cfg.PubkeyBurst))
+	}
+	r.policies = append(r.eventPolicies(), o.policies...)
+	r.kh = r.newKhatru()
+	r.mux.HandleFunc("GET /healthz", r.serveHealth)
+	r.mux.Handle("GET /metrics", r.metrics.handler())
+	for _, l := range []*limiter{r.ipEvents, r.ipReqs, r.ipConns, r.pubkeyEvents} {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			l.run(ctx, time.Minute)
+		}()
+	}
+	return r, nil
+}
+
+func (r *Relay) newKhatru() *khatru.Relay {
+	kh := khatru.NewRelay()
+	kh.Log = slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)
+	kh.ServiceURL = r.cfg.ServiceURL
+	kh.MaxMessageSize = int64(r.cfg.MaxMessageLength) + 64*1024 // hard cut; the policy answers below it
+	kh.Negentropy = true
+	kh.Info.PubKey = r.pubkey
+
+	st := &storeHooks{r: r}
+	kh.StoreEvent = append(kh.StoreEvent, st.save)
+	kh.ReplaceEvent = append(kh.ReplaceEvent, st.replace)
+	kh.DeleteEvent = append(kh.DeleteEvent, st.delete)
+	kh.QueryEvents = append(kh.QueryEvents, st.query)
+	kh.CountEvents = append(kh.CountEvents, st.count)
+
+	kh.RejectConnection = append(kh.RejectConnection, r.rejectConnection)
+	kh.RejectEvent = append(kh.RejectEvent, r.rejectEvent)
+	kh.OverwriteFilter = append(kh.OverwriteFilter, r.overwriteFilter)
+	kh.RejectFilter = append(kh.RejectFilter, r.rejectFilter)
+	kh.RejectCountFilter = append(kh.RejectCountFilter, r.rejectCountFilter)
+	kh.OnEventSaved = append(kh.OnEventSaved, func(_ context.Context, evt *nostr.Event) {
+		r.metrics.accepted.WithLabelValues(kindClass(evt.Kind)).Inc()
+	})
+	kh.OnEphemeralEvent = append(kh.OnEphemeralEvent, func(_ context.Context, evt *nostr.Event) {
+		r.metrics.accepted.WithLabelValues(kindClass(evt.Kind)).Inc()
+	})
+	kh.OnConnect = append(kh.OnConnect, func(ctx context.Context) {
+		ws := khatru.GetConnection(ctx)
+		r.mu.Lock()
+		r.conns[ws] = struct{}{}
+		n := len(r.conns)
+		r.mu.Unlock()
+		r.metrics.connections.Set(float64(n))
+	})
+	kh.OnDisconnect = append(kh.OnDisconnect, func(ctx context.Context) {
+		ws := khatru.GetConnection(ctx)
+		r.mu.Lock()
+		delete(r.conns, ws)
+		n := len(r.conns)
+		r.mu.Unlock()
+		r.metrics.connections.Set(float64(n))
+	})
+	return kh
+}
+
+// rejectEvent runs the policy chain and counts refusals by reason.
+func (r *Relay) rejectEvent(ctx context.Context, evt *nostr.Event) (bool, string) {
+	r.mu.Lock()
+	closing := r.closing
+	r.mu.Unlock()
+	if closing {
+		r.metrics.rejected.WithLabelValues("shutting_down").Inc()
+		return true, "error: relay is shutting down; retry on another relay or later"
+	}
+	for _, p := range r.policies {
+		if msg := p.fn(ctx, evt); msg != "" {
+			r.metrics.rejected.WithLabelValues(p.reason).Inc()
+			return true, msg
+		}
+	}
+	return false, ""
+}
+
+func (r *Relay) rejectConnection(req *http.Request) bool {
+	ip := r.requestIP(req)
+	if ip == "" || r.ipConns.allow(ip, r.now()) {
+		return false
+	}
+	r.log.Info("connection refused by rate limit", "ip", ip)
+	return true
+}
+
+// connIP is the client address of the connection behind ctx, or "" for an
+// internal call. X-Forwarded-For is trusted only from loopback proxies.
+func (r *Relay) connIP(ctx context.Context) string {
+	ws := khatru.GetConnection(ctx)
+	if ws == nil || ws.Request == nil {
+		return ""
+	}
+	return r.requestIP(ws.Request)
+}
+
+func (r *Relay) requestIP(req *http.Request) string {
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		host = req.RemoteAddr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		if xff := req.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if fwd := net.ParseIP(strings.TrimSpace(first)); fwd != nil {
+				return fwd.String()
+			}
+		}
+	}
+	return host
+}
+
+func kindClass(kind int) string {
+	switch {
+	case nostr.IsEphemeralKind(kind):
+		return "ephemeral"
+	case nostr.IsReplaceableKind(kind):
+		return "replaceable"
+	case nostr.IsAddressableKind(kind):
+		return "addressable"
+	default:
+		return "regular"
+	}
+}
+
+// PublicKey returns the relay's hex public key (announced in NIP-11).
+func (r *Relay) PublicKey() string { return r.pubkey }
+
+// Sign signs evt with the relay's key (for events the relay publishes itself).
+func (r *Relay) Sign(evt *nostr.Event) error { return evt.Sign(r.secret) }
+
+// Publish stores evt as if a client had sent it, then delivers it to live
+// subscriptions. evt must be signed.
+func (r *Relay) Publish(ctx context.Context, evt *nostr.Event) error {
+	if ok, err := evt.CheckSignature(); err != nil || !ok {
+		return fmt.Errorf("publish %s: invalid signature", evt.ID)
+	}
+	skip, err := r.kh.AddEvent(ctx, evt)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", evt.ID, err)
+	}
+	if !skip {
+		r.kh.BroadcastEvent(evt)
+	}
+	return nil
+}
+
+// Store returns the relay's event store, for read-only views (web pages,
+// the order book).
+func (r *Relay) Store() Store { return r.store }
+
+// Mux is the relay's HTTP mux for plain HTTP routes. Websocket upgrades and
+// NIP-11 requests are answered before it.
+func (r *Relay) Mux() *http.ServeMux { return r.mux }
+
+// Handler returns the relay's HTTP handler: websocket, NIP-11, then Mux.
+func (r *Relay) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch {
+		case strings.EqualFold(req.Header.Get("Upgrade"), "websocket"):
+			r.kh.HandleWebsocket(&hijackTracker{ResponseWriter: w, r: r}, req)
+		case req.Header.Get("Accept") == "application/nostr+json":
+			r.serveInfo(w, req)
+		default:
+			r.mux.ServeHTTP(w, req)
+		}
+	})
+}
+
+func (r *Relay) serveHealth(w http.ResponseWriter, req *http.Request) {
+	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := r.store.CountEvents(ctx, nostr.Filter{IDs: []string{strings.Repeat("0", 64)}}); err != nil {
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// ListenAndServe listens on Config.Listen and serves until Shutdown.
+func (r *Relay) ListenAndServe() error {
+	ln, err := net.Listen("tcp", r.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", r.cfg.Listen, err)
+	}
+	return r.Serve(ln)
+}
+
+// ErrClosed is returned by Serve after Shutdown.
+var ErrClosed = errors.New("relay closed")
+
+// Serve answers connections on ln until Shutdown. It returns ErrClosed after
+// a clean shutdown.
+func (r *Relay) Serve(ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           r.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
+	}
+	r.mu.Lock()
+	if r.closed || r.closing {
+		r.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	r.srv = srv
+	r.addr = ln.Addr()
+	r.mu.Unlock()
+	r.log.Info("relay listening", "addr", ln.Addr().String(), "pubkey", r.pubkey, "data", r.cfg.DataDir)
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return ErrClosed
+}
+
+// Addr returns the address Serve is listening on, or nil before it starts.
+func (r *Relay) Addr() net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.addr
+}
+
+// Shutdown stops accepting connections, tells websocket clients the relay is
+// going away, lets in-flight writes finish and be acknowledged, then closes
+// the store. Events already acknowledged are durable before Shutdown starts;
+// it only decides how long stragglers may take (ctx, at most ShutdownGrace).
+func (r *Relay) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closing = true
+	srv := r.srv
+	r.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ShutdownGrace)
+	defer cancel()
+	var errs []error
+	if srv != nil {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	// Let writes already in the store pipeline finish and be acknowledged.
+	r.inflight.wait(ctx)
+	r.mu.Lock()
+	for ws := range r.conns {
+		_ = ws.WriteMessage(closeMessage, closeGoingAway)
+	}
+	r.mu.Unlock()
+	// Give clients a moment to close their side, then cut what is left.
+	deadline := time.NewTimer(500 * time.Millisecond)
+	tick := time.NewTicker(20 * time.Millisecond)
+	for done := false; !done; {
+		select {
+		case <-deadline.C:
+			done = true
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			r.mu.Lock()
+			done = len(r.rawConns) == 0
+			r.mu.Unlock()
+		}
+	}
+	deadline.Stop()
+	tick.Stop()
+	r.mu.Lock()
+	r.closed = true
+	left := make([]net.Conn, 0, len(r.rawConns))
+	for c := range r.rawConns {
+		left = append(left, c)
+	}
+	r.mu.Unlock()
+	for _, c := range left {
+		c.Close()
+	}
+	r.inflight.wait(ctx)
+
+	r.cancel()
+	r.wg.Wait()
+	r.store.Close()
+	r.log.Info("relay stopped")
+	return errors.Join(errs...)
+}

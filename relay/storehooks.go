@@ -1,0 +1,193 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/fiatjaf/eventstore"
+	"github.com/fiatjaf/khatru"
+	"github.com/nbd-wtf/go-nostr"
+)
+
+// storeHooks connects khatru to the store, timing each call and counting
+// writes in flight so Shutdown can let them finish.
+type storeHooks struct{ r *Relay }
+
+func (h *storeHooks) write(ctx context.Context, op string, evt *nostr.Event, f func(context.Context, *nostr.Event) error) error {
+	h.r.inflight.add(1)
+	defer h.r.inflight.add(-1)
+	start := time.Now()
+	err := f(ctx, evt)
+	h.r.metrics.storeSeconds.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, eventstore.ErrDupEvent) {
+		h.r.metrics.rejected.WithLabelValues("store_" + op).Inc()
+		h.r.log.Warn("store write failed", "op", op, "id", evt.ID, "kind", evt.Kind, "err", err)
+	}
+	return err
+}
+
+func (h *storeHooks) save(ctx context.Context, evt *nostr.Event) error {
+	return h.write(ctx, "save", evt, h.r.store.SaveEvent)
+}
+
+func (h *storeHooks) replace(ctx context.Context, evt *nostr.Event) error {
+	return h.write(ctx, "replace", evt, h.r.store.ReplaceEvent)
+}
+
+func (h *storeHooks) delete(ctx context.Context, evt *nostr.Event) error {
+	return h.write(ctx, "delete", evt, h.r.store.DeleteEvent)
+}
+
+func (h *storeHooks) query(ctx context.Context, f nostr.Filter) (chan *nostr.Event, error) {
+	if khatru.IsInternalCall(ctx) && isEmptyFilter(f) {
+		// khatru's expiration manager scans every stored event an hour after
+		// start; the store already never serves and purges expired events.
+		ch := make(chan *nostr.Event)
+		close(ch)
+		return ch, nil
+	}
+	f = khatruTagKeys(f)
+	start := time.Now()
+	in, err := h.r.store.QueryEvents(ctx, f)
+	if err != nil {
+		h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds())
+		return nil, err
+	}
+	out := make(chan *nostr.Event, 32)
+	go func() {
+		defer close(out)
+		defer func() { h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds()) }()
+		for evt := range in {
+			select {
+			case out <- evt:
+			case <-ctx.Done():
+				for range in { // let the store's producer finish
+				}
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (h *storeHooks) count(ctx context.Context, f nostr.Filter) (int64, error) {
+	start := time.Now()
+	n, err := h.r.store.CountEvents(ctx, f)
+	h.r.metrics.storeSeconds.WithLabelValues("count").Observe(time.Since(start).Seconds())
+	return n, err
+}
+
+// khatruTagKeys rewrites the "#e" and "#a" tag keys khatru uses in its own
+// NIP-09 lookups (a deleted event must not be accepted again) to the "e" and
+// "a" keys filters carry after parsing, so the store matches them exactly.
+func khatruTagKeys(f nostr.Filter) nostr.Filter {
+	fix := false
+	for k := range f.Tags {
+		if len(k) == 2 && k[0] == '#' {
+			fix = true
+		}
+	}
+	if !fix {
+		return f
+	}
+	tags := make(nostr.TagMap, len(f.Tags))
+	for k, v := range f.Tags {
+		if len(k) == 2 && k[0] == '#' {
+			k = k[1:]
+		}
+		tags[k] = v
+	}
+	f.Tags = tags
+	return f
+}
+
+func isEmptyFilter(f nostr.Filter) bool {
+	return len(f.IDs) == 0 && len(f.Authors) == 0 && len(f.Kinds) == 0 && len(f.Tags) == 0 &&
+		f.Since == nil && f.Until == nil && f.Limit == 0 && f.Search == ""
+}
+
+// inflight counts store writes under way.
+type inflight struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *inflight) add(d int) {
+	c.mu.Lock()
+	c.n += d
+	c.mu.Unlock()
+}
+
+// wait returns when no write is under way or ctx is done.
+func (c *inflight) wait(ctx context.Context) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		n := c.n
+		c.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// closeMessage and closeGoingAway tell websocket clients the relay is going away.
+var (
+	closeMessage   = websocket.CloseMessage
+	closeGoingAway = websocket.FormatCloseMessage(websocket.CloseGoingAway, "relay shutting down")
+)
+
+// hijackTracker records the raw connection khatru's websocket upgrade takes,
+// so Shutdown can close connections whose clients do not leave.
+type hijackTracker struct {
+	http.ResponseWriter
+	r *Relay
+}
+
+func (h *hijackTracker) Hijack() (c net.Conn, rw *bufio.ReadWriter, err error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("connection cannot be hijacked")
+	}
+	c, rw, err = hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	tc := &trackedConn{Conn: c, r: h.r}
+	h.r.mu.Lock()
+	if h.r.closed {
+		h.r.mu.Unlock()
+		c.Close()
+		return nil, nil, ErrClosed
+	}
+	h.r.rawConns[tc] = struct{}{}
+	h.r.mu.Unlock()
+	return tc, rw, nil
+}
+
+type trackedConn struct {
+	net.Conn
+	r    *Relay
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.r.mu.Lock()
+		delete(c.r.rawConns, c)
+		c.r.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
