@@ -32,8 +32,15 @@ func (s *Store) QueryEvents(ctx context.Context, f nostr.Filter) (chan *nostr.Ev
 		return nil, err
 	}
 	ctx, cancel := mergeCancel(ctx, s.ctx)
-	rows, err := s.db.QueryContext(ctx, p.sql, p.args...)
+	st, release, err := s.stmt(ctx, p.sql)
 	if err != nil {
+		cancel()
+		s.wg.Done()
+		return nil, fmt.Errorf("query events: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, p.args...)
+	if err != nil {
+		release()
 		cancel()
 		s.wg.Done()
 		return nil, fmt.Errorf("query events: %w", err)
@@ -42,6 +49,7 @@ func (s *Store) QueryEvents(ctx context.Context, f nostr.Filter) (chan *nostr.Ev
 		defer s.wg.Done()
 		defer cancel()
 		defer close(ch)
+		defer release()
 		defer rows.Close()
 		var (
 			raw  sql.RawBytes
@@ -96,8 +104,13 @@ func (s *Store) CountEvents(ctx context.Context, f nostr.Filter) (int64, error) 
 		return 0, err
 	}
 	defer s.wg.Done()
+	st, release, err := s.stmt(ctx, p.sql)
+	if err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	defer release()
 	var n int64
-	if err := s.db.QueryRowContext(ctx, p.sql, p.args...).Scan(&n); err != nil {
+	if err := st.QueryRowContext(ctx, p.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count events: %w", err)
 	}
 	return n, nil
@@ -155,4 +168,36 @@ func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
 		stop()
 		cancel()
 	}
+}
+
+// maxCachedStmts bounds the prepared-statement cache. Filters of the same
+// shape (fields present, list lengths up to the inline limit, kinds) share
+// SQL text, so a relay's traffic needs far fewer; preparing costs about as
+// much as running a small query.
+const maxCachedStmts = 1024
+
+// stmt returns a prepared statement for q from the cache, preparing it if
+// needed. release must be called when the statement is no longer used.
+func (s *Store) stmt(ctx context.Context, q string) (st *sql.Stmt, release func(), err error) {
+	s.stmtMu.Lock()
+	st = s.stmts[q]
+	s.stmtMu.Unlock()
+	if st != nil {
+		return st, func() {}, nil
+	}
+	st, err = s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if old := s.stmts[q]; old != nil {
+		st.Close()
+		return old, func() {}, nil
+	}
+	if len(s.stmts) < maxCachedStmts {
+		s.stmts[q] = st
+		return st, func() {}, nil
+	}
+	return st, func() { st.Close() }, nil
 }

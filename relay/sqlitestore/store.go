@@ -127,6 +127,9 @@ type Store struct {
 	wg     sync.WaitGroup // purge and query goroutines
 
 	closeOnce sync.Once
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared read statements by SQL text
 }
 
 // New opens (creating if needed) the store at path, applies the "relay"
@@ -170,6 +173,7 @@ func New(path string, opts ...Option) (*Store, error) {
 		log:     cfg.log,
 		db:      db,
 		reqs:    make(chan *request, cfg.batchSize*2),
+		stmts:   make(map[string]*sql.Stmt),
 		writerD: make(chan struct{}),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -208,6 +212,12 @@ func (s *Store) Close() {
 		s.cancel()
 		s.wg.Wait()
 		<-s.writerD
+		s.stmtMu.Lock()
+		for q, st := range s.stmts {
+			st.Close()
+			delete(s.stmts, q)
+		}
+		s.stmtMu.Unlock()
 		if err := s.db.Close(); err != nil {
 			s.log.Warn("close event store", "err", err)
 		}
