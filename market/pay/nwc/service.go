@@ -1,0 +1,307 @@
+package nwc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/nip44"
+
+	"github.com/sovmesh/sovmesh/market/pay/bolt11"
+	"github.com/sovmesh/sovmesh/market/pay/budget"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+)
+
+// ServiceConfig configures a wallet service.
+type ServiceConfig struct {
+	// SecretKey of the service (hex); its pubkey is the wallet pubkey in URIs.
+	SecretKey string
+	// Relay the service listens on (ws:// or wss://).
+	Relay string
+	// Network of the invoices the backing mint issues and pays ("signet"
+	// for the dev mint). Default "bitcoin".
+	Network string
+	// Alias returned by get_info.
+	Alias string
+	// Logger; default discard. Secrets and URIs are never logged.
+	Logger *slog.Logger
+}
+
+// Service answers NIP-47 requests with a Cashu wallet: pay_invoice melts,
+// make_invoice is a mint quote, lookup_invoice claims a paid quote.
+type Service struct {
+	cfg    ServiceConfig
+	wallet *cashu.Wallet
+	pub    string
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	clients  map[string]bool        // authorized client pubkeys
+	invoices map[string]invoiceInfo // payment hash -> mint quote op
+}
+
+type invoiceInfo struct {
+	opID        int64
+	invoice     string
+	description string
+	amountMsat  uint64
+	createdAt   int64
+	expiresAt   int64
+}
+
+// NewService returns a service for wallet.
+func NewService(wallet *cashu.Wallet, cfg ServiceConfig) (*Service, error) {
+	pub, err := nostr.GetPublicKey(cfg.SecretKey)
+	if err != nil {
+		return nil, errors.New("nwc: service secret key is invalid")
+	}
+	if cfg.Network == "" {
+		cfg.Network = "bitcoin"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, wallet: wallet, pub: pub, log: cfg.Logger, clients: map[string]bool{}, invoices: map[string]invoiceInfo{}}, nil
+}
+
+// Pubkey returns the service's (wallet) pubkey.
+func (s *Service) Pubkey() string { return s.pub }
+
+// NewConnection creates a client key authorized on this service and returns
+// its connection URI (which holds the client's secret).
+func (s *Service) NewConnection() URI {
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+	s.mu.Lock()
+	s.clients[pk] = true
+	s.mu.Unlock()
+	return URI{WalletPubkey: s.pub, Relays: []string{s.cfg.Relay}, Secret: sk}
+}
+
+// Revoke removes a client's authorization.
+func (s *Service) Revoke(clientPubkey string) {
+	s.mu.Lock()
+	delete(s.clients, clientPubkey)
+	s.mu.Unlock()
+}
+
+// Run publishes the info event and serves requests until ctx ends. ready,
+// if not nil, is closed once the service is subscribed.
+func (s *Service) Run(ctx context.Context, ready chan<- struct{}) error {
+	relay, err := nostr.RelayConnect(ctx, s.cfg.Relay)
+	if err != nil {
+		return fmt.Errorf("nwc: service: connect relay: %w", err)
+	}
+	defer relay.Close()
+	info := nostr.Event{Kind: KindInfo, CreatedAt: nostr.Now(), Content: strings.Join(Methods, " "),
+		Tags: nostr.Tags{{"encryption", Encryption}}}
+	if err := info.Sign(s.cfg.SecretKey); err != nil {
+		return err
+	}
+	if err := relay.Publish(ctx, info); err != nil {
+		return fmt.Errorf("nwc: service: publish info: %w", err)
+	}
+	since := nostr.Timestamp(time.Now().Add(-time.Minute).Unix())
+	sub, err := relay.Subscribe(ctx, nostr.Filters{{Kinds: []int{KindRequest}, Tags: nostr.TagMap{"p": []string{s.pub}}, Since: &since}})
+	if err != nil {
+		return fmt.Errorf("nwc: service: subscribe: %w", err)
+	}
+	if ready != nil {
+		close(ready)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-sub.Events:
+			if !ok {
+				return fmt.Errorf("nwc: service: subscription closed")
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, ok := s.handle(ctx, ev)
+				if !ok {
+					return
+				}
+				if err := relay.Publish(ctx, *resp); err != nil && ctx.Err() == nil {
+					s.log.Warn("nwc response not published", "request", ev.ID, "err", err)
+				}
+			}()
+		}
+	}
+}
+
+// handle answers one request event; ok is false when there is nothing to send.
+func (s *Service) handle(ctx context.Context, ev *nostr.Event) (*nostr.Event, bool) {
+	if ok, _ := ev.CheckSignature(); !ok {
+		return nil, false
+	}
+	if exp := ev.Tags.Find("expiration"); len(exp) >= 2 {
+		if ts, err := strconv.ParseInt(exp[1], 10, 64); err == nil && ts < time.Now().Unix() {
+			return nil, false
+		}
+	}
+	ck, err := nip44.GenerateConversationKey(ev.PubKey, s.cfg.SecretKey)
+	if err != nil {
+		return nil, false
+	}
+	var req request
+	var res any
+	var rerr *Error
+	s.mu.Lock()
+	authorized := s.clients[ev.PubKey]
+	s.mu.Unlock()
+	switch {
+	case !authorized:
+		rerr = &Error{Code: "UNAUTHORIZED", Message: "no wallet connected for this key"}
+	case ev.Tags.Find("encryption") != nil && ev.Tags.Find("encryption")[1] != Encryption:
+		rerr = &Error{Code: "NOT_IMPLEMENTED", Message: "only nip44_v2 encryption"}
+	default:
+		plain, err := nip44.Decrypt(ev.Content, ck)
+		if err != nil || json.Unmarshal([]byte(plain), &req) != nil {
+			rerr = &Error{Code: "OTHER", Message: "cannot decrypt or parse request"}
+			break
+		}
+		res, rerr = s.dispatch(ctx, req)
+	}
+	body, _ := json.Marshal(struct {
+		ResultType string `json:"result_type"`
+		Error      *Error `json:"error,omitempty"`
+		Result     any    `json:"result,omitempty"`
+	}{req.Method, rerr, res})
+	content, err := nip44.Encrypt(string(body), ck)
+	if err != nil {
+		return nil, false
+	}
+	out := &nostr.Event{Kind: KindResponse, CreatedAt: nostr.Now(), Content: content,
+		Tags: nostr.Tags{{"p", ev.PubKey}, {"e", ev.ID}}}
+	if err := out.Sign(s.cfg.SecretKey); err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+func (s *Service) dispatch(ctx context.Context, req request) (any, *Error) {
+	switch req.Method {
+	case "get_info":
+		return Info{Alias: s.cfg.Alias, Network: s.cfg.Network, Pubkey: s.pub, Methods: Methods}, nil
+	case "get_balance":
+		b, err := s.wallet.Balance(ctx)
+		if err != nil {
+			return nil, &Error{Code: "INTERNAL", Message: "balance unavailable"}
+		}
+		return map[string]uint64{"balance": b * 1000}, nil
+	case "pay_invoice":
+		var p struct {
+			Invoice string `json:"invoice"`
+			Amount  uint64 `json:"amount"`
+		}
+		if json.Unmarshal(req.Params, &p) != nil || p.Invoice == "" {
+			return nil, &Error{Code: "OTHER", Message: "invoice required"}
+		}
+		if p.Amount != 0 {
+			return nil, &Error{Code: "NOT_IMPLEMENTED", Message: "amountless invoices are not supported"}
+		}
+		paid, err := s.wallet.PayInvoice(ctx, p.Invoice, cashu.PayOptions{Network: s.cfg.Network})
+		if err != nil {
+			return nil, payError(err)
+		}
+		return map[string]any{"preimage": paid.Preimage, "fees_paid": paid.Fee * 1000}, nil
+	case "make_invoice":
+		var p struct {
+			Amount      uint64 `json:"amount"`
+			Description string `json:"description"`
+		}
+		if json.Unmarshal(req.Params, &p) != nil || p.Amount == 0 {
+			return nil, &Error{Code: "OTHER", Message: "amount (msats) required"}
+		}
+		if p.Amount%1000 != 0 {
+			return nil, &Error{Code: "OTHER", Message: "amount must be whole sats"}
+		}
+		q, err := s.wallet.RequestMint(ctx, "", p.Amount/1000)
+		if err != nil {
+			return nil, &Error{Code: "INTERNAL", Message: "mint did not issue an invoice"}
+		}
+		inv, err := bolt11.Decode(q.Invoice, s.cfg.Network)
+		if err != nil {
+			return nil, &Error{Code: "INTERNAL", Message: "mint issued an invoice for another network"}
+		}
+		ii := invoiceInfo{opID: q.OpID, invoice: q.Invoice, description: p.Description, amountMsat: p.Amount,
+			createdAt: inv.CreatedAt.Unix(), expiresAt: inv.ExpiresAt().Unix()}
+		s.mu.Lock()
+		s.invoices[inv.PaymentHashHex()] = ii
+		s.mu.Unlock()
+		return ii.tx(inv.PaymentHashHex(), "pending"), nil
+	case "lookup_invoice":
+		var p struct {
+			PaymentHash string `json:"payment_hash"`
+			Invoice     string `json:"invoice"`
+		}
+		_ = json.Unmarshal(req.Params, &p)
+		if p.PaymentHash == "" && p.Invoice != "" {
+			if inv, err := bolt11.Decode(p.Invoice, s.cfg.Network); err == nil {
+				p.PaymentHash = inv.PaymentHashHex()
+			}
+		}
+		s.mu.Lock()
+		ii, ok := s.invoices[p.PaymentHash]
+		s.mu.Unlock()
+		if !ok {
+			return nil, &Error{Code: "NOT_FOUND", Message: "invoice not found"}
+		}
+		state := "settled"
+		if _, err := s.wallet.ClaimMint(ctx, ii.opID); errors.Is(err, cashu.ErrQuoteUnpaid) {
+			state = "pending"
+		} else if err != nil {
+			return nil, &Error{Code: "INTERNAL", Message: "cannot check the invoice"}
+		}
+		return ii.tx(p.PaymentHash, state), nil
+	}
+	return nil, &Error{Code: "NOT_IMPLEMENTED", Message: "method not supported"}
+}
+
+func (ii invoiceInfo) tx(hash, state string) Transaction {
+	t := Transaction{Type: "incoming", State: state, Invoice: ii.invoice, Description: ii.description,
+		PaymentHash: hash, Amount: ii.amountMsat, CreatedAt: ii.createdAt, ExpiresAt: ii.expiresAt}
+	if state == "settled" {
+		t.SettledAt = time.Now().Unix()
+	}
+	return t
+}
+
+// payError maps a wallet error to a NIP-47 error; messages hold no secrets.
+func payError(err error) *Error {
+	switch {
+	case errors.Is(err, cashu.ErrInsufficient):
+		return &Error{Code: "INSUFFICIENT_BALANCE", Message: "insufficient balance"}
+	case errors.Is(err, budget.ErrOverBudget), errors.Is(err, budget.ErrNoBudget):
+		return &Error{Code: "QUOTA_EXCEEDED", Message: "over the spending authorization"}
+	case errors.Is(err, bolt11.ErrExpired), errors.Is(err, bolt11.ErrMalformed), errors.Is(err, bolt11.ErrWrongNetwork),
+		errors.Is(err, bolt11.ErrNoAmount), errors.Is(err, bolt11.ErrWrongAmount):
+		return &Error{Code: "OTHER", Message: firstLine(err)}
+	case errors.Is(err, cashu.ErrPending):
+		return &Error{Code: "INTERNAL", Message: "payment pending; check again later"}
+	}
+	return &Error{Code: "PAYMENT_FAILED", Message: "payment failed"}
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "bolt11: "); i >= 0 {
+		s = s[i:]
+	}
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
