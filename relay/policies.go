@@ -29,7 +29,7 @@ type namedPolicy struct {
 func (r *Relay) eventPolicies() []namedPolicy {
 	return []namedPolicy{
 		{"created_at", r.checkCreatedAt},
-		{"expired", checkNotExpired},
+		{"expired", r.checkNotExpired},
 		{"too_large", r.checkSize},
 		{"auth", r.checkAuthWrite},
 		{"rate_ip", r.checkIPRate},
@@ -51,7 +51,7 @@ func (r *Relay) checkCreatedAt(_ context.Context, evt *nostr.Event) string {
 	return ""
 }
 
-func checkNotExpired(_ context.Context, evt *nostr.Event) string {
+func (r *Relay) checkNotExpired(_ context.Context, evt *nostr.Event) string {
 	tag := evt.Tags.Find("expiration")
 	if tag == nil {
 		return ""
@@ -59,7 +59,7 @@ func checkNotExpired(_ context.Context, evt *nostr.Event) string {
 	if _, err := strconv.ParseInt(tag[1], 10, 64); err != nil {
 		return "invalid: expiration tag must be a unix timestamp"
 	}
-	if exp := nip40.GetExpiration(evt.Tags); exp != -1 && exp <= nostr.Now() {
+	if exp := nip40.GetExpiration(evt.Tags); exp != -1 && exp.Time().Compare(r.now()) <= 0 {
 		return "invalid: event has already expired (NIP-40)"
 	}
 	return ""

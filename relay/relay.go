@@ -78,6 +78,7 @@ type options struct {
 	policies   []namedPolicy
 	infoHooks  []func(*Info)
 	pubkeyRate RateFunc
+	onEvent    []func(context.Context, *nostr.Event)
 	now        func() time.Time
 }
 
@@ -100,6 +101,13 @@ func WithInfo(f func(*Info)) Option { return func(o *options) { o.infoHooks = ap
 // WithPubkeyRate replaces the fixed per-author event rate with f, so rates
 // can depend on the author's trust.
 func WithPubkeyRate(f RateFunc) Option { return func(o *options) { o.pubkeyRate = f } }
+
+// WithOnEvent adds a function called with every event the relay accepted:
+// after it is durably stored (regular, replaceable, addressable) or as it is
+// delivered (ephemeral), before the OK is sent. It must not block for long.
+func WithOnEvent(f func(ctx context.Context, evt *nostr.Event)) Option {
+	return func(o *options) { o.onEvent = append(o.onEvent, f) }
+}
 
 // WithClock sets the clock used for created_at checks and rate limits (tests).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -160,6 +168,10 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	}
 	r.policies = append(r.eventPolicies(), o.policies...)
 	r.kh = r.newKhatru()
+	for _, f := range o.onEvent {
+		r.kh.OnEventSaved = append(r.kh.OnEventSaved, f)
+		r.kh.OnEphemeralEvent = append(r.kh.OnEphemeralEvent, f)
+	}
 	r.mux.HandleFunc("GET /healthz", r.serveHealth)
 	r.mux.Handle("GET /metrics", r.metrics.handler())
 	for _, l := range []*limiter{r.ipEvents, r.ipReqs, r.ipConns, r.pubkeyEvents} {
@@ -282,6 +294,10 @@ func kindClass(kind int) string {
 		return "regular"
 	}
 }
+
+// ForgetPubkeyRate drops the rate-limit bucket of pubkey, so its next event
+// is limited at the rate the RateFunc gives now (after its trust changed).
+func (r *Relay) ForgetPubkeyRate(pubkey string) { r.pubkeyEvents.forget(pubkey) }
 
 // PublicKey returns the relay's hex public key (announced in NIP-11).
 func (r *Relay) PublicKey() string { return r.pubkey }

@@ -13,6 +13,8 @@ import (
 	"github.com/fiatjaf/eventstore"
 	"github.com/fiatjaf/khatru"
 	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/relay/sqlitestore"
 )
 
 // storeHooks connects khatru to the store, timing each call and counting
@@ -25,7 +27,11 @@ func (h *storeHooks) write(ctx context.Context, op string, evt *nostr.Event, f f
 	start := time.Now()
 	err := f(ctx, evt)
 	h.r.metrics.storeSeconds.WithLabelValues(op).Observe(time.Since(start).Seconds())
-	if err != nil && !errors.Is(err, eventstore.ErrDupEvent) {
+	switch {
+	case err == nil, errors.Is(err, eventstore.ErrDupEvent):
+	case errors.Is(err, sqlitestore.ErrNewerVersion):
+		h.r.metrics.rejected.WithLabelValues("stale_version").Inc()
+	default:
 		h.r.metrics.rejected.WithLabelValues("store_" + op).Inc()
 		h.r.log.Warn("store write failed", "op", op, "id", evt.ID, "kind", evt.Kind, "err", err)
 	}

@@ -4,34 +4,47 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sovmesh/sovmesh/internal/settings"
 	"github.com/sovmesh/sovmesh/relay"
+	"github.com/sovmesh/sovmesh/relay/marketplace"
 )
 
 // parseConfig builds the relay configuration from flags, SOVMESH_*
 // variables, the optional config file and the defaults, then validates it.
-func parseConfig(args []string, getenv func(string) string, out io.Writer) (relay.Config, logOptions, error) {
-	cfg, lo := defaultsForDocs()
-	fs := newFlagSet(&cfg, &lo, out)
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	c := defaultsForDocs()
+	fs := newFlagSet(&c, out)
 	if err := settings.Load(fs, args, getenv, "config"); err != nil {
-		return cfg, lo, err
+		return c, err
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, lo, err
+	if err := c.relay.Validate(); err != nil {
+		return c, err
 	}
-	return cfg, lo, nil
+	if err := c.market.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// config is everything meshrelay reads.
+type config struct {
+	relay  relay.Config
+	market marketplace.Config
+	log    logOptions
 }
 
 // defaultsForDocs returns the values the flag table documents.
-func defaultsForDocs() (relay.Config, logOptions) {
-	return relay.DefaultConfig(), logOptions{level: "info", format: "text"}
+func defaultsForDocs() config {
+	return config{relay.DefaultConfig(), marketplace.DefaultConfig(), logOptions{level: "info", format: "text"}}
 }
 
 // envName is the environment variable of a flag.
 func envName(flag string) string { return settings.EnvName(flag) }
 
-func newFlagSet(cfg *relay.Config, lo *logOptions, out io.Writer) *flag.FlagSet {
+func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
+	cfg, mc, lo := &c.relay, &c.market, &c.log
 	fs := flag.NewFlagSet("meshrelay", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
@@ -59,8 +72,21 @@ func newFlagSet(cfg *relay.Config, lo *logOptions, out io.Writer) *flag.FlagSet 
 	fs.DurationVar(&cfg.MaxFuture, "max-future", cfg.MaxFuture, "newest created_at accepted, relative to now")
 	fs.Float64Var(&cfg.IPEventRate, "ip-event-rate", cfg.IPEventRate, "events per second per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPEventBurst, "ip-event-burst", cfg.IPEventBurst, "burst of events per client IP")
-	fs.Float64Var(&cfg.PubkeyEventRate, "pubkey-event-rate", cfg.PubkeyEventRate, "events per second per author (0: no limit)")
-	fs.IntVar(&cfg.PubkeyBurst, "pubkey-event-burst", cfg.PubkeyBurst, "burst of events per author")
+	fs.Func("trust-seeds", "comma-separated hex pubkeys the relay trusts besides its own key; trust flows from them along settled receipts", func(v string) error {
+		mc.Seeds = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				mc.Seeds = append(mc.Seeds, s)
+			}
+		}
+		return nil
+	})
+	fs.Float64Var(&mc.UnknownRate, "unknown-event-rate", mc.UnknownRate, "events per second per author with no trust")
+	fs.IntVar(&mc.UnknownBurst, "unknown-event-burst", mc.UnknownBurst, "burst of events per author with no trust")
+	fs.Float64Var(&mc.TrustedRate, "trusted-event-rate", mc.TrustedRate, "events per second per author of trust rank 100; ranks between get rates between")
+	fs.IntVar(&mc.TrustedBurst, "trusted-event-burst", mc.TrustedBurst, "burst of events per author of trust rank 100")
+	fs.DurationVar(&mc.TrustInterval, "trust-interval", mc.TrustInterval, "how often trust scores are recomputed")
+	fs.DurationVar(&mc.MatchTTL, "match-ttl", mc.MatchTTL, "how long a match made by the relay stays payable")
 	fs.Float64Var(&cfg.IPReqRate, "ip-req-rate", cfg.IPReqRate, "REQ and COUNT per second per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPReqBurst, "ip-req-burst", cfg.IPReqBurst, "burst of REQ and COUNT per client IP")
 	fs.IntVar(&cfg.IPConnPerMinute, "ip-conn-per-minute", cfg.IPConnPerMinute, "new connections per minute per client IP (0: no limit)")

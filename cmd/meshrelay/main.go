@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/sovmesh/sovmesh/relay"
+	"github.com/sovmesh/sovmesh/relay/marketplace"
 )
 
 func main() {
@@ -27,7 +28,7 @@ func main() {
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
-	cfg, logOpts, err := parseConfig(args, getenv, stderr)
+	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -35,13 +36,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 2
 	}
-	log, err := logOpts.logger(stderr)
+	log, err := cfg.log.logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 2
 	}
-	r, err := relay.New(cfg, relay.WithLogger(log))
+	market, err := marketplace.New(cfg.market, log)
 	if err != nil {
+		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
+		return 2
+	}
+	r, err := relay.New(cfg.relay, append(market.Options(), relay.WithLogger(log))...)
+	if err != nil {
+		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
+		return 1
+	}
+	mctx, stopMarket := context.WithCancel(context.Background())
+	defer func() {
+		stopMarket()
+		market.Wait()
+	}()
+	if err := market.Start(mctx, r); err != nil {
+		_ = r.Shutdown(context.Background())
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 1
 	}

@@ -20,12 +20,12 @@ import (
 )
 
 func TestDefaults(t *testing.T) {
-	cfg, lo, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	c, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "127.0.0.1:7447" || cfg.DataDir != "./sovmesh-data" || lo.level != "info" {
-		t.Fatalf("defaults: listen %q data %q log %q", cfg.Listen, cfg.DataDir, lo.level)
+	if c.relay.Listen != "127.0.0.1:7447" || c.relay.DataDir != "./sovmesh-data" || c.log.level != "info" {
+		t.Fatalf("defaults: listen %q data %q log %q", c.relay.Listen, c.relay.DataDir, c.log.level)
 	}
 }
 
@@ -43,6 +43,8 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"default above max", []string{"--default-limit", "10", "--max-limit", "5"}, nil, "default-limit"},
 		{"bad log level", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"unknown flag", []string{"--listn", "x"}, nil, "listn"},
+		{"bad trust seed", []string{"--trust-seeds", "npub1xyz"}, nil, "seed"},
+		{"trusted below unknown", []string{"--trusted-event-rate", "1", "--unknown-event-rate", "2"}, nil, "rate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,8 +66,8 @@ func TestReadmeDocumentsEveryFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, lo := defaultsForDocs()
-	fs := newFlagSet(&cfg, &lo, io.Discard)
+	c := defaultsForDocs()
+	fs := newFlagSet(&c, io.Discard)
 	fs.VisitAll(func(f *flag.Flag) {
 		row := fmt.Sprintf("| `--%s` | `%s` |", f.Name, envName(f.Name))
 		if !strings.Contains(string(readme), row) {
@@ -97,7 +99,8 @@ type process struct {
 func start(t *testing.T, bin, data string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", data, "--log-format", "json",
-		"--ip-event-rate", "0", "--pubkey-event-rate", "0", "--ip-req-rate", "0")
+		"--ip-event-rate", "0", "--ip-req-rate", "0", "--unknown-event-rate", "100000", "--unknown-event-burst", "100000",
+		"--trusted-event-rate", "100000", "--trusted-event-burst", "100000")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

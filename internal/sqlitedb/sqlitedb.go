@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/sovmesh/sovmesh/migrations"
 
@@ -31,7 +32,7 @@ func Open(ctx context.Context, path, set string) (*sql.DB, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
+	dsn := "file:" + escapePath(path) + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -47,4 +48,11 @@ func Open(ctx context.Context, path, set string) (*sql.DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// escapePath percent-encodes the characters that end or escape the path part
+// of an SQLite URI filename, so a directory named "a?b" or "#1" opens the file
+// it names. SQLite decodes %HH in URI paths.
+func escapePath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }

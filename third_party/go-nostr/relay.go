@@ -176,7 +176,9 @@ func (r *Relay) ConnectWithTLS(ctx context.Context, tlsConfig *tls.Config) error
 				// reads it concurrently, a data race the race detector reports.
 
 				for _, sub := range r.Subscriptions.Range {
-					sub.unsub(fmt.Errorf("relay connection closed: %w / %w", context.Cause(r.connectionContext), r.ConnectionError))
+					// sovmesh patch: the cause carries the read error; reading
+					// r.ConnectionError here raced with the reader goroutine's write.
+					sub.unsub(fmt.Errorf("relay connection closed: %w", context.Cause(r.connectionContext)))
 				}
 				return
 

@@ -1,0 +1,241 @@
+// Package marketplace joins the market to the relay: it is the one place
+// where relay and market meet. It refuses market events that do not parse
+// (invalid: with the reason), feeds accepted offers, bids, deletions,
+// receipts and attestations to the order book and the trust graph, runs the
+// matching engine and publishes its Match events signed by the relay's key,
+// gives trusted keys higher rate limits than unknown ones, and serves sorted
+// order-book views over HTTP.
+//
+//	m := marketplace.New(marketplace.DefaultConfig(), log)
+//	r, _ := relay.New(cfg, m.Options()...)
+//	_ = m.Start(ctx, r) // replays the store, starts matching
+package marketplace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/market"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/relay"
+)
+
+// Config tunes the marketplace.
+type Config struct {
+	// Seeds are the hex pubkeys whose view of trust the relay takes (besides
+	// its own key). Trust flows from them along settled receipts.
+	Seeds []string
+	// TrustInterval is how often trust scores are recomputed.
+	TrustInterval time.Duration
+	// ExpireInterval is how often expired orders leave the book.
+	ExpireInterval time.Duration
+	// MatchTTL is how long a relay match stays payable.
+	MatchTTL time.Duration
+	// UnknownRate and UnknownBurst limit the events per second of keys with
+	// no trust; TrustedRate and TrustedBurst those of the most trusted keys.
+	// Keys in between get a rate that grows with their rank.
+	UnknownRate  float64
+	UnknownBurst int
+	TrustedRate  float64
+	TrustedBurst int
+	// QueueSize bounds the events waiting for the matching engine.
+	QueueSize int
+}
+
+// DefaultConfig returns the marketplace defaults.
+func DefaultConfig() Config {
+	return Config{
+		TrustInterval:  30 * time.Second,
+		ExpireInterval: 5 * time.Second,
+		MatchTTL:       10 * time.Minute,
+		UnknownRate:    5,
+		UnknownBurst:   50,
+		TrustedRate:    200,
+		TrustedBurst:   2000,
+		QueueSize:      4096,
+	}
+}
+
+// ErrInvalidConfig is wrapped by Validate's errors.
+var ErrInvalidConfig = errors.New("invalid marketplace configuration")
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	for _, s := range c.Seeds {
+		if !nostr.IsValid32ByteHex(s) {
+			return fmt.Errorf("%w: seed %q is not a 64-character hex pubkey", ErrInvalidConfig, s)
+		}
+	}
+	if c.TrustInterval <= 0 || c.ExpireInterval <= 0 || c.MatchTTL <= 0 {
+		return fmt.Errorf("%w: intervals and match TTL must be positive", ErrInvalidConfig)
+	}
+	if c.UnknownRate < 0 || c.TrustedRate < c.UnknownRate || c.UnknownBurst < 1 || c.TrustedBurst < c.UnknownBurst {
+		return fmt.Errorf("%w: want 0 <= unknown rate <= trusted rate and 1 <= unknown burst <= trusted burst", ErrInvalidConfig)
+	}
+	if c.QueueSize < 1 {
+		return fmt.Errorf("%w: queue size must be positive", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// Marketplace is the market inside one relay.
+type Marketplace struct {
+	cfg    Config
+	log    *slog.Logger
+	x      *market.Exchange
+	graph  *market.TrustGraph
+	scores atomic.Pointer[market.Scores]
+	queue  chan *nostr.Event
+	r      *relay.Relay
+	now    func() time.Time
+
+	matchesPublished atomic.Int64
+
+	wg      sync.WaitGroup
+	started atomic.Bool
+}
+
+// New returns a marketplace; call Options before relay.New and Start after.
+func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Marketplace{
+		cfg:   cfg,
+		log:   log,
+		graph: market.NewTrustGraph(),
+		queue: make(chan *nostr.Event, cfg.QueueSize),
+		now:   time.Now,
+	}
+	m.scores.Store(m.graph.Compute(nil, time.Now(), market.DefaultTrustParams()))
+	mcfg := market.DefaultConfig()
+	mcfg.MatchTTL = cfg.MatchTTL
+	mcfg.Trust = m.rank
+	x, err := market.NewExchange(mcfg)
+	if err != nil {
+		return nil, fmt.Errorf("order book: %w", err)
+	}
+	m.x = x
+	return m, nil
+}
+
+// Options are the relay options the marketplace needs.
+func (m *Marketplace) Options() []relay.Option {
+	return []relay.Option{
+		relay.WithEventPolicy("market_invalid", validate),
+		relay.WithPubkeyRate(m.rate),
+		relay.WithOnEvent(m.onEvent),
+	}
+}
+
+// validate refuses market events that do not parse.
+func validate(_ context.Context, evt *nostr.Event) string {
+	if err := nips.Validate(evt); err != nil {
+		return "invalid: " + err.Error()
+	}
+	return ""
+}
+
+func (m *Marketplace) rank(pubkey string) int { return m.scores.Load().Rank(pubkey) }
+
+// rate is the per-author event rate: unknown keys get UnknownRate, and the
+// rate rises with trust rank up to TrustedRate at rank 100.
+func (m *Marketplace) rate(pubkey string) (float64, int) {
+	s := m.scores.Load()
+	if m.r != nil && pubkey == m.r.PublicKey() {
+		return 0, 0 // the relay's own events are not limited
+	}
+	if !s.Known(pubkey) {
+		return m.cfg.UnknownRate, m.cfg.UnknownBurst
+	}
+	f := float64(s.Rank(pubkey)) / 100
+	r := m.cfg.UnknownRate + f*(m.cfg.TrustedRate-m.cfg.UnknownRate)
+	b := m.cfg.UnknownBurst + int(math.Round(f*float64(m.cfg.TrustedBurst-m.cfg.UnknownBurst)))
+	return r, b
+}
+
+// onEvent queues accepted market events for the matching goroutine.
+func (m *Marketplace) onEvent(_ context.Context, evt *nostr.Event) {
+	switch evt.Kind {
+	case nips.KindOffer, nips.KindBid, nips.KindDeletion, nips.KindReceipt, nips.KindAttestation:
+	default:
+		return
+	}
+	select {
+	case m.queue <- evt:
+	default:
+		// The event is stored; the replay on the next start will book it.
+		m.log.Warn("matching queue full; event booked at next start", "id", evt.ID, "kind", evt.Kind)
+	}
+}
+
+// Start replays the market events in the store into the book and the trust
+// graph, then runs matching, expiry and trust recomputation until ctx ends.
+// It registers GET /api/book on the relay's mux.
+func (m *Marketplace) Start(ctx context.Context, r *relay.Relay) error {
+	if !m.started.CompareAndSwap(false, true) {
+		return errors.New("marketplace already started")
+	}
+	m.r = r
+	if err := m.replay(ctx); err != nil {
+		return fmt.Errorf("replay market events: %w", err)
+	}
+	m.recomputeTrust()
+	r.Mux().HandleFunc("GET /api/book", m.serveBook)
+	m.wg.Add(2)
+	go func() {
+		defer m.wg.Done()
+		m.matchLoop(ctx)
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.maintenanceLoop(ctx)
+	}()
+	return nil
+}
+
+// Wait returns when the goroutines Start began have stopped (after ctx ends).
+func (m *Marketplace) Wait() { m.wg.Wait() }
+
+// MatchesPublished counts the Match events the engine has published.
+func (m *Marketplace) MatchesPublished() int64 { return m.matchesPublished.Load() }
+
+func (m *Marketplace) maintenanceLoop(ctx context.Context) {
+	expire := time.NewTicker(m.cfg.ExpireInterval)
+	trust := time.NewTicker(m.cfg.TrustInterval)
+	defer expire.Stop()
+	defer trust.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-expire.C:
+			if n := m.x.Expire(now); n > 0 {
+				m.log.Debug("orders expired", "count", n)
+			}
+		case <-trust.C:
+			m.recomputeTrust()
+		}
+	}
+}
+
+// recomputeTrust computes scores from the seeds and the relay's key, and
+// resets the rate buckets of keys whose rank changed.
+func (m *Marketplace) recomputeTrust() {
+	seeds := append([]string{m.r.PublicKey()}, m.cfg.Seeds...)
+	next := m.graph.Compute(seeds, m.now(), market.DefaultTrustParams())
+	prev := m.scores.Swap(next)
+	for _, k := range append(next.Top(math.MaxInt), prev.Top(math.MaxInt)...) {
+		if prev.Rank(k.Pubkey) != next.Rank(k.Pubkey) || prev.Known(k.Pubkey) != next.Known(k.Pubkey) {
+			m.r.ForgetPubkeyRate(k.Pubkey)
+		}
+	}
+}
