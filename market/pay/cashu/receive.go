@@ -430,3 +430,23 @@ func (w *Wallet) OfflineExposure(ctx context.Context) (map[string]uint64, error)
 }
 
 var _ = slices.Contains[[]string]
+
+// VerifyOffline checks a token without the mint: allow-listed mint, well
+// formed, DLEQ proofs valid against cached keys, not seen before. It cannot
+// detect a double spend; Receive with AllowOffline is the journaled form.
+func (w *Wallet) VerifyOffline(ctx context.Context, token string) (TokenInfo, error) {
+	info, err := Inspect(token)
+	if err != nil {
+		return info, err
+	}
+	mint, err := NormalizeMintURL(info.Mint)
+	if err != nil || !w.Allowed(mint) {
+		return info, ErrUnknownMint
+	}
+	tok, _ := decodeToken(token)
+	proofs, err := w.checkProofs(tok.Proofs())
+	if err != nil {
+		return info, err
+	}
+	return info, w.verifyDLEQ(ctx, mint, proofs)
+}

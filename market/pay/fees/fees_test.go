@@ -1,8 +1,8 @@
 package fees_test
 
 import (
-	"fmt"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 

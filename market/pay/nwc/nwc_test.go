@@ -1,8 +1,6 @@
 package nwc_test
 
 import (
-	"log/slog"
-	"os"
 	"context"
 	"errors"
 	"strings"
@@ -21,7 +19,7 @@ import (
 // startService runs an NWC service for w on relay and returns a connected client.
 func startService(t *testing.T, relay string, w *cashu.Wallet) (*nwc.Service, *nwc.Client, nwc.URI) {
 	t.Helper()
-	svc, err := nwc.NewService(w, nwc.ServiceConfig{SecretKey: nostr.GeneratePrivateKey(), Relay: relay, Network: "signet", Alias: "test", Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	svc, err := nwc.NewService(w, nwc.ServiceConfig{SecretKey: nostr.GeneratePrivateKey(), Relay: relay, Network: "signet", Alias: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
