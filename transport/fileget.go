@@ -170,6 +170,12 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 }
 
 // fetchStripe fills st with the plaintext of stripe st.index.
+//
+// Data shards are fetched without hashing: each is authenticated by opening
+// it (AES-GCM under its index), which also proves it is the shard the CID
+// names. A data shard that is missing or fails to open is rebuilt from
+// parity; parity shards, having no tag, are checked against their CIDs, and
+// so are the rebuilt data shards.
 func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []peer.ID, dead []atomic.Bool, sems []chan struct{},
 	enc reedsolomon.Encoder, ciph *chunk.Cipher, st *stripe, payer Payer) error {
 	k := int(man.DataShards)
@@ -179,6 +185,7 @@ func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []pee
 	got := 0
 	var errs []error
 	var mu sync.Mutex
+	index := func(j int) uint64 { return uint64(s)*uint64(k) + uint64(j) }
 	fetch := func(js []int) {
 		var g errgroup.Group
 		for _, j := range js {
@@ -189,13 +196,21 @@ func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []pee
 				case <-ctx.Done():
 					return nil
 				}
-				buf, err := t.Storage(peers[pi], payer).Get(ctx, cids[j], st.shards[j][:0])
+				parity := j >= k
+				buf, err := t.Storage(peers[pi], payer).get(ctx, cids[j], st.shards[j][:0], parity)
 				<-sems[pi]
-				mu.Lock()
-				defer mu.Unlock()
 				if err == nil && len(buf) != len(st.shards[j]) {
 					err = fmt.Errorf("%w: shard %d of stripe %d has %d bytes", ErrCIDMismatch, j, s, len(buf))
 				}
+				if err == nil && !parity {
+					// Open in place; the ciphertext is recomputed by Seal
+					// if the stripe must be rebuilt.
+					if _, oerr := ciph.Open(st.shards[j][:0], st.shards[j], chunk.KindData, index(j)); oerr != nil {
+						err = fmt.Errorf("%w: provider %s served shard %d of stripe %d: %w", ErrCIDMismatch, peers[pi], j, s, oerr)
+					}
+				}
+				mu.Lock()
+				defer mu.Unlock()
 				if err != nil {
 					dead[pi].Store(true)
 					errs = append(errs, err)
@@ -221,19 +236,20 @@ func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []pee
 		}
 	}
 	fetch(want)
-	if got < k {
-		// Fall back to parity, as many as still needed, from live providers.
-		var parity []int
-		for j := k; j < len(cids); j++ {
-			if !dead[man.ProviderOf(s, j)].Load() {
-				parity = append(parity, j)
-			}
+	if got == k {
+		return ctx.Err() // every data shard fetched and opened
+	}
+	// Fall back to parity, as many as still needed, from live providers.
+	var parity []int
+	for j := k; j < len(cids); j++ {
+		if !dead[man.ProviderOf(s, j)].Load() {
+			parity = append(parity, j)
 		}
-		for len(parity) > 0 && got < k {
-			n := min(k-got, len(parity))
-			fetch(parity[:n])
-			parity = parity[n:]
-		}
+	}
+	for len(parity) > 0 && got < k {
+		n := min(k-got, len(parity))
+		fetch(parity[:n])
+		parity = parity[n:]
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -241,35 +257,34 @@ func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []pee
 	if got < k {
 		return fmt.Errorf("%w: stripe %d has %d of %d shards: %w", ErrUnrecoverable, s, got, k, errors.Join(errs...))
 	}
-	missingData := false
+	// Reed-Solomon works on ciphertext: re-seal the data shards opened in
+	// place (sealing is deterministic under the file key and index).
 	for j := range k {
-		if !have[j] {
-			missingData = true
+		if have[j] && !cids[j].IsZero() {
+			ciph.Seal(st.shards[j][:0], st.shards[j][:len(st.shards[j])-chunk.Overhead], chunk.KindData, index(j))
 		}
 	}
-	if missingData {
-		shards := make([][]byte, len(cids))
-		for j := range shards {
-			if have[j] {
-				shards[j] = st.shards[j]
-			} else {
-				shards[j] = st.shards[j][:0]
-			}
+	shards := make([][]byte, len(cids))
+	for j := range shards {
+		if have[j] {
+			shards[j] = st.shards[j]
+		} else {
+			shards[j] = st.shards[j][:0]
 		}
-		if err := enc.ReconstructData(shards); err != nil {
-			return fmt.Errorf("transport: get: reconstruct stripe %d: %w", s, err)
-		}
-		for j := range k {
-			if !have[j] && chunk.Sum(shards[j]) != cids[j] {
-				return fmt.Errorf("%w: rebuilt shard %d of stripe %d", ErrCIDMismatch, j, s)
-			}
+	}
+	if err := enc.ReconstructData(shards); err != nil {
+		return fmt.Errorf("transport: get: reconstruct stripe %d: %w", s, err)
+	}
+	for j := range k {
+		if !have[j] && chunk.Sum(shards[j]) != cids[j] {
+			return fmt.Errorf("%w: rebuilt shard %d of stripe %d", ErrCIDMismatch, j, s)
 		}
 	}
 	for j := range k {
 		if cids[j].IsZero() {
 			continue
 		}
-		if _, err := ciph.Open(st.shards[j][:0], st.shards[j], chunk.KindData, uint64(s)*uint64(k)+uint64(j)); err != nil {
+		if _, err := ciph.Open(st.shards[j][:0], st.shards[j], chunk.KindData, index(j)); err != nil {
 			return fmt.Errorf("transport: get: %w", err)
 		}
 	}

@@ -1,10 +1,13 @@
 // Command transportbench measures sovmesh's transport on loopback, side by
 // side in one run: a raw TCP copy, a bare libp2p stream on the chosen
 // security transport, and encrypted Put and Get of the same amount of data
-// through the storage protocol (one buyer, one provider, in this process).
-// It reports throughput and the peak heap and RSS of each phase.
+// through the storage protocol (one buyer, one provider, in this process),
+// with the provider's store on tmpfs and on disk. It repeats the phases
+// (-runs) and reports, per phase, the median throughput, the median ratio to
+// the bare stream of the same run, CPU seconds per GiB, and the peak heap
+// and RSS. Put includes the provider's durable write; Get reads it back.
 //
-//	go run ./bench/transportbench -size 1GiB -security tls -dir /dev/shm
+//	go run ./bench/transportbench -size 1GiB -security tls -dir /dev/shm,/var/tmp -runs 5
 package main
 
 import (
@@ -17,11 +20,14 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -29,16 +35,20 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/sovmesh/sovmesh/transport"
+	"github.com/sovmesh/sovmesh/transport/chunk"
 	"github.com/sovmesh/sovmesh/transport/store"
 )
 
 func main() {
 	sizeFlag := flag.String("size", "1GiB", "bytes per phase (suffixes KiB, MiB, GiB)")
 	secFlag := flag.String("security", "tls", "security transport: tls or noise")
-	dir := flag.String("dir", "", "provider store directory (default: a temp dir; use /dev/shm to take the disk out)")
-	chunkSize := flag.Int("chunk", 1<<20, "plaintext chunk size")
-	streams := flag.Int("streams", 4, "parallel streams per provider")
+	dirs := flag.String("dir", "/dev/shm,"+os.TempDir(), "comma-separated parent directories of the provider's store; "+
+		"Put and Get run once per directory (default: tmpfs, to take the disk out, and the disk)")
+	chunkSize := flag.Int("chunk", 0, "plaintext chunk size (0: transport default)")
+	streams := flag.Int("streams", 0, "parallel streams per provider (0: transport default)")
+	runs := flag.Int("runs", 3, "repetitions; the summary reports medians")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the Put and Get phases to this file")
+	flag.StringVar(&profilePhase, "profile-phase", "", "with -cpuprofile: profile only the put or the get phases")
 	flag.Parse()
 	size, err := parseSize(*sizeFlag)
 	if err != nil {
@@ -50,11 +60,13 @@ func main() {
 	} else if *secFlag != "tls" {
 		log.Fatalf("unknown security %q", *secFlag)
 	}
+	if *runs < 1 || *runs > 100 {
+		log.Fatalf("runs %d out of [1, 100]", *runs)
+	}
 	ctx := context.Background()
-	fmt.Printf("transportbench: %s per phase, security %s, chunk %d, streams %d, GOMAXPROCS %d, %s\n",
-		*sizeFlag, sec, *chunkSize, *streams, runtime.GOMAXPROCS(0), runtime.Version())
-
-	raw := measure("raw TCP copy", size, func() error { return rawTCP(size) })
+	fmt.Printf("transportbench: %s per phase, security %s, chunk %d, streams %d, runs %d, GOMAXPROCS %d, NumCPU %d, %s\n",
+		*sizeFlag, sec, *chunkSize, *streams, *runs, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
+	fmt.Printf("load average at start: %s\n", loadAvg())
 
 	opts := []transport.Option{
 		transport.WithListenAddrs("/ip4/127.0.0.1/tcp/0"),
@@ -74,14 +86,44 @@ func main() {
 	if _, err := a.Connect(ctx, b.NostrPubkey(), tcpAddrs(b.Addrs())); err != nil {
 		log.Fatal(err)
 	}
-	bare := measure("bare libp2p stream ("+sec.String()+"+yamux)", size, func() error { return bareStream(ctx, a, b, size) })
+	srv := &switchStore{}
+	b.ServeStorage(srv, nil)
 
-	storeDir := *dir
-	if storeDir == "" {
-		if storeDir, err = os.MkdirTemp("", "transportbench-"); err != nil {
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
 			log.Fatal(err)
 		}
-	} else if storeDir, err = os.MkdirTemp(storeDir, "transportbench-"); err != nil {
+		profileOut = f
+		if profilePhase == "" {
+			if err := pprof.StartCPUProfile(f); err != nil {
+				log.Fatal(err)
+			}
+			defer pprof.StopCPUProfile()
+		}
+	}
+	var res results
+	for run := range *runs {
+		fmt.Printf("\nrun %d/%d (load %s)\n", run+1, *runs, loadAvg())
+		res.add("raw TCP copy", measure("raw TCP copy", size, func() error { return rawTCP(size) }))
+		bare := measure("bare libp2p stream ("+sec.String()+"+yamux)", size, func() error { return bareStream(ctx, a, b, size) })
+		res.add("bare libp2p stream", bare)
+		for _, parent := range strings.Split(*dirs, ",") {
+			put, get := putGet(ctx, a, b, srv, parent, size, *chunkSize, *streams)
+			put.ratio, get.ratio = put.mbs/bare.mbs, get.mbs/bare.mbs
+			res.add("encrypted Put, store in "+parent, put)
+			res.add("encrypted Get, store in "+parent, get)
+		}
+	}
+	fmt.Printf("\nload average at end: %s\n", loadAvg())
+	res.print(*runs)
+}
+
+// putGet measures an encrypted Put then Get of size bytes, with the
+// provider's store in a fresh directory under parent.
+func putGet(ctx context.Context, a, b *transport.Host, srv *switchStore, parent string, size int64, chunkSize, streams int) (put, get sample) {
+	storeDir, err := os.MkdirTemp(parent, "transportbench-")
+	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(storeDir)
@@ -89,27 +131,20 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	b.ServeStorage(st, nil)
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
-	}
+	srv.set(st)
+	defer srv.set(nil)
 	var ref transport.Ref
-	putOpt := transport.PutOptions{ChunkSize: *chunkSize, Streams: *streams}
-	put := measure("encrypted Put (store in "+storeDir+")", size, func() error {
+	putOpt := transport.PutOptions{ChunkSize: chunkSize, Streams: streams}
+	put = measure("encrypted Put (store in "+parent+")", size, func() error {
+		defer profile("put")()
 		r, _, err := a.Put(ctx, &patternReader{left: size}, []peer.ID{b.ID()}, putOpt)
 		ref = r
 		return err
 	})
-	get := measure("encrypted Get", size, func() error {
+	get = measure("encrypted Get (store in "+parent+")", size, func() error {
+		defer profile("get")()
 		cw := &countWriter{}
-		if err := a.Get(ctx, ref, cw, transport.GetOptions{Streams: *streams}); err != nil {
+		if err := a.Get(ctx, ref, cw, transport.GetOptions{Streams: streams}); err != nil {
 			return err
 		}
 		if cw.n != size {
@@ -117,7 +152,112 @@ func main() {
 		}
 		return nil
 	})
-	fmt.Printf("\nratios: bare/raw %.2f, put/bare %.2f, get/bare %.2f\n", bare/raw, put/bare, get/bare)
+	return put, get
+}
+
+var (
+	profilePhase string
+	profileOut   *os.File
+	profiled     bool
+)
+
+// profile starts the CPU profile for the first phase named -profile-phase
+// and returns its stop function.
+func profile(phase string) func() {
+	if profileOut == nil || phase != profilePhase || profiled {
+		return func() {}
+	}
+	profiled = true
+	if err := pprof.StartCPUProfile(profileOut); err != nil {
+		log.Fatal(err)
+	}
+	return pprof.StopCPUProfile
+}
+
+// switchStore lets one provider host serve a fresh store per phase.
+type switchStore struct {
+	mu sync.RWMutex
+	st *store.Store
+}
+
+func (s *switchStore) set(st *store.Store) { s.mu.Lock(); s.st = st; s.mu.Unlock() }
+func (s *switchStore) get() transport.ChunkStore {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st
+}
+func (s *switchStore) Put(c chunk.CID, owner [32]byte, data []byte) error {
+	return s.get().Put(c, owner, data)
+}
+func (s *switchStore) Get(c chunk.CID, buf []byte) ([]byte, error)      { return s.get().Get(c, buf) }
+func (s *switchStore) Has(c chunk.CID) (bool, error)                    { return s.get().Has(c) }
+func (s *switchStore) Delete(c chunk.CID, owner [32]byte) error         { return s.get().Delete(c, owner) }
+func (s *switchStore) Prove(c chunk.CID, ch [32]byte) ([32]byte, error) { return s.get().Prove(c, ch) }
+
+// sample is one phase's measurement.
+type sample struct {
+	mbs, cpu, ratio   float64
+	peakHeap, peakRSS uint64
+}
+
+// results collects samples per phase, in first-seen order.
+type results struct {
+	order []string
+	by    map[string][]sample
+}
+
+func (r *results) add(name string, s sample) {
+	if r.by == nil {
+		r.by = map[string][]sample{}
+	}
+	if _, ok := r.by[name]; !ok {
+		r.order = append(r.order, name)
+	}
+	r.by[name] = append(r.by[name], s)
+}
+
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+func (r *results) print(runs int) {
+	fmt.Printf("\nsummary: median of %d runs (ratio = phase / bare libp2p stream of the same run); peak memory = max over runs\n", runs)
+	fmt.Printf("%-40s %9s %9s %8s %10s %9s %15s\n", "phase", "MB/s", "min-max", "ratio", "cpu s/GiB", "peak heap", "peak RSS")
+	for _, name := range r.order {
+		ss := r.by[name]
+		var mbs, cpu, ratio []float64
+		var heap, rss uint64
+		for _, s := range ss {
+			mbs = append(mbs, s.mbs)
+			cpu = append(cpu, s.cpu)
+			ratio = append(ratio, s.ratio)
+			heap, rss = max(heap, s.peakHeap), max(rss, s.peakRSS)
+		}
+		lo, hi := slices.Min(mbs), slices.Max(mbs)
+		rs := "-"
+		if ss[0].ratio > 0 {
+			rs = fmt.Sprintf("%.2f", median(ratio))
+		}
+		fmt.Printf("%-40s %9.0f %4.0f-%-4.0f %8s %10.2f %5d MiB %9d MiB\n",
+			name, median(mbs), lo, hi, rs, median(cpu), heap>>20, rss>>20)
+	}
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func parseSize(s string) (int64, error) {
@@ -144,9 +284,9 @@ func tcpAddrs(in []ma.Multiaddr) []ma.Multiaddr {
 	return out
 }
 
-// measure runs f, printing MB/s, peak Go heap (sampled) and peak RSS.
-func measure(name string, size int64, f func() error) float64 {
-	runtime.GC()
+// measure runs f, printing MB/s, CPU time, peak Go heap (sampled) and peak RSS.
+func measure(name string, size int64, f func() error) sample {
+	debug.FreeOSMemory() // so the previous phase's heap does not count as this one's RSS
 	resetPeakRSS()
 	var peakHeap atomic.Uint64
 	stop := make(chan struct{})
@@ -169,18 +309,31 @@ func measure(name string, size int64, f func() error) float64 {
 			}
 		}
 	}()
+	cpu0 := cpuTime()
 	start := time.Now()
 	err := f()
 	el := time.Since(start)
+	cpu := cpuTime() - cpu0
 	close(stop)
 	wg.Wait()
 	if err != nil {
 		log.Fatalf("%s: %v", name, err)
 	}
 	mbs := float64(size) / el.Seconds() / 1e6
-	fmt.Printf("%-58s %8.0f MB/s  %6.2fs  peak heap %5d MiB  peak RSS %5d MiB\n",
-		name, mbs, el.Seconds(), peakHeap.Load()>>20, peakRSS()>>20)
-	return mbs
+	rss := peakRSS()
+	fmt.Printf("  %-50s %6.0f MB/s  %6.2fs  cpu %5.2fs  peak heap %5d MiB  peak RSS %5d MiB\n",
+		name, mbs, el.Seconds(), cpu.Seconds(), peakHeap.Load()>>20, rss>>20)
+	gib := float64(size) / (1 << 30)
+	return sample{mbs: mbs, cpu: cpu.Seconds() / gib, peakHeap: peakHeap.Load(), peakRSS: rss}
+}
+
+// cpuTime returns the user+system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // resetPeakRSS resets the kernel's VmHWM for this process (Linux).
