@@ -1,0 +1,342 @@
+// Package state is agentd's SQLite database (migrations/agentd): market
+// sessions, the money ledger, stored files, measured providers and the
+// local spending budget.
+package state
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sovmesh/sovmesh/internal/sqlitedb"
+	"github.com/sovmesh/sovmesh/nips"
+)
+
+// ErrNotFound means no such row.
+var ErrNotFound = errors.New("state: not found")
+
+// Roles of a session.
+const (
+	RoleBuyer    = "buyer"
+	RoleProvider = "provider"
+)
+
+// Ledger kinds.
+const (
+	Earn   = "earn"
+	Change = "change"
+	Spend  = "spend"
+	Refund = "refund"
+)
+
+// DB is the state database.
+type DB struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// Open opens (creating) the database at path.
+func Open(ctx context.Context, path string) (*DB, error) {
+	db, err := sqlitedb.Open(ctx, path, "agentd")
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return &DB{db: db, now: time.Now}, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Session is one market session.
+type Session struct {
+	ID           string
+	Role         string
+	Resource     nips.Resource
+	Counterparty string
+	MatchID      string
+	Offer        string
+	Prices       nips.Prices
+	Quantity     uint64
+	Duration     uint64
+	AmountMsat   uint64
+	PaidMsat     uint64
+	Delivered    uint64
+	State        string
+	ReceiptID    string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// PutSession inserts a session or updates its match fields.
+func (d *DB) PutSession(ctx context.Context, s Session) error {
+	prices, _ := json.Marshal(s.Prices)
+	now := d.now().Unix()
+	_, err := d.db.ExecContext(ctx, `INSERT INTO sessions (id, role, resource, counterparty, match_id, offer, prices, quantity, duration, amount_msat, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET match_id = excluded.match_id, prices = excluded.prices, quantity = excluded.quantity,
+			duration = excluded.duration, amount_msat = excluded.amount_msat, updated_at = excluded.updated_at`,
+		s.ID, s.Role, string(s.Resource), s.Counterparty, s.MatchID, s.Offer, string(prices), s.Quantity, s.Duration, s.AmountMsat, now, now)
+	if err != nil {
+		return fmt.Errorf("state: put session: %w", err)
+	}
+	return nil
+}
+
+// AddUsage adds paid millisats and delivered units to a session.
+func (d *DB) AddUsage(ctx context.Context, id string, paidMsat, delivered uint64) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE sessions SET paid_msat = paid_msat + ?, delivered = delivered + ?, updated_at = ? WHERE id = ?`,
+		paidMsat, delivered, d.now().Unix(), id)
+	if err != nil {
+		return fmt.Errorf("state: add usage: %w", err)
+	}
+	return nil
+}
+
+// SubPaid takes millisats back from a session (change returned).
+func (d *DB) SubPaid(ctx context.Context, id string, msat uint64) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE sessions SET paid_msat = MAX(paid_msat - ?, 0), updated_at = ? WHERE id = ?`, msat, d.now().Unix(), id)
+	if err != nil {
+		return fmt.Errorf("state: sub paid: %w", err)
+	}
+	return nil
+}
+
+// FinishSession sets a session's final state and receipt.
+func (d *DB) FinishSession(ctx context.Context, id, st, receiptID string) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE sessions SET state = ?, receipt_id = CASE WHEN ? = '' THEN receipt_id ELSE ? END, updated_at = ? WHERE id = ?`,
+		st, receiptID, receiptID, d.now().Unix(), id)
+	if err != nil {
+		return fmt.Errorf("state: finish session: %w", err)
+	}
+	return nil
+}
+
+const sessionCols = `id, role, resource, counterparty, match_id, offer, prices, quantity, duration, amount_msat, paid_msat, delivered, state, receipt_id, created_at, updated_at`
+
+func scanSession(sc interface{ Scan(...any) error }) (Session, error) {
+	var s Session
+	var res, prices string
+	var c, u int64
+	if err := sc.Scan(&s.ID, &s.Role, &res, &s.Counterparty, &s.MatchID, &s.Offer, &prices, &s.Quantity, &s.Duration,
+		&s.AmountMsat, &s.PaidMsat, &s.Delivered, &s.State, &s.ReceiptID, &c, &u); err != nil {
+		return s, err
+	}
+	s.Resource = nips.Resource(res)
+	_ = json.Unmarshal([]byte(prices), &s.Prices)
+	s.CreatedAt, s.UpdatedAt = time.Unix(c, 0), time.Unix(u, 0)
+	return s, nil
+}
+
+// GetSession returns one session.
+func (d *DB) GetSession(ctx context.Context, id string) (Session, error) {
+	s, err := scanSession(d.db.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, ErrNotFound
+	}
+	if err != nil {
+		return s, fmt.Errorf("state: get session: %w", err)
+	}
+	return s, nil
+}
+
+// LatestOpen returns the newest open session of role with counterparty
+// for resource.
+func (d *DB) LatestOpen(ctx context.Context, role, counterparty string, r nips.Resource) (Session, error) {
+	s, err := scanSession(d.db.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions
+		WHERE role = ? AND counterparty = ? AND resource = ? AND state = 'open' ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+		role, counterparty, string(r)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, ErrNotFound
+	}
+	if err != nil {
+		return s, fmt.Errorf("state: latest session: %w", err)
+	}
+	return s, nil
+}
+
+// Sessions lists sessions, newest first (limit <= 0: 100).
+func (d *DB) Sessions(ctx context.Context, limit int) ([]Session, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions ORDER BY updated_at DESC, rowid DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("state: sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("state: sessions: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Entry is one ledger line.
+type Entry struct {
+	Session      string
+	Kind         string
+	Counterparty string
+	Resource     nips.Resource
+	Sats         uint64
+	Fee          uint64
+	OpID         int64
+	CreatedAt    time.Time
+}
+
+// Record appends a ledger line.
+func (d *DB) Record(ctx context.Context, e Entry) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Session, e.Kind, e.Counterparty, string(e.Resource), e.Sats, e.Fee, e.OpID, d.now().Unix())
+	if err != nil {
+		return fmt.Errorf("state: record: %w", err)
+	}
+	return nil
+}
+
+// Totals sums the ledger by kind, since the given time (zero: all).
+type Totals struct {
+	Earned, Change, Spent, Refunded, Fees uint64
+	// ByResource is net earnings (earn - change) per resource.
+	ByResource map[nips.Resource]uint64
+}
+
+// Net returns earned minus change (a provider's earnings).
+func (t Totals) Net() uint64 { return t.Earned - min(t.Earned, t.Change) }
+
+// NetSpent returns spent minus refunds (a buyer's spend).
+func (t Totals) NetSpent() uint64 { return t.Spent - min(t.Spent, t.Refunded) }
+
+// Totals returns the ledger totals since since.
+func (d *DB) Totals(ctx context.Context, since time.Time) (Totals, error) {
+	t := Totals{ByResource: map[nips.Resource]uint64{}}
+	rows, err := d.db.QueryContext(ctx, `SELECT kind, resource, SUM(sats), SUM(fee) FROM ledger WHERE created_at >= ? GROUP BY kind, resource`, since.Unix())
+	if err != nil {
+		return t, fmt.Errorf("state: totals: %w", err)
+	}
+	defer rows.Close()
+	change := map[nips.Resource]uint64{}
+	defer func() {
+		for r, c := range change {
+			t.ByResource[r] -= min(c, t.ByResource[r])
+		}
+	}()
+	for rows.Next() {
+		var kind, res string
+		var sats, fee uint64
+		if err := rows.Scan(&kind, &res, &sats, &fee); err != nil {
+			return t, fmt.Errorf("state: totals: %w", err)
+		}
+		t.Fees += fee
+		switch kind {
+		case Earn:
+			t.Earned += sats
+			t.ByResource[nips.Resource(res)] += sats
+		case Change:
+			t.Change += sats
+			change[nips.Resource(res)] += sats
+		case Spend:
+			t.Spent += sats
+		case Refund:
+			t.Refunded += sats
+		}
+	}
+	return t, rows.Err()
+}
+
+// File is a stored file's public facts.
+type File struct {
+	Root      string
+	Name      string
+	Size      int64
+	Providers []string
+	CreatedAt time.Time
+}
+
+// PutFile records a stored file.
+func (d *DB) PutFile(ctx context.Context, f File) error {
+	p, _ := json.Marshal(f.Providers)
+	_, err := d.db.ExecContext(ctx, `INSERT OR REPLACE INTO files (root, name, size, providers, created_at) VALUES (?, ?, ?, ?, ?)`,
+		f.Root, f.Name, f.Size, string(p), d.now().Unix())
+	if err != nil {
+		return fmt.Errorf("state: put file: %w", err)
+	}
+	return nil
+}
+
+// Files lists stored files.
+func (d *DB) Files(ctx context.Context) ([]File, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT root, name, size, providers, created_at FROM files ORDER BY created_at DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("state: files: %w", err)
+	}
+	defer rows.Close()
+	var out []File
+	for rows.Next() {
+		var f File
+		var p string
+		var c int64
+		if err := rows.Scan(&f.Root, &f.Name, &f.Size, &p, &c); err != nil {
+			return nil, fmt.Errorf("state: files: %w", err)
+		}
+		_ = json.Unmarshal([]byte(p), &f.Providers)
+		f.CreatedAt = time.Unix(c, 0)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// ProviderStat is a buyer's measurement of a provider.
+type ProviderStat struct {
+	Pubkey    string
+	LatencyMs uint64
+	OK        uint64
+	Failed    uint64
+	UpdatedAt time.Time
+}
+
+// Observe records a latency measurement (0: none) and an outcome.
+func (d *DB) Observe(ctx context.Context, pubkey string, latency time.Duration, ok bool) error {
+	okN, failN := 0, 0
+	if ok {
+		okN = 1
+	} else {
+		failN = 1
+	}
+	ms := latency.Milliseconds()
+	_, err := d.db.ExecContext(ctx, `INSERT INTO providers (pubkey, latency_ms, ok, failed, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(pubkey) DO UPDATE SET
+			latency_ms = CASE WHEN excluded.latency_ms > 0 THEN (CASE WHEN providers.latency_ms = 0 THEN excluded.latency_ms ELSE (providers.latency_ms * 3 + excluded.latency_ms) / 4 END) ELSE providers.latency_ms END,
+			ok = providers.ok + excluded.ok, failed = providers.failed + excluded.failed, updated_at = excluded.updated_at`,
+		pubkey, ms, okN, failN, d.now().Unix())
+	if err != nil {
+		return fmt.Errorf("state: observe: %w", err)
+	}
+	return nil
+}
+
+// Providers returns every measured provider.
+func (d *DB) Providers(ctx context.Context) (map[string]ProviderStat, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT pubkey, latency_ms, ok, failed, updated_at FROM providers`)
+	if err != nil {
+		return nil, fmt.Errorf("state: providers: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]ProviderStat{}
+	for rows.Next() {
+		var p ProviderStat
+		var u int64
+		if err := rows.Scan(&p.Pubkey, &p.LatencyMs, &p.OK, &p.Failed, &u); err != nil {
+			return nil, fmt.Errorf("state: providers: %w", err)
+		}
+		p.UpdatedAt = time.Unix(u, 0)
+		out[p.Pubkey] = p
+	}
+	return out, rows.Err()
+}
