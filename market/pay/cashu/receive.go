@@ -64,6 +64,11 @@ func decodeToken(s string) (tok gcashu.Token, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: undecodable", ErrMalformedToken)
 	}
+	// gonuts' accessors index without checks (TokenV3.Mint panics on an
+	// empty token): call them here, under the recover.
+	if len(t.Proofs()) == 0 || t.Mint() == "" {
+		return nil, fmt.Errorf("%w: no proofs or no mint", ErrMalformedToken)
+	}
 	return t, nil
 }
 
