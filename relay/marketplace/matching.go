@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/nbd-wtf/go-nostr"
 
@@ -12,19 +13,34 @@ import (
 	"github.com/sovmesh/sovmesh/nips"
 )
 
+// publishers bounds the matches being published at once. Each publication
+// waits for its durable commit; running several lets them share one.
+const publishers = 64
+
 // matchLoop is the single owner of the book's writes: it applies queued
 // events in arrival order and publishes the fills they make.
 func (m *Marketplace) matchLoop(ctx context.Context) {
+	sem := make(chan struct{}, publishers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case evt := <-m.queue:
-			fills := m.apply(evt)
-			for _, f := range fills {
-				if err := m.publishMatch(ctx, f); err != nil {
-					m.log.Warn("match not published", "session", f.Session, "bid", f.BidID, "err", err)
+			for _, f := range m.apply(evt) {
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
 				}
+				wg.Add(1)
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					if err := m.publishMatch(ctx, f); err != nil {
+						m.log.Warn("match not published", "session", f.Session, "bid", f.BidID, "err", err)
+					}
+				}()
 			}
 		}
 	}
