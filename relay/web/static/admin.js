@@ -137,7 +137,7 @@
     const box = $("chart");
     clear(box);
     const W = 720, H = 200, L = 48, B = 24, T = 10;
-    const max = Math.max(1, ...days.map((x) => x.publication_sats + x.matching_sats));
+    const max = niceCeil(Math.max(1, ...days.map((x) => x.publication_sats + x.matching_sats)));
     const svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("viewBox", "0 0 " + W + " " + H);
     svg.setAttribute("role", "img");
@@ -170,9 +170,18 @@
         g.append(r);
       }
       svg.append(g);
-      if (i % 5 === 0 || i === days.length - 1) node("text", { x: x0 + w / 2, y: H - 6, class: "axis", "text-anchor": "middle" }, x.day.slice(5));
+      const last = i === days.length - 1;
+      if (i % 5 === 0 || last) node("text", { x: last ? x0 + w : x0 + w / 2, y: H - 6, class: "axis", "text-anchor": last ? "end" : "middle" }, x.day.slice(5));
     });
     box.append(svg);
+  }
+
+  // niceCeil rounds up to 1, 2 or 5 times a power of ten, so the grid's
+  // middle line is a round number.
+  function niceCeil(n) {
+    const p = Math.pow(10, Math.floor(Math.log10(n)));
+    for (const m of [1, 2, 5, 10]) if (m * p >= n) return m * p;
+    return 10 * p;
   }
 
   $("login-btn").addEventListener("click", login);

@@ -76,7 +76,7 @@
     }
     $("p-receipts-empty").hidden = rs.length > 0;
     $("p-settled").textContent = SM.fmtMsat(paid);
-    $("p-receipt-note").textContent = rs.length + " receipts, " + signed + " countersigned";
+    $("p-receipt-note").textContent = rs.length + (rs.length === 1 ? " receipt, " : " receipts, ") + signed + " countersigned";
 
     // Attestations about this key
     const ab = document.querySelector("#p-attestations tbody");
