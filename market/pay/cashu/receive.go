@@ -31,6 +31,14 @@ type ReceiveOptions struct {
 	// AllowOffline accepts the token on its DLEQ proofs when the mint cannot
 	// be reached, within Config.OfflineLimit, and swaps it later (Resume).
 	AllowOffline bool
+	// OnJournal, if set, is called inside the transaction that journals the
+	// receive op, before the mint is asked: a caller records there what the
+	// payment is for (a fee, a tab deposit), so that record and the op exist
+	// together or not at all. An error aborts the receive; nothing is sent.
+	OnJournal func(ctx context.Context, tx *sql.Tx, opID int64) error
+	// RequireLock, if set, refuses proofs that are not P2PK-locked to this
+	// wallet's key (a payment request that asked for locked ecash).
+	RequireLock bool
 }
 
 // Received is an accepted incoming payment.
@@ -167,6 +175,17 @@ func (w *Wallet) checkProofs(proofs gcashu.Proofs) (gcashu.Proofs, error) {
 	return out, nil
 }
 
+// lockedToUs checks that every proof is P2PK-locked to this wallet's key.
+func (w *Wallet) lockedToUs(proofs gcashu.Proofs) error {
+	for i, p := range proofs {
+		wk, err := nut10.DeserializeSecret(p.Secret)
+		if err != nil || wk.Kind != nut10.P2PK || xOnly(strings.ToLower(wk.Data.Data)) != w.pub {
+			return fmt.Errorf("%w (proof %d)", ErrNotLocked, i)
+		}
+	}
+	return nil
+}
+
 // unlock signs a P2PK proof if this wallet can spend it now, and refuses it
 // otherwise: a token we could never spend is not a payment (TollGate #324).
 func (w *Wallet) unlock(p gcashu.Proof, wk nut10.WellKnownSecret) (gcashu.Proof, error) {
@@ -204,6 +223,11 @@ func (w *Wallet) unlock(p gcashu.Proof, wk nut10.WellKnownSecret) (gcashu.Proof,
 }
 
 func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.Proofs, kind string, opts ReceiveOptions, sentOp int64) (Received, error) {
+	if opts.RequireLock {
+		if err := w.lockedToUs(proofs); err != nil {
+			return Received{}, fmt.Errorf("cashu: receive: %w", err)
+		}
+	}
 	proofs, err := w.checkProofs(proofs)
 	if err != nil {
 		return Received{}, fmt.Errorf("cashu: receive: %w", err)
@@ -279,6 +303,11 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 			return err
 		}
 		op.ID = id
+		if opts.OnJournal != nil {
+			if err := opts.OnJournal(ctx, tx, id); err != nil {
+				return err
+			}
+		}
 		if kind != KindReceive {
 			return nil
 		}

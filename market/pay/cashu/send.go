@@ -34,6 +34,10 @@ type SendOptions struct {
 	Lock *Lock
 	// Memo is put in the token.
 	Memo string
+	// OnJournal, if set, is called inside the transaction that journals the
+	// send op: a caller records there what the payment is for (the change
+	// of a tab), so that record and the op exist together or not at all.
+	OnJournal func(ctx context.Context, tx *sql.Tx, opID int64) error
 }
 
 // Sent is an outgoing payment: Token (a cashuB string) goes to the payee.
@@ -116,6 +120,11 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 			if err := reserve(ctx, tx, sel, id); err != nil {
 				return err
 			}
+			if opts.OnJournal != nil {
+				if err := opts.OnJournal(ctx, tx, id); err != nil {
+					return err
+				}
+			}
 			return setReserved(ctx, tx, id, "spent")
 		})
 		w.mu.Unlock()
@@ -148,6 +157,11 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 			return err
 		}
 		op.ID = id
+		if opts.OnJournal != nil {
+			if err := opts.OnJournal(ctx, tx, id); err != nil {
+				return err
+			}
+		}
 		return reserve(ctx, tx, sel, id)
 	})
 	w.mu.Unlock()

@@ -53,6 +53,8 @@ var (
 	ErrPaymentFailed   = errors.New("lightning payment failed")
 	ErrBadPreimage     = errors.New("preimage does not match the payment hash")
 	ErrNotReclaimable  = errors.New("operation cannot be reclaimed")
+	ErrNotLocked       = errors.New("token is not locked to this wallet's key")
+	ErrUnsupportedLock = errors.New("unsupported locking condition")
 	// ErrCrashed is returned when a test step hook stops an operation midway,
 	// as a crash would: nothing after the hook runs.
 	ErrCrashed = errors.New("stopped by step hook")
