@@ -19,9 +19,10 @@ const keyFileName = "relay.key"
 // other users of the machine.
 var ErrKeyFilePermissions = errors.New("relay key file is readable by other users")
 
-// loadOrCreateKey returns the relay's secret key, generating and saving it
-// (mode 0600) on first start. The key is never logged.
-func loadOrCreateKey(dir string) (secret string, err error) {
+// LoadOrCreateKey returns the relay's secret key kept in dir, generating and
+// saving it (mode 0600) on first start. New calls it; so may a caller that
+// needs the same key before (the relay's wallet). The key is never logged.
+func LoadOrCreateKey(dir string) (secret string, err error) {
 	path := filepath.Join(dir, keyFileName)
 	b, err := os.ReadFile(path)
 	switch {

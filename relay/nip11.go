@@ -26,6 +26,11 @@ type Info struct {
 	Limitation    Limitation               `json:"limitation"`
 	Fees          *nip11.RelayFeesDocument `json:"fees,omitempty"`
 	PaymentsURL   string                   `json:"payments_url,omitempty"`
+	// Mints are the Cashu mints the relay accepts fees in (sovmesh extension).
+	Mints []string `json:"mints,omitempty"`
+	// TestMoney is true when the relay runs its embedded development mint,
+	// whose ecash is backed by a fake Lightning node (sovmesh extension).
+	TestMoney bool `json:"test_money,omitempty"`
 }
 
 // Limitation is the NIP-11 limitation object.

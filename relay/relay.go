@@ -53,6 +53,7 @@ type Relay struct {
 
 	policies  []namedPolicy
 	infoHooks []func(*Info)
+	onFailure []func(context.Context, *nostr.Event)
 	mux       *http.ServeMux
 
 	ctx    context.Context
@@ -79,6 +80,7 @@ type options struct {
 	infoHooks  []func(*Info)
 	pubkeyRate RateFunc
 	onEvent    []func(context.Context, *nostr.Event)
+	onFailure  []func(context.Context, *nostr.Event)
 	now        func() time.Time
 }
 
@@ -109,6 +111,16 @@ func WithOnEvent(f func(ctx context.Context, evt *nostr.Event)) Option {
 	return func(o *options) { o.onEvent = append(o.onEvent, f) }
 }
 
+// WithOnStoreFailure adds a function called when an event passed every policy
+// but could not be stored (so a fee charged for it can be refunded).
+func WithOnStoreFailure(f func(ctx context.Context, evt *nostr.Event)) Option {
+	return func(o *options) { o.onFailure = append(o.onFailure, f) }
+}
+
+// AuthedPubkey returns the NIP-42 authenticated pubkey of the connection
+// behind ctx (as policies receive it), or "".
+func AuthedPubkey(ctx context.Context) string { return khatru.GetAuthed(ctx) }
+
 // WithClock sets the clock used for created_at checks and rate limits (tests).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
@@ -125,7 +137,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	secret, err := loadOrCreateKey(cfg.DataDir)
+	secret, err := LoadOrCreateKey(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +163,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		now:       o.now,
 		metrics:   newMetrics(),
 		infoHooks: o.infoHooks,
+		onFailure: o.onFailure,
 		mux:       http.NewServeMux(),
 		ctx:       ctx,
 		cancel:    cancel,

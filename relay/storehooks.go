@@ -35,6 +35,11 @@ func (h *storeHooks) write(ctx context.Context, op string, evt *nostr.Event, f f
 		h.r.metrics.rejected.WithLabelValues("store_" + op).Inc()
 		h.r.log.Warn("store write failed", "op", op, "id", evt.ID, "kind", evt.Kind, "err", err)
 	}
+	if err != nil && op != "delete" && !errors.Is(err, eventstore.ErrDupEvent) {
+		for _, f := range h.r.onFailure {
+			f(ctx, evt)
+		}
+	}
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/sovmesh/sovmesh/internal/settings"
@@ -32,19 +33,27 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 type config struct {
 	relay  relay.Config
 	market marketplace.Config
+	pay    payOptions
 	log    logOptions
+}
+
+// payOptions configure the relay's wallet and fees.
+type payOptions struct {
+	mints    []string // accepted mints; none = run the embedded dev mint (test money)
+	offerFee uint64   // sats per offer published
+	matchFee uint64   // sats per open bid the relay matches
 }
 
 // defaultsForDocs returns the values the flag table documents.
 func defaultsForDocs() config {
-	return config{relay.DefaultConfig(), marketplace.DefaultConfig(), logOptions{level: "info", format: "text"}}
+	return config{relay.DefaultConfig(), marketplace.DefaultConfig(), payOptions{}, logOptions{level: "info", format: "text"}}
 }
 
 // envName is the environment variable of a flag.
 func envName(flag string) string { return settings.EnvName(flag) }
 
 func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
-	cfg, mc, lo := &c.relay, &c.market, &c.log
+	cfg, mc, po, lo := &c.relay, &c.market, &c.pay, &c.log
 	fs := flag.NewFlagSet("meshrelay", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
@@ -90,6 +99,23 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Float64Var(&cfg.IPReqRate, "ip-req-rate", cfg.IPReqRate, "REQ and COUNT per second per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPReqBurst, "ip-req-burst", cfg.IPReqBurst, "burst of REQ and COUNT per client IP")
 	fs.IntVar(&cfg.IPConnPerMinute, "ip-conn-per-minute", cfg.IPConnPerMinute, "new connections per minute per client IP (0: no limit)")
+	fs.Func("mints", "comma-separated Cashu mint URLs the relay accepts fees in (default: an embedded development mint with TEST MONEY)", func(v string) error {
+		po.mints = nil
+		for _, m := range strings.Split(v, ",") {
+			m = strings.TrimSpace(m)
+			if m == "" {
+				continue
+			}
+			u, err := url.Parse(m)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return fmt.Errorf("mint %q: want an http(s) URL", m)
+			}
+			po.mints = append(po.mints, m)
+		}
+		return nil
+	})
+	fs.Uint64Var(&po.offerFee, "offer-fee", po.offerFee, "sats charged to publish an offer (0: free)")
+	fs.Uint64Var(&po.matchFee, "match-fee", po.matchFee, "sats charged per open bid the relay matches (0: free)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "longest wait for in-flight writes on shutdown")
 	fs.StringVar(&lo.level, "log-level", lo.level, "debug, info, warn or error")
 	fs.StringVar(&lo.format, "log-format", lo.format, "text or json")

@@ -46,7 +46,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 2
 	}
-	r, err := relay.New(cfg.relay, append(market.Options(), relay.WithLogger(log))...)
+	if err := os.MkdirAll(cfg.relay.DataDir, 0o700); err != nil {
+		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
+		return 1
+	}
+	cash, feeOpts, err := openMoney(ctx, cfg.pay, cfg.relay.DataDir, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if err := cash.close(context.Background()); err != nil {
+			log.Warn("closing the wallet", "err", err)
+		}
+	}()
+	// The fee policy goes last: an event refused for any other reason is
+	// never charged.
+	opts := append(market.Options(), feeOpts...)
+	r, err := relay.New(cfg.relay, append(opts, relay.WithLogger(log))...)
 	if err != nil {
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 1

@@ -95,6 +95,12 @@ type process struct {
 	done chan error
 }
 
+func (p *process) logString() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
 // start runs the binary on a free port and waits for its listening log line.
 func start(t *testing.T, bin, data string) *process {
 	t.Helper()
@@ -128,8 +134,10 @@ func start(t *testing.T, bin, data string) *process {
 	select {
 	case a := <-addr:
 		p.url = "ws://" + a
+	case err := <-p.done:
+		t.Fatalf("relay exited at start: %v; logs:\n%s", err, p.logString())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("relay did not start; logs:\n%s", p.logs)
+		t.Fatalf("relay did not start; logs:\n%s", p.logString())
 	}
 	return p
 }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/devmint"
+	"github.com/sovmesh/sovmesh/market/pay/fees"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/relay"
+	"github.com/sovmesh/sovmesh/relay/marketplace"
+)
+
+// money is the relay's wallet, its fee collector and, when no mint is
+// configured, the embedded development mint.
+type money struct {
+	mint    *devmint.Mint // nil with configured mints
+	journal *journal.Journal
+	wallet  *cashu.Wallet
+	fees    *fees.Collector
+	mints   []string
+}
+
+// openMoney starts the dev mint if needed and opens the relay's wallet in
+// dataDir. It returns the relay options that charge fees.
+func openMoney(ctx context.Context, po payOptions, dataDir string, log *slog.Logger) (*money, []relay.Option, error) {
+	m := &money{mints: po.mints}
+	if len(m.mints) == 0 {
+		dm, err := devmint.Start(ctx, filepath.Join(dataDir, "devmint"), devmint.Options{Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("start the development mint: %w", err)
+		}
+		m.mint = dm
+		m.mints = []string{dm.URL()}
+		log.Warn("no mint configured: running the embedded development mint; its ecash is TEST MONEY backed by a fake Lightning node",
+			"mint", dm.URL(), "test_money", true)
+	}
+	j, err := journal.Open(ctx, filepath.Join(dataDir, "pay.db"))
+	if err != nil {
+		m.close(ctx)
+		return nil, nil, fmt.Errorf("open the payment journal: %w", err)
+	}
+	m.journal = j
+	secret, err := relay.LoadOrCreateKey(dataDir)
+	if err != nil {
+		m.close(ctx)
+		return nil, nil, err
+	}
+	wcfg := cashu.DefaultConfig()
+	wcfg.Mints = m.mints
+	wcfg.PrivateKey = secret // tokens locked to the relay's pubkey are ours
+	wcfg.Logger = log
+	w, err := cashu.Open(ctx, j, wcfg)
+	if err != nil {
+		m.close(ctx)
+		return nil, nil, fmt.Errorf("open the relay wallet: %w", err)
+	}
+	m.wallet = w
+	if rep, err := w.Resume(ctx); err != nil {
+		log.Warn("wallet resume incomplete; retried at next start", "err", err)
+	} else {
+		log.Info("wallet resumed", "completed", rep.Completed, "failed", rep.Failed, "pending", rep.Pending)
+	}
+	fcfg := fees.Config{Publication: map[int]uint64{}, Matching: map[int]uint64{}}
+	if po.offerFee > 0 {
+		fcfg.Publication[nips.KindOffer] = po.offerFee
+	}
+	if po.matchFee > 0 {
+		fcfg.Matching[nips.KindBid] = po.matchFee
+	}
+	col, err := fees.New(j, w, fcfg, log)
+	if err != nil {
+		m.close(ctx)
+		return nil, nil, fmt.Errorf("fees: %w", err)
+	}
+	m.fees = col
+	return m, marketplace.FeeOptions(col, m.mints, m.mint != nil), nil
+}
+
+// close stops the dev mint and closes the journal.
+func (m *money) close(ctx context.Context) error {
+	var errs []error
+	if m.journal != nil {
+		errs = append(errs, m.journal.Close())
+	}
+	if m.mint != nil {
+		errs = append(errs, m.mint.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
