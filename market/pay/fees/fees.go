@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -91,6 +90,19 @@ type Collector struct {
 	wallet Receiver
 	j      *journal.Journal
 	log    *slog.Logger
+	// stepHook, for crash tests (export_test.go): an error stops a charge
+	// there, as a crash would.
+	stepHook func(step string) error
+}
+
+func (c *Collector) step(name string) error {
+	if c.stepHook == nil {
+		return nil
+	}
+	if err := c.stepHook(name); err != nil {
+		return fmt.Errorf("%w at %s: %v", cashu.ErrCrashed, name, err)
+	}
+	return nil
 }
 
 // New returns a collector that redeems into wallet and keeps balances and
@@ -120,6 +132,13 @@ func (c *Collector) Fee(kind int) (uint64, string) {
 // Charge takes the fee for ev, if its kind has one. authed is the NIP-42
 // authenticated pubkey of the connection ("" if none). A nil error means the
 // fee is paid (or there is none) and the event may be stored.
+//
+// A token is redeemed as one journaled operation: the fee receipt (payer,
+// event, fee) is written in the same transaction as the wallet's receive op,
+// before the mint is asked, and the credit, the debit and the ledger entry
+// are written together once the op is done. If the relay stops in between,
+// Resume (or the same event sent again) completes the charge: the payer is
+// credited for every token the relay's wallet redeemed.
 func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) error {
 	fee, reason := c.Fee(ev.Kind)
 	if fee == 0 {
@@ -134,6 +153,15 @@ func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) 
 	} else if paid {
 		return nil // a resent event is not charged twice
 	}
+	// An earlier attempt for this event was interrupted: finish it first.
+	if err := c.resumeEvent(ctx, ev.ID); err != nil {
+		return err
+	}
+	if paid, err := c.charged(ctx, ev.ID, reason); err != nil {
+		return err
+	} else if paid {
+		return nil
+	}
 	var token string
 	for _, t := range ev.Tags {
 		if len(t) >= 2 && t[0] == TagName {
@@ -143,37 +171,221 @@ func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) 
 			token = t[1]
 		}
 	}
-	source := "balance"
 	if token != "" {
-		rec, err := c.wallet.Receive(ctx, token, cashu.ReceiveOptions{Counterparty: ev.PubKey})
-		if err != nil {
+		r := receipt{pubkey: payer, eventID: ev.ID, kind: ev.Kind, reason: reason, fee: fee}
+		err := c.redeem(ctx, token, ev.PubKey, r)
+		if err != nil && !errors.Is(err, ErrPaymentRequired) {
 			return fmt.Errorf("%w: %s fee token: %w", ErrBadPayment, reason, err)
 		}
-		if err := c.credit(ctx, payer, rec.Amount); err != nil {
-			return err
+		if err == nil {
+			c.log.Debug("fee charged", "event", ev.ID, "kind", ev.Kind, "reason", reason, "sats", fee, "source", "token")
 		}
-		source = "token"
+		return err
 	}
 	err := c.j.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE fee_balances SET sats = sats - ?, updated_at = ? WHERE pubkey = ? AND sats >= ?`,
-			int64(fee), time.Now().Unix(), payer, int64(fee))
-		if err != nil {
-			return fmt.Errorf("fees: debit: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("%w: %s fee is %d sat; attach a %q tag with a token or prepay", ErrPaymentRequired, reason, fee, TagName)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO fee_ledger (event_id, pubkey, kind, reason, amount, source, day, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ev.ID, payer, ev.Kind, reason, int64(fee), source, day(time.Now()), time.Now().Unix())
-		if err != nil {
-			return fmt.Errorf("fees: ledger: %w", err)
-		}
-		return nil
+		return debit(ctx, tx, payer, ev.ID, ev.Kind, reason, fee, "balance")
 	})
 	if err != nil {
 		return err
 	}
-	c.log.Debug("fee charged", "event", ev.ID, "kind", ev.Kind, "reason", reason, "sats", fee, "source", source)
+	c.log.Debug("fee charged", "event", ev.ID, "kind", ev.Kind, "reason", reason, "sats", fee, "source", "balance")
+	return nil
+}
+
+// receipt is what a redeemed token pays for: a credit to pubkey and, for an
+// event, its fee.
+type receipt struct {
+	pubkey  string
+	eventID string
+	kind    int
+	reason  string
+	fee     uint64
+}
+
+// redeem receives token with the receipt journaled alongside the receive op
+// and completes it.
+func (c *Collector) redeem(ctx context.Context, token, counterparty string, r receipt) error {
+	var journaled int64 // the receive op, once journaled
+	rec, err := c.wallet.Receive(ctx, token, cashu.ReceiveOptions{
+		Counterparty: counterparty,
+		OnJournal: func(ctx context.Context, tx *sql.Tx, opID int64) error {
+			journaled = opID
+			_, err := tx.ExecContext(ctx, `INSERT INTO fee_receipts (op_id, pubkey, event_id, event_kind, reason, fee, state, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)`, opID, r.pubkey, r.eventID, r.kind, r.reason, int64(r.fee), time.Now().Unix())
+			if err != nil {
+				return fmt.Errorf("fees: journal receipt: %w", err)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		if journaled != 0 && !errors.Is(err, cashu.ErrCrashed) {
+			// A definite failure (spent token) fails the receipt now; an
+			// unknown outcome leaves it to Resume.
+			if _, cerr := c.complete(ctx, journaled); cerr != nil && !errors.Is(cerr, cashu.ErrPending) && !errors.Is(cerr, sql.ErrNoRows) {
+				c.log.Warn("fee receipt not settled", "op", rec.OpID, "err", cerr)
+			}
+		}
+		return err
+	}
+	if journaled == 0 {
+		// A Receiver that does not journal: credit directly.
+		return c.j.Tx(ctx, func(tx *sql.Tx) error {
+			if err := credit(ctx, tx, r.pubkey, rec.Amount); err != nil {
+				return err
+			}
+			if r.eventID == "" {
+				return nil
+			}
+			return debit(ctx, tx, r.pubkey, r.eventID, r.kind, r.reason, r.fee, "token")
+		})
+	}
+	if err := c.step("fee.received"); err != nil {
+		return err
+	}
+	_, err = c.complete(ctx, journaled)
+	return err
+}
+
+// complete settles the fee receipt of a receive op in one transaction: a
+// done (or offline-accepted) op credits the payer and charges the event's
+// fee; a failed op fails the receipt; an op still open returns ErrPending.
+// done reports whether the receipt is settled. Completing twice does nothing.
+func (c *Collector) complete(ctx context.Context, opID int64) (done bool, err error) {
+	var shortfall error
+	err = c.j.Tx(ctx, func(tx *sql.Tx) error {
+		var r receipt
+		var state, opState string
+		var fee, amount int64
+		err := tx.QueryRowContext(ctx, `SELECT r.pubkey, r.event_id, r.event_kind, r.reason, r.fee, r.state, o.state, o.amount
+			FROM fee_receipts r JOIN ops o ON o.id = r.op_id WHERE r.op_id = ?`, opID).
+			Scan(&r.pubkey, &r.eventID, &r.kind, &r.reason, &fee, &state, &opState, &amount)
+		if err != nil {
+			return fmt.Errorf("fees: receipt of op %d: %w", opID, err)
+		}
+		r.fee = uint64(fee)
+		if state != "pending" {
+			done = true
+			return nil
+		}
+		switch opState {
+		case journal.StateDone, journal.StateQueued:
+		case journal.StateFailed, journal.StateRefunded:
+			done = true
+			_, err := tx.ExecContext(ctx, `UPDATE fee_receipts SET state = 'failed' WHERE op_id = ?`, opID)
+			return err
+		default:
+			return cashu.ErrPending
+		}
+		if err := credit(ctx, tx, r.pubkey, uint64(amount)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE fee_receipts SET state = 'done' WHERE op_id = ?`, opID); err != nil {
+			return err
+		}
+		done = true
+		if r.eventID == "" {
+			return nil
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM fee_ledger WHERE event_id = ? AND reason = ? AND refunded = 0`,
+			r.eventID, r.reason).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil // charged meanwhile (from the balance): the token stays credited
+		}
+		if err := debit(ctx, tx, r.pubkey, r.eventID, r.kind, r.reason, r.fee, "token"); err != nil {
+			if errors.Is(err, ErrPaymentRequired) {
+				shortfall = err // keep the credit, report the shortfall
+				return nil
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return done, err
+	}
+	return done, shortfall
+}
+
+// Resume settles the fee receipts a previous run left pending: call it at
+// start, after the wallet's Resume. It returns how many it settled; those
+// whose receive op is still open stay pending for the next call.
+func (c *Collector) Resume(ctx context.Context) (int, error) {
+	ids, err := c.pending(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, id := range ids {
+		done, err := c.complete(ctx, id)
+		if done {
+			n++
+		}
+		if err != nil && !errors.Is(err, cashu.ErrPending) && !errors.Is(err, ErrPaymentRequired) {
+			errs = append(errs, err)
+		}
+	}
+	if n > 0 {
+		c.log.Info("fee receipts resumed", "settled", n, "pending", len(ids)-n)
+	}
+	return n, errors.Join(errs...)
+}
+
+func (c *Collector) resumeEvent(ctx context.Context, eventID string) error {
+	ids, err := c.pending(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := c.complete(ctx, id); err != nil && !errors.Is(err, cashu.ErrPending) && !errors.Is(err, ErrPaymentRequired) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Collector) pending(ctx context.Context, eventID string) ([]int64, error) {
+	q, args := `SELECT op_id FROM fee_receipts WHERE state = 'pending'`, []any{}
+	if eventID != "" {
+		q += ` AND event_id = ?`
+		args = append(args, eventID)
+	}
+	rows, err := c.j.DB().QueryContext(ctx, q+` ORDER BY op_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("fees: pending receipts: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// debit charges fee for an event from pubkey's balance and writes the ledger.
+func debit(ctx context.Context, tx *sql.Tx, pubkey, eventID string, kind int, reason string, fee uint64, source string) error {
+	now := time.Now()
+	res, err := tx.ExecContext(ctx, `UPDATE fee_balances SET sats = sats - ?, updated_at = ? WHERE pubkey = ? AND sats >= ?`,
+		int64(fee), now.Unix(), pubkey, int64(fee))
+	if err != nil {
+		return fmt.Errorf("fees: debit: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("%w: %s fee is %d sat; attach a %q tag with a token or prepay", ErrPaymentRequired, reason, fee, TagName)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO fee_ledger (event_id, pubkey, kind, reason, amount, source, day, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, eventID, pubkey, kind, reason, int64(fee), source, day(now), now.Unix())
+	if err != nil {
+		return fmt.Errorf("fees: ledger: %w", err)
+	}
 	return nil
 }
 
@@ -186,8 +398,8 @@ func (c *Collector) charged(ctx context.Context, eventID, reason string) (bool, 
 	return n > 0, nil
 }
 
-func (c *Collector) credit(ctx context.Context, pubkey string, sats uint64) error {
-	_, err := c.j.DB().ExecContext(ctx, `INSERT INTO fee_balances (pubkey, sats, updated_at) VALUES (?, ?, ?)
+func credit(ctx context.Context, tx *sql.Tx, pubkey string, sats uint64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO fee_balances (pubkey, sats, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT(pubkey) DO UPDATE SET sats = sats + excluded.sats, updated_at = excluded.updated_at`,
 		pubkey, int64(sats), time.Now().Unix())
 	if err != nil {
@@ -197,17 +409,13 @@ func (c *Collector) credit(ctx context.Context, pubkey string, sats uint64) erro
 }
 
 // TopUp redeems token into the relay's wallet and credits pubkey's prepaid
-// balance; it returns the new balance.
+// balance (journaled as Charge's tokens are); it returns the new balance.
 func (c *Collector) TopUp(ctx context.Context, pubkey, token string) (uint64, error) {
 	if !nostr.IsValid32ByteHex(pubkey) {
 		return 0, fmt.Errorf("fees: top up: bad pubkey")
 	}
-	rec, err := c.wallet.Receive(ctx, token, cashu.ReceiveOptions{Counterparty: pubkey})
-	if err != nil {
+	if err := c.redeem(ctx, token, pubkey, receipt{pubkey: pubkey, reason: "topup"}); err != nil {
 		return 0, fmt.Errorf("%w: top up: %w", ErrBadPayment, err)
-	}
-	if err := c.credit(ctx, pubkey, rec.Amount); err != nil {
-		return 0, err
 	}
 	return c.Balance(ctx, pubkey)
 }
@@ -336,4 +544,3 @@ func (c *Collector) NIP11() *nip11.RelayFeesDocument {
 
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
-var _ = strings.TrimSpace

@@ -1,0 +1,152 @@
+package fees_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/fees"
+	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
+)
+
+// TestChargeCrash stops the relay at each step of a token charge, as a crash
+// would, reopens its wallet and collector on the same files, and checks
+// that the payer is credited and charged exactly once and that the relay's
+// wallet holds the token's sats.
+func TestChargeCrash(t *testing.T) {
+	steps := []struct {
+		name       string
+		walletStep string // the relay wallet stops here
+		feeStep    string // or the collector stops here
+		resent     bool   // recover by the event sent again instead of Resume
+	}{
+		{name: "after the swap, before the wallet stored the proofs", walletStep: "receive.swapped"},
+		{name: "after the receive, before the fee was recorded", feeStep: "fee.received"},
+		{name: "after the receive, recovered by the resent event", feeStep: "fee.received", resent: true},
+		{name: "before the swap", walletStep: "receive.journaled"},
+	}
+	m := paytest.StartMint(t)
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := t.Context()
+			dir, key := t.TempDir(), paytest.NewKey(t)
+			cfg := fees.Config{Publication: map[int]uint64{offerKind: 3}}
+			relayWallet := paytest.WalletAt(t, dir, key, func(c *cashu.Config) {
+				c.StepHook = func(step string) error {
+					if step == st.walletStep {
+						return errors.New("crash")
+					}
+					return nil
+				}
+			}, m.URL())
+			col, err := fees.New(relayWallet.Journal(), relayWallet, cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fees.SetStepHook(col, func(step string) error {
+				if step == st.feeStep {
+					return errors.New("crash")
+				}
+				return nil
+			})
+			buyer := paytest.Funded(t, 20, nil, m.URL())
+			sent, err := buyer.Send(ctx, 5, cashu.SendOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sk := nostr.GeneratePrivateKey()
+			pk, _ := nostr.GetPublicKey(sk)
+			ev := event(t, sk, offerKind, nostr.Tags{{fees.TagName, sent.Token}})
+			if err := col.Charge(ctx, ev, ""); !errors.Is(err, cashu.ErrCrashed) {
+				t.Fatalf("charge: %v, want the crash", err)
+			}
+			// The process is gone: reopen the same journal.
+			if err := relayWallet.Journal().Close(); err != nil {
+				t.Fatal(err)
+			}
+			j, err := journal.Open(ctx, dir+"/pay.db")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			wcfg := cashu.DefaultConfig()
+			wcfg.Mints, wcfg.PrivateKey = []string{m.URL()}, key
+			w, err := cashu.Open(ctx, j, wcfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Resume(ctx); err != nil {
+				t.Fatalf("wallet resume: %v", err)
+			}
+			col2, err := fees.New(j, w, cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.resent {
+				if err := col2.Charge(ctx, ev, ""); err != nil {
+					t.Fatalf("resent event: %v", err)
+				}
+			} else if n, err := col2.Resume(ctx); err != nil || n != 1 {
+				t.Fatalf("collector resume: %d %v", n, err)
+			}
+			// Charged once: 3 sat fee, 2 sat credited; the event again is free.
+			if err := col2.Charge(ctx, ev, ""); err != nil {
+				t.Fatalf("resent after resume: %v", err)
+			}
+			if n, _ := col2.Resume(ctx); n != 0 {
+				t.Fatalf("second resume settled %d", n)
+			}
+			if b, _ := col2.Balance(ctx, pk); b != 2 {
+				t.Fatalf("payer balance %d, want 2", b)
+			}
+			e, _ := col2.Earnings(ctx, time.Now().Add(-time.Hour), time.Now())
+			if len(e) != 1 || e[0].Publication != 3 || e[0].Events != 1 {
+				t.Fatalf("earnings %+v", e)
+			}
+			if b, _ := w.Balance(ctx); b != 5 {
+				t.Fatalf("relay wallet %d, want 5", b)
+			}
+			// The buyer cannot take the token back: it is the relay's.
+			if rc, err := buyer.Reclaim(ctx, sent.OpID); err != nil || !rc.Redeemed {
+				t.Fatalf("buyer reclaim: %+v %v", rc, err)
+			}
+		})
+	}
+}
+
+// TestChargeRefusedTokenNotCredited: a spent token fails its receipt at once
+// and credits nothing, then and after Resume.
+func TestChargeRefusedTokenNotCredited(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	relayWallet := paytest.Wallet(t, nil, m.URL())
+	col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{Publication: map[int]uint64{offerKind: 3}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buyer := paytest.Funded(t, 20, nil, m.URL())
+	other := paytest.Wallet(t, nil, m.URL())
+	sent, err := buyer.Send(ctx, 5, cashu.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Receive(ctx, sent.Token, cashu.ReceiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+	err = col.Charge(ctx, event(t, sk, offerKind, nostr.Tags{{fees.TagName, sent.Token}}), "")
+	if !errors.Is(err, cashu.ErrTokenSpent) || fees.Prefix(err) != "blocked" {
+		t.Fatalf("spent token: %v", err)
+	}
+	if n, err := col.Resume(ctx); n != 0 || err != nil {
+		t.Fatalf("resume: %d %v", n, err)
+	}
+	if b, _ := col.Balance(ctx, pk); b != 0 {
+		t.Fatalf("credited %d for a spent token", b)
+	}
+}
