@@ -543,4 +543,3 @@ func (c *Collector) NIP11() *nip11.RelayFeesDocument {
 }
 
 func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
-
