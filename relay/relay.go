@@ -52,6 +52,7 @@ type Relay struct {
 	ipConns      *limiter
 
 	policies  []namedPolicy
+	deletions *deletionIndex
 	infoHooks []func(*Info)
 	onFailure []func(context.Context, *nostr.Event)
 	mux       *http.ServeMux
@@ -164,11 +165,17 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		metrics:   newMetrics(),
 		infoHooks: o.infoHooks,
 		onFailure: o.onFailure,
+		deletions: newDeletionIndex(),
 		mux:       http.NewServeMux(),
 		ctx:       ctx,
 		cancel:    cancel,
 		conns:     make(map[*khatru.WebSocket]struct{}),
 		rawConns:  make(map[net.Conn]struct{}),
+	}
+	if err := r.deletions.load(ctx, store); err != nil {
+		cancel()
+		store.Close()
+		return nil, err
 	}
 	r.subs = newSubTracker(func(n int) { r.metrics.subscriptions.Set(float64(n)) })
 	r.ipEvents = newLimiter(fixedRate(cfg.IPEventRate, cfg.IPEventBurst))

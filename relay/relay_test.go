@@ -223,6 +223,20 @@ func TestDeletion(t *testing.T) {
 			t.Fatalf("got %v, want the newer version", ids(got))
 		}
 	})
+	t.Run("survives a restart", func(t *testing.T) {
+		dir := t.TempDir()
+		inDir := func(c *relay.Config) { c.DataDir = dir }
+		note := signed(t, sk, 1, now-10, nil, "gone for good")
+		first := relaytest.New(t, inDir)
+		c1 := connect(t, first.URL)
+		mustPublish(t, c1, note, signed(t, sk, 5, now, nostr.Tags{{"e", note.ID}}, ""))
+		c1.Close()
+		if err := first.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		second := relaytest.New(t, inDir)
+		wantRejected(t, connect(t, second.URL), note, "blocked:")
+	})
 	t.Run("not the author", func(t *testing.T) {
 		note := signed(t, sk, 1, now-10, nil, "mine")
 		mustPublish(t, rl, note)
@@ -414,6 +428,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	sk := nostr.GeneratePrivateKey()
 	mustPublish(t, rl, signed(t, sk, 1, nostr.Now(), nil, "counted"))
 	wantRejected(t, rl, signed(t, sk, 1, nostr.Now()+3600, nil, "future"), "invalid:")
+	query(t, rl, nostr.Filter{Kinds: []int{1}})
 
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.HTTP + path)

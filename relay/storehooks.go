@@ -44,6 +44,7 @@ func (h *storeHooks) write(ctx context.Context, op string, evt *nostr.Event, f f
 }
 
 func (h *storeHooks) save(ctx context.Context, evt *nostr.Event) error {
+	h.r.deletions.add(evt)
 	return h.write(ctx, "save", evt, h.r.store.SaveEvent)
 }
 
@@ -64,6 +65,11 @@ func (h *storeHooks) query(ctx context.Context, f nostr.Filter) (chan *nostr.Eve
 		return ch, nil
 	}
 	f = khatruTagKeys(f)
+	if !h.r.deletions.mayMatch(f) {
+		ch := make(chan *nostr.Event)
+		close(ch)
+		return ch, nil
+	}
 	start := time.Now()
 	in, err := h.r.store.QueryEvents(ctx, f)
 	if err != nil {

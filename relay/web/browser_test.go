@@ -302,6 +302,14 @@ func TestBrowser(t *testing.T) {
 		shot(t, tab, "provider")
 	})
 
+	t.Run("withdrawn offer leaves the book", func(t *testing.T) {
+		step(t, tab, "all offers", chromedp.Navigate(e.HTTP+"/"))
+		waitJS(t, tab, "three offers", `document.body.dataset.live === "true" && document.querySelectorAll("#offers tbody tr").length === 3`)
+		del := nostr.Event{Kind: nostr.KindDeletion, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"a", nips.Address(nips.KindOffer, otherPK, "bw-nyc")}}}
+		publish(t, rl, del, otherSK)
+		waitJS(t, tab, "the New York offer gone", `[...document.querySelectorAll("#offers tbody tr")].map(r => r.dataset.offer).join(",") === "bw-zrh,st-zrh"`)
+	})
+
 	t.Run("admin refused without a signer", func(t *testing.T) {
 		step(t, tab, "load /admin", chromedp.Navigate(e.HTTP+"/admin"))
 		waitJS(t, tab, "a refusal", `!document.getElementById("login").hidden && document.getElementById("auth-msg").textContent.startsWith("Refused: this dashboard is only for the relay operator")`)
@@ -338,8 +346,8 @@ func TestBrowser(t *testing.T) {
 		checks := map[string]string{
 			"month-earn":     fmt.Sprintf("%d sat", fee),
 			"wallet-balance": "60 sat", // two top-ups of 30
-			"health":         "1 of 2 online",
-			"providers-seen": "2",
+			"health":         "1 of 1 online", // the other provider withdrew its offer
+			"providers-seen": "1",
 			"beacons-fresh":  "1",
 		}
 		for id, want := range checks {
@@ -347,8 +355,8 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("#%s = %q, want %q", id, got, want)
 			}
 		}
-		if got := mustJS[string](t, op, `document.querySelector('#kinds tr[data-kind="38460"]').innerText`); !strings.Contains(got, "offer") || !strings.HasSuffix(strings.TrimSpace(got), "3") {
-			t.Errorf("offers row %q, want 3 offers", got)
+		if got := mustJS[string](t, op, `document.querySelector('#kinds tr[data-kind="38460"]').innerText`); !strings.Contains(got, "offer") || !strings.HasSuffix(strings.TrimSpace(got), "2") {
+			t.Errorf("offers row %q, want 2 offers (3 published, 1 deleted)", got)
 		}
 		if got := mustJS[string](t, op, `document.querySelector('#rejected tr[data-reason="payment"]').innerText`); !strings.HasSuffix(strings.TrimSpace(got), "1") {
 			t.Errorf("rejected row %q, want payment 1", got)
