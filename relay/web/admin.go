@@ -146,7 +146,7 @@ func (s *Server) dashboard(ctx context.Context) (*Dashboard, error) {
 	}
 	slices.SortFunc(d.EventsBy, func(a, b KindCount) int { return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Kind, b.Kind)) })
 
-	if d.Network, err = s.network(ctx, now); err != nil {
+	if d.Network, err = s.cachedNetwork(ctx, now); err != nil {
 		return nil, err
 	}
 	if s.stats != nil {
@@ -226,6 +226,25 @@ func (s *Server) earningsView(ctx context.Context, now time.Time) (EarningsView,
 		return v, fmt.Errorf("read fee ledger: %w", err)
 	}
 	return v, nil
+}
+
+// networkTTL is how long a network-health scan is reused: the scan reads
+// every offer and beacon (about 170 ms for 5,000 providers, see
+// BenchmarkDashboard), and several dashboard tabs refresh every 15 s.
+const networkTTL = 5 * time.Second
+
+func (s *Server) cachedNetwork(ctx context.Context, now time.Time) (NetworkHealth, error) {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	if !s.netAt.IsZero() && now.Sub(s.netAt) < networkTTL && now.After(s.netAt) {
+		return s.net, nil
+	}
+	h, err := s.network(ctx, now)
+	if err != nil {
+		return h, err
+	}
+	s.net, s.netAt = h, now
+	return h, nil
 }
 
 // network counts providers and presence beacons in the store.

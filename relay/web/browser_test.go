@@ -345,7 +345,7 @@ func TestBrowser(t *testing.T) {
 		fee := 3 * offerFee // three paid offers
 		checks := map[string]string{
 			"month-earn":     fmt.Sprintf("%d sat", fee),
-			"wallet-balance": "60 sat", // two top-ups of 30
+			"wallet-balance": "60 sat",        // two top-ups of 30
 			"health":         "1 of 1 online", // the other provider withdrew its offer
 			"providers-seen": "1",
 			"beacons-fresh":  "1",

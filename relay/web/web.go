@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -94,6 +95,10 @@ type Server struct {
 	now      func() time.Time
 	auth     *authenticator
 	static   fs.FS
+
+	netMu sync.Mutex // one scan at a time; guards net and netAt
+	net   NetworkHealth
+	netAt time.Time
 }
 
 // Option changes how New builds a Server.
