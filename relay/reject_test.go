@@ -2,6 +2,8 @@ package relay_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -68,10 +70,32 @@ func TestEventRejections(t *testing.T) {
 			}
 		})
 	}
+	// Every refusal is counted by reason, khatru's own ones included.
+	metrics := getBody(t, srv.HTTP+"/metrics")
+	for reason, n := range map[string]int{"bad_id": 1, "bad_signature": 1, "created_at": 2, "too_large": 4} {
+		want := fmt.Sprintf(`sovmesh_events_rejected_total{reason=%q} %d`, reason, n)
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	// Nothing refused was stored.
 	if n, _, err := rl.Count(t.Context(), nostr.Filters{{Kinds: []int{1}}}); err != nil || n != 0 {
 		t.Fatalf("%d refused events stored (%v)", n, err)
 	}
+}
+
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestFilterAndSubscriptionLimits(t *testing.T) {

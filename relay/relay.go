@@ -230,6 +230,9 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	kh.OnEphemeralEvent = append(kh.OnEphemeralEvent, func(_ context.Context, evt *nostr.Event) {
 		r.metrics.accepted.WithLabelValues(kindClass(evt.Kind)).Inc()
 	})
+	kh.OnEventRejected = append(kh.OnEventRejected, func(_ context.Context, _ *nostr.Event, code string) {
+		r.metrics.rejected.WithLabelValues(code).Inc()
+	})
 	kh.OnConnect = append(kh.OnConnect, func(ctx context.Context) {
 		ws := khatru.GetConnection(ctx)
 		r.mu.Lock()

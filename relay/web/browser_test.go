@@ -300,6 +300,12 @@ func TestBrowser(t *testing.T) {
 		waitJS(t, tab, "the rating", `document.getElementById("p-rating").textContent === "90 / 100" && document.getElementById("p-settled").textContent === "4 sat"`)
 		waitJS(t, tab, "trust", `document.getElementById("p-trust").textContent === "0 / 100"`)
 		shot(t, tab, "provider")
+		// The buyer's page lists the same receipt, as buyer.
+		step(t, tab, "the buyer's page", chromedp.Navigate(e.HTTP+"/provider/"+buyerPK))
+		waitJS(t, tab, "the receipt as buyer", fmt.Sprintf(`(() => { const r = document.querySelector('tr[data-receipt="%s"]'); return r && r.cells[1].textContent === "buyer" })()`, revt.ID))
+		if got := mustJS[string](t, tab, `document.getElementById("p-settled").textContent`); got != "0 msat" {
+			t.Errorf("buyer's settled as provider %q, want 0 msat", got)
+		}
 	})
 
 	t.Run("withdrawn offer leaves the book", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	neturl "net/url"
 	"os"
 	"path/filepath"
@@ -267,5 +268,32 @@ func TestNoOtherHosts(t *testing.T) {
 	})
 	if err != nil || n < 7 {
 		t.Fatalf("walked %d files: %v", n, err)
+	}
+}
+
+// TestDashboardWithoutSources: a relay with no fee collector, wallet or
+// counters says so instead of showing zeros.
+func TestDashboardWithoutSources(t *testing.T) {
+	e := startEnv(t)
+	sk, pk := newKey(t)
+	cfg := web.DefaultConfig()
+	cfg.Operator = pk
+	st, _ := e.Store().(web.Store)
+	bare, err := web.New(cfg, st, web.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	bare.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	url := srv.URL + "/admin/api/stats"
+	var raw map[string]any
+	if code := get(t, url, authHeader(t, sk, "GET", url), &raw); code != http.StatusOK {
+		t.Fatalf("status %d: %v", code, raw)
+	}
+	avail, _ := raw["available"].(map[string]any)
+	if avail["earnings"] != false || avail["wallet"] != false || avail["stats"] != false || raw["connections"] != nil {
+		t.Fatalf("available %v connections %v, want all false and null", avail, raw["connections"])
 	}
 }

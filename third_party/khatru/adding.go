@@ -47,6 +47,7 @@ func (rl *Relay) handleNormal(ctx context.Context, evt *nostr.Event) (skipBroadc
 			continue
 		}
 
+		rl.eventRejected(ctx, evt, "deleted")
 		return true, errors.New("blocked: this event has been deleted")
 	}
 
@@ -88,6 +89,7 @@ func (rl *Relay) handleNormal(ctx context.Context, evt *nostr.Event) (skipBroadc
 				continue
 			}
 
+			rl.eventRejected(ctx, evt, "deleted")
 			return true, errors.New("blocked: this event has been deleted")
 		}
 
@@ -154,4 +156,11 @@ func (rl *Relay) handleNormal(ctx context.Context, evt *nostr.Event) (skipBroadc
 	rl.expirationManager.trackEvent(evt)
 
 	return false, nil
+}
+
+// eventRejected runs the OnEventRejected hooks (sovmesh patch).
+func (rl *Relay) eventRejected(ctx context.Context, evt *nostr.Event, code string) {
+	for _, f := range rl.OnEventRejected {
+		f(ctx, evt, code)
+	}
 }

@@ -164,15 +164,18 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 				case *nostr.EventEnvelope:
 					// check id
 					if !env.Event.CheckID() {
+						rl.eventRejected(ctx, &env.Event, "bad_id")
 						ws.WriteJSON(nostr.OKEnvelope{EventID: env.Event.ID, OK: false, Reason: "invalid: id is computed incorrectly"})
 						return
 					}
 
 					// check signature
 					if ok, err := env.Event.CheckSignature(); err != nil {
+						rl.eventRejected(ctx, &env.Event, "bad_signature")
 						ws.WriteJSON(nostr.OKEnvelope{EventID: env.Event.ID, OK: false, Reason: "error: failed to verify signature"})
 						return
 					} else if !ok {
+						rl.eventRejected(ctx, &env.Event, "bad_signature")
 						ws.WriteJSON(nostr.OKEnvelope{EventID: env.Event.ID, OK: false, Reason: "invalid: signature is invalid"})
 						return
 					}
@@ -181,6 +184,7 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 					if nip70.IsProtected(env.Event) {
 						authed := GetAuthed(ctx)
 						if authed == "" {
+							rl.eventRejected(ctx, &env.Event, "protected")
 							RequestAuth(ctx)
 							ws.WriteJSON(nostr.OKEnvelope{
 								EventID: env.Event.ID,
@@ -189,6 +193,7 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 							})
 							return
 						} else if authed != env.Event.PubKey {
+							rl.eventRejected(ctx, &env.Event, "protected")
 							ws.WriteJSON(nostr.OKEnvelope{
 								EventID: env.Event.ID,
 								OK:      false,
@@ -197,6 +202,7 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 							return
 						}
 					} else if nip70.HasEmbeddedProtected(env.Event) {
+						rl.eventRejected(ctx, &env.Event, "protected")
 						ws.WriteJSON(nostr.OKEnvelope{
 							EventID: env.Event.ID,
 							OK:      false,

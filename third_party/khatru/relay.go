@@ -75,6 +75,10 @@ type Relay struct {
 	OverwriteRelayInformation []func(ctx context.Context, r *http.Request, info nip11.RelayInformationDocument) nip11.RelayInformationDocument
 	OverwriteResponseEvent    []func(ctx context.Context, event *nostr.Event)
 	PreventBroadcast          []func(ws *WebSocket, event *nostr.Event) bool
+	// sovmesh patch: OnEventRejected is called for the refusals khatru makes
+	// itself, before or outside RejectEvent: code is "bad_id",
+	// "bad_signature", "protected" or "deleted".
+	OnEventRejected []func(ctx context.Context, event *nostr.Event, code string)
 
 	// these are used when this relays acts as a router
 	routes                []Route

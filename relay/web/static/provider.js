@@ -60,23 +60,28 @@
       $("p-uptime").textContent = "–";
     }
 
-    // Receipts (as provider)
+    // Receipts: sessions this key provided (it signed them) or bought (p tag).
     const rb = document.querySelector("#p-receipts tbody");
     clear(rb);
     const rs = [...receipts.values()].sort((a, b) => b.createdAt - a.createdAt);
-    let paid = 0, signed = 0;
+    let paid = 0, signed = 0, provided = 0;
     for (const r of rs) {
-      if (r.countersigned) { signed++; paid += r.paid; }
+      const asProvider = r.provider === pk;
+      if (asProvider) {
+        provided++;
+        if (r.countersigned) { signed++; paid += r.paid; }
+      }
+      const other = asProvider ? r.buyer : r.provider;
       rb.append(el("tr", { "data-receipt": r.id },
-        el("td", {}, SM.ago(r.createdAt)), el("td", {}, r.resource),
+        el("td", {}, SM.ago(r.createdAt)), el("td", {}, asProvider ? "provider" : "buyer"), el("td", {}, r.resource),
         el("td", { class: "num" }, SM.fmtNum(r.delivered) + " " + (UNITS[r.resource] || "")),
         el("td", { class: "num" }, SM.fmtMsat(r.paid)),
-        el("td", {}, el("a", { href: SM.providerURL(r.buyer), class: "mono" }, SM.short(r.buyer))),
+        el("td", {}, el("a", { href: SM.providerURL(other), class: "mono" }, SM.short(other))),
         el("td", { class: r.countersigned ? "good" : "muted" }, r.countersigned ? "yes" : "no")));
     }
     $("p-receipts-empty").hidden = rs.length > 0;
     $("p-settled").textContent = SM.fmtMsat(paid);
-    $("p-receipt-note").textContent = rs.length + (rs.length === 1 ? " receipt, " : " receipts, ") + signed + " countersigned";
+    $("p-receipt-note").textContent = provided + (provided === 1 ? " session provided, " : " sessions provided, ") + signed + " countersigned";
 
     // Attestations about this key
     const ab = document.querySelector("#p-attestations tbody");
@@ -118,11 +123,12 @@
       { kinds: [SM.KIND.offer], authors: [pk] },
       { kinds: [SM.KIND.presence], authors: [pk] },
       { kinds: [SM.KIND.receipt], authors: [pk], limit: 200 },
+      { kinds: [SM.KIND.receipt], "#p": [pk], limit: 200 },
       { kinds: [SM.KIND.attestation], "#p": [pk], limit: 200 },
     ],
   }, {
     onEvent(sub, evt) {
-      if (evt.pubkey !== pk && evt.kind !== SM.KIND.attestation) return;
+      if (evt.pubkey !== pk && evt.kind !== SM.KIND.attestation && evt.kind !== SM.KIND.receipt) return;
       switch (evt.kind) {
         case SM.KIND.offer: {
           const o = SM.parseOffer(evt);
@@ -135,7 +141,11 @@
           if (!presence || presence.createdAt <= p.createdAt) presence = p;
           break;
         }
-        case SM.KIND.receipt: receipts.set(evt.id, SM.parseReceipt(evt)); break;
+        case SM.KIND.receipt: {
+          const r = SM.parseReceipt(evt);
+          if (r.provider === pk || r.buyer === pk) receipts.set(evt.id, r);
+          break;
+        }
         case SM.KIND.attestation: {
           const a = SM.parseAttestation(evt);
           if (a.subject === pk) attestations.set(evt.id, a);
