@@ -31,6 +31,7 @@ type result struct {
 	reqs          int
 	idleConns     int
 	bytesPerIdle  float64
+	goPerIdle     float64
 	serverRSS     int64
 }
 
@@ -41,7 +42,7 @@ func (r result) print() {
 		r.ingestEvents, r.ingestSeconds, r.ingestRate(), r.okP50, r.okP99)
 	fmt.Printf("prefill: %s\n", r.prefillNote)
 	fmt.Printf("REQ at %d stored: %d queries, p50 %s p99 %s\n", r.stored, r.reqs, r.reqP50, r.reqP99)
-	fmt.Printf("idle: %d connections, %.1f KiB RSS each\n", r.idleConns, r.bytesPerIdle/1024)
+	fmt.Printf("idle: %d connections, %.1f KiB RSS and %.1f KiB Go heap+stack each\n", r.idleConns, r.bytesPerIdle/1024, r.goPerIdle/1024)
 }
 
 // measureTarget runs one relay in a child process and measures it.
@@ -58,7 +59,11 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, self, "-serve", target, "-dir", dir)
+	args := []string{"-serve", target, "-dir", dir}
+	if o.cpuprofile != "" {
+		args = append(args, "-cpuprofile", o.cpuprofile+"."+target)
+	}
+	cmd := exec.CommandContext(cctx, self, args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -97,23 +102,27 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 	fmt.Printf("ingest: %d events in %.1fs\n", n, secs)
 
 	// Fill the store, then query.
+	res.stored = n
 	if more := o.stored - n; more > 0 {
-		pctx, pcancel := context.WithTimeout(ctx, o.storedBudget)
-		req, _ := http.NewRequestWithContext(pctx, "POST", fmt.Sprintf("http://%s/bench/prefill?n=%d", addr, more), nil)
-		resp, err := http.DefaultClient.Do(req)
-		pcancel()
+		url := fmt.Sprintf("http://%s/bench/prefill?n=%d&max=%s", addr, more, o.storedBudget)
+		resp, err := http.Post(url, "text/plain", nil)
 		if err != nil {
 			return res, fmt.Errorf("prefill: %w", err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		var saved int
+		var took string
 		if resp.StatusCode != 200 {
 			return res, fmt.Errorf("prefill: %s", body)
 		}
-		res.prefillNote = strings.TrimSpace(string(body)) + " (straight into the store)"
+		if _, err := fmt.Sscan(string(body), &saved, &took); err != nil {
+			return res, fmt.Errorf("prefill answer %q: %w", body, err)
+		}
+		res.stored += saved
+		res.prefillNote = fmt.Sprintf("%d events straight into the store in %s (%.0f/s)", saved, took, float64(saved)/mustSeconds(took))
 		fmt.Printf("prefill: %s\n", res.prefillNote)
 	}
-	res.stored = o.stored
 	qlat, err := queries(ctx, url, gen, evts[:n], o.reqs, 8)
 	if err != nil {
 		return res, fmt.Errorf("queries: %w", err)
@@ -126,12 +135,21 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 	if err != nil {
 		return res, err
 	}
+	goBefore, err := goMem(addr)
+	if err != nil {
+		return res, err
+	}
 	conns, err := openIdle(ctx, url, o.idle)
 	if err != nil {
 		return res, fmt.Errorf("idle: %w", err)
 	}
 	time.Sleep(2 * time.Second)
 	after, _ := rss(cmd.Process.Pid)
+	goAfter, err := goMem(addr)
+	if err != nil {
+		return res, err
+	}
+	res.goPerIdle = float64(goAfter-goBefore) / float64(len(conns))
 	for _, c := range conns {
 		c.Close()
 	}
@@ -343,4 +361,24 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+func mustSeconds(d string) float64 {
+	v, err := time.ParseDuration(d)
+	if err != nil || v <= 0 {
+		return 1
+	}
+	return v.Seconds()
+}
+
+// goMem asks the relay process for its Go heap and stack in use after a GC.
+func goMem(addr string) (int64, error) {
+	resp, err := http.Get("http://" + addr + "/bench/mem")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var n int64
+	_, err = fmt.Fscan(resp.Body, &n)
+	return n, err
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +35,7 @@ type options struct {
 	dir          string
 	verifyFor    time.Duration
 	storedBudget time.Duration
+	cpuprofile   string
 }
 
 func main() {
@@ -50,11 +52,21 @@ func main() {
 	flag.DurationVar(&o.verifyFor, "verify-for", 3*time.Second, "how long to measure signature verification")
 	flag.StringVar(&o.serve, "serve", "", "internal: run one relay (sovmesh, khatru-sqlite3, khatru-badger) and print its address")
 	flag.StringVar(&o.dir, "dir", "", "internal: data directory for -serve")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write each relay's CPU profile to this path with the target's name appended")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.serve != "" {
+		if o.cpuprofile != "" {
+			f, err := os.Create(o.cpuprofile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "relayload serve:", err)
+				os.Exit(1)
+			}
+			_ = pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
 		if err := serve(ctx, o.serve, o.dir); err != nil {
 			fmt.Fprintln(os.Stderr, "relayload serve:", err)
 			os.Exit(1)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -70,12 +71,26 @@ func serve(ctx context.Context, target, dir string) error {
 			http.Error(w, "n", http.StatusBadRequest)
 			return
 		}
+		budget, err := time.ParseDuration(r.URL.Query().Get("max"))
+		if err != nil {
+			http.Error(w, "max", http.StatusBadRequest)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), budget)
+		defer cancel()
 		start := time.Now()
-		if err := prefill(r.Context(), store, n); err != nil {
+		saved, err := prefill(ctx, store, n)
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprintf(w, "%d events in %s\n", n, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(w, "%d %s\n", saved, time.Since(start).Round(time.Millisecond))
+	})
+	mux.HandleFunc("GET /bench/mem", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(w, "%d\n", ms.HeapInuse+ms.StackInuse)
 	})
 	mux.Handle("/", handler)
 	srv := &http.Server{Handler: mux}
@@ -108,8 +123,9 @@ func stockKhatru(db eventstore.Store) http.Handler {
 	return rl
 }
 
-// prefill saves n generated, signed events with 64 writers.
-func prefill(ctx context.Context, store eventstore.Store, n int) error {
+// prefill saves up to n generated, signed events with 64 writers until ctx
+// ends, and returns how many it saved.
+func prefill(ctx context.Context, store eventstore.Store, n int) (int, error) {
 	evts := make(chan *nostr.Event, 256)
 	go func() {
 		defer close(evts)
@@ -125,23 +141,26 @@ func prefill(ctx context.Context, store eventstore.Store, n int) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	saved := 0
 	for range 64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for evt := range evts {
-				if err := store.SaveEvent(ctx, evt); err != nil && err != eventstore.ErrDupEvent {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
+				err := store.SaveEvent(context.Background(), evt)
+				mu.Lock()
+				switch {
+				case err == nil:
+					saved++
+				case err != eventstore.ErrDupEvent && firstErr == nil:
+					firstErr = err
 				}
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	return firstErr
+	return saved, firstErr
 }
 
 // rss returns the resident set size of process pid in bytes.
