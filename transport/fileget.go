@@ -23,7 +23,7 @@ var ErrUnrecoverable = errors.New("transport: file unrecoverable")
 type GetOptions struct {
 	// Window is the number of stripes fetched ahead (default: about 64 MiB).
 	Window int
-	// Streams is the number of parallel streams per provider (default 4).
+	// Streams is the number of parallel streams per provider (default 8).
 	Streams int
 	// Payer answers providers' pause points (nil if reads are free).
 	Payer Payer

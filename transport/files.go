@@ -39,7 +39,7 @@ type PutOptions struct {
 	// proofs in the manifest (default 4), AuditRounds how many challenges
 	// each (default 4). Negative disables audits.
 	AuditShards, AuditRounds int
-	// Streams is the number of parallel streams per provider (default 4).
+	// Streams is the number of parallel streams per provider (default 8).
 	Streams int
 	// Payer answers providers' pause points (nil if storage is free).
 	Payer Payer
@@ -81,7 +81,7 @@ func (o *PutOptions) fill(n int) error {
 
 // defaultStreams is the default number of parallel storage streams per
 // provider for Put and Get.
-const defaultStreams = 4
+const defaultStreams = 8
 
 // stripe is one stripe's buffer: DataShards+ParityShards shards of
 // ChunkSize+Overhead bytes in one allocation.
@@ -358,8 +358,12 @@ func pickAudit(mu *sync.Mutex, p *auditPick, opt PutOptions, st *stripe, j int) 
 			return fmt.Errorf("transport: put: audit challenge: %w", err)
 		}
 		a.Challenges = append(a.Challenges, ch)
-		a.Answers = append(a.Answers, store.Proof(st.shards[j], ch))
 	}
+	answers, err := store.Proofs(st.shards[j], a.Challenges)
+	if err != nil {
+		return fmt.Errorf("transport: put: audit: %w", err)
+	}
+	a.Answers = answers
 	mu.Lock()
 	p.list[slot] = a
 	mu.Unlock()

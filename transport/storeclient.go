@@ -95,6 +95,12 @@ func (t *Host) Storage(p peer.ID, payer Payer) *StorageClient {
 // points. Remote errors come back as *RemoteError; other errors break the
 // stream.
 func (sc *StorageClient) roundTrip(ctx context.Context, typ byte, parts [][]byte, fn func(rtyp byte, body []byte) error) error {
+	return sc.roundTripInto(ctx, typ, parts, nil, fn)
+}
+
+// roundTripInto is roundTrip, reading the answer's body into into's spare
+// capacity when it fits.
+func (sc *StorageClient) roundTripInto(ctx context.Context, typ byte, parts [][]byte, into []byte, fn func(rtyp byte, body []byte) error) error {
 	c, err := sc.t.takeConn(ctx, sc.p)
 	if err != nil {
 		return err
@@ -109,7 +115,7 @@ func (sc *StorageClient) roundTrip(ctx context.Context, typ byte, parts [][]byte
 		return fmt.Errorf("transport: storage request to %s: %w", sc.p, ctxErr(ctx, err))
 	}
 	for range 65 {
-		rtyp, body, err := c.read(sc.t.cfg.StreamTimeout)
+		rtyp, body, err := c.readInto(sc.t.cfg.StreamTimeout, into)
 		if err != nil {
 			return fmt.Errorf("transport: storage answer from %s: %w", sc.p, ctxErr(ctx, err))
 		}
@@ -172,14 +178,19 @@ func (sc *StorageClient) Get(ctx context.Context, c chunk.CID, buf []byte) ([]by
 // get fetches chunk c into buf. Without verify the caller authenticates
 // the data itself (a sealed data chunk: GCM under its index).
 func (sc *StorageClient) get(ctx context.Context, c chunk.CID, buf []byte, verify bool) ([]byte, error) {
-	err := sc.roundTrip(ctx, tGet, [][]byte{c[:]}, func(typ byte, body []byte) error {
+	spare := buf[len(buf):]
+	err := sc.roundTripInto(ctx, tGet, [][]byte{c[:]}, spare, func(typ byte, body []byte) error {
 		if typ != rData {
 			return fmt.Errorf("%w: answer %#x to get", ErrProtocol, typ)
 		}
 		if verify && chunk.Sum(body) != c {
 			return fmt.Errorf("%w: provider %s served other data for %s", ErrCIDMismatch, sc.p, c)
 		}
-		buf = append(buf, body...)
+		if len(body) > 0 && cap(spare) >= len(body) && &body[0] == &spare[:1][0] {
+			buf = buf[:len(buf)+len(body)] // read in place
+		} else {
+			buf = append(buf, body...)
+		}
 		return nil
 	})
 	if err != nil {

@@ -97,10 +97,16 @@ func newConn(s network.Stream, maxFrame int, timeout time.Duration) *conn {
 
 // read reads the next frame, waiting at most wait for it to start.
 func (c *conn) read(wait time.Duration) (byte, []byte, error) {
+	return c.readInto(wait, nil)
+}
+
+// readInto is read, with the body read into dst when it fits (see
+// frame.Reader.NextInto).
+func (c *conn) readInto(wait time.Duration, dst []byte) (byte, []byte, error) {
 	if err := c.s.SetReadDeadline(time.Now().Add(wait)); err != nil {
 		return 0, nil, err
 	}
-	return c.fr.Next()
+	return c.fr.NextInto(dst)
 }
 
 func (c *conn) write(typ byte, parts ...[]byte) error {

@@ -19,6 +19,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -109,6 +110,9 @@ func main() {
 		bare := measure("bare libp2p stream ("+sec.String()+"+yamux)", size, func() error { return bareStream(ctx, a, b, size) })
 		res.add("bare libp2p stream", bare)
 		for _, parent := range strings.Split(*dirs, ",") {
+			files := measure("bare stream into files (store in "+parent+")", size, func() error { return bareToFiles(ctx, a, b, parent, size) })
+			files.ratio = files.mbs / bare.mbs
+			res.add("bare stream into files in "+parent, files)
 			put, get := putGet(ctx, a, b, srv, parent, size, *chunkSize, *streams)
 			put.ratio, get.ratio = put.mbs/bare.mbs, get.mbs/bare.mbs
 			res.add("encrypted Put, store in "+parent, put)
@@ -398,6 +402,60 @@ func bareStream(ctx context.Context, a, b *transport.Host, size int64) error {
 		_ = s.Close()
 		done <- err
 	})
+	s, err := a.LibP2P().NewStream(ctx, b.ID(), proto)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	if _, err := io.CopyBuffer(s, io.LimitReader(&patternReader{left: size}, size), buf); err != nil {
+		return err
+	}
+	if err := s.CloseWrite(); err != nil {
+		return err
+	}
+	return <-done
+}
+
+// bareToFiles sends size bytes over a bare libp2p stream whose receiver
+// writes each 1 MiB block to its own new file under parent, with no
+// hashing, no encryption and no fsync: the cost of carrying and storing
+// the bytes at all, a reference point for Put.
+func bareToFiles(ctx context.Context, a, b *transport.Host, parent string, size int64) error {
+	const proto = "/sovmesh/bench/files/1.0.0"
+	dir, err := os.MkdirTemp(parent, "transportbench-files-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	done := make(chan error, 1)
+	b.LibP2P().SetStreamHandler(proto, func(s network.Stream) {
+		defer s.Close()
+		buf := make([]byte, 1<<20)
+		var got int64
+		for i := 0; ; i++ {
+			n, err := io.ReadFull(s, buf)
+			if n > 0 {
+				if werr := os.WriteFile(filepath.Join(dir, strconv.Itoa(i)), buf[:n], 0o600); werr != nil {
+					done <- werr
+					return
+				}
+				got += int64(n)
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				break
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		if got != size {
+			done <- fmt.Errorf("files: got %d", got)
+			return
+		}
+		done <- nil
+	})
+	defer b.LibP2P().RemoveStreamHandler(proto)
 	s, err := a.LibP2P().NewStream(ctx, b.ID(), proto)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -430,4 +431,21 @@ func Proof(data []byte, challenge [32]byte) [32]byte {
 	h.Write(data)
 	h.Write(challenge[:])
 	return [32]byte(h.Sum(nil))
+}
+
+// Proofs computes the storage proofs of data for several challenges,
+// hashing data once.
+func Proofs(data []byte, challenges [][32]byte) ([][32]byte, error) {
+	h := sha256.New()
+	h.Write(data)
+	out := make([][32]byte, len(challenges))
+	for i, ch := range challenges {
+		c, err := h.(hash.Cloner).Clone()
+		if err != nil {
+			return nil, fmt.Errorf("store: proofs: %w", err)
+		}
+		c.Write(ch[:])
+		out[i] = [32]byte(c.Sum(nil))
+	}
+	return out, nil
 }

@@ -116,3 +116,17 @@ func TestOpenRemovesTempFiles(t *testing.T) {
 		t.Fatalf("used %d", s.Used())
 	}
 }
+
+func TestProofsMatchProof(t *testing.T) {
+	data := bytes.Repeat([]byte{3}, 70000)
+	chs := [][32]byte{{1}, {2}, {3, 4}}
+	got, err := Proofs(data, chs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range chs {
+		if got[i] != Proof(data, ch) {
+			t.Fatalf("proof %d differs", i)
+		}
+	}
+}

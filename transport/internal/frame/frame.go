@@ -49,6 +49,13 @@ func NewReader(r io.Reader, max int) *Reader {
 // Next reads one frame. It returns io.EOF only when the stream ended cleanly
 // between frames; a stream ending inside a frame gives ErrTruncated.
 func (fr *Reader) Next() (typ byte, body []byte, err error) {
+	return fr.NextInto(nil)
+}
+
+// NextInto is Next, but reads the body into dst[:n] when it fits in dst's
+// capacity (so a large body lands where the caller wants it, with no extra
+// copy); otherwise into the Reader's own buffer.
+func (fr *Reader) NextInto(dst []byte) (typ byte, body []byte, err error) {
 	n, err := io.ReadFull(fr.r, fr.hdr[:4])
 	if err != nil {
 		if err == io.EOF && n == 0 {
@@ -73,14 +80,18 @@ func (fr *Reader) Next() (typ byte, body []byte, err error) {
 		return 0, nil, truncated(err)
 	}
 	bodyLen := int(size) - 1
-	if cap(fr.buf) < bodyLen {
-		fr.buf = make([]byte, bodyLen)
+	if cap(dst) >= bodyLen {
+		body = dst[:bodyLen]
+	} else {
+		if cap(fr.buf) < bodyLen {
+			fr.buf = make([]byte, bodyLen)
+		}
+		body = fr.buf[:bodyLen]
 	}
-	fr.buf = fr.buf[:bodyLen]
-	if _, err := io.ReadFull(fr.r, fr.buf); err != nil {
+	if _, err := io.ReadFull(fr.r, body); err != nil {
 		return 0, nil, truncated(err)
 	}
-	return fr.hdr[4], fr.buf, nil
+	return fr.hdr[4], body, nil
 }
 
 func truncated(err error) error {

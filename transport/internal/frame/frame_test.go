@@ -88,3 +88,35 @@ func FuzzReader(f *testing.F) {
 		t.Fatal("reader did not terminate")
 	})
 }
+
+func TestNextInto(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    int
+		dstCap  int
+		inPlace bool
+	}{
+		{"fits", 1000, 1000, true},
+		{"fits with room", 10, 4096, true},
+		{"too small", 1000, 999, false},
+		{"no dst", 1000, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			body := bytes.Repeat([]byte{5}, tc.body)
+			if err := Write(&buf, 9, body); err != nil {
+				t.Fatal(err)
+			}
+			dst := make([]byte, 0, tc.dstCap)
+			typ, got, err := NewReader(&buf, 1<<20).NextInto(dst)
+			if err != nil || typ != 9 || !bytes.Equal(got, body) {
+				t.Fatalf("got type %d, %d bytes, %v", typ, len(got), err)
+			}
+			inPlace := tc.dstCap > 0 && &got[0] == &dst[:1][0]
+			if inPlace != tc.inPlace {
+				t.Fatalf("read in place %v, want %v", inPlace, tc.inPlace)
+			}
+		})
+	}
+}
