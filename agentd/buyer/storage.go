@@ -1,0 +1,283 @@
+package buyer
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/agentd/metering"
+	"github.com/sovmesh/sovmesh/agentd/receipts"
+	"github.com/sovmesh/sovmesh/agentd/safebox"
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
+	"github.com/sovmesh/sovmesh/transport/chunk"
+)
+
+// Progress is told the bytes done and the total (0 if unknown).
+type Progress func(done, total int64)
+
+// putAttempts bounds Put's retries with replacement providers.
+const putAttempts = 3
+
+// Put stores r (size bytes, for pricing and progress) encrypted and
+// erasure-coded over the best storage providers, pays each step, keeps the
+// file key in the SafeBox, and signs receipts and attestations with each
+// provider. It returns the SafeBox entry (its Key is a secret).
+func (b *Buyer) Put(ctx context.Context, r io.ReadSeeker, name string, size int64, progress Progress) (safebox.Entry, error) {
+	var lastErr error
+	for attempt := range putAttempts {
+		e, err := b.putOnce(ctx, r, name, size, progress)
+		if err == nil {
+			return e, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || errors.Is(err, ErrNoOffer) || errors.Is(err, cashu.ErrInsufficient) || errors.Is(err, metering.ErrSessionLimit) {
+			break
+		}
+		b.log.Warn("put failed, retrying with other providers", "attempt", attempt+1, "err", err)
+		if _, serr := r.Seek(0, io.SeekStart); serr != nil {
+			return safebox.Entry{}, fmt.Errorf("buyer: put: %w (and cannot rewind: %v)", err, serr)
+		}
+	}
+	return safebox.Entry{}, lastErr
+}
+
+func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int64, progress Progress) (safebox.Entry, error) {
+	cands, err := b.Discover(ctx, nips.Storage, "")
+	if err != nil {
+		return safebox.Entry{}, err
+	}
+	n := min(b.cfg.Replicas, len(cands))
+	duration := uint64(b.cfg.StorageDuration / time.Second)
+	// Each provider holds about size/(n-1) (one parity shard per stripe).
+	per := uint64(size)
+	if n > 1 {
+		per = uint64(size)/uint64(n-1) + 1
+	}
+	gib := max((per+1<<30-1)>>30, 1)
+	var sessions []*Session
+	pay := payers{}
+	for _, c := range cands {
+		if len(sessions) == n {
+			break
+		}
+		s, err := b.Open(ctx, c, gib, duration, "")
+		if err != nil {
+			b.log.Warn("provider skipped", "provider", c.Offer.Pubkey, "err", err)
+			continue
+		}
+		sessions = append(sessions, s)
+		pay[s.Peer] = s.Payer
+	}
+	if len(sessions) == 0 {
+		return safebox.Entry{}, fmt.Errorf("%w: no storage provider answered", ErrNoOffer)
+	}
+	peers := make([]peer.ID, len(sessions))
+	for i, s := range sessions {
+		peers[i] = s.Peer
+	}
+	start := time.Now()
+	var src io.Reader = r
+	if progress != nil {
+		src = &progressReader{r: r, total: size, fn: progress}
+	}
+	ref, _, err := b.n.Host.Put(ctx, src, peers, transport.PutOptions{Payer: pay})
+	elapsed := time.Since(start)
+	if err != nil {
+		for _, s := range sessions {
+			b.finishFailed(ctx, s)
+			if !b.alive(ctx, s.Peer) {
+				b.markDead(s.Provider)
+			}
+		}
+		return safebox.Entry{}, fmt.Errorf("buyer: put: %w", err)
+	}
+	provs := make([]string, len(sessions))
+	for i, s := range sessions {
+		provs[i] = s.Provider
+	}
+	e := safebox.Entry{Root: hex.EncodeToString(ref.Root[:]), Key: hex.EncodeToString(ref.Key[:]), Providers: provs, Name: name, Size: size, Created: time.Now().Unix()}
+	if err := b.n.Box.Put(ctx, e); err != nil {
+		// The key must not be lost: the file is unreadable without it.
+		return e, fmt.Errorf("buyer: file stored but its key was not saved to the safebox (keep this entry): %w", err)
+	}
+	if err := b.n.DB.PutFile(ctx, state.File{Root: e.Root, Name: name, Size: size, Providers: provs}); err != nil {
+		b.log.Warn("file not recorded locally", "err", err)
+	}
+	for _, s := range sessions {
+		b.settle(ctx, s, elapsed)
+	}
+	return e, nil
+}
+
+// alive reports whether the provider answers a connection now.
+func (b *Buyer) alive(ctx context.Context, p peer.ID) bool {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	pub, err := transport.NostrPubkeyFromPeerID(p)
+	if err != nil {
+		return false
+	}
+	b.n.Host.LibP2P().Network().ClosePeer(p)
+	_, err = b.n.Host.Connect(cctx, pub, b.n.Host.LibP2P().Peerstore().Addrs(p))
+	return err == nil
+}
+
+// finishFailed reclaims a failed session's unredeemed tokens.
+func (b *Buyer) finishFailed(ctx context.Context, s *Session) {
+	if s.Payer != nil {
+		if back, err := s.Payer.Reconcile(context.WithoutCancel(ctx)); err != nil {
+			b.log.Warn("reclaim incomplete", "session", s.ID, "err", err)
+		} else if back > 0 {
+			b.log.Info("unredeemed payments reclaimed", "session", s.ID, "sats", back)
+		}
+	}
+	_ = b.n.DB.FinishSession(ctx, s.ID, "failed", "")
+}
+
+// settle countersigns the session's receipt and publishes an attestation.
+func (b *Buyer) settle(ctx context.Context, s *Session, elapsed time.Duration) {
+	if s.Payer != nil {
+		if _, err := s.Payer.Reconcile(ctx); err != nil {
+			b.log.Warn("reclaim incomplete", "session", s.ID, "err", err)
+		}
+	}
+	paid := uint64(0)
+	if st, err := b.n.DB.GetSession(ctx, s.ID); err == nil {
+		paid = st.PaidMsat
+	}
+	ev, err := receipts.Request(ctx, b.n.Host.LibP2P(), s.Peer, s.ID, b.n.Key.Secret, func(r nips.Receipt) error {
+		if r.Buyer != b.n.Key.Pubkey {
+			return errors.New("receipt names another buyer")
+		}
+		if r.Paid > paid {
+			return fmt.Errorf("receipt says %d msat paid, we paid %d", r.Paid, paid)
+		}
+		return nil
+	})
+	if err != nil {
+		b.log.Warn("receipt not signed", "session", s.ID, "err", err)
+		_ = b.n.DB.FinishSession(ctx, s.ID, "done", "")
+		return
+	}
+	_ = b.n.DB.FinishSession(ctx, s.ID, "done", ev.ID)
+	r, _ := nips.ParseReceipt(ev)
+	a := nips.Attestation{Subject: s.Provider, Receipt: ev.ID, Role: nips.RoleProvider, Outcome: nips.Delivered,
+		Settled: r.Paid, LatencyMs: uint64(elapsed.Milliseconds()), Rating: 100}
+	if _, err := b.n.Publish(ctx, a.ToEvent(nostr.Now())); err != nil {
+		b.log.Warn("attestation not published", "session", s.ID, "err", err)
+	}
+	_ = b.n.DB.Observe(ctx, s.Provider, 0, true)
+}
+
+// Get fetches the file root (ours, or granted to us) from its providers
+// in parallel, checks and decrypts it into w.
+func (b *Buyer) Get(ctx context.Context, root string, w io.Writer, progress Progress) (safebox.Entry, error) {
+	e, err := b.n.Box.Find(ctx, root)
+	if err != nil {
+		return e, fmt.Errorf("buyer: get %s: %w", root, err)
+	}
+	var ref transport.Ref
+	rb, err1 := hex.DecodeString(e.Root)
+	kb, err2 := hex.DecodeString(e.Key)
+	if err1 != nil || err2 != nil || len(rb) != 32 || len(kb) != 32 {
+		return e, fmt.Errorf("buyer: get: %w", safebox.ErrBadEntry)
+	}
+	ref.Root, ref.Key = chunk.CID(rb), chunk.Key(kb)
+	// Find the providers' current endpoints and prices.
+	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindOffer}, Authors: e.Providers, Tags: nostr.TagMap{"t": {string(nips.Storage)}}})
+	if err != nil {
+		return e, fmt.Errorf("buyer: get: %w", err)
+	}
+	offers := map[string]nips.Offer{}
+	for _, ev := range evs {
+		if o, err := nips.ParseOffer(ev); err == nil && o.Resource == nips.Storage {
+			if cur, ok := offers[o.Pubkey]; !ok || o.CreatedAt > cur.CreatedAt {
+				offers[o.Pubkey] = o
+			}
+		}
+	}
+	pay := payers{}
+	var payList []*metering.Payer
+	for _, pub := range e.Providers {
+		pid, err := transport.PeerIDFromNostrPubkey(pub)
+		if err != nil {
+			return e, fmt.Errorf("buyer: get: %w", err)
+		}
+		ref.Providers = append(ref.Providers, pid)
+		o, ok := offers[pub]
+		if !ok {
+			continue // no offer: the provider is gone; parity covers it
+		}
+		addrs := make([]ma.Multiaddr, 0, len(o.Endpoints))
+		for _, ep := range o.Endpoints {
+			if a, err := ma.NewMultiaddr(ep); err == nil {
+				addrs = append(addrs, a)
+			}
+		}
+		b.n.Host.LibP2P().Peerstore().AddAddrs(pid, addrs, time.Hour)
+		prices, dur := o.Prices, uint64(86400)
+		if st, err := b.n.DB.LatestOpen(ctx, state.RoleBuyer, pub, nips.Storage); err == nil {
+			prices, dur = st.Prices, st.Duration
+		}
+		rate, err := metering.RateFor(nips.Storage, prices, dur)
+		if err != nil {
+			continue
+		}
+		p := &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: "get:" + e.Root[:16], Provider: pub, Resource: nips.Storage,
+			Rate: rate, Step: b.cfg.StepBytes, Limit: rate.SatsFor(uint64(e.Size)*2+4<<20) + 4, Log: b.log, Serial: &b.n.SendMu}
+		pay[pid] = p
+		payList = append(payList, p)
+	}
+	var dst io.Writer = w
+	if progress != nil {
+		dst = &progressWriter{w: w, total: e.Size, fn: progress}
+	}
+	err = b.n.Host.Get(ctx, ref, dst, transport.GetOptions{Payer: pay})
+	for _, p := range payList {
+		if _, rerr := p.Reconcile(context.WithoutCancel(ctx)); rerr != nil {
+			b.log.Warn("reclaim incomplete", "provider", p.Provider, "err", rerr)
+		}
+	}
+	if err != nil {
+		return e, fmt.Errorf("buyer: get: %w", err)
+	}
+	return e, nil
+}
+
+type progressReader struct {
+	r     io.Reader
+	done  atomic.Int64
+	total int64
+	fn    Progress
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.fn(p.done.Add(int64(n)), p.total)
+	return n, err
+}
+
+type progressWriter struct {
+	w     io.Writer
+	done  int64
+	total int64
+	fn    Progress
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.done += int64(n)
+	p.fn(p.done, p.total)
+	return n, err
+}

@@ -1,0 +1,114 @@
+package buyer
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd"
+	"github.com/sovmesh/sovmesh/agentd/internal/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/keystore"
+	"github.com/sovmesh/sovmesh/agentd/safebox"
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/nips"
+)
+
+func TestStoragePutKillGet(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	var provs []*runningProvider
+	for i, price := range []uint64{2_000_000, 3_000_000, 4_000_000} {
+		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(price)))
+	}
+	bn := net.Node(t, "buyer", 5000)
+	b, err := New(ctx, bn, Config{StorageDuration: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands, err := b.Discover(ctx, nips.Storage, "")
+	if err != nil || len(cands) != 3 {
+		t.Fatalf("discover: %d %v", len(cands), err)
+	}
+	if cands[0].Offer.Pubkey != provs[0].Node.Key.Pubkey {
+		t.Fatalf("cheapest provider not ranked first")
+	}
+	data := make([]byte, 3<<20+12345)
+	rand.Read(data)
+	before, _ := bn.Wallet.Balance(ctx)
+	var last int64
+	e, err := b.Put(ctx, bytes.NewReader(data), "blob.bin", int64(len(data)), func(done, total int64) { last = done })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != int64(len(data)) {
+		t.Fatalf("progress ended at %d", last)
+	}
+	after, _ := bn.Wallet.Balance(ctx)
+	if after >= before {
+		t.Fatalf("nothing paid: %d -> %d", before, after)
+	}
+	// Earnings equal the spend.
+	var earned uint64
+	for _, p := range provs {
+		tot, _ := p.Node.DB.Totals(ctx, time.Time{})
+		if tot.Net() == 0 {
+			t.Fatalf("provider %s earned nothing", p.Node.Key.Pubkey)
+		}
+		earned += tot.Net()
+	}
+	if earned != before-after {
+		t.Fatalf("spent %d, providers earned %d", before-after, earned)
+	}
+	// Receipts are countersigned and on the relay.
+	sess, _ := bn.DB.Sessions(ctx, 10)
+	receipts := 0
+	for _, s := range sess {
+		if s.Role == state.RoleBuyer && s.ReceiptID != "" {
+			receipts++
+		}
+	}
+	if receipts != 3 {
+		t.Fatalf("%d receipts, want 3", receipts)
+	}
+
+	// Kill the cheapest provider; the file comes back intact.
+	provs[0].Kill()
+	var out bytes.Buffer
+	if _, err := b.Get(ctx, e.Root, &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("file differs")
+	}
+	// A new machine with the same key reads it too (key from the SafeBox).
+	cfg := net.Config("buyer-new-machine")
+	if _, err := keystore.Import(filepath.Join(cfg.DataDir, "keys"), bn.Key.Secret, keystore.Options{LogN: 4}); err != nil {
+		t.Fatal(err)
+	}
+	n2, err := agentd.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	if err := n2.Wallet.Fund(ctx, 500); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := New(ctx, n2, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if _, err := b2.Get(ctx, e.Root, &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("file differs on the new machine")
+	}
+	if _, err := b2.Get(ctx, strings.Repeat("ab", 32), &out, nil); !errors.Is(err, safebox.ErrNotFound) {
+		t.Fatalf("unknown root: %v", err)
+	}
+}

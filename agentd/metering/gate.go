@@ -1,0 +1,153 @@
+package metering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
+)
+
+// ErrNoSession means the buyer has no open session and the gate has no
+// fallback price.
+var ErrNoSession = errors.New("metering: no open session with this buyer")
+
+// Gate is a provider's transport.PaymentGate for one per-byte resource
+// (storage or bandwidth): it redeems the buyer's Cashu tokens into units at
+// the price of the buyer's open session (its match), records the money in
+// the earnings ledger and the usage on the session.
+//
+// Units a buyer paid for and did not use on one transport stream stay
+// credited to that buyer (in memory) and are granted to its next stream,
+// so parallel streams and rounding never lose what was paid.
+type Gate struct {
+	Wallet   *cashu.Wallet
+	DB       *state.DB
+	Resource nips.Resource
+	// Fallback returns the prices and duration charged to a buyer with no
+	// open session (e.g. reading a file back from a new machine); nil
+	// refuses such buyers.
+	Fallback func() (nips.Prices, uint64)
+	// OnUnits, if set, is told the units each closed stream used (load).
+	OnUnits func(units uint64)
+	Log     *slog.Logger
+
+	mu      sync.Mutex
+	credit  map[string]uint64 // buyer -> paid, unused units
+	streams map[string]*stream
+}
+
+type stream struct {
+	buyer   string
+	session string
+	rate    Rate
+	granted uint64
+}
+
+func (g *Gate) log() *slog.Logger {
+	if g.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Log
+}
+
+func (g *Gate) rateFor(ctx context.Context, buyer string) (string, Rate, error) {
+	s, err := g.DB.LatestOpen(ctx, state.RoleProvider, buyer, g.Resource)
+	if err == nil {
+		r, err := RateFor(g.Resource, s.Prices, s.Duration)
+		return s.ID, r, err
+	}
+	if !errors.Is(err, state.ErrNotFound) {
+		return "", Rate{}, err
+	}
+	if g.Fallback == nil {
+		return "", Rate{}, ErrNoSession
+	}
+	p, d := g.Fallback()
+	r, err := RateFor(g.Resource, p, d)
+	return "", r, err
+}
+
+// Open grants the buyer's unused credit to the new stream.
+func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
+	sid, rate, err := g.rateFor(ctx, s.Buyer)
+	if err != nil {
+		return 0, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.streams == nil {
+		g.streams, g.credit = map[string]*stream{}, map[string]uint64{}
+	}
+	c := g.credit[s.Buyer]
+	delete(g.credit, s.Buyer)
+	g.streams[s.ID] = &stream{buyer: s.Buyer, session: sid, rate: rate, granted: c}
+	return c, nil
+}
+
+// Redeem swaps the buyer's token at the mint and grants the units it buys.
+func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (uint64, error) {
+	g.mu.Lock()
+	st := g.streams[s.ID]
+	g.mu.Unlock()
+	if st == nil {
+		return 0, errors.New("metering: redeem on an unknown stream")
+	}
+	// The swap finishes even if the stream goes away meanwhile.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	rcv, err := g.Wallet.Receive(rctx, string(token), cashu.ReceiveOptions{Counterparty: s.Buyer})
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("metering: %w", err)
+	}
+	units := st.rate.UnitsFor(rcv.Value)
+	g.mu.Lock()
+	st.granted += units
+	g.mu.Unlock()
+	sess := st.session
+	if sess == "" {
+		sess = "walk-in:" + s.ID
+	}
+	if err := g.DB.Record(ctx, state.Entry{Session: sess, Kind: state.Earn, Counterparty: s.Buyer, Resource: g.Resource,
+		Sats: rcv.Amount, Fee: rcv.Value - rcv.Amount, OpID: rcv.OpID}); err != nil {
+		g.log().Error("earning not recorded", "session", sess, "sats", rcv.Amount, "err", err)
+	}
+	if st.session != "" {
+		_ = g.DB.AddUsage(ctx, st.session, rcv.Value*1000, 0)
+	}
+	g.log().Debug("payment step redeemed", "buyer", s.Buyer, "resource", g.Resource, "sats", rcv.Value, "units", units)
+	return units, nil
+}
+
+// Close keeps the unused credit for the buyer and records the usage.
+func (g *Gate) Close(ctx context.Context, s transport.Session, u transport.Usage) {
+	g.mu.Lock()
+	st := g.streams[s.ID]
+	delete(g.streams, s.ID)
+	if st != nil && st.granted > u.Units {
+		g.credit[st.buyer] += st.granted - u.Units
+	}
+	g.mu.Unlock()
+	if st == nil {
+		return
+	}
+	if st.session != "" && u.Units > 0 {
+		_ = g.DB.AddUsage(ctx, st.session, 0, u.Units)
+	}
+	if g.OnUnits != nil {
+		g.OnUnits(u.Units)
+	}
+}
+
+// Credit returns the paid, unused units held for buyer.
+func (g *Gate) Credit(buyer string) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.credit[buyer]
+}

@@ -1,0 +1,125 @@
+package metering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
+)
+
+// ErrSessionLimit means a step would pay more than the session's match allows.
+var ErrSessionLimit = errors.New("metering: session payment limit reached")
+
+// Payer is a buyer's transport.Payer for one session with one provider:
+// each pause point is paid with an exact-amount Cashu token for the units
+// the provider needs (at least Step), at the session's rate, never past
+// Limit sats. Reconcile, after the session, takes back every token the
+// provider did not redeem.
+type Payer struct {
+	Wallet   *cashu.Wallet
+	DB       *state.DB
+	Session  string
+	Provider string // pubkey
+	Resource nips.Resource
+	Rate     Rate
+	Step     uint64 // units bought per step at least
+	Limit    uint64 // sats, 0 = none
+	Log      *slog.Logger
+	// Serial, if set, is held around each send (agentd.Node.SendMu).
+	Serial *sync.Mutex
+
+	mu   sync.Mutex
+	paid uint64
+	ops  []int64
+}
+
+// Pay makes one payment step.
+func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) {
+	units := max(inv.Need, p.Step, 1)
+	sats := p.Rate.SatsFor(units)
+	p.mu.Lock()
+	if p.Limit > 0 && p.paid+sats > p.Limit {
+		need := p.Rate.SatsFor(inv.Need)
+		if p.paid+need > p.Limit {
+			p.mu.Unlock()
+			return nil, fmt.Errorf("%w: paid %d of %d sats, step needs %d", ErrSessionLimit, p.paid, p.Limit, need)
+		}
+		sats = p.Limit - p.paid
+	}
+	p.paid += sats
+	p.mu.Unlock()
+	if p.Serial != nil {
+		p.Serial.Lock()
+	}
+	// A send is not abandoned halfway when the stream that asked for it
+	// goes away: a cancelled swap would leave proofs reserved until Resume.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	sent, err := p.Wallet.Send(sctx, sats, cashu.SendOptions{Counterparty: p.Provider})
+	cancel()
+	if p.Serial != nil {
+		p.Serial.Unlock()
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.paid -= sats
+		p.mu.Unlock()
+		return nil, fmt.Errorf("metering: pay %d sats: %w", sats, err)
+	}
+	p.mu.Lock()
+	p.ops = append(p.ops, sent.OpID)
+	p.mu.Unlock()
+	if err := p.DB.Record(ctx, state.Entry{Session: p.Session, Kind: state.Spend, Counterparty: p.Provider, Resource: p.Resource, Sats: sent.Amount, OpID: sent.OpID}); err != nil && p.Log != nil {
+		p.Log.Error("spend not recorded", "session", p.Session, "err", err)
+	}
+	if p.Session != "" {
+		_ = p.DB.AddUsage(ctx, p.Session, sent.Amount*1000, 0)
+	}
+	return []byte(sent.Token), nil
+}
+
+// Paid returns the sats paid so far.
+func (p *Payer) Paid() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paid
+}
+
+// Reconcile reclaims every token of this session the provider did not
+// redeem (a provider that died or refused) and returns the sats that came
+// back. Call it once the session is over.
+func (p *Payer) Reconcile(ctx context.Context) (uint64, error) {
+	p.mu.Lock()
+	ops := p.ops
+	p.ops = nil
+	p.mu.Unlock()
+	return Reclaim(ctx, p.Wallet, p.DB, p.Session, p.Provider, p.Resource, ops)
+}
+
+// Reclaim takes back the unredeemed tokens of ops and records the refunds.
+func Reclaim(ctx context.Context, w *cashu.Wallet, db *state.DB, session, provider string, r nips.Resource, ops []int64) (uint64, error) {
+	var back uint64
+	var errs []error
+	for _, op := range ops {
+		rc, err := w.Reclaim(ctx, op)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if rc.Redeemed {
+			_ = w.MarkDelivered(ctx, op)
+			continue
+		}
+		if rc.Amount > 0 {
+			back += rc.Amount
+			_ = db.Record(ctx, state.Entry{Session: session, Kind: state.Refund, Counterparty: provider, Resource: r, Sats: rc.Amount, OpID: op})
+		}
+	}
+	return back, errors.Join(errs...)
+}

@@ -1,0 +1,220 @@
+package agentd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/agentd/keystore"
+	"github.com/sovmesh/sovmesh/agentd/relays"
+	"github.com/sovmesh/sovmesh/agentd/safebox"
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
+	"github.com/sovmesh/sovmesh/transport"
+)
+
+// Config is what a Node needs. Start from DefaultConfig.
+type Config struct {
+	// DataDir holds the key, the state and payment databases and the
+	// provider's chunk store.
+	DataDir string
+	// Relays are the Nostr relays (ws:// or wss://).
+	Relays []string
+	// Mints is the Cashu mint allow-list; the first is the default.
+	Mints []string
+	// ListenAddrs are the libp2p listen multiaddrs.
+	ListenAddrs []string
+	// Passphrase opens the key (from SOVMESH_PASSPHRASE; never a flag).
+	Passphrase string
+	// Prompt asks for the passphrase when none is set (nil: no prompt).
+	Prompt func() (string, error)
+	// KeyLogN is the scrypt cost for a new key file (0: NIP-49 default 16).
+	KeyLogN uint8
+	// BudgetPerDay and BudgetPerCounterparty cap outgoing payments, in
+	// sats per UTC day (0: no cap).
+	BudgetPerDay          uint64
+	BudgetPerCounterparty uint64
+	// StreamTimeout, PayTimeout: transport timeouts (0: defaults).
+	StreamTimeout, PayTimeout time.Duration
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults: data in ./sovmesh-agent, the local
+// relay ws://127.0.0.1:7447, no mint (set one), libp2p on all interfaces,
+// a budget of 10,000 sats per day and 2,000 per counterparty.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:               "sovmesh-agent",
+		Relays:                []string{"ws://127.0.0.1:7447"},
+		ListenAddrs:           append([]string(nil), transport.DefaultListenAddrs...),
+		BudgetPerDay:          10_000,
+		BudgetPerCounterparty: 2_000,
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("agentd: data dir is empty")
+	}
+	if len(c.Relays) == 0 {
+		return errors.New("agentd: no relay configured")
+	}
+	for _, r := range c.Relays {
+		if !strings.HasPrefix(r, "ws://") && !strings.HasPrefix(r, "wss://") {
+			return fmt.Errorf("agentd: relay %q: want ws:// or wss://", r)
+		}
+	}
+	for i, m := range c.Mints {
+		n, err := cashu.NormalizeMintURL(m)
+		if err != nil {
+			return fmt.Errorf("agentd: mint %q: %w", m, err)
+		}
+		c.Mints[i] = n
+	}
+	return nil
+}
+
+// Node is what the buyer and provider roles share.
+type Node struct {
+	Config  Config
+	Key     keystore.Key
+	Log     *slog.Logger
+	Relays  *relays.Pool
+	Journal *journal.Journal
+	Wallet  *cashu.Wallet
+	DB      *state.DB
+	Box     *safebox.Box
+	Budget  *state.Budget
+	// Host is the libp2p host, nil until StartHost.
+	Host *transport.Host
+	// Created reports that Open generated a new key (first start).
+	Created bool
+	// SendMu serializes outgoing payments: the wallet reserves proofs per
+	// send, and concurrent sends would see each other's reserved proofs as
+	// missing balance.
+	SendMu sync.Mutex
+}
+
+// Open opens (creating on first start) the key, databases and wallet in
+// cfg.DataDir. It does not start the libp2p host.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("agentd: %w", err)
+	}
+	key, created, err := keystore.Open(filepath.Join(cfg.DataDir, "keys"), keystore.Options{Passphrase: cfg.Passphrase, Prompt: cfg.Prompt, LogN: cfg.KeyLogN})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Config: cfg, Key: key, Log: log.With("pubkey", key.Pubkey[:12]), Created: created}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = n.Close()
+		}
+	}()
+	if n.Relays, err = relays.New(cfg.Relays, n.Log); err != nil {
+		return nil, err
+	}
+	if n.DB, err = state.Open(ctx, filepath.Join(cfg.DataDir, "agentd.db")); err != nil {
+		return nil, err
+	}
+	if n.Journal, err = journal.Open(ctx, filepath.Join(cfg.DataDir, "pay.db")); err != nil {
+		return nil, fmt.Errorf("agentd: payment journal: %w", err)
+	}
+	n.Budget = &state.Budget{DB: n.DB, PerDay: cfg.BudgetPerDay, PerCounterparty: cfg.BudgetPerCounterparty}
+	wc := cashu.DefaultConfig()
+	wc.Mints = cfg.Mints
+	wc.PrivateKey = key.Secret
+	wc.Budget = n.Budget
+	wc.Logger = n.Log
+	if len(wc.Mints) > 0 {
+		if n.Wallet, err = cashu.Open(ctx, n.Journal, wc); err != nil {
+			return nil, fmt.Errorf("agentd: wallet: %w", err)
+		}
+		if rep, err := n.Wallet.Resume(ctx); err != nil {
+			n.Log.Warn("wallet resume incomplete", "err", err)
+		} else if rep.Completed+rep.Failed+rep.Pending > 0 {
+			n.Log.Info("wallet resumed", "completed", rep.Completed, "failed", rep.Failed, "pending", rep.Pending)
+		}
+	}
+	if n.Box, err = safebox.New(key.Secret, n.Relays); err != nil {
+		return nil, err
+	}
+	ok = true
+	return n, nil
+}
+
+// ErrNoWallet means no mint is configured.
+var ErrNoWallet = errors.New("agentd: no mint configured (set --mint)")
+
+// NeedWallet returns the wallet or ErrNoWallet.
+func (n *Node) NeedWallet() (*cashu.Wallet, error) {
+	if n.Wallet == nil {
+		return nil, ErrNoWallet
+	}
+	return n.Wallet, nil
+}
+
+// StartHost starts the libp2p host with the node's key.
+func (n *Node) StartHost(ctx context.Context) error {
+	if n.Host != nil {
+		return nil
+	}
+	h, err := transport.New(ctx,
+		transport.WithNostrSecret(n.Key.Secret),
+		transport.WithListenAddrs(n.Config.ListenAddrs...),
+		transport.WithTimeouts(n.Config.StreamTimeout, 0, n.Config.PayTimeout),
+		transport.WithLogger(n.Log))
+	if err != nil {
+		return fmt.Errorf("agentd: transport: %w", err)
+	}
+	n.Host = h
+	return nil
+}
+
+// Sign signs ev with the node's key.
+func (n *Node) Sign(ev *nostr.Event) error { return ev.Sign(n.Key.Secret) }
+
+// Publish signs ev and publishes it to the relays.
+func (n *Node) Publish(ctx context.Context, ev nostr.Event) (nostr.Event, error) {
+	if err := n.Sign(&ev); err != nil {
+		return ev, fmt.Errorf("agentd: sign: %w", err)
+	}
+	return ev, n.Relays.Publish(ctx, ev)
+}
+
+// Close stops the host and closes the databases.
+func (n *Node) Close() error {
+	var errs []error
+	if n.Host != nil {
+		errs = append(errs, n.Host.Close())
+	}
+	if n.Relays != nil {
+		errs = append(errs, n.Relays.Close())
+	}
+	if n.Journal != nil {
+		errs = append(errs, n.Journal.Close())
+	}
+	if n.DB != nil {
+		errs = append(errs, n.DB.Close())
+	}
+	return errors.Join(errs...)
+}

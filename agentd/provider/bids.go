@@ -1,0 +1,161 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/agentd/metering"
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/nips"
+)
+
+// Errors of bid answering.
+var (
+	ErrNotOurOffer = errors.New("provider: bid is not on one of our offers")
+	ErrBidRefused  = errors.New("provider: bid refused")
+)
+
+func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
+	since := nostr.Timestamp(time.Now().Add(-10 * time.Minute).Unix())
+	filters := nostr.Filters{
+		{Kinds: []int{nips.KindBid}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
+		{Kinds: []int{nips.KindGiftWrap}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
+	}
+	p.n.Relays.Subscribe(ctx, filters, func(ev *nostr.Event) {
+		var bid nips.Bid
+		var err error
+		switch ev.Kind {
+		case nips.KindBid:
+			if ok, _ := ev.CheckSignature(); !ok {
+				return
+			}
+			bid, err = nips.ParseBid(ev)
+		case nips.KindGiftWrap:
+			k, kerr := p.signer()
+			if kerr != nil {
+				return
+			}
+			bid, err = nips.UnwrapBid(ctx, ev, k)
+			if err != nil {
+				return // other gift wraps (grants, shares) are not bids
+			}
+		}
+		if err != nil {
+			p.log.Debug("bid ignored", "id", ev.ID, "err", err)
+			return
+		}
+		if _, err := p.Answer(ctx, bid); err != nil {
+			p.log.Info("bid refused", "bid", bid.EventID, "buyer", bid.Pubkey, "err", err)
+		}
+	}, ready)
+}
+
+// Answer checks a bid on one of our offers and publishes our match, with
+// a NUT-18 payment request for its amount. It returns the match.
+func (p *Provider) Answer(ctx context.Context, bid nips.Bid) (nips.Match, error) {
+	o, ok := p.Offer(bid.Resource)
+	if !ok || bid.Offer != o.Address() {
+		return nips.Match{}, ErrNotOurOffer
+	}
+	now := time.Now()
+	if bid.Expiration != 0 && int64(bid.Expiration) < now.Unix() {
+		return nips.Match{}, fmt.Errorf("%w: expired", ErrBidRefused)
+	}
+	if bid.Pubkey == p.n.Key.Pubkey {
+		return nips.Match{}, fmt.Errorf("%w: our own bid", ErrBidRefused)
+	}
+	prices := p.prices(bid.Resource)
+	if !prices.Within(bid.MaxPrices) {
+		return nips.Match{}, fmt.Errorf("%w: our price is above the bid's ceiling", ErrBidRefused)
+	}
+	pay, ok := nips.CommonPayment(bid.Payments, p.payments())
+	if !ok {
+		return nips.Match{}, fmt.Errorf("%w: no common payment method", ErrBidRefused)
+	}
+	if bid.Quantity < o.MinQuantity {
+		return nips.Match{}, fmt.Errorf("%w: quantity %d below the minimum %d", ErrBidRefused, bid.Quantity, o.MinQuantity)
+	}
+	q := min(bid.Quantity, o.MaxQuantity)
+	if bid.Resource == nips.Storage && bid.Duration > o.Retention {
+		return nips.Match{}, fmt.Errorf("%w: duration %d s over the retention %d s", ErrBidRefused, bid.Duration, o.Retention)
+	}
+	session := nips.SessionID(bid.EventID, o.Address(), 0)
+	if s, err := p.n.DB.GetSession(ctx, session); err == nil && s.MatchID != "" {
+		return nips.Match{}, fmt.Errorf("%w: already answered (match %s)", ErrBidRefused, s.MatchID)
+	}
+	amount, err := nips.Cost(bid.Resource, prices, q, bid.Duration)
+	if err != nil {
+		return nips.Match{}, fmt.Errorf("%w: %v", ErrBidRefused, err)
+	}
+	req, err := metering.PaymentRequest{ID: session[:16], Amount: metering.MsatToSats(amount), Unit: "sat", SingleUse: false,
+		Mints: []string{pay.Mint}, Description: "sovmesh " + string(bid.Resource) + " session " + session[:16]}.Encode()
+	if err != nil {
+		return nips.Match{}, err
+	}
+	m := nips.Match{
+		Bid: bid.EventID, Offer: o.Address(), Buyer: bid.Pubkey, Provider: p.n.Key.Pubkey,
+		Resource: bid.Resource, Prices: prices, Quantity: q, Duration: bid.Duration, Amount: amount,
+		Session: session, Payment: pay, PaymentRequest: req,
+		Expiration: nostr.Timestamp(now.Add(nips.MaxMatchTTL * time.Second).Unix()),
+	}
+	// Record first: a buyer that pays as soon as it sees the match finds it.
+	if err := p.n.DB.PutSession(ctx, state.Session{ID: session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
+		Offer: o.Address(), Prices: prices, Quantity: q, Duration: bid.Duration, AmountMsat: amount}); err != nil {
+		return nips.Match{}, err
+	}
+	ev, err := p.n.Publish(ctx, m.ToEvent(nostr.Now()))
+	if err != nil {
+		return nips.Match{}, fmt.Errorf("provider: publish match: %w", err)
+	}
+	m.EventID, m.Pubkey = ev.ID, ev.PubKey
+	if err := p.n.DB.PutSession(ctx, state.Session{ID: session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
+		MatchID: ev.ID, Offer: o.Address(), Prices: prices, Quantity: q, Duration: bid.Duration, AmountMsat: amount}); err != nil {
+		return nips.Match{}, err
+	}
+	p.log.Info("match published", "session", session, "buyer", bid.Pubkey, "resource", bid.Resource, "amount_msat", amount)
+	return m, nil
+}
+
+// buildReceipt is the receipts.Builder.
+func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nips.Receipt, error) {
+	s, err := p.n.DB.GetSession(ctx, session)
+	if err != nil || s.Role != state.RoleProvider || s.Counterparty != buyer {
+		return nips.Receipt{}, errors.New("no such session with you")
+	}
+	if s.PaidMsat == 0 {
+		return nips.Receipt{}, errors.New("nothing was paid in this session")
+	}
+	return nips.Receipt{
+		Session: s.ID, Match: s.MatchID, Buyer: buyer, Resource: s.Resource,
+		Delivered: deliveredUnits(s.Resource, s.Delivered), Paid: s.PaidMsat, Payment: p.payments()[0],
+	}, nil
+}
+
+// deliveredUnits converts counted units (bytes, tokens) to the receipt's
+// quantity unit (GiB, MiB, tokens), rounding up.
+func deliveredUnits(r nips.Resource, n uint64) uint64 {
+	switch r {
+	case nips.Storage:
+		return (n + 1<<30 - 1) >> 30
+	case nips.Bandwidth:
+		return (n + 1<<20 - 1) >> 20
+	}
+	return n
+}
+
+func (p *Provider) finishReceipt(ctx context.Context, ev *nostr.Event, r nips.Receipt) error {
+	if err := p.n.Sign(ev); err != nil {
+		return err
+	}
+	if _, err := nips.ParseReceipt(ev); err != nil {
+		return err
+	}
+	if err := p.n.Relays.Publish(ctx, *ev); err != nil {
+		return err
+	}
+	return p.n.DB.FinishSession(ctx, r.Session, "done", ev.ID)
+}

@@ -1,0 +1,241 @@
+package provider
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd/metering"
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
+)
+
+// SessionField names the market session in a paid inference request, so
+// the provider charges the match's prices.
+const SessionField = "x_sovmesh_session"
+
+// DefaultMaxTokens caps a completion whose request sets no max_tokens.
+const DefaultMaxTokens = 512
+
+// PromptEstimate is the prompt tokens both sides assume before the
+// answer's usage is known: one per two bytes of the messages, plus 16.
+func PromptEstimate(messagesJSON []byte) uint64 { return uint64(len(messagesJSON))/2 + 16 }
+
+// inferBackend forwards paid requests to an OpenAI-compatible server.
+type inferBackend struct {
+	p      *Provider
+	cfg    *InferenceConfig
+	base   string
+	client *http.Client
+	models []string
+}
+
+func (b *inferBackend) init(ctx context.Context) error {
+	b.base = strings.TrimRight(b.cfg.URL, "/")
+	if !strings.HasSuffix(b.base, "/v1") {
+		b.base += "/v1"
+	}
+	b.client = &http.Client{Timeout: 10 * time.Minute}
+	b.models = b.cfg.Models
+	if len(b.models) == 0 {
+		ms, err := b.listModels(ctx)
+		if err != nil {
+			return fmt.Errorf("provider: inference server %s: %w", b.base, err)
+		}
+		b.models = ms
+	}
+	if len(b.models) == 0 {
+		return errors.New("provider: the inference server lists no model; name them with --inference-models")
+	}
+	if len(b.models) > nips.MaxListLen {
+		b.models = b.models[:nips.MaxListLen]
+	}
+	return nil
+}
+
+func (b *inferBackend) listModels(ctx context.Context) ([]string, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/models", nil)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /models: %s", resp.Status)
+	}
+	var out struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return nil, err
+	}
+	var ms []string
+	for _, d := range out.Data {
+		if d.ID != "" && len(d.ID) <= nips.MaxTextLen {
+			ms = append(ms, d.ID)
+		}
+	}
+	return ms, nil
+}
+
+// ChatCompletion implements transport.InferenceBackend: redeem the
+// reservation, forward, price the usage, return the change.
+func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatRequest, raw []byte, emit func([]byte) error) error {
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return fmt.Errorf("bad request: %w", err)
+	}
+	var token, session string
+	_ = json.Unmarshal(body[metering.TokenField], &token)
+	_ = json.Unmarshal(body[SessionField], &session)
+	delete(body, metering.TokenField)
+	delete(body, SessionField)
+	if token == "" {
+		return errors.New("payment required: put a Cashu token in " + metering.TokenField)
+	}
+	prices := b.p.prices(nips.Inference)
+	buyer := ""
+	if session != "" {
+		if s, err := b.p.n.DB.GetSession(ctx, session); err == nil && s.Role == state.RoleProvider && s.Resource == nips.Inference {
+			prices, buyer = s.Prices, s.Counterparty
+		} else {
+			session = ""
+		}
+	}
+	m := b.p.meters[nips.Inference]
+	m.begin()
+	defer m.end()
+	w := b.p.n.Wallet
+	rcv, err := w.Receive(ctx, token, cashu.ReceiveOptions{Counterparty: buyer})
+	if err != nil {
+		return fmt.Errorf("payment refused: %w", err)
+	}
+	ledgerSession := session
+	if ledgerSession == "" {
+		ledgerSession = "walk-in"
+	}
+	db := b.p.n.DB
+	_ = db.Record(ctx, state.Entry{Session: ledgerSession, Kind: state.Earn, Counterparty: buyer, Resource: nips.Inference, Sats: rcv.Amount, Fee: rcv.Value - rcv.Amount, OpID: rcv.OpID})
+	if session != "" {
+		_ = db.AddUsage(ctx, session, rcv.Value*1000, 0)
+	}
+	paidMsat := rcv.Value * 1000
+	promptEst := PromptEstimate(body["messages"])
+	in, _ := prices.Of(nips.UnitMInputTokens)
+	out, _ := prices.Of(nips.UnitMOutputTokens)
+	promptCost := metering.InferenceCost(prices, promptEst, 0)
+	var maxOut uint64
+	if paidMsat > promptCost && out > 0 {
+		maxOut = (paidMsat - promptCost) * 1_000_000 / out
+	}
+	_ = in
+	var asked uint64
+	_ = json.Unmarshal(body["max_tokens"], &asked)
+	if asked == 0 {
+		asked = DefaultMaxTokens
+	}
+	limit := min(asked, maxOut)
+	ch := metering.Change{Object: metering.ChangeObject, PaidSats: rcv.Value}
+	var usage struct{ prompt, completion uint64 }
+	var chunks uint64
+	fwdErr := func() error {
+		if limit == 0 {
+			return errors.New("payment too small for any output")
+		}
+		body["max_tokens"], _ = json.Marshal(limit)
+		body["stream"] = json.RawMessage("true")
+		body["stream_options"] = json.RawMessage(`{"include_usage":true}`)
+		fwd, _ := json.Marshal(body)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.base+"/chat/completions", bytes.NewReader(fwd))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := b.client.Do(req)
+		if err != nil {
+			return fmt.Errorf("inference server: %w", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			return fmt.Errorf("inference server: %s: %s", resp.Status, bytes.TrimSpace(msg))
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			data, ok := bytes.CutPrefix(line, []byte("data:"))
+			if !ok {
+				continue
+			}
+			data = bytes.TrimSpace(data)
+			if string(data) == "[DONE]" {
+				break
+			}
+			var c struct {
+				Usage *struct {
+					Prompt     uint64 `json:"prompt_tokens"`
+					Completion uint64 `json:"completion_tokens"`
+				} `json:"usage"`
+			}
+			if json.Unmarshal(data, &c) == nil && c.Usage != nil {
+				usage.prompt, usage.completion = c.Usage.Prompt, c.Usage.Completion
+			}
+			chunks++
+			if err := emit(data); err != nil {
+				return err
+			}
+		}
+		return sc.Err()
+	}()
+	if usage.prompt == 0 && usage.completion == 0 && chunks > 0 {
+		usage.prompt, usage.completion = promptEst, chunks // no usage reported: estimate
+	}
+	cost := min(metering.InferenceCost(prices, usage.prompt, usage.completion), paidMsat)
+	if fwdErr != nil && chunks == 0 {
+		cost = 0 // nothing delivered: everything comes back
+		ch.Error = fwdErr.Error()
+	}
+	ch.CostMsat, ch.Prompt, ch.Completion = cost, usage.prompt, usage.completion
+	costSats := metering.MsatToSats(cost)
+	if rcv.Value > costSats {
+		change := rcv.Value - costSats
+		// Change goes out even if the budget is tight: it is the buyer's money.
+		b.p.n.SendMu.Lock()
+		sent, err := w.Send(context.WithoutCancel(ctx), change, cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change"})
+		b.p.n.SendMu.Unlock()
+		if err != nil {
+			b.p.log.Warn("change not sent", "sats", change, "err", err)
+			ch.Error = "change not sent: " + err.Error()
+		} else {
+			ch.Token, ch.ChangeSats = sent.Token, change
+			_ = db.Record(ctx, state.Entry{Session: ledgerSession, Kind: state.Change, Counterparty: buyer, Resource: nips.Inference, Sats: change, OpID: sent.OpID})
+			if session != "" {
+				_ = db.SubPaid(ctx, session, change*1000)
+			}
+		}
+	}
+	if session != "" {
+		_ = db.AddUsage(ctx, session, 0, usage.prompt+usage.completion)
+	}
+	last, _ := json.Marshal(ch)
+	if err := emit(last); err != nil {
+		return err
+	}
+	if fwdErr != nil && chunks == 0 {
+		return nil // the change chunk carries the error
+	}
+	return fwdErr
+}

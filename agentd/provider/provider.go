@@ -1,0 +1,449 @@
+// Package provider is agentd's selling role: it publishes offers and
+// presence beacons, answers bids on its offers with provider-signed
+// matches carrying a NUT-18 payment request, serves storage, bandwidth and
+// inference over transport with Cashu payment gates, signs receipts with
+// its buyers, keeps the earnings ledger and prices dynamically.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/keyer"
+
+	"github.com/sovmesh/sovmesh/agentd"
+	"github.com/sovmesh/sovmesh/agentd/metering"
+	"github.com/sovmesh/sovmesh/agentd/receipts"
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
+	"github.com/sovmesh/sovmesh/transport/store"
+)
+
+// StorageConfig sells disk space.
+type StorageConfig struct {
+	Quota     int64  // bytes
+	PriceMsat uint64 // per GiB-day
+	Retention uint64 // longest storage period sold, seconds (default 30 days)
+	Pricing   *Pricing
+}
+
+// BandwidthConfig sells carried TCP traffic.
+type BandwidthConfig struct {
+	PriceMsat           uint64 // per MiB
+	CapacityMiB         uint64 // default 1 TiB
+	AllowPrivateTargets bool   // tests only: lets buyers reach loopback/private addresses
+	MaxConns            int    // concurrent connections at full load (default 64)
+	Pricing             *Pricing
+}
+
+// InferenceConfig sells completions of an OpenAI-compatible server.
+type InferenceConfig struct {
+	URL           string   // base URL of the server (…/v1 or its root)
+	Models        []string // default: the server's /v1/models
+	PriceInMsat   uint64   // per 1M prompt tokens
+	PriceOutMsat  uint64   // per 1M completion tokens
+	MaxConcurrent int      // requests at full load (default 4)
+	ContextLength uint64
+	Pricing       *Pricing // bounds on the input price; output moves with it
+}
+
+// Config configures a Provider. Nil resources are not sold.
+type Config struct {
+	Storage   *StorageConfig
+	Bandwidth *BandwidthConfig
+	Inference *InferenceConfig
+	Tier      nips.Tier
+	Geohash   string
+	// OfferTTL is the offers' NIP-40 lifetime; they are republished at
+	// half of it (default 1 h).
+	OfferTTL time.Duration
+	// PriceInterval is how often prices adjust to load (default 1 min).
+	PriceInterval time.Duration
+	// Endpoints overrides the advertised multiaddrs (default: the host's).
+	Endpoints []string
+}
+
+func (c *Config) defaults() error {
+	if c.Storage == nil && c.Bandwidth == nil && c.Inference == nil {
+		return errors.New("provider: nothing to sell: enable storage, bandwidth or inference")
+	}
+	if c.Tier == "" {
+		c.Tier = nips.TierBranch
+	}
+	if c.OfferTTL <= 0 {
+		c.OfferTTL = time.Hour
+	}
+	if c.PriceInterval <= 0 {
+		c.PriceInterval = time.Minute
+	}
+	if s := c.Storage; s != nil {
+		if s.Quota <= 0 || s.PriceMsat == 0 {
+			return errors.New("provider: storage needs a size and a price")
+		}
+		if s.Retention == 0 {
+			s.Retention = 30 * 86400
+		}
+	}
+	if b := c.Bandwidth; b != nil {
+		if b.PriceMsat == 0 {
+			return errors.New("provider: bandwidth needs a price")
+		}
+		if b.CapacityMiB == 0 {
+			b.CapacityMiB = 1 << 20
+		}
+		if b.MaxConns <= 0 {
+			b.MaxConns = 64
+		}
+	}
+	if i := c.Inference; i != nil {
+		if i.URL == "" || i.PriceInMsat == 0 || i.PriceOutMsat == 0 {
+			return errors.New("provider: inference needs --inference-url and prices")
+		}
+		if i.MaxConcurrent <= 0 {
+			i.MaxConcurrent = 4
+		}
+	}
+	return nil
+}
+
+// Provider is a running seller.
+type Provider struct {
+	n     *agentd.Node
+	cfg   Config
+	log   *slog.Logger
+	start time.Time
+	store *store.Store
+	infer *inferBackend
+	gates map[nips.Resource]*metering.Gate
+
+	meters map[nips.Resource]*meter
+	mu     sync.Mutex
+	offers map[nips.Resource]nips.Offer // last published
+
+	wg sync.WaitGroup
+}
+
+// New prepares a provider on node n (with a wallet). Run starts it.
+func New(n *agentd.Node, cfg Config) (*Provider, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if _, err := n.NeedWallet(); err != nil {
+		return nil, err
+	}
+	p := &Provider{n: n, cfg: cfg, log: n.Log.With("role", "provider"), start: time.Now(),
+		gates: map[nips.Resource]*metering.Gate{}, meters: map[nips.Resource]*meter{}, offers: map[nips.Resource]nips.Offer{}}
+	pricing := func(pp *Pricing, base uint64) (Pricing, error) {
+		if pp != nil {
+			return *pp, pp.Validate()
+		}
+		d := DefaultPricing(base)
+		return d, d.Validate()
+	}
+	if s := cfg.Storage; s != nil {
+		pr, err := pricing(s.Pricing, s.PriceMsat)
+		if err != nil {
+			return nil, err
+		}
+		p.meters[nips.Storage] = newMeter(pr, 16)
+		if p.store, err = store.Open(filepath.Join(n.Config.DataDir, "chunks"), s.Quota); err != nil {
+			return nil, fmt.Errorf("provider: chunk store: %w", err)
+		}
+	}
+	if b := cfg.Bandwidth; b != nil {
+		pr, err := pricing(b.Pricing, b.PriceMsat)
+		if err != nil {
+			return nil, err
+		}
+		p.meters[nips.Bandwidth] = newMeter(pr, b.MaxConns)
+	}
+	if i := cfg.Inference; i != nil {
+		pr, err := pricing(i.Pricing, i.PriceInMsat)
+		if err != nil {
+			return nil, err
+		}
+		p.meters[nips.Inference] = newMeter(pr, i.MaxConcurrent)
+		p.infer = &inferBackend{p: p, cfg: i}
+	}
+	for _, r := range []nips.Resource{nips.Storage, nips.Bandwidth} {
+		if m := p.meters[r]; m != nil {
+			r := r
+			p.gates[r] = &metering.Gate{Wallet: n.Wallet, DB: n.DB, Resource: r, Log: p.log,
+				Fallback: func() (nips.Prices, uint64) { return p.prices(r), 86400 }}
+		}
+	}
+	return p, nil
+}
+
+// prices returns the current prices of r.
+func (p *Provider) prices(r nips.Resource) nips.Prices {
+	m := p.meters[r]
+	if m == nil {
+		return nil
+	}
+	cur := m.current()
+	switch r {
+	case nips.Storage:
+		return nips.Prices{{Unit: nips.UnitGiBDay, Msat: cur}}
+	case nips.Bandwidth:
+		return nips.Prices{{Unit: nips.UnitMiB, Msat: cur}}
+	default:
+		i := p.cfg.Inference
+		out := uint64(float64(i.PriceOutMsat) * float64(cur) / float64(m.pricing.Base))
+		return nips.Prices{{Unit: nips.UnitMInputTokens, Msat: cur}, {Unit: nips.UnitMOutputTokens, Msat: max(out, 1)}}
+	}
+}
+
+// Prices returns the current prices of r (nil if not sold).
+func (p *Provider) Prices(r nips.Resource) nips.Prices { return p.prices(r) }
+
+func (p *Provider) payments() []nips.Payment {
+	return []nips.Payment{{Method: nips.PayCashu, Mint: p.n.Wallet.Mints()[0], Unit: "sat"}}
+}
+
+// Run serves until ctx ends. The host is started if it is not.
+func (p *Provider) Run(ctx context.Context) error {
+	if err := p.n.StartHost(ctx); err != nil {
+		return err
+	}
+	h := p.n.Host
+	if p.store != nil {
+		h.ServeStorage(&countingStore{ChunkStore: p.store}, p.gates[nips.Storage])
+	}
+	if b := p.cfg.Bandwidth; b != nil {
+		g := p.gates[nips.Bandwidth]
+		m := p.meters[nips.Bandwidth]
+		h.ServeBandwidth(transport.BandwidthConfig{Gate: &loadGate{PaymentGate: g, m: m}, AllowPrivateTargets: b.AllowPrivateTargets})
+	}
+	if p.infer != nil {
+		if err := p.infer.init(ctx); err != nil {
+			return err
+		}
+		h.ServeInference(p.infer, nil)
+	}
+	receipts.Serve(ctx, h.LibP2P(), p.n.Key.Pubkey, p.buildReceipt, p.finishReceipt)
+	for r := range p.meters {
+		if err := p.publishOffer(ctx, r); err != nil {
+			return err
+		}
+	}
+	if err := p.publishPresence(ctx); err != nil {
+		p.log.Warn("presence not published", "err", err)
+	}
+	ready := make(chan struct{})
+	p.wg.Add(3)
+	go func() { defer p.wg.Done(); p.answerBids(ctx, ready) }()
+	go func() { defer p.wg.Done(); p.presenceLoop(ctx) }()
+	go func() { defer p.wg.Done(); p.priceLoop(ctx) }()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+	}
+	p.log.Info("provider running", "resources", len(p.meters), "peer", h.ID())
+	<-ctx.Done()
+	p.wg.Wait()
+	return nil
+}
+
+// Ready returns once Run has published its offers and subscribed (tests).
+func (p *Provider) Offer(r nips.Resource) (nips.Offer, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o, ok := p.offers[r]
+	return o, ok
+}
+
+func (p *Provider) endpoints() []string {
+	if len(p.cfg.Endpoints) > 0 {
+		return p.cfg.Endpoints
+	}
+	var out []string
+	for _, a := range p.n.Host.Addrs() {
+		s := a.String()
+		if nips.CheckEndpoint(s) == nil && len(out) < nips.MaxEndpoints {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *Provider) buildOffer(r nips.Resource) nips.Offer {
+	now := time.Now()
+	o := nips.Offer{
+		ID:         "agentd-" + string(r),
+		Resource:   r,
+		Prices:     p.prices(r),
+		Payments:   p.payments(),
+		Geohash:    p.cfg.Geohash,
+		Tier:       p.cfg.Tier,
+		Endpoints:  p.endpoints(),
+		Expiration: nostr.Timestamp(now.Add(p.cfg.OfferTTL).Unix()),
+	}
+	switch r {
+	case nips.Storage:
+		s := p.cfg.Storage
+		gib := max(uint64(s.Quota-min(p.store.Used(), s.Quota))>>30, 1)
+		o.MinQuantity, o.MaxQuantity, o.Capacity = 1, gib, gib
+		o.MaxObjectSize = uint64(s.Quota)
+		o.Retention = s.Retention
+	case nips.Bandwidth:
+		b := p.cfg.Bandwidth
+		o.MinQuantity, o.MaxQuantity, o.Capacity = 1, b.CapacityMiB, b.CapacityMiB
+	case nips.Inference:
+		o.MinQuantity, o.MaxQuantity, o.Capacity = 1, 1_000_000, 1<<40
+		o.Models = p.infer.models
+		o.ContextLength = p.cfg.Inference.ContextLength
+	}
+	return o
+}
+
+func (p *Provider) publishOffer(ctx context.Context, r nips.Resource) error {
+	o := p.buildOffer(r)
+	ev := o.ToEvent(nostr.Now())
+	signed, err := p.n.Publish(ctx, ev)
+	if err != nil {
+		return fmt.Errorf("provider: publish %s offer: %w", r, err)
+	}
+	o, err = nips.ParseOffer(&signed)
+	if err != nil {
+		return fmt.Errorf("provider: own offer invalid: %w", err)
+	}
+	p.mu.Lock()
+	p.offers[r] = o
+	p.mu.Unlock()
+	p.log.Info("offer published", "resource", r, "price_msat", o.Prices.Max(), "address", o.Address())
+	return nil
+}
+
+func (p *Provider) load(r nips.Resource) float64 {
+	m := p.meters[r]
+	extra := 0.0
+	if r == nips.Storage && p.store != nil && p.store.Quota() > 0 {
+		extra = float64(p.store.Used()) / float64(p.store.Quota())
+	}
+	return m.load(extra)
+}
+
+func (p *Provider) publishPresence(ctx context.Context) error {
+	var caps []nips.Resource
+	var load float64
+	for _, r := range nips.Resources {
+		if p.meters[r] != nil {
+			caps = append(caps, r)
+			load = max(load, p.load(r))
+		}
+	}
+	interval := p.presenceInterval(ctx)
+	b := nips.Presence{
+		Capabilities: caps,
+		Load:         uint64(load * 100),
+		Uptime:       uint64(time.Since(p.start).Seconds()),
+		Tier:         p.cfg.Tier,
+		Geohash:      p.cfg.Geohash,
+		Endpoints:    p.endpoints(),
+		Expiration:   nostr.Timestamp(time.Now().Add(nips.PresenceTTL(interval)).Unix()),
+	}
+	_, err := p.n.Publish(ctx, b.ToEvent(nostr.Now()))
+	return err
+}
+
+func (p *Provider) presenceInterval(ctx context.Context) time.Duration {
+	evs, err := p.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence}, Limit: 1000})
+	if err != nil {
+		return nips.MinPresenceInterval
+	}
+	return nips.PresenceInterval(len(evs))
+}
+
+func (p *Provider) presenceLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(p.presenceInterval(ctx)):
+		}
+		if err := p.publishPresence(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("presence not published", "err", err)
+		}
+	}
+}
+
+// priceLoop adjusts prices to load and republishes offers that changed
+// (or approach their expiration).
+func (p *Provider) priceLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.PriceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.AdjustPrices(ctx)
+	}
+}
+
+// AdjustPrices runs one pricing step now and republishes what changed.
+func (p *Provider) AdjustPrices(ctx context.Context) {
+	for r, m := range p.meters {
+		_, changed := m.adjust(p.load(r))
+		o, _ := p.Offer(r)
+		stale := time.Until(time.Unix(int64(o.Expiration), 0)) < p.cfg.OfferTTL/2
+		if changed || stale {
+			if err := p.publishOffer(ctx, r); err != nil && ctx.Err() == nil {
+				p.log.Warn("offer not republished", "resource", r, "err", err)
+			}
+		}
+	}
+}
+
+// SetLoad is for tests and operators: it overrides the active session
+// count of r.
+func (p *Provider) SetLoad(r nips.Resource, active int) {
+	if m := p.meters[r]; m != nil {
+		m.mu.Lock()
+		m.active = active
+		m.mu.Unlock()
+	}
+}
+
+// signer returns a nostr.Keyer for the node key.
+func (p *Provider) signer() (nostr.Keyer, error) {
+	k, err := keyer.NewPlainKeySigner(p.n.Key.Secret)
+	return k, err
+}
+
+// Earnings returns the ledger totals since since.
+func (p *Provider) Earnings(ctx context.Context, since time.Time) (state.Totals, error) {
+	return p.n.DB.Totals(ctx, since)
+}
+
+// countingStore counts active storage requests for load... the store
+// itself is the load measure (used/quota), so it only forwards.
+type countingStore struct{ transport.ChunkStore }
+
+// loadGate counts open bandwidth sessions for dynamic pricing.
+type loadGate struct {
+	transport.PaymentGate
+	m *meter
+}
+
+func (g *loadGate) Open(ctx context.Context, s transport.Session) (uint64, error) {
+	c, err := g.PaymentGate.Open(ctx, s)
+	if err == nil {
+		g.m.begin()
+	}
+	return c, err
+}
+
+func (g *loadGate) Close(ctx context.Context, s transport.Session, u transport.Usage) {
+	g.m.end()
+	g.PaymentGate.Close(ctx, s, u)
+}
