@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/nip19"
 )
 
 // nip98 returns an Authorization header value for an event signed by sk.
@@ -265,4 +266,44 @@ func FuzzParseAuthHeader(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParsePubkey(t *testing.T) {
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+	npub, err := nip19.EncodePublicKey(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsec, _ := nip19.EncodePrivateKey(sk)
+	cases := []struct {
+		name, in, want string
+	}{
+		{"hex", pk, pk},
+		{"upper hex", strings.ToUpper(pk), pk},
+		{"npub", npub, pk},
+		{"npub with spaces", " " + npub + "\n", pk},
+		{"broken npub", npub[:len(npub)-1] + "q", ""},
+		{"nsec refused", nsec, ""},
+		{"short hex", pk[:62], ""},
+		{"empty", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParsePubkey(tc.in)
+			if tc.want == "" {
+				if err == nil || !errors.Is(err, ErrInvalidConfig) {
+					t.Fatalf("accepted %q as %q (%v)", tc.in, got, err)
+				}
+				if tc.in != "" && strings.Contains(err.Error(), strings.TrimSpace(tc.in)) {
+					// an nsec pasted by mistake must not be echoed into logs
+					t.Fatalf("error repeats the input: %v", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
 }

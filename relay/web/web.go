@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/nip19"
 )
 
 //go:embed static
@@ -63,7 +64,7 @@ var ErrInvalidConfig = errors.New("invalid web configuration")
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	if !nostr.IsValid32ByteHex(c.Operator) {
-		return fmt.Errorf("%w: operator %q is not a 64-character lowercase hex pubkey", ErrInvalidConfig, c.Operator)
+		return fmt.Errorf("%w: operator is not a 64-character lowercase hex pubkey", ErrInvalidConfig)
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)
@@ -209,4 +210,26 @@ func (s *Server) staticHandler() http.Handler {
 		securityHeaders(w.Header())
 		files.ServeHTTP(w, req)
 	})
+}
+
+// ParsePubkey reads an operator key given as 64 hex characters or as an
+// npub (NIP-19), and returns it as lowercase hex.
+func ParsePubkey(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "npub1") {
+		prefix, v, err := nip19.Decode(s)
+		if err != nil || prefix != "npub" {
+			return "", fmt.Errorf("%w: operator key is not a valid npub", ErrInvalidConfig)
+		}
+		hexKey, ok := v.(string)
+		if !ok || !nostr.IsValid32ByteHex(hexKey) {
+			return "", fmt.Errorf("%w: operator key is not a valid npub", ErrInvalidConfig)
+		}
+		return hexKey, nil
+	}
+	if l := strings.ToLower(s); nostr.IsValid32ByteHex(l) {
+		return l, nil
+	}
+	// The value is not repeated: it may be a secret key pasted by mistake.
+	return "", fmt.Errorf("%w: operator key: want an npub or 64 hex characters", ErrInvalidConfig)
 }
