@@ -186,6 +186,7 @@ func TestSessions(t *testing.T) {
 	if a.session(withCookie(strings.Repeat("0", 64))) || a.session(withCookie("short")) {
 		t.Fatal("unknown token accepted")
 	}
+	now = now.Add(time.Second)
 	t2, _, _ := a.newSession()
 	now = now.Add(time.Second)
 	t3, _, _ := a.newSession() // evicts the oldest (t1)
