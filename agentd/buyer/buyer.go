@@ -98,8 +98,10 @@ type Buyer struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	sessions map[string]*Session // provider+resource -> open session
-	dead     map[string]time.Time
+	sessions   map[string]*Session // provider+resource -> open session
+	dead       map[string]time.Time
+	cache      map[string]cached
+	recoveries []time.Duration
 }
 
 // New returns a buyer on node n (with a wallet and a started host).

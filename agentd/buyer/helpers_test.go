@@ -39,7 +39,8 @@ func startProvider(t *testing.T, net *agentdtest.Net, name string, cfg provider.
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rp := &runningProvider{Node: nd, P: p, stop: cancel, done: make(chan struct{})}
-	go func() { defer close(rp.done); _ = p.Run(ctx) }()
+	runErr := make(chan error, 1)
+	go func() { defer close(rp.done); runErr <- p.Run(ctx) }()
 	t.Cleanup(rp.Kill)
 	// Wait for its offers.
 	deadline := time.Now().Add(10 * time.Second)
@@ -54,6 +55,11 @@ func startProvider(t *testing.T, net *agentdtest.Net, name string, cfg provider.
 		}
 		if ready {
 			break
+		}
+		select {
+		case err := <-runErr:
+			t.Fatalf("provider %s: %v", name, err)
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("provider %s did not publish its offers", name)

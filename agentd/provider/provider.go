@@ -50,7 +50,7 @@ type InferenceConfig struct {
 	PriceInMsat   uint64   // per 1M prompt tokens
 	PriceOutMsat  uint64   // per 1M completion tokens
 	MaxConcurrent int      // requests at full load (default 4)
-	ContextLength uint64
+	ContextLength uint64   // tokens (default 8192)
 	Pricing       *Pricing // bounds on the input price; output moves with it
 }
 
@@ -108,6 +108,9 @@ func (c *Config) defaults() error {
 		}
 		if i.MaxConcurrent <= 0 {
 			i.MaxConcurrent = 4
+		}
+		if i.ContextLength == 0 {
+			i.ContextLength = 8192
 		}
 	}
 	return nil

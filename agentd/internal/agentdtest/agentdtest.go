@@ -154,7 +154,9 @@ func (l *LLM) chat(w http.ResponseWriter, r *http.Request) {
 	// resumes after the words already given.
 	var msgs []struct{ Role, Content string }
 	_ = json.Unmarshal(req.Messages, &msgs)
+	continuing := false
 	if k := len(msgs); k > 0 && msgs[k-1].Role == "assistant" {
+		continuing = true
 		have := len(strings.Fields(msgs[k-1].Content))
 		words = words[min(have, len(words)):]
 	}
@@ -183,7 +185,7 @@ func (l *LLM) chat(w http.ResponseWriter, r *http.Request) {
 		return true
 	}
 	for i, word := range words {
-		if i > 0 {
+		if i > 0 || continuing {
 			word = " " + word
 		}
 		select {

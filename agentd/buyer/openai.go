@@ -1,0 +1,464 @@
+package buyer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd/metering"
+	"github.com/sovmesh/sovmesh/agentd/provider"
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
+)
+
+// maxRequest bounds a chat completion request body.
+const maxRequest = 1 << 20
+
+// candidateTTL is how long a discovery result is reused.
+const candidateTTL = 30 * time.Second
+
+type cached struct {
+	at    time.Time
+	cands []Candidate
+}
+
+// candidates returns ranked offers, from a short-lived cache, without
+// the providers marked dead.
+func (b *Buyer) candidates(ctx context.Context, r nips.Resource, model string) ([]Candidate, error) {
+	key := string(r) + "/" + model
+	b.mu.Lock()
+	if b.cache == nil {
+		b.cache = map[string]cached{}
+	}
+	c, ok := b.cache[key]
+	b.mu.Unlock()
+	if !ok || time.Since(c.at) > candidateTTL {
+		cands, err := b.Discover(ctx, r, model)
+		if err != nil {
+			return nil, err
+		}
+		c = cached{at: time.Now(), cands: cands}
+		b.mu.Lock()
+		b.cache[key] = c
+		b.mu.Unlock()
+	}
+	var out []Candidate
+	for _, x := range c.cands {
+		if !b.isDead(x.Offer.Pubkey) {
+			out = append(out, x)
+		}
+	}
+	if len(out) == 0 {
+		b.mu.Lock()
+		delete(b.cache, key)
+		b.mu.Unlock()
+		return b.Discover(ctx, r, model)
+	}
+	return out, nil
+}
+
+// Endpoint is the local OpenAI-compatible server.
+type Endpoint struct {
+	b    *Buyer
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+// Addr returns the listen address.
+func (e *Endpoint) Addr() string { return e.ln.Addr().String() }
+
+// URL returns the base URL (…/v1).
+func (e *Endpoint) URL() string { return "http://" + e.Addr() + "/v1" }
+
+// Shutdown stops the server and waits for it.
+func (e *Endpoint) Shutdown(ctx context.Context) error {
+	err := e.srv.Shutdown(ctx)
+	<-e.done
+	return err
+}
+
+// ServeOpenAI starts the endpoint on addr (e.g. 127.0.0.1:8088): POST
+// /v1/chat/completions (streaming or not) and GET /v1/models. Each request
+// is paid with a reservation token; the provider returns the change.
+func (b *Buyer) ServeOpenAI(addr string) (*Endpoint, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("buyer: openai endpoint: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/models", b.handleModels)
+	mux.HandleFunc("POST /v1/chat/completions", b.handleChat)
+	e := &Endpoint{b: b, ln: ln, done: make(chan struct{}),
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	go func() { defer close(e.done); _ = e.srv.Serve(ln) }()
+	return e, nil
+}
+
+func apiError(w http.ResponseWriter, code int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": msg, "type": typ}})
+}
+
+func (b *Buyer) handleModels(w http.ResponseWriter, r *http.Request) {
+	cands, err := b.candidates(r.Context(), nips.Inference, "")
+	if err != nil && !errors.Is(err, ErrNoOffer) {
+		apiError(w, http.StatusBadGateway, "market_error", err.Error())
+		return
+	}
+	seen := map[string]bool{}
+	data := []map[string]any{}
+	for _, c := range cands {
+		for _, m := range c.Offer.Models {
+			if !seen[m] {
+				seen[m] = true
+				data = append(data, map[string]any{"id": m, "object": "model", "owned_by": "sovmesh-market"})
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
+}
+
+// chatRequest is what the endpoint reads of a request.
+type chatRequest struct {
+	Model         string            `json:"model"`
+	Messages      []json.RawMessage `json:"messages"`
+	Stream        bool              `json:"stream"`
+	MaxTokens     uint64            `json:"max_tokens"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+// sink receives the answer: SSE to the client, or accumulated.
+type sink struct {
+	w         http.ResponseWriter
+	stream    bool
+	usage     bool
+	started   bool
+	content   strings.Builder
+	id, model string
+	finish    string
+	prompt    uint64
+	compl     uint64
+	provider  string
+	lastChunk time.Time
+	// Recovered is the time from the failure to the next provider's first
+	// chunk, for failover measurements.
+	recovered []time.Duration
+}
+
+func (s *sink) chunk(raw []byte) {
+	var c struct {
+		ID      string `json:"id"`
+		Model   string `json:"model"`
+		Choices []struct {
+			Delta struct {
+				Content string `json:"content"`
+			} `json:"delta"`
+			FinishReason *string `json:"finish_reason"`
+		} `json:"choices"`
+		Usage *struct {
+			Prompt     uint64 `json:"prompt_tokens"`
+			Completion uint64 `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	_ = json.Unmarshal(raw, &c)
+	if c.ID != "" {
+		s.id = c.ID
+	}
+	if c.Model != "" {
+		s.model = c.Model
+	}
+	for _, ch := range c.Choices {
+		s.content.WriteString(ch.Delta.Content)
+		if ch.FinishReason != nil {
+			s.finish = *ch.FinishReason
+		}
+	}
+	if c.Usage != nil {
+		s.prompt += c.Usage.Prompt
+		s.compl += c.Usage.Completion
+	}
+	s.lastChunk = time.Now()
+	if !s.stream {
+		return
+	}
+	if len(c.Choices) == 0 && c.Usage != nil && !s.usage {
+		return // the client did not ask for usage
+	}
+	if !s.started {
+		s.w.Header().Set("Content-Type", "text/event-stream")
+		s.w.Header().Set("Cache-Control", "no-cache")
+		s.w.Header().Set("X-Sovmesh-Provider", s.provider)
+		s.w.WriteHeader(http.StatusOK)
+		s.started = true
+	}
+	fmt.Fprintf(s.w, "data: %s\n\n", raw)
+	if f, ok := s.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (b *Buyer) handleChat(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequest+1))
+	if err != nil || len(body) > maxRequest {
+		apiError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "request too large or unreadable")
+		return
+	}
+	var req chatRequest
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &req); err != nil || json.Unmarshal(body, &fields) != nil {
+		apiError(w, http.StatusBadRequest, "invalid_request_error", "body is not a JSON chat completion request")
+		return
+	}
+	if _, err := transport.ParseChatRequest(body); err != nil {
+		apiError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+		return
+	}
+	s := &sink{w: w, stream: req.Stream, usage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage, model: req.Model}
+	err = b.Complete(r.Context(), fields, req, s)
+	if err != nil {
+		if s.started {
+			fmt.Fprintf(w, "data: %s\n\n", mustJSON(map[string]any{"error": map[string]any{"message": err.Error()}}))
+			return
+		}
+		code := http.StatusBadGateway
+		if errors.Is(err, ErrNoOffer) {
+			code = http.StatusNotFound
+		} else if errors.Is(err, state.ErrOverBudget) || errors.Is(err, cashu.ErrInsufficient) {
+			code = http.StatusPaymentRequired
+		}
+		apiError(w, code, "market_error", err.Error())
+		return
+	}
+	if req.Stream {
+		if !s.started {
+			s.chunk(mustJSON(map[string]any{"id": s.id, "object": "chat.completion.chunk", "model": s.model, "choices": []any{}}))
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+		return
+	}
+	finish := s.finish
+	if finish == "" {
+		finish = "stop"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Sovmesh-Provider", s.provider)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"id": s.id, "object": "chat.completion", "created": time.Now().Unix(), "model": s.model,
+		"choices": []map[string]any{{"index": 0, "message": map[string]any{"role": "assistant", "content": s.content.String()}, "finish_reason": finish}},
+		"usage":   map[string]any{"prompt_tokens": s.prompt, "completion_tokens": s.compl, "total_tokens": s.prompt + s.compl},
+	})
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// errStall means the provider stopped sending mid-answer.
+var errStall = errors.New("buyer: provider stalled")
+
+// Complete buys one completion, moving to the next-best provider when one
+// fails or stalls (continuing the partial answer there).
+func (b *Buyer) Complete(ctx context.Context, fields map[string]json.RawMessage, req chatRequest, s *sink) error {
+	cands, err := b.candidates(ctx, nips.Inference, req.Model)
+	if err != nil {
+		return err
+	}
+	maxTokens := req.MaxTokens
+	if maxTokens == 0 {
+		maxTokens = provider.DefaultMaxTokens
+	}
+	var failedAt time.Time
+	var errs []error
+	for i, c := range cands {
+		if i >= 4 {
+			break
+		}
+		if i > 0 && b.isDead(c.Offer.Pubkey) {
+			continue
+		}
+		err := b.completeOn(ctx, c, fields, req, maxTokens, s, &failedAt)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		errs = append(errs, err)
+		b.log.Warn("inference provider failed, moving on", "provider", c.Offer.Pubkey, "err", err)
+		b.markDead(c.Offer.Pubkey)
+		if failedAt.IsZero() {
+			failedAt = time.Now()
+		}
+	}
+	return fmt.Errorf("%w: every provider failed: %w", ErrNoOffer, errors.Join(errs...))
+}
+
+func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]json.RawMessage, req chatRequest, maxTokens uint64, s *sink, failedAt *time.Time) error {
+	sess, err := b.session(ctx, c, maxTokens+1024, 0, req.Model)
+	if err != nil {
+		return err
+	}
+	msgs := req.Messages
+	if partial := s.content.String(); partial != "" {
+		// Continue the answer the last provider began.
+		msgs = append(append([]json.RawMessage(nil), msgs...), mustJSON(map[string]string{"role": "assistant", "content": partial}))
+	}
+	msgJSON := mustJSON(msgs)
+	reserve := metering.MsatToSats(metering.InferenceCost(sess.Match.Prices, provider.PromptEstimate(msgJSON), maxTokens))
+	reserve = max(reserve, 1)
+	b.n.SendMu.Lock()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	sent, err := b.n.Wallet.Send(sctx, reserve, cashu.SendOptions{Counterparty: c.Offer.Pubkey})
+	cancel()
+	b.n.SendMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("buyer: reserve %d sats: %w", reserve, err)
+	}
+	_ = b.n.DB.Record(ctx, state.Entry{Session: sess.ID, Kind: state.Spend, Counterparty: c.Offer.Pubkey, Resource: nips.Inference, Sats: sent.Amount, OpID: sent.OpID})
+	_ = b.n.DB.AddUsage(ctx, sess.ID, sent.Amount*1000, 0)
+	out := make(map[string]json.RawMessage, len(fields)+2)
+	for k, v := range fields {
+		out[k] = v
+	}
+	out["messages"] = msgJSON
+	out["stream"] = json.RawMessage("true")
+	out[metering.TokenField] = mustJSON(sent.Token)
+	out[provider.SessionField] = mustJSON(sess.ID)
+	raw := mustJSON(out)
+	gotChange := false
+	defer func() {
+		if !gotChange {
+			// The provider never answered with change: take back the
+			// reservation if it did not redeem it.
+			_, _ = metering.Reclaim(context.WithoutCancel(ctx), b.n.Wallet, b.n.DB, sess.ID, c.Offer.Pubkey, nips.Inference, []int64{sent.OpID})
+		} else {
+			_ = b.n.Wallet.MarkDelivered(context.WithoutCancel(ctx), sent.OpID)
+		}
+	}()
+	st, err := b.n.Host.Infer(ctx, sess.Peer, raw, nil)
+	if err != nil {
+		return fmt.Errorf("buyer: infer: %w", err)
+	}
+	defer st.Close()
+	s.provider = c.Offer.Pubkey
+	type item struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan item)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			chunk, err := st.Recv()
+			if chunk != nil {
+				chunk = bytes.Clone(chunk)
+			}
+			select {
+			case ch <- item{chunk, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); st.Close(); wg.Wait() }()
+	timer := time.NewTimer(b.cfg.StallTimeout)
+	defer timer.Stop()
+	for {
+		var it item
+		select {
+		case it = <-ch:
+		case <-timer.C:
+			return errStall
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if it.err == io.EOF {
+			if !gotChange {
+				return errors.New("buyer: answer ended without the provider's change")
+			}
+			return nil
+		}
+		if it.err != nil {
+			return it.err
+		}
+		timer.Reset(b.cfg.StallTimeout)
+		var probe struct {
+			Object string `json:"object"`
+		}
+		_ = json.Unmarshal(it.b, &probe)
+		if probe.Object == metering.ChangeObject {
+			var chg metering.Change
+			if err := json.Unmarshal(it.b, &chg); err != nil {
+				return fmt.Errorf("buyer: bad change chunk: %w", err)
+			}
+			gotChange = true
+			b.takeChange(ctx, sess, chg)
+			if chg.Error != "" && s.content.Len() == 0 {
+				return fmt.Errorf("buyer: provider: %s", chg.Error)
+			}
+			continue
+		}
+		if !failedAt.IsZero() {
+			s.recovered = append(s.recovered, time.Since(*failedAt))
+			b.recordRecovery(time.Since(*failedAt))
+			*failedAt = time.Time{}
+		}
+		s.chunk(it.b)
+	}
+}
+
+func (b *Buyer) takeChange(ctx context.Context, sess *Session, chg metering.Change) {
+	if chg.Token == "" {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	rcv, err := b.n.Wallet.Receive(rctx, chg.Token, cashu.ReceiveOptions{Counterparty: sess.Provider})
+	if err != nil {
+		b.log.Warn("change not received", "session", sess.ID, "sats", chg.ChangeSats, "err", err)
+		return
+	}
+	_ = b.n.DB.Record(ctx, state.Entry{Session: sess.ID, Kind: state.Refund, Counterparty: sess.Provider, Resource: nips.Inference, Sats: rcv.Amount, Fee: rcv.Value - rcv.Amount, OpID: rcv.OpID})
+	_ = b.n.DB.SubPaid(ctx, sess.ID, rcv.Value*1000)
+	_ = b.n.DB.AddUsage(ctx, sess.ID, 0, chg.Prompt+chg.Completion)
+}
+
+// recordRecovery keeps the last failover times (time-to-recover).
+func (b *Buyer) recordRecovery(d time.Duration) {
+	b.mu.Lock()
+	b.recoveries = append(b.recoveries, d)
+	if len(b.recoveries) > 1000 {
+		b.recoveries = b.recoveries[len(b.recoveries)-1000:]
+	}
+	b.mu.Unlock()
+}
+
+// Recoveries returns the measured failover times (time from a provider's
+// failure to the next provider's first byte), oldest first.
+func (b *Buyer) Recoveries() []time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]time.Duration(nil), b.recoveries...)
+}
