@@ -97,7 +97,7 @@ type Buyer struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
+	mu         sync.Mutex
 	sessions   map[string]*Session // provider+resource -> open session
 	dead       map[string]time.Time
 	cache      map[string]cached

@@ -100,7 +100,9 @@ func TestInferenceEndpointAndFailover(t *testing.T) {
 	}
 	var cc struct {
 		Choices []struct{ Message struct{ Content string } }
-		Usage   struct{ CompletionTokens uint64 `json:"completion_tokens"` }
+		Usage   struct {
+			CompletionTokens uint64 `json:"completion_tokens"`
+		}
 	}
 	json.NewDecoder(resp.Body).Decode(&cc)
 	resp.Body.Close()
