@@ -1,0 +1,83 @@
+package buyer
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd/internal/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/provider"
+	"github.com/sovmesh/sovmesh/agentd/state"
+)
+
+func TestSOCKSOverBandwidth(t *testing.T) {
+	ctx := t.Context()
+	net0 := agentdtest.Start(t)
+	echo, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	pcfg := provider.Config{Bandwidth: &provider.BandwidthConfig{PriceMsat: 1000, AllowPrivateTargets: true}}
+	p := startProvider(t, net0, "bw", pcfg)
+	bn := net0.Node(t, "buyer", 1000)
+	b, err := New(ctx, bn, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, addr, err := b.ServeSOCKS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ea := echo.Addr().(*net.TCPAddr)
+	c.Write([]byte{5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, byte(ea.Port >> 8), byte(ea.Port)})
+	var rep [12]byte
+	if _, err := io.ReadFull(c, rep[:]); err != nil || rep[3] != 0 {
+		t.Fatalf("socks reply %v %v", rep, err)
+	}
+	payload := make([]byte, 3<<20)
+	rand.Read(payload)
+	go c.Write(payload)
+	got := make([]byte, len(payload))
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatal("bytes differ through the proxy")
+	}
+	c.Close()
+	b.Close(ctx)
+	// The provider may still be recording the last step it redeemed.
+	var tot state.Totals
+	bt, _ := bn.DB.Totals(ctx, time.Time{})
+	for range 50 {
+		tot, _ = p.Node.DB.Totals(ctx, time.Time{})
+		if tot.Net() == bt.NetSpent() {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// 6 MiB carried (both ways) at 1 sat per MiB: at least 6 sats.
+	if tot.Net() < 6 {
+		t.Fatalf("provider earned %d sats for 6 MiB", tot.Net())
+	}
+	if bt.NetSpent() != tot.Net() {
+		t.Fatalf("buyer spent %d, provider earned %d", bt.NetSpent(), tot.Net())
+	}
+}
