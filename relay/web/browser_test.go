@@ -17,7 +17,6 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/nips"
-	"github.com/sovmesh/sovmesh/nips/nipstest"
 )
 
 // Browser tests drive Debian's Chromium headless (apt-get install chromium).
@@ -185,13 +184,16 @@ func TestBrowser(t *testing.T) {
 		t.Skip("browser test skipped in -short mode")
 	}
 	browser := newBrowser(t)
-	e := startEnv(t)
+	seedSK, seedPK := newKey(t) // a key the relay trusts
+	e := startEnv(t, seedPK)
 	rl := connect(t, e.URL)
 	providerSK, providerPK := newKey(t)
 	otherSK, otherPK := newKey(t)
 	e.prepay(t, providerPK, 30)
 	e.prepay(t, otherPK, 30)
 	publish(t, rl, presence("u0yjj"), providerSK)
+	// The other provider served the trusted key and was paid: it earns trust.
+	settle(t, rl, otherSK, seedSK, 5000)
 	unpaidSK, _ := newKey(t)
 	unpaid := offer("unpaid", nips.Bandwidth, 1, "", "unpaid")
 	_ = unpaid.Sign(unpaidSK)
@@ -221,8 +223,15 @@ func TestBrowser(t *testing.T) {
 		if strings.Join(order, ",") != "bw-zrh,bw-nyc,st-zrh" {
 			t.Errorf("order %v, want cheapest first", order)
 		}
-		// Trust comes from the marketplace's book: unranked keys show 0.
-		waitJS(t, tab, "trust from /api/book", `document.querySelector('tr[data-offer="bw-zrh"] td.trust').textContent === "0"`)
+		// Trust comes from the marketplace's book: the provider paid by the
+		// trusted key ranks above 0, the other shows 0.
+		var nycTrust int
+		waitFor(t, "trust for the paid provider", func() bool {
+			nycTrust, _ = bookTrust(t, e, otherPK)
+			return nycTrust > 0
+		})
+		step(t, tab, "reload for fresh trust", chromedp.Navigate(e.HTTP+"/"))
+		waitJS(t, tab, "trust from /api/book", fmt.Sprintf(`document.querySelector('tr[data-offer="bw-zrh"] td.trust').textContent === "0" && document.querySelector('tr[data-offer="bw-nyc"] td.trust').textContent === "%d"`, nycTrust))
 		shot(t, tab, "book")
 	})
 
@@ -247,14 +256,20 @@ func TestBrowser(t *testing.T) {
 				chromedp.Evaluate[chromedp.Void](setSelect("f-ceiling", "")),
 				chromedp.SendKeys(chromedp.ID("f-region"), "dr5"),
 			}, "bw-nyc"},
-			{"trust floor above every provider", []chromedp.Action[chromedp.Void]{
+			{"trust floor 1", []chromedp.Action[chromedp.Void]{
 				chromedp.Evaluate[chromedp.Void](setSelect("f-region", "")),
 				chromedp.SendKeys(chromedp.ID("f-trust"), "1"),
+			}, "bw-nyc"},
+			{"trust floor above every provider", []chromedp.Action[chromedp.Void]{
+				chromedp.Evaluate[chromedp.Void](setSelect("f-trust", "101")),
 			}, ""},
 			{"all, sorted by trust then price", []chromedp.Action[chromedp.Void]{
 				chromedp.Evaluate[chromedp.Void](setSelect("f-trust", "")),
 				chromedp.Evaluate[chromedp.Void](setSelect("f-resource", "")),
 				chromedp.Evaluate[chromedp.Void](setSelect("f-sort", "trust")),
+			}, "bw-nyc,bw-zrh,st-zrh"},
+			{"all, sorted by price", []chromedp.Action[chromedp.Void]{
+				chromedp.Evaluate[chromedp.Void](setSelect("f-sort", "price")),
 			}, "bw-zrh,bw-nyc,st-zrh"},
 		}
 		for _, tc := range cases {
@@ -284,16 +299,7 @@ func TestBrowser(t *testing.T) {
 		}
 		// A settled session while the page is open: receipt and rating appear.
 		buyerSK, buyerPK := newKey(t)
-		receipt := nips.Receipt{Session: strings.Repeat("5", 64), Match: strings.Repeat("6", 64), Buyer: buyerPK,
-			Resource: nips.Bandwidth, Delivered: 100, Paid: 4000, Payment: nips.Payment{Method: nips.PayCashu, Mint: nipstest.Mint, Unit: "sat"}}
-		revt := receipt.ToEvent(nostr.Now())
-		revt.PubKey = providerPK
-		sig, err := nips.Countersign(&revt, buyerSK)
-		if err != nil {
-			t.Fatal(err)
-		}
-		receipt.Countersig = sig
-		revt = publish(t, rl, receipt.ToEvent(revt.CreatedAt), providerSK)
+		revt := settle(t, rl, providerSK, buyerSK, 4000)
 		att := nips.Attestation{Subject: providerPK, Receipt: revt.ID, Role: nips.RoleProvider, Outcome: nips.Delivered, Settled: 4000, Rating: 90, LatencyMs: 35}
 		publish(t, rl, att.ToEvent(nostr.Now()), buyerSK)
 		waitJS(t, tab, "the receipt", fmt.Sprintf(`(() => { const r = document.querySelector('tr[data-receipt="%s"]'); return r && r.innerText.includes("yes") && r.innerText.includes("100 MiB") })()`, revt.ID))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -55,8 +56,9 @@ func newKey(t testing.TB) (string, string) {
 	return sk, pk
 }
 
-// startEnv runs the whole stack on 127.0.0.1.
-func startEnv(t *testing.T) *env {
+// startEnv runs the whole stack on 127.0.0.1. Trust flows from the relay's
+// key and seeds, recomputed every 100 ms.
+func startEnv(t *testing.T, seeds ...string) *env {
 	t.Helper()
 	e := &env{}
 	e.operatorSK, e.operatorPK = newKey(t)
@@ -79,6 +81,7 @@ func startEnv(t *testing.T) *env {
 
 	mcfg := marketplace.DefaultConfig()
 	mcfg.UnknownRate, mcfg.UnknownBurst, mcfg.TrustedRate, mcfg.TrustedBurst = 1000, 1000, 1000, 1000
+	mcfg.Seeds, mcfg.TrustInterval = seeds, 100*time.Millisecond
 	mk, err := marketplace.New(mcfg, quiet())
 	if err != nil {
 		t.Fatal(err)
@@ -247,4 +250,43 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// settle publishes a receipt by the provider for a session with buyer,
+// countersigned by the buyer, and returns the signed event.
+func settle(t *testing.T, rl *nostr.Relay, providerSK, buyerSK string, paid uint64) nostr.Event {
+	t.Helper()
+	providerPK, _ := nostr.GetPublicKey(providerSK)
+	buyerPK, _ := nostr.GetPublicKey(buyerSK)
+	seq := fmt.Sprintf("%064x", time.Now().UnixNano())
+	r := nips.Receipt{Session: seq, Match: seq, Buyer: buyerPK, Resource: nips.Bandwidth, Delivered: 100, Paid: paid,
+		Payment: nips.Payment{Method: nips.PayCashu, Mint: nipstest.Mint, Unit: "sat"}}
+	evt := r.ToEvent(nostr.Now())
+	evt.PubKey = providerPK
+	sig, err := nips.Countersign(&evt, buyerSK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Countersig = sig
+	return publish(t, rl, r.ToEvent(evt.CreatedAt), providerSK)
+}
+
+// bookTrust reads a provider's trust rank from the marketplace's /api/book.
+func bookTrust(t *testing.T, e *env, provider string) (int, bool) {
+	t.Helper()
+	var book struct {
+		Offers []struct {
+			Provider string `json:"provider"`
+			Trust    int    `json:"trust"`
+		} `json:"offers"`
+	}
+	if code := get(t, e.HTTP+"/api/book?resource=bandwidth&limit=1000", "", &book); code != 200 {
+		t.Fatalf("GET /api/book: %d", code)
+	}
+	for _, o := range book.Offers {
+		if o.Provider == provider {
+			return o.Trust, true
+		}
+	}
+	return 0, false
 }
