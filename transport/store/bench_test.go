@@ -16,7 +16,7 @@ import (
 // writers (as several storage streams do). The store lives in
 // $STORE_BENCH_DIR if set (e.g. /dev/shm), else in a temp dir on disk.
 func BenchmarkPut(b *testing.B) {
-	for _, writers := range []int{1, 4, 16} {
+	for _, writers := range []int{1, 8} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			dir := b.TempDir()
 			if d := os.Getenv("STORE_BENCH_DIR"); d != "" {

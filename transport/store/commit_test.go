@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,77 +45,108 @@ func (s *Store) queued() int {
 	return len(s.queue)
 }
 
-// TestGroupCommitBatchesStalledFlush stalls the flush of one chunk: the
-// chunks written meanwhile wait (none is acknowledged early), then become
-// durable together in one more batch.
-func TestGroupCommitBatchesStalledFlush(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir, 0)
-	if err != nil {
-		t.Fatal(err)
+// TestGroupCommitStalledFlush stalls the flush of one chunk mid-window.
+// With one committer, the chunks written meanwhile wait (none is
+// acknowledged or visible early), then become durable together in one more
+// batch. With two, they are committed by the second committer and
+// acknowledged while the first flush is still stalled; the stalled chunk is
+// acknowledged only once its flush returns.
+func TestGroupCommitStalledFlush(t *testing.T) {
+	tests := []struct {
+		name       string
+		committers int
+	}{
+		{"one committer", 1},
+		{"two committers", 2},
 	}
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	s.fsyncFile = func(f *os.File) error {
-		once.Do(func() {
-			close(entered)
-			<-release
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.maxCommit = tc.committers
+			entered := make(chan struct{})
+			release := make(chan struct{})
+			var first atomic.Bool
+			s.fsyncFile = func(f *os.File) error {
+				if first.CompareAndSwap(false, true) { // only the first flush stalls
+					close(entered)
+					<-release
+				}
+				return f.Sync()
+			}
+			const n = 9
+			errs := make([]error, n)
+			acked := make(chan int, n)
+			var wg sync.WaitGroup
+			put := func(i int) {
+				wg.Go(func() {
+					d := testChunk(i, 5000)
+					errs[i] = s.Put(chunk.Sum(d), [32]byte{1}, d)
+					acked <- i
+				})
+			}
+			put(0)
+			<-entered // chunk 0's batch is stuck in its fsync
+			for i := 1; i < n; i++ {
+				put(i)
+			}
+			if tc.committers == 1 {
+				waitFor(t, "the next batch to queue", func() bool { return s.queued() == n-1 })
+				select {
+				case i := <-acked:
+					t.Fatalf("chunk %d acknowledged while the flush was stalled", i)
+				default:
+				}
+				for i := 1; i < n; i++ {
+					if ok, _ := s.Has(chunk.Sum(testChunk(i, 5000))); ok {
+						t.Fatalf("chunk %d visible before its commit", i)
+					}
+				}
+			} else {
+				for range n - 1 {
+					select {
+					case i := <-acked:
+						if i == 0 || errs[i] != nil {
+							t.Fatalf("chunk %d acknowledged (err %v) while chunk 0's flush is stalled", i, errs[i])
+						}
+					case <-time.After(10 * time.Second):
+						t.Fatal("chunks held up by another batch's stalled flush")
+					}
+				}
+				if ok, _ := s.Has(chunk.Sum(testChunk(0, 5000))); ok {
+					t.Fatal("stalled chunk visible before its commit")
+				}
+			}
+			close(release)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("put %d: %v", i, err)
+				}
+			}
+			s.cmu.Lock()
+			batches := s.batches
+			s.cmu.Unlock()
+			if tc.committers == 1 && batches != 2 {
+				t.Fatalf("%d batches, want 2 (the stalled one and one for the %d queued behind it)", batches, n-1)
+			}
+			s2, err := Open(dir, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				d := testChunk(i, 5000)
+				if got, err := s2.Get(chunk.Sum(d), nil); err != nil || !bytes.Equal(got, d) {
+					t.Fatalf("chunk %d after reopen: %v", i, err)
+				}
+			}
+			if s2.Used() != n*5000 {
+				t.Fatalf("used %d after reopen, want %d", s2.Used(), n*5000)
+			}
 		})
-		return f.Sync()
-	}
-	const n = 9
-	errs := make([]error, n)
-	acked := make(chan int, n)
-	var wg sync.WaitGroup
-	put := func(i int) {
-		wg.Go(func() {
-			d := testChunk(i, 5000)
-			errs[i] = s.Put(chunk.Sum(d), [32]byte{1}, d)
-			acked <- i
-		})
-	}
-	put(0)
-	<-entered // the first batch (chunk 0) is stuck in its fsync
-	for i := 1; i < n; i++ {
-		put(i)
-	}
-	waitFor(t, "the next batch to queue", func() bool { return s.queued() == n-1 })
-	select {
-	case i := <-acked:
-		t.Fatalf("chunk %d acknowledged while the flush was stalled", i)
-	default:
-	}
-	for i := 1; i < n; i++ {
-		if ok, _ := s.Has(chunk.Sum(testChunk(i, 5000))); ok {
-			t.Fatalf("chunk %d visible before its commit", i)
-		}
-	}
-	close(release)
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("put %d: %v", i, err)
-		}
-	}
-	s.cmu.Lock()
-	batches := s.batches
-	s.cmu.Unlock()
-	if batches != 2 {
-		t.Fatalf("%d batches, want 2 (the stalled one and one for the %d queued behind it)", batches, n-1)
-	}
-	s2, err := Open(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		d := testChunk(i, 5000)
-		if got, err := s2.Get(chunk.Sum(d), nil); err != nil || !bytes.Equal(got, d) {
-			t.Fatalf("chunk %d after reopen: %v", i, err)
-		}
-	}
-	if s2.Used() != n*5000 {
-		t.Fatalf("used %d after reopen, want %d", s2.Used(), n*5000)
 	}
 }
 

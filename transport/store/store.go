@@ -50,6 +50,13 @@ const (
 // commitBatchMax bounds how many chunks one group commit makes durable.
 const commitBatchMax = 64
 
+// defaultCommitters bounds the group commits in flight at once. Two keep
+// the disk busy while a batch waits for its flush (the filesystem merges
+// concurrent flushes into one journal commit), and a stalled flush does not
+// hold up every other writer; chunks written while both are busy form the
+// next batch.
+const defaultCommitters = 2
+
 // Store is a directory of chunks. It is safe for concurrent use.
 type Store struct {
 	dir   string
@@ -63,7 +70,8 @@ type Store struct {
 
 	cmu        sync.Mutex
 	queue      []*pendingWrite // written, waiting for a group commit
-	committing bool            // a commit goroutine is running
+	committers int             // commit goroutines running
+	maxCommit  int             // bound on committers
 	batches    int             // group commits done (for tests)
 
 	// fsyncFile and fsyncDir make data and directory entries durable;
@@ -94,7 +102,7 @@ func Open(dir string, quota int64) (*Store, error) {
 		_ = os.Remove(filepath.Join(dir, tmpDir, e.Name()))
 	}
 	s := &Store{dir: dir, quota: quota, pending: map[chunk.CID]bool{},
-		fsyncFile: (*os.File).Sync, fsyncDir: syncDir}
+		maxCommit: defaultCommitters, fsyncFile: (*os.File).Sync, fsyncDir: syncDir}
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -218,13 +226,15 @@ func (s *Store) ensureDir(dir string) error {
 }
 
 // commit queues w for the next group commit and waits for its outcome.
-// A commit goroutine runs while there is work and exits when the queue is
-// empty; chunks queued while a batch is being flushed form the next batch.
+// Up to defaultCommitters commit goroutines run while there is work, each
+// taking all that is queued as its batch, and exit when the queue is
+// empty; chunks queued while the committers are flushing form the next
+// batches.
 func (s *Store) commit(w *pendingWrite) error {
 	s.cmu.Lock()
 	s.queue = append(s.queue, w)
-	if !s.committing {
-		s.committing = true
+	if s.committers < s.maxCommit {
+		s.committers++
 		go s.commitLoop()
 	}
 	s.cmu.Unlock()
@@ -236,8 +246,10 @@ func (s *Store) commitLoop() {
 		s.cmu.Lock()
 		n := min(len(s.queue), commitBatchMax)
 		if n == 0 {
-			s.committing = false
-			s.queue = nil
+			s.committers--
+			if s.committers == 0 {
+				s.queue = nil
+			}
 			s.cmu.Unlock()
 			return
 		}
