@@ -45,7 +45,7 @@ func (w *Wallet) RequestMint(ctx context.Context, mint string, amount uint64) (M
 	}
 	d := &opData{Quote: q.Quote, Invoice: q.Request}
 	var id int64
-	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+	err = w.tx(ctx, func(tx *sql.Tx) error {
 		id, err = journal.Insert(ctx, tx, journal.Op{Kind: KindMint, State: journal.StatePrepared, Mint: mint, Amount: amount, Data: d.raw()})
 		return err
 	})
@@ -105,7 +105,7 @@ func (w *Wallet) ClaimMint(ctx context.Context, opID int64) (uint64, error) {
 		if d.Outputs, err = newOutputs(ks, gcashu.AmountSplit(op.Amount), false, nil); err != nil {
 			return 0, err
 		}
-		if err := w.j.Tx(ctx, func(tx *sql.Tx) error {
+		if err := w.tx(ctx, func(tx *sql.Tx) error {
 			return journal.SetState(ctx, tx, op.ID, journal.StatePrepared, d.raw(), "")
 		}); err != nil {
 			return 0, err
@@ -226,7 +226,7 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, q *nut05.Po
 	}
 	d := &opData{Inputs: sel, OwnInputs: true, Quote: q.Quote, Invoice: inv.Raw, Fee: q.FeeReserve}
 	op := journal.Op{Kind: KindMelt, State: journal.StatePrepared, Mint: mint, Amount: q.Amount}
-	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+	err = w.tx(ctx, func(tx *sql.Tx) error {
 		op.Data = d.raw()
 		id, err := journal.Insert(ctx, tx, op)
 		if err != nil {
@@ -273,7 +273,7 @@ func (w *Wallet) finishMelt(ctx context.Context, op journal.Op, d *opData, res *
 	switch res.State {
 	case nut05.Paid:
 		d.Preimage = res.Preimage
-		if err := w.j.Tx(ctx, func(tx *sql.Tx) error {
+		if err := w.tx(ctx, func(tx *sql.Tx) error {
 			if err := setReserved(ctx, tx, op.ID, "spent"); err != nil {
 				return err
 			}

@@ -237,3 +237,25 @@ func (w *Wallet) selectProofs(ctx context.Context, mint string, amount uint64, k
 	}
 	return slices.Clone(sel), false, nil
 }
+
+// proofSums returns the sats of unspent and of reserved proofs of mint.
+func (w *Wallet) proofSums(ctx context.Context, mint string) (unspent, reserved uint64, err error) {
+	rows, err := w.db.QueryContext(ctx, `SELECT state, SUM(amount) FROM proofs WHERE mint = ? AND state IN ('unspent', 'reserved') GROUP BY state`, mint)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cashu: proof sums: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var state string
+		var sum int64
+		if err := rows.Scan(&state, &sum); err != nil {
+			return 0, 0, err
+		}
+		if state == "unspent" {
+			unspent = uint64(sum)
+		} else {
+			reserved = uint64(sum)
+		}
+	}
+	return unspent, reserved, rows.Err()
+}

@@ -291,7 +291,7 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 		op.State = journal.StateQueued
 	}
 	w.mu.Lock()
-	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+	err = w.tx(ctx, func(tx *sql.Tx) error {
 		if !online {
 			if err := w.checkExposure(ctx, tx, mint, value, 0); err != nil {
 				return err
@@ -359,7 +359,7 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 // forget fails a receive op whose swap never reached the mint and forgets
 // its proofs, so the same token can be offered again.
 func (w *Wallet) forget(ctx context.Context, op journal.Op, d *opData, ys []string) {
-	err := w.j.Tx(ctx, func(tx *sql.Tx) error {
+	err := w.tx(ctx, func(tx *sql.Tx) error {
 		for _, y := range ys {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM seen_proofs WHERE y = ? AND op_id = ?`, y, op.ID); err != nil {
 				return err
@@ -435,7 +435,7 @@ func (w *Wallet) queueOffline(ctx context.Context, op journal.Op, mint string, p
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.j.Tx(ctx, func(tx *sql.Tx) error {
+	return w.tx(ctx, func(tx *sql.Tx) error {
 		if err := w.checkExposure(ctx, tx, mint, value, op.ID); err != nil {
 			return err
 		}

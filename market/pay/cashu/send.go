@@ -88,17 +88,44 @@ func (w *Wallet) Send(ctx context.Context, amount uint64, opts SendOptions) (Sen
 	return sent, err
 }
 
+// maxChangeWait bounds how long a send waits for the change of operations
+// in flight before reporting ErrInsufficient.
+const maxChangeWait = 30 * time.Second
+
 func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts SendOptions, lockPub string) (Sent, error) {
-	w.mu.Lock()
-	ks, err := w.activeKeyset(ctx, mint)
-	if err != nil {
+	var ks *keyset
+	var sel gcashu.Proofs
+	var exact bool
+	deadline := time.Now().Add(min(maxChangeWait, 2*w.cfg.HTTPTimeout))
+	for {
+		wake := w.commits()
+		w.mu.Lock()
+		var err error
+		if ks, err = w.activeKeyset(ctx, mint); err != nil {
+			w.mu.Unlock()
+			return Sent{}, fmt.Errorf("cashu: send: %w", err)
+		}
+		sel, exact, err = w.selectProofs(ctx, mint, amount, ks)
+		if err == nil {
+			break
+		}
+		// Proofs reserved by operations in flight (their change is on the
+		// way) may cover it: wait for the next commit and look again.
+		wait := false
+		if errors.Is(err, ErrInsufficient) && time.Now().Before(deadline) {
+			unspent, reserved, qerr := w.proofSums(ctx, mint)
+			wait = qerr == nil && reserved > 0 && unspent+reserved >= amount
+		}
 		w.mu.Unlock()
-		return Sent{}, fmt.Errorf("cashu: send: %w", err)
-	}
-	sel, exact, err := w.selectProofs(ctx, mint, amount, ks)
-	if err != nil {
-		w.mu.Unlock()
-		return Sent{}, fmt.Errorf("cashu: send: %w", err)
+		if !wait {
+			return Sent{}, fmt.Errorf("cashu: send: %w", err)
+		}
+		select {
+		case <-wake:
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return Sent{}, fmt.Errorf("cashu: send: %w (%w)", err, ctx.Err())
+		}
 	}
 	d := &opData{Inputs: sel, OwnInputs: true, Memo: opts.Memo}
 	op := journal.Op{Kind: KindSend, State: journal.StatePrepared, Mint: mint, Amount: amount, Counterparty: opts.Counterparty}
@@ -111,7 +138,7 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 		}
 		d.Token = tok
 		op.State = journal.StateSent
-		err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+		err = w.tx(ctx, func(tx *sql.Tx) error {
 			id, err := journal.Insert(ctx, tx, journal.Op{Kind: op.Kind, State: op.State, Mint: mint, Amount: amount, Counterparty: op.Counterparty, Data: d.raw()})
 			if err != nil {
 				return err
@@ -150,7 +177,7 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 		return Sent{}, err
 	}
 	d.Outputs = append(sendOuts, keepOuts...)
-	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+	err = w.tx(ctx, func(tx *sql.Tx) error {
 		op.Data = d.raw()
 		id, err := journal.Insert(ctx, tx, op)
 		if err != nil {
@@ -239,7 +266,7 @@ func (w *Wallet) Reclaim(ctx context.Context, opID int64) (Reclaimed, error) {
 	}
 	rec, err := w.receiveProofs(ctx, op.Mint, proofs, KindReclaim, ReceiveOptions{Counterparty: op.Counterparty}, opID)
 	if errors.Is(err, ErrTokenSpent) {
-		_ = w.j.Tx(ctx, func(tx *sql.Tx) error { return journal.SetState(ctx, tx, opID, journal.StateDone, nil, "") })
+		_ = w.tx(ctx, func(tx *sql.Tx) error { return journal.SetState(ctx, tx, opID, journal.StateDone, nil, "") })
 		return Reclaimed{Redeemed: true}, nil
 	}
 	if err != nil {
@@ -251,7 +278,7 @@ func (w *Wallet) Reclaim(ctx context.Context, opID int64) (Reclaimed, error) {
 // MarkDelivered records that the payee confirmed a send op; it is no longer
 // a reclaim candidate.
 func (w *Wallet) MarkDelivered(ctx context.Context, opID int64) error {
-	return w.j.Tx(ctx, func(tx *sql.Tx) error {
+	return w.tx(ctx, func(tx *sql.Tx) error {
 		return journal.SetState(ctx, tx, opID, journal.StateDone, nil, "")
 	})
 }

@@ -86,6 +86,19 @@ func (w *Wallet) runSwap(ctx context.Context, op journal.Op, d *opData) (*opData
 			return d, rerr
 		}
 	}
+	if code == int(gcashu.StandardErrCode) || code == int(gcashu.DBErrCode) {
+		// A generic refusal, as a mint gives the loser of two concurrent
+		// swaps of the same proofs: if the inputs are spent now, say so.
+		// (No NUT-09 restore here: gonuts v0.4.2 stores the loser's
+		// signatures too, and restoring them would spend the proofs twice.)
+		if spent, serr := w.inputsSpent(ctx, op, d); serr == nil && spent {
+			err = fmt.Errorf("%w: %w", ErrTokenSpent, err)
+			if d.OwnInputs {
+				_ = w.tx(ctx, func(tx *sql.Tx) error { return setReserved(ctx, tx, op.ID, "spent") })
+			}
+			return nil, w.failOp(ctx, op, d, err)
+		}
+	}
 	return nil, w.failOp(ctx, op, d, mapMintErr(err))
 }
 
@@ -104,7 +117,7 @@ func mapMintErr(err error) error {
 
 // failOp records a failed op and puts own reserved inputs back.
 func (w *Wallet) failOp(ctx context.Context, op journal.Op, d *opData, cause error) error {
-	if err := w.j.Tx(ctx, func(tx *sql.Tx) error {
+	if err := w.tx(ctx, func(tx *sql.Tx) error {
 		if d.OwnInputs {
 			if err := setReserved(ctx, tx, op.ID, "unspent"); err != nil {
 				return err
@@ -141,7 +154,7 @@ func (w *Wallet) completeSwap(ctx context.Context, op journal.Op, d *opData, sig
 		d.Token = tok
 		state = journal.StateSent
 	}
-	err = w.j.Tx(ctx, func(tx *sql.Tx) error {
+	err = w.tx(ctx, func(tx *sql.Tx) error {
 		if err := insertProofs(ctx, tx, op.Mint, keep, "unspent", op.ID); err != nil {
 			return err
 		}
@@ -227,7 +240,7 @@ func (w *Wallet) recoverSwap(ctx context.Context, op journal.Op, d *opData, retr
 		// proofs, they are gone.
 		cause := fmt.Errorf("%w: %d of %d proofs spent elsewhere", ErrTokenSpent, spent, len(ys))
 		if d.OwnInputs {
-			_ = w.j.Tx(ctx, func(tx *sql.Tx) error { return setReserved(ctx, tx, op.ID, "spent") })
+			_ = w.tx(ctx, func(tx *sql.Tx) error { return setReserved(ctx, tx, op.ID, "spent") })
 		}
 		return true, w.failOp(ctx, op, d, cause)
 	}
@@ -236,6 +249,28 @@ func (w *Wallet) recoverSwap(ctx context.Context, op journal.Op, d *opData, retr
 	}
 	_, err = w.runSwap(ctx, op, d)
 	return err == nil, err
+}
+
+// inputsSpent asks the mint (NUT-07) whether any input of op is spent.
+func (w *Wallet) inputsSpent(ctx context.Context, op journal.Op, d *opData) (bool, error) {
+	ys := make([]string, 0, len(d.Inputs))
+	for _, p := range d.Inputs {
+		y, err := proofY(p.Secret)
+		if err != nil {
+			return false, err
+		}
+		ys = append(ys, y)
+	}
+	st, err := w.client.checkState(ctx, op.Mint, ys)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range st.States {
+		if s.State == nut07.Spent {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // execSwap journals nothing: op must already be journaled. It runs the swap

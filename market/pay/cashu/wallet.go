@@ -154,6 +154,8 @@ type Wallet struct {
 	log    *slog.Logger
 
 	mu      sync.Mutex // serializes proof selection and op state changes
+	chMu    sync.Mutex
+	changed chan struct{} // closed (and replaced) after every journal commit
 	ksMu    sync.Mutex
 	keysets map[string]*keyset // by id
 }
@@ -178,6 +180,7 @@ func Open(ctx context.Context, j *journal.Journal, cfg Config) (*Wallet, error) 
 		pub:     hex.EncodeToString(schnorr.SerializePubKey(key.PubKey())),
 		log:     cfg.Logger,
 		keysets: map[string]*keyset{},
+		changed: make(chan struct{}),
 	}
 	if err := w.loadKeysets(ctx); err != nil {
 		return nil, err
@@ -199,6 +202,26 @@ func (w *Wallet) Journal() *journal.Journal { return w.j }
 func (w *Wallet) Allowed(mint string) bool {
 	n, err := NormalizeMintURL(mint)
 	return err == nil && slices.Contains(w.cfg.Mints, n)
+}
+
+// tx runs fn in a journal transaction and, once it committed, wakes the
+// sends waiting for proofs to come back from operations in flight.
+func (w *Wallet) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	err := w.j.Tx(ctx, fn)
+	if err == nil {
+		w.chMu.Lock()
+		close(w.changed)
+		w.changed = make(chan struct{})
+		w.chMu.Unlock()
+	}
+	return err
+}
+
+// commits returns a channel closed at the next journal commit.
+func (w *Wallet) commits() <-chan struct{} {
+	w.chMu.Lock()
+	defer w.chMu.Unlock()
+	return w.changed
 }
 
 func (w *Wallet) step(name string) error {
