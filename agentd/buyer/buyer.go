@@ -47,7 +47,7 @@ type Config struct {
 	// StallTimeout is how long a provider may stay silent mid-session
 	// before the buyer moves to the next one (default 2 s).
 	StallTimeout time.Duration
-	// MatchTimeout bounds the wait for a provider's match (default 10 s).
+	// MatchTimeout bounds the wait for a provider's match (default 5 s).
 	MatchTimeout time.Duration
 	// Seeds are extra trusted keys for trust ranking (the buyer's own key
 	// is always a seed).
@@ -81,7 +81,7 @@ func (c *Config) defaults() {
 		c.StallTimeout = 2 * time.Second
 	}
 	if c.MatchTimeout <= 0 {
-		c.MatchTimeout = 10 * time.Second
+		c.MatchTimeout = 5 * time.Second
 	}
 	if c.StepBytes == 0 {
 		c.StepBytes = 1 << 20
@@ -246,7 +246,7 @@ func (b *Buyer) probe(ctx context.Context, o nips.Offer) (time.Duration, peer.ID
 			addrs = append(addrs, a)
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	start := time.Now()
 	pid, err := b.n.Host.Connect(cctx, o.Pubkey, addrs)
@@ -293,6 +293,13 @@ type Session struct {
 // the provider's match, checks it and records the session.
 func (b *Buyer) Open(ctx context.Context, c Candidate, quantity, duration uint64, model string) (*Session, error) {
 	o := c.Offer
+	// A provider that stopped since discovery fails here fast, not after
+	// the match timeout.
+	if _, pid, err := b.probe(ctx, o); err != nil {
+		return nil, fmt.Errorf("%w: %s unreachable: %v", ErrNoMatch, o.Pubkey, err)
+	} else {
+		c.Peer = pid
+	}
 	bid := nips.Bid{
 		Resource: o.Resource, Offer: o.Address(), MaxPrices: b.cfg.Ceilings[o.Resource],
 		Quantity: max(quantity, o.MinQuantity), Duration: duration, Payments: []nips.Payment{b.payment()},

@@ -30,7 +30,7 @@ func (r *runningProvider) Kill() {
 	})
 }
 
-func startProvider(t *testing.T, net *agentdtest.Net, name string, cfg provider.Config) *runningProvider {
+func startProvider(t testing.TB, net *agentdtest.Net, name string, cfg provider.Config) *runningProvider {
 	t.Helper()
 	nd := net.Node(t, name, 0)
 	p, err := provider.New(nd, cfg)
