@@ -304,8 +304,12 @@ func TestBrowser(t *testing.T) {
 		publish(t, rl, att.ToEvent(nostr.Now()), buyerSK)
 		waitJS(t, tab, "the receipt", fmt.Sprintf(`(() => { const r = document.querySelector('tr[data-receipt="%s"]'); return r && r.innerText.includes("yes") && r.innerText.includes("100 MiB") })()`, revt.ID))
 		waitJS(t, tab, "the rating", `document.getElementById("p-rating").textContent === "90 / 100" && document.getElementById("p-settled").textContent === "4 sat"`)
-		waitJS(t, tab, "trust", `document.getElementById("p-trust").textContent === "0 / 100"`)
+		waitJS(t, tab, "no trust (its buyer has none)", `document.getElementById("p-trust").textContent === "–" && document.getElementById("p-trust-note").textContent.startsWith("no trust yet")`)
 		shot(t, tab, "provider")
+		// The provider paid by the trusted key has its rank from /api/trust.
+		rank, _ := bookTrust(t, e, otherPK)
+		step(t, tab, "the trusted provider's page", chromedp.Navigate(e.HTTP+"/provider/"+otherPK))
+		waitJS(t, tab, "its rank", fmt.Sprintf(`document.getElementById("p-trust").textContent === "%d / 100"`, rank))
 		// The buyer's page lists the same receipt, as buyer.
 		step(t, tab, "the buyer's page", chromedp.Navigate(e.HTTP+"/provider/"+buyerPK))
 		waitJS(t, tab, "the receipt as buyer", fmt.Sprintf(`(() => { const r = document.querySelector('tr[data-receipt="%s"]'); return r && r.cells[1].textContent === "buyer" })()`, revt.ID))

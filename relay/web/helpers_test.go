@@ -16,6 +16,7 @@ import (
 	"github.com/fiatjaf/khatru"
 	"github.com/nbd-wtf/go-nostr"
 
+	"github.com/sovmesh/sovmesh/market"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/market/pay/fees"
@@ -114,6 +115,7 @@ func startEnv(t *testing.T, seeds ...string) *env {
 		web.WithEarnings(e.fees),
 		web.WithWallet(e.wallet),
 		web.WithRelayInfo(func() web.RelayInfo { return web.RelayInfo{Name: "test relay", Pubkey: e.PublicKey()} }),
+		web.WithTrust(e.storeTrust(t, seeds)),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -289,4 +291,23 @@ func bookTrust(t *testing.T, e *env, provider string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// storeTrust is the relay's view of trust computed by market.TrustGraph from
+// the stored receipts and attestations, with the relay's key and seeds as
+// seeds, as the marketplace computes it (which exports no getter yet).
+func (e *env) storeTrust(t *testing.T, seeds []string) web.TrustFunc {
+	return func(pk string) (int, bool) {
+		g := market.NewTrustGraph()
+		ch, err := e.Store().QueryEvents(context.Background(), nostr.Filter{Kinds: []int{nips.KindReceipt, nips.KindAttestation}})
+		if err != nil {
+			t.Error(err)
+			return 0, false
+		}
+		for evt := range ch {
+			_, _ = g.Apply(evt)
+		}
+		s := g.Compute(append([]string{e.PublicKey()}, seeds...), time.Now(), market.DefaultTrustParams())
+		return s.Rank(pk), s.Known(pk)
+	}
 }

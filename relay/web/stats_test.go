@@ -297,3 +297,55 @@ func TestDashboardWithoutSources(t *testing.T) {
 		t.Fatalf("available %v connections %v, want all false and null", avail, raw["connections"])
 	}
 }
+
+// TestTrustEndpoint serves /api/trust from the relay's view of trust
+// (env.storeTrust) and checks it against the rank the marketplace's book
+// shows.
+func TestTrustEndpoint(t *testing.T) {
+	seedSK, seedPK := newKey(t)
+	e := startEnv(t, seedPK)
+	rl := connect(t, e.URL)
+	provSK, provPK := newKey(t)
+	e.prepay(t, provPK, 10)
+	publish(t, rl, offer("o", nips.Bandwidth, 40, "", "x"), provSK)
+	settle(t, rl, provSK, seedSK, 5000)
+	cfg := web.DefaultConfig()
+	cfg.Operator = e.operatorPK
+	st, _ := e.Store().(web.Store)
+	pages, err := web.New(cfg, st, web.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	pages.Register(mux)
+	without := httptest.NewServer(mux)
+	defer without.Close()
+	srv := struct{ URL string }{e.HTTP} // the env's pages have WithTrust
+
+	var bookRank int
+	waitFor(t, "the marketplace to rank the provider", func() bool {
+		bookRank, _ = bookTrust(t, e, provPK)
+		return bookRank > 0
+	})
+	type answer struct {
+		Pubkey string `json:"pubkey"`
+		Rank   int    `json:"rank"`
+		Known  bool   `json:"known"`
+	}
+	var a answer
+	if code := get(t, srv.URL+"/api/trust/"+provPK, "", &a); code != 200 || a.Pubkey != provPK || !a.Known || a.Rank != bookRank {
+		t.Fatalf("%d %+v, want known with the book's rank %d", code, a, bookRank)
+	}
+	_, stranger := newKey(t)
+	a = answer{}
+	if code := get(t, srv.URL+"/api/trust/"+stranger, "", &a); code != 200 || a.Known || a.Rank != 0 {
+		t.Fatalf("stranger: %d %+v", code, a)
+	}
+	if code := get(t, srv.URL+"/api/trust/xyz", "", nil); code != http.StatusNotFound {
+		t.Fatalf("bad pubkey: %d", code)
+	}
+	// Without WithTrust the route is absent, and the pages use /api/book.
+	if code := get(t, without.URL+"/api/trust/"+provPK, "", nil); code != http.StatusNotFound {
+		t.Fatalf("route without WithTrust: %d", code)
+	}
+}

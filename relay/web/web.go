@@ -93,6 +93,7 @@ type Server struct {
 	earnings Earnings
 	wallet   Wallet
 	info     func() RelayInfo
+	trust    TrustFunc
 	now      func() time.Time
 	auth     *authenticator
 	static   fs.FS
@@ -119,6 +120,15 @@ func WithEarnings(e Earnings) Option { return func(s *Server) { s.earnings = e }
 // WithWallet gives the dashboard the relay wallet. Without it the dashboard
 // says the relay has no wallet.
 func WithWallet(w Wallet) Option { return func(s *Server) { s.wallet = w } }
+
+// TrustFunc returns a key's trust rank (0-100) in the relay's view and
+// whether the key has any trust at all.
+type TrustFunc func(pubkey string) (rank int, known bool)
+
+// WithTrust serves GET /api/trust/{pubkey} from f, so provider pages show the
+// rank of keys with no open offer. Without it they read ranks from the
+// marketplace's /api/book.
+func WithTrust(f TrustFunc) Option { return func(s *Server) { s.trust = f } }
 
 // WithRelayInfo names the relay on the dashboard.
 func WithRelayInfo(f func() RelayInfo) Option { return func(s *Server) { s.info = f } }
@@ -152,6 +162,7 @@ func New(cfg Config, store Store, opts ...Option) (*Server, error) {
 //	GET  /                     offer browser
 //	GET  /provider/{pubkey}    provider page (hex pubkey)
 //	GET  /static/...           the pages' CSS and JavaScript
+//	GET  /api/trust/{pubkey}   a key's trust rank (only WithTrust)
 //	GET  /admin                operator dashboard (the data needs operator auth)
 //	POST /admin/api/login      NIP-98 login: sets a session cookie
 //	POST /admin/api/logout     ends the session
@@ -160,6 +171,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.page("index.html"))
 	mux.HandleFunc("GET /provider/{pubkey}", s.servePublicProvider)
 	mux.Handle("GET /static/", s.staticHandler())
+	if s.trust != nil {
+		mux.HandleFunc("GET /api/trust/{pubkey}", s.serveTrust)
+	}
 	mux.HandleFunc("GET /admin", s.page("admin.html"))
 	mux.HandleFunc("GET /admin/{$}", s.page("admin.html"))
 	mux.HandleFunc("POST /admin/api/login", s.serveLogin)
@@ -197,6 +211,18 @@ func (s *Server) servePublicProvider(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	s.page("provider.html")(w, req)
+}
+
+// serveTrust answers {"pubkey": ..., "rank": 0-100, "known": bool}.
+func (s *Server) serveTrust(w http.ResponseWriter, req *http.Request) {
+	pk := req.PathValue("pubkey")
+	if !nostr.IsValid32ByteHex(pk) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "want /api/trust/<64-character lowercase hex pubkey>"})
+		return
+	}
+	rank, known := s.trust(pk)
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	writeJSON(w, http.StatusOK, map[string]any{"pubkey": pk, "rank": rank, "known": known})
 }
 
 func (s *Server) staticHandler() http.Handler {

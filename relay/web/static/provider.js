@@ -105,6 +105,17 @@
   }
 
   async function refreshTrust() {
+    // The relay's trust endpoint knows every key; without it, the order book
+    // knows the keys with open offers.
+    try {
+      const resp = await fetch("/api/trust/" + pk, { cache: "no-store" });
+      if (resp.ok) {
+        const t = await resp.json();
+        $("p-trust").textContent = t.known ? t.rank + " / 100" : "–";
+        $("p-trust-note").textContent = t.known ? "rank in this relay's view of trust" : "no trust yet: no settled receipt links it to trusted keys";
+        return;
+      }
+    } catch (e) { /* fall back to the book */ }
     const b = await SM.bookTrust();
     if (!b) {
       $("p-trust").textContent = "–";
