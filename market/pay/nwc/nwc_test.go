@@ -35,7 +35,10 @@ func startService(t *testing.T, relay string, w *cashu.Wallet) (*nwc.Service, *n
 	case <-time.After(10 * time.Second):
 		t.Fatal("service not ready")
 	}
-	uri := svc.NewConnection()
+	uri, err := svc.NewConnection(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	parsed, err := nwc.ParseURI(uri.String())
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package nwc
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,15 +37,17 @@ type ServiceConfig struct {
 
 // Service answers NIP-47 requests with a Cashu wallet: pay_invoice melts,
 // make_invoice is a mint quote, lookup_invoice claims a paid quote.
+//
+// Its state lives in the wallet's journal (SQLite): the authorized client
+// keys, the invoices it made (so lookup_invoice answers after a restart),
+// and the ids of the requests it took, so a request delivered again is
+// never executed twice (its kept response is published again).
 type Service struct {
 	cfg    ServiceConfig
 	wallet *cashu.Wallet
+	db     *sql.DB
 	pub    string
 	log    *slog.Logger
-
-	mu       sync.Mutex
-	clients  map[string]bool        // authorized client pubkeys
-	invoices map[string]invoiceInfo // payment hash -> mint quote op
 }
 
 type invoiceInfo struct {
@@ -68,28 +71,71 @@ func NewService(wallet *cashu.Wallet, cfg ServiceConfig) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, wallet: wallet, pub: pub, log: cfg.Logger, clients: map[string]bool{}, invoices: map[string]invoiceInfo{}}, nil
+	return &Service{cfg: cfg, wallet: wallet, db: wallet.Journal().DB(), pub: pub, log: cfg.Logger}, nil
 }
 
 // Pubkey returns the service's (wallet) pubkey.
 func (s *Service) Pubkey() string { return s.pub }
 
-// NewConnection creates a client key authorized on this service and returns
-// its connection URI (which holds the client's secret).
-func (s *Service) NewConnection() URI {
+// NewConnection creates a client key authorized on this service, records
+// it, and returns its connection URI (which holds the client's secret: show
+// it once, never log it).
+func (s *Service) NewConnection(ctx context.Context) (URI, error) {
 	sk := nostr.GeneratePrivateKey()
 	pk, _ := nostr.GetPublicKey(sk)
-	s.mu.Lock()
-	s.clients[pk] = true
-	s.mu.Unlock()
-	return URI{WalletPubkey: s.pub, Relays: []string{s.cfg.Relay}, Secret: sk}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO nwc_connections (service, client, created_at) VALUES (?, ?, ?)`,
+		s.pub, pk, time.Now().Unix()); err != nil {
+		return URI{}, fmt.Errorf("nwc: record connection: %w", err)
+	}
+	s.log.Info("nwc connection created", "client", pk)
+	return URI{WalletPubkey: s.pub, Relays: []string{s.cfg.Relay}, Secret: sk}, nil
 }
 
 // Revoke removes a client's authorization.
-func (s *Service) Revoke(clientPubkey string) {
-	s.mu.Lock()
-	delete(s.clients, clientPubkey)
-	s.mu.Unlock()
+func (s *Service) Revoke(ctx context.Context, clientPubkey string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM nwc_connections WHERE service = ? AND client = ?`, s.pub, clientPubkey); err != nil {
+		return fmt.Errorf("nwc: revoke: %w", err)
+	}
+	return nil
+}
+
+// Connections returns the authorized client pubkeys.
+func (s *Service) Connections(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT client FROM nwc_connections WHERE service = ? ORDER BY created_at`, s.pub)
+	if err != nil {
+		return nil, fmt.Errorf("nwc: connections: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *Service) authorized(ctx context.Context, client string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM nwc_connections WHERE service = ? AND client = ?`, s.pub, client).Scan(&n)
+	return n > 0, err
+}
+
+// take records that the service takes request id; taken reports it was
+// taken before, with the response kept then ("" if none was made).
+func (s *Service) take(ctx context.Context, id string) (taken bool, response string, err error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO nwc_requests (event_id, service, created_at) VALUES (?, ?, ?) ON CONFLICT(event_id) DO NOTHING`,
+		id, s.pub, time.Now().Unix())
+	if err != nil {
+		return false, "", fmt.Errorf("nwc: record request: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return false, "", nil
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT response FROM nwc_requests WHERE event_id = ?`, id).Scan(&response)
+	return true, response, err
 }
 
 // Run publishes the info event and serves requests until ctx ends. ready,
@@ -155,13 +201,27 @@ func (s *Service) handle(ctx context.Context, ev *nostr.Event) (*nostr.Event, bo
 	if err != nil {
 		return nil, false
 	}
+	taken, kept, err := s.take(ctx, ev.ID)
+	if err != nil {
+		s.log.Warn("nwc request not recorded", "request", ev.ID, "err", err)
+		return nil, false
+	}
+	if taken {
+		var out nostr.Event
+		if kept == "" || json.Unmarshal([]byte(kept), &out) != nil {
+			return nil, false // taken before and cut short: not run again
+		}
+		return &out, true
+	}
 	var req request
 	var res any
 	var rerr *Error
-	s.mu.Lock()
-	authorized := s.clients[ev.PubKey]
-	s.mu.Unlock()
+	authorized, err := s.authorized(ctx, ev.PubKey)
+	if err != nil {
+		rerr = &Error{Code: "INTERNAL", Message: "authorization unavailable"}
+	}
 	switch {
+	case rerr != nil:
 	case !authorized:
 		rerr = &Error{Code: "UNAUTHORIZED", Message: "no wallet connected for this key"}
 	case ev.Tags.Find("encryption") != nil && ev.Tags.Find("encryption")[1] != Encryption:
@@ -187,6 +247,11 @@ func (s *Service) handle(ctx context.Context, ev *nostr.Event) (*nostr.Event, bo
 		Tags: nostr.Tags{{"p", ev.PubKey}, {"e", ev.ID}}}
 	if err := out.Sign(s.cfg.SecretKey); err != nil {
 		return nil, false
+	}
+	if b, err := json.Marshal(out); err == nil {
+		if _, err := s.db.ExecContext(ctx, `UPDATE nwc_requests SET response = ? WHERE event_id = ?`, string(b), ev.ID); err != nil {
+			s.log.Warn("nwc response not kept", "request", ev.ID, "err", err)
+		}
 	}
 	return out, true
 }
@@ -238,9 +303,10 @@ func (s *Service) dispatch(ctx context.Context, req request) (any, *Error) {
 		}
 		ii := invoiceInfo{opID: q.OpID, invoice: q.Invoice, description: p.Description, amountMsat: p.Amount,
 			createdAt: inv.CreatedAt.Unix(), expiresAt: inv.ExpiresAt().Unix()}
-		s.mu.Lock()
-		s.invoices[inv.PaymentHashHex()] = ii
-		s.mu.Unlock()
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO nwc_invoices (payment_hash, service, op_id, invoice, description, amount_msat, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, inv.PaymentHashHex(), s.pub, ii.opID, ii.invoice, ii.description, int64(ii.amountMsat), ii.createdAt, ii.expiresAt); err != nil {
+			return nil, &Error{Code: "INTERNAL", Message: "invoice not recorded"}
+		}
 		return ii.tx(inv.PaymentHashHex(), "pending"), nil
 	case "lookup_invoice":
 		var p struct {
@@ -253,12 +319,18 @@ func (s *Service) dispatch(ctx context.Context, req request) (any, *Error) {
 				p.PaymentHash = inv.PaymentHashHex()
 			}
 		}
-		s.mu.Lock()
-		ii, ok := s.invoices[p.PaymentHash]
-		s.mu.Unlock()
-		if !ok {
+		var ii invoiceInfo
+		var amount int64
+		err := s.db.QueryRowContext(ctx, `SELECT op_id, invoice, description, amount_msat, created_at, expires_at FROM nwc_invoices
+			WHERE payment_hash = ? AND service = ?`, p.PaymentHash, s.pub).
+			Scan(&ii.opID, &ii.invoice, &ii.description, &amount, &ii.createdAt, &ii.expiresAt)
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil, &Error{Code: "NOT_FOUND", Message: "invoice not found"}
 		}
+		if err != nil {
+			return nil, &Error{Code: "INTERNAL", Message: "invoice lookup failed"}
+		}
+		ii.amountMsat = uint64(amount)
 		state := "settled"
 		if _, err := s.wallet.ClaimMint(ctx, ii.opID); errors.Is(err, cashu.ErrQuoteUnpaid) {
 			state = "pending"
