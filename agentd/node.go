@@ -29,7 +29,8 @@ type Config struct {
 	DataDir string
 	// Relays are the Nostr relays (ws:// or wss://).
 	Relays []string
-	// Mints is the Cashu mint allow-list; the first is the default.
+	// Mints is the Cashu mint allow-list; the first is the default. Empty:
+	// the mints the first relay lists in its NIP-11 document.
 	Mints []string
 	// ListenAddrs are the libp2p listen multiaddrs.
 	ListenAddrs []string
@@ -140,6 +141,20 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("agentd: payment journal: %w", err)
 	}
 	n.Budget = &state.Budget{DB: n.DB, PerDay: cfg.BudgetPerDay, PerCounterparty: cfg.BudgetPerCounterparty}
+	if len(cfg.Mints) == 0 {
+		// Zero-touch: use the mints the relay names in NIP-11.
+		if info, err := RelayInfo(ctx, cfg.Relays[0]); err == nil {
+			for _, m := range info.Mints {
+				if nm, err := cashu.NormalizeMintURL(m); err == nil {
+					cfg.Mints = append(cfg.Mints, nm)
+				}
+			}
+			if len(cfg.Mints) > 0 {
+				n.Log.Info("using the relay's mints", "mints", cfg.Mints)
+				n.Config.Mints = cfg.Mints
+			}
+		}
+	}
 	wc := cashu.DefaultConfig()
 	wc.Mints = cfg.Mints
 	wc.PrivateKey = key.Secret
@@ -193,12 +208,32 @@ func (n *Node) StartHost(ctx context.Context) error {
 // Sign signs ev with the node's key.
 func (n *Node) Sign(ev *nostr.Event) error { return ev.Sign(n.Key.Secret) }
 
-// Publish signs ev and publishes it to the relays.
+// Publish signs ev and publishes it to the relays. A relay that answers
+// "payment-required" gets its NIP-11 publication fee as a Cashu token in
+// a "cashu" tag (the event is re-signed), recorded in the ledger.
 func (n *Node) Publish(ctx context.Context, ev nostr.Event) (nostr.Event, error) {
 	if err := n.Sign(&ev); err != nil {
 		return ev, fmt.Errorf("agentd: sign: %w", err)
 	}
-	return ev, n.Relays.Publish(ctx, ev)
+	err := n.Relays.Publish(ctx, ev)
+	if err == nil || !strings.Contains(err.Error(), "payment-required") {
+		return ev, err
+	}
+	var errs []error
+	var paid nostr.Event
+	ok := false
+	for _, u := range n.Relays.URLs() {
+		p, perr := n.payAndPublish(ctx, u, ev)
+		if perr != nil {
+			errs = append(errs, perr)
+			continue
+		}
+		paid, ok = p, true
+	}
+	if !ok {
+		return ev, errors.Join(append([]error{err}, errs...)...)
+	}
+	return paid, nil
 }
 
 // Close stops the host and closes the databases.

@@ -305,9 +305,11 @@ func (b *Buyer) Open(ctx context.Context, c Candidate, quantity, duration uint64
 		Quantity: max(quantity, o.MinQuantity), Duration: duration, Payments: []nips.Payment{b.payment()},
 		Model: model, Expiration: nostr.Timestamp(time.Now().Add(10 * time.Minute).Unix()),
 	}
-	ev := bid.ToEvent(nostr.Now())
-	if err := b.n.Sign(&ev); err != nil {
-		return nil, err
+	// Publish first (a relay may charge a fee, which changes the id);
+	// the subscription then finds the match even if it is already stored.
+	ev, err := b.n.Publish(ctx, bid.ToEvent(nostr.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("buyer: publish bid: %w", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, b.cfg.MatchTimeout)
 	defer cancel()
@@ -332,9 +334,6 @@ func (b *Buyer) Open(ctx context.Context, c Candidate, quantity, duration uint64
 	}()
 	defer wg.Wait()
 	defer cancel()
-	if err := b.n.Relays.Publish(ctx, ev); err != nil {
-		return nil, fmt.Errorf("buyer: publish bid: %w", err)
-	}
 	var m nips.Match
 	select {
 	case m = <-got:

@@ -340,3 +340,31 @@ func (d *DB) Providers(ctx context.Context) (map[string]ProviderStat, error) {
 	}
 	return out, rows.Err()
 }
+
+// LedgerByResource sums spends and refunds of one resource (e.g. relay fees).
+func (d *DB) LedgerByResource(ctx context.Context, resource string) (Totals, error) {
+	t := Totals{ByResource: map[nips.Resource]uint64{}}
+	rows, err := d.db.QueryContext(ctx, `SELECT kind, SUM(sats) FROM ledger WHERE resource = ? GROUP BY kind`, resource)
+	if err != nil {
+		return t, fmt.Errorf("state: ledger: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var sats uint64
+		if err := rows.Scan(&kind, &sats); err != nil {
+			return t, err
+		}
+		switch kind {
+		case Spend:
+			t.Spent = sats
+		case Refund:
+			t.Refunded = sats
+		case Earn:
+			t.Earned = sats
+		case Change:
+			t.Change = sats
+		}
+	}
+	return t, rows.Err()
+}

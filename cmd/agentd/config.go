@@ -1,0 +1,330 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd"
+	"github.com/sovmesh/sovmesh/agentd/buyer"
+	"github.com/sovmesh/sovmesh/agentd/provider"
+	"github.com/sovmesh/sovmesh/internal/settings"
+	"github.com/sovmesh/sovmesh/nips"
+)
+
+// config is everything agentd reads. Every command accepts every flag, so
+// one config file serves them all.
+type config struct {
+	node agentd.Config
+
+	// buyer
+	openaiAddr, socksAddr string
+	replicas              int
+	duration              time.Duration
+	maxStorage            uint64
+	maxBandwidth          uint64
+	maxInference          uint64
+	stallTimeout          time.Duration
+	seeds                 string
+
+	// provider
+	storageSize      string
+	storagePrice     uint64
+	storageRetention time.Duration
+	bandwidthPrice   uint64
+	bandwidthCap     uint64
+	allowPrivate     bool
+	inferenceURL     string
+	inferenceModels  string
+	inferenceIn      uint64
+	inferenceOut     uint64
+	priceFloorPct    uint64
+	priceCeilPct     uint64
+	priceInterval    time.Duration
+	geohash          string
+	tier             string
+
+	// commands
+	output    string
+	since     time.Duration
+	contacts  string
+	threshold int
+	owner     string
+	to        string
+	wait      time.Duration
+
+	logLevel, logFormat string
+}
+
+func defaultConfig() config {
+	return config{
+		node:          agentd.DefaultConfig(),
+		openaiAddr:    "127.0.0.1:8088",
+		socksAddr:     "127.0.0.1:1080",
+		replicas:      3,
+		duration:      30 * 24 * time.Hour,
+		maxStorage:    10_000_000,
+		maxBandwidth:  100_000,
+		maxInference:  100_000_000,
+		stallTimeout:  2 * time.Second,
+		storagePrice:  2_000_000,
+		bandwidthPrice: 0,
+		bandwidthCap:  1 << 20,
+		inferenceIn:   1_000_000,
+		inferenceOut:  3_000_000,
+		priceFloorPct: 50,
+		priceCeilPct:  400,
+		priceInterval: time.Minute,
+		storageRetention: 30 * 24 * time.Hour,
+		tier:          "branch",
+		threshold:     3,
+		wait:          10 * time.Minute,
+		since:         30 * 24 * time.Hour,
+		logLevel:      "info",
+		logFormat:     "text",
+	}
+}
+
+func listFlag(dst *[]string) func(string) error {
+	return func(v string) error {
+		*dst = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*dst = append(*dst, s)
+			}
+		}
+		return nil
+	}
+}
+
+func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
+	n := &c.node
+	fs := flag.NewFlagSet("agentd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() { usage(out, fs) }
+	fs.String("config", "", "optional config `file` of \"name = value\" lines")
+	fs.StringVar(&n.DataDir, "data", n.DataDir, "directory for the key, state, wallet and chunk store")
+	fs.Func("relay", "comma-separated relay URLs (default ws://127.0.0.1:7447)", listFlag(&n.Relays))
+	fs.Func("mint", "comma-separated Cashu mint URLs; the first is the default (required for payments)", listFlag(&n.Mints))
+	fs.Func("listen", "comma-separated libp2p listen multiaddrs (default all interfaces, TCP and QUIC, random ports)", listFlag(&n.ListenAddrs))
+	fs.Uint64Var(&n.BudgetPerDay, "budget-per-day", n.BudgetPerDay, "most sats spent per UTC day (0: no limit)")
+	fs.Uint64Var(&n.BudgetPerCounterparty, "budget-per-counterparty", n.BudgetPerCounterparty, "most sats paid to one counterparty per UTC day (0: no limit)")
+	fs.StringVar(&c.openaiAddr, "openai", c.openaiAddr, "serve: address of the local OpenAI-compatible endpoint (empty: off)")
+	fs.StringVar(&c.socksAddr, "socks", c.socksAddr, "serve: address of the local SOCKS5 proxy (empty: off)")
+	fs.IntVar(&c.replicas, "replicas", c.replicas, "store: providers a file is spread over (survives the loss of one)")
+	fs.DurationVar(&c.duration, "duration", c.duration, "store: how long files are kept")
+	fs.Uint64Var(&c.maxStorage, "max-storage-price", c.maxStorage, "most msat per GiB-day paid for storage")
+	fs.Uint64Var(&c.maxBandwidth, "max-bandwidth-price", c.maxBandwidth, "most msat per MiB paid for bandwidth")
+	fs.Uint64Var(&c.maxInference, "max-inference-price", c.maxInference, "most msat per 1M tokens (each way) paid for inference")
+	fs.DurationVar(&c.stallTimeout, "stall-timeout", c.stallTimeout, "silence after which a provider is replaced mid-session")
+	fs.StringVar(&c.seeds, "trust-seeds", c.seeds, "comma-separated pubkeys trusted for ranking, besides our own")
+	fs.StringVar(&c.storageSize, "storage-size", c.storageSize, "provide: disk space sold (e.g. 10GiB; empty: no storage)")
+	fs.Uint64Var(&c.storagePrice, "storage-price", c.storagePrice, "provide: base storage price, msat per GiB-day")
+	fs.DurationVar(&c.storageRetention, "storage-retention", c.storageRetention, "provide: longest storage period sold")
+	fs.Uint64Var(&c.bandwidthPrice, "bandwidth-price", c.bandwidthPrice, "provide: bandwidth price, msat per MiB (e.g. 2000; 0: no bandwidth)")
+	fs.Uint64Var(&c.bandwidthCap, "bandwidth-capacity", c.bandwidthCap, "provide: MiB of bandwidth for sale")
+	fs.BoolVar(&c.allowPrivate, "allow-private-targets", c.allowPrivate, "provide: let buyers reach loopback and private addresses (tests only)")
+	fs.StringVar(&c.inferenceURL, "inference-url", c.inferenceURL, "provide: OpenAI-compatible server to sell (Ollama: http://127.0.0.1:11434/v1; empty: no inference)")
+	fs.StringVar(&c.inferenceModels, "inference-models", c.inferenceModels, "provide: comma-separated models to sell (default: the server's /v1/models)")
+	fs.Uint64Var(&c.inferenceIn, "inference-price-in", c.inferenceIn, "provide: base price, msat per 1M prompt tokens")
+	fs.Uint64Var(&c.inferenceOut, "inference-price-out", c.inferenceOut, "provide: base price, msat per 1M completion tokens")
+	fs.Uint64Var(&c.priceFloorPct, "price-floor", c.priceFloorPct, "provide: lowest dynamic price, percent of the base")
+	fs.Uint64Var(&c.priceCeilPct, "price-ceiling", c.priceCeilPct, "provide: highest dynamic price, percent of the base")
+	fs.DurationVar(&c.priceInterval, "price-interval", c.priceInterval, "provide: how often prices follow load")
+	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
+	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")
+	fs.StringVar(&c.output, "o", c.output, "store get: output file (default: stdout)")
+	fs.DurationVar(&c.since, "since", c.since, "earnings: period to sum")
+	fs.StringVar(&c.contacts, "contacts", c.contacts, "keys split: comma-separated contact pubkeys (hex), one share each")
+	fs.IntVar(&c.threshold, "k", c.threshold, "keys split: shares needed to recover")
+	fs.StringVar(&c.owner, "owner", c.owner, "keys return-share/recover: pubkey whose key is recovered")
+	fs.StringVar(&c.to, "to", c.to, "keys return-share: the recovery pubkey the owner shows")
+	fs.DurationVar(&c.wait, "wait", c.wait, "keys recover: how long to wait for shares")
+	fs.StringVar(&c.logLevel, "log-level", c.logLevel, "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "text or json")
+	return fs
+}
+
+func usage(out io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(out, `Usage: agentd COMMAND [flags] [args]
+
+Commands:
+  provide                      sell storage, bandwidth and/or inference (daemon)
+  serve                        local OpenAI endpoint and SOCKS5 proxy bought on the market (daemon)
+  store put FILE               store a file (encrypted, erasure-coded, paid)
+  store get ROOT [-o FILE]     fetch a stored (or granted) file
+  store ls                     list stored files
+  store grant ROOT PUBKEY      share one file's key with another pubkey
+  wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|nwc
+  earnings                     provider earnings (--since)
+  status                       sessions, balance, providers
+  keys show|split|return-share|recover|passphrase
+
+Every flag can also be set as SOVMESH_<NAME> (for example SOVMESH_RELAY) or as a
+"name = value" line in the file named by --config. The key passphrase comes from
+SOVMESH_PASSPHRASE or a prompt, never from a flag.
+
+Flags:
+`)
+	fs.PrintDefaults()
+}
+
+// parseConfig reads flags, environment and config file. It returns the
+// command words and the positional arguments.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, []string, error) {
+	c := defaultConfig()
+	fs := newFlagSet(&c, out)
+	flags, pos := splitArgs(fs, args)
+	if err := settings.Load(fs, flags, getenv, "config"); err != nil {
+		return c, nil, err
+	}
+	if err := c.check(); err != nil {
+		return c, nil, err
+	}
+	c.node.Passphrase = getenv("SOVMESH_PASSPHRASE")
+	return c, pos, nil
+}
+
+// splitArgs moves flags before positional arguments, so flags may follow
+// them ("store get ROOT -o FILE").
+func splitArgs(fs *flag.FlagSet, args []string) (flags, pos []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
+	}
+	return flags, pos
+}
+
+func (c *config) check() error {
+	if err := c.node.Validate(); err != nil {
+		return err
+	}
+	if c.replicas < 1 || c.replicas > 32 {
+		return fmt.Errorf("replicas %d: want 1 to 32", c.replicas)
+	}
+	if c.threshold < 2 {
+		return errors.New("k: at least 2 shares")
+	}
+	if c.priceFloorPct == 0 || c.priceFloorPct > 100 || c.priceCeilPct < 100 {
+		return errors.New("price-floor must be 1-100 and price-ceiling at least 100 (percent of the base)")
+	}
+	if !nips.Tier(c.tier).Valid() {
+		return fmt.Errorf("tier %q: want root, branch or leaf", c.tier)
+	}
+	return nil
+}
+
+func (c *config) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	h := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, h)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, h)), nil
+	}
+	return nil, fmt.Errorf("log-format %q: want text or json", c.logFormat)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// parseSize reads sizes like 512MiB, 10GiB, 1TB or plain bytes.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 || n*float64(mult) > 1<<60 {
+		return 0, fmt.Errorf("size %q: want a positive number with KiB, MiB, GiB, TiB (or KB, MB, GB, TB)", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+func (c *config) providerConfig() (provider.Config, error) {
+	var pc provider.Config
+	bounds := func(base uint64) *provider.Pricing {
+		p := provider.DefaultPricing(base)
+		p.Min = max(base*c.priceFloorPct/100, 1)
+		p.Max = base * c.priceCeilPct / 100
+		return &p
+	}
+	if c.storageSize != "" {
+		q, err := parseSize(c.storageSize)
+		if err != nil {
+			return pc, err
+		}
+		pc.Storage = &provider.StorageConfig{Quota: q, PriceMsat: c.storagePrice, Retention: uint64(c.storageRetention / time.Second), Pricing: bounds(c.storagePrice)}
+	}
+	if c.bandwidthPrice > 0 {
+		pc.Bandwidth = &provider.BandwidthConfig{PriceMsat: c.bandwidthPrice, CapacityMiB: c.bandwidthCap, AllowPrivateTargets: c.allowPrivate, Pricing: bounds(c.bandwidthPrice)}
+	}
+	if c.inferenceURL != "" {
+		pc.Inference = &provider.InferenceConfig{URL: c.inferenceURL, Models: splitList(c.inferenceModels), PriceInMsat: c.inferenceIn, PriceOutMsat: c.inferenceOut, Pricing: bounds(c.inferenceIn)}
+	}
+	pc.Tier = nips.Tier(c.tier)
+	pc.Geohash = c.geohash
+	pc.PriceInterval = c.priceInterval
+	return pc, nil
+}
+
+func (c *config) buyerConfig() buyer.Config {
+	return buyer.Config{
+		Ceilings: map[nips.Resource]nips.Prices{
+			nips.Storage:   {{Unit: nips.UnitGiBDay, Msat: c.maxStorage}},
+			nips.Bandwidth: {{Unit: nips.UnitMiB, Msat: c.maxBandwidth}},
+			nips.Inference: {{Unit: nips.UnitMInputTokens, Msat: c.maxInference}, {Unit: nips.UnitMOutputTokens, Msat: c.maxInference}},
+		},
+		Replicas:        c.replicas,
+		StorageDuration: c.duration,
+		StallTimeout:    c.stallTimeout,
+		Seeds:           splitList(c.seeds),
+	}
+}

@@ -1,0 +1,84 @@
+// Command agentd is sovmesh's agent daemon: it buys and sells storage,
+// bandwidth and inference on the market for a person or an AI agent.
+//
+// The first start generates a Nostr key (stored as a NIP-49 ncryptsec) and
+// works with defaults; `agentd -h` lists the commands and settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// env is what a command sees of the process.
+type env struct {
+	cfg    config
+	args   []string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg, pos, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		return 2
+	}
+	if len(pos) == 0 {
+		usage(stderr, newFlagSet(&cfg, stderr))
+		return 2
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		return 2
+	}
+	cfg.node.Logger = log
+	e := &env{cfg: cfg, args: pos[1:], stdin: stdin, stdout: stdout, stderr: stderr}
+	cmds := map[string]func(context.Context, *env) error{
+		"provide":  cmdProvide,
+		"serve":    cmdServe,
+		"store":    cmdStore,
+		"wallet":   cmdWallet,
+		"earnings": cmdEarnings,
+		"status":   cmdStatus,
+		"keys":     cmdKeys,
+	}
+	fn, ok := cmds[pos[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "agentd: unknown command %q (agentd -h lists them)\n", pos[0])
+		return 2
+	}
+	if err := fn(ctx, e); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "agentd: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// usageError is a command used wrongly (exit code 2).
+type usageError string
+
+func (u usageError) Error() string { return string(u) }

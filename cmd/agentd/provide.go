@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd/buyer"
+	"github.com/sovmesh/sovmesh/agentd/provider"
+)
+
+// cmdProvide runs the provider until SIGTERM.
+func cmdProvide(ctx context.Context, e *env) error {
+	pc, err := e.cfg.providerConfig()
+	if err != nil {
+		return usageError(err.Error())
+	}
+	n, err := openNode(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	p, err := provider.New(n, pc)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "agentd: providing as %s\n", n.Key.Pubkey)
+	return p.Run(ctx)
+}
+
+// cmdServe runs the buyer's local endpoints until SIGTERM.
+func cmdServe(ctx context.Context, e *env) error {
+	if e.cfg.openaiAddr == "" && e.cfg.socksAddr == "" {
+		return usageError("serve: set --openai and/or --socks")
+	}
+	n, err := openNode(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	b, err := buyer.New(ctx, n, e.cfg.buyerConfig())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		b.Close(sctx)
+	}()
+	if e.cfg.openaiAddr != "" {
+		ep, err := b.ServeOpenAI(e.cfg.openaiAddr)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = ep.Shutdown(sctx)
+		}()
+		fmt.Fprintf(e.stderr, "agentd: OpenAI-compatible endpoint on %s (OPENAI_BASE_URL=%s)\n", ep.Addr(), ep.URL())
+	}
+	if e.cfg.socksAddr != "" {
+		s, addr, err := b.ServeSOCKS(e.cfg.socksAddr)
+		if err != nil {
+			return err
+		}
+		defer s.Shutdown()
+		fmt.Fprintf(e.stderr, "agentd: SOCKS5 proxy on %s\n", addr)
+	}
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+)
+
+func cmdEarnings(ctx context.Context, e *env) error {
+	n, err := openNode(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	since := time.Now().Add(-e.cfg.since)
+	t, err := n.DB.Totals(ctx, since)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "earnings since %s: %d sats (received %d, change returned %d, mint fees %d)\n",
+		since.UTC().Format(time.DateTime), t.Net(), t.Earned, t.Change, t.Fees)
+	for r, v := range t.ByResource {
+		fmt.Fprintf(e.stdout, "  %-10s %d sats\n", r, v)
+	}
+	return nil
+}
+
+func cmdStatus(ctx context.Context, e *env) error {
+	n, err := openNode(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	fmt.Fprintf(e.stdout, "pubkey   %s\nrelays   %v\n", n.Key.Pubkey, e.cfg.node.Relays)
+	if n.Wallet != nil {
+		bal, err := n.Wallet.Balance(ctx)
+		if err != nil {
+			return err
+		}
+		spent, _ := n.Budget.SpentToday(ctx)
+		fmt.Fprintf(e.stdout, "balance  %d sats (spent today %d of %d)\n", bal, spent, e.cfg.node.BudgetPerDay)
+	} else {
+		fmt.Fprintln(e.stdout, "balance  no mint configured (--mint)")
+	}
+	t, _ := n.DB.Totals(ctx, time.Time{})
+	fmt.Fprintf(e.stdout, "ledger   spent %d, refunded %d, earned %d, change returned %d sats\n", t.Spent, t.Refunded, t.Earned, t.Change)
+	ss, err := n.DB.Sessions(ctx, 20)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSESSION\tROLE\tRESOURCE\tCOUNTERPARTY\tPAID msat\tDELIVERED\tSTATE\tUPDATED")
+	for _, s := range ss {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.ID[:12], s.Role, s.Resource, s.Counterparty[:12], s.PaidMsat, s.Delivered, s.State, s.UpdatedAt.UTC().Format(time.DateTime))
+	}
+	ps, err := n.DB.Providers(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(tw, "\nPROVIDER\tLATENCY ms\tOK\tFAILED\tSEEN")
+	for _, p := range ps {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", p.Pubkey[:12], p.LatencyMs, p.OK, p.Failed, p.UpdatedAt.UTC().Format(time.DateTime))
+	}
+	return tw.Flush()
+}

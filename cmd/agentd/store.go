@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd/buyer"
+)
+
+func cmdStore(ctx context.Context, e *env) error {
+	if len(e.args) == 0 {
+		return usageError("store: put FILE | get ROOT [-o FILE] | ls | grant ROOT PUBKEY")
+	}
+	n, err := openNode(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	switch e.args[0] {
+	case "ls":
+		fs, err := n.DB.Files(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ROOT\tNAME\tSIZE\tPROVIDERS\tSTORED")
+		for _, f := range fs {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", f.Root, f.Name, f.Size, len(f.Providers), f.CreatedAt.UTC().Format(time.DateTime))
+		}
+		return tw.Flush()
+	case "grant":
+		if len(e.args) != 3 {
+			return usageError("store grant ROOT PUBKEY")
+		}
+		if err := n.Box.Grant(ctx, e.args[1], e.args[2]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "agentd: %s can now fetch %s (and nothing else)\n", e.args[2], e.args[1])
+		return nil
+	}
+	b, err := buyer.New(ctx, n, e.cfg.buyerConfig())
+	if err != nil {
+		return err
+	}
+	bar := newBar(e.stderr)
+	switch e.args[0] {
+	case "put":
+		if len(e.args) != 2 {
+			return usageError("store put FILE")
+		}
+		f, err := os.Open(e.args[1])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		ent, err := b.Put(ctx, f, filepath.Base(e.args[1]), st.Size(), bar.update)
+		bar.done()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "agentd: stored %s on %d providers; its key is in your SafeBox\n", ent.Name, len(ent.Providers))
+		fmt.Fprintln(e.stdout, ent.Root)
+		return nil
+	case "get":
+		if len(e.args) != 2 {
+			return usageError("store get ROOT [-o FILE]")
+		}
+		var w io.Writer = e.stdout
+		var tmp *os.File
+		if e.cfg.output != "" && e.cfg.output != "-" {
+			// Write beside the target and rename once verified: a failed
+			// get leaves no half file.
+			tmp, err = os.CreateTemp(filepath.Dir(e.cfg.output), ".agentd-get-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			w = tmp
+		}
+		_, err := b.Get(ctx, strings.TrimSpace(e.args[1]), w, bar.update)
+		bar.done()
+		if err != nil {
+			if tmp != nil {
+				tmp.Close()
+			}
+			return err
+		}
+		if tmp != nil {
+			if err := tmp.Sync(); err != nil {
+				return err
+			}
+			if err := tmp.Close(); err != nil {
+				return err
+			}
+			return os.Rename(tmp.Name(), e.cfg.output)
+		}
+		return nil
+	}
+	return usageError("store: unknown subcommand " + e.args[0])
+}
+
+// bar is a progress bar on stderr for transfers over 1 MiB.
+type bar struct {
+	w     io.Writer
+	mu    sync.Mutex
+	start time.Time
+	last  time.Time
+	shown bool
+}
+
+func newBar(w io.Writer) *bar { return &bar{w: w, start: time.Now()} }
+
+func (b *bar) update(done, total int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if total < 1<<20 || (time.Since(b.last) < 100*time.Millisecond && done < total) {
+		return
+	}
+	b.last = time.Now()
+	b.shown = true
+	const width = 30
+	frac := float64(done) / float64(total)
+	frac = min(max(frac, 0), 1)
+	fill := int(frac * width)
+	rate := float64(done) / max(time.Since(b.start).Seconds(), 0.001) / (1 << 20)
+	fmt.Fprintf(b.w, "\r[%s%s] %3.0f%%  %.1f/%.1f MiB  %.1f MiB/s ", strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
+		frac*100, float64(done)/(1<<20), float64(total)/(1<<20), rate)
+}
+
+func (b *bar) done() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.shown {
+		fmt.Fprintln(b.w)
+	}
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/nwc"
+)
+
+func cmdWallet(ctx context.Context, e *env) error {
+	if len(e.args) == 0 {
+		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | nwc")
+	}
+	n, err := openNode(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	w, err := n.NeedWallet()
+	if err != nil {
+		return err
+	}
+	sats := func() (uint64, error) {
+		if len(e.args) != 2 {
+			return 0, usageError("wallet " + e.args[0] + " SATS")
+		}
+		v, err := strconv.ParseUint(e.args[1], 10, 64)
+		if err != nil || v == 0 {
+			return 0, usageError("amount must be a positive number of sats")
+		}
+		return v, nil
+	}
+	switch e.args[0] {
+	case "balance":
+		bal, err := w.Balance(ctx)
+		if err != nil {
+			return err
+		}
+		spent, _ := n.Budget.SpentToday(ctx)
+		fmt.Fprintf(e.stdout, "%d sats\n", bal)
+		for _, m := range w.Mints() {
+			mb, _ := w.MintBalance(ctx, m)
+			fmt.Fprintf(e.stdout, "  %s: %d sats\n", m, mb)
+		}
+		fmt.Fprintf(e.stdout, "spent today: %d of %d sats budget\n", spent, e.cfg.node.BudgetPerDay)
+		return nil
+	case "receive":
+		if len(e.args) != 2 {
+			return usageError("wallet receive TOKEN")
+		}
+		r, err := w.Receive(ctx, strings.TrimSpace(e.args[1]), cashu.ReceiveOptions{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "received %d sats (fee %d)\n", r.Amount, r.Value-r.Amount)
+		return nil
+	case "send":
+		v, err := sats()
+		if err != nil {
+			return err
+		}
+		s, err := w.Send(ctx, v, cashu.SendOptions{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, s.Token)
+		fmt.Fprintf(e.stderr, "agentd: token of %d sats (op %d); give it to the payee\n", s.Amount, s.OpID)
+		return nil
+	case "deposit":
+		v, err := sats()
+		if err != nil {
+			return err
+		}
+		q, err := w.RequestMint(ctx, "", v)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, q.Invoice)
+		fmt.Fprintf(e.stderr, "agentd: pay this invoice; waiting (Ctrl-C to stop; a paid quote is claimed on the next start)\n")
+		for {
+			got, err := w.ClaimMint(ctx, q.OpID)
+			if err == nil {
+				fmt.Fprintf(e.stdout, "deposited %d sats\n", got)
+				return nil
+			}
+			if !errors.Is(err, cashu.ErrQuoteUnpaid) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(2 * time.Second):
+			}
+		}
+	case "withdraw":
+		if len(e.args) != 2 {
+			return usageError("wallet withdraw BOLT11")
+		}
+		p, err := w.PayInvoice(ctx, e.args[1], cashu.PayOptions{Network: network(w.Mints()[0])})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "paid %d sats (fee %d)\n", p.Amount, p.Fee)
+		return nil
+	case "nwc":
+		svc, err := nwc.NewService(w, nwc.ServiceConfig{SecretKey: n.Key.Secret, Relay: e.cfg.node.Relays[0], Alias: "agentd", Logger: n.Log, Network: network(w.Mints()[0])})
+		if err != nil {
+			return err
+		}
+		uri, err := svc.NewConnection(ctx)
+		if err != nil {
+			return err
+		}
+		// The URI holds a secret: it goes to stdout once, never to logs.
+		fmt.Fprintln(e.stdout, uri.String())
+		fmt.Fprintf(e.stderr, "agentd: NIP-47 wallet service running on %s; give the URI above to your app\n", e.cfg.node.Relays[0])
+		return svc.Run(ctx, nil)
+	}
+	return usageError("wallet: unknown subcommand " + e.args[0])
+}
+
+// network is the Lightning network of a mint's invoices: the dev mint on
+// loopback issues signet invoices (TEST MONEY); others are mainnet.
+func network(mint string) string {
+	if strings.HasPrefix(mint, "http://127.0.0.1") || strings.HasPrefix(mint, "http://localhost") {
+		return "signet"
+	}
+	return "bitcoin"
+}
