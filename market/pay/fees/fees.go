@@ -223,7 +223,7 @@ func (c *Collector) redeem(ctx context.Context, token, counterparty string, r re
 			// A definite failure (spent token) fails the receipt now; an
 			// unknown outcome leaves it to Resume.
 			if _, cerr := c.complete(ctx, journaled); cerr != nil && !errors.Is(cerr, cashu.ErrPending) && !errors.Is(cerr, sql.ErrNoRows) {
-				c.log.Warn("fee receipt not settled", "op", rec.OpID, "err", cerr)
+				c.log.Warn("fee receipt not settled", "op", journaled, "err", cerr)
 			}
 		}
 		return err
