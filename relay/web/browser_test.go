@@ -88,6 +88,27 @@ func step(t *testing.T, tab context.Context, what string, actions ...chromedp.Ac
 	}
 }
 
+// click clicks the element css selects, as a person would (mouse events at
+// its position). A node replaced between the lookup and the click (a live
+// table re-rendered) is looked up again.
+func click(t *testing.T, tab context.Context, what, css string) {
+	t.Helper()
+	var err error
+	for range 20 {
+		ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+		err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(css)))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "Could not find node") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		shot(t, tab, "failed")
+		t.Fatalf("%s: click %s: %v", what, css, err)
+	}
+}
+
 // waitJS waits until the JavaScript expression is truthy. A navigation in
 // between (after a click on a link) restarts the wait on the new page.
 func waitJS(t *testing.T, tab context.Context, what, expr string) {
@@ -290,7 +311,8 @@ func TestBrowser(t *testing.T) {
 	t.Run("provider page", func(t *testing.T) {
 		step(t, tab, "all offers", chromedp.Navigate(e.HTTP+"/"))
 		waitJS(t, tab, "three offers", `document.querySelectorAll("#offers tbody tr").length === 3`)
-		step(t, tab, "open the provider", chromedp.Click(chromedp.CSS(`tr[data-offer="bw-zrh"] a.offer-link`)))
+		waitJS(t, tab, "trust loaded", `document.querySelector('tr[data-offer="bw-zrh"] td.trust').textContent !== "–"`)
+		click(t, tab, "open the provider", `tr[data-offer="bw-zrh"] a.offer-link`)
 		waitJS(t, tab, "the provider page", fmt.Sprintf(`location.pathname === "/provider/%s" && document.body.dataset.live === "true"`, providerPK))
 		waitJS(t, tab, "its two offers", `[...document.querySelectorAll("#p-offers tbody tr")].map(r => r.dataset.offer).sort().join(",") === "bw-zrh,st-zrh"`)
 		waitJS(t, tab, "presence", `document.getElementById("p-presence").textContent === "online" && document.getElementById("p-uptime").textContent.startsWith("1d 2h")`)
@@ -344,7 +366,7 @@ func TestBrowser(t *testing.T) {
 		step(t, stranger, "signer", testNIP07Signer{sk, pk}.install())
 		step(t, stranger, "load /admin", chromedp.Navigate(e.HTTP+"/admin"))
 		waitJS(t, stranger, "the login button", `!document.getElementById("login-btn").hidden`)
-		step(t, stranger, "sign in", chromedp.Click(chromedp.ID("login-btn")))
+		click(t, stranger, "sign in", "#login-btn")
 		waitJS(t, stranger, "a refusal naming the key", fmt.Sprintf(`document.getElementById("auth-msg").textContent.includes("not the operator key: signed by %s")`, pk))
 		if !mustJS[bool](t, stranger, `document.getElementById("dash").hidden`) {
 			t.Fatal("dashboard shown to another key")
@@ -356,7 +378,7 @@ func TestBrowser(t *testing.T) {
 		step(t, op, "signer", testNIP07Signer{e.operatorSK, e.operatorPK}.install())
 		step(t, op, "load /admin", chromedp.Navigate(e.HTTP+"/admin"))
 		waitJS(t, op, "the login button", `!document.getElementById("login-btn").hidden`)
-		step(t, op, "sign in", chromedp.Click(chromedp.ID("login-btn")))
+		click(t, op, "sign in", "#login-btn")
 		waitJS(t, op, "the dashboard", `!document.getElementById("dash").hidden`)
 		fee := 3 * offerFee // three paid offers
 		checks := map[string]string{

@@ -49,7 +49,12 @@
     return out;
   }
 
-  let pending = false;
+  function isOnline(pk) {
+    const p = online.get(pk);
+    return !!p && (!p.expiration || p.expiration > SM.now());
+  }
+
+  let pending = false, lastSig = "";
   function render() {
     if (pending) return;
     pending = true;
@@ -57,29 +62,36 @@
       pending = false;
       const f = filters();
       const rows = visible(f);
-      clear(body);
-      for (const o of rows) {
-        const tr = trustOf(o.pubkey);
-        const p = online.get(o.pubkey);
-        const isOnline = p && (!p.expiration || p.expiration > SM.now());
-        body.append(el("tr", { "data-address": o.address, "data-offer": o.id, "data-provider": o.pubkey },
-          el("td", {}, el("span", { class: "res res-" + o.resource }, o.resource)),
-          el("td", {}, el("a", { href: SM.providerURL(o.pubkey), class: "offer-link" }, o.title),
-            o.models.length ? el("div", { class: "muted" }, o.models.join(", ")) : null),
-          el("td", { class: "num price" }, SM.fmtPrices(o.prices)),
-          el("td", { class: "num" }, SM.fmtNum(o.minQuantity) + " – " + SM.fmtNum(o.maxQuantity)),
-          el("td", { class: "num" }, SM.fmtNum(capacityOf(o))),
-          el("td", {}, o.geohash || "any"),
-          el("td", {}, o.tier),
-          el("td", { class: "num trust" }, tr === null ? "–" : String(tr)),
-          el("td", {}, [...new Set(o.payments)].join(", ")),
-          el("td", {}, o.expiration ? SM.ago(o.expiration) : ""),
-          el("td", {}, el("span", { class: isOnline ? "dot on" : "dot", title: isOnline ? "presence beacon fresh" : "no fresh beacon" }),
-            el("a", { href: SM.providerURL(o.pubkey), class: "mono" }, SM.short(o.pubkey)))));
+      // Rebuild the table only when what it shows changed, so a row under
+      // the pointer is not replaced while someone clicks it.
+      const sig = JSON.stringify(rows.map((o) => [o.address, o.createdAt, trustOf(o.pubkey), capacityOf(o), isOnline(o.pubkey),
+        o.expiration ? SM.ago(o.expiration) : ""]));
+      if (sig !== lastSig) {
+        lastSig = sig;
+        clear(body);
+        for (const o of rows) body.append(row(o));
       }
       $("empty").hidden = rows.length > 0 || !live;
       $("count").textContent = live ? rows.length + " of " + countOpen() + " open offers shown" : "loading…";
     });
+  }
+
+  function row(o) {
+    const tr = trustOf(o.pubkey);
+    return el("tr", { "data-address": o.address, "data-offer": o.id, "data-provider": o.pubkey },
+      el("td", {}, el("span", { class: "res res-" + o.resource }, o.resource)),
+      el("td", {}, el("a", { href: SM.providerURL(o.pubkey), class: "offer-link" }, o.title),
+        o.models.length ? el("div", { class: "muted" }, o.models.join(", ")) : null),
+      el("td", { class: "num price" }, SM.fmtPrices(o.prices)),
+      el("td", { class: "num" }, SM.fmtNum(o.minQuantity) + " – " + SM.fmtNum(o.maxQuantity)),
+      el("td", { class: "num" }, SM.fmtNum(capacityOf(o))),
+      el("td", {}, o.geohash || "any"),
+      el("td", {}, o.tier),
+      el("td", { class: "num trust" }, tr === null ? "–" : String(tr)),
+      el("td", {}, [...new Set(o.payments)].join(", ")),
+      el("td", {}, o.expiration ? SM.ago(o.expiration) : ""),
+      el("td", {}, el("span", { class: isOnline(o.pubkey) ? "dot on" : "dot", title: isOnline(o.pubkey) ? "presence beacon fresh" : "no fresh beacon" }),
+        el("a", { href: SM.providerURL(o.pubkey), class: "mono" }, SM.short(o.pubkey))));
   }
 
   function countOpen() {
