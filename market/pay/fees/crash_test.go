@@ -150,3 +150,43 @@ func TestChargeRefusedTokenNotCredited(t *testing.T) {
 		t.Fatalf("credited %d for a spent token", b)
 	}
 }
+
+// TestTopUpCrash: the relay stops after redeeming a top-up token and before
+// crediting it; Resume credits it once.
+func TestTopUpCrash(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	relayWallet := paytest.Wallet(t, nil, m.URL())
+	col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crash := true
+	fees.SetStepHook(col, func(step string) error {
+		if crash && step == "fee.received" {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	buyer := paytest.Funded(t, 20, nil, m.URL())
+	sent, err := buyer.Send(ctx, 9, cashu.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, _ := nostr.GetPublicKey(nostr.GeneratePrivateKey())
+	if _, err := col.TopUp(ctx, pk, sent.Token); !errors.Is(err, cashu.ErrCrashed) {
+		t.Fatalf("top up: %v", err)
+	}
+	if b, _ := col.Balance(ctx, pk); b != 0 {
+		t.Fatalf("credited before resume: %d", b)
+	}
+	crash = false
+	for range 2 {
+		if _, err := col.Resume(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := col.Balance(ctx, pk); b != 9 {
+		t.Fatalf("balance after resume %d, want 9", b)
+	}
+}

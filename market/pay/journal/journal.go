@@ -128,7 +128,7 @@ func (j *Journal) Get(ctx context.Context, id int64) (Op, error) {
 	return ops[0], nil
 }
 
-// Open returns the ops in the given states, oldest first.
+// List returns the ops in the given states (all ops if none), oldest first.
 func (j *Journal) List(ctx context.Context, states ...string) ([]Op, error) {
 	q := opSelect
 	args := make([]any, 0, len(states))
