@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sovmesh/sovmesh/agentd/internal/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 )
 
 // BenchmarkFailover measures time-to-recover: a streaming completion is

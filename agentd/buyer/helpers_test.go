@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd"
-	"github.com/sovmesh/sovmesh/agentd/internal/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/nips"
 )

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sovmesh/sovmesh/agentd/internal/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 )
 

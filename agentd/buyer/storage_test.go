@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd"
-	"github.com/sovmesh/sovmesh/agentd/internal/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/keystore"
 	"github.com/sovmesh/sovmesh/agentd/safebox"
 	"github.com/sovmesh/sovmesh/agentd/state"
