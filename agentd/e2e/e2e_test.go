@@ -18,8 +18,8 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd"
-	"github.com/sovmesh/sovmesh/agentd/buyer"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/buyer"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/agentd/safebox"
 	"github.com/sovmesh/sovmesh/agentd/state"
