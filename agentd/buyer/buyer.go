@@ -23,6 +23,7 @@ import (
 	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market"
+	"github.com/sovmesh/sovmesh/market/pay/creq"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/transport"
 )
@@ -371,7 +372,7 @@ func (b *Buyer) checkMatch(m nips.Match, bid nips.Bid, o nips.Offer) error {
 	case m.Payment.Method != nips.PayCashu || !b.n.Wallet.Allowed(m.Payment.Mint):
 		return fmt.Errorf("%w: match asks for a mint we do not use", ErrNoMatch)
 	}
-	req, err := metering.DecodePaymentRequest(m.PaymentRequest)
+	req, err := creq.Decode(m.PaymentRequest)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNoMatch, err)
 	}

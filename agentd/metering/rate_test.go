@@ -60,39 +60,3 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
-
-func TestPaymentRequest(t *testing.T) {
-	p := PaymentRequest{ID: "abc", Amount: 21, Unit: "sat", SingleUse: true, Mints: []string{"http://127.0.0.1:3338"}, Description: "storage"}
-	s, err := p.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := DecodePaymentRequest(s)
-	if err != nil || got.Amount != 21 || got.Mints[0] != p.Mints[0] || !got.SingleUse {
-		t.Fatalf("%+v %v", got, err)
-	}
-	for _, bad := range []string{"", "creqA", "creqA!!!", "cashuA", "creqA" + "aGVsbG8"} {
-		if _, err := DecodePaymentRequest(bad); err == nil {
-			t.Fatalf("%q accepted", bad)
-		}
-	}
-}
-
-func FuzzDecodePaymentRequest(f *testing.F) {
-	s, _ := PaymentRequest{ID: "x", Amount: 1, Unit: "sat"}.Encode()
-	f.Add(s)
-	f.Add("creqA")
-	f.Fuzz(func(t *testing.T, s string) {
-		p, err := DecodePaymentRequest(s)
-		if err != nil {
-			return
-		}
-		again, err := p.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := DecodePaymentRequest(again); err != nil {
-			t.Fatal(err)
-		}
-	})
-}

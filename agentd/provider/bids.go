@@ -10,6 +10,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/creq"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -91,7 +92,7 @@ func (p *Provider) Answer(ctx context.Context, bid nips.Bid) (nips.Match, error)
 	if err != nil {
 		return nips.Match{}, fmt.Errorf("%w: %v", ErrBidRefused, err)
 	}
-	req, err := metering.PaymentRequest{ID: session[:16], Amount: metering.MsatToSats(amount), Unit: "sat", SingleUse: false,
+	req, err := creq.Request{ID: session[:16], Amount: metering.MsatToSats(amount), Unit: "sat", SingleUse: false,
 		Mints: []string{pay.Mint}, Description: "sovmesh " + string(bid.Resource) + " session " + session[:16]}.Encode()
 	if err != nil {
 		return nips.Match{}, err
