@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // metrics are the relay's Prometheus series, on a registry of its own so two
@@ -51,4 +52,34 @@ func newMetrics() *metrics {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Connections returns the number of open websocket connections.
+func (r *Relay) Connections() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns)
+}
+
+// RejectedByReason returns how many events were refused since start, by
+// reason (the labels of sovmesh_events_rejected_total).
+func (r *Relay) RejectedByReason() map[string]float64 {
+	ch := make(chan prometheus.Metric, 32)
+	go func() {
+		r.metrics.rejected.Collect(ch)
+		close(ch)
+	}()
+	out := map[string]float64{}
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			continue
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "reason" {
+				out[l.GetValue()] = d.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
 }

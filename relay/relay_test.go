@@ -446,6 +446,12 @@ func TestHealthAndMetrics(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("metrics %d", code)
 	}
+	if n := srv.Connections(); n != 1 {
+		t.Errorf("Connections() = %d, want 1", n)
+	}
+	if got := srv.RejectedByReason(); got["created_at"] != 1 || len(got) != 1 {
+		t.Errorf("RejectedByReason() = %v, want created_at: 1", got)
+	}
 	for _, want := range []string{
 		`sovmesh_events_accepted_total{class="regular"} 1`,
 		`sovmesh_events_rejected_total{reason="created_at"} 1`,
