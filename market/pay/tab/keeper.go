@@ -73,6 +73,10 @@ type Config struct {
 	// MinDeposit refuses smaller deposits before anything is redeemed.
 	// Default StepSats.
 	MinDeposit uint64
+	// DrawSteps is how many steps one draw grants at most (as the balance
+	// covers; default 1). More steps per draw mean fewer pause points on a
+	// fast stream; steps granted and not used are carried, not lost.
+	DrawSteps uint64
 	// LockChange locks the change token to the buyer's key (NUT-11), with
 	// a refund to the seller after ChangeRefundAfter, so it can be
 	// delivered over any channel. Default true (see DefaultConfig).
@@ -95,6 +99,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MinDeposit == 0 {
 		c.MinDeposit = c.StepSats
+	}
+	if c.DrawSteps == 0 {
+		c.DrawSteps = 1
 	}
 	if c.ChangeRefundAfter <= 0 {
 		c.ChangeRefundAfter = 30 * 24 * time.Hour
@@ -184,7 +191,7 @@ func (k *Keeper) Open(ctx context.Context, s transport.Session) (uint64, error) 
 			}
 			credit = t.Carry
 		}
-		units, err := draw(ctx, tx, t)
+		units, err := draw(ctx, tx, t, k.cfg.DrawSteps)
 		credit += units
 		return err
 	})
@@ -220,7 +227,7 @@ func (k *Keeper) Redeem(ctx context.Context, s transport.Session, token []byte) 
 			return err
 		}
 		tabID = t.ID
-		units, err = draw(ctx, tx, t)
+		units, err = draw(ctx, tx, t, k.cfg.DrawSteps)
 		return err
 	})
 	if err != nil {
@@ -291,18 +298,26 @@ func (k *Keeper) newTab(ctx context.Context, tx *sql.Tx, buyer, mint string) (Ta
 	return t, nil
 }
 
-// draw debits one step from t if its balance covers it and returns the
-// units granted (0 if not).
-func draw(ctx context.Context, tx *sql.Tx, t Tab) (uint64, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE tabs SET debited = debited + step_sats, updated_at = ?
-		WHERE id = ? AND state = 'open' AND debited + step_sats <= ?`, time.Now().Unix(), t.ID, int64(t.Deposited))
+// draw debits up to n steps from t, as many as its balance covers, and
+// returns the units granted (0 if not even one step is covered).
+func draw(ctx context.Context, tx *sql.Tx, t Tab, n uint64) (uint64, error) {
+	if t.StepSats == 0 || t.State != StateOpen {
+		return 0, nil
+	}
+	steps := min(n, t.Balance()/t.StepSats)
+	if steps == 0 {
+		return 0, nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE tabs SET debited = debited + ?, updated_at = ?
+		WHERE id = ? AND state = 'open' AND debited + ? <= ?`,
+		int64(steps*t.StepSats), time.Now().Unix(), t.ID, int64(steps*t.StepSats), int64(t.Deposited))
 	if err != nil {
 		return 0, fmt.Errorf("tab: debit: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return 0, nil
 	}
-	return t.StepUnits, nil
+	return steps * t.StepUnits, nil
 }
 
 // Close keeps the units the stream was granted and did not use on its tab.

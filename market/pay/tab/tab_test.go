@@ -277,3 +277,39 @@ func TestTabChangeRetried(t *testing.T) {
 		t.Fatalf("tab still open: %+v", tb)
 	}
 }
+
+// TestDrawSteps: draws of several steps; what is granted and not used is
+// carried and returned at closing, so the buyer pays for what it used.
+func TestDrawSteps(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	buyerKey := paytest.NewKey(t)
+	buyerPub := pubOf(t, buyerKey)
+	buyer := paytest.WalletAt(t, t.TempDir(), buyerKey, nil, m.URL())
+	if err := buyer.Fund(ctx, 30); err != nil {
+		t.Fatal(err)
+	}
+	seller := paytest.Wallet(t, nil, m.URL())
+	cfg := tab.DefaultConfig()
+	cfg.StepUnits, cfg.StepSats, cfg.DrawSteps = mib, 1, 4
+	k, err := tab.NewKeeper(seller, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payer := &tab.Payer{Wallet: buyer, Seller: seller.PublicKey(), Deposit: 10}
+	meterRun(ctx, t, k, payer, transport.Session{ID: "s1", Buyer: buyerPub}, 5*mib, mib)
+	tb, err := k.Tab(ctx, buyerPub)
+	if err != nil || tb.Debited != 8 || tb.Carry != 3*mib || tb.Deposited != 10 {
+		t.Fatalf("tab %+v %v", tb, err)
+	}
+	ch, err := k.CloseTab(ctx, buyerPub)
+	if err != nil || ch.Amount != 5 {
+		t.Fatalf("change %+v %v", ch, err)
+	}
+	if _, err := payer.Settle(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	if b, s := balance(t, buyer), balance(t, seller); b != 25 || s != 5 {
+		t.Fatalf("buyer %d seller %d", b, s)
+	}
+}
