@@ -44,6 +44,9 @@ type Config struct {
 	// sats per UTC day (0: no cap).
 	BudgetPerDay          uint64
 	BudgetPerCounterparty uint64
+	// ReadOnly skips the wallet's Resume, for commands that only read
+	// while a daemon owns the wallet (status, earnings, balance).
+	ReadOnly bool
 	// StreamTimeout, PayTimeout: transport timeouts (0: defaults).
 	StreamTimeout, PayTimeout time.Duration
 	// Logger; nil discards.
@@ -164,7 +167,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		if n.Wallet, err = cashu.Open(ctx, n.Journal, wc); err != nil {
 			return nil, fmt.Errorf("agentd: wallet: %w", err)
 		}
-		if rep, err := n.Wallet.Resume(ctx); err != nil {
+		if cfg.ReadOnly {
+			// A running daemon may own open payment ops: leave them to it.
+		} else if rep, err := n.Wallet.Resume(ctx); err != nil {
 			n.Log.Warn("wallet resume incomplete", "err", err)
 		} else if rep.Completed+rep.Failed+rep.Pending > 0 {
 			n.Log.Info("wallet resumed", "completed", rep.Completed, "failed", rep.Failed, "pending", rep.Pending)

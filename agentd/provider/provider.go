@@ -252,6 +252,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	p.log.Info("provider running", "resources", len(p.meters), "peer", h.ID())
 	<-ctx.Done()
 	p.wg.Wait()
+	p.log.Info("provider stopped")
 	return nil
 }
 
@@ -309,7 +310,15 @@ func (p *Provider) buildOffer(r nips.Resource) nips.Offer {
 
 func (p *Provider) publishOffer(ctx context.Context, r nips.Resource) error {
 	o := p.buildOffer(r)
-	ev := o.ToEvent(nostr.Now())
+	// Each version needs a newer created_at than the last, or the relay
+	// keeps the old one (NIP-01 replacement).
+	at := nostr.Now()
+	p.mu.Lock()
+	if prev, ok := p.offers[r]; ok && at <= prev.CreatedAt {
+		at = prev.CreatedAt + 1
+	}
+	p.mu.Unlock()
+	ev := o.ToEvent(at)
 	signed, err := p.n.Publish(ctx, ev)
 	if err != nil {
 		return fmt.Errorf("provider: publish %s offer: %w", r, err)

@@ -18,7 +18,18 @@ import (
 // the key exists, no passphrase file is beside it and SOVMESH_PASSPHRASE
 // is not set.
 func openNode(ctx context.Context, e *env) (*agentd.Node, error) {
+	return open(ctx, e, false)
+}
+
+// openReader opens the node for a command that only reads (it leaves
+// open payment operations to a running daemon).
+func openReader(ctx context.Context, e *env) (*agentd.Node, error) {
+	return open(ctx, e, true)
+}
+
+func open(ctx context.Context, e *env, readOnly bool) (*agentd.Node, error) {
 	cfg := e.cfg.node
+	cfg.ReadOnly = readOnly
 	keys := filepath.Join(cfg.DataDir, "keys")
 	if cfg.Passphrase == "" && exists(filepath.Join(keys, keystore.KeyFile)) && !exists(filepath.Join(keys, keystore.PassphraseFile)) {
 		cfg.Prompt = func() (string, error) { return prompt(e, "passphrase for "+filepath.Join(keys, keystore.KeyFile)+": ") }

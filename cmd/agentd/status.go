@@ -8,7 +8,7 @@ import (
 )
 
 func cmdEarnings(ctx context.Context, e *env) error {
-	n, err := openNode(ctx, e)
+	n, err := openReader(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -27,7 +27,7 @@ func cmdEarnings(ctx context.Context, e *env) error {
 }
 
 func cmdStatus(ctx context.Context, e *env) error {
-	n, err := openNode(ctx, e)
+	n, err := openReader(ctx, e)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ func cmdWallet(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
 		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | nwc")
 	}
-	n, err := openNode(ctx, e)
+	n, err := open(ctx, e, e.args[0] == "balance")
 	if err != nil {
 		return err
 	}
