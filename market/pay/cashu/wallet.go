@@ -2,8 +2,9 @@
 // persisted in the payment journal (SQLite), exact-amount sends, receives that
 // swap at the mint (so a spent or replayed token is refused), P2PK escrow with
 // a locktime refund (NUT-11), offline acceptance on DLEQ proofs (NUT-12) with
-// bounded exposure, payment requests (NUT-18), Lightning in and out (NUT-04,
-// NUT-05), a mint allow-list, and pay-as-you-go tabs.
+// bounded exposure, payment requests (NUT-18, format in market/pay/creq),
+// Lightning in and out (NUT-04, NUT-05), and a mint allow-list. Pay-as-you-go
+// tabs over this wallet are in market/pay/tab.
 //
 // Every step that moves money is journaled before it is acted on; Resume
 // finishes or refunds every open operation after a crash, using NUT-09

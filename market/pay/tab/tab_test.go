@@ -313,3 +313,73 @@ func TestDrawSteps(t *testing.T) {
 		t.Fatalf("buyer %d seller %d", b, s)
 	}
 }
+
+// TestTabDepositCrash: the seller stops after the mint swapped a deposit and
+// before its wallet stored the proofs (the swap succeeded, the gate never
+// opened). After the restart the deposit is on the tab, and closing the tab
+// returns it whole: the buyer loses nothing.
+func TestTabDepositCrash(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	buyerKey := paytest.NewKey(t)
+	buyerPub := pubOf(t, buyerKey)
+	buyer := paytest.WalletAt(t, t.TempDir(), buyerKey, nil, m.URL())
+	if err := buyer.Fund(ctx, 40); err != nil {
+		t.Fatal(err)
+	}
+	sellerDir, sellerKey := t.TempDir(), paytest.NewKey(t)
+	seller := paytest.WalletAt(t, sellerDir, sellerKey, func(c *cashu.Config) {
+		c.StepHook = func(step string) error {
+			if step == "receive.swapped" {
+				return errors.New("crash")
+			}
+			return nil
+		}
+	}, m.URL())
+	cfg := tab.DefaultConfig()
+	cfg.StepUnits, cfg.StepSats = mib, 1
+	k, err := tab.NewKeeper(seller, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payer := &tab.Payer{Wallet: buyer, Seller: seller.PublicKey(), Deposit: 15}
+	s := transport.Session{ID: "s1", Buyer: buyerPub}
+	if _, err := k.Open(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := payer.Pay(ctx, transport.Invoice{Need: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Redeem(ctx, s, tok); !errors.Is(err, cashu.ErrCrashed) {
+		t.Fatalf("redeem: %v, want the crash", err)
+	}
+	// The token is spent at the mint: the buyer cannot take it back.
+	if rc, err := payer.Reclaim(ctx); err != nil || rc != 0 {
+		t.Fatalf("reclaim: %d %v", rc, err)
+	}
+	if err := seller.Journal().Close(); err != nil {
+		t.Fatal(err)
+	}
+	seller2 := paytest.WalletAt(t, sellerDir, sellerKey, nil, m.URL())
+	if _, err := seller2.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k2, err := tab.NewKeeper(seller2, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb, err := k2.Tab(ctx, buyerPub); err != nil || tb.Deposited != 15 || tb.Debited != 0 {
+		t.Fatalf("tab after restart: %+v %v", tb, err)
+	}
+	ch, err := k2.CloseTab(ctx, buyerPub)
+	if err != nil || ch.Amount != 15 {
+		t.Fatalf("close: %+v %v", ch, err)
+	}
+	if _, err := buyer.Receive(ctx, ch.Token, cashu.ReceiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b := balance(t, buyer); b != 40 {
+		t.Fatalf("buyer %d, want all 40 back", b)
+	}
+}
