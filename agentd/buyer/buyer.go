@@ -124,6 +124,33 @@ type Candidate struct {
 	Latency time.Duration
 	Score   float64 // lower is better
 	Peer    peer.ID
+	Load    uint64 // percent, from the provider's presence beacon (0: none)
+}
+
+// loads reads the presence beacons of the offers' providers.
+func (b *Buyer) loads(ctx context.Context, offers map[string]nips.Offer) map[string]uint64 {
+	out := map[string]uint64{}
+	var authors []string
+	for _, o := range offers {
+		authors = append(authors, o.Pubkey)
+	}
+	if len(authors) == 0 {
+		return out
+	}
+	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence}, Authors: authors})
+	if err != nil {
+		return out
+	}
+	now := time.Now().Unix()
+	for _, ev := range evs {
+		if ok, _ := ev.CheckSignature(); !ok {
+			continue
+		}
+		if p, err := nips.ParsePresence(ev); err == nil && int64(p.Expiration) > now {
+			out[p.Pubkey] = p.Load
+		}
+	}
+	return out
 }
 
 func (b *Buyer) payment() nips.Payment {
@@ -187,6 +214,7 @@ func (b *Buyer) Discover(ctx context.Context, r nips.Resource, model string) ([]
 	}
 	scores := b.trust(ctx)
 	stats, _ := b.n.DB.Providers(ctx)
+	loads := b.loads(ctx, latest)
 	var out []Candidate
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -199,8 +227,8 @@ func (b *Buyer) Discover(ctx context.Context, r nips.Resource, model string) ([]
 				b.log.Debug("provider unreachable", "provider", o.Pubkey, "err", err)
 				return
 			}
-			c := Candidate{Offer: o, Trust: scores.Rank(o.Pubkey), Latency: lat, Peer: pid}
-			c.Score = score(o.Prices.Sum(), c.Trust, lat, stats[o.Pubkey])
+			c := Candidate{Offer: o, Trust: scores.Rank(o.Pubkey), Latency: lat, Peer: pid, Load: loads[o.Pubkey]}
+			c.Score = score(o.Prices.Sum(), c.Trust, lat, stats[o.Pubkey]) * (1 + float64(c.Load)/100)
 			mu.Lock()
 			out = append(out, c)
 			mu.Unlock()
@@ -220,8 +248,9 @@ func (b *Buyer) Discover(ctx context.Context, r nips.Resource, model string) ([]
 }
 
 // score ranks an offer, lower is better: the price, inflated by latency
-// (x2 at 200 ms), by the observed failure rate, and deflated by trust
-// (rank 100 halves it... /(1 + rank/100)).
+// (x2 at 200 ms) and by the observed failure rate (up to x5), divided by
+// 1 + trust rank/100 (a rank-100 provider counts at half price). Discover
+// also inflates it by the provider's beaconed load (x2 at 100 %).
 func score(price uint64, rank int, lat time.Duration, st state.ProviderStat) float64 {
 	s := float64(max(price, 1))
 	s *= 1 + float64(lat.Milliseconds())/200

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,5 +111,78 @@ func TestStoragePutKillGet(t *testing.T) {
 	}
 	if _, err := b2.Get(ctx, strings.Repeat("ab", 32), &out, nil); !errors.Is(err, safebox.ErrNotFound) {
 		t.Fatalf("unknown root: %v", err)
+	}
+}
+
+func TestBudgetRefusesOverspend(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	startProvider(t, net, "p", storageCfg(2_000_000_000)) // 2M sat per GiB-day: ~2000 sat per MiB
+	cfg := net.Config("buyer")
+	cfg.BudgetPerDay = 50
+	bn, err := agentd.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bn.Close()
+	if err := bn.Wallet.Fund(ctx, 5000); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(ctx, bn, Config{Replicas: 1, StorageDuration: 24 * time.Hour,
+		Ceilings: map[nips.Resource]nips.Prices{nips.Storage: {{Unit: nips.UnitGiBDay, Msat: 3_000_000_000}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 2<<20)
+	if _, err := b.Put(ctx, bytes.NewReader(data), "big", int64(len(data)), nil); err == nil || !strings.Contains(err.Error(), "budget") {
+		t.Fatalf("put over budget: %v", err)
+	}
+	if bal, _ := bn.Wallet.Balance(ctx); bal < 5000-50 {
+		t.Fatalf("balance %d: more than the budget left", bal)
+	}
+}
+
+func TestPutMovesOnWhenAProviderDies(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	var provs []*runningProvider
+	for i, price := range []uint64{2_000_000, 4_000_000, 4_200_000, 4_400_000} {
+		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(price)))
+	}
+	bn := net.Node(t, "buyer", 5000)
+	b, err := New(ctx, bn, Config{StorageDuration: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 24<<20)
+	rand.Read(data)
+	var once sync.Once
+	e, err := b.Put(ctx, bytes.NewReader(data), "f", int64(len(data)), func(done, total int64) {
+		if done > total/3 {
+			once.Do(provs[0].Kill) // mid-put, while the reader waits
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range e.Providers {
+		if p == provs[0].Node.Key.Pubkey {
+			t.Fatal("the dead provider holds the file")
+		}
+	}
+	// The first attempt used the cheapest provider and was abandoned.
+	ss, _ := bn.DB.Sessions(ctx, 20)
+	failed := 0
+	for _, s := range ss {
+		if s.State == "failed" && s.Counterparty == provs[0].Node.Key.Pubkey {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no failed session with the killed provider: the put never moved on")
+	}
+	var out bytes.Buffer
+	if _, err := b.Get(ctx, e.Root, &out, nil); err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("get: %v", err)
 	}
 }
