@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/keyer"
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/metering"
@@ -57,6 +58,9 @@ type Config struct {
 	StepBytes uint64
 	// BandwidthMiB is the quantity bid for a bandwidth session (default 1024).
 	BandwidthMiB uint64
+	// PrivateBids gift-wraps bids (NIP-59) to the provider, so the relay
+	// never sees what the buyer bids for.
+	PrivateBids bool
 }
 
 func (c *Config) defaults() {
@@ -337,7 +341,7 @@ func (b *Buyer) Open(ctx context.Context, c Candidate, quantity, duration uint64
 	}
 	// Publish first (a relay may charge a fee, which changes the id);
 	// the subscription then finds the match even if it is already stored.
-	ev, err := b.n.Publish(ctx, bid.ToEvent(nostr.Now()))
+	ev, err := b.publishBid(ctx, bid, o.Pubkey)
 	if err != nil {
 		return nil, fmt.Errorf("buyer: publish bid: %w", err)
 	}
@@ -388,6 +392,31 @@ func (b *Buyer) Open(ctx context.Context, c Candidate, quantity, duration uint64
 	}
 	b.log.Info("session opened", "session", m.Session, "provider", o.Pubkey, "resource", o.Resource, "amount_msat", m.Amount)
 	return s, nil
+}
+
+// publishBid publishes bid, gift-wrapped to provider with PrivateBids. It
+// returns the bid event (for a private bid: the rumor, whose id the match
+// names).
+func (b *Buyer) publishBid(ctx context.Context, bid nips.Bid, provider string) (nostr.Event, error) {
+	now := nostr.Now()
+	if !b.cfg.PrivateBids {
+		return b.n.Publish(ctx, bid.ToEvent(now))
+	}
+	k, err := keyer.NewPlainKeySigner(b.n.Key.Secret)
+	if err != nil {
+		return nostr.Event{}, err
+	}
+	gw, err := nips.WrapBid(ctx, bid, now, k, provider)
+	if err != nil {
+		return nostr.Event{}, err
+	}
+	if err := b.n.Relays.Publish(ctx, gw); err != nil {
+		return nostr.Event{}, err
+	}
+	rumor := bid.ToEvent(now)
+	rumor.PubKey = b.n.Key.Pubkey
+	rumor.ID = rumor.GetID()
+	return rumor, nil
 }
 
 func (b *Buyer) checkMatch(m nips.Match, bid nips.Bid, o nips.Offer) error {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/keystore"
@@ -150,7 +152,7 @@ func TestPutMovesOnWhenAProviderDies(t *testing.T) {
 		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(price)))
 	}
 	bn := net.Node(t, "buyer", 5000)
-	b, err := New(ctx, bn, Config{StorageDuration: 24 * time.Hour})
+	b, err := New(ctx, bn, Config{StorageDuration: 24 * time.Hour, PrivateBids: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,5 +186,33 @@ func TestPutMovesOnWhenAProviderDies(t *testing.T) {
 	var out bytes.Buffer
 	if _, err := b.Get(ctx, e.Root, &out, nil); err != nil || !bytes.Equal(out.Bytes(), data) {
 		t.Fatalf("get: %v", err)
+	}
+}
+
+// TestPrivateBidNeverPublic: a private bid is answered, and the relay holds
+// no kind-8460 event of the buyer.
+func TestPrivateBidNeverPublic(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	startProvider(t, net, "p", storageCfg(2_000_000))
+	bn := net.Node(t, "buyer", 100)
+	b, err := New(ctx, bn, Config{PrivateBids: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands, err := b.Discover(ctx, nips.Storage, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.Open(ctx, cands[0], 1, 86400, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Match.Buyer != bn.Key.Pubkey {
+		t.Fatal("match for someone else")
+	}
+	evs, _ := bn.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindBid}, Authors: []string{bn.Key.Pubkey}})
+	if len(evs) != 0 {
+		t.Fatalf("%d public bids of a private buyer", len(evs))
 	}
 }

@@ -22,9 +22,12 @@ var (
 
 func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 	since := nostr.Timestamp(time.Now().Add(-10 * time.Minute).Unix())
+	// Gift wraps carry a created_at up to 10 h in the past (NIP-59
+	// randomization); old ones are refused as expired bids.
+	wrapped := nostr.Timestamp(time.Now().Add(-11 * time.Hour).Unix())
 	filters := nostr.Filters{
 		{Kinds: []int{nips.KindBid}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
-		{Kinds: []int{nips.KindGiftWrap}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
+		{Kinds: []int{nips.KindGiftWrap}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &wrapped},
 	}
 	p.n.Relays.Subscribe(ctx, filters, func(ev *nostr.Event) {
 		var bid nips.Bid

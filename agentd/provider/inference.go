@@ -212,9 +212,9 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	costSats := metering.MsatToSats(cost)
 	if rcv.Value > costSats {
 		change := rcv.Value - costSats
-		// Change goes out even if the budget is tight: it is the buyer's money.
+		// Change goes out whatever our budget: it is the buyer's money.
 		b.p.n.SendMu.Lock()
-		sent, err := w.Send(context.WithoutCancel(ctx), change, cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change"})
+		sent, err := w.Send(state.Exempt(context.WithoutCancel(ctx)), change, cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change"})
 		b.p.n.SendMu.Unlock()
 		if err != nil {
 			b.p.log.Warn("change not sent", "sats", change, "err", err)

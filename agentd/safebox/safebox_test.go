@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -139,4 +140,22 @@ func TestSocialRecovery(t *testing.T) {
 	if err := stranger.ReturnShare(ctx, owner.Pubkey(), rec.Pubkey()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("stranger returned a share: %v", err)
 	}
+}
+
+// FuzzRecover: shares from relays are untrusted; Recover never panics and
+// never returns a key that is not the owner's.
+func FuzzRecover(f *testing.F) {
+	owner := "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798" // secret key 1
+	f.Add("s1", owner, 2, 3, "01"+strings.Repeat("00", 32), "02"+strings.Repeat("11", 32))
+	f.Add("", "", 0, 0, "", "")
+	f.Fuzz(func(t *testing.T, set, own string, k, n int, a, b string) {
+		shares := []Share{{V: 1, Set: set, Owner: own, Threshold: k, Total: n, Data: a}, {V: 1, Set: set, Owner: own, Threshold: k, Total: n, Data: b}}
+		sk, err := Recover(shares, own)
+		if err != nil {
+			return
+		}
+		if pk, _ := nostr.GetPublicKey(sk); pk != own {
+			t.Fatalf("recovered a key of %s for %s", pk, own)
+		}
+	})
 }

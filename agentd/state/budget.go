@@ -22,8 +22,18 @@ type Budget struct {
 	mu sync.Mutex // one reservation at a time: check and insert are one step
 }
 
+type exemptKey struct{}
+
+// Exempt marks ctx so that payments made with it are not counted against
+// the budget: money that is not ours to withhold, such as the change a
+// provider returns to a buyer.
+func Exempt(ctx context.Context) context.Context { return context.WithValue(ctx, exemptKey{}, true) }
+
 // Reserve counts sats against today's limits, or refuses.
 func (b *Budget) Reserve(ctx context.Context, counterparty string, sats uint64) (func(context.Context, bool) error, error) {
+	if ctx.Value(exemptKey{}) != nil {
+		return func(context.Context, bool) error { return nil }, nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	day := b.DB.now().UTC().Format(time.DateOnly)

@@ -86,6 +86,9 @@ func TestBudget(t *testing.T) {
 	if _, err := b.Reserve(ctx, "c", 40); err != nil {
 		t.Fatalf("after release: %v", err)
 	}
+	if _, err := b.Reserve(Exempt(ctx), "c", 1000); err != nil {
+		t.Fatalf("exempt payment refused: %v", err)
+	}
 	if n, _ := b.SpentToday(ctx); n != 90 {
 		t.Fatalf("spent %d", n)
 	}

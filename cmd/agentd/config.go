@@ -31,6 +31,7 @@ type config struct {
 	maxInference          uint64
 	stallTimeout          time.Duration
 	seeds                 string
+	privateBids           bool
 
 	// provider
 	storageSize      string
@@ -122,6 +123,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Uint64Var(&c.maxBandwidth, "max-bandwidth-price", c.maxBandwidth, "most msat per MiB paid for bandwidth")
 	fs.Uint64Var(&c.maxInference, "max-inference-price", c.maxInference, "most msat per 1M tokens (each way) paid for inference")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", c.stallTimeout, "silence after which a provider is replaced mid-session")
+	fs.BoolVar(&c.privateBids, "private-bids", c.privateBids, "gift-wrap bids to the provider (NIP-59): the relay never sees them")
 	fs.StringVar(&c.seeds, "trust-seeds", c.seeds, "comma-separated pubkeys trusted for ranking, besides our own")
 	fs.StringVar(&c.storageSize, "storage-size", c.storageSize, "provide: disk space sold (e.g. 10GiB; empty: no storage)")
 	fs.Uint64Var(&c.storagePrice, "storage-price", c.storagePrice, "provide: base storage price, msat per GiB-day")
@@ -326,5 +328,6 @@ func (c *config) buyerConfig() buyer.Config {
 		StorageDuration: c.duration,
 		StallTimeout:    c.stallTimeout,
 		Seeds:           splitList(c.seeds),
+		PrivateBids:     c.privateBids,
 	}
 }
