@@ -168,3 +168,53 @@ func (k *Keeper) Resume(ctx context.Context) (int, error) {
 	}
 	return n, errors.Join(errs...)
 }
+
+// CloseIdle closes the open tabs untouched for idle (no deposit, draw or
+// stream end) and with no stream running, and returns their changes to
+// deliver. A tab whose change cannot be made now stays closing for Resume.
+func (k *Keeper) CloseIdle(ctx context.Context, idle time.Duration) ([]Change, error) {
+	rows, err := k.j.DB().QueryContext(ctx, `SELECT id, counterparty FROM tabs WHERE state = 'open' AND updated_at < ? ORDER BY updated_at`,
+		time.Now().Add(-idle).Unix())
+	if err != nil {
+		return nil, fmt.Errorf("tab: idle tabs: %w", err)
+	}
+	type idleTab struct{ id, buyer string }
+	var tabs []idleTab
+	for rows.Next() {
+		var t idleTab
+		if err := rows.Scan(&t.id, &t.buyer); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		tabs = append(tabs, t)
+	}
+	rows.Close()
+	var out []Change
+	var errs []error
+	for _, t := range tabs {
+		if k.streaming(t.id) {
+			continue
+		}
+		ch, err := k.CloseTab(ctx, t.buyer)
+		if err != nil {
+			if !errors.Is(err, ErrPending) && !errors.Is(err, ErrNoTab) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		out = append(out, ch)
+	}
+	return out, errors.Join(errs...)
+}
+
+// streaming reports whether a stream drawing on tab id is running.
+func (k *Keeper) streaming(id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, st := range k.streams {
+		if st.tab == id {
+			return true
+		}
+	}
+	return false
+}

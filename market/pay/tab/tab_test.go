@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"encoding/hex"
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -381,5 +382,45 @@ func TestTabDepositCrash(t *testing.T) {
 	}
 	if b := balance(t, buyer); b != 40 {
 		t.Fatalf("buyer %d, want all 40 back", b)
+	}
+}
+
+func TestCloseIdle(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	buyerKey := paytest.NewKey(t)
+	buyerPub := pubOf(t, buyerKey)
+	buyer := paytest.WalletAt(t, t.TempDir(), buyerKey, nil, m.URL())
+	if err := buyer.Fund(ctx, 30); err != nil {
+		t.Fatal(err)
+	}
+	seller := paytest.Wallet(t, nil, m.URL())
+	cfg := tab.DefaultConfig()
+	cfg.StepUnits, cfg.StepSats = mib, 1
+	k, err := tab.NewKeeper(seller, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payer := &tab.Payer{Wallet: buyer, Seller: seller.PublicKey(), Deposit: 10}
+	meterRun(ctx, t, k, payer, transport.Session{ID: "s1", Buyer: buyerPub}, 2*mib, mib)
+	// A running stream keeps the tab open however idle.
+	running := transport.Session{ID: "s2", Buyer: buyerPub}
+	if _, err := k.Open(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	if chs, err := k.CloseIdle(ctx, -time.Second); err != nil || len(chs) != 0 {
+		t.Fatalf("closed with a stream running: %+v %v", chs, err)
+	}
+	k.Close(ctx, running, transport.Usage{})
+	// Not idle long enough.
+	if chs, err := k.CloseIdle(ctx, time.Hour); err != nil || len(chs) != 0 {
+		t.Fatalf("closed a fresh tab: %+v %v", chs, err)
+	}
+	chs, err := k.CloseIdle(ctx, -time.Second)
+	if err != nil || len(chs) != 1 || chs[0].Amount != 8 {
+		t.Fatalf("idle close: %+v %v", chs, err)
+	}
+	if back, err := payer.Settle(ctx, chs[0]); err != nil || back != 8 {
+		t.Fatalf("settle: %d %v", back, err)
 	}
 }
