@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/sovmesh/sovmesh/market/pay/bolt11"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/creq"
+	"github.com/sovmesh/sovmesh/market/pay/creq/creqnostr"
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/market/pay/fees"
 	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
@@ -322,10 +325,63 @@ func TestNoSecretsInLogs(t *testing.T) {
 	sec.err(err)
 	stop()
 
+	// NUT-18 transports: the post handler and the nostr receiver, each
+	// refusing a payload (logged) after taking one.
+	srv := httptest.NewServer(cashu.RequestHandler(payee, log))
+	defer srv.Close()
+	postReq, err := payee.NewRequest(ctx, cashu.RequestOptions{Amount: 2, SingleUse: true,
+		Transports: []creq.Transport{{Type: creq.TransportPost, Target: srv.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		pp, ps, err := payer.PayRequest(ctx, postReq, cashu.PayRequestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec.token(ps.Token)
+		sec.err(creq.Deliver(ctx, srv.Client(), postReq, pp))
+	}
+	payeeNostr := nostr.GeneratePrivateKey()
+	sec.key("payee nostr key", payeeNostr)
+	payeeNostrPub, _ := nostr.GetPublicKey(payeeNostr)
+	handled := make(chan struct{}, 1)
+	rcv := &creqnostr.Receiver{SecretKey: payeeNostr, Relays: []string{relay}, Logger: log,
+		Handle: func(ctx context.Context, from string, p creq.Payload) error {
+			defer func() { handled <- struct{}{} }()
+			_, err := payee.ReceiveRequest(ctx, p, cashu.ReceiveOptions{})
+			return err
+		}}
+	rctx, rcancel := context.WithCancel(context.Background())
+	rready, rdone := make(chan struct{}), make(chan error, 1)
+	go func() { rdone <- rcv.Run(rctx, rready) }()
+	<-rready
+	tr, err := creqnostr.Transport(payeeNostrPub, []string{relay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := creq.Request{ID: "0000000000000000", Amount: 2, Unit: "sat", Transports: []creq.Transport{tr}}
+	np, ns, err := payer.PayRequest(ctx, unknown, cashu.PayRequestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec.token(ns.Token)
+	payerNostr := nostr.GeneratePrivateKey()
+	sec.key("payer nostr key", payerNostr)
+	sec.err(creqnostr.Deliver(ctx, payerNostr, unknown, np))
+	select {
+	case <-handled:
+	case <-time.After(10 * time.Second):
+		t.Error("nostr payload not handled")
+	}
+	rcancel()
+	<-rdone
+
 	out := buf.String()
 	// The log is not empty: the packages did log.
 	for _, want := range []string{"dev mint started", "payment op completed", "payment op failed", "payments resumed",
-		"fee charged", "tab opened", "tab closed", "nwc connection created"} {
+		"fee charged", "tab opened", "tab closed", "nwc connection created",
+		"payment request payload refused", "payment payload refused"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log has no %q line", want)
 		}
