@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/nbd-wtf/go-nostr"
@@ -128,7 +129,10 @@ func (b *Buyer) alive(ctx context.Context, p peer.ID) bool {
 	if err != nil {
 		return false
 	}
-	b.n.Host.LibP2P().Network().ClosePeer(p)
+	// Never close a live connection here: other sessions may be using it.
+	if b.n.Host.LibP2P().Network().Connectedness(p) == network.Connected {
+		return true
+	}
 	_, err = b.n.Host.Connect(cctx, pub, b.n.Host.LibP2P().Peerstore().Addrs(p))
 	return err == nil
 }
