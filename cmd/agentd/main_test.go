@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/transport"
@@ -127,5 +126,4 @@ func TestCommands(t *testing.T) {
 	if _, _, code = cli("bogus"); code != 2 {
 		t.Fatal("unknown command not a usage error")
 	}
-	_ = agentd.DefaultConfig
 }

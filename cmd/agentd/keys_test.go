@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sovmesh/sovmesh/relay/relaytest"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestKeysRecoverCLI: split a key 3-of-5 to five contacts; on a new
+// machine, recover it from three of them, all through the command line.
+func TestKeysRecoverCLI(t *testing.T) {
+	ctx := t.Context()
+	relayURL := relaytest.Start(t)
+	base := t.TempDir()
+	cli := func(dir string, stdout *syncBuf, args ...string) int {
+		env := map[string]string{"SOVMESH_DATA": filepath.Join(base, dir), "SOVMESH_RELAY": relayURL, "SOVMESH_PASSPHRASE": "pw-" + dir}
+		return run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), stdout, &bytes.Buffer{})
+	}
+	pubRe := regexp.MustCompile(`pubkey ([0-9a-f]{64})`)
+	pubOf := func(dir string) string {
+		var out syncBuf
+		if code := cli(dir, &out, "keys", "show"); code != 0 {
+			t.Fatalf("keys show in %s: %d", dir, code)
+		}
+		m := pubRe.FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("no pubkey in %q", out.String())
+		}
+		return m[1]
+	}
+	owner := pubOf("owner")
+	var contacts []string
+	for i := range 5 {
+		contacts = append(contacts, pubOf("contact"+string(rune('1'+i))))
+	}
+	var out syncBuf
+	if code := cli("owner", &out, "keys", "split", "--contacts", strings.Join(contacts, ","), "-k", "3"); code != 0 {
+		t.Fatalf("split: %d", code)
+	}
+	// The new machine waits for shares.
+	var recOut syncBuf
+	done := make(chan int, 1)
+	go func() { done <- cli("newmachine", &recOut, "keys", "recover", "--owner", owner, "--wait", "30s") }()
+	var recovery string
+	for range 200 {
+		if m := regexp.MustCompile(`recovery pubkey ([0-9a-f]{64})`).FindStringSubmatch(recOut.String()); m != nil {
+			recovery = m[1]
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if recovery == "" {
+		t.Fatal("no recovery pubkey shown")
+	}
+	for _, c := range []string{"contact1", "contact3", "contact5"} {
+		var o syncBuf
+		if code := cli(c, &o, "keys", "return-share", "--owner", owner, "--to", recovery); code != 0 {
+			t.Fatalf("return-share from %s: %d", c, code)
+		}
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("recover: %d: %s", code, recOut.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("recover did not finish")
+	}
+	if got := pubOf("newmachine"); got != owner {
+		t.Fatalf("recovered %s, want %s", got, owner)
+	}
+}
