@@ -484,3 +484,46 @@ func (w *Wallet) VerifyOffline(ctx context.Context, token string) (TokenInfo, er
 	}
 	return info, w.verifyDLEQ(ctx, mint, proofs)
 }
+
+// Receipt is an earlier receive of a token by this wallet.
+type Receipt struct {
+	OpID  int64
+	State string // journal state of the receive op: done, queued, prepared, failed
+	// Amount credited.
+	Amount uint64
+	At     time.Time
+}
+
+// ReceivedBefore reports whether this wallet already took token, and how
+// that receive went: a server that redeemed a token and then failed to
+// deliver can recognise the payment when the client retries with it.
+func (w *Wallet) ReceivedBefore(ctx context.Context, token string) (Receipt, bool, error) {
+	tok, err := decodeToken(token)
+	if err != nil {
+		return Receipt{}, false, err
+	}
+	var opID int64
+	for _, p := range tok.Proofs() {
+		y, err := proofY(p.Secret)
+		if err != nil {
+			return Receipt{}, false, fmt.Errorf("%w: %v", ErrMalformedToken, err)
+		}
+		var id int64
+		err = w.db.QueryRowContext(ctx, `SELECT op_id FROM seen_proofs WHERE y = ?`, y).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Receipt{}, false, nil // not every proof: not this token
+		}
+		if err != nil {
+			return Receipt{}, false, fmt.Errorf("cashu: received before: %w", err)
+		}
+		if opID != 0 && id != opID {
+			return Receipt{}, false, nil // proofs taken by different receives
+		}
+		opID = id
+	}
+	op, err := w.j.Get(ctx, opID)
+	if err != nil {
+		return Receipt{}, false, err
+	}
+	return Receipt{OpID: op.ID, State: op.State, Amount: op.Amount, At: op.CreatedAt}, true, nil
+}

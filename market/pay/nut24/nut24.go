@@ -1,0 +1,286 @@
+// Package nut24 is Cashu over HTTP 402 Payment Required (NUT-24): a server
+// middleware that answers 402 with an X-Cashu payment request (NUT-18
+// creqA) and serves the request once the retry carries a cashuB token worth
+// the price, and a client that pays such a request from a wallet and
+// retries. Blossom servers (BUD-07) use the same headers.
+//
+// No sat is lost on either side: the client takes back a token the server
+// refused (HTTP 400) or never redeemed; the server serves once more a retry
+// that carries a token it redeemed, within Server.ReplayWindow, for the
+// same method and path, when the first attempt was not served (a handler
+// error, a lost response, a restart), so such a request is not paid twice.
+// A token serves one successful request.
+package nut24
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/creq"
+)
+
+// Header carries the payment request (402) and the token (retry).
+const Header = "X-Cashu"
+
+// Errors.
+var (
+	// ErrRefused: the server answered 400 to the payment; the token was
+	// taken back.
+	ErrRefused = errors.New("nut24: server refused the payment")
+	// ErrNoRequest: a 402 without a usable X-Cashu payment request.
+	ErrNoRequest = errors.New("nut24: 402 without a creqA payment request")
+	// ErrBodyNotReplayable: the request body cannot be sent twice.
+	ErrBodyNotReplayable = errors.New("nut24: request body cannot be replayed (set GetBody)")
+)
+
+// Server protects a handler with a price.
+type Server struct {
+	// Wallet receives the tokens; its allow-list is the request's mints.
+	Wallet *cashu.Wallet
+	// Price returns the sats a request costs (0: free).
+	Price func(r *http.Request) uint64
+	// Lock asks for tokens P2PK-locked to the wallet's key.
+	Lock bool
+	// ReplayWindow: a token this server already redeemed, for at least the
+	// price, within this window, is accepted again. Default 10 minutes.
+	ReplayWindow time.Duration
+	// Logger; default discard. Tokens are never logged.
+	Logger *slog.Logger
+
+	mu   sync.Mutex
+	uses map[int64]*use // receive op -> what it paid for
+}
+
+// use is what one redeemed token paid for.
+type use struct {
+	route  string
+	served bool
+	at     time.Time
+}
+
+// Wrap returns next behind the payment wall.
+func (s *Server) Wrap(next http.Handler) http.Handler {
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	window := s.ReplayWindow
+	if window <= 0 {
+		window = 10 * time.Minute
+	}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		price := s.Price(r)
+		if price == 0 {
+			next.ServeHTTP(rw, r)
+			return
+		}
+		tok := strings.TrimSpace(r.Header.Get(Header))
+		if tok == "" {
+			s.paymentRequired(rw, price)
+			return
+		}
+		route := r.Method + " " + r.URL.Path
+		opID, status, msg := s.redeem(r.Context(), tok, price, window, route)
+		if status != 0 {
+			log.Info("nut24 payment refused", "path", r.URL.Path, "price", price, "status", status, "reason", msg)
+			http.Error(rw, msg, status)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		if sw.status < 400 {
+			s.mu.Lock()
+			if u := s.uses[opID]; u != nil {
+				u.served = true
+			}
+			s.mu.Unlock()
+		}
+	})
+}
+
+// statusWriter records the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// claim records that op pays for route; it refuses an op already used for
+// a served request or for another route.
+func (s *Server) claim(opID int64, route string, window time.Duration, replay bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.uses == nil {
+		s.uses = map[int64]*use{}
+	}
+	for id, u := range s.uses {
+		if time.Since(u.at) > window {
+			delete(s.uses, id)
+		}
+	}
+	u := s.uses[opID]
+	if u == nil {
+		s.uses[opID] = &use{route: route, at: time.Now()}
+		return true
+	}
+	return replay && !u.served && u.route == route
+}
+
+func (s *Server) paymentRequired(rw http.ResponseWriter, price uint64) {
+	req := creq.Request{Amount: price, Unit: "sat", Mints: s.Wallet.Mints()}
+	if s.Lock {
+		req.NUT10 = &creq.NUT10Option{Kind: creq.KindP2PK, Data: "02" + s.Wallet.PublicKey()}
+	}
+	enc, err := req.Encode()
+	if err != nil {
+		http.Error(rw, "cannot make a payment request", http.StatusInternalServerError)
+		return
+	}
+	rw.Header().Set(Header, enc)
+	http.Error(rw, "payment required", http.StatusPaymentRequired)
+}
+
+// redeem takes the token for route; status 0 means paid, by receive op.
+func (s *Server) redeem(ctx context.Context, tok string, price uint64, window time.Duration, route string) (int64, int, string) {
+	info, err := cashu.Inspect(tok)
+	if err != nil {
+		return 0, http.StatusBadRequest, "malformed token"
+	}
+	mint, err := cashu.NormalizeMintURL(info.Mint)
+	if err != nil || !slices.Contains(s.Wallet.Mints(), mint) {
+		return 0, http.StatusBadRequest, "token from a mint not in the request"
+	}
+	if info.Unit != "sat" {
+		return 0, http.StatusBadRequest, "wrong unit"
+	}
+	if info.Amount < price {
+		return 0, http.StatusBadRequest, fmt.Sprintf("token is %d sat, the price is %d", info.Amount, price)
+	}
+	rec, err := s.Wallet.Receive(ctx, tok, cashu.ReceiveOptions{Amount: price, RequireLock: s.Lock})
+	switch {
+	case err == nil:
+		s.claim(rec.OpID, route, window, false)
+		return rec.OpID, 0, ""
+	case errors.Is(err, cashu.ErrReplayed):
+		// Ours already: a retry of a request that was not served?
+		rc, ok, rerr := s.Wallet.ReceivedBefore(ctx, tok)
+		if rerr == nil && ok && rc.State == "done" && rc.Amount >= price && time.Since(rc.At) <= window &&
+			s.claim(rc.OpID, route, window, true) {
+			return rc.OpID, 0, ""
+		}
+		return 0, http.StatusBadRequest, "token already used"
+	case errors.Is(err, cashu.ErrMintUnreachable), errors.Is(err, cashu.ErrPending):
+		return 0, http.StatusServiceUnavailable, "mint unreachable, retry later"
+	case errors.Is(err, cashu.ErrTokenSpent):
+		return 0, http.StatusBadRequest, "token already spent"
+	case errors.Is(err, cashu.ErrNotLocked), errors.Is(err, cashu.ErrLockedToOther):
+		return 0, http.StatusBadRequest, "token not locked as requested"
+	}
+	return 0, http.StatusBadRequest, "payment refused"
+}
+
+// Client pays 402 answers from a wallet.
+type Client struct {
+	Wallet *cashu.Wallet
+	// HTTP client; default http.DefaultClient.
+	HTTP *http.Client
+	// Max is the most one request may cost (0: no cap).
+	Max uint64
+}
+
+// Do sends req; on a 402 with a creqA request it pays (PayRequest checks
+// amount, unit, mints, lock) and retries with the token. A 400 to the
+// retry takes the token back and returns ErrRefused; a retry that fails on
+// the way is sent once more with the same token, and if that fails too the
+// token is taken back unless the server already redeemed it.
+func (c *Client) Do(req *http.Request) (*http.Response, error) {
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil || resp.StatusCode != http.StatusPaymentRequired {
+		return resp, err
+	}
+	enc := resp.Header.Get(Header)
+	drain(resp)
+	pr, err := creq.Decode(enc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoRequest, err)
+	}
+	ctx := req.Context()
+	_, sent, err := c.Wallet.PayRequest(ctx, pr, cashu.PayRequestOptions{Max: c.Max, Memo: "nut24"})
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for range 2 {
+		retry, err := clone(req)
+		if err != nil {
+			c.takeBack(ctx, sent.OpID)
+			return nil, err
+		}
+		retry.Header.Set(Header, sent.Token)
+		resp, err := hc.Do(retry)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		switch {
+		case resp.StatusCode == http.StatusBadRequest:
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+			drain(resp)
+			c.takeBack(ctx, sent.OpID)
+			return nil, fmt.Errorf("%w: %s", ErrRefused, bytes.TrimSpace(msg))
+		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusPaymentRequired:
+			lastErr = fmt.Errorf("nut24: HTTP %d to the paid retry", resp.StatusCode)
+			drain(resp)
+			continue
+		}
+		_ = c.Wallet.MarkDelivered(ctx, sent.OpID)
+		return resp, nil
+	}
+	c.takeBack(ctx, sent.OpID)
+	return nil, lastErr
+}
+
+// takeBack reclaims a token the server did not keep (Reclaim finds out).
+func (c *Client) takeBack(ctx context.Context, opID int64) {
+	_, _ = c.Wallet.Reclaim(context.WithoutCancel(ctx), opID)
+}
+
+func clone(req *http.Request) (*http.Request, error) {
+	r := req.Clone(req.Context())
+	if req.Body != nil && req.Body != http.NoBody {
+		if req.GetBody == nil {
+			return nil, ErrBodyNotReplayable
+		}
+		b, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("nut24: replay body: %w", err)
+		}
+		r.Body = b
+	}
+	return r, nil
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+}
