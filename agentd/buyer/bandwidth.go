@@ -72,4 +72,7 @@ func (b *Buyer) Close(ctx context.Context) {
 	for _, s := range open {
 		b.settle(ctx, s, time.Since(s.Opened))
 	}
+	if got, err := b.CollectChange(ctx); err == nil && got > 0 {
+		b.log.Info("change collected from the relays", "sats", got)
+	}
 }

@@ -118,7 +118,11 @@ func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 	if err := n.StartHost(ctx); err != nil {
 		return nil, err
 	}
-	return &Buyer{n: n, cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]time.Time{}}, nil
+	b := &Buyer{n: n, cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]time.Time{}}
+	if got, err := b.CollectChange(ctx); err == nil && got > 0 {
+		b.log.Info("change collected from the relays", "sats", got)
+	}
+	return b, nil
 }
 
 // Candidate is a ranked offer.

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/provider"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
 )
 
 var words = strings.Fields("the quick brown fox jumps over the lazy dog and keeps running far away")
@@ -139,5 +141,34 @@ func TestInferenceEndpointAndFailover(t *testing.T) {
 	t.Logf("time to recover (kill -> next chunk at the client): %v; internal %v", resumed, b.Recoveries())
 	if tot, _ := pb.Node.DB.Totals(ctx, time.Time{}); tot.Net() == 0 {
 		t.Fatal("the second provider earned nothing")
+	}
+}
+
+// TestChangeOverRelays: change the provider could not deliver in band
+// reaches the buyer as a gift wrap and is redeemed once.
+func TestChangeOverRelays(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	llm := agentdtest.StartLLM(t, "standin-1", words, time.Millisecond)
+	p := startProvider(t, net, "p", inferenceCfg(llm, 1_000_000, 1_000_000))
+	if err := p.Node.Wallet.Fund(ctx, 50); err != nil {
+		t.Fatal(err)
+	}
+	bn := net.Node(t, "buyer", 0)
+	sent, err := p.Node.Wallet.Send(ctx, 7, cashu.SendOptions{Counterparty: bn.Key.Pubkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chg, _ := json.Marshal(metering.Change{Object: metering.ChangeObject, Token: sent.Token, ChangeSats: 7})
+	p.P.SendChangeNote(ctx, bn.Key.Pubkey, chg)
+	b, err := New(ctx, bn, Config{}) // collects on start
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bal, _ := bn.Wallet.Balance(ctx); bal != 7 {
+		t.Fatalf("balance %d after collecting change", bal)
+	}
+	if got, err := b.CollectChange(ctx); err != nil || got != 0 {
+		t.Fatalf("collected twice: %d %v", got, err)
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/nip59"
+
 	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -232,10 +235,36 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	}
 	last, _ := json.Marshal(ch)
 	if err := emit(last); err != nil {
+		if ch.Token != "" && buyer != "" {
+			// The buyer is gone: the change goes to it over the relays.
+			b.p.SendChangeNote(context.WithoutCancel(ctx), buyer, last)
+		}
 		return err
 	}
 	if fwdErr != nil && chunks == 0 {
 		return nil // the change chunk carries the error
 	}
 	return fwdErr
+}
+
+// SendChangeNote gift-wraps an undelivered change chunk (a metering.Change
+// as JSON) to the buyer, who redeems it with buyer.CollectChange.
+func (p *Provider) SendChangeNote(ctx context.Context, buyer string, change []byte) {
+	k, err := p.signer()
+	if err != nil {
+		return
+	}
+	rumor := nostr.Event{Kind: metering.KindChangeNote, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: string(change), PubKey: p.n.Key.Pubkey}
+	rumor.ID = rumor.GetID()
+	gw, err := nip59.GiftWrap(rumor, buyer,
+		func(pt string) (string, error) { return k.Encrypt(ctx, pt, buyer) },
+		func(seal *nostr.Event) error { return k.SignEvent(ctx, seal) }, nil)
+	if err == nil {
+		err = p.n.Relays.Publish(ctx, gw)
+	}
+	if err != nil {
+		p.log.Warn("change note not sent; the token stays reclaimable in the journal", "buyer", buyer, "err", err)
+		return
+	}
+	p.log.Info("change sent over the relays", "buyer", buyer)
 }
