@@ -114,6 +114,22 @@ func TestStoragePutKillGet(t *testing.T) {
 	if _, err := b2.Get(ctx, strings.Repeat("ab", 32), &out, nil); !errors.Is(err, safebox.ErrNotFound) {
 		t.Fatalf("unknown root: %v", err)
 	}
+	// A grant lets a friend fetch this file, and only this one.
+	fn := net.Node(t, "friend", 500)
+	fb, err := New(ctx, fn, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fb.Get(ctx, e.Root, &out, nil); !errors.Is(err, safebox.ErrNotFound) {
+		t.Fatalf("friend read the file before the grant: %v", err)
+	}
+	if err := bn.Box.Grant(ctx, e.Root, fn.Key.Pubkey); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if _, err := fb.Get(ctx, e.Root, &out, nil); err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("granted get: %v", err)
+	}
 }
 
 func TestBudgetRefusesOverspend(t *testing.T) {
