@@ -184,24 +184,23 @@ func (b *Buyer) settle(ctx context.Context, s *Session, elapsed time.Duration) {
 	_ = b.n.DB.Observe(ctx, s.Provider, 0, true)
 }
 
-// Get fetches the file root (ours, or granted to us) from its providers
-// in parallel, checks and decrypts it into w.
-func (b *Buyer) Get(ctx context.Context, root string, w io.Writer, progress Progress) (safebox.Entry, error) {
+// fileRef finds a file's key (ours or granted) and its providers' current
+// endpoints and prices, and prepares a payer per provider.
+func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transport.Ref, payers, []*metering.Payer, error) {
+	var ref transport.Ref
 	e, err := b.n.Box.Find(ctx, root)
 	if err != nil {
-		return e, fmt.Errorf("buyer: get %s: %w", root, err)
+		return e, ref, nil, nil, fmt.Errorf("buyer: %s: %w", root, err)
 	}
-	var ref transport.Ref
 	rb, err1 := hex.DecodeString(e.Root)
 	kb, err2 := hex.DecodeString(e.Key)
 	if err1 != nil || err2 != nil || len(rb) != 32 || len(kb) != 32 {
-		return e, fmt.Errorf("buyer: get: %w", safebox.ErrBadEntry)
+		return e, ref, nil, nil, safebox.ErrBadEntry
 	}
 	ref.Root, ref.Key = chunk.CID(rb), chunk.Key(kb)
-	// Find the providers' current endpoints and prices.
 	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindOffer}, Authors: e.Providers, Tags: nostr.TagMap{"t": {string(nips.Storage)}}})
 	if err != nil {
-		return e, fmt.Errorf("buyer: get: %w", err)
+		return e, ref, nil, nil, err
 	}
 	offers := map[string]nips.Offer{}
 	for _, ev := range evs {
@@ -216,7 +215,7 @@ func (b *Buyer) Get(ctx context.Context, root string, w io.Writer, progress Prog
 	for _, pub := range e.Providers {
 		pid, err := transport.PeerIDFromNostrPubkey(pub)
 		if err != nil {
-			return e, fmt.Errorf("buyer: get: %w", err)
+			return e, ref, nil, nil, err
 		}
 		ref.Providers = append(ref.Providers, pid)
 		o, ok := offers[pub]
@@ -243,20 +242,88 @@ func (b *Buyer) Get(ctx context.Context, root string, w io.Writer, progress Prog
 		pay[pid] = p
 		payList = append(payList, p)
 	}
+	return e, ref, pay, payList, nil
+}
+
+func (b *Buyer) reconcileAll(ctx context.Context, ps []*metering.Payer) {
+	for _, p := range ps {
+		if _, err := p.Reconcile(context.WithoutCancel(ctx)); err != nil {
+			b.log.Warn("reclaim incomplete", "provider", p.Provider, "err", err)
+		}
+	}
+}
+
+// Get fetches the file root (ours, or granted to us) from its providers
+// in parallel, checks and decrypts it into w.
+func (b *Buyer) Get(ctx context.Context, root string, w io.Writer, progress Progress) (safebox.Entry, error) {
+	e, ref, pay, payList, err := b.fileRef(ctx, root)
+	if err != nil {
+		return e, fmt.Errorf("buyer: get: %w", err)
+	}
 	var dst io.Writer = w
 	if progress != nil {
 		dst = &progressWriter{w: w, total: e.Size, fn: progress}
 	}
 	err = b.n.Host.Get(ctx, ref, dst, transport.GetOptions{Payer: pay})
-	for _, p := range payList {
-		if _, rerr := p.Reconcile(context.WithoutCancel(ctx)); rerr != nil {
-			b.log.Warn("reclaim incomplete", "provider", p.Provider, "err", rerr)
-		}
-	}
+	b.reconcileAll(ctx, payList)
 	if err != nil {
 		return e, fmt.Errorf("buyer: get: %w", err)
 	}
 	return e, nil
+}
+
+// AuditReport is one provider's answer to a storage-proof round.
+type AuditReport struct {
+	Provider string
+	Proved   int
+	Failed   int
+	Err      string // first failure
+}
+
+// Audit challenges every provider of root with the next unused round of
+// the storage proofs precomputed in its manifest. A provider that fails is
+// recorded as failed (it ranks lower afterwards).
+func (b *Buyer) Audit(ctx context.Context, root string) ([]AuditReport, error) {
+	_, ref, pay, payList, err := b.fileRef(ctx, root)
+	if err != nil {
+		return nil, fmt.Errorf("buyer: audit: %w", err)
+	}
+	defer b.reconcileAll(ctx, payList)
+	man, err := b.n.Host.FetchManifest(ctx, ref, pay)
+	if err != nil {
+		return nil, fmt.Errorf("buyer: audit: %w", err)
+	}
+	round, err := b.n.DB.NextAuditRound(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	res, err := b.n.Host.Audit(ctx, ref, man, round, pay)
+	if err != nil {
+		return nil, fmt.Errorf("buyer: audit round %d: %w", round, err)
+	}
+	by := map[string]*AuditReport{}
+	var out []AuditReport
+	for _, r := range res {
+		pub, _ := transport.NostrPubkeyFromPeerID(r.Provider)
+		rep := by[pub]
+		if rep == nil {
+			rep = &AuditReport{Provider: pub}
+			by[pub] = rep
+		}
+		if r.Err != nil {
+			rep.Failed++
+			if rep.Err == "" {
+				rep.Err = r.Err.Error()
+			}
+		} else {
+			rep.Proved++
+		}
+	}
+	for _, rep := range by {
+		_ = b.n.DB.Observe(ctx, rep.Provider, 0, rep.Failed == 0)
+		out = append(out, *rep)
+	}
+	return out, nil
 }
 
 type progressReader struct {

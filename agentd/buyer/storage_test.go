@@ -78,6 +78,17 @@ func TestStoragePutKillGet(t *testing.T) {
 		t.Fatalf("%d receipts, want 3", receipts)
 	}
 
+	// Every provider proves it holds its shards.
+	reps, err := b.Audit(ctx, e.Root)
+	if err != nil || len(reps) != 3 {
+		t.Fatalf("audit: %+v %v", reps, err)
+	}
+	for _, r := range reps {
+		if r.Failed != 0 || r.Proved == 0 {
+			t.Fatalf("audit of %s: %+v", r.Provider, r)
+		}
+	}
+
 	// Kill the cheapest provider; the file comes back intact.
 	provs[0].Kill()
 	var out bytes.Buffer
@@ -86,6 +97,17 @@ func TestStoragePutKillGet(t *testing.T) {
 	}
 	if !bytes.Equal(out.Bytes(), data) {
 		t.Fatal("file differs")
+	}
+	// The dead provider fails the next audit round; the others still prove.
+	reps, err = b.Audit(ctx, e.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reps {
+		dead := r.Provider == provs[0].Node.Key.Pubkey
+		if dead != (r.Failed > 0) {
+			t.Fatalf("audit after the kill: %+v", r)
+		}
 	}
 	// A new machine with the same key reads it too (key from the SafeBox).
 	cfg := net.Config("buyer-new-machine")

@@ -24,8 +24,9 @@ var ErrNoSession = errors.New("metering: no open session with this buyer")
 // the earnings ledger and the usage on the session.
 //
 // Units a buyer paid for and did not use on one transport stream stay
-// credited to that buyer (in memory) and are granted to its next stream,
-// so parallel streams and rounding never lose what was paid.
+// credited to that buyer (in the state database, across restarts) and are
+// granted to its next stream, so parallel streams and rounding never lose
+// what was paid.
 type Gate struct {
 	Wallet   *cashu.Wallet
 	DB       *state.DB
@@ -39,7 +40,6 @@ type Gate struct {
 	Log     *slog.Logger
 
 	mu      sync.Mutex
-	credit  map[string]uint64 // buyer -> paid, unused units
 	streams map[string]*stream
 }
 
@@ -80,13 +80,15 @@ func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	c, err := g.DB.TakeCredit(ctx, s.Buyer, g.Resource)
+	if err != nil {
+		return 0, err
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.streams == nil {
-		g.streams, g.credit = map[string]*stream{}, map[string]uint64{}
+		g.streams = map[string]*stream{}
 	}
-	c := g.credit[s.Buyer]
-	delete(g.credit, s.Buyer)
 	g.streams[s.ID] = &stream{buyer: s.Buyer, session: sid, rate: rate, granted: c}
 	return c, nil
 }
@@ -130,12 +132,14 @@ func (g *Gate) Close(ctx context.Context, s transport.Session, u transport.Usage
 	g.mu.Lock()
 	st := g.streams[s.ID]
 	delete(g.streams, s.ID)
-	if st != nil && st.granted > u.Units {
-		g.credit[st.buyer] += st.granted - u.Units
-	}
 	g.mu.Unlock()
 	if st == nil {
 		return
+	}
+	if st.granted > u.Units {
+		if err := g.DB.AddCredit(ctx, st.buyer, g.Resource, st.granted-u.Units); err != nil {
+			g.log().Error("unused credit not kept", "buyer", st.buyer, "units", st.granted-u.Units, "err", err)
+		}
 	}
 	if st.session != "" && u.Units > 0 {
 		_ = g.DB.AddUsage(ctx, st.session, 0, u.Units)
@@ -143,11 +147,4 @@ func (g *Gate) Close(ctx context.Context, s transport.Session, u transport.Usage
 	if g.OnUnits != nil {
 		g.OnUnits(u.Units)
 	}
-}
-
-// Credit returns the paid, unused units held for buyer.
-func (g *Gate) Credit(buyer string) uint64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.credit[buyer]
 }

@@ -81,6 +81,8 @@ func (b *Budget) SpentToday(ctx context.Context) (uint64, error) {
 }
 
 func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	d.txMu.Lock()
+	defer d.txMu.Unlock()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sovmesh/sovmesh/internal/sqlitedb"
@@ -36,6 +37,10 @@ const (
 type DB struct {
 	db  *sql.DB
 	now func() time.Time
+	// txMu serializes this process's read-then-write transactions, which
+	// SQLite would otherwise fail with "database is locked" under
+	// concurrency instead of waiting.
+	txMu sync.Mutex
 }
 
 // Open opens (creating) the database at path.
@@ -367,4 +372,57 @@ func (d *DB) LedgerByResource(ctx context.Context, resource string) (Totals, err
 		}
 	}
 	return t, rows.Err()
+}
+
+// TakeCredit removes and returns the units held for buyer on resource.
+func (d *DB) TakeCredit(ctx context.Context, buyer string, r nips.Resource) (uint64, error) {
+	var units uint64
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT units FROM credit WHERE buyer = ? AND resource = ?`, buyer, string(r)).Scan(&units)
+		if errors.Is(err, sql.ErrNoRows) {
+			units = 0
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM credit WHERE buyer = ? AND resource = ?`, buyer, string(r))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("state: take credit: %w", err)
+	}
+	return units, nil
+}
+
+// AddCredit keeps units for buyer on resource.
+func (d *DB) AddCredit(ctx context.Context, buyer string, r nips.Resource, units uint64) error {
+	if units == 0 {
+		return nil
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO credit (buyer, resource, units) VALUES (?, ?, ?)
+		ON CONFLICT(buyer, resource) DO UPDATE SET units = MIN(credit.units + excluded.units, 9223372036854775807)`, buyer, string(r), min(units, 1<<62))
+	if err != nil {
+		return fmt.Errorf("state: add credit: %w", err)
+	}
+	return nil
+}
+
+// NextAuditRound returns the next unused storage-proof round of a file.
+func (d *DB) NextAuditRound(ctx context.Context, root string) (int, error) {
+	var round int
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO files (root, name, size, providers, created_at) VALUES (?, '', 0, '[]', ?) ON CONFLICT(root) DO NOTHING`, root, d.now().Unix()); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT audit_round FROM files WHERE root = ?`, root).Scan(&round); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE files SET audit_round = audit_round + 1 WHERE root = ?`, root)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("state: audit round: %w", err)
+	}
+	return round, nil
 }

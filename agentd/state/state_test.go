@@ -93,3 +93,27 @@ func TestBudget(t *testing.T) {
 		t.Fatalf("spent %d", n)
 	}
 }
+
+func TestCreditAndAuditRounds(t *testing.T) {
+	ctx := t.Context()
+	d := openDB(t)
+	if err := d.AddCredit(ctx, "b", nips.Storage, 100); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.AddCredit(ctx, "b", nips.Storage, 50)
+	_ = d.AddCredit(ctx, "b", nips.Bandwidth, 7)
+	if got, _ := d.TakeCredit(ctx, "b", nips.Storage); got != 150 {
+		t.Fatalf("credit %d", got)
+	}
+	if got, _ := d.TakeCredit(ctx, "b", nips.Storage); got != 0 {
+		t.Fatalf("credit taken twice: %d", got)
+	}
+	if got, _ := d.TakeCredit(ctx, "b", nips.Bandwidth); got != 7 {
+		t.Fatalf("bandwidth credit %d", got)
+	}
+	for want := range 3 {
+		if r, err := d.NextAuditRound(ctx, "root"); err != nil || r != want {
+			t.Fatalf("round %d, want %d: %v", r, want, err)
+		}
+	}
+}

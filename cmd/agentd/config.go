@@ -160,6 +160,7 @@ Commands:
   serve                        local OpenAI endpoint and SOCKS5 proxy bought on the market (daemon)
   store put FILE               store a file (encrypted, erasure-coded, paid)
   store get ROOT [-o FILE]     fetch a stored (or granted) file
+  store audit ROOT             challenge the providers with a storage proof
   store ls                     list stored files
   store grant ROOT PUBKEY      share one file's key with another pubkey
   wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|nwc

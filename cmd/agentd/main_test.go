@@ -109,6 +109,9 @@ func TestCommands(t *testing.T) {
 	if _, err := os.Stat(dst + "2"); err == nil {
 		t.Fatal("a failed get left a file")
 	}
+	if out, errs, code = cli("store", "audit", root); code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("audit: %d %q %q", code, out, errs)
+	}
 	out, _, code = cli("status")
 	if code != 0 || !strings.Contains(out, "storage") || !strings.Contains(out, "PROVIDER") {
 		t.Fatalf("status: %q", out)

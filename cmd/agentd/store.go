@@ -16,7 +16,7 @@ import (
 
 func cmdStore(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("store: put FILE | get ROOT [-o FILE] | ls | grant ROOT PUBKEY")
+		return usageError("store: put FILE | get ROOT [-o FILE] | audit ROOT | ls | grant ROOT PUBKEY")
 	}
 	n, err := openNode(ctx, e)
 	if err != nil {
@@ -51,6 +51,27 @@ func cmdStore(ctx context.Context, e *env) error {
 	}
 	bar := newBar(e.stderr)
 	switch e.args[0] {
+	case "audit":
+		if len(e.args) != 2 {
+			return usageError("store audit ROOT")
+		}
+		reps, err := b.Audit(ctx, e.args[1])
+		if err != nil {
+			return err
+		}
+		failed := 0
+		for _, r := range reps {
+			status := "ok"
+			if r.Failed > 0 {
+				status = "FAILED: " + r.Err
+				failed++
+			}
+			fmt.Fprintf(e.stdout, "%s  proved %d  failed %d  %s\n", r.Provider, r.Proved, r.Failed, status)
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d of %d providers failed the storage proof", failed, len(reps))
+		}
+		return nil
 	case "put":
 		if len(e.args) != 2 {
 			return usageError("store put FILE")
