@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -48,6 +49,7 @@ type Service struct {
 	db     *sql.DB
 	pub    string
 	log    *slog.Logger
+	takes  atomic.Uint64
 }
 
 type invoiceInfo struct {
@@ -132,6 +134,11 @@ func (s *Service) take(ctx context.Context, id string) (taken bool, response str
 		return false, "", fmt.Errorf("nwc: record request: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
+		if s.takes.Add(1)%256 == 0 {
+			// Requests expire within minutes: keep a week of ids.
+			_, _ = s.db.ExecContext(ctx, `DELETE FROM nwc_requests WHERE service = ? AND created_at < ?`,
+				s.pub, time.Now().Add(-7*24*time.Hour).Unix())
+		}
 		return false, "", nil
 	}
 	err = s.db.QueryRowContext(ctx, `SELECT response FROM nwc_requests WHERE event_id = ?`, id).Scan(&response)
@@ -201,24 +208,28 @@ func (s *Service) handle(ctx context.Context, ev *nostr.Event) (*nostr.Event, bo
 	if err != nil {
 		return nil, false
 	}
-	taken, kept, err := s.take(ctx, ev.ID)
-	if err != nil {
-		s.log.Warn("nwc request not recorded", "request", ev.ID, "err", err)
-		return nil, false
-	}
-	if taken {
-		var out nostr.Event
-		if kept == "" || json.Unmarshal([]byte(kept), &out) != nil {
-			return nil, false // taken before and cut short: not run again
-		}
-		return &out, true
-	}
 	var req request
 	var res any
 	var rerr *Error
 	authorized, err := s.authorized(ctx, ev.PubKey)
 	if err != nil {
 		rerr = &Error{Code: "INTERNAL", Message: "authorization unavailable"}
+	}
+	if authorized {
+		// Only a connected client's requests are recorded (no table growth
+		// from strangers' events).
+		taken, kept, err := s.take(ctx, ev.ID)
+		if err != nil {
+			s.log.Warn("nwc request not recorded", "request", ev.ID, "err", err)
+			return nil, false
+		}
+		if taken {
+			var out nostr.Event
+			if kept == "" || json.Unmarshal([]byte(kept), &out) != nil {
+				return nil, false // taken before and cut short: not run again
+			}
+			return &out, true
+		}
 	}
 	switch {
 	case rerr != nil:
