@@ -381,21 +381,7 @@ func (b *Buyer) Open(ctx context.Context, c Candidate, quantity, duration uint64
 	if err := b.checkMatch(m, bid, o); err != nil {
 		return nil, err
 	}
-	s := &Session{ID: m.Session, Provider: o.Pubkey, Peer: c.Peer, Offer: o, Match: m, Opened: time.Now()}
-	if err := b.n.DB.PutSession(ctx, state.Session{ID: m.Session, Role: state.RoleBuyer, Resource: o.Resource, Counterparty: o.Pubkey,
-		MatchID: m.EventID, Offer: o.Address(), Prices: m.Prices, Quantity: m.Quantity, Duration: m.Duration, AmountMsat: m.Amount}); err != nil {
-		return nil, err
-	}
-	if o.Resource != nips.Inference {
-		rate, err := metering.RateFor(o.Resource, m.Prices, m.Duration)
-		if err != nil {
-			return nil, err
-		}
-		s.Payer = &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: m.Session, Provider: o.Pubkey, Resource: o.Resource,
-			Rate: rate, Step: b.cfg.StepBytes, Limit: metering.MsatToSats(m.Amount), Log: b.log, Serial: &b.n.SendMu}
-	}
-	b.log.Info("session opened", "session", m.Session, "provider", o.Pubkey, "resource", o.Resource, "amount_msat", m.Amount)
-	return s, nil
+	return b.record(ctx, m, o, c.Peer)
 }
 
 // publishBid publishes bid, gift-wrapped to provider with PrivateBids. It
@@ -472,4 +458,90 @@ func (p payers) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) 
 		return nil, fmt.Errorf("buyer: no session with %s", inv.Provider)
 	}
 	return pp.Pay(ctx, inv)
+}
+
+// OpenBid publishes an open bid for r (no offer named) and takes the first
+// match a provider signs for it: the relay's matching engine pairs the bid
+// with the cheapest eligible offer, the provider answers with its own
+// match and payment request. It returns the session.
+func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration uint64, model string) (*Session, error) {
+	bid := nips.Bid{
+		Resource: r, MaxPrices: b.cfg.Ceilings[r], Quantity: quantity, Duration: duration,
+		Payments: []nips.Payment{b.payment()}, Model: model,
+		Expiration: nostr.Timestamp(time.Now().Add(10 * time.Minute).Unix()),
+	}
+	ev, err := b.n.Publish(ctx, bid.ToEvent(nostr.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("buyer: publish open bid: %w", err)
+	}
+	bid.EventID, bid.Pubkey = ev.ID, ev.PubKey
+	sctx, cancel := context.WithTimeout(ctx, b.cfg.MatchTimeout)
+	defer cancel()
+	got := make(chan nips.Match, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.n.Relays.Subscribe(sctx, nostr.Filters{{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {ev.ID}}}}, func(mev *nostr.Event) {
+			if ok, _ := mev.CheckSignature(); !ok {
+				return
+			}
+			m, err := nips.ParseMatch(mev)
+			// Only the provider's own match carries the payment request.
+			if err != nil || m.Bid != ev.ID || m.Pubkey != m.Provider || m.PaymentRequest == "" {
+				return
+			}
+			select {
+			case got <- m:
+			default:
+			}
+		}, nil)
+	}()
+	defer wg.Wait()
+	defer cancel()
+	var m nips.Match
+	select {
+	case m = <-got:
+	case <-sctx.Done():
+		return nil, fmt.Errorf("%w: nobody answered open bid %s", ErrNoMatch, ev.ID)
+	}
+	pk, d, err := nips.ParseOfferAddress(m.Offer)
+	if err != nil || pk != m.Provider {
+		return nil, fmt.Errorf("%w: match names an offer of someone else", ErrNoMatch)
+	}
+	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindOffer}, Authors: []string{pk}, Tags: nostr.TagMap{"d": {d}}})
+	if err != nil || len(evs) == 0 {
+		return nil, fmt.Errorf("%w: the matched offer is gone", ErrNoMatch)
+	}
+	o, err := nips.ParseOffer(evs[0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoMatch, err)
+	}
+	if err := b.checkMatch(m, bid, o); err != nil {
+		return nil, err
+	}
+	_, pid, err := b.probe(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("%w: provider unreachable: %v", ErrNoMatch, err)
+	}
+	return b.record(ctx, m, o, pid)
+}
+
+// record stores a checked match as a buyer session and prepares its payer.
+func (b *Buyer) record(ctx context.Context, m nips.Match, o nips.Offer, pid peer.ID) (*Session, error) {
+	s := &Session{ID: m.Session, Provider: o.Pubkey, Peer: pid, Offer: o, Match: m, Opened: time.Now()}
+	if err := b.n.DB.PutSession(ctx, state.Session{ID: m.Session, Role: state.RoleBuyer, Resource: o.Resource, Counterparty: o.Pubkey,
+		MatchID: m.EventID, Offer: o.Address(), Prices: m.Prices, Quantity: m.Quantity, Duration: m.Duration, AmountMsat: m.Amount}); err != nil {
+		return nil, err
+	}
+	if o.Resource != nips.Inference {
+		rate, err := metering.RateFor(o.Resource, m.Prices, m.Duration)
+		if err != nil {
+			return nil, err
+		}
+		s.Payer = &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: m.Session, Provider: o.Pubkey, Resource: o.Resource,
+			Rate: rate, Step: b.cfg.StepBytes, Limit: metering.MsatToSats(m.Amount), Log: b.log, Serial: &b.n.SendMu}
+	}
+	b.log.Info("session opened", "session", m.Session, "provider", o.Pubkey, "resource", o.Resource, "amount_msat", m.Amount)
+	return s, nil
 }

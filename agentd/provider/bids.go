@@ -28,6 +28,8 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 	filters := nostr.Filters{
 		{Kinds: []int{nips.KindBid}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
 		{Kinds: []int{nips.KindGiftWrap}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &wrapped},
+		// Matches the relay's engine made for open bids on our offers.
+		{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
 	}
 	p.n.Relays.Subscribe(ctx, filters, func(ev *nostr.Event) {
 		var bid nips.Bid
@@ -38,6 +40,9 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 				return
 			}
 			bid, err = nips.ParseBid(ev)
+		case nips.KindMatch:
+			p.answerRelayMatch(ctx, ev)
+			return
 		case nips.KindGiftWrap:
 			k, kerr := p.signer()
 			if kerr != nil {
@@ -58,11 +63,52 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 	}, ready)
 }
 
+// answerRelayMatch answers a match the relay's engine made between an
+// open bid and our offer: the bid is fetched and checked by us (the relay
+// is not trusted), then answered with our own match of the same session.
+func (p *Provider) answerRelayMatch(ctx context.Context, ev *nostr.Event) {
+	if ev.PubKey == p.n.Key.Pubkey {
+		return
+	}
+	if ok, _ := ev.CheckSignature(); !ok {
+		return
+	}
+	m, err := nips.ParseMatch(ev)
+	if err != nil || m.Provider != p.n.Key.Pubkey || m.PaymentRequest != "" {
+		return
+	}
+	evs, err := p.n.Relays.Query(ctx, nostr.Filter{IDs: []string{m.Bid}, Kinds: []int{nips.KindBid}})
+	if err != nil || len(evs) == 0 {
+		p.log.Info("relay match without its bid", "match", ev.ID, "bid", m.Bid)
+		return
+	}
+	if ok, _ := evs[0].CheckSignature(); !ok {
+		return
+	}
+	bid, err := nips.ParseBid(evs[0])
+	if err != nil || bid.Offer != "" || bid.Pubkey != m.Buyer {
+		return
+	}
+	if _, err := p.answer(ctx, bid, m.Offer, m.Session, m.Quantity); err != nil {
+		p.log.Info("relay match not taken", "match", ev.ID, "err", err)
+	}
+}
+
 // Answer checks a bid on one of our offers and publishes our match, with
 // a NUT-18 payment request for its amount. It returns the match.
 func (p *Provider) Answer(ctx context.Context, bid nips.Bid) (nips.Match, error) {
 	o, ok := p.Offer(bid.Resource)
 	if !ok || bid.Offer != o.Address() {
+		return nips.Match{}, ErrNotOurOffer
+	}
+	return p.answer(ctx, bid, o.Address(), nips.SessionID(bid.EventID, o.Address(), 0), bid.Quantity)
+}
+
+// answer matches bid against our offer at address offerAddr for quantity,
+// naming the session.
+func (p *Provider) answer(ctx context.Context, bid nips.Bid, offerAddr, session string, quantity uint64) (nips.Match, error) {
+	o, ok := p.Offer(bid.Resource)
+	if !ok || offerAddr != o.Address() {
 		return nips.Match{}, ErrNotOurOffer
 	}
 	now := time.Now()
@@ -80,14 +126,13 @@ func (p *Provider) Answer(ctx context.Context, bid nips.Bid) (nips.Match, error)
 	if !ok {
 		return nips.Match{}, fmt.Errorf("%w: no common payment method", ErrBidRefused)
 	}
-	if bid.Quantity < o.MinQuantity {
-		return nips.Match{}, fmt.Errorf("%w: quantity %d below the minimum %d", ErrBidRefused, bid.Quantity, o.MinQuantity)
+	if quantity < o.MinQuantity {
+		return nips.Match{}, fmt.Errorf("%w: quantity %d below the minimum %d", ErrBidRefused, quantity, o.MinQuantity)
 	}
-	q := min(bid.Quantity, o.MaxQuantity)
+	q := min(quantity, o.MaxQuantity)
 	if bid.Resource == nips.Storage && bid.Duration > o.Retention {
 		return nips.Match{}, fmt.Errorf("%w: duration %d s over the retention %d s", ErrBidRefused, bid.Duration, o.Retention)
 	}
-	session := nips.SessionID(bid.EventID, o.Address(), 0)
 	if s, err := p.n.DB.GetSession(ctx, session); err == nil && s.MatchID != "" {
 		return nips.Match{}, fmt.Errorf("%w: already answered (match %s)", ErrBidRefused, s.MatchID)
 	}
