@@ -22,7 +22,8 @@
 //     granted first to the buyer's next stream, or refunded at closing.
 //
 // A crash of the seller in the middle of a stream loses only that stream's
-// unused granted units (at most one step): they were debited when granted.
+// unused granted units (at most one draw: Config.DrawSteps steps): they were
+// debited when granted.
 // Open tab balances are the seller's debt: Liabilities reports them, and the
 // seller's wallet must keep that much at the tabs' mints.
 package tab
@@ -50,11 +51,10 @@ const DrawToken = "sovmesh-tab:draw"
 
 // Errors.
 var (
-	ErrBadToken   = errors.New("tab: payment step is neither a cashu token nor a draw")
-	ErrNoTab      = errors.New("tab: no open tab for this buyer")
-	ErrSmall      = errors.New("tab: deposit below the minimum")
-	ErrPending    = errors.New("tab: a deposit or the change is still pending at the mint; retry later")
-	ErrNotYourTab = errors.New("tab: not this buyer's tab")
+	ErrBadToken = errors.New("tab: payment step is neither a cashu token nor a draw")
+	ErrNoTab    = errors.New("tab: no open tab for this buyer")
+	ErrSmall    = errors.New("tab: deposit below the minimum")
+	ErrPending  = errors.New("tab: a deposit or the change is still pending at the mint; retry later")
 )
 
 // Tab states.
