@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/market/pay/fees"
 	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
+	"github.com/sovmesh/sovmesh/market/pay/nut24"
 	"github.com/sovmesh/sovmesh/market/pay/nwc"
 	"github.com/sovmesh/sovmesh/market/pay/tab"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
@@ -377,11 +379,28 @@ func TestNoSecretsInLogs(t *testing.T) {
 	rcancel()
 	<-rdone
 
+	// NUT-24: a paid request, then the same token for another path (refused, logged).
+	paywall := &nut24.Server{Wallet: payee, Logger: log, Price: func(*http.Request) uint64 { return 2 }}
+	pts := httptest.NewServer(paywall.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	defer pts.Close()
+	n24 := send(payer, 2, cashu.SendOptions{})
+	for _, path := range []string{"/a", "/b"} {
+		hr, _ := http.NewRequestWithContext(ctx, http.MethodGet, pts.URL+path, nil)
+		hr.Header.Set(nut24.Header, n24.Token)
+		if resp, err := pts.Client().Do(hr); err == nil {
+			resp.Body.Close()
+		}
+	}
+	nc := &nut24.Client{Wallet: payer, HTTP: pts.Client(), Max: 1}
+	hr, _ := http.NewRequestWithContext(ctx, http.MethodGet, pts.URL+"/c", nil)
+	_, err = nc.Do(hr) // over the cap
+	sec.err(err)
+
 	out := buf.String()
 	// The log is not empty: the packages did log.
 	for _, want := range []string{"dev mint started", "payment op completed", "payment op failed", "payments resumed",
 		"fee charged", "tab opened", "tab closed", "nwc connection created",
-		"payment request payload refused", "payment payload refused"} {
+		"payment request payload refused", "payment payload refused", "nut24 payment refused"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log has no %q line", want)
 		}
