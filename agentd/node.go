@@ -17,6 +17,7 @@ import (
 	"github.com/sovmesh/sovmesh/agentd/relays"
 	"github.com/sovmesh/sovmesh/agentd/safebox"
 	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/journal"
 	"github.com/sovmesh/sovmesh/transport"
@@ -44,6 +45,12 @@ type Config struct {
 	// sats per UTC day (0: no cap).
 	BudgetPerDay          uint64
 	BudgetPerCounterparty uint64
+	// BudgetOwners, when set, are the pubkeys whose signed spending
+	// authorizations (market/pay/budget, kind BudgetKind) the agent needs
+	// besides its local caps: no authorization in force, no payment.
+	BudgetOwners []string
+	// BudgetKind is the kind of those authorizations (0: DefaultBudgetKind).
+	BudgetKind int
 	// ReadOnly skips the wallet's Resume, for commands that only read
 	// while a daemon owns the wallet (status, earnings, balance).
 	ReadOnly bool
@@ -104,6 +111,7 @@ type Node struct {
 	Host *transport.Host
 	// Created reports that Open generated a new key (first start).
 	Created bool
+	guard *budget.Guard
 	// SendMu serializes outgoing payments: the wallet reserves proofs per
 	// send, and concurrent sends would see each other's reserved proofs as
 	// missing balance.
@@ -161,7 +169,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	wc := cashu.DefaultConfig()
 	wc.Mints = cfg.Mints
 	wc.PrivateKey = key.Secret
-	wc.Budget = n.Budget
+	if n.Config.BudgetKind == 0 {
+		n.Config.BudgetKind = DefaultBudgetKind
+	}
+	wc.Budget = n.budgetFor()
 	wc.Logger = n.Log
 	if len(wc.Mints) > 0 {
 		if n.Wallet, err = cashu.Open(ctx, n.Journal, wc); err != nil {
@@ -177,6 +188,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if n.Box, err = safebox.New(key.Secret, n.Relays); err != nil {
 		return nil, err
+	}
+	if n.guard != nil {
+		k, err := n.LoadAuthorizations(ctx)
+		if err != nil {
+			n.Log.Warn("spending authorizations not loaded", "err", err)
+		} else {
+			n.Log.Info("spending authorizations loaded", "in_force", k)
+		}
 	}
 	ok = true
 	return n, nil

@@ -29,6 +29,9 @@ type exemptKey struct{}
 // provider returns to a buyer.
 func Exempt(ctx context.Context) context.Context { return context.WithValue(ctx, exemptKey{}, true) }
 
+// IsExempt reports whether ctx was marked by Exempt.
+func IsExempt(ctx context.Context) bool { return ctx.Value(exemptKey{}) != nil }
+
 // Reserve counts sats against today's limits, or refuses.
 func (b *Budget) Reserve(ctx context.Context, counterparty string, sats uint64) (func(context.Context, bool) error, error) {
 	if ctx.Value(exemptKey{}) != nil {

@@ -115,6 +115,8 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Func("listen", "comma-separated libp2p listen multiaddrs (default all interfaces, TCP and QUIC, random ports)", listFlag(&n.ListenAddrs))
 	fs.Uint64Var(&n.BudgetPerDay, "budget-per-day", n.BudgetPerDay, "most sats spent per UTC day (0: no limit)")
 	fs.Uint64Var(&n.BudgetPerCounterparty, "budget-per-counterparty", n.BudgetPerCounterparty, "most sats paid to one counterparty per UTC day (0: no limit)")
+	fs.Func("budget-owner", "comma-separated pubkeys whose signed spending authorizations (market/pay/budget) payments also need", listFlag(&n.BudgetOwners))
+	fs.IntVar(&n.BudgetKind, "budget-kind", agentd.DefaultBudgetKind, "kind of the owners' spending authorizations")
 	fs.StringVar(&c.openaiAddr, "openai", c.openaiAddr, "serve: address of the local OpenAI-compatible endpoint (empty: off)")
 	fs.StringVar(&c.socksAddr, "socks", c.socksAddr, "serve: address of the local SOCKS5 proxy (empty: off)")
 	fs.IntVar(&c.replicas, "replicas", c.replicas, "store: providers a file is spread over (survives the loss of one)")
