@@ -38,7 +38,7 @@ var (
 	// taken back.
 	ErrRefused = errors.New("nut24: server refused the payment")
 	// ErrNoRequest: a 402 without a usable X-Cashu payment request.
-	ErrNoRequest = errors.New("nut24: 402 without a creqA payment request")
+	ErrNoRequest = errors.New("nut24: 402 without a creqA or creqb payment request")
 	// ErrBodyNotReplayable: the request body cannot be sent twice.
 	ErrBodyNotReplayable = errors.New("nut24: request body cannot be replayed (set GetBody)")
 )
@@ -51,6 +51,9 @@ type Server struct {
 	Price func(r *http.Request) uint64
 	// Lock asks for tokens P2PK-locked to the wallet's key.
 	Lock bool
+	// Bech32 sends the request in the NUT-26 form (creqb1...) instead of
+	// NUT-18's creqA.
+	Bech32 bool
 	// ReplayWindow: a token this server already redeemed, for at least the
 	// price, within this window, is accepted again. Default 10 minutes.
 	ReplayWindow time.Duration
@@ -147,7 +150,11 @@ func (s *Server) paymentRequired(rw http.ResponseWriter, price uint64) {
 	if s.Lock {
 		req.NUT10 = &creq.NUT10Option{Kind: creq.KindP2PK, Data: "02" + s.Wallet.PublicKey()}
 	}
-	enc, err := req.Encode()
+	encode := req.Encode
+	if s.Bech32 {
+		encode = req.EncodeB
+	}
+	enc, err := encode()
 	if err != nil {
 		http.Error(rw, "cannot make a payment request", http.StatusInternalServerError)
 		return
@@ -220,7 +227,7 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	}
 	enc := resp.Header.Get(Header)
 	drain(resp)
-	pr, err := creq.Decode(enc)
+	pr, err := creq.DecodeAny(enc) // creqA (NUT-18) or creqb1 (NUT-26)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoRequest, err)
 	}

@@ -147,16 +147,25 @@ func TestPaywall(t *testing.T) {
 	}
 }
 
-// TestPaywallLocked: a server asking for locked tokens gets them.
+// TestPaywallLocked: a server asking for locked tokens (in a NUT-26
+// creqb request) gets them.
 func TestPaywallLocked(t *testing.T) {
 	m := paytest.StartMint(t)
 	serverWallet := paytest.Wallet(t, nil, m.URL())
 	clientWallet := paytest.Funded(t, 20, nil, m.URL())
-	srv := &nut24.Server{Wallet: serverWallet, Lock: true, Price: func(*http.Request) uint64 { return 3 }}
+	srv := &nut24.Server{Wallet: serverWallet, Lock: true, Bech32: true, Price: func(*http.Request) uint64 { return 3 }}
 	ts := httptest.NewServer(srv.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok")
 	})))
 	defer ts.Close()
+	resp0, err := ts.Client().Get(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp0.Body.Close()
+	if h := resp0.Header.Get(nut24.Header); !strings.HasPrefix(h, "CREQB1") {
+		t.Fatalf("402 header %q", h)
+	}
 	c := &nut24.Client{Wallet: clientWallet, HTTP: ts.Client()}
 	if body, err := get(t, c, ts.URL); err != nil || body != "ok" {
 		t.Fatalf("locked: %q %v", body, err)
