@@ -1,6 +1,8 @@
-// Package creq encodes and decodes Cashu payment requests (NUT-18): the
-// "creqA..." strings a payee shows a payer (CBOR, then URL-safe base64), and
-// the payment payload the payer answers with.
+// Package creq encodes and decodes Cashu payment requests: the "creqA..."
+// strings of NUT-18 (CBOR, then URL-safe base64) and the "CREQB1..." strings
+// of NUT-26 (TLV in bech32m; DecodeAny reads both), and the payment payload
+// the payer answers with, delivered in band or by the post transport
+// (Deliver; the nostr transport is in creqnostr).
 //
 // The wallet side (paying a request, issuing one, accepting its payment) is
 // in market/pay/cashu; this package is the format only, safe on untrusted
