@@ -284,7 +284,7 @@ func TestParsePubkey(t *testing.T) {
 		{"upper hex", strings.ToUpper(pk), pk},
 		{"npub", npub, pk},
 		{"npub with spaces", " " + npub + "\n", pk},
-		{"broken npub", npub[:len(npub)-1] + "q", ""},
+		{"broken npub", npub[:len(npub)-1] + map[bool]string{true: "p", false: "q"}[strings.HasSuffix(npub, "q")], ""},
 		{"nsec refused", nsec, ""},
 		{"short hex", pk[:62], ""},
 		{"empty", "", ""},
