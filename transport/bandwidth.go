@@ -14,28 +14,45 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
 // BandwidthProtocol carries one TCP connection of the buyer through the
 // provider. The buyer sends CONNECT host:port; the provider dials it and
 // answers OK credit[8]. Then both sides exchange DATA frames; the provider
-// counts carried bytes both ways as units. When the credit is used up the
-// provider stops reading from the target and sends NEEDPAY; the buyer's
-// writes block until its PAY frame is redeemed (CREDIT credit[8]). A buyer
-// that sends more than its credit is cut off. Closing the write side is
-// passed on as a TCP half-close.
-const BandwidthProtocol protocol.ID = "/sovmesh/bandwidth/1.0.0"
+// counts carried bytes both ways as units of one shared credit.
+//
+// Both directions spend the credit with an atomic check-and-debit, so the
+// units carried never exceed the credit, whatever the interleaving:
+//   - target -> buyer: the provider reads from the target at most what the
+//     credit covers at that moment, then debits what the credit still covers
+//     (the other direction may have spent some meanwhile) and forwards only
+//     that part. The rest waits at the pause point: NEEDPAY, then nothing
+//     flows that way until a PAY frame is redeemed (CREDIT credit[8]).
+//   - buyer -> target: the buyer may send only what the provider granted.
+//     It asks with WANT total[8] (the cumulative bytes it wants to have
+//     sent); the provider reserves what the credit covers out of the shared
+//     credit and answers GRANT total[8] (cumulative). What the credit does
+//     not cover waits at the pause point (NEEDPAY). A buyer that sends past
+//     its grant is cut off.
+//
+// Closing the write side is passed on as a TCP half-close.
+const BandwidthProtocol protocol.ID = "/sovmesh/bandwidth/2.0.0"
 
 const (
 	tConnect byte = 0x20
 	tData    byte = 0x21
 	tEOF     byte = 0x22 // no more data from the sender (half-close)
+	tWant    byte = 0x23 // cumulative bytes the buyer wants to have sent, u64
+	rGrant   byte = 0x88 // cumulative bytes the buyer may send, u64
 
 	bwFrameData = 32 << 10
 	maxBwFrame  = 1 + max(bwFrameData, MaxTokenSize)
 	maxTarget   = 300
+	// bwWantWindow bounds how far ahead of what it has sent the buyer asks
+	// for a grant (so how much credit a grant holds back from the other
+	// direction).
+	bwWantWindow = 256 << 10
 )
 
 // ErrTargetNotAllowed reports a CONNECT target the provider's policy refuses.
@@ -87,6 +104,11 @@ func publicOnly(_, address string, _ syscall.RawConn) error {
 }
 
 // bwSession is the provider's state for one carried connection.
+//
+// Invariant (under mu): m.usage.Units + reserved() <= m.credit, where
+// reserved() is what was granted to the buyer and not yet received. Every
+// byte carried either way is debited from the credit with one check under
+// mu before it is forwarded.
 type bwSession struct {
 	t        *Host
 	c        *conn
@@ -94,15 +116,50 @@ type bwSession struct {
 	m        *meter
 	upEOF    atomic.Bool
 	downDone atomic.Bool
-	mu       sync.Mutex // guards m's counters
-	wmu      sync.Mutex // serializes frame writes
-	credits  chan struct{}
+	wmu      sync.Mutex    // serializes frame writes
+	credits  chan struct{} // a payment was redeemed (buffer 1)
+
+	mu      sync.Mutex // guards m's counters and the fields below
+	granted uint64     // cumulative bytes the buyer may send
+	wanted  uint64     // cumulative bytes the buyer asked for
 }
 
 func (b *bwSession) write(typ byte, parts ...[]byte) error {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	return b.c.write(typ, parts...)
+}
+
+// availLocked is the credit neither spent nor reserved for the buyer's
+// granted bytes.
+func (b *bwSession) availLocked() uint64 {
+	reserved := b.granted - b.m.usage.BytesIn
+	if b.m.usage.Units+reserved >= b.m.credit {
+		return 0
+	}
+	return b.m.credit - b.m.usage.Units - reserved
+}
+
+// spendDown debits up to n units for target -> buyer bytes and returns how
+// many the credit covers (the check and the debit are one step).
+func (b *bwSession) spendDown(n uint64) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := min(n, b.availLocked())
+	b.m.usage.BytesOut += k
+	b.m.usage.Units += k
+	return k
+}
+
+// grantLocked reserves credit for what the buyer wants and has not been
+// granted. It reports whether the grant grew and how much is still short.
+func (b *bwSession) grantLocked() (grew bool, short uint64) {
+	if b.wanted <= b.granted {
+		return false, 0
+	}
+	k := min(b.wanted-b.granted, b.availLocked())
+	b.granted += k
+	return k > 0, b.wanted - b.granted
 }
 
 func (t *Host) serveBandwidth(s network.Stream, cfg BandwidthConfig) error {
@@ -130,7 +187,12 @@ func (t *Host) serveBandwidth(s network.Stream, cfg BandwidthConfig) error {
 	if err != nil {
 		return fail(err)
 	}
-	defer func() { m.close(context.WithoutCancel(ctx)) }()
+	b := &bwSession{t: t, c: c, m: m, credits: make(chan struct{}, 1)}
+	defer func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		m.close(context.WithoutCancel(ctx))
+	}()
 	d := net.Dialer{Timeout: cfg.DialTimeout}
 	if !cfg.AllowPrivateTargets {
 		d.Control = publicOnly
@@ -143,7 +205,7 @@ func (t *Host) serveBandwidth(s network.Stream, cfg BandwidthConfig) error {
 		return fail(err)
 	}
 	defer tc.Close()
-	b := &bwSession{t: t, c: c, target: tc, m: m, credits: make(chan struct{}, 1)}
+	b.target = tc
 	if err := b.write(rOK, u64s(m.credit)); err != nil {
 		return err
 	}
@@ -178,14 +240,29 @@ type reportedError struct{ err error }
 func (e reportedError) Error() string   { return e.err.Error() }
 func (e reportedError) Unwrap() []error { return []error{e.err, errReported} }
 
-// up carries buyer -> target.
+// up reads the buyer's frames: DATA (carried buyer -> target within the
+// grant), WANT (answered with GRANT, or NEEDPAY when the credit is short),
+// PAY and EOF. It never waits for payment itself (PAY frames arrive on the
+// stream it reads); a WANT the credit does not cover must be paid within
+// PayTimeout.
 func (b *bwSession) up(ctx context.Context) error {
+	var payBy time.Time // deadline for an unpaid WANT (zero: none)
 	for {
-		typ, body, err := b.c.read(b.t.cfg.IdleTimeout)
+		wait := b.t.cfg.IdleTimeout
+		if !payBy.IsZero() {
+			wait = min(wait, time.Until(payBy))
+			if wait <= 0 {
+				return ErrPayTimeout
+			}
+		}
+		typ, body, err := b.c.read(wait)
 		if b.upEOF.Load() && b.downDone.Load() {
 			return nil // both directions finished
 		}
 		if err != nil {
+			if !payBy.IsZero() && isTimeout(err) && !time.Now().Before(payBy) {
+				return fmt.Errorf("%w: %v", ErrPayTimeout, err)
+			}
 			return err
 		}
 		switch typ {
@@ -203,12 +280,14 @@ func (b *bwSession) up(ctx context.Context) error {
 			}
 			n := uint64(len(body))
 			b.mu.Lock()
-			over := b.m.usage.BytesIn+n > b.m.credit
-			b.m.usage.BytesIn += n
-			b.m.usage.Units += n
+			over := b.m.usage.BytesIn+n > b.granted
+			if !over { // the grant reserved these units: spend them
+				b.m.usage.BytesIn += n
+				b.m.usage.Units += n
+			}
 			b.mu.Unlock()
 			if over {
-				err := fmt.Errorf("%w: buyer sent past its credit", ErrPaymentRefused)
+				err := fmt.Errorf("%w: buyer sent past its grant", ErrPaymentRefused)
 				_ = b.write(rErr, []byte{errCode(err)}, []byte(err.Error()))
 				return err
 			}
@@ -216,10 +295,26 @@ func (b *bwSession) up(ctx context.Context) error {
 			if _, err := b.target.Write(body); err != nil {
 				return fmt.Errorf("transport: bandwidth: write target: %w", err)
 			}
+		case tWant:
+			if len(body) != 8 {
+				return fmt.Errorf("%w: want frame of %d bytes", ErrProtocol, len(body))
+			}
+			want := binary.BigEndian.Uint64(body)
+			b.mu.Lock()
+			// A grant reserves the buyer's own credit; asking far ahead
+			// only holds back its own download.
+			b.wanted = max(b.wanted, want)
+			grew, short := b.grantLocked()
+			granted, used, credit := b.granted, b.m.usage.Units, b.m.credit
+			b.mu.Unlock()
+			if err := b.afterGrant(grew, short, granted, used, credit, &payBy); err != nil {
+				return err
+			}
 		case tPay:
 			b.mu.Lock()
 			err := b.m.redeem(ctx, body)
-			credit := b.m.credit
+			grew, short := b.grantLocked()
+			granted, used, credit := b.granted, b.m.usage.Units, b.m.credit
 			b.mu.Unlock()
 			if err != nil {
 				_ = b.write(rErr, []byte{errCode(err)}, []byte(err.Error()))
@@ -232,56 +327,104 @@ func (b *bwSession) up(ctx context.Context) error {
 			if err := b.write(rCredit, u64s(credit)); err != nil {
 				return err
 			}
+			payBy = time.Time{} // paid: a new pause point gets its own PayTimeout
+			if err := b.afterGrant(grew, short, granted, used, credit, &payBy); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("%w: bandwidth frame %#x", ErrProtocol, typ)
 		}
 	}
 }
 
-// down carries target -> buyer, pausing when the credit is used up.
+// afterGrant tells the buyer its new grant, and asks for payment (once per
+// pause point) when its WANT is not covered.
+func (b *bwSession) afterGrant(grew bool, short, granted, used, credit uint64, payBy *time.Time) error {
+	if grew {
+		if err := b.write(rGrant, u64s(granted)); err != nil {
+			return err
+		}
+	}
+	if short == 0 {
+		*payBy = time.Time{}
+		return nil
+	}
+	if !payBy.IsZero() {
+		return nil // already asked
+	}
+	*payBy = time.Now().Add(b.t.cfg.PayTimeout)
+	// Any unit lets data move again (grants may be partial), so the step
+	// size is the payer's choice.
+	return b.write(rNeedPay, u64s(used, credit, 1))
+}
+
+// pause is the pause point of target -> buyer: it returns once some credit
+// is free, asking the buyer to pay while there is none (need 1: what the
+// credit covers is forwarded, so any unit lets data move). It returns false
+// when the session is ending.
+func (b *bwSession) pause(ctx context.Context) (bool, error) {
+	for {
+		b.mu.Lock()
+		avail := b.availLocked()
+		b.mu.Unlock()
+		if avail > 0 {
+			return true, nil
+		}
+		select { // drop a stale credit signal, then look again
+		case <-b.credits:
+		default:
+		}
+		b.mu.Lock()
+		avail, used, credit := b.availLocked(), b.m.usage.Units, b.m.credit
+		b.mu.Unlock()
+		if avail > 0 {
+			return true, nil
+		}
+		if err := b.write(rNeedPay, u64s(used, credit, 1)); err != nil {
+			return false, err
+		}
+		timer := time.NewTimer(b.t.cfg.PayTimeout)
+		select {
+		case <-b.credits:
+			timer.Stop()
+		case <-timer.C:
+			return false, ErrPayTimeout
+		case <-ctx.Done():
+			timer.Stop()
+			return false, nil
+		}
+	}
+}
+
+// down carries target -> buyer. It reads at most what the credit covers,
+// forwards what the credit still covers after the read (the buyer's grants
+// may have taken some meanwhile) and holds the rest at the pause point.
 func (b *bwSession) down(ctx context.Context) error {
 	buf := make([]byte, bwFrameData)
 	for {
-		b.mu.Lock()
-		used, credit := b.m.usage.Units, b.m.credit
-		b.mu.Unlock()
-		if used >= credit {
-			select { // drop a stale credit signal, then look again
-			case <-b.credits:
-			default:
-			}
-			b.mu.Lock()
-			used, credit = b.m.usage.Units, b.m.credit
-			b.mu.Unlock()
-			if used < credit {
-				continue
-			}
-			if err := b.write(rNeedPay, u64s(used, credit, 1)); err != nil {
-				return err
-			}
-			timer := time.NewTimer(b.t.cfg.PayTimeout)
-			select {
-			case <-b.credits:
-				timer.Stop()
-				continue
-			case <-timer.C:
-				return ErrPayTimeout
-			case <-ctx.Done():
-				timer.Stop()
-				return nil
-			}
+		if ok, err := b.pause(ctx); !ok {
+			return err
 		}
-		n := min(uint64(len(buf)), credit-used)
+		b.mu.Lock()
+		n := min(uint64(len(buf)), b.availLocked())
+		b.mu.Unlock()
+		if n == 0 {
+			continue // the buyer's grant took it: pause again
+		}
 		_ = b.target.SetReadDeadline(time.Now().Add(b.t.cfg.IdleTimeout))
 		nr, err := b.target.Read(buf[:n])
-		if nr > 0 {
-			b.mu.Lock()
-			b.m.usage.BytesOut += uint64(nr)
-			b.m.usage.Units += uint64(nr)
-			b.mu.Unlock()
-			if werr := b.write(tData, buf[:nr]); werr != nil {
+		for data := buf[:nr]; len(data) > 0; {
+			k := b.spendDown(uint64(len(data)))
+			if k == 0 {
+				if ok, perr := b.pause(ctx); !ok {
+					return perr
+				}
+				continue
+			}
+			if werr := b.write(tData, data[:k]); werr != nil {
 				return werr
 			}
+			data = data[k:]
 		}
 		if err == io.EOF {
 			if err := b.write(tEOF); err != nil {
@@ -301,349 +444,3 @@ func (b *bwSession) down(ctx context.Context) error {
 		}
 	}
 }
-
-// BandwidthConn is a TCP connection carried through a provider. It
-// implements net.Conn; Read and Write pause at the provider's pause points
-// while the Payer pays.
-type BandwidthConn struct {
-	t        *Host
-	c        *conn
-	payer    Payer
-	provider string
-	target   string
-
-	wmu sync.Mutex // frame writes
-
-	mu        sync.Mutex
-	usage     Usage // BytesIn = sent by us, BytesOut = received
-	credit    uint64
-	changed   chan struct{} // closed when credit changes
-	err       error
-	payMu     sync.Mutex
-	readQ     chan []byte
-	pending   []byte
-	readDL    time.Time
-	writeDL   time.Time
-	done      chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
-}
-
-// DialBandwidth opens a carried TCP connection to target (host:port)
-// through provider p. payer answers pause points (nil if free).
-func (t *Host) DialBandwidth(ctx context.Context, p peer.ID, target string, payer Payer) (*BandwidthConn, error) {
-	if len(target) == 0 || len(target) > maxTarget {
-		return nil, fmt.Errorf("%w: target %q", ErrBadRequest, target)
-	}
-	s, err := t.newStream(ctx, p, BandwidthProtocol)
-	if err != nil {
-		return nil, err
-	}
-	c := newConn(s, maxBwFrame, t.cfg.StreamTimeout)
-	stop := c.watch(ctx)
-	defer stop()
-	if err := c.write(tConnect, []byte(target)); err != nil {
-		_ = s.Reset()
-		return nil, fmt.Errorf("transport: bandwidth connect: %w", ctxErr(ctx, err))
-	}
-	typ, body, err := c.read(t.cfg.StreamTimeout)
-	if err != nil {
-		_ = s.Reset()
-		return nil, fmt.Errorf("transport: bandwidth connect: %w", ctxErr(ctx, err))
-	}
-	switch {
-	case typ == rErr:
-		_ = s.Reset()
-		return nil, fmt.Errorf("transport: bandwidth connect %s: %w", target, decodeRemoteError(body))
-	case typ != rOK || len(body) != 8:
-		_ = s.Reset()
-		return nil, fmt.Errorf("%w: answer %#x to CONNECT", ErrProtocol, typ)
-	}
-	bc := &BandwidthConn{
-		t: t, c: c, payer: payer, provider: p.String(), target: target,
-		credit: binary.BigEndian.Uint64(body), changed: make(chan struct{}),
-		readQ: make(chan []byte, 64), done: make(chan struct{}),
-	}
-	bc.wg.Add(1)
-	go bc.readLoop()
-	return bc, nil
-}
-
-func (bc *BandwidthConn) fail(err error) {
-	bc.mu.Lock()
-	if bc.err == nil {
-		bc.err = err
-	}
-	bc.mu.Unlock()
-}
-
-func (bc *BandwidthConn) setCredit(v uint64) {
-	bc.mu.Lock()
-	if v > bc.credit {
-		bc.credit = v
-	}
-	close(bc.changed)
-	bc.changed = make(chan struct{})
-	bc.mu.Unlock()
-}
-
-func (bc *BandwidthConn) readLoop() {
-	defer bc.wg.Done()
-	eof := false
-	closeQ := sync.OnceFunc(func() { close(bc.readQ) })
-	defer closeQ()
-	for {
-		typ, body, err := bc.c.read(bc.t.cfg.IdleTimeout)
-		if err != nil {
-			if err != io.EOF {
-				bc.fail(err)
-			}
-			return
-		}
-		switch typ {
-		case tEOF:
-			eof = true
-			closeQ()
-		case tData:
-			if eof {
-				bc.fail(fmt.Errorf("%w: data after EOF", ErrProtocol))
-				_ = bc.c.s.Reset()
-				return
-			}
-			bc.mu.Lock()
-			bc.usage.BytesOut += uint64(len(body))
-			bc.usage.Units += uint64(len(body))
-			bc.mu.Unlock()
-			select {
-			case bc.readQ <- append([]byte(nil), body...):
-			case <-bc.done:
-				return
-			}
-		case rCredit:
-			if len(body) != 8 {
-				bc.fail(fmt.Errorf("%w: credit frame", ErrProtocol))
-				return
-			}
-			bc.setCredit(binary.BigEndian.Uint64(body))
-		case rNeedPay:
-			used, credit, need, err := decodeNeedPay(body)
-			if err != nil {
-				bc.fail(err)
-				return
-			}
-			bc.wg.Add(1)
-			go func() {
-				defer bc.wg.Done()
-				if err := bc.pay(Invoice{Used: used, Credit: credit, Need: need}); err != nil {
-					bc.fail(err)
-					_ = bc.c.s.Reset()
-				}
-			}()
-		case rErr:
-			bc.fail(decodeRemoteError(body))
-			_ = bc.c.s.Reset()
-			return
-		default:
-			bc.fail(fmt.Errorf("%w: bandwidth frame %#x", ErrProtocol, typ))
-			_ = bc.c.s.Reset()
-			return
-		}
-	}
-}
-
-// pay makes one payment step unless credit has grown since inv was issued.
-func (bc *BandwidthConn) pay(inv Invoice) error {
-	bc.payMu.Lock()
-	defer bc.payMu.Unlock()
-	bc.mu.Lock()
-	if bc.credit > inv.Credit && bc.credit > bc.usage.Units {
-		bc.mu.Unlock()
-		return nil
-	}
-	changed := bc.changed
-	inv.Credit, inv.Used = bc.credit, bc.usage.Units
-	bc.mu.Unlock()
-	inv.Protocol = BandwidthProtocol
-	inv.Provider = bc.c.s.Conn().RemotePeer()
-	ctx, cancel := context.WithTimeout(context.Background(), bc.t.cfg.PayTimeout)
-	defer cancel()
-	if bc.payer == nil {
-		return fmt.Errorf("%w: provider wants payment and no payer is set", ErrPaymentRefused)
-	}
-	tok, err := bc.payer.Pay(ctx, inv)
-	if err != nil {
-		return fmt.Errorf("transport: pay: %w", err)
-	}
-	if len(tok) > MaxTokenSize {
-		return fmt.Errorf("%w: payment token", ErrTooLarge)
-	}
-	bc.wmu.Lock()
-	err = bc.c.write(tPay, tok)
-	bc.wmu.Unlock()
-	if err != nil {
-		return err
-	}
-	select {
-	case <-changed:
-		return nil
-	case <-ctx.Done():
-		return ErrPayTimeout
-	case <-bc.done:
-		return net.ErrClosed
-	}
-}
-
-// Write sends p to the target, pausing to pay when the credit is used up.
-func (bc *BandwidthConn) Write(p []byte) (int, error) {
-	written := 0
-	for len(p) > 0 {
-		bc.mu.Lock()
-		err, avail := bc.err, uint64(0)
-		if bc.credit > bc.usage.Units {
-			avail = bc.credit - bc.usage.Units
-		}
-		credit, used := bc.credit, bc.usage.Units
-		wdl := bc.writeDL
-		bc.mu.Unlock()
-		if err != nil {
-			return written, err
-		}
-		if !wdl.IsZero() && !time.Now().Before(wdl) {
-			return written, timeoutError{}
-		}
-		select {
-		case <-bc.done:
-			return written, net.ErrClosed
-		default:
-		}
-		if avail == 0 {
-			if err := bc.pay(Invoice{Used: used, Credit: credit, Need: uint64(min(len(p), bwFrameData))}); err != nil {
-				bc.fail(err)
-				return written, err
-			}
-			continue
-		}
-		n := min(uint64(len(p)), uint64(bwFrameData), avail)
-		bc.mu.Lock()
-		bc.usage.BytesIn += n
-		bc.usage.Units += n
-		bc.mu.Unlock()
-		bc.wmu.Lock()
-		err = bc.c.write(tData, p[:n])
-		bc.wmu.Unlock()
-		if err != nil {
-			bc.fail(err)
-			return written, err
-		}
-		written += int(n)
-		p = p[n:]
-	}
-	return written, nil
-}
-
-// Read reads bytes the target sent.
-func (bc *BandwidthConn) Read(p []byte) (int, error) {
-	if len(bc.pending) == 0 {
-		var timeout <-chan time.Time
-		bc.mu.Lock()
-		dl := bc.readDL
-		bc.mu.Unlock()
-		if !dl.IsZero() {
-			d := time.Until(dl)
-			if d <= 0 {
-				return 0, timeoutError{}
-			}
-			timer := time.NewTimer(d)
-			defer timer.Stop()
-			timeout = timer.C
-		}
-		select {
-		case b, ok := <-bc.readQ:
-			if !ok {
-				bc.mu.Lock()
-				err := bc.err
-				bc.mu.Unlock()
-				if err == nil {
-					err = io.EOF
-				}
-				return 0, err
-			}
-			bc.pending = b
-		case <-timeout:
-			return 0, timeoutError{}
-		case <-bc.done:
-			return 0, net.ErrClosed
-		}
-	}
-	n := copy(p, bc.pending)
-	bc.pending = bc.pending[n:]
-	return n, nil
-}
-
-type timeoutError struct{}
-
-func (timeoutError) Error() string   { return "transport: bandwidth deadline exceeded" }
-func (timeoutError) Timeout() bool   { return true }
-func (timeoutError) Temporary() bool { return true }
-
-// CloseWrite half-closes: the target sees EOF, replies still arrive (and
-// are still paid for).
-func (bc *BandwidthConn) CloseWrite() error {
-	bc.wmu.Lock()
-	defer bc.wmu.Unlock()
-	return bc.c.write(tEOF)
-}
-
-// Close closes the carried connection and waits for its goroutines.
-func (bc *BandwidthConn) Close() error {
-	var err error
-	bc.closeOnce.Do(func() {
-		close(bc.done)
-		err = bc.c.s.Reset()
-		bc.wg.Wait()
-	})
-	return err
-}
-
-// Usage returns the bytes sent (BytesIn, as the provider counts them),
-// received (BytesOut) and units so far.
-func (bc *BandwidthConn) Usage() Usage {
-	bc.mu.Lock()
-	defer bc.mu.Unlock()
-	return bc.usage
-}
-
-// LocalAddr returns a placeholder address naming this host.
-func (bc *BandwidthConn) LocalAddr() net.Addr { return bwAddr("sovmesh:" + bc.t.ID().String()) }
-
-// RemoteAddr returns the target, carried by the provider.
-func (bc *BandwidthConn) RemoteAddr() net.Addr { return bwAddr(bc.target + " via " + bc.provider) }
-
-// SetDeadline sets the read and write deadlines.
-func (bc *BandwidthConn) SetDeadline(t time.Time) error {
-	_ = bc.SetReadDeadline(t)
-	return bc.SetWriteDeadline(t)
-}
-
-// SetReadDeadline sets the deadline for Read.
-func (bc *BandwidthConn) SetReadDeadline(t time.Time) error {
-	bc.mu.Lock()
-	bc.readDL = t
-	bc.mu.Unlock()
-	return nil
-}
-
-// SetWriteDeadline sets the deadline for Write: a Write that has not
-// started a frame by then fails with a timeout. The stream timeout still
-// bounds each frame.
-func (bc *BandwidthConn) SetWriteDeadline(t time.Time) error {
-	bc.mu.Lock()
-	bc.writeDL = t
-	bc.mu.Unlock()
-	return nil
-}
-
-type bwAddr string
-
-func (a bwAddr) Network() string { return "sovmesh" }
-func (a bwAddr) String() string  { return string(a) }

@@ -149,3 +149,105 @@ func TestBandwidthTargetPolicy(t *testing.T) {
 		t.Fatalf("closed port: %v", err)
 	}
 }
+
+// sourceSink is a real TCP server on 127.0.0.1 that, on each connection,
+// discards what it reads while it writes size bytes, so both directions of
+// a carried connection run at once.
+func sourceSink(t *testing.T, size int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(io.Discard, c)
+			}()
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_, _ = c.Write(make([]byte, size))
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestBandwidthNeverCarriesPastCredit drives both directions at once with a
+// small budget, session after session, and checks every time that neither
+// the provider nor the buyer counts more units than were paid.
+func TestBandwidthNeverCarriesPastCredit(t *testing.T) {
+	const rounds = 8
+	tests := []struct {
+		name          string
+		initial       uint64
+		step, budget  uint64
+		source, write int
+	}{
+		{"small steps", 0, 4 << 10, 20 << 10, 256 << 10, 256 << 10},
+		{"tiny steps", 0, 1 << 10, 3 << 10, 64 << 10, 64 << 10},
+		{"frame steps", 0, 32 << 10, 64 << 10, 512 << 10, 512 << 10},
+		{"free credit first", 10 << 10, 3 << 10, 12 << 10, 256 << 10, 256 << 10},
+	}
+	buyer := newHost(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			target := sourceSink(t, tc.source)
+			for round := range rounds {
+				gate := &meter.Gate{Initial: tc.initial}
+				prov := newHost(t, transport.WithTimeouts(0, 0, 500e6))
+				prov.ServeBandwidth(transport.BandwidthConfig{Gate: gate, AllowPrivateTargets: true})
+				payer := &meter.Payer{Step: tc.step, Budget: tc.budget}
+				conn, err := buyer.DialBandwidth(t.Context(), connect(t, buyer, prov), target, payer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wrote := make(chan struct{})
+				go func() {
+					defer close(wrote)
+					_, _ = conn.Write(make([]byte, tc.write))
+				}()
+				got, err := io.ReadAll(conn)
+				if err == nil {
+					t.Fatalf("round %d: transfer past the budget ended cleanly", round)
+				}
+				_ = conn.Close()
+				<-wrote
+				_ = prov.Close() // waits for the provider's session to end
+				paid := gate.Paid() + tc.initial
+				u := conn.Usage()
+				if u.Units > paid || uint64(len(got)) > paid || u.BytesIn+u.BytesOut != u.Units {
+					t.Fatalf("round %d: buyer counted %+v, received %d, on %d paid", round, u, len(got), paid)
+				}
+				if u.BytesOut != uint64(len(got)) {
+					t.Fatalf("round %d: buyer counted %d received, read %d", round, u.BytesOut, len(got))
+				}
+				closed := gate.Closed()
+				if len(closed) != 1 {
+					t.Fatalf("round %d: %d sessions closed", round, len(closed))
+				}
+				pu := closed[0]
+				if pu.Units > paid || pu.BytesIn+pu.BytesOut != pu.Units {
+					t.Fatalf("round %d: provider carried %+v on %d paid", round, pu, paid)
+				}
+				if pu.BytesOut < u.BytesOut || pu.BytesIn > u.BytesIn {
+					t.Fatalf("round %d: provider %+v and buyer %+v disagree", round, pu, u)
+				}
+				if bought, _ := payer.Paid(); bought < gate.Paid() || u.Units == 0 {
+					t.Fatalf("round %d: payer paid %d, gate redeemed %d, carried %d (%v)", round, bought, gate.Paid(), u.Units, err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,426 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// BandwidthConn is a TCP connection carried through a provider. It
+// implements net.Conn; Read and Write pause at the provider's pause points
+// while the Payer pays.
+type BandwidthConn struct {
+	t        *Host
+	c        *conn
+	payer    Payer
+	provider string
+	target   string
+
+	wmu sync.Mutex // frame writes
+
+	mu        sync.Mutex
+	usage     Usage         // BytesIn = sent by us, BytesOut = received
+	credit    uint64        // the provider's credit, as last told
+	granted   uint64        // cumulative bytes we may send
+	wanted    uint64        // cumulative bytes we asked to send
+	changed   chan struct{} // closed on every change of the fields above or err
+	err       error
+	payMu     sync.Mutex
+	readQ     chan []byte
+	pending   []byte
+	readDL    time.Time
+	writeDL   time.Time
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// DialBandwidth opens a carried TCP connection to target (host:port)
+// through provider p. payer answers pause points (nil if free).
+func (t *Host) DialBandwidth(ctx context.Context, p peer.ID, target string, payer Payer) (*BandwidthConn, error) {
+	if len(target) == 0 || len(target) > maxTarget {
+		return nil, fmt.Errorf("%w: target %q", ErrBadRequest, target)
+	}
+	s, err := t.newStream(ctx, p, BandwidthProtocol)
+	if err != nil {
+		return nil, err
+	}
+	c := newConn(s, maxBwFrame, t.cfg.StreamTimeout)
+	stop := c.watch(ctx)
+	defer stop()
+	if err := c.write(tConnect, []byte(target)); err != nil {
+		_ = s.Reset()
+		return nil, fmt.Errorf("transport: bandwidth connect: %w", ctxErr(ctx, err))
+	}
+	typ, body, err := c.read(t.cfg.StreamTimeout)
+	if err != nil {
+		_ = s.Reset()
+		return nil, fmt.Errorf("transport: bandwidth connect: %w", ctxErr(ctx, err))
+	}
+	switch {
+	case typ == rErr:
+		_ = s.Reset()
+		return nil, fmt.Errorf("transport: bandwidth connect %s: %w", target, decodeRemoteError(body))
+	case typ != rOK || len(body) != 8:
+		_ = s.Reset()
+		return nil, fmt.Errorf("%w: answer %#x to CONNECT", ErrProtocol, typ)
+	}
+	bc := &BandwidthConn{
+		t: t, c: c, payer: payer, provider: p.String(), target: target,
+		credit: binary.BigEndian.Uint64(body), changed: make(chan struct{}),
+		readQ: make(chan []byte, 64), done: make(chan struct{}),
+	}
+	bc.wg.Add(1)
+	go bc.readLoop()
+	return bc, nil
+}
+
+// notifyLocked wakes everyone waiting on a change (bc.mu held).
+func (bc *BandwidthConn) notifyLocked() {
+	close(bc.changed)
+	bc.changed = make(chan struct{})
+}
+
+func (bc *BandwidthConn) fail(err error) {
+	bc.mu.Lock()
+	if bc.err == nil {
+		bc.err = err
+	}
+	bc.notifyLocked()
+	bc.mu.Unlock()
+}
+
+func (bc *BandwidthConn) setCredit(v uint64) {
+	bc.mu.Lock()
+	bc.credit = max(bc.credit, v)
+	bc.notifyLocked()
+	bc.mu.Unlock()
+}
+
+func (bc *BandwidthConn) setGrant(v uint64) {
+	bc.mu.Lock()
+	bc.granted = max(bc.granted, v)
+	bc.notifyLocked()
+	bc.mu.Unlock()
+}
+
+func (bc *BandwidthConn) readLoop() {
+	defer bc.wg.Done()
+	eof := false
+	closeQ := sync.OnceFunc(func() { close(bc.readQ) })
+	defer closeQ()
+	for {
+		typ, body, err := bc.c.read(bc.t.cfg.IdleTimeout)
+		if err != nil {
+			if err != io.EOF {
+				bc.fail(err)
+			}
+			return
+		}
+		switch typ {
+		case tEOF:
+			eof = true
+			closeQ()
+		case tData:
+			if eof {
+				bc.fail(fmt.Errorf("%w: data after EOF", ErrProtocol))
+				_ = bc.c.s.Reset()
+				return
+			}
+			bc.mu.Lock()
+			bc.usage.BytesOut += uint64(len(body))
+			bc.usage.Units += uint64(len(body))
+			bc.mu.Unlock()
+			select {
+			case bc.readQ <- append([]byte(nil), body...):
+			case <-bc.done:
+				return
+			}
+		case rCredit:
+			if len(body) != 8 {
+				bc.fail(fmt.Errorf("%w: credit frame", ErrProtocol))
+				return
+			}
+			bc.setCredit(binary.BigEndian.Uint64(body))
+		case rGrant:
+			if len(body) != 8 {
+				bc.fail(fmt.Errorf("%w: grant frame", ErrProtocol))
+				return
+			}
+			bc.setGrant(binary.BigEndian.Uint64(body))
+		case rNeedPay:
+			used, credit, need, err := decodeNeedPay(body)
+			if err != nil {
+				bc.fail(err)
+				return
+			}
+			bc.wg.Add(1)
+			go func() {
+				defer bc.wg.Done()
+				if err := bc.pay(Invoice{Used: used, Credit: credit, Need: need}); err != nil {
+					bc.fail(err)
+					_ = bc.c.s.Reset()
+				}
+			}()
+		case rErr:
+			bc.fail(decodeRemoteError(body))
+			_ = bc.c.s.Reset()
+			return
+		default:
+			bc.fail(fmt.Errorf("%w: bandwidth frame %#x", ErrProtocol, typ))
+			_ = bc.c.s.Reset()
+			return
+		}
+	}
+}
+
+// pay makes one payment step unless credit has grown since inv was issued
+// (a payment made meanwhile answers it; if it did not cover the need, the
+// provider asks again), and waits for the provider to credit it.
+func (bc *BandwidthConn) pay(inv Invoice) error {
+	bc.payMu.Lock()
+	defer bc.payMu.Unlock()
+	bc.mu.Lock()
+	if bc.credit > inv.Credit {
+		bc.mu.Unlock()
+		return nil
+	}
+	before := bc.credit
+	bc.mu.Unlock()
+	inv.Protocol = BandwidthProtocol
+	inv.Provider = bc.c.s.Conn().RemotePeer()
+	ctx, cancel := context.WithTimeout(context.Background(), bc.t.cfg.PayTimeout)
+	defer cancel()
+	if bc.payer == nil {
+		return fmt.Errorf("%w: provider wants payment and no payer is set", ErrPaymentRefused)
+	}
+	tok, err := bc.payer.Pay(ctx, inv)
+	if err != nil {
+		return fmt.Errorf("transport: pay: %w", err)
+	}
+	if len(tok) > MaxTokenSize {
+		return fmt.Errorf("%w: payment token", ErrTooLarge)
+	}
+	bc.wmu.Lock()
+	err = bc.c.write(tPay, tok)
+	bc.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	for {
+		bc.mu.Lock()
+		credited, ferr, changed := bc.credit > before, bc.err, bc.changed
+		bc.mu.Unlock()
+		if credited {
+			return nil
+		}
+		if ferr != nil {
+			return ferr
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ErrPayTimeout
+		case <-bc.done:
+			return net.ErrClosed
+		}
+	}
+}
+
+// Write sends p to the target. It sends only what the provider granted,
+// asking for more ahead of need (WANT); when the credit is used up it waits
+// while the Payer pays at the provider's pause point.
+func (bc *BandwidthConn) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		select {
+		case <-bc.done:
+			return written, net.ErrClosed
+		default:
+		}
+		bc.mu.Lock()
+		err, wdl, changed := bc.err, bc.writeDL, bc.changed
+		avail := bc.granted - bc.usage.BytesIn
+		step := min(uint64(len(p)), bwWantWindow)
+		want := bc.usage.BytesIn + step
+		// Ask when the grant runs out, or half a step early so a large
+		// write does not stop at each grant.
+		ask := want > bc.wanted && (avail == 0 || want >= bc.wanted+step/2)
+		expired := !wdl.IsZero() && !time.Now().Before(wdl)
+		n := min(uint64(len(p)), uint64(bwFrameData), avail)
+		if err != nil || expired {
+			ask, n = false, 0
+		}
+		if ask {
+			bc.wanted = want
+		}
+		bc.usage.BytesIn += n
+		bc.usage.Units += n
+		bc.mu.Unlock()
+		if err != nil {
+			return written, err
+		}
+		if expired {
+			return written, timeoutError{}
+		}
+		if ask {
+			bc.wmu.Lock()
+			err = bc.c.write(tWant, u64s(want))
+			bc.wmu.Unlock()
+			if err != nil {
+				bc.fail(err)
+				return written, err
+			}
+		}
+		if n == 0 {
+			if err := bc.waitChange(changed, wdl); err != nil {
+				return written, err
+			}
+			continue
+		}
+		bc.wmu.Lock()
+		err = bc.c.write(tData, p[:n])
+		bc.wmu.Unlock()
+		if err != nil {
+			bc.fail(err)
+			return written, err
+		}
+		written += int(n)
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// waitChange waits for a grant, credit or error (changed closed), for
+// Close, or for the write deadline dl. The provider bounds the wait: it
+// ends the session when a pause point is not paid within its PayTimeout.
+func (bc *BandwidthConn) waitChange(changed <-chan struct{}, dl time.Time) error {
+	var timeout <-chan time.Time
+	if !dl.IsZero() {
+		timer := time.NewTimer(time.Until(dl))
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case <-changed:
+		return nil
+	case <-timeout:
+		return timeoutError{}
+	case <-bc.done:
+		return net.ErrClosed
+	}
+}
+
+// Read reads bytes the target sent.
+func (bc *BandwidthConn) Read(p []byte) (int, error) {
+	if len(bc.pending) == 0 {
+		var timeout <-chan time.Time
+		bc.mu.Lock()
+		dl := bc.readDL
+		bc.mu.Unlock()
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return 0, timeoutError{}
+			}
+			timer := time.NewTimer(d)
+			defer timer.Stop()
+			timeout = timer.C
+		}
+		select {
+		case b, ok := <-bc.readQ:
+			if !ok {
+				bc.mu.Lock()
+				err := bc.err
+				bc.mu.Unlock()
+				if err == nil {
+					err = io.EOF
+				}
+				return 0, err
+			}
+			bc.pending = b
+		case <-timeout:
+			return 0, timeoutError{}
+		case <-bc.done:
+			return 0, net.ErrClosed
+		}
+	}
+	n := copy(p, bc.pending)
+	bc.pending = bc.pending[n:]
+	return n, nil
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "transport: bandwidth deadline exceeded" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// CloseWrite half-closes: the target sees EOF, replies still arrive (and
+// are still paid for).
+func (bc *BandwidthConn) CloseWrite() error {
+	bc.wmu.Lock()
+	defer bc.wmu.Unlock()
+	return bc.c.write(tEOF)
+}
+
+// Close closes the carried connection and waits for its goroutines.
+func (bc *BandwidthConn) Close() error {
+	var err error
+	bc.closeOnce.Do(func() {
+		close(bc.done)
+		err = bc.c.s.Reset()
+		bc.wg.Wait()
+	})
+	return err
+}
+
+// Usage returns the bytes sent (BytesIn, as the provider counts them),
+// received (BytesOut) and units so far.
+func (bc *BandwidthConn) Usage() Usage {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	return bc.usage
+}
+
+// LocalAddr returns a placeholder address naming this host.
+func (bc *BandwidthConn) LocalAddr() net.Addr { return bwAddr("sovmesh:" + bc.t.ID().String()) }
+
+// RemoteAddr returns the target, carried by the provider.
+func (bc *BandwidthConn) RemoteAddr() net.Addr { return bwAddr(bc.target + " via " + bc.provider) }
+
+// SetDeadline sets the read and write deadlines.
+func (bc *BandwidthConn) SetDeadline(t time.Time) error {
+	_ = bc.SetReadDeadline(t)
+	return bc.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline for Read.
+func (bc *BandwidthConn) SetReadDeadline(t time.Time) error {
+	bc.mu.Lock()
+	bc.readDL = t
+	bc.mu.Unlock()
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write: a Write that has not
+// started a frame by then fails with a timeout. The stream timeout still
+// bounds each frame.
+func (bc *BandwidthConn) SetWriteDeadline(t time.Time) error {
+	bc.mu.Lock()
+	bc.writeDL = t
+	bc.notifyLocked() // a Write waiting for a grant looks again
+	bc.mu.Unlock()
+	return nil
+}
+
+type bwAddr string
+
+func (a bwAddr) Network() string { return "sovmesh" }
+func (a bwAddr) String() string  { return string(a) }
