@@ -97,7 +97,8 @@ func TestTabOverBandwidth(t *testing.T) {
 	}()
 	got, err := io.ReadAll(conn)
 	if err != nil {
-		t.Fatalf("read: %v", err)
+		tb, terr := k.Tab(ctx, buyerPub)
+		t.Fatalf("read: %v (tab %+v %v; payer deposited %d; buyer usage %+v)", err, tb, terr, payer.Deposited(), conn.Usage())
 	}
 	if err := <-errc; err != nil {
 		t.Fatalf("write: %v", err)
