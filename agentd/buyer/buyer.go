@@ -54,10 +54,15 @@ type Config struct {
 	// Seeds are extra trusted keys for trust ranking (the buyer's own key
 	// is always a seed).
 	Seeds []string
-	// StepBytes is the least bought per payment step (default 1 MiB).
+	// StepBytes is the least bought per payment step (default 8 MiB: each
+	// step is a token swap at the mint, ~30-50 ms; see BenchmarkPutPaid).
 	StepBytes uint64
 	// BandwidthMiB is the quantity bid for a bandwidth session (default 1024).
 	BandwidthMiB uint64
+	// Streams is the number of parallel streams per storage provider
+	// (default 1: each stream pays its own steps, so more streams pay ahead
+	// for more; see BenchmarkPutPaid).
+	Streams int
 	// PrivateBids gift-wraps bids (NIP-59) to the provider, so the relay
 	// never sees what the buyer bids for.
 	PrivateBids bool
@@ -89,7 +94,10 @@ func (c *Config) defaults() {
 		c.MatchTimeout = 5 * time.Second
 	}
 	if c.StepBytes == 0 {
-		c.StepBytes = 1 << 20
+		c.StepBytes = 8 << 20
+	}
+	if c.Streams <= 0 {
+		c.Streams = 1
 	}
 	if c.BandwidthMiB == 0 {
 		c.BandwidthMiB = 1024

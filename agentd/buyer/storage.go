@@ -77,6 +77,8 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 			b.log.Warn("provider skipped", "provider", c.Offer.Pubkey, "err", err)
 			continue
 		}
+		// Never pay ahead for more than this provider's share of the file.
+		s.Payer.Step = min(s.Payer.Step, per+1<<20)
 		sessions = append(sessions, s)
 		pay[s.Peer] = s.Payer
 	}
@@ -92,7 +94,7 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 	if progress != nil {
 		src = &progressReader{r: r, total: size, fn: progress}
 	}
-	ref, _, err := b.n.Host.Put(ctx, src, peers, transport.PutOptions{Payer: pay})
+	ref, _, err := b.n.Host.Put(ctx, src, peers, transport.PutOptions{Payer: pay, Streams: b.cfg.Streams})
 	elapsed := time.Since(start)
 	if err != nil {
 		for _, s := range sessions {
@@ -238,7 +240,7 @@ func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transp
 			continue
 		}
 		p := &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: "get:" + e.Root[:16], Provider: pub, Resource: nips.Storage,
-			Rate: rate, Step: b.cfg.StepBytes, Limit: rate.SatsFor(uint64(e.Size)*2+4<<20) + 4, Log: b.log, Serial: &b.n.SendMu}
+			Rate: rate, Step: min(b.cfg.StepBytes, uint64(e.Size)+1<<20), Limit: rate.SatsFor(uint64(e.Size)*2+4<<20) + 4, Log: b.log, Serial: &b.n.SendMu}
 		pay[pid] = p
 		payList = append(payList, p)
 	}
@@ -264,7 +266,7 @@ func (b *Buyer) Get(ctx context.Context, root string, w io.Writer, progress Prog
 	if progress != nil {
 		dst = &progressWriter{w: w, total: e.Size, fn: progress}
 	}
-	err = b.n.Host.Get(ctx, ref, dst, transport.GetOptions{Payer: pay})
+	err = b.n.Host.Get(ctx, ref, dst, transport.GetOptions{Payer: pay, Streams: b.cfg.Streams})
 	b.reconcileAll(ctx, payList)
 	if err != nil {
 		return e, fmt.Errorf("buyer: get: %w", err)
