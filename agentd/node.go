@@ -111,7 +111,7 @@ type Node struct {
 	Host *transport.Host
 	// Created reports that Open generated a new key (first start).
 	Created bool
-	guard *budget.Guard
+	guard   *budget.Guard
 	// SendMu serializes outgoing payments: the wallet reserves proofs per
 	// send, and concurrent sends would see each other's reserved proofs as
 	// missing balance.
