@@ -3,6 +3,8 @@ package tab_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -422,5 +424,60 @@ func TestCloseIdle(t *testing.T) {
 	}
 	if back, err := payer.Settle(ctx, chs[0]); err != nil || back != 8 {
 		t.Fatalf("settle: %d %v", back, err)
+	}
+}
+
+// TestConcurrentDraws: many streams draw from one tab at once; the steps
+// granted never pass the deposit.
+func TestConcurrentDraws(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	buyerKey := paytest.NewKey(t)
+	buyerPub := pubOf(t, buyerKey)
+	buyer := paytest.WalletAt(t, t.TempDir(), buyerKey, nil, m.URL())
+	if err := buyer.Fund(ctx, 20); err != nil {
+		t.Fatal(err)
+	}
+	seller := paytest.Wallet(t, nil, m.URL())
+	cfg := tab.DefaultConfig()
+	cfg.StepUnits, cfg.StepSats, cfg.DrawSteps = mib, 2, 2
+	k, err := tab.NewKeeper(seller, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payer := &tab.Payer{Wallet: buyer, Seller: seller.PublicKey(), Deposit: 11}
+	dep, err := payer.Pay(ctx, transport.Invoice{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := transport.Session{ID: "s0", Buyer: buyerPub}
+	granted, err := k.Redeem(ctx, first, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := transport.Session{ID: fmt.Sprint("s", i+1), Buyer: buyerPub}
+			for range 4 {
+				u, err := k.Redeem(ctx, s, []byte(tab.DrawToken))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				granted += u
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	// 11 sat at 2 sat a step: 5 steps, whatever the interleaving.
+	tb, err := k.Tab(ctx, buyerPub)
+	if err != nil || granted != 5*mib || tb.Debited != 10 || tb.Balance() != 1 {
+		t.Fatalf("granted %d MiB, tab %+v %v", granted/mib, tb, err)
 	}
 }
