@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sovmesh/sovmesh/market/pay/journal"
+	"github.com/sovmesh/sovmesh/migrations"
 )
 
 func TestJournal(t *testing.T) {
@@ -63,5 +64,49 @@ func TestJournal(t *testing.T) {
 	}
 	if _, err := j.Get(ctx, id+100); !errors.Is(err, journal.ErrNotFound) {
 		t.Fatalf("missing op: %v", err)
+	}
+}
+
+// TestUpgradeFromFirstSchema: a journal written by a binary that knew only
+// migration 0001 (with a tab and an op in it) opens with the later
+// migrations applied and its rows intact.
+func TestUpgradeFromFirstSchema(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "pay.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations.Load("pay")
+	if err != nil || len(ms) < 2 {
+		t.Fatalf("migrations: %d %v", len(ms), err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))`,
+		ms[0].SQL,
+		`INSERT INTO schema_version (version, name) VALUES (1, '` + ms[0].Name + `')`,
+		`INSERT INTO tabs (id, counterparty, mint, deposited, debited, state, created_at, updated_at) VALUES ('t1', 'b', 'http://m', 10, 3, 'open', 1, 1)`,
+		`INSERT INTO ops (kind, state, mint, amount, data, created_at, updated_at) VALUES ('send', 'sent', 'http://m', 5, '{}', 1, 1)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	db.Close()
+	j, err := journal.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("open old journal: %v", err)
+	}
+	defer j.Close()
+	var v int
+	if err := j.DB().QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil || v != len(ms) {
+		t.Fatalf("schema version %d, want %d (%v)", v, len(ms), err)
+	}
+	var debited, carry int
+	if err := j.DB().QueryRowContext(ctx, `SELECT debited, carry_units FROM tabs WHERE id = 't1'`).Scan(&debited, &carry); err != nil || debited != 3 || carry != 0 {
+		t.Fatalf("tab after upgrade: %d %d %v", debited, carry, err)
+	}
+	if ops, err := j.List(ctx, journal.StateSent); err != nil || len(ops) != 1 {
+		t.Fatalf("ops after upgrade: %d %v", len(ops), err)
 	}
 }
