@@ -171,8 +171,8 @@ func NewKeeper(w *cashu.Wallet, cfg Config) (*Keeper, error) {
 	return &Keeper{w: w, j: w.Journal(), cfg: cfg, log: cfg.Logger, streams: map[string]*stream{}}, nil
 }
 
-// Open grants a new stream the buyer's carried units and, if the open tab
-// covers it, one step.
+// Open grants a new stream the buyer's carried units and, when less than a
+// step is carried and the open tab covers it, a draw.
 func (k *Keeper) Open(ctx context.Context, s transport.Session) (uint64, error) {
 	var tabID string
 	var credit uint64
@@ -190,6 +190,9 @@ func (k *Keeper) Open(ctx context.Context, s transport.Session) (uint64, error) 
 				return fmt.Errorf("tab: take carry: %w", err)
 			}
 			credit = t.Carry
+		}
+		if t.Carry >= t.StepUnits {
+			return nil // a step's worth carried already: no debit yet
 		}
 		units, err := draw(ctx, tx, t, k.cfg.DrawSteps)
 		credit += units
