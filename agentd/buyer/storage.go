@@ -152,12 +152,9 @@ func (b *Buyer) finishFailed(ctx context.Context, s *Session) {
 }
 
 // settle countersigns the session's receipt and publishes an attestation.
+// When the receipt confirms every sat we paid, the tokens are settled
+// without asking the mint; otherwise the unredeemed ones are reclaimed.
 func (b *Buyer) settle(ctx context.Context, s *Session, elapsed time.Duration) {
-	if s.Payer != nil {
-		if _, err := s.Payer.Reconcile(ctx); err != nil {
-			b.log.Warn("reclaim incomplete", "session", s.ID, "err", err)
-		}
-	}
 	paid := uint64(0)
 	if st, err := b.n.DB.GetSession(ctx, s.ID); err == nil {
 		paid = st.PaidMsat
@@ -171,13 +168,25 @@ func (b *Buyer) settle(ctx context.Context, s *Session, elapsed time.Duration) {
 		}
 		return nil
 	})
+	var r nips.Receipt
+	if err == nil {
+		r, _ = nips.ParseReceipt(ev)
+	}
+	if s.Payer != nil {
+		if err == nil && r.Paid == paid {
+			s.Payer.Settled(ctx)
+		} else if back, rerr := s.Payer.Reconcile(ctx); rerr != nil {
+			b.log.Warn("reclaim incomplete", "session", s.ID, "err", rerr)
+		} else if back > 0 {
+			b.log.Info("unredeemed payments reclaimed", "session", s.ID, "sats", back)
+		}
+	}
 	if err != nil {
 		b.log.Warn("receipt not signed", "session", s.ID, "err", err)
 		_ = b.n.DB.FinishSession(ctx, s.ID, "done", "")
 		return
 	}
 	_ = b.n.DB.FinishSession(ctx, s.ID, "done", ev.ID)
-	r, _ := nips.ParseReceipt(ev)
 	a := nips.Attestation{Subject: s.Provider, Receipt: ev.ID, Role: nips.RoleProvider, Outcome: nips.Delivered,
 		Settled: r.Paid, LatencyMs: uint64(elapsed.Milliseconds()), Rating: 100}
 	if _, err := b.n.Publish(ctx, a.ToEvent(nostr.Now())); err != nil {

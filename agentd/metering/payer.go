@@ -102,6 +102,18 @@ func (p *Payer) Reconcile(ctx context.Context) (uint64, error) {
 	return Reclaim(ctx, p.Wallet, p.DB, p.Session, p.Provider, p.Resource, ops)
 }
 
+// Settled records that the provider confirmed (in its countersigned
+// receipt) that it redeemed every token of this session: no mint call.
+func (p *Payer) Settled(ctx context.Context) {
+	p.mu.Lock()
+	ops := p.ops
+	p.ops = nil
+	p.mu.Unlock()
+	for _, op := range ops {
+		_ = p.Wallet.MarkDelivered(ctx, op)
+	}
+}
+
 // Reclaim takes back the unredeemed tokens of ops and records the refunds.
 func Reclaim(ctx context.Context, w *cashu.Wallet, db *state.DB, session, provider string, r nips.Resource, ops []int64) (uint64, error) {
 	var back uint64
