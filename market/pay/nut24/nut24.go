@@ -67,7 +67,8 @@ type Server struct {
 // use is what one redeemed token paid for.
 type use struct {
 	route  string
-	served bool
+	served bool // a request it paid for was answered below 400
+	busy   bool // a request it pays for is being served now
 	at     time.Time
 }
 
@@ -100,14 +101,15 @@ func (s *Server) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		sw := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		if sw.status < 400 {
+		defer func() {
 			s.mu.Lock()
 			if u := s.uses[opID]; u != nil {
-				u.served = true
+				u.busy = false
+				u.served = u.served || sw.status < 400
 			}
 			s.mu.Unlock()
-		}
+		}()
+		next.ServeHTTP(sw, r)
 	})
 }
 
@@ -124,8 +126,9 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// claim records that op pays for route; it refuses an op already used for
-// a served request or for another route.
+// claim records that op pays for a request to route, being served now; it
+// refuses an op that paid for a request served, being served, or to
+// another route.
 func (s *Server) claim(opID int64, route string, window time.Duration, replay bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -139,10 +142,14 @@ func (s *Server) claim(opID int64, route string, window time.Duration, replay bo
 	}
 	u := s.uses[opID]
 	if u == nil {
-		s.uses[opID] = &use{route: route, at: time.Now()}
+		s.uses[opID] = &use{route: route, busy: true, at: time.Now()}
 		return true
 	}
-	return replay && !u.served && u.route == route
+	if !replay || u.served || u.busy || u.route != route {
+		return false
+	}
+	u.busy = true
+	return true
 }
 
 func (s *Server) paymentRequired(rw http.ResponseWriter, price uint64) {

@@ -189,3 +189,46 @@ func TestPaywallLocked(t *testing.T) {
 		t.Fatalf("unlocked token: HTTP %d", resp.StatusCode)
 	}
 }
+
+// TestPaywallConcurrentReuse: the same token sent with two requests at
+// once pays for one of them.
+func TestPaywallConcurrentReuse(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	serverWallet := paytest.Wallet(t, nil, m.URL())
+	clientWallet := paytest.Funded(t, 20, nil, m.URL())
+	release := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	srv := &nut24.Server{Wallet: serverWallet, Price: func(*http.Request) uint64 { return 3 }}
+	ts := httptest.NewServer(srv.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		_, _ = io.WriteString(w, "ok")
+	})))
+	defer ts.Close()
+	sent, err := clientWallet.Send(ctx, 3, cashu.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func() int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/x", nil)
+		req.Header.Set(nut24.Header, sent.Token)
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	first := make(chan int, 1)
+	go func() { first <- do() }()
+	<-entered // the first request is being served
+	if code := do(); code != 400 {
+		t.Fatalf("second request with the same token while the first is served: HTTP %d", code)
+	}
+	close(release)
+	if code := <-first; code != 200 {
+		t.Fatalf("first request: HTTP %d", code)
+	}
+}
