@@ -238,9 +238,12 @@ func (w *Wallet) selectProofs(ctx context.Context, mint string, amount uint64, k
 	return slices.Clone(sel), false, nil
 }
 
-// proofSums returns the sats of unspent and of reserved proofs of mint.
+// proofSums returns the sats of unspent proofs of mint, and of proofs
+// reserved by swaps in flight (whose change comes back; a melt's inputs go
+// to Lightning and are not counted).
 func (w *Wallet) proofSums(ctx context.Context, mint string) (unspent, reserved uint64, err error) {
-	rows, err := w.db.QueryContext(ctx, `SELECT state, SUM(amount) FROM proofs WHERE mint = ? AND state IN ('unspent', 'reserved') GROUP BY state`, mint)
+	rows, err := w.db.QueryContext(ctx, `SELECT p.state, SUM(p.amount) FROM proofs p LEFT JOIN ops o ON o.id = p.op_id
+		WHERE p.mint = ? AND (p.state = 'unspent' OR (p.state = 'reserved' AND o.kind != ?)) GROUP BY p.state`, mint, KindMelt)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cashu: proof sums: %w", err)
 	}
