@@ -481,3 +481,22 @@ func TestConcurrentDraws(t *testing.T) {
 		t.Fatalf("granted %d MiB, tab %+v %v", granted/mib, tb, err)
 	}
 }
+
+// TestUnredeemedDepositComesBack: the seller died before redeeming a
+// deposit; the buyer's Settle (or Reclaim) takes it back.
+func TestUnredeemedDepositComesBack(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	buyer := paytest.Funded(t, 30, nil, m.URL())
+	payer := &tab.Payer{Wallet: buyer, Deposit: 12}
+	if _, err := payer.Pay(ctx, transport.Invoice{Need: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if b := balance(t, buyer); b != 18 {
+		t.Fatalf("after deposit %d", b)
+	}
+	back, err := payer.Settle(ctx, tab.Change{})
+	if err != nil || back != 12 || balance(t, buyer) != 30 {
+		t.Fatalf("settle: %d %v, balance %d", back, err, balance(t, buyer))
+	}
+}
