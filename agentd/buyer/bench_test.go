@@ -32,7 +32,7 @@ func BenchmarkFailover(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ep, err := buy.ServeOpenAI("127.0.0.1:0")
+	ep, err := buy.ServeOpenAI("127.0.0.1:0", "")
 	if err != nil {
 		b.Fatal(err)
 	}

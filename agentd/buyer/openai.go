@@ -3,6 +3,7 @@ package buyer
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,7 +96,11 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 // ServeOpenAI starts the endpoint on addr (e.g. 127.0.0.1:8088): POST
 // /v1/chat/completions (streaming or not) and GET /v1/models. Each request
 // is paid with a reservation token; the provider returns the change.
-func (b *Buyer) ServeOpenAI(addr string) (*Endpoint, error) {
+//
+// apiKey, when not empty, must be presented as "Authorization: Bearer
+// <apiKey>" (any local process could otherwise spend the wallet, within
+// the budget).
+func (b *Buyer) ServeOpenAI(addr, apiKey string) (*Endpoint, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("buyer: openai endpoint: %w", err)
@@ -103,8 +108,19 @@ func (b *Buyer) ServeOpenAI(addr string) (*Endpoint, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/models", b.handleModels)
 	mux.HandleFunc("POST /v1/chat/completions", b.handleChat)
+	var h http.Handler = mux
+	if apiKey != "" {
+		want := []byte("Bearer " + apiKey)
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				apiError(w, http.StatusUnauthorized, "invalid_request_error", "missing or wrong API key")
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
 	e := &Endpoint{b: b, ln: ln, done: make(chan struct{}),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
 	go func() { defer close(e.done); _ = e.srv.Serve(ln) }()
 	return e, nil
 }

@@ -76,12 +76,26 @@ func TestInferenceEndpointAndFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := b.ServeOpenAI("127.0.0.1:0")
+	ep, err := b.ServeOpenAI("127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ep.Shutdown(ctx)
 
+	// With a key, the endpoint refuses requests without it.
+	locked, err := b.ServeOpenAI("127.0.0.1:0", "k3y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := http.Get(locked.URL() + "/models"); err != nil || r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no key: %v %v", r.StatusCode, err)
+	}
+	req, _ := http.NewRequest("GET", locked.URL()+"/models", nil)
+	req.Header.Set("Authorization", "Bearer k3y")
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 200 {
+		t.Fatalf("with key: %v", err)
+	}
+	locked.Shutdown(ctx)
 	// Models.
 	resp, err := http.Get(ep.URL() + "/models")
 	if err != nil {

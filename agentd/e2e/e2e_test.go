@@ -166,7 +166,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// 2. Inference through the local OpenAI-compatible endpoint.
-	ep, err := b.ServeOpenAI("127.0.0.1:0")
+	ep, err := b.ServeOpenAI("127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}

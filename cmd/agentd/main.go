@@ -25,6 +25,7 @@ func main() {
 // env is what a command sees of the process.
 type env struct {
 	cfg    config
+	apiKey string // SOVMESH_OPENAI_KEY: bearer key of the local endpoint (a secret: env only)
 	args   []string
 	stdin  io.Reader
 	stdout io.Writer
@@ -51,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return 2
 	}
 	cfg.node.Logger = log
-	e := &env{cfg: cfg, args: pos[1:], stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{cfg: cfg, args: pos[1:], stdin: stdin, stdout: stdout, stderr: stderr, apiKey: getenv("SOVMESH_OPENAI_KEY")}
 	cmds := map[string]func(context.Context, *env) error{
 		"provide":  cmdProvide,
 		"serve":    cmdServe,

@@ -48,7 +48,7 @@ func cmdServe(ctx context.Context, e *env) error {
 		b.Close(sctx)
 	}()
 	if e.cfg.openaiAddr != "" {
-		ep, err := b.ServeOpenAI(e.cfg.openaiAddr)
+		ep, err := b.ServeOpenAI(e.cfg.openaiAddr, e.apiKey)
 		if err != nil {
 			return err
 		}
