@@ -27,10 +27,13 @@ type BandwidthConn struct {
 	mu        sync.Mutex
 	usage     Usage         // BytesIn = sent by us, BytesOut = received
 	credit    uint64        // the provider's credit, as last told
+	credits   uint64        // CREDIT frames received (one answers each PAY)
 	granted   uint64        // cumulative bytes we may send
 	wanted    uint64        // cumulative bytes we asked to send
 	changed   chan struct{} // closed on every change of the fields above or err
 	err       error
+	payErr    error // the Payer refused: the session ends once no Write has granted bytes left
+	writing   int   // Writes in progress
 	payMu     sync.Mutex
 	readQ     chan []byte
 	pending   []byte
@@ -99,6 +102,7 @@ func (bc *BandwidthConn) fail(err error) {
 func (bc *BandwidthConn) setCredit(v uint64) {
 	bc.mu.Lock()
 	bc.credit = max(bc.credit, v)
+	bc.credits++
 	bc.notifyLocked()
 	bc.mu.Unlock()
 }
@@ -164,8 +168,7 @@ func (bc *BandwidthConn) readLoop() {
 			go func() {
 				defer bc.wg.Done()
 				if err := bc.pay(Invoice{Used: used, Credit: credit, Need: need}); err != nil {
-					bc.fail(err)
-					_ = bc.c.s.Reset()
+					bc.payFailed(err)
 				}
 			}()
 		case rErr:
@@ -180,9 +183,32 @@ func (bc *BandwidthConn) readLoop() {
 	}
 }
 
+// payFailed ends the session after a failed payment step, but not while a
+// Write is still sending bytes already granted (paid for): that Write ends
+// the session when its grant runs out.
+func (bc *BandwidthConn) payFailed(err error) {
+	bc.mu.Lock()
+	if bc.payErr == nil {
+		bc.payErr = err
+	}
+	wait := bc.writing > 0 && bc.granted > bc.usage.BytesIn
+	bc.notifyLocked()
+	bc.mu.Unlock()
+	if !wait {
+		bc.end(err)
+	}
+}
+
+// end fails the session with err and resets the stream.
+func (bc *BandwidthConn) end(err error) {
+	bc.fail(err)
+	_ = bc.c.s.Reset()
+}
+
 // pay makes one payment step unless credit has grown since inv was issued
 // (a payment made meanwhile answers it; if it did not cover the need, the
-// provider asks again), and waits for the provider to credit it.
+// provider asks again), and waits for the provider's CREDIT answer (which
+// may grant nothing: the provider then asks again).
 func (bc *BandwidthConn) pay(inv Invoice) error {
 	bc.payMu.Lock()
 	defer bc.payMu.Unlock()
@@ -191,7 +217,7 @@ func (bc *BandwidthConn) pay(inv Invoice) error {
 		bc.mu.Unlock()
 		return nil
 	}
-	before := bc.credit
+	before := bc.credits
 	bc.mu.Unlock()
 	inv.Protocol = BandwidthProtocol
 	inv.Provider = bc.c.s.Conn().RemotePeer()
@@ -215,7 +241,7 @@ func (bc *BandwidthConn) pay(inv Invoice) error {
 	}
 	for {
 		bc.mu.Lock()
-		credited, ferr, changed := bc.credit > before, bc.err, bc.changed
+		credited, ferr, changed := bc.credits > before, bc.err, bc.changed
 		bc.mu.Unlock()
 		if credited {
 			return nil
@@ -237,6 +263,18 @@ func (bc *BandwidthConn) pay(inv Invoice) error {
 // asking for more ahead of need (WANT); when the credit is used up it waits
 // while the Payer pays at the provider's pause point.
 func (bc *BandwidthConn) Write(p []byte) (int, error) {
+	bc.mu.Lock()
+	bc.writing++
+	bc.mu.Unlock()
+	defer func() {
+		bc.mu.Lock()
+		bc.writing--
+		payErr := bc.payErr
+		bc.mu.Unlock()
+		if payErr != nil {
+			bc.end(payErr)
+		}
+	}()
 	written := 0
 	for len(p) > 0 {
 		select {
@@ -254,6 +292,9 @@ func (bc *BandwidthConn) Write(p []byte) (int, error) {
 		ask := want > bc.wanted && (avail == 0 || want >= bc.wanted+step/2)
 		expired := !wdl.IsZero() && !time.Now().Before(wdl)
 		n := min(uint64(len(p)), uint64(bwFrameData), avail)
+		if err == nil && avail == 0 && bc.payErr != nil {
+			err = bc.payErr // granted bytes all sent, and no more are coming
+		}
 		if err != nil || expired {
 			ask, n = false, 0
 		}
