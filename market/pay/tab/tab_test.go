@@ -500,3 +500,71 @@ func TestUnredeemedDepositComesBack(t *testing.T) {
 		t.Fatalf("settle: %d %v, balance %d", back, err, balance(t, buyer))
 	}
 }
+
+// TestConcurrentDeposits: deposits from one buyer arriving at once (the
+// concurrent top-ups that lose funds elsewhere) all land on one tab and
+// all come back as change.
+func TestConcurrentDeposits(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	buyerKey := paytest.NewKey(t)
+	buyerPub := pubOf(t, buyerKey)
+	buyer := paytest.WalletAt(t, t.TempDir(), buyerKey, nil, m.URL())
+	if err := buyer.Fund(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	seller := paytest.Wallet(t, nil, m.URL())
+	cfg := tab.DefaultConfig()
+	cfg.StepUnits, cfg.StepSats = mib, 1
+	k, err := tab.NewKeeper(seller, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tokens [][]byte
+	for range 8 {
+		s, err := buyer.Send(ctx, 5, cashu.SendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, []byte(s.Token))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var granted uint64
+	for i, tok := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := transport.Session{ID: fmt.Sprint("d", i), Buyer: buyerPub}
+			u, err := k.Redeem(ctx, s, tok)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			granted += u
+			mu.Unlock()
+			k.Close(ctx, s, transport.Usage{})
+		}()
+	}
+	wg.Wait()
+	var open int
+	if err := seller.Journal().DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM tabs`).Scan(&open); err != nil || open != 1 {
+		t.Fatalf("%d tabs, want 1 (%v)", open, err)
+	}
+	tb, err := k.Tab(ctx, buyerPub)
+	if err != nil || tb.Deposited != 40 || granted != 8*mib || tb.Carry != 8*mib {
+		t.Fatalf("tab %+v, granted %d MiB: %v", tb, granted/mib, err)
+	}
+	// Nothing used: everything comes back.
+	ch, err := k.CloseTab(ctx, buyerPub)
+	if err != nil || ch.Amount != 40 {
+		t.Fatalf("change %+v %v", ch, err)
+	}
+	if _, err := buyer.Receive(ctx, ch.Token, cashu.ReceiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b := balance(t, buyer); b != 100 {
+		t.Fatalf("buyer %d, want 100", b)
+	}
+}
