@@ -96,6 +96,9 @@ type LLM struct {
 	Model string
 	Words []string
 	Delay time.Duration
+	// hangAfter, if > 0, makes the model stop answering (without closing
+	// the connection) after that many chunks of each request.
+	hangAfter atomic.Int64
 	// Requests counts completions served.
 	Requests atomic.Int64
 	// Prompts records the last request's messages (JSON).
@@ -104,6 +107,10 @@ type LLM struct {
 	srv     *http.Server
 	stopped chan struct{}
 }
+
+// HangAfter makes the model stop answering (its connection open) after n
+// chunks of each request: a provider that stops answering mid-session.
+func (l *LLM) HangAfter(n int) { l.hangAfter.Store(int64(n)) }
 
 // LastMessages returns the messages of the last request.
 func (l *LLM) LastMessages() []byte {
@@ -188,10 +195,14 @@ func (l *LLM) chat(w http.ResponseWriter, r *http.Request) {
 		if i > 0 || continuing {
 			word = " " + word
 		}
+		delay := l.Delay
+		if h := l.hangAfter.Load(); h > 0 && int64(i) >= h {
+			delay = time.Hour
+		}
 		select {
 		case <-r.Context().Done():
 			return
-		case <-time.After(l.Delay):
+		case <-time.After(delay):
 		}
 		if !send(map[string]any{"id": "cmpl-standin", "object": "chat.completion.chunk", "model": l.Model,
 			"choices": []map[string]any{{"index": 0, "delta": map[string]any{"content": word}}}}) {

@@ -186,3 +186,42 @@ func TestChangeOverRelays(t *testing.T) {
 		t.Fatalf("collected twice: %d %v", got, err)
 	}
 }
+
+// TestFailoverOnSilence: a provider that stops answering mid-answer (its
+// connection open, no chunk) is replaced after the stall timeout, and the
+// answer completes on the next provider.
+func TestFailoverOnSilence(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	hang := agentdtest.StartLLM(t, "standin-1", words, time.Millisecond)
+	hang.HangAfter(3)
+	ok := agentdtest.StartLLM(t, "standin-1", words, time.Millisecond)
+	startProvider(t, net, "hangs", inferenceCfg(hang, 1_000_000, 1_000_000))
+	good := startProvider(t, net, "good", inferenceCfg(ok, 5_000_000, 5_000_000))
+	bn := net.Node(t, "buyer", 2000)
+	b, err := New(ctx, bn, Config{StallTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := b.ServeOpenAI("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Shutdown(ctx)
+	start := time.Now()
+	content, _ := streamChat(t, ep.URL(), nil)
+	if content != strings.Join(words, " ") {
+		t.Fatalf("content %q", content)
+	}
+	if hang.Requests.Load() != 1 || ok.Requests.Load() != 1 {
+		t.Fatalf("requests: hanging %d, good %d", hang.Requests.Load(), ok.Requests.Load())
+	}
+	rec := b.Recoveries()
+	if len(rec) != 1 {
+		t.Fatalf("recoveries %v", rec)
+	}
+	t.Logf("answer in %v; stall timeout 500ms + switch %v", time.Since(start), rec[0])
+	if tot, _ := good.Node.DB.Totals(ctx, time.Time{}); tot.Net() == 0 {
+		t.Fatal("the good provider earned nothing")
+	}
+}
