@@ -173,6 +173,10 @@ func ReadRequest(r io.Reader, w io.Writer) (string, error) {
 		if _, err := io.ReadFull(r, d); err != nil {
 			return "", err
 		}
+		if !validDomain(d) {
+			_ = reply(w, repAtyp)
+			return "", fmt.Errorf("%w: domain name with characters outside [A-Za-z0-9.-_]", ErrProtocol)
+		}
 		host = string(d)
 	default:
 		_ = reply(w, repAtyp)
@@ -243,4 +247,16 @@ func (s *Server) handle(ctx context.Context, c net.Conn) error {
 	out.Close()
 	c.Close()
 	return nil
+}
+
+// validDomain accepts host names of letters, digits, '.', '-' and '_'.
+func validDomain(d []byte) bool {
+	for _, c := range d {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }

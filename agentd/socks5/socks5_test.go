@@ -22,6 +22,7 @@ func TestReadRequest(t *testing.T) {
 		{"socks4", []byte{4, 1, 0}, "", true},
 		{"auth only", []byte{5, 1, 2}, "", true},
 		{"bind", []byte{5, 1, 0, 5, 2, 0, 1, 1, 2, 3, 4, 0, 80}, "", true},
+		{"domain with brackets", append([]byte{5, 1, 0, 5, 1, 0, 3, 2}, '[', ':', 0, 80), "", true},
 		{"bad atyp", []byte{5, 1, 0, 5, 1, 0, 9}, "", true},
 		{"port 0", []byte{5, 1, 0, 5, 1, 0, 1, 1, 2, 3, 4, 0, 0}, "", true},
 		{"truncated", []byte{5, 1, 0, 5, 1, 0, 1, 1}, "", true},
