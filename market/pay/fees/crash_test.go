@@ -190,3 +190,47 @@ func TestTopUpCrash(t *testing.T) {
 		t.Fatalf("balance after resume %d, want 9", b)
 	}
 }
+
+// TestFirstChargeResumes: a collector nobody resumed settles what the last
+// run left pending at its first charge, of any event.
+func TestFirstChargeResumes(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	dir, key := t.TempDir(), paytest.NewKey(t)
+	cfg := fees.Config{Publication: map[int]uint64{offerKind: 3}}
+	w1 := paytest.WalletAt(t, dir, key, nil, m.URL())
+	col1, err := fees.New(w1.Journal(), w1, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fees.SetStepHook(col1, func(step string) error {
+		if step == "fee.received" {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	buyer := paytest.Funded(t, 20, nil, m.URL())
+	sent, err := buyer.Send(ctx, 8, cashu.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+	if err := col1.Charge(ctx, event(t, sk, offerKind, nostr.Tags{{fees.TagName, sent.Token}}), ""); !errors.Is(err, cashu.ErrCrashed) {
+		t.Fatalf("charge: %v", err)
+	}
+	_ = w1.Journal().Close()
+	w2 := paytest.WalletAt(t, dir, key, nil, m.URL())
+	col2, err := fees.New(w2.Journal(), w2, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another event of the same author, paid from the balance the crashed
+	// token left: 8 - 3 = 5, then 5 - 3 = 2.
+	if err := col2.Charge(ctx, event(t, sk, offerKind, nil), ""); err != nil {
+		t.Fatalf("first charge after restart: %v", err)
+	}
+	if b, _ := col2.Balance(ctx, pk); b != 2 {
+		t.Fatalf("balance %d, want 2", b)
+	}
+}

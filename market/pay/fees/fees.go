@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -93,6 +94,9 @@ type Collector struct {
 	// stepHook, for crash tests (export_test.go): an error stops a charge
 	// there, as a crash would.
 	stepHook func(step string) error
+	// resumed runs Resume once, at the first charge, in case the owner
+	// did not call it at start.
+	resumed sync.Once
 }
 
 func (c *Collector) step(name string) error {
@@ -144,6 +148,11 @@ func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) 
 	if fee == 0 {
 		return nil
 	}
+	c.resumed.Do(func() {
+		if _, err := c.Resume(ctx); err != nil {
+			c.log.Warn("fee receipts not all resumed", "err", err)
+		}
+	})
 	payer := ev.PubKey
 	if authed != "" {
 		payer = authed
@@ -311,7 +320,7 @@ func (c *Collector) complete(ctx context.Context, opID int64) (done bool, err er
 }
 
 // Resume settles the fee receipts a previous run left pending: call it at
-// start, after the wallet's Resume. It returns how many it settled; those
+// start, after the wallet's Resume (the first Charge runs it too). It returns how many it settled; those
 // whose receive op is still open stay pending for the next call.
 func (c *Collector) Resume(ctx context.Context) (int, error) {
 	ids, err := c.pending(ctx, "")
