@@ -94,7 +94,7 @@ func TestServerRelays(t *testing.T) {
 	// A refused target gets a failure reply.
 	c2, _ := net.Dial("tcp", addr.String())
 	defer c2.Close()
-	c2.Write(append([]byte{5, 1, 0, 5, 1, 0, 3, 16}, append([]byte("refused.example"), 0, 0, 1)[:18]...))
+	c2.Write(append([]byte{5, 1, 0, 5, 1, 0, 3, 15}, append([]byte("refused.example"), 0, 1)...))
 	var r2 [12]byte
 	io.ReadFull(c2, r2[:12])
 	if r2[3] != repHostUnrch {
