@@ -221,7 +221,10 @@ func (s *Server) handle(ctx context.Context, c net.Conn) error {
 		return err
 	}
 	done := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
+		defer wg.Done()
 		_, _ = io.Copy(out, c)
 		if cw, ok := out.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
@@ -229,6 +232,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) error {
 		done <- struct{}{}
 	}()
 	go func() {
+		defer wg.Done()
 		_, _ = io.Copy(c, out)
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
@@ -246,6 +250,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) error {
 	// Closing both ends stops whichever copy is still running.
 	out.Close()
 	c.Close()
+	wg.Wait()
 	return nil
 }
 
