@@ -47,8 +47,12 @@ type Config struct {
 	// StorageDuration is how long files are stored (default 30 days).
 	StorageDuration time.Duration
 	// StallTimeout is how long a provider may stay silent mid-session
-	// before the buyer moves to the next one (default 2 s).
+	// (between chunks) before the buyer moves to the next one (default 2 s).
 	StallTimeout time.Duration
+	// FirstChunkTimeout bounds the wait for a completion's first chunk,
+	// which includes the provider redeeming the payment and the model
+	// reading the prompt (default 30 s).
+	FirstChunkTimeout time.Duration
 	// MatchTimeout bounds the wait for a provider's match (default 5 s).
 	MatchTimeout time.Duration
 	// Seeds are extra trusted keys for trust ranking (the buyer's own key
@@ -89,6 +93,9 @@ func (c *Config) defaults() {
 	}
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = 2 * time.Second
+	}
+	if c.FirstChunkTimeout <= 0 {
+		c.FirstChunkTimeout = 30 * time.Second
 	}
 	if c.MatchTimeout <= 0 {
 		c.MatchTimeout = 5 * time.Second

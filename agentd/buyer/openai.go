@@ -403,27 +403,40 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 		}
 	}()
 	defer func() { close(stop); st.Close(); wg.Wait() }()
-	timer := time.NewTimer(b.cfg.StallTimeout)
+	timer := time.NewTimer(max(b.cfg.FirstChunkTimeout, b.cfg.StallTimeout))
 	defer timer.Stop()
 	for {
 		var it item
 		select {
 		case it = <-ch:
 		case <-timer.C:
+			if s.finish != "" {
+				// The answer is complete; only the change is late. It
+				// reaches us over the relays if the stream is gone.
+				return nil
+			}
 			return errStall
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		if it.err == io.EOF {
-			if !gotChange {
+			if !gotChange && s.finish == "" {
 				return errors.New("buyer: answer ended without the provider's change")
 			}
 			return nil
 		}
 		if it.err != nil {
+			if s.finish != "" {
+				return nil
+			}
 			return it.err
 		}
-		timer.Reset(b.cfg.StallTimeout)
+		if s.finish != "" {
+			// Pricing and change take a mint round trip: not a stall.
+			timer.Reset(max(b.cfg.FirstChunkTimeout, b.cfg.StallTimeout))
+		} else {
+			timer.Reset(b.cfg.StallTimeout)
+		}
 		var probe struct {
 			Object string `json:"object"`
 		}

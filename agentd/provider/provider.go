@@ -218,7 +218,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	}
 	h := p.n.Host
 	if p.store != nil {
-		h.ServeStorage(&countingStore{ChunkStore: p.store}, p.gates[nips.Storage])
+		h.ServeStorage(p.store, p.gates[nips.Storage])
 	}
 	if b := p.cfg.Bandwidth; b != nil {
 		g := p.gates[nips.Bandwidth]
@@ -256,7 +256,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	return nil
 }
 
-// Ready returns once Run has published its offers and subscribed (tests).
+// Offer returns the last offer of r that Run published.
 func (p *Provider) Offer(r nips.Resource) (nips.Offer, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -436,10 +436,6 @@ func (p *Provider) signer() (nostr.Keyer, error) {
 func (p *Provider) Earnings(ctx context.Context, since time.Time) (state.Totals, error) {
 	return p.n.DB.Totals(ctx, since)
 }
-
-// countingStore counts active storage requests for load... the store
-// itself is the load measure (used/quota), so it only forwards.
-type countingStore struct{ transport.ChunkStore }
 
 // loadGate counts open bandwidth sessions for dynamic pricing.
 type loadGate struct {
