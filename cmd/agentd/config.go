@@ -30,6 +30,7 @@ type config struct {
 	maxBandwidth          uint64
 	maxInference          uint64
 	stallTimeout          time.Duration
+	firstChunkTimeout     time.Duration
 	seeds                 string
 	privateBids           bool
 
@@ -124,7 +125,8 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Uint64Var(&c.maxStorage, "max-storage-price", c.maxStorage, "most msat per GiB-day paid for storage")
 	fs.Uint64Var(&c.maxBandwidth, "max-bandwidth-price", c.maxBandwidth, "most msat per MiB paid for bandwidth")
 	fs.Uint64Var(&c.maxInference, "max-inference-price", c.maxInference, "most msat per 1M tokens (each way) paid for inference")
-	fs.DurationVar(&c.stallTimeout, "stall-timeout", c.stallTimeout, "silence after which a provider is replaced mid-session")
+	fs.DurationVar(&c.stallTimeout, "stall-timeout", c.stallTimeout, "silence between chunks after which a provider is replaced mid-session")
+	fs.DurationVar(&c.firstChunkTimeout, "first-chunk-timeout", c.firstChunkTimeout, "longest wait for a completion's first chunk (payment redemption and prompt reading)")
 	fs.BoolVar(&c.privateBids, "private-bids", c.privateBids, "gift-wrap bids to the provider (NIP-59): the relay never sees them")
 	fs.StringVar(&c.seeds, "trust-seeds", c.seeds, "comma-separated pubkeys trusted for ranking, besides our own")
 	fs.StringVar(&c.storageSize, "storage-size", c.storageSize, "provide: disk space sold (e.g. 10GiB; empty: no storage)")
@@ -327,10 +329,11 @@ func (c *config) buyerConfig() buyer.Config {
 			nips.Bandwidth: {{Unit: nips.UnitMiB, Msat: c.maxBandwidth}},
 			nips.Inference: {{Unit: nips.UnitMInputTokens, Msat: c.maxInference}, {Unit: nips.UnitMOutputTokens, Msat: c.maxInference}},
 		},
-		Replicas:        c.replicas,
-		StorageDuration: c.duration,
-		StallTimeout:    c.stallTimeout,
-		Seeds:           splitList(c.seeds),
-		PrivateBids:     c.privateBids,
+		Replicas:          c.replicas,
+		StorageDuration:   c.duration,
+		StallTimeout:      c.stallTimeout,
+		FirstChunkTimeout: c.firstChunkTimeout,
+		Seeds:             splitList(c.seeds),
+		PrivateBids:       c.privateBids,
 	}
 }
