@@ -14,10 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
-	"github.com/nbd-wtf/go-nostr/keyer"
-	"github.com/nbd-wtf/go-nostr/nip59"
-
 	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/agentd/state"
@@ -28,49 +24,6 @@ import (
 
 // maxRequest bounds a chat completion request body.
 const maxRequest = 1 << 20
-
-// candidateTTL is how long a discovery result is reused.
-const candidateTTL = 30 * time.Second
-
-type cached struct {
-	at    time.Time
-	cands []Candidate
-}
-
-// candidates returns ranked offers, from a short-lived cache, without
-// the providers marked dead.
-func (b *Buyer) candidates(ctx context.Context, r nips.Resource, model string) ([]Candidate, error) {
-	key := string(r) + "/" + model
-	b.mu.Lock()
-	if b.cache == nil {
-		b.cache = map[string]cached{}
-	}
-	c, ok := b.cache[key]
-	b.mu.Unlock()
-	if !ok || time.Since(c.at) > candidateTTL {
-		cands, err := b.Discover(ctx, r, model)
-		if err != nil {
-			return nil, err
-		}
-		c = cached{at: time.Now(), cands: cands}
-		b.mu.Lock()
-		b.cache[key] = c
-		b.mu.Unlock()
-	}
-	var out []Candidate
-	for _, x := range c.cands {
-		if !b.isDead(x.Offer.Pubkey) {
-			out = append(out, x)
-		}
-	}
-	if len(out) == 0 {
-		b.mu.Lock()
-		delete(b.cache, key)
-		b.mu.Unlock()
-		return b.Discover(ctx, r, model)
-	}
-	return out, nil
-}
 
 // Endpoint is the local OpenAI-compatible server.
 type Endpoint struct {
@@ -460,73 +413,4 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 		}
 		s.chunk(it.b)
 	}
-}
-
-func (b *Buyer) takeChange(ctx context.Context, sess *Session, chg metering.Change) {
-	if chg.Token == "" {
-		return
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	rcv, err := b.n.Wallet.Receive(rctx, chg.Token, cashu.ReceiveOptions{Counterparty: sess.Provider})
-	if err != nil {
-		b.log.Warn("change not received", "session", sess.ID, "sats", chg.ChangeSats, "err", err)
-		return
-	}
-	_ = b.n.DB.Record(ctx, state.Entry{Session: sess.ID, Kind: state.Refund, Counterparty: sess.Provider, Resource: nips.Inference, Sats: rcv.Amount, Fee: rcv.Value - rcv.Amount, OpID: rcv.OpID})
-	_ = b.n.DB.SubPaid(ctx, sess.ID, rcv.Value*1000)
-	_ = b.n.DB.AddUsage(ctx, sess.ID, 0, chg.Prompt+chg.Completion)
-}
-
-// recordRecovery keeps the last failover times (time-to-recover).
-func (b *Buyer) recordRecovery(d time.Duration) {
-	b.mu.Lock()
-	b.recoveries = append(b.recoveries, d)
-	if len(b.recoveries) > 1000 {
-		b.recoveries = b.recoveries[len(b.recoveries)-1000:]
-	}
-	b.mu.Unlock()
-}
-
-// Recoveries returns the measured failover times (time from a provider's
-// failure to the next provider's first byte), oldest first.
-func (b *Buyer) Recoveries() []time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]time.Duration(nil), b.recoveries...)
-}
-
-// CollectChange redeems change that providers sent over the relays
-// because the stream that should have carried it was gone. Already
-// redeemed notes are skipped. It returns the sats received.
-func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
-	k, err := keyer.NewPlainKeySigner(b.n.Key.Secret)
-	if err != nil {
-		return 0, err
-	}
-	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nostr.KindGiftWrap}, Tags: nostr.TagMap{"p": {b.n.Key.Pubkey}}})
-	if err != nil {
-		return 0, err
-	}
-	var got uint64
-	for _, gw := range evs {
-		if ok, _ := gw.CheckSignature(); !ok {
-			continue
-		}
-		r, err := nip59.GiftUnwrap(*gw, func(other, ct string) (string, error) { return k.Decrypt(ctx, ct, other) })
-		if err != nil || r.Kind != metering.KindChangeNote {
-			continue
-		}
-		var chg metering.Change
-		if json.Unmarshal([]byte(r.Content), &chg) != nil || chg.Object != metering.ChangeObject || chg.Token == "" {
-			continue
-		}
-		rcv, err := b.n.Wallet.Receive(ctx, chg.Token, cashu.ReceiveOptions{Counterparty: r.PubKey})
-		if err != nil {
-			continue // already redeemed (replayed), or spent
-		}
-		got += rcv.Amount
-		_ = b.n.DB.Record(ctx, state.Entry{Session: "change-note", Kind: state.Refund, Counterparty: r.PubKey, Resource: nips.Inference, Sats: rcv.Amount, OpID: rcv.OpID})
-	}
-	return got, nil
 }

@@ -1,0 +1,51 @@
+package buyer
+
+import (
+	"context"
+	"time"
+
+	"github.com/sovmesh/sovmesh/nips"
+)
+
+// candidateTTL is how long a discovery result is reused.
+const candidateTTL = 30 * time.Second
+
+type cached struct {
+	at    time.Time
+	cands []Candidate
+}
+
+// candidates returns ranked offers, from a short-lived cache, without
+// the providers marked dead.
+func (b *Buyer) candidates(ctx context.Context, r nips.Resource, model string) ([]Candidate, error) {
+	key := string(r) + "/" + model
+	b.mu.Lock()
+	if b.cache == nil {
+		b.cache = map[string]cached{}
+	}
+	c, ok := b.cache[key]
+	b.mu.Unlock()
+	if !ok || time.Since(c.at) > candidateTTL {
+		cands, err := b.Discover(ctx, r, model)
+		if err != nil {
+			return nil, err
+		}
+		c = cached{at: time.Now(), cands: cands}
+		b.mu.Lock()
+		b.cache[key] = c
+		b.mu.Unlock()
+	}
+	var out []Candidate
+	for _, x := range c.cands {
+		if !b.isDead(x.Offer.Pubkey) {
+			out = append(out, x)
+		}
+	}
+	if len(out) == 0 {
+		b.mu.Lock()
+		delete(b.cache, key)
+		b.mu.Unlock()
+		return b.Discover(ctx, r, model)
+	}
+	return out, nil
+}
