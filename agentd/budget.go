@@ -22,6 +22,7 @@ type bothBudgets struct {
 	owner *budget.Guard
 }
 
+// Reserve implements cashu.Budget.
 func (b bothBudgets) Reserve(ctx context.Context, counterparty string, sats uint64) (func(context.Context, bool) error, error) {
 	c1, err := b.local.Reserve(ctx, counterparty, sats)
 	if err != nil {

@@ -153,6 +153,7 @@ func (b *Buyer) session(ctx context.Context, c Candidate, quantity, duration uin
 // payers dispatches a transport pause point to the payer of its provider.
 type payers map[peer.ID]*metering.Payer
 
+// Pay implements transport.Payer.
 func (p payers) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) {
 	pp := p[inv.Provider]
 	if pp == nil {

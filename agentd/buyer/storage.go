@@ -344,6 +344,7 @@ type progressReader struct {
 	fn    Progress
 }
 
+// Read reads and reports progress.
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.fn(p.done.Add(int64(n)), p.total)
@@ -357,6 +358,7 @@ type progressWriter struct {
 	fn    Progress
 }
 
+// Write writes and reports progress.
 func (p *progressWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
 	p.done += int64(n)

@@ -443,6 +443,7 @@ type loadGate struct {
 	m *meter
 }
 
+// Open counts a new bandwidth session.
 func (g *loadGate) Open(ctx context.Context, s transport.Session) (uint64, error) {
 	c, err := g.PaymentGate.Open(ctx, s)
 	if err == nil {
@@ -451,6 +452,7 @@ func (g *loadGate) Open(ctx context.Context, s transport.Session) (uint64, error
 	return c, err
 }
 
+// Close counts a finished bandwidth session.
 func (g *loadGate) Close(ctx context.Context, s transport.Session, u transport.Usage) {
 	g.m.end()
 	g.PaymentGate.Close(ctx, s, u)

@@ -82,4 +82,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // usageError is a command used wrongly (exit code 2).
 type usageError string
 
+// Error implements error.
 func (u usageError) Error() string { return string(u) }
