@@ -283,6 +283,36 @@ func (b *Buyer) Get(ctx context.Context, root string, w io.Writer, progress Prog
 	return e, nil
 }
 
+// Delete removes a file of ours from its providers (authorized by our key)
+// and forgets its key: the SafeBox entry is deleted (NIP-09) and the local
+// record dropped. Chunks on providers that are gone stay there, encrypted
+// under a key nobody keeps.
+func (b *Buyer) Delete(ctx context.Context, root string) error {
+	e, ref, pay, payList, err := b.fileRef(ctx, root)
+	if err != nil {
+		return fmt.Errorf("buyer: delete: %w", err)
+	}
+	if e.From != b.n.Key.Pubkey {
+		return fmt.Errorf("buyer: delete: %s was granted to us, only its owner deletes it", root)
+	}
+	defer b.reconcileAll(ctx, payList)
+	man, err := b.n.Host.FetchManifest(ctx, ref, pay)
+	if err != nil {
+		return fmt.Errorf("buyer: delete: %w", err)
+	}
+	delErr := b.n.Host.DeleteFile(ctx, ref, man, pay)
+	if err := b.n.Box.Delete(ctx, root); err != nil {
+		return errors.Join(delErr, err)
+	}
+	if err := b.n.DB.DeleteFile(ctx, root); err != nil {
+		return errors.Join(delErr, err)
+	}
+	if delErr != nil {
+		return fmt.Errorf("buyer: delete: some chunks remain (their key is gone): %w", delErr)
+	}
+	return nil
+}
+
 // AuditReport is one provider's answer to a storage-proof round.
 type AuditReport struct {
 	Provider string

@@ -192,6 +192,19 @@ func (b *Box) open(ev *nostr.Event) (Entry, error) {
 	return e, nil
 }
 
+// Delete asks the relays to delete root's entry (NIP-09, by address).
+func (b *Box) Delete(ctx context.Context, root string) error {
+	ev := nostr.Event{Kind: nostr.KindDeletion, CreatedAt: nostr.Now(),
+		Tags: nostr.Tags{{"a", fmt.Sprintf("%d:%s:%s", KindSafeBox, b.pk, b.dTag(root))}, {"k", fmt.Sprint(KindSafeBox)}}}
+	if err := ev.Sign(b.sk); err != nil {
+		return fmt.Errorf("safebox: sign: %w", err)
+	}
+	if err := b.relays.Publish(ctx, ev); err != nil {
+		return fmt.Errorf("safebox: delete: %w", err)
+	}
+	return nil
+}
+
 // Grant shares one file's key with recipient: the entry is re-wrapped
 // (NIP-59) to recipient's key, revealing nothing about other files.
 func (b *Box) Grant(ctx context.Context, root, recipient string) error {

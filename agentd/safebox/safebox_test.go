@@ -159,3 +159,19 @@ func FuzzRecover(f *testing.F) {
 		}
 	})
 }
+
+func TestDeleteEntry(t *testing.T) {
+	ctx := t.Context()
+	p := newPool(t)
+	owner, _ := newBox(t, p)
+	e := Entry{Root: randHex(32), Key: randHex(32), Providers: []string{randHex(32)}}
+	if err := owner.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Delete(ctx, e.Root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.Get(ctx, e.Root); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("entry still readable after deletion: %v", err)
+	}
+}

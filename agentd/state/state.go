@@ -426,3 +426,11 @@ func (d *DB) NextAuditRound(ctx context.Context, root string) (int, error) {
 	}
 	return round, nil
 }
+
+// DeleteFile forgets a stored file.
+func (d *DB) DeleteFile(ctx context.Context, root string) error {
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM files WHERE root = ?`, root); err != nil {
+		return fmt.Errorf("state: delete file: %w", err)
+	}
+	return nil
+}

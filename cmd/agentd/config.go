@@ -165,6 +165,7 @@ Commands:
   store put FILE               store a file (encrypted, erasure-coded, paid)
   store get ROOT [-o FILE]     fetch a stored (or granted) file
   store audit ROOT             challenge the providers with a storage proof
+  store rm ROOT                delete a file from its providers and forget its key
   store ls                     list stored files
   store grant ROOT PUBKEY      share one file's key with another pubkey
   wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|nwc

@@ -119,6 +119,15 @@ func TestCommands(t *testing.T) {
 	if out, _, _ = cli("store", "ls"); !strings.Contains(out, "in.bin") {
 		t.Fatalf("ls: %q", out)
 	}
+	if _, errs, code = cli("store", "rm", root); code != 0 {
+		t.Fatalf("rm: %s", errs)
+	}
+	if _, _, code = cli("store", "get", root, "-o", dst+"3"); code == 0 {
+		t.Fatal("a deleted file was fetched")
+	}
+	if out, _, _ = cli("store", "ls"); strings.Contains(out, "in.bin") {
+		t.Fatalf("ls after rm: %q", out)
+	}
 	// The provider's earnings, through its own data dir.
 	penv := map[string]string{"SOVMESH_DATA": pn.Config.DataDir, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
 	var pout bytes.Buffer

@@ -16,7 +16,7 @@ import (
 
 func cmdStore(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("store: put FILE | get ROOT [-o FILE] | audit ROOT | ls | grant ROOT PUBKEY")
+		return usageError("store: put FILE | get ROOT [-o FILE] | audit ROOT | rm ROOT | ls | grant ROOT PUBKEY")
 	}
 	n, err := openNode(ctx, e)
 	if err != nil {
@@ -51,6 +51,15 @@ func cmdStore(ctx context.Context, e *env) error {
 	}
 	bar := newBar(e.stderr)
 	switch e.args[0] {
+	case "rm":
+		if len(e.args) != 2 {
+			return usageError("store rm ROOT")
+		}
+		if err := b.Delete(ctx, e.args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "agentd: deleted %s from its providers and the SafeBox\n", e.args[1])
+		return nil
 	case "audit":
 		if len(e.args) != 2 {
 			return usageError("store audit ROOT")
