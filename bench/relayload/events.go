@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/nbd-wtf/go-nostr"
 )
@@ -15,10 +16,13 @@ type generator struct {
 	keys    []string
 	pubkeys []string
 	seed    uint64
+	// spread is how far back created_at may go: live traffic is created
+	// now, a store's history over weeks.
+	spread int
 }
 
-func newGenerator(seed uint64) *generator {
-	g := &generator{seed: seed}
+func newGenerator(seed uint64, spread time.Duration) *generator {
+	g := &generator{seed: seed, spread: max(1, int(spread.Seconds()))}
 	r := rand.New(rand.NewPCG(seed, 1))
 	for range 200 {
 		var b [32]byte
@@ -49,7 +53,7 @@ func (g *generator) event(i int) *nostr.Event {
 	}
 	evt := &nostr.Event{
 		Kind:      kind,
-		CreatedAt: nostr.Now() - nostr.Timestamp(r.IntN(30*24*3600)),
+		CreatedAt: nostr.Now() - nostr.Timestamp(r.IntN(g.spread)),
 		Tags:      tags,
 		Content:   fmt.Sprintf("event %d from the load generator: %x", i, r.Uint64()),
 	}

@@ -91,7 +91,7 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 	url := "ws://" + addr
 
 	// Ingest.
-	gen := newGenerator(1)
+	gen := newGenerator(1, time.Minute) // live traffic: created in the last minute
 	evts := gen.signAll(0, o.events)
 	n, secs, lat, err := ingest(ctx, url, evts, o.conns, o.window, o.ingestMax)
 	if err != nil {

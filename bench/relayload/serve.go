@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,7 +130,7 @@ func prefill(ctx context.Context, store eventstore.Store, n int) (int, error) {
 	evts := make(chan *nostr.Event, 256)
 	go func() {
 		defer close(evts)
-		g := newGenerator(7)
+		g := newGenerator(7, 30*24*time.Hour) // history: a month of events
 		for i := range n {
 			select {
 			case evts <- g.event(i):
@@ -148,11 +149,17 @@ func prefill(ctx context.Context, store eventstore.Store, n int) (int, error) {
 			defer wg.Done()
 			for evt := range evts {
 				err := store.SaveEvent(context.Background(), evt)
+				// eventstore's sqlite3 backend sets no busy timeout: retry
+				// its "database is locked" until the budget runs out.
+				for err != nil && strings.Contains(err.Error(), "locked") && ctx.Err() == nil {
+					time.Sleep(2 * time.Millisecond)
+					err = store.SaveEvent(context.Background(), evt)
+				}
 				mu.Lock()
 				switch {
 				case err == nil:
 					saved++
-				case err != eventstore.ErrDupEvent && firstErr == nil:
+				case err != eventstore.ErrDupEvent && ctx.Err() == nil && firstErr == nil:
 					firstErr = err
 				}
 				mu.Unlock()

@@ -15,7 +15,7 @@ type ceiling struct {
 // measureVerify times BIP-340 verification the way the relays do it
 // (go-nostr's CheckSignature), on one goroutine and on one per core.
 func measureVerify(d time.Duration) ceiling {
-	evt := newGenerator(3).event(0)
+	evt := newGenerator(3, time.Minute).event(0)
 	run := func(workers int) float64 {
 		var n atomic.Int64
 		var wg sync.WaitGroup
