@@ -10,6 +10,7 @@ import (
 	"github.com/sovmesh/sovmesh/internal/settings"
 	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/marketplace"
+	"github.com/sovmesh/sovmesh/relay/web"
 )
 
 // parseConfig builds the relay configuration from flags, SOVMESH_*
@@ -34,6 +35,7 @@ type config struct {
 	relay  relay.Config
 	market marketplace.Config
 	pay    payOptions
+	web    web.Config
 	log    logOptions
 }
 
@@ -46,14 +48,14 @@ type payOptions struct {
 
 // defaultsForDocs returns the values the flag table documents.
 func defaultsForDocs() config {
-	return config{relay.DefaultConfig(), marketplace.DefaultConfig(), payOptions{}, logOptions{level: "info", format: "text"}}
+	return config{relay.DefaultConfig(), marketplace.DefaultConfig(), payOptions{}, web.DefaultConfig(), logOptions{level: "info", format: "text"}}
 }
 
 // envName is the environment variable of a flag.
 func envName(flag string) string { return settings.EnvName(flag) }
 
 func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
-	cfg, mc, po, lo := &c.relay, &c.market, &c.pay, &c.log
+	cfg, mc, po, wc, lo := &c.relay, &c.market, &c.pay, &c.web, &c.log
 	fs := flag.NewFlagSet("meshrelay", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
@@ -116,6 +118,15 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	})
 	fs.Uint64Var(&po.offerFee, "offer-fee", po.offerFee, "sats charged to publish an offer (0: free)")
 	fs.Uint64Var(&po.matchFee, "match-fee", po.matchFee, "sats charged per open bid the relay matches (0: free)")
+	fs.Func("operator", "npub or hex pubkey allowed into /admin (default: the relay's own key)", func(v string) error {
+		pk, err := web.ParsePubkey(v)
+		if err != nil {
+			return err
+		}
+		wc.Operator = pk
+		return nil
+	})
+	fs.StringVar(&wc.BaseURL, "public-url", wc.BaseURL, "public http(s):// origin of the relay's pages, checked in NIP-98 operator logins (default: from each request)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "longest wait for in-flight writes on shutdown")
 	fs.StringVar(&lo.level, "log-level", lo.level, "debug, info, warn or error")
 	fs.StringVar(&lo.format, "log-format", lo.format, "text or json")

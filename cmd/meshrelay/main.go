@@ -18,6 +18,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/marketplace"
+	"github.com/sovmesh/sovmesh/relay/web"
 )
 
 func main() {
@@ -78,6 +79,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 1
 	}
+	if err := servePages(cfg.web, r, market, cash, log); err != nil {
+		_ = r.Shutdown(context.Background())
+		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
+		return 1
+	}
 	served := make(chan error, 1)
 	go func() { served <- r.ListenAndServe() }()
 	select {
@@ -116,4 +122,29 @@ func (o logOptions) logger(w io.Writer) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log-format %q: want text or json", o.format)
 	}
+}
+
+// servePages registers the offer browser and the operator dashboard on the
+// relay's mux. The operator defaults to the relay's own key.
+func servePages(wcfg web.Config, r *relay.Relay, market *marketplace.Marketplace, cash *money, log *slog.Logger) error {
+	st, ok := r.Store().(web.Store)
+	if !ok {
+		return fmt.Errorf("web pages: event store %T cannot count events by kind", r.Store())
+	}
+	if wcfg.Operator == "" {
+		wcfg.Operator = r.PublicKey()
+	}
+	pages, err := web.New(wcfg, st,
+		web.WithLogger(log),
+		web.WithStats(r),
+		web.WithTrust(market.Trust),
+		web.WithEarnings(cash.fees),
+		web.WithWallet(cash.wallet),
+		web.WithRelayInfo(func() web.RelayInfo { return web.RelayInfo{Name: r.Info().Name, Pubkey: r.PublicKey()} }),
+	)
+	if err != nil {
+		return fmt.Errorf("web pages: %w", err)
+	}
+	pages.Register(r.Mux())
+	return nil
 }

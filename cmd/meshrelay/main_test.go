@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -277,5 +278,40 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	got, err := rl2.QuerySync(t.Context(), nostr.Filter{IDs: []string{evt.ID}})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("event after restart: %v %v", got, err)
+	}
+}
+
+func TestBinaryServesPagesAndTestMoney(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	p := start(t, buildRelay(t), t.TempDir())
+	base := "http" + strings.TrimPrefix(p.url, "ws")
+	get := func(path string, header map[string]string) (int, string) {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", base+path, nil)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/", nil); code != 200 || !strings.Contains(strings.ToLower(body), "<html") {
+		t.Fatalf("GET / = %d", code)
+	}
+	if code, _ := get("/admin/api/stats", nil); code != http.StatusUnauthorized && code != http.StatusForbidden {
+		t.Fatalf("dashboard API without the operator key = %d", code)
+	}
+	_, body := get("/", map[string]string{"Accept": "application/nostr+json"})
+	var info struct {
+		TestMoney bool     `json:"test_money"`
+		Mints     []string `json:"mints"`
+	}
+	if err := json.Unmarshal([]byte(body), &info); err != nil || !info.TestMoney || len(info.Mints) != 1 {
+		t.Fatalf("NIP-11 test_money %v mints %v (%v)", info.TestMoney, info.Mints, err)
 	}
 }

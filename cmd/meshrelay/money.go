@@ -79,6 +79,9 @@ func openMoney(ctx context.Context, po payOptions, dataDir string, log *slog.Log
 		return nil, nil, fmt.Errorf("fees: %w", err)
 	}
 	m.fees = col
+	if _, err := col.Resume(ctx); err != nil {
+		log.Warn("fee ledger resume incomplete; retried at the first charge", "err", err)
+	}
 	return m, marketplace.FeeOptions(col, m.mints, m.mint != nil), nil
 }
 

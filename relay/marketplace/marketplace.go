@@ -146,6 +146,13 @@ func validate(_ context.Context, evt *nostr.Event) string {
 
 func (m *Marketplace) rank(pubkey string) int { return m.scores.Load().Rank(pubkey) }
 
+// Trust returns the trust rank (0-100) of pubkey as the relay sees it, and
+// whether the key is known to the trust graph at all.
+func (m *Marketplace) Trust(pubkey string) (rank int, known bool) {
+	s := m.scores.Load()
+	return s.Rank(pubkey), s.Known(pubkey)
+}
+
 // rate is the per-author event rate: unknown keys get UnknownRate, and the
 // rate rises with trust rank up to TrustedRate at rank 100.
 func (m *Marketplace) rate(pubkey string) (float64, int) {
