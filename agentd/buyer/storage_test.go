@@ -254,3 +254,46 @@ func TestPrivateBidNeverPublic(t *testing.T) {
 		t.Fatalf("%d public bids of a private buyer", len(evs))
 	}
 }
+
+// TestRetention: a provider keeps chunks for the paid storage period and
+// deletes them after it; files paid for longer stay.
+func TestRetention(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	p := startProvider(t, net, "p", storageCfg(2_000_000))
+	bn := net.Node(t, "buyer", 1000)
+	short, err := New(ctx, bn, Config{Replicas: 1, StorageDuration: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := New(ctx, bn, Config{Replicas: 1, StorageDuration: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	es, err := short.Put(ctx, bytes.NewReader(data), "short", int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	el, err := long.Put(ctx, bytes.NewReader(data), "long", int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.P.SweepExpired(ctx); err != nil || n != 0 {
+		t.Fatalf("swept %d before expiry: %v", n, err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	n, err := p.P.SweepExpired(ctx)
+	if err != nil || n == 0 {
+		t.Fatalf("swept %d after expiry: %v", n, err)
+	}
+	var out bytes.Buffer
+	if _, err := long.Get(ctx, es.Root, &out, nil); err == nil {
+		t.Fatal("an expired file is still served")
+	}
+	out.Reset()
+	if _, err := long.Get(ctx, el.Root, &out, nil); err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("the file paid for a day is gone: %v", err)
+	}
+}

@@ -68,6 +68,9 @@ type Config struct {
 	PriceInterval time.Duration
 	// Endpoints overrides the advertised multiaddrs (default: the host's).
 	Endpoints []string
+	// SweepInterval is how often chunks whose paid storage period has
+	// passed are deleted (default 10 min).
+	SweepInterval time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -82,6 +85,9 @@ func (c *Config) defaults() error {
 	}
 	if c.PriceInterval <= 0 {
 		c.PriceInterval = time.Minute
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = 10 * time.Minute
 	}
 	if s := c.Storage; s != nil {
 		if s.Quota <= 0 || s.PriceMsat == 0 {
@@ -218,7 +224,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	}
 	h := p.n.Host
 	if p.store != nil {
-		h.ServeStorage(p.store, p.gates[nips.Storage])
+		h.ServeStorage(retainingStore{Store: p.store, db: p.n.DB}, p.gates[nips.Storage])
 	}
 	if b := p.cfg.Bandwidth; b != nil {
 		g := p.gates[nips.Bandwidth]
@@ -241,7 +247,8 @@ func (p *Provider) Run(ctx context.Context) error {
 		p.log.Warn("presence not published", "err", err)
 	}
 	ready := make(chan struct{})
-	p.wg.Add(3)
+	p.wg.Add(4)
+	go func() { defer p.wg.Done(); p.sweepLoop(ctx) }()
 	go func() { defer p.wg.Done(); p.answerBids(ctx, ready) }()
 	go func() { defer p.wg.Done(); p.presenceLoop(ctx) }()
 	go func() { defer p.wg.Done(); p.priceLoop(ctx) }()

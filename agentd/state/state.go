@@ -434,3 +434,43 @@ func (d *DB) DeleteFile(ctx context.Context, root string) error {
 	}
 	return nil
 }
+
+// KeepChunk records that the provider holds cid for owner until expires
+// (a later put of the same chunk extends it).
+func (d *DB) KeepChunk(ctx context.Context, cid, owner string, expires time.Time) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO chunks (cid, owner, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT(cid) DO UPDATE SET expires_at = MAX(chunks.expires_at, excluded.expires_at)`, cid, owner, expires.Unix())
+	if err != nil {
+		return fmt.Errorf("state: keep chunk: %w", err)
+	}
+	return nil
+}
+
+// ExpiredChunk is a chunk whose storage period has passed.
+type ExpiredChunk struct{ CID, Owner string }
+
+// ExpiredChunks returns up to limit chunks expired before now.
+func (d *DB) ExpiredChunks(ctx context.Context, now time.Time, limit int) ([]ExpiredChunk, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT cid, owner FROM chunks WHERE expires_at < ? ORDER BY expires_at LIMIT ?`, now.Unix(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("state: expired chunks: %w", err)
+	}
+	defer rows.Close()
+	var out []ExpiredChunk
+	for rows.Next() {
+		var c ExpiredChunk
+		if err := rows.Scan(&c.CID, &c.Owner); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ForgetChunk drops a chunk's record.
+func (d *DB) ForgetChunk(ctx context.Context, cid string) error {
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM chunks WHERE cid = ?`, cid); err != nil {
+		return fmt.Errorf("state: forget chunk: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package provider
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport/chunk"
+	"github.com/sovmesh/sovmesh/transport/store"
+)
+
+// retainingStore records, for every chunk put, until when it is paid for:
+// the duration of the buyer's open storage session (its match), or one
+// day for a buyer without one.
+type retainingStore struct {
+	*store.Store
+	db *state.DB
+}
+
+// Put stores the chunk and records its storage period.
+func (r retainingStore) Put(c chunk.CID, owner [32]byte, data []byte) error {
+	if err := r.Store.Put(c, owner, data); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ownerHex := hex.EncodeToString(owner[:])
+	dur := 24 * time.Hour
+	if s, err := r.db.LatestOpen(ctx, state.RoleProvider, ownerHex, nips.Storage); err == nil && s.Duration > 0 {
+		dur = time.Duration(s.Duration) * time.Second
+	}
+	return r.db.KeepChunk(ctx, hex.EncodeToString(c[:]), ownerHex, time.Now().Add(dur))
+}
+
+// Delete deletes the chunk and its record.
+func (r retainingStore) Delete(c chunk.CID, owner [32]byte) error {
+	if err := r.Store.Delete(c, owner); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return r.db.ForgetChunk(ctx, hex.EncodeToString(c[:]))
+}
+
+// SweepExpired deletes the chunks whose paid storage period has passed
+// and returns how many it deleted.
+func (p *Provider) SweepExpired(ctx context.Context) (int, error) {
+	if p.store == nil {
+		return 0, nil
+	}
+	n := 0
+	for {
+		exp, err := p.n.DB.ExpiredChunks(ctx, time.Now(), 500)
+		if err != nil || len(exp) == 0 {
+			return n, err
+		}
+		for _, e := range exp {
+			cb, err1 := hex.DecodeString(e.CID)
+			ob, err2 := hex.DecodeString(e.Owner)
+			if err1 == nil && err2 == nil && len(cb) == 32 && len(ob) == 32 {
+				err := p.store.Delete(chunk.CID(cb), [32]byte(ob))
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					p.log.Warn("expired chunk not deleted", "cid", e.CID, "err", err)
+					continue
+				}
+				n++
+			}
+			if err := p.n.DB.ForgetChunk(ctx, e.CID); err != nil {
+				return n, err
+			}
+		}
+	}
+}
+
+func (p *Provider) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := p.SweepExpired(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("expired chunks not swept", "err", err)
+		} else if n > 0 {
+			p.log.Info("expired chunks deleted", "chunks", n)
+		}
+	}
+}
