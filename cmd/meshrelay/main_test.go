@@ -308,10 +308,18 @@ func TestBinaryServesPagesAndTestMoney(t *testing.T) {
 	}
 	_, body := get("/", map[string]string{"Accept": "application/nostr+json"})
 	var info struct {
-		TestMoney bool     `json:"test_money"`
-		Mints     []string `json:"mints"`
+		TestMoney  bool            `json:"test_money"`
+		Mints      []string        `json:"mints"`
+		Fees       json.RawMessage `json:"fees"`
+		Limitation struct {
+			PaymentRequired bool `json:"payment_required"`
+		} `json:"limitation"`
 	}
 	if err := json.Unmarshal([]byte(body), &info); err != nil || !info.TestMoney || len(info.Mints) != 1 {
 		t.Fatalf("NIP-11 test_money %v mints %v (%v)", info.TestMoney, info.Mints, err)
+	}
+	// No fee is set by default: the relay is free and says so.
+	if info.Limitation.PaymentRequired || info.Fees != nil {
+		t.Fatalf("NIP-11 of a free relay: payment_required %v fees %s", info.Limitation.PaymentRequired, info.Fees)
 	}
 }

@@ -520,7 +520,8 @@ func (c *Collector) Earnings(ctx context.Context, from, to time.Time) ([]DayEarn
 }
 
 // NIP11 returns the `fees` object of the relay's NIP-11 document: one
-// publication entry per distinct fee, amounts in msats.
+// publication entry per distinct fee, amounts in msats; nil when every fee
+// is zero (a free relay).
 func (c *Collector) NIP11() *nip11.RelayFeesDocument {
 	byFee := map[uint64][]int{}
 	for k, f := range c.cfg.Publication {
@@ -537,6 +538,9 @@ func (c *Collector) NIP11() *nip11.RelayFeesDocument {
 		if f > 0 {
 			fees = append(fees, f)
 		}
+	}
+	if len(fees) == 0 {
+		return nil // free relay: no fees document, payment_required false
 	}
 	slices.Sort(fees)
 	for _, f := range fees {

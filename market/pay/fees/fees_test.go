@@ -27,6 +27,20 @@ func event(t *testing.T, sk string, kind int, tags nostr.Tags) *nostr.Event {
 	return ev
 }
 
+// TestFreeRelayHasNoFeesDocument: with every fee zero there is nothing to
+// announce, so NIP-11 says neither fees nor payment_required.
+func TestFreeRelayHasNoFeesDocument(t *testing.T) {
+	m := paytest.StartMint(t)
+	w := paytest.WalletAt(t, t.TempDir(), paytest.NewKey(t), nil, m.URL())
+	col, err := fees.New(w.Journal(), w, fees.Config{Publication: map[int]uint64{offerKind: 0}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc := col.NIP11(); doc != nil {
+		t.Fatalf("fees document of a free relay: %+v", doc)
+	}
+}
+
 func TestCharge(t *testing.T) {
 	m := paytest.StartMint(t)
 	ctx := t.Context()
