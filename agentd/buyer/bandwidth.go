@@ -13,12 +13,35 @@ import (
 
 // DialBandwidth opens a TCP connection to target ("host:port") carried by
 // the best bandwidth provider, on a bought session paid step by step. A
-// provider that fails to carry it is skipped for the next-best one.
+// provider that fails to carry it is skipped for the next-best one. When
+// every candidate failed and some were found dead, the offers are read
+// again once: a provider that restarted announces its new addresses.
 func (b *Buyer) DialBandwidth(ctx context.Context, target string) (net.Conn, error) {
-	cands, err := b.candidates(ctx, nips.Bandwidth, "")
-	if err != nil {
-		return nil, err
+	var errs []error
+	for round := 0; round < 2; round++ {
+		cands, err := b.candidates(ctx, nips.Bandwidth, "")
+		if err != nil {
+			if round == 0 {
+				return nil, err
+			}
+			errs = append(errs, err)
+			break
+		}
+		conn, dead, err := b.dialVia(ctx, cands, target)
+		if conn != nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil || !dead {
+			break
+		}
 	}
+	return nil, fmt.Errorf("%w: no bandwidth provider carried %s: %w", ErrNoOffer, target, errors.Join(errs...))
+}
+
+// dialVia tries the first few candidates in order. dead reports that one of
+// them was marked dead.
+func (b *Buyer) dialVia(ctx context.Context, cands []Candidate, target string) (conn net.Conn, dead bool, err error) {
 	var errs []error
 	for i, c := range cands {
 		if i >= 4 {
@@ -27,25 +50,35 @@ func (b *Buyer) DialBandwidth(ctx context.Context, target string) (net.Conn, err
 		sess, err := b.session(ctx, c, b.cfg.BandwidthMiB, 0, "")
 		if err != nil {
 			errs = append(errs, err)
-			b.markDead(c.Offer.Pubkey)
+			b.markDead(c.Offer)
+			dead = true
+			continue
+		}
+		// A cached session may name a provider that went away: find out
+		// in at most a second, not after the stream's timeout.
+		if !b.alive(ctx, sess.Peer) {
+			errs = append(errs, fmt.Errorf("%w: %s unreachable", ErrNoMatch, c.Offer.Pubkey))
+			b.markDead(c.Offer)
+			dead = true
 			continue
 		}
 		start := time.Now()
 		conn, err := b.n.Host.DialBandwidth(ctx, sess.Peer, target, sess.Payer)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, err
+				return nil, false, err
 			}
 			errs = append(errs, err)
 			if !b.alive(ctx, sess.Peer) {
-				b.markDead(c.Offer.Pubkey)
+				b.markDead(c.Offer)
+				dead = true
 			}
 			continue
 		}
 		_ = b.n.DB.Observe(ctx, c.Offer.Pubkey, time.Since(start), true)
-		return conn, nil
+		return conn, false, nil
 	}
-	return nil, fmt.Errorf("%w: no bandwidth provider carried %s: %w", ErrNoOffer, target, errors.Join(errs...))
+	return nil, dead, errors.Join(errs...)
 }
 
 // ServeSOCKS starts a SOCKS5 proxy on addr whose connections ride bought

@@ -81,3 +81,61 @@ func TestSOCKSOverBandwidth(t *testing.T) {
 		t.Fatalf("buyer spent %d, provider earned %d", bt.NetSpent(), tot.Net())
 	}
 }
+
+// TestBandwidthProviderRestarted: a provider that restarts (same key, new
+// ports) carries the buyer's next connection; its stale session and
+// addresses do not keep the buyer away for the minute a dead mark lasts.
+func TestBandwidthProviderRestarted(t *testing.T) {
+	ctx := t.Context()
+	net0 := agentdtest.Start(t)
+	echo, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	pcfg := provider.Config{Bandwidth: &provider.BandwidthConfig{PriceMsat: 1000, AllowPrivateTargets: true}}
+	p := startProvider(t, net0, "bw", pcfg)
+	b, err := New(ctx, net0.Node(t, "buyer", 1000), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	roundTrip := func(step string) {
+		t.Helper()
+		c, err := b.DialBandwidth(ctx, echo.Addr().String())
+		if err != nil {
+			t.Fatalf("%s: dial: %v", step, err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		msg := []byte("through the provider: " + step)
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("%s: write: %v", step, err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("%s: echo %q %v", step, got, err)
+		}
+	}
+	roundTrip("before the restart")
+	oldAddrs := p.Node.Host.LibP2P().Addrs()
+	p.Kill()
+	_ = p.Node.Close()
+	// Restart in a later second: a replaceable offer with the same
+	// created_at as the old one would lose to it on a lower id.
+	time.Sleep(time.Until(time.Unix(time.Now().Unix()+1, 0)))
+	p2 := startProvider(t, net0, "bw", pcfg)
+	if p2.Node.Key.Pubkey != p.Node.Key.Pubkey {
+		t.Fatal("the restarted provider has another key")
+	}
+	if newAddrs := p2.Node.Host.LibP2P().Addrs(); len(newAddrs) > 0 && len(oldAddrs) > 0 && newAddrs[0].Equal(oldAddrs[0]) {
+		t.Fatalf("the restarted provider listens where it did (%s): the test needs new ports", newAddrs[0])
+	}
+	roundTrip("after the restart")
+}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/nips"
 )
@@ -107,7 +109,7 @@ type Buyer struct {
 
 	mu         sync.Mutex
 	sessions   map[string]*Session // provider+resource -> open session
-	dead       map[string]time.Time
+	dead       map[string]deadMark // provider pubkey -> why it is skipped
 	cache      map[string]cached
 	recoveries []time.Duration
 }
@@ -121,7 +123,7 @@ func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 	if err := n.StartHost(ctx); err != nil {
 		return nil, err
 	}
-	b := &Buyer{n: n, cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]time.Time{}}
+	b := &Buyer{n: n, cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]deadMark{}}
 	if got, err := b.CollectChange(ctx); err == nil && got > 0 {
 		b.log.Info("change collected from the relays", "sats", got)
 	}
@@ -132,26 +134,37 @@ func (b *Buyer) payment() nips.Payment {
 	return nips.Payment{Method: nips.PayCashu, Mint: b.n.Wallet.Mints()[0], Unit: "sat"}
 }
 
-// markDead excludes a provider from ranking for a minute.
-func (b *Buyer) markDead(pub string) {
+// deadMark records a provider that stopped answering at the addresses of
+// its offer published at offerAt.
+type deadMark struct {
+	until   time.Time
+	offerAt nostr.Timestamp
+}
+
+// markDead excludes the provider of o from ranking for a minute, or until
+// it publishes an offer newer than o: a restarted provider announces its
+// new addresses, and is worth a probe at once.
+func (b *Buyer) markDead(o nips.Offer) {
 	b.mu.Lock()
-	b.dead[pub] = time.Now().Add(time.Minute)
+	b.dead[o.Pubkey] = deadMark{until: time.Now().Add(time.Minute), offerAt: o.CreatedAt}
 	for k, s := range b.sessions {
-		if s.Provider == pub {
+		if s.Provider == o.Pubkey {
 			delete(b.sessions, k)
 		}
 	}
 	b.mu.Unlock()
-	_ = b.n.DB.Observe(context.Background(), pub, 0, false)
+	_ = b.n.DB.Observe(context.Background(), o.Pubkey, 0, false)
 }
 
-func (b *Buyer) isDead(pub string) bool {
+// isDead reports whether o's provider is marked dead and o is no newer
+// than the offer it failed on.
+func (b *Buyer) isDead(o nips.Offer) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	until, ok := b.dead[pub]
-	if ok && time.Now().After(until) {
-		delete(b.dead, pub)
+	m, ok := b.dead[o.Pubkey]
+	if ok && time.Now().After(m.until) {
+		delete(b.dead, o.Pubkey)
 		return false
 	}
-	return ok
+	return ok && o.CreatedAt <= m.offerAt
 }

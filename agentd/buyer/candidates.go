@@ -37,7 +37,7 @@ func (b *Buyer) candidates(ctx context.Context, r nips.Resource, model string) (
 	}
 	var out []Candidate
 	for _, x := range c.cands {
-		if !b.isDead(x.Offer.Pubkey) {
+		if !b.isDead(x.Offer) {
 			out = append(out, x)
 		}
 	}

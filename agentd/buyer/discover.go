@@ -67,7 +67,7 @@ func (b *Buyer) Discover(ctx context.Context, r nips.Resource, model string) ([]
 			continue
 		}
 		o, err := nips.ParseOffer(ev)
-		if err != nil || int64(o.Expiration) < now || o.Pubkey == b.n.Key.Pubkey || b.isDead(o.Pubkey) {
+		if err != nil || int64(o.Expiration) < now || o.Pubkey == b.n.Key.Pubkey || b.isDead(o) {
 			continue
 		}
 		if !o.Prices.Within(ceiling) || len(o.Endpoints) == 0 {

@@ -262,7 +262,7 @@ func (b *Buyer) Complete(ctx context.Context, fields map[string]json.RawMessage,
 		if i >= 4 {
 			break
 		}
-		if i > 0 && b.isDead(c.Offer.Pubkey) {
+		if i > 0 && b.isDead(c.Offer) {
 			continue
 		}
 		err := b.completeOn(ctx, c, fields, req, maxTokens, s, &failedAt)
@@ -274,7 +274,7 @@ func (b *Buyer) Complete(ctx context.Context, fields map[string]json.RawMessage,
 		}
 		errs = append(errs, err)
 		b.log.Warn("inference provider failed, moving on", "provider", c.Offer.Pubkey, "err", err)
-		b.markDead(c.Offer.Pubkey)
+		b.markDead(c.Offer)
 		if failedAt.IsZero() {
 			failedAt = time.Now()
 		}

@@ -100,7 +100,7 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 		for _, s := range sessions {
 			b.finishFailed(ctx, s)
 			if !b.alive(ctx, s.Peer) {
-				b.markDead(s.Provider)
+				b.markDead(s.Offer)
 			}
 		}
 		return safebox.Entry{}, fmt.Errorf("buyer: put: %w", err)
