@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elnosh/gonuts/mint/lightning"
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip04"
 	"github.com/nbd-wtf/go-nostr/nip44"
 
+	"github.com/sovmesh/sovmesh/market/pay/bolt11"
+	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
 	"github.com/sovmesh/sovmesh/market/pay/nwc"
@@ -63,6 +66,8 @@ func TestErrorCodes(t *testing.T) {
 		})
 	}
 }
+
+const authKind = 30078 // budget authorization kind, as in the budget tests
 
 // rawRequest publishes a request event signed with secret, with tags after
 // the p tag, and returns the wallet service's response.
@@ -181,4 +186,150 @@ func TestServiceEncryption(t *testing.T) {
 	if n := countOps(t, w, cashu.KindMint); n != 0 {
 		t.Fatalf("%d refused requests ran make_invoice", n)
 	}
+}
+
+// TestServiceErrors: each error code the service sends (besides
+// UNAUTHORIZED, NOT_FOUND and INSUFFICIENT_BALANCE, in TestNWCOverRelay and
+// TestNWCUnauthorizedAndTimeout, and UNSUPPORTED_ENCRYPTION, in
+// TestServiceEncryption), over a real relay, as the client reports it.
+func TestServiceErrors(t *testing.T) {
+	relay := relaytest.Start(t)
+	m := paytest.StartMint(t)
+
+	t.Run("NOT_IMPLEMENTED", func(t *testing.T) {
+		ctx := t.Context()
+		w := paytest.Funded(t, 10, nil, m.URL())
+		_, c, _ := startService(t, relay, w)
+		if err := c.Call(ctx, "list_transactions", map[string]any{}, nil); !errors.Is(err, nwc.ErrNotImplemented) {
+			t.Fatalf("unknown method: %v", err)
+		}
+		payee := paytest.Wallet(t, nil, m.URL())
+		q, err := payee.RequestMint(ctx, "", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The amount parameter (for amountless invoices) is not implemented.
+		err = c.Call(ctx, "pay_invoice", map[string]any{"invoice": q.Invoice, "amount": 2_000}, nil)
+		if !errors.Is(err, nwc.ErrNotImplemented) {
+			t.Fatalf("pay_invoice with amount: %v", err)
+		}
+		if b, err := c.GetBalance(ctx); err != nil || b != 10_000 {
+			t.Fatalf("balance %d %v", b, err)
+		}
+	})
+
+	t.Run("OTHER", func(t *testing.T) {
+		ctx := t.Context()
+		w := paytest.Wallet(t, nil, m.URL())
+		_, c, _ := startService(t, relay, w)
+		if _, err := c.MakeInvoice(ctx, 1_500, "", 0); !errors.Is(err, nwc.ErrOther) {
+			t.Fatalf("fraction of a sat: %v", err)
+		}
+		if err := c.Call(ctx, "make_invoice", map[string]any{}, nil); !errors.Is(err, nwc.ErrOther) {
+			t.Fatalf("no amount: %v", err)
+		}
+		if err := c.Call(ctx, "pay_invoice", map[string]any{}, nil); !errors.Is(err, nwc.ErrOther) {
+			t.Fatalf("no invoice: %v", err)
+		}
+		if err := c.Call(ctx, "pay_invoice", map[string]any{"invoice": "lntbs1garbage"}, nil); !errors.Is(err, nwc.ErrOther) {
+			t.Fatalf("malformed invoice: %v", err)
+		}
+	})
+
+	t.Run("QUOTA_EXCEEDED", func(t *testing.T) {
+		ctx := t.Context()
+		j := paytest.OpenJournal(t, t.TempDir())
+		agentKey := paytest.NewKey(t)
+		agentPub, err := nostr.GetPublicKey(agentKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guard := budget.NewGuard(j, agentPub, authKind)
+		cfg := cashu.DefaultConfig()
+		cfg.Mints, cfg.PrivateKey, cfg.Budget = []string{m.URL()}, agentKey, guard
+		w, err := cashu.Open(ctx, j, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Fund(ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+		_, c, _ := startService(t, relay, w)
+		payee := paytest.Wallet(t, nil, m.URL())
+		invoice := func(sats uint64) string {
+			t.Helper()
+			q, err := payee.RequestMint(ctx, "", sats)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return q.Invoice
+		}
+		steps := []struct {
+			name    string
+			sats    uint64
+			wantErr error
+		}{
+			{"no authorization", 5, nwc.ErrQuotaExceeded},
+			{"within", 5, nil},
+			{"over per day", 21, nwc.ErrQuotaExceeded},
+		}
+		for i, st := range steps {
+			if i == 1 {
+				ev, err := budget.Sign(nostr.GeneratePrivateKey(), authKind,
+					budget.Authorization{Agent: agentPub, PerDay: 10, Expires: time.Now().Add(time.Hour)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := guard.Add(ctx, ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := c.PayInvoice(ctx, invoice(st.sats), "signet", bolt11.Expect{}); !errors.Is(err, st.wantErr) {
+				t.Fatalf("%s: %v, want %v", st.name, err, st.wantErr)
+			}
+		}
+		if b, err := c.GetBalance(ctx); err != nil || b != 95_000 {
+			t.Fatalf("balance %d msat %v, want 95000", b, err)
+		}
+	})
+
+	t.Run("PAYMENT_FAILED", func(t *testing.T) {
+		ctx := t.Context()
+		w := paytest.Funded(t, 100, nil, m.URL())
+		_, c, _ := startService(t, relay, w)
+		// An invoice of no node the mint knows, which its fake Lightning
+		// backend fails to pay.
+		inv, _, _, err := lightning.CreateFakeInvoice(21, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PayInvoice(ctx, inv, "signet", bolt11.Expect{AmountMsat: 21_000}); !errors.Is(err, nwc.ErrPaymentFailed) {
+			t.Fatalf("unpayable invoice: %v", err)
+		}
+		if b, err := c.GetBalance(ctx); err != nil || b != 100_000 {
+			t.Fatalf("balance after the failed payment %d msat %v, want 100000", b, err)
+		}
+	})
+
+	t.Run("INTERNAL", func(t *testing.T) {
+		ctx := t.Context()
+		p := paytest.StartProxy(t, m.URL())
+		w := paytest.Wallet(t, nil, p.URL)
+		_, c, _ := startService(t, relay, w)
+		inv, err := c.MakeInvoice(ctx, 2_000, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.SetDown(true) // the mint is unreachable
+		if _, err := c.LookupInvoice(ctx, inv.PaymentHash); !errors.Is(err, nwc.ErrInternal) {
+			t.Fatalf("lookup_invoice, mint down: %v", err)
+		}
+		if _, err := c.MakeInvoice(ctx, 2_000, "", 0); !errors.Is(err, nwc.ErrInternal) {
+			t.Fatalf("make_invoice, mint down: %v", err)
+		}
+		p.SetDown(false)
+		if got, err := c.LookupInvoice(ctx, inv.PaymentHash); err != nil || got.State != "settled" {
+			t.Fatalf("lookup_invoice, mint back: %+v %v", got, err)
+		}
+	})
 }
