@@ -25,8 +25,14 @@ const (
 	KindNotification = 23197
 )
 
-// Encryption is the only scheme this package speaks.
+// Encryption is the only scheme this package speaks: the client tags every
+// request with it and the service answers any other scheme with
+// UNSUPPORTED_ENCRYPTION.
 const Encryption = "nip44_v2"
+
+// legacyEncryption is the scheme NIP-47 implies for a request with no
+// encryption tag (NIP-04, deprecated). The service does not accept it.
+const legacyEncryption = "nip04"
 
 // Methods the service implements.
 var Methods = []string{"pay_invoice", "make_invoice", "lookup_invoice", "get_balance", "get_info"}
@@ -43,6 +49,9 @@ var (
 	ErrOther               = errors.New("nwc: OTHER")
 	ErrPaymentFailed       = errors.New("nwc: PAYMENT_FAILED")
 	ErrNotFound            = errors.New("nwc: NOT_FOUND")
+	// ErrUnsupportedEncryption: the wallet service does not speak the
+	// request's encryption scheme.
+	ErrUnsupportedEncryption = errors.New("nwc: UNSUPPORTED_ENCRYPTION")
 	// ErrTimeout: no response before the deadline (the request may still run).
 	ErrTimeout = errors.New("nwc: no response before the timeout")
 	// ErrBadURI: the connection URI is malformed.
@@ -54,6 +63,7 @@ var codes = map[string]error{
 	"INSUFFICIENT_BALANCE": ErrInsufficientBalance, "QUOTA_EXCEEDED": ErrQuotaExceeded,
 	"RESTRICTED": ErrRestricted, "UNAUTHORIZED": ErrUnauthorized, "INTERNAL": ErrInternal,
 	"OTHER": ErrOther, "PAYMENT_FAILED": ErrPaymentFailed, "NOT_FOUND": ErrNotFound,
+	"UNSUPPORTED_ENCRYPTION": ErrUnsupportedEncryption,
 }
 
 // Error is an error response of a wallet service.

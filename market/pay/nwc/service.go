@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/nbd-wtf/go-nostr/nip04"
 	"github.com/nbd-wtf/go-nostr/nip44"
 
 	"github.com/sovmesh/sovmesh/market/pay/bolt11"
@@ -208,6 +209,7 @@ func (s *Service) handle(ctx context.Context, ev *nostr.Event) (*nostr.Event, bo
 	if err != nil {
 		return nil, false
 	}
+	scheme := requestEncryption(ev.Tags)
 	var req request
 	var res any
 	var rerr *Error
@@ -235,8 +237,10 @@ func (s *Service) handle(ctx context.Context, ev *nostr.Event) (*nostr.Event, bo
 	case rerr != nil:
 	case !authorized:
 		rerr = &Error{Code: "UNAUTHORIZED", Message: "no wallet connected for this key"}
-	case ev.Tags.Find("encryption") != nil && ev.Tags.Find("encryption")[1] != Encryption:
-		rerr = &Error{Code: "NOT_IMPLEMENTED", Message: "only nip44_v2 encryption"}
+	case scheme != Encryption:
+		// Also a request with no encryption tag: NIP-47 reads it as NIP-04,
+		// which this service does not accept.
+		rerr = &Error{Code: "UNSUPPORTED_ENCRYPTION", Message: "only nip44_v2 encryption"}
 	default:
 		plain, err := nip44.Decrypt(ev.Content, ck)
 		if err != nil || json.Unmarshal([]byte(plain), &req) != nil {
@@ -250,12 +254,12 @@ func (s *Service) handle(ctx context.Context, ev *nostr.Event) (*nostr.Event, bo
 		Error      *Error `json:"error,omitempty"`
 		Result     any    `json:"result,omitempty"`
 	}{req.Method, rerr, res})
-	content, err := nip44.Encrypt(string(body), ck)
+	used, content, err := s.seal(string(body), ck, scheme, ev.PubKey)
 	if err != nil {
 		return nil, false
 	}
 	out := &nostr.Event{Kind: KindResponse, CreatedAt: nostr.Now(), Content: content,
-		Tags: nostr.Tags{{"p", ev.PubKey}, {"e", ev.ID}}}
+		Tags: nostr.Tags{{"p", ev.PubKey}, {"e", ev.ID}, {"encryption", used}}}
 	if err := out.Sign(s.cfg.SecretKey); err != nil {
 		return nil, false
 	}
@@ -265,6 +269,45 @@ func (s *Service) handle(ctx context.Context, ev *nostr.Event) (*nostr.Event, bo
 		}
 	}
 	return out, true
+}
+
+// requestEncryption returns the scheme a request's encryption tag names;
+// NIP-47 reads a request with no encryption tag as NIP-04. A tag with no
+// value names no scheme ("").
+func requestEncryption(tags nostr.Tags) string {
+	for _, t := range tags {
+		if len(t) > 0 && t[0] == "encryption" {
+			if len(t) < 2 {
+				return ""
+			}
+			return t[1]
+		}
+	}
+	return legacyEncryption
+}
+
+// seal encrypts a response body for the client and returns the scheme used.
+//
+// NIP-47 encrypts a response "using the scheme requested by the client", and
+// a request with no encryption tag requests NIP-04: its answer is NIP-04, the
+// only scheme such a client reads. Such a request never gets past the
+// encryption check, so only an error with a fixed message (UNAUTHORIZED,
+// INTERNAL or UNSUPPORTED_ENCRYPTION) is ever sent that way. For a scheme
+// the service cannot use at all (unknown, or a tag with no value) the spec
+// leaves the encryption of the UNSUPPORTED_ENCRYPTION answer open; the choice
+// here is nip44_v2, the scheme NIP-47 requires and the info event advertises.
+// The response's encryption tag names the scheme used.
+func (s *Service) seal(body string, ck [32]byte, scheme, client string) (used, content string, err error) {
+	if scheme == legacyEncryption {
+		key, err := nip04.ComputeSharedSecret(client, s.cfg.SecretKey)
+		if err != nil {
+			return "", "", err
+		}
+		content, err = nip04.Encrypt(body, key)
+		return legacyEncryption, content, err
+	}
+	content, err = nip44.Encrypt(body, ck)
+	return Encryption, content, err
 }
 
 func (s *Service) dispatch(ctx context.Context, req request) (any, *Error) {
