@@ -77,11 +77,12 @@ func (n *Node) LoadAuthorizations(ctx context.Context) (int, error) {
 }
 
 // budgetFor returns the wallet's budget: the local caps, and with budget
-// owners configured, their signed authorizations as well.
+// owners configured, their signed authorizations as well (only theirs:
+// the guard refuses any other signer, the agent's own key included).
 func (n *Node) budgetFor() cashu.Budget {
 	if len(n.Config.BudgetOwners) == 0 {
 		return n.Budget
 	}
-	n.guard = budget.NewGuard(n.Journal, n.Key.Pubkey, n.Config.BudgetKind)
+	n.guard = budget.NewGuard(n.Journal, n.Key.Pubkey, n.Config.BudgetKind, n.Config.BudgetOwners)
 	return bothBudgets{local: n.Budget, owner: n.guard}
 }
