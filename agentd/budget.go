@@ -2,7 +2,9 @@ package agentd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/nbd-wtf/go-nostr"
 
@@ -76,12 +78,110 @@ func (n *Node) LoadAuthorizations(ctx context.Context) (int, error) {
 	return max(added, 0), nil
 }
 
+// WatchAuthorizations applies the owners' spending authorizations for this
+// agent and their NIP-09 revocations as they arrive on the relays (the
+// stored ones first), until ctx ends, so a running daemon stops spending as
+// soon as an owner revokes. It asks the relays for the owners' events only,
+// and the guard refuses (with a warning in the log) any other a relay
+// sends. It blocks; run it in a goroutine the caller owns.
+// With no budget owner configured it returns at once.
+func (n *Node) WatchAuthorizations(ctx context.Context) {
+	if n.guard == nil || len(n.Config.BudgetOwners) == 0 {
+		return
+	}
+	owners := n.Config.BudgetOwners
+	filters := nostr.Filters{
+		{Kinds: []int{n.Config.BudgetKind}, Authors: owners, Tags: nostr.TagMap{"p": {n.Key.Pubkey}}},
+		{Kinds: []int{nostr.KindDeletion}, Authors: owners},
+	}
+	w := &authWatch{n: n, deleted: map[string]*nostr.Event{}}
+	n.Log.Info("watching spending authorizations", "owners", len(owners))
+	n.Relays.Subscribe(ctx, filters, func(ev *nostr.Event) { w.apply(ctx, ev) }, nil)
+}
+
+// maxWatchedDeletions bounds the deletions an authWatch remembers.
+const maxWatchedDeletions = 10_000
+
+// authWatch applies arriving events one at a time (Subscribe calls back
+// from one goroutine per relay). A relay may deliver a deletion before the
+// authorization it deletes (stored events come newest first, and another
+// relay may be faster), so the owners' deletions are remembered by the id
+// they reference and applied again when that authorization arrives.
+type authWatch struct {
+	n       *Node
+	mu      sync.Mutex
+	deleted map[string]*nostr.Event // referenced event id -> owner's deletion
+}
+
+func (w *authWatch) apply(ctx context.Context, ev *nostr.Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ev.Kind == nostr.KindDeletion {
+		if w.revoke(ctx, ev) {
+			if len(w.deleted) > maxWatchedDeletions {
+				clear(w.deleted)
+			}
+			for _, t := range ev.Tags {
+				if len(t) >= 2 && t[0] == "e" {
+					w.deleted[t[1]] = ev
+				}
+			}
+		}
+		return
+	}
+	a, err := w.n.guard.Add(ctx, ev)
+	switch {
+	case ctx.Err() != nil:
+		return
+	case errors.Is(err, budget.ErrInvalidAuth):
+		w.n.Log.Warn("spending authorization refused", "id", ev.ID, "author", shortKey(ev.PubKey), "err", err)
+		return
+	case err != nil:
+		w.n.Log.Warn("spending authorization not stored", "id", ev.ID, "err", err)
+		return
+	}
+	if del := w.deleted[a.ID]; del != nil {
+		w.revoke(ctx, del)
+		return
+	}
+	w.n.Log.Info("spending authorization applied", "id", a.ID, "owner", shortKey(a.Owner),
+		"per_day", a.PerDay, "per_counterparty", a.PerCounterparty, "expires", a.Expires.UTC())
+}
+
+// revoke applies del and reports whether the guard accepted it.
+func (w *authWatch) revoke(ctx context.Context, del *nostr.Event) bool {
+	k, err := w.n.guard.Revoke(ctx, del)
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case errors.Is(err, budget.ErrInvalidRevok):
+		w.n.Log.Warn("revocation refused", "id", del.ID, "author", shortKey(del.PubKey), "err", err)
+		return false
+	case err != nil:
+		w.n.Log.Warn("revocation not applied", "id", del.ID, "err", err)
+		return false
+	}
+	if k > 0 {
+		w.n.Log.Info("spending authorizations revoked", "deletion", del.ID, "revoked", k)
+	}
+	return true
+}
+
+// shortKey abbreviates a hex pubkey for logs.
+func shortKey(pubkey string) string {
+	if len(pubkey) > 12 {
+		return pubkey[:12]
+	}
+	return pubkey
+}
+
 // budgetFor returns the wallet's budget: the local caps, and with budget
-// owners configured, their signed authorizations as well.
+// owners configured, their signed authorizations as well (only theirs:
+// the guard refuses any other signer, the agent's own key included).
 func (n *Node) budgetFor() cashu.Budget {
 	if len(n.Config.BudgetOwners) == 0 {
 		return n.Budget
 	}
-	n.guard = budget.NewGuard(n.Journal, n.Key.Pubkey, n.Config.BudgetKind)
+	n.guard = budget.NewGuard(n.Journal, n.Key.Pubkey, n.Config.BudgetKind, n.Config.BudgetOwners)
 	return bothBudgets{local: n.Budget, owner: n.guard}
 }

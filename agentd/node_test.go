@@ -71,3 +71,111 @@ func TestOwnerAuthorizations(t *testing.T) {
 		t.Fatal("payment after revocation")
 	}
 }
+
+// TestWatchAuthorizations: a running node applies its owner's
+// authorization and then the owner's revocation as they reach the relay,
+// without a restart; authorizations by anyone else change nothing (the
+// relay itself refuses a deletion of someone else's event; the guard's
+// refusal is tested in market/pay/budget).
+func TestWatchAuthorizations(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	ownerSK := nostr.GeneratePrivateKey()
+	ownerPub, _ := nostr.GetPublicKey(ownerSK)
+	cfg := net.Config("agent")
+	cfg.BudgetOwners = []string{ownerPub}
+	n, err := agentd.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Wallet.Fund(ctx, 1000); err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.WatchAuthorizations(wctx)
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	pay := func() error {
+		_, err := n.Wallet.Send(ctx, 1, cashu.SendOptions{Counterparty: "x"})
+		return err
+	}
+	if err := pay(); !errors.Is(err, budget.ErrNoBudget) {
+		t.Fatalf("payment without an authorization: %v", err)
+	}
+
+	// A stranger's authorization and the agent's own are refused.
+	for _, sk := range []string{nostr.GeneratePrivateKey(), n.Key.Secret} {
+		ev, err := budget.Sign(sk, agentd.DefaultBudgetKind, budget.Authorization{Agent: n.Key.Pubkey, PerDay: 1 << 30, Expires: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Relays.Publish(ctx, *ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, err := budget.Sign(ownerSK, agentd.DefaultBudgetKind, budget.Authorization{Agent: n.Key.Pubkey, PerDay: 1000, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Relays.Publish(ctx, *ev); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a payment under the published authorization", func() bool {
+		err := pay()
+		if err != nil && !errors.Is(err, budget.ErrNoBudget) {
+			t.Fatalf("payment: %v", err)
+		}
+		return err == nil
+	})
+
+	del := nostr.Event{Kind: nostr.KindDeletion, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"e", ev.ID}}}
+	if err := del.Sign(ownerSK); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Relays.Publish(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "payments refused after the owner's revocation", func() bool {
+		err := pay()
+		if err != nil && !errors.Is(err, budget.ErrNoBudget) {
+			t.Fatalf("payment: %v", err)
+		}
+		return errors.Is(err, budget.ErrNoBudget)
+	})
+}
+
+// TestWatchAuthorizationsNoOwner: without budget owners there is nothing
+// to watch and WatchAuthorizations returns at once.
+func TestWatchAuthorizationsNoOwner(t *testing.T) {
+	n := agentdtest.Start(t).Node(t, "agent", 0)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.WatchAuthorizations(t.Context())
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("WatchAuthorizations without owners did not return")
+	}
+}
+
+// waitFor polls cond every 20 ms for up to 10 s and fails the test if it
+// never holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

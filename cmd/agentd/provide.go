@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/buyer"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 )
@@ -20,6 +22,8 @@ func cmdProvide(ctx context.Context, e *env) error {
 		return err
 	}
 	defer n.Close()
+	stopWatch := watchAuthorizations(ctx, n)
+	defer stopWatch()
 	p, err := provider.New(n, pc)
 	if err != nil {
 		return err
@@ -38,6 +42,8 @@ func cmdServe(ctx context.Context, e *env) error {
 		return err
 	}
 	defer n.Close()
+	stopWatch := watchAuthorizations(ctx, n)
+	defer stopWatch()
 	b, err := buyer.New(ctx, n, e.cfg.buyerConfig())
 	if err != nil {
 		return err
@@ -69,4 +75,18 @@ func cmdServe(ctx context.Context, e *env) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// watchAuthorizations applies the budget owners' authorizations and
+// revocations while the daemon runs (agentd.Node.WatchAuthorizations) in a
+// goroutine that ends with ctx; the returned stop ends it early and waits
+// for it. Call stop before closing n.
+func watchAuthorizations(ctx context.Context, n *agentd.Node) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { n.WatchAuthorizations(ctx) })
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }

@@ -3,6 +3,9 @@
 // per counterparty per day, until an expiry. Any payment over it is refused
 // with ErrOverBudget before any money moves; the owner revokes the
 // authorization with a NIP-09 deletion (kind 5, ["e", <authorization id>]).
+// A Guard knows its owners: authorizations and deletions signed by any
+// other key (the agent's own included) are refused, and a stored
+// authorization stops counting once its owner leaves the owner set.
 //
 // Authorization event (kind chosen by the caller, from the nips package):
 //
@@ -19,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -97,25 +101,65 @@ func Parse(ev *nostr.Event, kind int) (Authorization, error) {
 	return a, nil
 }
 
-// Guard checks payments of one agent key against its authorizations.
+// Guard checks payments of one agent key against its owners'
+// authorizations.
 type Guard struct {
-	j     *journal.Journal
-	agent string
-	kind  int
-	now   func() time.Time
+	j      *journal.Journal
+	agent  string
+	kind   int
+	owners map[string]bool
+	// ownerArgs and ownerIn are the owners as SQL arguments and the
+	// matching "?, ?, ..." list.
+	ownerArgs []any
+	ownerIn   string
+	now       func() time.Time
 }
 
 // NewGuard returns a guard for agent (hex pubkey) on the journal j;
-// authorizations are events of kind.
-func NewGuard(j *journal.Journal, agent string, kind int) *Guard {
-	return &Guard{j: j, agent: agent, kind: kind, now: time.Now}
+// authorizations are events of kind, and only those signed by one of owners
+// (hex pubkeys) count. The agent's own key is never an owner: an agent may
+// not authorize itself.
+func NewGuard(j *journal.Journal, agent string, kind int, owners []string) *Guard {
+	g := &Guard{j: j, agent: agent, kind: kind, owners: map[string]bool{}, now: time.Now}
+	for _, o := range owners {
+		if o == agent || g.owners[o] {
+			continue
+		}
+		g.owners[o] = true
+		g.ownerArgs = append(g.ownerArgs, o)
+	}
+	g.ownerIn = strings.TrimSuffix(strings.Repeat("?, ", len(g.ownerArgs)), ", ")
+	return g
 }
 
-// Add stores an authorization after checking it is signed and for this agent.
+// IsOwner reports whether pubkey is one of the guard's owners.
+func (g *Guard) IsOwner(pubkey string) bool { return g.owners[pubkey] }
+
+// notOwner explains why author may not sign for this guard.
+func (g *Guard) notOwner(author string) string {
+	if author == g.agent {
+		return "signed by the agent itself, not an owner"
+	}
+	return "signed by " + short(author) + ", not an owner"
+}
+
+// short abbreviates a hex pubkey for messages.
+func short(pubkey string) string {
+	if len(pubkey) > 12 {
+		return pubkey[:12]
+	}
+	return pubkey
+}
+
+// Add stores an authorization after checking it is signed by an owner and
+// for this agent.
 func (g *Guard) Add(ctx context.Context, ev *nostr.Event) (Authorization, error) {
 	a, err := Parse(ev, g.kind)
 	if err != nil {
 		return a, err
+	}
+	if !g.IsOwner(a.Owner) {
+		return a, fmt.Errorf("%w: %s", ErrInvalidAuth, g.notOwner(a.Owner))
 	}
 	if a.Agent != g.agent {
 		return a, fmt.Errorf("%w: for another agent", ErrInvalidAuth)
@@ -132,14 +176,18 @@ func (g *Guard) Add(ctx context.Context, ev *nostr.Event) (Authorization, error)
 	return a, nil
 }
 
-// Revoke applies a NIP-09 deletion signed by the owner of the referenced
-// authorizations.
+// Revoke applies a NIP-09 deletion signed by an owner to the referenced
+// authorizations of that owner, and returns how many it revoked. A
+// deletion by anyone else is refused with ErrInvalidRevok.
 func (g *Guard) Revoke(ctx context.Context, del *nostr.Event) (int, error) {
 	if del.Kind != nostr.KindDeletion {
 		return 0, fmt.Errorf("%w: not a deletion", ErrInvalidRevok)
 	}
 	if ok, err := del.CheckSignature(); err != nil || !ok {
 		return 0, fmt.Errorf("%w: bad signature", ErrInvalidRevok)
+	}
+	if !g.IsOwner(del.PubKey) {
+		return 0, fmt.Errorf("%w: %s", ErrInvalidRevok, g.notOwner(del.PubKey))
 	}
 	n := 0
 	for _, t := range del.Tags {
@@ -158,16 +206,21 @@ func (g *Guard) Revoke(ctx context.Context, del *nostr.Event) (int, error) {
 }
 
 // Reserve implements cashu.Budget: it reserves sats for counterparty under
-// the newest valid authorization, or refuses.
+// the newest valid authorization of a current owner, or refuses.
 func (g *Guard) Reserve(ctx context.Context, counterparty string, sats uint64) (func(context.Context, bool) error, error) {
+	if len(g.ownerArgs) == 0 {
+		return nil, fmt.Errorf("%w: no owner configured", ErrNoBudget)
+	}
 	now := g.now()
 	day := now.UTC().Unix() / 86400
 	var spendID int64
 	err := g.j.Tx(ctx, func(tx *sql.Tx) error {
 		var id string
 		var perDay, perCp int64
+		args := append([]any{g.agent, now.Unix()}, g.ownerArgs...)
 		err := tx.QueryRowContext(ctx, `SELECT id, per_day, per_counterparty FROM budget_auths
-			WHERE agent = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY rowid DESC LIMIT 1`, g.agent, now.Unix()).
+			WHERE agent = ? AND revoked_at IS NULL AND expires_at > ? AND owner IN (`+g.ownerIn+`)
+			ORDER BY rowid DESC LIMIT 1`, args...).
 			Scan(&id, &perDay, &perCp)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNoBudget

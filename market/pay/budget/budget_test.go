@@ -2,6 +2,7 @@ package budget_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,11 +19,12 @@ func TestBudget(t *testing.T) {
 	m := paytest.StartMint(t)
 	ctx := t.Context()
 	ownerSK := nostr.GeneratePrivateKey()
+	ownerPub, _ := nostr.GetPublicKey(ownerSK)
 	agentKey := paytest.NewKey(t)
 	agentPub, _ := nostr.GetPublicKey(agentKey)
 	dir := t.TempDir()
 	j := paytest.OpenJournal(t, dir)
-	guard := budget.NewGuard(j, agentPub, authKind)
+	guard := budget.NewGuard(j, agentPub, authKind, []string{ownerPub})
 	cfg := cashu.DefaultConfig()
 	cfg.Mints, cfg.PrivateKey, cfg.Budget = []string{m.URL()}, agentKey, guard
 	w, err := cashu.Open(ctx, j, cfg)
@@ -77,8 +79,8 @@ func TestBudget(t *testing.T) {
 	other := nostr.GeneratePrivateKey()
 	del := &nostr.Event{Kind: nostr.KindDeletion, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"e", ev.ID}}}
 	_ = del.Sign(other)
-	if n, _ := guard.Revoke(ctx, del); n != 0 {
-		t.Fatal("stranger revoked")
+	if n, err := guard.Revoke(ctx, del); n != 0 || !errors.Is(err, budget.ErrInvalidRevok) {
+		t.Fatalf("stranger's revocation: %d %v", n, err)
 	}
 	ev2, _ := budget.Sign(ownerSK, authKind, budget.Authorization{Agent: agentPub, PerDay: 1000, Expires: time.Now().Add(time.Hour)})
 	guard.Add(ctx, ev2)
@@ -89,5 +91,109 @@ func TestBudget(t *testing.T) {
 	}
 	if _, err := w.Send(ctx, 1, cashu.SendOptions{Counterparty: alice}); !errors.Is(err, budget.ErrNoBudget) {
 		t.Fatalf("after revocation: %v", err)
+	}
+}
+
+// TestOwners: only the guard's owners may authorize or revoke, the agent
+// may not authorize itself, and a stored authorization stops counting once
+// its owner is no longer configured.
+func TestOwners(t *testing.T) {
+	keys := map[string]string{} // role -> secret key
+	for _, role := range []string{"owner", "owner2", "stranger", "agent"} {
+		keys[role] = nostr.GeneratePrivateKey()
+	}
+	pub := func(role string) string {
+		t.Helper()
+		pk, err := nostr.GetPublicKey(keys[role])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pk
+	}
+	pubs := func(roles ...string) []string {
+		var out []string
+		for _, r := range roles {
+			out = append(out, pub(r))
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		owners  []string // roles the guard trusts
+		signer  string   // role that signs the authorization
+		addErr  error
+		addMsg  string // in the Add error
+		revoker string // role that signs a deletion of it ("": none)
+		revErr  error
+		revMsg  string   // in the Revoke error
+		later   []string // roles configured afterwards (nil: unchanged)
+		want    error    // from Reserve at the end
+	}{
+		{name: "owner's authorization", owners: []string{"owner"}, signer: "owner"},
+		{name: "second owner's authorization", owners: []string{"owner", "owner2"}, signer: "owner2"},
+		{name: "stranger's authorization refused", owners: []string{"owner"}, signer: "stranger",
+			addErr: budget.ErrInvalidAuth, addMsg: "not an owner", want: budget.ErrNoBudget},
+		{name: "agent's own authorization refused", owners: []string{"owner"}, signer: "agent",
+			addErr: budget.ErrInvalidAuth, addMsg: "agent itself", want: budget.ErrNoBudget},
+		{name: "agent listed as its own owner still refused", owners: []string{"owner", "agent"}, signer: "agent",
+			addErr: budget.ErrInvalidAuth, addMsg: "agent itself", want: budget.ErrNoBudget},
+		{name: "no owner configured", owners: nil, signer: "owner",
+			addErr: budget.ErrInvalidAuth, addMsg: "not an owner", want: budget.ErrNoBudget},
+		{name: "owner's revocation", owners: []string{"owner"}, signer: "owner", revoker: "owner", want: budget.ErrNoBudget},
+		{name: "stranger's revocation refused", owners: []string{"owner"}, signer: "owner",
+			revoker: "stranger", revErr: budget.ErrInvalidRevok, revMsg: "not an owner"},
+		{name: "agent's revocation refused", owners: []string{"owner"}, signer: "owner",
+			revoker: "agent", revErr: budget.ErrInvalidRevok, revMsg: "agent itself"},
+		{name: "other owner cannot revoke", owners: []string{"owner", "owner2"}, signer: "owner", revoker: "owner2"},
+		{name: "removed owner's stored authorization unused", owners: []string{"owner"}, signer: "owner",
+			later: []string{"owner2"}, want: budget.ErrNoBudget},
+		{name: "remaining owner's stored authorization kept", owners: []string{"owner", "owner2"}, signer: "owner",
+			later: []string{"owner"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			j := paytest.OpenJournal(t, t.TempDir())
+			agent := pub("agent")
+			guard := budget.NewGuard(j, agent, authKind, pubs(tc.owners...))
+			ev, err := budget.Sign(keys[tc.signer], authKind, budget.Authorization{Agent: agent, PerDay: 100, Expires: time.Now().Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = guard.Add(ctx, ev)
+			checkErr(t, "add", err, tc.addErr, tc.addMsg)
+			if tc.revoker != "" {
+				del := &nostr.Event{Kind: nostr.KindDeletion, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"e", ev.ID}}}
+				if err := del.Sign(keys[tc.revoker]); err != nil {
+					t.Fatal(err)
+				}
+				_, err := guard.Revoke(ctx, del)
+				checkErr(t, "revoke", err, tc.revErr, tc.revMsg)
+			}
+			if tc.later != nil {
+				guard = budget.NewGuard(j, agent, authKind, pubs(tc.later...))
+			}
+			done, err := guard.Reserve(ctx, "alice", 10)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("reserve: %v, want %v", err, tc.want)
+			}
+			if done != nil {
+				if err := done(ctx, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// checkErr fails unless err is want (nil: no error) and, when it is an
+// error, its message contains msg.
+func checkErr(t *testing.T, what string, err, want error, msg string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: %v, want %v", what, err, want)
+	}
+	if err != nil && !strings.Contains(err.Error(), msg) {
+		t.Fatalf("%s: %q does not say %q", what, err, msg)
 	}
 }
