@@ -103,7 +103,7 @@ func (b *Buyer) Close(ctx context.Context) {
 	}
 	b.mu.Unlock()
 	for _, s := range open {
-		b.settle(ctx, s, time.Since(s.Opened))
+		b.settle(ctx, s)
 	}
 	if got, err := b.CollectChange(ctx); err == nil && got > 0 {
 		b.log.Info("change collected from the relays", "sats", got)

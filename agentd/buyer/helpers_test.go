@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/provider"
+	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -72,4 +75,79 @@ func startProvider(t testing.TB, net *agentdtest.Net, name string, cfg provider.
 
 func storageCfg(price uint64) provider.Config {
 	return provider.Config{Storage: &provider.StorageConfig{Quota: 1 << 30, PriceMsat: price, Retention: 7 * 86400}}
+}
+
+// checkAttestations checks the attestations buyer bn published on the
+// relay after storing a file on holders: exactly one about each holder and
+// none about anyone else, each signed by the buyer and pointing at the
+// countersigned receipt of the buyer's settled session with that holder,
+// settling what that receipt says was paid (which is what the buyer paid
+// and the provider was paid in the session), delivered, rated 100, with a
+// measured latency.
+func checkAttestations(t *testing.T, bn *agentd.Node, holders []*runningProvider) {
+	t.Helper()
+	ctx := t.Context()
+	evs, err := bn.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindAttestation}, Authors: []string{bn.Key.Pubkey}})
+	if err != nil {
+		t.Fatalf("query attestations: %v", err)
+	}
+	about := map[string][]nips.Attestation{}
+	for _, ev := range evs {
+		if ok, err := ev.CheckSignature(); !ok || err != nil {
+			t.Fatalf("attestation %s: bad signature: %v", ev.ID, err)
+		}
+		a, err := nips.ParseAttestation(ev)
+		if err != nil {
+			t.Fatalf("attestation %s does not parse: %v", ev.ID, err)
+		}
+		about[a.Subject] = append(about[a.Subject], a)
+	}
+	if len(evs) != len(holders) {
+		t.Fatalf("%d attestations by the buyer, want one per provider holding the file (%d)", len(evs), len(holders))
+	}
+	sessions, err := bn.DB.Sessions(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range holders {
+		pub := h.Node.Key.Pubkey
+		as := about[pub]
+		if len(as) != 1 {
+			t.Fatalf("%d attestations about provider %s, want 1", len(as), pub)
+		}
+		a := as[0]
+		if a.Pubkey != bn.Key.Pubkey || a.Role != nips.RoleProvider || a.Outcome != nips.Delivered || a.Rating != 100 || a.LatencyMs == 0 {
+			t.Fatalf("attestation about %s: %+v", pub, a)
+		}
+		// It points at the receipt of our settled session with the provider.
+		var sess *state.Session
+		for i, s := range sessions {
+			if s.Role == state.RoleBuyer && s.Counterparty == pub && s.ReceiptID == a.Receipt {
+				sess = &sessions[i]
+			}
+		}
+		if sess == nil || sess.State != "done" {
+			t.Fatalf("attestation about %s points at %s, the receipt of no settled session of ours with it", pub, a.Receipt)
+		}
+		revs, err := bn.Relays.Query(ctx, nostr.Filter{IDs: []string{a.Receipt}})
+		if err != nil || len(revs) != 1 {
+			t.Fatalf("receipt %s on the relay: %d events, %v", a.Receipt, len(revs), err)
+		}
+		r, err := nips.ParseReceipt(revs[0])
+		if err != nil {
+			t.Fatalf("receipt %s: %v", a.Receipt, err)
+		}
+		if r.Pubkey != pub || r.Buyer != bn.Key.Pubkey || !r.Countersigned() || r.Session != sess.ID || r.Resource != nips.Storage {
+			t.Fatalf("receipt %s: %+v, want the countersigned receipt of session %s", a.Receipt, r, sess.ID)
+		}
+		// Settled: what the receipt says, what we paid, what it was paid.
+		ps, err := h.Node.DB.GetSession(ctx, sess.ID)
+		if err != nil {
+			t.Fatalf("provider %s has no session %s: %v", pub, sess.ID, err)
+		}
+		if r.Paid == 0 || a.Settled != r.Paid || sess.PaidMsat != r.Paid || ps.PaidMsat != r.Paid {
+			t.Fatalf("provider %s: attestation settles %d msat, receipt paid %d, buyer paid %d, provider was paid %d",
+				pub, a.Settled, r.Paid, sess.PaidMsat, ps.PaidMsat)
+		}
+	}
 }

@@ -26,6 +26,10 @@ type Session struct {
 	Match    nips.Match
 	Payer    *metering.Payer // nil for inference (paid per request)
 	Opened   time.Time
+	// Latency is the round trip to the provider measured when the session
+	// opened (the probe's connect time, or libp2p's RTT estimate): the
+	// attestation's latency_ms.
+	Latency time.Duration
 }
 
 // Open bids on c's offer for quantity (and duration, storage), waits for
@@ -34,11 +38,11 @@ func (b *Buyer) Open(ctx context.Context, c Candidate, quantity, duration uint64
 	o := c.Offer
 	// A provider that stopped since discovery fails here fast, not after
 	// the match timeout.
-	if _, pid, err := b.probe(ctx, o); err != nil {
+	lat, pid, err := b.probe(ctx, o)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s unreachable: %v", ErrNoMatch, o.Pubkey, err)
-	} else {
-		c.Peer = pid
 	}
+	c.Peer = pid
 	bid := nips.Bid{
 		Resource: o.Resource, Offer: o.Address(), MaxPrices: b.cfg.Ceilings[o.Resource],
 		Quantity: max(quantity, o.MinQuantity), Duration: duration, Payments: []nips.Payment{b.payment()},
@@ -82,7 +86,7 @@ func (b *Buyer) Open(ctx context.Context, c Candidate, quantity, duration uint64
 	if err := b.checkMatch(m, bid, o); err != nil {
 		return nil, err
 	}
-	return b.record(ctx, m, o, c.Peer)
+	return b.record(ctx, m, o, c.Peer, lat)
 }
 
 // publishBid publishes bid, gift-wrapped to provider with PrivateBids. It
@@ -222,16 +226,17 @@ func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration
 	if err := b.checkMatch(m, bid, o); err != nil {
 		return nil, err
 	}
-	_, pid, err := b.probe(ctx, o)
+	lat, pid, err := b.probe(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("%w: provider unreachable: %v", ErrNoMatch, err)
 	}
-	return b.record(ctx, m, o, pid)
+	return b.record(ctx, m, o, pid, lat)
 }
 
 // record stores a checked match as a buyer session and prepares its payer.
-func (b *Buyer) record(ctx context.Context, m nips.Match, o nips.Offer, pid peer.ID) (*Session, error) {
-	s := &Session{ID: m.Session, Provider: o.Pubkey, Peer: pid, Offer: o, Match: m, Opened: time.Now()}
+// lat is the round trip measured to the provider.
+func (b *Buyer) record(ctx context.Context, m nips.Match, o nips.Offer, pid peer.ID, lat time.Duration) (*Session, error) {
+	s := &Session{ID: m.Session, Provider: o.Pubkey, Peer: pid, Offer: o, Match: m, Opened: time.Now(), Latency: lat}
 	if err := b.n.DB.PutSession(ctx, state.Session{ID: m.Session, Role: state.RoleBuyer, Resource: o.Resource, Counterparty: o.Pubkey,
 		MatchID: m.EventID, Offer: o.Address(), Prices: m.Prices, Quantity: m.Quantity, Duration: m.Duration, AmountMsat: m.Amount}); err != nil {
 		return nil, err

@@ -89,13 +89,11 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 	for i, s := range sessions {
 		peers[i] = s.Peer
 	}
-	start := time.Now()
 	var src io.Reader = r
 	if progress != nil {
 		src = &progressReader{r: r, total: size, fn: progress}
 	}
 	ref, _, err := b.n.Host.Put(ctx, src, peers, transport.PutOptions{Payer: pay, Streams: b.cfg.Streams})
-	elapsed := time.Since(start)
 	if err != nil {
 		for _, s := range sessions {
 			b.finishFailed(ctx, s)
@@ -118,7 +116,7 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 		b.log.Warn("file not recorded locally", "err", err)
 	}
 	for _, s := range sessions {
-		b.settle(ctx, s, elapsed)
+		b.settle(ctx, s)
 	}
 	return e, nil
 }
@@ -140,6 +138,15 @@ func (b *Buyer) alive(ctx context.Context, p peer.ID) bool {
 }
 
 // finishFailed reclaims a failed session's unredeemed tokens.
+//
+// It asks for no receipt and publishes no attestation, not even a
+// "failed" one. A failed put does not say which provider failed it; the
+// one that is gone (markDead) cannot sign a receipt, and an attestation
+// must point at the session's receipt (nips/attestation.md): one pointing
+// at anything else counts for nothing in market.TrustGraph. The failure
+// counts locally instead (markDead, and the providers table that score
+// reads). Providers of the abandoned attempt that still answer keep what
+// they redeemed, without a receipt.
 func (b *Buyer) finishFailed(ctx context.Context, s *Session) {
 	if s.Payer != nil {
 		if back, err := s.Payer.Reconcile(context.WithoutCancel(ctx)); err != nil {
@@ -151,10 +158,11 @@ func (b *Buyer) finishFailed(ctx context.Context, s *Session) {
 	_ = b.n.DB.FinishSession(ctx, s.ID, "failed", "")
 }
 
-// settle countersigns the session's receipt and publishes an attestation.
-// When the receipt confirms every sat we paid, the tokens are settled
-// without asking the mint; otherwise the unredeemed ones are reclaimed.
-func (b *Buyer) settle(ctx context.Context, s *Session, elapsed time.Duration) {
+// settle countersigns the session's receipt and publishes an attestation
+// (see attestation). When the receipt confirms every sat we paid, the
+// tokens are settled without asking the mint; otherwise the unredeemed
+// ones are reclaimed.
+func (b *Buyer) settle(ctx context.Context, s *Session) {
 	paid := uint64(0)
 	if st, err := b.n.DB.GetSession(ctx, s.ID); err == nil {
 		paid = st.PaidMsat
@@ -187,12 +195,28 @@ func (b *Buyer) settle(ctx context.Context, s *Session, elapsed time.Duration) {
 		return
 	}
 	_ = b.n.DB.FinishSession(ctx, s.ID, "done", ev.ID)
-	a := nips.Attestation{Subject: s.Provider, Receipt: ev.ID, Role: nips.RoleProvider, Outcome: nips.Delivered,
-		Settled: r.Paid, LatencyMs: uint64(elapsed.Milliseconds()), Rating: 100}
+	a := attestation(s, r)
 	if _, err := b.n.Publish(ctx, a.ToEvent(nostr.Now())); err != nil {
 		b.log.Warn("attestation not published", "session", s.ID, "err", err)
 	}
 	_ = b.n.DB.Observe(ctx, s.Provider, 0, true)
+}
+
+// maxLatency is the largest latency_ms nips.ParseAttestation accepts.
+const maxLatency = 24 * time.Hour
+
+// attestation rates the provider of a settled session whose countersigned
+// receipt is r: delivered, rated 100. The receipt confirms that what was
+// paid was delivered, and the rating only scales that receipt's weight in
+// the trust graph, so a session that went as agreed keeps all of it;
+// latency is reported beside the rating, not folded into it. Settled is
+// what the receipt says was paid, the latency the round trip measured when
+// the session opened (at least 1 ms, so that it reads as measured, and at
+// most what the event allows).
+func attestation(s *Session, r nips.Receipt) nips.Attestation {
+	lat := min(max(s.Latency, time.Millisecond), maxLatency)
+	return nips.Attestation{Subject: s.Provider, Receipt: r.EventID, Role: nips.RoleProvider, Outcome: nips.Delivered,
+		Settled: r.Paid, LatencyMs: uint64(lat.Milliseconds()), Rating: 100}
 }
 
 // fileRef finds a file's key (ours or granted) and its providers' current

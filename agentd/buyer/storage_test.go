@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,8 @@ func TestStoragePutKillGet(t *testing.T) {
 	if receipts != 3 {
 		t.Fatalf("%d receipts, want 3", receipts)
 	}
+	// Each provider is attested, delivered, for what its receipt says.
+	checkAttestations(t, bn, provs)
 
 	// Every provider proves it holds its shards.
 	reps, err := b.Audit(ctx, e.Root)
@@ -220,6 +223,23 @@ func TestPutMovesOnWhenAProviderDies(t *testing.T) {
 	}
 	if failed == 0 {
 		t.Fatal("no failed session with the killed provider: the put never moved on")
+	}
+	// The providers holding the file are attested once each, delivered
+	// (the abandoned first attempt's sessions get no attestation); the
+	// killed provider gets none, since it signed no receipt to point at,
+	// but it has a recorded failure, which ranks it lower.
+	var holders []*runningProvider
+	for _, p := range provs {
+		if slices.Contains(e.Providers, p.Node.Key.Pubkey) {
+			holders = append(holders, p)
+		}
+	}
+	if len(holders) != len(e.Providers) {
+		t.Fatalf("file on %v, not all of them ours", e.Providers)
+	}
+	checkAttestations(t, bn, holders)
+	if st, _ := bn.DB.Providers(ctx); st[provs[0].Node.Key.Pubkey].Failed == 0 {
+		t.Fatalf("no failure recorded for the killed provider: %+v", st[provs[0].Node.Key.Pubkey])
 	}
 	var out bytes.Buffer
 	if _, err := b.Get(ctx, e.Root, &out, nil); err != nil || !bytes.Equal(out.Bytes(), data) {
