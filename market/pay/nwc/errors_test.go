@@ -244,7 +244,12 @@ func TestServiceErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		guard := budget.NewGuard(j, agentPub, authKind)
+		ownerKey := nostr.GeneratePrivateKey()
+		ownerPub, err := nostr.GetPublicKey(ownerKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guard := budget.NewGuard(j, agentPub, authKind, []string{ownerPub})
 		cfg := cashu.DefaultConfig()
 		cfg.Mints, cfg.PrivateKey, cfg.Budget = []string{m.URL()}, agentKey, guard
 		w, err := cashu.Open(ctx, j, cfg)
@@ -275,7 +280,7 @@ func TestServiceErrors(t *testing.T) {
 		}
 		for i, st := range steps {
 			if i == 1 {
-				ev, err := budget.Sign(nostr.GeneratePrivateKey(), authKind,
+				ev, err := budget.Sign(ownerKey, authKind,
 					budget.Authorization{Agent: agentPub, PerDay: 10, Expires: time.Now().Add(time.Hour)})
 				if err != nil {
 					t.Fatal(err)
