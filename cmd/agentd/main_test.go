@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/provider"
+	"github.com/sovmesh/sovmesh/internal/settings"
 	"github.com/sovmesh/sovmesh/transport"
 )
 
@@ -138,4 +142,27 @@ func TestCommands(t *testing.T) {
 	if _, _, code = cli("bogus"); code != 2 {
 		t.Fatal("unknown command not a usage error")
 	}
+}
+
+// TestReadmeDocumentsEveryFlag: the README's agentd configuration table
+// has a row for every flag, with its environment variable.
+func TestReadmeDocumentsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only agentd's own table counts: the relay's has rows of the same names.
+	_, table, ok := strings.Cut(string(readme), "### agentd configuration")
+	if !ok {
+		t.Fatal("README has no agentd configuration section")
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	c := defaultConfig()
+	fs := newFlagSet(&c, io.Discard)
+	fs.VisitAll(func(f *flag.Flag) {
+		row := fmt.Sprintf("| `--%s` | `%s` |", f.Name, settings.EnvName(f.Name))
+		if !strings.Contains(table, row) {
+			t.Errorf("README agentd configuration table lacks the row starting %q", row)
+		}
+	})
 }
