@@ -26,9 +26,11 @@ type result struct {
 	okP50, okP99  time.Duration
 	prefillNote   string
 	stored        int
-	reqP50        time.Duration
+	reqP50        time.Duration // over 8 connections at once
 	reqP99        time.Duration
 	reqs          int
+	serialP50     time.Duration // one REQ at a time, on one connection
+	serialP99     time.Duration
 	idleConns     int
 	bytesPerIdle  float64
 	goPerIdle     float64
@@ -41,7 +43,8 @@ func (r result) print() {
 	fmt.Printf("ingest: %d events in %.1fs = %.0f events/s, OK p50 %s p99 %s\n",
 		r.ingestEvents, r.ingestSeconds, r.ingestRate(), r.okP50, r.okP99)
 	fmt.Printf("prefill: %s\n", r.prefillNote)
-	fmt.Printf("REQ at %d stored: %d queries, p50 %s p99 %s\n", r.stored, r.reqs, r.reqP50, r.reqP99)
+	fmt.Printf("REQ at %d stored: %d queries over 8 connections, p50 %s p99 %s; one at a time, p50 %s p99 %s\n",
+		r.stored, r.reqs, r.reqP50, r.reqP99, r.serialP50, r.serialP99)
 	fmt.Printf("idle: %d connections, %.1f KiB RSS and %.1f KiB Go heap+stack each\n", r.idleConns, r.bytesPerIdle/1024, r.goPerIdle/1024)
 }
 
@@ -123,6 +126,13 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 		res.prefillNote = fmt.Sprintf("%d events straight into the store in %s (%.0f/s)", saved, took, float64(saved)/mustSeconds(took))
 		fmt.Printf("prefill: %s\n", res.prefillNote)
 	}
+	// The same mix twice: one REQ at a time (the latency a client sees),
+	// then 8 connections at once on the 2 cores the load tool shares.
+	slat, err := queries(ctx, url, gen, evts[:n], o.reqs/3, 1)
+	if err != nil {
+		return res, fmt.Errorf("queries: %w", err)
+	}
+	res.serialP50, res.serialP99 = percentile(slat, 0.50), percentile(slat, 0.99)
 	qlat, err := queries(ctx, url, gen, evts[:n], o.reqs, 8)
 	if err != nil {
 		return res, fmt.Errorf("queries: %w", err)

@@ -4,11 +4,12 @@ import "fmt"
 
 // printTable prints the results as the Markdown table docs/benchmarks.md keeps.
 func printTable(rs []result, c ceiling) {
-	fmt.Printf("\n| relay | ingest events/s | OK p50 | OK p99 | REQ p50 | REQ p99 | stored | KiB RSS per idle conn | KiB Go heap+stack per idle conn |\n")
+	fmt.Printf("\n| relay | ingest events/s | OK p50 | OK p99 | REQ p50 / p99, one at a time | REQ p50 / p99, 8 connections | stored | KiB RSS per idle conn | KiB Go heap+stack per idle conn |\n")
 	fmt.Printf("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
-		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d | %.1f | %.1f |\n", r.target, r.ingestRate(),
-			r.okP50.Round(10e3), r.okP99.Round(10e3), r.reqP50.Round(10e3), r.reqP99.Round(10e3), r.stored, r.bytesPerIdle/1024, r.goPerIdle/1024)
+		fmt.Printf("| %s | %.0f | %s | %s | %s / %s | %s / %s | %d | %.1f | %.1f |\n", r.target, r.ingestRate(),
+			r.okP50.Round(10e3), r.okP99.Round(10e3), r.serialP50.Round(10e3), r.serialP99.Round(10e3),
+			r.reqP50.Round(10e3), r.reqP99.Round(10e3), r.stored, r.bytesPerIdle/1024, r.goPerIdle/1024)
 	}
 	fmt.Printf("\nBIP-340 verification ceiling: %.0f/s per core, %.0f/s on %d cores\n", c.perCore, c.allCores, c.cores)
 	var ours *result
