@@ -150,7 +150,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	if store == nil {
 		s, err := sqlitestore.New(filepath.Join(cfg.DataDir, "events.db"), sqlitestore.WithLogger(o.log))
 		if err != nil {
-			return nil, fmt.Errorf("open event store: %w", err)
+			return nil, fmt.Errorf("relay: %w", err)
 		}
 		store = s
 	}

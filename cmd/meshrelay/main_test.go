@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+	_ "modernc.org/sqlite"
 )
 
 func TestDefaults(t *testing.T) {
@@ -321,5 +324,55 @@ func TestBinaryServesPagesAndTestMoney(t *testing.T) {
 	// No fee is set by default: the relay is free and says so.
 	if info.Limitation.PaymentRequired || info.Fees != nil {
 		t.Fatalf("NIP-11 of a free relay: payment_required %v fees %s", info.Limitation.PaymentRequired, info.Fees)
+	}
+}
+
+// TestBinaryRefusesNewerDatabase: a data directory written by a newer
+// binary (its schema version beyond the newest migration this one knows)
+// stops the start with a message that says so, and the database is left
+// as it was.
+func TestBinaryRefusesNewerDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildRelay(t)
+	data := t.TempDir()
+	p := start(t, bin, data)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("relay did not stop on SIGTERM")
+	}
+	dbPath := filepath.Join(data, "events.db")
+	db, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO schema_version (version, name) VALUES (999, '0999_from_the_future.sql')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "--listen", "127.0.0.1:0", "--data", data).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("start on a newer database: %v, want a non-zero exit; output:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "newer than this binary") || !strings.Contains(string(out), "999") {
+		t.Fatalf("the refusal does not say why:\n%s", out)
+	}
+	db, err = sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow(`SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil || v != 999 {
+		t.Fatalf("schema version after the refused start: %d %v", v, err)
 	}
 }
