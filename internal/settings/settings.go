@@ -115,7 +115,8 @@ func parseFile(r io.Reader) ([]keyValue, error) {
 	var out []keyValue
 	sc := bufio.NewScanner(r)
 	seen := map[string]int{}
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -138,7 +139,7 @@ func parseFile(r io.Reader) ([]keyValue, error) {
 		out = append(out, keyValue{name, value, n})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("line %d: %w", n, err)
 	}
 	return out, nil
 }
