@@ -1,6 +1,8 @@
 package nips_test
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -123,4 +125,35 @@ func TestPresenceInterval(t *testing.T) {
 	if nips.PresenceTTL(nips.MaxPresenceInterval) > nips.MaxPresenceTTL*1e9 {
 		t.Fatal("ttl beyond MaxPresenceTTL")
 	}
+}
+
+// FuzzUnwrapBid: whatever a gift wrap holds, unwrapping returns a bid
+// that parsed, signed as the seal's author, or an error; it never panics.
+func FuzzUnwrapBid(f *testing.F) {
+	ctx := context.Background()
+	buyer, err := keyer.NewPlainKeySigner(nipstest.Buyer.Secret)
+	if err != nil {
+		f.Fatal(err)
+	}
+	provider, _ := keyer.NewPlainKeySigner(nipstest.Provider.Secret)
+	gw, err := nips.WrapBid(ctx, nipstest.StorageBid(), nipstest.Time, buyer, nipstest.Provider.Public)
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, _ := json.Marshal(gw)
+	f.Add(b)
+	f.Add([]byte(`{"kind":1059,"pubkey":"` + nipstest.Buyer.Public + `","content":"AgAAAA"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var e nostr.Event
+		if json.Unmarshal(data, &e) != nil {
+			return
+		}
+		bid, err := nips.UnwrapBid(ctx, &e, provider)
+		if err != nil {
+			return
+		}
+		if bid.Quantity == 0 || bid.Pubkey == "" {
+			t.Fatalf("unwrapped a bid that is not whole: %+v", bid)
+		}
+	})
 }
