@@ -11,11 +11,12 @@ import (
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
 )
 
 // DefaultBudgetKind is the kind of owner-signed spending authorizations
-// (market/pay/budget) until nips names one: NIP-78 application data.
-const DefaultBudgetKind = 30078
+// (market/pay/budget): nips.KindSpendingAuthorization.
+const DefaultBudgetKind = nips.KindSpendingAuthorization
 
 // bothBudgets asks the local caps and the owner's authorization; a payment
 // must pass both. Exempt payments (change) pass.

@@ -20,13 +20,40 @@ const (
 	// KindOffer is a provider's offer of one resource (addressable, d = offer id).
 	KindOffer = 38460
 
+	// KindSafeBox is one stored file's content key, NIP-44 encrypted to its
+	// owner's own key (addressable; d = a keyed hash of the file's root CID,
+	// so the relay cannot link entries to stored chunks). See safebox.md.
+	KindSafeBox = 38464
+	// KindKeyShare is the rumor kind of a social-recovery share, always
+	// NIP-59 gift-wrapped to one contact (or back to a recovery key).
+	KindKeyShare = 8464
+	// KindKeyGrant is the rumor kind of a grant: one file's content key
+	// re-wrapped to another pubkey, NIP-59 gift-wrapped to it.
+	KindKeyGrant = 8465
+	// KindChangeNote is the rumor kind of inference change a provider could
+	// not deliver in band (the stream was gone), NIP-59 gift-wrapped to the
+	// buyer. See change.md.
+	KindChangeNote = 8466
+	// KindSpendingAuthorization is the default kind of an owner's signed
+	// spending authorization for an agent key: NIP-78 application data
+	// (addressable; the owner's newest authorization replaces the previous
+	// one). See budget.md.
+	KindSpendingAuthorization = 30078
+
 	// KindDeletion is NIP-09's deletion request, which cancels orders.
 	KindDeletion = nostr.KindDeletion
 	// KindGiftWrap is NIP-59's gift wrap, which carries private bids.
 	KindGiftWrap = nostr.KindGiftWrap
 )
 
-// marketKinds lists every kind this package defines.
+// agentKinds lists the kinds of the agent's keys and money (SafeBox, key
+// shares and grants, change notes); they are not market kinds.
+var agentKinds = [...]int{KindSafeBox, KindKeyShare, KindKeyGrant, KindChangeNote}
+
+// AgentKinds returns the agent's key and money kinds.
+func AgentKinds() []int { return agentKinds[:] }
+
+// marketKinds lists every market kind this package defines.
 var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindReceipt, KindAttestation}
 
 // IsMarketKind reports whether kind is one of the market kinds this package

@@ -274,7 +274,21 @@ func TestKindRanges(t *testing.T) {
 	}
 	// Kinds in use elsewhere (see README.md).
 	taken := []int{1021, 1022, 10021, 38421, 38000, 38172, 38173, 37195, 38383, 30382, 30383, 30384, 30385, 30402, 7000, 7374, 7375, 7376, 9321, 10019, 13194, 23194, 23195, 23197}
-	for _, k := range nips.MarketKinds() {
+	if !nostr.IsAddressableKind(nips.KindSafeBox) {
+		t.Error("a SafeBox entry must be addressable")
+	}
+	for _, k := range []int{nips.KindKeyShare, nips.KindKeyGrant, nips.KindChangeNote} {
+		if !nostr.IsRegularKind(k) {
+			t.Errorf("kind %d must be regular", k)
+		}
+	}
+	ours := append(nips.MarketKinds(), nips.AgentKinds()...)
+	for i, k := range ours {
+		for _, o := range ours[:i] {
+			if k == o {
+				t.Errorf("kind %d is defined twice", k)
+			}
+		}
 		for _, x := range taken {
 			if k == x {
 				t.Errorf("kind %d collides", k)

@@ -67,7 +67,7 @@ func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
 			continue
 		}
 		r, err := nip59.GiftUnwrap(*gw, func(other, ct string) (string, error) { return k.Decrypt(ctx, ct, other) })
-		if err != nil || r.Kind != metering.KindChangeNote {
+		if err != nil || r.Kind != nips.KindChangeNote {
 			continue
 		}
 		var chg metering.Change

@@ -7,11 +7,6 @@ package metering
 // and sends the change back as the last chunk, an object of type
 // ChangeObject that the buyer's endpoint consumes.
 const (
-	// KindChangeNote is the rumor kind of change a provider could not
-	// deliver in band (the stream was gone): the Change object, NIP-59
-	// gift-wrapped to the buyer, who redeems it on its next start. Defined
-	// here until nips names it.
-	KindChangeNote = 8466
 	// TokenField carries the buyer's token in the request JSON.
 	TokenField = "x_cashu"
 	// ChangeObject is the "object" of the provider's closing chunk.

@@ -254,7 +254,7 @@ func (p *Provider) SendChangeNote(ctx context.Context, buyer string, change []by
 	if err != nil {
 		return
 	}
-	rumor := nostr.Event{Kind: metering.KindChangeNote, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: string(change), PubKey: p.n.Key.Pubkey}
+	rumor := nostr.Event{Kind: nips.KindChangeNote, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: string(change), PubKey: p.n.Key.Pubkey}
 	rumor.ID = rumor.GetID()
 	gw, err := nip59.GiftWrap(rumor, buyer,
 		func(pt string) (string, error) { return k.Encrypt(ctx, pt, buyer) },

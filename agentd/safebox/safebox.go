@@ -19,6 +19,8 @@ import (
 	"github.com/nbd-wtf/go-nostr/keyer"
 	"github.com/nbd-wtf/go-nostr/nip44"
 	"github.com/nbd-wtf/go-nostr/nip59"
+
+	"github.com/sovmesh/sovmesh/nips"
 )
 
 // Errors.
@@ -106,7 +108,7 @@ func (b *Box) Put(ctx context.Context, e Entry) error {
 		return fmt.Errorf("safebox: encrypt: %w", err)
 	}
 	ev := nostr.Event{
-		Kind:      KindSafeBox,
+		Kind:      nips.KindSafeBox,
 		CreatedAt: nostr.Now(),
 		Tags:      nostr.Tags{{"d", b.dTag(e.Root)}, {"alt", "sovmesh safebox entry (encrypted)"}},
 		Content:   ct,
@@ -122,7 +124,7 @@ func (b *Box) Put(ctx context.Context, e Entry) error {
 
 // Get fetches the entry of root.
 func (b *Box) Get(ctx context.Context, root string) (Entry, error) {
-	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{KindSafeBox}, Authors: []string{b.pk}, Tags: nostr.TagMap{"d": {b.dTag(root)}}})
+	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindSafeBox}, Authors: []string{b.pk}, Tags: nostr.TagMap{"d": {b.dTag(root)}}})
 	if err != nil {
 		return Entry{}, fmt.Errorf("safebox: %w", err)
 	}
@@ -145,7 +147,7 @@ func (b *Box) Get(ctx context.Context, root string) (Entry, error) {
 
 // List returns every entry of the owner.
 func (b *Box) List(ctx context.Context) ([]Entry, error) {
-	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{KindSafeBox}, Authors: []string{b.pk}})
+	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindSafeBox}, Authors: []string{b.pk}})
 	if err != nil {
 		return nil, fmt.Errorf("safebox: %w", err)
 	}
@@ -168,7 +170,7 @@ func (b *Box) List(ctx context.Context) ([]Entry, error) {
 }
 
 func (b *Box) open(ev *nostr.Event) (Entry, error) {
-	if ev.PubKey != b.pk || ev.Kind != KindSafeBox {
+	if ev.PubKey != b.pk || ev.Kind != nips.KindSafeBox {
 		return Entry{}, ErrBadEntry
 	}
 	if ok, err := ev.CheckSignature(); err != nil || !ok {
@@ -195,7 +197,7 @@ func (b *Box) open(ev *nostr.Event) (Entry, error) {
 // Delete asks the relays to delete root's entry (NIP-09, by address).
 func (b *Box) Delete(ctx context.Context, root string) error {
 	ev := nostr.Event{Kind: nostr.KindDeletion, CreatedAt: nostr.Now(),
-		Tags: nostr.Tags{{"a", fmt.Sprintf("%d:%s:%s", KindSafeBox, b.pk, b.dTag(root))}, {"k", fmt.Sprint(KindSafeBox)}}}
+		Tags: nostr.Tags{{"a", fmt.Sprintf("%d:%s:%s", nips.KindSafeBox, b.pk, b.dTag(root))}, {"k", fmt.Sprint(nips.KindSafeBox)}}}
 	if err := ev.Sign(b.sk); err != nil {
 		return fmt.Errorf("safebox: sign: %w", err)
 	}
@@ -212,7 +214,7 @@ func (b *Box) Grant(ctx context.Context, root, recipient string) error {
 	if err != nil {
 		return err
 	}
-	return b.wrapTo(ctx, KindKeyGrant, e, recipient)
+	return b.wrapTo(ctx, nips.KindKeyGrant, e, recipient)
 }
 
 func (b *Box) wrapTo(ctx context.Context, kind int, v any, recipient string) error {
@@ -263,7 +265,7 @@ func (b *Box) rumors(ctx context.Context, kind int) ([]nostr.Event, error) {
 
 // Grants returns the file keys others granted us.
 func (b *Box) Grants(ctx context.Context) ([]Entry, error) {
-	rs, err := b.rumors(ctx, KindKeyGrant)
+	rs, err := b.rumors(ctx, nips.KindKeyGrant)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd/shamir"
+	"github.com/sovmesh/sovmesh/nips"
 )
 
 // Defaults of social recovery.
@@ -76,7 +77,7 @@ func (b *Box) SplitKey(ctx context.Context, contacts []string, k int) (string, e
 	set := hex.EncodeToString(id[:])
 	for i, c := range contacts {
 		s := Share{V: 1, Set: set, Owner: b.pk, Threshold: k, Total: len(contacts), Data: hex.EncodeToString(parts[i])}
-		if err := b.wrapTo(ctx, KindKeyShare, s, c); err != nil {
+		if err := b.wrapTo(ctx, nips.KindKeyShare, s, c); err != nil {
 			return "", fmt.Errorf("safebox: share to %s: %w", c, err)
 		}
 		clear(parts[i])
@@ -87,7 +88,7 @@ func (b *Box) SplitKey(ctx context.Context, contacts []string, k int) (string, e
 // Shares returns the shares addressed to us (as a contact holding them,
 // or as a recovery key collecting them), optionally only owner's.
 func (b *Box) Shares(ctx context.Context, owner string) ([]Share, error) {
-	rs, err := b.rumors(ctx, KindKeyShare)
+	rs, err := b.rumors(ctx, nips.KindKeyShare)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +124,7 @@ func (b *Box) ReturnShare(ctx context.Context, owner, recoveryKey string) error 
 		return fmt.Errorf("%w: we hold no share of %s", ErrNotFound, owner)
 	}
 	for _, s := range mine {
-		if err := b.wrapTo(ctx, KindKeyShare, s, recoveryKey); err != nil {
+		if err := b.wrapTo(ctx, nips.KindKeyShare, s, recoveryKey); err != nil {
 			return err
 		}
 	}
