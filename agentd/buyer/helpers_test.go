@@ -2,6 +2,8 @@ package buyer
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -148,6 +150,20 @@ func checkAttestations(t *testing.T, bn *agentd.Node, holders []*runningProvider
 		if r.Paid == 0 || a.Settled != r.Paid || sess.PaidMsat != r.Paid || ps.PaidMsat != r.Paid {
 			t.Fatalf("provider %s: attestation settles %d msat, receipt paid %d, buyer paid %d, provider was paid %d",
 				pub, a.Settled, r.Paid, sess.PaidMsat, ps.PaidMsat)
+		}
+		// The receipt names the objects the session stored there.
+		if len(r.ContentIDs) == 0 {
+			t.Fatalf("provider %s: the storage receipt names no stored object", pub)
+		}
+		for _, x := range r.ContentIDs {
+			// transport/store keeps a chunk at chunks/<2 hex>/<cid>.chunk.
+			if _, err := os.Stat(filepath.Join(h.Node.Config.DataDir, "chunks", x[:2], x+".chunk")); err != nil {
+				t.Fatalf("provider %s: receipt names %s, which it does not hold: %v", pub, x, err)
+			}
+		}
+		// Delivered: the buyer's record is the receipt's figure.
+		if r.Delivered == 0 || sess.Delivered != r.Delivered {
+			t.Fatalf("provider %s: receipt delivered %d units, the buyer recorded %d (provider session now %d)", pub, r.Delivered, sess.Delivered, ps.Delivered)
 		}
 	}
 }

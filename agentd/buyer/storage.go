@@ -194,6 +194,8 @@ func (b *Buyer) settle(ctx context.Context, s *Session) {
 		_ = b.n.DB.FinishSession(ctx, s.ID, "done", "")
 		return
 	}
+	// What was delivered is what the countersigned receipt says.
+	_ = b.n.DB.AddUsage(ctx, s.ID, 0, r.Delivered)
 	_ = b.n.DB.FinishSession(ctx, s.ID, "done", ev.ID)
 	a := attestation(s, r)
 	if _, err := b.n.Publish(ctx, a.ToEvent(nostr.Now())); err != nil {

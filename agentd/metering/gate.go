@@ -127,6 +127,35 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 	return units, nil
 }
 
+// Drain waits, at most wait, until no stream of session is open, so that
+// every stream's usage is recorded (a stream records it when it closes).
+// It reports whether none is left open.
+func (g *Gate) Drain(ctx context.Context, session string, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		g.mu.Lock()
+		open := false
+		for _, st := range g.streams {
+			if st.session == session {
+				open = true
+				break
+			}
+		}
+		g.mu.Unlock()
+		if !open {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // Close keeps the unused credit for the buyer and records the usage.
 func (g *Gate) Close(ctx context.Context, s transport.Session, u transport.Usage) {
 	g.mu.Lock()

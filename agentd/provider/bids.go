@@ -175,13 +175,35 @@ func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nip
 	if err != nil || s.Role != state.RoleProvider || s.Counterparty != buyer {
 		return nips.Receipt{}, errors.New("no such session with you")
 	}
+	// A buyer asks as soon as its transfer is done: let the session's
+	// streams record their usage first (storage streams are pooled and
+	// stay open; what a storage session delivered is what it stored).
+	if g := p.gates[s.Resource]; g != nil && s.Resource != nips.Storage && !g.Drain(ctx, session, 2*time.Second) {
+		p.log.Info("receipt built with a stream still open", "session", session)
+	}
+	if s, err = p.n.DB.GetSession(ctx, session); err != nil {
+		return nips.Receipt{}, err
+	}
 	if s.PaidMsat == 0 {
 		return nips.Receipt{}, errors.New("nothing was paid in this session")
 	}
-	return nips.Receipt{
+	r := nips.Receipt{
 		Session: s.ID, Match: s.MatchID, Buyer: buyer, Resource: s.Resource,
 		Delivered: deliveredUnits(s.Resource, s.Delivered), Paid: s.PaidMsat, Payment: p.payments()[0],
-	}, nil
+	}
+	if s.Resource == nips.Storage {
+		// What the session stored, in GiB (rounded up), and the stored
+		// objects when they fit in one receipt (see nips/receipt.md).
+		ids, count, bytes, err := p.n.DB.SessionChunks(ctx, session, nips.MaxContentIDs)
+		if err != nil {
+			return nips.Receipt{}, err
+		}
+		r.Delivered = deliveredUnits(nips.Storage, bytes)
+		if count <= nips.MaxContentIDs {
+			r.ContentIDs = ids
+		}
+	}
+	return r, nil
 }
 
 // deliveredUnits converts counted units (bytes, tokens) to the receipt's

@@ -28,11 +28,14 @@ func (r retainingStore) Put(c chunk.CID, owner [32]byte, data []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ownerHex := hex.EncodeToString(owner[:])
-	dur := 24 * time.Hour
-	if s, err := r.db.LatestOpen(ctx, state.RoleProvider, ownerHex, nips.Storage); err == nil && s.Duration > 0 {
-		dur = time.Duration(s.Duration) * time.Second
+	dur, session := 24*time.Hour, ""
+	if s, err := r.db.LatestOpen(ctx, state.RoleProvider, ownerHex, nips.Storage); err == nil {
+		session = s.ID
+		if s.Duration > 0 {
+			dur = time.Duration(s.Duration) * time.Second
+		}
 	}
-	return r.db.KeepChunk(ctx, hex.EncodeToString(c[:]), ownerHex, time.Now().Add(dur))
+	return r.db.KeepChunk(ctx, hex.EncodeToString(c[:]), ownerHex, session, len(data), time.Now().Add(dur))
 }
 
 // Delete deletes the chunk and its record.

@@ -435,15 +435,42 @@ func (d *DB) DeleteFile(ctx context.Context, root string) error {
 	return nil
 }
 
-// KeepChunk records that the provider holds cid for owner until expires
-// (a later put of the same chunk extends it).
-func (d *DB) KeepChunk(ctx context.Context, cid, owner string, expires time.Time) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO chunks (cid, owner, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT(cid) DO UPDATE SET expires_at = MAX(chunks.expires_at, excluded.expires_at)`, cid, owner, expires.Unix())
+// KeepChunk records that the provider holds cid (size bytes) for owner,
+// put in session (a storage session id, or "" for none), until expires. A
+// later put of the same chunk extends the period, and the later session
+// owns it.
+func (d *DB) KeepChunk(ctx context.Context, cid, owner, session string, size int, expires time.Time) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO chunks (cid, owner, expires_at, session, size) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(cid) DO UPDATE SET expires_at = MAX(chunks.expires_at, excluded.expires_at),
+			session = CASE WHEN excluded.expires_at >= chunks.expires_at THEN excluded.session ELSE chunks.session END,
+			size = excluded.size`,
+		cid, owner, expires.Unix(), session, size)
 	if err != nil {
 		return fmt.Errorf("state: keep chunk: %w", err)
 	}
 	return nil
+}
+
+// SessionChunks returns up to limit CIDs of the chunks session put (in CID
+// order), and how many chunks and bytes the session holds in all.
+func (d *DB) SessionChunks(ctx context.Context, session string, limit int) (cids []string, count int, bytes uint64, err error) {
+	var n, b sql.NullInt64
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*), SUM(size) FROM chunks WHERE session = ?`, session).Scan(&n, &b); err != nil {
+		return nil, 0, 0, fmt.Errorf("state: session chunks: %w", err)
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT cid FROM chunks WHERE session = ? ORDER BY cid LIMIT ?`, session, limit)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("state: session chunks: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, 0, 0, fmt.Errorf("state: session chunks: %w", err)
+		}
+		cids = append(cids, c)
+	}
+	return cids, int(n.Int64), uint64(b.Int64), rows.Err()
 }
 
 // ExpiredChunk is a chunk whose storage period has passed.

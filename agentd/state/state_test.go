@@ -2,7 +2,9 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -115,5 +117,49 @@ func TestCreditAndAuditRounds(t *testing.T) {
 		if r, err := d.NextAuditRound(ctx, "root"); err != nil || r != want {
 			t.Fatalf("round %d, want %d: %v", r, want, err)
 		}
+	}
+}
+
+// TestSessionChunks: the chunks a storage session put, with their sizes; a
+// later session that puts the same chunk for longer takes it over.
+func TestSessionChunks(t *testing.T) {
+	ctx := t.Context()
+	d := openDB(t)
+	now := time.Now()
+	puts := []struct {
+		cid, session string
+		size         int
+		until        time.Time
+	}{
+		{"c1", "s1", 1 << 20, now.Add(time.Hour)},
+		{"c2", "s1", 1 << 20, now.Add(time.Hour)},
+		{"c3", "s1", 512, now.Add(time.Hour)},
+		{"c3", "s2", 512, now.Add(2 * time.Hour)},   // s2 keeps c3 longer
+		{"c1", "s3", 1 << 20, now.Add(time.Minute)}, // shorter: c1 stays s1's
+	}
+	for _, p := range puts {
+		if err := d.KeepChunk(ctx, p.cid, "owner", p.session, p.size, p.until); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		session string
+		limit   int
+		cids    []string
+		count   int
+		bytes   uint64
+	}{
+		{"s1", 10, []string{"c1", "c2"}, 2, 2 << 20},
+		{"s1", 1, []string{"c1"}, 2, 2 << 20},
+		{"s2", 10, []string{"c3"}, 1, 512},
+		{"s3", 10, nil, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s limit %d", tc.session, tc.limit), func(t *testing.T) {
+			cids, count, bytes, err := d.SessionChunks(ctx, tc.session, tc.limit)
+			if err != nil || !slices.Equal(cids, tc.cids) || count != tc.count || bytes != tc.bytes {
+				t.Fatalf("got %v %d %d %v, want %v %d %d", cids, count, bytes, err, tc.cids, tc.count, tc.bytes)
+			}
+		})
 	}
 }
