@@ -19,6 +19,10 @@ const (
 	KindPresence = 18460
 	// KindOffer is a provider's offer of one resource (addressable, d = offer id).
 	KindOffer = 38460
+	// KindTopUp credits a prepaid fee balance at the relay with a Cashu
+	// token (ephemeral: the relay answers it and neither stores nor
+	// broadcasts it).
+	KindTopUp = 28460
 
 	// KindDeletion is NIP-09's deletion request, which cancels orders.
 	KindDeletion = nostr.KindDeletion
@@ -27,7 +31,7 @@ const (
 )
 
 // marketKinds lists every kind this package defines.
-var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindReceipt, KindAttestation}
+var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindReceipt, KindAttestation, KindTopUp}
 
 // IsMarketKind reports whether kind is one of the market kinds this package
 // defines (NIP-09 deletions and NIP-59 gift wraps are not market kinds).
