@@ -1,7 +1,8 @@
 // Package nips holds sovmesh's market protocol: the kind numbers and the
 // typed events of the market (offers, presence beacons, bids, matches,
-// receipts and trust attestations), each with an encoder (ToEvent) and a
-// strict parser (ParseXxx) for untrusted input.
+// receipts and trust attestations, and the top-ups that prepay a relay's
+// fees), each with an encoder (ToEvent) and a strict parser (ParseXxx) for
+// untrusted input.
 //
 // Every other package uses these types; nothing else in sovmesh knows a
 // market kind number or a market tag name. The Markdown files beside this

@@ -3,6 +3,7 @@ package nips_test
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -165,6 +166,27 @@ func FuzzParseAttestation(f *testing.F) {
 			t.Fatalf("rating %d", a.Rating)
 		}
 		reparse(t, a, func(a nips.Attestation) nostr.Event { return a.ToEvent(e.CreatedAt) }, nips.ParseAttestation, e.PubKey)
+	})
+}
+
+func FuzzParseTopUp(f *testing.F) {
+	seed(f, nips.KindTopUp)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindTopUp)
+		if !ok {
+			return
+		}
+		tu, err := nips.ParseTopUp(&e)
+		if err != nil {
+			if tok := e.Tags.GetFirst([]string{"cashu"}); tok != nil && len(*tok) > 1 && len((*tok)[1]) > 80 && strings.Contains(err.Error(), (*tok)[1]) {
+				t.Fatalf("error quotes the token: %v", err)
+			}
+			return
+		}
+		if len(tu.Token) > nips.MaxTokenLen {
+			t.Fatalf("token of %d bytes", len(tu.Token))
+		}
+		reparse(t, tu, func(tu nips.TopUp) nostr.Event { return tu.ToEvent(e.CreatedAt) }, nips.ParseTopUp, e.PubKey)
 	})
 }
 

@@ -19,6 +19,10 @@ const (
 	KindPresence = 18460
 	// KindOffer is a provider's offer of one resource (addressable, d = offer id).
 	KindOffer = 38460
+	// KindTopUp credits a prepaid fee balance at the relay with a Cashu
+	// token (ephemeral: the relay answers it and neither stores nor
+	// broadcasts it).
+	KindTopUp = 28460
 
 	// KindSafeBox is one stored file's content key, NIP-44 encrypted to its
 	// owner's own key (addressable; d = a keyed hash of the file's root CID,
@@ -54,7 +58,7 @@ var agentKinds = [...]int{KindSafeBox, KindKeyShare, KindKeyGrant, KindChangeNot
 func AgentKinds() []int { return agentKinds[:] }
 
 // marketKinds lists every market kind this package defines.
-var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindReceipt, KindAttestation}
+var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindReceipt, KindAttestation, KindTopUp}
 
 // IsMarketKind reports whether kind is one of the market kinds this package
 // defines (NIP-09 deletions and NIP-59 gift wraps are not market kinds).

@@ -264,8 +264,8 @@ func TestValidateIgnoresOtherKinds(t *testing.T) {
 }
 
 func TestKindRanges(t *testing.T) {
-	if !nostr.IsAddressableKind(nips.KindOffer) || !nostr.IsReplaceableKind(nips.KindPresence) {
-		t.Fatal("offer must be addressable, presence replaceable")
+	if !nostr.IsAddressableKind(nips.KindOffer) || !nostr.IsReplaceableKind(nips.KindPresence) || !nostr.IsEphemeralKind(nips.KindTopUp) {
+		t.Fatal("offer must be addressable, presence replaceable, top-up ephemeral")
 	}
 	for _, k := range []int{nips.KindBid, nips.KindMatch, nips.KindReceipt, nips.KindAttestation} {
 		if !nostr.IsRegularKind(k) {
@@ -273,7 +273,8 @@ func TestKindRanges(t *testing.T) {
 		}
 	}
 	// Kinds in use elsewhere (see README.md).
-	taken := []int{1021, 1022, 10021, 38421, 38000, 38172, 38173, 37195, 38383, 30382, 30383, 30384, 30385, 30402, 7000, 7374, 7375, 7376, 9321, 10019, 13194, 23194, 23195, 23197}
+	taken := []int{1021, 1022, 10021, 38421, 38000, 38172, 38173, 37195, 38383, 30382, 30383, 30384, 30385, 30402, 7000, 7374, 7375, 7376, 9321, 10019, 13194, 23194, 23195, 23197,
+		20000, 21000, 22242, 23196, 24133, 24242, 25050, 27235, 28934, 28935, 28936}
 	if !nostr.IsAddressableKind(nips.KindSafeBox) {
 		t.Error("a SafeBox entry must be addressable")
 	}

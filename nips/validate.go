@@ -23,12 +23,14 @@ func Validate(evt *nostr.Event) error {
 		_, err = ParseReceipt(evt)
 	case KindAttestation:
 		_, err = ParseAttestation(evt)
+	case KindTopUp:
+		_, err = ParseTopUp(evt)
 	}
 	return err
 }
 
 // Parse parses a market event into its typed value (Offer, Presence, Bid,
-// Match, Receipt or Attestation). For other kinds it returns (nil, nil).
+// Match, Receipt, Attestation or TopUp). For other kinds it returns (nil, nil).
 func Parse(evt *nostr.Event) (any, error) {
 	if evt == nil {
 		return nil, nil
@@ -46,6 +48,8 @@ func Parse(evt *nostr.Event) (any, error) {
 		return ParseReceipt(evt)
 	case KindAttestation:
 		return ParseAttestation(evt)
+	case KindTopUp:
+		return ParseTopUp(evt)
 	}
 	return nil, nil
 }

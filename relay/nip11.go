@@ -31,6 +31,10 @@ type Info struct {
 	// TestMoney is true when the relay runs its embedded development mint,
 	// whose ecash is backed by a fake Lightning node (sovmesh extension).
 	TestMoney bool `json:"test_money,omitempty"`
+	// TopUpKind is the ephemeral event kind that credits the sender's
+	// prepaid fee balance with a Cashu token, when the relay takes them
+	// (sovmesh extension; nips/topup.md).
+	TopUpKind int `json:"topup_kind,omitempty"`
 }
 
 // Limitation is the NIP-11 limitation object.

@@ -52,6 +52,7 @@ type Relay struct {
 	ipConns      *limiter
 
 	policies  []namedPolicy
+	answers   map[int]namedAnswer
 	deletions *deletionIndex
 	infoHooks []func(*Info)
 	onFailure []func(context.Context, *nostr.Event)
@@ -82,7 +83,10 @@ type options struct {
 	pubkeyRate RateFunc
 	onEvent    []func(context.Context, *nostr.Event)
 	onFailure  []func(context.Context, *nostr.Event)
+	answers    map[int]namedAnswer
+	challenge  bool
 	now        func() time.Time
+	err        error
 }
 
 // WithLogger sets the logger (default: slog.Default()'s handler at Info).
@@ -118,6 +122,44 @@ func WithOnStoreFailure(f func(ctx context.Context, evt *nostr.Event)) Option {
 	return func(o *options) { o.onFailure = append(o.onFailure, f) }
 }
 
+// Answer handles an ephemeral event addressed to the relay itself (a
+// request, such as a prepaid fee top-up), once every policy accepted it. ok
+// and msg are the NIP-01 OK: msg is shown to the client either way and
+// carries a machine-readable prefix ("blocked: ...", "error: ...") when !ok.
+type Answer func(ctx context.Context, evt *nostr.Event) (ok bool, msg string)
+
+type namedAnswer struct {
+	reason string
+	fn     Answer
+}
+
+// WithAnswer makes the relay answer the ephemeral events of kind with a:
+// such an event goes through the policies like any other, then a's OK is
+// sent, and the event is neither broadcast nor passed to the WithOnEvent
+// functions. reason labels a's refusals in the rejected-events metric. New
+// fails if kind is not ephemeral or already has an answer.
+func WithAnswer(reason string, kind int, a Answer) Option {
+	return func(o *options) {
+		_, dup := o.answers[kind]
+		switch {
+		case !nostr.IsEphemeralKind(kind):
+			o.err = errors.Join(o.err, fmt.Errorf("answer for kind %d: only ephemeral kinds (20000-29999) can be answered", kind))
+		case dup:
+			o.err = errors.Join(o.err, fmt.Errorf("answer for kind %d: already set", kind))
+		default:
+			if o.answers == nil {
+				o.answers = map[int]namedAnswer{}
+			}
+			o.answers[kind] = namedAnswer{reason, a}
+		}
+	}
+}
+
+// WithAuthChallenge makes the relay send its NIP-42 challenge as soon as a
+// client connects, so a client can authenticate before it is asked to (to
+// pay fees from its prepaid balance on a relay that does not require AUTH).
+func WithAuthChallenge() Option { return func(o *options) { o.challenge = true } }
+
 // AuthedPubkey returns the NIP-42 authenticated pubkey of the connection
 // behind ctx (as policies receive it), or "".
 func AuthedPubkey(ctx context.Context) string { return khatru.GetAuthed(ctx) }
@@ -134,6 +176,9 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	o := options{log: slog.Default(), now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, o.err)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -165,6 +210,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		metrics:   newMetrics(),
 		infoHooks: o.infoHooks,
 		onFailure: o.onFailure,
+		answers:   o.answers,
 		deletions: newDeletionIndex(),
 		mux:       http.NewServeMux(),
 		ctx:       ctx,
@@ -188,6 +234,9 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	}
 	r.policies = append(r.eventPolicies(), o.policies...)
 	r.kh = r.newKhatru()
+	if o.challenge {
+		r.kh.OnConnect = append(r.kh.OnConnect, khatru.RequestAuth)
+	}
 	for _, f := range o.onEvent {
 		r.kh.OnEventSaved = append(r.kh.OnEventSaved, f)
 		r.kh.OnEphemeralEvent = append(r.kh.OnEphemeralEvent, f)
@@ -221,6 +270,7 @@ func (r *Relay) newKhatru() *khatru.Relay {
 
 	kh.RejectConnection = append(kh.RejectConnection, r.rejectConnection)
 	kh.RejectEvent = append(kh.RejectEvent, r.rejectEvent)
+	kh.AnswerEphemeral = append(kh.AnswerEphemeral, r.answer)
 	kh.OverwriteFilter = append(kh.OverwriteFilter, r.overwriteFilter)
 	kh.RejectFilter = append(kh.RejectFilter, r.rejectFilter)
 	kh.RejectCountFilter = append(kh.RejectCountFilter, r.rejectCountFilter)
@@ -268,6 +318,25 @@ func (r *Relay) rejectEvent(ctx context.Context, evt *nostr.Event) (bool, string
 		}
 	}
 	return false, ""
+}
+
+// answer runs the Answer for evt's kind, if there is one (after
+// rejectEvent accepted evt), counting it as accepted or refused. A shutdown
+// waits for it as for a store write.
+func (r *Relay) answer(ctx context.Context, evt *nostr.Event) (handled, ok bool, msg string) {
+	a, found := r.answers[evt.Kind]
+	if !found {
+		return false, false, ""
+	}
+	r.inflight.add(1)
+	defer r.inflight.add(-1)
+	ok, msg = a.fn(ctx, evt)
+	if ok {
+		r.metrics.accepted.WithLabelValues(kindClass(evt.Kind)).Inc()
+	} else {
+		r.metrics.rejected.WithLabelValues(a.reason).Inc()
+	}
+	return true, ok, msg
 }
 
 func (r *Relay) rejectConnection(req *http.Request) bool {

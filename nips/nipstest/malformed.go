@@ -119,5 +119,10 @@ func Malformed() []Case {
 		{"attestation/failed rated", edit("attestation.json", B, set("l", "failed", nips.TrustLabelNamespace)), `a failed session is rated 0`, nips.ErrOutOfRange},
 		{"attestation/rating", edit("attestation.json", B, set("rating", "101")), `attestation: tag "rating": out of range`, nips.ErrOutOfRange},
 		{"attestation/no outcome", edit("attestation.json", B, drop("l")), `attestation: tag "l": missing required tag`, nips.ErrMissingTag},
+
+		{"topup/no token", edit("topup.json", P, drop("cashu")), `topup: tag "cashu": missing required tag`, nips.ErrMissingTag},
+		{"topup/two tokens", edit("topup.json", P, add("cashu", Token)), `topup: tag "cashu": tag repeated`, nips.ErrDuplicateTag},
+		{"topup/not a token", edit("topup.json", P, set("cashu", "lnbc10n1pjexample")), `want a cashuA or cashuB token`, nips.ErrBadValue},
+		{"topup/not base64", edit("topup.json", P, set("cashu", "cashuB{not base64}")), `token is not base64`, nips.ErrBadValue},
 	}
 }

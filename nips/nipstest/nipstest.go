@@ -52,6 +52,10 @@ func Sign(evt nostr.Event, k Key) nostr.Event {
 // Mint is the Cashu mint URL of the examples.
 const Mint = "https://mint.example.com"
 
+// Token is the Cashu token of the examples: a V4 token of 20 sat from Mint
+// as a wallet encodes it (shape only: no mint signed its proofs).
+const Token = "cashuBo2FteBhodHRwczovL21pbnQuZXhhbXBsZS5jb21hdWNzYXRhdIGiYWlIAK0mjE0fWCZhcIKjYWEEYXN4QDRjMjIyYjM1NjRmNjE3YWJjYzhhZDAxOTNkZmU0YTc1MGQ4MjM0MTcwZDBhMGJjNGJiZGZlZDI2YjBkM2JlZTJhY1ghAqW8RNauDchfQWXzgH5iUQ56jFFRbbudS3JFMK5wngtOo2FhEGFzeEA3Mzk3NDY1MzkxZWNlNzU2ZmFhZDFjZDJiZjRmNDViZDk0MzljMjcxZmJmZDIyMDM0ODQ3MWZkZmMxMjg0NzBmYWNYIQPJuUqPI8HglLnFbYTTuoxh_MWlYoZ29DBC-fsSVgqKpw"
+
 // StorageOffer is the example storage offer.
 func StorageOffer() nips.Offer {
 	return nips.Offer{
@@ -185,5 +189,7 @@ func ExampleEvents() map[string]nostr.Event {
 		Outcome: nips.Delivered, Settled: m.Amount, LatencyMs: 180, Rating: 95,
 	}
 	out["attestation.json"] = Sign(at.ToEvent(Time+86500), Buyer)
+
+	out["topup.json"] = Sign(nips.TopUp{Token: Token}.ToEvent(Time+1), Provider)
 	return out
 }

@@ -108,7 +108,7 @@ func TestOfferPublicationFee(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
 		t.Fatal(err)
 	}
-	if info.Fees == nil || len(info.Fees.Publication) == 0 || !info.Limitation.PaymentRequired || !info.TestMoney || len(info.Mints) != 1 {
-		t.Fatalf("NIP-11 fees %+v payment_required %v test_money %v mints %v", info.Fees, info.Limitation.PaymentRequired, info.TestMoney, info.Mints)
+	if info.Fees == nil || len(info.Fees.Publication) == 0 || !info.Limitation.PaymentRequired || !info.TestMoney || len(info.Mints) != 1 || info.TopUpKind != nips.KindTopUp {
+		t.Fatalf("NIP-11 fees %+v payment_required %v test_money %v mints %v topup_kind %d", info.Fees, info.Limitation.PaymentRequired, info.TestMoney, info.Mints, info.TopUpKind)
 	}
 }

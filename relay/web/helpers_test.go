@@ -153,7 +153,7 @@ func (e *env) prepay(t *testing.T, pubkey string, sats uint64) {
 	if err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	if _, err := e.fees.TopUp(t.Context(), pubkey, sent.Token); err != nil {
+	if _, err := e.fees.TopUp(t.Context(), pubkey, sent.Token, ""); err != nil {
 		t.Fatalf("top up: %v", err)
 	}
 }

@@ -32,7 +32,9 @@ type Relay struct {
 	connectionContext       context.Context // will be canceled when the connection closes
 	connectionContextCancel context.CancelCauseFunc
 
-	challenge                     string       // NIP-42 challenge, we only keep the last
+	// NIP-42 challenge, we only keep the last. sovmesh patch: atomic, since
+	// the reader goroutine writes it while Auth reads it.
+	challenge                     atomic.Pointer[string]
 	noticeHandler                 func(string) // NIP-01 NOTICEs
 	customHandler                 func(string) // nonstandard unparseable messages
 	okCallbacks                   *xsync.MapOf[string, func(bool, string)]
@@ -269,7 +271,8 @@ func (r *Relay) ConnectWithTLS(ctx context.Context, tlsConfig *tls.Config) error
 				if env.Challenge == nil {
 					continue
 				}
-				r.challenge = *env.Challenge
+				challenge := *env.Challenge
+				r.challenge.Store(&challenge)
 			case *EventEnvelope:
 				// we already have the subscription from the pre-check above, so we can just reuse it
 				if sub == nil {
@@ -339,12 +342,16 @@ func (r *Relay) Publish(ctx context.Context, event Event) error {
 // You don't have to build the AUTH event yourself, this function takes a function to which the
 // event that must be signed will be passed, so it's only necessary to sign that.
 func (r *Relay) Auth(ctx context.Context, sign func(event *Event) error) error {
+	var challenge string
+	if c := r.challenge.Load(); c != nil {
+		challenge = *c
+	}
 	authEvent := Event{
 		CreatedAt: Now(),
 		Kind:      KindClientAuthentication,
 		Tags: Tags{
 			Tag{"relay", r.URL},
-			Tag{"challenge", r.challenge},
+			Tag{"challenge", challenge},
 		},
 		Content: "",
 	}

@@ -16,7 +16,9 @@ func (rl *Relay) AddEvent(ctx context.Context, evt *nostr.Event) (skipBroadcast 
 	}
 
 	if nostr.IsEphemeralKind(evt.Kind) {
-		return false, rl.handleEphemeral(ctx, evt)
+		// sovmesh patch: an answered event is not broadcast.
+		answered, _, err := rl.handleEphemeralAnswer(ctx, evt)
+		return answered, err
 	} else {
 		return rl.handleNormal(ctx, evt)
 	}

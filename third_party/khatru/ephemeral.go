@@ -7,14 +7,27 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 )
 
-func (rl *Relay) handleEphemeral(ctx context.Context, evt *nostr.Event) error {
+// handleEphemeralAnswer is upstream's handleEphemeral with the
+// AnswerEphemeral hooks (sovmesh patch): after RejectEvent, answered reports
+// that one took the event, which is then not broadcast, and msg is its OK
+// message; otherwise the OnEphemeralEvent hooks run.
+func (rl *Relay) handleEphemeralAnswer(ctx context.Context, evt *nostr.Event) (answered bool, msg string, err error) {
 	for _, reject := range rl.RejectEvent {
 		if reject, msg := reject(ctx, evt); reject {
 			if msg == "" {
-				return errors.New("blocked: no reason")
+				return false, "", errors.New("blocked: no reason")
 			} else {
-				return errors.New(nostr.NormalizeOKMessage(msg, "blocked"))
+				return false, "", errors.New(nostr.NormalizeOKMessage(msg, "blocked"))
 			}
+		}
+	}
+
+	for _, answer := range rl.AnswerEphemeral {
+		if handled, ok, msg := answer(ctx, evt); handled {
+			if !ok {
+				return true, "", errors.New(nostr.NormalizeOKMessage(msg, "error"))
+			}
+			return true, msg, nil
 		}
 	}
 
@@ -22,5 +35,5 @@ func (rl *Relay) handleEphemeral(ctx context.Context, evt *nostr.Event) error {
 		oee(ctx, evt)
 	}
 
-	return nil
+	return false, "", nil
 }

@@ -219,6 +219,8 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 					var ok bool
 					var writeErr error
 					var skipBroadcast bool
+					var answered bool // sovmesh patch: see AnswerEphemeral
+					var answer string
 
 					if env.Event.Kind == 5 {
 						// this always returns "blocked: " whenever it returns an error
@@ -228,7 +230,8 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 					if writeErr == nil {
 						if nostr.IsEphemeralKind(env.Event.Kind) {
 							// this will also always return a prefixed reason
-							writeErr = srl.handleEphemeral(ctx, &env.Event)
+							answered, answer, writeErr = srl.handleEphemeralAnswer(ctx, &env.Event)
+							skipBroadcast = answered
 						} else {
 							// this will also always return a prefixed reason
 							skipBroadcast, writeErr = srl.handleNormal(ctx, &env.Event)
@@ -241,7 +244,9 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 						for _, ovw := range srl.OverwriteResponseEvent {
 							ovw(ctx, &env.Event)
 						}
-						if !skipBroadcast {
+						if answered {
+							reason = answer
+						} else if !skipBroadcast {
 							n := srl.notifyListeners(&env.Event)
 
 							// the number of notified listeners matters in ephemeral events

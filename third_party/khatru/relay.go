@@ -79,6 +79,12 @@ type Relay struct {
 	// itself, before or outside RejectEvent: code is "bad_id",
 	// "bad_signature", "protected" or "deleted".
 	OnEventRejected []func(ctx context.Context, event *nostr.Event, code string)
+	// sovmesh patch: AnswerEphemeral hooks run, in order, on an ephemeral
+	// event that passed RejectEvent. The first that returns handled answers
+	// the event itself (a request to the relay, not a message for other
+	// clients): the OK carries its ok and msg (prefixed when !ok), and the
+	// event is neither given to OnEphemeralEvent nor broadcast.
+	AnswerEphemeral []func(ctx context.Context, event *nostr.Event) (handled bool, ok bool, msg string)
 
 	// these are used when this relays acts as a router
 	routes                []Route

@@ -174,7 +174,7 @@ func TestTopUpCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	pk, _ := nostr.GetPublicKey(nostr.GeneratePrivateKey())
-	if _, err := col.TopUp(ctx, pk, sent.Token); !errors.Is(err, cashu.ErrCrashed) {
+	if _, err := col.TopUp(ctx, pk, sent.Token, ""); !errors.Is(err, cashu.ErrCrashed) {
 		t.Fatalf("top up: %v", err)
 	}
 	if b, _ := col.Balance(ctx, pk); b != 0 {
@@ -232,5 +232,75 @@ func TestFirstChargeResumes(t *testing.T) {
 	}
 	if b, _ := col2.Balance(ctx, pk); b != 2 {
 		t.Fatalf("balance %d, want 2", b)
+	}
+}
+
+// TestTopUpResent: a top-up interrupted after the mint took its token
+// answers "not settled" and credits nothing yet; the same request sent
+// again (after the wallet resumed, when the wallet itself stopped) credits
+// the token once and reports the credit, as does every later resend.
+func TestTopUpResent(t *testing.T) {
+	m := paytest.StartMint(t)
+	for _, st := range []struct {
+		name       string
+		walletStep string // the relay wallet stops here
+		feeStep    string // or the collector stops here
+	}{
+		{name: "after the swap, before the wallet stored the proofs", walletStep: "receive.swapped"},
+		{name: "after the receive, before the credit", feeStep: "fee.received"},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := t.Context()
+			crash := true
+			hook := func(want string) func(string) error {
+				return func(step string) error {
+					if crash && step == want {
+						return errors.New("crash")
+					}
+					return nil
+				}
+			}
+			relayWallet := paytest.Wallet(t, func(c *cashu.Config) { c.StepHook = hook(st.walletStep) }, m.URL())
+			col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{Publication: map[int]uint64{offerKind: 3}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fees.SetStepHook(col, hook(st.feeStep))
+			buyer := paytest.Funded(t, 20, nil, m.URL())
+			sent, err := buyer.Send(ctx, 9, cashu.SendOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pk, _ := nostr.GetPublicKey(nostr.GeneratePrivateKey())
+			_, err = col.TopUp(ctx, pk, sent.Token, "request")
+			if !errors.Is(err, fees.ErrNotSettled) || !errors.Is(err, cashu.ErrCrashed) || fees.Prefix(err) != "error" {
+				t.Fatalf("interrupted top-up: %v, want not settled", err)
+			}
+			if b, _ := col.Balance(ctx, pk); b != 0 {
+				t.Fatalf("credited %d before the outcome is known", b)
+			}
+			crash = false
+			if st.walletStep != "" {
+				// The wallet's receive op is open until the wallet resumes.
+				if _, err := col.TopUp(ctx, pk, sent.Token, "request"); !errors.Is(err, fees.ErrNotSettled) {
+					t.Fatalf("resent before the wallet resumed: %v, want not settled", err)
+				}
+				if _, err := relayWallet.Resume(ctx); err != nil {
+					t.Fatalf("wallet resume: %v", err)
+				}
+			}
+			for range 2 {
+				res, err := col.TopUp(ctx, pk, sent.Token, "request")
+				if err != nil || res != (fees.TopUpResult{Credited: 9, Balance: 9}) {
+					t.Fatalf("resent: %+v %v, want 9 credited, balance 9", res, err)
+				}
+			}
+			if n, err := col.Resume(ctx); n != 0 || err != nil {
+				t.Fatalf("resume settled %d (%v) after the resends", n, err)
+			}
+			if w, _ := relayWallet.Balance(ctx); w != 9 {
+				t.Fatalf("relay wallet %d, want 9", w)
+			}
+		})
 	}
 }

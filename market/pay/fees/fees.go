@@ -9,7 +9,8 @@
 // (redeemed at once into the relay's wallet, so it is worthless to anyone who
 // reads the stored event; any excess over the fee is credited to the payer's
 // prepaid balance), or from the prepaid balance of the NIP-42 authenticated
-// pubkey (or, without AUTH, of the event's author), topped up with TopUp.
+// pubkey (or, without AUTH, of the event's author), topped up with TopUp
+// (the relay calls it for a top-up event, which carries only a token).
 // Each event is charged at most once per fee; Refund credits a fee back to
 // the balance when the relay could not store the event after charging it.
 //
@@ -42,21 +43,31 @@ var (
 	// ErrPaymentRequired: no token and not enough prepaid balance.
 	ErrPaymentRequired = errors.New("payment required")
 	// ErrBadPayment: the token was refused (spent, replayed, malformed,
-	// unknown mint, too many tags).
+	// unknown mint, too many tags). Nothing was credited.
 	ErrBadPayment = errors.New("payment refused")
+	// ErrNotSettled: the relay journaled a top-up token but the mint has not
+	// said whether it took it; Resume credits it if it did. The same
+	// top-up sent again reports the outcome.
+	ErrNotSettled = errors.New("payment not settled")
 )
 
 // Prefix returns the NIP-01 prefix for an error of Charge or TopUp:
-// "payment-required" or "blocked" (or "error" for anything else).
+// "payment-required" or "blocked" (or "error" for anything else, such as
+// ErrNotSettled).
 func Prefix(err error) string {
 	switch {
 	case errors.Is(err, ErrPaymentRequired):
 		return "payment-required"
+	case errors.Is(err, ErrNotSettled):
+		return "error"
 	case errors.Is(err, ErrBadPayment):
 		return "blocked"
 	}
 	return "error"
 }
+
+// reasonTopUp is the reason of a top-up's fee receipt: a credit, no fee.
+const reasonTopUp = "topup"
 
 // Receiver redeems tokens into the relay's wallet; *cashu.Wallet is one.
 type Receiver interface {
@@ -148,11 +159,7 @@ func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) 
 	if fee == 0 {
 		return nil
 	}
-	c.resumed.Do(func() {
-		if _, err := c.Resume(ctx); err != nil {
-			c.log.Warn("fee receipts not all resumed", "err", err)
-		}
-	})
+	c.resumeOnce(ctx)
 	payer := ev.PubKey
 	if authed != "" {
 		payer = authed
@@ -182,7 +189,7 @@ func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) 
 	}
 	if token != "" {
 		r := receipt{pubkey: payer, eventID: ev.ID, kind: ev.Kind, reason: reason, fee: fee}
-		err := c.redeem(ctx, token, ev.PubKey, r)
+		_, _, err := c.redeem(ctx, token, ev.PubKey, r)
 		if err != nil && !errors.Is(err, ErrPaymentRequired) {
 			return fmt.Errorf("%w: %s fee token: %w", ErrBadPayment, reason, err)
 		}
@@ -201,8 +208,18 @@ func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) 
 	return nil
 }
 
+// resumeOnce runs Resume at the first charge or top-up, in case the owner
+// did not call it at start.
+func (c *Collector) resumeOnce(ctx context.Context) {
+	c.resumed.Do(func() {
+		if _, err := c.Resume(ctx); err != nil {
+			c.log.Warn("fee receipts not all resumed", "err", err)
+		}
+	})
+}
+
 // receipt is what a redeemed token pays for: a credit to pubkey and, for an
-// event, its fee.
+// event, its fee. A top-up's eventID is its request's ref, and it has no fee.
 type receipt struct {
 	pubkey  string
 	eventID string
@@ -211,9 +228,13 @@ type receipt struct {
 	fee     uint64
 }
 
+// charges reports whether the receipt pays an event's fee (not a top-up).
+func (r receipt) charges() bool { return r.eventID != "" && r.reason != reasonTopUp }
+
 // redeem receives token with the receipt journaled alongside the receive op
-// and completes it.
-func (c *Collector) redeem(ctx context.Context, token, counterparty string, r receipt) error {
+// and completes it. It returns the sats credited and the receive op's id
+// (0 when nothing was journaled).
+func (c *Collector) redeem(ctx context.Context, token, counterparty string, r receipt) (credited uint64, opID int64, err error) {
 	var journaled int64 // the receive op, once journaled
 	rec, err := c.wallet.Receive(ctx, token, cashu.ReceiveOptions{
 		Counterparty: counterparty,
@@ -235,25 +256,25 @@ func (c *Collector) redeem(ctx context.Context, token, counterparty string, r re
 				c.log.Warn("fee receipt not settled", "op", journaled, "err", cerr)
 			}
 		}
-		return err
+		return 0, journaled, err
 	}
 	if journaled == 0 {
 		// A Receiver that does not journal: credit directly.
-		return c.j.Tx(ctx, func(tx *sql.Tx) error {
+		return rec.Amount, 0, c.j.Tx(ctx, func(tx *sql.Tx) error {
 			if err := credit(ctx, tx, r.pubkey, rec.Amount); err != nil {
 				return err
 			}
-			if r.eventID == "" {
+			if !r.charges() {
 				return nil
 			}
 			return debit(ctx, tx, r.pubkey, r.eventID, r.kind, r.reason, r.fee, "token")
 		})
 	}
 	if err := c.step("fee.received"); err != nil {
-		return err
+		return 0, journaled, err
 	}
 	_, err = c.complete(ctx, journaled)
-	return err
+	return rec.Amount, journaled, err
 }
 
 // complete settles the fee receipt of a receive op in one transaction: a
@@ -293,7 +314,7 @@ func (c *Collector) complete(ctx context.Context, opID int64) (done bool, err er
 			return err
 		}
 		done = true
-		if r.eventID == "" {
+		if !r.charges() {
 			return nil
 		}
 		var n int
@@ -388,7 +409,12 @@ func debit(ctx context.Context, tx *sql.Tx, pubkey, eventID string, kind int, re
 		return fmt.Errorf("fees: debit: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("%w: %s fee is %d sat; attach a %q tag with a token or prepay", ErrPaymentRequired, reason, fee, TagName)
+		var bal int64
+		if err := tx.QueryRowContext(ctx, `SELECT sats FROM fee_balances WHERE pubkey = ?`, pubkey).Scan(&bal); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("fees: debit: %w", err)
+		}
+		return fmt.Errorf("%w: %s fee is %d sat, prepaid balance of %.8s... is %d sat; attach a %q tag with a token or top up the balance",
+			ErrPaymentRequired, reason, fee, pubkey, bal, TagName)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO fee_ledger (event_id, pubkey, kind, reason, amount, source, day, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, eventID, pubkey, kind, reason, int64(fee), source, day(now), now.Unix())
@@ -417,16 +443,101 @@ func credit(ctx context.Context, tx *sql.Tx, pubkey string, sats uint64) error {
 	return nil
 }
 
+// TopUpResult is the outcome of a top-up.
+type TopUpResult struct {
+	// Credited is what the token added to the balance: its value less the
+	// mint's input fee.
+	Credited uint64
+	// Balance is the prepaid balance after the credit.
+	Balance uint64
+}
+
 // TopUp redeems token into the relay's wallet and credits pubkey's prepaid
-// balance (journaled as Charge's tokens are); it returns the new balance.
-func (c *Collector) TopUp(ctx context.Context, pubkey, token string) (uint64, error) {
+// balance, journaled as Charge's tokens are: a token the wallet redeemed is
+// credited even if the relay stops in between (Resume settles it), and a
+// token the mint or the wallet refused credits nothing (ErrBadPayment).
+// When the mint has not answered, TopUp returns ErrNotSettled, and Resume
+// credits the token later if the mint took it.
+//
+// ref, when not "", names the request (the top-up event's id): the same ref
+// and pubkey again return the first outcome (what was credited, and the
+// balance now) instead of redeeming anew, so a client that lost the answer
+// can send the same request again. Errors never quote the token.
+func (c *Collector) TopUp(ctx context.Context, pubkey, token, ref string) (TopUpResult, error) {
 	if !nostr.IsValid32ByteHex(pubkey) {
-		return 0, fmt.Errorf("fees: top up: bad pubkey")
+		return TopUpResult{}, fmt.Errorf("fees: top up: bad pubkey")
 	}
-	if err := c.redeem(ctx, token, pubkey, receipt{pubkey: pubkey, reason: "topup"}); err != nil {
-		return 0, fmt.Errorf("%w: top up: %w", ErrBadPayment, err)
+	c.resumeOnce(ctx)
+	if ref != "" {
+		if res, found, err := c.toppedUp(ctx, pubkey, ref); err != nil || found {
+			return res, err
+		}
 	}
-	return c.Balance(ctx, pubkey)
+	credited, opID, err := c.redeem(ctx, token, pubkey, receipt{pubkey: pubkey, eventID: ref, reason: reasonTopUp})
+	if err != nil {
+		if opID != 0 && c.receiptPending(ctx, opID) {
+			return TopUpResult{}, fmt.Errorf("%w: top-up token: %w; it is credited if the mint took it: send the same top-up again to see", ErrNotSettled, err)
+		}
+		return TopUpResult{}, fmt.Errorf("%w: top-up token: %w; nothing credited", ErrBadPayment, err)
+	}
+	c.log.Debug("prepaid balance topped up", "pubkey", pubkey, "sats", credited)
+	bal, err := c.Balance(ctx, pubkey)
+	return TopUpResult{Credited: credited, Balance: bal}, err
+}
+
+// toppedUp finds an earlier top-up of pubkey under ref that was not refused
+// and reports its outcome, settling it first if a previous run left it
+// pending. found is false when there is none (or it turned out refused).
+func (c *Collector) toppedUp(ctx context.Context, pubkey, ref string) (res TopUpResult, found bool, err error) {
+	opID, state, amount, err := c.topUpReceipt(ctx, pubkey, ref)
+	if errors.Is(err, sql.ErrNoRows) {
+		return TopUpResult{}, false, nil
+	}
+	if err != nil {
+		return TopUpResult{}, false, err
+	}
+	if state == "pending" {
+		if _, err := c.complete(ctx, opID); err != nil && !errors.Is(err, cashu.ErrPending) {
+			return TopUpResult{}, true, err
+		}
+		opID, state, amount, err = c.topUpReceipt(ctx, pubkey, ref)
+		if errors.Is(err, sql.ErrNoRows) {
+			return TopUpResult{}, false, nil // refused after all: redeem again
+		}
+		if err != nil {
+			return TopUpResult{}, true, err
+		}
+		if state == "pending" {
+			return TopUpResult{}, true, fmt.Errorf("%w: the mint has not answered for this top-up yet (op %d); send it again later", ErrNotSettled, opID)
+		}
+	}
+	bal, err := c.Balance(ctx, pubkey)
+	return TopUpResult{Credited: amount, Balance: bal}, true, err
+}
+
+// topUpReceipt returns the latest top-up receipt of pubkey under ref that
+// did not fail, with the amount its receive op credits, or sql.ErrNoRows.
+func (c *Collector) topUpReceipt(ctx context.Context, pubkey, ref string) (opID int64, state string, amount uint64, err error) {
+	var a int64
+	err = c.j.DB().QueryRowContext(ctx, `SELECT r.op_id, r.state, o.amount FROM fee_receipts r JOIN ops o ON o.id = r.op_id
+		WHERE r.event_id = ? AND r.pubkey = ? AND r.reason = ? AND r.state != 'failed' ORDER BY r.op_id DESC LIMIT 1`,
+		ref, pubkey, reasonTopUp).Scan(&opID, &state, &a)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("fees: top-up receipt: %w", err)
+	}
+	return opID, state, uint64(a), err
+}
+
+// receiptPending reports whether the receipt of a receive op is still
+// pending (or cannot be read, which is as unsure). A receipt that was never
+// written (its transaction failed) is not.
+func (c *Collector) receiptPending(ctx context.Context, opID int64) bool {
+	var state string
+	err := c.j.DB().QueryRowContext(ctx, `SELECT state FROM fee_receipts WHERE op_id = ?`, opID).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false
+	}
+	return err != nil || state == "pending"
 }
 
 // Balance returns pubkey's prepaid balance in sats.

@@ -3,6 +3,7 @@ package fees_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,8 +101,8 @@ func TestCharge(t *testing.T) {
 		t.Fatalf("matching from balance: %v", err)
 	}
 	// Top up after AUTH, then publish from the balance.
-	if b, err := col.TopUp(ctx, pk, token(10)); err != nil || b != 10 {
-		t.Fatalf("top up: %d %v", b, err)
+	if res, err := col.TopUp(ctx, pk, token(10), ""); err != nil || res.Credited != 10 || res.Balance != 10 {
+		t.Fatalf("top up: %+v %v", res, err)
 	}
 	ev2 := event(t, sk, offerKind, nil)
 	if err := col.Charge(ctx, ev2, pk); err != nil {
@@ -128,5 +129,87 @@ func TestCharge(t *testing.T) {
 	doc := col.NIP11()
 	if len(doc.Publication) != 2 || doc.Publication[0].Amount != 2000 || doc.Publication[1].Kinds[0] != offerKind {
 		t.Fatalf("nip11 fees %+v", doc.Publication)
+	}
+}
+
+// TestTopUp: a top-up credits the balance once per request; the same
+// request again reports the first outcome; refused tokens credit nothing;
+// a charge over the balance says the fee and the balance.
+func TestTopUp(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	relayWallet := paytest.Wallet(t, nil, m.URL())
+	col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{Publication: map[int]uint64{offerKind: 3}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buyer := paytest.Funded(t, 50, nil, m.URL())
+	token := func(n uint64) string {
+		s, err := buyer.Send(ctx, n, cashu.SendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Token
+	}
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+	other, _ := nostr.GetPublicKey(nostr.GeneratePrivateKey())
+	tok := token(7)
+	spent := token(2)
+	if _, err := paytest.Wallet(t, nil, m.URL()).Receive(ctx, spent, cashu.ReceiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name          string
+		pubkey, token string
+		ref           string
+		want          fees.TopUpResult
+		is            error // nil: credited
+		alsoIs        error
+	}{
+		{"first", pk, tok, "r1", fees.TopUpResult{Credited: 7, Balance: 7}, nil, nil},
+		{"same request again", pk, tok, "r1", fees.TopUpResult{Credited: 7, Balance: 7}, nil, nil},
+		{"same token, another request", pk, tok, "r2", fees.TopUpResult{}, fees.ErrBadPayment, cashu.ErrReplayed},
+		{"same request, another key", other, tok, "r1", fees.TopUpResult{}, fees.ErrBadPayment, cashu.ErrReplayed},
+		{"spent at the mint", pk, spent, "r3", fees.TopUpResult{}, fees.ErrBadPayment, cashu.ErrTokenSpent},
+		{"malformed", pk, "cashuBgarbage", "r4", fees.TopUpResult{}, fees.ErrBadPayment, cashu.ErrMalformedToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := col.TopUp(ctx, tc.pubkey, tc.token, tc.ref)
+			if tc.is == nil {
+				if err != nil || res != tc.want {
+					t.Fatalf("top up: %+v %v, want %+v", res, err, tc.want)
+				}
+			} else {
+				if !errors.Is(err, tc.is) || !errors.Is(err, tc.alsoIs) || fees.Prefix(err) != "blocked" || !strings.Contains(err.Error(), "nothing credited") {
+					t.Fatalf("top up: %v, want %v and %v, nothing credited", err, tc.is, tc.alsoIs)
+				}
+				if strings.Contains(err.Error(), tc.token) {
+					t.Fatal("the error quotes the token")
+				}
+			}
+			if b, _ := col.Balance(ctx, pk); b != 7 {
+				t.Fatalf("balance %d, want 7", b)
+			}
+			if b, _ := col.Balance(ctx, other); b != 0 {
+				t.Fatalf("balance of the other key %d, want 0", b)
+			}
+			if w, _ := relayWallet.Balance(ctx); w != 7 {
+				t.Fatalf("relay wallet %d, want 7", w)
+			}
+		})
+	}
+	// The balance pays two fees of 3; the third is refused with both numbers.
+	for range 2 {
+		if err := col.Charge(ctx, event(t, sk, offerKind, nil), pk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = col.Charge(ctx, event(t, sk, offerKind, nil), pk)
+	if !errors.Is(err, fees.ErrPaymentRequired) || !strings.Contains(err.Error(), "fee is 3 sat") || !strings.Contains(err.Error(), "is 1 sat") {
+		t.Fatalf("over the balance: %v", err)
+	}
+	if n, err := col.Resume(ctx); n != 0 || err != nil {
+		t.Fatalf("resume settled %d (%v), want nothing left", n, err)
 	}
 }

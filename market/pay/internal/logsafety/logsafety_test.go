@@ -229,7 +229,10 @@ func TestNoSecretsInLogs(t *testing.T) {
 	sec.err(col.Charge(ctx, event(nostr.Tags{{fees.TagName, feeTok.Token}}), "")) // replayed
 	sec.err(col.Charge(ctx, event(nostr.Tags{{fees.TagName, "cashuBnotatoken"}}), ""))
 	sec.err(col.Charge(ctx, event(nil), ""))
-	_, err = col.TopUp(ctx, pk, send(payer, 4, cashu.SendOptions{}).Token)
+	topUpTok := send(payer, 4, cashu.SendOptions{})
+	_, err = col.TopUp(ctx, pk, topUpTok.Token, "request-1")
+	sec.err(err)
+	_, err = col.TopUp(ctx, pk, topUpTok.Token, "request-2") // replayed
 	sec.err(err)
 	_, err = col.Resume(ctx)
 	sec.err(err)
