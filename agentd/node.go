@@ -51,6 +51,12 @@ type Config struct {
 	BudgetOwners []string
 	// BudgetKind is the kind of those authorizations (0: DefaultBudgetKind).
 	BudgetKind int
+	// OfflineLimit is the most sats per mint a provider accepts while that
+	// mint cannot be reached: tokens of allow-listed mints checked on their
+	// DLEQ proofs (NUT-12) and swapped once the mint is back. A token spent
+	// elsewhere meanwhile is lost, so this bounds the loss. 0: a payment
+	// whose mint cannot be reached is refused.
+	OfflineLimit uint64
 	// ReadOnly skips the wallet's Resume, for commands that only read
 	// while a daemon owns the wallet (status, earnings, balance).
 	ReadOnly bool
@@ -169,6 +175,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	wc := cashu.DefaultConfig()
 	wc.Mints = cfg.Mints
 	wc.PrivateKey = key.Secret
+	wc.OfflineLimit = cfg.OfflineLimit
 	if n.Config.BudgetKind == 0 {
 		n.Config.BudgetKind = DefaultBudgetKind
 	}

@@ -1,8 +1,8 @@
 // Package agentdtest starts what agentd's tests run against, all real and
-// on 127.0.0.1: a relay, the dev mint (TEST MONEY), funded nodes, and a
-// stand-in for a language model (an OpenAI-compatible HTTP server that
-// streams canned words with usage; the only stand-in, since no model runs
-// here).
+// on 127.0.0.1: a relay, the dev mint (TEST MONEY), a proxy that takes the
+// mint down and brings it back, funded nodes, and a stand-in for a language
+// model (an OpenAI-compatible HTTP server that streams canned words with
+// usage; the only stand-in, since no model runs here).
 package agentdtest
 
 import (
@@ -75,7 +75,17 @@ func (n *Net) Config(name string) agentd.Config {
 // when the test ends.
 func (n *Net) Node(t testing.TB, name string, sats uint64) *agentd.Node {
 	t.Helper()
-	nd, err := agentd.Open(context.Background(), n.Config(name))
+	return n.NodeWith(t, name, sats, nil)
+}
+
+// NodeWith is Node with configure (if not nil) adjusting the config first.
+func (n *Net) NodeWith(t testing.TB, name string, sats uint64, configure func(*agentd.Config)) *agentd.Node {
+	t.Helper()
+	cfg := n.Config(name)
+	if configure != nil {
+		configure(&cfg)
+	}
+	nd, err := agentd.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("agentdtest: node %s: %v", name, err)
 	}

@@ -37,7 +37,13 @@ type Gate struct {
 	Fallback func() (nips.Prices, uint64)
 	// OnUnits, if set, is told the units each closed stream used (load).
 	OnUnits func(units uint64)
-	Log     *slog.Logger
+	// AllowOffline accepts a token whose mint cannot be reached on its DLEQ
+	// proofs, within the wallet's offline limit (cashu.Config.OfflineLimit);
+	// the wallet swaps it later (cashu.Wallet.SettleOffline) and the earning
+	// stays unconfirmed until then. A token spent elsewhere meanwhile is the
+	// loss that limit bounds.
+	AllowOffline bool
+	Log          *slog.Logger
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -103,10 +109,18 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 	}
 	// The swap finishes even if the stream goes away meanwhile.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	rcv, err := g.Wallet.Receive(rctx, string(token), cashu.ReceiveOptions{Counterparty: s.Buyer})
+	rcv, err := g.Wallet.Receive(rctx, string(token), cashu.ReceiveOptions{Counterparty: s.Buyer, AllowOffline: g.AllowOffline})
 	cancel()
+	if errors.Is(err, cashu.ErrOfflineLimit) {
+		// The wallet's error tells the queued exposure: keep it in our log.
+		g.log().Info("payment refused: mint unreachable and offline limit reached", "buyer", s.Buyer, "resource", g.Resource, "err", err)
+		return 0, fmt.Errorf("metering: %w: the mint cannot be reached; pay again once it is back", cashu.ErrOfflineLimit)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("metering: %w", err)
+	}
+	if rcv.Offline {
+		g.log().Info("payment accepted offline", "buyer", s.Buyer, "resource", g.Resource, "sats", rcv.Value, "op", rcv.OpID)
 	}
 	units := st.rate.UnitsFor(rcv.Value)
 	g.mu.Lock()
@@ -117,7 +131,7 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 		sess = "walk-in:" + s.ID
 	}
 	if err := g.DB.Record(ctx, state.Entry{Session: sess, Kind: state.Earn, Counterparty: s.Buyer, Resource: g.Resource,
-		Sats: rcv.Amount, Fee: rcv.Value - rcv.Amount, OpID: rcv.OpID}); err != nil {
+		Sats: rcv.Amount, Fee: rcv.Value - rcv.Amount, OpID: rcv.OpID, Offline: rcv.Offline}); err != nil {
 		g.log().Error("earning not recorded", "session", sess, "sats", rcv.Amount, "err", err)
 	}
 	if st.session != "" {

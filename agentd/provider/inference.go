@@ -120,6 +120,9 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	m.begin()
 	defer m.end()
 	w := b.p.n.Wallet
+	// Never accepted offline: the payment is a reservation whose change
+	// goes back with the answer, and making change usually needs the mint;
+	// change that cannot be made would be the buyer's loss.
 	rcv, err := w.Receive(ctx, token, cashu.ReceiveOptions{Counterparty: buyer})
 	if err != nil {
 		return fmt.Errorf("payment refused: %w", err)

@@ -71,6 +71,10 @@ type Config struct {
 	// SweepInterval is how often chunks whose paid storage period has
 	// passed are deleted (default 10 min).
 	SweepInterval time.Duration
+	// SettleInterval is how often payments accepted while their mint could
+	// not be reached (agentd.Config.OfflineLimit) are swapped at the mint
+	// (default 30 s).
+	SettleInterval time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -88,6 +92,9 @@ func (c *Config) defaults() error {
 	}
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = 10 * time.Minute
+	}
+	if c.SettleInterval <= 0 {
+		c.SettleInterval = 30 * time.Second
 	}
 	if s := c.Storage; s != nil {
 		if s.Quota <= 0 || s.PriceMsat == 0 {
@@ -184,8 +191,11 @@ func New(n *agentd.Node, cfg Config) (*Provider, error) {
 	for _, r := range []nips.Resource{nips.Storage, nips.Bandwidth} {
 		if m := p.meters[r]; m != nil {
 			r := r
+			// Storage and bandwidth payments are plain payments (no change
+			// goes back), so they may be accepted while the mint is down.
 			p.gates[r] = &metering.Gate{Wallet: n.Wallet, DB: n.DB, Resource: r, Log: p.log,
-				Fallback: func() (nips.Prices, uint64) { return p.prices(r), 86400 }}
+				AllowOffline: n.Wallet.OfflineLimit() > 0,
+				Fallback:     func() (nips.Prices, uint64) { return p.prices(r), 86400 }}
 		}
 	}
 	return p, nil
@@ -237,6 +247,14 @@ func (p *Provider) Run(ctx context.Context) error {
 		}
 		h.ServeInference(p.infer, nil)
 	}
+	if p.n.Wallet.OfflineLimit() > 0 {
+		// Payments can be checked offline only against cached mint keys.
+		kctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		if err := p.n.Wallet.FetchKeys(kctx); err != nil {
+			p.log.Warn("mint keys not fetched: no payment is accepted offline before the mint is reached once", "err", err)
+		}
+		cancel()
+	}
 	receipts.Serve(ctx, h.LibP2P(), p.n.Key.Pubkey, p.buildReceipt, p.finishReceipt)
 	for r := range p.meters {
 		if err := p.publishOffer(ctx, r); err != nil {
@@ -247,7 +265,8 @@ func (p *Provider) Run(ctx context.Context) error {
 		p.log.Warn("presence not published", "err", err)
 	}
 	ready := make(chan struct{})
-	p.wg.Add(4)
+	p.wg.Add(5)
+	go func() { defer p.wg.Done(); p.settleLoop(ctx) }()
 	go func() { defer p.wg.Done(); p.sweepLoop(ctx) }()
 	go func() { defer p.wg.Done(); p.answerBids(ctx, ready) }()
 	go func() { defer p.wg.Done(); p.presenceLoop(ctx) }()

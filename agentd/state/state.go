@@ -31,6 +31,9 @@ const (
 	Change = "change"
 	Spend  = "spend"
 	Refund = "refund"
+	// Lost writes off an earning accepted offline that the mint refused
+	// when the wallet swapped it (the token was spent elsewhere).
+	Lost = "lost"
 )
 
 // DB is the state database.
@@ -192,28 +195,102 @@ type Entry struct {
 	Sats         uint64
 	Fee          uint64
 	OpID         int64
-	CreatedAt    time.Time
+	// Offline marks an earning accepted while the mint could not be
+	// reached: unconfirmed until SettleOffline confirms or writes it off.
+	Offline   bool
+	CreatedAt time.Time
 }
 
 // Record appends a ledger line.
 func (d *DB) Record(ctx context.Context, e Entry) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Session, e.Kind, e.Counterparty, string(e.Resource), e.Sats, e.Fee, e.OpID, d.now().Unix())
+	insert := func(x interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	}) error {
+		_, err := x.ExecContext(ctx, `INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Session, e.Kind, e.Counterparty, string(e.Resource), e.Sats, e.Fee, e.OpID, d.now().Unix())
+		return err
+	}
+	var err error
+	if e.Offline && e.Kind == Earn && e.OpID != 0 {
+		err = d.tx(ctx, func(tx *sql.Tx) error {
+			if err := insert(tx); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO offline_earnings (op_id, created_at) VALUES (?, ?) ON CONFLICT(op_id) DO NOTHING`, e.OpID, d.now().Unix())
+			return err
+		})
+	} else {
+		err = insert(d.db)
+	}
 	if err != nil {
 		return fmt.Errorf("state: record: %w", err)
 	}
 	return nil
 }
 
+// OfflineOps returns the payment journal ops of the earnings accepted
+// offline and not settled yet, oldest first.
+func (d *DB) OfflineOps(ctx context.Context) ([]int64, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT op_id FROM offline_earnings ORDER BY op_id`)
+	if err != nil {
+		return nil, fmt.Errorf("state: offline earnings: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("state: offline earnings: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// SettleOffline records the outcome of an earning accepted offline, once
+// the wallet swapped its op at the mint (swapped true) or the mint refused
+// it: then every earning of the op is written off by a Lost line, in the
+// same transaction. It returns the sats written off. An op not (or no
+// longer) unsettled is a no-op, so a repeated call changes nothing.
+func (d *DB) SettleOffline(ctx context.Context, opID int64, swapped bool) (lost uint64, err error) {
+	err = d.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM offline_earnings WHERE op_id = ?`, opID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 || swapped {
+			return nil
+		}
+		var sats sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT SUM(sats) FROM ledger WHERE kind = ? AND op_id = ?`, Earn, opID).Scan(&sats); err != nil {
+			return err
+		}
+		lost = uint64(sats.Int64)
+		_, err = tx.ExecContext(ctx, `INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at)
+			SELECT session, ?, counterparty, resource, sats, fee, op_id, ? FROM ledger WHERE kind = ? AND op_id = ?`,
+			Lost, d.now().Unix(), Earn, opID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("state: settle offline earning of op %d: %w", opID, err)
+	}
+	return lost, nil
+}
+
 // Totals sums the ledger by kind, since the given time (zero: all).
 type Totals struct {
 	Earned, Change, Spent, Refunded, Fees uint64
-	// ByResource is net earnings (earn - change) per resource.
+	// Lost is earnings accepted offline that the mint then refused.
+	Lost uint64
+	// Unconfirmed is the part of Earned accepted offline and not swapped
+	// at the mint yet.
+	Unconfirmed uint64
+	// ByResource is net earnings (earn - change - lost) per resource.
 	ByResource map[nips.Resource]uint64
 }
 
-// Net returns earned minus change (a provider's earnings).
-func (t Totals) Net() uint64 { return t.Earned - min(t.Earned, t.Change) }
+// Net returns earned minus change and losses (a provider's earnings).
+func (t Totals) Net() uint64 { return t.Earned - min(t.Earned, t.Change+t.Lost) }
 
 // NetSpent returns spent minus refunds (a buyer's spend).
 func (t Totals) NetSpent() uint64 { return t.Spent - min(t.Spent, t.Refunded) }
@@ -227,6 +304,7 @@ func (d *DB) Totals(ctx context.Context, since time.Time) (Totals, error) {
 	}
 	defer rows.Close()
 	change := map[nips.Resource]uint64{}
+	var lostFees uint64
 	defer func() {
 		for r, c := range change {
 			t.ByResource[r] -= min(c, t.ByResource[r])
@@ -238,7 +316,11 @@ func (d *DB) Totals(ctx context.Context, since time.Time) (Totals, error) {
 		if err := rows.Scan(&kind, &res, &sats, &fee); err != nil {
 			return t, fmt.Errorf("state: totals: %w", err)
 		}
-		t.Fees += fee
+		if kind == Lost {
+			lostFees += fee // the written-off earning's fee: never paid
+		} else {
+			t.Fees += fee
+		}
 		switch kind {
 		case Earn:
 			t.Earned += sats
@@ -250,9 +332,22 @@ func (d *DB) Totals(ctx context.Context, since time.Time) (Totals, error) {
 			t.Spent += sats
 		case Refund:
 			t.Refunded += sats
+		case Lost:
+			t.Lost += sats
+			change[nips.Resource(res)] += sats
 		}
 	}
-	return t, rows.Err()
+	if err := rows.Err(); err != nil {
+		return t, fmt.Errorf("state: totals: %w", err)
+	}
+	t.Fees -= min(lostFees, t.Fees)
+	var unconfirmed sql.NullInt64
+	if err := d.db.QueryRowContext(ctx, `SELECT SUM(l.sats) FROM ledger l JOIN offline_earnings o ON o.op_id = l.op_id
+		WHERE l.kind = ? AND l.created_at >= ?`, Earn, since.Unix()).Scan(&unconfirmed); err != nil {
+		return t, fmt.Errorf("state: totals: %w", err)
+	}
+	t.Unconfirmed = uint64(unconfirmed.Int64)
+	return t, nil
 }
 
 // File is a stored file's public facts.
@@ -369,6 +464,8 @@ func (d *DB) LedgerByResource(ctx context.Context, resource string) (Totals, err
 			t.Earned = sats
 		case Change:
 			t.Change = sats
+		case Lost:
+			t.Lost = sats
 		}
 	}
 	return t, rows.Err()

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"database/sql"
+	"github.com/sovmesh/sovmesh/migrations"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -161,5 +163,93 @@ func TestSessionChunks(t *testing.T) {
 				t.Fatalf("got %v %d %d %v, want %v %d %d", cids, count, bytes, err, tc.cids, tc.count, tc.bytes)
 			}
 		})
+	}
+}
+
+// TestOfflineEarnings: an earning accepted offline is unconfirmed until it
+// is settled; swapped, it stays; refused by the mint, it is written off
+// once, with its fee, and no longer counts in the net earnings.
+func TestOfflineEarnings(t *testing.T) {
+	for _, tt := range []struct {
+		name                 string
+		swapped              bool
+		wantLost, wantNet    uint64
+		wantFees, wantByRsrc uint64
+	}{
+		{name: "swapped", swapped: true, wantLost: 0, wantNet: 15, wantFees: 1, wantByRsrc: 15},
+		{name: "refused by the mint", swapped: false, wantLost: 10, wantNet: 5, wantFees: 0, wantByRsrc: 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			d := openDB(t)
+			for _, e := range []Entry{
+				{Session: "s1", Kind: Earn, Resource: nips.Storage, Sats: 10, Fee: 1, OpID: 7, Offline: true},
+				{Session: "s1", Kind: Earn, Resource: nips.Storage, Sats: 5, OpID: 8},
+			} {
+				if err := d.Record(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tot, err := d.Totals(ctx, time.Time{})
+			if err != nil || tot.Earned != 15 || tot.Unconfirmed != 10 || tot.Lost != 0 {
+				t.Fatalf("before settling: %+v %v", tot, err)
+			}
+			if ops, err := d.OfflineOps(ctx); err != nil || len(ops) != 1 || ops[0] != 7 {
+				t.Fatalf("offline ops %v %v", ops, err)
+			}
+			for i := range 2 { // the second time is a no-op
+				lost, err := d.SettleOffline(ctx, 7, tt.swapped)
+				if want := tt.wantLost * uint64(1-i); err != nil || lost != want {
+					t.Fatalf("settle %d: lost %d, want %d (%v)", i, lost, want, err)
+				}
+			}
+			if ops, _ := d.OfflineOps(ctx); len(ops) != 0 {
+				t.Fatalf("offline ops after settling: %v", ops)
+			}
+			tot, err = d.Totals(ctx, time.Time{})
+			if err != nil || tot.Unconfirmed != 0 || tot.Lost != tt.wantLost || tot.Net() != tt.wantNet ||
+				tot.Fees != tt.wantFees || tot.ByResource[nips.Storage] != tt.wantByRsrc {
+				t.Fatalf("after settling: %+v %v", tot, err)
+			}
+		})
+	}
+}
+
+// TestUpgradeLedger: a state database written by a binary that knew
+// migrations up to 0003 (a ledger line in it) opens with the ledger rebuilt
+// for the lost kind, its lines intact.
+func TestUpgradeLedger(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "agentd.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations.Load("agentd")
+	if err != nil || len(ms) < 4 {
+		t.Fatalf("migrations: %d %v", len(ms), err)
+	}
+	qs := []string{`CREATE TABLE schema_version (version INTEGER NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))`}
+	for _, m := range ms[:3] {
+		qs = append(qs, m.SQL, fmt.Sprintf(`INSERT INTO schema_version (version, name) VALUES (%d, '%s')`, m.Version, m.Name))
+	}
+	qs = append(qs, `INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at) VALUES ('s', 'earn', 'b', 'storage', 9, 1, 3, 1)`)
+	for _, q := range qs {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	db.Close()
+	d, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("open old database: %v", err)
+	}
+	defer d.Close()
+	if err := d.Record(ctx, Entry{Session: "s", Kind: Lost, Resource: nips.Storage, Sats: 4, OpID: 3}); err != nil {
+		t.Fatalf("lost line after upgrade: %v", err)
+	}
+	tot, err := d.Totals(ctx, time.Time{})
+	if err != nil || tot.Earned != 9 || tot.Lost != 4 || tot.Net() != 5 {
+		t.Fatalf("totals after upgrade: %+v %v", tot, err)
 	}
 }

@@ -142,6 +142,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Uint64Var(&c.priceFloorPct, "price-floor", c.priceFloorPct, "provide: lowest dynamic price, percent of the base")
 	fs.Uint64Var(&c.priceCeilPct, "price-ceiling", c.priceCeilPct, "provide: highest dynamic price, percent of the base")
 	fs.DurationVar(&c.priceInterval, "price-interval", c.priceInterval, "provide: how often prices follow load")
+	fs.Uint64Var(&n.OfflineLimit, "offline-limit", n.OfflineLimit, "provide: most sats per mint accepted while the mint cannot be reached, checked on their DLEQ proofs and swapped once it is back (a double spend meanwhile is lost; 0: refuse such payments)")
 	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
 	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")
 	fs.StringVar(&c.output, "o", c.output, "store get: output file (default: stdout)")

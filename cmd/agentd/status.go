@@ -23,6 +23,9 @@ func cmdEarnings(ctx context.Context, e *env) error {
 	for r, v := range t.ByResource {
 		fmt.Fprintf(e.stdout, "  %-10s %d sats\n", r, v)
 	}
+	if t.Unconfirmed > 0 || t.Lost > 0 {
+		fmt.Fprintf(e.stdout, "accepted offline: %d sats not yet swapped at the mint; %d sats lost (refused by the mint when swapped)\n", t.Unconfirmed, t.Lost)
+	}
 	return nil
 }
 
@@ -40,11 +43,16 @@ func cmdStatus(ctx context.Context, e *env) error {
 		}
 		spent, _ := n.Budget.SpentToday(ctx)
 		fmt.Fprintf(e.stdout, "balance  %d sats (spent today %d of %d)\n", bal, spent, e.cfg.node.BudgetPerDay)
+		if exp, err := n.Wallet.OfflineExposure(ctx); err == nil {
+			for m, sats := range exp {
+				fmt.Fprintf(e.stdout, "pending  %d sats received in tokens of %s, not confirmed by that mint yet (offline limit %d)\n", sats, m, e.cfg.node.OfflineLimit)
+			}
+		}
 	} else {
 		fmt.Fprintln(e.stdout, "balance  no mint configured (--mint)")
 	}
 	t, _ := n.DB.Totals(ctx, time.Time{})
-	fmt.Fprintf(e.stdout, "ledger   spent %d, refunded %d, earned %d, change returned %d sats\n", t.Spent, t.Refunded, t.Earned, t.Change)
+	fmt.Fprintf(e.stdout, "ledger   spent %d, refunded %d, earned %d, change returned %d, lost %d sats\n", t.Spent, t.Refunded, t.Earned, t.Change, t.Lost)
 	ss, err := n.DB.Sessions(ctx, 20)
 	if err != nil {
 		return err

@@ -19,8 +19,12 @@ type ResumeReport struct {
 // swaps whose answer was lost are restored from the mint (NUT-09) or retried
 // when their inputs are unspent (NUT-07); offline receipts are swapped;
 // melts are settled by their quote state; paid mint quotes are claimed.
-// Call it after Open, and periodically while a mint was unreachable.
+// Call it after Open, before the wallet is used: it takes every open op,
+// including those another goroutine may be running. While the wallet is in
+// use, SettleOffline is the form that only takes the queued offline receipts.
 func (w *Wallet) Resume(ctx context.Context) (ResumeReport, error) {
+	w.settleMu.Lock()
+	defer w.settleMu.Unlock()
 	ops, err := w.j.List(ctx, journal.StatePrepared, journal.StateQueued)
 	if err != nil {
 		return ResumeReport{}, err
