@@ -207,7 +207,14 @@ func (d *DB) Record(ctx context.Context, e Entry) error {
 
 // Totals sums the ledger by kind, since the given time (zero: all).
 type Totals struct {
-	Earned, Change, Spent, Refunded, Fees uint64
+	Earned, Change, Spent, Refunded uint64
+	// Fees is the mint fees our own payments (spend and change lines) cost
+	// beyond their sats: the balance dropped by their sats plus Fees.
+	Fees uint64
+	// ReceiveFees is the mint fees of swapping the tokens we received (earn
+	// and refund lines), which their payers put in the tokens on top of the
+	// sats credited: informational, not paid from our balance.
+	ReceiveFees uint64
 	// ByResource is net earnings (earn - change) per resource.
 	ByResource map[nips.Resource]uint64
 }
@@ -238,18 +245,21 @@ func (d *DB) Totals(ctx context.Context, since time.Time) (Totals, error) {
 		if err := rows.Scan(&kind, &res, &sats, &fee); err != nil {
 			return t, fmt.Errorf("state: totals: %w", err)
 		}
-		t.Fees += fee
 		switch kind {
 		case Earn:
 			t.Earned += sats
+			t.ReceiveFees += fee
 			t.ByResource[nips.Resource(res)] += sats
 		case Change:
 			t.Change += sats
+			t.Fees += fee
 			change[nips.Resource(res)] += sats
 		case Spend:
 			t.Spent += sats
+			t.Fees += fee
 		case Refund:
 			t.Refunded += sats
+			t.ReceiveFees += fee
 		}
 	}
 	return t, rows.Err()
