@@ -87,12 +87,12 @@ func (n *Node) payAndPublish(ctx context.Context, relayURL string, ev nostr.Even
 		return ev, fmt.Errorf("agentd: %s asks for payment but lists no fee for kind %d", relayURL, ev.Kind)
 	}
 	n.SendMu.Lock()
-	sent, err := n.Wallet.Send(ctx, fee, cashu.SendOptions{Counterparty: relayURL, Memo: "relay fee"})
+	sent, err := n.Wallet.Send(ctx, fee, cashu.SendOptions{Counterparty: relayURL, Memo: "relay fee", IncludeFees: true})
 	n.SendMu.Unlock()
 	if err != nil {
 		return ev, fmt.Errorf("agentd: relay fee of %d sats: %w", fee, err)
 	}
-	_ = n.DB.Record(ctx, state.Entry{Session: "relay-fee", Kind: state.Spend, Counterparty: relayURL, Resource: RelayFeeResource, Sats: sent.Amount, OpID: sent.OpID})
+	_ = n.DB.Record(ctx, state.Entry{Session: "relay-fee", Kind: state.Spend, Counterparty: relayURL, Resource: RelayFeeResource, Sats: sent.Amount, Fee: sent.Fee, OpID: sent.OpID})
 	tags := make(nostr.Tags, 0, len(ev.Tags)+1)
 	for _, t := range ev.Tags {
 		if len(t) == 0 || t[0] != FeeTag {

@@ -297,13 +297,13 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 	reserve = max(reserve, 1)
 	b.n.SendMu.Lock()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	sent, err := b.n.Wallet.Send(sctx, reserve, cashu.SendOptions{Counterparty: c.Offer.Pubkey})
+	sent, err := b.n.Wallet.Send(sctx, reserve, cashu.SendOptions{Counterparty: c.Offer.Pubkey, IncludeFees: true})
 	cancel()
 	b.n.SendMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("buyer: reserve %d sats: %w", reserve, err)
 	}
-	_ = b.n.DB.Record(ctx, state.Entry{Session: sess.ID, Kind: state.Spend, Counterparty: c.Offer.Pubkey, Resource: nips.Inference, Sats: sent.Amount, OpID: sent.OpID})
+	_ = b.n.DB.Record(ctx, state.Entry{Session: sess.ID, Kind: state.Spend, Counterparty: c.Offer.Pubkey, Resource: nips.Inference, Sats: sent.Amount, Fee: sent.Fee, OpID: sent.OpID})
 	_ = b.n.DB.AddUsage(ctx, sess.ID, sent.Amount*1000, 0)
 	out := make(map[string]json.RawMessage, len(fields)+2)
 	for k, v := range fields {

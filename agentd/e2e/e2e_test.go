@@ -54,9 +54,10 @@ func TestEndToEnd(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 
-	// The dev mint (TEST MONEY, fee-free keyset: mint fees are 0 here) and a
-	// relay whose operator charges for offers and bids.
-	mint, err := devmint.Start(ctx, filepath.Join(dir, "mint"), devmint.Options{})
+	// The dev mint (TEST MONEY; its keyset charges an input fee of 100 ppk,
+	// so every swap costs at least a sat) and a relay whose operator
+	// charges for offers and bids.
+	mint, err := devmint.Start(ctx, filepath.Join(dir, "mint"), devmint.Options{InputFeePpk: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,20 +225,27 @@ func TestEndToEnd(t *testing.T) {
 	socks.Shutdown()
 	b.Close(ctx) // settle: receipts, attestations, reclaims
 
-	// 4. Sats are conserved: the buyer's spend equals the providers'
-	// earnings plus relay fees plus mint fees (0 with this keyset).
-	const mintFees = 0
-	var buyAfter uint64
-	var earned uint64
+	// 4. Sats are conserved. Every payer puts the payee's swap fee in its
+	// token (cashu.SendOptions.IncludeFees) and pays its own swap's fee, so
+	// a payee's balance rises by exactly the price and the mint fees of a
+	// payment are the payer's, in its ledger line's Fee (Totals.Fees). The
+	// buyer's spend is then the providers' earnings (earn - change: what
+	// they net from the buyer's tokens less the change they sent back)
+	// plus the relay fees plus the mint fees of the buyer's own payments.
+	// The providers' mint fees (on change and on their relay fees) come out
+	// of their own balances: checked below, with the whole system's.
+	var buyAfter, earned, mintFees uint64
+	var bt state.Totals
 	for range 50 { // the last redeemed step may still be being recorded
 		buyAfter, _ = bn.Wallet.Balance(ctx)
-		bt, _ := bn.DB.Totals(ctx, time.Time{})
+		bt, _ = bn.DB.Totals(ctx, time.Time{})
+		mintFees = bt.Fees
 		earned = 0
 		for _, p := range provs {
 			pt, _ := p.node.DB.Totals(ctx, time.Time{})
 			earned += pt.Net()
 		}
-		if buyBefore-buyAfter == earned+relayFees(t, bn)+mintFees && bt.NetSpent() == buyBefore-buyAfter {
+		if buyBefore-buyAfter == earned+relayFees(t, bn)+mintFees && bt.NetSpent()+bt.Fees == buyBefore-buyAfter {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -246,28 +254,43 @@ func TestEndToEnd(t *testing.T) {
 	bFees := relayFees(t, bn)
 	t.Logf("buyer spent %d sats = providers earned %d + relay fees %d + mint fees %d", spent, earned, bFees, mintFees)
 	if spent != earned+bFees+mintFees {
-		t.Fatalf("not conserved: buyer spent %d, providers earned %d, relay fees %d", spent, earned, bFees)
+		t.Fatalf("not conserved: buyer spent %d, providers earned %d, relay fees %d, mint fees %d", spent, earned, bFees, mintFees)
+	}
+	if bt.NetSpent()+bt.Fees != spent {
+		t.Fatalf("buyer's ledger: net spend %d + mint fees %d, wallet spent %d", bt.NetSpent(), bt.Fees, spent)
+	}
+	if mintFees == 0 {
+		t.Fatal("no mint fees recorded with a fee-charging keyset")
 	}
 	if bFees < 3*bidFee {
 		t.Fatalf("buyer paid %d sats of relay fees for at least 3 bids", bFees)
 	}
 	// Cross-check the ledgers against the wallets: each provider's balance
-	// moved by its earnings less the relay fees it paid; the relay's wallet
-	// holds every fee.
-	var providerFees uint64
+	// moved by its earnings less the relay fees and the mint fees it paid;
+	// the relay's wallet holds every fee.
+	var providerFees, providerMintFees, providersBefore, providersAfter uint64
 	for _, p := range provs {
 		pt, _ := p.node.DB.Totals(ctx, time.Time{})
 		pf := relayFees(t, p.node)
 		providerFees += pf
+		providerMintFees += pt.Fees
 		after, _ := p.node.Wallet.Balance(ctx)
-		if after+pf != before[p.node.Key.Pubkey]+pt.Net() {
-			t.Fatalf("provider %s: balance %d -> %d, earned %d, fees %d", p.node.Key.Pubkey[:8], before[p.node.Key.Pubkey], after, pt.Net(), pf)
+		providersBefore += before[p.node.Key.Pubkey]
+		providersAfter += after
+		if after+pf+pt.Fees != before[p.node.Key.Pubkey]+pt.Net() {
+			t.Fatalf("provider %s: balance %d -> %d, earned %d, relay fees %d, mint fees %d", p.node.Key.Pubkey[:8], before[p.node.Key.Pubkey], after, pt.Net(), pf, pt.Fees)
 		}
 	}
 	// The relay's wallet started empty and holds exactly the fees paid.
-	if relayAfter, _ := relayWallet.Balance(ctx); relayAfter != bFees+providerFees {
+	relayAfter, _ := relayWallet.Balance(ctx)
+	if relayAfter != bFees+providerFees {
 		t.Fatalf("relay wallet holds %d sats, fees paid: buyer %d + providers %d", relayAfter, bFees, providerFees)
 	}
+	// What left all the wallets went to the mint, as the ledgers say.
+	if gone := buyBefore + providersBefore - buyAfter - providersAfter - relayAfter; gone != mintFees+providerMintFees {
+		t.Fatalf("%d sats left the wallets, the ledgers record %d + %d of mint fees", gone, mintFees, providerMintFees)
+	}
+	t.Logf("mint fees: buyer %d, providers %d", mintFees, providerMintFees)
 	// Receipts: the storage sessions were countersigned.
 	ss, _ := bn.DB.Sessions(ctx, 50)
 	signed := 0

@@ -122,7 +122,8 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 	if rcv.Offline {
 		g.log().Info("payment accepted offline", "buyer", s.Buyer, "resource", g.Resource, "sats", rcv.Value, "op", rcv.OpID)
 	}
-	units := st.rate.UnitsFor(rcv.Value)
+	// Units for what the token nets: the payer includes our swap fee.
+	units := st.rate.UnitsFor(rcv.Amount)
 	g.mu.Lock()
 	st.granted += units
 	g.mu.Unlock()
@@ -135,9 +136,9 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 		g.log().Error("earning not recorded", "session", sess, "sats", rcv.Amount, "err", err)
 	}
 	if st.session != "" {
-		_ = g.DB.AddUsage(ctx, st.session, rcv.Value*1000, 0)
+		_ = g.DB.AddUsage(ctx, st.session, rcv.Amount*1000, 0)
 	}
-	g.log().Debug("payment step redeemed", "buyer", s.Buyer, "resource", g.Resource, "sats", rcv.Value, "units", units)
+	g.log().Debug("payment step redeemed", "buyer", s.Buyer, "resource", g.Resource, "sats", rcv.Amount, "units", units)
 	return units, nil
 }
 

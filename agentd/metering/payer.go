@@ -61,7 +61,7 @@ func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) 
 	// A send is not abandoned halfway when the stream that asked for it
 	// goes away: a cancelled swap would leave proofs reserved until Resume.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	sent, err := p.Wallet.Send(sctx, sats, cashu.SendOptions{Counterparty: p.Provider})
+	sent, err := p.Wallet.Send(sctx, sats, cashu.SendOptions{Counterparty: p.Provider, IncludeFees: true})
 	cancel()
 	if p.Serial != nil {
 		p.Serial.Unlock()
@@ -75,7 +75,7 @@ func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) 
 	p.mu.Lock()
 	p.ops = append(p.ops, sent.OpID)
 	p.mu.Unlock()
-	if err := p.DB.Record(ctx, state.Entry{Session: p.Session, Kind: state.Spend, Counterparty: p.Provider, Resource: p.Resource, Sats: sent.Amount, OpID: sent.OpID}); err != nil && p.Log != nil {
+	if err := p.DB.Record(ctx, state.Entry{Session: p.Session, Kind: state.Spend, Counterparty: p.Provider, Resource: p.Resource, Sats: sent.Amount, Fee: sent.Fee, OpID: sent.OpID}); err != nil && p.Log != nil {
 		p.Log.Error("spend not recorded", "session", p.Session, "err", err)
 	}
 	if p.Session != "" {

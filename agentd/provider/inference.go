@@ -134,9 +134,11 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	db := b.p.n.DB
 	_ = db.Record(ctx, state.Entry{Session: ledgerSession, Kind: state.Earn, Counterparty: buyer, Resource: nips.Inference, Sats: rcv.Amount, Fee: rcv.Value - rcv.Amount, OpID: rcv.OpID})
 	if session != "" {
-		_ = db.AddUsage(ctx, session, rcv.Value*1000, 0)
+		_ = db.AddUsage(ctx, session, rcv.Amount*1000, 0)
 	}
-	paidMsat := rcv.Value * 1000
+	// What the buyer paid is what the token nets us: the mint fee of our
+	// swap came on top of it (the payer includes it).
+	paidMsat := rcv.Amount * 1000
 	promptEst := PromptEstimate(body["messages"])
 	in, _ := prices.Of(nips.UnitMInputTokens)
 	out, _ := prices.Of(nips.UnitMOutputTokens)
@@ -152,7 +154,7 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 		asked = DefaultMaxTokens
 	}
 	limit := min(asked, maxOut)
-	ch := metering.Change{Object: metering.ChangeObject, PaidSats: rcv.Value}
+	ch := metering.Change{Object: metering.ChangeObject, PaidSats: rcv.Amount}
 	var usage struct{ prompt, completion uint64 }
 	var chunks uint64
 	fwdErr := func() error {
@@ -216,18 +218,18 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	}
 	ch.CostMsat, ch.Prompt, ch.Completion = cost, usage.prompt, usage.completion
 	costSats := metering.MsatToSats(cost)
-	if rcv.Value > costSats {
-		change := rcv.Value - costSats
+	if rcv.Amount > costSats {
+		change := rcv.Amount - costSats
 		// Change goes out whatever our budget: it is the buyer's money.
 		b.p.n.SendMu.Lock()
-		sent, err := w.Send(state.Exempt(context.WithoutCancel(ctx)), change, cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change"})
+		sent, err := w.Send(state.Exempt(context.WithoutCancel(ctx)), change, cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change", IncludeFees: true})
 		b.p.n.SendMu.Unlock()
 		if err != nil {
 			b.p.log.Warn("change not sent", "sats", change, "err", err)
 			ch.Error = "change not sent: " + err.Error()
 		} else {
 			ch.Token, ch.ChangeSats = sent.Token, change
-			_ = db.Record(ctx, state.Entry{Session: ledgerSession, Kind: state.Change, Counterparty: buyer, Resource: nips.Inference, Sats: change, OpID: sent.OpID})
+			_ = db.Record(ctx, state.Entry{Session: ledgerSession, Kind: state.Change, Counterparty: buyer, Resource: nips.Inference, Sats: change, Fee: sent.Fee, OpID: sent.OpID})
 			if session != "" {
 				_ = db.SubPaid(ctx, session, change*1000)
 			}

@@ -279,7 +279,15 @@ func (d *DB) SettleOffline(ctx context.Context, opID int64, swapped bool) (lost 
 
 // Totals sums the ledger by kind, since the given time (zero: all).
 type Totals struct {
-	Earned, Change, Spent, Refunded, Fees uint64
+	Earned, Change, Spent, Refunded uint64
+	// Fees is the mint fees our own payments (spend and change lines) cost
+	// beyond their sats: the balance dropped by their sats plus Fees.
+	Fees uint64
+	// ReceiveFees is the mint fees of swapping the tokens we received (earn
+	// and refund lines), which their payers put in the tokens on top of the
+	// sats credited: informational, not paid from our balance. A written-off
+	// earning's fee is not in it (it was never paid).
+	ReceiveFees uint64
 	// Lost is earnings accepted offline that the mint then refused.
 	Lost uint64
 	// Unconfirmed is the part of Earned accepted offline and not swapped
@@ -316,31 +324,31 @@ func (d *DB) Totals(ctx context.Context, since time.Time) (Totals, error) {
 		if err := rows.Scan(&kind, &res, &sats, &fee); err != nil {
 			return t, fmt.Errorf("state: totals: %w", err)
 		}
-		if kind == Lost {
-			lostFees += fee // the written-off earning's fee: never paid
-		} else {
-			t.Fees += fee
-		}
 		switch kind {
 		case Earn:
 			t.Earned += sats
+			t.ReceiveFees += fee
 			t.ByResource[nips.Resource(res)] += sats
 		case Change:
 			t.Change += sats
+			t.Fees += fee
 			change[nips.Resource(res)] += sats
 		case Spend:
 			t.Spent += sats
+			t.Fees += fee
 		case Refund:
 			t.Refunded += sats
+			t.ReceiveFees += fee
 		case Lost:
 			t.Lost += sats
+			lostFees += fee // the written-off earning's swap fee: never paid
 			change[nips.Resource(res)] += sats
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return t, fmt.Errorf("state: totals: %w", err)
 	}
-	t.Fees -= min(lostFees, t.Fees)
+	t.ReceiveFees -= min(lostFees, t.ReceiveFees)
 	var unconfirmed sql.NullInt64
 	if err := d.db.QueryRowContext(ctx, `SELECT SUM(l.sats) FROM ledger l JOIN offline_earnings o ON o.op_id = l.op_id
 		WHERE l.kind = ? AND l.created_at >= ?`, Earn, since.Unix()).Scan(&unconfirmed); err != nil {

@@ -48,14 +48,14 @@ func TestSessionsAndLedger(t *testing.T) {
 		{Session: "s1", Kind: Earn, Resource: nips.Storage, Sats: 10},
 		{Session: "s1", Kind: Change, Resource: nips.Storage, Sats: 3},
 		{Session: "s2", Kind: Spend, Resource: nips.Inference, Sats: 7, Fee: 1},
-		{Session: "s2", Kind: Refund, Resource: nips.Inference, Sats: 2},
+		{Session: "s2", Kind: Refund, Resource: nips.Inference, Sats: 2, Fee: 4},
 	} {
 		if err := d.Record(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
 	tot, err := d.Totals(ctx, time.Time{})
-	if err != nil || tot.Net() != 7 || tot.NetSpent() != 5 || tot.Fees != 1 || tot.ByResource[nips.Storage] != 7 {
+	if err != nil || tot.Net() != 7 || tot.NetSpent() != 5 || tot.Fees != 1 || tot.ReceiveFees != 4 || tot.ByResource[nips.Storage] != 7 {
 		t.Fatalf("%+v %v", tot, err)
 	}
 	if err := d.Observe(ctx, "p", 100*time.Millisecond, true); err != nil {
@@ -208,7 +208,7 @@ func TestOfflineEarnings(t *testing.T) {
 			}
 			tot, err = d.Totals(ctx, time.Time{})
 			if err != nil || tot.Unconfirmed != 0 || tot.Lost != tt.wantLost || tot.Net() != tt.wantNet ||
-				tot.Fees != tt.wantFees || tot.ByResource[nips.Storage] != tt.wantByRsrc {
+				tot.ReceiveFees != tt.wantFees || tot.Fees != 0 || tot.ByResource[nips.Storage] != tt.wantByRsrc {
 				t.Fatalf("after settling: %+v %v", tot, err)
 			}
 		})

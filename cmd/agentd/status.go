@@ -18,8 +18,8 @@ func cmdEarnings(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "earnings since %s: %d sats (received %d, change returned %d, mint fees %d)\n",
-		since.UTC().Format(time.DateTime), t.Net(), t.Earned, t.Change, t.Fees)
+	fmt.Fprintf(e.stdout, "earnings since %s: %d sats (received %d, change returned %d; mint fees: %d paid by us, %d paid by buyers in their tokens)\n",
+		since.UTC().Format(time.DateTime), t.Net(), t.Earned, t.Change, t.Fees, t.ReceiveFees)
 	for r, v := range t.ByResource {
 		fmt.Fprintf(e.stdout, "  %-10s %d sats\n", r, v)
 	}

@@ -64,12 +64,12 @@ func cmdWallet(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		s, err := w.Send(ctx, v, cashu.SendOptions{})
+		s, err := w.Send(ctx, v, cashu.SendOptions{IncludeFees: true})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stdout, s.Token)
-		fmt.Fprintf(e.stderr, "agentd: token of %d sats (op %d); give it to the payee\n", s.Amount, s.OpID)
+		fmt.Fprintf(e.stderr, "agentd: token of %d sats for the payee (op %d, mint fees %d); give it to the payee\n", s.Amount, s.OpID, s.Fee)
 		return nil
 	case "deposit":
 		v, err := sats()

@@ -194,14 +194,13 @@ func (w *Wallet) PayInvoice(ctx context.Context, invoice string, opts PayOptions
 }
 
 func (w *Wallet) melt(ctx context.Context, mint string, need uint64, q *nut05.PostMeltQuoteBolt11Response, inv *bolt11.Invoice) (Paid, error) {
-	ks, err := w.activeKeyset(ctx, mint)
-	if err != nil {
+	if _, err := w.activeKeyset(ctx, mint); err != nil { // fresh fees for the selection
 		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
 	}
 	var sel gcashu.Proofs
 	for attempt := 0; ; attempt++ {
 		w.mu.Lock()
-		s, exact, err := w.selectProofs(ctx, mint, need, ks)
+		s, exact, err := w.selectProofs(ctx, mint, need, 0, true)
 		if err != nil {
 			w.mu.Unlock()
 			return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
@@ -215,7 +214,7 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, q *nut05.Po
 			return Paid{}, fmt.Errorf("cashu: pay invoice: cannot make exact inputs for %d sat", need)
 		}
 		// Split our proofs so an exact set exists: send to ourselves.
-		s2, err := w.send(ctx, mint, need, SendOptions{Memo: "split"}, "")
+		s2, err := w.send(ctx, mint, need, SendOptions{Memo: "split"}, "", nil)
 		if err != nil {
 			return Paid{}, fmt.Errorf("cashu: pay invoice: split: %w", err)
 		}
@@ -226,7 +225,7 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, q *nut05.Po
 	}
 	d := &opData{Inputs: sel, OwnInputs: true, Quote: q.Quote, Invoice: inv.Raw, Fee: q.FeeReserve}
 	op := journal.Op{Kind: KindMelt, State: journal.StatePrepared, Mint: mint, Amount: q.Amount}
-	err = w.tx(ctx, func(tx *sql.Tx) error {
+	err := w.tx(ctx, func(tx *sql.Tx) error {
 		op.Data = d.raw()
 		id, err := journal.Insert(ctx, tx, op)
 		if err != nil {

@@ -200,9 +200,10 @@ func setReserved(ctx context.Context, tx *sql.Tx, opID int64, state string) erro
 }
 
 // selectProofs picks unspent proofs of mint worth at least amount plus the
-// input fee of spending them. exact reports whether they sum exactly to
-// amount + fee (no swap needed).
-func (w *Wallet) selectProofs(ctx context.Context, mint string, amount uint64, ks *keyset) (sel gcashu.Proofs, exact bool, err error) {
+// input fee of spending them. With exactOK, exact reports proofs that sum
+// to amount and whose own input fee is payeeFee, to hand out as they are
+// (no swap needed).
+func (w *Wallet) selectProofs(ctx context.Context, mint string, amount, payeeFee uint64, exactOK bool) (sel gcashu.Proofs, exact bool, err error) {
 	all, err := w.unspentProofs(ctx, mint)
 	if err != nil {
 		return nil, false, err
@@ -219,7 +220,7 @@ func (w *Wallet) selectProofs(ctx context.Context, mint string, amount uint64, k
 			rem -= p.Amount
 		}
 	}
-	if rem == 0 && w.inputFee(sel) == 0 {
+	if exactOK && rem == 0 && w.inputFee(sel) == payeeFee {
 		return sel, true, nil
 	}
 	// Otherwise largest first until amount + fee is covered.

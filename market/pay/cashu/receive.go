@@ -24,7 +24,9 @@ const MaxTokenLen = 64 << 10
 
 // ReceiveOptions shape an incoming payment.
 type ReceiveOptions struct {
-	// Amount, when not 0, is the least the token must be worth.
+	// Amount, when not 0, is the least the token must net: its value less
+	// the mint's input fee for swapping it (a payer includes that fee, see
+	// SendOptions.IncludeFees).
 	Amount uint64
 	// Counterparty (the payer's pubkey) is journaled.
 	Counterparty string
@@ -278,6 +280,9 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 		return Received{}, fmt.Errorf("cashu: receive: %w: token %d sat does not cover the mint fee %d", ErrWrongAmount, value, fee)
 	}
 	credit := value - fee
+	if opts.Amount != 0 && credit < opts.Amount {
+		return Received{}, fmt.Errorf("cashu: receive: %w: token %d sat nets %d after the mint fee %d, expected %d", ErrWrongAmount, value, credit, fee, opts.Amount)
+	}
 	outs, err := newOutputs(ks, gcashu.AmountSplit(credit), false, nil)
 	if err != nil {
 		return Received{}, err

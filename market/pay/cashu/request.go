@@ -73,7 +73,7 @@ func (w *Wallet) PayRequest(ctx context.Context, req creq.Request, opts PayReque
 	if err != nil {
 		return creq.Payload{}, Sent{}, fmt.Errorf("cashu: pay request: %w", err)
 	}
-	sent, err := w.Send(ctx, amount, SendOptions{Mint: mint, Counterparty: opts.Counterparty, Lock: lock, Memo: opts.Memo})
+	sent, err := w.Send(ctx, amount, SendOptions{Mint: mint, Counterparty: opts.Counterparty, Lock: lock, Memo: opts.Memo, IncludeFees: true})
 	if err != nil {
 		return creq.Payload{}, sent, err
 	}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 	"time"
 
 	gcashu "github.com/elnosh/gonuts/cashu"
@@ -34,6 +36,13 @@ type SendOptions struct {
 	Lock *Lock
 	// Memo is put in the token.
 	Memo string
+	// IncludeFees makes the token worth amount plus the mint's input fee
+	// (NUT-02 input_fee_ppk) for the payee's swap of exactly its proofs, so
+	// a payee that swaps it, as every sovmesh payee does, nets amount.
+	// Without it the token's face value is amount and a fee-charging mint
+	// leaves the payee less. The fee of our own swap (when the wallet has
+	// no exact proofs) is paid on top either way; Sent.Fee reports both.
+	IncludeFees bool
 	// OnJournal, if set, is called inside the transaction that journals the
 	// send op: a caller records there what the payment is for (the change
 	// of a tab), so that record and the op exist together or not at all.
@@ -43,14 +52,24 @@ type SendOptions struct {
 // Sent is an outgoing payment: Token (a cashuB string) goes to the payee.
 // It stays reclaimable until the payee redeems it (see Reclaim).
 type Sent struct {
-	OpID   int64
-	Token  string
+	OpID  int64
+	Token string
+	// Amount is what the payee nets after its swap (IncludeFees), or the
+	// token's face value.
 	Amount uint64
-	Mint   string
+	// Fee is the mint fees the payment cost beyond Amount: IncludedFee plus
+	// the input fee of our own swap. The balance dropped by Amount + Fee.
+	Fee uint64
+	// IncludedFee is the payee's swap fee put in the token (IncludeFees):
+	// the token's face value is Amount + IncludedFee.
+	IncludedFee uint64
+	Mint        string
 }
 
-// Send makes a token of exactly amount sats. With exact proofs at hand it
-// needs no mint; otherwise it swaps for the amount and change first.
+// Send makes a token of exactly amount sats (plus the payee's swap fee with
+// opts.IncludeFees). With exact proofs at hand it needs no mint; otherwise
+// it swaps for the amount and change first. The budget is asked for
+// amount plus every mint fee the payment costs (Sent.Fee).
 func (w *Wallet) Send(ctx context.Context, amount uint64, opts SendOptions) (Sent, error) {
 	if amount == 0 {
 		return Sent{}, fmt.Errorf("cashu: send: %w: amount must be positive", ErrWrongAmount)
@@ -72,30 +91,22 @@ func (w *Wallet) Send(ctx context.Context, amount uint64, opts SendOptions) (Sen
 			return Sent{}, fmt.Errorf("cashu: send: lock time must be in the future")
 		}
 	}
-	commit := func(context.Context, bool) error { return nil }
-	if w.cfg.Budget != nil {
-		c, err := w.cfg.Budget.Reserve(ctx, opts.Counterparty, amount)
-		if err != nil {
-			return Sent{}, fmt.Errorf("cashu: send: %w", err)
-		}
-		commit = c
-	}
-	sent, err := w.send(ctx, mint, amount, opts, lockPub)
-	paid := err == nil || errors.Is(err, ErrPending) || errors.Is(err, ErrCrashed)
-	if cerr := commit(ctx, paid); cerr != nil && err == nil {
-		w.log.Warn("budget commit failed", "err", cerr)
-	}
-	return sent, err
+	return w.send(ctx, mint, amount, opts, lockPub, w.cfg.Budget)
 }
 
 // maxChangeWait bounds how long a send waits for the change of operations
 // in flight before reporting ErrInsufficient.
 const maxChangeWait = 30 * time.Second
 
-func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts SendOptions, lockPub string) (Sent, error) {
+// send makes the token; budget, when not nil, is asked for amount plus fees
+// once the proofs are selected (a melt's split, which reserved its budget
+// itself, passes nil).
+func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts SendOptions, lockPub string, budget Budget) (Sent, error) {
 	var ks *keyset
 	var sel gcashu.Proofs
 	var exact bool
+	var split []uint64 // the token's proof amounts, when swapping
+	var included uint64
 	deadline := time.Now().Add(min(maxChangeWait, 2*w.cfg.HTTPTimeout))
 	for {
 		wake := w.commits()
@@ -105,7 +116,11 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 			w.mu.Unlock()
 			return Sent{}, fmt.Errorf("cashu: send: %w", err)
 		}
-		sel, exact, err = w.selectProofs(ctx, mint, amount, ks)
+		if split, included, err = sendSplit(ks, amount, opts.IncludeFees); err != nil {
+			w.mu.Unlock()
+			return Sent{}, fmt.Errorf("cashu: send: %w", err)
+		}
+		sel, exact, err = w.selectProofs(ctx, mint, amount+included, included, lockPub == "")
 		if err == nil {
 			break
 		}
@@ -114,7 +129,7 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 		wait := false
 		if errors.Is(err, ErrInsufficient) && time.Now().Before(deadline) {
 			unspent, reserved, qerr := w.proofSums(ctx, mint)
-			wait = qerr == nil && reserved > 0 && unspent+reserved >= amount
+			wait = qerr == nil && reserved > 0 && unspent+reserved >= amount+included
 		}
 		w.mu.Unlock()
 		if !wait {
@@ -127,9 +142,37 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 			return Sent{}, fmt.Errorf("cashu: send: %w (%w)", err, ctx.Err())
 		}
 	}
-	d := &opData{Inputs: sel, OwnInputs: true, Memo: opts.Memo}
+	// w.mu is held. What the payment costs us beyond amount: the payee's
+	// swap fee in the token, and our own swap's unless the proofs go as
+	// they are.
+	fee := included
+	if !exact {
+		fee += w.inputFee(sel)
+	}
+	// The budget sees everything the payment takes from the wallet.
+	commit := func(context.Context, bool) error { return nil }
+	if budget != nil {
+		c, err := budget.Reserve(ctx, opts.Counterparty, amount+fee)
+		if err != nil {
+			w.mu.Unlock()
+			return Sent{}, fmt.Errorf("cashu: send: %w", err)
+		}
+		commit = c
+	}
+	sent, err := w.spend(ctx, mint, amount, fee, included, sel, exact, split, ks, opts, lockPub)
+	paid := err == nil || errors.Is(err, ErrPending) || errors.Is(err, ErrCrashed)
+	if cerr := commit(ctx, paid); cerr != nil && err == nil {
+		w.log.Warn("budget commit failed", "err", cerr)
+	}
+	return sent, err
+}
+
+// spend journals and makes the token of a send from the selected proofs;
+// it is called with w.mu held and releases it.
+func (w *Wallet) spend(ctx context.Context, mint string, amount, fee, included uint64, sel gcashu.Proofs, exact bool, split []uint64, ks *keyset, opts SendOptions, lockPub string) (Sent, error) {
+	d := &opData{Inputs: sel, OwnInputs: true, Memo: opts.Memo, Fee: fee, IncludedFee: included}
 	op := journal.Op{Kind: KindSend, State: journal.StatePrepared, Mint: mint, Amount: amount, Counterparty: opts.Counterparty}
-	if exact && lockPub == "" {
+	if exact {
 		// Hand out the proofs as they are.
 		tok, err := serializeToken(sel, mint, opts.Memo)
 		if err != nil {
@@ -158,15 +201,15 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 		if err != nil {
 			return Sent{}, fmt.Errorf("cashu: send: %w", err)
 		}
-		return Sent{OpID: op.ID, Token: d.Token, Amount: amount, Mint: mint}, nil
+		return Sent{OpID: op.ID, Token: d.Token, Amount: amount, Fee: fee, IncludedFee: included, Mint: mint}, nil
 	}
-	change := sel.Amount() - amount - w.inputFee(sel)
+	change := sel.Amount() - amount - fee
 	var secretFn func() (string, error)
 	if lockPub != "" {
 		secretFn = func() (string, error) { return w.lockSecret(lockPub, opts.Lock.Locktime) }
 		d.Lock = opts.Lock
 	}
-	sendOuts, err := newOutputs(ks, gcashu.AmountSplit(amount), true, secretFn)
+	sendOuts, err := newOutputs(ks, split, true, secretFn)
 	if err != nil {
 		w.mu.Unlock()
 		return Sent{}, err
@@ -199,7 +242,49 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 	if err != nil {
 		return Sent{OpID: op.ID}, fmt.Errorf("cashu: send: %w", err)
 	}
-	return Sent{OpID: op.ID, Token: d.Token, Amount: amount, Mint: mint}, nil
+	return Sent{OpID: op.ID, Token: d.Token, Amount: amount, Fee: fee, IncludedFee: included, Mint: mint}, nil
+}
+
+// sendSplit returns the proof amounts of a token that nets amount to a
+// payee who swaps it (include), and the fee in it: the fewest proofs n
+// whose fee f = ceil(n * input_fee_ppk / 1000) makes amount + f splittable
+// into n powers of two, so the payee nets exactly amount. The canonical
+// split of amount + f may hold fewer proofs than f pays for (and the
+// payee would net more); a larger proof is then halved. Without include,
+// or with a fee-free keyset, it is the canonical split of amount.
+func sendSplit(ks *keyset, amount uint64, include bool) ([]uint64, uint64, error) {
+	if !include || ks.FeePpk == 0 {
+		return gcashu.AmountSplit(amount), 0, nil
+	}
+	for n := 1; n <= 128; n++ {
+		fee := feeFor(ks, n)
+		total, carry := bits.Add64(amount, fee, 0)
+		if carry != 0 {
+			break
+		}
+		if bits.OnesCount64(total) > n || uint64(n) > total {
+			continue
+		}
+		return splitInto(total, n), fee, nil
+	}
+	return nil, 0, fmt.Errorf("%w: %d sat cannot carry the mint fee of its own proofs", ErrWrongAmount, amount)
+}
+
+// splitInto splits total into n powers of two (popcount(total) <= n <= total).
+func splitInto(total uint64, n int) []uint64 {
+	parts := gcashu.AmountSplit(total)
+	for len(parts) < n {
+		i := 0
+		for j, p := range parts {
+			if p > parts[i] {
+				i = j
+			}
+		}
+		parts[i] /= 2
+		parts = append(parts, parts[i])
+	}
+	slices.Sort(parts)
+	return parts
 }
 
 // lockSecret is a NUT-10 P2PK secret locked to pub, refundable to us after locktime.

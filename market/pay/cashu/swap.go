@@ -34,9 +34,13 @@ type opData struct {
 	Quote     string        `json:"quote,omitempty"`
 	Invoice   string        `json:"invoice,omitempty"`
 	Preimage  string        `json:"preimage,omitempty"`
-	Fee       uint64        `json:"fee,omitempty"`
-	SentOp    int64         `json:"sent_op,omitempty"`
-	Memo      string        `json:"memo,omitempty"`
+	// Fee is a melt's fee reserve; for a send, every mint fee the send
+	// cost beyond its amount (IncludedFee and our own swap's input fee).
+	Fee uint64 `json:"fee,omitempty"`
+	// IncludedFee is the payee's swap fee a send put in its token.
+	IncludedFee uint64 `json:"included_fee,omitempty"`
+	SentOp      int64  `json:"sent_op,omitempty"`
+	Memo        string `json:"memo,omitempty"`
 }
 
 func (d *opData) raw() json.RawMessage {

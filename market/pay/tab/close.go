@@ -79,7 +79,7 @@ func (k *Keeper) settle(ctx context.Context, id string) (Change, error) {
 	if change == 0 {
 		return k.closed(ctx, t, 0)
 	}
-	opts := cashu.SendOptions{Mint: t.Mint, Counterparty: t.Buyer, Memo: "sovmesh tab change",
+	opts := cashu.SendOptions{Mint: t.Mint, Counterparty: t.Buyer, Memo: "sovmesh tab change", IncludeFees: true,
 		OnJournal: func(ctx context.Context, tx *sql.Tx, opID int64) error {
 			res, err := tx.ExecContext(ctx, `UPDATE tabs SET change_op = ?, updated_at = ? WHERE id = ? AND state = 'closing' AND change_op IS NULL`,
 				opID, time.Now().Unix(), id)

@@ -70,7 +70,7 @@ func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) 
 	p.deposited += p.Deposit
 	delete(p.draws, key)
 	p.mu.Unlock()
-	sent, err := p.Wallet.Send(ctx, p.Deposit, cashu.SendOptions{Counterparty: p.Seller, Memo: "sovmesh tab deposit"})
+	sent, err := p.Wallet.Send(ctx, p.Deposit, cashu.SendOptions{Counterparty: p.Seller, Memo: "sovmesh tab deposit", IncludeFees: true})
 	if err != nil {
 		p.mu.Lock()
 		p.deposited -= p.Deposit

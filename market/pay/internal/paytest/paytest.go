@@ -145,3 +145,19 @@ func Funded(t testing.TB, amount uint64, configure func(*cashu.Config), mints ..
 	}
 	return w
 }
+
+// StartFeeMint runs a dev mint whose keyset charges ppk parts per thousand
+// of a sat per input proof (NUT-02 input_fee_ppk).
+func StartFeeMint(t testing.TB, ppk uint) *devmint.Mint {
+	t.Helper()
+	m, err := devmint.Start(context.Background(), t.TempDir(), devmint.Options{InputFeePpk: ppk})
+	if err != nil {
+		t.Fatalf("paytest: start mint: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = m.Shutdown(ctx)
+	})
+	return m
+}
