@@ -16,17 +16,7 @@ import (
 func TestSOCKSOverBandwidth(t *testing.T) {
 	ctx := t.Context()
 	net0 := agentdtest.Start(t)
-	echo, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := startEcho(t)
 	pcfg := provider.Config{Bandwidth: &provider.BandwidthConfig{PriceMsat: 1000, AllowPrivateTargets: true}}
 	p := startProvider(t, net0, "bw", pcfg)
 	bn := net0.Node(t, "buyer", 1000)
@@ -88,17 +78,7 @@ func TestSOCKSOverBandwidth(t *testing.T) {
 func TestBandwidthProviderRestarted(t *testing.T) {
 	ctx := t.Context()
 	net0 := agentdtest.Start(t)
-	echo, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := startEcho(t)
 	pcfg := provider.Config{Bandwidth: &provider.BandwidthConfig{PriceMsat: 1000, AllowPrivateTargets: true}}
 	p := startProvider(t, net0, "bw", pcfg)
 	b, err := New(ctx, net0.Node(t, "buyer", 1000), Config{})
@@ -138,4 +118,24 @@ func TestBandwidthProviderRestarted(t *testing.T) {
 		t.Fatalf("the restarted provider listens where it did (%s): the test needs new ports", newAddrs[0])
 	}
 	roundTrip("after the restart")
+}
+
+// startEcho runs a TCP echo server on 127.0.0.1 until the test ends.
+func startEcho(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln
 }
