@@ -21,19 +21,10 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
 
-// StartMint runs a dev mint for the test.
+// StartMint runs a dev mint for the test (no input fees).
 func StartMint(t testing.TB) *devmint.Mint {
 	t.Helper()
-	m, err := devmint.Start(context.Background(), t.TempDir(), devmint.Options{})
-	if err != nil {
-		t.Fatalf("paytest: start mint: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = m.Shutdown(ctx)
-	})
-	return m
+	return StartFeeMint(t, 0)
 }
 
 // Proxy forwards to a mint and can be switched off (its port closed) to make
