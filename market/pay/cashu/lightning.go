@@ -249,6 +249,11 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, q *nut05.Po
 		}
 		return Paid{OpID: op.ID}, fmt.Errorf("cashu: pay invoice: %w: %w", ErrPending, err)
 	}
+	// The mint has answered; a crash here leaves the op journaled as
+	// prepared, and Resume asks the mint for the quote's state.
+	if err := w.step("melt.answered"); err != nil {
+		return Paid{OpID: op.ID}, err
+	}
 	return w.finishMelt(ctx, op, d, res)
 }
 
