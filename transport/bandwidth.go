@@ -116,12 +116,28 @@ type bwSession struct {
 	m        *meter
 	upEOF    atomic.Bool
 	downDone atomic.Bool
+	active   atomic.Int64  // when traffic last flowed either way (Unix ns)
 	wmu      sync.Mutex    // serializes frame writes
 	credits  chan struct{} // a payment was redeemed (buffer 1)
 
 	mu      sync.Mutex // guards m's counters and the fields below
 	granted uint64     // cumulative bytes the buyer may send
 	wanted  uint64     // cumulative bytes the buyer asked for
+}
+
+// touch records traffic.
+func (b *bwSession) touch() { b.active.Store(time.Now().UnixNano()) }
+
+// idleAt is when the session goes idle: IdleTimeout after the last traffic
+// either way. A direction that is quiet while the other carries traffic
+// (a download, an upload to a target that does not answer) keeps waiting.
+func (b *bwSession) idleAt() time.Time {
+	return time.Unix(0, b.active.Load()).Add(b.t.cfg.IdleTimeout)
+}
+
+// errIdle ends a session without traffic either way for the idle timeout.
+func (b *bwSession) errIdle() error {
+	return fmt.Errorf("transport: bandwidth: no traffic for %v: %w", b.t.cfg.IdleTimeout, timeoutError{})
 }
 
 func (b *bwSession) write(typ byte, parts ...[]byte) error {
@@ -206,6 +222,7 @@ func (t *Host) serveBandwidth(s network.Stream, cfg BandwidthConfig) error {
 	}
 	defer tc.Close()
 	b.target = tc
+	b.touch()
 	if err := b.write(rOK, u64s(m.credit)); err != nil {
 		return err
 	}
@@ -248,7 +265,10 @@ func (e reportedError) Unwrap() []error { return []error{e.err, errReported} }
 func (b *bwSession) up(ctx context.Context) error {
 	var payBy time.Time // deadline for an unpaid WANT (zero: none)
 	for {
-		wait := b.t.cfg.IdleTimeout
+		wait := time.Until(b.idleAt())
+		if wait <= 0 {
+			return b.errIdle()
+		}
 		if !payBy.IsZero() {
 			wait = min(wait, time.Until(payBy))
 			if wait <= 0 {
@@ -263,8 +283,12 @@ func (b *bwSession) up(ctx context.Context) error {
 			if !payBy.IsZero() && isTimeout(err) && !time.Now().Before(payBy) {
 				return fmt.Errorf("%w: %v", ErrPayTimeout, err)
 			}
+			if isTimeout(err) && !b.c.inFrame && ctx.Err() == nil {
+				continue // waiting between frames: idle only if the target is quiet too
+			}
 			return err
 		}
+		b.touch()
 		switch typ {
 		case tEOF:
 			if tcp, ok := b.target.(*net.TCPConn); ok {
@@ -411,8 +435,11 @@ func (b *bwSession) down(ctx context.Context) error {
 		if n == 0 {
 			continue // the buyer's grant took it: pause again
 		}
-		_ = b.target.SetReadDeadline(time.Now().Add(b.t.cfg.IdleTimeout))
+		_ = b.target.SetReadDeadline(b.idleAt())
 		nr, err := b.target.Read(buf[:n])
+		if nr > 0 {
+			b.touch()
+		}
 		for data := buf[:nr]; len(data) > 0; {
 			k := b.spendDown(uint64(len(data)))
 			if k == 0 {
@@ -439,6 +466,12 @@ func (b *bwSession) down(ctx context.Context) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if isTimeout(err) {
+				if time.Now().Before(b.idleAt()) {
+					continue // the buyer is sending: wait on
+				}
+				return b.errIdle()
 			}
 			return fmt.Errorf("transport: bandwidth: read target: %w", err)
 		}

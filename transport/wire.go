@@ -87,11 +87,17 @@ type conn struct {
 	s       network.Stream
 	fr      *frame.Reader
 	timeout time.Duration // body read and every write
+	// inFrame: the last read got past a frame's length. A read that failed
+	// with inFrame false may be retried (see frame.Reader).
+	inFrame bool
 }
 
 func newConn(s network.Stream, maxFrame int, timeout time.Duration) *conn {
 	c := &conn{s: s, fr: frame.NewReader(s, maxFrame), timeout: timeout}
-	c.fr.OnHeader = func() { _ = s.SetReadDeadline(time.Now().Add(timeout)) }
+	c.fr.OnHeader = func() {
+		c.inFrame = true
+		_ = s.SetReadDeadline(time.Now().Add(timeout))
+	}
 	return c
 }
 
@@ -103,6 +109,7 @@ func (c *conn) read(wait time.Duration) (byte, []byte, error) {
 // readInto is read, with the body read into dst when it fits (see
 // frame.Reader.NextInto).
 func (c *conn) readInto(wait time.Duration, dst []byte) (byte, []byte, error) {
+	c.inFrame = false
 	if err := c.s.SetReadDeadline(time.Now().Add(wait)); err != nil {
 		return 0, nil, err
 	}
