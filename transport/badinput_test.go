@@ -2,14 +2,20 @@ package transport_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/sovmesh/sovmesh/transport"
 	"github.com/sovmesh/sovmesh/transport/chunk"
@@ -20,8 +26,14 @@ import (
 // malformed frames.
 func rawStream(t *testing.T, a, b *transport.Host) network.Stream {
 	t.Helper()
+	return rawProtoStream(t, a, b, transport.StorageProtocol)
+}
+
+// rawProtoStream opens a stream for proto from a to b without the client.
+func rawProtoStream(t *testing.T, a, b *transport.Host, proto protocol.ID) network.Stream {
+	t.Helper()
 	connect(t, a, b)
-	s, err := a.LibP2P().NewStream(t.Context(), b.ID(), transport.StorageProtocol)
+	s, err := a.LibP2P().NewStream(t.Context(), b.ID(), proto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,8 +41,150 @@ func rawStream(t *testing.T, a, b *transport.Host) network.Stream {
 	return s
 }
 
-// readErrFrame reads the provider's answer, which must be an ERR frame, or
-// the stream's end.
+// Frame types, as the wire carries them (see the protocols' docs).
+const (
+	fPay     byte = 0x10
+	fConnect byte = 0x20
+	fData    byte = 0x21
+	fEOF     byte = 0x22
+	fWant    byte = 0x23
+	fInfer   byte = 0x30
+	fChunk   byte = 0x31
+	fOK      byte = 0x80
+	fErr     byte = 0x82
+	fNeedPay byte = 0x83
+	fCredit  byte = 0x84
+	fGrant   byte = 0x88
+)
+
+// frameOf encodes one frame: length (type included), type, body.
+func frameOf(typ byte, body ...[]byte) []byte {
+	n := 1
+	for _, b := range body {
+		n += len(b)
+	}
+	out := append(binary.BigEndian.AppendUint32(nil, uint32(n)), typ)
+	for _, b := range body {
+		out = append(out, b...)
+	}
+	return out
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// send writes raw bytes to s.
+func send(t *testing.T, s network.Stream, parts ...[]byte) {
+	t.Helper()
+	_ = s.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	for _, p := range parts {
+		if _, err := s.Write(p); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+}
+
+// readRemoteErr reads the provider's frames up to its ERR frame, skipping
+// frames of the types in skip, and returns the error the frame carries. It
+// fails the test on any other frame, or if the stream ends first.
+func readRemoteErr(t *testing.T, s network.Stream, skip ...byte) error {
+	t.Helper()
+	for range 1000 {
+		typ, body, err := readAnswer(t, s)
+		if err != nil {
+			t.Fatalf("stream ended without an ERR frame: %v", err)
+		}
+		if typ == fErr {
+			if len(body) == 0 {
+				t.Fatal("empty ERR frame")
+			}
+			return &transport.RemoteError{Code: body[0], Msg: string(body[1:])}
+		}
+		if !slices.Contains(skip, typ) {
+			t.Fatalf("frame %#x %q where ERR was due", typ, body)
+		}
+	}
+	t.Fatal("no ERR frame in 1000 frames")
+	return nil
+}
+
+// expectEnd checks that the remote ends s (closes or resets it) within a
+// few seconds, with nothing more sent, and returns how long it took.
+func expectEnd(t *testing.T, s network.Stream) time.Duration {
+	t.Helper()
+	start := time.Now()
+	typ, body, err := readAnswer(t, s)
+	if err == nil {
+		t.Fatalf("stream still open: frame %#x %q", typ, body)
+	}
+	if isTimeout(err) {
+		t.Fatalf("stream not ended after %v: %v", time.Since(start), err)
+	}
+	return time.Since(start)
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// logRecorder is a slog.Handler that keeps each record's message and "err"
+// attribute, to check what a provider logs when a session ends.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []loggedErr
+}
+
+type loggedErr struct {
+	msg string
+	err error
+}
+
+// newLogRecorder returns a recorder and the option that makes a host log to it.
+func newLogRecorder() (*logRecorder, transport.Option) {
+	l := &logRecorder{}
+	return l, transport.WithLogger(slog.New(l))
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
+
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	rec := loggedErr{msg: r.Message}
+	r.Attrs(func(a slog.Attr) bool {
+		if e, ok := a.Value.Any().(error); ok && a.Key == "err" {
+			rec.err = e
+		}
+		return true
+	})
+	l.mu.Lock()
+	l.recs = append(l.recs, rec)
+	l.mu.Unlock()
+	return nil
+}
+
+// wait returns the error of the first record logged with msg, waiting for
+// one for a few seconds.
+func (l *logRecorder) wait(t *testing.T, msg string) error {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		for _, r := range l.recs {
+			if r.msg == msg {
+				l.mu.Unlock()
+				return r.err
+			}
+		}
+		l.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing logged as %q", msg)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// readAnswer reads the provider's next frame, or the stream's end.
 func readAnswer(t *testing.T, s network.Stream) (typ byte, body []byte, err error) {
 	t.Helper()
 	_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -39,6 +193,9 @@ func readAnswer(t *testing.T, s network.Stream) (typ byte, body []byte, err erro
 		return 0, nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:4])
+	if n == 0 || n > 16<<20 {
+		return 0, nil, fmt.Errorf("frame of %d bytes from the provider", n)
+	}
 	body = make([]byte, n-1)
 	_, err = io.ReadFull(s, body)
 	return hdr[4], body, err

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +34,10 @@ import (
 //     credit and answers GRANT total[8] (cumulative). What the credit does
 //     not cover waits at the pause point (NEEDPAY). A buyer that sends past
 //     its grant is cut off.
+//
+// A protocol violation (DATA past the grant, an unknown, malformed,
+// truncated or oversized frame) or a refused or missing payment ends the
+// session with ERR code msg, after which the provider closes the stream.
 //
 // Closing the write side is passed on as a TCP half-close.
 const BandwidthProtocol protocol.ID = "/sovmesh/bandwidth/2.0.0"
@@ -116,7 +119,9 @@ type bwSession struct {
 	m        *meter
 	upEOF    atomic.Bool
 	downDone atomic.Bool
-	wmu      sync.Mutex    // serializes frame writes
+	active   atomic.Int64  // when traffic last flowed either way (Unix ns)
+	wmu      sync.Mutex    // serializes frame writes; guards ended
+	ended    bool          // an ERR frame was sent: no frame follows it
 	credits  chan struct{} // a payment was redeemed (buffer 1)
 
 	mu      sync.Mutex // guards m's counters and the fields below
@@ -124,9 +129,27 @@ type bwSession struct {
 	wanted  uint64     // cumulative bytes the buyer asked for
 }
 
+// touch records traffic.
+func (b *bwSession) touch() { b.active.Store(time.Now().UnixNano()) }
+
+// idleAt is when the session goes idle: IdleTimeout after the last traffic
+// either way. A direction that is quiet while the other carries traffic
+// (a download, an upload to a target that does not answer) keeps waiting.
+func (b *bwSession) idleAt() time.Time {
+	return time.Unix(0, b.active.Load()).Add(b.t.cfg.IdleTimeout)
+}
+
+// errIdle ends a session without traffic either way for the idle timeout.
+func (b *bwSession) errIdle() error {
+	return fmt.Errorf("transport: bandwidth: no traffic for %v: %w", b.t.cfg.IdleTimeout, timeoutError{})
+}
+
 func (b *bwSession) write(typ byte, parts ...[]byte) error {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
+	if b.ended {
+		return errEnded
+	}
 	return b.c.write(typ, parts...)
 }
 
@@ -174,14 +197,17 @@ func (t *Host) serveBandwidth(s network.Stream, cfg BandwidthConfig) error {
 	}
 	typ, body, err := c.read(t.cfg.StreamTimeout)
 	if err != nil {
+		if ferr := frameErr(err); ferr != nil {
+			return fail(ferr)
+		}
 		return err
 	}
-	if typ != tConnect || len(body) == 0 || len(body) > maxTarget {
-		return fail(fmt.Errorf("%w: want CONNECT host:port", ErrBadRequest))
+	if typ != tConnect {
+		return fail(fmt.Errorf("%w: want CONNECT host:port, got frame %#x", ErrBadRequest, typ))
 	}
-	target := string(body)
-	if _, _, err := net.SplitHostPort(target); err != nil {
-		return fail(fmt.Errorf("%w: target %q: %v", ErrBadRequest, target, err))
+	target, err := decodeConnect(body)
+	if err != nil {
+		return fail(err)
 	}
 	m, err := openMeter(ctx, cfg.Gate, BandwidthProtocol, s.Conn().RemotePeer())
 	if err != nil {
@@ -206,19 +232,19 @@ func (t *Host) serveBandwidth(s network.Stream, cfg BandwidthConfig) error {
 	}
 	defer tc.Close()
 	b.target = tc
+	b.touch()
 	if err := b.write(rOK, u64s(m.credit)); err != nil {
 		return err
 	}
 	upc, downc := make(chan error, 1), make(chan error, 1)
-	go func() { upc <- b.up(ctx) }()
-	go func() { downc <- b.down(ctx) }()
+	go func() { upc <- b.report(b.up(ctx)) }()
+	go func() { downc <- b.report(b.down(ctx)) }()
 	select {
 	case err := <-downc:
 		if err != nil {
 			cancel()
 			_ = tc.Close()
-			<-upc
-			return err
+			return reported(err, <-upc)
 		}
 		// The target is done sending; the buyer may still send, and pays
 		// for what it sends.
@@ -226,9 +252,57 @@ func (t *Host) serveBandwidth(s network.Stream, cfg BandwidthConfig) error {
 	case err := <-upc:
 		cancel()
 		_ = tc.Close()
-		<-downc
+		return reported(err, <-downc)
+	}
+}
+
+// errEnded is what a direction gets writing after the other reported the
+// error that ends the session.
+var errEnded = errors.New("transport: bandwidth: session ended")
+
+// reported returns the error that ends a session, first the one of the
+// direction that ended first, unless the other one's was reported to the
+// buyer (then the stream must be closed, not reset, for the ERR to arrive).
+func reported(first, second error) error {
+	if !errors.Is(first, errReported) && errors.Is(second, errReported) {
+		return second
+	}
+	return first
+}
+
+// decodeConnect parses a CONNECT body: the target, host:port.
+func decodeConnect(body []byte) (string, error) {
+	if len(body) == 0 || len(body) > maxTarget {
+		return "", fmt.Errorf("%w: CONNECT target of %d bytes, want host:port of at most %d", ErrBadRequest, len(body), maxTarget)
+	}
+	target := string(body)
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		return "", fmt.Errorf("%w: target %q: %v", ErrBadRequest, target, err)
+	}
+	return target, nil
+}
+
+// report tells the buyer why its session ends when the reason is the
+// buyer's to know (a protocol violation, a frame too large, a refused or
+// missing payment): it sends an ERR frame and marks err reported, so the
+// stream is closed, not reset, and the frame arrives. Errors of the stream
+// or the target (a reset, a timeout) end the session without a word.
+func (b *bwSession) report(err error) error {
+	if err == nil || errors.Is(err, errReported) {
 		return err
 	}
+	if !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrTooLarge) &&
+		!errors.Is(err, ErrPaymentRefused) && !errors.Is(err, ErrPayTimeout) {
+		return err
+	}
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if b.ended {
+		return err // the other direction reported first
+	}
+	b.ended = true
+	_ = b.c.writeErr(err)
+	return reportedError{err}
 }
 
 // errReported marks errors already sent to the buyer in an ERR frame: the
@@ -244,11 +318,15 @@ func (e reportedError) Unwrap() []error { return []error{e.err, errReported} }
 // grant), WANT (answered with GRANT, or NEEDPAY when the credit is short),
 // PAY and EOF. It never waits for payment itself (PAY frames arrive on the
 // stream it reads); a WANT the credit does not cover must be paid within
-// PayTimeout.
+// PayTimeout. DATA past the grant, an unknown or malformed frame end the
+// session with ErrProtocol (reported to the buyer, see report).
 func (b *bwSession) up(ctx context.Context) error {
 	var payBy time.Time // deadline for an unpaid WANT (zero: none)
 	for {
-		wait := b.t.cfg.IdleTimeout
+		wait := time.Until(b.idleAt())
+		if wait <= 0 {
+			return b.errIdle()
+		}
 		if !payBy.IsZero() {
 			wait = min(wait, time.Until(payBy))
 			if wait <= 0 {
@@ -263,8 +341,15 @@ func (b *bwSession) up(ctx context.Context) error {
 			if !payBy.IsZero() && isTimeout(err) && !time.Now().Before(payBy) {
 				return fmt.Errorf("%w: %v", ErrPayTimeout, err)
 			}
+			if isTimeout(err) && !b.c.inFrame && ctx.Err() == nil {
+				continue // waiting between frames: idle only if the target is quiet too
+			}
+			if ferr := frameErr(err); ferr != nil {
+				return ferr
+			}
 			return err
 		}
+		b.touch()
 		switch typ {
 		case tEOF:
 			if tcp, ok := b.target.(*net.TCPConn); ok {
@@ -280,26 +365,25 @@ func (b *bwSession) up(ctx context.Context) error {
 			}
 			n := uint64(len(body))
 			b.mu.Lock()
-			over := b.m.usage.BytesIn+n > b.granted
+			sent, granted := b.m.usage.BytesIn+n, b.granted
+			over := sent > granted
 			if !over { // the grant reserved these units: spend them
 				b.m.usage.BytesIn += n
 				b.m.usage.Units += n
 			}
 			b.mu.Unlock()
 			if over {
-				err := fmt.Errorf("%w: buyer sent past its grant", ErrPaymentRefused)
-				_ = b.write(rErr, []byte{errCode(err)}, []byte(err.Error()))
-				return err
+				return fmt.Errorf("%w: buyer sent past its grant: %d bytes of %d granted", ErrProtocol, sent, granted)
 			}
 			_ = b.target.SetWriteDeadline(time.Now().Add(b.t.cfg.StreamTimeout))
 			if _, err := b.target.Write(body); err != nil {
 				return fmt.Errorf("transport: bandwidth: write target: %w", err)
 			}
 		case tWant:
-			if len(body) != 8 {
-				return fmt.Errorf("%w: want frame of %d bytes", ErrProtocol, len(body))
+			want, err := decodeU64("WANT", body)
+			if err != nil {
+				return err
 			}
-			want := binary.BigEndian.Uint64(body)
 			b.mu.Lock()
 			// A grant reserves the buyer's own credit; asking far ahead
 			// only holds back its own download.
@@ -317,7 +401,6 @@ func (b *bwSession) up(ctx context.Context) error {
 			granted, used, credit := b.granted, b.m.usage.Units, b.m.credit
 			b.mu.Unlock()
 			if err != nil {
-				_ = b.write(rErr, []byte{errCode(err)}, []byte(err.Error()))
 				return err
 			}
 			select {
@@ -411,8 +494,11 @@ func (b *bwSession) down(ctx context.Context) error {
 		if n == 0 {
 			continue // the buyer's grant took it: pause again
 		}
-		_ = b.target.SetReadDeadline(time.Now().Add(b.t.cfg.IdleTimeout))
+		_ = b.target.SetReadDeadline(b.idleAt())
 		nr, err := b.target.Read(buf[:n])
+		if nr > 0 {
+			b.touch()
+		}
 		for data := buf[:nr]; len(data) > 0; {
 			k := b.spendDown(uint64(len(data)))
 			if k == 0 {
@@ -439,6 +525,12 @@ func (b *bwSession) down(ctx context.Context) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if isTimeout(err) {
+				if time.Now().Before(b.idleAt()) {
+					continue // the buyer is sending: wait on
+				}
+				return b.errIdle()
 			}
 			return fmt.Errorf("transport: bandwidth: read target: %w", err)
 		}

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -66,17 +65,22 @@ func (t *Host) DialBandwidth(ctx context.Context, p peer.ID, target string, paye
 		_ = s.Reset()
 		return nil, fmt.Errorf("transport: bandwidth connect: %w", ctxErr(ctx, err))
 	}
-	switch {
-	case typ == rErr:
+	if typ == rErr {
 		_ = s.Reset()
 		return nil, fmt.Errorf("transport: bandwidth connect %s: %w", target, decodeRemoteError(body))
-	case typ != rOK || len(body) != 8:
+	}
+	if typ != rOK {
 		_ = s.Reset()
 		return nil, fmt.Errorf("%w: answer %#x to CONNECT", ErrProtocol, typ)
 	}
+	credit, err := decodeU64("CONNECT answer", body)
+	if err != nil {
+		_ = s.Reset()
+		return nil, err
+	}
 	bc := &BandwidthConn{
 		t: t, c: c, payer: payer, provider: p.String(), target: target,
-		credit: binary.BigEndian.Uint64(body), changed: make(chan struct{}),
+		credit: credit, changed: make(chan struct{}),
 		readQ: make(chan []byte, 64), done: make(chan struct{}),
 	}
 	bc.wg.Add(1)
@@ -122,6 +126,9 @@ func (bc *BandwidthConn) readLoop() {
 	for {
 		typ, body, err := bc.c.read(bc.t.cfg.IdleTimeout)
 		if err != nil {
+			if ferr := frameErr(err); ferr != nil {
+				err = ferr
+			}
 			if err != io.EOF {
 				bc.fail(err)
 			}
@@ -147,17 +154,19 @@ func (bc *BandwidthConn) readLoop() {
 				return
 			}
 		case rCredit:
-			if len(body) != 8 {
-				bc.fail(fmt.Errorf("%w: credit frame", ErrProtocol))
+			v, err := decodeU64("CREDIT", body)
+			if err != nil {
+				bc.fail(err)
 				return
 			}
-			bc.setCredit(binary.BigEndian.Uint64(body))
+			bc.setCredit(v)
 		case rGrant:
-			if len(body) != 8 {
-				bc.fail(fmt.Errorf("%w: grant frame", ErrProtocol))
+			v, err := decodeU64("GRANT", body)
+			if err != nil {
+				bc.fail(err)
 				return
 			}
-			bc.setGrant(binary.BigEndian.Uint64(body))
+			bc.setGrant(v)
 		case rNeedPay:
 			used, credit, need, err := decodeNeedPay(body)
 			if err != nil {

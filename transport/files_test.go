@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -120,36 +124,113 @@ func assertNoPlaintext(t *testing.T, dirs []string, needle []byte) {
 	}
 }
 
+// combinations returns every k-element subset of {0, ..., n-1}, in
+// lexicographic order.
+func combinations(n, k int) [][]int {
+	if k == 0 {
+		return [][]int{{}}
+	}
+	var out [][]int
+	for first := 0; first <= n-k; first++ {
+		for _, rest := range combinations(n-first-1, k-1) {
+			c := []int{first}
+			for _, r := range rest {
+				c = append(c, first+1+r)
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TestFileSurvivesLosingParityProviders: a file stored 3+2 over 5
+// providers reads back intact whichever 2 providers are lost (all 10
+// combinations) and fails with ErrUnrecoverable whichever 3 are (all 10).
+// Each combination is read by a fresh host that can reach only the
+// surviving providers; a last case stops 2 providers for good, then a
+// third.
 func TestFileSurvivesLosingParityProviders(t *testing.T) {
+	const k, m = 3, 2
 	buyer := newHost(t)
-	ps := newProviders(t, buyer, 5, 0)
-	data := randomBytes(t, 9*chunk.MinSize+100)
-	opt := transport.PutOptions{ChunkSize: chunk.MinSize, DataShards: 3, ParityShards: 2}
+	ps := newProviders(t, buyer, k+m, 0)
+	// 8 chunks, the last one partial: stripes of 3, 3 and 2 data chunks.
+	data := randomBytes(t, 7*chunk.MinSize+100)
+	opt := transport.PutOptions{ChunkSize: chunk.MinSize, DataShards: k, ParityShards: m}
 	ref, _, err := buyer.Put(t.Context(), bytes.NewReader(data), ps.ids, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Lose any 2 of 5: stop providers 1 and 3 entirely.
-	for _, i := range []int{1, 3} {
-		if err := ps.hosts[i].Close(); err != nil {
+	for _, lost := range append(combinations(k+m, m), combinations(k+m, m+1)...) {
+		t.Run(fmt.Sprintf("lose %v", lost), func(t *testing.T) {
+			reader := newHost(t)
+			for i, h := range ps.hosts {
+				if !slices.Contains(lost, i) {
+					connect(t, reader, h)
+				}
+			}
+			var out bytes.Buffer
+			err := reader.Get(ctxTimeout(t, 30*time.Second), ref, &out, transport.GetOptions{})
+			if len(lost) > m {
+				if !errors.Is(err, transport.ErrUnrecoverable) || !strings.Contains(err.Error(), "of 3 shards") {
+					t.Fatalf("get with %d of %d providers lost: %v, want ErrUnrecoverable naming the shards found", len(lost), k+m, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("get: %v", err)
+			}
+			if !bytes.Equal(out.Bytes(), data) {
+				t.Fatal("data differs after reconstruction")
+			}
+		})
+	}
+	t.Run("providers stopped", func(t *testing.T) {
+		for _, i := range []int{1, 3} {
+			if err := ps.hosts[i].Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out bytes.Buffer
+		if err := buyer.Get(ctxTimeout(t, 60*time.Second), ref, &out, transport.GetOptions{}); err != nil {
+			t.Fatalf("get with 2 providers gone: %v", err)
+		}
+		if !bytes.Equal(out.Bytes(), data) {
+			t.Fatal("data differs after reconstruction")
+		}
+		// A third loss is beyond the code.
+		if err := ps.hosts[0].Close(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	var out bytes.Buffer
-	if err := buyer.Get(ctxTimeout(t, 60e9), ref, &out, transport.GetOptions{}); err != nil {
-		t.Fatalf("get with 2 providers gone: %v", err)
-	}
-	if !bytes.Equal(out.Bytes(), data) {
-		t.Fatal("data differs after reconstruction")
-	}
-	// A third loss is beyond the code.
-	if err := ps.hosts[0].Close(); err != nil {
-		t.Fatal(err)
-	}
-	out.Reset()
-	err = buyer.Get(ctxTimeout(t, 60e9), ref, &out, transport.GetOptions{})
-	if !errors.Is(err, transport.ErrUnrecoverable) {
-		t.Fatalf("get with 3 of 5 gone: %v", err)
+		out.Reset()
+		err = buyer.Get(ctxTimeout(t, 60*time.Second), ref, &out, transport.GetOptions{})
+		if !errors.Is(err, transport.ErrUnrecoverable) {
+			t.Fatalf("get with 3 of 5 gone: %v", err)
+		}
+	})
+}
+
+func TestCombinations(t *testing.T) {
+	tests := []struct {
+		n, k int
+		want int
+	}{{5, 2, 10}, {5, 3, 10}, {4, 0, 1}, {3, 3, 1}, {6, 2, 15}}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%d choose %d", tc.n, tc.k), func(t *testing.T) {
+			got := combinations(tc.n, tc.k)
+			seen := map[string]bool{}
+			for _, c := range got {
+				if len(c) != tc.k || !slices.IsSorted(c) || (len(c) > 0 && (c[0] < 0 || c[len(c)-1] >= tc.n)) {
+					t.Fatalf("bad combination %v", c)
+				}
+				if len(slices.Compact(slices.Clone(c))) != len(c) {
+					t.Fatalf("repeated element in %v", c)
+				}
+				seen[fmt.Sprint(c)] = true
+			}
+			if len(got) != tc.want || len(seen) != tc.want {
+				t.Fatalf("%d combinations (%d distinct), want %d", len(got), len(seen), tc.want)
+			}
+		})
 	}
 }
 

@@ -72,7 +72,9 @@ type Config struct {
 	// StreamTimeout bounds every frame read or write on storage and
 	// inference streams; a stalled peer fails within it.
 	StreamTimeout time.Duration
-	// IdleTimeout bounds how long a bandwidth stream may sit without traffic.
+	// IdleTimeout bounds how long a bandwidth stream may sit without traffic
+	// either way (a download during which the buyer sends nothing is not
+	// idle).
 	IdleTimeout time.Duration
 	// PayTimeout bounds how long a provider waits at a pause point for the
 	// next payment step.

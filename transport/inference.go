@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,6 +106,9 @@ func (t *Host) serveInference(s network.Stream, backend InferenceBackend, gate P
 	}
 	typ, body, err := c.read(t.cfg.StreamTimeout)
 	if err != nil {
+		if ferr := frameErr(err); ferr != nil {
+			return fail(ferr)
+		}
 		return err
 	}
 	if typ != tInfer {
@@ -138,7 +140,7 @@ func (t *Host) serveInference(s network.Stream, backend InferenceBackend, gate P
 		return nil
 	}
 	if err := backend.ChatCompletion(ctx, req, raw, emit); err != nil {
-		if errors.Is(err, ErrPaymentRefused) || errors.Is(err, ErrPayTimeout) || errors.Is(err, ErrTooLarge) {
+		if errors.Is(err, ErrPaymentRefused) || errors.Is(err, ErrPayTimeout) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrProtocol) {
 			return fail(err)
 		}
 		return err
@@ -207,9 +209,13 @@ func (is *InferenceStream) Recv() ([]byte, error) {
 				return nil, err
 			}
 		case rOK:
-			if len(body) != 8 || binary.BigEndian.Uint64(body) != is.units {
+			units, err := decodeU64("OK", body)
+			if err == nil && units != is.units {
+				err = fmt.Errorf("%w: provider counts %d chunks, %d received", ErrProtocol, units, is.units)
+			}
+			if err != nil {
 				is.Close()
-				return nil, fmt.Errorf("%w: provider's chunk count differs from %d received", ErrProtocol, is.units)
+				return nil, err
 			}
 			is.done = true
 			is.Close()

@@ -190,12 +190,11 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 		}
 		return nil
 	case tDelete:
-		if len(rest) != 32+8+64 {
-			return fatalError{fmt.Errorf("%w: delete of %d bytes", ErrBadRequest, len(body))}
+		signer, expiry, sig, err := decodeDelete(rest)
+		if err != nil {
+			return fatalError{err}
 		}
-		signer := [32]byte(rest[:32])
-		expiry := int64(binary.BigEndian.Uint64(rest[32:40]))
-		if err := verifyDelete(t.h.ID(), cid, signer, expiry, rest[40:], time.Now()); err != nil {
+		if err := verifyDelete(t.h.ID(), cid, signer, expiry, sig, time.Now()); err != nil {
 			return err
 		}
 		return storeErr(st.Delete(cid, signer))
@@ -211,6 +210,27 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 		return nil
 	}
 	return fatalError{fmt.Errorf("%w: unknown storage request %#x", ErrBadRequest, typ)}
+}
+
+// deleteSize is the size of a DELETE body after the CID: owner[32],
+// expiry[8] (Unix seconds) and a BIP-340 signature[64].
+const deleteSize = 32 + 8 + 64
+
+// encodeDelete is the body of a DELETE request after the CID.
+func encodeDelete(owner [32]byte, expiry int64, sig []byte) []byte {
+	b := make([]byte, 0, deleteSize)
+	b = append(b, owner[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(expiry))
+	return append(b, sig...)
+}
+
+// decodeDelete parses what follows the CID in a DELETE request (see
+// encodeDelete); sig aliases rest.
+func decodeDelete(rest []byte) (owner [32]byte, expiry int64, sig []byte, err error) {
+	if len(rest) != deleteSize {
+		return owner, 0, nil, fmt.Errorf("%w: delete of %d bytes after the CID, want %d", ErrBadRequest, len(rest), deleteSize)
+	}
+	return [32]byte(rest[:32]), int64(binary.BigEndian.Uint64(rest[32:40])), rest[40:], nil
 }
 
 // storeErr maps store errors to the protocol's sentinels.

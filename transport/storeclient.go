@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
@@ -229,7 +228,7 @@ func (sc *StorageClient) Delete(ctx context.Context, c chunk.CID) error {
 // DeleteSigned sends a delete authorized by owner's signature sig (see
 // SignDelete), for owners that sign elsewhere.
 func (sc *StorageClient) DeleteSigned(ctx context.Context, c chunk.CID, owner [32]byte, expiry int64, sig []byte) error {
-	err := sc.roundTrip(ctx, tDelete, [][]byte{c[:], owner[:], binary.BigEndian.AppendUint64(nil, uint64(expiry)), sig}, expectOK(0))
+	err := sc.roundTrip(ctx, tDelete, [][]byte{c[:], encodeDelete(owner, expiry, sig)}, expectOK(0))
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", c, err)
 	}

@@ -61,13 +61,26 @@ func (e *RemoteError) Unwrap() error {
 	return ErrRemoteInternal
 }
 
+// maxErrMsg bounds the message of an ERR frame, sent or received.
+const maxErrMsg = 400
+
+// encodeRemoteError is the body of an ERR frame: the code, then the
+// message cut to maxErrMsg bytes.
+func encodeRemoteError(code byte, msg string) []byte {
+	if len(msg) > maxErrMsg {
+		msg = msg[:maxErrMsg]
+	}
+	return append([]byte{code}, msg...)
+}
+
+// decodeRemoteError parses an ERR frame's body (see encodeRemoteError).
 func decodeRemoteError(body []byte) error {
 	if len(body) == 0 {
 		return &RemoteError{Msg: "empty error"}
 	}
 	msg := body[1:]
-	if len(msg) > 512 {
-		msg = msg[:512]
+	if len(msg) > maxErrMsg {
+		msg = msg[:maxErrMsg]
 	}
 	return &RemoteError{Code: body[0], Msg: string(msg)}
 }
@@ -87,11 +100,17 @@ type conn struct {
 	s       network.Stream
 	fr      *frame.Reader
 	timeout time.Duration // body read and every write
+	// inFrame: the last read got past a frame's length. A read that failed
+	// with inFrame false may be retried (see frame.Reader).
+	inFrame bool
 }
 
 func newConn(s network.Stream, maxFrame int, timeout time.Duration) *conn {
 	c := &conn{s: s, fr: frame.NewReader(s, maxFrame), timeout: timeout}
-	c.fr.OnHeader = func() { _ = s.SetReadDeadline(time.Now().Add(timeout)) }
+	c.fr.OnHeader = func() {
+		c.inFrame = true
+		_ = s.SetReadDeadline(time.Now().Add(timeout))
+	}
 	return c
 }
 
@@ -103,6 +122,7 @@ func (c *conn) read(wait time.Duration) (byte, []byte, error) {
 // readInto is read, with the body read into dst when it fits (see
 // frame.Reader.NextInto).
 func (c *conn) readInto(wait time.Duration, dst []byte) (byte, []byte, error) {
+	c.inFrame = false
 	if err := c.s.SetReadDeadline(time.Now().Add(wait)); err != nil {
 		return 0, nil, err
 	}
@@ -118,11 +138,21 @@ func (c *conn) write(typ byte, parts ...[]byte) error {
 
 // writeErr sends err's code and text to the remote.
 func (c *conn) writeErr(err error) error {
-	msg := err.Error()
-	if len(msg) > 400 {
-		msg = msg[:400]
+	return c.write(rErr, encodeRemoteError(errCode(err), err.Error()))
+}
+
+// frameErr maps an error of the frame reader to the protocol's sentinels,
+// for an ERR answer: a frame over the limit is ErrTooLarge, an empty or
+// truncated one ErrProtocol. It returns nil for other errors (a timeout, a
+// reset, a clean EOF between frames).
+func frameErr(err error) error {
+	switch {
+	case errors.Is(err, frame.ErrTooLarge):
+		return fmt.Errorf("%w: %v", ErrTooLarge, err)
+	case errors.Is(err, frame.ErrEmpty), errors.Is(err, frame.ErrTruncated):
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
 	}
-	return c.write(rErr, []byte{errCode(err)}, []byte(msg))
+	return nil
 }
 
 // watch makes the stream fail once ctx is done; call the result to stop.
@@ -138,7 +168,18 @@ func u64s(vs ...uint64) []byte {
 	return b
 }
 
-// decodeNeedPay parses a rNeedPay body.
+// decodeU64 parses a body of one big-endian u64: WANT, GRANT, CREDIT, and
+// the OK answers to CONNECT (credit) and to an inference (units). what
+// names the frame in the error.
+func decodeU64(what string, body []byte) (uint64, error) {
+	if len(body) != 8 {
+		return 0, fmt.Errorf("%w: %s frame of %d bytes, want 8", ErrProtocol, what, len(body))
+	}
+	return binary.BigEndian.Uint64(body), nil
+}
+
+// decodeNeedPay parses a rNeedPay body: used, credit and need, u64 each
+// (encoded by u64s).
 func decodeNeedPay(body []byte) (used, credit, need uint64, err error) {
 	if len(body) != 24 {
 		return 0, 0, 0, fmt.Errorf("%w: need-pay frame of %d bytes", ErrProtocol, len(body))
@@ -161,6 +202,9 @@ func (t *Host) waitPayment(ctx context.Context, c *conn, m *meter, n uint64) err
 		if err != nil {
 			if isTimeout(err) {
 				return fmt.Errorf("%w: %v", ErrPayTimeout, err)
+			}
+			if ferr := frameErr(err); ferr != nil {
+				return ferr
 			}
 			return err
 		}

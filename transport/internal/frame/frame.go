@@ -26,6 +26,11 @@ var (
 
 // Reader reads frames from an io.Reader. Its body buffer is reused: a body
 // stays valid only until the next call to Next.
+//
+// A Next that fails before the frame's length is read (a read deadline
+// while waiting for the next frame) may be called again: it resumes where
+// it stopped, with the length bytes read so far. Once OnHeader has been
+// called, an error leaves the stream inside a frame; do not read on.
 type Reader struct {
 	// OnHeader, if set, is called after a frame's length is read and
 	// before its body is read (to set a tighter deadline for the body).
@@ -34,6 +39,7 @@ type Reader struct {
 	r   io.Reader
 	max int
 	hdr [HeaderSize]byte
+	hn  int // length bytes of the next frame read so far
 	buf []byte
 }
 
@@ -56,16 +62,18 @@ func (fr *Reader) Next() (typ byte, body []byte, err error) {
 // capacity (so a large body lands where the caller wants it, with no extra
 // copy); otherwise into the Reader's own buffer.
 func (fr *Reader) NextInto(dst []byte) (typ byte, body []byte, err error) {
-	n, err := io.ReadFull(fr.r, fr.hdr[:4])
+	n, err := io.ReadFull(fr.r, fr.hdr[fr.hn:4])
+	fr.hn += n
 	if err != nil {
-		if err == io.EOF && n == 0 {
+		if err == io.EOF && fr.hn == 0 {
 			return 0, nil, io.EOF
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 			return 0, nil, fmt.Errorf("%w: header", ErrTruncated)
 		}
 		return 0, nil, err
 	}
+	fr.hn = 0
 	size := binary.BigEndian.Uint32(fr.hdr[:4])
 	if size == 0 {
 		return 0, nil, ErrEmpty

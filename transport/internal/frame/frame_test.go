@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"testing"
 )
 
@@ -116,6 +118,65 @@ func TestNextInto(t *testing.T) {
 			inPlace := tc.dstCap > 0 && &got[0] == &dst[:1][0]
 			if inPlace != tc.inPlace {
 				t.Fatalf("read in place %v, want %v", inPlace, tc.inPlace)
+			}
+		})
+	}
+}
+
+var errStall = errors.New("stalled")
+
+// stallReader serves its chunks in order, failing with errStall once
+// before the first byte of each.
+type stallReader struct {
+	chunks  [][]byte
+	started bool // the first chunk has been stalled on
+}
+
+func (r *stallReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	if !r.started {
+		r.started = true
+		return 0, errStall
+	}
+	n := copy(p, r.chunks[0])
+	if r.chunks[0] = r.chunks[0][n:]; len(r.chunks[0]) == 0 {
+		r.chunks, r.started = r.chunks[1:], false
+	}
+	return n, nil
+}
+
+// TestResumeWaitingForHeader: a read that fails while waiting for a
+// frame's length (a deadline) resumes, on the next call, with the length
+// bytes already read, whatever their number.
+func TestResumeWaitingForHeader(t *testing.T) {
+	var buf bytes.Buffer
+	_ = Write(&buf, 1, []byte("first"))
+	first := buf.Len()
+	_ = Write(&buf, 2, []byte("second"))
+	in := buf.Bytes()
+	for split := range 4 {
+		t.Run(fmt.Sprintf("%d length bytes before the stall", split), func(t *testing.T) {
+			// The first frame arrives whole, the second's length in two parts.
+			r := &stallReader{chunks: [][]byte{in[:first], in[first : first+split], in[first+split:]}}
+			fr := NewReader(r, 100)
+			var got []string
+			for range 10 {
+				typ, body, err := fr.Next()
+				if errors.Is(err, errStall) {
+					continue
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("after %q: %v", got, err)
+				}
+				got = append(got, fmt.Sprintf("%d:%s", typ, body))
+			}
+			if want := []string{"1:first", "2:second"}; !slices.Equal(got, want) {
+				t.Fatalf("read %q, want %q", got, want)
 			}
 		})
 	}
