@@ -304,3 +304,45 @@ func TestTopUpResent(t *testing.T) {
 		})
 	}
 }
+
+// TestChargeUnsettled: a fee token whose swap the relay's wallet did not
+// finish is answered error: (not blocked:), and once the wallet resumed the
+// same event sent again is free: the fee was taken once.
+func TestChargeUnsettled(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	crash := true
+	relayWallet := paytest.Wallet(t, func(c *cashu.Config) {
+		c.StepHook = func(step string) error {
+			if crash && step == "receive.swapped" {
+				return errors.New("crash")
+			}
+			return nil
+		}
+	}, m.URL())
+	col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{Publication: map[int]uint64{offerKind: 3}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buyer := paytest.Funded(t, 20, nil, m.URL())
+	sent, err := buyer.Send(ctx, 3, cashu.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := nostr.GeneratePrivateKey()
+	ev := event(t, sk, offerKind, nostr.Tags{{fees.TagName, sent.Token}})
+	err = col.Charge(ctx, ev, "")
+	if !errors.Is(err, fees.ErrNotSettled) || fees.Prefix(err) != "error" {
+		t.Fatalf("interrupted fee: %v (prefix %s), want not settled", err, fees.Prefix(err))
+	}
+	crash = false
+	if _, err := relayWallet.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := col.Charge(ctx, ev, ""); err != nil {
+		t.Fatalf("the same event again: %v, want free", err)
+	}
+	if got, _ := relayWallet.Balance(ctx); got != 3 {
+		t.Fatalf("relay wallet %d, want the fee once (3)", got)
+	}
+}

@@ -189,8 +189,13 @@ func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) 
 	}
 	if token != "" {
 		r := receipt{pubkey: payer, eventID: ev.ID, kind: ev.Kind, reason: reason, fee: fee}
-		_, _, err := c.redeem(ctx, token, ev.PubKey, r)
+		_, opID, err := c.redeem(ctx, token, ev.PubKey, r)
 		if err != nil && !errors.Is(err, ErrPaymentRequired) {
+			if opID != 0 && c.receiptPending(ctx, opID) {
+				// The mint has not answered: the fee counts if it took the
+				// token, and the same event sent again is then free.
+				return fmt.Errorf("%w: %s fee token: %w; send the same event again to see", ErrNotSettled, reason, err)
+			}
 			return fmt.Errorf("%w: %s fee token: %w", ErrBadPayment, reason, err)
 		}
 		if err == nil {
