@@ -73,34 +73,14 @@ func TestBandwidthStalledBuyer(t *testing.T) {
 // n bytes one at a time, every gap, then closes, reading nothing.
 func dripServer(t *testing.T, n int, gap time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	return tcpServer(t, func(c net.Conn) {
+		for i := range n {
+			time.Sleep(gap)
+			if _, err := c.Write([]byte{byte(i)}); err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				for i := range n {
-					time.Sleep(gap)
-					if _, err := c.Write([]byte{byte(i)}); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestBandwidthOneWayOutlivesIdleTimeout: the idle timeout is for a

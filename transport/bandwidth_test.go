@@ -15,6 +15,14 @@ import (
 // echoServer is a real TCP echo server on 127.0.0.1.
 func echoServer(t *testing.T) string {
 	t.Helper()
+	return tcpServer(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
+}
+
+// tcpServer runs a TCP server on 127.0.0.1 that calls handle for each
+// connection (and closes it after), until the test ends; it returns the
+// address.
+func tcpServer(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +41,7 @@ func echoServer(t *testing.T) string {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				_, _ = io.Copy(c, c)
+				handle(c)
 			}()
 		}
 	}()

@@ -146,52 +146,44 @@ func TestCrashResume(t *testing.T) {
 			t.Fatalf("resume %+v %v balance %d", r, err, balance(t, w))
 		}
 	})
-	t.Run("melt.journaled", func(t *testing.T) {
-		dir, key := t.TempDir(), paytest.NewKey(t)
-		w0 := paytest.WalletAt(t, dir, key, nil, m.URL())
-		if err := w0.Fund(ctx, 40); err != nil {
-			t.Fatal(err)
-		}
-		payee := paytest.Wallet(t, nil, m.URL())
-		q, err := payee.RequestMint(ctx, "", 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		crashing := paytest.WalletAt(t, dir, key, func(c *cashu.Config) { c.StepHook = stopAt("melt.journaled") }, m.URL())
-		if _, err := crashing.PayInvoice(ctx, q.Invoice, cashu.PayOptions{Network: "signet"}); !errors.Is(err, cashu.ErrCrashed) {
-			t.Fatalf("pay: %v", err)
-		}
-		// Not paid: resume refunds the reserved proofs.
-		w := paytest.WalletAt(t, dir, key, nil, m.URL())
-		if r, err := w.Resume(ctx); err != nil || r.Failed != 1 || balance(t, w) != 40 {
-			t.Fatalf("resume %+v %v balance %d", r, err, balance(t, w))
-		}
-	})
-	t.Run("melt.answered", func(t *testing.T) {
-		dir, key := t.TempDir(), paytest.NewKey(t)
-		w0 := paytest.WalletAt(t, dir, key, nil, m.URL())
-		if err := w0.Fund(ctx, 40); err != nil {
-			t.Fatal(err)
-		}
-		payee := paytest.Wallet(t, nil, m.URL())
-		q, err := payee.RequestMint(ctx, "", 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		crashing := paytest.WalletAt(t, dir, key, func(c *cashu.Config) { c.StepHook = stopAt("melt.answered") }, m.URL())
-		if _, err := crashing.PayInvoice(ctx, q.Invoice, cashu.PayOptions{Network: "signet"}); !errors.Is(err, cashu.ErrCrashed) {
-			t.Fatalf("pay: %v", err)
-		}
-		// Paid at the mint before the crash: resume records it as paid,
-		// the proofs stay spent, and the payee can claim its sats.
-		w := paytest.WalletAt(t, dir, key, nil, m.URL())
-		if r, err := w.Resume(ctx); err != nil || r.Completed != 1 || balance(t, w) != 40-16 {
-			t.Fatalf("resume %+v %v balance %d, want %d", r, err, balance(t, w), 40-16)
-		}
-		if got, err := payee.ClaimMint(ctx, q.OpID); err != nil || got != 16 {
-			t.Fatalf("payee claims %d %v, want 16", got, err)
-		}
-	})
+	// A crash around the melt: before the request it is not paid and
+	// resume refunds the reserved proofs; after the mint answered it is paid,
+	// resume records it, the proofs stay spent and the payee gets its sats.
+	for _, tc := range []struct {
+		step              string
+		failed, completed int
+		balance           uint64
+		paid              bool
+	}{
+		{step: "melt.journaled", failed: 1, balance: 40},
+		{step: "melt.answered", completed: 1, balance: 40 - 16, paid: true},
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			dir, key := t.TempDir(), paytest.NewKey(t)
+			w0 := paytest.WalletAt(t, dir, key, nil, m.URL())
+			if err := w0.Fund(ctx, 40); err != nil {
+				t.Fatal(err)
+			}
+			payee := paytest.Wallet(t, nil, m.URL())
+			q, err := payee.RequestMint(ctx, "", 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			crashing := paytest.WalletAt(t, dir, key, func(c *cashu.Config) { c.StepHook = stopAt(tc.step) }, m.URL())
+			if _, err := crashing.PayInvoice(ctx, q.Invoice, cashu.PayOptions{Network: "signet"}); !errors.Is(err, cashu.ErrCrashed) {
+				t.Fatalf("pay: %v", err)
+			}
+			w := paytest.WalletAt(t, dir, key, nil, m.URL())
+			if r, err := w.Resume(ctx); err != nil || r.Failed != tc.failed || r.Completed != tc.completed || balance(t, w) != tc.balance {
+				t.Fatalf("resume %+v %v balance %d, want %d", r, err, balance(t, w), tc.balance)
+			}
+			if tc.paid {
+				if got, err := payee.ClaimMint(ctx, q.OpID); err != nil || got != 16 {
+					t.Fatalf("payee claims %d %v, want 16", got, err)
+				}
+			}
+		})
+	}
 	_ = filepath.Join
 }
 
