@@ -372,3 +372,36 @@ func TestStorageMetering(t *testing.T) {
 		t.Fatalf("refused token: %v", err)
 	}
 }
+
+// TestStorageIdleStreamClosedByProvider: a pooled storage stream that the
+// provider ended while it sat idle (its idle timeout) is not reused: the
+// next request goes over a new stream and succeeds, over TCP (yamux) and
+// QUIC alike.
+func TestStorageIdleStreamClosedByProvider(t *testing.T) {
+	for _, tc := range []struct{ name, listen string }{
+		{"tcp", "/ip4/127.0.0.1/tcp/0"},
+		{"quic", "/ip4/127.0.0.1/udp/0/quic-v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prov, _ := newProvider(t, 0, nil, transport.WithListenAddrs(tc.listen), transport.WithTimeouts(0, 200*time.Millisecond, 0))
+			buyer := newHost(t, transport.WithListenAddrs(tc.listen))
+			sc := buyer.Storage(connect(t, buyer, prov), nil)
+			ctx := t.Context()
+			a := bytes.Repeat([]byte{1}, 15000)
+			b := bytes.Repeat([]byte{2}, 15000)
+			if err := sc.Put(ctx, chunk.Sum(a), a); err != nil {
+				t.Fatal(err)
+			}
+			// The stream is back in the pool; the provider gives up on it.
+			time.Sleep(600 * time.Millisecond)
+			for i, step := range []func() error{
+				func() error { return sc.Put(ctx, chunk.Sum(b), b) },
+				func() error { _, err := sc.Get(ctx, chunk.Sum(a), nil); return err },
+			} {
+				if err := step(); err != nil {
+					t.Fatalf("request %d after the provider closed the idle stream: %v", i, err)
+				}
+			}
+		})
+	}
+}

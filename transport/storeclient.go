@@ -44,14 +44,23 @@ func (t *Host) pool(p peer.ID) *sessionPool {
 
 func (t *Host) takeConn(ctx context.Context, p peer.ID) (*conn, error) {
 	sp := t.pool(p)
-	sp.mu.Lock()
-	if n := len(sp.idle); n > 0 {
+	for {
+		sp.mu.Lock()
+		n := len(sp.idle)
+		if n == 0 {
+			sp.mu.Unlock()
+			break
+		}
 		c := sp.idle[n-1]
 		sp.idle = sp.idle[:n-1]
 		sp.mu.Unlock()
-		return c, nil
+		if c.idleAlive() {
+			return c, nil
+		}
+		// The provider ended it while it sat in the pool (its idle
+		// timeout, a restart): a request on it would fail.
+		_ = c.s.Reset()
 	}
-	sp.mu.Unlock()
 	s, err := t.newStream(ctx, p, StorageProtocol)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -112,6 +113,23 @@ func newConn(s network.Stream, maxFrame int, timeout time.Duration) *conn {
 		_ = s.SetReadDeadline(time.Now().Add(timeout))
 	}
 	return c
+}
+
+// idleAlive reports whether an idle stream, between an answer and the next
+// request, can take a request: the peer has neither closed nor reset it, nor
+// sent anything since. It does not block: a read with a deadline already
+// passed reports what the stream holds, and a timeout means nothing.
+func (c *conn) idleAlive() bool {
+	if err := c.s.SetReadDeadline(time.Now()); err != nil {
+		return false
+	}
+	var b [1]byte
+	n, err := c.s.Read(b[:])
+	if err := c.s.SetReadDeadline(time.Time{}); err != nil {
+		return false
+	}
+	var ne net.Error
+	return n == 0 && errors.As(err, &ne) && ne.Timeout()
 }
 
 // read reads the next frame, waiting at most wait for it to start.
