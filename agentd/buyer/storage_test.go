@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -308,7 +309,14 @@ func TestRetention(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	n, err := p.P.SweepExpired(ctx)
 	if err != nil || n == 0 {
-		t.Fatalf("swept %d after expiry: %v", n, err)
+		soon, _ := p.Node.DB.ExpiredChunks(ctx, time.Now().Add(time.Minute), 1000)
+		all, _ := p.Node.DB.ExpiredChunks(ctx, time.Now().Add(48*time.Hour), 1000)
+		ss, _ := p.Node.DB.Sessions(ctx, 20)
+		var desc []string
+		for _, s := range ss {
+			desc = append(desc, fmt.Sprintf("%s %s %s dur=%d", s.ID[:8], s.Resource, s.State, s.Duration))
+		}
+		t.Fatalf("swept %d after expiry: %v; chunks expiring within a minute %d of %d; provider sessions %v", n, err, len(soon), len(all), desc)
 	}
 	var out bytes.Buffer
 	if _, err := long.Get(ctx, es.Root, &out, nil); err == nil {
