@@ -51,6 +51,11 @@ func TestEventRejections(t *testing.T) {
 			e.Sig = other.Sig
 			return e
 		}, "invalid:", "signature"},
+		{"signature not hex", func() *nostr.Event {
+			e := signed(t, sk, 1, now, nil, "z")
+			e.Sig = "zz" + e.Sig[2:]
+			return e
+		}, "invalid:", "malformed key or signature: signature"},
 		{"future", func() *nostr.Event { return signed(t, sk, 1, now+3600, nil, "") }, "invalid:", "future"},
 		{"past", func() *nostr.Event { return signed(t, sk, 1, now-7200, nil, "") }, "invalid:", "past"},
 		{"too many tags", func() *nostr.Event { return signed(t, sk, 1, now, manyTags, "") }, "invalid:", "6 tags"},
@@ -72,7 +77,7 @@ func TestEventRejections(t *testing.T) {
 	}
 	// Every refusal is counted by reason, khatru's own ones included.
 	metrics := getBody(t, srv.HTTP+"/metrics")
-	for reason, n := range map[string]int{"bad_id": 1, "bad_signature": 1, "created_at": 2, "too_large": 4} {
+	for reason, n := range map[string]int{"bad_id": 1, "bad_signature": 2, "created_at": 2, "too_large": 4} {
 		want := fmt.Sprintf(`sovmesh_events_rejected_total{reason=%q} %d`, reason, n)
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)

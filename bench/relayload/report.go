@@ -11,7 +11,7 @@ func printTable(rs []result, c ceiling) {
 			r.okP50.Round(10e3), r.okP99.Round(10e3), r.serialP50.Round(10e3), r.serialP99.Round(10e3),
 			r.reqP50.Round(10e3), r.reqP99.Round(10e3), r.stored, r.bytesPerIdle/1024, r.goPerIdle/1024)
 	}
-	fmt.Printf("\nBIP-340 verification ceiling: %.0f/s per core, %.0f/s on %d cores\n", c.perCore, c.allCores, c.cores)
+	fmt.Printf("\n%s\n", c)
 	var ours *result
 	for i := range rs {
 		if rs[i].target == "sovmesh" {
@@ -26,6 +26,11 @@ func printTable(rs []result, c ceiling) {
 			fmt.Printf("sovmesh ingest / %s: %.2fx\n", r.target, ours.ingestRate()/r.ingestRate())
 		}
 	}
-	fmt.Printf("sovmesh ingest / verification ceiling: %.0f%% of %d cores, %.0f%% of one core\n",
-		100*ours.ingestRate()/c.allCores, c.cores, 100*ours.ingestRate()/c.perCore)
+	for _, v := range []struct {
+		name string
+		r    rate
+	}{{"go-nostr", c.stock}, {"sovmesh's " + c.impl, c.ours}} {
+		fmt.Printf("sovmesh ingest / %s verification ceiling: %.0f%% of %d cores, %.0f%% of one core\n",
+			v.name, 100*ours.ingestRate()/v.r.allCores, c.cores, 100*ours.ingestRate()/v.r.perCore)
+	}
 }

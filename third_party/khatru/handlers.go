@@ -170,7 +170,20 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 					}
 
 					// check signature
-					if ok, err := env.Event.CheckSignature(); err != nil {
+					// sovmesh patch: Relay.CheckSignature, when set, replaces
+					// go-nostr's check; its errors are the client's (malformed
+					// key or signature), so they are answered as invalid.
+					if rl.CheckSignature != nil {
+						if ok, err := rl.CheckSignature(&env.Event); err != nil || !ok {
+							rl.eventRejected(ctx, &env.Event, "bad_signature")
+							reason := "invalid: signature is invalid"
+							if err != nil {
+								reason = "invalid: " + err.Error()
+							}
+							ws.WriteJSON(nostr.OKEnvelope{EventID: env.Event.ID, OK: false, Reason: reason})
+							return
+						}
+					} else if ok, err := env.Event.CheckSignature(); err != nil {
 						rl.eventRejected(ctx, &env.Event, "bad_signature")
 						ws.WriteJSON(nostr.OKEnvelope{EventID: env.Event.ID, OK: false, Reason: "error: failed to verify signature"})
 						return

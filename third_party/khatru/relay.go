@@ -85,6 +85,12 @@ type Relay struct {
 	// clients): the OK carries its ok and msg (prefixed when !ok), and the
 	// event is neither given to OnEphemeralEvent nor broadcast.
 	AnswerEphemeral []func(ctx context.Context, event *nostr.Event) (handled bool, ok bool, msg string)
+	// sovmesh patch: CheckSignature, when set, checks an incoming event's
+	// signature instead of go-nostr's Event.CheckSignature (a faster
+	// verifier). It is called only after the event's id was checked, so it
+	// may verify the signature against the id. An error means the key or
+	// signature is malformed and is answered "invalid: " + its text.
+	CheckSignature func(event *nostr.Event) (bool, error)
 
 	// these are used when this relays acts as a router
 	routes                []Route
