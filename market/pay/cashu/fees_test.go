@@ -139,3 +139,43 @@ func TestReclaimIncludedFees(t *testing.T) {
 		t.Fatalf("balance %d, want %d - %d", got, before, sent.Fee)
 	}
 }
+
+// TestPayInvoiceInputFees pays invoices from a mint that charges input fees
+// (NUT-02): the melt's inputs must be worth the quote plus their own fee
+// exactly, since gonuts' mint keeps any excess. The payer's balance drops by
+// the amount and Paid.Fee, nothing more, and the budget covered both.
+func TestPayInvoiceInputFees(t *testing.T) {
+	for _, ppk := range []uint{100, 1000} {
+		m := paytest.StartFeeMint(t, ppk)
+		bud := &recordingBudget{}
+		payer := paytest.Funded(t, 3000, func(c *cashu.Config) { c.Budget = bud }, m.URL())
+		payee := paytest.Wallet(t, nil, m.URL())
+		for _, amount := range []uint64{1, 3, 37, 64, 255, 37} {
+			t.Run(fmt.Sprintf("ppk%d/%dsat", ppk, amount), func(t *testing.T) {
+				ctx := t.Context()
+				q, err := payee.RequestMint(ctx, "", amount)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := balance(t, payer)
+				paid, err := payer.PayInvoice(ctx, q.Invoice, cashu.PayOptions{Network: "signet"})
+				if err != nil {
+					t.Fatalf("pay %d sat: %v", amount, err)
+				}
+				if paid.Amount != amount || paid.Preimage == "" || paid.Fee == 0 {
+					t.Fatalf("paid %+v, want %d sat with the input fees", paid, amount)
+				}
+				if got := balance(t, payer); got != before-amount-paid.Fee {
+					t.Fatalf("payer balance %d, want %d - %d - %d (sats lost to the mint)", got, before, amount, paid.Fee)
+				}
+				if got := bud.last(); got < amount+paid.Fee {
+					t.Fatalf("budget reserved %d, less than the %d + %d paid", got, amount, paid.Fee)
+				}
+				claimed, err := payee.ClaimMint(ctx, q.OpID)
+				if err != nil || claimed != amount {
+					t.Fatalf("payee claimed %d, %v; want %d", claimed, err, amount)
+				}
+			})
+		}
+	}
+}

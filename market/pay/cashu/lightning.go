@@ -154,8 +154,13 @@ type Paid struct {
 
 // PayInvoice pays a BOLT11 invoice by melting ecash (NUT-05): the invoice is
 // checked first (amount, expiry, network, description hash), the inputs are
-// made exact (gonuts' mint returns no change), the melt is journaled, and the
-// preimage is checked against the payment hash after.
+// made exact (gonuts' mint returns no change, NUT-08), the melt is journaled,
+// and the preimage is checked against the payment hash after. With a mint
+// that charges input fees (NUT-02), the inputs are worth the quote, its fee
+// reserve and their own input fee exactly; when the wallet holds no such set
+// it first swaps its proofs into one ("split" op), paying that swap's input
+// fee. Paid.Fee is every fee: the reserve, the melt's and the split's input
+// fees. The budget is asked for the quote and the most those fees can be.
 func (w *Wallet) PayInvoice(ctx context.Context, invoice string, opts PayOptions) (Paid, error) {
 	if opts.Network == "" {
 		opts.Network = "bitcoin"
@@ -180,50 +185,103 @@ func (w *Wallet) PayInvoice(ctx context.Context, invoice string, opts PayOptions
 	if q.Amount*1000 < inv.AmountMsat {
 		return Paid{}, fmt.Errorf("cashu: pay invoice: %w: mint quoted %d sat for %d msat", ErrWrongAmount, q.Amount, inv.AmountMsat)
 	}
+	ks, err := w.activeKeyset(ctx, mint) // fresh fees for the selection
+	if err != nil {
+		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+	}
 	need := q.Amount + q.FeeReserve
+	plan, err := planMelt(ks, need)
+	if err != nil {
+		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+	}
 	commit := func(context.Context, bool) error { return nil }
 	if w.cfg.Budget != nil {
-		if commit, err = w.cfg.Budget.Reserve(ctx, opts.Counterparty, need); err != nil {
+		most := need + plan.fee
+		if ks.FeePpk > 0 {
+			// A split swap, if one is needed, takes at most every proof.
+			n, err := w.proofCount(ctx, mint)
+			if err != nil {
+				return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+			}
+			most += feeFor(ks, n)
+		}
+		if commit, err = w.cfg.Budget.Reserve(ctx, opts.Counterparty, most); err != nil {
 			return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
 		}
 	}
-	paid, err := w.melt(ctx, mint, need, q, inv)
+	paid, err := w.melt(ctx, mint, need, plan, q, inv)
 	ok := err == nil || errors.Is(err, ErrPending) || errors.Is(err, ErrCrashed) || errors.Is(err, ErrBadPreimage)
 	_ = commit(ctx, ok)
 	return paid, err
 }
 
-func (w *Wallet) melt(ctx context.Context, mint string, need uint64, q *nut05.PostMeltQuoteBolt11Response, inv *bolt11.Invoice) (Paid, error) {
-	if _, err := w.activeKeyset(ctx, mint); err != nil { // fresh fees for the selection
-		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+// meltPlan is the input set a melt of need sats aims for when the wallet
+// holds no exact set: amounts (powers of two) worth need plus their own
+// input fee, fee.
+type meltPlan struct {
+	amounts []uint64
+	fee     uint64
+}
+
+func planMelt(ks *keyset, need uint64) (meltPlan, error) {
+	amounts, fee, err := sendSplit(ks, need, true)
+	if err != nil {
+		return meltPlan{}, err
 	}
+	return meltPlan{amounts: amounts, fee: fee}, nil
+}
+
+// exactMeltInputs finds unspent proofs worth need plus their own input fee
+// exactly, that fee being at most most. Called with w.mu held.
+func (w *Wallet) exactMeltInputs(ctx context.Context, mint string, need, most uint64) (gcashu.Proofs, uint64, bool, error) {
+	for f := uint64(0); f <= most; f++ {
+		s, exact, err := w.selectProofs(ctx, mint, need+f, f, true)
+		if errors.Is(err, ErrInsufficient) {
+			return nil, 0, false, nil
+		}
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if exact {
+			return s, f, true, nil
+		}
+	}
+	return nil, 0, false, nil
+}
+
+func (w *Wallet) melt(ctx context.Context, mint string, need uint64, plan meltPlan, q *nut05.PostMeltQuoteBolt11Response, inv *bolt11.Invoice) (Paid, error) {
 	var sel gcashu.Proofs
+	var inputFee, splitFee uint64
+	var made []string // secrets of the proofs a split made for this melt
 	for attempt := 0; ; attempt++ {
 		w.mu.Lock()
-		s, exact, err := w.selectProofs(ctx, mint, need, 0, true)
+		var found bool
+		var err error
+		if made != nil {
+			sel, found, err = w.proofsBySecret(ctx, mint, made)
+			inputFee = plan.fee
+		} else {
+			sel, inputFee, found, err = w.exactMeltInputs(ctx, mint, need, plan.fee)
+		}
 		if err != nil {
 			w.mu.Unlock()
 			return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
 		}
-		if exact && w.inputFee(s) == 0 {
-			sel = s
+		if found && w.inputFee(sel) == inputFee {
 			break // keep the lock through the journal write
 		}
 		w.mu.Unlock()
-		if attempt > 0 {
+		if attempt > 1 {
 			return Paid{}, fmt.Errorf("cashu: pay invoice: cannot make exact inputs for %d sat", need)
 		}
-		// Split our proofs so an exact set exists: send to ourselves.
-		s2, err := w.send(ctx, mint, need, SendOptions{Memo: "split"}, "", nil)
-		if err != nil {
-			return Paid{}, fmt.Errorf("cashu: pay invoice: split: %w", err)
+		// Swap our proofs so an exact set exists.
+		var serr error
+		made, splitFee, serr = w.split(ctx, mint, plan.amounts)
+		if serr != nil {
+			return Paid{}, fmt.Errorf("cashu: pay invoice: split: %w", serr)
 		}
-		if _, err := w.Receive(ctx, s2.Token, ReceiveOptions{}); err != nil {
-			return Paid{}, fmt.Errorf("cashu: pay invoice: split: %w", err)
-		}
-		_ = w.MarkDelivered(ctx, s2.OpID)
 	}
-	d := &opData{Inputs: sel, OwnInputs: true, Quote: q.Quote, Invoice: inv.Raw, Fee: q.FeeReserve}
+	d := &opData{Inputs: sel, OwnInputs: true, Quote: q.Quote, Invoice: inv.Raw, Fee: q.FeeReserve + inputFee + splitFee}
 	op := journal.Op{Kind: KindMelt, State: journal.StatePrepared, Mint: mint, Amount: q.Amount}
 	err := w.tx(ctx, func(tx *sql.Tx) error {
 		op.Data = d.raw()

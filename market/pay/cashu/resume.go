@@ -60,7 +60,7 @@ func (w *Wallet) resumeOp(ctx context.Context, op journal.Op) error {
 		return err
 	}
 	switch op.Kind {
-	case KindReceive, KindSend, KindReclaim:
+	case KindReceive, KindSend, KindReclaim, KindSplit:
 		_, err := w.recoverSwap(ctx, op, d, true)
 		return err
 	case KindMint:

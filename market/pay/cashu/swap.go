@@ -34,8 +34,10 @@ type opData struct {
 	Quote     string        `json:"quote,omitempty"`
 	Invoice   string        `json:"invoice,omitempty"`
 	Preimage  string        `json:"preimage,omitempty"`
-	// Fee is a melt's fee reserve; for a send, every mint fee the send
-	// cost beyond its amount (IncludedFee and our own swap's input fee).
+	// Fee is a melt's fees (the Lightning fee reserve, the melt's input
+	// fee and that of the split before it, if any); for a send, every mint
+	// fee the send cost beyond its amount (IncludedFee and our own swap's
+	// input fee); for a split, its input fee.
 	Fee uint64 `json:"fee,omitempty"`
 	// IncludedFee is the payee's swap fee a send put in its token.
 	IncludedFee uint64 `json:"included_fee,omitempty"`
