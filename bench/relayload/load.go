@@ -66,6 +66,9 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 	if o.cpuprofile != "" {
 		args = append(args, "-cpuprofile", o.cpuprofile+"."+target)
 	}
+	if o.reqprofile != "" {
+		args = append(args, "-reqprofile", o.reqprofile+"."+target)
+	}
 	cmd := exec.CommandContext(cctx, self, args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -128,6 +131,11 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 	}
 	// The same mix twice: one REQ at a time (the latency a client sees),
 	// then 8 connections at once on the 2 cores the load tool shares.
+	if o.reqprofile != "" {
+		if err := benchPost(addr, "/bench/profile/start"); err != nil {
+			return res, err
+		}
+	}
 	slat, err := queries(ctx, url, gen, evts[:n], o.reqs/3, 1)
 	if err != nil {
 		return res, fmt.Errorf("queries: %w", err)
@@ -139,6 +147,11 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 	}
 	res.reqs = len(qlat)
 	res.reqP50, res.reqP99 = percentile(qlat, 0.50), percentile(qlat, 0.99)
+	if o.reqprofile != "" {
+		if err := benchPost(addr, "/bench/profile/stop"); err != nil {
+			return res, err
+		}
+	}
 
 	// Idle connections.
 	before, err := rss(cmd.Process.Pid)
@@ -165,6 +178,20 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 	}
 	res.idleConns, res.bytesPerIdle, res.serverRSS = len(conns), float64(after-before)/float64(len(conns)), after
 	return res, nil
+}
+
+// benchPost posts to one of the child's /bench/ endpoints.
+func benchPost(addr, path string) error {
+	resp, err := http.Post("http://"+addr+path, "text/plain", nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", path, body)
+	}
+	return nil
 }
 
 // ingest publishes evts over conns connections with at most window

@@ -37,6 +37,7 @@ type options struct {
 	verifyFor    time.Duration
 	storedBudget time.Duration
 	cpuprofile   string
+	reqprofile   string
 }
 
 func main() {
@@ -54,6 +55,7 @@ func main() {
 	flag.StringVar(&o.serve, "serve", "", "internal: run one relay (sovmesh, khatru-sqlite3, khatru-badger) and print its address")
 	flag.StringVar(&o.dir, "dir", "", "internal: data directory for -serve")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write each relay's CPU profile to this path with the target's name appended")
+	flag.StringVar(&o.reqprofile, "reqprofile", "", "like -cpuprofile, but profile only the REQ phase (both rounds of queries)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -68,7 +70,7 @@ func main() {
 			_ = pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
-		if err := serve(ctx, o.serve, o.dir); err != nil {
+		if err := serve(ctx, o.serve, o.dir, o.reqprofile); err != nil {
 			fmt.Fprintln(os.Stderr, "relayload serve:", err)
 			os.Exit(1)
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,8 +28,10 @@ import (
 // serve runs one relay until ctx ends. It prints "ADDR host:port" on stdout
 // once listening, and answers POST /bench/prefill?n=N by saving N generated
 // events straight into the store (so the REQ phase does not wait on a slow
-// ingest path).
-func serve(ctx context.Context, target, dir string) error {
+// ingest path). With profile set, POST /bench/profile/start and
+// /bench/profile/stop write a CPU profile of what happens between them to
+// that file.
+func serve(ctx context.Context, target, dir, profile string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -87,6 +90,42 @@ func serve(ctx context.Context, target, dir string) error {
 		}
 		fmt.Fprintf(w, "%d %s\n", saved, time.Since(start).Round(time.Millisecond))
 	})
+	if profile != "" {
+		var (
+			pmu sync.Mutex
+			pf  *os.File
+		)
+		mux.HandleFunc("POST /bench/profile/start", func(w http.ResponseWriter, _ *http.Request) {
+			pmu.Lock()
+			defer pmu.Unlock()
+			if pf != nil {
+				http.Error(w, "a profile is running", http.StatusConflict)
+				return
+			}
+			f, err := os.Create(profile)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			pf = f
+		})
+		mux.HandleFunc("POST /bench/profile/stop", func(w http.ResponseWriter, _ *http.Request) {
+			pmu.Lock()
+			defer pmu.Unlock()
+			if pf == nil {
+				http.Error(w, "no profile running", http.StatusConflict)
+				return
+			}
+			pprof.StopCPUProfile()
+			pf.Close()
+			pf = nil
+		})
+	}
 	mux.HandleFunc("GET /bench/mem", func(w http.ResponseWriter, _ *http.Request) {
 		runtime.GC()
 		var ms runtime.MemStats
