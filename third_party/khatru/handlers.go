@@ -60,7 +60,10 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	conn, err := rl.upgrader.Upgrade(w, r, nil)
+	// sovmesh patch: the connection is hijacked through batchHijacker, so a
+	// REQ's stored events can share network writes (batch.go).
+	hj := &batchHijacker{ResponseWriter: w}
+	conn, err := rl.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		rl.Log.Printf("failed to upgrade websocket: %v\n", err)
 		return
@@ -74,6 +77,7 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 
 	ws := &WebSocket{
 		conn:               conn,
+		batch:              hj.conn,
 		Request:            r,
 		Challenge:          hex.EncodeToString(challenge),
 		negentropySessions: xsync.NewMapOf[string, *NegentropySession](),
@@ -348,7 +352,14 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 					go func() {
 						// when all events have been loaded from databases and dispatched we can fire the EOSE message
 						eose.Wait()
-						ws.WriteJSON(nostr.EOSEEnvelope(env.SubscriptionID))
+						// sovmesh patch: written without encoding/json (batch.go).
+						ws.WriteTextMessages(eoseMessage(env.SubscriptionID))
+						if len(env.Filters) == 0 {
+							// sovmesh patch: no listener holds the request's
+							// context, so nothing would cancel it (go vet
+							// lostcancel).
+							cancelReqCtx(errors.New("no filters"))
+						}
 					}()
 				case *nostr.CloseEnvelope:
 					id := string(*env)

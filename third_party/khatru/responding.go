@@ -47,13 +47,18 @@ func (rl *Relay) handleRequest(ctx context.Context, id string, eose *sync.WaitGr
 			continue
 		}
 
-		go func(ch chan *nostr.Event) {
-			for event := range ch {
+		// sovmesh patch: the events are encoded with easyjson and written
+		// in batches (batch.go), not one WriteJSON each.
+		var overwrite func(*nostr.Event)
+		if len(rl.OverwriteResponseEvent) > 0 {
+			overwrite = func(event *nostr.Event) {
 				for _, ovw := range rl.OverwriteResponseEvent {
 					ovw(ctx, event)
 				}
-				ws.WriteJSON(nostr.EventEnvelope{SubscriptionID: &id, Event: *event})
 			}
+		}
+		go func(ch chan *nostr.Event) {
+			rl.sendStored(ws, id, ch, overwrite)
 			eose.Done()
 		}(ch)
 	}

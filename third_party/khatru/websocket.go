@@ -13,6 +13,11 @@ type WebSocket struct {
 	conn  *websocket.Conn
 	mutex sync.Mutex
 
+	// sovmesh patch: the network connection under conn, which collects the
+	// writes of a batch of messages into one (see batch.go); nil if the
+	// connection was not hijacked through it.
+	batch *batchConn
+
 	// original request
 	Request *http.Request
 

@@ -1,0 +1,126 @@
+package relay_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/relay/relaytest"
+)
+
+// TestStoredEventsOnTheWire reads a REQ's answer frame by frame: khatru's
+// patched send path batches stored events into shared network writes (more
+// than one batch here) and encodes them itself. Every message must be one
+// whole, valid EVENT for the exact subscription id, in NIP-01 order, with
+// the stored event unchanged, and EOSE must come last.
+func TestStoredEventsOnTheWire(t *testing.T) {
+	srv := relaytest.New(t, nil)
+	store := srv.Relay.Store()
+	sk := nostr.GeneratePrivateKey()
+	now := nostr.Now()
+
+	// 300 events of 0.4 to 2.4 KiB (some over the websocket library's 1 KiB
+	// write buffer), with text that JSON must escape: well over one 64 KiB
+	// batch. Several share a created_at, so order by id matters.
+	var evts []*nostr.Event
+	for i := range 300 {
+		content := fmt.Sprintf("note %d <b>&amp;</b> \"quoted\" \\ back\tslash é ☃ \u2028 ", i) +
+			strings.Repeat("x", 300+(i%5)*500)
+		evts = append(evts, signed(t, sk, 1, now-nostr.Timestamp(i/3), nostr.Tags{{"t", "wire"}}, content))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(evts))
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(evts); i += 16 {
+				if err := store.SaveEvent(t.Context(), evts[i]); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("save: %v", err)
+	}
+	byID := make(map[string]*nostr.Event, len(evts))
+	for _, e := range evts {
+		byID[e.ID] = e
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+
+	for _, tc := range []struct {
+		subID  string
+		filter nostr.Filter
+	}{
+		{`sub "one" \ <two> é`, nostr.Filter{Kinds: []int{1}}},
+		{"limited", nostr.Filter{Tags: nostr.TagMap{"t": {"wire"}}, Limit: 250}},
+	} {
+		req, _ := json.Marshal([]any{"REQ", tc.subID, tc.filter})
+		if err := ws.WriteMessage(websocket.TextMessage, req); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatalf("%s: read after %d events: %v", tc.subID, len(got), err)
+			}
+			var arr []json.RawMessage
+			if err := json.Unmarshal(msg, &arr); err != nil {
+				t.Fatalf("%s: message %d is not a JSON array: %v: %.200s", tc.subID, len(got), err, msg)
+			}
+			var label, sub string
+			if len(arr) < 2 || json.Unmarshal(arr[0], &label) != nil || json.Unmarshal(arr[1], &sub) != nil {
+				t.Fatalf("%s: malformed message %.200s", tc.subID, msg)
+			}
+			if sub != tc.subID {
+				t.Fatalf("%s message for subscription %q, want %q", label, sub, tc.subID)
+			}
+			if label == "EOSE" {
+				break
+			}
+			if label != "EVENT" || len(arr) != 3 {
+				t.Fatalf("%s: unexpected message %.200s", tc.subID, msg)
+			}
+			var evt nostr.Event
+			if err := json.Unmarshal(arr[2], &evt); err != nil {
+				t.Fatalf("%s: event does not decode: %v", tc.subID, err)
+			}
+			if ok, err := evt.CheckSignature(); !ok || err != nil {
+				t.Fatalf("%s: event %s does not verify: %v", tc.subID, evt.ID, err)
+			}
+			want := byID[evt.ID]
+			if want == nil || want.Content != evt.Content || want.CreatedAt != evt.CreatedAt || !slices.EqualFunc(want.Tags, evt.Tags, slices.Equal) {
+				t.Fatalf("%s: event %s differs from the one stored", tc.subID, evt.ID)
+			}
+			got = append(got, evt.ID)
+		}
+		if want := expected(evts, tc.filter); !slices.Equal(got, want) {
+			t.Fatalf("%s: %d events in wrong order or incomplete, want %d", tc.subID, len(got), len(want))
+		}
+		closeMsg, _ := json.Marshal([]any{"CLOSE", tc.subID})
+		if err := ws.WriteMessage(websocket.TextMessage, closeMsg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
