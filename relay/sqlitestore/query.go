@@ -145,6 +145,18 @@ func (b *builder) arg(v any) {
 	b.args = append(b.args, v)
 }
 
+// limit writes "LIMIT ? + 0". With a bare "LIMIT ?", SQLite (as bundled by
+// modernc.org/sqlite v1.60) reads the bound value while planning
+// (sqlite3ExprIsInteger) and marks the statement to be prepared again
+// whenever that parameter is bound, so every run of a cached statement
+// recompiled it: about 9 µs a query, a tenth of the relay's CPU under REQ
+// load. An expression is evaluated only when the statement runs.
+func (b *builder) limit(n int64) {
+	b.w(" LIMIT ")
+	b.arg(n)
+	b.w(" + 0")
+}
+
 // inBlobs writes "col IN (...)" for 32-byte values.
 func (b *builder) inBlobs(col string, vals [][]byte) {
 	b.w(col)
@@ -302,12 +314,10 @@ func compile(f nostr.Filter, now int64, count bool) (plan, error) {
 			if len(t.values) > 1 {
 				p.dedupe = true
 				if spec.limit > 0 && spec.limit <= math.MaxInt64/len(t.values) {
-					b.w(" LIMIT ")
-					b.arg(int64(spec.limit * len(t.values)))
+					b.limit(int64(spec.limit * len(t.values)))
 				}
 			} else if spec.limit > 0 {
-				b.w(" LIMIT ")
-				b.arg(int64(spec.limit))
+				b.limit(int64(spec.limit))
 			}
 		}
 	} else {
@@ -334,8 +344,7 @@ func compile(f nostr.Filter, now int64, count bool) (plan, error) {
 		if !count {
 			b.w(" ORDER BY e.created_at DESC, e.id")
 			if spec.limit > 0 {
-				b.w(" LIMIT ")
-				b.arg(int64(spec.limit))
+				b.limit(int64(spec.limit))
 			}
 		}
 	}
