@@ -270,6 +270,9 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	kh.ReplaceEvent = append(kh.ReplaceEvent, st.replace)
 	kh.DeleteEvent = append(kh.DeleteEvent, st.delete)
 	kh.QueryEvents = append(kh.QueryEvents, st.query)
+	if _, ok := r.store.(jsonQuerier); ok {
+		kh.QueryEventsJSON = append(kh.QueryEventsJSON, st.queryJSON)
+	}
 	kh.CountEvents = append(kh.CountEvents, st.count)
 
 	kh.RejectConnection = append(kh.RejectConnection, r.rejectConnection)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -11,9 +14,12 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/fiatjaf/eventstore"
+	"github.com/fiatjaf/khatru"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/relay/relaytest"
+	"github.com/sovmesh/sovmesh/relay/sqlitestore"
 )
 
 // TestStoredEventsOnTheWire reads a REQ's answer frame by frame: khatru's
@@ -22,8 +28,29 @@ import (
 // whole, valid EVENT for the exact subscription id, in NIP-01 order, with
 // the stored event unchanged, and EOSE must come last.
 func TestStoredEventsOnTheWire(t *testing.T) {
-	srv := relaytest.New(t, nil)
-	store := srv.Relay.Store()
+	t.Run("sovmesh", func(t *testing.T) {
+		// The stored JSON goes out as it is (khatru's QueryEventsJSON).
+		srv := relaytest.New(t, nil)
+		checkStoredOnTheWire(t, srv.URL, srv.Relay.Store())
+	})
+	t.Run("khatru", func(t *testing.T) {
+		// Plain khatru, as the load tool's baselines run it: decoded events
+		// are encoded again.
+		store, err := sqlitestore.New(filepath.Join(t.TempDir(), "events.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		kh := khatru.NewRelay()
+		kh.Log.SetOutput(io.Discard)
+		kh.QueryEvents = append(kh.QueryEvents, store.QueryEvents)
+		hs := httptest.NewServer(kh)
+		defer hs.Close()
+		checkStoredOnTheWire(t, "ws"+strings.TrimPrefix(hs.URL, "http"), store)
+	})
+}
+
+func checkStoredOnTheWire(t *testing.T, url string, store eventstore.Store) {
 	sk := nostr.GeneratePrivateKey()
 	now := nostr.Now()
 
@@ -61,7 +88,7 @@ func TestStoredEventsOnTheWire(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, srv.URL, nil)
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

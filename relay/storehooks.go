@@ -57,26 +57,43 @@ func (h *storeHooks) delete(ctx context.Context, evt *nostr.Event) error {
 }
 
 func (h *storeHooks) query(ctx context.Context, f nostr.Filter) (chan *nostr.Event, error) {
+	return storeQuery(h, ctx, f, h.r.store.QueryEvents)
+}
+
+// jsonQuerier is a store that can answer a query with the events' stored
+// JSON (sqlitestore does), which khatru then sends without decoding and
+// re-encoding each event.
+type jsonQuerier interface {
+	QueryEventsJSON(ctx context.Context, f nostr.Filter) (chan []byte, error)
+}
+
+// queryJSON answers the stored part of client REQs (khatru's QueryEventsJSON).
+func (h *storeHooks) queryJSON(ctx context.Context, f nostr.Filter) (chan []byte, error) {
+	return storeQuery(h, ctx, f, h.r.store.(jsonQuerier).QueryEventsJSON)
+}
+
+// storeQuery runs run(f) for khatru, timing it until its channel closes.
+func storeQuery[T any](h *storeHooks, ctx context.Context, f nostr.Filter, run func(context.Context, nostr.Filter) (chan T, error)) (chan T, error) {
 	if khatru.IsInternalCall(ctx) && isEmptyFilter(f) {
 		// khatru's expiration manager scans every stored event an hour after
 		// start; the store already never serves and purges expired events.
-		ch := make(chan *nostr.Event)
+		ch := make(chan T)
 		close(ch)
 		return ch, nil
 	}
 	f = khatruTagKeys(f)
 	if !h.r.deletions.mayMatch(f) {
-		ch := make(chan *nostr.Event)
+		ch := make(chan T)
 		close(ch)
 		return ch, nil
 	}
 	start := time.Now()
-	in, err := h.r.store.QueryEvents(ctx, f)
+	in, err := run(ctx, f)
 	if err != nil {
 		h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds())
 		return nil, err
 	}
-	out := make(chan *nostr.Event, 32)
+	out := make(chan T, 32)
 	go func() {
 		defer close(out)
 		defer func() { h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds()) }()

@@ -19,11 +19,33 @@ const queryBuffer = 16
 // closed at the end, when ctx is cancelled, or when the store closes. A
 // filter on a tag name longer than one letter fails with ErrUnsupportedFilter.
 func (s *Store) QueryEvents(ctx context.Context, f nostr.Filter) (chan *nostr.Event, error) {
+	return query(s, ctx, f, func(raw, id []byte) (*nostr.Event, bool) {
+		evt := &nostr.Event{}
+		if err := easyjson.Unmarshal(raw, evt); err != nil {
+			s.log.Warn("query events: stored event does not decode", "id", fmt.Sprintf("%x", id), "err", err)
+			return nil, false
+		}
+		return evt, true
+	})
+}
+
+// QueryEventsJSON is QueryEvents without the decoding: each value is one
+// event's JSON as stored, which is what nostr.Event.MarshalJSON wrote when it
+// was saved. A relay sends it to clients as is.
+func (s *Store) QueryEventsJSON(ctx context.Context, f nostr.Filter) (chan []byte, error) {
+	return query(s, ctx, f, func(raw, _ []byte) ([]byte, bool) {
+		return bytes.Clone(raw), true
+	})
+}
+
+// query runs f and sends conv of each row's raw JSON and id (both valid only
+// during the call) on the channel it returns.
+func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, id []byte) (T, bool)) (chan T, error) {
 	p, err := compile(f, s.now(), false)
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan *nostr.Event, queryBuffer)
+	ch := make(chan T, queryBuffer)
 	if p.empty {
 		close(ch)
 		return ch, nil
@@ -68,13 +90,12 @@ func (s *Store) QueryEvents(ctx context.Context, f nostr.Filter) (chan *nostr.Ev
 				}
 				last = append(last[:0], id...)
 			}
-			evt := &nostr.Event{}
-			if err := easyjson.Unmarshal(raw, evt); err != nil {
-				s.log.Warn("query events: stored event does not decode", "id", fmt.Sprintf("%x", []byte(id)), "err", err)
+			v, ok := conv(raw, id)
+			if !ok {
 				continue
 			}
 			select {
-			case ch <- evt:
+			case ch <- v:
 			case <-ctx.Done():
 				return
 			}

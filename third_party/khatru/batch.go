@@ -143,6 +143,12 @@ type envelopeBatch struct {
 
 // addEvent appends ["EVENT",<subID>,<event>].
 func (b *envelopeBatch) addEvent(subID string, evt *nostr.Event) {
+	b.begin(subID)
+	evt.MarshalEasyJSON(&b.w)
+	b.end()
+}
+
+func (b *envelopeBatch) begin(subID string) {
 	if len(b.ends) == 0 {
 		b.first = time.Now()
 		b.w.NoEscapeHTML = true
@@ -150,9 +156,18 @@ func (b *envelopeBatch) addEvent(subID string, evt *nostr.Event) {
 	b.w.RawString(`["EVENT",`)
 	b.w.String(subID)
 	b.w.RawByte(',')
-	evt.MarshalEasyJSON(&b.w)
+}
+
+func (b *envelopeBatch) end() {
 	b.w.RawByte(']')
 	b.ends = append(b.ends, b.w.Size())
+}
+
+// addJSON appends ["EVENT",<subID>,<evt>], evt being one event's JSON.
+func (b *envelopeBatch) addJSON(subID string, evt []byte) {
+	b.begin(subID)
+	b.w.Buffer.AppendBytes(evt)
+	b.end()
 }
 
 func (b *envelopeBatch) len() int  { return len(b.ends) }
@@ -183,11 +198,11 @@ func (b *envelopeBatch) reset() {
 	b.ends = b.ends[:0]
 }
 
-// sendStored writes the events of ch as EVENT envelopes for subscription id,
-// in order, batching them: a batch goes out when it reaches batchBytes, when
-// ch closes, or when its oldest event has waited batchDelay and ch has
+// sendStored writes the values of ch as EVENT envelopes for subscription
+// id, in order, batching them: a batch goes out when it reaches batchBytes,
+// when ch closes, or when its oldest event has waited batchDelay and ch has
 // nothing ready.
-func (rl *Relay) sendStored(ws *WebSocket, id string, ch chan *nostr.Event, overwrite func(*nostr.Event)) {
+func sendStored[T any](ws *WebSocket, id string, ch chan T, add func(*envelopeBatch, string, T)) {
 	var (
 		b     envelopeBatch
 		timer *time.Timer
@@ -199,20 +214,20 @@ func (rl *Relay) sendStored(ws *WebSocket, id string, ch chan *nostr.Event, over
 	}()
 	for {
 		var (
-			evt *nostr.Event
-			ok  bool
+			v  T
+			ok bool
 		)
 		select {
-		case evt, ok = <-ch:
+		case v, ok = <-ch:
 		default:
 			if b.len() == 0 {
-				evt, ok = <-ch
+				v, ok = <-ch
 				break
 			}
 			wait := batchDelay - time.Since(b.first)
 			if wait <= 0 {
 				b.flush(ws)
-				evt, ok = <-ch
+				v, ok = <-ch
 				break
 			}
 			if timer == nil {
@@ -221,7 +236,7 @@ func (rl *Relay) sendStored(ws *WebSocket, id string, ch chan *nostr.Event, over
 				timer.Reset(wait)
 			}
 			select {
-			case evt, ok = <-ch:
+			case v, ok = <-ch:
 				if !timer.Stop() {
 					select {
 					case <-timer.C:
@@ -230,17 +245,14 @@ func (rl *Relay) sendStored(ws *WebSocket, id string, ch chan *nostr.Event, over
 				}
 			case <-timer.C:
 				b.flush(ws)
-				evt, ok = <-ch
+				v, ok = <-ch
 			}
 		}
 		if !ok {
 			b.flush(ws)
 			return
 		}
-		if overwrite != nil {
-			overwrite(evt)
-		}
-		b.addEvent(id, evt)
+		add(&b, id, v)
 		if b.size() >= batchBytes {
 			b.flush(ws)
 		}

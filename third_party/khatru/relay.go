@@ -67,6 +67,7 @@ type Relay struct {
 	RejectCountFilter         []func(ctx context.Context, filter nostr.Filter) (reject bool, msg string)
 	OverwriteFilter           []func(ctx context.Context, filter *nostr.Filter)
 	QueryEvents               []func(ctx context.Context, filter nostr.Filter) (chan *nostr.Event, error)
+	QueryEventsJSON           []func(ctx context.Context, filter nostr.Filter) (chan []byte, error) // sovmesh patch: see handleRequest
 	CountEvents               []func(ctx context.Context, filter nostr.Filter) (int64, error)
 	CountEventsHLL            []func(ctx context.Context, filter nostr.Filter, offset int) (int64, *hyperloglog.HyperLogLog, error)
 	RejectConnection          []func(r *http.Request) bool

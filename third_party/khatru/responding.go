@@ -33,10 +33,47 @@ func (rl *Relay) handleRequest(ctx context.Context, id string, eose *sync.WaitGr
 		}
 	}
 
+	// sovmesh patch: Relay.QueryEventsJSON, when set and no
+	// OverwriteResponseEvent hook is, answers the stored events of client
+	// REQs instead of QueryEvents (which still serves khatru's own lookups):
+	// each value is one event's JSON, sent as it is (so it must be valid,
+	// compact JSON), with no decoding and encoding of each event.
+	if len(rl.QueryEventsJSON) > 0 && len(rl.OverwriteResponseEvent) == 0 {
+		runQueries(ctx, id, eose, ws, filter, rl.QueryEventsJSON, (*envelopeBatch).addJSON)
+		return nil
+	}
+
 	// run the functions to query events (generally just one,
 	// but we might be fetching stuff from multiple places)
-	eose.Add(len(rl.QueryEvents))
-	for _, query := range rl.QueryEvents {
+	//
+	// sovmesh patch: the events are encoded with easyjson and written
+	// in batches (batch.go), not one WriteJSON each.
+	add := (*envelopeBatch).addEvent
+	if len(rl.OverwriteResponseEvent) > 0 {
+		add = func(b *envelopeBatch, subID string, event *nostr.Event) {
+			for _, ovw := range rl.OverwriteResponseEvent {
+				ovw(ctx, event)
+			}
+			b.addEvent(subID, event)
+		}
+	}
+	runQueries(ctx, id, eose, ws, filter, rl.QueryEvents, add)
+	return nil
+}
+
+// sovmesh patch: runQueries runs each query and sends what it finds, with
+// eose.Done once per query when its events are written.
+func runQueries[T any](
+	ctx context.Context,
+	id string,
+	eose *sync.WaitGroup,
+	ws *WebSocket,
+	filter nostr.Filter,
+	queries []func(context.Context, nostr.Filter) (chan T, error),
+	add func(*envelopeBatch, string, T),
+) {
+	eose.Add(len(queries))
+	for _, query := range queries {
 		ch, err := query(ctx, filter)
 		if err != nil {
 			ws.WriteJSON(nostr.NoticeEnvelope(err.Error()))
@@ -47,23 +84,11 @@ func (rl *Relay) handleRequest(ctx context.Context, id string, eose *sync.WaitGr
 			continue
 		}
 
-		// sovmesh patch: the events are encoded with easyjson and written
-		// in batches (batch.go), not one WriteJSON each.
-		var overwrite func(*nostr.Event)
-		if len(rl.OverwriteResponseEvent) > 0 {
-			overwrite = func(event *nostr.Event) {
-				for _, ovw := range rl.OverwriteResponseEvent {
-					ovw(ctx, event)
-				}
-			}
-		}
-		go func(ch chan *nostr.Event) {
-			rl.sendStored(ws, id, ch, overwrite)
+		go func(ch chan T) {
+			sendStored(ws, id, ch, add)
 			eose.Done()
 		}(ch)
 	}
-
-	return nil
 }
 
 func (rl *Relay) handleCountRequest(ctx context.Context, ws *WebSocket, filter nostr.Filter) int64 {
