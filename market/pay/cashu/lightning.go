@@ -283,15 +283,7 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, plan meltPl
 	}
 	d := &opData{Inputs: sel, OwnInputs: true, Quote: q.Quote, Invoice: inv.Raw, Fee: q.FeeReserve + inputFee + splitFee}
 	op := journal.Op{Kind: KindMelt, State: journal.StatePrepared, Mint: mint, Amount: q.Amount}
-	err := w.tx(ctx, func(tx *sql.Tx) error {
-		op.Data = d.raw()
-		id, err := journal.Insert(ctx, tx, op)
-		if err != nil {
-			return err
-		}
-		op.ID = id
-		return reserve(ctx, tx, sel, id)
-	})
+	err := w.journalWithInputs(ctx, &op, d, sel, nil)
 	w.mu.Unlock()
 	if err != nil {
 		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)

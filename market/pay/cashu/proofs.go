@@ -14,6 +14,8 @@ import (
 	gcashu "github.com/elnosh/gonuts/cashu"
 	"github.com/elnosh/gonuts/cashu/nuts/nut12"
 	"github.com/elnosh/gonuts/crypto"
+
+	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
 
 // output is a blinded message the wallet asked the mint to sign, with what
@@ -191,6 +193,27 @@ func reserve(ctx context.Context, tx *sql.Tx, proofs gcashu.Proofs, opID int64) 
 }
 
 var errConflict = fmt.Errorf("proof taken by a concurrent operation")
+
+// journalWithInputs journals op (setting op.ID) with its data d and reserves
+// its input proofs sel for it, in one transaction: the op and its claim on
+// the proofs exist together or not at all. before, if set, runs first in the
+// same transaction, once the op has its id.
+func (w *Wallet) journalWithInputs(ctx context.Context, op *journal.Op, d *opData, sel gcashu.Proofs, before func(ctx context.Context, tx *sql.Tx, opID int64) error) error {
+	return w.tx(ctx, func(tx *sql.Tx) error {
+		op.Data = d.raw()
+		id, err := journal.Insert(ctx, tx, *op)
+		if err != nil {
+			return err
+		}
+		op.ID = id
+		if before != nil {
+			if err := before(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return reserve(ctx, tx, sel, id)
+	})
+}
 
 func setReserved(ctx context.Context, tx *sql.Tx, opID int64, state string) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE proofs SET state = ? WHERE op_id = ? AND state = 'reserved'`, state, opID); err != nil {

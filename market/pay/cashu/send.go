@@ -220,20 +220,7 @@ func (w *Wallet) spend(ctx context.Context, mint string, amount, fee, included u
 		return Sent{}, err
 	}
 	d.Outputs = append(sendOuts, keepOuts...)
-	err = w.tx(ctx, func(tx *sql.Tx) error {
-		op.Data = d.raw()
-		id, err := journal.Insert(ctx, tx, op)
-		if err != nil {
-			return err
-		}
-		op.ID = id
-		if opts.OnJournal != nil {
-			if err := opts.OnJournal(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		return reserve(ctx, tx, sel, id)
-	})
+	err = w.journalWithInputs(ctx, &op, d, sel, opts.OnJournal)
 	w.mu.Unlock()
 	if err != nil {
 		return Sent{}, fmt.Errorf("cashu: send: %w", err)

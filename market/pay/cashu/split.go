@@ -2,7 +2,6 @@ package cashu
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 
@@ -47,15 +46,8 @@ func (w *Wallet) split(ctx context.Context, mint string, amounts []uint64) (made
 		return nil, 0, err
 	}
 	d := &opData{Inputs: sel, OwnInputs: true, Outputs: append(want, change...), Fee: fee, Memo: "split"}
-	op := journal.Op{Kind: KindSplit, State: journal.StatePrepared, Mint: mint, Amount: total, Data: d.raw()}
-	err = w.tx(ctx, func(tx *sql.Tx) error {
-		id, err := journal.Insert(ctx, tx, op)
-		if err != nil {
-			return err
-		}
-		op.ID = id
-		return reserve(ctx, tx, sel, id)
-	})
+	op := journal.Op{Kind: KindSplit, State: journal.StatePrepared, Mint: mint, Amount: total}
+	err = w.journalWithInputs(ctx, &op, d, sel, nil)
 	w.mu.Unlock()
 	if err != nil {
 		return nil, 0, err
