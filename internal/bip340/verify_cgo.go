@@ -32,12 +32,20 @@ import "unsafe"
 
 const implementation = "libsecp256k1"
 
-// ctx is read-only after creation: libsecp256k1 allows one context to be
+// secp is read-only after creation: libsecp256k1 allows one context to be
 // used by many threads at once for verification.
-var ctx = C.secp256k1_context_create(C.SECP256K1_CONTEXT_NONE)
+var secp = newContext()
+
+func newContext() *C.secp256k1_context {
+	c := C.secp256k1_context_create(C.SECP256K1_CONTEXT_NONE)
+	if c == nil {
+		panic("bip340: libsecp256k1 could not create a context")
+	}
+	return c
+}
 
 func verify(pk *[32]byte, msg *[32]byte, sig *[64]byte) bool {
-	return C.sovmesh_verify(ctx,
+	return C.sovmesh_verify(secp,
 		(*C.uchar)(unsafe.Pointer(&pk[0])),
 		(*C.uchar)(unsafe.Pointer(&msg[0])),
 		(*C.uchar)(unsafe.Pointer(&sig[0]))) == 1
