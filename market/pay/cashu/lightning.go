@@ -275,11 +275,11 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, plan meltPl
 			return Paid{}, fmt.Errorf("cashu: pay invoice: cannot make exact inputs for %d sat", need)
 		}
 		// Swap our proofs so an exact set exists.
-		var serr error
-		made, splitFee, serr = w.split(ctx, mint, plan.amounts)
-		if serr != nil {
-			return Paid{}, fmt.Errorf("cashu: pay invoice: split: %w", serr)
+		var fee uint64
+		if made, fee, err = w.split(ctx, mint, plan.amounts); err != nil {
+			return Paid{}, fmt.Errorf("cashu: pay invoice: split: %w", err)
 		}
+		splitFee += fee // a second split, if the first one's proofs were taken, costs too
 	}
 	d := &opData{Inputs: sel, OwnInputs: true, Quote: q.Quote, Invoice: inv.Raw, Fee: q.FeeReserve + inputFee + splitFee}
 	op := journal.Op{Kind: KindMelt, State: journal.StatePrepared, Mint: mint, Amount: q.Amount}
