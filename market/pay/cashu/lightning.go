@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	gcashu "github.com/elnosh/gonuts/cashu"
 	"github.com/elnosh/gonuts/cashu/nuts/nut04"
@@ -154,13 +155,15 @@ type Paid struct {
 
 // PayInvoice pays a BOLT11 invoice by melting ecash (NUT-05): the invoice is
 // checked first (amount, expiry, network, description hash), the inputs are
-// made exact (gonuts' mint returns no change, NUT-08), the melt is journaled,
-// and the preimage is checked against the payment hash after. With a mint
+// made exact, the melt is journaled with blank outputs for the fee reserve
+// (NUT-08: a mint that pays less Lightning fee than it reserved returns the
+// rest as change on them), and the preimage is checked against the payment
+// hash after. With a mint
 // that charges input fees (NUT-02), the inputs are worth the quote, its fee
 // reserve and their own input fee exactly; when the wallet holds no such set
 // it first swaps its proofs into one ("split" op), paying that swap's input
-// fee. Paid.Fee is every fee: the reserve, the melt's and the split's input
-// fees. The budget is asked for the quote and the most those fees can be.
+// fee. Paid.Fee is every fee: the reserve less its change, the melt's and
+// the split's input fees. The budget is asked for the quote and the most those fees can be.
 func (w *Wallet) PayInvoice(ctx context.Context, invoice string, opts PayOptions) (Paid, error) {
 	if opts.Network == "" {
 		opts.Network = "bitcoin"
@@ -281,9 +284,16 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, plan meltPl
 		}
 		splitFee += fee // a second split, if the first one's proofs were taken, costs too
 	}
-	d := &opData{Inputs: sel, OwnInputs: true, Quote: q.Quote, Invoice: inv.Raw, Fee: q.FeeReserve + inputFee + splitFee}
+	// NUT-08: blank outputs for the unused part of the fee reserve, journaled
+	// with the op so the change can be unblinded after a crash too.
+	blanks, err := w.blankOutputs(ctx, mint, q.FeeReserve)
+	if err != nil {
+		w.mu.Unlock()
+		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
+	}
+	d := &opData{Inputs: sel, OwnInputs: true, Outputs: blanks, Quote: q.Quote, Invoice: inv.Raw, Fee: q.FeeReserve + inputFee + splitFee}
 	op := journal.Op{Kind: KindMelt, State: journal.StatePrepared, Mint: mint, Amount: q.Amount}
-	err := w.journalWithInputs(ctx, &op, d, sel, nil)
+	err = w.journalWithInputs(ctx, &op, d, sel, nil)
 	w.mu.Unlock()
 	if err != nil {
 		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
@@ -291,7 +301,7 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, plan meltPl
 	if err := w.step("melt.journaled"); err != nil {
 		return Paid{OpID: op.ID}, err
 	}
-	res, err := w.client.melt(ctx, mint, nut05.PostMeltBolt11Request{Quote: q.Quote, Inputs: sel})
+	res, err := w.client.melt(ctx, mint, nut05.PostMeltBolt11Request{Quote: q.Quote, Inputs: sel, Outputs: blinded(blanks)})
 	if err != nil {
 		if _, definite := mintErrCode(err); definite {
 			// The mint refused: check the quote before giving the proofs back.
@@ -327,7 +337,12 @@ func (w *Wallet) finishMelt(ctx context.Context, op journal.Op, d *opData, res *
 	switch res.State {
 	case nut05.Paid:
 		d.Preimage = res.Preimage
+		change := w.meltChange(ctx, op, d.Outputs, res.Change)
+		d.Change = min(change.Amount(), d.Fee)
 		if err := w.tx(ctx, func(tx *sql.Tx) error {
+			if err := insertProofs(ctx, tx, op.Mint, change, "unspent", op.ID); err != nil {
+				return err
+			}
 			if err := setReserved(ctx, tx, op.ID, "spent"); err != nil {
 				return err
 			}
@@ -335,7 +350,7 @@ func (w *Wallet) finishMelt(ctx context.Context, op journal.Op, d *opData, res *
 		}); err != nil {
 			return Paid{OpID: op.ID}, err
 		}
-		paid := Paid{OpID: op.ID, Amount: op.Amount, Fee: d.Fee, Preimage: res.Preimage}
+		paid := Paid{OpID: op.ID, Amount: op.Amount, Fee: d.Fee - d.Change, Preimage: res.Preimage}
 		inv, err := bolt11.Decode(d.Invoice, networkOf(d.Invoice))
 		if err == nil {
 			err = inv.VerifyPreimage(res.Preimage)
@@ -358,4 +373,48 @@ func networkOf(inv string) string {
 		}
 	}
 	return "bitcoin"
+}
+
+// blankOutputs makes the NUT-08 blank outputs for a melt with fee reserve
+// reserve: ceil(log2(reserve)) of them, at least one, enough for any change
+// up to the reserve. Their amount (1) is a placeholder the mint replaces.
+// None for a reserve of 0. Called with w.mu held.
+func (w *Wallet) blankOutputs(ctx context.Context, mint string, reserve uint64) ([]output, error) {
+	if reserve == 0 {
+		return nil, nil
+	}
+	ks, err := w.activeKeyset(ctx, mint)
+	if err != nil {
+		return nil, err
+	}
+	ones := make([]uint64, max(1, bits.Len64(reserve-1)))
+	for i := range ones {
+		ones[i] = 1
+	}
+	return newOutputs(ks, ones, false, nil)
+}
+
+// meltChange unblinds the change a mint returned on a melt's blank outputs
+// (NUT-08): the i-th signature is for the i-th blank output, at the amount
+// the mint chose. Change that does not check out is logged and dropped; the
+// payment itself is done either way.
+func (w *Wallet) meltChange(ctx context.Context, op journal.Op, blanks []output, sigs gcashu.BlindedSignatures) gcashu.Proofs {
+	if len(sigs) == 0 {
+		return nil
+	}
+	if len(sigs) > len(blanks) {
+		w.log.Warn("melt change refused", "op", op.ID, "err", fmt.Sprintf("%d signatures for %d blank outputs", len(sigs), len(blanks)))
+		return nil
+	}
+	outs := make([]output, len(sigs))
+	for i, s := range sigs {
+		outs[i] = blanks[i]
+		outs[i].Amount = s.Amount
+	}
+	proofs, err := w.unblind(ctx, op.Mint, outs, sigs)
+	if err != nil {
+		w.log.Warn("melt change refused", "op", op.ID, "err", err)
+		return nil
+	}
+	return proofs
 }

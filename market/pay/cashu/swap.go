@@ -34,6 +34,8 @@ type opData struct {
 	Quote     string        `json:"quote,omitempty"`
 	Invoice   string        `json:"invoice,omitempty"`
 	Preimage  string        `json:"preimage,omitempty"`
+	// Change is what a melt's fee reserve returned (NUT-08), in sats.
+	Change uint64 `json:"change,omitempty"`
 	// Fee is a melt's fees (the Lightning fee reserve, the melt's input
 	// fee and that of the split before it, if any); for a send, every mint
 	// fee the send cost beyond its amount (IncludedFee and our own swap's

@@ -36,12 +36,17 @@ type Options struct {
 	Logger *slog.Logger
 	// StartTimeout bounds the wait for GET /v1/info. Default 10s.
 	StartTimeout time.Duration
+	// FeeReserve is the Lightning fee, in sats, the fake backend reserves
+	// for each payment to an invoice of another mint (NUT-05 fee_reserve).
+	// Default 0.
+	FeeReserve uint64
 }
 
 // Mint is a running dev mint.
 type Mint struct {
 	srv     *mint.MintServer
 	url     string
+	dir     string
 	done    chan error
 	log     *slog.Logger
 	Backend *Backend
@@ -64,7 +69,7 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devmint: pick port: %w", err)
 	}
-	backend := NewBackend()
+	backend := NewBackend(opts.FeeReserve)
 	srv, err := mint.SetupMintServer(mint.Config{
 		Port:            port,
 		MintPath:        dir,
@@ -83,6 +88,7 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 	m := &Mint{
 		srv:     srv,
 		url:     "http://127.0.0.1:" + strconv.Itoa(port),
+		dir:     dir,
 		done:    make(chan error, 1),
 		log:     opts.Logger.With("test_money", true),
 		Backend: backend,
@@ -101,6 +107,9 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 
 // URL returns the mint's base URL, http://127.0.0.1:PORT.
 func (m *Mint) URL() string { return m.url }
+
+// Dir returns the folder holding the mint's database (and so its seed).
+func (m *Mint) Dir() string { return m.dir }
 
 // Shutdown stops the mint and waits for its server to return.
 func (m *Mint) Shutdown(ctx context.Context) error {

@@ -141,7 +141,13 @@ func Funded(t testing.TB, amount uint64, configure func(*cashu.Config), mints ..
 // of a sat per input proof (NUT-02 input_fee_ppk).
 func StartFeeMint(t testing.TB, ppk uint) *devmint.Mint {
 	t.Helper()
-	m, err := devmint.Start(context.Background(), t.TempDir(), devmint.Options{InputFeePpk: ppk})
+	return StartMintWith(t, devmint.Options{InputFeePpk: ppk})
+}
+
+// StartMintWith runs a dev mint with opts, stopped at cleanup.
+func StartMintWith(t testing.TB, opts devmint.Options) *devmint.Mint {
+	t.Helper()
+	m, err := devmint.Start(context.Background(), t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("paytest: start mint: %v", err)
 	}
