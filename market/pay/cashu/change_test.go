@@ -15,6 +15,8 @@ import (
 // blank outputs: the payer is out the amount and nothing more, and the
 // change is ecash the real mint accepts. gonuts' own mint, without NUT-08,
 // keeps the reserve: the payer is out amount + 5 and Paid.Fee says so.
+// Change whose DLEQ proofs (NUT-12) are false is refused and the payment
+// still stands.
 func TestPayInvoiceChange(t *testing.T) {
 	const reserve, amount = 5, 21
 	for _, tc := range []struct {
@@ -22,18 +24,22 @@ func TestPayInvoiceChange(t *testing.T) {
 		nut08  bool
 		fee    uint64
 		crash  bool
-		resume int // ops Resume completes
+		forge  bool // the change's DLEQ proofs are false
+		resume int  // ops Resume completes
 	}{
 		{name: "NUT-08 change", nut08: true, fee: 0},
 		{name: "no NUT-08: the mint keeps the reserve", fee: reserve},
 		{name: "NUT-08 change after a crash once the mint answered", nut08: true, fee: 0, crash: true, resume: 1},
+		{name: "forged change is refused, the payment stands", nut08: true, forge: true, fee: reserve},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			m := paytest.StartMintWith(t, devmint.Options{FeeReserve: reserve})
 			url := m.URL()
 			if tc.nut08 {
-				url = paytest.StartNUT08Mint(t, m, 0).URL
+				n := paytest.StartNUT08Mint(t, m, 0)
+				n.Forge = tc.forge
+				url = n.URL
 			}
 			dir, key := t.TempDir(), paytest.NewKey(t)
 			payer := paytest.WalletAt(t, dir, key, nil, url)

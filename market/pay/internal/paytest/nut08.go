@@ -33,6 +33,9 @@ import (
 // does. The change is real ecash: the mint accepts it in a swap.
 type NUT08Mint struct {
 	URL string
+	// Forge, set before the melt, makes the change's DLEQ proofs (NUT-12)
+	// false, as a mint that signs with another key than it announces would.
+	Forge bool
 
 	t      testing.TB
 	target string
@@ -166,8 +169,14 @@ func (n *NUT08Mint) changeFor(quote string, reserve uint64) gcashu.BlindedSignat
 			n.t.Errorf("paytest: blank output %d: %v", i, err)
 			return nil
 		}
-		C := crypto.SignBlindedMessage(B, n.keys.Keys[a].PrivateKey)
-		sigs = append(sigs, gcashu.BlindedSignature{Amount: a, C_: hex.EncodeToString(C.SerializeCompressed()), Id: n.keys.Id})
+		k := n.keys.Keys[a].PrivateKey
+		C := crypto.SignBlindedMessage(B, k)
+		e, s := crypto.GenerateDLEQ(k, B, C) // NUT-12, as the mint gives on its own signatures
+		dleq := &gcashu.DLEQProof{E: hex.EncodeToString(e.Serialize()), S: hex.EncodeToString(s.Serialize())}
+		if n.Forge {
+			dleq.S = hex.EncodeToString(k.Serialize()) // a proof that does not hold
+		}
+		sigs = append(sigs, gcashu.BlindedSignature{Amount: a, C_: hex.EncodeToString(C.SerializeCompressed()), Id: n.keys.Id, DLEQ: dleq})
 	}
 	n.change[quote] = sigs
 	return sigs
