@@ -94,6 +94,21 @@ func Decode(s, network string) (*Invoice, error) {
 	return inv, nil
 }
 
+// DecodeAny decodes an invoice of whichever network it is for, for an
+// invoice already checked once (a journaled one, one a mint was asked to
+// pay). Networks are tried longest prefix first: "lnbcrt" (regtest) also
+// starts with "lnbc" (bitcoin).
+func DecodeAny(s string) (*Invoice, error) {
+	var err error
+	for _, n := range []string{"signet", "regtest", "testnet", "bitcoin"} {
+		var inv *Invoice
+		if inv, err = Decode(s, n); err == nil {
+			return inv, nil
+		}
+	}
+	return nil, err
+}
+
 func decodeSafe(s string, params *chaincfg.Params) (inv *zpay32.Invoice, err error) {
 	defer func() {
 		if r := recover(); r != nil {

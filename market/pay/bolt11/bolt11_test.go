@@ -87,3 +87,27 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeAny(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		net  *chaincfg.Params
+	}{
+		{"bitcoin", &chaincfg.MainNetParams},
+		{"regtest", &chaincfg.RegressionNetParams}, // lnbcrt also starts with lnbc
+		{"signet", &chaincfg.SigNetParams},
+		{"testnet", &chaincfg.TestNet3Params},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, _ := makeInvoice(t, tc.net, 1000, now, time.Hour, false)
+			inv, err := bolt11.DecodeAny(raw)
+			if err != nil || inv.Network != tc.name {
+				t.Fatalf("DecodeAny = %+v, %v; want network %s", inv, err, tc.name)
+			}
+		})
+	}
+	if _, err := bolt11.DecodeAny("lnbc1notaninvoice"); !errors.Is(err, bolt11.ErrMalformed) && !errors.Is(err, bolt11.ErrWrongNetwork) {
+		t.Fatalf("garbage: %v", err)
+	}
+}

@@ -153,17 +153,17 @@ type Paid struct {
 	Preimage string
 }
 
-// PayInvoice pays a BOLT11 invoice by melting ecash (NUT-05): the invoice is
-// checked first (amount, expiry, network, description hash), the inputs are
-// made exact, the melt is journaled with blank outputs for the fee reserve
-// (NUT-08: a mint that pays less Lightning fee than it reserved returns the
-// rest as change on them), and the preimage is checked against the payment
-// hash after. With a mint
-// that charges input fees (NUT-02), the inputs are worth the quote, its fee
-// reserve and their own input fee exactly; when the wallet holds no such set
-// it first swaps its proofs into one ("split" op), paying that swap's input
-// fee. Paid.Fee is every fee: the reserve less its change, the melt's and
-// the split's input fees. The budget is asked for the quote and the most those fees can be.
+// PayInvoice pays a BOLT11 invoice by melting ecash (NUT-05). The invoice is
+// checked first (amount, expiry, network, description hash) and the
+// preimage against its payment hash after. The melt's inputs are worth the
+// quote, its fee reserve and their own input fee (NUT-02) exactly, since a
+// mint keeps any excess; when the wallet holds no such set it first swaps
+// its proofs into one (a "split" op), paying that swap's input fee. The
+// melt is journaled with blank outputs for the fee reserve (NUT-08), on
+// which a mint that paid less Lightning fee than it reserved returns the
+// rest as change. Paid.Fee is every fee: the reserve less its change, the
+// melt's and the split's input fees. The budget is asked for the quote plus
+// the most those fees can be.
 func (w *Wallet) PayInvoice(ctx context.Context, invoice string, opts PayOptions) (Paid, error) {
 	if opts.Network == "" {
 		opts.Network = "bitcoin"
@@ -222,6 +222,7 @@ func (w *Wallet) PayInvoice(ctx context.Context, invoice string, opts PayOptions
 // holds no exact set: amounts (powers of two) worth need plus their own
 // input fee, fee.
 type meltPlan struct {
+	ks      *keyset // the mint's active keyset the plan was made with
 	amounts []uint64
 	fee     uint64
 }
@@ -231,7 +232,7 @@ func planMelt(ks *keyset, need uint64) (meltPlan, error) {
 	if err != nil {
 		return meltPlan{}, err
 	}
-	return meltPlan{amounts: amounts, fee: fee}, nil
+	return meltPlan{ks: ks, amounts: amounts, fee: fee}, nil
 }
 
 // exactMeltInputs finds unspent proofs worth need plus their own input fee
@@ -286,7 +287,7 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, plan meltPl
 	}
 	// NUT-08: blank outputs for the unused part of the fee reserve, journaled
 	// with the op so the change can be unblinded after a crash too.
-	blanks, err := w.blankOutputs(ctx, mint, q.FeeReserve)
+	blanks, err := blankOutputs(plan.ks, q.FeeReserve)
 	if err != nil {
 		w.mu.Unlock()
 		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
@@ -351,7 +352,7 @@ func (w *Wallet) finishMelt(ctx context.Context, op journal.Op, d *opData, res *
 			return Paid{OpID: op.ID}, err
 		}
 		paid := Paid{OpID: op.ID, Amount: op.Amount, Fee: d.Fee - d.Change, Preimage: res.Preimage}
-		inv, err := bolt11.Decode(d.Invoice, networkOf(d.Invoice))
+		inv, err := bolt11.DecodeAny(d.Invoice)
 		if err == nil {
 			err = inv.VerifyPreimage(res.Preimage)
 		}
@@ -366,26 +367,13 @@ func (w *Wallet) finishMelt(ctx context.Context, op journal.Op, d *opData, res *
 	}
 }
 
-func networkOf(inv string) string {
-	for _, n := range []string{"signet", "regtest", "testnet", "bitcoin"} {
-		if _, err := bolt11.Decode(inv, n); err == nil {
-			return n
-		}
-	}
-	return "bitcoin"
-}
-
 // blankOutputs makes the NUT-08 blank outputs for a melt with fee reserve
 // reserve: ceil(log2(reserve)) of them, at least one, enough for any change
 // up to the reserve. Their amount (1) is a placeholder the mint replaces.
-// None for a reserve of 0. Called with w.mu held.
-func (w *Wallet) blankOutputs(ctx context.Context, mint string, reserve uint64) ([]output, error) {
+// None for a reserve of 0.
+func blankOutputs(ks *keyset, reserve uint64) ([]output, error) {
 	if reserve == 0 {
 		return nil, nil
-	}
-	ks, err := w.activeKeyset(ctx, mint)
-	if err != nil {
-		return nil, err
 	}
 	ones := make([]uint64, max(1, bits.Len64(reserve-1)))
 	for i := range ones {

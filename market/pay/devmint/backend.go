@@ -2,13 +2,11 @@ package devmint
 
 import (
 	"context"
-	"encoding/hex"
 	"sync"
 
-	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/lightningnetwork/lnd/zpay32"
-
 	"github.com/elnosh/gonuts/mint/lightning"
+
+	"github.com/sovmesh/sovmesh/market/pay/bolt11"
 )
 
 // Backend is gonuts' lightning.FakeBackend made safe for concurrent use (the
@@ -78,12 +76,11 @@ func (b *Backend) SendPayment(ctx context.Context, request string, maxFee uint64
 
 // paymentHash is the hex payment hash of a BOLT11 invoice of any network.
 func paymentHash(request string) (string, bool) {
-	for _, net := range []*chaincfg.Params{&chaincfg.SigNetParams, &chaincfg.RegressionNetParams, &chaincfg.TestNet3Params, &chaincfg.MainNetParams} {
-		if inv, err := zpay32.Decode(request, net); err == nil && inv.PaymentHash != nil {
-			return hex.EncodeToString(inv.PaymentHash[:]), true
-		}
+	inv, err := bolt11.DecodeAny(request)
+	if err != nil {
+		return "", false
 	}
-	return "", false
+	return inv.PaymentHashHex(), true
 }
 
 // PayPartialAmount implements lightning.Client.
