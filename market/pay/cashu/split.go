@@ -19,36 +19,7 @@ const KindSplit = "split"
 // It returns the secrets of the proofs of amounts, in order, and the swap's
 // input fee. Called without w.mu.
 func (w *Wallet) split(ctx context.Context, mint string, amounts []uint64) (made []string, fee uint64, err error) {
-	var total uint64
-	for _, a := range amounts {
-		total += a
-	}
-	w.mu.Lock()
-	ks, err := w.activeKeyset(ctx, mint)
-	if err != nil {
-		w.mu.Unlock()
-		return nil, 0, err
-	}
-	sel, _, err := w.selectProofs(ctx, mint, total, 0, false)
-	if err != nil {
-		w.mu.Unlock()
-		return nil, 0, err
-	}
-	fee = w.inputFee(sel)
-	want, err := newOutputs(ks, amounts, false, nil)
-	if err != nil {
-		w.mu.Unlock()
-		return nil, 0, err
-	}
-	change, err := newOutputs(ks, gcashu.AmountSplit(sel.Amount()-total-fee), false, nil)
-	if err != nil {
-		w.mu.Unlock()
-		return nil, 0, err
-	}
-	d := &opData{Inputs: sel, OwnInputs: true, Outputs: append(want, change...), Fee: fee, Memo: "split"}
-	op := journal.Op{Kind: KindSplit, State: journal.StatePrepared, Mint: mint, Amount: total}
-	err = w.journalWithInputs(ctx, &op, d, sel, nil)
-	w.mu.Unlock()
+	op, d, want, err := w.journalSplit(ctx, mint, amounts)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -58,7 +29,40 @@ func (w *Wallet) split(ctx context.Context, mint string, amounts []uint64) (made
 	for _, o := range want {
 		made = append(made, o.Secret)
 	}
-	return made, fee, nil
+	return made, d.Fee, nil
+}
+
+// journalSplit selects the split's inputs, makes its outputs (want: those
+// of amounts) and journals it, under w.mu.
+func (w *Wallet) journalSplit(ctx context.Context, mint string, amounts []uint64) (op journal.Op, d *opData, want []output, err error) {
+	var total uint64
+	for _, a := range amounts {
+		total += a
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ks, err := w.activeKeyset(ctx, mint)
+	if err != nil {
+		return op, nil, nil, err
+	}
+	sel, _, err := w.selectProofs(ctx, mint, total, 0, false)
+	if err != nil {
+		return op, nil, nil, err
+	}
+	fee := w.inputFee(sel)
+	if want, err = newOutputs(ks, amounts, false, nil); err != nil {
+		return op, nil, nil, err
+	}
+	change, err := newOutputs(ks, gcashu.AmountSplit(sel.Amount()-total-fee), false, nil)
+	if err != nil {
+		return op, nil, nil, err
+	}
+	d = &opData{Inputs: sel, OwnInputs: true, Outputs: append(slices.Clip(want), change...), Fee: fee, Memo: "split"}
+	op = journal.Op{Kind: KindSplit, State: journal.StatePrepared, Mint: mint, Amount: total}
+	if err := w.journalWithInputs(ctx, &op, d, sel, nil); err != nil {
+		return op, nil, nil, err
+	}
+	return op, d, want, nil
 }
 
 // proofsBySecret returns the unspent proofs with the given secrets, in
