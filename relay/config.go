@@ -76,6 +76,17 @@ type Config struct {
 	IPReqBurst      int
 	IPConnPerMinute int
 
+	// Connection limits. What waits to be sent to one client is bounded by
+	// SendQueueMessages and SendQueueBytes, and each network write must
+	// finish within WriteTimeout: a client that does not keep up is
+	// disconnected (it never slows the publishers it subscribes to). A
+	// client must send each message, from its first frame to its last,
+	// within MessageTimeout.
+	SendQueueMessages int
+	SendQueueBytes    int
+	WriteTimeout      time.Duration
+	MessageTimeout    time.Duration
+
 	// ShutdownGrace bounds how long Shutdown waits for in-flight writes.
 	ShutdownGrace time.Duration
 }
@@ -84,30 +95,34 @@ type Config struct {
 // set: loopback only, data in ./sovmesh-data.
 func DefaultConfig() Config {
 	return Config{
-		Listen:           "127.0.0.1:7447",
-		DataDir:          "./sovmesh-data",
-		Name:             "sovmesh relay",
-		Description:      "A Nostr relay for the sovmesh market: bandwidth, storage and inference for ecash.",
-		Auth:             AuthNone,
-		MaxMessageLength: 256 * 1024,
-		MaxSubscriptions: 32,
-		MaxFilters:       10,
-		MaxLimit:         5000,
-		DefaultLimit:     500,
-		MaxSubIDLength:   64,
-		MaxEventTags:     2000,
-		MaxContentLength: 128 * 1024,
-		MaxTagValueBytes: 4096,
-		MaxPast:          3 * 365 * 24 * time.Hour,
-		MaxFuture:        15 * time.Minute,
-		IPEventRate:      200,
-		IPEventBurst:     1000,
-		PubkeyEventRate:  100,
-		PubkeyBurst:      500,
-		IPReqRate:        50,
-		IPReqBurst:       200,
-		IPConnPerMinute:  600,
-		ShutdownGrace:    10 * time.Second,
+		Listen:            "127.0.0.1:7447",
+		DataDir:           "./sovmesh-data",
+		Name:              "sovmesh relay",
+		Description:       "A Nostr relay for the sovmesh market: bandwidth, storage and inference for ecash.",
+		Auth:              AuthNone,
+		MaxMessageLength:  256 * 1024,
+		MaxSubscriptions:  32,
+		MaxFilters:        10,
+		MaxLimit:          5000,
+		DefaultLimit:      500,
+		MaxSubIDLength:    64,
+		MaxEventTags:      2000,
+		MaxContentLength:  128 * 1024,
+		MaxTagValueBytes:  4096,
+		MaxPast:           3 * 365 * 24 * time.Hour,
+		MaxFuture:         15 * time.Minute,
+		IPEventRate:       200,
+		IPEventBurst:      1000,
+		PubkeyEventRate:   100,
+		PubkeyBurst:       500,
+		IPReqRate:         50,
+		IPReqBurst:        200,
+		IPConnPerMinute:   600,
+		SendQueueMessages: 1024,
+		SendQueueBytes:    4 << 20,
+		WriteTimeout:      10 * time.Second,
+		MessageTimeout:    20 * time.Second,
+		ShutdownGrace:     10 * time.Second,
 	}
 }
 
@@ -171,6 +186,15 @@ func (c Config) Validate() error {
 	}
 	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPConnPerMinute < 0 {
 		return bad("bursts and connection rates must not be negative")
+	}
+	if c.SendQueueMessages < 2 {
+		return bad("send-queue-messages must be at least 2, got %d", c.SendQueueMessages)
+	}
+	if c.SendQueueBytes < 2*c.MaxMessageLength {
+		return bad("send-queue-bytes %d is below twice max-message-length (%d)", c.SendQueueBytes, 2*c.MaxMessageLength)
+	}
+	if c.WriteTimeout <= 0 || c.MessageTimeout <= 0 {
+		return bad("write-timeout and message-timeout must be positive")
 	}
 	if c.ShutdownGrace <= 0 {
 		return bad("shutdown-grace must be positive")

@@ -18,6 +18,7 @@ type metrics struct {
 	connections   prometheus.Gauge
 	subscriptions prometheus.Gauge
 	storeSeconds  *prometheus.HistogramVec
+	dropped       *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -44,8 +45,12 @@ func newMetrics() *metrics {
 			Help:    "Latency of event store operations; save, replace and delete include the durable group commit.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"op"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sovmesh_connections_dropped_total",
+			Help: "Connections the relay closed for the client's behaviour, by reason: slow_consumer (did not read fast enough), message_timeout (sent a message too slowly).",
+		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.subscriptions, m.storeSeconds,
+	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.subscriptions, m.storeSeconds, m.dropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

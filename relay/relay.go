@@ -24,6 +24,7 @@ import (
 	"github.com/fiatjaf/eventstore"
 	"github.com/fiatjaf/khatru"
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sovmesh/sovmesh/internal/bip340"
 	"github.com/sovmesh/sovmesh/relay/sqlitestore"
@@ -260,6 +261,18 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	kh.ServiceURL = r.cfg.ServiceURL
 	kh.MaxMessageSize = int64(r.cfg.MaxMessageLength) + 64*1024 // hard cut; the policy answers below it
 	kh.Negentropy = true
+	kh.SendQueueMessages = r.cfg.SendQueueMessages
+	kh.SendQueueBytes = r.cfg.SendQueueBytes
+	kh.WriteWait = r.cfg.WriteTimeout
+	kh.MaxMessageAssembly = r.cfg.MessageTimeout
+	kh.OnConnectionDropped = append(kh.OnConnectionDropped, func(ws *khatru.WebSocket, reason, detail string) {
+		r.metrics.dropped.WithLabelValues(reason).Inc()
+		r.log.Info("connection dropped", "reason", reason, "detail", detail, "ip", r.requestIP(ws.Request))
+	})
+	r.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "sovmesh_broadcast_filters_checked_total",
+		Help: "Subscription filters checked against published events (filters that cannot match are skipped by an index).",
+	}, func() float64 { return float64(kh.BroadcastChecks()) }))
 	kh.Info.PubKey = r.pubkey
 	// khatru checks the id first; bip340 then verifies the signature over
 	// it, with libsecp256k1 when the build has cgo (about 4x go-nostr's).
@@ -521,11 +534,19 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	}
 	// Let writes already in the store pipeline finish and be acknowledged.
 	r.inflight.wait(ctx)
+	// The close message is queued, never waited for: a client that does not
+	// read cannot hold the shutdown (its connection is cut below). Queued
+	// outside r.mu, since a connection that cannot take it is closed, and
+	// closing takes r.mu.
 	r.mu.Lock()
+	conns := make([]*khatru.WebSocket, 0, len(r.conns))
 	for ws := range r.conns {
-		_ = ws.WriteMessage(closeMessage, closeGoingAway)
+		conns = append(conns, ws)
 	}
 	r.mu.Unlock()
+	for _, ws := range conns {
+		_ = ws.WriteMessage(closeMessage, closeGoingAway)
+	}
 	// Give clients a moment to close their side, then cut what is left.
 	deadline := time.NewTimer(500 * time.Millisecond)
 	tick := time.NewTicker(20 * time.Millisecond)

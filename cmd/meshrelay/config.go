@@ -127,6 +127,10 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 		return nil
 	})
 	fs.StringVar(&wc.BaseURL, "public-url", wc.BaseURL, "public http(s):// origin of the relay's pages, checked in NIP-98 operator logins (default: from each request)")
+	fs.IntVar(&cfg.SendQueueMessages, "send-queue-messages", cfg.SendQueueMessages, "messages waiting to be sent to one client; a client that falls further behind is disconnected")
+	fs.IntVar(&cfg.SendQueueBytes, "send-queue-bytes", cfg.SendQueueBytes, "bytes waiting to be sent to one client; a client that falls further behind is disconnected (at least twice max-message-length)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest network write to a client; a client that takes longer is disconnected")
+	fs.DurationVar(&cfg.MessageTimeout, "message-timeout", cfg.MessageTimeout, "longest time a client may take to send one message, from its first frame to its last")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "longest wait for in-flight writes on shutdown")
 	fs.StringVar(&lo.level, "log-level", lo.level, "debug, info, warn or error")
 	fs.StringVar(&lo.format, "log-format", lo.format, "text or json")

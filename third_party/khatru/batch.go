@@ -108,30 +108,17 @@ func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (h *batchHijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
-// WriteTextMessages writes each of msgs as one text message, in order, with
-// one network write when the connection allows it.
+// WriteTextMessages queues each of msgs as one text message, in order; the
+// writer goroutine sends them with as few network writes as it can. It
+// waits while the connection's send queue is half full (the sender is a
+// REQ's own query, which may as well follow the client's pace), and fails
+// once the connection is closed.
 func (ws *WebSocket) WriteTextMessages(msgs ...[]byte) error {
-	ws.mutex.Lock()
-	defer ws.mutex.Unlock()
-	if ws.batch == nil {
-		for _, m := range msgs {
-			if err := ws.conn.WriteMessage(websocket.TextMessage, m); err != nil {
-				return err
-			}
-		}
-		return nil
+	out := make([]outMsg, len(msgs))
+	for i, m := range msgs {
+		out[i] = outMsg{websocket.TextMessage, m}
 	}
-	ws.batch.hold()
-	var err error
-	for _, m := range msgs {
-		if err = ws.conn.WriteMessage(websocket.TextMessage, m); err != nil {
-			break
-		}
-	}
-	if rerr := ws.batch.release(); err == nil {
-		err = rerr
-	}
-	return err
+	return ws.queue.pushWait(out...)
 }
 
 // envelopeBatch collects EVENT envelopes for one subscription.

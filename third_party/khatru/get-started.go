@@ -51,15 +51,32 @@ func (rl *Relay) Start(host string, port int, started ...chan bool) error {
 }
 
 // Shutdown sends a websocket close control message to all connected clients.
+//
+// sovmesh patch: the close message is queued (a client that does not read
+// cannot block Shutdown); the connections are closed once the queued
+// messages were written or WriteWait has passed.
 func (rl *Relay) Shutdown(ctx context.Context) {
 	rl.httpServer.Shutdown(ctx)
 	rl.clientsMutex.Lock()
-	defer rl.clientsMutex.Unlock()
+	conns := make([]*WebSocket, 0, len(rl.clients))
 	for ws := range rl.clients {
-		ws.conn.WriteControl(websocket.CloseMessage, nil, time.Now().Add(time.Second))
+		conns = append(conns, ws)
+	}
+	clear(rl.clients)
+	rl.clientsMutex.Unlock()
+	rl.listeners.clear()
+
+	for _, ws := range conns {
+		ws.WriteMessage(websocket.CloseMessage, nil)
+	}
+	ctx, cancel := context.WithTimeout(ctx, rl.WriteWait)
+	defer cancel()
+	for _, ws := range conns {
+		select {
+		case <-ws.queue.drained():
+		case <-ctx.Done():
+		}
 		ws.cancel()
 		ws.conn.Close()
 	}
-	clear(rl.clients)
-	rl.listeners = rl.listeners[:0]
 }

@@ -69,8 +69,6 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ticker := time.NewTicker(rl.PingPeriod)
-
 	// NIP-42 challenge
 	challenge := make([]byte, 8)
 	rand.Read(challenge)
@@ -81,8 +79,15 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 		Request:            r,
 		Challenge:          hex.EncodeToString(challenge),
 		negentropySessions: xsync.NewMapOf[string, *NegentropySession](),
+		// sovmesh patch: see sendqueue.go
+		queue: newSendQueue(rl.SendQueueMessages, rl.SendQueueBytes),
 	}
 	ws.Context, ws.cancel = context.WithCancel(context.Background())
+	ws.onDrop = func(reason, detail string) {
+		for _, f := range rl.OnConnectionDropped {
+			f(ws, reason, detail)
+		}
+	}
 
 	rl.clientsMutex.Lock()
 	rl.clients[ws] = make([]listenerSpec, 0, 2)
@@ -95,26 +100,44 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 		),
 	)
 
+	// sovmesh patch: kill runs once, when the read loop ends (a failed
+	// write closes the connection, which ends the read loop).
 	kill := func() {
 		for _, ondisconnect := range rl.OnDisconnect {
 			ondisconnect(ctx)
 		}
 
-		ticker.Stop()
 		cancel()
 		ws.cancel()
+		ws.queue.close()
 		ws.conn.Close()
 
 		rl.removeClientAndListeners(ws)
 	}
 
+	// sovmesh patch: one goroutine writes everything, with deadlines, and
+	// sends the pings (sendqueue.go).
+	go ws.writeLoop(rl.WriteWait, rl.PingPeriod)
+
 	go func() {
 		defer kill()
 
 		ws.conn.SetReadLimit(rl.MaxMessageSize)
+		// sovmesh patch: the read deadline is PongWait from the last
+		// complete message or the last pong that answers our ping (not
+		// any pong), and a message must arrive whole within
+		// MaxMessageAssembly of its first frame (readMessage). Client
+		// pings are answered through the send queue.
+		assembling := false
 		ws.conn.SetReadDeadline(time.Now().Add(rl.PongWait))
-		ws.conn.SetPongHandler(func(string) error {
-			ws.conn.SetReadDeadline(time.Now().Add(rl.PongWait))
+		ws.conn.SetPongHandler(func(data string) error {
+			if !assembling && ws.pongAnswersPing(data) {
+				ws.conn.SetReadDeadline(time.Now().Add(rl.PongWait))
+			}
+			return nil
+		})
+		ws.conn.SetPingHandler(func(data string) error {
+			ws.WriteMessage(websocket.PongMessage, []byte(data))
 			return nil
 		})
 
@@ -125,7 +148,7 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 		smp := nostr.NewMessageParser()
 
 		for {
-			typ, msgb, err := ws.conn.ReadMessage()
+			msgb, err := rl.readMessage(ws, &assembling)
 			if err != nil {
 				if websocket.IsUnexpectedCloseError(
 					err,
@@ -134,16 +157,11 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 					websocket.CloseNoStatusReceived, // 1005
 					websocket.CloseAbnormalClosure,  // 1006
 					4537,                            // some client seems to send many of these
-				) {
+				) && !errors.Is(err, errMessageTimeout) {
 					rl.Log.Printf("unexpected close error from %s: %v\n", GetIPFromRequest(r), err)
 				}
 				ws.cancel()
 				return
-			}
-
-			if typ == websocket.PingMessage {
-				ws.WriteMessage(websocket.PongMessage, nil)
-				continue
 			}
 
 			// this is safe because ReadMessage() will always create a new slice
@@ -449,25 +467,6 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 					ws.negentropySessions.Delete(env.SubscriptionID)
 				}
 			}(message)
-		}
-	}()
-
-	go func() {
-		defer kill()
-
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ticker.C:
-				err := ws.WriteMessage(websocket.PingMessage, nil)
-				if err != nil {
-					if !strings.HasSuffix(err.Error(), "use of closed network connection") {
-						rl.Log.Printf("error writing ping: %v; closing websocket\n", err)
-					}
-					return
-				}
-			}
 		}
 	}()
 }

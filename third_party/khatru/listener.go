@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 
+	"github.com/fasthttp/websocket"
+	"github.com/mailru/easyjson/jwriter"
 	"github.com/nbd-wtf/go-nostr"
 )
 
@@ -13,23 +17,198 @@ var ErrSubscriptionClosedByClient = errors.New("subscription closed by client")
 type listenerSpec struct {
 	id       string // kept here so we can easily match against it removeListenerId
 	cancel   context.CancelCauseFunc
-	index    int
 	subrelay *Relay // this is important when we're dealing with routing, otherwise it will be always the same
+	l        *listener
 }
 
 type listener struct {
 	id     string // duplicated here so we can easily send it on notifyListeners
 	filter nostr.Filter
 	ws     *WebSocket
+	keys   []indexKey // where the index holds it (see listenerIndex.add)
+}
+
+// sovmesh patch: listeners are indexed, so a broadcast checks only the
+// filters that can match the event. Upstream kept one slice and ran every
+// filter of every connection against every event: 20 000 idle filters on
+// other kinds cost 20 000 Matches per published event, all under one lock.
+//
+// Each filter is filed under one of its conditions, the most selective it
+// has: its ids, else its authors, else the tag condition with the fewest
+// values, else its kinds; a filter with none of these (or none that can
+// match, such as "ids": []) is filed in the fallback set (or nowhere). An
+// event's candidates are the filters filed under its id, its author, one
+// of its tags or its kind, plus the fallback set; each candidate is then
+// checked with Filter.Matches, so what matches is exactly what upstream
+// matched.
+type listenerIndex struct {
+	mu       sync.RWMutex
+	all      map[*listener]struct{}
+	byKey    map[indexKey]map[*listener]struct{}
+	fallback map[*listener]struct{}
+	checked  atomic.Uint64 // filters checked against events (Relay.BroadcastChecks)
+}
+
+type indexKey struct {
+	dim   byte // 'i' id, 'a' author, 't' tag, 'k' kind
+	kind  int
+	name  string // tag name
+	value string // id, author or tag value
+}
+
+func newListenerIndex() *listenerIndex {
+	return &listenerIndex{
+		all:      make(map[*listener]struct{}),
+		byKey:    make(map[indexKey]map[*listener]struct{}),
+		fallback: make(map[*listener]struct{}),
+	}
+}
+
+// filterKeys returns the keys a filter is filed under; fallback means it
+// goes in the fallback set (keys is then nil), and neither means it can
+// match no event.
+func filterKeys(f nostr.Filter) (keys []indexKey, fallback bool) {
+	switch {
+	case f.IDs != nil:
+		for _, id := range f.IDs {
+			keys = append(keys, indexKey{dim: 'i', value: id})
+		}
+		return keys, false
+	case f.Authors != nil:
+		for _, a := range f.Authors {
+			keys = append(keys, indexKey{dim: 'a', value: a})
+		}
+		return keys, false
+	}
+	best, found := "", false
+	for name, values := range f.Tags {
+		if values == nil {
+			continue // Matches ignores it
+		}
+		if !found || len(values) < len(f.Tags[best]) || (len(values) == len(f.Tags[best]) && name < best) {
+			best, found = name, true
+		}
+	}
+	if found {
+		for _, v := range f.Tags[best] {
+			keys = append(keys, indexKey{dim: 't', name: best, value: v})
+		}
+		return keys, false
+	}
+	if f.Kinds != nil {
+		for _, k := range f.Kinds {
+			keys = append(keys, indexKey{dim: 'k', kind: k})
+		}
+		return keys, false
+	}
+	return nil, true
+}
+
+func (x *listenerIndex) add(l *listener) {
+	keys, fallback := filterKeys(l.filter)
+	l.keys = keys
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.all[l] = struct{}{}
+	if fallback {
+		x.fallback[l] = struct{}{}
+		return
+	}
+	for _, k := range keys {
+		set := x.byKey[k]
+		if set == nil {
+			set = make(map[*listener]struct{})
+			x.byKey[k] = set
+		}
+		set[l] = struct{}{}
+	}
+}
+
+func (x *listenerIndex) remove(l *listener) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.all, l)
+	delete(x.fallback, l)
+	for _, k := range l.keys {
+		if set := x.byKey[k]; set != nil {
+			delete(set, l)
+			if len(set) == 0 {
+				delete(x.byKey, k)
+			}
+		}
+	}
+}
+
+func (x *listenerIndex) clear() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	clear(x.all)
+	clear(x.byKey)
+	clear(x.fallback)
+}
+
+// matching returns the listeners whose filter matches event.
+func (x *listenerIndex) matching(event *nostr.Event) []*listener {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var (
+		out     []*listener
+		checked uint64
+		seen    map[*listener]struct{} // only for tags, where one filter can be filed under two of the event's tags
+		tagHits int
+	)
+	check := func(set map[*listener]struct{}, dedupe bool) {
+		for l := range set {
+			if dedupe {
+				if _, dup := seen[l]; dup {
+					continue
+				}
+				seen[l] = struct{}{}
+			}
+			checked++
+			if l.filter.Matches(event) {
+				out = append(out, l)
+			}
+		}
+	}
+	check(x.fallback, false)
+	check(x.byKey[indexKey{dim: 'i', value: event.ID}], false)
+	check(x.byKey[indexKey{dim: 'a', value: event.PubKey}], false)
+	check(x.byKey[indexKey{dim: 'k', kind: event.Kind}], false)
+	for _, tag := range event.Tags {
+		if len(tag) < 2 {
+			continue
+		}
+		set := x.byKey[indexKey{dim: 't', name: tag[0], value: tag[1]}]
+		if len(set) == 0 {
+			continue
+		}
+		if tagHits++; tagHits == 2 {
+			// a second tag hit: from now on skip the filters already seen
+			seen = make(map[*listener]struct{}, len(out))
+			for _, l := range out {
+				seen[l] = struct{}{}
+			}
+		}
+		check(set, tagHits > 1)
+	}
+	x.checked.Add(checked)
+	return out
 }
 
 func (rl *Relay) GetListeningFilters() []nostr.Filter {
-	respfilters := make([]nostr.Filter, len(rl.listeners))
-	for i, l := range rl.listeners {
-		respfilters[i] = l.filter
+	rl.listeners.mu.RLock()
+	defer rl.listeners.mu.RUnlock()
+	respfilters := make([]nostr.Filter, 0, len(rl.listeners.all))
+	for l := range rl.listeners.all {
+		respfilters = append(respfilters, l.filter)
 	}
 	return respfilters
 }
+
+// BroadcastChecks returns how many filters broadcasts have checked against
+// events since the relay started (sovmesh patch: the cost of broadcasting).
+func (rl *Relay) BroadcastChecks() uint64 { return rl.listeners.checked.Load() }
 
 // addListener may be called multiple times for each id and ws -- in which case each filter will
 // be added as an independent listener
@@ -44,18 +223,14 @@ func (rl *Relay) addListener(
 	defer rl.clientsMutex.Unlock()
 
 	if specs, ok := rl.clients[ws]; ok /* this will always be true unless client has disconnected very rapidly */ {
-		idx := len(subrelay.listeners)
+		l := &listener{ws: ws, id: id, filter: filter}
 		rl.clients[ws] = append(specs, listenerSpec{
 			id:       id,
 			cancel:   cancel,
 			subrelay: subrelay,
-			index:    idx,
+			l:        l,
 		})
-		subrelay.listeners = append(subrelay.listeners, listener{
-			ws:     ws,
-			id:     id,
-			filter: filter,
-		})
+		subrelay.listeners.add(l)
 	}
 }
 
@@ -66,89 +241,45 @@ func (rl *Relay) removeListenerId(ws *WebSocket, id string) {
 	defer rl.clientsMutex.Unlock()
 
 	if specs, ok := rl.clients[ws]; ok {
-		// swap delete specs that match this id
-		for s := len(specs) - 1; s >= 0; s-- {
-			spec := specs[s]
-			if spec.id == id {
-				spec.cancel(ErrSubscriptionClosedByClient)
-				specs[s] = specs[len(specs)-1]
-				specs = specs[0 : len(specs)-1]
-				rl.clients[ws] = specs
-
-				// swap delete listeners one at a time, as they may be each in a different subrelay
-				srl := spec.subrelay // == rl in normal cases, but different when this came from a route
-
-				if spec.index != len(srl.listeners)-1 {
-					movedFromIndex := len(srl.listeners) - 1
-					moved := srl.listeners[movedFromIndex] // this wasn't removed, but will be moved
-					srl.listeners[spec.index] = moved
-
-					// now we must update the the listener we just moved
-					// so its .index reflects its new position on srl.listeners
-					movedSpecs := rl.clients[moved.ws]
-					idx := slices.IndexFunc(movedSpecs, func(ls listenerSpec) bool {
-						return ls.index == movedFromIndex && ls.subrelay == srl
-					})
-					movedSpecs[idx].index = spec.index
-					rl.clients[moved.ws] = movedSpecs
-				}
-				srl.listeners = srl.listeners[0 : len(srl.listeners)-1] // finally reduce the slice length
+		rl.clients[ws] = slices.DeleteFunc(specs, func(spec listenerSpec) bool {
+			if spec.id != id {
+				return false
 			}
-		}
+			spec.cancel(ErrSubscriptionClosedByClient)
+			spec.subrelay.listeners.remove(spec.l)
+			return true
+		})
 	}
 }
 
 func (rl *Relay) removeClientAndListeners(ws *WebSocket) {
 	rl.clientsMutex.Lock()
 	defer rl.clientsMutex.Unlock()
-	if specs, ok := rl.clients[ws]; ok {
-		// swap delete listeners and delete client (all specs will be deleted)
-		for s, spec := range specs {
-			// no need to cancel contexts since they inherit from the main connection context
-			// just delete the listeners (swap-delete)
-			srl := spec.subrelay
-
-			if spec.index != len(srl.listeners)-1 {
-				movedFromIndex := len(srl.listeners) - 1
-				moved := srl.listeners[movedFromIndex] // this wasn't removed, but will be moved
-				srl.listeners[spec.index] = moved
-
-				// temporarily update the spec of the listener being removed to have index == -1
-				// (since it was removed) so it doesn't match in the search below
-				rl.clients[ws][s].index = -1
-
-				// now we must update the the listener we just moved
-				// so its .index reflects its new position on srl.listeners
-				movedSpecs := rl.clients[moved.ws]
-				idx := slices.IndexFunc(movedSpecs, func(ls listenerSpec) bool {
-					return ls.index == movedFromIndex && ls.subrelay == srl
-				})
-				movedSpecs[idx].index = spec.index
-				rl.clients[moved.ws] = movedSpecs
-			}
-			srl.listeners = srl.listeners[0 : len(srl.listeners)-1] // finally reduce the slice length
-		}
+	for _, spec := range rl.clients[ws] {
+		// no need to cancel contexts since they inherit from the main connection context
+		spec.subrelay.listeners.remove(spec.l)
 	}
 	delete(rl.clients, ws)
 }
 
 // returns how many listeners were notified
 //
-// sovmesh patch: the listeners are read under clientsMutex (addListener and
-// removeListenerId change the slice under it), and written to outside it.
+// sovmesh patch: only the listeners the index gives are checked (see
+// listenerIndex), the event is encoded once, and each message is queued
+// for its connection's writer, so a publisher never waits for a
+// subscriber (sendqueue.go). A listener whose connection could not take
+// the message is not counted.
 func (rl *Relay) notifyListeners(event *nostr.Event) int {
-	type target struct {
-		id string
-		ws *WebSocket
+	targets := rl.listeners.matching(event)
+	if len(targets) == 0 {
+		return 0
 	}
-	rl.clientsMutex.Lock()
-	var targets []target
-	for _, listener := range rl.listeners {
-		if listener.filter.Matches(event) {
-			targets = append(targets, target{listener.id, listener.ws})
-		}
+	w := jwriter.Writer{NoEscapeHTML: true}
+	event.MarshalEasyJSON(&w)
+	evtJSON, err := w.BuildBytes()
+	if err != nil {
+		return 0
 	}
-	rl.clientsMutex.Unlock()
 
 	count := 0
 targetsloop:
@@ -158,9 +289,21 @@ targetsloop:
 				continue targetsloop
 			}
 		}
-		id := t.id
-		t.ws.WriteJSON(nostr.EventEnvelope{SubscriptionID: &id, Event: *event})
-		count++
+		if t.ws.send(outMsg{websocket.TextMessage, eventMessage(t.id, evtJSON)}) == nil {
+			count++
+		}
 	}
 	return count
+}
+
+// eventMessage is ["EVENT",<subID>,<evt>], evt being an event's JSON.
+func eventMessage(subID string, evt []byte) []byte {
+	w := jwriter.Writer{NoEscapeHTML: true}
+	w.RawString(`["EVENT",`)
+	w.String(subID)
+	w.RawByte(',')
+	w.Raw(evt, nil)
+	w.RawByte(']')
+	b, _ := w.BuildBytes()
+	return b
 }

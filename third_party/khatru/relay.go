@@ -35,7 +35,7 @@ func NewRelay() *Relay {
 		},
 
 		clients:   make(map[*WebSocket][]listenerSpec, 100),
-		listeners: make([]listener, 0, 100),
+		listeners: newListenerIndex(),
 
 		serveMux: &http.ServeMux{},
 
@@ -43,6 +43,10 @@ func NewRelay() *Relay {
 		PongWait:       60 * time.Second,
 		PingPeriod:     30 * time.Second,
 		MaxMessageSize: 512000,
+		// sovmesh patch: see sendqueue.go and reading.go
+		MaxMessageAssembly: 20 * time.Second,
+		SendQueueMessages:  1024,
+		SendQueueBytes:     4 << 20,
 	}
 
 	rl.expirationManager = newExpirationManager(rl)
@@ -92,6 +96,12 @@ type Relay struct {
 	// may verify the signature against the id. An error means the key or
 	// signature is malformed and is answered "invalid: " + its text.
 	CheckSignature func(event *nostr.Event) (bool, error)
+	// sovmesh patch: OnConnectionDropped is called once for a connection
+	// the relay closes for its behaviour: reason is DropSlowConsumer or
+	// DropMessageTimeout, detail says more (for logs). It runs in the
+	// goroutine that found out (a publisher's, for a full queue), so it
+	// must not block.
+	OnConnectionDropped []func(ws *WebSocket, reason, detail string)
 
 	// these are used when this relays acts as a router
 	routes                []Route
@@ -114,7 +124,7 @@ type Relay struct {
 	// keep a connection reference to all connected clients for Server.Shutdown
 	// also used for keeping track of who is listening to what
 	clients      map[*WebSocket][]listenerSpec
-	listeners    []listener
+	listeners    *listenerIndex // sovmesh patch: indexed (listener.go)
 	clientsMutex sync.Mutex
 
 	// set this to true to support negentropy
@@ -130,6 +140,15 @@ type Relay struct {
 	PongWait       time.Duration // Time allowed to read the next pong message from the peer.
 	PingPeriod     time.Duration // Send pings to peer with this period. Must be less than pongWait.
 	MaxMessageSize int64         // Maximum message size allowed from peer.
+
+	// sovmesh patch: MaxMessageAssembly bounds the time from a message's
+	// first frame to its last. SendQueueMessages and SendQueueBytes bound
+	// what waits to be written to one connection; a connection over
+	// either, or whose write takes longer than WriteWait, is closed and
+	// reported to OnConnectionDropped (sendqueue.go).
+	MaxMessageAssembly time.Duration
+	SendQueueMessages  int
+	SendQueueBytes     int
 
 	// NIP-40 expiration manager
 	expirationManager *expirationManager

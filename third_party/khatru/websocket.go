@@ -2,6 +2,7 @@ package khatru
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync"
 
@@ -10,8 +11,17 @@ import (
 )
 
 type WebSocket struct {
-	conn  *websocket.Conn
-	mutex sync.Mutex
+	conn *websocket.Conn
+
+	// sovmesh patch: what is written to the client goes through queue,
+	// written by one goroutine (sendqueue.go); onDrop reports a connection
+	// closed for falling behind or for a slow message.
+	queue     *sendQueue
+	onDrop    func(reason, detail string)
+	dropOnce  sync.Once
+	closeSent bool // written by the writer goroutine only
+	pingMu    sync.Mutex
+	ping      string // data of the last ping sent
 
 	// sovmesh patch: the network connection under conn, which collects the
 	// writes of a batch of messages into one (see batch.go); nil if the
@@ -36,16 +46,20 @@ type WebSocket struct {
 	authLock sync.Mutex
 }
 
-func (ws *WebSocket) WriteJSON(any any) error {
-	ws.mutex.Lock()
-	err := ws.conn.WriteJSON(any)
-	ws.mutex.Unlock()
-	return err
+// WriteJSON queues v, encoded as JSON, for the client.
+//
+// sovmesh patch: it does not wait for the network (see sendqueue.go); a
+// connection that cannot take it is closed.
+func (ws *WebSocket) WriteJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return ws.send(outMsg{websocket.TextMessage, b})
 }
 
+// WriteMessage queues one message of type t for the client (sovmesh patch:
+// as WriteJSON, it does not wait for the network).
 func (ws *WebSocket) WriteMessage(t int, b []byte) error {
-	ws.mutex.Lock()
-	err := ws.conn.WriteMessage(t, b)
-	ws.mutex.Unlock()
-	return err
+	return ws.send(outMsg{t, b})
 }
