@@ -48,6 +48,10 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"unknown flag", []string{"--listn", "x"}, nil, "listn"},
 		{"bad trust seed", []string{"--trust-seeds", "npub1xyz"}, nil, "seed"},
+		{"send queue below two messages", []string{"--send-queue-bytes", "1000"}, nil, "send-queue-bytes"},
+		{"env send queue of one message", nil, map[string]string{"SOVMESH_SEND_QUEUE_MESSAGES": "1"}, "send-queue-messages"},
+		{"no write timeout", []string{"--write-timeout", "0s"}, nil, "write-timeout"},
+		{"no message timeout", []string{"--message-timeout", "0s"}, nil, "message-timeout"},
 		{"trusted below unknown", []string{"--trusted-event-rate", "1", "--unknown-event-rate", "2"}, nil, "rate"},
 	}
 	for _, tc := range tests {
