@@ -18,6 +18,7 @@ type metrics struct {
 	connections   prometheus.Gauge
 	subscriptions prometheus.Gauge
 	storeSeconds  *prometheus.HistogramVec
+	panics        prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -44,8 +45,12 @@ func newMetrics() *metrics {
 			Help:    "Latency of event store operations; save, replace and delete include the durable group commit.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"op"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sovmesh_panics_total",
+			Help: "Panics recovered while handling a client message (each closed its connection).",
+		}),
 	}
-	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.subscriptions, m.storeSeconds,
+	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.subscriptions, m.storeSeconds, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -82,4 +87,14 @@ func (r *Relay) RejectedByReason() map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Panics returns how many panics were recovered while handling client
+// messages (sovmesh_panics_total).
+func (r *Relay) Panics() float64 {
+	var d dto.Metric
+	if err := r.metrics.panics.Write(&d); err != nil {
+		return 0
+	}
+	return d.GetCounter().GetValue()
 }

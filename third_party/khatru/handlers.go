@@ -135,6 +135,12 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 				ws.WriteMessage(websocket.PongMessage, nil)
 				continue
 			}
+			// sovmesh patch: NIP-01 messages are JSON text; a binary
+			// frame is refused, never processed.
+			if typ == websocket.BinaryMessage {
+				ws.WriteJSON(nostr.NoticeEnvelope("invalid: binary messages are not accepted; send JSON text"))
+				continue
+			}
 
 			// this is safe because ReadMessage() will always create a new slice
 			message := unsafe.String(unsafe.SliceData(msgb), len(msgb))

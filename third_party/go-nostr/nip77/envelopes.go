@@ -13,8 +13,11 @@ import (
 )
 
 func ParseNegMessage(message string) nostr.Envelope {
+	// sovmesh patch: the label is read only from a message shaped
+	// ["LABEL",...; upstream sliced message[2:firstComma-1] unchecked, and a
+	// message such as `,""` (comma before index 3) panicked.
 	firstComma := strings.Index(message, ",")
-	if firstComma == -1 {
+	if firstComma < 4 || !strings.HasPrefix(message, `["`) || message[firstComma-1] != '"' {
 		return nil
 	}
 	label := message[2 : firstComma-1]
