@@ -390,9 +390,11 @@ func (v *OKEnvelope) FromJSON(data string) error {
 
 func (v OKEnvelope) MarshalJSON() ([]byte, error) {
 	w := jwriter.Writer{NoEscapeHTML: true}
-	w.RawString(`["OK","`)
-	w.RawString(v.EventID)
-	w.RawString(`",`)
+	// sovmesh patch: the id is escaped (upstream wrote it raw, so an EVENT
+	// whose id held a quote got no OK: the envelope was invalid JSON).
+	w.RawString(`["OK",`)
+	w.String(v.EventID)
+	w.RawString(`,`)
 	ok := "false"
 	if v.OK {
 		ok = "true"
