@@ -32,7 +32,6 @@ import (
 // Store is what the relay needs from its event storage.
 type Store interface {
 	eventstore.Store
-	eventstore.Counter
 	// CountUnion counts the distinct events matching any of filters, reading
 	// at most max+1 matches of each; more than max: sqlitestore.ErrTooMany.
 	CountUnion(ctx context.Context, filters []nostr.Filter, max int64) (int64, error)
