@@ -149,7 +149,7 @@ func FuzzRelayMessage(f *testing.F) {
 				synced = true
 			}
 		}
-		if p := s.Panics(); p != 0 {
+		if p := metric(t, s.HTTP, "sovmesh_panics_total"); p != 0 {
 			t.Fatalf("%q: %v panics recovered", msg, p)
 		}
 	})

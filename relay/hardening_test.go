@@ -54,7 +54,7 @@ func TestPanicClosesOnlyItsConnection(t *testing.T) {
 	if _, err := c.next(); err == nil {
 		t.Fatal("connection still open after a panic")
 	}
-	if got := s.Panics(); got != 1 {
+	if got := metric(t, s.HTTP, "sovmesh_panics_total"); got != 1 {
 		t.Fatalf("sovmesh_panics_total = %v, want 1", got)
 	}
 	other.sync()

@@ -88,13 +88,3 @@ func (r *Relay) RejectedByReason() map[string]float64 {
 	}
 	return out
 }
-
-// Panics returns how many panics were recovered while handling client
-// messages (sovmesh_panics_total).
-func (r *Relay) Panics() float64 {
-	var d dto.Metric
-	if err := r.metrics.panics.Write(&d); err != nil {
-		return 0
-	}
-	return d.GetCounter().GetValue()
-}

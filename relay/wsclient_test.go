@@ -1,7 +1,10 @@
 package relay_test
 
 import (
+	"bufio"
 	"encoding/json"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +117,26 @@ func countLabel(msgs [][]json.RawMessage, label string) int {
 		}
 	}
 	return n
+}
+
+// metric reads one unlabelled series from the relay's /metrics.
+func metric(t testing.TB, httpURL, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(httpURL + "/metrics")
+	if err != nil {
+		t.Fatalf("get /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics has no %s", name)
+	return 0
 }
