@@ -65,6 +65,12 @@ type Config struct {
 	MaxPast          time.Duration // oldest created_at accepted, relative to now
 	MaxFuture        time.Duration // newest created_at accepted, relative to now
 
+	// Query cost bounds (not in NIP-11, which has no field for them).
+	MaxCountEvents int           // most events a COUNT may match; a COUNT over more is refused
+	CountTimeout   time.Duration // longest a COUNT may run; a slower one is refused
+	NegMaxRecords  int           // most records a NEG-OPEN filter may select; a wider one is refused
+	NegMaxSessions int           // negentropy sessions open at once per connection
+
 	// Rate limits: sustained events per second and burst, per client IP and
 	// per author pubkey; REQ/COUNT per second per IP; new connections per
 	// minute per IP. Zero disables that limit.
@@ -74,6 +80,8 @@ type Config struct {
 	PubkeyBurst     int
 	IPReqRate       float64
 	IPReqBurst      int
+	IPNegRate       float64 // NEG-OPEN per second per IP
+	IPNegBurst      int
 	IPConnPerMinute int
 
 	// Connection limits. What waits to be sent to one client is bounded by
@@ -111,12 +119,18 @@ func DefaultConfig() Config {
 		MaxTagValueBytes:  4096,
 		MaxPast:           3 * 365 * 24 * time.Hour,
 		MaxFuture:         15 * time.Minute,
+		MaxCountEvents:    20000,
+		CountTimeout:      2 * time.Second,
+		NegMaxRecords:     50000,
+		NegMaxSessions:    8,
 		IPEventRate:       200,
 		IPEventBurst:      1000,
 		PubkeyEventRate:   100,
 		PubkeyBurst:       500,
 		IPReqRate:         50,
 		IPReqBurst:        200,
+		IPNegRate:         1,
+		IPNegBurst:        10,
 		IPConnPerMinute:   600,
 		SendQueueMessages: 1024,
 		SendQueueBytes:    4 << 20,
@@ -164,6 +178,9 @@ func (c Config) Validate() error {
 		{"max-event-tags", c.MaxEventTags},
 		{"max-content-length", c.MaxContentLength},
 		{"max-tag-value-bytes", c.MaxTagValueBytes},
+		{"max-count-events", c.MaxCountEvents},
+		{"neg-max-records", c.NegMaxRecords},
+		{"neg-max-sessions", c.NegMaxSessions},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -179,12 +196,12 @@ func (c Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"ip-event-rate", c.IPEventRate}, {"pubkey-event-rate", c.PubkeyEventRate}, {"ip-req-rate", c.IPReqRate}} {
+	}{{"ip-event-rate", c.IPEventRate}, {"pubkey-event-rate", c.PubkeyEventRate}, {"ip-req-rate", c.IPReqRate}, {"ip-neg-rate", c.IPNegRate}} {
 		if r.v < 0 {
 			return bad("%s must not be negative", r.name)
 		}
 	}
-	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPConnPerMinute < 0 {
+	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPNegBurst < 0 || c.IPConnPerMinute < 0 {
 		return bad("bursts and connection rates must not be negative")
 	}
 	if c.SendQueueMessages < 2 {
@@ -195,6 +212,9 @@ func (c Config) Validate() error {
 	}
 	if c.WriteTimeout <= 0 || c.MessageTimeout <= 0 {
 		return bad("write-timeout and message-timeout must be positive")
+	}
+	if c.CountTimeout <= 0 {
+		return bad("count-timeout must be positive")
 	}
 	if c.ShutdownGrace <= 0 {
 		return bad("shutdown-grace must be positive")

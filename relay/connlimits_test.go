@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,17 +21,17 @@ import (
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
 
-// rawClient is a websocket client written frame by frame, so tests can
+// frameClient is a websocket client written frame by frame, so tests can
 // stop reading, fragment messages and send pongs nobody asked for.
-type rawClient struct {
+type frameClient struct {
 	conn net.Conn
 	r    *bufio.Reader
 }
 
-// dialRaw opens a websocket to srv; rcvbuf, when positive, is the
+// dialFrames opens a websocket to srv; rcvbuf, when positive, is the
 // client's kernel receive buffer (set before connecting, so the TCP window
 // stays small).
-func dialRaw(t *testing.T, srv *relaytest.Server, rcvbuf int) *rawClient {
+func dialFrames(t *testing.T, srv *relaytest.Server, rcvbuf int) *frameClient {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if rcvbuf > 0 {
@@ -62,7 +61,7 @@ func dialRaw(t *testing.T, srv *relaytest.Server, rcvbuf int) *rawClient {
 		t.Fatalf("handshake: status %d", resp.StatusCode)
 	}
 	conn.SetDeadline(time.Time{})
-	return &rawClient{conn: conn, r: r}
+	return &frameClient{conn: conn, r: r}
 }
 
 const (
@@ -72,7 +71,7 @@ const (
 )
 
 // frame writes one client frame (masked with a zero key, as allowed).
-func (c *rawClient) frame(op byte, fin bool, payload []byte) error {
+func (c *frameClient) frame(op byte, fin bool, payload []byte) error {
 	b0 := op
 	if fin {
 		b0 |= 0x80
@@ -94,7 +93,7 @@ func (c *rawClient) frame(op byte, fin bool, payload []byte) error {
 	return err
 }
 
-func (c *rawClient) send(t *testing.T, msg string) {
+func (c *frameClient) send(t *testing.T, msg string) {
 	t.Helper()
 	if err := c.frame(opText, true, []byte(msg)); err != nil {
 		t.Fatalf("send: %v", err)
@@ -103,7 +102,7 @@ func (c *rawClient) send(t *testing.T, msg string) {
 
 // next reads the next server message (server frames are not masked and,
 // from this relay, not fragmented).
-func (c *rawClient) next(deadline time.Time) (op byte, payload []byte, err error) {
+func (c *frameClient) next(deadline time.Time) (op byte, payload []byte, err error) {
 	c.conn.SetReadDeadline(deadline)
 	var hdr [2]byte
 	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
@@ -130,7 +129,7 @@ func (c *rawClient) next(deadline time.Time) (op byte, payload []byte, err error
 }
 
 // waitFor reads messages until one contains want.
-func (c *rawClient) waitFor(t *testing.T, want string) {
+func (c *frameClient) waitFor(t *testing.T, want string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -145,7 +144,7 @@ func (c *rawClient) waitFor(t *testing.T, want string) {
 }
 
 // waitClosed reads until the relay closes the connection.
-func (c *rawClient) waitClosed(t *testing.T, within time.Duration) {
+func (c *frameClient) waitClosed(t *testing.T, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -163,37 +162,14 @@ func (c *rawClient) waitClosed(t *testing.T, within time.Duration) {
 	}
 }
 
-// metric reads one sample from the relay's /metrics, or -1 if absent.
-func metric(t *testing.T, srv *relaytest.Server, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(srv.HTTP + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", series, err)
-			}
-			return f
-		}
-	}
-	return -1
-}
 
 const slowDropped = `sovmesh_connections_dropped_total{reason="slow_consumer"}`
 
 // stuckSubscriber subscribes to kind on a connection with a small receive
 // buffer and then never reads.
-func stuckSubscriber(t *testing.T, srv *relaytest.Server, kind int) *rawClient {
+func stuckSubscriber(t *testing.T, srv *relaytest.Server, kind int) *frameClient {
 	t.Helper()
-	c := dialRaw(t, srv, 4096)
+	c := dialFrames(t, srv, 4096)
 	c.send(t, fmt.Sprintf(`["REQ","stuck",{"kinds":[%d],"limit":1}]`, kind))
 	c.waitFor(t, `"EOSE"`)
 	return c
@@ -221,11 +197,11 @@ func TestSlowSubscriberDoesNotStallPublishers(t *testing.T) {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 		published++
-		if after > 0 || (i%8 == 7 && metric(t, srv, slowDropped) >= 1) {
+		if after > 0 || (i%8 == 7 && metric(t, srv.HTTP, slowDropped) >= 1) {
 			after++ // publish a few more once the subscriber is gone
 		}
 	}
-	if got := metric(t, srv, slowDropped); got != 1 {
+	if got := metric(t, srv.HTTP, slowDropped); got != 1 {
 		t.Fatalf("%d publishes; %s = %v, want 1", published, slowDropped, got)
 	}
 	t.Logf("subscriber dropped within %d publishes", published-after+1)
@@ -243,12 +219,12 @@ func TestStuckWriteTimesOut(t *testing.T) {
 	pub := connect(t, srv.URL)
 	sk := nostr.GeneratePrivateKey()
 	content := strings.Repeat("y", 100<<10)
-	for i := 0; i < 200 && (i%8 != 7 || metric(t, srv, slowDropped) < 1); i++ {
+	for i := 0; i < 200 && (i%8 != 7 || metric(t, srv.HTTP, slowDropped) < 1); i++ {
 		if err := publish(t, pub, signed(t, sk, kind, nostr.Now(), nil, content)); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 	}
-	if got := metric(t, srv, slowDropped); got != 1 {
+	if got := metric(t, srv.HTTP, slowDropped); got != 1 {
 		t.Fatalf("%s = %v, want 1", slowDropped, got)
 	}
 	c.waitClosed(t, 5*time.Second)
@@ -258,7 +234,7 @@ func TestStuckWriteTimesOut(t *testing.T) {
 // cut off once it has taken longer than MessageTimeout.
 func TestSlowMessageIsCutOff(t *testing.T) {
 	srv := relaytest.New(t, func(c *relay.Config) { c.MessageTimeout = 300 * time.Millisecond })
-	c := dialRaw(t, srv, 0)
+	c := dialFrames(t, srv, 0)
 	closed := make(chan struct{})
 	go func() {
 		defer close(closed)
@@ -279,7 +255,7 @@ func TestSlowMessageIsCutOff(t *testing.T) {
 		}
 		select {
 		case <-closed:
-			if got := metric(t, srv, `sovmesh_connections_dropped_total{reason="message_timeout"}`); got != 1 {
+			if got := metric(t, srv.HTTP, `sovmesh_connections_dropped_total{reason="message_timeout"}`); got != 1 {
 				t.Fatalf("message_timeout drops = %v, want 1", got)
 			}
 			return
@@ -299,7 +275,7 @@ func TestBroadcastSkipsFiltersThatCannotMatch(t *testing.T) {
 		c.MaxSubscriptions = 1000
 		c.MaxFilters = 100
 	})
-	c := dialRaw(t, srv, 0)
+	c := dialFrames(t, srv, 0)
 	const reqs, filters = 50, 100 // 5 000 filters
 	for i := range reqs {
 		var f []string
@@ -311,14 +287,14 @@ func TestBroadcastSkipsFiltersThatCannotMatch(t *testing.T) {
 	c.send(t, `["REQ","live",{"kinds":[1],"limit":1}]`)
 	c.waitFor(t, `["EOSE","live"]`)
 
-	before := metric(t, srv, "sovmesh_broadcast_filters_checked_total")
+	before := metric(t, srv.HTTP, "sovmesh_broadcast_filters_checked_total")
 	if before < 0 {
 		t.Fatal("no sovmesh_broadcast_filters_checked_total metric")
 	}
 	pub := connect(t, srv.URL)
 	mustPublish(t, pub, signed(t, nostr.GeneratePrivateKey(), 1, nostr.Now(), nil, "hello"))
 	c.waitFor(t, `["EVENT","live"`)
-	checked := metric(t, srv, "sovmesh_broadcast_filters_checked_total") - before
+	checked := metric(t, srv.HTTP, "sovmesh_broadcast_filters_checked_total") - before
 	if checked < 1 || checked > 10 {
 		t.Fatalf("a broadcast checked %v filters; want the one that can match, not the 5 000 idle ones", checked)
 	}
@@ -336,7 +312,7 @@ func TestShutdownWithStuckClient(t *testing.T) {
 	})
 	const kind = 20003
 	stuckSubscriber(t, srv, kind)
-	pub := dialRaw(t, srv, 0)
+	pub := dialFrames(t, srv, 0)
 	sk := nostr.GeneratePrivateKey()
 	content := strings.Repeat("z", 100<<10)
 	const n = 100 // 10 MiB

@@ -19,6 +19,7 @@ type metrics struct {
 	subscriptions prometheus.Gauge
 	storeSeconds  *prometheus.HistogramVec
 	dropped       *prometheus.CounterVec
+	panics        prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -49,8 +50,12 @@ func newMetrics() *metrics {
 			Name: "sovmesh_connections_dropped_total",
 			Help: "Connections the relay closed for the client's behaviour, by reason: slow_consumer (did not read fast enough), message_timeout (sent a message too slowly).",
 		}, []string{"reason"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sovmesh_panics_total",
+			Help: "Panics recovered while handling a client message (each closed its connection).",
+		}),
 	}
-	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.subscriptions, m.storeSeconds, m.dropped,
+	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.subscriptions, m.storeSeconds, m.dropped, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -28,6 +28,7 @@ type namedPolicy struct {
 // shape checks first, then authentication, then rate limits.
 func (r *Relay) eventPolicies() []namedPolicy {
 	return []namedPolicy{
+		{"kind", checkKind},
 		{"created_at", r.checkCreatedAt},
 		{"expired", r.checkNotExpired},
 		{"too_large", r.checkSize},
@@ -35,6 +36,14 @@ func (r *Relay) eventPolicies() []namedPolicy {
 		{"rate_ip", r.checkIPRate},
 		{"rate_pubkey", r.checkPubkeyRate},
 	}
+}
+
+// checkKind refuses kinds outside NIP-01's range, 0 to 65535.
+func checkKind(_ context.Context, evt *nostr.Event) string {
+	if evt.Kind < 0 || evt.Kind > 65535 {
+		return fmt.Sprintf("invalid: kind %d is outside 0-65535 (NIP-01)", evt.Kind)
+	}
+	return ""
 }
 
 func (r *Relay) checkCreatedAt(_ context.Context, evt *nostr.Event) string {

@@ -33,7 +33,11 @@ import (
 // Store is what the relay needs from its event storage.
 type Store interface {
 	eventstore.Store
-	eventstore.Counter
+	// CountUnion counts the distinct events matching any of filters, reading
+	// at most max+1 matches of each; more than max: sqlitestore.ErrTooMany.
+	CountUnion(ctx context.Context, filters []nostr.Filter, max int64) (int64, error)
+	// Ping checks the store answers without waiting behind queries.
+	Ping(ctx context.Context) error
 }
 
 // Relay is one relay instance.
@@ -51,6 +55,7 @@ type Relay struct {
 	ipEvents     *limiter
 	pubkeyEvents *limiter
 	ipReqs       *limiter
+	ipNegs       *limiter
 	ipConns      *limiter
 
 	policies  []namedPolicy
@@ -228,6 +233,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	r.subs = newSubTracker(func(n int) { r.metrics.subscriptions.Set(float64(n)) })
 	r.ipEvents = newLimiter(fixedRate(cfg.IPEventRate, cfg.IPEventBurst))
 	r.ipReqs = newLimiter(fixedRate(cfg.IPReqRate, cfg.IPReqBurst))
+	r.ipNegs = newLimiter(fixedRate(cfg.IPNegRate, cfg.IPNegBurst))
 	r.ipConns = newLimiter(fixedRate(float64(cfg.IPConnPerMinute)/60, cfg.IPConnPerMinute))
 	if o.pubkeyRate != nil {
 		r.pubkeyEvents = newLimiter(o.pubkeyRate)
@@ -245,7 +251,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	}
 	r.mux.HandleFunc("GET /healthz", r.serveHealth)
 	r.mux.Handle("GET /metrics", r.metrics.handler())
-	for _, l := range []*limiter{r.ipEvents, r.ipReqs, r.ipConns, r.pubkeyEvents} {
+	for _, l := range []*limiter{r.ipEvents, r.ipReqs, r.ipNegs, r.ipConns, r.pubkeyEvents} {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -273,6 +279,9 @@ func (r *Relay) newKhatru() *khatru.Relay {
 		Name: "sovmesh_broadcast_filters_checked_total",
 		Help: "Subscription filters checked against published events (filters that cannot match are skipped by an index).",
 	}, func() float64 { return float64(kh.BroadcastChecks()) }))
+	kh.NegentropyMaxRecords = r.cfg.NegMaxRecords
+	kh.NegentropyMaxSessions = r.cfg.NegMaxSessions
+	kh.OnMessagePanic = append(kh.OnMessagePanic, r.onMessagePanic)
 	kh.Info.PubKey = r.pubkey
 	// khatru checks the id first; bip340 then verifies the signature over
 	// it, with libsecp256k1 when the build has cgo (about 4x go-nostr's).
@@ -320,6 +329,13 @@ func (r *Relay) newKhatru() *khatru.Relay {
 		r.metrics.connections.Set(float64(n))
 	})
 	return kh
+}
+
+// onMessagePanic reports a panic khatru recovered while handling one
+// message (it closes that connection): a bug of ours, logged at Error.
+func (r *Relay) onMessagePanic(ctx context.Context, v any, stack []byte) {
+	r.metrics.panics.Inc()
+	r.log.Error("panic handling a client message; connection closed", "ip", r.connIP(ctx), "panic", fmt.Sprint(v), "stack", string(stack))
 }
 
 // rejectEvent runs the policy chain and counts refusals by reason.
@@ -455,10 +471,12 @@ func (r *Relay) Handler() http.Handler {
 	})
 }
 
+// serveHealth answers /healthz. The store is probed on a connection of its
+// own, so the answer does not wait behind heavy queries.
 func (r *Relay) serveHealth(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
 	defer cancel()
-	if _, err := r.store.CountEvents(ctx, nostr.Filter{IDs: []string{strings.Repeat("0", 64)}}); err != nil {
+	if err := r.store.Ping(ctx); err != nil {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -110,11 +111,29 @@ func storeQuery[T any](h *storeHooks, ctx context.Context, f nostr.Filter, run f
 	return out, nil
 }
 
-func (h *storeHooks) count(ctx context.Context, f nostr.Filter) (int64, error) {
+// count answers a NIP-45 COUNT: the distinct events matching any of
+// filters. Its work is bounded twice: it stops after Config.MaxCountEvents
+// matches (refused, not approximated: a COUNT answer is exact or absent) and
+// after Config.CountTimeout.
+func (h *storeHooks) count(ctx context.Context, filters nostr.Filters) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.r.cfg.CountTimeout)
+	defer cancel()
 	start := time.Now()
-	n, err := h.r.store.CountEvents(ctx, f)
+	n, err := h.r.store.CountUnion(ctx, filters, int64(h.r.cfg.MaxCountEvents))
 	h.r.metrics.storeSeconds.WithLabelValues("count").Observe(time.Since(start).Seconds())
-	return n, err
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, sqlitestore.ErrTooMany):
+		return 0, fmt.Errorf("blocked: more than %d events match; narrow the filter", h.r.cfg.MaxCountEvents)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return 0, fmt.Errorf("blocked: counting took longer than %s; narrow the filter", h.r.cfg.CountTimeout)
+	case errors.Is(err, sqlitestore.ErrUnsupportedFilter):
+		return 0, err // "unsupported: ..."
+	default:
+		h.r.log.Warn("count failed", "err", err)
+		return 0, errors.New("error: could not count; try again later")
+	}
 }
 
 // khatruTagKeys rewrites the "#e" and "#a" tag keys khatru uses in its own

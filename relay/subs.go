@@ -100,7 +100,8 @@ func (r *Relay) overwriteFilter(ctx context.Context, f *nostr.Filter) {
 	}
 }
 
-// rejectFilter runs for every filter of a REQ (and of a NEG-OPEN).
+// rejectFilter runs for every filter of a REQ (and of a NEG-OPEN), whatever
+// its limit (a "limit":0 filter opens a subscription like any other).
 func (r *Relay) rejectFilter(ctx context.Context, f nostr.Filter) (bool, string) {
 	ws := khatru.GetConnection(ctx)
 	if ws == nil {
@@ -113,7 +114,11 @@ func (r *Relay) rejectFilter(ctx context.Context, f nostr.Filter) (bool, string)
 		return true, msg
 	}
 	if eventstore.IsNegentropySession(ctx) {
-		return !r.allowReq(ctx), "rate-limited: too many requests from your address; slow down"
+		ip := r.connIP(ctx)
+		if ip == "" || r.ipNegs.allow(ip, r.now()) {
+			return false, ""
+		}
+		return true, "rate-limited: too many negentropy syncs from your address; slow down"
 	}
 	subID := khatru.GetSubscriptionID(ctx)
 	if len(subID) > r.cfg.MaxSubIDLength {
@@ -130,7 +135,7 @@ func (r *Relay) rejectFilter(ctx context.Context, f nostr.Filter) (bool, string)
 }
 
 // rejectCountFilter applies the same rules to NIP-45 COUNT, which opens no
-// subscription.
+// subscription; each filter of a COUNT takes a token of the REQ rate limit.
 func (r *Relay) rejectCountFilter(ctx context.Context, f nostr.Filter) (bool, string) {
 	ws := khatru.GetConnection(ctx)
 	if ws == nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -157,7 +158,12 @@ func stockKhatru(db eventstore.Store) http.Handler {
 	rl.DeleteEvent = append(rl.DeleteEvent, db.DeleteEvent)
 	rl.ReplaceEvent = append(rl.ReplaceEvent, db.ReplaceEvent)
 	if c, ok := db.(eventstore.Counter); ok {
-		rl.CountEvents = append(rl.CountEvents, c.CountEvents)
+		rl.CountEvents = append(rl.CountEvents, func(ctx context.Context, filters nostr.Filters) (int64, error) {
+			if len(filters) != 1 {
+				return 0, errors.New("unsupported: this baseline counts one filter")
+			}
+			return c.CountEvents(ctx, filters[0])
+		})
 	}
 	rl.Log.SetOutput(io.Discard)
 	return rl

@@ -78,6 +78,10 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.MaxSubIDLength, "max-subid-length", cfg.MaxSubIDLength, "longest subscription id")
 	fs.IntVar(&cfg.MaxEventTags, "max-event-tags", cfg.MaxEventTags, "most tags on one event")
 	fs.IntVar(&cfg.MaxContentLength, "max-content-length", cfg.MaxContentLength, "largest event content in bytes")
+	fs.IntVar(&cfg.MaxCountEvents, "max-count-events", cfg.MaxCountEvents, "most events a COUNT may match; a COUNT matching more is refused")
+	fs.DurationVar(&cfg.CountTimeout, "count-timeout", cfg.CountTimeout, "longest a COUNT may run; a slower one is refused")
+	fs.IntVar(&cfg.NegMaxRecords, "neg-max-records", cfg.NegMaxRecords, "most events a NIP-77 NEG-OPEN may select; a wider one is refused")
+	fs.IntVar(&cfg.NegMaxSessions, "neg-max-sessions", cfg.NegMaxSessions, "NIP-77 negentropy sessions open at once per connection")
 	fs.IntVar(&cfg.MaxTagValueBytes, "max-tag-value-bytes", cfg.MaxTagValueBytes, "largest tag value in bytes")
 	fs.DurationVar(&cfg.MaxPast, "max-past", cfg.MaxPast, "oldest created_at accepted, relative to now")
 	fs.DurationVar(&cfg.MaxFuture, "max-future", cfg.MaxFuture, "newest created_at accepted, relative to now")
@@ -100,6 +104,8 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&mc.MatchTTL, "match-ttl", mc.MatchTTL, "how long a match made by the relay stays payable")
 	fs.Float64Var(&cfg.IPReqRate, "ip-req-rate", cfg.IPReqRate, "REQ and COUNT per second per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPReqBurst, "ip-req-burst", cfg.IPReqBurst, "burst of REQ and COUNT per client IP")
+	fs.Float64Var(&cfg.IPNegRate, "ip-neg-rate", cfg.IPNegRate, "NIP-77 NEG-OPEN per second per client IP (0: no limit)")
+	fs.IntVar(&cfg.IPNegBurst, "ip-neg-burst", cfg.IPNegBurst, "burst of NEG-OPEN per client IP")
 	fs.IntVar(&cfg.IPConnPerMinute, "ip-conn-per-minute", cfg.IPConnPerMinute, "new connections per minute per client IP (0: no limit)")
 	fs.Func("mints", "comma-separated Cashu mint URLs the relay accepts fees in (default: an embedded development mint with TEST MONEY)", func(v string) error {
 		po.mints = nil

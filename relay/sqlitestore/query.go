@@ -267,9 +267,18 @@ func driverTag(spec filterSpec) int {
 	return best
 }
 
-// compile turns f into one SQL statement: rows of (raw, id) in answer order,
-// or, with count, one row holding the number of matching events.
-func compile(f nostr.Filter, now int64, count bool) (plan, error) {
+// selectMode says what a compiled statement returns.
+type selectMode int
+
+const (
+	selectRows  selectMode = iota // rows of (raw, id) in answer order
+	selectCount                   // one row: the number of matching events
+	selectSeqs                    // the seq of each matching event, once, in no order, no limit
+)
+
+// compile turns f into one SQL statement returning what mode says.
+func compile(f nostr.Filter, now int64, mode selectMode) (plan, error) {
+	count := mode != selectRows
 	spec, empty, err := normalize(f)
 	if err != nil {
 		return plan{}, err
@@ -283,6 +292,8 @@ func compile(f nostr.Filter, now int64, count bool) (plan, error) {
 	if d >= 0 {
 		t := spec.tags[d]
 		switch {
+		case mode == selectSeqs:
+			b.w("SELECT DISTINCT t.seq")
 		case count:
 			b.w("SELECT count(DISTINCT t.seq)")
 		default:
@@ -321,9 +332,12 @@ func compile(f nostr.Filter, now int64, count bool) (plan, error) {
 			}
 		}
 	} else {
-		if count {
+		switch {
+		case mode == selectSeqs:
+			b.w("SELECT e.seq")
+		case count:
 			b.w("SELECT count(*)")
-		} else {
+		default:
 			b.w("SELECT e.raw, e.id")
 		}
 		b.w(" FROM events e INDEXED BY ")

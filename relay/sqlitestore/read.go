@@ -41,7 +41,7 @@ func (s *Store) QueryEventsJSON(ctx context.Context, f nostr.Filter) (chan []byt
 // query runs f and sends conv of each row's raw JSON and id (both valid only
 // during the call) on the channel it returns.
 func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, id []byte) (T, bool)) (chan T, error) {
-	p, err := compile(f, s.now(), false)
+	p, err := compile(f, s.now(), selectRows)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, 
 // CountEvents returns the number of stored events matching f (NIP-45);
 // f.Limit is ignored.
 func (s *Store) CountEvents(ctx context.Context, f nostr.Filter) (int64, error) {
-	p, err := compile(f, s.now(), true)
+	p, err := compile(f, s.now(), selectCount)
 	if err != nil {
 		return 0, err
 	}

@@ -130,6 +130,8 @@ type Store struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared read statements by SQL text
+
+	health *sql.Conn // Ping's own connection
 }
 
 // New opens (creating if needed) the store at path, applies the "relay"
@@ -162,9 +164,10 @@ func New(path string, opts ...Option) (*Store, error) {
 		cancel()
 		return nil, fmt.Errorf("open event store: %w", err)
 	}
-	// One connection is the writer's for the store's lifetime; the rest read.
-	db.SetMaxOpenConns(cfg.readers + 1)
-	db.SetMaxIdleConns(cfg.readers + 1)
+	// One connection is the writer's for the store's lifetime, one answers
+	// Ping; the rest read.
+	db.SetMaxOpenConns(cfg.readers + 2)
+	db.SetMaxIdleConns(cfg.readers + 2)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
 
@@ -178,9 +181,15 @@ func New(path string, opts ...Option) (*Store, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	if s.health, err = db.Conn(ctx); err != nil {
+		cancel()
+		db.Close()
+		return nil, fmt.Errorf("open event store: %w", err)
+	}
 	w, err := newWriter(s)
 	if err != nil {
 		cancel()
+		s.health.Close()
 		db.Close()
 		return nil, fmt.Errorf("open event store: %w", err)
 	}
@@ -218,6 +227,7 @@ func (s *Store) Close() {
 			delete(s.stmts, q)
 		}
 		s.stmtMu.Unlock()
+		s.health.Close()
 		if err := s.db.Close(); err != nil {
 			s.log.Warn("close event store", "err", err)
 		}

@@ -361,7 +361,7 @@ func TestQueryPlans(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := compile(tc.f, 0, false)
+			p, err := compile(tc.f, 0, selectRows)
 			if err != nil {
 				t.Fatal(err)
 			}

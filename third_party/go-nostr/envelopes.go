@@ -162,11 +162,15 @@ func (v ReqEnvelope) MarshalJSON() ([]byte, error) {
 }
 
 // CountEnvelope represents a COUNT message.
+//
+// sovmesh patch: a request keeps all its filters (NIP-45: the filters are
+// OR'd and counted together); upstream kept one Filter, overwritten by each
+// filter in turn, so only the last was counted.
 type CountEnvelope struct {
 	SubscriptionID string
-	Filter
-	Count       *int64
-	HyperLogLog []byte
+	Filters        Filters
+	Count          *int64
+	HyperLogLog    []byte
 }
 
 func (_ CountEnvelope) Label() string { return "COUNT" }
@@ -198,15 +202,13 @@ func (v *CountEnvelope) FromJSON(data string) error {
 		return nil
 	}
 
-	f := 0
+	v.Filters = make(Filters, len(arr)-2)
 	for i := 2; i < len(arr); i++ {
 		item := unsafe.Slice(unsafe.StringData(arr[i].Raw), len(arr[i].Raw))
 
-		if err := easyjson.Unmarshal(item, &v.Filter); err != nil {
-			return fmt.Errorf("%w -- on filter %d", err, f)
+		if err := easyjson.Unmarshal(item, &v.Filters[i-2]); err != nil {
+			return fmt.Errorf("%w -- on filter %d", err, i-2)
 		}
-
-		f++
 	}
 
 	return nil
@@ -214,9 +216,9 @@ func (v *CountEnvelope) FromJSON(data string) error {
 
 func (v CountEnvelope) MarshalJSON() ([]byte, error) {
 	w := jwriter.Writer{NoEscapeHTML: true}
-	w.RawString(`["COUNT","`)
-	w.RawString(v.SubscriptionID)
-	w.RawString(`",`)
+	w.RawString(`["COUNT",`)
+	w.String(v.SubscriptionID) // sovmesh patch: escaped (upstream wrote it raw)
+	w.RawString(`,`)
 	if v.Count != nil {
 		w.RawString(`{"count":`)
 		w.RawString(strconv.FormatInt(*v.Count, 10))
@@ -229,7 +231,12 @@ func (v CountEnvelope) MarshalJSON() ([]byte, error) {
 		}
 		w.RawString(`}`)
 	} else {
-		v.Filter.MarshalEasyJSON(&w)
+		for i, f := range v.Filters {
+			if i > 0 {
+				w.RawString(`,`)
+			}
+			f.MarshalEasyJSON(&w)
+		}
 	}
 	w.RawString(`]`)
 	return w.BuildBytes()
@@ -383,9 +390,11 @@ func (v *OKEnvelope) FromJSON(data string) error {
 
 func (v OKEnvelope) MarshalJSON() ([]byte, error) {
 	w := jwriter.Writer{NoEscapeHTML: true}
-	w.RawString(`["OK","`)
-	w.RawString(v.EventID)
-	w.RawString(`",`)
+	// sovmesh patch: the id is escaped (upstream wrote it raw, so an EVENT
+	// whose id held a quote got no OK: the envelope was invalid JSON).
+	w.RawString(`["OK",`)
+	w.String(v.EventID)
+	w.RawString(`,`)
 	ok := "false"
 	if v.OK {
 		ok = "true"

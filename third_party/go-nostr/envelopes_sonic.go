@@ -319,7 +319,7 @@ func (sv *sonicVisitor) OnObjectEnd() error {
 			sv.req.Filters = append(sv.req.Filters, *sv.currentFilter)
 			sv.whereWeAre = inReq
 		} else {
-			sv.count.Filter = *sv.currentFilter
+			sv.count.Filters = append(sv.count.Filters, *sv.currentFilter)
 			sv.whereWeAre = inCount
 		}
 		sv.currentFilter = nil

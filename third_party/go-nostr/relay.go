@@ -574,6 +574,10 @@ func (r *Relay) countInternal(ctx context.Context, filters Filters, opts ...Subs
 		select {
 		case count := <-sub.countResult:
 			return count, nil
+		case reason := <-sub.ClosedReason:
+			// sovmesh patch: a refused COUNT ends with the relay's CLOSED
+			// reason instead of waiting for the timeout.
+			return CountEnvelope{}, fmt.Errorf("count refused: %s", reason)
 		case <-ctx.Done():
 			return CountEnvelope{}, ctx.Err()
 		}

@@ -177,10 +177,9 @@ func (sub *Subscription) Fire() error {
 	var reqb []byte
 	if sub.countResult == nil {
 		reqb, _ = ReqEnvelope{sub.id, sub.Filters}.MarshalJSON()
-	} else if len(sub.Filters) == 1 {
-		reqb, _ = CountEnvelope{sub.id, sub.Filters[0], nil, nil}.MarshalJSON()
 	} else {
-		return fmt.Errorf("unexpected sub configuration")
+		// sovmesh patch: a COUNT carries all its filters (NIP-45).
+		reqb, _ = CountEnvelope{sub.id, sub.Filters, nil, nil}.MarshalJSON()
 	}
 
 	sub.live.Store(true)

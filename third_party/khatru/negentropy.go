@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/fiatjaf/eventstore"
 	"github.com/nbd-wtf/go-nostr"
@@ -12,9 +13,14 @@ import (
 )
 
 type NegentropySession struct {
+	mu            sync.Mutex // sovmesh patch: held during Reconcile
 	neg           *negentropy.Negentropy
 	postponeClose func()
 }
+
+// sovmesh patch: errTooManyNegRecords refuses a NEG-OPEN over more than
+// NegentropyMaxRecords records.
+var errTooManyNegRecords = errors.New("blocked: too many records, narrow the filter")
 
 func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter) (*vector.Vector, error) {
 	ctx = eventstore.SetNegentropy(ctx)
@@ -24,7 +30,7 @@ func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter
 		ovw(ctx, &filter)
 	}
 	if filter.LimitZero {
-		return nil, fmt.Errorf("invalid limit 0")
+		return nil, fmt.Errorf("invalid: a negentropy filter cannot have limit 0")
 	}
 	for _, reject := range rl.RejectFilter {
 		if reject, msg := reject(ctx, filter); reject {
@@ -32,8 +38,16 @@ func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter
 		}
 	}
 
+	// sovmesh patch: with NegentropyMaxRecords, the query reads at most one
+	// record more than the limit, and a filter selecting more is refused.
+	max := rl.NegentropyMaxRecords
+	if max > 0 && (filter.Limit <= 0 || filter.Limit > max) {
+		filter.Limit = max + 1
+	}
+
 	// fetch events and add them to a negentropy Vector store
 	vec := vector.New()
+	n := 0
 	for _, query := range rl.QueryEvents {
 		ch, err := query(ctx, filter)
 		if err != nil {
@@ -45,7 +59,11 @@ func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter
 		for event := range ch {
 			// since the goal here is to sync databases we won't do fancy stuff like overwrite events
 			vec.Insert(event.CreatedAt, event.ID)
+			n++
 		}
+	}
+	if max > 0 && n > max {
+		return nil, errTooManyNegRecords
 	}
 	vec.Seal()
 

@@ -14,7 +14,7 @@ func (rl *Relay) HandleNIP11(w http.ResponseWriter, r *http.Request) {
 	if len(rl.DeleteEvent) > 0 {
 		info.AddSupportedNIP(9)
 	}
-	if len(rl.CountEvents) > 0 {
+	if len(rl.CountEvents) > 0 || len(rl.CountEventsHLL) > 0 {
 		info.AddSupportedNIP(45)
 	}
 	if rl.Negentropy {

@@ -18,10 +18,10 @@ var errMessageTimeout = errors.New("message not complete within the assembly lim
 // its first frame arrives, the whole message must arrive within
 // MaxMessageAssembly, and pongs do not extend that. assembling is true while
 // a message is being read (the pong handler looks at it).
-func (rl *Relay) readMessage(ws *WebSocket, assembling *bool) ([]byte, error) {
-	_, rd, err := ws.conn.NextReader()
+func (rl *Relay) readMessage(ws *WebSocket, assembling *bool) (int, []byte, error) {
+	typ, rd, err := ws.conn.NextReader()
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	*assembling = true
 	ws.conn.SetReadDeadline(time.Now().Add(rl.MaxMessageAssembly))
@@ -30,12 +30,12 @@ func (rl *Relay) readMessage(ws *WebSocket, assembling *bool) ([]byte, error) {
 	if err != nil {
 		if isTimeout(err) {
 			ws.drop(DropMessageTimeout, "message not complete in time")
-			return nil, errMessageTimeout
+			return 0, nil, errMessageTimeout
 		}
-		return nil, err
+		return 0, nil, err
 	}
 	ws.conn.SetReadDeadline(time.Now().Add(rl.PongWait))
-	return b, nil
+	return typ, b, nil
 }
 
 func isTimeout(err error) bool {

@@ -60,19 +60,23 @@ type Relay struct {
 	ServiceURL string
 
 	// hooks that will be called at various times
-	RejectEvent               []func(ctx context.Context, event *nostr.Event) (reject bool, msg string)
-	OverwriteDeletionOutcome  []func(ctx context.Context, target *nostr.Event, deletion *nostr.Event) (acceptDeletion bool, msg string)
-	StoreEvent                []func(ctx context.Context, event *nostr.Event) error
-	ReplaceEvent              []func(ctx context.Context, event *nostr.Event) error
-	DeleteEvent               []func(ctx context.Context, event *nostr.Event) error
-	OnEventSaved              []func(ctx context.Context, event *nostr.Event)
-	OnEphemeralEvent          []func(ctx context.Context, event *nostr.Event)
-	RejectFilter              []func(ctx context.Context, filter nostr.Filter) (reject bool, msg string)
-	RejectCountFilter         []func(ctx context.Context, filter nostr.Filter) (reject bool, msg string)
-	OverwriteFilter           []func(ctx context.Context, filter *nostr.Filter)
-	QueryEvents               []func(ctx context.Context, filter nostr.Filter) (chan *nostr.Event, error)
-	QueryEventsJSON           []func(ctx context.Context, filter nostr.Filter) (chan []byte, error) // sovmesh patch: see handleRequest
-	CountEvents               []func(ctx context.Context, filter nostr.Filter) (int64, error)
+	RejectEvent              []func(ctx context.Context, event *nostr.Event) (reject bool, msg string)
+	OverwriteDeletionOutcome []func(ctx context.Context, target *nostr.Event, deletion *nostr.Event) (acceptDeletion bool, msg string)
+	StoreEvent               []func(ctx context.Context, event *nostr.Event) error
+	ReplaceEvent             []func(ctx context.Context, event *nostr.Event) error
+	DeleteEvent              []func(ctx context.Context, event *nostr.Event) error
+	OnEventSaved             []func(ctx context.Context, event *nostr.Event)
+	OnEphemeralEvent         []func(ctx context.Context, event *nostr.Event)
+	RejectFilter             []func(ctx context.Context, filter nostr.Filter) (reject bool, msg string)
+	RejectCountFilter        []func(ctx context.Context, filter nostr.Filter) (reject bool, msg string)
+	OverwriteFilter          []func(ctx context.Context, filter *nostr.Filter)
+	QueryEvents              []func(ctx context.Context, filter nostr.Filter) (chan *nostr.Event, error)
+	QueryEventsJSON          []func(ctx context.Context, filter nostr.Filter) (chan []byte, error) // sovmesh patch: see handleRequest
+	// sovmesh patch: CountEvents functions count the distinct events matching
+	// any of a COUNT's filters (NIP-45 ORs them); upstream took one filter.
+	// An error is answered CLOSED with its text (prefixed "error: " unless it
+	// carries a NIP-01 prefix).
+	CountEvents               []func(ctx context.Context, filters nostr.Filters) (int64, error)
 	CountEventsHLL            []func(ctx context.Context, filter nostr.Filter, offset int) (int64, *hyperloglog.HyperLogLog, error)
 	RejectConnection          []func(r *http.Request) bool
 	OnConnect                 []func(ctx context.Context)
@@ -102,6 +106,17 @@ type Relay struct {
 	// goroutine that found out (a publisher's, for a full queue), so it
 	// must not block.
 	OnConnectionDropped []func(ws *WebSocket, reason, detail string)
+	// sovmesh patch: OnMessagePanic is called when handling one message
+	// panicked (the panic is recovered and that connection closed); without
+	// it the panic is logged to Log.
+	OnMessagePanic []func(ctx context.Context, recovered any, stack []byte)
+	// sovmesh patch: NegentropyMaxRecords, when positive, refuses a NEG-OPEN
+	// whose filter selects more records than this ("blocked: too many
+	// records, narrow the filter"); the query reads at most one more.
+	NegentropyMaxRecords int
+	// sovmesh patch: NegentropyMaxSessions, when positive, bounds the
+	// NEG-OPEN sessions open (or being opened) on one connection.
+	NegentropyMaxSessions int
 
 	// these are used when this relays acts as a router
 	routes                []Route

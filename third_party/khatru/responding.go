@@ -9,18 +9,17 @@ import (
 	"github.com/nbd-wtf/go-nostr/nip45/hyperloglog"
 )
 
-func (rl *Relay) handleRequest(ctx context.Context, id string, eose *sync.WaitGroup, ws *WebSocket, filter nostr.Filter) error {
-	defer eose.Done()
-
+// checkFilter returns filter as the OverwriteFilter hooks leave it, or the
+// refusal of a RejectFilter hook.
+//
+// sovmesh patch: split from handleRequest so a REQ's filters are all checked
+// before any runs or listens, and the checks run for a "limit":0 filter too
+// (upstream returned before them, so such a filter skipped every policy).
+func (rl *Relay) checkFilter(ctx context.Context, filter nostr.Filter) (nostr.Filter, error) {
 	// overwrite the filter (for example, to eliminate some kinds or
 	// that we know we don't support)
 	for _, ovw := range rl.OverwriteFilter {
 		ovw(ctx, &filter)
-	}
-
-	if filter.LimitZero {
-		// don't do any queries, just subscribe to future events
-		return nil
 	}
 
 	// then check if we'll reject this filter (we apply this after overwriting
@@ -29,8 +28,19 @@ func (rl *Relay) handleRequest(ctx context.Context, id string, eose *sync.WaitGr
 	// filter we can just reject it)
 	for _, reject := range rl.RejectFilter {
 		if reject, msg := reject(ctx, filter); reject {
-			return errors.New(nostr.NormalizeOKMessage(msg, "blocked"))
+			return filter, errors.New(nostr.NormalizeOKMessage(msg, "blocked"))
 		}
+	}
+	return filter, nil
+}
+
+// handleRequest sends the stored events of a filter checkFilter accepted.
+func (rl *Relay) handleRequest(ctx context.Context, id string, eose *sync.WaitGroup, ws *WebSocket, filter nostr.Filter) {
+	defer eose.Done()
+
+	if filter.LimitZero {
+		// don't do any queries, just subscribe to future events
+		return
 	}
 
 	// sovmesh patch: Relay.QueryEventsJSON, when set and no
@@ -40,7 +50,7 @@ func (rl *Relay) handleRequest(ctx context.Context, id string, eose *sync.WaitGr
 	// compact JSON), with no decoding and encoding of each event.
 	if len(rl.QueryEventsJSON) > 0 && len(rl.OverwriteResponseEvent) == 0 {
 		runQueries(ctx, id, eose, ws, filter, rl.QueryEventsJSON, (*envelopeBatch).addJSON)
-		return nil
+		return
 	}
 
 	// run the functions to query events (generally just one,
@@ -58,7 +68,6 @@ func (rl *Relay) handleRequest(ctx context.Context, id string, eose *sync.WaitGr
 		}
 	}
 	runQueries(ctx, id, eose, ws, filter, rl.QueryEvents, add)
-	return nil
 }
 
 // sovmesh patch: runQueries runs each query and sends what it finds, with
@@ -91,49 +100,48 @@ func runQueries[T any](
 	}
 }
 
-func (rl *Relay) handleCountRequest(ctx context.Context, ws *WebSocket, filter nostr.Filter) int64 {
-	// check if we'll reject this filter
-	for _, reject := range rl.RejectCountFilter {
-		if rejecting, msg := reject(ctx, filter); rejecting {
-			ws.WriteJSON(nostr.NoticeEnvelope(msg))
-			return 0
+// sovmesh patch: checkCountFilters runs RejectCountFilter on every filter of
+// a COUNT and returns the first refusal, prefixed (upstream answered a
+// refusal with a NOTICE and a count of 0; NIP-45 wants CLOSED).
+func (rl *Relay) checkCountFilters(ctx context.Context, filters nostr.Filters) error {
+	for _, filter := range filters {
+		for _, reject := range rl.RejectCountFilter {
+			if rejecting, msg := reject(ctx, filter); rejecting {
+				return errors.New(nostr.NormalizeOKMessage(msg, "blocked"))
+			}
 		}
 	}
+	return nil
+}
 
+// handleCountRequest counts the events matching any of filters, which
+// checkCountFilters accepted.
+func (rl *Relay) handleCountRequest(ctx context.Context, filters nostr.Filters) (int64, error) {
 	// run the functions to count (generally it will be just one)
 	var subtotal int64 = 0
 	for _, count := range rl.CountEvents {
-		res, err := count(ctx, filter)
+		res, err := count(ctx, filters)
 		if err != nil {
-			ws.WriteJSON(nostr.NoticeEnvelope(err.Error()))
+			return 0, errors.New(nostr.NormalizeOKMessage(err.Error(), "error"))
 		}
 		subtotal += res
 	}
 
-	return subtotal
+	return subtotal, nil
 }
 
 func (rl *Relay) handleCountRequestWithHLL(
 	ctx context.Context,
-	ws *WebSocket,
 	filter nostr.Filter,
 	offset int,
-) (int64, *hyperloglog.HyperLogLog) {
-	// check if we'll reject this filter
-	for _, reject := range rl.RejectCountFilter {
-		if rejecting, msg := reject(ctx, filter); rejecting {
-			ws.WriteJSON(nostr.NoticeEnvelope(msg))
-			return 0, nil
-		}
-	}
-
+) (int64, *hyperloglog.HyperLogLog, error) {
 	// run the functions to count (generally it will be just one)
 	var subtotal int64 = 0
 	var hll *hyperloglog.HyperLogLog
 	for _, countHLL := range rl.CountEventsHLL {
 		res, fhll, err := countHLL(ctx, filter, offset)
 		if err != nil {
-			ws.WriteJSON(nostr.NoticeEnvelope(err.Error()))
+			return 0, nil, errors.New(nostr.NormalizeOKMessage(err.Error(), "error"))
 		}
 		subtotal += res
 		if fhll != nil {
@@ -145,5 +153,5 @@ func (rl *Relay) handleCountRequestWithHLL(
 		}
 	}
 
-	return subtotal, hll
+	return subtotal, hll, nil
 }

@@ -13,8 +13,11 @@ import (
 )
 
 func ParseNegMessage(message string) nostr.Envelope {
+	// sovmesh patch: the label is read only from a message shaped
+	// ["LABEL",...; upstream sliced message[2:firstComma-1] unchecked, and a
+	// message such as `,""` (comma before index 3) panicked.
 	firstComma := strings.Index(message, ",")
-	if firstComma == -1 {
+	if firstComma < 4 || !strings.HasPrefix(message, `["`) || message[firstComma-1] != '"' {
 		return nil
 	}
 	label := message[2 : firstComma-1]
@@ -111,15 +114,15 @@ func (v *MessageEnvelope) FromJSON(data string) error {
 }
 
 func (v MessageEnvelope) MarshalJSON() ([]byte, error) {
-	res := bytes.NewBuffer(make([]byte, 0, 17+len(v.SubscriptionID)+len(v.Message)))
-
-	res.WriteString(`["NEG-MSG","`)
-	res.WriteString(v.SubscriptionID)
-	res.WriteString(`","`)
-	res.WriteString(v.Message)
-	res.WriteString(`"]`)
-
-	return res.Bytes(), nil
+	// sovmesh patch: escaped (upstream wrote the id raw, so an id holding a
+	// quote made the relay's answer invalid JSON, and it was never sent).
+	w := jwriter.Writer{NoEscapeHTML: true}
+	w.RawString(`["NEG-MSG",`)
+	w.String(v.SubscriptionID)
+	w.RawString(`,`)
+	w.String(v.Message)
+	w.RawString(`]`)
+	return w.BuildBytes()
 }
 
 type CloseEnvelope struct {
@@ -155,7 +158,9 @@ type ErrorEnvelope struct {
 	Reason         string
 }
 
-func (_ ErrorEnvelope) Label() string { return "NEG-ERROR" }
+// sovmesh patch: NIP-77 names this message NEG-ERR (upstream wrote
+// NEG-ERROR, which its own ParseNegMessage did not recognise).
+func (_ ErrorEnvelope) Label() string { return "NEG-ERR" }
 func (v ErrorEnvelope) String() string {
 	b, _ := v.MarshalJSON()
 	return string(b)
@@ -165,7 +170,7 @@ func (v *ErrorEnvelope) FromJSON(data string) error {
 	r := gjson.Parse(data)
 	arr := r.Array()
 	if len(arr) < 3 {
-		return fmt.Errorf("failed to decode NEG-ERROR envelope")
+		return fmt.Errorf("failed to decode NEG-ERR envelope")
 	}
 	v.SubscriptionID = arr[1].Str
 	v.Reason = arr[2].Str
@@ -173,11 +178,13 @@ func (v *ErrorEnvelope) FromJSON(data string) error {
 }
 
 func (v ErrorEnvelope) MarshalJSON() ([]byte, error) {
-	res := bytes.NewBuffer(make([]byte, 0, 19+len(v.SubscriptionID)+len(v.Reason)))
-	res.WriteString(`["NEG-ERROR","`)
-	res.WriteString(v.SubscriptionID)
-	res.WriteString(`","`)
-	res.WriteString(v.Reason)
-	res.WriteString(`"]`)
-	return res.Bytes(), nil
+	// sovmesh patch: the id and reason are escaped (upstream wrote them raw,
+	// so a quote in either broke the message).
+	w := jwriter.Writer{NoEscapeHTML: true}
+	w.RawString(`["NEG-ERR",`)
+	w.String(v.SubscriptionID)
+	w.RawString(`,`)
+	w.String(v.Reason)
+	w.RawString(`]`)
+	return w.BuildBytes()
 }
