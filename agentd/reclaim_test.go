@@ -139,4 +139,3 @@ func TestProviderCrashKeepsEarnings(t *testing.T) {
 		t.Fatalf("provider ledger %+v (%v) disagrees with its wallet (%d sats)", tot, err, bal)
 	}
 }
-
