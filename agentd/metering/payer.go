@@ -10,6 +10,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/transport"
 )
@@ -128,6 +129,9 @@ func Reclaim(ctx context.Context, w *cashu.Wallet, db *state.DB, provider string
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if sent.State != journal.StateSent {
+			continue // settled already (delivered, or reclaimed by Node.ReclaimStale)
 		}
 		rc, err := w.ReclaimWith(ctx, op, db.Reclaimer(op, provider, sent.CreatedAt))
 		if err != nil {
