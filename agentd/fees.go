@@ -87,12 +87,13 @@ func (n *Node) payAndPublish(ctx context.Context, relayURL string, ev nostr.Even
 		return ev, fmt.Errorf("agentd: %s asks for payment but lists no fee for kind %d", relayURL, ev.Kind)
 	}
 	n.SendMu.Lock()
-	sent, err := n.Wallet.Send(ctx, fee, cashu.SendOptions{Counterparty: relayURL, Memo: "relay fee", IncludeFees: true})
+	sent, err := n.Wallet.Send(ctx, fee, cashu.SendOptions{Counterparty: relayURL, Memo: "relay fee", IncludeFees: true,
+		OnJournal: n.DB.Recorder(state.Entry{Session: "relay-fee", Kind: state.Spend, Counterparty: relayURL, Resource: RelayFeeResource})})
 	n.SendMu.Unlock()
 	if err != nil {
 		return ev, fmt.Errorf("agentd: relay fee of %d sats: %w", fee, err)
 	}
-	_ = n.DB.Record(ctx, state.Entry{Session: "relay-fee", Kind: state.Spend, Counterparty: relayURL, Resource: RelayFeeResource, Sats: sent.Amount, Fee: sent.Fee, OpID: sent.OpID})
+	sentAt := time.Now()
 	tags := make(nostr.Tags, 0, len(ev.Tags)+1)
 	for _, t := range ev.Tags {
 		if len(t) == 0 || t[0] != FeeTag {
@@ -113,12 +114,15 @@ func (n *Node) payAndPublish(ctx context.Context, relayURL string, ev nostr.Even
 	defer cancel()
 	if err := pub.Publish(pctx, ev); err != nil {
 		// Not stored: take the fee back unless the relay redeemed it.
-		if rc, rerr := n.Wallet.Reclaim(context.WithoutCancel(ctx), sent.OpID); rerr == nil && rc.Amount > 0 {
-			_ = n.DB.Record(ctx, state.Entry{Session: "relay-fee", Kind: state.Refund, Counterparty: relayURL, Resource: RelayFeeResource, Sats: rc.Amount, OpID: sent.OpID})
+		// (If this fails too, ReclaimStale takes it back later.)
+		if _, rerr := n.Wallet.ReclaimWith(context.WithoutCancel(ctx), sent.OpID, n.DB.Reclaimer(sent.OpID, relayURL, sentAt)); rerr != nil {
+			n.Log.Warn("relay fee not reclaimed yet", "relay", relayURL, "sats", fee, "err", rerr)
 		}
 		return ev, fmt.Errorf("agentd: publish with fee to %s: %w", relayURL, err)
 	}
-	_ = n.Wallet.MarkDelivered(ctx, sent.OpID)
+	if err := n.Wallet.MarkDelivered(ctx, sent.OpID); err != nil {
+		n.Log.Warn("relay fee delivery not recorded", "relay", relayURL, "err", err)
+	}
 	n.Log.Info("relay fee paid", "relay", relayURL, "kind", ev.Kind, "sats", fee)
 	return ev, nil
 }

@@ -57,6 +57,9 @@ type Config struct {
 	// elsewhere meanwhile is lost, so this bounds the loss. 0: a payment
 	// whose mint cannot be reached is refused.
 	OfflineLimit uint64
+	// ReclaimGrace: a market payment still unredeemed this long after it
+	// was sent is taken back (ReclaimStale). 0: DefaultReclaimGrace.
+	ReclaimGrace time.Duration
 	// ReadOnly skips the wallet's Resume, for commands that only read
 	// while a daemon owns the wallet (status, earnings, balance).
 	ReadOnly bool
@@ -141,6 +144,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ReclaimGrace <= 0 {
+		cfg.ReclaimGrace = DefaultReclaimGrace
+	}
 	n := &Node{Config: cfg, Key: key, Log: log.With("pubkey", key.Pubkey[:12]), Created: created}
 	ok := false
 	defer func() {
@@ -151,11 +157,13 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Relays, err = relays.New(cfg.Relays, n.Log); err != nil {
 		return nil, err
 	}
-	if n.DB, err = state.Open(ctx, filepath.Join(cfg.DataDir, "agentd.db")); err != nil {
-		return nil, err
-	}
 	if n.Journal, err = journal.Open(ctx, filepath.Join(cfg.DataDir, "pay.db")); err != nil {
 		return nil, fmt.Errorf("agentd: payment journal: %w", err)
+	}
+	// The ledger and budget are in the journal's file: each line is
+	// written in the transaction of the wallet op it records.
+	if n.DB, err = state.Open(ctx, filepath.Join(cfg.DataDir, "agentd.db"), n.Journal.DB()); err != nil {
+		return nil, err
 	}
 	n.Budget = &state.Budget{DB: n.DB, PerDay: cfg.BudgetPerDay, PerCounterparty: cfg.BudgetPerCounterparty}
 	if len(cfg.Mints) == 0 {
@@ -191,6 +199,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			n.Log.Warn("wallet resume incomplete", "err", err)
 		} else if rep.Completed+rep.Failed+rep.Pending > 0 {
 			n.Log.Info("wallet resumed", "completed", rep.Completed, "failed", rep.Failed, "pending", rep.Pending)
+		}
+		if !cfg.ReadOnly {
+			// A payment a previous run sent and the payee never got comes back.
+			_, _ = n.ReclaimStale(ctx)
 		}
 	}
 	if n.Box, err = safebox.New(key.Secret, n.Relays); err != nil {
@@ -276,11 +288,11 @@ func (n *Node) Close() error {
 	if n.Relays != nil {
 		errs = append(errs, n.Relays.Close())
 	}
-	if n.Journal != nil {
-		errs = append(errs, n.Journal.Close())
-	}
 	if n.DB != nil {
 		errs = append(errs, n.DB.Close())
+	}
+	if n.Journal != nil {
+		errs = append(errs, n.Journal.Close())
 	}
 	return errors.Join(errs...)
 }

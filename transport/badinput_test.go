@@ -405,3 +405,38 @@ func TestStorageIdleStreamClosedByProvider(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedPutNotCharged (issue 12, point 4): a put the provider refuses
+// (wrong CID, over quota) uses none of the units the buyer paid for at its
+// pause point: they stay the buyer's credit, and the next put that is
+// stored is paid with them, no new payment.
+func TestRefusedPutNotCharged(t *testing.T) {
+	gate := &meter.Gate{MaxStep: 1 << 20}
+	prov, _ := newProvider(t, 20000, gate)
+	buyer := newHost(t)
+	payer := &meter.Payer{Step: 1} // pays exactly what each put lacks
+	sc := buyer.Storage(connect(t, buyer, prov), payer)
+	ctx := t.Context()
+	a := bytes.Repeat([]byte{1}, 15000)
+	b := bytes.Repeat([]byte{2}, 15000)
+	c := bytes.Repeat([]byte{3}, 4000)
+	if err := sc.Put(ctx, chunk.Sum(a), a); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Put(ctx, chunk.Sum(a), b); !errors.Is(err, transport.ErrCIDMismatch) {
+		t.Fatalf("wrong CID: %v", err)
+	}
+	if err := sc.Put(ctx, chunk.Sum(b), b); !errors.Is(err, transport.ErrQuotaExceeded) {
+		t.Fatalf("over quota: %v", err)
+	}
+	paid, _ := payer.Paid()
+	if err := sc.Put(ctx, chunk.Sum(c), c); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := payer.Paid(); after != paid {
+		t.Fatalf("put after two refused puts paid %d more units: the refused puts were charged", after-paid)
+	}
+	if paid > uint64(len(a)+2*len(b)) {
+		t.Fatalf("paid %d units for puts of %d bytes", paid, len(a)+2*len(b))
+	}
+}

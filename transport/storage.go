@@ -160,10 +160,19 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 			// holds rest: keep a copy.
 			rest = append([]byte(nil), rest...)
 		}
-		if err := pause(uint64(len(rest))); err != nil {
-			return err
+		// Paid for before it is stored (the pause point), but used only
+		// once stored: a put the store refuses (wrong CID, over quota)
+		// leaves its units as the buyer's credit (PaymentGate.Close keeps
+		// unused credit for the buyer), so it costs nothing.
+		n := uint64(len(rest))
+		if err := t.waitPayment(ctx, c, m, n); err != nil {
+			return fatalError{err}
 		}
-		return storeErr(st.Put(cid, owner, rest))
+		if err := st.Put(cid, owner, rest); err != nil {
+			return storeErr(err)
+		}
+		m.usage.Units += n
+		return nil
 	case tGet:
 		if len(rest) != 0 {
 			return fatalError{fmt.Errorf("%w: get with body", ErrBadRequest)}

@@ -3,6 +3,7 @@ package buyer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -21,14 +22,15 @@ func (b *Buyer) takeChange(ctx context.Context, sess *Session, chg metering.Chan
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	rcv, err := b.n.Wallet.Receive(rctx, chg.Token, cashu.ReceiveOptions{Counterparty: sess.Provider})
+	rcv, err := b.n.Wallet.Receive(rctx, chg.Token, cashu.ReceiveOptions{Counterparty: sess.Provider,
+		OnJournal: b.n.DB.Recorder(state.Entry{Session: sess.ID, Kind: state.Refund, Counterparty: sess.Provider, Resource: nips.Inference})})
 	if err != nil {
 		b.log.Warn("change not received", "session", sess.ID, "sats", chg.ChangeSats, "err", err)
 		return
 	}
-	_ = b.n.DB.Record(ctx, state.Entry{Session: sess.ID, Kind: state.Refund, Counterparty: sess.Provider, Resource: nips.Inference, Sats: rcv.Amount, Fee: rcv.Value - rcv.Amount, OpID: rcv.OpID})
-	_ = b.n.DB.SubPaid(ctx, sess.ID, rcv.Value*1000)
-	_ = b.n.DB.AddUsage(ctx, sess.ID, 0, chg.Prompt+chg.Completion)
+	if err := errors.Join(b.n.DB.SubPaid(ctx, sess.ID, rcv.Value*1000), b.n.DB.AddUsage(ctx, sess.ID, 0, chg.Prompt+chg.Completion)); err != nil {
+		b.log.Warn("session usage not recorded", "session", sess.ID, "err", err)
+	}
 }
 
 // recordRecovery keeps the last failover times (time-to-recover).
@@ -74,12 +76,12 @@ func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
 		if json.Unmarshal([]byte(r.Content), &chg) != nil || chg.Object != metering.ChangeObject || chg.Token == "" {
 			continue
 		}
-		rcv, err := b.n.Wallet.Receive(ctx, chg.Token, cashu.ReceiveOptions{Counterparty: r.PubKey})
+		rcv, err := b.n.Wallet.Receive(ctx, chg.Token, cashu.ReceiveOptions{Counterparty: r.PubKey,
+			OnJournal: b.n.DB.Recorder(state.Entry{Session: "change-note", Kind: state.Refund, Counterparty: r.PubKey, Resource: nips.Inference})})
 		if err != nil {
 			continue // already redeemed (replayed), or spent
 		}
 		got += rcv.Amount
-		_ = b.n.DB.Record(ctx, state.Entry{Session: "change-note", Kind: state.Refund, Counterparty: r.PubKey, Resource: nips.Inference, Sats: rcv.Amount, OpID: rcv.OpID})
 	}
 	return got, nil
 }

@@ -297,14 +297,16 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 	reserve = max(reserve, 1)
 	b.n.SendMu.Lock()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	sent, err := b.n.Wallet.Send(sctx, reserve, cashu.SendOptions{Counterparty: c.Offer.Pubkey, IncludeFees: true})
+	sent, err := b.n.Wallet.Send(sctx, reserve, cashu.SendOptions{Counterparty: c.Offer.Pubkey, IncludeFees: true,
+		OnJournal: b.n.DB.Recorder(state.Entry{Session: sess.ID, Kind: state.Spend, Counterparty: c.Offer.Pubkey, Resource: nips.Inference})})
 	cancel()
 	b.n.SendMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("buyer: reserve %d sats: %w", reserve, err)
 	}
-	_ = b.n.DB.Record(ctx, state.Entry{Session: sess.ID, Kind: state.Spend, Counterparty: c.Offer.Pubkey, Resource: nips.Inference, Sats: sent.Amount, Fee: sent.Fee, OpID: sent.OpID})
-	_ = b.n.DB.AddUsage(ctx, sess.ID, sent.Amount*1000, 0)
+	if err := b.n.DB.AddUsage(ctx, sess.ID, sent.Amount*1000, 0); err != nil {
+		b.log.Warn("session usage not recorded", "session", sess.ID, "err", err)
+	}
 	out := make(map[string]json.RawMessage, len(fields)+2)
 	for k, v := range fields {
 		out[k] = v
@@ -319,9 +321,12 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 		if !gotChange {
 			// The provider never answered with change: take back the
 			// reservation if it did not redeem it.
-			_, _ = metering.Reclaim(context.WithoutCancel(ctx), b.n.Wallet, b.n.DB, sess.ID, c.Offer.Pubkey, nips.Inference, []int64{sent.OpID})
-		} else {
-			_ = b.n.Wallet.MarkDelivered(context.WithoutCancel(ctx), sent.OpID)
+			// (If it cannot now, the node's ReclaimStale does later.)
+			if _, err := metering.Reclaim(context.WithoutCancel(ctx), b.n.Wallet, b.n.DB, c.Offer.Pubkey, []int64{sent.OpID}); err != nil {
+				b.log.Warn("reservation not reclaimed yet", "session", sess.ID, "err", err)
+			}
+		} else if err := b.n.Wallet.MarkDelivered(context.WithoutCancel(ctx), sent.OpID); err != nil {
+			b.log.Warn("reservation delivery not recorded", "session", sess.ID, "err", err)
 		}
 	}()
 	st, err := b.n.Host.Infer(ctx, sess.Peer, raw, nil)

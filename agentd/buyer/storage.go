@@ -155,7 +155,9 @@ func (b *Buyer) finishFailed(ctx context.Context, s *Session) {
 			b.log.Info("unredeemed payments reclaimed", "session", s.ID, "sats", back)
 		}
 	}
-	_ = b.n.DB.FinishSession(ctx, s.ID, "failed", "")
+	if err := b.n.DB.FinishSession(ctx, s.ID, "failed", ""); err != nil {
+		b.log.Warn("session state not recorded", "session", s.ID, "err", err)
+	}
 }
 
 // settle countersigns the session's receipt and publishes an attestation
@@ -182,7 +184,9 @@ func (b *Buyer) settle(ctx context.Context, s *Session) {
 	}
 	if s.Payer != nil {
 		if err == nil && r.Paid == paid {
-			s.Payer.Settled(ctx)
+			if serr := s.Payer.Settled(ctx); serr != nil {
+				b.log.Warn("payments not marked delivered", "session", s.ID, "err", serr)
+			}
 		} else if back, rerr := s.Payer.Reconcile(ctx); rerr != nil {
 			b.log.Warn("reclaim incomplete", "session", s.ID, "err", rerr)
 		} else if back > 0 {
@@ -191,12 +195,15 @@ func (b *Buyer) settle(ctx context.Context, s *Session) {
 	}
 	if err != nil {
 		b.log.Warn("receipt not signed", "session", s.ID, "err", err)
-		_ = b.n.DB.FinishSession(ctx, s.ID, "done", "")
+		if err := b.n.DB.FinishSession(ctx, s.ID, "done", ""); err != nil {
+			b.log.Warn("session state not recorded", "session", s.ID, "err", err)
+		}
 		return
 	}
 	// What was delivered is what the countersigned receipt says.
-	_ = b.n.DB.AddUsage(ctx, s.ID, 0, r.Delivered)
-	_ = b.n.DB.FinishSession(ctx, s.ID, "done", ev.ID)
+	if err := errors.Join(b.n.DB.AddUsage(ctx, s.ID, 0, r.Delivered), b.n.DB.FinishSession(ctx, s.ID, "done", ev.ID)); err != nil {
+		b.log.Warn("session state not recorded", "session", s.ID, "err", err)
+	}
 	a := attestation(s, r)
 	if _, err := b.n.Publish(ctx, a.ToEvent(nostr.Now())); err != nil {
 		b.log.Warn("attestation not published", "session", s.ID, "err", err)

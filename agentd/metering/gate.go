@@ -109,7 +109,14 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 	}
 	// The swap finishes even if the stream goes away meanwhile.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	rcv, err := g.Wallet.Receive(rctx, string(token), cashu.ReceiveOptions{Counterparty: s.Buyer, AllowOffline: g.AllowOffline})
+	sess := st.session
+	if sess == "" {
+		sess = "walk-in:" + s.ID
+	}
+	// The earning is recorded with the receive op, in its transaction: it
+	// counts once the op is done (or queued, accepted offline).
+	rcv, err := g.Wallet.Receive(rctx, string(token), cashu.ReceiveOptions{Counterparty: s.Buyer, AllowOffline: g.AllowOffline,
+		OnJournal: g.DB.Recorder(state.Entry{Session: sess, Kind: state.Earn, Counterparty: s.Buyer, Resource: g.Resource})})
 	cancel()
 	if errors.Is(err, cashu.ErrOfflineLimit) {
 		// The wallet's error tells the queued exposure: keep it in our log.
@@ -127,16 +134,10 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 	g.mu.Lock()
 	st.granted += units
 	g.mu.Unlock()
-	sess := st.session
-	if sess == "" {
-		sess = "walk-in:" + s.ID
-	}
-	if err := g.DB.Record(ctx, state.Entry{Session: sess, Kind: state.Earn, Counterparty: s.Buyer, Resource: g.Resource,
-		Sats: rcv.Amount, Fee: rcv.Value - rcv.Amount, OpID: rcv.OpID, Offline: rcv.Offline}); err != nil {
-		g.log().Error("earning not recorded", "session", sess, "sats", rcv.Amount, "err", err)
-	}
 	if st.session != "" {
-		_ = g.DB.AddUsage(ctx, st.session, rcv.Amount*1000, 0)
+		if err := g.DB.AddUsage(ctx, st.session, rcv.Amount*1000, 0); err != nil {
+			g.log().Warn("session usage not recorded", "session", st.session, "err", err)
+		}
 	}
 	g.log().Debug("payment step redeemed", "buyer", s.Buyer, "resource", g.Resource, "sats", rcv.Amount, "units", units)
 	return units, nil
@@ -186,7 +187,9 @@ func (g *Gate) Close(ctx context.Context, s transport.Session, u transport.Usage
 		}
 	}
 	if st.session != "" && u.Units > 0 {
-		_ = g.DB.AddUsage(ctx, st.session, 0, u.Units)
+		if err := g.DB.AddUsage(ctx, st.session, 0, u.Units); err != nil {
+			g.log().Warn("session usage not recorded", "session", st.session, "err", err)
+		}
 	}
 	if g.OnUnits != nil {
 		g.OnUnits(u.Units)

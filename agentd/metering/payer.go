@@ -10,6 +10,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/transport"
 )
@@ -61,7 +62,8 @@ func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) 
 	// A send is not abandoned halfway when the stream that asked for it
 	// goes away: a cancelled swap would leave proofs reserved until Resume.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	sent, err := p.Wallet.Send(sctx, sats, cashu.SendOptions{Counterparty: p.Provider, IncludeFees: true})
+	sent, err := p.Wallet.Send(sctx, sats, cashu.SendOptions{Counterparty: p.Provider, IncludeFees: true,
+		OnJournal: p.DB.Recorder(state.Entry{Session: p.Session, Kind: state.Spend, Counterparty: p.Provider, Resource: p.Resource})})
 	cancel()
 	if p.Serial != nil {
 		p.Serial.Unlock()
@@ -75,11 +77,10 @@ func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) 
 	p.mu.Lock()
 	p.ops = append(p.ops, sent.OpID)
 	p.mu.Unlock()
-	if err := p.DB.Record(ctx, state.Entry{Session: p.Session, Kind: state.Spend, Counterparty: p.Provider, Resource: p.Resource, Sats: sent.Amount, Fee: sent.Fee, OpID: sent.OpID}); err != nil && p.Log != nil {
-		p.Log.Error("spend not recorded", "session", p.Session, "err", err)
-	}
 	if p.Session != "" {
-		_ = p.DB.AddUsage(ctx, p.Session, sent.Amount*1000, 0)
+		if err := p.DB.AddUsage(ctx, p.Session, sent.Amount*1000, 0); err != nil {
+			return nil, fmt.Errorf("metering: pay: %w", err)
+		}
 	}
 	return []byte(sent.Token), nil
 }
@@ -99,39 +100,45 @@ func (p *Payer) Reconcile(ctx context.Context) (uint64, error) {
 	ops := p.ops
 	p.ops = nil
 	p.mu.Unlock()
-	return Reclaim(ctx, p.Wallet, p.DB, p.Session, p.Provider, p.Resource, ops)
+	return Reclaim(ctx, p.Wallet, p.DB, p.Provider, ops)
 }
 
 // Settled records that the provider confirmed (in its countersigned
 // receipt) that it redeemed every token of this session: no mint call.
-func (p *Payer) Settled(ctx context.Context) {
+func (p *Payer) Settled(ctx context.Context) error {
 	p.mu.Lock()
 	ops := p.ops
 	p.ops = nil
 	p.mu.Unlock()
+	var errs []error
 	for _, op := range ops {
-		_ = p.Wallet.MarkDelivered(ctx, op)
+		errs = append(errs, p.Wallet.MarkDelivered(ctx, op))
 	}
+	return errors.Join(errs...)
 }
 
-// Reclaim takes back the unredeemed tokens of ops and records the refunds.
-func Reclaim(ctx context.Context, w *cashu.Wallet, db *state.DB, session, provider string, r nips.Resource, ops []int64) (uint64, error) {
+// Reclaim takes back the unredeemed tokens of ops (sent to provider) and
+// records each refund, and releases its budget, in the reclaim's own
+// transaction (state.DB.RecordReclaim). A token the provider redeemed is
+// marked delivered.
+func Reclaim(ctx context.Context, w *cashu.Wallet, db *state.DB, provider string, ops []int64) (uint64, error) {
 	var back uint64
 	var errs []error
 	for _, op := range ops {
-		rc, err := w.Reclaim(ctx, op)
+		sent, err := w.Journal().Get(ctx, op)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if rc.Redeemed {
-			_ = w.MarkDelivered(ctx, op)
+		if sent.State != journal.StateSent {
+			continue // settled already (delivered, or reclaimed by Node.ReclaimStale)
+		}
+		rc, err := w.ReclaimWith(ctx, op, db.Reclaimer(op, provider, sent.CreatedAt))
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		if rc.Amount > 0 {
-			back += rc.Amount
-			_ = db.Record(ctx, state.Entry{Session: session, Kind: state.Refund, Counterparty: provider, Resource: r, Sats: rc.Amount, OpID: op})
-		}
+		back += rc.Amount
 	}
 	return back, errors.Join(errs...)
 }

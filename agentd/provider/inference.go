@@ -123,18 +123,20 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	// Never accepted offline: the payment is a reservation whose change
 	// goes back with the answer, and making change usually needs the mint;
 	// change that cannot be made would be the buyer's loss.
-	rcv, err := w.Receive(ctx, token, cashu.ReceiveOptions{Counterparty: buyer})
-	if err != nil {
-		return fmt.Errorf("payment refused: %w", err)
-	}
 	ledgerSession := session
 	if ledgerSession == "" {
 		ledgerSession = "walk-in"
 	}
 	db := b.p.n.DB
-	_ = db.Record(ctx, state.Entry{Session: ledgerSession, Kind: state.Earn, Counterparty: buyer, Resource: nips.Inference, Sats: rcv.Amount, Fee: rcv.Value - rcv.Amount, OpID: rcv.OpID})
+	rcv, err := w.Receive(ctx, token, cashu.ReceiveOptions{Counterparty: buyer,
+		OnJournal: db.Recorder(state.Entry{Session: ledgerSession, Kind: state.Earn, Counterparty: buyer, Resource: nips.Inference})})
+	if err != nil {
+		return fmt.Errorf("payment refused: %w", err)
+	}
 	if session != "" {
-		_ = db.AddUsage(ctx, session, rcv.Amount*1000, 0)
+		if err := db.AddUsage(ctx, session, rcv.Amount*1000, 0); err != nil {
+			b.p.log.Warn("session usage not recorded", "session", session, "err", err)
+		}
 	}
 	// What the buyer paid is what the token nets us: the mint fee of our
 	// swap came on top of it (the payer includes it).
@@ -222,21 +224,25 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 		change := rcv.Amount - costSats
 		// Change goes out whatever our budget: it is the buyer's money.
 		b.p.n.SendMu.Lock()
-		sent, err := w.Send(state.Exempt(context.WithoutCancel(ctx)), change, cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change", IncludeFees: true})
+		sent, err := w.Send(state.Exempt(context.WithoutCancel(ctx)), change, cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change", IncludeFees: true,
+			OnJournal: db.Recorder(state.Entry{Session: ledgerSession, Kind: state.Change, Counterparty: buyer, Resource: nips.Inference})})
 		b.p.n.SendMu.Unlock()
 		if err != nil {
 			b.p.log.Warn("change not sent", "sats", change, "err", err)
 			ch.Error = "change not sent: " + err.Error()
 		} else {
 			ch.Token, ch.ChangeSats = sent.Token, change
-			_ = db.Record(ctx, state.Entry{Session: ledgerSession, Kind: state.Change, Counterparty: buyer, Resource: nips.Inference, Sats: change, Fee: sent.Fee, OpID: sent.OpID})
 			if session != "" {
-				_ = db.SubPaid(ctx, session, change*1000)
+				if err := db.SubPaid(ctx, session, change*1000); err != nil {
+					b.p.log.Warn("session usage not recorded", "session", session, "err", err)
+				}
 			}
 		}
 	}
 	if session != "" {
-		_ = db.AddUsage(ctx, session, 0, usage.prompt+usage.completion)
+		if err := db.AddUsage(ctx, session, 0, usage.prompt+usage.completion); err != nil {
+			b.p.log.Warn("session usage not recorded", "session", session, "err", err)
+		}
 	}
 	last, _ := json.Marshal(ch)
 	if err := emit(last); err != nil {

@@ -172,7 +172,7 @@ func TestPaymentsWhileTheMintIsDown(t *testing.T) {
 
 			// The buyer reconciles: what the provider did not redeem comes
 			// back, what it redeemed is recognised as paid.
-			back, err := metering.Reclaim(ctx, bn.Wallet, bn.DB, "", pn.Key.Pubkey, nips.Storage, []int64{ops[0], ops[2]})
+			back, err := metering.Reclaim(ctx, bn.Wallet, bn.DB, pn.Key.Pubkey, []int64{ops[0], ops[2]})
 			if err != nil {
 				t.Fatalf("reclaim: %v", err)
 			}

@@ -6,17 +6,21 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
-	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
 
-// settleLoop swaps the payments accepted offline every SettleInterval,
-// starting at once (Resume at start may have settled some: their earnings
-// are reconciled), until ctx ends.
+// settleLoop swaps the payments accepted offline, and ends the change
+// payments the buyers never redeemed (agentd.Node.ReclaimStale), every
+// SettleInterval, starting at once, until ctx ends.
 func (p *Provider) settleLoop(ctx context.Context) {
 	t := time.NewTicker(p.cfg.SettleInterval)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		_, _ = p.SettleOffline(ctx)
+		if time.Since(last) >= p.n.Config.ReclaimGrace {
+			last = time.Now()
+			_, _ = p.n.ReclaimStale(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -26,10 +30,10 @@ func (p *Provider) settleLoop(ctx context.Context) {
 }
 
 // SettleOffline runs one settling step now: the wallet swaps the payments
-// accepted while their mint could not be reached (cashu.Wallet.SettleOffline),
-// and the earnings ledger follows the journal: an earning whose swap went
-// through is confirmed, one the mint refused (the token was spent
-// elsewhere) is written off. Run calls it every Config.SettleInterval.
+// accepted while their mint could not be reached (cashu.Wallet.SettleOffline).
+// The earnings ledger needs no step of its own: each earning line counts
+// as its receive op's state says (confirmed once done, lost if the mint
+// refused it). Run calls it every Config.SettleInterval.
 func (p *Provider) SettleOffline(ctx context.Context) (cashu.SettleReport, error) {
 	rep, err := p.n.Wallet.SettleOffline(ctx)
 	if len(rep.Completed) > 0 {
@@ -41,40 +45,8 @@ func (p *Provider) SettleOffline(ctx context.Context) (cashu.SettleReport, error
 	if err != nil && ctx.Err() == nil {
 		p.log.Warn("offline payments not settled", "pending", rep.Pending, "err", err)
 	}
-	if rerr := p.reconcileOffline(ctx); rerr != nil && ctx.Err() == nil {
-		p.log.Warn("offline earnings not reconciled", "err", rerr)
-		err = errors.Join(err, rerr)
+	if ctx.Err() != nil {
+		err = errors.Join(err, ctx.Err())
 	}
 	return rep, err
-}
-
-// reconcileOffline confirms or writes off the unconfirmed earnings whose
-// receive op has reached its final state, whoever settled it (this loop,
-// or Resume at start). An earning recorded after its op settled is caught
-// at the next step.
-func (p *Provider) reconcileOffline(ctx context.Context) error {
-	ids, err := p.n.DB.OfflineOps(ctx)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, id := range ids {
-		op, err := p.n.Journal.Get(ctx, id)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		switch op.State {
-		case journal.StateDone:
-			_, err = p.n.DB.SettleOffline(ctx, id, true)
-		case journal.StateFailed:
-			_, err = p.n.DB.SettleOffline(ctx, id, false)
-		default:
-			continue // still queued
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -31,14 +31,14 @@ const (
 	Change = "change"
 	Spend  = "spend"
 	Refund = "refund"
-	// Lost writes off an earning accepted offline that the mint refused
-	// when the wallet swapped it (the token was spent elsewhere).
-	Lost = "lost"
 )
 
-// DB is the state database.
+// DB is the state database. The ledger and the budget are in the payment
+// journal's file (pay), so that each line is written in the transaction of
+// the wallet operation it records; the rest is in agentd.db (db).
 type DB struct {
 	db  *sql.DB
+	pay *sql.DB
 	now func() time.Time
 	// txMu serializes this process's read-then-write transactions, which
 	// SQLite would otherwise fail with "database is locked" under
@@ -46,16 +46,24 @@ type DB struct {
 	txMu sync.Mutex
 }
 
-// Open opens (creating) the database at path.
-func Open(ctx context.Context, path string) (*DB, error) {
+// Open opens (creating) the database at path, with the ledger and budget
+// in pay, the payment journal's database (journal.Journal.DB), which the
+// caller owns. Ledger and budget rows an older version kept in path are
+// moved to pay.
+func Open(ctx context.Context, path string, pay *sql.DB) (*DB, error) {
 	db, err := sqlitedb.Open(ctx, path, "agentd")
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	return &DB{db: db, now: time.Now}, nil
+	d := &DB{db: db, pay: pay, now: time.Now}
+	if err := d.moveLedger(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
-// Close closes the database.
+// Close closes agentd.db (not the payment journal).
 func (d *DB) Close() error { return d.db.Close() }
 
 // Session is one market session.
@@ -186,178 +194,6 @@ func (d *DB) Sessions(ctx context.Context, limit int) ([]Session, error) {
 	return out, rows.Err()
 }
 
-// Entry is one ledger line.
-type Entry struct {
-	Session      string
-	Kind         string
-	Counterparty string
-	Resource     nips.Resource
-	Sats         uint64
-	Fee          uint64
-	OpID         int64
-	// Offline marks an earning accepted while the mint could not be
-	// reached: unconfirmed until SettleOffline confirms or writes it off.
-	Offline   bool
-	CreatedAt time.Time
-}
-
-// Record appends a ledger line.
-func (d *DB) Record(ctx context.Context, e Entry) error {
-	insert := func(x interface {
-		ExecContext(context.Context, string, ...any) (sql.Result, error)
-	}) error {
-		_, err := x.ExecContext(ctx, `INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Session, e.Kind, e.Counterparty, string(e.Resource), e.Sats, e.Fee, e.OpID, d.now().Unix())
-		return err
-	}
-	var err error
-	if e.Offline && e.Kind == Earn && e.OpID != 0 {
-		err = d.tx(ctx, func(tx *sql.Tx) error {
-			if err := insert(tx); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO offline_earnings (op_id, created_at) VALUES (?, ?) ON CONFLICT(op_id) DO NOTHING`, e.OpID, d.now().Unix())
-			return err
-		})
-	} else {
-		err = insert(d.db)
-	}
-	if err != nil {
-		return fmt.Errorf("state: record: %w", err)
-	}
-	return nil
-}
-
-// OfflineOps returns the payment journal ops of the earnings accepted
-// offline and not settled yet, oldest first.
-func (d *DB) OfflineOps(ctx context.Context) ([]int64, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT op_id FROM offline_earnings ORDER BY op_id`)
-	if err != nil {
-		return nil, fmt.Errorf("state: offline earnings: %w", err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("state: offline earnings: %w", err)
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
-}
-
-// SettleOffline records the outcome of an earning accepted offline, once
-// the wallet swapped its op at the mint (swapped true) or the mint refused
-// it: then every earning of the op is written off by a Lost line, in the
-// same transaction. It returns the sats written off. An op not (or no
-// longer) unsettled is a no-op, so a repeated call changes nothing.
-func (d *DB) SettleOffline(ctx context.Context, opID int64, swapped bool) (lost uint64, err error) {
-	err = d.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM offline_earnings WHERE op_id = ?`, opID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 || swapped {
-			return nil
-		}
-		var sats sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT SUM(sats) FROM ledger WHERE kind = ? AND op_id = ?`, Earn, opID).Scan(&sats); err != nil {
-			return err
-		}
-		lost = uint64(sats.Int64)
-		_, err = tx.ExecContext(ctx, `INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at)
-			SELECT session, ?, counterparty, resource, sats, fee, op_id, ? FROM ledger WHERE kind = ? AND op_id = ?`,
-			Lost, d.now().Unix(), Earn, opID)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("state: settle offline earning of op %d: %w", opID, err)
-	}
-	return lost, nil
-}
-
-// Totals sums the ledger by kind, since the given time (zero: all).
-type Totals struct {
-	Earned, Change, Spent, Refunded uint64
-	// Fees is the mint fees our own payments (spend and change lines) cost
-	// beyond their sats: the balance dropped by their sats plus Fees.
-	Fees uint64
-	// ReceiveFees is the mint fees of swapping the tokens we received (earn
-	// and refund lines), which their payers put in the tokens on top of the
-	// sats credited: informational, not paid from our balance. A written-off
-	// earning's fee is not in it (it was never paid).
-	ReceiveFees uint64
-	// Lost is earnings accepted offline that the mint then refused.
-	Lost uint64
-	// Unconfirmed is the part of Earned accepted offline and not swapped
-	// at the mint yet.
-	Unconfirmed uint64
-	// ByResource is net earnings (earn - change - lost) per resource.
-	ByResource map[nips.Resource]uint64
-}
-
-// Net returns earned minus change and losses (a provider's earnings).
-func (t Totals) Net() uint64 { return t.Earned - min(t.Earned, t.Change+t.Lost) }
-
-// NetSpent returns spent minus refunds (a buyer's spend).
-func (t Totals) NetSpent() uint64 { return t.Spent - min(t.Spent, t.Refunded) }
-
-// Totals returns the ledger totals since since.
-func (d *DB) Totals(ctx context.Context, since time.Time) (Totals, error) {
-	t := Totals{ByResource: map[nips.Resource]uint64{}}
-	rows, err := d.db.QueryContext(ctx, `SELECT kind, resource, SUM(sats), SUM(fee) FROM ledger WHERE created_at >= ? GROUP BY kind, resource`, since.Unix())
-	if err != nil {
-		return t, fmt.Errorf("state: totals: %w", err)
-	}
-	defer rows.Close()
-	change := map[nips.Resource]uint64{}
-	var lostFees uint64
-	defer func() {
-		for r, c := range change {
-			t.ByResource[r] -= min(c, t.ByResource[r])
-		}
-	}()
-	for rows.Next() {
-		var kind, res string
-		var sats, fee uint64
-		if err := rows.Scan(&kind, &res, &sats, &fee); err != nil {
-			return t, fmt.Errorf("state: totals: %w", err)
-		}
-		switch kind {
-		case Earn:
-			t.Earned += sats
-			t.ReceiveFees += fee
-			t.ByResource[nips.Resource(res)] += sats
-		case Change:
-			t.Change += sats
-			t.Fees += fee
-			change[nips.Resource(res)] += sats
-		case Spend:
-			t.Spent += sats
-			t.Fees += fee
-		case Refund:
-			t.Refunded += sats
-			t.ReceiveFees += fee
-		case Lost:
-			t.Lost += sats
-			lostFees += fee // the written-off earning's swap fee: never paid
-			change[nips.Resource(res)] += sats
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return t, fmt.Errorf("state: totals: %w", err)
-	}
-	t.ReceiveFees -= min(lostFees, t.ReceiveFees)
-	var unconfirmed sql.NullInt64
-	if err := d.db.QueryRowContext(ctx, `SELECT SUM(l.sats) FROM ledger l JOIN offline_earnings o ON o.op_id = l.op_id
-		WHERE l.kind = ? AND l.created_at >= ?`, Earn, since.Unix()).Scan(&unconfirmed); err != nil {
-		return t, fmt.Errorf("state: totals: %w", err)
-	}
-	t.Unconfirmed = uint64(unconfirmed.Int64)
-	return t, nil
-}
-
 // File is a stored file's public facts.
 type File struct {
 	Root      string
@@ -447,36 +283,6 @@ func (d *DB) Providers(ctx context.Context) (map[string]ProviderStat, error) {
 		out[p.Pubkey] = p
 	}
 	return out, rows.Err()
-}
-
-// LedgerByResource sums spends and refunds of one resource (e.g. relay fees).
-func (d *DB) LedgerByResource(ctx context.Context, resource string) (Totals, error) {
-	t := Totals{ByResource: map[nips.Resource]uint64{}}
-	rows, err := d.db.QueryContext(ctx, `SELECT kind, SUM(sats) FROM ledger WHERE resource = ? GROUP BY kind`, resource)
-	if err != nil {
-		return t, fmt.Errorf("state: ledger: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var kind string
-		var sats uint64
-		if err := rows.Scan(&kind, &sats); err != nil {
-			return t, err
-		}
-		switch kind {
-		case Spend:
-			t.Spent = sats
-		case Refund:
-			t.Refunded = sats
-		case Earn:
-			t.Earned = sats
-		case Change:
-			t.Change = sats
-		case Lost:
-			t.Lost = sats
-		}
-	}
-	return t, rows.Err()
 }
 
 // TakeCredit removes and returns the units held for buyer on resource.

@@ -44,6 +44,11 @@ func cmdServe(ctx context.Context, e *env) error {
 	defer n.Close()
 	stopWatch := watchAuthorizations(ctx, n)
 	defer stopWatch()
+	// Payments the payee never redeemed come back every grace period.
+	rctx, stopReclaim := context.WithCancel(ctx)
+	reclaimDone := make(chan struct{})
+	go func() { defer close(reclaimDone); n.ReclaimLoop(rctx) }()
+	defer func() { stopReclaim(); <-reclaimDone }()
 	b, err := buyer.New(ctx, n, e.cfg.buyerConfig())
 	if err != nil {
 		return err

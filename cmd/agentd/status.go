@@ -41,7 +41,10 @@ func cmdStatus(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		spent, _ := n.Budget.SpentToday(ctx)
+		spent, err := n.Budget.SpentToday(ctx)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(e.stdout, "balance  %d sats (spent today %d of %d)\n", bal, spent, e.cfg.node.BudgetPerDay)
 		if exp, err := n.Wallet.OfflineExposure(ctx); err == nil {
 			for m, sats := range exp {
@@ -51,8 +54,12 @@ func cmdStatus(ctx context.Context, e *env) error {
 	} else {
 		fmt.Fprintln(e.stdout, "balance  no mint configured (--mint)")
 	}
-	t, _ := n.DB.Totals(ctx, time.Time{})
+	t, err := n.DB.Totals(ctx, time.Time{})
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "ledger   spent %d, refunded %d, earned %d, change returned %d, lost %d sats\n", t.Spent, t.Refunded, t.Earned, t.Change, t.Lost)
+	fmt.Fprintf(e.stdout, "payments pending %d sats (sent, not yet seen redeemed; taken back automatically if never redeemed), reclaimed %d sats\n", t.Pending, t.Reclaimed)
 	ss, err := n.DB.Sessions(ctx, 20)
 	if err != nil {
 		return err

@@ -294,6 +294,7 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 			return Received{}, fmt.Errorf("cashu: receive offline: %w", err)
 		}
 		op.State = journal.StateQueued
+		d.Offline = true
 	}
 	w.mu.Lock()
 	err = w.tx(ctx, func(tx *sql.Tx) error {
@@ -340,7 +341,7 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 	if _, err := w.execSwap(ctx, op, d); err != nil {
 		var qerr error
 		if errors.Is(err, ErrPending) && opts.AllowOffline && kind == KindReceive {
-			if qerr = w.queueOffline(ctx, op, mint, proofs, value); qerr == nil {
+			if qerr = w.queueOffline(ctx, op, d, mint, proofs, value); qerr == nil {
 				rec.Offline = true
 				return rec, nil
 			}
@@ -434,7 +435,7 @@ func (w *Wallet) checkExposure(ctx context.Context, tx *sql.Tx, mint string, val
 
 // queueOffline turns a prepared receive whose swap got no answer into an
 // offline acceptance, if its DLEQ proofs verify and the limit allows.
-func (w *Wallet) queueOffline(ctx context.Context, op journal.Op, mint string, proofs gcashu.Proofs, value uint64) error {
+func (w *Wallet) queueOffline(ctx context.Context, op journal.Op, d *opData, mint string, proofs gcashu.Proofs, value uint64) error {
 	if err := w.verifyOffline(ctx, mint, proofs, value); err != nil {
 		return err
 	}
@@ -444,7 +445,8 @@ func (w *Wallet) queueOffline(ctx context.Context, op journal.Op, mint string, p
 		if err := w.checkExposure(ctx, tx, mint, value, op.ID); err != nil {
 			return err
 		}
-		return journal.SetState(ctx, tx, op.ID, journal.StateQueued, nil, "")
+		d.Offline = true
+		return journal.SetState(ctx, tx, op.ID, journal.StateQueued, d.raw(), "")
 	})
 }
 

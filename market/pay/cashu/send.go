@@ -300,53 +300,6 @@ func (w *Wallet) Token(ctx context.Context, opID int64) (string, error) {
 	return d.Token, nil
 }
 
-// Reclaimed is the result of Reclaim.
-type Reclaimed struct {
-	// Amount came back to the wallet (0 when the payee had redeemed it).
-	Amount uint64
-	// Redeemed reports that the payee had already redeemed the token.
-	Redeemed bool
-}
-
-// Reclaim takes back the token of a send op that the payee has not
-// redeemed: a refund for a session that never happened. A locked token can
-// be reclaimed only after its locktime (ErrStillLocked before).
-func (w *Wallet) Reclaim(ctx context.Context, opID int64) (Reclaimed, error) {
-	op, err := w.j.Get(ctx, opID)
-	if err != nil {
-		return Reclaimed{}, err
-	}
-	d, err := decodeOp(op)
-	if err != nil {
-		return Reclaimed{}, err
-	}
-	if op.Kind != KindSend || op.State != journal.StateSent || d.Token == "" {
-		return Reclaimed{}, fmt.Errorf("cashu: reclaim op %d: %w (kind %s, state %s)", opID, ErrNotReclaimable, op.Kind, op.State)
-	}
-	if d.Lock != nil && time.Now().Unix() <= d.Lock.Locktime {
-		return Reclaimed{}, fmt.Errorf("cashu: reclaim op %d: %w until %s", opID, ErrStillLocked, time.Unix(d.Lock.Locktime, 0).UTC().Format(time.RFC3339))
-	}
-	tok, err := decodeToken(d.Token)
-	if err != nil {
-		return Reclaimed{}, err
-	}
-	proofs := tok.Proofs()
-	if d.Lock != nil {
-		if proofs, err = nut11.AddSignatureToInputs(clone(proofs), w.key); err != nil {
-			return Reclaimed{}, fmt.Errorf("cashu: sign refund: %w", err)
-		}
-	}
-	rec, err := w.receiveProofs(ctx, op.Mint, proofs, KindReclaim, ReceiveOptions{Counterparty: op.Counterparty}, opID)
-	if errors.Is(err, ErrTokenSpent) {
-		_ = w.tx(ctx, func(tx *sql.Tx) error { return journal.SetState(ctx, tx, opID, journal.StateDone, nil, "") })
-		return Reclaimed{Redeemed: true}, nil
-	}
-	if err != nil {
-		return Reclaimed{}, fmt.Errorf("cashu: reclaim op %d: %w", opID, err)
-	}
-	return Reclaimed{Amount: rec.Amount}, nil
-}
-
 // MarkDelivered records that the payee confirmed a send op; it is no longer
 // a reclaim candidate.
 func (w *Wallet) MarkDelivered(ctx context.Context, opID int64) error {

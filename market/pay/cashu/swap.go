@@ -44,7 +44,10 @@ type opData struct {
 	// IncludedFee is the payee's swap fee a send put in its token.
 	IncludedFee uint64 `json:"included_fee,omitempty"`
 	SentOp      int64  `json:"sent_op,omitempty"`
-	Memo        string `json:"memo,omitempty"`
+	// Offline marks a receive accepted on its DLEQ proofs while the mint
+	// could not be reached (its credit is lost if the mint then refuses it).
+	Offline bool   `json:"offline,omitempty"`
+	Memo    string `json:"memo,omitempty"`
 }
 
 func (d *opData) raw() json.RawMessage {

@@ -158,10 +158,12 @@ type Wallet struct {
 	// settleMu serializes the callers that finish ops they did not start
 	// (Resume, SettleOffline), so no two of them work on one op at once.
 	settleMu sync.Mutex
-	chMu     sync.Mutex
-	changed  chan struct{} // closed (and replaced) after every journal commit
-	ksMu     sync.Mutex
-	keysets  map[string]*keyset // by id
+	// reclaimMu serializes reclaims (Reclaim, ReclaimStale).
+	reclaimMu sync.Mutex
+	chMu      sync.Mutex
+	changed   chan struct{} // closed (and replaced) after every journal commit
+	ksMu      sync.Mutex
+	keysets   map[string]*keyset // by id
 }
 
 // Open returns a wallet on j. Call Resume after Open to finish what a
