@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/sovmesh/sovmesh/internal/selfurl"
 )
 
 // AuthMode says which actions need a NIP-42 authenticated connection.
@@ -39,10 +42,15 @@ type Config struct {
 	Listen string
 	// DataDir holds the event database and the relay's key.
 	DataDir string
-	// ServiceURL is the relay's public websocket URL (ws:// or wss://). When
-	// empty it is derived from each request's Host header. NIP-42 checks the
-	// "relay" tag of AUTH events against it.
+	// ServiceURL is the relay's public websocket URL (ws:// or wss://), the
+	// one URL the "relay" tag of a NIP-42 AUTH event may name. When empty,
+	// AUTH is accepted only for URLs naming the address the relay listens on
+	// (see Relay.ListenURLs), never for a name taken from the request.
 	ServiceURL string
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For header is believed. A request from anywhere else is
+	// counted against its direct peer's address. Empty: no proxy is trusted.
+	TrustedProxies []netip.Prefix
 
 	// NIP-11 information.
 	Name        string
@@ -76,6 +84,13 @@ type Config struct {
 	IPReqBurst      int
 	IPConnPerMinute int
 
+	// Connection caps: open websocket connections per client IP (an IPv6
+	// client counts by its /64; 0: no cap) and in total (0: derived from the
+	// open file limit, see DeriveMaxConnections). An upgrade over a cap is
+	// refused with HTTP 429 (per IP) or 503 (total).
+	IPMaxConnections int
+	MaxConnections   int
+
 	// ShutdownGrace bounds how long Shutdown waits for in-flight writes.
 	ShutdownGrace time.Duration
 }
@@ -107,6 +122,7 @@ func DefaultConfig() Config {
 		IPReqRate:        50,
 		IPReqBurst:       200,
 		IPConnPerMinute:  600,
+		IPMaxConnections: 64,
 		ShutdownGrace:    10 * time.Second,
 	}
 }
@@ -127,7 +143,7 @@ func (c Config) Validate() error {
 	}
 	if c.ServiceURL != "" {
 		u, err := url.Parse(c.ServiceURL)
-		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		if _, cerr := selfurl.Canonical(c.ServiceURL); cerr != nil || err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 			return bad("service-url %q: want ws://host[:port] or wss://host", c.ServiceURL)
 		}
 	}
@@ -171,6 +187,17 @@ func (c Config) Validate() error {
 	}
 	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPConnPerMinute < 0 {
 		return bad("bursts and connection rates must not be negative")
+	}
+	if c.IPMaxConnections < 0 {
+		return bad("ip-max-connections must not be negative, got %d", c.IPMaxConnections)
+	}
+	if c.MaxConnections < 0 {
+		return bad("max-connections must not be negative, got %d", c.MaxConnections)
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return bad("trusted-proxies: invalid network %v", p)
+		}
 	}
 	if c.ShutdownGrace <= 0 {
 		return bad("shutdown-grace must be positive")

@@ -16,6 +16,7 @@ type metrics struct {
 	accepted      *prometheus.CounterVec
 	rejected      *prometheus.CounterVec
 	connections   prometheus.Gauge
+	connRefused   *prometheus.CounterVec
 	subscriptions prometheus.Gauge
 	storeSeconds  *prometheus.HistogramVec
 }
@@ -35,6 +36,10 @@ func newMetrics() *metrics {
 			Name: "sovmesh_connections",
 			Help: "Open websocket connections.",
 		}),
+		connRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sovmesh_connections_refused_total",
+			Help: "Websocket upgrades refused, by reason (ip_rate, ip_limit, total_limit, shutting_down).",
+		}, []string{"reason"}),
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sovmesh_subscriptions",
 			Help: "Open REQ subscriptions across all connections.",
@@ -45,7 +50,7 @@ func newMetrics() *metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"op"}),
 	}
-	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.subscriptions, m.storeSeconds,
+	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.connRefused, m.subscriptions, m.storeSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

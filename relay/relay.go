@@ -51,6 +51,7 @@ type Relay struct {
 	pubkeyEvents *limiter
 	ipReqs       *limiter
 	ipConns      *limiter
+	connCount    *connCounter
 
 	policies  []namedPolicy
 	answers   map[int]namedAnswer
@@ -63,14 +64,16 @@ type Relay struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	srv      *http.Server
-	addr     net.Addr
-	conns    map[*khatru.WebSocket]struct{}
-	rawConns map[net.Conn]struct{}
-	inflight inflight
-	closing  bool
-	closed   bool
+	mu   sync.Mutex
+	srv  *http.Server
+	addr net.Addr
+	// listenHosts name the address Serve listens on (see ListenURLs).
+	listenHosts []string
+	conns       map[*khatru.WebSocket]struct{}
+	rawConns    map[net.Conn]struct{}
+	inflight    inflight
+	closing     bool
+	closed      bool
 }
 
 // Option changes how New builds a relay.
@@ -228,6 +231,17 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	r.ipEvents = newLimiter(fixedRate(cfg.IPEventRate, cfg.IPEventBurst))
 	r.ipReqs = newLimiter(fixedRate(cfg.IPReqRate, cfg.IPReqBurst))
 	r.ipConns = newLimiter(fixedRate(float64(cfg.IPConnPerMinute)/60, cfg.IPConnPerMinute))
+	maxConns := cfg.MaxConnections
+	if maxConns == 0 {
+		nofile, err := openFileLimit()
+		if err != nil {
+			nofile = 1024
+			o.log.Warn("open file limit unknown; deriving the connection cap from 1024", "err", err)
+		}
+		maxConns = DeriveMaxConnections(nofile)
+		o.log.Info("connection cap derived from the open file limit", "open_files", nofile, "max_connections", maxConns)
+	}
+	r.connCount = newConnCounter(cfg.IPMaxConnections, maxConns)
 	if o.pubkeyRate != nil {
 		r.pubkeyEvents = newLimiter(o.pubkeyRate)
 	} else {
@@ -258,6 +272,7 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	kh := khatru.NewRelay()
 	kh.Log = slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)
 	kh.ServiceURL = r.cfg.ServiceURL
+	kh.AuthRelayMatches = r.authRelayMatches
 	kh.MaxMessageSize = int64(r.cfg.MaxMessageLength) + 64*1024 // hard cut; the policy answers below it
 	kh.Negentropy = true
 	kh.Info.PubKey = r.pubkey
@@ -275,7 +290,6 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	}
 	kh.CountEvents = append(kh.CountEvents, st.count)
 
-	kh.RejectConnection = append(kh.RejectConnection, r.rejectConnection)
 	kh.RejectEvent = append(kh.RejectEvent, r.rejectEvent)
 	kh.AnswerEphemeral = append(kh.AnswerEphemeral, r.answer)
 	kh.OverwriteFilter = append(kh.OverwriteFilter, r.overwriteFilter)
@@ -346,39 +360,14 @@ func (r *Relay) answer(ctx context.Context, evt *nostr.Event) (handled, ok bool,
 	return true, ok, msg
 }
 
-func (r *Relay) rejectConnection(req *http.Request) bool {
-	ip := r.requestIP(req)
-	if ip == "" || r.ipConns.allow(ip, r.now()) {
-		return false
-	}
-	r.log.Info("connection refused by rate limit", "ip", ip)
-	return true
-}
-
-// connIP is the client address of the connection behind ctx, or "" for an
-// internal call. X-Forwarded-For is trusted only from loopback proxies.
+// connIP is the client address of the connection behind ctx (see
+// clientIP), or "" for an internal call.
 func (r *Relay) connIP(ctx context.Context) string {
 	ws := khatru.GetConnection(ctx)
 	if ws == nil || ws.Request == nil {
 		return ""
 	}
-	return r.requestIP(ws.Request)
-}
-
-func (r *Relay) requestIP(req *http.Request) string {
-	host, _, err := net.SplitHostPort(req.RemoteAddr)
-	if err != nil {
-		host = req.RemoteAddr
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		if xff := req.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if fwd := net.ParseIP(strings.TrimSpace(first)); fwd != nil {
-				return fwd.String()
-			}
-		}
-	}
-	return host
+	return limitKey(clientIP(ws.Request, r.cfg.TrustedProxies))
 }
 
 func kindClass(kind int) string {
@@ -433,7 +422,7 @@ func (r *Relay) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch {
 		case strings.EqualFold(req.Header.Get("Upgrade"), "websocket"):
-			r.kh.HandleWebsocket(&hijackTracker{ResponseWriter: w, r: r}, req)
+			r.serveWebsocket(w, req)
 		case req.Header.Get("Accept") == "application/nostr+json":
 			r.serveInfo(w, req)
 		default:
@@ -483,6 +472,7 @@ func (r *Relay) Serve(ln net.Listener) error {
 	r.srv = srv
 	r.addr = ln.Addr()
 	r.mu.Unlock()
+	r.setListenHosts(ln.Addr())
 	r.log.Info("relay listening", "addr", ln.Addr().String(), "pubkey", r.pubkey, "data", r.cfg.DataDir)
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
