@@ -8,7 +8,8 @@
 // The pages are plain HTML, CSS and JavaScript embedded in the binary; they
 // load nothing from other hosts (a Content-Security-Policy forbids it).
 //
-//	srv, err := web.New(cfg, store, web.WithStats(stats), web.WithEarnings(collector), web.WithWallet(wallet))
+//	srv, err := web.New(cfg, store, web.WithStats(stats), web.WithEarnings(collector), web.WithWallet(wallet),
+//		web.WithListenURLs(func() []string { return relay.ListenURLs("http") }))
 //	srv.Register(relay.Mux())
 package web
 
