@@ -102,7 +102,7 @@ func (r *Relay) serveWebsocket(w http.ResponseWriter, req *http.Request) {
 
 func (r *Relay) refuseConnection(w http.ResponseWriter, key, reason string, status int, msg string) {
 	r.metrics.connRefused.WithLabelValues(reason).Inc()
-	r.log.Info("connection refused", "client", key, "reason", reason)
+	r.log.Debug("connection refused", "client", key, "reason", reason) // counted in the metric; an attack must not flood the log
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(reason)))
 	}

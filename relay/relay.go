@@ -418,6 +418,8 @@ func (r *Relay) Store() Store { return r.store }
 func (r *Relay) Mux() *http.ServeMux { return r.mux }
 
 // Handler returns the relay's HTTP handler: websocket, NIP-11, then Mux.
+// Served by another server than Serve's, the relay knows no listen address,
+// so NIP-42 AUTH is accepted only when a ServiceURL is configured.
 func (r *Relay) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch {
