@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/sovmesh/sovmesh/internal/selfurl"
 )
 
 // AuthMode says which actions need a NIP-42 authenticated connection.
@@ -39,10 +42,15 @@ type Config struct {
 	Listen string
 	// DataDir holds the event database and the relay's key.
 	DataDir string
-	// ServiceURL is the relay's public websocket URL (ws:// or wss://). When
-	// empty it is derived from each request's Host header. NIP-42 checks the
-	// "relay" tag of AUTH events against it.
+	// ServiceURL is the relay's public websocket URL (ws:// or wss://), the
+	// one URL the "relay" tag of a NIP-42 AUTH event may name. When empty,
+	// AUTH is accepted only for URLs naming the address the relay listens on
+	// (see Relay.ListenURLs), never for a name taken from the request.
 	ServiceURL string
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For header is believed. A request from anywhere else is
+	// counted against its direct peer's address. Empty: no proxy is trusted.
+	TrustedProxies []netip.Prefix
 
 	// NIP-11 information.
 	Name        string
@@ -94,6 +102,12 @@ type Config struct {
 	SendQueueBytes    int
 	WriteTimeout      time.Duration
 	MessageTimeout    time.Duration
+	// Connection caps: open websocket connections per client IP (an IPv6
+	// client counts by its /64; 0: no cap) and in total (0: derived from the
+	// open file limit, see DeriveMaxConnections). An upgrade over a cap is
+	// refused with HTTP 429 (per IP) or 503 (total).
+	IPMaxConnections int
+	MaxConnections   int
 
 	// ShutdownGrace bounds how long Shutdown waits for in-flight writes.
 	ShutdownGrace time.Duration
@@ -132,6 +146,7 @@ func DefaultConfig() Config {
 		IPNegRate:         1,
 		IPNegBurst:        10,
 		IPConnPerMinute:   600,
+		IPMaxConnections:  64,
 		SendQueueMessages: 1024,
 		SendQueueBytes:    4 << 20,
 		WriteTimeout:      10 * time.Second,
@@ -156,7 +171,7 @@ func (c Config) Validate() error {
 	}
 	if c.ServiceURL != "" {
 		u, err := url.Parse(c.ServiceURL)
-		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		if _, cerr := selfurl.Canonical(c.ServiceURL); cerr != nil || err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 			return bad("service-url %q: want ws://host[:port] or wss://host", c.ServiceURL)
 		}
 	}
@@ -215,6 +230,17 @@ func (c Config) Validate() error {
 	}
 	if c.CountTimeout <= 0 {
 		return bad("count-timeout must be positive")
+	}
+	if c.IPMaxConnections < 0 {
+		return bad("ip-max-connections must not be negative, got %d", c.IPMaxConnections)
+	}
+	if c.MaxConnections < 0 {
+		return bad("max-connections must not be negative, got %d", c.MaxConnections)
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return bad("trusted-proxies: invalid network %v", p)
+		}
 	}
 	if c.ShutdownGrace <= 0 {
 		return bad("shutdown-grace must be positive")

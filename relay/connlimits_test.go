@@ -162,7 +162,6 @@ func (c *frameClient) waitClosed(t *testing.T, within time.Duration) {
 	}
 }
 
-
 const slowDropped = `sovmesh_connections_dropped_total{reason="slow_consumer"}`
 
 // stuckSubscriber subscribes to kind on a connection with a small receive

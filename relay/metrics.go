@@ -16,6 +16,7 @@ type metrics struct {
 	accepted      *prometheus.CounterVec
 	rejected      *prometheus.CounterVec
 	connections   prometheus.Gauge
+	connRefused   *prometheus.CounterVec
 	subscriptions prometheus.Gauge
 	storeSeconds  *prometheus.HistogramVec
 	dropped       *prometheus.CounterVec
@@ -37,6 +38,10 @@ func newMetrics() *metrics {
 			Name: "sovmesh_connections",
 			Help: "Open websocket connections.",
 		}),
+		connRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sovmesh_connections_refused_total",
+			Help: "Websocket upgrades refused, by reason (ip_rate, ip_limit, total_limit, shutting_down).",
+		}, []string{"reason"}),
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sovmesh_subscriptions",
 			Help: "Open REQ subscriptions across all connections.",
@@ -55,7 +60,7 @@ func newMetrics() *metrics {
 			Help: "Panics recovered while handling a client message (each closed its connection).",
 		}),
 	}
-	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.subscriptions, m.storeSeconds, m.dropped, m.panics,
+	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.connRefused, m.subscriptions, m.storeSeconds, m.dropped, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -57,6 +57,7 @@ type Relay struct {
 	ipReqs       *limiter
 	ipNegs       *limiter
 	ipConns      *limiter
+	connCount    *connCounter
 
 	policies  []namedPolicy
 	answers   map[int]namedAnswer
@@ -69,14 +70,16 @@ type Relay struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	srv      *http.Server
-	addr     net.Addr
-	conns    map[*khatru.WebSocket]struct{}
-	rawConns map[net.Conn]struct{}
-	inflight inflight
-	closing  bool
-	closed   bool
+	mu   sync.Mutex
+	srv  *http.Server
+	addr net.Addr
+	// listenHosts name the address Serve listens on (see ListenURLs).
+	listenHosts []string
+	conns       map[*khatru.WebSocket]struct{}
+	rawConns    map[net.Conn]struct{}
+	inflight    inflight
+	closing     bool
+	closed      bool
 }
 
 // Option changes how New builds a relay.
@@ -235,6 +238,17 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	r.ipReqs = newLimiter(fixedRate(cfg.IPReqRate, cfg.IPReqBurst))
 	r.ipNegs = newLimiter(fixedRate(cfg.IPNegRate, cfg.IPNegBurst))
 	r.ipConns = newLimiter(fixedRate(float64(cfg.IPConnPerMinute)/60, cfg.IPConnPerMinute))
+	maxConns := cfg.MaxConnections
+	if maxConns == 0 {
+		nofile, err := openFileLimit()
+		if err != nil {
+			nofile = 1024
+			o.log.Warn("open file limit unknown; deriving the connection cap from 1024", "err", err)
+		}
+		maxConns = DeriveMaxConnections(nofile)
+		o.log.Info("connection cap derived from the open file limit", "open_files", nofile, "max_connections", maxConns)
+	}
+	r.connCount = newConnCounter(cfg.IPMaxConnections, maxConns)
 	if o.pubkeyRate != nil {
 		r.pubkeyEvents = newLimiter(o.pubkeyRate)
 	} else {
@@ -265,6 +279,7 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	kh := khatru.NewRelay()
 	kh.Log = slog.NewLogLogger(r.log.Handler(), slog.LevelWarn)
 	kh.ServiceURL = r.cfg.ServiceURL
+	kh.AuthRelayMatches = r.authRelayMatches
 	kh.MaxMessageSize = int64(r.cfg.MaxMessageLength) + 64*1024 // hard cut; the policy answers below it
 	kh.Negentropy = true
 	kh.SendQueueMessages = r.cfg.SendQueueMessages
@@ -273,7 +288,7 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	kh.MaxMessageAssembly = r.cfg.MessageTimeout
 	kh.OnConnectionDropped = append(kh.OnConnectionDropped, func(ws *khatru.WebSocket, reason, detail string) {
 		r.metrics.dropped.WithLabelValues(reason).Inc()
-		r.log.Info("connection dropped", "reason", reason, "detail", detail, "ip", r.requestIP(ws.Request))
+		r.log.Info("connection dropped", "reason", reason, "detail", detail, "ip", clientIP(ws.Request, r.cfg.TrustedProxies))
 	})
 	r.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "sovmesh_broadcast_filters_checked_total",
@@ -297,7 +312,6 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	}
 	kh.CountEvents = append(kh.CountEvents, st.count)
 
-	kh.RejectConnection = append(kh.RejectConnection, r.rejectConnection)
 	kh.RejectEvent = append(kh.RejectEvent, r.rejectEvent)
 	kh.AnswerEphemeral = append(kh.AnswerEphemeral, r.answer)
 	kh.OverwriteFilter = append(kh.OverwriteFilter, r.overwriteFilter)
@@ -375,39 +389,14 @@ func (r *Relay) answer(ctx context.Context, evt *nostr.Event) (handled, ok bool,
 	return true, ok, msg
 }
 
-func (r *Relay) rejectConnection(req *http.Request) bool {
-	ip := r.requestIP(req)
-	if ip == "" || r.ipConns.allow(ip, r.now()) {
-		return false
-	}
-	r.log.Info("connection refused by rate limit", "ip", ip)
-	return true
-}
-
-// connIP is the client address of the connection behind ctx, or "" for an
-// internal call. X-Forwarded-For is trusted only from loopback proxies.
+// connIP is the client address of the connection behind ctx (see
+// clientIP), or "" for an internal call.
 func (r *Relay) connIP(ctx context.Context) string {
 	ws := khatru.GetConnection(ctx)
 	if ws == nil || ws.Request == nil {
 		return ""
 	}
-	return r.requestIP(ws.Request)
-}
-
-func (r *Relay) requestIP(req *http.Request) string {
-	host, _, err := net.SplitHostPort(req.RemoteAddr)
-	if err != nil {
-		host = req.RemoteAddr
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		if xff := req.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if fwd := net.ParseIP(strings.TrimSpace(first)); fwd != nil {
-				return fwd.String()
-			}
-		}
-	}
-	return host
+	return limitKey(clientIP(ws.Request, r.cfg.TrustedProxies))
 }
 
 func kindClass(kind int) string {
@@ -458,11 +447,13 @@ func (r *Relay) Store() Store { return r.store }
 func (r *Relay) Mux() *http.ServeMux { return r.mux }
 
 // Handler returns the relay's HTTP handler: websocket, NIP-11, then Mux.
+// Served by another server than Serve's, the relay knows no listen address,
+// so NIP-42 AUTH is accepted only when a ServiceURL is configured.
 func (r *Relay) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch {
 		case strings.EqualFold(req.Header.Get("Upgrade"), "websocket"):
-			r.kh.HandleWebsocket(&hijackTracker{ResponseWriter: w, r: r}, req)
+			r.serveWebsocket(w, req)
 		case req.Header.Get("Accept") == "application/nostr+json":
 			r.serveInfo(w, req)
 		default:
@@ -514,6 +505,7 @@ func (r *Relay) Serve(ln net.Listener) error {
 	r.srv = srv
 	r.addr = ln.Addr()
 	r.mu.Unlock()
+	r.setListenHosts(ln.Addr())
 	r.log.Info("relay listening", "addr", ln.Addr().String(), "pubkey", r.pubkey, "data", r.cfg.DataDir)
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)

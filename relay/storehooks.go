@@ -203,10 +203,13 @@ var (
 )
 
 // hijackTracker records the raw connection khatru's websocket upgrade takes,
-// so Shutdown can close connections whose clients do not leave.
+// so Shutdown can close connections whose clients do not leave, and gives
+// the connection's slot back (release) when it closes.
 type hijackTracker struct {
 	http.ResponseWriter
-	r *Relay
+	r        *Relay
+	release  func()
+	hijacked bool // the connection was taken, and release passed on to it
 }
 
 func (h *hijackTracker) Hijack() (c net.Conn, rw *bufio.ReadWriter, err error) {
@@ -218,7 +221,7 @@ func (h *hijackTracker) Hijack() (c net.Conn, rw *bufio.ReadWriter, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tc := &trackedConn{Conn: c, r: h.r}
+	tc := &trackedConn{Conn: c, r: h.r, release: h.release}
 	h.r.mu.Lock()
 	if h.r.closed {
 		h.r.mu.Unlock()
@@ -227,13 +230,15 @@ func (h *hijackTracker) Hijack() (c net.Conn, rw *bufio.ReadWriter, err error) {
 	}
 	h.r.rawConns[tc] = struct{}{}
 	h.r.mu.Unlock()
+	h.hijacked = true
 	return tc, rw, nil
 }
 
 type trackedConn struct {
 	net.Conn
-	r    *Relay
-	once sync.Once
+	r       *Relay
+	release func()
+	once    sync.Once
 }
 
 func (c *trackedConn) Close() error {
@@ -241,6 +246,9 @@ func (c *trackedConn) Close() error {
 		c.r.mu.Lock()
 		delete(c.r.rawConns, c)
 		c.r.mu.Unlock()
+		if c.release != nil {
+			c.release()
+		}
 	})
 	return c.Conn.Close()
 }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -51,6 +52,19 @@ func defaultsForDocs() config {
 	return config{relay.DefaultConfig(), marketplace.DefaultConfig(), payOptions{}, web.DefaultConfig(), logOptions{level: "info", format: "text"}}
 }
 
+// parsePrefix reads a CIDR, or a single IP address as its own network.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("trusted proxy %q: want a CIDR such as 10.0.0.0/8 or an IP address", s)
+	}
+	ip = ip.Unmap()
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
+}
+
 // envName is the environment variable of a flag.
 func envName(flag string) string { return settings.EnvName(flag) }
 
@@ -65,7 +79,21 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.String("config", "", "optional config `file` of \"name = value\" lines")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on (HTTP and websocket)")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the event database and the relay key")
-	fs.StringVar(&cfg.ServiceURL, "service-url", cfg.ServiceURL, "public ws:// or wss:// URL of the relay, checked in NIP-42 AUTH (default: from the Host header)")
+	fs.StringVar(&cfg.ServiceURL, "service-url", cfg.ServiceURL, "public ws:// or wss:// URL of the relay, the only one NIP-42 AUTH is accepted for (default: URLs naming the listen address)")
+	fs.Func("trusted-proxies", "comma-separated CIDRs (or IPs) of reverse proxies whose X-Forwarded-For is believed (default: none)", func(v string) error {
+		cfg.TrustedProxies = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			p, err := parsePrefix(s)
+			if err != nil {
+				return err
+			}
+			cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+		}
+		return nil
+	})
 	fs.StringVar(&cfg.Name, "name", cfg.Name, "relay name in NIP-11")
 	fs.StringVar(&cfg.Description, "description", cfg.Description, "relay description in NIP-11")
 	fs.StringVar(&cfg.Contact, "contact", cfg.Contact, "operator contact in NIP-11")
@@ -107,6 +135,8 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Float64Var(&cfg.IPNegRate, "ip-neg-rate", cfg.IPNegRate, "NIP-77 NEG-OPEN per second per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPNegBurst, "ip-neg-burst", cfg.IPNegBurst, "burst of NEG-OPEN per client IP")
 	fs.IntVar(&cfg.IPConnPerMinute, "ip-conn-per-minute", cfg.IPConnPerMinute, "new connections per minute per client IP (0: no limit)")
+	fs.IntVar(&cfg.IPMaxConnections, "ip-max-connections", cfg.IPMaxConnections, "open websocket connections per client IP, an IPv6 client counting by its /64 (0: no limit)")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "open websocket connections in total (0: the open file limit less 1/8 for other files, at least 128 less, at most 16384)")
 	fs.Func("mints", "comma-separated Cashu mint URLs the relay accepts fees in (default: an embedded development mint with TEST MONEY)", func(v string) error {
 		po.mints = nil
 		for _, m := range strings.Split(v, ",") {
@@ -132,11 +162,11 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 		wc.Operator = pk
 		return nil
 	})
-	fs.StringVar(&wc.BaseURL, "public-url", wc.BaseURL, "public http(s):// origin of the relay's pages, checked in NIP-98 operator logins (default: from each request)")
 	fs.IntVar(&cfg.SendQueueMessages, "send-queue-messages", cfg.SendQueueMessages, "messages waiting to be sent to one client; a client that falls further behind is disconnected")
 	fs.IntVar(&cfg.SendQueueBytes, "send-queue-bytes", cfg.SendQueueBytes, "bytes waiting to be sent to one client; a client that falls further behind is disconnected (at least twice max-message-length)")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest network write to a client; a client that takes longer is disconnected")
 	fs.DurationVar(&cfg.MessageTimeout, "message-timeout", cfg.MessageTimeout, "longest time a client may take to send one message, from its first frame to its last")
+	fs.StringVar(&wc.BaseURL, "public-url", wc.BaseURL, "public http(s):// origin of the relay's pages, the only one NIP-98 operator logins are accepted for (default: URLs naming the listen address)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "longest wait for in-flight writes on shutdown")
 	fs.StringVar(&lo.level, "log-level", lo.level, "debug, info, warn or error")
 	fs.StringVar(&lo.format, "log-format", lo.format, "text or json")

@@ -42,6 +42,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 2
 	}
+	if soft, hard, err := relay.RaiseOpenFileLimit(); err != nil {
+		log.Warn("open file limit not raised", "soft", soft, "hard", hard, "err", err)
+	} else {
+		log.Info("open file limit", "soft", soft, "hard", hard)
+	}
 	market, err := marketplace.New(cfg.market, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
@@ -141,6 +146,7 @@ func servePages(wcfg web.Config, r *relay.Relay, market *marketplace.Marketplace
 		web.WithEarnings(cash.fees),
 		web.WithWallet(cash.wallet),
 		web.WithRelayInfo(func() web.RelayInfo { return web.RelayInfo{Name: r.Info().Name, Pubkey: r.PublicKey()} }),
+		web.WithListenURLs(func() []string { return r.ListenURLs("http") }),
 	)
 	if err != nil {
 		return fmt.Errorf("web pages: %w", err)

@@ -33,6 +33,20 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestTrustedProxiesFlag(t *testing.T) {
+	c, err := parseConfig([]string{"--trusted-proxies", " 10.1.2.3/8, 127.0.0.1 ,::1,::ffff:192.0.2.1"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(c.relay.TrustedProxies)
+	if want := "[10.0.0.0/8 127.0.0.1/32 ::1/128 192.0.2.1/32]"; got != want {
+		t.Fatalf("trusted proxies %s, want %s", got, want)
+	}
+	if d, _ := parseConfig(nil, func(string) string { return "" }, io.Discard); len(d.relay.TrustedProxies) != 0 {
+		t.Fatalf("default trusts %v, want none", d.relay.TrustedProxies)
+	}
+}
+
 func TestBadValuesStopTheStart(t *testing.T) {
 	tests := []struct {
 		name string
@@ -53,6 +67,11 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"no write timeout", []string{"--write-timeout", "0s"}, nil, "write-timeout"},
 		{"no message timeout", []string{"--message-timeout", "0s"}, nil, "message-timeout"},
 		{"trusted below unknown", []string{"--trusted-event-rate", "1", "--unknown-event-rate", "2"}, nil, "rate"},
+		{"bad trusted proxy", []string{"--trusted-proxies", "10.0.0.0/8,proxy.lan"}, nil, "trusted-proxies"},
+		{"env bad trusted proxy", nil, map[string]string{"SOVMESH_TRUSTED_PROXIES": "10.0.0.0/33"}, "SOVMESH_TRUSTED_PROXIES"},
+		{"negative ip-max-connections", []string{"--ip-max-connections", "-1"}, nil, "ip-max-connections"},
+		{"negative max-connections", []string{"--max-connections", "-5"}, nil, "max-connections"},
+		{"service url not ws", []string{"--service-url", "https://relay.example.com"}, nil, "service-url"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,8 +26,8 @@ type Server struct {
 	Config relay.Config
 }
 
-// Start runs a relay with the default configuration (rate limits raised so
-// tests are not throttled) and returns its websocket URL.
+// Start runs a relay with the default configuration (rate limits and the
+// per-IP connection cap lifted so tests are not throttled) and returns its websocket URL.
 func Start(t testing.TB) string {
 	t.Helper()
 	return New(t, nil).URL
@@ -41,6 +41,7 @@ func New(t testing.TB, configure func(*relay.Config), opts ...relay.Option) *Ser
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.IPEventRate, cfg.PubkeyEventRate, cfg.IPReqRate, cfg.IPNegRate, cfg.IPConnPerMinute = 0, 0, 0, 0, 0
+	cfg.IPMaxConnections = 0
 	if configure != nil {
 		configure(&cfg)
 	}

@@ -11,13 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/internal/selfurl"
 )
 
 // NIP-98 refusals. Each names what was wrong so the operator can fix it.
@@ -73,14 +75,17 @@ func ParseAuthHeader(h string) (*nostr.Event, error) {
 type authenticator struct {
 	cfg Config
 	now func() time.Time
+	// listenURLs names the relay's listen address, for when cfg.BaseURL
+	// is empty.
+	listenURLs func() []string
 
 	mu       sync.Mutex
 	seen     map[string]time.Time // event id -> when it may be forgotten
 	sessions map[string]time.Time // token hash -> expiry
 }
 
-func newAuthenticator(cfg Config, now func() time.Time) *authenticator {
-	return &authenticator{cfg: cfg, now: now, seen: make(map[string]time.Time), sessions: make(map[string]time.Time)}
+func newAuthenticator(cfg Config, now func() time.Time, listenURLs func() []string) *authenticator {
+	return &authenticator{cfg: cfg, now: now, listenURLs: listenURLs, seen: make(map[string]time.Time), sessions: make(map[string]time.Time)}
 }
 
 // verify checks the NIP-98 header of req strictly: kind 27235, created_at
@@ -97,9 +102,8 @@ func (a *authenticator) verify(req *http.Request, body []byte) (string, error) {
 	if d := now.Sub(created); d > a.cfg.AuthWindow || d < -a.cfg.AuthWindow {
 		return "", fmt.Errorf("%w: created_at is %s from the relay's clock, allowed %s", ErrBadAuth, d.Round(time.Second), a.cfg.AuthWindow)
 	}
-	want := a.requestURL(req)
-	if u := tagValue(evt, "u"); u != want {
-		return "", fmt.Errorf("%w: u tag %q, want %q", ErrBadAuth, u, want)
+	if u := tagValue(evt, "u"); !a.namesRequest(u, req) {
+		return "", fmt.Errorf("%w: u tag %q does not name this request, want %q", ErrBadAuth, u, a.wantURL(req))
 	}
 	if m := tagValue(evt, "method"); m != req.Method {
 		return "", fmt.Errorf("%w: method tag %q, want %q", ErrBadAuth, m, req.Method)
@@ -138,29 +142,39 @@ func (a *authenticator) verify(req *http.Request, body []byte) (string, error) {
 	return evt.PubKey, nil
 }
 
-// requestURL is the absolute URL the client asked for, as a NIP-98 u tag
-// must name it.
-func (a *authenticator) requestURL(req *http.Request) string {
-	path := req.URL.RequestURI()
+// origins are the http(s) origins a NIP-98 u tag may name: the configured
+// base URL, else the relay's listen address. Never the request's Host
+// header, which the client chooses: an event signed for another server
+// would pass.
+func (a *authenticator) origins() []string {
 	if a.cfg.BaseURL != "" {
-		return strings.TrimSuffix(a.cfg.BaseURL, "/") + path
+		return []string{a.cfg.BaseURL}
 	}
-	scheme := "http"
-	if req.TLS != nil {
-		scheme = "https"
-	} else if fromLoopback(req) && strings.EqualFold(req.Header.Get("X-Forwarded-Proto"), "https") {
-		scheme = "https"
+	if a.listenURLs == nil {
+		return nil
 	}
-	return scheme + "://" + req.Host + path
+	return a.listenURLs()
 }
 
-func fromLoopback(req *http.Request) bool {
-	host, _, err := net.SplitHostPort(req.RemoteAddr)
-	if err != nil {
-		host = req.RemoteAddr
+// namesRequest reports whether u, a NIP-98 u tag, is the absolute URL of
+// req: one of the origins (compared in selfurl's canonical form, so host
+// case and default ports do not matter) followed by req's exact path and
+// query.
+func (a *authenticator) namesRequest(u string, req *http.Request) bool {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Host == "" || pu.RequestURI() != req.URL.RequestURI() {
+		return false
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return selfurl.Match(a.origins(), pu.Scheme+"://"+pu.Host)
+}
+
+// wantURL is the u tag the relay expects for req, for error messages.
+func (a *authenticator) wantURL(req *http.Request) string {
+	o := a.origins()
+	if len(o) == 0 {
+		return "(no public URL configured)"
+	}
+	return strings.TrimSuffix(o[0], "/") + req.URL.RequestURI()
 }
 
 func tagValue(evt *nostr.Event, name string) string {
@@ -318,7 +332,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, req *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/admin", Expires: exp,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: strings.HasPrefix(s.auth.requestURL(req), "https://"),
+		Secure: req.TLS != nil || strings.HasPrefix(s.cfg.BaseURL, "https://"),
 	})
 	s.log.Info("operator logged in", "pubkey", pk)
 	writeJSON(w, http.StatusOK, map[string]any{"pubkey": pk, "expires": exp.Unix()})

@@ -93,7 +93,7 @@ func TestVerifyNIP98(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newAuthenticator(Config{Operator: opPK, AuthWindow: 60 * time.Second, SessionTTL: time.Hour, MaxSessions: 2}, func() time.Time { return now })
+			a := newAuthenticator(Config{Operator: opPK, AuthWindow: 60 * time.Second, SessionTTL: time.Hour, MaxSessions: 2}, func() time.Time { return now }, listenAt("http://relay.test:7447"))
 			req := httptest.NewRequest(tc.method, url, strings.NewReader(string(tc.body)))
 			if h := tc.header(t); h != "" {
 				req.Header.Set("Authorization", h)
@@ -119,7 +119,7 @@ func TestNIP98ReplayRefused(t *testing.T) {
 	opSK := nostr.GeneratePrivateKey()
 	opPK, _ := nostr.GetPublicKey(opSK)
 	now := time.Unix(1_800_000_000, 0)
-	a := newAuthenticator(Config{Operator: opPK, AuthWindow: 60 * time.Second, SessionTTL: time.Hour, MaxSessions: 2}, func() time.Time { return now })
+	a := newAuthenticator(Config{Operator: opPK, AuthWindow: 60 * time.Second, SessionTTL: time.Hour, MaxSessions: 2}, func() time.Time { return now }, listenAt("http://127.0.0.1:1"))
 	const url = "http://127.0.0.1:1/admin/api/login"
 	h := nip98(t, opSK, now, nostr.Tags{{"u", url}, {"method", "POST"}}, nil)
 	req := func() *http.Request {
@@ -141,27 +141,41 @@ func TestNIP98ReplayRefused(t *testing.T) {
 	}
 }
 
-func TestRequestURL(t *testing.T) {
+func listenAt(urls ...string) func() []string { return func() []string { return urls } }
+
+// TestNIP98URL: the u tag must name the configured public URL or, without
+// one, the listen address, whatever Host and X-Forwarded-* headers the
+// request carries.
+func TestNIP98URL(t *testing.T) {
+	listen := listenAt("http://127.0.0.1:7447", "http://localhost:7447")
 	cases := []struct {
-		name, base, remote, proto string
-		tls                       bool
-		want                      string
+		name, base, host, proto, u string
+		want                       bool
 	}{
-		{"plain", "", "203.0.113.1:5000", "", false, "http://relay.test/admin/api/stats?a=b"},
-		{"forwarded https from loopback proxy", "", "127.0.0.1:5000", "https", false, "https://relay.test/admin/api/stats?a=b"},
-		{"forwarded https from elsewhere ignored", "", "203.0.113.1:5000", "https", false, "http://relay.test/admin/api/stats?a=b"},
-		{"configured base", "https://relay.example.com/", "203.0.113.1:5000", "", false, "https://relay.example.com/admin/api/stats?a=b"},
+		{"listen address", "", "127.0.0.1:7447", "", "http://127.0.0.1:7447/admin/api/stats?a=b", true},
+		{"localhost, host in capitals", "", "localhost:7447", "", "http://LOCALHOST:7447/admin/api/stats?a=b", true},
+		{"other host named in Host header", "", "evil.test", "", "http://evil.test/admin/api/stats?a=b", false},
+		{"other host named in X-Forwarded-Host", "", "127.0.0.1:7447", "https", "https://evil.test/admin/api/stats?a=b", false},
+		{"https on the listen port", "", "127.0.0.1:7447", "https", "https://127.0.0.1:7447/admin/api/stats?a=b", false},
+		{"other path", "", "127.0.0.1:7447", "", "http://127.0.0.1:7447/admin/api/stats", false},
+		{"other query", "", "127.0.0.1:7447", "", "http://127.0.0.1:7447/admin/api/stats?a=c", false},
+		{"configured base", "https://relay.example.com/", "127.0.0.1:7447", "", "https://relay.example.com/admin/api/stats?a=b", true},
+		{"configured base, default port written", "https://relay.example.com", "127.0.0.1:7447", "", "https://relay.example.com:443/admin/api/stats?a=b", true},
+		{"listen address when a base is configured", "https://relay.example.com", "127.0.0.1:7447", "", "http://127.0.0.1:7447/admin/api/stats?a=b", false},
+		{"not a url", "", "127.0.0.1:7447", "", "::", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &authenticator{cfg: Config{BaseURL: tc.base}}
-			r := httptest.NewRequest("GET", "http://relay.test/admin/api/stats?a=b", nil)
-			r.RemoteAddr = tc.remote
+			a := newAuthenticator(Config{BaseURL: tc.base}, time.Now, listen)
+			r := httptest.NewRequest("GET", "/admin/api/stats?a=b", nil)
+			r.Host = tc.host
+			r.RemoteAddr = "127.0.0.1:5000"
 			if tc.proto != "" {
 				r.Header.Set("X-Forwarded-Proto", tc.proto)
+				r.Header.Set("X-Forwarded-Host", "evil.test")
 			}
-			if got := a.requestURL(r); got != tc.want {
-				t.Fatalf("got %q, want %q", got, tc.want)
+			if got := a.namesRequest(tc.u, r); got != tc.want {
+				t.Fatalf("namesRequest(%q) = %v, want %v", tc.u, got, tc.want)
 			}
 		})
 	}
@@ -170,7 +184,7 @@ func TestRequestURL(t *testing.T) {
 func TestSessions(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
-	a := newAuthenticator(Config{SessionTTL: time.Hour, MaxSessions: 2}, clock)
+	a := newAuthenticator(Config{SessionTTL: time.Hour, MaxSessions: 2}, clock, nil)
 	withCookie := func(v string) *http.Request {
 		r := httptest.NewRequest("GET", "/admin/api/stats", nil)
 		r.AddCookie(&http.Cookie{Name: sessionCookie, Value: v})
@@ -253,7 +267,7 @@ func FuzzParseAuthHeader(f *testing.F) {
 		if err == nil && evt.Kind != nostr.KindHTTPAuth {
 			t.Fatalf("parsed kind %d", evt.Kind)
 		}
-		a := newAuthenticator(Config{Operator: pk, AuthWindow: time.Minute, SessionTTL: time.Hour, MaxSessions: 1}, func() time.Time { return now })
+		a := newAuthenticator(Config{Operator: pk, AuthWindow: time.Minute, SessionTTL: time.Hour, MaxSessions: 1}, func() time.Time { return now }, listenAt("http://relay.test"))
 		req := httptest.NewRequest("GET", url, nil)
 		req.Header.Set("Authorization", h)
 		got, err := a.verify(req, nil)

@@ -116,6 +116,7 @@ func startEnv(t *testing.T, seeds ...string) *env {
 		web.WithWallet(e.wallet),
 		web.WithRelayInfo(func() web.RelayInfo { return web.RelayInfo{Name: "test relay", Pubkey: e.PublicKey()} }),
 		web.WithTrust(e.storeTrust(t, seeds)),
+		web.WithListenURLs(func() []string { return e.ListenURLs("http") }),
 	)
 	if err != nil {
 		t.Fatal(err)

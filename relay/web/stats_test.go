@@ -279,13 +279,14 @@ func TestDashboardWithoutSources(t *testing.T) {
 	cfg := web.DefaultConfig()
 	cfg.Operator = pk
 	st, _ := e.Store().(web.Store)
-	bare, err := web.New(cfg, st, web.WithLogger(quiet()))
+	var srv *httptest.Server
+	bare, err := web.New(cfg, st, web.WithLogger(quiet()), web.WithListenURLs(func() []string { return []string{srv.URL} }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	bare.Register(mux)
-	srv := httptest.NewServer(mux)
+	srv = httptest.NewServer(mux)
 	defer srv.Close()
 	url := srv.URL + "/admin/api/stats"
 	var raw map[string]any
@@ -312,7 +313,7 @@ func TestTrustEndpoint(t *testing.T) {
 	cfg := web.DefaultConfig()
 	cfg.Operator = e.operatorPK
 	st, _ := e.Store().(web.Store)
-	pages, err := web.New(cfg, st, web.WithLogger(quiet()))
+	pages, err := web.New(cfg, st, web.WithLogger(quiet()), web.WithListenURLs(func() []string { return nil }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,8 @@
 // The pages are plain HTML, CSS and JavaScript embedded in the binary; they
 // load nothing from other hosts (a Content-Security-Policy forbids it).
 //
-//	srv, err := web.New(cfg, store, web.WithStats(stats), web.WithEarnings(collector), web.WithWallet(wallet))
+//	srv, err := web.New(cfg, store, web.WithStats(stats), web.WithEarnings(collector), web.WithWallet(wallet),
+//		web.WithListenURLs(func() []string { return relay.ListenURLs("http") }))
 //	srv.Register(relay.Mux())
 package web
 
@@ -38,9 +39,9 @@ type Config struct {
 	Operator string
 	// BaseURL is the http(s) origin clients use to reach the relay, such as
 	// https://relay.example.com, against which the "u" tag of NIP-98 events
-	// is checked. Empty: the origin is taken from each request (https when
-	// the connection is TLS, or when a loopback reverse proxy says so in
-	// X-Forwarded-Proto; the Host header).
+	// is checked. Empty: the u tag must name the relay's listen address
+	// (WithListenURLs); the request's Host and X-Forwarded-* headers are
+	// never used, as the client chooses them.
 	BaseURL string
 	// AuthWindow is how far the created_at of a NIP-98 event may be from now.
 	AuthWindow time.Duration
@@ -98,6 +99,8 @@ type Server struct {
 	auth     *authenticator
 	static   fs.FS
 
+	listenURLs func() []string
+
 	netMu sync.Mutex // one scan at a time; guards net and netAt
 	net   NetworkHealth
 	netAt time.Time
@@ -133,6 +136,11 @@ func WithTrust(f TrustFunc) Option { return func(s *Server) { s.trust = f } }
 // WithRelayInfo names the relay on the dashboard.
 func WithRelayInfo(f func() RelayInfo) Option { return func(s *Server) { s.info = f } }
 
+// WithListenURLs gives the http:// URLs naming the address the relay listens
+// on (relay.Relay.ListenURLs("http")): when Config.BaseURL is empty, NIP-98
+// logins are accepted only for them. New fails with neither.
+func WithListenURLs(f func() []string) Option { return func(s *Server) { s.listenURLs = f } }
+
 // WithClock sets the clock for NIP-98 checks, sessions and freshness (tests).
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -153,7 +161,15 @@ func New(cfg Config, store Store, opts ...Option) (*Server, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	s.auth = newAuthenticator(cfg, s.now)
+	if cfg.BaseURL == "" && s.listenURLs == nil {
+		return nil, fmt.Errorf("%w: no base URL and no listen URLs: NIP-98 logins would have no URL to check", ErrInvalidConfig)
+	}
+	if cfg.BaseURL != "" {
+		s.log.Info("NIP-98 operator logins accepted for the public URL only", "url", cfg.BaseURL)
+	} else {
+		s.log.Info("no --public-url: NIP-98 operator logins accepted only for URLs naming the relay's listen address")
+	}
+	s.auth = newAuthenticator(cfg, s.now, s.listenURLs)
 	return s, nil
 }
 

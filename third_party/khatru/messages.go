@@ -187,8 +187,11 @@ func (rl *Relay) handleMessage(ctx context.Context, ws *WebSocket, r *http.Reque
 		id := string(*env)
 		rl.removeListenerId(ws, id)
 	case *nostr.AuthEnvelope:
-		wsBaseUrl := strings.Replace(rl.getBaseURL(r), "http", "ws", 1)
-		if pubkey, ok := nip42.ValidateAuthEvent(&env.Event, ws.Challenge, wsBaseUrl); ok {
+		// sovmesh patch: the relay tag is checked by AuthRelayMatches.
+		wsBaseUrl, refused := rl.authRelayURL(r, &env.Event)
+		if refused != "" {
+			ws.WriteJSON(nostr.OKEnvelope{EventID: env.Event.ID, OK: false, Reason: refused})
+		} else if pubkey, ok := nip42.ValidateAuthEvent(&env.Event, ws.Challenge, wsBaseUrl); ok {
 			ws.AuthedPublicKey = pubkey
 			ws.authLock.Lock()
 			if ws.Authed != nil {

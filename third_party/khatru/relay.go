@@ -117,6 +117,14 @@ type Relay struct {
 	// sovmesh patch: NegentropyMaxSessions, when positive, bounds the
 	// NEG-OPEN sessions open (or being opened) on one connection.
 	NegentropyMaxSessions int
+	// sovmesh patch: AuthRelayMatches, when set, decides whether relayTag,
+	// the "relay" tag of a NIP-42 AUTH event received on the connection
+	// upgraded by r, names this relay; reason is the OK message when it does
+	// not ("invalid: ..."). Unset, the tag is compared with ServiceURL or,
+	// without one, a URL built from the request's Host and X-Forwarded-*
+	// headers, as upstream (which accepts an AUTH made for another relay
+	// when the client sends that relay's name as its Host).
+	AuthRelayMatches func(r *http.Request, relayTag string) (ok bool, reason string)
 
 	// these are used when this relays acts as a router
 	routes                []Route
@@ -167,6 +175,23 @@ type Relay struct {
 
 	// NIP-40 expiration manager
 	expirationManager *expirationManager
+}
+
+// authRelayURL returns the URL nip42.ValidateAuthEvent is to check the
+// relay tag of evt against, or the OK reason refusing evt (sovmesh patch:
+// see AuthRelayMatches).
+func (rl *Relay) authRelayURL(r *http.Request, evt *nostr.Event) (url string, refused string) {
+	if rl.AuthRelayMatches == nil {
+		return strings.Replace(rl.getBaseURL(r), "http", "ws", 1), ""
+	}
+	tag := evt.Tags.Find("relay")
+	if tag == nil {
+		return "", "invalid: AUTH event has no relay tag"
+	}
+	if ok, reason := rl.AuthRelayMatches(r, tag[1]); !ok {
+		return "", reason
+	}
+	return tag[1], ""
 }
 
 func (rl *Relay) getBaseURL(r *http.Request) string {
