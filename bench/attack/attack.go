@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -405,33 +406,47 @@ func XFFSpoof(ctx context.Context, t Target, rounds int, tally *Tally) error {
 }
 
 // FragmentHold starts a fragmented message and keeps the connection busy
-// with unsolicited pongs, never finishing the message.
+// with unsolicited pongs and one-byte continuations, never finishing the
+// message. The relay must end the connection.
 func FragmentHold(ctx context.Context, t Target, rounds int, tally *Tally) error {
 	c, err := dial(ctx, t, DialOptions{}, tally)
 	if err != nil {
 		return nil
 	}
-	defer c.Close()
 	if err := c.WriteFrame(false, OpText, []byte(`["REQ","frag",`+strings.Repeat(" ", 4096))); err != nil {
+		c.Close()
 		return nil
 	}
+	var quitting atomic.Bool
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if _, err := c.Read(time.Now().Add(time.Duration(rounds+10) * 200 * time.Millisecond)); err == nil || !isTimeout(err) {
+		_, err := c.Read(time.Now().Add(time.Duration(rounds+10) * 200 * time.Millisecond))
+		switch {
+		case quitting.Load():
+		case err == nil || !isTimeout(err):
 			tally.Add("closed by relay")
+		default:
+			tally.Add("no answer")
 		}
 	}()
-	for i := 0; i < rounds && ctx.Err() == nil; i++ {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+loop:
+	for i := 0; i < rounds; i++ {
 		select {
 		case <-done:
 			return nil
-		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			break loop
+		case <-tick.C:
 		}
 		if c.WriteFrame(true, OpPong, nil) != nil || c.WriteFrame(false, OpContinuation, []byte(" ")) != nil {
 			break
 		}
+		tally.Add("fragment sent")
 	}
+	quitting.Store(true)
 	c.Close()
 	<-done
 	return nil
@@ -453,7 +468,11 @@ func ConnFlood(ctx context.Context, t Target, rounds int, tally *Tally) error {
 	for i := 0; i < rounds && ctx.Err() == nil; i++ {
 		c, err := dial(ctx, t, DialOptions{}, tally)
 		if err != nil {
-			if !errors.Is(err, ErrRefused) {
+			switch {
+			case errors.Is(err, ErrRefused):
+			case isTimeout(err):
+				tally.Add("dial timed out")
+			default:
 				tally.Add("dial failed")
 			}
 			continue

@@ -83,9 +83,16 @@ func Dial(ctx context.Context, wsURL string, o DialOptions) (*Conn, error) {
 	key := base64.StdEncoding.EncodeToString(keyb)
 	path := u.RequestURI()
 	var req strings.Builder
-	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n", path, u.Host)
+	host := u.Host
+	if h := o.Header.Get("Host"); h != "" {
+		host = h
+	}
+	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n", path, host)
 	fmt.Fprintf(&req, "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", key)
 	for k, vs := range o.Header {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			continue
+		}
 		for _, v := range vs {
 			fmt.Fprintf(&req, "%s: %s\r\n", k, v)
 		}
