@@ -38,6 +38,7 @@ type options struct {
 	storedBudget time.Duration
 	cpuprofile   string
 	reqprofile   string
+	attack       attackOptions
 }
 
 func main() {
@@ -56,6 +57,10 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "", "internal: data directory for -serve")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write each relay's CPU profile to this path with the target's name appended")
 	flag.StringVar(&o.reqprofile, "reqprofile", "", "like -cpuprofile, but profile only the REQ phase (both rounds of queries)")
+	flag.StringVar(&o.attack.attacks, "attack", "", "run attacks (\"all\" or names from bench/attack, comma separated) against sovmesh with default limits while honest clients publish and query, instead of the side-by-side measurement")
+	flag.DurationVar(&o.attack.phase, "attack-phase", 15*time.Second, "-attack: length of the honest phase without and with the attacks")
+	flag.IntVar(&o.attack.rounds, "attack-rounds", 500, "-attack: most rounds (connections, messages) of each attack")
+	flag.IntVar(&o.attack.stored, "attack-stored", 20000, "-attack: events in the store before the attacks")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -72,6 +77,13 @@ func main() {
 		}
 		if err := serve(ctx, o.serve, o.dir, o.reqprofile); err != nil {
 			fmt.Fprintln(os.Stderr, "relayload serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if o.attack.attacks != "" {
+		if err := runAttack(ctx, o.attack); err != nil {
+			fmt.Fprintln(os.Stderr, "relayload:", err)
 			os.Exit(1)
 		}
 		return

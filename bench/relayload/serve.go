@@ -55,6 +55,15 @@ func serve(ctx context.Context, target, dir, profile string) error {
 		}
 		store, handler = r.Store(), r.Handler()
 		stop = func() { _ = r.Shutdown(context.Background()) }
+	case "sovmesh-defaults": // the relay as meshrelay runs it, limits included
+		cfg := relay.DefaultConfig()
+		cfg.DataDir = dir
+		r, err := relay.New(cfg, relay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		if err != nil {
+			return err
+		}
+		store, handler = r.Store(), r.Handler()
+		stop = func() { _ = r.Shutdown(context.Background()) }
 	case "khatru-sqlite3":
 		db := &sqlite3.SQLite3Backend{DatabaseURL: filepath.Join(dir, "events.db")}
 		if err := db.Init(); err != nil {

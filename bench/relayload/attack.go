@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/bench/attack"
+)
+
+// attackOptions shape the -attack run.
+type attackOptions struct {
+	attacks string
+	phase   time.Duration
+	rounds  int
+	stored  int
+}
+
+// honestResult is what honest clients saw in one phase.
+type honestResult struct {
+	okLat, reqLat []time.Duration
+	failures      int
+}
+
+// runAttack measures honest clients of a sovmesh relay (default limits) for
+// one phase alone and one phase while every chosen attack runs from another
+// loopback address, and reports the ratio of their p99 latencies, the
+// relay's memory per attacking connection, and whether it survived.
+func runAttack(ctx context.Context, o attackOptions) error {
+	dir, err := os.MkdirTemp("", "relayload-attack-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, self, "-serve", "sovmesh-defaults", "-dir", dir)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "ADDR ") {
+		return fmt.Errorf("child did not start: %q %v", line, err)
+	}
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
+	url := "ws://" + addr
+	if o.stored > 0 {
+		if err := benchPost(addr, fmt.Sprintf("/bench/prefill?n=%d&max=2m", o.stored)); err != nil {
+			return err
+		}
+	}
+	var attacks []attack.Attack
+	for _, name := range strings.Split(o.attacks, ",") {
+		if name = strings.TrimSpace(name); name == "all" {
+			attacks = append(attacks, attack.All()...)
+		} else if a, ok := attack.ByName(name); ok {
+			attacks = append(attacks, a)
+		} else {
+			return fmt.Errorf("unknown attack %q", name)
+		}
+	}
+	fmt.Printf("relayload -attack: %d stored, phases of %s, attacks from 127.0.0.2: %d\n", o.stored, o.phase, len(attacks))
+
+	rssIdle, err := rss(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	base := honest(ctx, url, o.phase)
+	fmt.Printf("without attack: OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures\n",
+		percentile(base.okLat, .5), percentile(base.okLat, .99), len(base.okLat),
+		percentile(base.reqLat, .5), percentile(base.reqLat, .99), len(base.reqLat), base.failures)
+
+	// Under attack: every attack at once, from another loopback address.
+	actx, acancel := context.WithTimeout(ctx, o.phase)
+	defer acancel()
+	tallies := make([]*attack.Tally, len(attacks))
+	var wg sync.WaitGroup
+	for i, a := range attacks {
+		tallies[i] = &attack.Tally{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Run(actx, attack.Target{URL: url, From: net.IPv4(127, 0, 0, 2)}, o.rounds, tallies[i]); err != nil {
+				fmt.Printf("attack %s: %v\n", a.Name, err)
+			}
+		}()
+	}
+	var peakRSS int64
+	var peakConns float64
+	sampleDone := make(chan struct{})
+	go func() {
+		defer close(sampleDone)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-actx.Done():
+				return
+			case <-tick.C:
+			}
+			if r, err := rss(cmd.Process.Pid); err == nil && r > peakRSS {
+				peakRSS = r
+			}
+			if c := scrapeGauge(addr, "sovmesh_connections"); c > peakConns {
+				peakConns = c
+			}
+		}
+	}()
+	under := honest(ctx, url, o.phase)
+	acancel()
+	wg.Wait()
+	<-sampleDone
+
+	alive := true
+	select {
+	case err := <-exited:
+		alive = false
+		exited <- err
+	default:
+		if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+			alive = false
+		} else {
+			resp.Body.Close()
+		}
+	}
+	fmt.Printf("under attack:   OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures\n",
+		percentile(under.okLat, .5), percentile(under.okLat, .99), len(under.okLat),
+		percentile(under.reqLat, .5), percentile(under.reqLat, .99), len(under.reqLat), under.failures)
+	for i, a := range attacks {
+		fmt.Printf("  %-20s (point %2d): %s\n", a.Name, a.Point, tallies[i].String())
+	}
+	ratio := func(a, b []time.Duration) float64 {
+		pb := percentile(b, .99)
+		if pb == 0 {
+			return 0
+		}
+		return float64(percentile(a, .99)) / float64(pb)
+	}
+	attackConns := peakConns - 2 // the two honest connections
+	perConn := 0.0
+	if attackConns > 0 {
+		perConn = float64(peakRSS-rssIdle) / attackConns
+	}
+	fmt.Printf("\n| honest OK p99 ratio | honest REQ p99 ratio | peak attacking connections | RSS idle -> peak | RSS per attacking connection | relay alive |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("| %.2fx | %.2fx | %.0f | %.0f -> %.0f MiB | %.1f KiB | %v |\n",
+		ratio(under.okLat, base.okLat), ratio(under.reqLat, base.reqLat), attackConns,
+		float64(rssIdle)/(1<<20), float64(peakRSS)/(1<<20), perConn/1024, alive)
+	if !alive {
+		return fmt.Errorf("the relay died under attack")
+	}
+	return nil
+}
+
+// honest publishes one event every 10 ms on one connection and sends one
+// REQ every 50 ms on another, for d, within the relay's default per-IP
+// limits, and records each OK and EOSE latency.
+func honest(ctx context.Context, url string, d time.Duration) honestResult {
+	var res honestResult
+	var mu sync.Mutex
+	fail := func() { mu.Lock(); res.failures++; mu.Unlock() }
+	pctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // publisher
+		defer wg.Done()
+		ws, _, err := websocket.DefaultDialer.DialContext(pctx, url, nil)
+		if err != nil {
+			fail()
+			return
+		}
+		defer ws.Close()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-pctx.Done():
+				return
+			case <-tick.C:
+			}
+			evt := nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Content: fmt.Sprintf("honest %d", i), Tags: nostr.Tags{{"t", "honest"}}}
+			_ = evt.Sign(sk)
+			msg, _ := json.Marshal([]any{"EVENT", evt})
+			t0 := time.Now()
+			if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+				fail()
+				return
+			}
+			_ = ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+			for {
+				_, m, err := ws.ReadMessage()
+				if err != nil {
+					fail()
+					return
+				}
+				if strings.HasPrefix(string(m), `["OK","`+evt.ID+`",true`) {
+					mu.Lock()
+					res.okLat = append(res.okLat, time.Since(t0))
+					mu.Unlock()
+					break
+				}
+				if strings.HasPrefix(string(m), `["OK","`+evt.ID+`"`) {
+					fail()
+					break
+				}
+			}
+		}
+	}()
+	go func() { // querier
+		defer wg.Done()
+		ws, _, err := websocket.DefaultDialer.DialContext(pctx, url, nil)
+		if err != nil {
+			fail()
+			return
+		}
+		defer ws.Close()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-pctx.Done():
+				return
+			case <-tick.C:
+			}
+			sub := fmt.Sprintf("h%d", i)
+			f := nostr.Filter{Authors: []string{pk}, Tags: nostr.TagMap{"t": {"honest"}}, Limit: 20}
+			if i%2 == 1 {
+				f = nostr.Filter{Kinds: []int{1}, Limit: 50}
+			}
+			msg, _ := json.Marshal([]any{"REQ", sub, f})
+			t0 := time.Now()
+			if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+				fail()
+				return
+			}
+			_ = ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+			for {
+				_, m, err := ws.ReadMessage()
+				if err != nil {
+					fail()
+					return
+				}
+				if strings.HasPrefix(string(m), `["EOSE","`+sub+`"]`) {
+					mu.Lock()
+					res.reqLat = append(res.reqLat, time.Since(t0))
+					mu.Unlock()
+					break
+				}
+				if strings.HasPrefix(string(m), `["CLOSED","`+sub+`"`) {
+					fail()
+					break
+				}
+			}
+			closeMsg, _ := json.Marshal([]any{"CLOSE", sub})
+			_ = ws.WriteMessage(websocket.TextMessage, closeMsg)
+		}
+	}()
+	wg.Wait()
+	return res
+}
+
+// scrapeGauge reads one unlabelled metric from the relay's /metrics.
+func scrapeGauge(addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err == nil {
+				return v
+			}
+		}
+	}
+	return 0
+}
