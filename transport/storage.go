@@ -31,7 +31,8 @@ import (
 //
 // Any request may instead be answered with ERR code msg, or with NEEDPAY at
 // a pause point, after which the buyer sends PAY token frames until the
-// step is covered and the answer follows. Units are chunk bytes put or got.
+// step is covered and the answer follows. Units are chunk bytes put or got,
+// or what the gate's StoragePricer makes of them.
 const StorageProtocol protocol.ID = "/sovmesh/storage/1.0.0"
 
 const (
@@ -155,12 +156,13 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 	}
 	switch typ {
 	case tPut:
-		if m.short(uint64(len(rest))) > 0 {
+		units := m.storageUnits(true, uint64(len(rest)))
+		if m.short(units) > 0 {
 			// The pause point reads PAY frames into the frame buffer that
 			// holds rest: keep a copy.
 			rest = append([]byte(nil), rest...)
 		}
-		if err := pause(uint64(len(rest))); err != nil {
+		if err := pause(units); err != nil {
 			return err
 		}
 		return storeErr(st.Put(cid, owner, rest))
@@ -173,7 +175,7 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 			return storeErr(err)
 		}
 		*buf = data
-		if err := pause(uint64(len(data))); err != nil {
+		if err := pause(m.storageUnits(false, uint64(len(data)))); err != nil {
 			return err
 		}
 		*out, *outTyp = data, rData
