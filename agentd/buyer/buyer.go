@@ -78,6 +78,16 @@ func (c *Config) defaults() {
 	}
 	if c.Ceilings[nips.Storage] == nil {
 		c.Ceilings[nips.Storage] = StorageCeiling(10_000_000)
+	} else if hold, ok := c.Ceilings[nips.Storage].Of(nips.UnitGiBDay); ok {
+		// A ceiling on holding alone caps upload and retrieval as
+		// StorageCeiling does.
+		full := StorageCeiling(hold)
+		for i, p := range full {
+			if v, ok := c.Ceilings[nips.Storage].Of(p.Unit); ok {
+				full[i].Msat = v
+			}
+		}
+		c.Ceilings[nips.Storage] = full
 	}
 	if c.Ceilings[nips.Bandwidth] == nil {
 		c.Ceilings[nips.Bandwidth] = nips.Prices{{Unit: nips.UnitMiB, Msat: 100_000}}

@@ -41,13 +41,22 @@ type Quote struct {
 }
 
 // sharePerProvider bounds what each of n providers stores of a file of
-// size bytes put with transport's default code ((n-1)+1, 1 MiB chunks):
-// one shard of ChunkSize+Overhead per stripe, and the manifest.
+// size bytes put with transport's default code ((n-1)+1, 1 MiB chunks,
+// default audits): one shard of ChunkSize+Overhead per stripe, and the
+// manifest.
 func sharePerProvider(size int64, n int) uint64 {
 	k := uint64(max(n-1, 1))
 	chunks := (uint64(size) + chunk.DefaultSize - 1) / chunk.DefaultSize
 	stripes := (chunks + k - 1) / k
-	return stripes*(chunk.DefaultSize+chunk.Overhead) + chunk.MaxManifestSize
+	return stripes*(chunk.DefaultSize+chunk.Overhead) + manifestSize(stripes, uint64(n))
+}
+
+// manifestSize is the size of a sealed manifest of stripes stripes over n
+// providers with transport's default audits (4 shards per provider, 4
+// rounds each): chunk.Manifest.MarshalBinary's layout, with room to spare.
+func manifestSize(stripes, n uint64) uint64 {
+	const audits, rounds = 4, 4
+	return 64 + 32*n + 32*n*stripes + n*audits*(6+64*rounds) + chunk.Overhead
 }
 
 // servedBound bounds what one provider serves of a file of size bytes in a

@@ -126,7 +126,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.replicas, "replicas", c.replicas, "store: providers a file is spread over (survives the loss of one)")
 	fs.IntVar(&c.minProviders, "min-providers", c.minProviders, "store: fewest providers a put may succeed with (0: 2, enough to survive losing one; 1 with --replicas 1)")
 	fs.DurationVar(&c.duration, "duration", c.duration, "store: how long files are kept")
-	fs.Uint64Var(&c.maxStorage, "max-storage-price", c.maxStorage, "most msat per GiB-day paid for storage")
+	fs.Uint64Var(&c.maxStorage, "max-storage-price", c.maxStorage, "most msat per GiB-day paid for storage (and per GiB uploaded or retrieved)")
 	fs.Uint64Var(&c.maxBandwidth, "max-bandwidth-price", c.maxBandwidth, "most msat per MiB paid for bandwidth")
 	fs.Uint64Var(&c.maxInference, "max-inference-price", c.maxInference, "most msat per 1M tokens (each way) paid for inference")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", c.stallTimeout, "silence between chunks after which a provider is replaced mid-session")
