@@ -36,7 +36,7 @@ type StorageConfig struct {
 	UploadMsat    uint64
 	RetrievalMsat *uint64
 	Retention     uint64 // longest storage period sold, seconds (default 30 days)
-	Pricing   *Pricing
+	Pricing       *Pricing
 }
 
 // BandwidthConfig sells carried TCP traffic.
