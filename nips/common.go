@@ -185,7 +185,7 @@ func (p *parser) price(tag nostr.Tag, list Prices) (Prices, error) {
 	}
 	u := Unit(tag[3])
 	switch u {
-	case UnitMiB, UnitGiBDay, UnitMInputTokens, UnitMOutputTokens:
+	case UnitMiB, UnitGiBDay, UnitGiBUpload, UnitGiBRetrieval, UnitMInputTokens, UnitMOutputTokens:
 	default:
 		return nil, perr(p.typ, tag[0], ErrBadValue, "unknown unit %q", tag[3])
 	}
@@ -199,21 +199,26 @@ func (p *parser) price(tag nostr.Tag, list Prices) (Prices, error) {
 	return append(list, Price{Unit: u, Msat: v}), nil
 }
 
-// checkPrices checks that list prices exactly the units of r, and orders it.
+// checkPrices checks that list prices exactly the units of r, fills in the
+// default of each optional unit left out (Resource.defaultPrice), and
+// orders it.
 func (p *parser) checkPrices(tagName string, r Resource, list Prices) (Prices, error) {
 	units := r.PriceUnits()
 	if len(list) == 0 {
 		return nil, perr(p.typ, tagName, ErrMissingTag, "")
 	}
 	out := make(Prices, 0, len(units))
+	given := 0
 	for _, u := range units {
 		v, ok := list.Of(u)
-		if !ok {
+		if ok {
+			given++
+		} else if v, ok = r.defaultPrice(u, list); !ok {
 			return nil, perr(p.typ, tagName, ErrMissingTag, "%s needs a price per %s", r, u)
 		}
 		out = append(out, Price{Unit: u, Msat: v})
 	}
-	if len(list) != len(units) {
+	if len(list) != given {
 		return nil, perr(p.typ, tagName, ErrBadValue, "%s is priced only per %v", r, units)
 	}
 	return out, nil

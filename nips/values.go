@@ -32,7 +32,7 @@ type Resource string
 // The resources sold on the market.
 const (
 	Bandwidth Resource = "bandwidth" // relayed traffic, priced per MiB
-	Storage   Resource = "storage"   // priced per GiB per day
+	Storage   Resource = "storage"   // priced per GiB-day held, per GiB uploaded, per GiB retrieved
 	Inference Resource = "inference" // priced per 1M input and per 1M output tokens
 )
 
@@ -42,17 +42,36 @@ var Resources = []Resource{Bandwidth, Storage, Inference}
 // Valid reports whether r is a known resource class.
 func (r Resource) Valid() bool { return slices.Contains(Resources, r) }
 
-// PriceUnits returns the units an offer for r must price, in tag order.
+// PriceUnits returns the units an offer for r prices, in tag order. Parsed
+// prices have every one: a storage offer may leave out GiB-upload and
+// GiB-retrieval, which then take their defaults (see defaultPrice).
 func (r Resource) PriceUnits() []Unit {
 	switch r {
 	case Bandwidth:
 		return []Unit{UnitMiB}
 	case Storage:
-		return []Unit{UnitGiBDay}
+		return []Unit{UnitGiBDay, UnitGiBUpload, UnitGiBRetrieval}
 	case Inference:
 		return []Unit{UnitMInputTokens, UnitMOutputTokens}
 	}
 	return nil
+}
+
+// defaultPrice returns the price of a unit an offer (or bid) of r may leave
+// out, given the prices it states: a storage upload costs 0 and a
+// retrieval one day of holding (the GiB-day price per GiB), which is what
+// offers without these tags charged. ok is false for a required unit.
+func (r Resource) defaultPrice(u Unit, stated Prices) (msat uint64, ok bool) {
+	if r != Storage {
+		return 0, false
+	}
+	switch u {
+	case UnitGiBUpload:
+		return 0, true
+	case UnitGiBRetrieval:
+		return stated.Of(UnitGiBDay)
+	}
+	return 0, false
 }
 
 // QuantityUnit names the unit quantities of r are counted in: MiB of
@@ -76,6 +95,8 @@ type Unit string
 const (
 	UnitMiB           Unit = "MiB"              // one mebibyte relayed
 	UnitGiBDay        Unit = "GiB-day"          // one gibibyte stored for one day
+	UnitGiBUpload     Unit = "GiB-upload"       // one gibibyte received for storage
+	UnitGiBRetrieval  Unit = "GiB-retrieval"    // one gibibyte of stored data served back
 	UnitMInputTokens  Unit = "1M-input-tokens"  // one million prompt tokens
 	UnitMOutputTokens Unit = "1M-output-tokens" // one million completion tokens
 )
@@ -101,7 +122,7 @@ func (p Prices) Of(u Unit) (uint64, bool) {
 }
 
 // Sum is the sum of the components, the order book's sort key. Components
-// are at most MaxMsat and at most two, so the sum cannot overflow.
+// are at most MaxMsat and at most three, so the sum cannot overflow.
 func (p Prices) Sum() uint64 {
 	var s uint64
 	for _, x := range p {

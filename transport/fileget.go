@@ -105,11 +105,15 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 		sems[i] = make(chan struct{}, streams)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
 	futures := make(chan chan stripeResult, window)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Cancel first, then wait: on an early return the stripe fetcher may be
+	// blocked on a buffer the writer will never hand back, and only the
+	// cancel frees it.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -13,7 +13,8 @@ import (
 
 // Usage counts one session's traffic. BytesIn and BytesOut are payload
 // bytes seen from the provider's side (in = from the buyer); Units are what
-// the session charges for: chunk bytes for storage, carried bytes (both
+// the session charges for: chunk bytes for storage (or what the gate's
+// StoragePricer makes of them), carried bytes (both
 // ways) for bandwidth, streamed chunks for inference.
 type Usage struct {
 	BytesIn  uint64
@@ -39,6 +40,14 @@ type PaymentGate interface {
 	Open(ctx context.Context, s Session) (credit uint64, err error)
 	Redeem(ctx context.Context, s Session, token []byte) (units uint64, err error)
 	Close(ctx context.Context, s Session, u Usage)
+}
+
+// StoragePricer is a PaymentGate for the storage protocol whose units are
+// not chunk bytes: StorageUnits returns what a PUT (put) or GET of n chunk
+// bytes costs in its units, so that storing and reading back can be priced
+// apart. A storage gate without it charges one unit per byte either way.
+type StoragePricer interface {
+	StorageUnits(s Session, put bool, n uint64) uint64
 }
 
 // Invoice is what a provider asks a buyer to pay at a pause point.
@@ -99,6 +108,14 @@ func (m *meter) short(n uint64) uint64 {
 		return 0
 	}
 	return m.usage.Units + n - m.credit
+}
+
+// storageUnits returns what a storage PUT (put) or GET of n bytes costs.
+func (m *meter) storageUnits(put bool, n uint64) uint64 {
+	if sp, ok := m.gate.(StoragePricer); ok {
+		return sp.StorageUnits(m.sess, put, n)
+	}
+	return n
 }
 
 func (m *meter) redeem(ctx context.Context, token []byte) error {

@@ -31,7 +31,8 @@ import (
 //
 // Any request may instead be answered with ERR code msg, or with NEEDPAY at
 // a pause point, after which the buyer sends PAY token frames until the
-// step is covered and the answer follows. Units are chunk bytes put or got.
+// step is covered and the answer follows. Units are chunk bytes put or got,
+// or what the gate's StoragePricer makes of them.
 const StorageProtocol protocol.ID = "/sovmesh/storage/1.0.0"
 
 const (
@@ -155,7 +156,8 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 	}
 	switch typ {
 	case tPut:
-		if m.short(uint64(len(rest))) > 0 {
+		units := m.storageUnits(true, uint64(len(rest)))
+		if m.short(units) > 0 {
 			// The pause point reads PAY frames into the frame buffer that
 			// holds rest: keep a copy.
 			rest = append([]byte(nil), rest...)
@@ -164,14 +166,13 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 		// once stored: a put the store refuses (wrong CID, over quota)
 		// leaves its units as the buyer's credit (PaymentGate.Close keeps
 		// unused credit for the buyer), so it costs nothing.
-		n := uint64(len(rest))
-		if err := t.waitPayment(ctx, c, m, n); err != nil {
+		if err := t.waitPayment(ctx, c, m, units); err != nil {
 			return fatalError{err}
 		}
 		if err := st.Put(cid, owner, rest); err != nil {
 			return storeErr(err)
 		}
-		m.usage.Units += n
+		m.usage.Units += units
 		return nil
 	case tGet:
 		if len(rest) != 0 {
@@ -182,7 +183,7 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 			return storeErr(err)
 		}
 		*buf = data
-		if err := pause(uint64(len(data))); err != nil {
+		if err := pause(m.storageUnits(false, uint64(len(data)))); err != nil {
 			return err
 		}
 		*out, *outTyp = data, rData

@@ -34,6 +34,10 @@ type Config struct {
 	// Replicas is the number of storage providers a file is spread over
 	// (Reed-Solomon: survives the loss of one); default 3.
 	Replicas int
+	// MinProviders is the fewest providers a put may succeed with (default:
+	// enough to survive losing one, 2, or 1 when Replicas is 1). A put that
+	// reaches fewer fails and says how many it reached.
+	MinProviders int
 	// StorageDuration is how long files are stored (default 30 days).
 	StorageDuration time.Duration
 	// StallTimeout is how long a provider may stay silent mid-session
@@ -62,12 +66,28 @@ type Config struct {
 	PrivateBids bool
 }
 
+// StorageCeiling is the most a buyer pays for storage given the most per
+// GiB-day: a GiB uploaded or retrieved at most what a GiB-day may cost.
+func StorageCeiling(perGiBDay uint64) nips.Prices {
+	return nips.Prices{{Unit: nips.UnitGiBDay, Msat: perGiBDay}, {Unit: nips.UnitGiBUpload, Msat: perGiBDay}, {Unit: nips.UnitGiBRetrieval, Msat: perGiBDay}}
+}
+
 func (c *Config) defaults() {
 	if c.Ceilings == nil {
 		c.Ceilings = map[nips.Resource]nips.Prices{}
 	}
 	if c.Ceilings[nips.Storage] == nil {
-		c.Ceilings[nips.Storage] = nips.Prices{{Unit: nips.UnitGiBDay, Msat: 10_000_000}}
+		c.Ceilings[nips.Storage] = StorageCeiling(10_000_000)
+	} else if hold, ok := c.Ceilings[nips.Storage].Of(nips.UnitGiBDay); ok {
+		// A ceiling on holding alone caps upload and retrieval as
+		// StorageCeiling does.
+		full := StorageCeiling(hold)
+		for i, p := range full {
+			if v, ok := c.Ceilings[nips.Storage].Of(p.Unit); ok {
+				full[i].Msat = v
+			}
+		}
+		c.Ceilings[nips.Storage] = full
 	}
 	if c.Ceilings[nips.Bandwidth] == nil {
 		c.Ceilings[nips.Bandwidth] = nips.Prices{{Unit: nips.UnitMiB, Msat: 100_000}}
@@ -77,6 +97,9 @@ func (c *Config) defaults() {
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 3
+	}
+	if c.MinProviders <= 0 {
+		c.MinProviders = min(2, c.Replicas)
 	}
 	if c.StorageDuration <= 0 {
 		c.StorageDuration = 30 * 24 * time.Hour

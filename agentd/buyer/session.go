@@ -248,6 +248,11 @@ func (b *Buyer) record(ctx context.Context, m nips.Match, o nips.Offer, pid peer
 		}
 		s.Payer = &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: m.Session, Provider: o.Pubkey, Resource: o.Resource,
 			Rate: rate, Step: b.cfg.StepBytes, Limit: metering.MsatToSats(m.Amount), Log: b.log, Serial: &b.n.SendMu}
+		if o.Resource == nips.Storage {
+			// Storage units are market.StorageCharge's: what the
+			// quantity bought costs to store, with its upload price.
+			b.storePayer(s, m.Quantity<<30)
+		}
 	}
 	b.log.Info("session opened", "session", m.Session, "provider", o.Pubkey, "resource", o.Resource, "amount_msat", m.Amount)
 	return s, nil

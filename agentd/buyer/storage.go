@@ -42,7 +42,8 @@ func (b *Buyer) Put(ctx context.Context, r io.ReadSeeker, name string, size int6
 			return e, nil
 		}
 		lastErr = err
-		if ctx.Err() != nil || errors.Is(err, ErrNoOffer) || errors.Is(err, cashu.ErrInsufficient) || errors.Is(err, metering.ErrSessionLimit) {
+		if ctx.Err() != nil || errors.Is(err, ErrNoOffer) || errors.Is(err, cashu.ErrInsufficient) || errors.Is(err, metering.ErrSessionLimit) ||
+			errors.Is(err, ErrCannotAfford) || errors.Is(err, ErrTooFewProviders) {
 			break
 		}
 		b.log.Warn("put failed, retrying with other providers", "attempt", attempt+1, "err", err)
@@ -59,15 +60,21 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 		return safebox.Entry{}, err
 	}
 	n := min(b.cfg.Replicas, len(cands))
-	duration := uint64(b.cfg.StorageDuration / time.Second)
-	// Each provider holds about size/(n-1) (one parity shard per stripe).
-	per := uint64(size)
-	if n > 1 {
-		per = uint64(size)/uint64(n-1) + 1
+	if n < b.cfg.MinProviders {
+		return safebox.Entry{}, fmt.Errorf("%w: found %d storage providers, --min-providers is %d (--replicas %d)", ErrTooFewProviders, n, b.cfg.MinProviders, b.cfg.Replicas)
 	}
-	gib := max((per+1<<30-1)>>30, 1)
+	duration := uint64(b.cfg.StorageDuration / time.Second)
+	// Know the cost first: nothing is sent that the wallet or the budgets
+	// cannot cover.
+	offers := make([]nips.Offer, n)
+	for i, c := range cands[:n] {
+		offers[i] = c.Offer
+	}
+	if err := b.afford(ctx, b.quoteFor(size, offers)); err != nil {
+		return safebox.Entry{}, err
+	}
+	gib := max((sharePerProvider(size, n)+1<<30-1)>>30, 1)
 	var sessions []*Session
-	pay := payers{}
 	for _, c := range cands {
 		if len(sessions) == n {
 			break
@@ -77,13 +84,21 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 			b.log.Warn("provider skipped", "provider", c.Offer.Pubkey, "err", err)
 			continue
 		}
-		// Never pay ahead for more than this provider's share of the file.
-		s.Payer.Step = min(s.Payer.Step, per+1<<20)
 		sessions = append(sessions, s)
-		pay[s.Peer] = s.Payer
 	}
-	if len(sessions) == 0 {
-		return safebox.Entry{}, fmt.Errorf("%w: no storage provider answered", ErrNoOffer)
+	if len(sessions) < b.cfg.MinProviders {
+		for _, s := range sessions {
+			b.finishFailed(ctx, s)
+		}
+		return safebox.Entry{}, fmt.Errorf("%w: reached %d of %d storage providers asked, --min-providers is %d", ErrTooFewProviders, len(sessions), n, b.cfg.MinProviders)
+	}
+	// Each provider holds one shard per stripe and the manifest; it is
+	// paid per market.StorageCharge, never past its cap.
+	per := sharePerProvider(size, len(sessions))
+	pay := payers{}
+	for _, s := range sessions {
+		b.storePayer(s, per)
+		pay[s.Peer] = s.Payer
 	}
 	peers := make([]peer.ID, len(sessions))
 	for i, s := range sessions {
@@ -281,8 +296,12 @@ func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transp
 		if err != nil {
 			continue
 		}
+		// Reading back is charged at the retrieval price, whatever the
+		// period; the cap covers all this provider may serve (every shard
+		// it holds, when others are lost) and the manifest.
+		step, limit := b.getPayerTerms(prices, e.Size)
 		p := &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: "get:" + e.Root[:16], Provider: pub, Resource: nips.Storage,
-			Rate: rate, Step: min(b.cfg.StepBytes, uint64(e.Size)+1<<20), Limit: rate.SatsFor(uint64(e.Size)*2+4<<20) + 4, Log: b.log, Serial: &b.n.SendMu}
+			Rate: rate, Step: step, Limit: limit, Log: b.log, Serial: &b.n.SendMu}
 		pay[pid] = p
 		payList = append(payList, p)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/transport"
@@ -50,10 +51,12 @@ type Gate struct {
 }
 
 type stream struct {
-	buyer   string
-	session string
-	rate    Rate
-	granted uint64
+	buyer    string
+	session  string
+	rate     Rate
+	prices   nips.Prices
+	duration uint64
+	granted  uint64
 }
 
 func (g *Gate) log() *slog.Logger {
@@ -63,26 +66,29 @@ func (g *Gate) log() *slog.Logger {
 	return g.Log
 }
 
-func (g *Gate) rateFor(ctx context.Context, buyer string) (string, Rate, error) {
+// terms returns the session, prices and duration a buyer is charged at.
+func (g *Gate) terms(ctx context.Context, buyer string) (string, nips.Prices, uint64, error) {
 	s, err := g.DB.LatestOpen(ctx, state.RoleProvider, buyer, g.Resource)
 	if err == nil {
-		r, err := RateFor(g.Resource, s.Prices, s.Duration)
-		return s.ID, r, err
+		return s.ID, s.Prices, s.Duration, nil
 	}
 	if !errors.Is(err, state.ErrNotFound) {
-		return "", Rate{}, err
+		return "", nil, 0, err
 	}
 	if g.Fallback == nil {
-		return "", Rate{}, ErrNoSession
+		return "", nil, 0, ErrNoSession
 	}
 	p, d := g.Fallback()
-	r, err := RateFor(g.Resource, p, d)
-	return "", r, err
+	return "", p, d, nil
 }
 
 // Open grants the buyer's unused credit to the new stream.
 func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
-	sid, rate, err := g.rateFor(ctx, s.Buyer)
+	sid, prices, dur, err := g.terms(ctx, s.Buyer)
+	if err != nil {
+		return 0, err
+	}
+	rate, err := RateFor(g.Resource, prices, dur)
 	if err != nil {
 		return 0, err
 	}
@@ -95,8 +101,25 @@ func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
 	if g.streams == nil {
 		g.streams = map[string]*stream{}
 	}
-	g.streams[s.ID] = &stream{buyer: s.Buyer, session: sid, rate: rate, granted: c}
+	g.streams[s.ID] = &stream{buyer: s.Buyer, session: sid, rate: rate, prices: prices, duration: dur, granted: c}
 	return c, nil
+}
+
+// StorageUnits is the transport.StoragePricer of a storage gate: a PUT is
+// charged holding for the stream's session duration plus upload, a GET
+// retrieval (market.StorageCharge).
+func (g *Gate) StorageUnits(s transport.Session, put bool, n uint64) uint64 {
+	g.mu.Lock()
+	st := g.streams[s.ID]
+	g.mu.Unlock()
+	if st == nil {
+		return n
+	}
+	op := market.OpRetrieve
+	if put {
+		op = market.OpStore
+	}
+	return StorageUnits(st.prices, st.duration, op, n)
 }
 
 // Redeem swaps the buyer's token at the mint and grants the units it buys.

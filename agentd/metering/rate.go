@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 
+	"github.com/sovmesh/sovmesh/market"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -20,18 +21,17 @@ type Rate struct {
 	Num, Den uint64
 }
 
-// RateFor returns the per-byte rate of a storage or bandwidth session:
-// storage charges the GiB-day price for the session's days (at least one)
-// per 2^30 bytes; bandwidth the MiB price per 2^20 bytes.
+// RateFor returns the rate of a storage or bandwidth session's units:
+// storage counts market.StorageCharge units (2^-30 msat: what a step of
+// bytes costs depends on whether it is stored or read back, see
+// StorageUnits); bandwidth the MiB price per 2^20 bytes.
 func RateFor(r nips.Resource, p nips.Prices, durationSec uint64) (Rate, error) {
 	switch r {
 	case nips.Storage:
-		msat, ok := p.Of(nips.UnitGiBDay)
-		if !ok {
+		if _, ok := p.Of(nips.UnitGiBDay); !ok {
 			return Rate{}, ErrNoPrice
 		}
-		days := max((durationSec+86399)/86400, 1)
-		return Rate{Num: msat * days, Den: 1 << 30}, nil
+		return Rate{Num: 1, Den: 1 << 30}, nil
 	case nips.Bandwidth:
 		msat, ok := p.Of(nips.UnitMiB)
 		if !ok {
@@ -99,3 +99,11 @@ func InferenceCost(p nips.Prices, prompt, completion uint64) uint64 {
 
 // MsatToSats rounds millisats up to sats.
 func MsatToSats(msat uint64) uint64 { return (msat + 999) / 1000 }
+
+// StorageUnits returns what n bytes of op cost a storage session at prices
+// p for durationSec, in the units RateFor gives storage: the provider's
+// charge (Gate) and the buyer's steps and caps come from the same
+// market.StorageCharge.
+func StorageUnits(p nips.Prices, durationSec uint64, op market.StorageOp, n uint64) uint64 {
+	return market.StorageCharge(p, durationSec, op, n)
+}

@@ -3,10 +3,13 @@ package metering
 import (
 	"testing"
 
+	"github.com/sovmesh/sovmesh/market"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
 func TestRate(t *testing.T) {
+	store2000 := nips.Prices{{Unit: nips.UnitGiBDay, Msat: 2_000_000}, {Unit: nips.UnitGiBUpload, Msat: 0}, {Unit: nips.UnitGiBRetrieval, Msat: 2_000_000}}
+	store1 := nips.Prices{{Unit: nips.UnitGiBDay, Msat: 1000}, {Unit: nips.UnitGiBUpload, Msat: 7000}, {Unit: nips.UnitGiBRetrieval, Msat: 5000}}
 	tests := []struct {
 		name  string
 		r     nips.Resource
@@ -15,8 +18,10 @@ func TestRate(t *testing.T) {
 		units uint64
 		sats  uint64
 	}{
-		{"storage 1 MiB at 2000 sat/GiB-day, 1 day", nips.Storage, nips.Prices{{Unit: nips.UnitGiBDay, Msat: 2_000_000}}, 86400, 1 << 20, 2},
-		{"storage 1 GiB, 3 days (rounded up)", nips.Storage, nips.Prices{{Unit: nips.UnitGiBDay, Msat: 1000}}, 2*86400 + 1, 1 << 30, 3},
+		{"storage 1 MiB at 2000 sat/GiB-day, 1 day", nips.Storage, store2000, 86400, StorageUnits(store2000, 86400, market.OpStore, 1<<20), 2},
+		{"storage 1 GiB, 3 days (rounded up)", nips.Storage, store1, 2*86400 + 1, StorageUnits(store1, 2*86400+1, market.OpStore, 1<<30), 3 + 7},
+		{"storage 1 GiB uploaded for a day", nips.Storage, store1, 86400, StorageUnits(store1, 86400, market.OpStore, 1<<30), 1 + 7},
+		{"storage 3 GiB retrieved after 30 days", nips.Storage, store1, 30 * 86400, StorageUnits(store1, 30*86400, market.OpRetrieve, 3<<30), 3 * 5},
 		{"bandwidth 1 byte at least 1 sat", nips.Bandwidth, nips.Prices{{Unit: nips.UnitMiB, Msat: 1000}}, 0, 1, 1},
 		{"bandwidth 10 MiB", nips.Bandwidth, nips.Prices{{Unit: nips.UnitMiB, Msat: 1500}}, 0, 10 << 20, 15},
 	}

@@ -29,9 +29,14 @@ import (
 // StorageConfig sells disk space.
 type StorageConfig struct {
 	Quota     int64  // bytes
-	PriceMsat uint64 // per GiB-day
-	Retention uint64 // longest storage period sold, seconds (default 30 days)
-	Pricing   *Pricing
+	PriceMsat uint64 // per GiB-day held
+	// UploadMsat is the price per GiB received (default 0); RetrievalMsat
+	// per GiB served back (nil: PriceMsat, one day of holding). Both move
+	// with the holding price under dynamic pricing.
+	UploadMsat    uint64
+	RetrievalMsat *uint64
+	Retention     uint64 // longest storage period sold, seconds (default 30 days)
+	Pricing       *Pricing
 }
 
 // BandwidthConfig sells carried TCP traffic.
@@ -210,7 +215,13 @@ func (p *Provider) prices(r nips.Resource) nips.Prices {
 	cur := m.current()
 	switch r {
 	case nips.Storage:
-		return nips.Prices{{Unit: nips.UnitGiBDay, Msat: cur}}
+		s := p.cfg.Storage
+		scale := func(v uint64) uint64 { return uint64(float64(v) * float64(cur) / float64(m.pricing.Base)) }
+		ret := cur
+		if s.RetrievalMsat != nil {
+			ret = scale(*s.RetrievalMsat)
+		}
+		return nips.Prices{{Unit: nips.UnitGiBDay, Msat: cur}, {Unit: nips.UnitGiBUpload, Msat: scale(s.UploadMsat)}, {Unit: nips.UnitGiBRetrieval, Msat: ret}}
 	case nips.Bandwidth:
 		return nips.Prices{{Unit: nips.UnitMiB, Msat: cur}}
 	default:

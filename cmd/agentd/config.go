@@ -25,6 +25,7 @@ type config struct {
 	// buyer
 	openaiAddr, socksAddr string
 	replicas              int
+	minProviders          int
 	duration              time.Duration
 	maxStorage            uint64
 	maxBandwidth          uint64
@@ -37,6 +38,8 @@ type config struct {
 	// provider
 	storageSize      string
 	storagePrice     uint64
+	storageUpload    uint64
+	storageRetrieval *uint64
 	storageRetention time.Duration
 	bandwidthPrice   uint64
 	bandwidthCap     uint64
@@ -121,8 +124,9 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.openaiAddr, "openai", c.openaiAddr, "serve: address of the local OpenAI-compatible endpoint (empty: off)")
 	fs.StringVar(&c.socksAddr, "socks", c.socksAddr, "serve: address of the local SOCKS5 proxy (empty: off)")
 	fs.IntVar(&c.replicas, "replicas", c.replicas, "store: providers a file is spread over (survives the loss of one)")
+	fs.IntVar(&c.minProviders, "min-providers", c.minProviders, "store: fewest providers a put may succeed with (0: 2, enough to survive losing one; 1 with --replicas 1)")
 	fs.DurationVar(&c.duration, "duration", c.duration, "store: how long files are kept")
-	fs.Uint64Var(&c.maxStorage, "max-storage-price", c.maxStorage, "most msat per GiB-day paid for storage")
+	fs.Uint64Var(&c.maxStorage, "max-storage-price", c.maxStorage, "most msat per GiB-day paid for storage (and per GiB uploaded or retrieved)")
 	fs.Uint64Var(&c.maxBandwidth, "max-bandwidth-price", c.maxBandwidth, "most msat per MiB paid for bandwidth")
 	fs.Uint64Var(&c.maxInference, "max-inference-price", c.maxInference, "most msat per 1M tokens (each way) paid for inference")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", c.stallTimeout, "silence between chunks after which a provider is replaced mid-session")
@@ -131,6 +135,15 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.seeds, "trust-seeds", c.seeds, "comma-separated pubkeys trusted for ranking, besides our own")
 	fs.StringVar(&c.storageSize, "storage-size", c.storageSize, "provide: disk space sold (e.g. 10GiB; empty: no storage)")
 	fs.Uint64Var(&c.storagePrice, "storage-price", c.storagePrice, "provide: base storage price, msat per GiB-day")
+	fs.Uint64Var(&c.storageUpload, "storage-upload-price", c.storageUpload, "provide: storage upload price, msat per GiB received")
+	fs.Func("storage-retrieval-price", "provide: storage retrieval price, msat per GiB served back (default: the --storage-price, one day of holding)", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("storage-retrieval-price %q: %w", v, err)
+		}
+		c.storageRetrieval = &n
+		return nil
+	})
 	fs.DurationVar(&c.storageRetention, "storage-retention", c.storageRetention, "provide: longest storage period sold")
 	fs.Uint64Var(&c.bandwidthPrice, "bandwidth-price", c.bandwidthPrice, "provide: bandwidth price, msat per MiB (e.g. 2000; 0: no bandwidth)")
 	fs.Uint64Var(&c.bandwidthCap, "bandwidth-capacity", c.bandwidthCap, "provide: MiB of bandwidth for sale")
@@ -239,6 +252,9 @@ func (c *config) check() error {
 	if c.replicas < 1 || c.replicas > 32 {
 		return fmt.Errorf("replicas %d: want 1 to 32", c.replicas)
 	}
+	if c.minProviders < 0 || c.minProviders > c.replicas {
+		return fmt.Errorf("min-providers %d: want 0 (default) to --replicas (%d)", c.minProviders, c.replicas)
+	}
 	if c.threshold < 2 {
 		return errors.New("k: at least 2 shares")
 	}
@@ -310,7 +326,8 @@ func (c *config) providerConfig() (provider.Config, error) {
 		if err != nil {
 			return pc, err
 		}
-		pc.Storage = &provider.StorageConfig{Quota: q, PriceMsat: c.storagePrice, Retention: uint64(c.storageRetention / time.Second), Pricing: bounds(c.storagePrice)}
+		pc.Storage = &provider.StorageConfig{Quota: q, PriceMsat: c.storagePrice, UploadMsat: c.storageUpload, RetrievalMsat: c.storageRetrieval,
+			Retention: uint64(c.storageRetention / time.Second), Pricing: bounds(c.storagePrice)}
 	}
 	if c.bandwidthPrice > 0 {
 		pc.Bandwidth = &provider.BandwidthConfig{PriceMsat: c.bandwidthPrice, CapacityMiB: c.bandwidthCap, AllowPrivateTargets: c.allowPrivate, Pricing: bounds(c.bandwidthPrice)}
@@ -327,11 +344,12 @@ func (c *config) providerConfig() (provider.Config, error) {
 func (c *config) buyerConfig() buyer.Config {
 	return buyer.Config{
 		Ceilings: map[nips.Resource]nips.Prices{
-			nips.Storage:   {{Unit: nips.UnitGiBDay, Msat: c.maxStorage}},
+			nips.Storage:   buyer.StorageCeiling(c.maxStorage),
 			nips.Bandwidth: {{Unit: nips.UnitMiB, Msat: c.maxBandwidth}},
 			nips.Inference: {{Unit: nips.UnitMInputTokens, Msat: c.maxInference}, {Unit: nips.UnitMOutputTokens, Msat: c.maxInference}},
 		},
 		Replicas:          c.replicas,
+		MinProviders:      c.minProviders,
 		StorageDuration:   c.duration,
 		StallTimeout:      c.stallTimeout,
 		FirstChunkTimeout: c.firstChunkTimeout,

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/buyer"
+	"github.com/sovmesh/sovmesh/nips"
 )
 
 func cmdStore(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("store: put FILE | get ROOT [-o FILE] | audit ROOT | rm ROOT | ls | grant ROOT PUBKEY")
+		return usageError("store: put FILE | quote FILE | get ROOT [-o FILE] | audit ROOT | rm ROOT | ls | grant ROOT PUBKEY")
 	}
 	n, err := openNode(ctx, e)
 	if err != nil {
@@ -81,6 +82,20 @@ func cmdStore(ctx context.Context, e *env) error {
 			return fmt.Errorf("%d of %d providers failed the storage proof", failed, len(reps))
 		}
 		return nil
+	case "quote":
+		if len(e.args) != 2 {
+			return usageError("store quote FILE")
+		}
+		st, err := os.Stat(e.args[1])
+		if err != nil {
+			return err
+		}
+		q, err := b.Quote(ctx, st.Size())
+		if err != nil {
+			return err
+		}
+		printQuote(e.stdout, q)
+		return nil
 	case "put":
 		if len(e.args) != 2 {
 			return usageError("store put FILE")
@@ -93,6 +108,10 @@ func cmdStore(ctx context.Context, e *env) error {
 		st, err := f.Stat()
 		if err != nil {
 			return err
+		}
+		if q, err := b.Quote(ctx, st.Size()); err == nil {
+			fmt.Fprintf(e.stderr, "agentd: storing %s (%d bytes) on %d providers for %s costs %d sats (at most %d paid ahead; see store quote)\n",
+				filepath.Base(e.args[1]), st.Size(), len(q.Providers), q.Duration, q.Sats, q.Cap)
 		}
 		ent, err := b.Put(ctx, f, filepath.Base(e.args[1]), st.Size(), bar.update)
 		bar.done()
@@ -138,6 +157,20 @@ func cmdStore(ctx context.Context, e *env) error {
 		return nil
 	}
 	return usageError("store: unknown subcommand " + e.args[0])
+}
+
+// printQuote writes a storage quote: one line per provider and the total.
+func printQuote(w io.Writer, q buyer.Quote) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROVIDER\tBYTES\tMSAT/GIB-DAY\tMSAT/GIB-UPLOAD\tMSAT/GIB-RETRIEVAL\tSATS\tAT MOST")
+	for _, p := range q.Providers {
+		hold, _ := p.Prices.Of(nips.UnitGiBDay)
+		up, _ := p.Prices.Of(nips.UnitGiBUpload)
+		ret, _ := p.Prices.Of(nips.UnitGiBRetrieval)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Provider, p.Bytes, hold, up, ret, p.Sats, p.Cap)
+	}
+	fmt.Fprintf(tw, "total (%d of %d replicas, %s)\t%d\t\t\t\t%d\t%d\n", len(q.Providers), q.Replicas, q.Duration, q.Size, q.Sats, q.Cap)
+	_ = tw.Flush()
 }
 
 // bar is a progress bar on stderr for transfers over 1 MiB.

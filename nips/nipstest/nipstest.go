@@ -61,7 +61,7 @@ func StorageOffer() nips.Offer {
 	return nips.Offer{
 		ID:          "store-eu-1",
 		Resource:    nips.Storage,
-		Prices:      nips.Prices{{Unit: nips.UnitGiBDay, Msat: 2000}},
+		Prices:      nips.Prices{{Unit: nips.UnitGiBDay, Msat: 2000}, {Unit: nips.UnitGiBUpload, Msat: 0}, {Unit: nips.UnitGiBRetrieval, Msat: 2000}},
 		MinQuantity: 1, MaxQuantity: 512, Capacity: 4096,
 		Payments:      []nips.Payment{{Method: nips.PayCashu, Mint: Mint, Unit: "sat"}, {Method: nips.PayLightning}},
 		Geohash:       "u0yjj",
@@ -109,7 +109,7 @@ func StorageBid() nips.Bid {
 	o.Pubkey = Provider.Public
 	return nips.Bid{
 		Resource: nips.Storage, Offer: o.Address(),
-		MaxPrices: nips.Prices{{Unit: nips.UnitGiBDay, Msat: 2500}},
+		MaxPrices: nips.Prices{{Unit: nips.UnitGiBDay, Msat: 2500}, {Unit: nips.UnitGiBUpload, Msat: 1000}, {Unit: nips.UnitGiBRetrieval, Msat: 2500}},
 		Quantity:  10, Duration: 30 * 86400,
 		Payments:   []nips.Payment{{Method: nips.PayCashu, Mint: Mint, Unit: "sat"}},
 		Expiration: Time + 600,

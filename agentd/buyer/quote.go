@@ -1,0 +1,165 @@
+package buyer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd/metering"
+	"github.com/sovmesh/sovmesh/market"
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport/chunk"
+)
+
+var (
+	// ErrTooFewProviders means a put could not reach Config.MinProviders
+	// storage providers.
+	ErrTooFewProviders = errors.New("buyer: too few storage providers")
+	// ErrCannotAfford means the wallet balance or a budget cannot cover a
+	// put's cost.
+	ErrCannotAfford = errors.New("buyer: cannot afford")
+)
+
+// ProviderQuote is what one provider charges to store its share of a file.
+type ProviderQuote struct {
+	Provider string
+	Prices   nips.Prices
+	Bytes    uint64 // what it stores: its shards and the manifest
+	Sats     uint64 // the price of storing them (market.ChargeSats)
+	Cap      uint64 // the most paid to it, with payment steps (market.StorageCap)
+}
+
+// Quote is the cost of storing a file.
+type Quote struct {
+	Size      int64
+	Duration  time.Duration
+	Replicas  int // providers asked for (Config.Replicas)
+	Providers []ProviderQuote
+	Sats      uint64 // sum of the providers' Sats
+	Cap       uint64 // sum of the providers' Caps
+}
+
+// sharePerProvider bounds what each of n providers stores of a file of
+// size bytes put with transport's default code ((n-1)+1, 1 MiB chunks,
+// default audits): one shard of ChunkSize+Overhead per stripe, and the
+// manifest.
+func sharePerProvider(size int64, n int) uint64 {
+	k := uint64(max(n-1, 1))
+	chunks := (uint64(size) + chunk.DefaultSize - 1) / chunk.DefaultSize
+	stripes := (chunks + k - 1) / k
+	return stripes*(chunk.DefaultSize+chunk.Overhead) + manifestSize(stripes, uint64(n))
+}
+
+// manifestSize is the size of a sealed manifest of stripes stripes over n
+// providers with transport's default audits (4 shards per provider, 4
+// rounds each): chunk.Manifest.MarshalBinary's layout, with room to spare.
+func manifestSize(stripes, n uint64) uint64 {
+	const audits, rounds = 4, 4
+	return 64 + 32*n + 32*n*stripes + n*audits*(6+64*rounds) + chunk.Overhead
+}
+
+// servedBound bounds what one provider serves of a file of size bytes in a
+// get, whatever the code it was put with and however many of the others
+// are lost: at most one shard per stripe that it holds (at most every
+// chunk, with the smallest chunk's overhead, plus a last parity shard),
+// and the manifest.
+func servedBound(size int64) uint64 {
+	s := uint64(size)
+	chunks := (s + chunk.MinSize - 1) / chunk.MinSize
+	return s + chunks*chunk.Overhead + chunk.MaxSize + chunk.Overhead + chunk.MaxManifestSize
+}
+
+// quoteFor prices storing size bytes on each of offers (the file spread
+// over all of them) for the configured duration.
+func (b *Buyer) quoteFor(size int64, offers []nips.Offer) Quote {
+	q := Quote{Size: size, Duration: b.cfg.StorageDuration, Replicas: b.cfg.Replicas}
+	dur := uint64(b.cfg.StorageDuration / time.Second)
+	per := sharePerProvider(size, len(offers))
+	step := min(b.cfg.StepBytes, per)
+	for _, o := range offers {
+		pq := ProviderQuote{Provider: o.Pubkey, Prices: o.Prices, Bytes: per,
+			Sats: market.ChargeSats(o.Prices, dur, market.OpStore, per),
+			Cap:  market.StorageCap(o.Prices, dur, market.OpStore, per, step, b.cfg.Streams)}
+		q.Providers = append(q.Providers, pq)
+		q.Sats += pq.Sats
+		q.Cap += pq.Cap
+	}
+	return q
+}
+
+// Quote returns what storing size bytes costs with the best storage
+// providers now offering (Config.Replicas of them, or all there are).
+func (b *Buyer) Quote(ctx context.Context, size int64) (Quote, error) {
+	cands, err := b.Discover(ctx, nips.Storage, "")
+	if err != nil {
+		return Quote{}, err
+	}
+	offers := make([]nips.Offer, 0, b.cfg.Replicas)
+	for _, c := range cands[:min(b.cfg.Replicas, len(cands))] {
+		offers = append(offers, c.Offer)
+	}
+	if len(offers) == 0 {
+		return Quote{}, fmt.Errorf("%w: no storage provider offers", ErrNoOffer)
+	}
+	return b.quoteFor(size, offers), nil
+}
+
+// afford checks, before anything is sent, that the wallet balance and the
+// budgets cover q's most (its Cap), naming what to change when they do not.
+func (b *Buyer) afford(ctx context.Context, q Quote) error {
+	bal, err := b.n.Wallet.Balance(ctx)
+	if err != nil {
+		return err
+	}
+	if bal < q.Cap {
+		return fmt.Errorf("%w: wallet balance %d sats < cost %d sats (storing %d bytes on %d providers for %s; top up the wallet or store less)",
+			ErrCannotAfford, bal, q.Cap, q.Size, len(q.Providers), q.Duration)
+	}
+	bud := b.n.Budget
+	if bud == nil {
+		return nil
+	}
+	if bud.PerDay > 0 {
+		spent, err := bud.SpentToday(ctx)
+		if err != nil {
+			return err
+		}
+		if spent+q.Cap > bud.PerDay {
+			return fmt.Errorf("%w: cost %d sats + %d spent today > %d sats per day (raise --budget-per-day)", ErrCannotAfford, q.Cap, spent, bud.PerDay)
+		}
+	}
+	if bud.PerCounterparty > 0 {
+		for _, p := range q.Providers {
+			spent, err := bud.SpentTodayWith(ctx, p.Provider)
+			if err != nil {
+				return err
+			}
+			if spent+p.Cap > bud.PerCounterparty {
+				return fmt.Errorf("%w: cost %d sats to provider %s + %d paid to it today > %d sats per counterparty (raise --budget-per-counterparty, or spread the file over more providers with --replicas)",
+					ErrCannotAfford, p.Cap, p.Provider, spent, bud.PerCounterparty)
+			}
+		}
+	}
+	return nil
+}
+
+// storePayer sets a put session's payer to pay per market.StorageCharge,
+// in steps of at most the provider's share, never past its cap.
+func (b *Buyer) storePayer(s *Session, per uint64) {
+	if s.Payer == nil {
+		return
+	}
+	dur := s.Match.Duration
+	step := min(b.cfg.StepBytes, per)
+	s.Payer.Step = metering.StorageUnits(s.Match.Prices, dur, market.OpStore, step)
+	s.Payer.Limit = market.StorageCap(s.Match.Prices, dur, market.OpStore, per, step, b.cfg.Streams)
+}
+
+// getPayerTerms returns a get payer's step (in units) and cap (sats) for
+// a file of size bytes at prices p.
+func (b *Buyer) getPayerTerms(p nips.Prices, size int64) (step, limit uint64) {
+	served := servedBound(size)
+	stepBytes := min(b.cfg.StepBytes, served)
+	return metering.StorageUnits(p, 0, market.OpRetrieve, stepBytes), market.StorageCap(p, 0, market.OpRetrieve, served, stepBytes, b.cfg.Streams)
+}
