@@ -26,7 +26,6 @@ func TestDataDirLock(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, "agentd.db"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Command = "agentd provide"
 	daemon, err := agentd.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +45,7 @@ func TestDataDirLock(t *testing.T) {
 		code := run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
 		return out.String(), errb.String(), code
 	}
-	holder := "pid " + strconv.Itoa(os.Getpid()) + " agentd provide"
+	holder := "pid " + strconv.Itoa(os.Getpid()) + " agentd" // a Node opened with no Command
 	for _, tc := range []struct {
 		name string
 		args []string
