@@ -3,6 +3,7 @@ package devmint_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -33,21 +34,17 @@ func stopMint(t *testing.T, m *devmint.Mint) {
 
 func keysets(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url + "/v1/keysets")
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url+"/v1/keysets", nil)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for range 100 {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return b.String()
+	return string(b)
 }
 
 // TestRestartKeepsURL: the port picked at the first start is kept, so the
