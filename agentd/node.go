@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/sovmesh/sovmesh/agentd/relays"
 	"github.com/sovmesh/sovmesh/agentd/safebox"
 	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/internal/datadir"
 	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/journal"
@@ -60,9 +60,13 @@ type Config struct {
 	// ReclaimGrace: a market payment still unredeemed this long after it
 	// was sent is taken back (ReclaimStale). 0: DefaultReclaimGrace.
 	ReclaimGrace time.Duration
-	// ReadOnly skips the wallet's Resume, for commands that only read
-	// while a daemon owns the wallet (status, earnings, balance).
+	// ReadOnly skips the wallet's Resume and the data directory's lock, for
+	// commands that only read while a daemon owns the wallet (status,
+	// earnings, balance). Every other Open takes the lock: a second one on
+	// the same directory fails naming the holder.
 	ReadOnly bool
+	// Command names this process in the lock file (default "agentd").
+	Command string
 	// StreamTimeout, PayTimeout: transport timeouts (0: defaults).
 	StreamTimeout, PayTimeout time.Duration
 	// Logger; nil discards.
@@ -118,6 +122,7 @@ type Node struct {
 	Budget  *state.Budget
 	// Host is the libp2p host, nil until StartHost.
 	Host *transport.Host
+	lock *datadir.Lock // nil when ReadOnly
 	// Created reports that Open generated a new key (first start).
 	Created bool
 	guard   *budget.Guard
@@ -137,17 +142,29 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := datadir.Private(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("agentd: %w", err)
+	}
+	var lock *datadir.Lock
+	if !cfg.ReadOnly {
+		cmd := cfg.Command
+		if cmd == "" {
+			cmd = "agentd"
+		}
+		var err error
+		if lock, err = datadir.Acquire(cfg.DataDir, cmd); err != nil {
+			return nil, fmt.Errorf("agentd: %w", err)
+		}
 	}
 	key, created, err := keystore.Open(filepath.Join(cfg.DataDir, "keys"), keystore.Options{Passphrase: cfg.Passphrase, Prompt: cfg.Prompt, LogN: cfg.KeyLogN})
 	if err != nil {
+		_ = lock.Release()
 		return nil, err
 	}
 	if cfg.ReclaimGrace <= 0 {
 		cfg.ReclaimGrace = DefaultReclaimGrace
 	}
-	n := &Node{Config: cfg, Key: key, Log: log.With("pubkey", key.Pubkey[:12]), Created: created}
+	n := &Node{Config: cfg, Key: key, Log: log.With("pubkey", key.Pubkey[:12]), Created: created, lock: lock}
 	ok := false
 	defer func() {
 		if !ok {
@@ -294,5 +311,6 @@ func (n *Node) Close() error {
 	if n.Journal != nil {
 		errs = append(errs, n.Journal.Close())
 	}
+	errs = append(errs, n.lock.Release())
 	return errors.Join(errs...)
 }

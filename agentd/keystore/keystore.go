@@ -23,6 +23,8 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip49"
+
+	"github.com/sovmesh/sovmesh/internal/datadir"
 )
 
 // File names inside the key directory.
@@ -65,7 +67,11 @@ type Options struct {
 // Open loads the key in dir, creating one (zero-touch) if there is none.
 // It returns whether the key was created.
 func Open(dir string, o Options) (Key, bool, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// The folder and its files are private, whatever modes they had.
+	if err := datadir.Private(dir); err != nil {
+		return Key{}, false, fmt.Errorf("keystore: %w", err)
+	}
+	if err := datadir.PrivateFiles(filepath.Join(dir, KeyFile), filepath.Join(dir, PassphraseFile)); err != nil {
 		return Key{}, false, fmt.Errorf("keystore: %w", err)
 	}
 	enc, err := os.ReadFile(filepath.Join(dir, KeyFile))

@@ -3,14 +3,16 @@ package state
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
 )
 
 // ErrOverBudget means a payment would pass the local spending limits.
-var ErrOverBudget = errors.New("state: payment over the spending budget")
+// It wraps cashu.ErrOverBudget, as every budget's refusal does.
+var ErrOverBudget = fmt.Errorf("state: %w", cashu.ErrOverBudget)
 
 // Budget is the local spending limit, per UTC day in all and per
 // counterparty; it implements cashu.Budget. A zero limit means none. Its

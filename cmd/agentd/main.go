@@ -27,9 +27,11 @@ type env struct {
 	cfg    config
 	apiKey string // SOVMESH_OPENAI_KEY: bearer key of the local endpoint (a secret: env only)
 	args   []string
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
+	// command is the subcommand (provide, wallet, ...), named in the lock.
+	command string
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
 }
 
 // run is main without the process: it returns the exit code.
@@ -52,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return 2
 	}
 	cfg.node.Logger = log
-	e := &env{cfg: cfg, args: pos[1:], stdin: stdin, stdout: stdout, stderr: stderr, apiKey: getenv("SOVMESH_OPENAI_KEY")}
+	e := &env{cfg: cfg, command: pos[0], args: pos[1:], stdin: stdin, stdout: stdout, stderr: stderr, apiKey: getenv("SOVMESH_OPENAI_KEY")}
 	cmds := map[string]func(context.Context, *env) error{
 		"provide":  cmdProvide,
 		"serve":    cmdServe,

@@ -30,6 +30,7 @@ func openReader(ctx context.Context, e *env) (*agentd.Node, error) {
 func open(ctx context.Context, e *env, readOnly bool) (*agentd.Node, error) {
 	cfg := e.cfg.node
 	cfg.ReadOnly = readOnly
+	cfg.Command = "agentd " + e.command
 	keys := filepath.Join(cfg.DataDir, "keys")
 	if cfg.Passphrase == "" && exists(filepath.Join(keys, keystore.KeyFile)) && !exists(filepath.Join(keys, keystore.PassphraseFile)) {
 		cfg.Prompt = func() (string, error) { return prompt(e, "passphrase for "+filepath.Join(keys, keystore.KeyFile)+": ") }

@@ -14,7 +14,7 @@ import (
 
 func cmdWallet(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | nwc")
+		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | mint-moved OLD NEW | nwc")
 	}
 	n, err := open(ctx, e, e.args[0] == "balance")
 	if err != nil {
@@ -106,6 +106,16 @@ func cmdWallet(ctx context.Context, e *env) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "paid %d sats (fee %d)\n", p.Amount, p.Fee)
+		return nil
+	case "mint-moved":
+		if len(e.args) != 3 {
+			return usageError("wallet mint-moved OLD-URL NEW-URL")
+		}
+		moved, err := w.MoveMint(ctx, e.args[1], e.args[2])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "moved %d sats from %s to %s (same keysets)\n", moved, e.args[1], e.args[2])
 		return nil
 	case "nwc":
 		svc, err := nwc.NewService(w, nwc.ServiceConfig{SecretKey: n.Key.Secret, Relay: e.cfg.node.Relays[0], Alias: "agentd", Logger: n.Log, Network: network(w.Mints()[0])})

@@ -4,9 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/sovmesh/sovmesh/internal/settings"
 	"github.com/sovmesh/sovmesh/relay"
@@ -28,6 +30,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if err := c.market.Validate(); err != nil {
 		return c, err
 	}
+	if _, _, err := net.SplitHostPort(c.pay.devMintListen); err != nil {
+		return c, fmt.Errorf("dev-mint-listen %q: want host:port", c.pay.devMintListen)
+	}
+	if c.pay.offerFeePeriod < 0 {
+		return c, fmt.Errorf("offer-fee-period %v: must not be negative", c.pay.offerFeePeriod)
+	}
 	return c, nil
 }
 
@@ -44,12 +52,18 @@ type config struct {
 type payOptions struct {
 	mints    []string // accepted mints; none = run the embedded dev mint (test money)
 	offerFee uint64   // sats per offer published
-	matchFee uint64   // sats per open bid the relay matches
+	// offerFeePeriod: an offer address (kind:pubkey:d) pays the offer fee
+	// once per period, however often it is republished.
+	offerFeePeriod time.Duration
+	matchFee       uint64 // sats per open bid the relay matches
+	// devMintListen is where the embedded dev mint listens (port 0: the
+	// port picked at first start, kept in the data directory).
+	devMintListen string
 }
 
 // defaultsForDocs returns the values the flag table documents.
 func defaultsForDocs() config {
-	return config{relay.DefaultConfig(), marketplace.DefaultConfig(), payOptions{}, web.DefaultConfig(), logOptions{level: "info", format: "text"}}
+	return config{relay.DefaultConfig(), marketplace.DefaultConfig(), payOptions{devMintListen: "127.0.0.1:0", offerFeePeriod: 24 * time.Hour}, web.DefaultConfig(), logOptions{level: "info", format: "text"}}
 }
 
 // parsePrefix reads a CIDR, or a single IP address as its own network.
@@ -152,7 +166,9 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 		}
 		return nil
 	})
+	fs.StringVar(&po.devMintListen, "dev-mint-listen", po.devMintListen, "host:port of the embedded development mint; port 0 picks one at the first start and keeps it in the data directory, so the mint's URL survives restarts")
 	fs.Uint64Var(&po.offerFee, "offer-fee", po.offerFee, "sats charged to publish an offer (0: free)")
+	fs.DurationVar(&po.offerFeePeriod, "offer-fee-period", po.offerFeePeriod, "an offer pays the offer fee once per address (kind:pubkey:d) per period, however often it is republished (0: every publication pays)")
 	fs.Uint64Var(&po.matchFee, "match-fee", po.matchFee, "sats charged per open bid the relay matches (0: free)")
 	fs.Func("operator", "npub or hex pubkey allowed into /admin (default: the relay's own key)", func(v string) error {
 		pk, err := web.ParsePubkey(v)

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/sovmesh/sovmesh/internal/datadir"
 	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/marketplace"
 	"github.com/sovmesh/sovmesh/relay/web"
@@ -52,10 +53,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 2
 	}
-	if err := os.MkdirAll(cfg.relay.DataDir, 0o700); err != nil {
+	// One relay per data directory: a second would share the wallet.
+	lock, err := datadir.Acquire(cfg.relay.DataDir, "meshrelay")
+	if err != nil {
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 1
 	}
+	defer lock.Release()
 	cash, feeOpts, err := openMoney(ctx, cfg.pay, cfg.relay.DataDir, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)

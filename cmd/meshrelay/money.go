@@ -31,7 +31,7 @@ type money struct {
 func openMoney(ctx context.Context, po payOptions, dataDir string, log *slog.Logger) (*money, []relay.Option, error) {
 	m := &money{mints: po.mints}
 	if len(m.mints) == 0 {
-		dm, err := devmint.Start(ctx, filepath.Join(dataDir, "devmint"), devmint.Options{Logger: log})
+		dm, err := devmint.Start(ctx, filepath.Join(dataDir, "devmint"), devmint.Options{Logger: log, Listen: po.devMintListen})
 		if err != nil {
 			return nil, nil, fmt.Errorf("start the development mint: %w", err)
 		}
@@ -66,7 +66,7 @@ func openMoney(ctx context.Context, po payOptions, dataDir string, log *slog.Log
 	} else {
 		log.Info("wallet resumed", "completed", rep.Completed, "failed", rep.Failed, "pending", rep.Pending)
 	}
-	fcfg := fees.Config{Publication: map[int]uint64{}, Matching: map[int]uint64{}}
+	fcfg := fees.Config{Publication: map[int]uint64{}, Matching: map[int]uint64{}, PublicationPeriod: po.offerFeePeriod}
 	if po.offerFee > 0 {
 		fcfg.Publication[nips.KindOffer] = po.offerFee
 	}

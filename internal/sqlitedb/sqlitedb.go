@@ -9,8 +9,10 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 
+	"github.com/sovmesh/sovmesh/internal/datadir"
 	"github.com/sovmesh/sovmesh/migrations"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -32,12 +34,27 @@ func Open(ctx context.Context, path, set string) (*sql.DB, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
+	// The file is created 0600 before SQLite opens it, so its WAL and SHM
+	// files (which SQLite gives the database's mode) are private too; an
+	// older file, or one made by hand, is tightened.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	f.Close()
+	if err := datadir.PrivateFiles(path, path+"-wal", path+"-shm"); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	dsn := "file:" + escapePath(path) + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := datadir.PrivateFiles(path+"-wal", path+"-shm"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}

@@ -29,3 +29,52 @@ func TestOpenPathsWithURIChars(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenMakesFilesPrivate: the database, its WAL and its SHM are 0600
+// after Open, new or made 0644 before (by an older version or by hand).
+func TestOpenMakesFilesPrivate(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		precreate bool
+	}{
+		{"new", false},
+		{"existing 0644", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "x.db")
+			if tc.precreate {
+				db, err := Open(t.Context(), path, "relay")
+				if err != nil {
+					t.Fatal(err)
+				}
+				db.Close()
+				for _, p := range []string{path, path + "-wal", path + "-shm"} {
+					if err := os.WriteFile(p, nil, 0o644); err != nil && !os.IsExist(err) {
+						t.Fatal(err)
+					}
+					if err := os.Chmod(p, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			db, err := Open(t.Context(), path, "relay")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec("CREATE TABLE IF NOT EXISTS t (x)"); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{path, path + "-wal", path + "-shm"} {
+				info, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m := info.Mode().Perm(); m != 0o600 {
+					t.Errorf("%s: mode %v, want 0600", filepath.Base(p), m)
+				}
+			}
+		})
+	}
+}

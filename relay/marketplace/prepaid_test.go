@@ -171,10 +171,13 @@ func TestPrepaidBalance(t *testing.T) {
 			}
 			// topUp signs a new top-up event (each a second older than the
 			// last, so that the same token makes a different event).
-			age := nostr.Timestamp(0)
+			// The ages count from one fixed time: counted from each call's
+			// now, two top-ups made a second apart had the same created_at,
+			// so the same id, and the second was answered as a resend.
+			base, age := nostr.Now(), nostr.Timestamp(0)
 			topUp := func(sk, tok string) *nostr.Event {
 				age++
-				return sign(t, nips.TopUp{Token: tok}.ToEvent(nostr.Now()-age), sk)
+				return sign(t, nips.TopUp{Token: tok}.ToEvent(base-age), sk)
 			}
 			balance := func(pk string) uint64 {
 				t.Helper()

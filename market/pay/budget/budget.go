@@ -27,12 +27,13 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
 
 // Errors.
 var (
-	ErrOverBudget   = errors.New("payment over budget")
+	ErrOverBudget   = fmt.Errorf("budget: %w", cashu.ErrOverBudget)
 	ErrNoBudget     = errors.New("no valid spending authorization")
 	ErrInvalidAuth  = errors.New("invalid spending authorization")
 	ErrInvalidRevok = errors.New("invalid revocation")

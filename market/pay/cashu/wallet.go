@@ -59,11 +59,16 @@ var (
 	// ErrCrashed is returned when a test step hook stops an operation midway,
 	// as a crash would: nothing after the hook runs.
 	ErrCrashed = errors.New("stopped by step hook")
+	// ErrOverBudget is what every Budget's refusal wraps, whichever budget
+	// it is (an owner's signed authorization, the agent's local limits), so
+	// callers such as the NWC service tell it apart from a failed payment.
+	ErrOverBudget = errors.New("payment over the spending budget")
 )
 
 // Budget is asked before every outgoing payment; budget.Guard implements it.
 type Budget interface {
-	// Reserve reserves sats for counterparty or refuses with an error.
+	// Reserve reserves sats for counterparty or refuses with an error
+	// (wrapping ErrOverBudget when the payment is over the budget).
 	// The returned commit is called with true once paid, false to release.
 	Reserve(ctx context.Context, counterparty string, sats uint64) (commit func(ctx context.Context, paid bool) error, err error)
 }

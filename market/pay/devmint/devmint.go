@@ -1,6 +1,8 @@
 // Package devmint runs a Cashu mint for development and tests, in process, on
-// 127.0.0.1: the gonuts mint (github.com/elnosh/gonuts) with its fake
-// Lightning backend.
+// 127.0.0.1 (unless told otherwise): the gonuts mint
+// (github.com/elnosh/gonuts) with its fake Lightning backend. Its port is
+// chosen at the first start and kept in its folder, so its URL, which
+// wallets key their ecash by, stays the same across restarts.
 //
 // TEST MONEY. Every Lightning invoice this mint issues is reported paid at
 // once, so its ecash is backed by nothing. It exists so that a newcomer can
@@ -13,14 +15,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/elnosh/gonuts/mint"
+
+	"github.com/sovmesh/sovmesh/internal/datadir"
 )
 
 // Label is the attribute value and mint name every dev mint carries.
@@ -40,7 +49,18 @@ type Options struct {
 	// for each payment to an invoice of another mint (NUT-05 fee_reserve).
 	// Default 0.
 	FeeReserve uint64
+	// Listen is the host:port the mint listens on. Default "127.0.0.1:0".
+	// Port 0: the port picked at the first start is kept in the mint's
+	// folder (file "port") and reused; if it is taken at a later start,
+	// Start fails naming it rather than moving the mint.
+	Listen string
 }
+
+// PortFile holds, in the mint's folder, the port picked at its first start.
+const PortFile = "port"
+
+// ErrPortTaken means the mint's kept port is in use by another process.
+var ErrPortTaken = errors.New("devmint: the mint's port is taken")
 
 // Mint is a running dev mint.
 type Mint struct {
@@ -62,13 +82,25 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 10 * time.Second
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("devmint: create dir: %w", err)
+	if err := datadir.Private(dir); err != nil {
+		return nil, fmt.Errorf("devmint: %w", err)
 	}
-	port, err := freePort()
+	// gonuts' database is created private (SQLite gives its journal the
+	// same mode), and an older one is tightened.
+	dbFile := filepath.Join(dir, "mint.sqlite.db")
+	f, err := os.OpenFile(dbFile, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("devmint: pick port: %w", err)
+		return nil, fmt.Errorf("devmint: %w", err)
 	}
+	f.Close()
+	if err := datadir.PrivateFiles(dbFile, dbFile+"-journal", dbFile+"-wal", dbFile+"-shm"); err != nil {
+		return nil, fmt.Errorf("devmint: %w", err)
+	}
+	ln, err := listen(dir, opts.Listen)
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
 	backend := NewBackend(opts.FeeReserve)
 	srv, err := mint.SetupMintServer(mint.Config{
 		Port:            port,
@@ -83,17 +115,34 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 		},
 	})
 	if err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("devmint: setup: %w", err)
+	}
+	hs, err := httpServerOf(srv)
+	if err != nil {
+		srv.Shutdown()
+		ln.Close()
+		return nil, err
+	}
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
 	}
 	m := &Mint{
 		srv:     srv,
-		url:     "http://127.0.0.1:" + strconv.Itoa(port),
+		url:     "http://" + net.JoinHostPort(host, strconv.Itoa(port)),
 		dir:     dir,
 		done:    make(chan error, 1),
 		log:     opts.Logger.With("test_money", true),
 		Backend: backend,
 	}
-	go func() { m.done <- srv.Start() }()
+	go func() {
+		err := hs.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		m.done <- err
+	}()
 	wctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
 	if err := m.waitReady(wctx); err != nil {
@@ -105,7 +154,8 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 	return m, nil
 }
 
-// URL returns the mint's base URL, http://127.0.0.1:PORT.
+// URL returns the mint's base URL, http://HOST:PORT (127.0.0.1 when it
+// listens on every interface).
 func (m *Mint) URL() string { return m.url }
 
 // Dir returns the folder holding the mint's database (and so its seed).
@@ -147,11 +197,62 @@ func (m *Mint) waitReady(ctx context.Context) error {
 	}
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// listen opens the mint's listener on addr (default 127.0.0.1:0). With
+// port 0 it reuses the port kept in dir, or keeps the one it picks.
+func listen(dir, addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("devmint: listen address %q: %w", addr, err)
+	}
+	keep := filepath.Join(dir, PortFile)
+	kept := false
+	if port == "0" {
+		b, err := os.ReadFile(keep)
+		switch {
+		case err == nil:
+			p, perr := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 16)
+			if perr != nil || p == 0 {
+				return nil, fmt.Errorf("devmint: %s: want a port number, have %q", keep, strings.TrimSpace(string(b)))
+			}
+			port, kept = strconv.FormatUint(p, 10), true
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("devmint: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		if kept {
+			return nil, fmt.Errorf("%w: %s (kept in %s so the mint's URL stays the same): %v; stop what uses it, or delete %s to pick a new port and then move each wallet's ecash with `agentd wallet mint-moved OLD NEW`",
+				ErrPortTaken, net.JoinHostPort(host, port), keep, err, keep)
+		}
+		return nil, fmt.Errorf("devmint: listen on %s: %w", net.JoinHostPort(host, port), err)
+	}
+	if port == "0" {
+		p := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		if err := os.WriteFile(keep, []byte(p+"\n"), 0o600); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("devmint: keep the port: %w", err)
+		}
+	}
+	return ln, nil
+}
+
+// httpServerOf returns the http.Server gonuts' MintServer built. gonuts
+// listens on ":"+port, every interface, and takes no listener; its server
+// is unexported. We serve that server on our own listener instead, bound
+// where we choose. gonuts is pinned (go.mod); TestListensOnLoopbackOnly
+// fails if a new version moves the field.
+func httpServerOf(srv *mint.MintServer) (*http.Server, error) {
+	f := reflect.ValueOf(srv).Elem().FieldByName("httpServer")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[*http.Server]() {
+		return nil, errors.New("devmint: gonuts MintServer has no httpServer field; update httpServerOf for this gonuts version")
+	}
+	hs := *(**http.Server)(unsafe.Pointer(f.UnsafeAddr()))
+	if hs == nil || hs.Handler == nil {
+		return nil, errors.New("devmint: gonuts MintServer has no HTTP server")
+	}
+	return hs, nil
 }

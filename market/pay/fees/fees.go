@@ -13,6 +13,10 @@
 // (the relay calls it for a top-up event, which carries only a token).
 // Each event is charged at most once per fee; Refund credits a fee back to
 // the balance when the relay could not store the event after charging it.
+// With a PublicationPeriod, an addressable event (an offer) pays its
+// publication fee once per address (kind:pubkey:d) per period: republishing
+// it, at a new price say, within the period that the last fee paid for is
+// free.
 //
 // The relay calls Charge from a khatru RejectEvent policy, after the
 // signature check, as the last policy, and maps the error with Prefix.
@@ -79,6 +83,13 @@ type Receiver interface {
 type Config struct {
 	Publication map[int]uint64
 	Matching    map[int]uint64
+	// PublicationPeriod, when not zero, is how long a publication fee paid
+	// for an addressable event covers its address (kind:pubkey:d): events
+	// of the same address published within it are not charged again.
+	// Announced in NIP-11 as the publication fee's "period" (seconds).
+	PublicationPeriod time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
 // Validate checks the config.
@@ -92,6 +103,9 @@ func (c Config) Validate() error {
 		if k < 0 || k > 65535 {
 			return fmt.Errorf("fees: bad kind %d", k)
 		}
+	}
+	if c.PublicationPeriod < 0 {
+		return fmt.Errorf("fees: negative publication period %v", c.PublicationPeriod)
 	}
 	return nil
 }
@@ -128,6 +142,9 @@ func New(j *journal.Journal, wallet Receiver, cfg Config, log *slog.Logger) (*Co
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Collector{cfg: cfg, wallet: wallet, j: j, log: log}, nil
 }
@@ -169,6 +186,7 @@ func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) 
 	} else if paid {
 		return nil // a resent event is not charged twice
 	}
+
 	// An earlier attempt for this event was interrupted: finish it first.
 	if err := c.resumeEvent(ctx, ev.ID); err != nil {
 		return err
@@ -187,8 +205,25 @@ func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) 
 			token = t[1]
 		}
 	}
+	addr, until := c.period(ev, reason)
+	if addr != "" {
+		if covered, err := c.covered(ctx, addr); err != nil {
+			return err
+		} else if covered {
+			c.log.Debug("fee covered by the period paid", "event", ev.ID, "kind", ev.Kind, "reason", reason)
+			if token == "" {
+				return nil
+			}
+			// The token is redeemed all the same (the stored event must
+			// not carry a live token), all of it to the prepaid balance.
+			if _, _, err := c.redeem(ctx, token, ev.PubKey, receipt{pubkey: payer, eventID: ev.ID, reason: reasonTopUp}); err != nil {
+				return fmt.Errorf("%w: %s fee token: %w", ErrBadPayment, reason, err)
+			}
+			return nil
+		}
+	}
 	if token != "" {
-		r := receipt{pubkey: payer, eventID: ev.ID, kind: ev.Kind, reason: reason, fee: fee}
+		r := receipt{pubkey: payer, eventID: ev.ID, kind: ev.Kind, reason: reason, fee: fee, address: addr}
 		_, opID, err := c.redeem(ctx, token, ev.PubKey, r)
 		if err != nil && !errors.Is(err, ErrPaymentRequired) {
 			if opID != 0 && c.receiptPending(ctx, opID) {
@@ -204,7 +239,7 @@ func (c *Collector) Charge(ctx context.Context, ev *nostr.Event, authed string) 
 		return err
 	}
 	err := c.j.Tx(ctx, func(tx *sql.Tx) error {
-		return debit(ctx, tx, payer, ev.ID, ev.Kind, reason, fee, "balance")
+		return debit(ctx, tx, payer, ev.ID, ev.Kind, reason, fee, "balance", addr, until)
 	})
 	if err != nil {
 		return err
@@ -231,6 +266,7 @@ type receipt struct {
 	kind    int
 	reason  string
 	fee     uint64
+	address string // the offer address a periodic publication fee covers
 }
 
 // charges reports whether the receipt pays an event's fee (not a top-up).
@@ -245,8 +281,8 @@ func (c *Collector) redeem(ctx context.Context, token, counterparty string, r re
 		Counterparty: counterparty,
 		OnJournal: func(ctx context.Context, tx *sql.Tx, opID int64) error {
 			journaled = opID
-			_, err := tx.ExecContext(ctx, `INSERT INTO fee_receipts (op_id, pubkey, event_id, event_kind, reason, fee, state, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)`, opID, r.pubkey, r.eventID, r.kind, r.reason, int64(r.fee), time.Now().Unix())
+			_, err := tx.ExecContext(ctx, `INSERT INTO fee_receipts (op_id, pubkey, event_id, event_kind, reason, fee, state, created_at, address)
+				VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`, opID, r.pubkey, r.eventID, r.kind, r.reason, int64(r.fee), c.cfg.Now().Unix(), r.address)
 			if err != nil {
 				return fmt.Errorf("fees: journal receipt: %w", err)
 			}
@@ -272,7 +308,7 @@ func (c *Collector) redeem(ctx context.Context, token, counterparty string, r re
 			if !r.charges() {
 				return nil
 			}
-			return debit(ctx, tx, r.pubkey, r.eventID, r.kind, r.reason, r.fee, "token")
+			return debit(ctx, tx, r.pubkey, r.eventID, r.kind, r.reason, r.fee, "token", r.address, c.paidUntil(r.address))
 		})
 	}
 	if err := c.step("fee.received"); err != nil {
@@ -292,9 +328,9 @@ func (c *Collector) complete(ctx context.Context, opID int64) (done bool, err er
 		var r receipt
 		var state, opState string
 		var fee, amount int64
-		err := tx.QueryRowContext(ctx, `SELECT r.pubkey, r.event_id, r.event_kind, r.reason, r.fee, r.state, o.state, o.amount
+		err := tx.QueryRowContext(ctx, `SELECT r.pubkey, r.event_id, r.event_kind, r.reason, r.fee, r.address, r.state, o.state, o.amount
 			FROM fee_receipts r JOIN ops o ON o.id = r.op_id WHERE r.op_id = ?`, opID).
-			Scan(&r.pubkey, &r.eventID, &r.kind, &r.reason, &fee, &state, &opState, &amount)
+			Scan(&r.pubkey, &r.eventID, &r.kind, &r.reason, &fee, &r.address, &state, &opState, &amount)
 		if err != nil {
 			return fmt.Errorf("fees: receipt of op %d: %w", opID, err)
 		}
@@ -330,7 +366,7 @@ func (c *Collector) complete(ctx context.Context, opID int64) (done bool, err er
 		if n > 0 {
 			return nil // charged meanwhile (from the balance): the token stays credited
 		}
-		if err := debit(ctx, tx, r.pubkey, r.eventID, r.kind, r.reason, r.fee, "token"); err != nil {
+		if err := debit(ctx, tx, r.pubkey, r.eventID, r.kind, r.reason, r.fee, "token", r.address, c.paidUntil(r.address)); err != nil {
 			if errors.Is(err, ErrPaymentRequired) {
 				shortfall = err // keep the credit, report the shortfall
 				return nil
@@ -405,8 +441,10 @@ func (c *Collector) pending(ctx context.Context, eventID string) ([]int64, error
 	return ids, rows.Err()
 }
 
-// debit charges fee for an event from pubkey's balance and writes the ledger.
-func debit(ctx context.Context, tx *sql.Tx, pubkey, eventID string, kind int, reason string, fee uint64, source string) error {
+// debit charges fee for an event from pubkey's balance and writes the
+// ledger; a periodic publication fee records the address it paid for and
+// until when (unix seconds), otherwise address is "" and until 0.
+func debit(ctx context.Context, tx *sql.Tx, pubkey, eventID string, kind int, reason string, fee uint64, source, address string, until int64) error {
 	now := time.Now()
 	res, err := tx.ExecContext(ctx, `UPDATE fee_balances SET sats = sats - ?, updated_at = ? WHERE pubkey = ? AND sats >= ?`,
 		int64(fee), now.Unix(), pubkey, int64(fee))
@@ -421,12 +459,44 @@ func debit(ctx context.Context, tx *sql.Tx, pubkey, eventID string, kind int, re
 		return fmt.Errorf("%w: %s fee is %d sat, prepaid balance of %.8s... is %d sat; attach a %q tag with a token or top up the balance",
 			ErrPaymentRequired, reason, fee, pubkey, bal, TagName)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO fee_ledger (event_id, pubkey, kind, reason, amount, source, day, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, eventID, pubkey, kind, reason, int64(fee), source, day(now), now.Unix())
+	_, err = tx.ExecContext(ctx, `INSERT INTO fee_ledger (event_id, pubkey, kind, reason, amount, source, day, created_at, address, paid_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, eventID, pubkey, kind, reason, int64(fee), source, day(now), now.Unix(), address, until)
 	if err != nil {
 		return fmt.Errorf("fees: ledger: %w", err)
 	}
 	return nil
+}
+
+// period returns the address a publication fee for ev covers, and until
+// when if paid now: "" when fees are per event (no period, or ev is not
+// addressable).
+func (c *Collector) period(ev *nostr.Event, reason string) (address string, until int64) {
+	if reason != "publication" || c.cfg.PublicationPeriod <= 0 || !nostr.IsAddressableKind(ev.Kind) {
+		return "", 0
+	}
+	address = fmt.Sprintf("%d:%s:%s", ev.Kind, ev.PubKey, ev.Tags.GetD())
+	return address, c.paidUntil(address)
+}
+
+// paidUntil is when a publication fee for address paid now stops covering
+// it (0 for no address).
+func (c *Collector) paidUntil(address string) int64 {
+	if address == "" {
+		return 0
+	}
+	return c.cfg.Now().Add(c.cfg.PublicationPeriod).Unix()
+}
+
+// covered reports whether a publication fee paid (and not refunded) for
+// address still covers it.
+func (c *Collector) covered(ctx context.Context, address string) (bool, error) {
+	var n int
+	err := c.j.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM fee_ledger WHERE address = ? AND paid_until > ? AND refunded = 0`,
+		address, c.cfg.Now().Unix()).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("fees: ledger: %w", err)
+	}
+	return n > 0, nil
 }
 
 func (c *Collector) charged(ctx context.Context, eventID, reason string) (bool, error) {
@@ -662,11 +732,8 @@ func (c *Collector) NIP11() *nip11.RelayFeesDocument {
 	for _, f := range fees {
 		kinds := byFee[f]
 		slices.Sort(kinds)
-		doc.Publication = append(doc.Publication, struct {
-			Kinds  []int  `json:"kinds"`
-			Amount int    `json:"amount"`
-			Unit   string `json:"unit"`
-		}{Kinds: kinds, Amount: int(f * 1000), Unit: "msats"})
+		doc.Publication = append(doc.Publication, nip11.PublicationFee{Kinds: kinds, Amount: int(f * 1000), Unit: "msats",
+			Period: int(c.cfg.PublicationPeriod / time.Second)})
 	}
 	return doc
 }

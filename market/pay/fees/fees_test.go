@@ -213,3 +213,76 @@ func TestTopUp(t *testing.T) {
 		t.Fatalf("resume settled %d (%v), want nothing left", n, err)
 	}
 }
+
+// TestOfferFeeOncePerPeriod: with a publication period, an offer address
+// (kind:pubkey:d) pays once per period: republishing it at another price
+// within the period is free (a token it carries goes to the prepaid
+// balance), a new address pays, and the address pays again once the
+// period is over. NIP-11 announces the period.
+func TestOfferFeeOncePerPeriod(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	now := time.Unix(1_800_000_000, 0)
+	relayWallet := paytest.WalletAt(t, t.TempDir(), paytest.NewKey(t), nil, m.URL())
+	col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{
+		Publication:       map[int]uint64{offerKind: 3},
+		PublicationPeriod: 24 * time.Hour,
+		Now:               func() time.Time { return now },
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc := col.NIP11(); doc == nil || len(doc.Publication) != 1 || doc.Publication[0].Period != 86400 {
+		t.Fatalf("NIP-11 fees %+v, want one publication fee with period 86400", doc)
+	}
+	buyer := paytest.Funded(t, 100, nil, m.URL())
+	token := func(n uint64) string {
+		t.Helper()
+		s, err := buyer.Send(ctx, n, cashu.SendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Token
+	}
+	sk := nostr.GeneratePrivateKey()
+	pk, _ := nostr.GetPublicKey(sk)
+	offer := func(d, price string, extra ...nostr.Tag) *nostr.Event {
+		return event(t, sk, offerKind, append(nostr.Tags{{"d", d}, {"price", price}}, extra...))
+	}
+	if err := col.Charge(ctx, offer("a", "10", nostr.Tag{fees.TagName, token(20)}), ""); err != nil {
+		t.Fatalf("first publication: %v", err)
+	}
+	balance := func() uint64 {
+		t.Helper()
+		b, err := col.Balance(ctx, pk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	steps := []struct {
+		name    string
+		advance time.Duration
+		ev      func() *nostr.Event
+		want    uint64 // prepaid balance after
+	}{
+		{"paid with the first publication", 0, nil, 17},
+		{"new price within the period", time.Hour, func() *nostr.Event { return offer("a", "11") }, 17},
+		{"many price steps within the period", time.Minute, func() *nostr.Event { return offer("a", "12") }, 17},
+		{"a token on a covered republish is credited", time.Minute, func() *nostr.Event { return offer("a", "13", nostr.Tag{fees.TagName, token(4)}) }, 21},
+		{"another address pays", 0, func() *nostr.Event { return offer("b", "5") }, 18},
+		{"the period is over", 24 * time.Hour, func() *nostr.Event { return offer("a", "14") }, 15},
+		{"covered again", time.Hour, func() *nostr.Event { return offer("a", "15") }, 15},
+	}
+	for _, st := range steps {
+		now = now.Add(st.advance)
+		if st.ev != nil {
+			if err := col.Charge(ctx, st.ev(), ""); err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
+		}
+		if got := balance(); got != st.want {
+			t.Fatalf("%s: prepaid balance %d, want %d", st.name, got, st.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/nbd-wtf/go-nostr/nip04"
 	"github.com/nbd-wtf/go-nostr/nip44"
 
+	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/bolt11"
 	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -290,6 +292,49 @@ func TestServiceErrors(t *testing.T) {
 				}
 			}
 			if _, err := c.PayInvoice(ctx, invoice(st.sats), "signet", bolt11.Expect{}); !errors.Is(err, st.wantErr) {
+				t.Fatalf("%s: %v, want %v", st.name, err, st.wantErr)
+			}
+		}
+		if b, err := c.GetBalance(ctx); err != nil || b != 95_000 {
+			t.Fatalf("balance %d msat %v, want 95000", b, err)
+		}
+	})
+
+	// The agent's local limits (agentd's state.Budget) refuse with their own
+	// error; NIP-47 says QUOTA_EXCEEDED for it too, not PAYMENT_FAILED.
+	t.Run("QUOTA_EXCEEDED local limits", func(t *testing.T) {
+		ctx := t.Context()
+		j := paytest.OpenJournal(t, t.TempDir())
+		db, err := state.Open(ctx, filepath.Join(t.TempDir(), "agentd.db"), j.DB())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		cfg := cashu.DefaultConfig()
+		cfg.Mints, cfg.PrivateKey = []string{m.URL()}, paytest.NewKey(t)
+		cfg.Budget = &state.Budget{DB: db, PerDay: 10}
+		w, err := cashu.Open(ctx, j, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Fund(ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+		_, c, _ := startService(t, relay, w)
+		payee := paytest.Wallet(t, nil, m.URL())
+		for _, st := range []struct {
+			name    string
+			sats    uint64
+			wantErr error
+		}{
+			{"within", 5, nil},
+			{"over per day", 6, nwc.ErrQuotaExceeded},
+		} {
+			q, err := payee.RequestMint(ctx, "", st.sats)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.PayInvoice(ctx, q.Invoice, "signet", bolt11.Expect{}); !errors.Is(err, st.wantErr) {
 				t.Fatalf("%s: %v, want %v", st.name, err, st.wantErr)
 			}
 		}

@@ -410,7 +410,7 @@ func payError(err error) *Error {
 	switch {
 	case errors.Is(err, cashu.ErrInsufficient):
 		return &Error{Code: "INSUFFICIENT_BALANCE", Message: "insufficient balance"}
-	case errors.Is(err, budget.ErrOverBudget), errors.Is(err, budget.ErrNoBudget):
+	case errors.Is(err, cashu.ErrOverBudget), errors.Is(err, budget.ErrNoBudget):
 		return &Error{Code: "QUOTA_EXCEEDED", Message: "over the spending authorization"}
 	case errors.Is(err, bolt11.ErrExpired), errors.Is(err, bolt11.ErrMalformed), errors.Is(err, bolt11.ErrWrongNetwork),
 		errors.Is(err, bolt11.ErrNoAmount), errors.Is(err, bolt11.ErrWrongAmount):

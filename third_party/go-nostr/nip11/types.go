@@ -68,11 +68,18 @@ type RelayFeesDocument struct {
 		Unit   string `json:"unit"`
 		Period int    `json:"period"`
 	} `json:"subscription,omitempty"`
-	Publication []struct {
-		Kinds  []int  `json:"kinds"`
-		Amount int    `json:"amount"`
-		Unit   string `json:"unit"`
-	} `json:"publication,omitempty"`
+	Publication []PublicationFee `json:"publication,omitempty"`
+}
+
+// PublicationFee is one entry of the fees' "publication" list.
+// sovmesh patch: a named type (upstream: an anonymous struct) with a
+// Period, in seconds, for a relay that charges an addressable event once
+// per address per period instead of per publication (0: per event).
+type PublicationFee struct {
+	Kinds  []int  `json:"kinds"`
+	Amount int    `json:"amount"`
+	Unit   string `json:"unit"`
+	Period int    `json:"period,omitempty"`
 }
 
 type RelayRetentionDocument struct {

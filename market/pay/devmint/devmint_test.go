@@ -1,0 +1,126 @@
+package devmint_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sovmesh/sovmesh/market/pay/devmint"
+)
+
+func start(t *testing.T, dir string, opts devmint.Options) *devmint.Mint {
+	t.Helper()
+	m, err := devmint.Start(t.Context(), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopMint(t, m) })
+	return m
+}
+
+func stopMint(t *testing.T, m *devmint.Mint) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = m.Shutdown(ctx)
+}
+
+func keysets(t *testing.T, url string) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url+"/v1/keysets", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestRestartKeepsURL: the port picked at the first start is kept, so the
+// mint answers at the same URL, with the same keysets, after a restart;
+// a kept port that is taken stops the start with an error naming it.
+func TestRestartKeepsURL(t *testing.T) {
+	dir := t.TempDir()
+	m, err := devmint.Start(t.Context(), dir, devmint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, ks := m.URL(), keysets(t, m.URL())
+	stopMint(t, m)
+	m2 := start(t, dir, devmint.Options{})
+	if m2.URL() != url {
+		t.Fatalf("URL after restart %s, want %s", m2.URL(), url)
+	}
+	if got := keysets(t, m2.URL()); got != ks {
+		t.Fatalf("keysets after restart %s, want %s", got, ks)
+	}
+	// The port is taken (by the running m2): a second start refuses.
+	_, err = devmint.Start(t.Context(), dir, devmint.Options{})
+	port := strings.TrimPrefix(url, "http://127.0.0.1:")
+	if !errors.Is(err, devmint.ErrPortTaken) || !strings.Contains(err.Error(), port) || !strings.Contains(err.Error(), filepath.Join(dir, devmint.PortFile)) {
+		t.Fatalf("start on a taken port: %v, want ErrPortTaken naming port %s and the port file", err, port)
+	}
+}
+
+// TestListensOnLoopbackOnly: by default the mint is not reachable on the
+// machine's other addresses (gonuts alone binds every interface).
+func TestListensOnLoopbackOnly(t *testing.T) {
+	m := start(t, t.TempDir(), devmint.Options{})
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(m.URL(), "http://"))
+	if err != nil || !strings.HasPrefix(m.URL(), "http://127.0.0.1:") {
+		t.Fatalf("URL %s, want http://127.0.0.1:PORT", m.URL())
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tried := 0
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		tried++
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(ipn.IP.String(), port), 2*time.Second)
+		if err == nil {
+			c.Close()
+			t.Errorf("the mint answers on %s", ipn.IP)
+		}
+	}
+	if tried == 0 {
+		t.Log("no non-loopback address on this machine; only the URL was checked")
+	}
+}
+
+// TestFilesPrivate: the mint's folder and database are private, even if
+// they were made world-readable before.
+func TestFilesPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mint")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mint.sqlite.db"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start(t, dir, devmint.Options{})
+	for name, want := range map[string]os.FileMode{".": 0o700, "mint.sqlite.db": 0o600, devmint.PortFile: 0o600} {
+		info, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", name, info.Mode().Perm(), want)
+		}
+	}
+}
