@@ -50,8 +50,9 @@ func TestHostileClients(t *testing.T) {
 			want: []string{"CLOSED blocked"}},
 		{attack: "filters-over-limit", rounds: 3, want: []string{"CLOSED invalid", "OK true"},
 			forbid: []string{"EVENT after CLOSED"}},
-		{attack: "non-reader", rounds: 16, honestBig: true,
-			metric: `sovmesh_connections_dropped_total{reason="slow_consumer"}`},
+		{attack: "non-reader", rounds: 16, honestBig: true, honestOps: 60,
+			configure: func(c *relay.Config) { c.MaxMessageLength = 128 << 10; c.SendQueueBytes = 256 << 10 },
+			metric:    `sovmesh_connections_dropped_total{reason="slow_consumer"}`},
 		{attack: "auth-other-relay", rounds: 3, configure: func(c *relay.Config) { c.Auth = relay.AuthAll },
 			want: []string{"OK false invalid"}, forbid: []string{"OK true"}},
 		{attack: "xff-spoof", rounds: 20, configure: func(c *relay.Config) { c.IPEventRate, c.IPEventBurst = 5, 10 }, honestOps: 8,
@@ -85,6 +86,10 @@ func TestHostileClients(t *testing.T) {
 			defer honest.Close()
 			sk := nostr.GeneratePrivateKey()
 			if srv.Config.Auth == relay.AuthAll {
+				// The first REQ makes the relay send its challenge.
+				qctx, qcancel := context.WithTimeout(t.Context(), 5*time.Second)
+				_, _ = honest.QuerySync(qctx, nostr.Filter{Kinds: []int{1}, Limit: 1})
+				qcancel()
 				authenticate(t, honest, sk)
 			}
 			for i := range tc.prefill {

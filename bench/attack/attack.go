@@ -208,10 +208,19 @@ func readAnswer(c *Conn, tally *Tally, match func(label, msg string) bool) (stri
 	}
 }
 
+// subAnswer matches the answer to subscription id (EOSE, CLOSED, COUNT or
+// NEG-*), or any NOTICE (the answer to a message the relay could not take).
 func subAnswer(id string) func(string, string) bool {
 	return func(l, msg string) bool {
+		return l == "NOTICE" || subEnd(id)(l, msg)
+	}
+}
+
+// subEnd matches only the answer to subscription id.
+func subEnd(id string) func(string, string) bool {
+	return func(l, msg string) bool {
 		if !strings.HasPrefix(l, "EOSE") && !strings.HasPrefix(l, "CLOSED") && !strings.HasPrefix(l, "COUNT") && !strings.HasPrefix(l, "NEG-") {
-			return strings.HasPrefix(l, "NOTICE")
+			return false
 		}
 		return strings.Contains(msg, `"`+id+`"`)
 	}
@@ -232,7 +241,7 @@ func ParseCrash(ctx context.Context, t Target, rounds int, tally *Tally) error {
 			}
 		}
 		if c.WriteText(`["REQ","alive",{"limit":1}]`) == nil {
-			readAnswer(c, tally, subAnswer("alive"))
+			readAnswer(c, tally, subEnd("alive"))
 		}
 		c.Close()
 	}
