@@ -51,8 +51,10 @@ func TestHostileClients(t *testing.T) {
 		{attack: "filters-over-limit", rounds: 3, want: []string{"CLOSED invalid", "OK true"},
 			forbid: []string{"EVENT after CLOSED"}},
 		{attack: "non-reader", rounds: 16, honestBig: true, honestOps: 60,
-			configure: func(c *relay.Config) { c.MaxMessageLength = 128 << 10; c.SendQueueBytes = 256 << 10 },
-			metric:    `sovmesh_connections_dropped_total{reason="slow_consumer"}`},
+			configure: func(c *relay.Config) {
+				c.MaxMessageLength, c.SendQueueBytes, c.WriteTimeout = 128<<10, 256<<10, time.Second
+			},
+			metric: `sovmesh_connections_dropped_total{reason="slow_consumer"}`},
 		{attack: "auth-other-relay", rounds: 3, configure: func(c *relay.Config) { c.Auth = relay.AuthAll },
 			want: []string{"OK false invalid"}, forbid: []string{"OK true"}},
 		{attack: "xff-spoof", rounds: 20, configure: func(c *relay.Config) { c.IPEventRate, c.IPEventBurst = 5, 10 }, honestOps: 8,

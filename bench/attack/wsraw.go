@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -64,14 +65,19 @@ func Dial(ctx context.Context, wsURL string, o DialOptions) (*Conn, error) {
 	if o.LocalIP != nil {
 		d.LocalAddr = &net.TCPAddr{IP: o.LocalIP}
 	}
+	if o.ReadBuffer > 0 {
+		// Set before connecting, so the TCP window offered stays small.
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, o.ReadBuffer)
+			})
+			return errors.Join(err, serr)
+		}
+	}
 	nc, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return nil, err
-	}
-	if o.ReadBuffer > 0 {
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(o.ReadBuffer)
-		}
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
