@@ -30,6 +30,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 
 	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
@@ -162,6 +163,10 @@ type Wallet struct {
 	changed  chan struct{} // closed (and replaced) after every journal commit
 	ksMu     sync.Mutex
 	keysets  map[string]*keyset // by id
+
+	hd      *hdkeychain.ExtendedKey // NUT-13 master key (secret)
+	hdMu    sync.Mutex
+	hdPaths map[string]*hdkeychain.ExtendedKey // keyset derivation nodes, by keyset id
 }
 
 // Open returns a wallet on j. Call Resume after Open to finish what a
@@ -175,7 +180,13 @@ func Open(ctx context.Context, j *journal.Journal, cfg Config) (*Wallet, error) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	key, _ := parseKey(cfg.PrivateKey)
+	hd, err := hdMaster(key.Serialize())
+	if err != nil {
+		return nil, fmt.Errorf("cashu: wallet seed: %w", err)
+	}
 	w := &Wallet{
+		hd:      hd,
+		hdPaths: map[string]*hdkeychain.ExtendedKey{},
 		cfg:     cfg,
 		j:       j,
 		db:      j.DB(),
