@@ -60,6 +60,12 @@ func (w *Wallet) RequestMint(ctx context.Context, mint string, amount uint64) (M
 // ClaimMint turns a paid mint quote into proofs. ErrQuoteUnpaid when the
 // invoice is not paid yet.
 func (w *Wallet) ClaimMint(ctx context.Context, opID int64) (uint64, error) {
+	return w.claimMint(ctx, opID, false)
+}
+
+// claimMint is ClaimMint; retried is set on the one retry after the mint
+// found our outputs already signed.
+func (w *Wallet) claimMint(ctx context.Context, opID int64, retried bool) (uint64, error) {
 	op, err := w.j.Get(ctx, opID)
 	if err != nil {
 		return 0, err
@@ -138,6 +144,11 @@ func (w *Wallet) ClaimMint(ctx context.Context, opID int64) (uint64, error) {
 		return 0, err
 	}
 	res, err := w.client.mintTokens(ctx, op.Mint, nut04.PostMintBolt11Request{Quote: d.Quote, Outputs: blinded(d.Outputs)})
+	if code, ok := mintErrCode(err); ok && code == int(gcashu.BlindedMessageAlreadySignedErrCode) && !retried {
+		// Another wallet with this key used these counters: the retry
+		// restores past them and makes new outputs.
+		return w.claimMint(ctx, opID, true)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("cashu: claim: %w", err)
 	}

@@ -3,8 +3,11 @@ package cashu
 import (
 	"context"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/sha512"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/elnosh/gonuts/cashu/nuts/nut13"
 	"github.com/elnosh/gonuts/crypto"
 )
@@ -52,37 +56,84 @@ func hdMaster(key []byte) (*hdkeychain.ExtendedKey, error) {
 	return hdkeychain.NewMaster(seed, &chaincfg.MainNetParams)
 }
 
+// hdNode is a BIP-32 private node: key and chain code.
+type hdNode struct {
+	key, chain [32]byte
+}
+
+// child derives the private child index of n (BIP-32 CKDpriv; index >=
+// 2^31 is hardened). It is the hot path of restore, so it uses the
+// constant-size scalar types of secp256k1 instead of hdkeychain's big ints.
+func (n *hdNode) child(index uint32) (hdNode, error) {
+	mac := hmac.New(sha512.New, n.chain[:])
+	if index >= hdkeychain.HardenedKeyStart {
+		mac.Write([]byte{0})
+		mac.Write(n.key[:])
+	} else {
+		mac.Write(secp256k1.PrivKeyFromBytes(n.key[:]).PubKey().SerializeCompressed())
+	}
+	var ib [4]byte
+	binary.BigEndian.PutUint32(ib[:], index)
+	mac.Write(ib[:])
+	I := mac.Sum(nil)
+	var il, k secp256k1.ModNScalar
+	if il.SetByteSlice(I[:32]) {
+		return hdNode{}, errors.New("cashu: derivation: invalid child key") // p < 2^-127 (BIP-32)
+	}
+	k.SetBytes(&n.key)
+	il.Add(&k)
+	if il.IsZero() {
+		return hdNode{}, errors.New("cashu: derivation: invalid child key")
+	}
+	var c hdNode
+	c.key = il.Bytes()
+	copy(c.chain[:], I[32:])
+	return c, nil
+}
+
 // keysetPath returns (cached) the derivation node m/129372'/0'/keyset_int'.
-func (w *Wallet) keysetPath(id string) (*hdkeychain.ExtendedKey, error) {
+func (w *Wallet) keysetPath(id string) (*hdNode, error) {
 	w.hdMu.Lock()
 	defer w.hdMu.Unlock()
 	if p, ok := w.hdPaths[id]; ok {
 		return p, nil
 	}
-	p, err := nut13.DeriveKeysetPath(w.hd, id)
+	x, err := nut13.DeriveKeysetPath(w.hd, id)
 	if err != nil {
 		return nil, fmt.Errorf("cashu: derive keyset %s path: %w", id, err)
 	}
+	k, err := x.ECPrivKey()
+	if err != nil {
+		return nil, fmt.Errorf("cashu: derive keyset %s path: %w", id, err)
+	}
+	p := &hdNode{key: k.Key.Bytes()}
+	copy(p.chain[:], x.ChainCode())
 	w.hdPaths[id] = p
 	return p, nil
 }
 
 // deriveOutput fills o (amount and keyset set) with the secret, blinding
-// factor and blinded message of counter.
+// factor and blinded message of counter: the secret is the hex of the key
+// at .../counter'/0, the blinding factor the key at .../counter'/1.
 func (w *Wallet) deriveOutput(o *output, counter uint32) error {
 	p, err := w.keysetPath(o.Keyset)
 	if err != nil {
 		return err
 	}
-	secret, err := nut13.DeriveSecret(p, counter)
+	c, err := p.child(hdkeychain.HardenedKeyStart + counter)
 	if err != nil {
-		return fmt.Errorf("cashu: derive secret: %w", err)
+		return err
 	}
-	r, err := nut13.DeriveBlindingFactor(p, counter)
+	sn, err := c.child(0)
 	if err != nil {
-		return fmt.Errorf("cashu: derive blinding factor: %w", err)
+		return err
 	}
-	B, r, err := crypto.BlindMessage(secret, r)
+	rn, err := c.child(1)
+	if err != nil {
+		return err
+	}
+	secret := hex.EncodeToString(sn.key[:])
+	B, r, err := crypto.BlindMessage(secret, secp256k1.PrivKeyFromBytes(rn.key[:]))
 	if err != nil {
 		return fmt.Errorf("cashu: blind: %w", err)
 	}

@@ -166,7 +166,7 @@ type Wallet struct {
 
 	hd      *hdkeychain.ExtendedKey // NUT-13 master key (secret)
 	hdMu    sync.Mutex
-	hdPaths map[string]*hdkeychain.ExtendedKey // keyset derivation nodes, by keyset id
+	hdPaths map[string]*hdNode // keyset derivation nodes, by keyset id
 }
 
 // Open returns a wallet on j. Call Resume after Open to finish what a
@@ -186,7 +186,7 @@ func Open(ctx context.Context, j *journal.Journal, cfg Config) (*Wallet, error) 
 	}
 	w := &Wallet{
 		hd:      hd,
-		hdPaths: map[string]*hdkeychain.ExtendedKey{},
+		hdPaths: map[string]*hdNode{},
 		cfg:     cfg,
 		j:       j,
 		db:      j.DB(),
