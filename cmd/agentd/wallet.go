@@ -14,7 +14,7 @@ import (
 
 func cmdWallet(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | nwc")
+		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | restore | nwc")
 	}
 	n, err := open(ctx, e, e.args[0] == "balance")
 	if err != nil {
@@ -107,6 +107,8 @@ func cmdWallet(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "paid %d sats (fee %d)\n", p.Amount, p.Fee)
 		return nil
+	case "restore":
+		return restoreWallet(ctx, e, w)
 	case "nwc":
 		svc, err := nwc.NewService(w, nwc.ServiceConfig{SecretKey: n.Key.Secret, Relay: e.cfg.node.Relays[0], Alias: "agentd", Logger: n.Log, Network: network(w.Mints()[0])})
 		if err != nil {
@@ -122,6 +124,26 @@ func cmdWallet(ctx context.Context, e *env) error {
 		return svc.Run(ctx, nil)
 	}
 	return usageError("wallet: unknown subcommand " + e.args[0])
+}
+
+// restoreWallet brings back the wallet's ecash from its mints (NUT-13
+// secrets derived from the agent key, NUT-09 restore) and prints what each
+// mint gave back.
+func restoreWallet(ctx context.Context, e *env, w *cashu.Wallet) error {
+	reps, err := w.Restore(ctx)
+	for _, r := range reps {
+		if r.Err != nil {
+			fmt.Fprintf(e.stdout, "  %s: not restored: %v\n", r.Mint, r.Err)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "  %s: restored %d sats (%d proofs)\n", r.Mint, r.Restored, r.Proofs)
+	}
+	bal, berr := w.Balance(ctx)
+	if berr != nil {
+		return errors.Join(err, berr)
+	}
+	fmt.Fprintf(e.stdout, "balance %d sats\n", bal)
+	return err
 }
 
 // network is the Lightning network of a mint's invoices: the dev mint on
