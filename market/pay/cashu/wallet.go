@@ -9,6 +9,8 @@
 // Every step that moves money is journaled before it is acted on; Resume
 // finishes or refunds every open operation after a crash, using NUT-09
 // restore and NUT-07 state checks to learn what the mint already did.
+// Output secrets derive from the wallet key (NUT-13, nut13.go), so Restore
+// finds the wallet's ecash at its mints again from the key alone.
 //
 // The protocol types and the blind-signature math are gonuts'
 // (github.com/elnosh/gonuts/cashu, .../crypto); the wallet logic is ours.
