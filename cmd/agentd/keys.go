@@ -94,6 +94,20 @@ func cmdRecover(ctx context.Context, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "recovered the key of %s into %s\n", k.Pubkey, keys)
+	// The ecash comes back with the key: its secrets derive from it.
+	n, err := open(ctx, e, false)
+	if err != nil {
+		return fmt.Errorf("keys recover: restore the wallet: %w", err)
+	}
+	defer n.Close()
+	if n.Wallet == nil {
+		fmt.Fprintln(e.stderr, "agentd: no mint configured: run `agentd wallet restore --mint URL` to bring back the ecash")
+		return nil
+	}
+	fmt.Fprintln(e.stdout, "restoring the wallet")
+	if err := restoreWallet(ctx, e, n.Wallet); err != nil {
+		return fmt.Errorf("keys recover: the key is back, the wallet only in part (run `agentd wallet restore` again): %w", err)
+	}
 	return nil
 }
 

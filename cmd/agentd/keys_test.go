@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
 
@@ -30,13 +32,20 @@ func (s *syncBuf) String() string {
 }
 
 // TestKeysRecoverCLI: split a key 3-of-5 to five contacts; on a new
-// machine, recover it from three of them, all through the command line.
+// machine, recover it from three of them, all through the command line;
+// the recovered agent has its unspent ecash back (not what it spent), and
+// `wallet restore` again changes nothing.
 func TestKeysRecoverCLI(t *testing.T) {
 	ctx := t.Context()
 	relayURL := relaytest.Start(t)
+	mint, err := devmint.Start(ctx, t.TempDir(), devmint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mint.Shutdown(context.Background()) })
 	base := t.TempDir()
 	cli := func(dir string, stdout *syncBuf, args ...string) int {
-		env := map[string]string{"SOVMESH_DATA": filepath.Join(base, dir), "SOVMESH_RELAY": relayURL, "SOVMESH_PASSPHRASE": "pw-" + dir}
+		env := map[string]string{"SOVMESH_DATA": filepath.Join(base, dir), "SOVMESH_RELAY": relayURL, "SOVMESH_PASSPHRASE": "pw-" + dir, "SOVMESH_MINT": mint.URL()}
 		return run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), stdout, &bytes.Buffer{})
 	}
 	pubRe := regexp.MustCompile(`pubkey ([0-9a-f]{64})`)
@@ -55,6 +64,29 @@ func TestKeysRecoverCLI(t *testing.T) {
 	var contacts []string
 	for i := range 5 {
 		contacts = append(contacts, pubOf("contact"+string(rune('1'+i))))
+	}
+	// The owner's money: 500 deposited, 120 paid to a contact who redeemed it.
+	var money syncBuf
+	if code := cli("owner", &money, "wallet", "deposit", "500"); code != 0 {
+		t.Fatalf("deposit: %d", code)
+	}
+	var tok syncBuf
+	if code := cli("owner", &tok, "wallet", "send", "120"); code != 0 {
+		t.Fatalf("send: %d", code)
+	}
+	if code := cli("contact2", &money, "wallet", "receive", strings.TrimSpace(tok.String())); code != 0 {
+		t.Fatalf("receive: %d", code)
+	}
+	balanceOf := func(dir string) string {
+		var b syncBuf
+		if code := cli(dir, &b, "wallet", "balance"); code != 0 {
+			t.Fatalf("balance of %s: %d", dir, code)
+		}
+		first, _, _ := strings.Cut(b.String(), "\n")
+		return first
+	}
+	if got := balanceOf("owner"); got != "380 sats" {
+		t.Fatalf("owner balance %q", got)
 	}
 	var out syncBuf
 	if code := cli("owner", &out, "keys", "split", "--contacts", strings.Join(contacts, ","), "-k", "3"); code != 0 {
@@ -91,5 +123,18 @@ func TestKeysRecoverCLI(t *testing.T) {
 	}
 	if got := pubOf("newmachine"); got != owner {
 		t.Fatalf("recovered %s, want %s", got, owner)
+	}
+	if !strings.Contains(recOut.String(), mint.URL()+": restored 380 sats") {
+		t.Fatalf("recover did not restore the ecash: %q", recOut.String())
+	}
+	if got := balanceOf("newmachine"); got != "380 sats" {
+		t.Fatalf("recovered balance %q, want 380 sats", got)
+	}
+	var again syncBuf
+	if code := cli("newmachine", &again, "wallet", "restore"); code != 0 || !strings.Contains(again.String(), ": restored 0 sats") {
+		t.Fatalf("second restore: %d %q", code, again.String())
+	}
+	if got := balanceOf("newmachine"); got != "380 sats" {
+		t.Fatalf("balance after a second restore %q", got)
 	}
 }

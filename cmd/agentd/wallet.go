@@ -14,7 +14,7 @@ import (
 
 func cmdWallet(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | mint-moved OLD NEW | nwc")
+		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | mint-moved OLD NEW | restore | nwc")
 	}
 	n, err := open(ctx, e, e.args[0] == "balance")
 	if err != nil {
@@ -117,6 +117,8 @@ func cmdWallet(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "moved %d sats from %s to %s (same keysets)\n", moved, e.args[1], e.args[2])
 		return nil
+	case "restore":
+		return restoreWallet(ctx, e, w)
 	case "nwc":
 		svc, err := nwc.NewService(w, nwc.ServiceConfig{SecretKey: n.Key.Secret, Relay: e.cfg.node.Relays[0], Alias: "agentd", Logger: n.Log, Network: network(w.Mints()[0])})
 		if err != nil {
@@ -132,6 +134,26 @@ func cmdWallet(ctx context.Context, e *env) error {
 		return svc.Run(ctx, nil)
 	}
 	return usageError("wallet: unknown subcommand " + e.args[0])
+}
+
+// restoreWallet brings back the wallet's ecash from its mints (NUT-13
+// secrets derived from the agent key, NUT-09 restore) and prints what each
+// mint gave back.
+func restoreWallet(ctx context.Context, e *env, w *cashu.Wallet) error {
+	reps, err := w.Restore(ctx)
+	for _, r := range reps {
+		if r.Err != nil {
+			fmt.Fprintf(e.stdout, "  %s: not restored: %v\n", r.Mint, r.Err)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "  %s: restored %d sats (%d proofs)\n", r.Mint, r.Restored, r.Proofs)
+	}
+	bal, berr := w.Balance(ctx)
+	if berr != nil {
+		return errors.Join(err, berr)
+	}
+	fmt.Fprintf(e.stdout, "balance %d sats\n", bal)
+	return err
 }
 
 // network is the Lightning network of a mint's invoices: the dev mint on

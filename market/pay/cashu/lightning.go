@@ -3,6 +3,7 @@ package cashu
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -59,6 +60,12 @@ func (w *Wallet) RequestMint(ctx context.Context, mint string, amount uint64) (M
 // ClaimMint turns a paid mint quote into proofs. ErrQuoteUnpaid when the
 // invoice is not paid yet.
 func (w *Wallet) ClaimMint(ctx context.Context, opID int64) (uint64, error) {
+	return w.claimMint(ctx, opID, false)
+}
+
+// claimMint is ClaimMint; retried is set on the one retry after the mint
+// found our outputs already signed.
+func (w *Wallet) claimMint(ctx context.Context, opID int64, retried bool) (uint64, error) {
 	op, err := w.j.Get(ctx, opID)
 	if err != nil {
 		return 0, err
@@ -76,19 +83,34 @@ func (w *Wallet) ClaimMint(ctx context.Context, opID int64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(d.Outputs) > 0 {
+	st, err := w.client.mintQuoteState(ctx, op.Mint, d.Quote)
+	if err != nil {
+		return 0, fmt.Errorf("cashu: claim: %w", err)
+	}
+	if len(d.Outputs) > 0 && st.State != nut04.Unpaid {
 		// An earlier attempt may have been signed.
 		res, err := w.client.restore(ctx, op.Mint, nut09.PostRestoreRequest{Outputs: blinded(d.Outputs)})
 		if err != nil {
 			return 0, fmt.Errorf("cashu: claim: %w", err)
 		}
-		if len(res.Signatures) == len(d.Outputs) {
-			return op.Amount, w.completeSwap(ctx, op, d, res.Signatures)
+		idx, sigs := matchRestored(d.Outputs, res)
+		switch {
+		case len(idx) == len(d.Outputs) && st.State == nut04.Issued:
+			outs := make([]output, len(idx))
+			for i, j := range idx {
+				outs[i] = d.Outputs[j]
+			}
+			d.Outputs = outs
+			return op.Amount, w.completeSwap(ctx, op, d, sigs)
+		case len(idx) > 0 && st.State != nut04.Issued:
+			// Signed, yet the quote is not issued: the signatures are
+			// another wallet's with this key. Move the counters past
+			// them and make new outputs.
+			if _, err := w.restoreMint(ctx, op.Mint); err != nil {
+				return 0, fmt.Errorf("cashu: claim: %w", err)
+			}
+			d.Outputs = nil
 		}
-	}
-	st, err := w.client.mintQuoteState(ctx, op.Mint, d.Quote)
-	if err != nil {
-		return 0, fmt.Errorf("cashu: claim: %w", err)
 	}
 	switch st.State {
 	case nut04.Unpaid:
@@ -106,16 +128,27 @@ func (w *Wallet) ClaimMint(ctx context.Context, opID int64) (uint64, error) {
 		if d.Outputs, err = newOutputs(ks, gcashu.AmountSplit(op.Amount), false, nil); err != nil {
 			return 0, err
 		}
+		var outs []output
 		if err := w.tx(ctx, func(tx *sql.Tx) error {
-			return journal.SetState(ctx, tx, op.ID, journal.StatePrepared, d.raw(), "")
+			var data json.RawMessage
+			if outs, data, err = w.withDerived(ctx, tx, d); err != nil {
+				return err
+			}
+			return journal.SetState(ctx, tx, op.ID, journal.StatePrepared, data, "")
 		}); err != nil {
 			return 0, err
 		}
+		d.Outputs = outs
 	}
 	if err := w.step("mint.journaled"); err != nil {
 		return 0, err
 	}
 	res, err := w.client.mintTokens(ctx, op.Mint, nut04.PostMintBolt11Request{Quote: d.Quote, Outputs: blinded(d.Outputs)})
+	if code, ok := mintErrCode(err); ok && code == int(gcashu.BlindedMessageAlreadySignedErrCode) && !retried {
+		// Another wallet with this key used these counters: the retry
+		// restores past them and makes new outputs.
+		return w.claimMint(ctx, opID, true)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("cashu: claim: %w", err)
 	}
@@ -302,7 +335,7 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, plan meltPl
 	if err := w.step("melt.journaled"); err != nil {
 		return Paid{OpID: op.ID}, err
 	}
-	res, err := w.client.melt(ctx, mint, nut05.PostMeltBolt11Request{Quote: q.Quote, Inputs: sel, Outputs: blinded(blanks)})
+	res, err := w.client.melt(ctx, mint, nut05.PostMeltBolt11Request{Quote: q.Quote, Inputs: sel, Outputs: blinded(d.Outputs)})
 	if err != nil {
 		if _, definite := mintErrCode(err); definite {
 			// The mint refused: check the quote before giving the proofs back.

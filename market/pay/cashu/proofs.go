@@ -2,7 +2,6 @@ package cashu
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -30,41 +29,33 @@ type output struct {
 	Send bool `json:"send,omitempty"`
 }
 
-func randomSecret() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
-// newOutputs makes one output per amount; secretFn gives each secret
-// (random hex when nil).
+// newOutputs makes one output per amount. With secretFn (a locked send), each
+// secret is secretFn's with a random blinding factor; without, the outputs
+// get their deterministic secrets (NUT-13) when they are journaled, from
+// deriveOutputs in the journaling transaction.
 func newOutputs(ks *keyset, amounts []uint64, send bool, secretFn func() (string, error)) ([]output, error) {
-	if secretFn == nil {
-		secretFn = randomSecret
-	}
 	outs := make([]output, 0, len(amounts))
 	for _, a := range amounts {
 		if _, ok := ks.Keys[a]; !ok {
 			return nil, fmt.Errorf("cashu: mint keyset has no key for amount %d", a)
 		}
-		secret, err := secretFn()
-		if err != nil {
-			return nil, fmt.Errorf("cashu: make secret: %w", err)
+		o := output{Amount: a, Keyset: ks.ID, Send: send}
+		if secretFn != nil {
+			secret, err := secretFn()
+			if err != nil {
+				return nil, fmt.Errorf("cashu: make secret: %w", err)
+			}
+			r, err := secp256k1.GeneratePrivateKey()
+			if err != nil {
+				return nil, fmt.Errorf("cashu: blinding factor: %w", err)
+			}
+			B, r, err := crypto.BlindMessage(secret, r)
+			if err != nil {
+				return nil, fmt.Errorf("cashu: blind: %w", err)
+			}
+			o.Secret, o.R, o.B = secret, hex.EncodeToString(r.Serialize()), hex.EncodeToString(B.SerializeCompressed())
 		}
-		r, err := secp256k1.GeneratePrivateKey()
-		if err != nil {
-			return nil, fmt.Errorf("cashu: blinding factor: %w", err)
-		}
-		B, r, err := crypto.BlindMessage(secret, r)
-		if err != nil {
-			return nil, fmt.Errorf("cashu: blind: %w", err)
-		}
-		outs = append(outs, output{
-			Amount: a, Keyset: ks.ID, Secret: secret,
-			R: hex.EncodeToString(r.Serialize()), B: hex.EncodeToString(B.SerializeCompressed()), Send: send,
-		})
+		outs = append(outs, o)
 	}
 	return outs, nil
 }
@@ -196,11 +187,16 @@ var errConflict = fmt.Errorf("proof taken by a concurrent operation")
 
 // journalWithInputs journals op (setting op.ID) with its data d and reserves
 // its input proofs sel for it, in one transaction: the op and its claim on
-// the proofs exist together or not at all. before, if set, runs first in the
-// same transaction, once the op has its id.
+// the proofs exist together or not at all. The outputs get their NUT-13
+// secrets in the same transaction. before, if set, runs first in the same
+// transaction, once the op has its id.
 func (w *Wallet) journalWithInputs(ctx context.Context, op *journal.Op, d *opData, sel gcashu.Proofs, before func(ctx context.Context, tx *sql.Tx, opID int64) error) error {
-	return w.tx(ctx, func(tx *sql.Tx) error {
-		op.Data = d.raw()
+	var outs []output
+	err := w.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if outs, op.Data, err = w.withDerived(ctx, tx, d); err != nil {
+			return err
+		}
 		id, err := journal.Insert(ctx, tx, *op)
 		if err != nil {
 			return err
@@ -213,6 +209,23 @@ func (w *Wallet) journalWithInputs(ctx context.Context, op *journal.Op, d *opDat
 		}
 		return reserve(ctx, tx, sel, id)
 	})
+	if err == nil {
+		d.Outputs = outs
+	}
+	return err
+}
+
+// withDerived returns d's outputs with their NUT-13 secrets taken in tx, and
+// d's journal data with those outputs. d itself is left as it was, for the
+// caller to update once tx committed (a rolled back counter is not used).
+func (w *Wallet) withDerived(ctx context.Context, tx *sql.Tx, d *opData) ([]output, json.RawMessage, error) {
+	outs := slices.Clone(d.Outputs)
+	if err := w.deriveOutputs(ctx, tx, outs); err != nil {
+		return nil, nil, err
+	}
+	dd := *d
+	dd.Outputs = outs
+	return outs, dd.raw(), nil
 }
 
 func setReserved(ctx context.Context, tx *sql.Tx, opID int64, state string) error {

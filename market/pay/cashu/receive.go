@@ -297,13 +297,17 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 		d.Offline = true
 	}
 	w.mu.Lock()
+	var derived []output
 	err = w.tx(ctx, func(tx *sql.Tx) error {
 		if !online {
 			if err := w.checkExposure(ctx, tx, mint, value, 0); err != nil {
 				return err
 			}
 		}
-		op.Data = d.raw()
+		var err error
+		if derived, op.Data, err = w.withDerived(ctx, tx, d); err != nil {
+			return err
+		}
 		id, err := journal.Insert(ctx, tx, op)
 		if err != nil {
 			return err
@@ -332,6 +336,7 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 	if err != nil {
 		return Received{}, fmt.Errorf("cashu: receive: %w", err)
 	}
+	d.Outputs = derived
 	rec := Received{OpID: op.ID, Amount: credit, Value: value, Mint: mint}
 	if !online {
 		rec.Offline = true

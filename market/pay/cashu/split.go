@@ -26,7 +26,7 @@ func (w *Wallet) split(ctx context.Context, mint string, amounts []uint64) (made
 	if _, err := w.execSwap(ctx, op, d); err != nil {
 		return nil, 0, err
 	}
-	for _, o := range want {
+	for _, o := range d.Outputs[:len(want)] {
 		made = append(made, o.Secret)
 	}
 	return made, d.Fee, nil

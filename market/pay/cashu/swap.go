@@ -97,6 +97,14 @@ func (w *Wallet) runSwap(ctx context.Context, op journal.Op, d *opData) (*opData
 			return d, rerr
 		}
 	}
+	if code == int(gcashu.BlindedMessageAlreadySignedErrCode) {
+		// Our counters are behind the mint's signatures (this key's wallet
+		// made outputs elsewhere): restore moves them past, and brings
+		// back that wallet's unspent proofs.
+		if _, rerr := w.restoreMint(ctx, op.Mint); rerr != nil {
+			w.log.Warn("restore after an output collision failed", "mint", op.Mint, "err", rerr)
+		}
+	}
 	if code == int(gcashu.StandardErrCode) || code == int(gcashu.DBErrCode) {
 		// A generic refusal, as a mint gives the loser of two concurrent
 		// swaps of the same proofs: if the inputs are spent now, say so.
@@ -198,22 +206,18 @@ func (w *Wallet) recoverSwap(ctx context.Context, op journal.Op, d *opData, retr
 		if _, definite := mintErrCode(err); !definite {
 			return false, fmt.Errorf("%w: %w", ErrPending, err)
 		}
-	} else if len(res.Signatures) > 0 {
-		byB := map[string]gcashu.BlindedSignature{}
-		for i, o := range res.Outputs {
-			if i < len(res.Signatures) {
-				byB[o.B_] = res.Signatures[i]
+	} else if idx, sigs := matchRestored(d.Outputs, res); len(idx) > 0 {
+		// Signed outputs are this swap's only if its inputs are spent: the
+		// same deterministic outputs may have been signed for a wallet on
+		// another machine with this key (or before a key recovery whose
+		// restore did not run).
+		if spent, err := w.inputsSpent(ctx, op, d); err != nil {
+			return false, fmt.Errorf("%w: %w", ErrPending, err)
+		} else if spent {
+			outs := make([]output, len(idx))
+			for i, j := range idx {
+				outs[i] = d.Outputs[j]
 			}
-		}
-		var outs []output
-		var sigs gcashu.BlindedSignatures
-		for _, o := range d.Outputs {
-			if s, ok := byB[o.B]; ok {
-				outs = append(outs, o)
-				sigs = append(sigs, s)
-			}
-		}
-		if len(outs) > 0 {
 			d.Outputs = outs
 			return true, w.completeSwap(ctx, op, d, sigs)
 		}

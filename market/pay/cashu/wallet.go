@@ -9,6 +9,8 @@
 // Every step that moves money is journaled before it is acted on; Resume
 // finishes or refunds every open operation after a crash, using NUT-09
 // restore and NUT-07 state checks to learn what the mint already did.
+// Output secrets derive from the wallet key (NUT-13, nut13.go), so Restore
+// finds the wallet's ecash at its mints again from the key alone.
 //
 // The protocol types and the blind-signature math are gonuts'
 // (github.com/elnosh/gonuts/cashu, .../crypto); the wallet logic is ours.
@@ -30,6 +32,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 
 	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
@@ -168,7 +171,10 @@ type Wallet struct {
 	chMu      sync.Mutex
 	changed   chan struct{} // closed (and replaced) after every journal commit
 	ksMu      sync.Mutex
-	keysets   map[string]*keyset // by id
+	keysets   map[string]*keyset      // by id
+	hd        *hdkeychain.ExtendedKey // NUT-13 master key (secret)
+	hdMu      sync.Mutex
+	hdPaths   map[string]*hdNode // keyset derivation nodes, by keyset id
 }
 
 // Open returns a wallet on j. Call Resume after Open to finish what a
@@ -182,7 +188,13 @@ func Open(ctx context.Context, j *journal.Journal, cfg Config) (*Wallet, error) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	key, _ := parseKey(cfg.PrivateKey)
+	hd, err := hdMaster(key.Serialize())
+	if err != nil {
+		return nil, fmt.Errorf("cashu: wallet seed: %w", err)
+	}
 	w := &Wallet{
+		hd:      hd,
+		hdPaths: map[string]*hdNode{},
 		cfg:     cfg,
 		j:       j,
 		db:      j.DB(),
