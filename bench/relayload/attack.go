@@ -188,108 +188,87 @@ func runAttack(ctx context.Context, o attackOptions) error {
 func honest(ctx context.Context, url string, d time.Duration) honestResult {
 	var res honestResult
 	var mu sync.Mutex
-	fail := func() { mu.Lock(); res.failures++; mu.Unlock() }
 	pctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	sk := nostr.GeneratePrivateKey()
 	pk, _ := nostr.GetPublicKey(sk)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { // publisher
+	go func() {
 		defer wg.Done()
-		ws, _, err := websocket.DefaultDialer.DialContext(pctx, url, nil)
-		if err != nil {
-			fail()
-			return
-		}
-		defer ws.Close()
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-pctx.Done():
-				return
-			case <-tick.C:
-			}
+		pace(pctx, url, 10*time.Millisecond, &mu, &res, &res.okLat, func(i int) ([]byte, []byte, string, string) {
 			evt := nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Content: fmt.Sprintf("honest %d", i), Tags: nostr.Tags{{"t", "honest"}}}
 			_ = evt.Sign(sk)
 			msg, _ := json.Marshal([]any{"EVENT", evt})
-			t0 := time.Now()
-			if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-				fail()
-				return
-			}
-			_ = ws.SetReadDeadline(time.Now().Add(15 * time.Second))
-			for {
-				_, m, err := ws.ReadMessage()
-				if err != nil {
-					fail()
-					return
-				}
-				if strings.HasPrefix(string(m), `["OK","`+evt.ID+`",true`) {
-					mu.Lock()
-					res.okLat = append(res.okLat, time.Since(t0))
-					mu.Unlock()
-					break
-				}
-				if strings.HasPrefix(string(m), `["OK","`+evt.ID+`"`) {
-					fail()
-					break
-				}
-			}
-		}
+			return msg, nil, `["OK","` + evt.ID + `",true`, `["OK","` + evt.ID + `"`
+		})
 	}()
-	go func() { // querier
+	go func() {
 		defer wg.Done()
-		ws, _, err := websocket.DefaultDialer.DialContext(pctx, url, nil)
-		if err != nil {
-			fail()
-			return
-		}
-		defer ws.Close()
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-pctx.Done():
-				return
-			case <-tick.C:
-			}
+		pace(pctx, url, 50*time.Millisecond, &mu, &res, &res.reqLat, func(i int) ([]byte, []byte, string, string) {
 			sub := fmt.Sprintf("h%d", i)
 			f := nostr.Filter{Authors: []string{pk}, Tags: nostr.TagMap{"t": {"honest"}}, Limit: 20}
 			if i%2 == 1 {
 				f = nostr.Filter{Kinds: []int{1}, Limit: 50}
 			}
 			msg, _ := json.Marshal([]any{"REQ", sub, f})
-			t0 := time.Now()
-			if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-				fail()
-				return
-			}
-			_ = ws.SetReadDeadline(time.Now().Add(15 * time.Second))
-			for {
-				_, m, err := ws.ReadMessage()
-				if err != nil {
-					fail()
-					return
-				}
-				if strings.HasPrefix(string(m), `["EOSE","`+sub+`"]`) {
-					mu.Lock()
-					res.reqLat = append(res.reqLat, time.Since(t0))
-					mu.Unlock()
-					break
-				}
-				if strings.HasPrefix(string(m), `["CLOSED","`+sub+`"`) {
-					fail()
-					break
-				}
-			}
 			closeMsg, _ := json.Marshal([]any{"CLOSE", sub})
-			_ = ws.WriteMessage(websocket.TextMessage, closeMsg)
-		}
+			return msg, closeMsg, `["EOSE","` + sub + `"]`, `["CLOSED","` + sub + `"`
+		})
 	}()
 	wg.Wait()
 	return res
+}
+
+// pace sends the message next(i) every period on one connection until ctx
+// ends, and records the time until the answer starting with done (or
+// counts a failure for one starting with refused, or a broken connection);
+// then it sends after, if any.
+func pace(ctx context.Context, url string, period time.Duration, mu *sync.Mutex, res *honestResult, lat *[]time.Duration,
+	next func(i int) (msg, after []byte, done, refused string)) {
+	fail := func() { mu.Lock(); res.failures++; mu.Unlock() }
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+	if err != nil {
+		fail()
+		return
+	}
+	defer ws.Close()
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		msg, after, done, refused := next(i)
+		t0 := time.Now()
+		if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+			fail()
+			return
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				fail()
+				return
+			}
+			if strings.HasPrefix(string(m), done) {
+				mu.Lock()
+				*lat = append(*lat, time.Since(t0))
+				mu.Unlock()
+				break
+			}
+			if strings.HasPrefix(string(m), refused) {
+				fail()
+				break
+			}
+		}
+		if after != nil {
+			_ = ws.WriteMessage(websocket.TextMessage, after)
+		}
+	}
 }
 
 // scrapeGauge reads one unlabelled metric from the relay's /metrics.
