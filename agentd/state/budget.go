@@ -109,10 +109,12 @@ func (b *Budget) SpentToday(ctx context.Context) (uint64, error) {
 // SpentTodayWith returns the sats counted against today's budget for
 // counterparty.
 func (b *Budget) SpentTodayWith(ctx context.Context, counterparty string) (uint64, error) {
-	var n uint64
-	err := b.DB.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(sats), 0) FROM budget WHERE day = ? AND counterparty = ?`,
-		b.DB.now().UTC().Format(time.DateOnly), counterparty).Scan(&n)
-	return n, err
+	var n int64
+	if err := b.DB.pay.QueryRowContext(ctx, budgetSum+` AND b.counterparty = ?`,
+		b.DB.now().UTC().Format(time.DateOnly), counterparty).Scan(&n); err != nil {
+		return 0, fmt.Errorf("state: budget: %w", err)
+	}
+	return uint64(max(n, 0)), nil
 }
 
 func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
