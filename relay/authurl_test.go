@@ -53,7 +53,7 @@ func TestAuthRelayTag(t *testing.T) {
 				t.Fatalf("upgrade refused: %d %s", status, body)
 			}
 			var challenge string
-			if m := c.next("AUTH"); len(m) < 2 || json.Unmarshal(m[1], &challenge) != nil {
+			if m := c.nextOf("AUTH"); len(m) < 2 || json.Unmarshal(m[1], &challenge) != nil {
 				t.Fatalf("bad challenge %s", m)
 			}
 			port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]

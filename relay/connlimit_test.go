@@ -35,7 +35,7 @@ func refusedMetric(t *testing.T, srv *relaytest.Server, reason string) string {
 // dialUntilOpen retries an upgrade until the relay has released a closed
 // connection's slot (bounded: the release follows the close at once, but
 // the relay sees the close asynchronously).
-func dialUntilOpen(t *testing.T, url string, h http.Header) *rawConn {
+func dialUntilOpen(t *testing.T, url string, h http.Header) *rawClient {
 	t.Helper()
 	for range 250 {
 		if c, _, _ := dialWithHeader(t, url, h); c != nil {
@@ -78,7 +78,7 @@ func TestConnectionCaps(t *testing.T) {
 				c.IPMaxConnections, c.MaxConnections = tc.perIP, tc.total
 				c.TrustedProxies = prefixes(t, "127.0.0.0/8")
 			})
-			var conns []*rawConn
+			var conns []*rawClient
 			for i, ip := range tc.open {
 				c, status, body := dialWithHeader(t, srv.URL, from(ip))
 				if c == nil {
@@ -98,7 +98,7 @@ func TestConnectionCaps(t *testing.T) {
 			}
 			// Closing the first connection of that client (or any, for the
 			// total) frees a slot.
-			conns[0].ws.Close()
+			conns[0].Close()
 			dialUntilOpen(t, srv.URL, from(tc.next))
 		})
 	}
@@ -111,10 +111,10 @@ func TestConnectionSlotsReleased(t *testing.T) {
 	for i := range 30 {
 		c := dialUntilOpen(t, srv.URL, nil)
 		if i%2 == 0 {
-			c.ws.Close() // client closes
+			c.Close() // client closes
 		} else {
-			c.send("REQ") // a message the relay cannot parse; then the client vanishes
-			c.ws.UnderlyingConn().Close()
+			c.sendJSON("REQ") // a message the relay cannot parse; then the client vanishes
+			c.Close()
 		}
 	}
 	// Upgrades that fail after admission (no Sec-WebSocket-Key) release too.

@@ -1,176 +1,29 @@
 package relay_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
 
+	"github.com/sovmesh/sovmesh/bench/attack"
 	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
-
-// frameClient is a websocket client written frame by frame, so tests can
-// stop reading, fragment messages and send pongs nobody asked for.
-type frameClient struct {
-	conn net.Conn
-	r    *bufio.Reader
-}
-
-// dialFrames opens a websocket to srv; rcvbuf, when positive, is the
-// client's kernel receive buffer (set before connecting, so the TCP window
-// stays small).
-func dialFrames(t *testing.T, srv *relaytest.Server, rcvbuf int) *frameClient {
-	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if rcvbuf > 0 {
-		d.Control = func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-			})
-			return errors.Join(err, serr)
-		}
-	}
-	addr := strings.TrimPrefix(srv.URL, "ws://")
-	conn, err := d.DialContext(t.Context(), "tcp", addr)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
-	r := bufio.NewReaderSize(conn, 512)
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: status %d", resp.StatusCode)
-	}
-	conn.SetDeadline(time.Time{})
-	return &frameClient{conn: conn, r: r}
-}
-
-const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opPong         = 0xA
-)
-
-// frame writes one client frame (masked with a zero key, as allowed).
-func (c *frameClient) frame(op byte, fin bool, payload []byte) error {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	hdr := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		hdr = append(hdr, 0x80|byte(n))
-	case n < 1<<16:
-		hdr = append(hdr, 0x80|126)
-		hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
-	default:
-		hdr = append(hdr, 0x80|127)
-		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
-	}
-	hdr = append(hdr, 0, 0, 0, 0) // mask key
-	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.conn.Write(append(hdr, payload...))
-	return err
-}
-
-func (c *frameClient) send(t *testing.T, msg string) {
-	t.Helper()
-	if err := c.frame(opText, true, []byte(msg)); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-}
-
-// next reads the next server message (server frames are not masked and,
-// from this relay, not fragmented).
-func (c *frameClient) next(deadline time.Time) (op byte, payload []byte, err error) {
-	c.conn.SetReadDeadline(deadline)
-	var hdr [2]byte
-	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	n := uint64(hdr[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(c.r, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(c.r, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	payload = make([]byte, n)
-	_, err = io.ReadFull(c.r, payload)
-	return hdr[0] & 0x0f, payload, err
-}
-
-// waitFor reads messages until one contains want.
-func (c *frameClient) waitFor(t *testing.T, want string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, p, err := c.next(deadline)
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", want, err)
-		}
-		if bytes.Contains(p, []byte(want)) {
-			return
-		}
-	}
-}
-
-// waitClosed reads until the relay closes the connection.
-func (c *frameClient) waitClosed(t *testing.T, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		op, _, err := c.next(deadline)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				t.Fatalf("connection still open after %v", within)
-			}
-			return
-		}
-		if op == 0x8 { // close frame
-			return
-		}
-	}
-}
 
 const slowDropped = `sovmesh_connections_dropped_total{reason="slow_consumer"}`
 
 // stuckSubscriber subscribes to kind on a connection with a small receive
 // buffer and then never reads.
-func stuckSubscriber(t *testing.T, srv *relaytest.Server, kind int) *frameClient {
+func stuckSubscriber(t *testing.T, srv *relaytest.Server, kind int) *rawClient {
 	t.Helper()
 	c := dialFrames(t, srv, 4096)
-	c.send(t, fmt.Sprintf(`["REQ","stuck",{"kinds":[%d],"limit":1}]`, kind))
-	c.waitFor(t, `"EOSE"`)
+	c.send(fmt.Sprintf(`["REQ","stuck",{"kinds":[%d],"limit":1}]`, kind))
+	c.waitFor(`"EOSE"`)
 	return c
 }
 
@@ -226,7 +79,7 @@ func TestStuckWriteTimesOut(t *testing.T) {
 	if got := metric(t, srv.HTTP, slowDropped); got != 1 {
 		t.Fatalf("%s = %v, want 1", slowDropped, got)
 	}
-	c.waitClosed(t, 5*time.Second)
+	c.waitClosed(5 * time.Second)
 }
 
 // A message sent in fragments, kept alive by pongs nobody asked for, is
@@ -238,12 +91,12 @@ func TestSlowMessageIsCutOff(t *testing.T) {
 	go func() {
 		defer close(closed)
 		for {
-			if _, _, err := c.next(time.Now().Add(10 * time.Second)); err != nil {
+			if _, err := c.Read(time.Now().Add(10 * time.Second)); err != nil {
 				return
 			}
 		}
 	}()
-	if err := c.frame(opText, false, []byte(`["REQ","slow",{`)); err != nil {
+	if err := c.WriteFrame(false, attack.OpText, []byte(`["REQ","slow",{`)); err != nil {
 		t.Fatal(err)
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -262,8 +115,8 @@ func TestSlowMessageIsCutOff(t *testing.T) {
 		}
 		// a pong and one more byte of the message; write errors mean
 		// the relay has closed, which the reader reports
-		_ = c.frame(opPong, true, []byte("unsolicited"))
-		_ = c.frame(opContinuation, false, []byte(" "))
+		_ = c.WriteFrame(true, attack.OpPong, []byte("unsolicited"))
+		_ = c.WriteFrame(false, attack.OpContinuation, []byte(" "))
 	}
 }
 
@@ -281,10 +134,10 @@ func TestBroadcastSkipsFiltersThatCannotMatch(t *testing.T) {
 		for j := range filters {
 			f = append(f, fmt.Sprintf(`{"kinds":[%d],"limit":1}`, 1000+i*filters+j))
 		}
-		c.send(t, fmt.Sprintf(`["REQ","idle%d",%s]`, i, strings.Join(f, ",")))
+		c.send(fmt.Sprintf(`["REQ","idle%d",%s]`, i, strings.Join(f, ",")))
 	}
-	c.send(t, `["REQ","live",{"kinds":[1],"limit":1}]`)
-	c.waitFor(t, `["EOSE","live"]`)
+	c.send(`["REQ","live",{"kinds":[1],"limit":1}]`)
+	c.waitFor(`["EOSE","live"]`)
 
 	before := metric(t, srv.HTTP, "sovmesh_broadcast_filters_checked_total")
 	if before < 0 {
@@ -292,7 +145,7 @@ func TestBroadcastSkipsFiltersThatCannotMatch(t *testing.T) {
 	}
 	pub := connect(t, srv.URL)
 	mustPublish(t, pub, signed(t, nostr.GeneratePrivateKey(), 1, nostr.Now(), nil, "hello"))
-	c.waitFor(t, `["EVENT","live"`)
+	c.waitFor(`["EVENT","live"`)
 	checked := metric(t, srv.HTTP, "sovmesh_broadcast_filters_checked_total") - before
 	if checked < 1 || checked > 10 {
 		t.Fatalf("a broadcast checked %v filters; want the one that can match, not the 5 000 idle ones", checked)
@@ -317,19 +170,19 @@ func TestShutdownWithStuckClient(t *testing.T) {
 	const n = 100 // 10 MiB
 	for range n {
 		evt := signed(t, sk, kind, nostr.Now(), nil, content)
-		pub.send(t, `["EVENT",`+evt.String()+`]`)
+		pub.send(`["EVENT",` + evt.String() + `]`)
 	}
 	// The OKs show the events were handed to the subscriber's queue; on a
 	// relay that writes in the publisher's goroutine they never come, and
 	// the shutdown below is what the test is about, so do not fail here.
 	deadline := time.Now().Add(5 * time.Second)
 	for oks := 0; oks < n; {
-		_, p, err := pub.next(deadline)
+		f, err := pub.Read(deadline)
 		if err != nil {
 			t.Logf("%d of %d OKs before shutdown: %v", oks, n, err)
 			break
 		}
-		if bytes.HasPrefix(p, []byte(`["OK"`)) {
+		if bytes.HasPrefix(f.Payload, []byte(`["OK"`)) {
 			oks++
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/fasthttp/websocket"
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip77"
 
@@ -115,24 +114,16 @@ func FuzzRelayMessage(f *testing.F) {
 				}
 			}
 		}
-		c, _, err := websocket.DefaultDialer.Dial(s.URL, nil)
-		if err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		defer c.Close()
-		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-			t.Fatalf("send: %v", err)
-		}
-		if err := c.WriteMessage(websocket.TextMessage, []byte(`["REQ","`+syncID+`",{"ids":["`+strings.Repeat("0", 64)+`"]}]`)); err != nil {
-			t.Fatalf("send: %v", err)
-		}
+		c := dialRaw(t, s.URL)
+		c.send(msg)
+		c.send(`["REQ","` + syncID + `",{"ids":["` + strings.Repeat("0", 64) + `"]}]`)
 		gotOK, gotEnd, synced := wantOK == "", wantEnd == "", false
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		deadline := time.Now().Add(10 * time.Second)
 		for range 100000 {
 			if gotOK && gotEnd && synced {
 				break
 			}
-			_, b, err := c.ReadMessage()
+			b, err := c.readMsg(deadline)
 			if err != nil {
 				t.Fatalf("%q: connection ended before its answers (OK %v, EOSE/CLOSED %v, sync %v): %v", msg, gotOK, gotEnd, synced, err)
 			}

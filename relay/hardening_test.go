@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fasthttp/websocket"
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip77/negentropy"
 	"github.com/nbd-wtf/go-nostr/nip77/negentropy/storage/vector"
 
+	"github.com/sovmesh/sovmesh/bench/attack"
 	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
@@ -269,14 +269,14 @@ func TestRefusedInput(t *testing.T) {
 	badUTF8 := strings.Replace(valid, `"content":"x"`, "\"content\":\"\xff\xfe\"", 1)
 	tests := []struct {
 		name  string
-		typ   int
+		typ   byte
 		msg   string
 		label string // OK (for the event) or NOTICE
 	}{
-		{"negative kind", websocket.TextMessage, eventMsg(-1), "OK"},
-		{"kind above 65535", websocket.TextMessage, eventMsg(65536), "OK"},
-		{"invalid UTF-8", websocket.TextMessage, badUTF8, "NOTICE"},
-		{"binary frame", websocket.BinaryMessage, valid, "NOTICE"},
+		{"negative kind", attack.OpText, eventMsg(-1), "OK"},
+		{"kind above 65535", attack.OpText, eventMsg(65536), "OK"},
+		{"invalid UTF-8", attack.OpText, badUTF8, "NOTICE"},
+		{"binary frame", attack.OpBinary, valid, "NOTICE"},
 	}
 	s := relaytest.New(t, nil)
 	for _, tc := range tests {

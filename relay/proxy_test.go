@@ -1,93 +1,16 @@
 package relay_test
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/fasthttp/websocket"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
-
-// rawConn is a bare websocket client that can send any header.
-type rawConn struct {
-	t  *testing.T
-	ws *websocket.Conn
-}
-
-// dialRaw opens a websocket to url with header; on a refused upgrade it
-// returns the HTTP status and body instead.
-func dialWithHeader(t *testing.T, url string, header http.Header) (*rawConn, int, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, url, header)
-	if err != nil {
-		if errors.Is(err, websocket.ErrBadHandshake) && resp != nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return nil, resp.StatusCode, string(body)
-		}
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	c := &rawConn{t: t, ws: ws}
-	t.Cleanup(func() { ws.Close() })
-	return c, http.StatusSwitchingProtocols, ""
-}
-
-func (c *rawConn) send(v ...any) {
-	c.t.Helper()
-	b, _ := json.Marshal(v)
-	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// next returns the next message of type typ.
-func (c *rawConn) next(typ string) []json.RawMessage {
-	c.t.Helper()
-	for range 100 {
-		_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, b, err := c.ws.ReadMessage()
-		if err != nil {
-			c.t.Fatalf("waiting for %s: %v", typ, err)
-		}
-		var msg []json.RawMessage
-		if json.Unmarshal(b, &msg) != nil || len(msg) == 0 {
-			continue
-		}
-		var got string
-		_ = json.Unmarshal(msg[0], &got)
-		if got == typ {
-			return msg
-		}
-	}
-	c.t.Fatalf("no %s in 100 messages", typ)
-	return nil
-}
-
-// ok sends an EVENT or AUTH message with evt and returns its OK.
-func (c *rawConn) ok(verb string, evt *nostr.Event) (bool, string) {
-	c.t.Helper()
-	c.send(verb, evt)
-	m := c.next("OK")
-	var accepted bool
-	var reason string
-	if len(m) < 4 || json.Unmarshal(m[2], &accepted) != nil || json.Unmarshal(m[3], &reason) != nil {
-		c.t.Fatalf("bad OK %s", m)
-	}
-	return accepted, reason
-}
 
 func prefixes(t *testing.T, cidrs ...string) []netip.Prefix {
 	t.Helper()

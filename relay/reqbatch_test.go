@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
 	"github.com/fiatjaf/eventstore"
 	"github.com/fiatjaf/khatru"
 	"github.com/nbd-wtf/go-nostr"
@@ -86,14 +84,8 @@ func checkStoredOnTheWire(t *testing.T, url string, store eventstore.Store) {
 		byID[e.ID] = e
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	ws := dialRaw(t, url)
+	deadline := time.Now().Add(10 * time.Second)
 
 	for _, tc := range []struct {
 		subID  string
@@ -103,12 +95,10 @@ func checkStoredOnTheWire(t *testing.T, url string, store eventstore.Store) {
 		{"limited", nostr.Filter{Tags: nostr.TagMap{"t": {"wire"}}, Limit: 250}},
 	} {
 		req, _ := json.Marshal([]any{"REQ", tc.subID, tc.filter})
-		if err := ws.WriteMessage(websocket.TextMessage, req); err != nil {
-			t.Fatal(err)
-		}
+		ws.send(string(req))
 		var got []string
 		for {
-			_, msg, err := ws.ReadMessage()
+			msg, err := ws.readMsg(deadline)
 			if err != nil {
 				t.Fatalf("%s: read after %d events: %v", tc.subID, len(got), err)
 			}
@@ -146,8 +136,6 @@ func checkStoredOnTheWire(t *testing.T, url string, store eventstore.Store) {
 			t.Fatalf("%s: %d events in wrong order or incomplete, want %d", tc.subID, len(got), len(want))
 		}
 		closeMsg, _ := json.Marshal([]any{"CLOSE", tc.subID})
-		if err := ws.WriteMessage(websocket.TextMessage, closeMsg); err != nil {
-			t.Fatal(err)
-		}
+		ws.send(string(closeMsg))
 	}
 }

@@ -2,51 +2,117 @@ package relay_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/bench/attack"
+	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
 
-// rawClient is a plain websocket connection to a relay, for messages a
-// go-nostr client would never send and for reading every answer.
+// rawClient is a websocket connection to a relay written frame by frame
+// (bench/attack underneath), for messages a go-nostr client would never
+// send (any header, fragments, unsolicited control frames) and for reading
+// every answer. The embedded attack.Conn gives the raw frames.
 type rawClient struct {
+	*attack.Conn
 	t *testing.T
-	c *websocket.Conn
+}
+
+// dialWS opens a websocket to url; the connection is closed when the test ends.
+func dialWS(t *testing.T, url string, o attack.DialOptions) (*rawClient, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	c, err := attack.Dial(ctx, url, o)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{Conn: c, t: t}, nil
 }
 
 func dialRaw(t *testing.T, url string) *rawClient {
 	t.Helper()
-	c, _, err := websocket.DefaultDialer.DialContext(t.Context(), url, nil)
+	c, err := dialWS(t, url, attack.DialOptions{})
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return &rawClient{t: t, c: c}
+	return c
+}
+
+// dialWithHeader opens a websocket to url with header; on a refused upgrade
+// it returns the HTTP status and body instead.
+func dialWithHeader(t *testing.T, url string, header http.Header) (*rawClient, int, string) {
+	t.Helper()
+	c, err := dialWS(t, url, attack.DialOptions{Header: header})
+	if err != nil {
+		var refused *attack.RefusedError
+		if errors.As(err, &refused) {
+			return nil, refused.Status, refused.Body
+		}
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	return c, http.StatusSwitchingProtocols, ""
+}
+
+// dialFrames opens a websocket to srv; rcvbuf, when positive, is the
+// client's kernel receive buffer (set before connecting, so the TCP window
+// stays small).
+func dialFrames(t *testing.T, srv *relaytest.Server, rcvbuf int) *rawClient {
+	t.Helper()
+	c, err := dialWS(t, srv.URL, attack.DialOptions{ReadBuffer: rcvbuf})
+	if err != nil {
+		t.Fatalf("dial %s: %v", srv.URL, err)
+	}
+	return c
 }
 
 func (c *rawClient) send(msg string) {
 	c.t.Helper()
-	c.sendFrame(websocket.TextMessage, []byte(msg))
+	c.sendFrame(attack.OpText, []byte(msg))
 }
 
-func (c *rawClient) sendFrame(typ int, b []byte) {
+// sendJSON sends v as one JSON array.
+func (c *rawClient) sendJSON(v ...any) {
 	c.t.Helper()
-	if err := c.c.WriteMessage(typ, b); err != nil {
+	b, _ := json.Marshal(v)
+	c.send(string(b))
+}
+
+func (c *rawClient) sendFrame(op byte, b []byte) {
+	c.t.Helper()
+	if err := c.WriteFrame(true, op, b); err != nil {
 		c.t.Fatalf("send: %v", err)
 	}
+}
+
+// readMsg reads one data message; a close frame from the relay is an error.
+func (c *rawClient) readMsg(deadline time.Time) ([]byte, error) {
+	f, err := c.Read(deadline)
+	if err != nil {
+		return nil, err
+	}
+	if f.Op == attack.OpClose {
+		return nil, fmt.Errorf("closed by the relay: %q", f.Payload)
+	}
+	return f.Payload, nil
 }
 
 // next reads one message as a JSON array; err is the read error (the
 // connection closed).
 func (c *rawClient) next() ([]json.RawMessage, error) {
 	c.t.Helper()
-	_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, b, err := c.c.ReadMessage()
+	b, err := c.readMsg(time.Now().Add(5 * time.Second))
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +121,39 @@ func (c *rawClient) next() ([]json.RawMessage, error) {
 		c.t.Fatalf("relay sent %q, not a JSON array", b)
 	}
 	return arr, nil
+}
+
+// nextOf returns the next message labelled label, skipping others.
+func (c *rawClient) nextOf(label string) []json.RawMessage {
+	c.t.Helper()
+	for range 100 {
+		b, err := c.readMsg(time.Now().Add(5 * time.Second))
+		if err != nil {
+			c.t.Fatalf("waiting for %s: %v", label, err)
+		}
+		var msg []json.RawMessage
+		if json.Unmarshal(b, &msg) != nil || len(msg) == 0 {
+			continue
+		}
+		if str(msg[0]) == label {
+			return msg
+		}
+	}
+	c.t.Fatalf("no %s in 100 messages", label)
+	return nil
+}
+
+// ok sends an EVENT or AUTH message with evt and returns its OK.
+func (c *rawClient) ok(verb string, evt *nostr.Event) (bool, string) {
+	c.t.Helper()
+	c.sendJSON(verb, evt)
+	m := c.nextOf("OK")
+	var accepted bool
+	var reason string
+	if len(m) < 4 || json.Unmarshal(m[2], &accepted) != nil || json.Unmarshal(m[3], &reason) != nil {
+		c.t.Fatalf("bad OK %s", m)
+	}
+	return accepted, reason
 }
 
 // until reads messages until one has label (any, if "") and (for a non-empty
@@ -83,6 +182,33 @@ func (c *rawClient) sync() (before [][]json.RawMessage) {
 	_, before = c.until("EOSE", "sync")
 	c.send(`["CLOSE","sync"]`)
 	return before
+}
+
+// waitFor reads messages until one contains want.
+func (c *rawClient) waitFor(want string) {
+	c.t.Helper()
+	if _, err := c.ReadUntil(time.Now().Add(5*time.Second), func(m string) bool { return strings.Contains(m, want) }); err != nil {
+		c.t.Fatalf("waiting for %s: %v", want, err)
+	}
+}
+
+// waitClosed reads until the relay closes the connection.
+func (c *rawClient) waitClosed(within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		f, err := c.Read(deadline)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.t.Fatalf("connection still open after %v", within)
+			}
+			return
+		}
+		if f.Op == attack.OpClose {
+			return
+		}
+	}
 }
 
 // wantPrefix checks that arr's reason (element i) starts with prefix.

@@ -29,8 +29,23 @@ const (
 )
 
 // ErrRefused is returned by Dial when the relay answers the upgrade with an
-// HTTP status other than 101; the error text carries the status.
+// HTTP status other than 101; the error text carries the status, and
+// errors.As finds a *RefusedError with the status and body.
 var ErrRefused = errors.New("upgrade refused")
+
+// RefusedError is the HTTP answer to a refused upgrade (its body is cut at
+// 512 bytes). It matches ErrRefused.
+type RefusedError struct {
+	Status int
+	Body   string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%v: HTTP %d %s", ErrRefused, e.Status, e.Body)
+}
+
+// Unwrap makes errors.Is(err, ErrRefused) true.
+func (e *RefusedError) Unwrap() error { return ErrRefused }
 
 // Conn is a websocket client that writes frames exactly as told: fragments,
 // unsolicited control frames and invalid UTF-8 included. A library client
@@ -117,7 +132,7 @@ func Dial(ctx context.Context, wsURL string, o DialOptions) (*Conn, error) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		nc.Close()
-		return nil, fmt.Errorf("%w: HTTP %d %s", ErrRefused, resp.StatusCode, strings.TrimSpace(string(body)))
+		return nil, &RefusedError{Status: resp.StatusCode, Body: strings.TrimSpace(string(body))}
 	}
 	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	if resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(h[:]) {
