@@ -118,20 +118,29 @@ func TestConnectionSlotsReleased(t *testing.T) {
 		}
 	}
 	// Upgrades that fail after admission (no Sec-WebSocket-Key) release too.
-	for range 5 {
+	badUpgrade := func() int {
 		conn, err := net.Dial("tcp", strings.TrimPrefix(srv.HTTP, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer conn.Close()
 		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		conn.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("bad upgrade answered %d, want 400", resp.StatusCode)
+		return resp.StatusCode
+	}
+	// The last client's slot is free once the relay has seen it go.
+	code := 0
+	waitFor(t, 5*time.Second, "the last client's slot", func() bool { code = badUpgrade(); return code != http.StatusServiceUnavailable })
+	for i := range 5 {
+		if i > 0 {
+			code = badUpgrade()
+		}
+		if code != http.StatusBadRequest {
+			t.Fatalf("bad upgrade %d answered %d, want 400", i, code)
 		}
 	}
 	dialUntilOpen(t, srv.URL, nil)

@@ -451,7 +451,10 @@ loop:
 		case <-tick.C:
 		}
 		if c.WriteFrame(true, OpPong, nil) != nil || c.WriteFrame(false, OpContinuation, []byte(" ")) != nil {
-			break
+			// The relay ended the connection: the reader sees it too.
+			<-done
+			c.Close()
+			return nil
 		}
 		tally.Add("fragment sent")
 	}
