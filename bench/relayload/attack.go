@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -43,37 +42,12 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	self, err := os.Executable()
+	c, err := startChild(ctx, "sovmesh-defaults", dir)
 	if err != nil {
 		return err
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, self, "-serve", "sovmesh-defaults", "-dir", dir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ADDR ") {
-		return fmt.Errorf("child did not start: %q %v", line, err)
-	}
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
+	defer c.stop(15 * time.Second)
+	addr, cmd := c.addr, c.cmd
 	url := "ws://" + addr
 	if o.stored > 0 {
 		if err := benchPost(addr, fmt.Sprintf("/bench/prefill?n=%d&max=2m", o.stored)); err != nil {
@@ -142,12 +116,8 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	wg.Wait()
 	<-sampleDone
 
-	alive := true
-	select {
-	case err := <-exited:
-		alive = false
-		exited <- err
-	default:
+	alive := c.running()
+	if alive {
 		if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 			alive = false
 		} else {

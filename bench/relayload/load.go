@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,9 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -56,44 +53,19 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	self, err := os.Executable()
-	if err != nil {
-		return res, err
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	args := []string{"-serve", target, "-dir", dir}
+	var args []string
 	if o.cpuprofile != "" {
 		args = append(args, "-cpuprofile", o.cpuprofile+"."+target)
 	}
 	if o.reqprofile != "" {
 		args = append(args, "-reqprofile", o.reqprofile+"."+target)
 	}
-	cmd := exec.CommandContext(cctx, self, args...)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
+	c, err := startChild(ctx, target, dir, args...)
 	if err != nil {
 		return res, err
 	}
-	if err := cmd.Start(); err != nil {
-		return res, err
-	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ADDR ") {
-		return res, fmt.Errorf("child did not start: %q %v", line, err)
-	}
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "ADDR "))
+	defer c.stop(10 * time.Second)
+	addr, cmd := c.addr, c.cmd
 	url := "ws://" + addr
 
 	// Ingest.

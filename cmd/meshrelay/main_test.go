@@ -360,15 +360,7 @@ func TestBinaryRefusesNewerDatabase(t *testing.T) {
 	}
 	bin := buildRelay(t)
 	data := t.TempDir()
-	p := start(t, bin, data)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("relay did not stop on SIGTERM")
-	}
+	stop(t, start(t, bin, data))
 	dbPath := filepath.Join(data, "events.db")
 	db, err := sql.Open("sqlite", dbPath)
 	if err != nil {
