@@ -86,8 +86,8 @@ func canonicalHost(h string) (string, error) {
 	if ip, err := netip.ParseAddr(h); err == nil {
 		return ip.WithZone("").Unmap().String(), nil
 	}
-	h = strings.TrimSuffix(strings.ToLower(h), ".")
-	if h == "" || strings.ContainsAny(h, " %[]/\\@") {
+	h = strings.TrimRight(strings.ToLower(h), ".")
+	if h == "" || strings.ContainsAny(h, " %[]/\\@:") {
 		return "", errors.New("bad host")
 	}
 	return h, nil
