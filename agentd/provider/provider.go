@@ -240,6 +240,17 @@ func (p *Provider) payments() []nips.Payment {
 
 // Run serves until ctx ends. The host is started if it is not.
 func (p *Provider) Run(ctx context.Context) error {
+	err := p.run(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Stopped while starting (an offer still being published, say):
+		// the stop was asked for, so it is a clean one.
+		p.log.Info("provider stopped while starting", "err", err)
+		return nil
+	}
+	return err
+}
+
+func (p *Provider) run(ctx context.Context) error {
 	if err := p.n.StartHost(ctx); err != nil {
 		return err
 	}
