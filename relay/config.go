@@ -90,6 +90,12 @@ type Config struct {
 	IPReqBurst      int
 	IPNegRate       float64 // NEG-OPEN per second per IP
 	IPNegBurst      int
+	// IPReadRate and IPReadBurst budget the stored events each client IP
+	// makes the relay read, per second: REQs (the stored part), COUNTs and
+	// NEG-OPENs are charged the rows they read once they are done, and
+	// refused while their IP's budget is spent.
+	IPReadRate      float64
+	IPReadBurst     int
 	IPConnPerMinute int
 
 	// Connection limits. What waits to be sent to one client is bounded by
@@ -144,7 +150,9 @@ func DefaultConfig() Config {
 		IPReqRate:         50,
 		IPReqBurst:        200,
 		IPNegRate:         1,
-		IPNegBurst:        10,
+		IPNegBurst:        4,
+		IPReadRate:        20000,
+		IPReadBurst:       20000,
 		IPConnPerMinute:   600,
 		IPMaxConnections:  64,
 		SendQueueMessages: 1024,
@@ -211,12 +219,12 @@ func (c Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"ip-event-rate", c.IPEventRate}, {"pubkey-event-rate", c.PubkeyEventRate}, {"ip-req-rate", c.IPReqRate}, {"ip-neg-rate", c.IPNegRate}} {
+	}{{"ip-event-rate", c.IPEventRate}, {"pubkey-event-rate", c.PubkeyEventRate}, {"ip-req-rate", c.IPReqRate}, {"ip-neg-rate", c.IPNegRate}, {"ip-read-rate", c.IPReadRate}} {
 		if r.v < 0 {
 			return bad("%s must not be negative", r.name)
 		}
 	}
-	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPNegBurst < 0 || c.IPConnPerMinute < 0 {
+	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPNegBurst < 0 || c.IPReadBurst < 0 || c.IPConnPerMinute < 0 {
 		return bad("bursts and connection rates must not be negative")
 	}
 	if c.SendQueueMessages < 2 {

@@ -148,6 +148,8 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.IPReqBurst, "ip-req-burst", cfg.IPReqBurst, "burst of REQ and COUNT per client IP")
 	fs.Float64Var(&cfg.IPNegRate, "ip-neg-rate", cfg.IPNegRate, "NIP-77 NEG-OPEN per second per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPNegBurst, "ip-neg-burst", cfg.IPNegBurst, "burst of NEG-OPEN per client IP")
+	fs.Float64Var(&cfg.IPReadRate, "ip-read-rate", cfg.IPReadRate, "stored events per second each client IP may make the relay read with REQ, COUNT and NEG-OPEN; a client over it is refused until it is paid back (0: no limit)")
+	fs.IntVar(&cfg.IPReadBurst, "ip-read-burst", cfg.IPReadBurst, "burst of stored events read per client IP")
 	fs.IntVar(&cfg.IPConnPerMinute, "ip-conn-per-minute", cfg.IPConnPerMinute, "new connections per minute per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPMaxConnections, "ip-max-connections", cfg.IPMaxConnections, "open websocket connections per client IP, an IPv6 client counting by its /64 (0: no limit)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "open websocket connections in total (0: the open file limit less 1/8 for other files, at least 128 less, at most 16384)")
