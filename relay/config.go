@@ -115,6 +115,13 @@ type Config struct {
 	IPMaxConnections int
 	MaxConnections   int
 
+	// Peers are relays (ws:// or wss:// URLs) kept in step with this one:
+	// events of PeerKinds are exchanged live and reconciled with NIP-77 on
+	// connect and every PeerInterval (see peering.go).
+	Peers        []string
+	PeerKinds    []int
+	PeerInterval time.Duration
+
 	// ShutdownGrace bounds how long Shutdown waits for in-flight writes.
 	ShutdownGrace time.Duration
 }
@@ -160,6 +167,7 @@ func DefaultConfig() Config {
 		WriteTimeout:      10 * time.Second,
 		MessageTimeout:    20 * time.Second,
 		ShutdownGrace:     10 * time.Second,
+		PeerInterval:      5 * time.Minute,
 	}
 }
 
@@ -249,6 +257,23 @@ func (c Config) Validate() error {
 		if !p.IsValid() {
 			return bad("trusted-proxies: invalid network %v", p)
 		}
+	}
+	for _, p := range c.Peers {
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return bad("peers: %q is not a ws:// or wss:// relay URL", p)
+		}
+	}
+	if len(c.Peers) > 0 && len(c.PeerKinds) == 0 {
+		return bad("peer-kinds: name the kinds to keep in step with the peers")
+	}
+	for _, k := range c.PeerKinds {
+		if k < 0 || k > 65535 {
+			return bad("peer-kinds: %d is not a kind (0-65535)", k)
+		}
+	}
+	if c.PeerInterval <= 0 {
+		return bad("peer-interval must be positive, got %v", c.PeerInterval)
 	}
 	if c.ShutdownGrace <= 0 {
 		return bad("shutdown-grace must be positive")

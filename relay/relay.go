@@ -59,6 +59,7 @@ type Relay struct {
 	ipReads      *limiter // rows read per IP, charged after each read
 	ipConns      *limiter
 	connCount    *connCounter
+	peers        []*peer
 
 	policies  []namedPolicy
 	answers   map[int]namedAnswer
@@ -267,6 +268,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	}
 	r.mux.HandleFunc("GET /healthz", r.serveHealth)
 	r.mux.Handle("GET /metrics", r.metrics.handler())
+	r.startPeering()
 	for _, l := range []*limiter{r.ipEvents, r.ipReqs, r.ipNegs, r.ipReads, r.ipConns, r.pubkeyEvents} {
 		r.wg.Add(1)
 		go func() {

@@ -7,10 +7,14 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/internal/settings"
+	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/marketplace"
 	"github.com/sovmesh/sovmesh/relay/web"
@@ -63,7 +67,15 @@ type payOptions struct {
 
 // defaultsForDocs returns the values the flag table documents.
 func defaultsForDocs() config {
-	return config{relay.DefaultConfig(), marketplace.DefaultConfig(), payOptions{devMintListen: "127.0.0.1:0", offerFeePeriod: 24 * time.Hour}, web.DefaultConfig(), logOptions{level: "info", format: "text"}}
+	rc := relay.DefaultConfig()
+	rc.PeerKinds = defaultPeerKinds()
+	return config{rc, marketplace.DefaultConfig(), payOptions{devMintListen: "127.0.0.1:0", offerFeePeriod: 24 * time.Hour}, web.DefaultConfig(), logOptions{level: "info", format: "text"}}
+}
+
+// defaultPeerKinds are the kinds kept in step with peers unless
+// --peer-kinds says otherwise: the market's and their NIP-09 deletions.
+func defaultPeerKinds() []int {
+	return append(nips.MarketKinds(), nostr.KindDeletion)
 }
 
 // parsePrefix reads a CIDR, or a single IP address as its own network.
@@ -108,6 +120,30 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 		}
 		return nil
 	})
+	fs.Func("peers", "comma-separated ws:// or wss:// relays kept in step with this one: live, and reconciled with NIP-77 on connect and every --peer-interval (default: none)", func(v string) error {
+		cfg.Peers = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				cfg.Peers = append(cfg.Peers, s)
+			}
+		}
+		return nil
+	})
+	fs.Func("peer-kinds", "comma-separated event kinds kept in step with the peers (default: the market's kinds and deletions)", func(v string) error {
+		cfg.PeerKinds = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			k, err := strconv.Atoi(s)
+			if err != nil {
+				return fmt.Errorf("kind %q: not a number", s)
+			}
+			cfg.PeerKinds = append(cfg.PeerKinds, k)
+		}
+		return nil
+	})
+	fs.DurationVar(&cfg.PeerInterval, "peer-interval", cfg.PeerInterval, "how often the stored events are reconciled with each peer (NIP-77)")
 	fs.StringVar(&cfg.Name, "name", cfg.Name, "relay name in NIP-11")
 	fs.StringVar(&cfg.Description, "description", cfg.Description, "relay description in NIP-11")
 	fs.StringVar(&cfg.Contact, "contact", cfg.Contact, "operator contact in NIP-11")
