@@ -200,3 +200,28 @@ func FuzzParseDeletion(f *testing.F) {
 		_, _ = nips.ParseDeletion(&e)
 	})
 }
+
+func FuzzParseManifest(f *testing.F) {
+	seed(f, nips.KindManifest)
+	f.Add([]byte(`{"kind":8467,"tags":[["label","x"],["file","a/b.jsonl","` + strings.Repeat("ab", 32) + `","12"]]}`))
+	f.Add([]byte(`{"kind":8467,"tags":[["label","x"],["file","../etc/passwd","` + strings.Repeat("ab", 32) + `","1"]]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindManifest)
+		if !ok {
+			return
+		}
+		m, err := nips.ParseManifest(&e)
+		if err != nil {
+			return
+		}
+		for _, file := range m.Files {
+			if !nips.SafeManifestPath(file.Path) || strings.HasPrefix(file.Path, "/") || strings.Contains(file.Path, "..") && strings.Contains("/"+file.Path+"/", "/../") {
+				t.Fatalf("unsafe path accepted: %q", file.Path)
+			}
+		}
+		again := reparse(t, m, func(m nips.Manifest) nostr.Event { return m.ToEvent(e.CreatedAt) }, nips.ParseManifest, e.PubKey)
+		if !reflect.DeepEqual(again.Files, m.Files) || again.Label != m.Label {
+			t.Fatalf("manifest changed when encoded again: %+v -> %+v", m, again)
+		}
+	})
+}

@@ -32,7 +32,7 @@ func storedIDs(t *testing.T, s *relaytest.Server, kind int) map[string]bool {
 func TestPeeringLine(t *testing.T) {
 	peersOf := func(url string) func(*relay.Config) {
 		return func(c *relay.Config) {
-			c.Peers, c.PeerKinds = []string{url}, []int{1}
+			c.Peers, c.PeerKinds = []string{url}, []int{1, 5}
 			c.PeerInterval = time.Hour // reconciliation on connect only
 		}
 	}
@@ -78,11 +78,21 @@ func TestPeeringLine(t *testing.T) {
 	private := publish(a, 7)
 	id := publish(a, 1)
 	waitFor(t, 20*time.Second, "an event published at A, at C", has(id, "C"))
+	atA := id
 	if storedIDs(t, b, 7)[private] || storedIDs(t, c, 7)[private] {
 		t.Fatal("an event of a kind outside --peer-kinds reached a peer")
 	}
 	id = publish(c, 1)
 	waitFor(t, 20*time.Second, "an event published at C, at A", has(id, "A", "B"))
+
+	// A NIP-09 deletion published at A deletes the event at C too.
+	del := signed(t, sk, 5, nostr.Now(), nostr.Tags{{"e", atA}}, "")
+	if err := a.Publish(t.Context(), del); err != nil {
+		t.Fatalf("publish deletion: %v", err)
+	}
+	waitFor(t, 20*time.Second, "a deletion published at A, applied at C", func() bool {
+		return !storedIDs(t, a, 1)[atA] && !storedIDs(t, c, 1)[atA]
+	})
 
 	if v := metric(t, a.HTTP, `sovmesh_peer_connected{peer="`+b.URL+`"}`); v != 1 {
 		t.Errorf("A's sovmesh_peer_connected for B = %v, want 1", v)

@@ -129,11 +129,13 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 
 // Options are the relay options the marketplace needs.
 func (m *Marketplace) Options() []relay.Option {
-	return []relay.Option{
-		relay.WithEventPolicy("market_invalid", validate),
-		relay.WithPubkeyRate(m.rate),
-		relay.WithOnEvent(m.onEvent),
-	}
+	return append(ValidationOptions(), relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent))
+}
+
+// ValidationOptions refuse market events that do not parse, without the
+// rest of the market (an offline import uses them).
+func ValidationOptions() []relay.Option {
+	return []relay.Option{relay.WithEventPolicy("market_invalid", validate)}
 }
 
 // validate refuses market events that do not parse.
