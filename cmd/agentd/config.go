@@ -186,6 +186,8 @@ Commands:
   earnings                     provider earnings (--since)
   status                       sessions, balance, providers
   keys show|split|return-share|recover|passphrase
+  manifest sign DIR [LABEL]    sign a folder's files (SHA-256) with the agent's key, for carrying by hand
+  manifest verify DIR          check a folder against its signed MANIFEST.json
 
 Every flag can also be set as SOVMESH_<NAME> (for example SOVMESH_RELAY) or as a
 "name = value" line in the file named by --config. The key passphrase comes from
