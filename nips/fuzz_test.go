@@ -225,3 +225,25 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseUserAssertion(f *testing.F) {
+	seed(f, nips.KindUserAssertion)
+	f.Add([]byte(`{"kind":30382,"tags":[["d","` + strings.Repeat("ab", 32) + `"],["rank","89"]]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindUserAssertion)
+		if !ok {
+			return
+		}
+		a, err := nips.ParseUserAssertion(&e)
+		if err != nil {
+			return
+		}
+		if a.Rank < 0 || a.Rank > 100 || !nostr.IsValid32ByteHex(a.Subject) {
+			t.Fatalf("accepted %+v", a)
+		}
+		again := reparse(t, a, func(a nips.UserAssertion) nostr.Event { return a.ToEvent(e.CreatedAt) }, nips.ParseUserAssertion, e.PubKey)
+		if again.Subject != a.Subject || again.Rank != a.Rank {
+			t.Fatalf("changed when encoded again: %+v -> %+v", a, again)
+		}
+	})
+}

@@ -43,6 +43,10 @@ const (
 	// file's chunks, any release) verifies against it (regular). See
 	// manifest.md.
 	KindManifest = 8467
+	// KindUserAssertion is NIP-85's trusted assertion about a pubkey
+	// (addressable, d = the pubkey): the relay publishes each key's market
+	// trust rank (0-100) in a "rank" tag. See trust.md.
+	KindUserAssertion = 30382
 	// KindSpendingAuthorization is the default kind of an owner's signed
 	// spending authorization for an agent key: NIP-78 application data
 	// (addressable; the owner's newest authorization replaces the previous
