@@ -211,7 +211,7 @@ func (b *Buyer) replacements(ctx context.Context, e safebox.Entry, n int) ([]*Se
 // or cached), one at a time, each bounded by perFile. It returns the
 // reports of the files it found lost providers in, and the errors joined.
 func (b *Buyer) RepairAll(ctx context.Context, perFile time.Duration) ([]RepairReport, error) {
-	l, err := b.n.Box.ListSources(ctx)
+	l, err := b.n.Box.ListSources(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -234,22 +234,24 @@ func (b *Buyer) RepairAll(ctx context.Context, perFile time.Duration) ([]RepairR
 	return out, errors.Join(errs...)
 }
 
-// RepairLoop runs RepairAll every interval (after a first interval) until
-// ctx ends, logging what it lost and rebuilt. One pass at a time; each file
-// is bounded by perFile.
-func (b *Buyer) RepairLoop(ctx context.Context, every, perFile time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
+// RepairLoop runs RepairAll on every tick (a time.Ticker's channel, owned
+// by the caller) until ctx ends, logging what it found lost and rebuilt.
+// One pass at a time; ticks during a pass are dropped; each file is bounded
+// by perFile.
+func (b *Buyer) RepairLoop(ctx context.Context, tick <-chan time.Time, perFile time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		}
 		reps, err := b.RepairAll(ctx, perFile)
 		for _, r := range reps {
+			for _, l := range r.Lost {
+				b.log.Warn("provider lost", "root", r.Root, "provider", l.Provider, "reason", l.Reason)
+			}
 			for _, m := range r.Moves {
-				b.log.Info("file repaired", "root", r.Root, "from", m.From, "to", m.To, "shards", m.Shards, "sats", m.Sats)
+				b.log.Info("file repaired", "root", r.Root, "from", m.From, "to", m.To, "shards", m.Shards, "bytes", m.Bytes, "sats", m.Sats)
 			}
 		}
 		if err != nil && ctx.Err() == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/nbd-wtf/go-nostr"
 
@@ -40,11 +41,17 @@ type Listing struct {
 
 // ListSources lists the owner's entries on the relays merged with the
 // local cache, the newest of each file kept, each marked with where it was
-// found. Entries the relays returned are kept in the cache. It fails only
-// when the relays do not answer and there is no cache.
-func (b *Box) ListSources(ctx context.Context) (Listing, error) {
+// found. Entries the relays returned are kept in the cache. The relays
+// are given relayWait (0: ctx's deadline). It fails only when the relays
+// do not answer and there is no cache.
+func (b *Box) ListSources(ctx context.Context, relayWait time.Duration) (Listing, error) {
 	f := nostr.Filter{Kinds: []int{nips.KindSafeBox}, Authors: []string{b.pk}}
-	evs, relayErr := b.relays.Query(ctx, f)
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if relayWait > 0 {
+		rctx, cancel = context.WithTimeout(ctx, relayWait)
+	}
+	evs, relayErr := b.relays.Query(rctx, f)
+	cancel()
 	if relayErr != nil && b.local == nil {
 		return Listing{}, fmt.Errorf("safebox: %w", relayErr)
 	}
@@ -69,9 +76,6 @@ func (b *Box) ListSources(ctx context.Context) (Listing, error) {
 			cur.Entry, cur.at, cur.ev = e, ev.CreatedAt, ev
 		}
 	}
-	for _, cur := range byRoot {
-		b.keep(ctx, cur.ev)
-	}
 	var cacheErr error
 	if b.local != nil {
 		cached, err := b.local.CachedEvents(ctx, f)
@@ -90,6 +94,12 @@ func (b *Box) ListSources(ctx context.Context) (Listing, error) {
 			if cur.ev == nil || ev.CreatedAt > cur.at {
 				cur.Entry, cur.at, cur.ev = e, ev.CreatedAt, ev
 			}
+		}
+	}
+	// Kept after the cache was read: Cached says what this machine held.
+	for _, cur := range byRoot {
+		if cur.OnRelays {
+			b.keep(ctx, cur.ev)
 		}
 	}
 	if relayErr != nil && cacheErr != nil {

@@ -65,7 +65,7 @@ func TestEntriesAndGrant(t *testing.T) {
 	if err != nil || got.Key != e1.Key || got.Name != "a.txt" {
 		t.Fatalf("get: %+v %v", got, err)
 	}
-	all, err := again.ListSources(ctx)
+	all, err := again.ListSources(ctx, 0)
 	if err != nil || len(all.Entries) != 2 || !all.Entries[0].OnRelays || all.Entries[0].Cached {
 		t.Fatalf("list: %+v %v", all, err)
 	}
