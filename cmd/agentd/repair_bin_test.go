@@ -168,7 +168,7 @@ func TestBinaryRepair(t *testing.T) {
 
 	provs[holders[0]].kill()
 	out, errs := must(buyer, "store", "repair", root)
-	if !regexp.MustCompile(`lost +` + holders[0]).MatchString(out) || !regexp.MustCompile(`rebuilt +\d+ chunks \(\d+ bytes\) of `+holders[0]+` on `+spare+`: [1-9]\d* sats`).MatchString(out) ||
+	if !regexp.MustCompile(`lost +`+holders[0]).MatchString(out) || !regexp.MustCompile(`rebuilt +\d+ chunks \(\d+ bytes\) of `+holders[0]+` on `+spare+`: [1-9]\d* sats`).MatchString(out) ||
 		!strings.Contains(errs, "back to full redundancy") {
 		t.Fatalf("repair output:\n%s\n%s", out, errs)
 	}
@@ -214,7 +214,7 @@ func TestBinaryRepair(t *testing.T) {
 	// No relay: listed from the local cache.
 	relay.kill()
 	out, errs = must(buyer, "store", "ls")
-	if !regexp.MustCompile(root + ` +photo\.bin +\d+ +3 +.* cache\n`).MatchString(out) || !strings.Contains(errs, "no relay answered") {
+	if !regexp.MustCompile(root+` +photo\.bin +\d+ +3 +.* cache\n`).MatchString(out) || !strings.Contains(errs, "no relay answered") {
 		t.Fatalf("ls with the relay down:\n%s\n%s", out, errs)
 	}
 }
