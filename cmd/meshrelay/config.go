@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nbd-wtf/go-nostr"
-
 	"github.com/sovmesh/sovmesh/internal/settings"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/relay"
@@ -73,9 +71,11 @@ func defaultsForDocs() config {
 }
 
 // defaultPeerKinds are the kinds kept in step with peers unless
-// --peer-kinds says otherwise: the market's and their NIP-09 deletions.
+// --peer-kinds says otherwise: the market's, their NIP-09 deletions, the
+// NIP-59 gift wraps that carry private bids, and SafeBox entries (so an
+// owner lists its files at any peer).
 func defaultPeerKinds() []int {
-	return append(nips.MarketKinds(), nostr.KindDeletion)
+	return append(nips.MarketKinds(), nips.KindDeletion, nips.KindGiftWrap, nips.KindSafeBox)
 }
 
 // parsePrefix reads a CIDR, or a single IP address as its own network.
@@ -129,7 +129,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 		}
 		return nil
 	})
-	fs.Func("peer-kinds", "comma-separated event kinds kept in step with the peers (default: the market's kinds and deletions)", func(v string) error {
+	fs.Func("peer-kinds", "comma-separated event kinds kept in step with the peers (default: the market's kinds, deletions, gift-wrapped bids and SafeBox entries)", func(v string) error {
 		cfg.PeerKinds = nil
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s == "" {
