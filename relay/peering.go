@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -35,6 +36,32 @@ const peerQueue = 1024
 type peer struct {
 	url  string
 	push chan *nostr.Event
+
+	// What Peers reports, kept beside the metrics.
+	connected atomic.Bool
+	lastSync  atomic.Int64 // unix seconds of the last completed reconciliation
+	lagMillis atomic.Int64 // age of the last live event received
+	in, out   atomic.Uint64
+}
+
+// PeerStatus is the state of one peer (Config.Peers), for the operator.
+type PeerStatus struct {
+	URL       string  `json:"url"`
+	Connected bool    `json:"connected"`
+	LastSync  int64   `json:"last_sync"` // unix seconds; 0: never
+	Lag       float64 `json:"lag_seconds"`
+	In        uint64  `json:"events_in"`  // live events stored from the peer
+	Out       uint64  `json:"events_out"` // live events the peer took
+}
+
+// Peers returns the state of each configured peer, in configuration order.
+func (r *Relay) Peers() []PeerStatus {
+	out := make([]PeerStatus, 0, len(r.peers))
+	for _, p := range r.peers {
+		out = append(out, PeerStatus{URL: p.url, Connected: p.connected.Load(), LastSync: p.lastSync.Load(),
+			Lag: float64(p.lagMillis.Load()) / 1000, In: p.in.Load(), Out: p.out.Load()})
+	}
+	return out
 }
 
 type peerCtxKey struct{}
@@ -94,6 +121,7 @@ func (r *Relay) runPeer(ctx context.Context, p *peer) {
 		start := time.Now()
 		err := r.peerSession(ctx, p)
 		r.metrics.peerConnected.WithLabelValues(p.url).Set(0)
+		p.connected.Store(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -133,6 +161,7 @@ func (r *Relay) peerSession(ctx context.Context, p *peer) error {
 	}
 	defer sub.Unsub()
 	r.metrics.peerConnected.WithLabelValues(p.url).Set(1)
+	p.connected.Store(true)
 	r.log.Info("peer connected", "peer", p.url)
 
 	var wg sync.WaitGroup
@@ -152,6 +181,7 @@ func (r *Relay) peerSession(ctx context.Context, p *peer) error {
 				return
 			}
 			r.metrics.peerLastSync.WithLabelValues(p.url).Set(float64(r.now().Unix()))
+			p.lastSync.Store(r.now().Unix())
 		}()
 	}
 	reconcile()
@@ -188,6 +218,9 @@ func (r *Relay) peerSession(ctx context.Context, p *peer) error {
 				r.log.Debug("peer refused an event", "peer", p.url, "id", evt.ID, "err", err)
 			}
 			r.metrics.peerEvents.WithLabelValues(p.url, "out", result).Inc()
+			if err == nil {
+				p.out.Add(1)
+			}
 		}
 	}
 }
@@ -207,7 +240,11 @@ func (r *Relay) fromPeer(ctx context.Context, p *peer, evt *nostr.Event) {
 	if err := r.Publish(ctx, evt); err != nil {
 		result = "refused"
 		r.log.Debug("peer event refused", "peer", p.url, "id", evt.ID, "err", err)
+	} else {
+		p.in.Add(1)
 	}
+	lag := r.now().Sub(evt.CreatedAt.Time())
 	r.metrics.peerEvents.WithLabelValues(p.url, "in", result).Inc()
-	r.metrics.peerLag.WithLabelValues(p.url).Set(r.now().Sub(evt.CreatedAt.Time()).Seconds())
+	r.metrics.peerLag.WithLabelValues(p.url).Set(lag.Seconds())
+	p.lagMillis.Store(lag.Milliseconds())
 }

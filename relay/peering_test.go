@@ -94,6 +94,9 @@ func TestPeeringLine(t *testing.T) {
 		return !storedIDs(t, a, 1)[atA] && !storedIDs(t, c, 1)[atA]
 	})
 
+	if ps := a.Peers(); len(ps) != 1 || ps[0].URL != b.URL || !ps[0].Connected || ps[0].LastSync == 0 || ps[0].In == 0 || ps[0].Out == 0 {
+		t.Errorf("A's peers: %+v, want B connected, synced, events both ways", ps)
+	}
 	if v := metric(t, a.HTTP, `sovmesh_peer_connected{peer="`+b.URL+`"}`); v != 1 {
 		t.Errorf("A's sovmesh_peer_connected for B = %v, want 1", v)
 	}
