@@ -43,6 +43,10 @@ const (
 	// file's chunks, any release) verifies against it (regular). See
 	// manifest.md.
 	KindManifest = 8467
+	// KindClassified is NIP-99's classified listing (addressable): each
+	// offer is also published as one, with the offer's d tag, so Nostr
+	// clients that show listings show the market. See offer.md.
+	KindClassified = 30402
 	// KindUserAssertion is NIP-85's trusted assertion about a pubkey
 	// (addressable, d = the pubkey): the relay publishes each key's market
 	// trust rank (0-100) in a "rank" tag. See trust.md.
