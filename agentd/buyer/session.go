@@ -125,7 +125,7 @@ func (b *Buyer) checkMatch(m nips.Match, bid nips.Bid, o nips.Offer) error {
 	case m.Payment.Method != nips.PayCashu || !b.n.Wallet.Allowed(m.Payment.Mint):
 		return fmt.Errorf("%w: match asks for a mint we do not use", ErrNoMatch)
 	}
-	req, err := creq.Decode(m.PaymentRequest)
+	req, err := creq.DecodeAny(m.PaymentRequest) // creqA (NUT-18) or creqb1 (NUT-26)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNoMatch, err)
 	}

@@ -217,7 +217,9 @@ func presence(geohash string) nostr.Event {
 // authHeader is a NIP-98 Authorization header for method url signed by sk.
 func authHeader(t *testing.T, sk, method, url string) string {
 	t.Helper()
-	evt := nostr.Event{Kind: nostr.KindHTTPAuth, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"u", url}, {"method", method}}}
+	// A nonce keeps two tokens made in the same second distinct: the
+	// relay refuses a replayed event ID, as NIP-98 allows.
+	evt := nostr.Event{Kind: nostr.KindHTTPAuth, CreatedAt: nostr.Now(), Tags: nostr.Tags{{"u", url}, {"method", method}, {"nonce", nostr.GeneratePrivateKey()[:16]}}}
 	if err := evt.Sign(sk); err != nil {
 		t.Fatal(err)
 	}

@@ -224,7 +224,7 @@ func (w *Wallet) ReceiveRequest(ctx context.Context, p creq.Payload, opts Receiv
 	if err != nil {
 		return Received{}, fmt.Errorf("cashu: receive request: %w", err)
 	}
-	req, err := creq.Decode(encoded)
+	req, err := creq.DecodeAny(encoded) // creqA (NUT-18) or creqb1 (NUT-26)
 	if err != nil {
 		return Received{}, fmt.Errorf("cashu: receive request: stored request: %w", err)
 	}

@@ -3,8 +3,7 @@
 // swap at the mint (so a spent or replayed token is refused), P2PK escrow with
 // a locktime refund (NUT-11), offline acceptance on DLEQ proofs (NUT-12) with
 // bounded exposure, payment requests (NUT-18, format in market/pay/creq),
-// Lightning in and out (NUT-04, NUT-05), and a mint allow-list. Pay-as-you-go
-// tabs over this wallet are in market/pay/tab.
+// Lightning in and out (NUT-04, NUT-05), and a mint allow-list.
 //
 // Every step that moves money is journaled before it is acted on; Resume
 // finishes or refunds every open operation after a crash, using NUT-09

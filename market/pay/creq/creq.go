@@ -1,8 +1,7 @@
 // Package creq encodes and decodes Cashu payment requests: the "creqA..."
 // strings of NUT-18 (CBOR, then URL-safe base64) and the "CREQB1..." strings
 // of NUT-26 (TLV in bech32m; DecodeAny reads both), and the payment payload
-// the payer answers with, delivered in band or by the post transport
-// (Deliver; the nostr transport is in creqnostr).
+// the payer answers with, delivered in band.
 //
 // The wallet side (paying a request, issuing one, accepting its payment) is
 // in market/pay/cashu; this package is the format only, safe on untrusted
@@ -185,24 +184,6 @@ type Payload struct {
 	Mint   string          `json:"mint"`
 	Unit   string          `json:"unit"`
 	Proofs json.RawMessage `json:"proofs"`
-}
-
-// MaxPayloadLen bounds a payload.
-const MaxPayloadLen = 64 << 10
-
-// DecodePayload parses a JSON payment payload.
-func DecodePayload(b []byte) (Payload, error) {
-	if len(b) > MaxPayloadLen {
-		return Payload{}, fmt.Errorf("%w: payload longer than %d bytes", ErrMalformed, MaxPayloadLen)
-	}
-	var p Payload
-	if err := json.Unmarshal(b, &p); err != nil {
-		return Payload{}, fmt.Errorf("%w: bad payload JSON", ErrMalformed)
-	}
-	if p.Mint == "" || p.Unit == "" || len(p.Proofs) == 0 {
-		return Payload{}, fmt.Errorf("%w: payload without mint, unit or proofs", ErrMalformed)
-	}
-	return p, nil
 }
 
 func truncate(s string, n int) string {

@@ -137,17 +137,6 @@ func TestEncodeValidates(t *testing.T) {
 	}
 }
 
-func TestDecodePayload(t *testing.T) {
-	if _, err := creq.DecodePayload([]byte(`{"id":"x","mint":"http://m","unit":"sat","proofs":[{"amount":1}]}`)); err != nil {
-		t.Fatal(err)
-	}
-	for _, bad := range []string{``, `[]`, `{"mint":"m"}`, `{"mint":"m","unit":"sat"}`} {
-		if _, err := creq.DecodePayload([]byte(bad)); !errors.Is(err, creq.ErrMalformed) {
-			t.Fatalf("%q: %v", bad, err)
-		}
-	}
-}
-
 func FuzzDecode(f *testing.F) {
 	for _, v := range vectors {
 		f.Add(v.encoded)
@@ -190,13 +179,4 @@ func normalize(r creq.Request) creq.Request {
 		r.NUT10.Tags = nil
 	}
 	return r
-}
-
-func FuzzDecodePayload(f *testing.F) {
-	f.Add([]byte(`{"id":"x","mint":"http://m","unit":"sat","proofs":[]}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, err := creq.DecodePayload(b); err != nil && !errors.Is(err, creq.ErrMalformed) {
-			t.Fatal(err)
-		}
-	})
 }
