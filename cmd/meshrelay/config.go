@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,11 +34,18 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if _, _, err := net.SplitHostPort(c.pay.devMintListen); err != nil {
 		return c, fmt.Errorf("dev-mint-listen %q: want host:port", c.pay.devMintListen)
 	}
+	if len(c.pay.mints) == 0 && !devMintBuilt {
+		return c, errNoDevMint
+	}
 	if c.pay.offerFeePeriod < 0 {
 		return c, fmt.Errorf("offer-fee-period %v: must not be negative", c.pay.offerFeePeriod)
 	}
 	return c, nil
 }
+
+// errNoDevMint: a nodevmint build was given no --mints, which asks for the
+// development mint it does not have.
+var errNoDevMint = errors.New("mints: required: this meshrelay is built with the nodevmint tag, without the development mint that runs when --mints is empty")
 
 // config is everything meshrelay reads.
 type config struct {
