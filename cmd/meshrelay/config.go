@@ -36,8 +36,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if _, _, err := net.SplitHostPort(c.pay.devMintListen); err != nil {
 		return c, fmt.Errorf("dev-mint-listen %q: want host:port", c.pay.devMintListen)
 	}
-	if len(c.pay.mints) == 0 && !devMintBuilt {
+	if !devMintBuilt && len(c.pay.mints) == 0 {
 		return c, errNoDevMint
+	}
+	if !devMintBuilt && c.pay.devMintListen != defaultsForDocs().pay.devMintListen {
+		return c, fmt.Errorf("dev-mint-listen %q: %w", c.pay.devMintListen, errNoDevMint)
 	}
 	if c.pay.offerFeePeriod < 0 {
 		return c, fmt.Errorf("offer-fee-period %v: must not be negative", c.pay.offerFeePeriod)
@@ -45,9 +48,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	return c, nil
 }
 
-// errNoDevMint: a nodevmint build was given no --mints, which asks for the
-// development mint it does not have.
-var errNoDevMint = errors.New("mints: required: this meshrelay is built with the nodevmint tag, without the development mint that runs when --mints is empty")
+// errNoDevMint: a nodevmint build was given no --mints, or a
+// --dev-mint-listen: both ask for the development mint it does not have.
+var errNoDevMint = errors.New("this meshrelay is built with the nodevmint tag, without the development mint that runs when --mints is empty: set --mints")
 
 // config is everything meshrelay reads.
 type config struct {
@@ -176,7 +179,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 		}
 		return nil
 	})
-	fs.StringVar(&po.devMintListen, "dev-mint-listen", po.devMintListen, "host:port of the embedded development mint; port 0 picks one at the first start and keeps it in the data directory, so the mint's URL survives restarts")
+	fs.StringVar(&po.devMintListen, "dev-mint-listen", po.devMintListen, "host:port of the embedded development mint; port 0 picks one at the first start and keeps it in the data directory, so the mint's URL survives restarts (refused by a nodevmint build)")
 	fs.Uint64Var(&po.offerFee, "offer-fee", po.offerFee, "sats charged to publish an offer (0: free)")
 	fs.DurationVar(&po.offerFeePeriod, "offer-fee-period", po.offerFeePeriod, "an offer pays the offer fee once per address (kind:pubkey:d) per period, however often it is republished (0: every publication pays)")
 	fs.Uint64Var(&po.matchFee, "match-fee", po.matchFee, "sats charged per open bid the relay matches (0: free)")
