@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
@@ -98,9 +97,6 @@ func decode(s, prefix string) (*Invoice, error) {
 			b, err := bech32.ConvertBits(val, 5, 8, false)
 			if err != nil {
 				return nil, err
-			}
-			if !utf8.Valid(b) {
-				return nil, errors.New("description is not UTF-8")
 			}
 			inv.Description, hasDesc = string(b), true
 		case fieldExpiry:
