@@ -130,6 +130,7 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 	if err := b.n.DB.PutFile(ctx, state.File{Root: e.Root, Name: name, Size: size, Providers: provs}); err != nil {
 		b.log.Warn("file not recorded locally", "err", err)
 	}
+	_, _ = b.providerOffers(ctx, provs) // kept: the file stays readable with the relays down
 	for _, s := range sessions {
 		b.settle(ctx, s)
 	}
@@ -257,7 +258,7 @@ func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transp
 		return e, ref, nil, nil, safebox.ErrBadEntry
 	}
 	ref.Root, ref.Key = chunk.CID(rb), chunk.Key(kb)
-	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindOffer}, Authors: e.Providers, Tags: nostr.TagMap{"t": {string(nips.Storage)}}})
+	evs, err := b.providerOffers(ctx, e.Providers)
 	if err != nil {
 		return e, ref, nil, nil, err
 	}
@@ -386,6 +387,11 @@ func (b *Buyer) Audit(ctx context.Context, root string) ([]AuditReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("buyer: audit: %w", err)
 	}
+	return b.audit(ctx, root, ref, man, pay)
+}
+
+// audit runs the next storage-proof round of root, whose manifest is man.
+func (b *Buyer) audit(ctx context.Context, root string, ref transport.Ref, man *chunk.Manifest, pay payers) ([]AuditReport, error) {
 	round, err := b.n.DB.NextAuditRound(ctx, root)
 	if err != nil {
 		return nil, err

@@ -111,7 +111,7 @@ func startEnv(t *testing.T, seeds ...string) *env {
 	cfg.Operator = e.operatorPK
 	e.web, err = web.New(cfg, st,
 		web.WithLogger(quiet()),
-		web.WithStats(web.MetricsStats(e.Mux())),
+		web.WithStats(e.Relay),
 		web.WithEarnings(e.fees),
 		web.WithWallet(e.wallet),
 		web.WithRelayInfo(func() web.RelayInfo { return web.RelayInfo{Name: "test relay", Pubkey: e.PublicKey()} }),

@@ -171,11 +171,11 @@ func (j *cookieJar) SetCookies(_ *neturl.URL, cs []*http.Cookie) {
 
 func (j *cookieJar) Cookies(*neturl.URL) []*http.Cookie { return j.cookies }
 
-// TestMetricsStats reads connections and rejections from a real relay's
-// /metrics through the adapter.
-func TestMetricsStats(t *testing.T) {
+// TestRelayStats reads connections and rejections from a real relay, as
+// meshrelay gives them to the pages.
+func TestRelayStats(t *testing.T) {
 	e := startEnv(t)
-	st := web.MetricsStats(e.Mux())
+	var st web.Stats = e.Relay
 	if n := st.Connections(); n != 0 {
 		t.Fatalf("%d connections before any client", n)
 	}
