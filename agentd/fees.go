@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -57,6 +59,37 @@ func RelayInfo(ctx context.Context, relayURL string) (relayInfo, error) {
 		return info, fmt.Errorf("agentd: NIP-11 of %s: %w", relayURL, err)
 	}
 	return info, nil
+}
+
+// relayMints returns the mints every relay lists in its NIP-11 document,
+// each once (normalised), in the order of the relays and of their lists.
+// The documents are fetched at once; a relay that does not answer (within
+// RelayInfo's deadline) adds none and is logged.
+func relayMints(ctx context.Context, relays []string, log *slog.Logger) []string {
+	infos := make([]relayInfo, len(relays))
+	var wg sync.WaitGroup
+	for i, u := range relays {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			info, err := RelayInfo(ctx, u)
+			if err != nil {
+				log.Warn("relay's NIP-11 unreadable; its mints are not used", "relay", u, "err", err)
+				return
+			}
+			infos[i] = info
+		}()
+	}
+	wg.Wait()
+	var mints []string
+	for _, info := range infos {
+		for _, m := range info.Mints {
+			if nm, err := cashu.NormalizeMintURL(m); err == nil && !slices.Contains(mints, nm) {
+				mints = append(mints, nm)
+			}
+		}
+	}
+	return mints
 }
 
 // publicationFee returns the sats the relay charges to publish kind.

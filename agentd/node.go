@@ -184,17 +184,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.Budget = &state.Budget{DB: n.DB, PerDay: cfg.BudgetPerDay, PerCounterparty: cfg.BudgetPerCounterparty}
 	if len(cfg.Mints) == 0 {
-		// Zero-touch: use the mints the relay names in NIP-11.
-		if info, err := RelayInfo(ctx, cfg.Relays[0]); err == nil {
-			for _, m := range info.Mints {
-				if nm, err := cashu.NormalizeMintURL(m); err == nil {
-					cfg.Mints = append(cfg.Mints, nm)
-				}
-			}
-			if len(cfg.Mints) > 0 {
-				n.Log.Info("using the relay's mints", "mints", cfg.Mints)
-				n.Config.Mints = cfg.Mints
-			}
+		// Zero-touch: use the mints the relays name in NIP-11.
+		if cfg.Mints = relayMints(ctx, cfg.Relays, n.Log); len(cfg.Mints) > 0 {
+			n.Log.Info("using the relays' mints", "mints", cfg.Mints)
+			n.Config.Mints = cfg.Mints
 		}
 	}
 	wc := cashu.DefaultConfig()

@@ -1,6 +1,8 @@
 // Package relays is agentd's connection to its Nostr relays: publish to
-// all of them, query all of them (deduplicated), and subscribe with
-// reconnection. A connection that dropped is redialled on next use.
+// all of them at once, query all of them (deduplicated), and subscribe with
+// reconnection. Each relay has its own deadlines; a relay that cannot be
+// reached is redialled on next use, but not before its backoff has passed,
+// so a dead relay costs the others nothing.
 package relays
 
 import (
@@ -14,103 +16,286 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 )
 
-// ErrNoRelay means no relay accepted the operation.
-var ErrNoRelay = errors.New("relays: no relay reachable")
+var (
+	// ErrNoRelay means no relay accepted the operation.
+	ErrNoRelay = errors.New("relays: no relay reachable")
+	// ErrRelayDown means a relay's last dial failed and its backoff has
+	// not passed yet; it is not dialled again until it has.
+	ErrRelayDown = errors.New("relays: relay down, backing off")
+	// ErrClosed means the pool was closed.
+	ErrClosed = errors.New("relays: pool closed")
+)
+
+// Defaults of the pool's deadlines and backoff.
+const (
+	DefaultDialTimeout    = 10 * time.Second
+	DefaultPublishTimeout = 10 * time.Second
+	DefaultQueryTimeout   = 10 * time.Second
+	minBackoff            = 500 * time.Millisecond
+	maxBackoff            = time.Minute
+)
+
+// Option configures a Pool.
+type Option func(*Pool)
+
+// WithClock sets the clock the reconnect backoff reads (tests).
+func WithClock(now func() time.Time) Option { return func(p *Pool) { p.now = now } }
+
+// WithTimeouts sets how long a dial, and a publish or query at one relay,
+// may take. A zero value keeps the default.
+func WithTimeouts(dial, publish, query time.Duration) Option {
+	return func(p *Pool) {
+		if dial > 0 {
+			p.dialTimeout = dial
+		}
+		if publish > 0 {
+			p.publishTimeout = publish
+		}
+		if query > 0 {
+			p.queryTimeout = query
+		}
+	}
+}
 
 // Pool holds one connection per relay URL.
 type Pool struct {
-	urls []string
-	log  *slog.Logger
+	urls                                      []string
+	log                                       *slog.Logger
+	now                                       func() time.Time
+	dialTimeout, publishTimeout, queryTimeout time.Duration
+
+	// ctx ends when the pool is closed; every goroutine the pool starts
+	// (a publish still running at a slow relay) stops with it and is
+	// counted in wg.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu    sync.Mutex
-	conns map[string]*nostr.Relay
+	conns map[string]*conn
+}
+
+// conn is the state of one relay: its connection, the dial in flight, and
+// the backoff after failed dials. Guarded by Pool.mu.
+type conn struct {
+	r        *nostr.Relay
+	dialing  chan struct{} // closed when the dial in flight ends
+	failures int
+	lastErr  error
+	nextDial time.Time
 }
 
 // New returns a pool for urls. Connections are made on first use.
-func New(urls []string, log *slog.Logger) (*Pool, error) {
+func New(urls []string, log *slog.Logger, opts ...Option) (*Pool, error) {
 	if len(urls) == 0 {
 		return nil, fmt.Errorf("%w: no relay configured", ErrNoRelay)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pool{urls: append([]string(nil), urls...), log: log, conns: map[string]*nostr.Relay{}}, nil
+	p := &Pool{urls: append([]string(nil), urls...), log: log, now: time.Now, conns: map[string]*conn{},
+		dialTimeout: DefaultDialTimeout, publishTimeout: DefaultPublishTimeout, queryTimeout: DefaultQueryTimeout}
+	for _, o := range opts {
+		o(p)
+	}
+	for _, u := range p.urls {
+		p.conns[u] = &conn{}
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	return p, nil
 }
 
 // URLs returns the relay URLs.
 func (p *Pool) URLs() []string { return append([]string(nil), p.urls...) }
 
+// relay returns a live connection to url: the open one, the one being
+// dialled (waiting for that dial), or a new one, unless url is backing off.
 func (p *Pool) relay(ctx context.Context, url string) (*nostr.Relay, error) {
 	p.mu.Lock()
-	r := p.conns[url]
-	p.mu.Unlock()
-	if r != nil && r.IsConnected() {
-		return r, nil
-	}
-	if r != nil {
-		_ = r.Close()
-	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	r, err := nostr.RelayConnect(cctx, url)
-	if err != nil {
-		return nil, fmt.Errorf("relays: connect %s: %w", url, err)
-	}
-	p.mu.Lock()
-	if old := p.conns[url]; old != nil && old != r && old.IsConnected() {
+	c := p.conns[url]
+	for {
+		if p.ctx.Err() != nil {
+			p.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c.r != nil && c.r.IsConnected() {
+			r := c.r
+			p.mu.Unlock()
+			return r, nil
+		}
+		if c.dialing == nil {
+			break
+		}
+		wait := c.dialing
 		p.mu.Unlock()
-		_ = r.Close()
-		return old, nil
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("relays: connect %s: %w", url, context.Cause(ctx))
+		}
+		p.mu.Lock()
+		if c.dialing == nil && (c.r == nil || !c.r.IsConnected()) && c.lastErr != nil {
+			err := c.lastErr
+			p.mu.Unlock()
+			return nil, err
+		}
 	}
-	p.conns[url] = r
+	if now := p.now(); now.Before(c.nextDial) {
+		err := fmt.Errorf("%w: %s until %s: %w", ErrRelayDown, url, c.nextDial.Format(time.RFC3339Nano), c.lastErr)
+		p.mu.Unlock()
+		return nil, err
+	}
+	old := c.r
+	c.r, c.dialing = nil, make(chan struct{})
 	p.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+
+	dctx, cancel := context.WithTimeout(ctx, p.dialTimeout)
+	stop := context.AfterFunc(p.ctx, cancel)
+	r, err := nostr.RelayConnect(dctx, url)
+	stop()
+	cancel()
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	close(c.dialing)
+	c.dialing = nil
+	if err == nil && p.ctx.Err() != nil {
+		_ = r.Close()
+		err = ErrClosed
+	}
+	if err != nil {
+		c.lastErr = fmt.Errorf("relays: connect %s: %w", url, err)
+		p.failedLocked(c)
+		return nil, c.lastErr
+	}
+	c.r, c.failures, c.lastErr, c.nextDial = r, 0, nil, time.Time{}
 	return r, nil
 }
 
-// Publish sends ev to every relay and succeeds if at least one stored it.
-func (p *Pool) Publish(ctx context.Context, ev nostr.Event) error {
-	var errs []error
-	ok := false
-	for _, u := range p.urls {
-		r, err := p.relay(ctx, u)
-		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err = r.Publish(pctx, ev)
-			cancel()
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		ok = true
+// failedLocked starts (or doubles) c's backoff. p.mu is held.
+func (p *Pool) failedLocked(c *conn) {
+	c.failures++
+	b := minBackoff << min(c.failures-1, 16)
+	c.nextDial = p.now().Add(min(b, maxBackoff))
+}
+
+// drop closes r, url's connection, after a publish or query timed out on
+// it: a relay that stopped answering is dialled again, after a backoff.
+func (p *Pool) drop(url string, r *nostr.Relay, err error) {
+	p.mu.Lock()
+	c := p.conns[url]
+	if c.r != r {
+		p.mu.Unlock()
+		return
 	}
-	if !ok {
-		return fmt.Errorf("%w: publish kind %d: %w", ErrNoRelay, ev.Kind, errors.Join(errs...))
+	c.r, c.lastErr = nil, err
+	p.failedLocked(c)
+	p.mu.Unlock()
+	_ = r.Close()
+}
+
+// perRelay returns the context of one relay's part of an operation: the
+// caller's values, not its cancellation (a relay still working when the
+// caller has its answer finishes), ended by the deadline or by Close.
+func (p *Pool) perRelay(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	stop := context.AfterFunc(p.ctx, cancel)
+	return rctx, func() { stop(); cancel() }
+}
+
+// Publish sends ev to every relay at once and returns as soon as one has
+// stored it (the others go on in the background, each until its own
+// deadline, and are logged), or with every relay's error once all have
+// failed. A relay that is down or slow delays no other.
+func (p *Pool) Publish(ctx context.Context, ev nostr.Event) error {
+	type result struct {
+		url string
+		err error
+	}
+	results := make(chan result, len(p.urls)) // never blocks a sender
+	for _, u := range p.urls {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			results <- result{u, p.publishOne(ctx, u, ev)}
+		}()
+	}
+	var errs []error
+	for range p.urls {
+		select {
+		case res := <-results:
+			if res.err == nil {
+				return nil
+			}
+			errs = append(errs, res.err)
+		case <-ctx.Done():
+			return fmt.Errorf("relays: publish kind %d: %w", ev.Kind, context.Cause(ctx))
+		}
+	}
+	return fmt.Errorf("%w: publish kind %d: %w", ErrNoRelay, ev.Kind, errors.Join(errs...))
+}
+
+// publishOne publishes ev at url within the publish deadline.
+func (p *Pool) publishOne(ctx context.Context, url string, ev nostr.Event) error {
+	rctx, cancel := p.perRelay(ctx, p.publishTimeout)
+	defer cancel()
+	r, err := p.relay(rctx, url)
+	if err != nil {
+		p.log.Debug("publish: relay unreachable", "relay", url, "kind", ev.Kind, "err", err)
+		return err
+	}
+	if err := r.Publish(rctx, ev); err != nil {
+		if rctx.Err() != nil && p.ctx.Err() == nil {
+			p.drop(url, r, err)
+		}
+		p.log.Debug("publish refused or failed", "relay", url, "kind", ev.Kind, "err", err)
+		return fmt.Errorf("relays: publish to %s: %w", url, err)
 	}
 	return nil
 }
 
-// Query returns the stored events matching f on every relay, each id once.
+// Query returns the stored events matching f on every relay, each id once,
+// asking all relays at once, each within its own deadline.
 func (p *Pool) Query(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error) {
+	type result struct {
+		evs []*nostr.Event
+		err error
+	}
+	results := make([]result, len(p.urls))
+	var wg sync.WaitGroup
+	for i, u := range p.urls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			qctx, cancel := context.WithTimeout(ctx, p.queryTimeout)
+			defer cancel()
+			stop := context.AfterFunc(p.ctx, cancel)
+			defer stop()
+			r, err := p.relay(qctx, u)
+			if err == nil {
+				results[i].evs, err = r.QuerySync(qctx, f)
+				if err != nil && qctx.Err() != nil && ctx.Err() == nil && p.ctx.Err() == nil {
+					p.drop(u, r, err)
+				}
+			}
+			results[i].err = err
+		}()
+	}
+	wg.Wait()
 	seen := map[string]bool{}
 	var out []*nostr.Event
 	var errs []error
 	ok := false
-	for _, u := range p.urls {
-		r, err := p.relay(ctx, u)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		evs, err := r.QuerySync(qctx, f)
-		cancel()
-		if err != nil {
-			errs = append(errs, err)
+	for _, res := range results {
+		if res.err != nil {
+			errs = append(errs, res.err)
 			continue
 		}
 		ok = true
-		for _, ev := range evs {
+		for _, ev := range res.evs {
 			if !seen[ev.ID] {
 				seen[ev.ID] = true
 				out = append(out, ev)
@@ -128,6 +313,10 @@ func (p *Pool) Query(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error
 // blocks; run it in a goroutine the caller owns. ready, if not nil, is
 // closed once every relay has sent EOSE (or failed) for the first time.
 func (p *Pool) Subscribe(ctx context.Context, filters nostr.Filters, fn func(*nostr.Event), ready chan<- struct{}) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopOnClose := context.AfterFunc(p.ctx, cancel)
+	defer stopOnClose()
 	var (
 		mu   sync.Mutex
 		seen = map[string]bool{}
@@ -209,13 +398,18 @@ func (p *Pool) pump(ctx context.Context, sub *nostr.Subscription, deliver func(*
 	}
 }
 
-// Close closes every connection.
+// Close stops the publishes still running, waits for them and closes
+// every connection.
 func (p *Pool) Close() error {
+	p.cancel()
+	p.wg.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for u, r := range p.conns {
-		_ = r.Close()
-		delete(p.conns, u)
+	for _, c := range p.conns {
+		if c.r != nil {
+			_ = c.r.Close()
+			c.r = nil
+		}
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.String("config", "", "optional config `file` of \"name = value\" lines")
 	fs.StringVar(&n.DataDir, "data", n.DataDir, "directory for the key, state, wallet and chunk store")
 	fs.Func("relay", "comma-separated relay URLs (default ws://127.0.0.1:7447)", listFlag(&n.Relays))
-	fs.Func("mint", "comma-separated Cashu mint URLs; the first is the default (default: the mints the relay lists in NIP-11)", listFlag(&n.Mints))
+	fs.Func("mint", "comma-separated Cashu mint URLs; the first is the default (default: the mints the relays list in NIP-11)", listFlag(&n.Mints))
 	fs.Func("listen", "comma-separated libp2p listen multiaddrs (default all interfaces, TCP and QUIC, random ports)", listFlag(&n.ListenAddrs))
 	fs.Uint64Var(&n.BudgetPerDay, "budget-per-day", n.BudgetPerDay, "most sats spent per UTC day (0: no limit)")
 	fs.Uint64Var(&n.BudgetPerCounterparty, "budget-per-counterparty", n.BudgetPerCounterparty, "most sats paid to one counterparty per UTC day (0: no limit)")

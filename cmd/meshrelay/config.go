@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,17 +30,29 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if err := c.relay.Validate(); err != nil {
 		return c, err
 	}
+	// The operator's key is a trust seed, as the relay's own key is.
+	c.market.Operator = c.web.Operator
 	if err := c.market.Validate(); err != nil {
 		return c, err
 	}
 	if _, _, err := net.SplitHostPort(c.pay.devMintListen); err != nil {
 		return c, fmt.Errorf("dev-mint-listen %q: want host:port", c.pay.devMintListen)
 	}
+	if !devMintBuilt && len(c.pay.mints) == 0 {
+		return c, errNoDevMint
+	}
+	if !devMintBuilt && c.pay.devMintListen != defaultsForDocs().pay.devMintListen {
+		return c, fmt.Errorf("dev-mint-listen %q: %w", c.pay.devMintListen, errNoDevMint)
+	}
 	if c.pay.offerFeePeriod < 0 {
 		return c, fmt.Errorf("offer-fee-period %v: must not be negative", c.pay.offerFeePeriod)
 	}
 	return c, nil
 }
+
+// errNoDevMint: a nodevmint build was given no --mints, or a
+// --dev-mint-listen: both ask for the development mint it does not have.
+var errNoDevMint = errors.New("this meshrelay is built with the nodevmint tag, without the development mint that runs when --mints is empty: set --mints")
 
 // config is everything meshrelay reads.
 type config struct {
@@ -165,7 +178,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.MaxFuture, "max-future", cfg.MaxFuture, "newest created_at accepted, relative to now")
 	fs.Float64Var(&cfg.IPEventRate, "ip-event-rate", cfg.IPEventRate, "events per second per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPEventBurst, "ip-event-burst", cfg.IPEventBurst, "burst of events per client IP")
-	fs.Func("trust-seeds", "comma-separated hex pubkeys the relay trusts besides its own key; trust flows from them along settled receipts", func(v string) error {
+	fs.Func("trust-seeds", "comma-separated hex pubkeys the relay trusts besides its own key and the operator's (which are always seeds); trust flows from them along settled receipts", func(v string) error {
 		mc.Seeds = nil
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -204,11 +217,11 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 		}
 		return nil
 	})
-	fs.StringVar(&po.devMintListen, "dev-mint-listen", po.devMintListen, "host:port of the embedded development mint; port 0 picks one at the first start and keeps it in the data directory, so the mint's URL survives restarts")
+	fs.StringVar(&po.devMintListen, "dev-mint-listen", po.devMintListen, "host:port of the embedded development mint; port 0 picks one at the first start and keeps it in the data directory, so the mint's URL survives restarts (refused by a nodevmint build)")
 	fs.Uint64Var(&po.offerFee, "offer-fee", po.offerFee, "sats charged to publish an offer (0: free)")
 	fs.DurationVar(&po.offerFeePeriod, "offer-fee-period", po.offerFeePeriod, "an offer pays the offer fee once per address (kind:pubkey:d) per period, however often it is republished (0: every publication pays)")
 	fs.Uint64Var(&po.matchFee, "match-fee", po.matchFee, "sats charged per open bid the relay matches (0: free)")
-	fs.Func("operator", "npub or hex pubkey allowed into /admin (default: the relay's own key)", func(v string) error {
+	fs.Func("operator", "npub or hex pubkey allowed into /admin, and a trust seed (default: the relay's own key)", func(v string) error {
 		pk, err := web.ParsePubkey(v)
 		if err != nil {
 			return err

@@ -391,3 +391,21 @@ func TestBinaryRefusesNewerDatabase(t *testing.T) {
 		t.Fatalf("schema version after the refused start: %d %v", v, err)
 	}
 }
+
+// The operator's key (--operator, npub or hex) is a trust seed besides
+// --trust-seeds, which add to it and to the relay's own key.
+func TestOperatorIsATrustSeed(t *testing.T) {
+	const op = "npub180cvv07tjdrrgpa0j7j7tmnyl2yr6yr7l8j4s3evf6u64th6gkwsyjh6w6"
+	const opHex = "3bf0c63fcb93463407af97a5e5ee64fa883d107ef9e558472c4eb9aaaefa459d"
+	const seed = "82341f882b6eabcd2ba7f1ef90aad961cf074af15b9ef44a09f9d2a8fbfbe6a2"
+	c, err := parseConfig([]string{"--operator", op, "--trust-seeds", seed}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.market.Operator != opHex || len(c.market.Seeds) != 1 || c.market.Seeds[0] != seed {
+		t.Fatalf("operator %q seeds %q; want operator %s and seeds [%s]", c.market.Operator, c.market.Seeds, opHex, seed)
+	}
+	if d, _ := parseConfig(nil, func(string) string { return "" }, io.Discard); d.market.Operator != "" {
+		t.Fatalf("default operator seed %q, want none (the relay's own key is always one)", d.market.Operator)
+	}
+}

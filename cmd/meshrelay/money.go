@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
-	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/market/pay/fees"
 	"github.com/sovmesh/sovmesh/market/pay/journal"
 	"github.com/sovmesh/sovmesh/nips"
@@ -19,11 +18,18 @@ import (
 // money is the relay's wallet, its fee collector and, when no mint is
 // configured, the embedded development mint.
 type money struct {
-	mint    *devmint.Mint // nil with configured mints
+	mint    devMint // nil with configured mints
 	journal *journal.Journal
 	wallet  *cashu.Wallet
 	fees    *fees.Collector
 	mints   []string
+}
+
+// devMint is the embedded development mint (devmint_on.go; none in a
+// nodevmint build).
+type devMint interface {
+	URL() string
+	Shutdown(ctx context.Context) error
 }
 
 // openMoney starts the dev mint if needed and opens the relay's wallet in
@@ -31,7 +37,7 @@ type money struct {
 func openMoney(ctx context.Context, po payOptions, dataDir string, log *slog.Logger) (*money, []relay.Option, error) {
 	m := &money{mints: po.mints}
 	if len(m.mints) == 0 {
-		dm, err := devmint.Start(ctx, filepath.Join(dataDir, "devmint"), devmint.Options{Logger: log, Listen: po.devMintListen})
+		dm, err := startDevMint(ctx, filepath.Join(dataDir, "devmint"), po.devMintListen, log)
 		if err != nil {
 			return nil, nil, fmt.Errorf("start the development mint: %w", err)
 		}

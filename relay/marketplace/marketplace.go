@@ -30,8 +30,14 @@ import (
 
 // Config tunes the marketplace.
 type Config struct {
-	// Seeds are the hex pubkeys whose view of trust the relay takes (besides
-	// its own key). Trust flows from them along settled receipts.
+	// Operator is the operator's hex pubkey (meshrelay's --operator), or
+	// "". Like the relay's own key, it is a trust seed without being listed
+	// in Seeds: the operator's own settled trades rank providers on a fresh
+	// relay.
+	Operator string
+	// Seeds are further hex pubkeys whose view of trust the relay takes,
+	// besides its own key and Operator. Trust flows from them along settled
+	// receipts.
 	Seeds []string
 	// TrustInterval is how often trust scores are recomputed.
 	TrustInterval time.Duration
@@ -73,6 +79,9 @@ func (c Config) Validate() error {
 		if !nostr.IsValid32ByteHex(s) {
 			return fmt.Errorf("%w: seed %q is not a 64-character hex pubkey", ErrInvalidConfig, s)
 		}
+	}
+	if c.Operator != "" && !nostr.IsValid32ByteHex(c.Operator) {
+		return fmt.Errorf("%w: operator %q is not a 64-character hex pubkey", ErrInvalidConfig, c.Operator)
 	}
 	if c.TrustInterval <= 0 || c.ExpireInterval <= 0 || c.MatchTTL <= 0 {
 		return fmt.Errorf("%w: intervals and match TTL must be positive", ErrInvalidConfig)
@@ -242,10 +251,14 @@ func (m *Marketplace) maintenanceLoop(ctx context.Context) {
 	}
 }
 
-// recomputeTrust computes scores from the seeds and the relay's key, and
-// resets the rate buckets of keys whose rank changed.
+// recomputeTrust computes scores from the seeds: the relay's key, the
+// operator's and Seeds; and resets the rate buckets of keys whose rank
+// changed.
 func (m *Marketplace) recomputeTrust() {
 	seeds := append([]string{m.r.PublicKey()}, m.cfg.Seeds...)
+	if m.cfg.Operator != "" {
+		seeds = append(seeds, m.cfg.Operator)
+	}
 	next := m.graph.Compute(seeds, m.now(), market.DefaultTrustParams())
 	prev := m.scores.Swap(next)
 	for _, k := range append(next.Top(math.MaxInt), prev.Top(math.MaxInt)...) {
