@@ -47,25 +47,28 @@ const (
 
 // market is the running market and the kill bookkeeping.
 type market struct {
-	t          *testing.T
-	rng        *mrand.Rand
-	relayBin   string
-	agentBin   string
-	dir        string
-	relayAddr  string // host:port, kept across restarts
-	relayURL   string
-	mintURL    string
-	relay      *proc
-	providers  []*proc
-	provArgs   [][]string
-	llm        *agentdtest.LLM
-	echo       string
-	armed      map[string]int // role/step -> times armed
-	kills      map[string]int // role/step -> times the process died there
-	restarts   int
-	trades     map[string][2]int // trade -> ok, failed
-	deposited  uint64            // what the test asked to deposit (for the report)
-	withdrawIn []string
+	t         *testing.T
+	rng       *mrand.Rand
+	relayBin  string
+	agentBin  string
+	dir       string
+	relayAddr string // host:port, kept across restarts
+	relayURL  string
+	mintURL   string
+	relay     *proc
+	providers []*proc
+	provArgs  [][]string
+	llm       *agentdtest.LLM
+	echo      string
+	armed     map[string]int // role/step -> times armed
+	kills     map[string]int // role/step -> times the process died there
+	restarts  int
+	// providerExits counts providers that exited, not killed, because
+	// the relay was gone while they published their offers at start.
+	providerExits int
+	trades        map[string][2]int // trade -> ok, failed
+	deposited     uint64            // what the test asked to deposit (for the report)
+	withdrawIn    []string
 }
 
 // TestMoneyUnderChaos: see the package doc.
@@ -80,7 +83,9 @@ func TestMoneyUnderChaos(t *testing.T) {
 	t.Logf("chaos seed %d (replay: -chaos.seed=%d -chaos.rounds=%d)", s, s, *rounds)
 	m := &market{t: t, rng: mrand.New(mrand.NewPCG(s, s^0x5eed)), dir: t.TempDir(),
 		armed: map[string]int{}, kills: map[string]int{}, trades: map[string][2]int{}}
+	t0 := time.Now()
 	m.relayBin, m.agentBin = buildBinaries(t)
+	t.Logf("built the binaries in %v", time.Since(t0).Round(time.Millisecond))
 	m.llm = agentdtest.StartLLM(t, "standin-1", strings.Fields("sats flow from buyer to provider and the change comes back"), time.Millisecond)
 	m.echo = startEcho(t)
 	m.startRelay("")
@@ -89,6 +94,7 @@ func TestMoneyUnderChaos(t *testing.T) {
 	for _, b := range buyers {
 		m.mustDeposit(b, buyerDeposit)
 	}
+	t.Logf("market up in %v", time.Since(t0).Round(time.Millisecond))
 	start := time.Now()
 	for r := range *rounds {
 		for _, b := range buyers {
@@ -133,6 +139,7 @@ func (m *market) agentEnv(name string) []string {
 		"SOVMESH_BUDGET_PER_COUNTERPARTY=0",
 		"SOVMESH_RECLAIM_GRACE=" + reclaimGrace.String(),
 		"SOVMESH_REPLICAS=2",
+		"SOVMESH_DURATION=24h",
 		"SOVMESH_MIN_PROVIDERS=1",
 		"SOVMESH_MAX_STORAGE_PRICE=100000000000",
 		"SOVMESH_MAX_BANDWIDTH_PRICE=100000000",
@@ -175,26 +182,38 @@ func (m *market) count(p *proc) bool {
 	role = strings.TrimRight(role, "0123456789")
 	step, _, _ := strings.Cut(p.arm, ":")
 	if step == "" {
-		m.t.Fatalf("%s died of SIGKILL without a crash point: %v\n%s", p.name, p.err, tail(p.errb.String()))
+		m.t.Fatalf("%s died of SIGKILL without a crash point: %v\n%s", p.name, p.result(), tail(p.errb.String()))
 	}
 	m.kills[role+"/"+step]++
 	return true
 }
 
+// startRelay starts the relay (on its first address after the first
+// start) and waits until it listens; one killed while starting is started
+// again, unarmed.
 func (m *market) startRelay(arm string) {
 	m.t.Helper()
 	listen := "127.0.0.1:0"
 	if m.relayAddr != "" {
 		listen = m.relayAddr
 	}
-	p := spawn(m.t, "relay", arm, m.relayBin, nil, "--listen", listen, "--data", filepath.Join(m.dir, "relay"), "--log-format", "json",
-		"--offer-fee", "1", "--offer-fee-period", "0", "--match-fee", "1",
-		"--ip-event-rate", "0", "--ip-req-rate", "0", "--unknown-event-rate", "100000", "--unknown-event-burst", "100000",
-		"--trusted-event-rate", "100000", "--trusted-event-burst", "100000")
-	if err := p.waitFor(`"msg":"relay listening"`, 60*time.Second); err != nil {
-		m.t.Fatalf("relay: %v\n%s", err, tail(p.errb.String()))
-	}
-	if m.relayAddr == "" {
+	for range 10 {
+		p := spawn(m.t, "relay", arm, m.relayBin, nil, "--listen", listen, "--data", filepath.Join(m.dir, "relay"), "--log-format", "json",
+			"--offer-fee", "1", "--offer-fee-period", "0", "--match-fee", "1",
+			"--ip-event-rate", "0", "--ip-req-rate", "0", "--unknown-event-rate", "100000", "--unknown-event-burst", "100000",
+			"--trusted-event-rate", "100000", "--trusted-event-burst", "100000")
+		if err := p.waitFor(`"msg":"relay listening"`, 60*time.Second); err != nil {
+			if m.count(p) {
+				m.restarts++
+				arm = ""
+				continue
+			}
+			m.t.Fatalf("relay: %v\n%s", err, tail(p.errb.String()))
+		}
+		m.relay = p
+		if m.relayAddr != "" {
+			return
+		}
 		a := regexp.MustCompile(`"msg":"relay listening"[^\n]*"addr":"([^"]+)"`).FindStringSubmatch(p.errb.String())
 		if a == nil {
 			m.t.Fatalf("relay address not in its log:\n%s", tail(p.errb.String()))
@@ -205,17 +224,31 @@ func (m *market) startRelay(arm string) {
 			m.t.Fatalf("dev mint URL not in the relay's log:\n%s", tail(p.errb.String()))
 		}
 		m.mintURL = mint[1]
+		return
 	}
-	m.relay = p
+	m.t.Fatal("the relay would not start")
+}
+
+// ensureRelay restarts the relay if it crashed, maybe armed again.
+func (m *market) ensureRelay() {
+	m.t.Helper()
+	if !m.relay.exited() {
+		return
+	}
+	if !m.count(m.relay) {
+		m.t.Fatalf("relay exited: %v\n%s", m.relay.result(), tail(m.relay.errb.String()))
+	}
+	m.restarts++
+	m.startRelay(m.pickArm("relay", relaySteps, 0.3, 4))
 }
 
 func (m *market) startProviders() {
 	m.t.Helper()
 	m.provArgs = [][]string{
-		{"provide", "--storage-size", "256MiB", "--storage-price", "2000000000", "--inference-url", m.llm.URL, "--inference-models", "standin-1",
+		{"provide", "--storage-size", "256MiB", "--storage-price", "200000000", "--inference-url", m.llm.URL, "--inference-models", "standin-1",
 			"--inference-price-in", "1000000000", "--inference-price-out", "2000000000", "--price-interval", "2s"},
-		{"provide", "--storage-size", "256MiB", "--storage-price", "3000000000", "--bandwidth-price", "200000", "--allow-private-targets", "--price-interval", "2s"},
-		{"provide", "--storage-size", "256MiB", "--storage-price", "2500000000", "--price-interval", "2s"},
+		{"provide", "--storage-size", "256MiB", "--storage-price", "300000000", "--bandwidth-price", "20000", "--allow-private-targets", "--price-interval", "2s"},
+		{"provide", "--storage-size", "256MiB", "--storage-price", "250000000", "--price-interval", "2s"},
 	}
 	m.providers = make([]*proc, len(m.provArgs))
 	for i := range m.provArgs {
@@ -224,52 +257,65 @@ func (m *market) startProviders() {
 	}
 }
 
+// startProvider starts provider i and waits until it runs (its offers
+// published); one killed, or stopped by a relay gone meanwhile, while
+// starting is started again, unarmed.
 func (m *market) startProvider(i int, arm string) {
 	m.t.Helper()
 	name := fmt.Sprintf("provider%d", i+1)
-	p := spawn(m.t, name, arm, m.agentBin, m.agentEnv(name), m.provArgs[i]...)
-	if err := p.waitFor("offer published", 60*time.Second); err != nil {
-		if m.count(p) {
-			m.restarts++
-			m.startProvider(i, "") // killed while starting: back, unarmed
+	for range 10 {
+		m.ensureRelay()
+		p := spawn(m.t, name, arm, m.agentBin, m.agentEnv(name), m.provArgs[i]...)
+		err := p.waitFor("provider running", 60*time.Second)
+		if err == nil {
+			m.providers[i] = p
 			return
 		}
-		m.t.Fatalf("%v\n%s", err, tail(p.errb.String()))
+		if m.count(p) {
+			m.restarts++
+		} else if !m.lostRelay(p) {
+			m.t.Fatalf("%v\n%s", err, tail(p.errb.String()))
+		}
+		arm = ""
 	}
-	m.providers[i] = p
+	m.t.Fatalf("%s would not start", name)
 }
 
 // ensureUp restarts every process that crashed, each with a new crash
-// point (or none).
+// point (or none), and now and then restarts a running one with one.
 func (m *market) ensureUp() {
 	m.t.Helper()
-	if m.relay.exited() {
-		if !m.count(m.relay) {
-			m.t.Fatalf("relay exited: %v\n%s", m.relay.err, tail(m.relay.errb.String()))
-		}
-		m.restarts++
-		m.startRelay(m.pickArm("relay", relaySteps, 0.5, 4))
-	}
-	for i, p := range m.providers {
-		if p.exited() {
-			if !m.count(p) {
-				m.t.Fatalf("%s exited: %v\n%s", p.name, p.err, tail(p.errb.String()))
-			}
-			m.restarts++
-			m.startProvider(i, m.pickArm("provider", providerSteps, 0.5, 3))
-		}
-	}
-	if m.relay.arm == "" && m.rng.IntN(4) == 0 {
-		// Arm the running relay: restart it with a crash point.
+	m.ensureRelay()
+	if m.relay.arm == "" && m.rng.IntN(6) == 0 {
 		_ = m.relay.stop()
 		m.startRelay(m.pickArm("relay", relaySteps, 1, 4))
 	}
 	for i, p := range m.providers {
-		if p.arm == "" && m.rng.IntN(6) == 0 {
+		switch {
+		case p.exited():
+			if m.count(p) {
+				m.restarts++
+			} else if !m.lostRelay(p) {
+				m.t.Fatalf("%s exited: %v\n%s", p.name, p.result(), tail(p.errb.String()))
+			}
+			m.startProvider(i, m.pickArm("provider", providerSteps, 0.3, 3))
+		case p.arm == "" && m.rng.IntN(6) == 0:
 			_ = p.stop()
 			m.startProvider(i, m.pickArm("provider", providerSteps, 1, 3))
 		}
 	}
+}
+
+// lostRelay reports whether a provider exited because the relay (killed,
+// or restarting) did not take the offers it publishes at start; it is
+// counted and restarted.
+func (m *market) lostRelay(p *proc) bool {
+	if !p.exited() || p.stopped || !strings.Contains(p.errb.String(), "provider: publish") {
+		return false
+	}
+	m.providerExits++
+	m.t.Logf("%s exited: its offer was not published: %s", p.name, lastLines(p.errb.String(), 1))
+	return true
 }
 
 // agent runs one agentd command of name to its end, maybe armed.
@@ -287,7 +333,7 @@ func (m *market) trade(what string, ok bool, p *proc, err error) {
 			why = err.Error()
 		}
 		if p != nil {
-			why += fmt.Sprintf(" [%s armed %q: %v] %s", p.name, p.arm, p.err, lastLines(p.errb.String(), 4))
+			why += fmt.Sprintf(" [%s armed %q: %v] %s", p.name, p.arm, p.result(), lastLines(p.errb.String(), 4))
 		}
 		m.t.Logf("trade %s failed: %s", what, why)
 	}

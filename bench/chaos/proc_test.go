@@ -83,6 +83,14 @@ func spawn(t *testing.T, name, arm, bin string, env []string, args ...string) *p
 	return p
 }
 
+// result is Wait's result once it has ended, nil before.
+func (p *proc) result() error {
+	if !p.exited() {
+		return nil
+	}
+	return p.err
+}
+
 // exited reports whether the process has ended.
 func (p *proc) exited() bool {
 	select {
@@ -112,7 +120,7 @@ func (p *proc) waitFor(want string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for !strings.Contains(p.errb.String(), want) {
 		if p.exited() {
-			return fmt.Errorf("%s exited (%v) before %q", p.name, p.err, want)
+			return fmt.Errorf("%s exited (%v) before %q", p.name, p.result(), want)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: no %q within %v", p.name, want, d)
