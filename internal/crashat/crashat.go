@@ -8,6 +8,7 @@
 // deferred function, no flush, no clean close runs.
 //
 // The steps are the payment code's: "send.journaled", "send.swapped",
+// "send.sent" (the token made and journaled, not yet handed over),
 // "receive.journaled", "receive.swapped", "reclaim.journaled",
 // "reclaim.swapped", "split.journaled", "split.swapped", "mint.journaled",
 // "melt.journaled", "melt.answered" (market/pay/cashu) and "fee.received"
