@@ -2,7 +2,9 @@
 // 127.0.0.1 (unless told otherwise): the gonuts mint
 // (github.com/elnosh/gonuts) with its fake Lightning backend. Its port is
 // chosen at the first start and kept in its folder, so its URL, which
-// wallets key their ecash by, stays the same across restarts.
+// wallets key their ecash by, stays the same across restarts; so are the
+// invoices its backend issued (file "invoices"), so a quote asked for
+// before a restart is still paid, and a melt to it still settles, after it.
 //
 // TEST MONEY. Every Lightning invoice this mint issues is reported paid at
 // once, so its ecash is backed by nothing. It exists so that a newcomer can
@@ -101,7 +103,11 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 		return nil, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	backend := NewBackend(opts.FeeReserve)
+	backend, err := OpenBackend(filepath.Join(dir, InvoicesFile), opts.FeeReserve)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	srv, err := mint.SetupMintServer(mint.Config{
 		Port:            port,
 		MintPath:        dir,
@@ -116,12 +122,14 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 	})
 	if err != nil {
 		ln.Close()
+		backend.Close()
 		return nil, fmt.Errorf("devmint: setup: %w", err)
 	}
 	hs, err := httpServerOf(srv)
 	if err != nil {
 		srv.Shutdown()
 		ln.Close()
+		backend.Close()
 		return nil, err
 	}
 	host, _, _ := net.SplitHostPort(ln.Addr().String())
@@ -148,6 +156,7 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 	if err := m.waitReady(wctx); err != nil {
 		srv.Shutdown()
 		<-m.done
+		backend.Close()
 		return nil, err
 	}
 	m.log.Warn("dev mint started: TEST MONEY, fake Lightning backend", "url", m.url, "label", Label)
@@ -167,7 +176,7 @@ func (m *Mint) Shutdown(ctx context.Context) error {
 	select {
 	case err := <-m.done:
 		m.log.Info("dev mint stopped", "url", m.url)
-		return err
+		return errors.Join(err, m.Backend.Close())
 	case <-ctx.Done():
 		return ctx.Err()
 	}

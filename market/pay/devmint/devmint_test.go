@@ -2,6 +2,7 @@ package devmint_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -122,5 +123,53 @@ func TestFilesPrivate(t *testing.T) {
 		if info.Mode().Perm() != want {
 			t.Errorf("%s: mode %v, want %v", name, info.Mode().Perm(), want)
 		}
+	}
+}
+
+// TestInvoicesOutliveRestart: an invoice the mint issued before a restart
+// is still paid after it (the fake backend pays every invoice at once), so
+// a quote asked for before the restart is minted after it, and a melt to
+// an invoice of the mint issued before the restart settles.
+func TestInvoicesOutliveRestart(t *testing.T) {
+	dir := t.TempDir()
+	m, err := devmint.Start(t.Context(), dir, devmint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(url, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post(m.URL()+"/v1/mint/quote/bolt11", `{"amount":21,"unit":"sat"}`)
+	var q struct{ Quote, Request string }
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &q) != nil || q.Quote == "" {
+		t.Fatalf("mint quote: %d %s", code, body)
+	}
+	stopMint(t, m)
+	m = start(t, dir, devmint.Options{})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, m.URL()+"/v1/mint/quote/bolt11/"+q.Quote, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var st struct{ State string }
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &st) != nil || st.State != "PAID" {
+		t.Fatalf("quote of before the restart: %d %s, want PAID", resp.StatusCode, b)
+	}
+	// A melt quote for it is internal (no fee reserve); its settlement
+	// needs the invoice's preimage, kept across the restart too.
+	code, body = post(m.URL()+"/v1/melt/quote/bolt11", `{"request":"`+q.Request+`","unit":"sat"}`)
+	if code != http.StatusOK {
+		t.Fatalf("melt quote: %d %s", code, body)
 	}
 }
