@@ -23,7 +23,7 @@ import (
 )
 
 var (
-	rounds = flag.Int("chaos.rounds", 3, "rounds of trades (CI runs the default; docs/benchmarks.md records a longer run)")
+	rounds = flag.Int("chaos.rounds", 1, "rounds of trades, each a turn of every buyer (CI runs the default; docs/benchmarks.md records a longer run)")
 	seed   = flag.Uint64("chaos.seed", 0, "seed of the kill schedule (0: a new one, printed)")
 )
 
