@@ -193,7 +193,8 @@ func inputFee(mint string) (uint64, error) {
 // report logs the run: rounds, trades, kills per step, conservation.
 func (m *market) report(seed uint64, took time.Duration, l ledger) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "chaos run: seed %d, %d rounds in %v, %d restarts after kills\n", seed, *rounds, took.Round(time.Second), m.restarts)
+	fmt.Fprintf(&b, "chaos run: seed %d, %d rounds in %v, %d restarts after kills, %d provider exits (relay gone while it published its offers)\n",
+		seed, *rounds, took.Round(time.Second), m.restarts, m.providerExits)
 	keys := make([]string, 0, len(m.trades))
 	for k := range m.trades {
 		keys = append(keys, k)
