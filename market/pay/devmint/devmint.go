@@ -26,6 +26,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -132,6 +133,7 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 		backend.Close()
 		return nil, err
 	}
+	hs.Handler = oneSpendAtATime(hs.Handler)
 	host, _, _ := net.SplitHostPort(ln.Addr().String())
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
@@ -264,4 +266,24 @@ func httpServerOf(srv *mint.MintServer) (*http.Server, error) {
 		return nil, errors.New("devmint: gonuts MintServer has no HTTP server")
 	}
 	return hs, nil
+}
+
+// oneSpendAtATime serializes the requests that spend or issue ecash (swap,
+// mint, melt). gonuts v0.4.2 signs a swap's outputs and stores the
+// signatures before it marks the inputs spent, in two steps: two swaps of
+// the same proofs at once both pass the spent check, both are signed, and
+// the loser is refused only when its inputs are marked; its signatures
+// stay stored, and a NUT-09 restore of its outputs hands them out, ecash
+// the mint was never paid for. One at a time, the second swap finds the
+// inputs spent before anything is signed.
+func oneSpendAtATime(next http.Handler) http.Handler {
+	var mu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && (r.URL.Path == "/v1/swap" || strings.HasPrefix(r.URL.Path, "/v1/mint/") && !strings.HasPrefix(r.URL.Path, "/v1/mint/quote") ||
+			strings.HasPrefix(r.URL.Path, "/v1/melt/") && !strings.HasPrefix(r.URL.Path, "/v1/melt/quote")) {
+			mu.Lock()
+			defer mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
 }
