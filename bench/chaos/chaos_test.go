@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -546,4 +545,3 @@ func tail(s string) string {
 	return s
 }
 
-var _ = slices.Sort[[]string]
