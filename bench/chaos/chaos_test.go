@@ -544,4 +544,3 @@ func tail(s string) string {
 	}
 	return s
 }
-
