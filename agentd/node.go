@@ -67,6 +67,10 @@ type Config struct {
 	ReadOnly bool
 	// Command names this process in the lock file (default "agentd").
 	Command string
+	// StepHook, if set, is the wallet's crash-test hook
+	// (cashu.Config.StepHook): agentd sets it from SOVMESH_CRASH_AT
+	// (internal/crashat).
+	StepHook func(step string) error
 	// StreamTimeout, PayTimeout: transport timeouts (0: defaults).
 	StreamTimeout, PayTimeout time.Duration
 	// Logger; nil discards.
@@ -199,6 +203,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	wc.Budget = n.budgetFor()
 	wc.Logger = n.Log
+	wc.StepHook = cfg.StepHook
 	if len(wc.Mints) > 0 {
 		if n.Wallet, err = cashu.Open(ctx, n.Journal, wc); err != nil {
 			return nil, fmt.Errorf("agentd: wallet: %w", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/buyer"
 	"github.com/sovmesh/sovmesh/agentd/provider"
+	"github.com/sovmesh/sovmesh/internal/crashat"
 	"github.com/sovmesh/sovmesh/internal/settings"
 	"github.com/sovmesh/sovmesh/nips"
 )
@@ -157,6 +158,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Uint64Var(&c.priceFloorPct, "price-floor", c.priceFloorPct, "provide: lowest dynamic price, percent of the base")
 	fs.Uint64Var(&c.priceCeilPct, "price-ceiling", c.priceCeilPct, "provide: highest dynamic price, percent of the base")
 	fs.DurationVar(&c.priceInterval, "price-interval", c.priceInterval, "provide: how often prices follow load")
+	fs.DurationVar(&n.ReclaimGrace, "reclaim-grace", agentd.DefaultReclaimGrace, "a market payment the payee has not redeemed this long after it was sent is taken back (at start and every period)")
 	fs.Uint64Var(&n.OfflineLimit, "offline-limit", n.OfflineLimit, "provide: most sats per mint accepted while the mint cannot be reached, checked on their DLEQ proofs and swapped once it is back (a double spend meanwhile is lost; 0: refuse such payments)")
 	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
 	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")
@@ -185,7 +187,7 @@ Commands:
   store repair ROOT            rebuild a lost provider's shards on a new provider
   store ls                     list our files (SafeBox entries on the relays and the local cache)
   store grant ROOT PUBKEY      share one file's key with another pubkey
-  wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|nwc
+  wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|settle|nwc
   earnings                     provider earnings (--since)
   status                       sessions, balance, providers
   keys show|split|return-share|recover|passphrase
@@ -214,6 +216,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return c, nil, err
 	}
 	c.node.Passphrase = getenv("SOVMESH_PASSPHRASE")
+	// A crash test's kill point (internal/crashat); not a flag.
+	hook, err := crashat.FromEnv(getenv)
+	if err != nil {
+		return c, nil, err
+	}
+	c.node.StepHook = hook
 	return c, pos, nil
 }
 
@@ -253,6 +261,9 @@ func splitArgs(fs *flag.FlagSet, args []string) (flags, pos []string) {
 func (c *config) check() error {
 	if err := c.node.Validate(); err != nil {
 		return err
+	}
+	if c.node.ReclaimGrace <= 0 {
+		return fmt.Errorf("reclaim-grace %v: must be positive", c.node.ReclaimGrace)
 	}
 	if c.replicas < 1 || c.replicas > 32 {
 		return fmt.Errorf("replicas %d: want 1 to 32", c.replicas)

@@ -8,13 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
 	"github.com/sovmesh/sovmesh/market/pay/nwc"
 )
 
 func cmdWallet(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | mint-moved OLD NEW | restore | nwc")
+		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | settle | mint-moved OLD NEW | restore | nwc")
 	}
 	n, err := open(ctx, e, e.args[0] == "balance")
 	if err != nil {
@@ -119,6 +121,8 @@ func cmdWallet(ctx context.Context, e *env) error {
 		return nil
 	case "restore":
 		return restoreWallet(ctx, e, w)
+	case "settle":
+		return settleWallet(ctx, e, n)
 	case "nwc":
 		svc, err := nwc.NewService(w, nwc.ServiceConfig{SecretKey: n.Key.Secret, Relay: e.cfg.node.Relays[0], Alias: "agentd", Logger: n.Log, Network: network(w.Mints()[0])})
 		if err != nil {
@@ -163,4 +167,41 @@ func network(mint string) string {
 		return "signet"
 	}
 	return "bitcoin"
+}
+
+// settleWallet finishes what payments it can without a daemon: opening the
+// node already resumed the open ops and reclaimed the market payments
+// unredeemed past --reclaim-grace; it settles the receipts accepted
+// offline, then prints what is still open. It fails while anything is.
+func settleWallet(ctx context.Context, e *env, n *agentd.Node) error {
+	if _, err := n.Wallet.SettleOffline(ctx); err != nil {
+		fmt.Fprintf(e.stderr, "agentd: offline receipts not all settled: %v\n", err)
+	}
+	open, err := n.Journal.List(ctx, journal.StatePrepared, journal.StateQueued, journal.StateSent)
+	if err != nil {
+		return err
+	}
+	out, err := n.DB.Outstanding(ctx)
+	if err != nil {
+		return err
+	}
+	var pending, sent uint64
+	for _, op := range open {
+		if op.State != journal.StateSent {
+			pending++
+			fmt.Fprintf(e.stdout, "  op %d: %s of %d sats %s\n", op.ID, op.Kind, op.Amount, op.State)
+		} else if out[op.ID] {
+			sent++
+			fmt.Fprintf(e.stdout, "  op %d: payment of %d sats not redeemed yet (reclaimed %v after it was sent)\n", op.ID, op.Amount, e.cfg.node.ReclaimGrace)
+		}
+	}
+	bal, err := n.Wallet.Balance(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "balance %d sats; %d operations open, %d market payments out\n", bal, pending, sent)
+	if pending+sent > 0 {
+		return fmt.Errorf("%d operations open and %d market payments out: run settle again later", pending, sent)
+	}
+	return nil
 }

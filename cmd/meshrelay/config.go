@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sovmesh/sovmesh/internal/crashat"
 	"github.com/sovmesh/sovmesh/internal/settings"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/relay"
@@ -47,6 +48,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if c.pay.offerFeePeriod < 0 {
 		return c, fmt.Errorf("offer-fee-period %v: must not be negative", c.pay.offerFeePeriod)
 	}
+	// A crash test's kill point (internal/crashat); not a flag.
+	hook, err := crashat.FromEnv(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.pay.stepHook = hook
 	return c, nil
 }
 
@@ -74,6 +81,9 @@ type payOptions struct {
 	// devMintListen is where the embedded dev mint listens (port 0: the
 	// port picked at first start, kept in the data directory).
 	devMintListen string
+	// stepHook is the crash tests' kill point in the wallet and the fee
+	// collector (SOVMESH_CRASH_AT, internal/crashat); nil without it.
+	stepHook func(step string) error
 }
 
 // defaultsForDocs returns the values the flag table documents.

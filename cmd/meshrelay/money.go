@@ -61,6 +61,7 @@ func openMoney(ctx context.Context, po payOptions, dataDir string, log *slog.Log
 	wcfg.Mints = m.mints
 	wcfg.PrivateKey = secret // tokens locked to the relay's pubkey are ours
 	wcfg.Logger = log
+	wcfg.StepHook = po.stepHook
 	w, err := cashu.Open(ctx, j, wcfg)
 	if err != nil {
 		m.close(ctx)
@@ -72,7 +73,7 @@ func openMoney(ctx context.Context, po payOptions, dataDir string, log *slog.Log
 	} else {
 		log.Info("wallet resumed", "completed", rep.Completed, "failed", rep.Failed, "pending", rep.Pending)
 	}
-	fcfg := fees.Config{Publication: map[int]uint64{}, Matching: map[int]uint64{}, PublicationPeriod: po.offerFeePeriod}
+	fcfg := fees.Config{Publication: map[int]uint64{}, Matching: map[int]uint64{}, PublicationPeriod: po.offerFeePeriod, StepHook: po.stepHook}
 	if po.offerFee > 0 {
 		fcfg.Publication[nips.KindOffer] = po.offerFee
 	}

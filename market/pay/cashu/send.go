@@ -201,6 +201,9 @@ func (w *Wallet) spend(ctx context.Context, mint string, amount, fee, included u
 		if err != nil {
 			return Sent{}, fmt.Errorf("cashu: send: %w", err)
 		}
+		if err := w.step("send.sent"); err != nil {
+			return Sent{OpID: op.ID}, fmt.Errorf("cashu: send: %w", err)
+		}
 		return Sent{OpID: op.ID, Token: d.Token, Amount: amount, Fee: fee, IncludedFee: included, Mint: mint}, nil
 	}
 	change := sel.Amount() - amount - fee
@@ -227,6 +230,10 @@ func (w *Wallet) spend(ctx context.Context, mint string, amount, fee, included u
 	}
 	d, err = w.execSwap(ctx, op, d)
 	if err != nil {
+		return Sent{OpID: op.ID}, fmt.Errorf("cashu: send: %w", err)
+	}
+	// The token is journaled (state sent) and not yet in the payee's hands.
+	if err := w.step("send.sent"); err != nil {
 		return Sent{OpID: op.ID}, fmt.Errorf("cashu: send: %w", err)
 	}
 	return Sent{OpID: op.ID, Token: d.Token, Amount: amount, Fee: fee, IncludedFee: included, Mint: mint}, nil

@@ -1,7 +1,13 @@
 package devmint
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 
 	"github.com/elnosh/gonuts/mint/lightning"
@@ -11,7 +17,9 @@ import (
 
 // Backend is gonuts' lightning.FakeBackend made safe for concurrent use (the
 // fake keeps its invoices in a plain slice). It marks every invoice paid: it
-// is the only fake money in sovmesh, and it is TEST MONEY.
+// is the only fake money in sovmesh, and it is TEST MONEY. With a file
+// (OpenBackend), the invoices it issued outlive a restart, as a Lightning
+// node's do: a quote asked for before the restart is still paid after it.
 //
 // The Backends of one process form one fake Lightning network: a payment to
 // an invoice another Backend issued succeeds with that invoice's true
@@ -21,6 +29,7 @@ type Backend struct {
 	fake     lightning.FakeBackend
 	reserve  uint64
 	outgoing map[string]lightning.PaymentStatus // by payment hash, payments to network invoices
+	file     *os.File                           // invoices, one JSON line each; nil: memory only
 }
 
 var _ lightning.Client = (*Backend)(nil)
@@ -37,6 +46,58 @@ func NewBackend(feeReserve uint64) *Backend {
 	return &Backend{reserve: feeReserve, outgoing: make(map[string]lightning.PaymentStatus)}
 }
 
+// InvoicesFile holds, in the mint's folder, the invoices its backend issued.
+const InvoicesFile = "invoices"
+
+// storedInvoice is one line of the invoices file.
+type storedInvoice struct {
+	Request  string `json:"request"`
+	Hash     string `json:"hash"`
+	Preimage string `json:"preimage"`
+	Amount   uint64 `json:"amount"`
+}
+
+// OpenBackend is NewBackend keeping its invoices in path (created 0600 if
+// missing): those of earlier runs are loaded, each new one is appended and
+// synced before the mint hands it out. A torn last line (a crash while
+// appending) is ignored: that invoice was never handed out.
+func OpenBackend(path string, feeReserve uint64) (*Backend, error) {
+	b := NewBackend(feeReserve)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("devmint: invoices: %w", err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		var inv storedInvoice
+		if json.Unmarshal(sc.Bytes(), &inv) != nil || inv.Hash == "" {
+			continue
+		}
+		b.fake.Invoices = append(b.fake.Invoices, lightning.FakeBackendInvoice{PaymentRequest: inv.Request, PaymentHash: inv.Hash,
+			Preimage: inv.Preimage, Status: lightning.Succeeded, Amount: inv.Amount})
+		network.Store(inv.Hash, inv.Preimage)
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, fs.ErrClosed) {
+		f.Close()
+		return nil, fmt.Errorf("devmint: invoices: %w", err)
+	}
+	b.file = f
+	return b, nil
+}
+
+// Close closes the invoices file, if any.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.file == nil {
+		return nil
+	}
+	err := b.file.Close()
+	b.file = nil
+	return err
+}
+
 // ConnectionStatus implements lightning.Client.
 func (b *Backend) ConnectionStatus() error { return nil }
 
@@ -45,16 +106,26 @@ func (b *Backend) CreateInvoice(amount uint64) (lightning.Invoice, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	inv, err := b.fake.CreateInvoice(amount)
-	if err == nil {
-		network.Store(inv.PaymentHash, inv.Preimage)
-		// gonuts' fake leaves the expiry 0, so every mint quote expired
-		// the second it was made (NUT-04 clients refuse such quotes); an
-		// hour, as gonuts' LND backend gives.
-		if inv.Expiry == 0 {
-			inv.Expiry = invoiceExpiry
+	if err != nil {
+		return inv, err
+	}
+	// gonuts' fake leaves the expiry 0, so every mint quote expired the
+	// second it was made (NUT-04 clients refuse such quotes); an hour, as
+	// gonuts' LND backend gives.
+	if inv.Expiry == 0 {
+		inv.Expiry = invoiceExpiry
+	}
+	if b.file != nil {
+		line, _ := json.Marshal(storedInvoice{Request: inv.PaymentRequest, Hash: inv.PaymentHash, Preimage: inv.Preimage, Amount: amount})
+		if _, err := b.file.Write(append(line, '\n')); err != nil {
+			return lightning.Invoice{}, fmt.Errorf("devmint: keep invoice: %w", err)
+		}
+		if err := b.file.Sync(); err != nil {
+			return lightning.Invoice{}, fmt.Errorf("devmint: keep invoice: %w", err)
 		}
 	}
-	return inv, err
+	network.Store(inv.PaymentHash, inv.Preimage)
+	return inv, nil
 }
 
 // invoiceExpiry is the lifetime, in seconds, of the fake backend's

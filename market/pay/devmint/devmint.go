@@ -2,7 +2,9 @@
 // 127.0.0.1 (unless told otherwise): the gonuts mint
 // (github.com/elnosh/gonuts) with its fake Lightning backend. Its port is
 // chosen at the first start and kept in its folder, so its URL, which
-// wallets key their ecash by, stays the same across restarts.
+// wallets key their ecash by, stays the same across restarts; so are the
+// invoices its backend issued (file "invoices"), so a quote asked for
+// before a restart is still paid, and a melt to it still settles, after it.
 //
 // TEST MONEY. Every Lightning invoice this mint issues is reported paid at
 // once, so its ecash is backed by nothing. It exists so that a newcomer can
@@ -24,6 +26,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -101,7 +104,11 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 		return nil, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	backend := NewBackend(opts.FeeReserve)
+	backend, err := OpenBackend(filepath.Join(dir, InvoicesFile), opts.FeeReserve)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	srv, err := mint.SetupMintServer(mint.Config{
 		Port:            port,
 		MintPath:        dir,
@@ -116,14 +123,17 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 	})
 	if err != nil {
 		ln.Close()
+		backend.Close()
 		return nil, fmt.Errorf("devmint: setup: %w", err)
 	}
 	hs, err := httpServerOf(srv)
 	if err != nil {
 		srv.Shutdown()
 		ln.Close()
+		backend.Close()
 		return nil, err
 	}
+	hs.Handler = oneSpendAtATime(hs.Handler)
 	host, _, _ := net.SplitHostPort(ln.Addr().String())
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
@@ -149,6 +159,7 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 	if err := m.waitReady(wctx); err != nil {
 		srv.Shutdown()
 		<-m.done
+		backend.Close()
 		return nil, err
 	}
 	m.log.Warn("dev mint started: TEST MONEY, fake Lightning backend", "url", m.url, "label", Label)
@@ -168,7 +179,7 @@ func (m *Mint) Shutdown(ctx context.Context) error {
 	select {
 	case err := <-m.done:
 		m.log.Info("dev mint stopped", "url", m.url)
-		return err
+		return errors.Join(err, m.Backend.Close())
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -256,4 +267,24 @@ func httpServerOf(srv *mint.MintServer) (*http.Server, error) {
 		return nil, errors.New("devmint: gonuts MintServer has no HTTP server")
 	}
 	return hs, nil
+}
+
+// oneSpendAtATime serializes the requests that spend or issue ecash (swap,
+// mint, melt). gonuts v0.4.2 signs a swap's outputs and stores the
+// signatures before it marks the inputs spent, in two steps: two swaps of
+// the same proofs at once both pass the spent check, both are signed, and
+// the loser is refused only when its inputs are marked; its signatures
+// stay stored, and a NUT-09 restore of its outputs hands them out, ecash
+// the mint was never paid for. One at a time, the second swap finds the
+// inputs spent before anything is signed.
+func oneSpendAtATime(next http.Handler) http.Handler {
+	var mu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && (r.URL.Path == "/v1/swap" || strings.HasPrefix(r.URL.Path, "/v1/mint/") && !strings.HasPrefix(r.URL.Path, "/v1/mint/quote") ||
+			strings.HasPrefix(r.URL.Path, "/v1/melt/") && !strings.HasPrefix(r.URL.Path, "/v1/melt/quote")) {
+			mu.Lock()
+			defer mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -1,18 +1,30 @@
 package devmint_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	gcashu "github.com/elnosh/gonuts/cashu"
+	"github.com/elnosh/gonuts/crypto"
+
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
+	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
 )
 
 func start(t *testing.T, dir string, opts devmint.Options) *devmint.Mint {
@@ -122,5 +134,125 @@ func TestFilesPrivate(t *testing.T) {
 		if info.Mode().Perm() != want {
 			t.Errorf("%s: mode %v, want %v", name, info.Mode().Perm(), want)
 		}
+	}
+}
+
+// TestInvoicesOutliveRestart: an invoice the mint issued before a restart
+// is still paid after it (the fake backend pays every invoice at once), so
+// a quote asked for before the restart is minted after it, and a melt to
+// an invoice of the mint issued before the restart settles.
+func TestInvoicesOutliveRestart(t *testing.T) {
+	dir := t.TempDir()
+	m, err := devmint.Start(t.Context(), dir, devmint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(url, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post(m.URL()+"/v1/mint/quote/bolt11", `{"amount":21,"unit":"sat"}`)
+	var q struct{ Quote, Request string }
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &q) != nil || q.Quote == "" {
+		t.Fatalf("mint quote: %d %s", code, body)
+	}
+	stopMint(t, m)
+	m = start(t, dir, devmint.Options{})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, m.URL()+"/v1/mint/quote/bolt11/"+q.Quote, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var st struct{ State string }
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &st) != nil || st.State != "PAID" {
+		t.Fatalf("quote of before the restart: %d %s, want PAID", resp.StatusCode, b)
+	}
+	// A melt quote for it is internal (no fee reserve); its settlement
+	// needs the invoice's preimage, kept across the restart too.
+	code, body = post(m.URL()+"/v1/melt/quote/bolt11", `{"request":"`+q.Request+`","unit":"sat"}`)
+	if code != http.StatusOK {
+		t.Fatalf("melt quote: %d %s", code, body)
+	}
+}
+
+// TestConcurrentSwapsSignOnce: of several swaps of the same proofs sent at
+// once, one succeeds, and a NUT-09 restore of every swap's outputs finds
+// that one's signature only: no other swap's outputs were signed (gonuts
+// stores a losing swap's signatures; restored, they would be ecash the
+// mint was never paid for).
+func TestConcurrentSwapsSignOnce(t *testing.T) {
+	ctx := t.Context()
+	m := start(t, t.TempDir(), devmint.Options{})
+	w := paytest.Wallet(t, nil, m.URL())
+	if err := w.Fund(ctx, 64); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := w.Send(ctx, 64, cashu.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := gcashu.DecodeToken(sent.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := tok.Proofs()
+	const swaps = 8
+	outputs := make(gcashu.BlindedMessages, swaps)
+	for i := range outputs {
+		r, err := secp256k1.GeneratePrivateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		B, _, err := crypto.BlindMessage(fmt.Sprintf("swap-%d-%d", i, time.Now().UnixNano()), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outputs[i] = gcashu.BlindedMessage{Amount: 64, Id: inputs[0].Id, B_: hex.EncodeToString(B.SerializeCompressed())}
+	}
+	post := func(path string, body any) (int, []byte) {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, m.URL()+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, nil
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, out
+	}
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	start := make(chan struct{})
+	for i := range swaps {
+		wg.Go(func() {
+			<-start
+			if code, _ := post("/v1/swap", map[string]any{"inputs": inputs, "outputs": gcashu.BlindedMessages{outputs[i]}}); code == http.StatusOK {
+				ok.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	code, body := post("/v1/restore", map[string]any{"outputs": outputs})
+	var res struct {
+		Signatures []json.RawMessage `json:"signatures"`
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &res) != nil {
+		t.Fatalf("restore: %d %s", code, body)
+	}
+	if ok.Load() != 1 || len(res.Signatures) != 1 {
+		t.Fatalf("%d of %d swaps of the same proofs succeeded and %d of their outputs are signed; want 1 and 1", ok.Load(), swaps, len(res.Signatures))
 	}
 }

@@ -90,6 +90,10 @@ type Config struct {
 	PublicationPeriod time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// StepHook, for crash tests, is called after each journaled step of a
+	// charge ("fee.received"); an error stops the charge there, as a crash
+	// would. meshrelay sets it from SOVMESH_CRASH_AT (internal/crashat).
+	StepHook func(step string) error
 }
 
 // Validate checks the config.
@@ -116,19 +120,16 @@ type Collector struct {
 	wallet Receiver
 	j      *journal.Journal
 	log    *slog.Logger
-	// stepHook, for crash tests (export_test.go): an error stops a charge
-	// there, as a crash would.
-	stepHook func(step string) error
 	// resumed runs Resume once, at the first charge, in case the owner
 	// did not call it at start.
 	resumed sync.Once
 }
 
 func (c *Collector) step(name string) error {
-	if c.stepHook == nil {
+	if c.cfg.StepHook == nil {
 		return nil
 	}
-	if err := c.stepHook(name); err != nil {
+	if err := c.cfg.StepHook(name); err != nil {
 		return fmt.Errorf("%w at %s: %v", cashu.ErrCrashed, name, err)
 	}
 	return nil

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sovmesh/sovmesh/agentd"
+	"github.com/sovmesh/sovmesh/agentd/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
+)
+
+// TestWalletSettle: `wallet settle` exits 0 when nothing is open, names a
+// market payment the payee has not redeemed (exit 1) while it is within
+// --reclaim-grace, and takes it back once past it.
+func TestWalletSettle(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	data := filepath.Join(t.TempDir(), "agent")
+	env := map[string]string{"SOVMESH_DATA": data, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
+	cli := func(args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	if _, errs, code := cli("wallet", "deposit", "40"); code != 0 {
+		t.Fatalf("deposit: %s", errs)
+	}
+	out, errs, code := cli("wallet", "settle")
+	if code != 0 || !strings.Contains(out, "balance 40 sats; 0 operations open, 0 market payments out") {
+		t.Fatalf("settle: %d %q %q", code, out, errs)
+	}
+	// A market payment whose token never reached its payee.
+	cfg := agentd.DefaultConfig()
+	cfg.DataDir, cfg.Relays, cfg.Mints = data, []string{net.Relay}, []string{net.Mint.URL()}
+	n, err := agentd.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := n.Wallet.Send(ctx, 8, cashu.SendOptions{Counterparty: "payee", IncludeFees: true,
+		OnJournal: n.DB.Recorder(state.Entry{Session: "s", Kind: state.Spend, Counterparty: "payee", Resource: nips.Storage})})
+	n.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = cli("wallet", "settle")
+	if code != 1 || !strings.Contains(out, "payment of 8 sats not redeemed yet") || !strings.Contains(out, "1 market payments out") {
+		t.Fatalf("settle with a payment out (op %d): %d %q", sent.OpID, code, out)
+	}
+	if out, errs, code = cli("wallet", "settle", "--reclaim-grace", "1ns"); code != 0 || !strings.Contains(out, "balance 40 sats; 0 operations open, 0 market payments out") {
+		t.Fatalf("settle past the grace: %d %q %q", code, out, errs)
+	}
+}
