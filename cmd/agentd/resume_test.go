@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -252,6 +253,22 @@ func TestBinaryPutResumesAfterSIGKILL(t *testing.T) {
 	}
 	if out, err := agentd("store", "ls").Output(); err != nil || strings.Contains(string(out), "incomplete") || !strings.Contains(string(out), root) {
 		t.Fatalf("store ls after the resume: %v\n%s", err, out)
+	}
+	// Paid once: what the put's quote says (and the mint's fees), though
+	// the killed attempt had paid ahead and the resumed one sent the rest.
+	var quoted, balance uint64
+	if _, err := fmt.Sscanf(resErr.String()[strings.Index(resErr.String(), " costs ")+1:], "costs %d sats", &quoted); err != nil {
+		t.Fatalf("no quote in the put's output: %v\n%s", err, resErr.String())
+	}
+	if out, err := agentd("wallet", "balance").Output(); err != nil {
+		t.Fatal(err)
+	} else if _, err := fmt.Sscanf(string(out), "%d sats", &balance); err != nil {
+		t.Fatalf("balance %q: %v", out, err)
+	}
+	if spent := 2000 - balance; spent > quoted+quoted/20 {
+		t.Fatalf("spent %d sats on a put quoted %d", spent, quoted)
+	} else {
+		t.Logf("spent %d sats on a put quoted %d", spent, quoted)
 	}
 	dst := filepath.Join(t.TempDir(), "out.bin")
 	if out, err := agentd("store", "get", root, "-o", dst).CombinedOutput(); err != nil {
