@@ -90,41 +90,7 @@ func TestPutResumes(t *testing.T) {
 	up := Upload{Path: "/data/f.bin", Name: "f.bin", Size: int64(size), ModTime: time.Unix(1700000000, 5)}
 	var root string
 	resumedSpent := spend("resumer", func(b *Buyer) error {
-		// Interrupted once 2 stripes are in: they are stored, the rest is not.
-		pctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		errc := make(chan error, 1)
-		go func() {
-			_, err := b.PutFile(pctx, &seekCut{cutReader{ctx: pctx, r: bytes.NewReader(data), cut: 2 << 20}}, up, false, nil)
-			errc <- err
-		}()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			ps, err := b.UnfinishedPuts(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(ps) == 1 && ps[0].Stored == 2 {
-				break
-			}
-			select {
-			case err := <-errc:
-				t.Fatalf("put ended before the cut: %v", err)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the first 2 stripes were not stored: %+v", ps)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		cancel()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Fatalf("interrupted put: %v", err)
-		}
-		ps, err := b.UnfinishedPuts(ctx)
-		if err != nil || len(ps) != 1 || ps[0].Stored != 2 || ps[0].Path != up.Path {
-			t.Fatalf("unfinished puts after the interruption: %+v %v", ps, err)
-		}
+		interrupt(t, b, data, up)
 		// A put of another file does not resume it.
 		if _, err := b.PutFile(ctx, bytes.NewReader(data), Upload{Path: "/data/other", Size: int64(size)}, true, nil); !errors.Is(err, ErrNoUnfinishedPut) {
 			t.Fatalf("resume of a file never put: %v", err)
@@ -163,6 +129,91 @@ func TestPutResumes(t *testing.T) {
 		t.Fatalf("the interrupted and resumed put cost %d sats, a clean put %d", resumedSpent, cleanSpent)
 	}
 	t.Logf("clean put %d sats, interrupted and resumed %d", cleanSpent, resumedSpent)
+}
+
+// TestPutAbort: an interrupted put aborted deletes every chunk it stored
+// and leaves nothing in the journal.
+func TestPutAbort(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	provs := []*runningProvider{
+		startProvider(t, net, "prova", storageCfg(8_000_000)),
+		startProvider(t, net, "provb", storageCfg(8_000_000)),
+	}
+	bn := net.Node(t, "buyer", 20000)
+	b, err := New(ctx, bn, Config{StorageDuration: 7 * 24 * time.Hour, Replicas: 2, StepBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 4<<20+1234)
+	rand.Read(data)
+	interrupt(t, b, data, Upload{Path: "/data/a.bin", Name: "a.bin", Size: int64(len(data)), ModTime: time.Unix(1700000000, 0)})
+	for i, p := range provs {
+		if n := chunkFiles(t, p); n < 2 {
+			t.Fatalf("provider %d holds %d chunks of the interrupted put, want at least 2", i, n)
+		}
+	}
+	ps, err := b.UnfinishedPuts(ctx)
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("unfinished puts: %+v %v", ps, err)
+	}
+	n, err := b.AbortPut(ctx, ps[0].ID)
+	if err != nil || n < 4 {
+		t.Fatalf("abort: %d chunks deleted, %v", n, err)
+	}
+	for i, p := range provs {
+		if n := chunkFiles(t, p); n != 0 {
+			t.Errorf("provider %d still holds %d chunks of the aborted put", i, n)
+		}
+	}
+	if ps, err := b.UnfinishedPuts(ctx); err != nil || len(ps) != 0 {
+		t.Fatalf("unfinished puts after the abort: %+v %v", ps, err)
+	}
+	if _, err := b.AbortPut(ctx, ps[0].ID); err == nil {
+		t.Fatal("a put aborted twice")
+	}
+}
+
+// interrupt starts a put of data as up and cancels it once its first 2
+// stripes are stored (the reader stops there): the put stays unfinished
+// with exactly those 2 stripes stored.
+func interrupt(t *testing.T, b *Buyer, data []byte, up Upload) {
+	t.Helper()
+	ctx := t.Context()
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := b.PutFile(pctx, &seekCut{cutReader{ctx: pctx, r: bytes.NewReader(data), cut: 2 << 20}}, up, false, nil)
+		errc <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ps, err := b.UnfinishedPuts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) == 1 && ps[0].Stored == 2 {
+			break
+		}
+		select {
+		case err := <-errc:
+			t.Fatalf("put ended before the cut: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first 2 stripes were not stored: %+v", ps)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted put: %v", err)
+	}
+	ps, err := b.UnfinishedPuts(ctx)
+	if err != nil || len(ps) != 1 || ps[0].Stored != 2 || ps[0].Path != up.Path {
+		t.Fatalf("unfinished puts after the interruption: %+v %v", ps, err)
+	}
 }
 
 // seekCut is a cutReader a put may rewind: it never needs to.
