@@ -68,7 +68,7 @@ func putFile(ctx context.Context, e *env, b *buyer.Buyer, bar *bar, path string)
 	ent, err := b.PutFile(ctx, f, up, e.cfg.resume, bar.update)
 	bar.done()
 	if err != nil {
-		if !errors.Is(err, buyer.ErrNoUnfinishedPut) {
+		if _, uerr := b.UnfinishedPut(context.WithoutCancel(ctx), path, nil); uerr == nil {
 			fmt.Fprintf(e.stderr, "agentd: the put of %s is unfinished: run store put again to resume it, or store put --abort to delete what it stored\n", filepath.Base(path))
 		}
 		return err
