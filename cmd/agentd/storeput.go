@@ -38,13 +38,18 @@ func storePut(ctx context.Context, e *env, b *buyer.Buyer, bar *bar) error {
 		return err
 	}
 	var errs []error
+	resumed := 0
 	for _, p := range ps {
 		if p.Path == "" {
 			continue
 		}
+		resumed++
 		if err := putFile(ctx, e, b, bar, p.Path); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.Path, err))
 		}
+	}
+	if resumed == 0 {
+		fmt.Fprintln(e.stderr, "agentd: no unfinished put of a file to resume")
 	}
 	return errors.Join(errs...)
 }
