@@ -125,6 +125,32 @@ func (b *Buyer) openStorage(ctx context.Context, cands []Candidate, want []strin
 	return sessions
 }
 
+// remaining is what an unfinished put still has to store, for its quote:
+// the file less the stripes every provider acknowledged.
+func remaining(j *state.Put) int64 {
+	return max(j.Size-int64(j.Stored)*int64(j.ChunkSize)*int64(j.DataShards), 0)
+}
+
+// resumeOffers returns the offers a resumed put will most likely use: its
+// providers' (in slot order), then the best others for those not found.
+func resumeOffers(cands []Candidate, want []string) []nips.Offer {
+	var out []nips.Offer
+	for _, pub := range want {
+		if i := slices.IndexFunc(cands, func(c Candidate) bool { return c.Offer.Pubkey == pub }); i >= 0 {
+			out = append(out, cands[i].Offer)
+		}
+	}
+	for _, c := range cands {
+		if len(out) >= len(want) {
+			break
+		}
+		if !slices.Contains(want, c.Offer.Pubkey) {
+			out = append(out, c.Offer)
+		}
+	}
+	return out
+}
+
 // putJournal is a put's transport.PutJournal in the state database.
 type putJournal struct {
 	db *state.DB

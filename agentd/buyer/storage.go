@@ -89,7 +89,11 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.
 	for i, c := range cands[:n] {
 		offers[i] = c.Offer
 	}
-	if err := b.afford(ctx, b.quoteFor(size, offers)); err != nil {
+	quoted := size
+	if *jp != nil {
+		offers, quoted = resumeOffers(cands, want), remaining(*jp)
+	}
+	if err := b.afford(ctx, b.quoteFor(quoted, offers)); err != nil {
 		return safebox.Entry{}, err
 	}
 	gib := max((sharePerProvider(size, n)+1<<30-1)>>30, 1)
