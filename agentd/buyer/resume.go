@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -245,22 +246,12 @@ func (b *Buyer) AbortPut(ctx context.Context, id int64) (int, error) {
 			b.learnAddrs(peers[i], o)
 		}
 	}
+	var mu sync.Mutex // guards deleted, failed, gone
 	var deleted int
 	var failed []error
+	gone := map[peer.ID]bool{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
-	res := make(chan error)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for err := range res {
-			if err == nil {
-				deleted++
-			} else if !errors.Is(err, transport.ErrNotFound) && len(failed) < 3 {
-				failed = append(failed, err)
-			}
-		}
-	}()
 	err = b.n.DB.PutStripes(ctx, id, func(stripe int, cids []byte) error {
 		for k := 0; (k+1)*32 <= len(cids); k++ {
 			c := chunk.CID(cids[k*32 : (k+1)*32])
@@ -269,15 +260,35 @@ func (b *Buyer) AbortPut(ctx context.Context, id int64) (int, error) {
 			}
 			p := peers[(stripe+k)%n]
 			g.Go(func() error {
-				res <- b.n.Host.Storage(p, nil).Delete(gctx, c)
+				mu.Lock()
+				skip := gone[p]
+				mu.Unlock()
+				if skip {
+					return nil
+				}
+				err := b.n.Host.Storage(p, nil).Delete(gctx, c)
+				mu.Lock()
+				defer mu.Unlock()
+				var re *transport.RemoteError
+				switch {
+				case err == nil:
+					deleted++
+				case errors.Is(err, transport.ErrNotFound):
+				case !errors.As(err, &re):
+					// Not reached: its other chunks are not tried.
+					if !gone[p] {
+						gone[p] = true
+						failed = append(failed, err)
+					}
+				case len(failed) < 3:
+					failed = append(failed, err) // a few say why
+				}
 				return nil
 			})
 		}
 		return gctx.Err()
 	})
 	_ = g.Wait()
-	close(res)
-	<-done
 	if err != nil {
 		return deleted, fmt.Errorf("buyer: abort put %d: %w", id, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,7 +133,8 @@ func TestPutResumes(t *testing.T) {
 }
 
 // TestPutAbort: an interrupted put aborted deletes every chunk it stored
-// and leaves nothing in the journal.
+// on the providers that answer, reports the others, and leaves nothing in
+// the journal.
 func TestPutAbort(t *testing.T) {
 	ctx := t.Context()
 	net := agentdtest.Start(t)
@@ -157,14 +159,19 @@ func TestPutAbort(t *testing.T) {
 	if err != nil || len(ps) != 1 {
 		t.Fatalf("unfinished puts: %+v %v", ps, err)
 	}
+	// One provider is gone: the abort deletes what the other holds, says
+	// some chunks remain, and forgets the put all the same.
+	left := chunkFiles(t, provs[1])
+	provs[1].Kill()
 	n, err := b.AbortPut(ctx, ps[0].ID)
-	if err != nil || n < 4 {
+	if err == nil || !strings.Contains(err.Error(), "not deleted") || n < 2 {
 		t.Fatalf("abort: %d chunks deleted, %v", n, err)
 	}
-	for i, p := range provs {
-		if n := chunkFiles(t, p); n != 0 {
-			t.Errorf("provider %d still holds %d chunks of the aborted put", i, n)
-		}
+	if got := chunkFiles(t, provs[0]); got != 0 {
+		t.Errorf("the provider that answers still holds %d chunks of the aborted put", got)
+	}
+	if got := chunkFiles(t, provs[1]); got != left {
+		t.Errorf("the gone provider holds %d chunks, had %d", got, left)
 	}
 	if ps, err := b.UnfinishedPuts(ctx); err != nil || len(ps) != 0 {
 		t.Fatalf("unfinished puts after the abort: %+v %v", ps, err)
