@@ -194,7 +194,7 @@ func interrupt(t *testing.T, b *Buyer, data []byte, up Upload) {
 		_, err := b.PutFile(pctx, &seekCut{cutReader{ctx: pctx, r: bytes.NewReader(data), cut: 2 << 20}}, up, false, nil)
 		errc <- err
 	}()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		ps, err := b.UnfinishedPuts(ctx)
 		if err != nil {
