@@ -126,6 +126,27 @@ func (b *Buyer) openStorage(ctx context.Context, cands []Candidate, want []strin
 	return sessions
 }
 
+// startOver abandons the unfinished put *jp (its code needs more
+// providers than answer): its chunks are deleted (AbortPut) and the put
+// begins anew.
+func (b *Buyer) startOver(ctx context.Context, jp **state.Put, why string) {
+	j := *jp
+	*jp = nil
+	b.log.Warn("unfinished put started over", "put", j.ID, "why", why)
+	if n, err := b.AbortPut(ctx, j.ID); err != nil {
+		b.log.Warn("chunks of the abandoned put not all deleted", "put", j.ID, "deleted", n, "err", err)
+	}
+}
+
+// sessionOffers returns the offers of sessions.
+func sessionOffers(sessions []*Session) []nips.Offer {
+	out := make([]nips.Offer, len(sessions))
+	for i, s := range sessions {
+		out[i] = s.Offer
+	}
+	return out
+}
+
 // remaining is what an unfinished put still has to store, for its quote:
 // the file less the stripes every provider acknowledged.
 func remaining(j *state.Put) int64 {

@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,3 +229,48 @@ func interrupt(t *testing.T, b *Buyer, data []byte, up Upload) {
 type seekCut struct{ cutReader }
 
 func (s *seekCut) Seek(int64, int) (int64, error) { return 0, errors.New("not rewindable") }
+
+// TestPutStartsOverWithFewerProviders: a put over 3 providers whose
+// provider dies mid-put, with no other to replace it, cannot resume under
+// its 2+1 code: it starts over on the 2 left (1+1), deleting what the
+// abandoned attempt stored there, and the file reads back.
+func TestPutStartsOverWithFewerProviders(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	var provs []*runningProvider
+	for i := range 3 {
+		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(2_000_000)))
+	}
+	bn := net.Node(t, "buyer", 5000)
+	b, err := New(ctx, bn, Config{StorageDuration: 24 * time.Hour, StepBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 8<<20)
+	rand.Read(data)
+	var once sync.Once
+	e, err := b.Put(ctx, bytes.NewReader(data), "f", int64(len(data)), func(done, total int64) {
+		if done > total/3 {
+			once.Do(provs[0].Kill)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Providers) != 2 || slices.Contains(e.Providers, provs[0].Node.Key.Pubkey) {
+		t.Fatalf("stored on %v", e.Providers)
+	}
+	if ps, err := b.UnfinishedPuts(ctx); err != nil || len(ps) != 0 {
+		t.Fatalf("unfinished puts: %+v %v", ps, err)
+	}
+	// The survivors hold the 1+1 put only: 8 shards and the manifest each.
+	for _, p := range provs[1:] {
+		if n := chunkFiles(t, p); n != 9 {
+			t.Errorf("provider holds %d chunks, want 9", n)
+		}
+	}
+	var out bytes.Buffer
+	if _, err := b.Get(ctx, e.Root, &out, nil); err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("get: %v (same bytes: %v)", err, bytes.Equal(out.Bytes(), data))
+	}
+}

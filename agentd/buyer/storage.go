@@ -73,10 +73,11 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.
 	var want []string
 	if *jp != nil {
 		// A resumed put keeps its code: as many providers as it began with.
-		want = (*jp).Providers
-		n = len(want)
-		if len(cands) < n {
-			return safebox.Entry{}, fmt.Errorf("%w: found %d storage providers, the unfinished put needs %d", ErrTooFewProviders, len(cands), n)
+		if len(cands) >= len((*jp).Providers) {
+			want = (*jp).Providers
+			n = len(want)
+		} else {
+			b.startOver(ctx, jp, "too few storage providers for its code")
 		}
 	}
 	if n < b.cfg.MinProviders {
@@ -98,7 +99,19 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.
 	}
 	gib := max((sharePerProvider(size, n)+1<<30-1)>>30, 1)
 	sessions := b.openStorage(ctx, cands, want, n, gib, duration)
-	if len(sessions) < b.cfg.MinProviders || (want != nil && len(sessions) < n) {
+	if want != nil && len(sessions) < n {
+		// Put the file anew on the providers that answered, if enough did.
+		b.startOver(ctx, jp, "too few storage providers answer for its code")
+		if len(sessions) >= b.cfg.MinProviders {
+			if err := b.afford(ctx, b.quoteFor(size, sessionOffers(sessions))); err != nil {
+				for _, s := range sessions {
+					b.finishFailed(ctx, s)
+				}
+				return safebox.Entry{}, err
+			}
+		}
+	}
+	if len(sessions) < b.cfg.MinProviders {
 		for _, s := range sessions {
 			b.finishFailed(ctx, s)
 		}
