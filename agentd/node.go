@@ -225,6 +225,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Box, err = safebox.New(key.Secret, n.Relays); err != nil {
 		return nil, err
 	}
+	n.Box.SetLocal(n.DB)
 	if n.guard != nil {
 		k, err := n.LoadAuthorizations(ctx)
 		if err != nil {

@@ -16,6 +16,19 @@ type Deletion struct {
 	CreatedAt nostr.Timestamp
 }
 
+// ToEvent encodes the deletion request as an unsigned kind 5 event naming
+// its ids (e tags) and addresses (a tags).
+func (d Deletion) ToEvent(createdAt nostr.Timestamp, reason string) nostr.Event {
+	tags := make(nostr.Tags, 0, len(d.IDs)+len(d.Addresses))
+	for _, id := range d.IDs {
+		tags = append(tags, nostr.Tag{"e", id})
+	}
+	for _, a := range d.Addresses {
+		tags = append(tags, nostr.Tag{"a", a})
+	}
+	return nostr.Event{Kind: KindDeletion, CreatedAt: createdAt, Tags: tags, Content: reason}
+}
+
 // ParseDeletion reads the targets of a kind 5 event. Targets that are not
 // hex ids or offer addresses of the author are skipped, since NIP-09 lets
 // a deletion name any event; an author deletes only its own.

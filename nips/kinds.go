@@ -38,6 +38,19 @@ const (
 	// not deliver in band (the stream was gone), NIP-59 gift-wrapped to the
 	// buyer. See change.md.
 	KindChangeNote = 8466
+	// KindManifest is a signed list of files with their sizes and SHA-256
+	// hashes: a folder carried by hand (a relay's event bundle, a stored
+	// file's chunks, any release) verifies against it (regular). See
+	// manifest.md.
+	KindManifest = 8467
+	// KindClassified is NIP-99's classified listing (addressable): each
+	// offer is also published as one, with the offer's d tag, so Nostr
+	// clients that show listings show the market. See offer.md.
+	KindClassified = 30402
+	// KindUserAssertion is NIP-85's trusted assertion about a pubkey
+	// (addressable, d = the pubkey): the relay publishes each key's market
+	// trust rank (0-100) in a "rank" tag. See trust.md.
+	KindUserAssertion = 30382
 	// KindSpendingAuthorization is the default kind of an owner's signed
 	// spending authorization for an agent key: NIP-78 application data
 	// (addressable; the owner's newest authorization replaces the previous

@@ -90,6 +90,12 @@ type Config struct {
 	IPReqBurst      int
 	IPNegRate       float64 // NEG-OPEN per second per IP
 	IPNegBurst      int
+	// IPReadRate and IPReadBurst budget the stored events each client IP
+	// makes the relay read, per second: REQs (the stored part), COUNTs and
+	// NEG-OPENs are charged the rows they read once they are done, and
+	// refused while their IP's budget is spent.
+	IPReadRate      float64
+	IPReadBurst     int
 	IPConnPerMinute int
 
 	// Connection limits. What waits to be sent to one client is bounded by
@@ -108,6 +114,13 @@ type Config struct {
 	// refused with HTTP 429 (per IP) or 503 (total).
 	IPMaxConnections int
 	MaxConnections   int
+
+	// Peers are relays (ws:// or wss:// URLs) kept in step with this one:
+	// events of PeerKinds are exchanged live and reconciled with NIP-77 on
+	// connect and every PeerInterval (see peering.go).
+	Peers        []string
+	PeerKinds    []int
+	PeerInterval time.Duration
 
 	// ShutdownGrace bounds how long Shutdown waits for in-flight writes.
 	ShutdownGrace time.Duration
@@ -144,7 +157,9 @@ func DefaultConfig() Config {
 		IPReqRate:         50,
 		IPReqBurst:        200,
 		IPNegRate:         1,
-		IPNegBurst:        10,
+		IPNegBurst:        4,
+		IPReadRate:        20000,
+		IPReadBurst:       20000,
 		IPConnPerMinute:   600,
 		IPMaxConnections:  64,
 		SendQueueMessages: 1024,
@@ -152,6 +167,7 @@ func DefaultConfig() Config {
 		WriteTimeout:      10 * time.Second,
 		MessageTimeout:    20 * time.Second,
 		ShutdownGrace:     10 * time.Second,
+		PeerInterval:      5 * time.Minute,
 	}
 }
 
@@ -211,12 +227,12 @@ func (c Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"ip-event-rate", c.IPEventRate}, {"pubkey-event-rate", c.PubkeyEventRate}, {"ip-req-rate", c.IPReqRate}, {"ip-neg-rate", c.IPNegRate}} {
+	}{{"ip-event-rate", c.IPEventRate}, {"pubkey-event-rate", c.PubkeyEventRate}, {"ip-req-rate", c.IPReqRate}, {"ip-neg-rate", c.IPNegRate}, {"ip-read-rate", c.IPReadRate}} {
 		if r.v < 0 {
 			return bad("%s must not be negative", r.name)
 		}
 	}
-	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPNegBurst < 0 || c.IPConnPerMinute < 0 {
+	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPNegBurst < 0 || c.IPReadBurst < 0 || c.IPConnPerMinute < 0 {
 		return bad("bursts and connection rates must not be negative")
 	}
 	if c.SendQueueMessages < 2 {
@@ -241,6 +257,23 @@ func (c Config) Validate() error {
 		if !p.IsValid() {
 			return bad("trusted-proxies: invalid network %v", p)
 		}
+	}
+	for _, p := range c.Peers {
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return bad("peers: %q is not a ws:// or wss:// relay URL", p)
+		}
+	}
+	if len(c.Peers) > 0 && len(c.PeerKinds) == 0 {
+		return bad("peer-kinds: name the kinds to keep in step with the peers")
+	}
+	for _, k := range c.PeerKinds {
+		if k < 0 || k > 65535 {
+			return bad("peer-kinds: %d is not a kind (0-65535)", k)
+		}
+	}
+	if c.PeerInterval <= 0 {
+		return bad("peer-interval must be positive, got %v", c.PeerInterval)
 	}
 	if c.ShutdownGrace <= 0 {
 		return bad("shutdown-grace must be positive")

@@ -310,3 +310,41 @@ func mustPub(t *testing.T, sk string) string {
 	}
 	return pk
 }
+
+func TestReadBudget(t *testing.T) {
+	tests := []struct {
+		name          string
+		burst         int
+		first, second string // sent in turn on one connection
+		firstLabel    string
+		secondLabel   string // the second's answer; "CLOSED"/"NEG-ERR" must be rate-limited
+	}{
+		{"REQ after REQ", 3, `["REQ","a",{}]`, `["REQ","n",{"kinds":[1]}]`, "EOSE", "CLOSED"},
+		{"COUNT after COUNT", 3, `["COUNT","a",{}]`, `["COUNT","n",{}]`, "COUNT", "CLOSED"},
+		{"NEG-OPEN after NEG-OPEN", 3, negOpen("a", "{}"), negOpen("n", "{}"), "NEG-MSG", "NEG-ERR"},
+		{"COUNT after REQ", 3, `["REQ","a",{}]`, `["COUNT","n",{}]`, "EOSE", "CLOSED"},
+		{"REQ after NEG-OPEN", 3, negOpen("a", "{}"), `["REQ","n",{}]`, "NEG-MSG", "CLOSED"},
+		{"within the budget", 1000, `["REQ","a",{}]`, `["COUNT","n",{}]`, "EOSE", "COUNT"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := relaytest.New(t, func(c *relay.Config) { c.IPReadRate, c.IPReadBurst = 0.001, tc.burst })
+			storeKind1(t, s, 5)
+			c := dialRaw(t, s.URL)
+			c.send(tc.first)
+			c.until(tc.firstLabel, "a")
+			c.send(tc.second)
+			arr, _ := c.until(tc.secondLabel, "n")
+			if tc.secondLabel != "EOSE" && tc.secondLabel != "COUNT" && tc.secondLabel != "NEG-MSG" {
+				wantPrefix(t, arr, 2, "rate-limited:")
+			}
+			// Another address still reads.
+			other, err := dialWS(t, s.URL, attack.DialOptions{LocalIP: attackerIP})
+			if err != nil {
+				t.Fatalf("dial from 127.0.0.2: %v", err)
+			}
+			other.send(`["REQ","o",{}]`)
+			other.until("EOSE", "o")
+		})
+	}
+}

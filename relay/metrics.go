@@ -21,6 +21,10 @@ type metrics struct {
 	storeSeconds  *prometheus.HistogramVec
 	dropped       *prometheus.CounterVec
 	panics        prometheus.Counter
+	peerConnected *prometheus.GaugeVec
+	peerEvents    *prometheus.CounterVec
+	peerLastSync  *prometheus.GaugeVec
+	peerLag       *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -59,8 +63,25 @@ func newMetrics() *metrics {
 			Name: "sovmesh_panics_total",
 			Help: "Panics recovered while handling a client message (each closed its connection).",
 		}),
+		peerConnected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sovmesh_peer_connected",
+			Help: "1 while the live connection to a peer (--peers) is up.",
+		}, []string{"peer"}),
+		peerEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sovmesh_peer_events_total",
+			Help: "Live events exchanged with a peer, by direction (in, out) and result (stored, refused, rate_limited, sent, queue_full).",
+		}, []string{"peer", "direction", "result"}),
+		peerLastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sovmesh_peer_last_sync_timestamp_seconds",
+			Help: "Unix time of the last NIP-77 reconciliation with a peer that completed.",
+		}, []string{"peer"}),
+		peerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sovmesh_peer_lag_seconds",
+			Help: "Age (now less created_at) of the last live event received from a peer.",
+		}, []string{"peer"}),
 	}
 	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.connRefused, m.subscriptions, m.storeSeconds, m.dropped, m.panics,
+		m.peerConnected, m.peerEvents, m.peerLastSync, m.peerLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -50,6 +50,45 @@ func (l *limiter) allow(key string, now time.Time) bool {
 	return b.lim.AllowN(now, 1)
 }
 
+// ready reports whether key's bucket holds a token, taking none: a budget
+// charged after the work (see charge) admits the next request only once
+// its debt is paid back.
+func (l *limiter) ready(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return true
+	}
+	b.lastSeen = now
+	return b.lim.TokensAt(now) > 0
+}
+
+// charge takes n tokens from key's bucket, into debt when it holds fewer:
+// the cost of work already done (rows read) is known only afterwards.
+func (l *limiter) charge(key string, now time.Time, n int) {
+	if n <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		r, burst := l.rate(key)
+		if r <= 0 {
+			return
+		}
+		b = &bucket{lim: rate.NewLimiter(rate.Limit(r), max(burst, 1))}
+		l.buckets[key] = b
+	}
+	b.lastSeen = now
+	// A reservation of at most the burst always succeeds; never cancelled,
+	// it leaves the bucket below zero.
+	for burst := b.lim.Burst(); n > 0; n -= burst {
+		b.lim.ReserveN(now, min(n, burst))
+	}
+}
+
 // forget drops the bucket of key, so its rate is looked up again (used when
 // a key's trust changes).
 func (l *limiter) forget(key string) {

@@ -56,8 +56,10 @@ type Relay struct {
 	pubkeyEvents *limiter
 	ipReqs       *limiter
 	ipNegs       *limiter
+	ipReads      *limiter // rows read per IP, charged after each read
 	ipConns      *limiter
 	connCount    *connCounter
+	peers        []*peer
 
 	policies  []namedPolicy
 	answers   map[int]namedAnswer
@@ -237,6 +239,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	r.ipEvents = newLimiter(fixedRate(cfg.IPEventRate, cfg.IPEventBurst))
 	r.ipReqs = newLimiter(fixedRate(cfg.IPReqRate, cfg.IPReqBurst))
 	r.ipNegs = newLimiter(fixedRate(cfg.IPNegRate, cfg.IPNegBurst))
+	r.ipReads = newLimiter(fixedRate(cfg.IPReadRate, cfg.IPReadBurst))
 	r.ipConns = newLimiter(fixedRate(float64(cfg.IPConnPerMinute)/60, cfg.IPConnPerMinute))
 	maxConns := cfg.MaxConnections
 	if maxConns == 0 {
@@ -265,7 +268,8 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	}
 	r.mux.HandleFunc("GET /healthz", r.serveHealth)
 	r.mux.Handle("GET /metrics", r.metrics.handler())
-	for _, l := range []*limiter{r.ipEvents, r.ipReqs, r.ipNegs, r.ipConns, r.pubkeyEvents} {
+	r.startPeering()
+	for _, l := range []*limiter{r.ipEvents, r.ipReqs, r.ipNegs, r.ipReads, r.ipConns, r.pubkeyEvents} {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()

@@ -85,7 +85,9 @@ func checkStoredOnTheWire(t *testing.T, url string, store eventstore.Store) {
 	}
 
 	ws := dialRaw(t, url)
-	deadline := time.Now().Add(10 * time.Second)
+	// A bound, not a pace: the two REQs take milliseconds on a quiet
+	// machine, and seconds on 2 cores shared with the rest of the suite.
+	deadline := time.Now().Add(60 * time.Second)
 
 	for _, tc := range []struct {
 		subID  string

@@ -97,12 +97,18 @@ func storeQuery[T any](h *storeHooks, ctx context.Context, f nostr.Filter, run f
 	out := make(chan T, 32)
 	go func() {
 		defer close(out)
-		defer func() { h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds()) }()
+		read := 0
+		defer func() {
+			h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds())
+			h.r.chargeReads(ctx, read)
+		}()
 		for evt := range in {
+			read++
 			select {
 			case out <- evt:
 			case <-ctx.Done():
 				for range in { // let the store's producer finish
+					read++
 				}
 				return
 			}
@@ -121,6 +127,13 @@ func (h *storeHooks) count(ctx context.Context, filters nostr.Filters) (int64, e
 	start := time.Now()
 	n, err := h.r.store.CountUnion(ctx, filters, int64(h.r.cfg.MaxCountEvents))
 	h.r.metrics.storeSeconds.WithLabelValues("count").Observe(time.Since(start).Seconds())
+	// A COUNT is charged the events it matched; a refused one is charged
+	// its bound.
+	if err == nil {
+		h.r.chargeReads(ctx, int(n))
+	} else {
+		h.r.chargeReads(ctx, h.r.cfg.MaxCountEvents)
+	}
 	switch {
 	case err == nil:
 		return n, nil

@@ -113,6 +113,9 @@ func (r *Relay) rejectFilter(ctx context.Context, f nostr.Filter) (bool, string)
 	if msg := checkFilterShape(f); msg != "" {
 		return true, msg
 	}
+	if !r.readsLeft(ctx) {
+		return true, refusedReads
+	}
 	if eventstore.IsNegentropySession(ctx) {
 		ip := r.connIP(ctx)
 		if ip == "" || r.ipNegs.allow(ip, r.now()) {
@@ -147,12 +150,31 @@ func (r *Relay) rejectCountFilter(ctx context.Context, f nostr.Filter) (bool, st
 	if msg := checkFilterShape(f); msg != "" {
 		return true, msg
 	}
+	if !r.readsLeft(ctx) {
+		return true, refusedReads
+	}
 	return !r.allowReq(ctx), "rate-limited: too many requests from your address; slow down"
 }
 
 func (r *Relay) allowReq(ctx context.Context) bool {
 	ip := r.connIP(ctx)
 	return ip == "" || r.ipReqs.allow(ip, r.now())
+}
+
+const refusedReads = "rate-limited: your address made the relay read too many stored events; slow down"
+
+// readsLeft reports whether the client behind ctx has read budget left
+// (Config.IPReadRate); internal calls always have.
+func (r *Relay) readsLeft(ctx context.Context) bool {
+	ip := r.connIP(ctx)
+	return ip == "" || r.ipReads.ready(ip, r.now())
+}
+
+// chargeReads charges n stored events read to the client behind ctx.
+func (r *Relay) chargeReads(ctx context.Context, n int) {
+	if ip := r.connIP(ctx); ip != "" {
+		r.ipReads.charge(ip, r.now(), n)
+	}
 }
 
 // checkFilterShape refuses filters the store cannot answer exactly: tag

@@ -27,6 +27,7 @@ const (
 // two-way mode interleaves the transfers on one connection and was seen to
 // drop part of the upload.
 func (r *Relay) Sync(ctx context.Context, peerURL string, filter nostr.Filter, dir SyncDirection) error {
+	ctx = withPeer(ctx, peerURL) // what it fetches came from the peer
 	dirs := []SyncDirection{dir}
 	if dir == SyncBoth {
 		dirs = []SyncDirection{SyncDown, SyncUp}

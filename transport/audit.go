@@ -40,6 +40,10 @@ func (t *Host) Audit(ctx context.Context, ref Ref, man *chunk.Manifest, round in
 	if len(man.Audits) == 0 {
 		return nil, errors.New("transport: audit: manifest has no precomputed proofs")
 	}
+	peers, err := placement(ref, man)
+	if err != nil {
+		return nil, err
+	}
 	results := make([]AuditResult, len(man.Audits))
 	var g errgroup.Group
 	g.SetLimit(8)
@@ -47,10 +51,7 @@ func (t *Host) Audit(ctx context.Context, ref Ref, man *chunk.Manifest, round in
 		if round < 0 || round >= len(a.Challenges) {
 			return nil, fmt.Errorf("transport: audit: round %d, manifest has %d", round, len(a.Challenges))
 		}
-		pid, err := peerIDFromKey(man.Providers[man.ProviderOf(int(a.Stripe), int(a.Shard))])
-		if err != nil {
-			return nil, err
-		}
+		pid := peers[man.ProviderOf(int(a.Stripe), int(a.Shard))]
 		c := man.Stripes[a.Stripe][a.Shard]
 		results[i] = AuditResult{Provider: pid, CID: c, Stripe: int(a.Stripe), Shard: int(a.Shard)}
 		g.Go(func() error {
@@ -78,6 +79,10 @@ func (t *Host) DeleteFile(ctx context.Context, ref Ref, man *chunk.Manifest, pay
 			return err
 		}
 	}
+	peers, err := placement(ref, man)
+	if err != nil {
+		return err
+	}
 	var mu = make(chan struct{}, 1)
 	var errs []error
 	var g errgroup.Group
@@ -94,10 +99,7 @@ func (t *Host) DeleteFile(ctx context.Context, ref Ref, man *chunk.Manifest, pay
 			if c.IsZero() {
 				continue
 			}
-			pid, err := peerIDFromKey(man.Providers[man.ProviderOf(s, j)])
-			if err != nil {
-				return err
-			}
+			pid := peers[man.ProviderOf(s, j)]
 			g.Go(func() error { add(t.Storage(pid, payer).Delete(ctx, c)); return nil })
 		}
 	}

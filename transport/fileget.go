@@ -81,11 +81,9 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 			return fmt.Errorf("transport: get: %w", err)
 		}
 	}
-	peers := make([]peer.ID, len(man.Providers))
-	for i, pk := range man.Providers {
-		if peers[i], err = peerIDFromKey(pk); err != nil {
-			return err
-		}
+	peers, err := placement(ref, man)
+	if err != nil {
+		return err
 	}
 	window := opt.Window
 	if window <= 0 {

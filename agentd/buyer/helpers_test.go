@@ -26,9 +26,12 @@ type runningProvider struct {
 	once sync.Once
 }
 
-// Kill stops the provider and its host (as a crash would, minus the disk).
+// Kill stops the provider and its host (as a crash would, minus the disk):
+// its relay connections go first, so it cannot withdraw its offers as a
+// clean stop does.
 func (r *runningProvider) Kill() {
 	r.once.Do(func() {
+		_ = r.Node.Relays.Close()
 		r.stop()
 		<-r.done
 		_ = r.Node.Host.Close()

@@ -73,9 +73,14 @@ func servedBound(size int64) uint64 {
 // quoteFor prices storing size bytes on each of offers (the file spread
 // over all of them) for the configured duration.
 func (b *Buyer) quoteFor(size int64, offers []nips.Offer) Quote {
+	return b.quoteShare(size, sharePerProvider(size, len(offers)), offers)
+}
+
+// quoteShare prices storing per bytes (a share of a file of size bytes) on
+// each of offers for the configured duration.
+func (b *Buyer) quoteShare(size int64, per uint64, offers []nips.Offer) Quote {
 	q := Quote{Size: size, Duration: b.cfg.StorageDuration, Replicas: b.cfg.Replicas}
 	dur := uint64(b.cfg.StorageDuration / time.Second)
-	per := sharePerProvider(size, len(offers))
 	step := min(b.cfg.StepBytes, per)
 	for _, o := range offers {
 		pq := ProviderQuote{Provider: o.Pubkey, Prices: o.Prices, Bytes: per,

@@ -12,7 +12,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	"github.com/nbd-wtf/go-nostr"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sovmesh/sovmesh/agentd/safebox"
@@ -323,9 +322,9 @@ func (b *Buyer) AbortPut(ctx context.Context, id int64) (int, error) {
 }
 
 // storageOffers returns the newest storage offer of each of pubs found on
-// the relays.
+// the relays (or kept in the cache: providerOffers).
 func (b *Buyer) storageOffers(ctx context.Context, pubs []string) (map[string]nips.Offer, error) {
-	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindOffer}, Authors: pubs, Tags: nostr.TagMap{"t": {string(nips.Storage)}}})
+	evs, err := b.providerOffers(ctx, pubs)
 	if err != nil {
 		return nil, err
 	}

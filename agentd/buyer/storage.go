@@ -166,6 +166,7 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.
 	if err := b.n.DB.EndPut(ctx, jn.id); err != nil {
 		b.log.Warn("finished put still journaled", "put", jn.id, "err", err)
 	}
+	_, _ = b.providerOffers(ctx, provs) // kept: the file stays readable with the relays down
 	for _, s := range sessions {
 		b.settle(ctx, s)
 	}
@@ -408,6 +409,11 @@ func (b *Buyer) Audit(ctx context.Context, root string) ([]AuditReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("buyer: audit: %w", err)
 	}
+	return b.audit(ctx, root, ref, man, pay)
+}
+
+// audit runs the next storage-proof round of root, whose manifest is man.
+func (b *Buyer) audit(ctx context.Context, root string, ref transport.Ref, man *chunk.Manifest, pay payers) ([]AuditReport, error) {
 	round, err := b.n.DB.NextAuditRound(ctx, root)
 	if err != nil {
 		return nil, err

@@ -300,6 +300,7 @@ func (p *Provider) run(ctx context.Context) error {
 	p.log.Info("provider running", "resources", len(p.meters), "peer", h.ID())
 	<-ctx.Done()
 	p.wg.Wait()
+	p.withdrawOffers(ctx)
 	p.log.Info("provider stopped")
 	return nil
 }
@@ -379,7 +380,35 @@ func (p *Provider) publishOffer(ctx context.Context, r nips.Resource) error {
 	p.offers[r] = o
 	p.mu.Unlock()
 	p.log.Info("offer published", "resource", r, "price_msat", o.Prices.Max(), "address", o.Address())
+	// The same offer as a NIP-99 listing, for Nostr clients that show
+	// classifieds; it ends with the offer (same expiration, withdrawn with
+	// it). The offer is what the market reads, so a failure only warns.
+	if _, err := p.n.Publish(ctx, o.Classified(at)); err != nil && ctx.Err() == nil {
+		p.log.Warn("NIP-99 listing not published", "resource", r, "err", err)
+	}
 	return nil
+}
+
+// withdrawOffers asks the relays to delete our offers and their NIP-99
+// listings (NIP-09), so a provider that stops cleanly is not listed until
+// its offers expire. It has its own deadline: Run's context is done.
+func (p *Provider) withdrawOffers(ctx context.Context) {
+	p.mu.Lock()
+	var d nips.Deletion
+	for _, o := range p.offers {
+		d.Addresses = append(d.Addresses, o.Address(), nips.Address(nips.KindClassified, o.Pubkey, o.ID))
+	}
+	p.mu.Unlock()
+	if len(d.Addresses) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := p.n.Publish(ctx, d.ToEvent(nostr.Now(), "provider stopped")); err != nil {
+		p.log.Warn("offers not withdrawn; they end at their expiration", "err", err)
+		return
+	}
+	p.log.Info("offers withdrawn", "count", len(d.Addresses)/2)
 }
 
 func (p *Provider) load(r nips.Resource) float64 {

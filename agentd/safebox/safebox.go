@@ -68,6 +68,7 @@ type Box struct {
 	ck     [32]byte // NIP-44 conversation key with ourselves
 	signer nostr.Keyer
 	relays Publisher
+	local  Local // nil: relays only
 }
 
 // New returns the box of the key sk (hex) on relays.
@@ -107,14 +108,22 @@ func (b *Box) Put(ctx context.Context, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("safebox: encrypt: %w", err)
 	}
+	d := b.dTag(e.Root)
 	ev := nostr.Event{
 		Kind:      nips.KindSafeBox,
-		CreatedAt: nostr.Now(),
-		Tags:      nostr.Tags{{"d", b.dTag(e.Root)}, {"alt", "sovmesh safebox entry (encrypted)"}},
+		CreatedAt: b.nextCreatedAt(ctx, d),
+		Tags:      nostr.Tags{{"d", d}, {"alt", "sovmesh safebox entry (encrypted)"}},
 		Content:   ct,
 	}
 	if err := ev.Sign(b.sk); err != nil {
 		return fmt.Errorf("safebox: sign: %w", err)
+	}
+	// Kept locally first: the key is never only in memory, and the entry
+	// is listed and readable while no relay answers.
+	if b.local != nil {
+		if err := b.local.KeepEvent(ctx, &ev); err != nil {
+			return fmt.Errorf("safebox: %w", err)
+		}
 	}
 	if err := b.relays.Publish(ctx, ev); err != nil {
 		return fmt.Errorf("safebox: publish: %w", err)
@@ -122,51 +131,37 @@ func (b *Box) Put(ctx context.Context, e Entry) error {
 	return nil
 }
 
-// Get fetches the entry of root.
+// Get fetches the entry of root: the newest of the relays' and the local
+// cache's (see SetLocal). A relay error is returned only when the cache
+// has no entry either.
 func (b *Box) Get(ctx context.Context, root string) (Entry, error) {
-	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindSafeBox}, Authors: []string{b.pk}, Tags: nostr.TagMap{"d": {b.dTag(root)}}})
-	if err != nil {
-		return Entry{}, fmt.Errorf("safebox: %w", err)
-	}
+	f := nostr.Filter{Kinds: []int{nips.KindSafeBox}, Authors: []string{b.pk}, Tags: nostr.TagMap{"d": {b.dTag(root)}}}
+	evs, relayErr := b.relays.Query(ctx, f)
 	var best *Entry
-	var at nostr.Timestamp
-	for _, ev := range evs {
-		e, err := b.open(ev)
-		if err != nil || e.Root != root {
-			continue
-		}
-		if best == nil || ev.CreatedAt > at {
-			best, at = &e, ev.CreatedAt
+	var bestEv *nostr.Event
+	consider := func(evs []*nostr.Event) {
+		for _, ev := range evs {
+			e, err := b.open(ev)
+			if err != nil || e.Root != root {
+				continue
+			}
+			if best == nil || ev.CreatedAt > bestEv.CreatedAt {
+				best, bestEv = &e, ev
+			}
 		}
 	}
+	consider(evs)
+	if relayErr == nil && bestEv != nil {
+		b.keep(ctx, bestEv)
+	}
+	consider(b.cached(ctx, f))
 	if best == nil {
+		if relayErr != nil {
+			return Entry{}, fmt.Errorf("safebox: %w", relayErr)
+		}
 		return Entry{}, ErrNotFound
 	}
 	return *best, nil
-}
-
-// List returns every entry of the owner.
-func (b *Box) List(ctx context.Context) ([]Entry, error) {
-	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindSafeBox}, Authors: []string{b.pk}})
-	if err != nil {
-		return nil, fmt.Errorf("safebox: %w", err)
-	}
-	byRoot := map[string]Entry{}
-	at := map[string]nostr.Timestamp{}
-	for _, ev := range evs {
-		e, err := b.open(ev)
-		if err != nil {
-			continue
-		}
-		if ev.CreatedAt >= at[e.Root] {
-			byRoot[e.Root], at[e.Root] = e, ev.CreatedAt
-		}
-	}
-	out := make([]Entry, 0, len(byRoot))
-	for _, e := range byRoot {
-		out = append(out, e)
-	}
-	return out, nil
 }
 
 func (b *Box) open(ev *nostr.Event) (Entry, error) {
@@ -200,6 +195,11 @@ func (b *Box) Delete(ctx context.Context, root string) error {
 		Tags: nostr.Tags{{"a", fmt.Sprintf("%d:%s:%s", nips.KindSafeBox, b.pk, b.dTag(root))}, {"k", fmt.Sprint(nips.KindSafeBox)}}}
 	if err := ev.Sign(b.sk); err != nil {
 		return fmt.Errorf("safebox: sign: %w", err)
+	}
+	if b.local != nil {
+		if err := b.local.ForgetEvent(ctx, nips.KindSafeBox, b.pk, b.dTag(root)); err != nil {
+			return fmt.Errorf("safebox: %w", err)
+		}
 	}
 	if err := b.relays.Publish(ctx, ev); err != nil {
 		return fmt.Errorf("safebox: delete: %w", err)

@@ -65,9 +65,9 @@ func TestEntriesAndGrant(t *testing.T) {
 	if err != nil || got.Key != e1.Key || got.Name != "a.txt" {
 		t.Fatalf("get: %+v %v", got, err)
 	}
-	all, err := again.List(ctx)
-	if err != nil || len(all) != 2 {
-		t.Fatalf("list: %d %v", len(all), err)
+	all, err := again.ListSources(ctx, 0)
+	if err != nil || len(all.Entries) != 2 || !all.Entries[0].OnRelays || all.Entries[0].Cached {
+		t.Fatalf("list: %+v %v", all, err)
 	}
 	// Nobody else can read the entries.
 	if _, err := friend.Get(ctx, e1.Root); !errors.Is(err, ErrNotFound) {

@@ -14,7 +14,7 @@ import (
 // the file changed since its put began.
 var ErrJournalMismatch = errors.New("state: stripe differs from the put journal (the file changed)")
 
-// Put is an unfinished put in the put journal (migrations/agentd/0007).
+// Put is an unfinished put in the put journal (migrations/agentd/0008).
 type Put struct {
 	ID      int64
 	Path    string // absolute; "" for a put of a stream

@@ -24,6 +24,8 @@ type attackOptions struct {
 	phase   time.Duration
 	rounds  int
 	stored  int
+	// cpuprofile, if set, is where the relay child writes its CPU profile.
+	cpuprofile string
 }
 
 // honestResult is what honest clients saw in one phase.
@@ -42,7 +44,11 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	c, err := startChild(ctx, "sovmesh-defaults", dir)
+	var args []string
+	if o.cpuprofile != "" {
+		args = append(args, "-cpuprofile", o.cpuprofile)
+	}
+	c, err := startChild(ctx, "sovmesh-defaults", dir, args...)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func main() {
 	flag.DurationVar(&o.verifyFor, "verify-for", 3*time.Second, "how long to measure signature verification")
 	flag.StringVar(&o.serve, "serve", "", "internal: run one relay (sovmesh, khatru-sqlite3, khatru-badger) and print its address")
 	flag.StringVar(&o.dir, "dir", "", "internal: data directory for -serve")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write each relay's CPU profile to this path with the target's name appended")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write each relay's CPU profile to this path with the target's name appended (with -attack: the attacked relay's, to this path)")
 	flag.StringVar(&o.reqprofile, "reqprofile", "", "like -cpuprofile, but profile only the REQ phase (both rounds of queries)")
 	flag.StringVar(&o.attack.attacks, "attack", "", "run attacks (\"all\" or names from bench/attack, comma separated) against sovmesh with default limits while honest clients publish and query, instead of the side-by-side measurement")
 	flag.DurationVar(&o.attack.phase, "attack-phase", 15*time.Second, "-attack: length of the honest phase without and with the attacks")
@@ -82,6 +82,7 @@ func main() {
 		return
 	}
 	if o.attack.attacks != "" {
+		o.attack.cpuprofile = o.cpuprofile
 		if err := runAttack(ctx, o.attack); err != nil {
 			fmt.Fprintln(os.Stderr, "relayload:", err)
 			os.Exit(1)

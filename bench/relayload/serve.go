@@ -46,7 +46,7 @@ func serve(ctx context.Context, target, dir, profile string) error {
 	case "sovmesh":
 		cfg := relay.DefaultConfig()
 		cfg.DataDir = dir
-		cfg.IPEventRate, cfg.PubkeyEventRate, cfg.IPReqRate, cfg.IPConnPerMinute = 0, 0, 0, 0
+		cfg.IPEventRate, cfg.PubkeyEventRate, cfg.IPReqRate, cfg.IPReadRate, cfg.IPConnPerMinute = 0, 0, 0, 0, 0
 		cfg.IPMaxConnections = 0
 		cfg.MaxSubscriptions = 64
 		r, err := relay.New(cfg, relay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))

@@ -34,6 +34,7 @@ type config struct {
 	firstChunkTimeout     time.Duration
 	seeds                 string
 	privateBids           bool
+	autoRepair            time.Duration
 
 	// provider
 	storageSize      string
@@ -133,6 +134,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Uint64Var(&c.maxInference, "max-inference-price", c.maxInference, "most msat per 1M tokens (each way) paid for inference")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", c.stallTimeout, "silence between chunks after which a provider is replaced mid-session")
 	fs.DurationVar(&c.firstChunkTimeout, "first-chunk-timeout", c.firstChunkTimeout, "longest wait for a completion's first chunk (payment redemption and prompt reading)")
+	fs.DurationVar(&c.autoRepair, "auto-repair", c.autoRepair, "serve: every this often, check the providers of each of our files and repair those that lost one, as store repair does (0: off; at least 1m)")
 	fs.BoolVar(&c.privateBids, "private-bids", c.privateBids, "gift-wrap bids to the provider (NIP-59): the relay never sees them")
 	fs.StringVar(&c.seeds, "trust-seeds", c.seeds, "comma-separated pubkeys trusted for ranking, besides our own")
 	fs.StringVar(&c.storageSize, "storage-size", c.storageSize, "provide: disk space sold (e.g. 10GiB; empty: no storage)")
@@ -185,12 +187,15 @@ Commands:
   store get ROOT [-o FILE]     fetch a stored (or granted) file
   store audit ROOT             challenge the providers with a storage proof
   store rm ROOT                delete a file from its providers and forget its key
-  store ls                     list stored files and unfinished puts
+  store repair ROOT            rebuild a lost provider's shards on a new provider
+  store ls                     list our files (SafeBox entries, local cache) and unfinished puts
   store grant ROOT PUBKEY      share one file's key with another pubkey
   wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|nwc
   earnings                     provider earnings (--since)
   status                       sessions, balance, providers
   keys show|split|return-share|recover|passphrase
+  manifest sign DIR [LABEL]    sign a folder's files (SHA-256) with the agent's key, for carrying by hand
+  manifest verify DIR          check a folder against its signed MANIFEST.json
 
 Every flag can also be set as SOVMESH_<NAME> (for example SOVMESH_RELAY) or as a
 "name = value" line in the file named by --config. The key passphrase comes from
@@ -259,6 +264,9 @@ func (c *config) check() error {
 	}
 	if c.minProviders < 0 || c.minProviders > c.replicas {
 		return fmt.Errorf("min-providers %d: want 0 (default) to --replicas (%d)", c.minProviders, c.replicas)
+	}
+	if c.autoRepair < 0 || (c.autoRepair > 0 && c.autoRepair < time.Minute) {
+		return fmt.Errorf("auto-repair %s: want 0 (off) or at least 1m", c.autoRepair)
 	}
 	if c.threshold < 2 {
 		return errors.New("k: at least 2 shares")

@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		"earnings": cmdEarnings,
 		"status":   cmdStatus,
 		"keys":     cmdKeys,
+		"manifest": cmdManifest,
 	}
 	fn, ok := cmds[pos[0]]
 	if !ok {

@@ -34,8 +34,8 @@ func cmdProvide(ctx context.Context, e *env) error {
 
 // cmdServe runs the buyer's local endpoints until SIGTERM.
 func cmdServe(ctx context.Context, e *env) error {
-	if e.cfg.openaiAddr == "" && e.cfg.socksAddr == "" {
-		return usageError("serve: set --openai and/or --socks")
+	if e.cfg.openaiAddr == "" && e.cfg.socksAddr == "" && e.cfg.autoRepair == 0 {
+		return usageError("serve: set --openai, --socks and/or --auto-repair")
 	}
 	n, err := openNode(ctx, e)
 	if err != nil {
@@ -58,6 +58,11 @@ func cmdServe(ctx context.Context, e *env) error {
 		defer cancel()
 		b.Close(sctx)
 	}()
+	if e.cfg.autoRepair > 0 {
+		stop := autoRepair(ctx, b, e.cfg.autoRepair)
+		defer stop()
+		fmt.Fprintf(e.stderr, "agentd: repairing our files every %s\n", e.cfg.autoRepair)
+	}
 	if e.cfg.openaiAddr != "" {
 		ep, err := b.ServeOpenAI(e.cfg.openaiAddr, e.apiKey)
 		if err != nil {
@@ -93,5 +98,22 @@ func watchAuthorizations(ctx context.Context, n *agentd.Node) (stop func()) {
 	return func() {
 		cancel()
 		wg.Wait()
+	}
+}
+
+// repairPerFile bounds one file's automatic repair.
+const repairPerFile = 10 * time.Minute
+
+// autoRepair runs the buyer's RepairLoop every interval in a goroutine that
+// ends with ctx; the returned stop ends it early and waits for it.
+func autoRepair(ctx context.Context, b *buyer.Buyer, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	t := time.NewTicker(every)
+	var wg sync.WaitGroup
+	wg.Go(func() { b.RepairLoop(ctx, t.C, repairPerFile) })
+	return func() {
+		cancel()
+		wg.Wait()
+		t.Stop()
 	}
 }

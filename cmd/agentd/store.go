@@ -17,7 +17,7 @@ import (
 
 func cmdStore(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("store: put FILE | quote FILE | get ROOT [-o FILE] | audit ROOT | rm ROOT | ls | grant ROOT PUBKEY")
+		return usageError("store: put FILE | quote FILE | get ROOT [-o FILE] | audit ROOT | repair ROOT | rm ROOT | ls | grant ROOT PUBKEY")
 	}
 	n, err := openNode(ctx, e)
 	if err != nil {
@@ -26,19 +26,7 @@ func cmdStore(ctx context.Context, e *env) error {
 	defer n.Close()
 	switch e.args[0] {
 	case "ls":
-		fs, err := n.DB.Files(ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ROOT\tNAME\tSIZE\tPROVIDERS\tSTORED")
-		for _, f := range fs {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", f.Root, f.Name, f.Size, len(f.Providers), f.CreatedAt.UTC().Format(time.DateTime))
-		}
-		if err := listUnfinished(ctx, tw, n.DB); err != nil {
-			return err
-		}
-		return tw.Flush()
+		return storeList(ctx, e, n)
 	case "grant":
 		if len(e.args) != 3 {
 			return usageError("store grant ROOT PUBKEY")
@@ -85,6 +73,11 @@ func cmdStore(ctx context.Context, e *env) error {
 			return fmt.Errorf("%d of %d providers failed the storage proof", failed, len(reps))
 		}
 		return nil
+	case "repair":
+		if len(e.args) != 2 {
+			return usageError("store repair ROOT")
+		}
+		return storeRepair(ctx, e, b, strings.TrimSpace(e.args[1]))
 	case "quote":
 		if len(e.args) != 2 {
 			return usageError("store quote FILE")

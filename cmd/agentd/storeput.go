@@ -107,7 +107,8 @@ func abortPuts(ctx context.Context, e *env, b *buyer.Buyer, path string) error {
 }
 
 // listUnfinished adds the unfinished puts to store ls's table: ROOT is
-// "incomplete", STORED the stripes every provider acknowledged.
+// "incomplete", NAME the file's path, STORED when the put began, SOURCE
+// the stripes every provider acknowledged.
 func listUnfinished(ctx context.Context, w io.Writer, db *state.DB) error {
 	ps, err := db.Puts(ctx)
 	if err != nil {
@@ -118,7 +119,8 @@ func listUnfinished(ctx context.Context, w io.Writer, db *state.DB) error {
 		if p.Path != "" {
 			name = p.Path
 		}
-		fmt.Fprintf(w, "incomplete\t%s\t%d\t%d\t%d of %d stripes, began %s\n", name, p.Size, len(p.Providers), p.Stored, stripes(p), p.CreatedAt.UTC().Format(time.DateTime))
+		fmt.Fprintf(w, "incomplete\t%s\t%d\t%d\t%s\tunfinished put: %d of %d stripes stored\n", name, p.Size, len(p.Providers),
+			p.CreatedAt.UTC().Format(time.DateTime), p.Stored, stripes(p))
 	}
 	return nil
 }

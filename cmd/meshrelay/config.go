@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sovmesh/sovmesh/internal/settings"
+	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/marketplace"
 	"github.com/sovmesh/sovmesh/relay/web"
@@ -63,7 +65,17 @@ type payOptions struct {
 
 // defaultsForDocs returns the values the flag table documents.
 func defaultsForDocs() config {
-	return config{relay.DefaultConfig(), marketplace.DefaultConfig(), payOptions{devMintListen: "127.0.0.1:0", offerFeePeriod: 24 * time.Hour}, web.DefaultConfig(), logOptions{level: "info", format: "text"}}
+	rc := relay.DefaultConfig()
+	rc.PeerKinds = defaultPeerKinds()
+	return config{rc, marketplace.DefaultConfig(), payOptions{devMintListen: "127.0.0.1:0", offerFeePeriod: 24 * time.Hour}, web.DefaultConfig(), logOptions{level: "info", format: "text"}}
+}
+
+// defaultPeerKinds are the kinds kept in step with peers unless
+// --peer-kinds says otherwise: the market's, their NIP-09 deletions, the
+// NIP-59 gift wraps that carry private bids, and SafeBox entries (so an
+// owner lists its files at any peer).
+func defaultPeerKinds() []int {
+	return append(nips.MarketKinds(), nips.KindDeletion, nips.KindGiftWrap, nips.KindSafeBox)
 }
 
 // parsePrefix reads a CIDR, or a single IP address as its own network.
@@ -108,6 +120,30 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 		}
 		return nil
 	})
+	fs.Func("peers", "comma-separated ws:// or wss:// relays kept in step with this one: live, and reconciled with NIP-77 on connect and every --peer-interval (default: none)", func(v string) error {
+		cfg.Peers = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				cfg.Peers = append(cfg.Peers, s)
+			}
+		}
+		return nil
+	})
+	fs.Func("peer-kinds", "comma-separated event kinds kept in step with the peers (default: the market's kinds, deletions, gift-wrapped bids and SafeBox entries)", func(v string) error {
+		cfg.PeerKinds = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			k, err := strconv.Atoi(s)
+			if err != nil {
+				return fmt.Errorf("kind %q: not a number", s)
+			}
+			cfg.PeerKinds = append(cfg.PeerKinds, k)
+		}
+		return nil
+	})
+	fs.DurationVar(&cfg.PeerInterval, "peer-interval", cfg.PeerInterval, "how often the stored events are reconciled with each peer (NIP-77)")
 	fs.StringVar(&cfg.Name, "name", cfg.Name, "relay name in NIP-11")
 	fs.StringVar(&cfg.Description, "description", cfg.Description, "relay description in NIP-11")
 	fs.StringVar(&cfg.Contact, "contact", cfg.Contact, "operator contact in NIP-11")
@@ -148,6 +184,8 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.IPReqBurst, "ip-req-burst", cfg.IPReqBurst, "burst of REQ and COUNT per client IP")
 	fs.Float64Var(&cfg.IPNegRate, "ip-neg-rate", cfg.IPNegRate, "NIP-77 NEG-OPEN per second per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPNegBurst, "ip-neg-burst", cfg.IPNegBurst, "burst of NEG-OPEN per client IP")
+	fs.Float64Var(&cfg.IPReadRate, "ip-read-rate", cfg.IPReadRate, "stored events per second each client IP may make the relay read with REQ, COUNT and NEG-OPEN; a client over it is refused until it is paid back (0: no limit)")
+	fs.IntVar(&cfg.IPReadBurst, "ip-read-burst", cfg.IPReadBurst, "burst of stored events read per client IP")
 	fs.IntVar(&cfg.IPConnPerMinute, "ip-conn-per-minute", cfg.IPConnPerMinute, "new connections per minute per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPMaxConnections, "ip-max-connections", cfg.IPMaxConnections, "open websocket connections per client IP, an IPv6 client counting by its /64 (0: no limit)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "open websocket connections in total (0: the open file limit less 1/8 for other files, at least 128 less, at most 16384)")

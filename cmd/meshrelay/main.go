@@ -30,6 +30,14 @@ func main() {
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "export":
+			return runExport(ctx, args[1:], getenv, stderr)
+		case "import":
+			return runImport(ctx, args[1:], getenv, stderr)
+		}
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -22,6 +22,9 @@ import (
 func FeeOptions(col *fees.Collector, mints []string, testMoney bool) []relay.Option {
 	opts := []relay.Option{
 		relay.WithEventPolicy("fee", func(ctx context.Context, evt *nostr.Event) string {
+			if relay.FromPeer(ctx) != "" {
+				return "" // charged where it was first published
+			}
 			if err := col.Charge(ctx, evt, relay.AuthedPubkey(ctx)); err != nil {
 				return fees.Prefix(err) + ": " + err.Error()
 			}

@@ -98,6 +98,9 @@ type Marketplace struct {
 	now    func() time.Time
 
 	matchesPublished atomic.Int64
+	// asserted is the rank last published as a NIP-85 assertion for each
+	// key (owned by maintenanceLoop).
+	asserted map[string]int
 
 	wg      sync.WaitGroup
 	started atomic.Bool
@@ -109,11 +112,12 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 		return nil, err
 	}
 	m := &Marketplace{
-		cfg:   cfg,
-		log:   log,
-		graph: market.NewTrustGraph(),
-		queue: make(chan *nostr.Event, cfg.QueueSize),
-		now:   time.Now,
+		cfg:      cfg,
+		log:      log,
+		graph:    market.NewTrustGraph(),
+		asserted: make(map[string]int),
+		queue:    make(chan *nostr.Event, cfg.QueueSize),
+		now:      time.Now,
 	}
 	m.scores.Store(m.graph.Compute(nil, time.Now(), market.DefaultTrustParams()))
 	mcfg := market.DefaultConfig()
@@ -129,11 +133,13 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 
 // Options are the relay options the marketplace needs.
 func (m *Marketplace) Options() []relay.Option {
-	return []relay.Option{
-		relay.WithEventPolicy("market_invalid", validate),
-		relay.WithPubkeyRate(m.rate),
-		relay.WithOnEvent(m.onEvent),
-	}
+	return append(ValidationOptions(), relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent))
+}
+
+// ValidationOptions refuse market events that do not parse, without the
+// rest of the market (an offline import uses them).
+func ValidationOptions() []relay.Option {
+	return []relay.Option{relay.WithEventPolicy("market_invalid", validate)}
 }
 
 // validate refuses market events that do not parse.
@@ -220,6 +226,7 @@ func (m *Marketplace) maintenanceLoop(ctx context.Context) {
 	trust := time.NewTicker(m.cfg.TrustInterval)
 	defer expire.Stop()
 	defer trust.Stop()
+	m.publishAssertions(ctx, m.scores.Load())
 	for {
 		select {
 		case <-ctx.Done():
@@ -230,6 +237,7 @@ func (m *Marketplace) maintenanceLoop(ctx context.Context) {
 			}
 		case <-trust.C:
 			m.recomputeTrust()
+			m.publishAssertions(ctx, m.scores.Load())
 		}
 	}
 }

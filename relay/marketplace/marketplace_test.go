@@ -331,3 +331,41 @@ func TestReplayAfterRestartKeepsBookAndPublishesNoDuplicate(t *testing.T) {
 		t.Fatalf("%d matches stored (%v), want 1", len(matches), err)
 	}
 }
+
+// TestTrustRanksAsNIP85: the relay publishes each ranked key's trust rank
+// as a NIP-85 assertion (kind 30382) signed with its key, which a plain
+// Nostr client reads with an ordinary filter.
+func TestTrustRanksAsNIP85(t *testing.T) {
+	seeds := []string{nostr.GeneratePrivateKey(), nostr.GeneratePrivateKey()}
+	var seedPKs []string
+	for _, sk := range seeds {
+		pk, _ := nostr.GetPublicKey(sk)
+		seedPKs = append(seedPKs, pk)
+	}
+	tm := start(t, func(c *marketplace.Config) { c.Seeds = seedPKs }, nil)
+	rl := connect(t, tm.URL)
+	for _, pk := range seedPKs {
+		var got []*nostr.Event
+		for range 250 {
+			var err error
+			got, err = rl.QuerySync(t.Context(), nostr.Filter{Kinds: []int{nips.KindUserAssertion}, Authors: []string{tm.PublicKey()}, Tags: nostr.TagMap{"d": {pk}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) > 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(got) != 1 {
+			t.Fatalf("%d assertions about seed %s, want 1", len(got), pk)
+		}
+		a, err := nips.ParseUserAssertion(got[0])
+		if err != nil || a.Subject != pk || a.Rank != 100 {
+			t.Fatalf("assertion %+v (%v), want rank 100 for %s", a, err, pk)
+		}
+		if ok, _ := got[0].CheckSignature(); !ok {
+			t.Fatal("assertion signature does not verify")
+		}
+	}
+}

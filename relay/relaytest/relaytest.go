@@ -40,7 +40,7 @@ func New(t testing.TB, configure func(*relay.Config), opts ...relay.Option) *Ser
 	cfg := relay.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
-	cfg.IPEventRate, cfg.PubkeyEventRate, cfg.IPReqRate, cfg.IPNegRate, cfg.IPConnPerMinute = 0, 0, 0, 0, 0
+	cfg.IPEventRate, cfg.PubkeyEventRate, cfg.IPReqRate, cfg.IPNegRate, cfg.IPReadRate, cfg.IPConnPerMinute = 0, 0, 0, 0, 0, 0
 	cfg.IPMaxConnections = 0
 	if configure != nil {
 		configure(&cfg)

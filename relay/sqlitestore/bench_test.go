@@ -146,3 +146,38 @@ func BenchmarkQuery100k(b *testing.B) {
 		return nostr.Filter{Kinds: []int{5}, Tags: nostr.TagMap{"e": {evs[(i*7919)%n].ID}}}
 	})
 }
+
+// BenchmarkCountUnion measures the COUNT a client floods with in
+// bench/attack's count-flood: every stored event, as two overlapping
+// filters, over 5,000 events.
+func BenchmarkCountUnion(b *testing.B) {
+	const n = 5000
+	s, _ := openTemp(b)
+	defer s.Close()
+	pks := benchPubkeys(100)
+	r := rand.New(rand.NewPCG(7, 7))
+	for range n {
+		if err := s.SaveEvent(b.Context(), benchEvent(r, pks, 1_700_000_000+int64(r.IntN(86400)))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name    string
+		filters []nostr.Filter
+	}{
+		{"one filter", []nostr.Filter{{Kinds: []int{1}}}},
+		{"two filters", []nostr.Filter{{}, {Kinds: []int{1}}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				got, err := s.CountUnion(b.Context(), bc.filters, 20000)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got == 0 || got > n {
+					b.Fatalf("counted %d of %d events", got, n)
+				}
+			}
+		})
+	}
+}

@@ -319,7 +319,7 @@ func compile(f nostr.Filter, now int64, mode selectMode) (plan, error) {
 			b.w(" AND t.created_at <= ")
 			b.arg(*spec.until)
 		}
-		writeEventConds(&b, spec, d, now, false)
+		writeEventConds(&b, spec, d, now, false, count)
 		if !count {
 			b.w(" ORDER BY t.created_at DESC, t.id")
 			if len(t.values) > 1 {
@@ -354,7 +354,7 @@ func compile(f nostr.Filter, now int64, mode selectMode) (plan, error) {
 			b.w("events_created")
 		}
 		b.w(" WHERE 1")
-		writeEventConds(&b, spec, -1, now, true)
+		writeEventConds(&b, spec, -1, now, true, count)
 		if !count {
 			b.w(" ORDER BY e.created_at DESC, e.id")
 			if spec.limit > 0 {
@@ -369,8 +369,11 @@ func compile(f nostr.Filter, now int64, mode selectMode) (plan, error) {
 
 // writeEventConds writes the conditions on events e and on the tags other
 // than the driving one (skip). withTimeKind adds kinds, since and until,
-// which a tag driver already applies on t.
-func writeEventConds(b *builder, spec filterSpec, skip int, now int64, withTimeKind bool) {
+// which a tag driver already applies on t. expiryByIndex checks NIP-40
+// expiration against the small partial index of expiring events instead of
+// each matching row, so a count or a negentropy scan walks only its index
+// and never reads the events' rows.
+func writeEventConds(b *builder, spec filterSpec, skip int, now int64, withTimeKind, expiryByIndex bool) {
 	if spec.hasIDs {
 		b.w(" AND ")
 		b.inBlobs("e.id", spec.ids)
@@ -402,6 +405,12 @@ func writeEventConds(b *builder, spec filterSpec, skip int, now int64, withTimeK
 		b.w(" AND ")
 		b.inStrings("x.value", t.values)
 		b.w(")")
+	}
+	if expiryByIndex {
+		b.w(" AND e.seq NOT IN (SELECT seq FROM events INDEXED BY events_expires WHERE expires_at IS NOT NULL AND expires_at <= ")
+		b.arg(now)
+		b.w(")")
+		return
 	}
 	b.w(" AND (e.expires_at IS NULL OR e.expires_at > ")
 	b.arg(now)

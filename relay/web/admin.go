@@ -13,6 +13,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/market/pay/fees"
 	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/relay"
 )
 
 // Store is what the pages read from the relay's event store;
@@ -29,6 +30,8 @@ type Stats interface {
 	// RejectedByReason counts the events refused since the relay started,
 	// by reason.
 	RejectedByReason() map[string]float64
+	// Peers is the state of each relay it keeps in step with (--peers).
+	Peers() []relay.PeerStatus
 }
 
 // Earnings is the fee collector's ledger; *fees.Collector is one.
@@ -55,18 +58,19 @@ const chartDays = 30
 
 // Dashboard is the JSON of GET /admin/api/stats.
 type Dashboard struct {
-	Relay       RelayInfo       `json:"relay"`
-	Operator    string          `json:"operator"`
-	Now         int64           `json:"now"`
-	Earnings    EarningsView    `json:"earnings"`
-	Wallet      WalletView      `json:"wallet"`
-	EventsBy    []KindCount     `json:"events_by_kind"`
-	EventsTotal int64           `json:"events_total"`
-	Connections *int            `json:"connections"` // null: not available
-	Rejected    []ReasonCount   `json:"rejected"`
-	Network     NetworkHealth   `json:"network"`
-	Errors      []string        `json:"errors,omitempty"`
-	Available   map[string]bool `json:"available"`
+	Relay       RelayInfo          `json:"relay"`
+	Operator    string             `json:"operator"`
+	Now         int64              `json:"now"`
+	Earnings    EarningsView       `json:"earnings"`
+	Wallet      WalletView         `json:"wallet"`
+	EventsBy    []KindCount        `json:"events_by_kind"`
+	EventsTotal int64              `json:"events_total"`
+	Connections *int               `json:"connections"` // null: not available
+	Rejected    []ReasonCount      `json:"rejected"`
+	Peers       []relay.PeerStatus `json:"peers"`
+	Network     NetworkHealth      `json:"network"`
+	Errors      []string           `json:"errors,omitempty"`
+	Available   map[string]bool    `json:"available"`
 }
 
 // EarningsView is the fee income: per day for the chart, this month and the
@@ -134,7 +138,7 @@ func (s *Server) dashboard(ctx context.Context) (*Dashboard, error) {
 	now := s.now().UTC()
 	d := &Dashboard{Relay: s.info(), Operator: s.cfg.Operator, Now: now.Unix(), Available: map[string]bool{
 		"earnings": s.earnings != nil, "wallet": s.wallet != nil, "stats": s.stats != nil,
-	}, EventsBy: []KindCount{}, Rejected: []ReasonCount{}}
+	}, EventsBy: []KindCount{}, Rejected: []ReasonCount{}, Peers: []relay.PeerStatus{}}
 
 	byKind, err := s.store.CountByKind(ctx)
 	if err != nil {
@@ -150,6 +154,7 @@ func (s *Server) dashboard(ctx context.Context) (*Dashboard, error) {
 		return nil, err
 	}
 	if s.stats != nil {
+		d.Peers = append(d.Peers, s.stats.Peers()...)
 		n := s.stats.Connections()
 		d.Connections = &n
 		for r, c := range s.stats.RejectedByReason() {

@@ -399,6 +399,9 @@ func TestBrowser(t *testing.T) {
 		if got := mustJS[string](t, op, `document.querySelector('#rejected tr[data-reason="payment"]').innerText`); !strings.HasSuffix(strings.TrimSpace(got), "1") {
 			t.Errorf("rejected row %q, want payment 1", got)
 		}
+		if hidden := mustJS[bool](t, op, `document.getElementById("peers-empty").hidden`); hidden {
+			t.Error("a relay with no peers does not say so")
+		}
 		if n := mustJS[int](t, op, `document.querySelectorAll("#chart svg g[data-day]").length`); n != 30 {
 			t.Errorf("chart has %d days, want 30", n)
 		}

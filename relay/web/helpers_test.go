@@ -61,6 +61,12 @@ func newKey(t testing.TB) (string, string) {
 // key and seeds, recomputed every 100 ms.
 func startEnv(t *testing.T, seeds ...string) *env {
 	t.Helper()
+	return startEnvWith(t, nil, seeds...)
+}
+
+// startEnvWith is startEnv with the relay's configuration edited by rcfg.
+func startEnvWith(t *testing.T, rcfg func(*relay.Config), seeds ...string) *env {
+	t.Helper()
 	e := &env{}
 	e.operatorSK, e.operatorPK = newKey(t)
 
@@ -93,7 +99,7 @@ func startEnv(t *testing.T, seeds ...string) *env {
 		}
 		return ""
 	})
-	e.Server = relaytest.New(t, nil, append(mk.Options(), feePolicy)...)
+	e.Server = relaytest.New(t, rcfg, append(mk.Options(), feePolicy)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := mk.Start(ctx, e.Relay); err != nil {
 		t.Fatal(err)
@@ -111,7 +117,7 @@ func startEnv(t *testing.T, seeds ...string) *env {
 	cfg.Operator = e.operatorPK
 	e.web, err = web.New(cfg, st,
 		web.WithLogger(quiet()),
-		web.WithStats(web.MetricsStats(e.Mux())),
+		web.WithStats(e.Relay),
 		web.WithEarnings(e.fees),
 		web.WithWallet(e.wallet),
 		web.WithRelayInfo(func() web.RelayInfo { return web.RelayInfo{Name: "test relay", Pubkey: e.PublicKey()} }),

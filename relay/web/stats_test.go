@@ -16,6 +16,8 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/relay"
+	"github.com/sovmesh/sovmesh/relay/relaytest"
 	"github.com/sovmesh/sovmesh/relay/web"
 )
 
@@ -171,11 +173,11 @@ func (j *cookieJar) SetCookies(_ *neturl.URL, cs []*http.Cookie) {
 
 func (j *cookieJar) Cookies(*neturl.URL) []*http.Cookie { return j.cookies }
 
-// TestMetricsStats reads connections and rejections from a real relay's
-// /metrics through the adapter.
-func TestMetricsStats(t *testing.T) {
+// TestRelayStats reads connections and rejections from a real relay, as
+// meshrelay gives them to the pages.
+func TestRelayStats(t *testing.T) {
 	e := startEnv(t)
-	st := web.MetricsStats(e.Mux())
+	var st web.Stats = e.Relay
 	if n := st.Connections(); n != 0 {
 		t.Fatalf("%d connections before any client", n)
 	}
@@ -348,5 +350,32 @@ func TestTrustEndpoint(t *testing.T) {
 	// Without WithTrust the route is absent, and the pages use /api/book.
 	if code := get(t, without.URL+"/api/trust/"+provPK, "", nil); code != http.StatusNotFound {
 		t.Fatalf("route without WithTrust: %d", code)
+	}
+}
+
+// TestDashboardPeers: the dashboard shows each peer relay (--peers) with its
+// state, last reconciliation and the events exchanged.
+func TestDashboardPeers(t *testing.T) {
+	peer := relaytest.New(t, nil)
+	e := startEnvWith(t, func(c *relay.Config) { c.Peers, c.PeerKinds = []string{peer.URL}, []int{1} })
+	evt := nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Content: "from the peer"}
+	sk, _ := newKey(t)
+	if err := evt.Sign(sk); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.Publish(t.Context(), &evt); err != nil {
+		t.Fatal(err)
+	}
+	url := e.HTTP + "/admin/api/stats"
+	var d web.Dashboard
+	waitFor(t, "the peer connected and reconciled", func() bool {
+		d = web.Dashboard{}
+		if code := get(t, url, authHeader(t, e.operatorSK, "GET", url), &d); code != http.StatusOK {
+			t.Fatalf("operator: %d", code)
+		}
+		return len(d.Peers) == 1 && d.Peers[0].Connected && d.Peers[0].LastSync > 0
+	})
+	if d.Peers[0].URL != peer.URL {
+		t.Fatalf("peers %+v, want %s", d.Peers, peer.URL)
 	}
 }

@@ -15,6 +15,16 @@ func (rl *Relay) AddEvent(ctx context.Context, evt *nostr.Event) (skipBroadcast 
 		return false, errors.New("error: event is nil")
 	}
 
+	// sovmesh patch: a NIP-09 deletion request added here deletes what it
+	// names, as one received from a websocket does (upstream applied it
+	// only on the websocket path, so synced and imported deletions were
+	// stored and ignored).
+	if evt.Kind == 5 {
+		if err := rl.handleDeleteRequest(ctx, evt); err != nil {
+			return true, err
+		}
+	}
+
 	if nostr.IsEphemeralKind(evt.Kind) {
 		// sovmesh patch: an answered event is not broadcast.
 		answered, _, err := rl.handleEphemeralAnswer(ctx, evt)

@@ -47,9 +47,19 @@ func (b *Backend) CreateInvoice(amount uint64) (lightning.Invoice, error) {
 	inv, err := b.fake.CreateInvoice(amount)
 	if err == nil {
 		network.Store(inv.PaymentHash, inv.Preimage)
+		// gonuts' fake leaves the expiry 0, so every mint quote expired
+		// the second it was made (NUT-04 clients refuse such quotes); an
+		// hour, as gonuts' LND backend gives.
+		if inv.Expiry == 0 {
+			inv.Expiry = invoiceExpiry
+		}
 	}
 	return inv, err
 }
+
+// invoiceExpiry is the lifetime, in seconds, of the fake backend's
+// invoices and so of the mint's quotes.
+const invoiceExpiry = 3600
 
 // InvoiceStatus implements lightning.Client.
 func (b *Backend) InvoiceStatus(hash string) (lightning.Invoice, error) {

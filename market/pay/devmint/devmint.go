@@ -136,6 +136,7 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 		log:     opts.Logger.With("test_money", true),
 		Backend: backend,
 	}
+	hs.Handler = quoteFields(hs.Handler)
 	go func() {
 		err := hs.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {

@@ -126,6 +126,19 @@
     $("rejected-empty").hidden = d.rejected.length > 0;
     if (!d.available.stats) $("rejected-empty").textContent = "Not available: the relay gave no counters.";
 
+    const pb = document.querySelector("#peers tbody");
+    clear(pb);
+    for (const p of d.peers) {
+      const ago = p.last_sync ? SM.fmtNum(Math.max(0, d.now - p.last_sync)) + " s ago" : "never";
+      pb.append(el("tr", { "data-peer": p.url },
+        el("td", {}, p.url),
+        el("td", { class: p.connected ? "good" : "bad" }, p.connected ? "connected" : "down"),
+        el("td", { class: "num" }, ago),
+        el("td", { class: "num" }, p.events_in ? p.lag_seconds.toFixed(1) + " s" : "–"),
+        el("td", { class: "num" }, SM.fmtNum(p.events_in) + " / " + SM.fmtNum(p.events_out))));
+    }
+    $("peers-empty").hidden = d.peers.length > 0;
+
     const errs = $("errors");
     clear(errs);
     for (const m of d.errors || []) errs.append(el("li", {}, m));
