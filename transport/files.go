@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/reedsolomon"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -43,6 +44,12 @@ type PutOptions struct {
 	Streams int
 	// Payer answers providers' pause points (nil if storage is free).
 	Payer Payer
+	// Key, if set, seals the file under it instead of a fresh key (a
+	// resumed put: see PutJournal).
+	Key *chunk.Key
+	// Journal, if set, records the put's progress and says which stripes
+	// an earlier attempt stored: their shards are not sent again.
+	Journal PutJournal
 }
 
 func (o *PutOptions) fill(n int) error {
@@ -90,6 +97,7 @@ type stripe struct {
 	shards  [][]byte
 	chunks  int // real data chunks in this stripe
 	pending sync.WaitGroup
+	stored  atomic.Int32 // shards acknowledged in this attempt
 }
 
 func newStripeBuf(k, m, shardSize int) *stripe {
@@ -111,6 +119,7 @@ type shardJob struct {
 	st  *stripe
 	j   int
 	cid chunk.CID
+	has bool // ask the provider first: an earlier attempt may have stored it
 }
 
 type auditPick struct {
@@ -127,8 +136,11 @@ func (t *Host) Put(ctx context.Context, r io.Reader, providers []peer.ID, opt Pu
 	if err := opt.fill(len(providers)); err != nil {
 		return Ref{}, nil, err
 	}
-	key, err := chunk.NewKey()
-	if err != nil {
+	var key chunk.Key
+	var err error
+	if opt.Key != nil {
+		key = *opt.Key
+	} else if key, err = chunk.NewKey(); err != nil {
 		return Ref{}, nil, err
 	}
 	ciph, err := chunk.NewCipher(key)
@@ -255,8 +267,20 @@ func (t *Host) Put(ctx context.Context, r io.Reader, providers []peer.ID, opt Pu
 						}
 					}
 				}
+				state := StripeNew
+				if opt.Journal != nil {
+					var err error
+					if state, err = opt.Journal.Begin(gctx, st.index, cids); err != nil {
+						return fmt.Errorf("transport: put: journal: %w", err)
+					}
+				}
+				if state == StripeStored {
+					jobs = nil
+				}
+				st.stored.Store(0)
 				st.pending.Add(len(jobs))
 				for _, jb := range jobs {
+					jb.has = state == StripeSent
 					select {
 					case uploads[(st.index+jb.j)%n] <- jb:
 					case <-gctx.Done():
@@ -265,8 +289,15 @@ func (t *Host) Put(ctx context.Context, r io.Reader, providers []peer.ID, opt Pu
 				}
 				g.Go(func() error {
 					st.pending.Wait()
+					var err error
+					if opt.Journal != nil && len(jobs) > 0 && int(st.stored.Load()) == len(jobs) {
+						// Stored is true even if the put fails elsewhere now.
+						if err = opt.Journal.Stored(context.WithoutCancel(gctx), st.index); err != nil {
+							err = fmt.Errorf("transport: put: journal: %w", err)
+						}
+					}
 					pool <- st
-					return nil
+					return err
 				})
 			}
 			return nil
@@ -287,11 +318,12 @@ func (t *Host) Put(ctx context.Context, r io.Reader, providers []peer.ID, opt Pu
 			g.Go(func() error {
 				for jb := range uploads[i] {
 					if gctx.Err() == nil {
-						if err := sc.Put(gctx, jb.cid, jb.st.shards[jb.j]); err != nil {
+						if err := putShard(gctx, sc, jb); err != nil {
 							jb.st.pending.Done()
 							drain(uploads[i])
 							return fmt.Errorf("transport: put to %s: %w", p, err)
 						}
+						jb.st.stored.Add(1)
 					}
 					jb.st.pending.Done()
 				}
@@ -326,6 +358,19 @@ func (t *Host) Put(ctx context.Context, r io.Reader, providers []peer.ID, opt Pu
 		return Ref{}, nil, err
 	}
 	return Ref{Root: root, Key: key, Providers: append([]peer.ID(nil), providers...)}, man, nil
+}
+
+// putShard stores one shard, unless the provider answers HAS for a shard
+// an earlier attempt may have stored.
+func putShard(ctx context.Context, sc *StorageClient, jb shardJob) error {
+	if jb.has {
+		if ok, err := sc.Has(ctx, jb.cid); err != nil {
+			return err
+		} else if ok {
+			return nil
+		}
+	}
+	return sc.Put(ctx, jb.cid, jb.st.shards[jb.j])
 }
 
 // drain empties ch after a failure so stripe buffers are released.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd/metering"
@@ -33,11 +32,19 @@ const putAttempts = 3
 // Put stores r (size bytes, for pricing and progress) encrypted and
 // erasure-coded over the best storage providers, pays each step, keeps the
 // file key in the SafeBox, and signs receipts and attestations with each
-// provider. It returns the SafeBox entry (its Key is a secret).
+// provider. It returns the SafeBox entry (its Key is a secret). The put is
+// journaled (see PutFile): interrupted, it is listed and can be aborted.
 func (b *Buyer) Put(ctx context.Context, r io.ReadSeeker, name string, size int64, progress Progress) (safebox.Entry, error) {
+	return b.put(ctx, r, Upload{Name: name, Size: size}, nil, progress)
+}
+
+// put runs a journaled put (j: the unfinished put it resumes, or nil),
+// retrying with replacement providers; a retry resumes where the failed
+// attempt stopped.
+func (b *Buyer) put(ctx context.Context, r io.ReadSeeker, up Upload, j *state.Put, progress Progress) (safebox.Entry, error) {
 	var lastErr error
 	for attempt := range putAttempts {
-		e, err := b.putOnce(ctx, r, name, size, progress)
+		e, err := b.putOnce(ctx, r, up, &j, progress)
 		if err == nil {
 			return e, nil
 		}
@@ -54,12 +61,25 @@ func (b *Buyer) Put(ctx context.Context, r io.ReadSeeker, name string, size int6
 	return safebox.Entry{}, lastErr
 }
 
-func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int64, progress Progress) (safebox.Entry, error) {
+// putOnce makes one attempt of a put, resuming *jp if set, and journaling
+// a new put in *jp once its providers are known.
+func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.Put, progress Progress) (safebox.Entry, error) {
+	name, size := up.Name, up.Size
 	cands, err := b.Discover(ctx, nips.Storage, "")
 	if err != nil {
 		return safebox.Entry{}, err
 	}
 	n := min(b.cfg.Replicas, len(cands))
+	var want []string
+	if *jp != nil {
+		// A resumed put keeps its code: as many providers as it began with.
+		if len(cands) >= len((*jp).Providers) {
+			want = (*jp).Providers
+			n = len(want)
+		} else {
+			b.startOver(ctx, jp, "too few storage providers for its code")
+		}
+	}
 	if n < b.cfg.MinProviders {
 		return safebox.Entry{}, fmt.Errorf("%w: found %d storage providers, --min-providers is %d (--replicas %d)", ErrTooFewProviders, n, b.cfg.MinProviders, b.cfg.Replicas)
 	}
@@ -70,21 +90,26 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 	for i, c := range cands[:n] {
 		offers[i] = c.Offer
 	}
-	if err := b.afford(ctx, b.quoteFor(size, offers)); err != nil {
+	quoted := size
+	if *jp != nil {
+		offers, quoted = resumeOffers(cands, want), remaining(*jp)
+	}
+	if err := b.afford(ctx, b.quoteFor(quoted, offers)); err != nil {
 		return safebox.Entry{}, err
 	}
 	gib := max((sharePerProvider(size, n)+1<<30-1)>>30, 1)
-	var sessions []*Session
-	for _, c := range cands {
-		if len(sessions) == n {
-			break
+	sessions := b.openStorage(ctx, cands, want, n, gib, duration)
+	if want != nil && len(sessions) < n {
+		// Put the file anew on the providers that answered, if enough did.
+		b.startOver(ctx, jp, "too few storage providers answer for its code")
+		if len(sessions) >= b.cfg.MinProviders {
+			if err := b.afford(ctx, b.quoteFor(size, sessionOffers(sessions))); err != nil {
+				for _, s := range sessions {
+					b.finishFailed(ctx, s)
+				}
+				return safebox.Entry{}, err
+			}
 		}
-		s, err := b.Open(ctx, c, gib, duration, "")
-		if err != nil {
-			b.log.Warn("provider skipped", "provider", c.Offer.Pubkey, "err", err)
-			continue
-		}
-		sessions = append(sessions, s)
 	}
 	if len(sessions) < b.cfg.MinProviders {
 		for _, s := range sessions {
@@ -104,11 +129,19 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 	for i, s := range sessions {
 		peers[i] = s.Peer
 	}
+	opt, jn, err := b.journal(ctx, up, jp, sessions)
+	if err != nil {
+		for _, s := range sessions {
+			b.finishFailed(ctx, s)
+		}
+		return safebox.Entry{}, err
+	}
+	opt.Payer, opt.Streams = pay, b.cfg.Streams
 	var src io.Reader = r
 	if progress != nil {
 		src = &progressReader{r: r, total: size, fn: progress}
 	}
-	ref, _, err := b.n.Host.Put(ctx, src, peers, transport.PutOptions{Payer: pay, Streams: b.cfg.Streams})
+	ref, _, err := b.n.Host.Put(ctx, src, peers, opt)
 	if err != nil {
 		for _, s := range sessions {
 			b.finishFailed(ctx, s)
@@ -129,6 +162,9 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, name string, size int6
 	}
 	if err := b.n.DB.PutFile(ctx, state.File{Root: e.Root, Name: name, Size: size, Providers: provs}); err != nil {
 		b.log.Warn("file not recorded locally", "err", err)
+	}
+	if err := b.n.DB.EndPut(ctx, jn.id); err != nil {
+		b.log.Warn("finished put still journaled", "put", jn.id, "err", err)
 	}
 	_, _ = b.providerOffers(ctx, provs) // kept: the file stays readable with the relays down
 	for _, s := range sessions {
@@ -258,17 +294,9 @@ func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transp
 		return e, ref, nil, nil, safebox.ErrBadEntry
 	}
 	ref.Root, ref.Key = chunk.CID(rb), chunk.Key(kb)
-	evs, err := b.providerOffers(ctx, e.Providers)
+	offers, err := b.storageOffers(ctx, e.Providers)
 	if err != nil {
 		return e, ref, nil, nil, err
-	}
-	offers := map[string]nips.Offer{}
-	for _, ev := range evs {
-		if o, err := nips.ParseOffer(ev); err == nil && o.Resource == nips.Storage {
-			if cur, ok := offers[o.Pubkey]; !ok || o.CreatedAt > cur.CreatedAt {
-				offers[o.Pubkey] = o
-			}
-		}
 	}
 	pay := payers{}
 	var payList []*metering.Payer
@@ -282,13 +310,7 @@ func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transp
 		if !ok {
 			continue // no offer: the provider is gone; parity covers it
 		}
-		addrs := make([]ma.Multiaddr, 0, len(o.Endpoints))
-		for _, ep := range o.Endpoints {
-			if a, err := ma.NewMultiaddr(ep); err == nil {
-				addrs = append(addrs, a)
-			}
-		}
-		b.n.Host.LibP2P().Peerstore().AddAddrs(pid, addrs, time.Hour)
+		b.learnAddrs(pid, o)
 		prices, dur := o.Prices, uint64(86400)
 		if st, err := b.n.DB.LatestOpen(ctx, state.RoleBuyer, pub, nips.Storage); err == nil {
 			prices, dur = st.Prices, st.Duration

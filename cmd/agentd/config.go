@@ -58,6 +58,8 @@ type config struct {
 
 	// commands
 	output    string
+	resume    bool
+	abort     bool
 	since     time.Duration
 	contacts  string
 	threshold int
@@ -163,6 +165,8 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
 	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")
 	fs.StringVar(&c.output, "o", c.output, "store get: output file (default: stdout)")
+	fs.BoolVar(&c.resume, "resume", c.resume, "store put: resume the unfinished put of FILE (no FILE: every unfinished put)")
+	fs.BoolVar(&c.abort, "abort", c.abort, "store put: abort the unfinished put of FILE (no FILE: every one), deleting its chunks")
 	fs.DurationVar(&c.since, "since", c.since, "earnings: period to sum")
 	fs.StringVar(&c.contacts, "contacts", c.contacts, "keys split: comma-separated contact pubkeys (hex), one share each")
 	fs.IntVar(&c.threshold, "k", c.threshold, "keys split: shares needed to recover")
@@ -180,12 +184,13 @@ func usage(out io.Writer, fs *flag.FlagSet) {
 Commands:
   provide                      sell storage, bandwidth and/or inference (daemon)
   serve                        local OpenAI endpoint and SOCKS5 proxy bought on the market (daemon)
-  store put FILE               store a file (encrypted, erasure-coded, paid)
+  store put FILE               store a file (encrypted, erasure-coded, paid); resumes
+                               an unfinished put of the same file (--resume, --abort)
   store get ROOT [-o FILE]     fetch a stored (or granted) file
   store audit ROOT             challenge the providers with a storage proof
   store rm ROOT                delete a file from its providers and forget its key
   store repair ROOT            rebuild a lost provider's shards on a new provider
-  store ls                     list our files (SafeBox entries on the relays and the local cache)
+  store ls                     list our files (SafeBox entries, local cache) and unfinished puts
   store grant ROOT PUBKEY      share one file's key with another pubkey
   wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|settle|nwc
   earnings                     provider earnings (--since)

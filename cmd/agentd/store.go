@@ -93,30 +93,7 @@ func cmdStore(ctx context.Context, e *env) error {
 		printQuote(e.stdout, q)
 		return nil
 	case "put":
-		if len(e.args) != 2 {
-			return usageError("store put FILE")
-		}
-		f, err := os.Open(e.args[1])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		if q, err := b.Quote(ctx, st.Size()); err == nil {
-			fmt.Fprintf(e.stderr, "agentd: storing %s (%d bytes) on %d providers for %s costs %d sats (at most %d paid ahead; see store quote)\n",
-				filepath.Base(e.args[1]), st.Size(), len(q.Providers), q.Duration, q.Sats, q.Cap)
-		}
-		ent, err := b.Put(ctx, f, filepath.Base(e.args[1]), st.Size(), bar.update)
-		bar.done()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stderr, "agentd: stored %s on %d providers; its key is in your SafeBox\n", ent.Name, len(ent.Providers))
-		fmt.Fprintln(e.stdout, ent.Root)
-		return nil
+		return storePut(ctx, e, b, bar)
 	case "get":
 		if len(e.args) != 2 {
 			return usageError("store get ROOT [-o FILE]")

@@ -49,6 +49,9 @@ func storeList(ctx context.Context, e *env, n *agentd.Node) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", f.Root, f.Name, f.Size, len(f.Providers), f.CreatedAt.UTC().Format(time.DateTime), "local (no SafeBox entry)")
 	}
+	if err := listUnfinished(ctx, tw, n.DB); err != nil {
+		return err
+	}
 	return tw.Flush()
 }
 
