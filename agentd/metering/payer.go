@@ -41,11 +41,18 @@ type Payer struct {
 	ops  []int64
 }
 
-// Pay makes one payment step.
+// Pay makes one payment step. A payment ahead (inv.Need 0) that would pass
+// Limit is declined (nil token, nil error).
 func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) {
 	units := max(inv.Need, p.Step, 1)
 	sats := p.Rate.SatsFor(units)
 	p.mu.Lock()
+	if p.Limit > 0 && p.paid+sats > p.Limit && inv.Need == 0 {
+		// A payment ahead the cap does not leave room for: decline it,
+		// the provider asks again at its pause point if it must.
+		p.mu.Unlock()
+		return nil, nil
+	}
 	if p.Limit > 0 && p.paid+sats > p.Limit {
 		need := p.Rate.SatsFor(inv.Need)
 		if p.paid+need > p.Limit {
