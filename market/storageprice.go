@@ -91,8 +91,8 @@ func ChargeSats(p nips.Prices, durationSec uint64, op StorageOp, n uint64) uint6
 // StorageCap returns the most a buyer pays one provider for n bytes of op
 // paid in steps of at least step bytes with up to streams steps paid
 // beyond what was used: the price of the bytes plus streams steps, each
-// rounded up to a sat. (agentd's buyer passes 2: a provider's storage
-// streams share one credit, one step in use and the next paid ahead.) An
+// rounded up to a sat. (agentd's buyer passes 1: a provider's storage
+// streams share one credit.) An
 // honest provider charging StorageCharge for each request is never
 // refused under it.
 func StorageCap(p nips.Prices, durationSec uint64, op StorageOp, n, step uint64, streams int) uint64 {

@@ -156,11 +156,13 @@ func (b *Buyer) storePayer(s *Session, per uint64) {
 	s.Payer.Limit = market.StorageCap(s.Match.Prices, dur, market.OpStore, per, step, stepsAhead)
 }
 
-// stepsAhead is how many payment steps a storage payer may have paid
-// beyond what it used: a provider's storage streams share one credit, and
-// it asks for the next step while the current one is in use (transport's
-// storage account), so one step in use and one ahead.
-const stepsAhead = 2
+// stepsAhead is how many payment steps beyond the price a storage payer
+// may pay: one. A provider's storage streams share one credit and it asks
+// for the next step while the current one is in use (transport's storage
+// account), so up to two steps may be paid beyond what was used during a
+// transfer; the cap binds only at its end, where a payment ahead it has no
+// room for is declined and the last requests pay at their pause points.
+const stepsAhead = 1
 
 // maxStepsPerShare: a provider's share of a file is paid in about this many
 // steps, at least Config.StepBytes each. Steps of a large file grow with

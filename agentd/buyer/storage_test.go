@@ -169,9 +169,9 @@ func TestBudgetRefusesOverspend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bn.Close()
-	// Enough sats for the file and two steps ahead (~5,900 sat each), so
-	// that only the budget can refuse it.
-	if err := bn.Wallet.Fund(ctx, 20_000); err != nil {
+	// Enough sats for the first step (~5,900 sat), so that only the
+	// budget can refuse it.
+	if err := bn.Wallet.Fund(ctx, 10_000); err != nil {
 		t.Fatal(err)
 	}
 	b, err := New(ctx, bn, Config{Replicas: 1, StorageDuration: 24 * time.Hour,
@@ -183,7 +183,7 @@ func TestBudgetRefusesOverspend(t *testing.T) {
 	if _, err := b.Put(ctx, bytes.NewReader(data), "big", int64(len(data)), nil); err == nil || !strings.Contains(err.Error(), "budget") {
 		t.Fatalf("put over budget: %v", err)
 	}
-	if bal, _ := bn.Wallet.Balance(ctx); bal < 20_000-50 {
+	if bal, _ := bn.Wallet.Balance(ctx); bal < 10_000-50 {
 		t.Fatalf("balance %d: more than the budget left", bal)
 	}
 }
