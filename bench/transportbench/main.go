@@ -8,6 +8,11 @@
 // and RSS. Put includes the provider's durable write; Get reads it back.
 //
 //	go run ./bench/transportbench -size 1GiB -security tls -dir /dev/shm,/var/tmp -runs 5
+//
+// With -layers it measures instead every layer a stored file crosses, up
+// to agentd's paid put and get with 1 and 3 providers (layers.go):
+//
+//	go run ./bench/transportbench -layers -size 1GiB -runs 1 -cpuprofile /tmp/prof
 package main
 
 import (
