@@ -94,17 +94,20 @@ func runLayers(ctx context.Context, lc layersConfig) {
 		bare := layer("bare libp2p stream (TCP, TLS+yamux)", "bare", func() error { return bareStream(ctx, buyerHost, provHosts[0], lc.size) })
 		res.add("bare libp2p stream, TCP", bare)
 		q := layer("bare libp2p stream (QUIC)", "quic", func() error { return bareStream(ctx, qa, qb, lc.size) })
-		q.ratio = q.mbs / bare.mbs
+		rel := func(s *sample) { s.ratio, s.cpuRatio = s.mbs/bare.mbs, bare.cpu/s.cpu }
+		rel(&q)
 		res.add("bare libp2p stream, QUIC", q)
 		for _, n := range lc.providers {
 			put, get := transportPutGet(ctx, lc, buyerHost, provHosts[:n], provStores[:n], prof)
-			put.ratio, get.ratio = put.mbs/bare.mbs, get.mbs/bare.mbs
+			rel(&put)
+			rel(&get)
 			res.add(fmt.Sprintf("transport Put, %d provider(s)", n), put)
 			res.add(fmt.Sprintf("transport Get, %d provider(s)", n), get)
 		}
 		for _, n := range lc.providers {
 			put, get := an.putGet(ctx, lc, n, prof)
-			put.ratio, get.ratio = put.mbs/bare.mbs, get.mbs/bare.mbs
+			rel(&put)
+			rel(&get)
 			res.add(fmt.Sprintf("agentd put (paid), %d provider(s)", n), put)
 			res.add(fmt.Sprintf("agentd get (paid), %d provider(s)", n), get)
 		}
