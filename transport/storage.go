@@ -193,12 +193,17 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, a *storageAccount, s
 			return storeErr(err)
 		}
 		*buf = data
-		ahead, err = a.reserve(ctx, c, a.m.storageUnits(false, uint64(len(data))), func() {})
+		units := a.m.storageUnits(false, uint64(len(data)))
+		ahead, err = a.reserve(ctx, c, units, func() {})
 		if err != nil {
 			return fatalError{err}
 		}
+		if err := payAhead(); err != nil {
+			a.unreserve(units) // the stream fails: the data is not sent
+			return err
+		}
 		*out, *outTyp = data, rData
-		return payAhead()
+		return nil
 	case tHas:
 		ok, err := st.Has(cid)
 		if err != nil {
