@@ -89,11 +89,12 @@ func ChargeSats(p nips.Prices, durationSec uint64, op StorageOp, n uint64) uint6
 }
 
 // StorageCap returns the most a buyer pays one provider for n bytes of op
-// bought over streams parallel streams, each paying in steps of at least
-// step bytes: the price of the bytes plus one step per stream (a stream
-// pays a step before the bytes it covers flow, and keeps what it does not
-// use until it closes), each rounded up to a sat. An honest provider
-// charging StorageCharge for each request is never refused under it.
+// paid in steps of at least step bytes with up to streams steps paid
+// beyond what was used: the price of the bytes plus streams steps, each
+// rounded up to a sat. (agentd's buyer passes 1: a provider's storage
+// streams share one credit.) An
+// honest provider charging StorageCharge for each request is never
+// refused under it.
 func StorageCap(p nips.Prices, durationSec uint64, op StorageOp, n, step uint64, streams int) uint64 {
 	a, b := ChargeSats(p, durationSec, op, n), ChargeSats(p, durationSec, op, step)
 	hi, extra := bits.Mul64(b, uint64(max(streams, 1)))

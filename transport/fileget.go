@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/reedsolomon"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -29,28 +30,75 @@ type GetOptions struct {
 	Payer Payer
 }
 
-// FetchManifest fetches the root chunk from the first of ref.Providers that
-// serves it, and opens it with ref.Key.
+// manifestStagger is how long FetchManifest waits for a provider to answer
+// or fail before it asks the next one too.
+const manifestStagger = 500 * time.Millisecond
+
+// FetchManifest fetches the root chunk from ref.Providers and opens it
+// with ref.Key. It asks them in order, the next one as soon as the one
+// before fails or has not answered within manifestStagger (a dead
+// provider's dial can take seconds to fail), and takes the first answer.
 func (t *Host) FetchManifest(ctx context.Context, ref Ref, payer Payer) (*chunk.Manifest, error) {
 	ciph, err := chunk.NewCipher(ref.Key)
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
-	for _, p := range ref.Providers {
-		ct, err := t.Storage(p, payer).Get(ctx, ref.Root, nil)
-		if err != nil {
-			errs = append(errs, err)
-			if ctx.Err() != nil {
-				break
+	type result struct {
+		m     *chunk.Manifest
+		err   error
+		fatal bool // the manifest does not open: no other provider helps
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	results := make(chan result, len(ref.Providers))
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	next, pending := 0, 0
+	launch := func() {
+		p := ref.Providers[next]
+		next++
+		pending++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ct, err := t.Storage(p, payer).Get(ctx, ref.Root, nil)
+			if err != nil {
+				results <- result{err: err}
+				return
 			}
-			continue
+			m, err := chunk.OpenManifest(ciph, ct)
+			if err != nil {
+				results <- result{err: fmt.Errorf("transport: manifest %s: %w", ref.Root, err), fatal: true}
+				return
+			}
+			results <- result{m: m}
+		}()
+	}
+	stagger := time.NewTimer(manifestStagger)
+	defer stagger.Stop()
+	if len(ref.Providers) > 0 {
+		launch()
+	}
+	var errs []error
+	for pending > 0 {
+		select {
+		case r := <-results:
+			pending--
+			if r.m != nil {
+				return r.m, nil
+			}
+			if r.fatal {
+				return nil, r.err
+			}
+			errs = append(errs, r.err)
+		case <-stagger.C:
 		}
-		m, err := chunk.OpenManifest(ciph, ct)
-		if err != nil {
-			return nil, fmt.Errorf("transport: manifest %s: %w", ref.Root, err)
+		if ctx.Err() == nil && next < len(ref.Providers) {
+			launch()
+			stagger.Reset(manifestStagger)
 		}
-		return m, nil
 	}
 	return nil, fmt.Errorf("%w: no provider served manifest %s: %w", ErrUnrecoverable, ref.Root, errors.Join(errs...))
 }

@@ -56,11 +56,14 @@ type Invoice struct {
 	Protocol protocol.ID
 	Used     uint64 // units used so far
 	Credit   uint64 // units paid for so far
-	Need     uint64 // units the next step needs beyond Credit
+	Need     uint64 // units the next step needs beyond Credit (0: a payment ahead)
 }
 
 // Payer makes the buyer's next payment step: it returns an opaque token
-// (agentd: a Cashu token) that the provider's PaymentGate redeems.
+// (agentd: a Cashu token) that the provider's PaymentGate redeems. An
+// Invoice with Need 0 asks for a payment ahead (the storage protocol
+// pipelines payments): the payer may decline it with an empty token and no
+// error, and the provider goes on serving the credit paid for.
 type Payer interface {
 	Pay(ctx context.Context, inv Invoice) (token []byte, err error)
 }

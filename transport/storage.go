@@ -76,13 +76,13 @@ func (t *Host) serveStorage(s network.Stream, st ChunkStore, gate PaymentGate) {
 	stop := c.watch(ctx)
 	defer stop()
 	remote := s.Conn().RemotePeer()
-	m, err := openMeter(ctx, gate, StorageProtocol, remote)
+	a, err := t.openAccount(ctx, gate, remote)
 	if err != nil {
 		_ = c.writeErr(err)
 		_ = s.Reset()
 		return
 	}
-	defer m.close(context.WithoutCancel(ctx))
+	defer a.release(context.WithoutCancel(ctx))
 	owner := [32]byte(mustNostr(remote))
 	var buf []byte
 	for {
@@ -101,10 +101,10 @@ func (t *Host) serveStorage(s network.Stream, st ChunkStore, gate PaymentGate) {
 			_ = s.Reset()
 			return
 		}
-		m.usage.BytesIn += uint64(len(body)) + frame.HeaderSize
+		a.addBytes(uint64(len(body))+frame.HeaderSize, 0)
 		var out []byte
 		outTyp := rOK
-		err = t.storageRequest(ctx, c, m, st, owner, typ, body, &buf, &out, &outTyp)
+		err = t.storageRequest(ctx, c, a, st, owner, typ, body, &buf, &out, &outTyp)
 		if err != nil {
 			if errors.Is(err, errFatal) {
 				t.log.Debug("storage stream failed", "peer", remote, "err", err)
@@ -118,7 +118,7 @@ func (t *Host) serveStorage(s network.Stream, st ChunkStore, gate PaymentGate) {
 			}
 			continue
 		}
-		m.usage.BytesOut += uint64(len(out)) + frame.HeaderSize
+		a.addBytes(0, uint64(len(out))+frame.HeaderSize)
 		if err := c.write(outTyp, out); err != nil {
 			t.log.Debug("storage stream write failed", "peer", remote, "err", err)
 			_ = s.Reset()
@@ -137,7 +137,7 @@ func (e fatalError) Unwrap() []error {
 	return []error{e.err, errFatal}
 }
 
-func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkStore, owner [32]byte,
+func (t *Host) storageRequest(ctx context.Context, c *conn, a *storageAccount, st ChunkStore, owner [32]byte,
 	typ byte, body []byte, buf *[]byte, out *[]byte, outTyp *byte) error {
 	if typ == tPay {
 		return fatalError{fmt.Errorf("%w: payment outside a pause point", ErrProtocol)}
@@ -147,33 +147,43 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 	}
 	cid := chunk.CID(body[:32])
 	rest := body[32:]
-	pause := func(n uint64) error {
-		if err := t.waitPayment(ctx, c, m, n); err != nil {
+	// A payment ahead is asked for once the request is served (its body
+	// used), before the answer.
+	ahead := false
+	defer func() {
+		if ahead {
+			a.cancelAhead()
+		}
+	}()
+	payAhead := func() error {
+		if !ahead {
+			return nil
+		}
+		ahead = false
+		if err := a.payAhead(ctx, c); err != nil {
 			return fatalError{err}
 		}
-		m.usage.Units += n
 		return nil
 	}
 	switch typ {
 	case tPut:
-		units := m.storageUnits(true, uint64(len(rest)))
-		if m.short(units) > 0 {
-			// The pause point reads PAY frames into the frame buffer that
-			// holds rest: keep a copy.
-			rest = append([]byte(nil), rest...)
-		}
+		units := a.m.storageUnits(true, uint64(len(rest)))
 		// Paid for before it is stored (the pause point), but used only
 		// once stored: a put the store refuses (wrong CID, over quota)
-		// leaves its units as the buyer's credit (PaymentGate.Close keeps
-		// unused credit for the buyer), so it costs nothing.
-		if err := t.waitPayment(ctx, c, m, units); err != nil {
+		// gives its units back to the credit (PaymentGate.Close keeps
+		// unused credit for the buyer), so it costs nothing. The pause
+		// point reads PAY frames into the frame buffer that holds rest:
+		// keep a copy first.
+		var err error
+		ahead, err = a.reserve(ctx, c, units, func() { rest = append([]byte(nil), rest...) })
+		if err != nil {
 			return fatalError{err}
 		}
 		if err := st.Put(cid, owner, rest); err != nil {
+			a.unreserve(units)
 			return storeErr(err)
 		}
-		m.usage.Units += units
-		return nil
+		return payAhead()
 	case tGet:
 		if len(rest) != 0 {
 			return fatalError{fmt.Errorf("%w: get with body", ErrBadRequest)}
@@ -183,7 +193,13 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, m *meter, st ChunkSt
 			return storeErr(err)
 		}
 		*buf = data
-		if err := pause(m.storageUnits(false, uint64(len(data)))); err != nil {
+		units := a.m.storageUnits(false, uint64(len(data)))
+		ahead, err = a.reserve(ctx, c, units, func() {})
+		if err != nil {
+			return fatalError{err}
+		}
+		if err := payAhead(); err != nil {
+			a.unreserve(units) // the stream fails: the data is not sent
 			return err
 		}
 		*out, *outTyp = data, rData

@@ -213,27 +213,38 @@ func (t *Host) waitPayment(ctx context.Context, c *conn, m *meter, n uint64) err
 		if short == 0 {
 			return nil
 		}
-		if err := c.write(rNeedPay, u64s(m.usage.Units, m.credit, short)); err != nil {
-			return err
-		}
-		typ, body, err := c.read(t.cfg.PayTimeout)
+		tok, err := t.askPayment(c, m.usage.Units, m.credit, short)
 		if err != nil {
-			if isTimeout(err) {
-				return fmt.Errorf("%w: %v", ErrPayTimeout, err)
-			}
-			if ferr := frameErr(err); ferr != nil {
-				return ferr
-			}
 			return err
 		}
-		if typ != tPay {
-			return fmt.Errorf("%w: frame %#x at pause point, want payment", ErrProtocol, typ)
-		}
-		if err := m.redeem(ctx, body); err != nil {
+		if err := m.redeem(ctx, tok); err != nil {
 			return err
 		}
 	}
 	return fmt.Errorf("%w: too many payment steps", ErrPaymentRefused)
+}
+
+// askPayment sends NEEDPAY (need 0: a payment ahead, which the buyer may
+// decline with an empty PAY) and returns the PAY frame's token, which
+// aliases the frame buffer.
+func (t *Host) askPayment(c *conn, used, credit, need uint64) ([]byte, error) {
+	if err := c.write(rNeedPay, u64s(used, credit, need)); err != nil {
+		return nil, err
+	}
+	typ, body, err := c.read(t.cfg.PayTimeout)
+	if err != nil {
+		if isTimeout(err) {
+			return nil, fmt.Errorf("%w: %v", ErrPayTimeout, err)
+		}
+		if ferr := frameErr(err); ferr != nil {
+			return nil, ferr
+		}
+		return nil, err
+	}
+	if typ != tPay {
+		return nil, fmt.Errorf("%w: frame %#x at pause point, want payment", ErrProtocol, typ)
+	}
+	return body, nil
 }
 
 // pay answers a rNeedPay frame on the buyer side.
@@ -244,6 +255,9 @@ func payStep(ctx context.Context, c *conn, payer Payer, inv Invoice) error {
 	tok, err := payer.Pay(ctx, inv)
 	if err != nil {
 		return fmt.Errorf("transport: pay: %w", err)
+	}
+	if len(tok) == 0 && inv.Need > 0 {
+		return fmt.Errorf("%w: payer declined a payment the provider needs", ErrPaymentRefused)
 	}
 	if len(tok) > MaxTokenSize {
 		return fmt.Errorf("%w: payment token of %d bytes", ErrTooLarge, len(tok))

@@ -54,12 +54,13 @@ type Config struct {
 	Seeds []string
 	// StepBytes is the least bought per payment step (default 8 MiB: each
 	// step is a token swap at the mint, ~30-50 ms; see BenchmarkPutPaid).
+	// A large file's steps are larger: a sixteenth of a provider's share.
 	StepBytes uint64
 	// BandwidthMiB is the quantity bid for a bandwidth session (default 1024).
 	BandwidthMiB uint64
 	// Streams is the number of parallel streams per storage provider
-	// (default 1: each stream pays its own steps, so more streams pay ahead
-	// for more; see BenchmarkPutPaid).
+	// (default 8). They share one credit with the provider, so more
+	// streams do not pay ahead for more.
 	Streams int
 	// PrivateBids gift-wraps bids (NIP-59) to the provider, so the relay
 	// never sees what the buyer bids for.
@@ -117,7 +118,7 @@ func (c *Config) defaults() {
 		c.StepBytes = 8 << 20
 	}
 	if c.Streams <= 0 {
-		c.Streams = 1
+		c.Streams = 8
 	}
 	if c.BandwidthMiB == 0 {
 		c.BandwidthMiB = 1024

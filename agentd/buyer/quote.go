@@ -81,11 +81,11 @@ func (b *Buyer) quoteFor(size int64, offers []nips.Offer) Quote {
 func (b *Buyer) quoteShare(size int64, per uint64, offers []nips.Offer) Quote {
 	q := Quote{Size: size, Duration: b.cfg.StorageDuration, Replicas: b.cfg.Replicas}
 	dur := uint64(b.cfg.StorageDuration / time.Second)
-	step := min(b.cfg.StepBytes, per)
+	step := stepFor(b.cfg.StepBytes, per)
 	for _, o := range offers {
 		pq := ProviderQuote{Provider: o.Pubkey, Prices: o.Prices, Bytes: per,
 			Sats: market.ChargeSats(o.Prices, dur, market.OpStore, per),
-			Cap:  market.StorageCap(o.Prices, dur, market.OpStore, per, step, b.cfg.Streams)}
+			Cap:  market.StorageCap(o.Prices, dur, market.OpStore, per, step, stepsAhead)}
 		q.Providers = append(q.Providers, pq)
 		q.Sats += pq.Sats
 		q.Cap += pq.Cap
@@ -156,15 +156,35 @@ func (b *Buyer) storePayer(s *Session, per uint64) {
 		return
 	}
 	dur := s.Match.Duration
-	step := min(b.cfg.StepBytes, per)
+	step := stepFor(b.cfg.StepBytes, per)
 	s.Payer.Step = metering.StorageUnits(s.Match.Prices, dur, market.OpStore, step)
-	s.Payer.Limit = market.StorageCap(s.Match.Prices, dur, market.OpStore, per, step, b.cfg.Streams)
+	s.Payer.Limit = market.StorageCap(s.Match.Prices, dur, market.OpStore, per, step, stepsAhead)
+}
+
+// stepsAhead is how many payment steps beyond the price a storage payer
+// may pay: one. A provider's storage streams share one credit and it asks
+// for the next step while the current one is in use (transport's storage
+// account), so up to two steps may be paid beyond what was used during a
+// transfer; the cap binds only at its end, where a payment ahead it has no
+// room for is declined and the last requests pay at their pause points.
+const stepsAhead = 1
+
+// maxStepsPerShare: a provider's share of a file is paid in about this many
+// steps, at least Config.StepBytes each. Steps of a large file grow with
+// it, so the payment round trips (two mint swaps each) do not bound the
+// throughput, while what is paid ahead stays a fixed fraction of the price.
+const maxStepsPerShare = 16
+
+// stepFor returns the bytes bought per payment step for a share of share
+// bytes: at least least, at most the share.
+func stepFor(least, share uint64) uint64 {
+	return min(max(least, share/maxStepsPerShare), share)
 }
 
 // getPayerTerms returns a get payer's step (in units) and cap (sats) for
 // a file of size bytes at prices p.
 func (b *Buyer) getPayerTerms(p nips.Prices, size int64) (step, limit uint64) {
 	served := servedBound(size)
-	stepBytes := min(b.cfg.StepBytes, served)
-	return metering.StorageUnits(p, 0, market.OpRetrieve, stepBytes), market.StorageCap(p, 0, market.OpRetrieve, served, stepBytes, b.cfg.Streams)
+	stepBytes := stepFor(b.cfg.StepBytes, served)
+	return metering.StorageUnits(p, 0, market.OpRetrieve, stepBytes), market.StorageCap(p, 0, market.OpRetrieve, served, stepBytes, stepsAhead)
 }

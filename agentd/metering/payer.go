@@ -41,11 +41,20 @@ type Payer struct {
 	ops  []int64
 }
 
-// Pay makes one payment step.
+// Pay makes one payment step. A payment ahead (inv.Need 0) that would
+// leave less than a step of Limit is declined (nil token, nil error).
 func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) {
 	units := max(inv.Need, p.Step, 1)
 	sats := p.Rate.SatsFor(units)
 	p.mu.Lock()
+	if p.Limit > 0 && inv.Need == 0 && p.paid+2*sats > p.Limit {
+		// A payment ahead that would leave less than a step of the cap
+		// (the cap is the price plus a step): decline it, the provider
+		// asks again at its pause point if it must. So payments ahead
+		// never pay more than the price.
+		p.mu.Unlock()
+		return nil, nil
+	}
 	if p.Limit > 0 && p.paid+sats > p.Limit {
 		need := p.Rate.SatsFor(inv.Need)
 		if p.paid+need > p.Limit {

@@ -8,6 +8,11 @@
 // and RSS. Put includes the provider's durable write; Get reads it back.
 //
 //	go run ./bench/transportbench -size 1GiB -security tls -dir /dev/shm,/var/tmp -runs 5
+//
+// With -layers it measures instead every layer a stored file crosses, up
+// to agentd's paid put and get with 1 and 3 providers (layers.go):
+//
+//	go run ./bench/transportbench -layers -size 1GiB -runs 1 -cpuprofile /tmp/prof
 package main
 
 import (
@@ -50,6 +55,9 @@ func main() {
 	runs := flag.Int("runs", 3, "repetitions; the summary reports medians")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the Put and Get phases to this file")
 	flag.StringVar(&profilePhase, "profile-phase", "", "with -cpuprofile: profile only the put or the get phases")
+	layers := flag.Bool("layers", false, "measure each layer a stored file crosses, up to agentd with payment (see layers.go); "+
+		"-cpuprofile is then a prefix: one profile per layer, of the first run")
+	provs := flag.String("providers", "1,3", "with -layers: provider counts for Put and Get")
 	flag.Parse()
 	size, err := parseSize(*sizeFlag)
 	if err != nil {
@@ -65,6 +73,16 @@ func main() {
 		log.Fatalf("runs %d out of [1, 100]", *runs)
 	}
 	ctx := context.Background()
+	if *layers {
+		ns, err := parseInts(*provs)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("transportbench -layers: %s per layer, providers %v, runs %d, GOMAXPROCS %d, NumCPU %d, %s\n",
+			*sizeFlag, ns, *runs, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
+		runLayers(ctx, layersConfig{size: size, runs: *runs, providers: ns, dir: strings.Split(*dirs, ",")[len(strings.Split(*dirs, ","))-1], profile: *cpuprofile})
+		return
+	}
 	fmt.Printf("transportbench: %s per phase, security %s, chunk %d, streams %d, runs %d, GOMAXPROCS %d, NumCPU %d, %s\n",
 		*sizeFlag, sec, *chunkSize, *streams, *runs, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
 	fmt.Printf("load average at start: %s\n", loadAvg())

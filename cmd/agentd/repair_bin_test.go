@@ -16,17 +16,6 @@ import (
 	"github.com/sovmesh/sovmesh/transport"
 )
 
-// buildBin compiles the command in pkg (a path relative to this package)
-// into a temporary directory.
-func buildBin(t *testing.T, pkg, name string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", name, err, out)
-	}
-	return bin
-}
-
 // daemon is a running binary whose stderr is kept.
 type daemon struct {
 	cmd    *exec.Cmd

@@ -139,10 +139,7 @@ func TestBinaryPutResumesAfterSIGKILL(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	ctx := t.Context()
-	bin := filepath.Join(t.TempDir(), "agentd")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build agentd: %v\n%s", err, out)
-	}
+	bin := buildBin(t, ".", "agentd")
 	net := agentdtest.Start(t)
 	// The provider, in process, reached only through the stalling proxy.
 	pn := net.Node(t, "provider", 0)

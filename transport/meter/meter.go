@@ -115,7 +115,8 @@ func (g *Gate) Closed() []transport.Usage {
 }
 
 // Payer is a transport.Payer that pays Step units per pause point (or what
-// the invoice needs, if more), up to Budget units in all (0 = unlimited).
+// the invoice needs, if more), up to Budget units in all (0 = unlimited);
+// it declines a payment ahead that the budget cannot cover.
 type Payer struct {
 	Step   uint64
 	Budget uint64
@@ -130,6 +131,9 @@ func (p *Payer) Pay(_ context.Context, inv transport.Invoice) ([]byte, error) {
 	n := max(p.Step, inv.Need, 1)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.Budget > 0 && p.paid+n > p.Budget && inv.Need == 0 {
+		return nil, nil // a payment ahead past the budget: declined
+	}
 	if p.Budget > 0 && p.paid+n > p.Budget {
 		return nil, fmt.Errorf("%w: paid %d of %d", ErrBudgetSpent, p.paid, p.Budget)
 	}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// binDir holds the binaries the tests of this package build, once per run.
+var binDir string
+
+var (
+	binMu    sync.Mutex
+	binBuilt = map[string]string{}
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "agentd-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildBin compiles the command in pkg (a path relative to this package,
+// without -race: the children move hundreds of MiB) the first time a test
+// asks for it; later tests get the same binary.
+func buildBin(t *testing.T, pkg, name string) string {
+	t.Helper()
+	binMu.Lock()
+	defer binMu.Unlock()
+	if bin, ok := binBuilt[pkg]; ok {
+		return bin
+	}
+	bin := filepath.Join(binDir, name)
+	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
+	}
+	binBuilt[pkg] = bin
+	return bin
+}
