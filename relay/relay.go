@@ -34,7 +34,7 @@ import (
 type Store interface {
 	eventstore.Store
 	// CountUnion counts the distinct events matching any of filters, reading
-	// at most max+1 matches of each; more than max: sqlitestore.ErrTooMany.
+	// at most max+1 matches of each; more than max: storeerr.ErrTooMany.
 	CountUnion(ctx context.Context, filters []nostr.Filter, max int64) (int64, error)
 	// Ping checks the store answers without waiting behind queries.
 	Ping(ctx context.Context) error
