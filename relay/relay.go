@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sovmesh/sovmesh/internal/bip340"
+	"github.com/sovmesh/sovmesh/relay/pgstore"
 	"github.com/sovmesh/sovmesh/relay/sqlitestore"
 )
 
@@ -204,7 +205,17 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		return nil, fmt.Errorf("derive relay pubkey: %w", err)
 	}
 	store := o.store
-	if store == nil {
+	switch {
+	case store != nil:
+	case cfg.Database != "":
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		s, err := pgstore.New(ctx, cfg.Database, pgstore.WithLogger(o.log))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		store = s
+	default:
 		s, err := sqlitestore.New(filepath.Join(cfg.DataDir, "events.db"), sqlitestore.WithLogger(o.log))
 		if err != nil {
 			return nil, fmt.Errorf("relay: %w", err)
