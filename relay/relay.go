@@ -277,6 +277,9 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		r.kh.OnEventSaved = append(r.kh.OnEventSaved, f)
 		r.kh.OnEphemeralEvent = append(r.kh.OnEphemeralEvent, f)
 	}
+	if rs, ok := store.(remoteEvents); ok {
+		r.listenRemote(ctx, rs)
+	}
 	r.mux.HandleFunc("GET /healthz", r.serveHealth)
 	r.mux.Handle("GET /metrics", r.metrics.handler())
 	r.startPeering()
@@ -451,6 +454,34 @@ func (r *Relay) Publish(ctx context.Context, evt *nostr.Event) error {
 		r.kh.BroadcastEvent(evt)
 	}
 	return nil
+}
+
+// remoteEvents is a store shared by several relay processes that announces
+// the events the others store (pgstore does, with LISTEN/NOTIFY).
+type remoteEvents interface {
+	ListenRemote(ctx context.Context, f func(*nostr.Event), listening func())
+}
+
+// listenRemote delivers the events other relay processes store to this
+// relay's live subscriptions, and records their deletions. It waits (up to
+// ten seconds) until the store listens, so events stored once New returns
+// reach this relay's subscribers.
+func (r *Relay) listenRemote(ctx context.Context, rs remoteEvents) {
+	ready := make(chan struct{})
+	var once sync.Once
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		rs.ListenRemote(ctx, func(evt *nostr.Event) {
+			r.deletions.add(evt)
+			r.kh.BroadcastEvent(evt)
+		}, func() { once.Do(func() { close(ready) }) })
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		r.log.Warn("event store notifications not listening yet; events other relays store may not reach live subscribers")
+	}
 }
 
 // Store returns the relay's event store, for read-only views (web pages,

@@ -28,6 +28,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +85,9 @@ type Store struct {
 	pool   *pgxpool.Pool
 	health *pgxpool.Pool // Ping's own connection, never behind queries
 
+	connConfig *pgx.ConnConfig // for ListenRemote's own connection
+	instance   string          // names this Store's writes in notifications
+
 	mu     sync.RWMutex // guards closed against wg.Add
 	closed bool
 	ctx    context.Context // cancelled by Close; stops the purge and queries
@@ -110,6 +115,11 @@ func New(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		// pgx's message can quote the URL, password included.
 		return nil, fmt.Errorf("%w: not a valid PostgreSQL URL or connection string (postgres://user@host:port/database)", ErrDatabaseURL)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (the CPU count, at least 4) is low for a relay: a
+		// REQ holds a connection while its events stream out.
+		pcfg.MaxConns = int32(max(16, 4*runtime.NumCPU()))
+	}
 	hcfg := pcfg.Copy()
 	hcfg.MaxConns, hcfg.MinConns = 1, 0
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -127,7 +137,8 @@ func New(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open event store: %w", err)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	s := &Store{cfg: cfg, log: cfg.log, pool: pool, health: health, ctx: sctx, cancel: cancel}
+	s := &Store{cfg: cfg, log: cfg.log, pool: pool, health: health, ctx: sctx, cancel: cancel,
+		connConfig: pcfg.ConnConfig, instance: newInstanceID()}
 	if cfg.purgeInterval > 0 {
 		s.wg.Add(1)
 		go func() {

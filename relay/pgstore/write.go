@@ -76,7 +76,7 @@ func (s *Store) SaveEvent(ctx context.Context, evt *nostr.Event) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx pgx.Tx) (error, error) { return insert(ctx, tx, r) })
+	return s.write(ctx, func(tx pgx.Tx) (error, error) { return s.insert(ctx, tx, r) })
 }
 
 // ReplaceEvent stores a replaceable (kind 0, 3, 10000-19999) or addressable
@@ -94,7 +94,7 @@ func (s *Store) ReplaceEvent(ctx context.Context, evt *nostr.Event) error {
 	if !nostr.IsReplaceableKind(evt.Kind) && !nostr.IsAddressableKind(evt.Kind) {
 		return fmt.Errorf("%w: kind %d", storeerr.ErrNotReplaceable, evt.Kind)
 	}
-	return s.write(ctx, func(tx pgx.Tx) (error, error) { return replace(ctx, tx, r) })
+	return s.write(ctx, func(tx pgx.Tx) (error, error) { return s.replace(ctx, tx, r) })
 }
 
 // DeleteEvent deletes the event with evt's id and its tags; deleting an event
@@ -138,7 +138,9 @@ func (s *Store) write(ctx context.Context, f func(pgx.Tx) (res, err error)) erro
 	return res
 }
 
-func insert(ctx context.Context, tx pgx.Tx, r *row) (res, err error) {
+// insert stores r and announces it to other processes (ListenRemote) when
+// the transaction commits.
+func (s *Store) insert(ctx context.Context, tx pgx.Tx, r *row) (res, err error) {
 	var seq int64
 	err = tx.QueryRow(ctx, `INSERT INTO events (id, pubkey, created_at, kind, expires_at, dtag, raw)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING seq`,
@@ -148,6 +150,9 @@ func insert(ctx context.Context, tx pgx.Tx, r *row) (res, err error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("event store insert event: %w", err)
+	}
+	if err := notify(ctx, tx, s.instance, r.id); err != nil {
+		return nil, err
 	}
 	if len(r.tags) == 0 {
 		return nil, nil
@@ -178,7 +183,7 @@ func addressLock(r *row) int32 {
 	return int32(h.Sum32())
 }
 
-func replace(ctx context.Context, tx pgx.Tx, r *row) (res, err error) {
+func (s *Store) replace(ctx context.Context, tx pgx.Tx, r *row) (res, err error) {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, addressLockClass, addressLock(r)); err != nil {
 		return nil, fmt.Errorf("event store lock address: %w", err)
 	}
@@ -223,7 +228,7 @@ func replace(ctx context.Context, tx pgx.Tx, r *row) (res, err error) {
 			return nil, fmt.Errorf("event store delete replaced: %w", err)
 		}
 	}
-	return insert(ctx, tx, r)
+	return s.insert(ctx, tx, r)
 }
 
 // decodeHex32 decodes 64 lowercase hex characters. Uppercase is refused so
