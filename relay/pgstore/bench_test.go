@@ -21,11 +21,11 @@ func BenchmarkSaveEvent(b *testing.B) { storetest.BenchSave(b, openBench) }
 
 func BenchmarkQuery100k(b *testing.B) { storetest.BenchQuery100k(b, openBench) }
 
-// BenchmarkDiskPerEvent stores 100k benchmark events (storetest.BenchEvent,
+// BenchmarkDiskPerEvent stores 30k benchmark events (storetest.BenchEvent,
 // about 1 KB of JSON each) and reports the tables' and indexes' size per
 // event. b.N does not matter.
 func BenchmarkDiskPerEvent(b *testing.B) {
-	const n = 100_000
+	const n = 30_000
 	url := pgtest.DB(b)
 	s, err := pgstore.New(b.Context(), url)
 	if err != nil {

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/fiatjaf/eventstore"
@@ -55,4 +56,28 @@ func BenchmarkCountUnion(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDiskPerEvent stores 30k benchmark events (storetest.BenchEvent,
+// about 1 KB of JSON each) and reports the database file's size per event
+// after Close (WAL checkpointed). b.N does not matter. relay/pgstore has
+// the same benchmark.
+func BenchmarkDiskPerEvent(b *testing.B) {
+	const n = 30_000
+	s, path := openTemp(b)
+	pks := storetest.BenchPubkeys(1000)
+	r := rand.New(rand.NewPCG(3, 3))
+	evs := make([]*nostr.Event, n)
+	for i := range evs {
+		evs[i] = storetest.BenchEvent(r, pks, 1_700_000_000+int64(r.IntN(30*86400)))
+	}
+	storetest.SaveAll(b, s, evs)
+	s.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+	}
+	b.ReportMetric(float64(fi.Size())/n, "bytes/event")
 }
