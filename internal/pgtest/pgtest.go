@@ -1,10 +1,11 @@
 // Package pgtest gives tests a PostgreSQL database each. A package's TestMain
-// calls Main, which uses the server named by SOVMESH_TEST_POSTGRES (a URL of
-// a role that may create databases) or else starts a throwaway cluster with
+// calls Main. DB uses the server named by SOVMESH_TEST_POSTGRES (a URL of a
+// role that may create databases) or else, at its first call, starts a
+// throwaway cluster with
 // the initdb and postgres binaries found on PATH or in Debian's
-// /usr/lib/postgresql/<version>/bin, on a free loopback port, and stops it
-// when the tests end. DB creates a fresh database for one test and drops it
-// after.
+// /usr/lib/postgresql/<version>/bin, on a free loopback port, which Main
+// stops when the tests end. Each DB call creates a fresh database for one
+// test and drops it after.
 //
 // Without a server DB skips the test, naming why; with
 // SOVMESH_TEST_POSTGRES_REQUIRED=1 (CI sets it) it fails instead.
@@ -27,6 +28,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,50 +43,65 @@ const (
 )
 
 var (
+	mainCalled bool
+	durable    bool
+
+	once       sync.Once
 	adminURL   string // server URL with rights to create databases; "" when none
 	skipReason string
+	started    *cluster
 )
 
-// Main runs the package's tests with a PostgreSQL server and returns the exit
-// code for os.Exit. The cluster it may start is stopped before it returns,
-// and is killed by the kernel if the test binary dies first.
+// Main runs the package's tests and returns the exit code for os.Exit. The
+// cluster DB may start (at its first call, so tests that need no database
+// and fuzz workers start none) is stopped before Main returns, and is killed
+// by the kernel if the test binary dies first.
 func Main(m *testing.M) int {
 	flag.Parse()
-	if u := os.Getenv(EnvURL); u != "" {
-		adminURL = u
-		return m.Run()
-	}
+	mainCalled = true
 	// Benchmarks measure a durable server; tests need no crash safety.
-	durable := flag.Lookup("test.bench") != nil && flag.Lookup("test.bench").Value.String() != ""
-	c, err := startCluster(durable)
-	if err != nil {
-		skipReason = err.Error()
-		return m.Run()
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		durable = true
 	}
-	adminURL = c.url
 	code := m.Run()
-	if err := c.stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "pgtest: stop cluster: %v\n", err)
-		if code == 0 {
-			code = 1
+	if started != nil {
+		if err := started.stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: stop cluster: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
 		}
 	}
 	return code
+}
+
+func setup() {
+	if u := os.Getenv(EnvURL); u != "" {
+		adminURL = u
+		return
+	}
+	if !mainCalled {
+		skipReason = "pgtest.Main was not called from TestMain"
+		return
+	}
+	c, err := startCluster(durable)
+	if err != nil {
+		skipReason = err.Error()
+		return
+	}
+	started, adminURL = c, c.url
 }
 
 // DB creates an empty database for t and returns its URL; the database is
 // dropped when t ends.
 func DB(t testing.TB) string {
 	t.Helper()
+	once.Do(setup)
 	if adminURL == "" {
-		reason := skipReason
-		if reason == "" {
-			reason = "pgtest.Main was not called from TestMain"
-		}
 		if os.Getenv(EnvRequired) == "1" {
-			t.Fatalf("PostgreSQL is required (%s=1) but unavailable: %s", EnvRequired, reason)
+			t.Fatalf("PostgreSQL is required (%s=1) but unavailable: %s", EnvRequired, skipReason)
 		}
-		t.Skipf("no PostgreSQL: %s (set %s to a server URL, or install PostgreSQL)", reason, EnvURL)
+		t.Skipf("no PostgreSQL: %s (set %s to a server URL, or install PostgreSQL)", skipReason, EnvURL)
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
