@@ -12,9 +12,17 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 )
 
-// notifyChannel is the PostgreSQL channel every stored event is announced
-// on, as "<store instance>:<event id hex>", when its transaction commits.
+// notifyChannel is the PostgreSQL channel stored events are announced on,
+// as "<store instance>:<event id hex>,<event id hex>...".
 const notifyChannel = "sovmesh_events"
+
+// Announcements wait in a queue of announceQueue ids and go out in
+// notifications of at most announceBatch ids (PostgreSQL's payload limit is
+// 8000 bytes).
+const (
+	announceQueue = 4096
+	announceBatch = 100
+)
 
 func newInstanceID() string {
 	var b [8]byte
@@ -22,11 +30,47 @@ func newInstanceID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func notify(ctx context.Context, tx pgx.Tx, instance string, id []byte) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, instance+":"+hex.EncodeToString(id)); err != nil {
-		return fmt.Errorf("event store notify: %w", err)
+// announce queues a committed event's id for the notifier. The NOTIFY is
+// sent after the event's own commit, from the notifier's connection:
+// PostgreSQL serializes the commits of transactions that notify, which
+// would end group commit among concurrent writers. An id that finds the
+// queue full is not announced (the event is stored and served to REQs).
+func (s *Store) announce(id []byte) {
+	select {
+	case s.announced <- id:
+	default:
+		s.log.Warn("event notification queue full; not announcing an event to other relay processes", "id", hex.EncodeToString(id))
 	}
-	return nil
+}
+
+// notifyLoop sends the queued announcements until Close.
+func (s *Store) notifyLoop() {
+	var b strings.Builder
+	for {
+		var id []byte
+		select {
+		case <-s.ctx.Done():
+			return
+		case id = <-s.announced:
+		}
+		b.Reset()
+		b.WriteString(s.instance)
+		b.WriteByte(':')
+		b.WriteString(hex.EncodeToString(id))
+	more:
+		for n := 1; n < announceBatch; n++ {
+			select {
+			case id = <-s.announced:
+				b.WriteByte(',')
+				b.WriteString(hex.EncodeToString(id))
+			default:
+				break more
+			}
+		}
+		if _, err := s.pool.Exec(s.ctx, `SELECT pg_notify($1, $2)`, notifyChannel, b.String()); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("event notification not sent", "err", err)
+		}
+	}
 }
 
 // ListenRemote calls f with each event that another Store (another relay
@@ -77,13 +121,13 @@ func (s *Store) listen(ctx context.Context, f func(*nostr.Event), listening func
 		if err != nil {
 			return err
 		}
-		from, id, ok := strings.Cut(n.Payload, ":")
+		from, ids, ok := strings.Cut(n.Payload, ":")
 		if !ok || from == s.instance {
 			continue
 		}
-		ch, err := s.QueryEvents(ctx, nostr.Filter{IDs: []string{id}})
+		ch, err := s.QueryEvents(ctx, nostr.Filter{IDs: strings.Split(ids, ",")})
 		if err != nil {
-			s.log.Warn("event notification: read the event", "id", id, "err", err)
+			s.log.Warn("event notification: read the events", "err", err)
 			continue
 		}
 		for evt := range ch {

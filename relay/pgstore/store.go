@@ -87,6 +87,7 @@ type Store struct {
 
 	connConfig *pgx.ConnConfig // for ListenRemote's own connection
 	instance   string          // names this Store's writes in notifications
+	announced  chan []byte     // ids of committed events for notifyLoop
 
 	mu     sync.RWMutex // guards closed against wg.Add
 	closed bool
@@ -138,7 +139,12 @@ func New(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Store{cfg: cfg, log: cfg.log, pool: pool, health: health, ctx: sctx, cancel: cancel,
-		connConfig: pcfg.ConnConfig, instance: newInstanceID()}
+		connConfig: pcfg.ConnConfig, instance: newInstanceID(), announced: make(chan []byte, announceQueue)}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.notifyLoop()
+	}()
 	if cfg.purgeInterval > 0 {
 		s.wg.Add(1)
 		go func() {

@@ -76,7 +76,11 @@ func (s *Store) SaveEvent(ctx context.Context, evt *nostr.Event) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx pgx.Tx) (error, error) { return s.insert(ctx, tx, r) })
+	err = s.write(ctx, func(tx pgx.Tx) (error, error) { return s.insert(ctx, tx, r) })
+	if err == nil {
+		s.announce(r.id)
+	}
+	return err
 }
 
 // ReplaceEvent stores a replaceable (kind 0, 3, 10000-19999) or addressable
@@ -94,7 +98,11 @@ func (s *Store) ReplaceEvent(ctx context.Context, evt *nostr.Event) error {
 	if !nostr.IsReplaceableKind(evt.Kind) && !nostr.IsAddressableKind(evt.Kind) {
 		return fmt.Errorf("%w: kind %d", storeerr.ErrNotReplaceable, evt.Kind)
 	}
-	return s.write(ctx, func(tx pgx.Tx) (error, error) { return s.replace(ctx, tx, r) })
+	err = s.write(ctx, func(tx pgx.Tx) (error, error) { return s.replace(ctx, tx, r) })
+	if err == nil {
+		s.announce(r.id)
+	}
+	return err
 }
 
 // DeleteEvent deletes the event with evt's id and its tags; deleting an event
@@ -138,8 +146,7 @@ func (s *Store) write(ctx context.Context, f func(pgx.Tx) (res, err error)) erro
 	return res
 }
 
-// insert stores r and announces it to other processes (ListenRemote) when
-// the transaction commits.
+// insert stores r.
 func (s *Store) insert(ctx context.Context, tx pgx.Tx, r *row) (res, err error) {
 	var seq int64
 	err = tx.QueryRow(ctx, `INSERT INTO events (id, pubkey, created_at, kind, expires_at, dtag, raw)
@@ -150,9 +157,6 @@ func (s *Store) insert(ctx context.Context, tx pgx.Tx, r *row) (res, err error) 
 	}
 	if err != nil {
 		return nil, fmt.Errorf("event store insert event: %w", err)
-	}
-	if err := notify(ctx, tx, s.instance, r.id); err != nil {
-		return nil, err
 	}
 	if len(r.tags) == 0 {
 		return nil, nil
