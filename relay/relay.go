@@ -1,5 +1,6 @@
 // Package relay is the sovmesh Nostr relay: khatru with the project's SQLite
-// event store, NIP-01/09/11/40/42/45/77, size, time and rate limits with
+// event store (or PostgreSQL with Config.Database, shared by several relay
+// processes), NIP-01/09/11/40/42/45/77, size, time and rate limits with
 // NIP-01 reasons, Prometheus metrics, and a clean shutdown that acknowledges
 // nothing it has not made durable.
 //
