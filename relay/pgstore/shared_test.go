@@ -1,12 +1,15 @@
 package pgstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/internal/pgtest"
@@ -103,4 +106,76 @@ func TestBadURL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestListenReconnects: when the listening connection is killed,
+// ListenRemote connects again and later events from the other store arrive.
+func TestListenReconnects(t *testing.T) {
+	url := pgtest.DB(t)
+	a, err := pgstore.New(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := pgstore.New(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	listening := make(chan struct{}, 8)
+	got := make(chan *nostr.Event, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.ListenRemote(ctx, func(e *nostr.Event) { got <- e }, func() { listening <- struct{}{} })
+	}()
+	defer func() { cancel(); <-done }()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-listening:
+		case <-ctx.Done():
+			t.Fatalf("not listening %s", what)
+		}
+	}
+	expect := func(e *nostr.Event) {
+		t.Helper()
+		select {
+		case g := <-got:
+			if g.ID != e.ID {
+				t.Fatalf("got %s, want %s", g.ID, e.ID)
+			}
+		case <-ctx.Done():
+			t.Fatalf("event %s not delivered", e.ID)
+		}
+	}
+	wait("at start")
+	own := storetest.Event(1, storetest.RandomHex(), 10, nil, "b's own")
+	if err := b.SaveEvent(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	e1 := storetest.Event(1, storetest.RandomHex(), 11, nil, "before")
+	if err := a.SaveEvent(ctx, e1); err != nil {
+		t.Fatal(err)
+	}
+	expect(e1) // and not b's own event, which was stored first
+
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%') k`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d listening connections (%v), want 1", killed, err)
+	}
+	wait("again after its connection was killed")
+	e2 := storetest.Event(1, storetest.RandomHex(), 12, nil, "after")
+	if err := a.SaveEvent(ctx, e2); err != nil {
+		t.Fatal(err)
+	}
+	expect(e2)
 }
