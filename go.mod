@@ -8,6 +8,7 @@ require (
 	github.com/elnosh/gonuts v0.4.2
 	github.com/fiatjaf/eventstore v0.17.8
 	github.com/fiatjaf/khatru v0.19.1
+	github.com/jackc/pgx/v5 v5.7.4
 	github.com/libp2p/go-libp2p v0.51.0
 	github.com/lightningnetwork/lnd v0.20.2-beta
 	github.com/nbd-wtf/go-nostr v0.52.3
@@ -106,7 +107,6 @@ require (
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/pgtype v1.14.4 // indirect
 	github.com/jackc/pgx/v4 v4.18.3 // indirect
-	github.com/jackc/pgx/v5 v5.7.4 // indirect
 	github.com/jackc/puddle/v2 v2.2.2 // indirect
 	github.com/jackpal/go-nat-pmp v1.0.2 // indirect
 	github.com/jbenet/go-temp-err-catcher v0.1.0 // indirect

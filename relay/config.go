@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sovmesh/sovmesh/internal/selfurl"
@@ -42,6 +43,10 @@ type Config struct {
 	Listen string
 	// DataDir holds the event database and the relay's key.
 	DataDir string
+	// Database, when set, is the postgres:// URL of a PostgreSQL database
+	// that holds the events instead of DataDir/events.db (relay/pgstore).
+	// It may hold a password: it is never logged or quoted in errors.
+	Database string
 	// ServiceURL is the relay's public websocket URL (ws:// or wss://), the
 	// one URL the "relay" tag of a NIP-42 AUTH event may name. When empty,
 	// AUTH is accepted only for URLs naming the address the relay listens on
@@ -184,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return bad("data directory is empty")
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		return bad("database: want a postgres:// URL (the value is not shown: it may hold a password)")
 	}
 	if c.ServiceURL != "" {
 		u, err := url.Parse(c.ServiceURL)

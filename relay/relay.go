@@ -1,5 +1,6 @@
 // Package relay is the sovmesh Nostr relay: khatru with the project's SQLite
-// event store, NIP-01/09/11/40/42/45/77, size, time and rate limits with
+// event store (or PostgreSQL with Config.Database, shared by several relay
+// processes), NIP-01/09/11/40/42/45/77, size, time and rate limits with
 // NIP-01 reasons, Prometheus metrics, and a clean shutdown that acknowledges
 // nothing it has not made durable.
 //
@@ -27,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sovmesh/sovmesh/internal/bip340"
+	"github.com/sovmesh/sovmesh/relay/pgstore"
 	"github.com/sovmesh/sovmesh/relay/sqlitestore"
 )
 
@@ -34,7 +36,7 @@ import (
 type Store interface {
 	eventstore.Store
 	// CountUnion counts the distinct events matching any of filters, reading
-	// at most max+1 matches of each; more than max: sqlitestore.ErrTooMany.
+	// at most max+1 matches of each; more than max: storeerr.ErrTooMany.
 	CountUnion(ctx context.Context, filters []nostr.Filter, max int64) (int64, error)
 	// Ping checks the store answers without waiting behind queries.
 	Ping(ctx context.Context) error
@@ -204,7 +206,17 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		return nil, fmt.Errorf("derive relay pubkey: %w", err)
 	}
 	store := o.store
-	if store == nil {
+	switch {
+	case store != nil:
+	case cfg.Database != "":
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		s, err := pgstore.New(ctx, cfg.Database, pgstore.WithLogger(o.log))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		store = s
+	default:
 		s, err := sqlitestore.New(filepath.Join(cfg.DataDir, "events.db"), sqlitestore.WithLogger(o.log))
 		if err != nil {
 			return nil, fmt.Errorf("relay: %w", err)
@@ -265,6 +277,9 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	for _, f := range o.onEvent {
 		r.kh.OnEventSaved = append(r.kh.OnEventSaved, f)
 		r.kh.OnEphemeralEvent = append(r.kh.OnEphemeralEvent, f)
+	}
+	if rs, ok := store.(remoteEvents); ok {
+		r.listenRemote(ctx, rs)
 	}
 	r.mux.HandleFunc("GET /healthz", r.serveHealth)
 	r.mux.Handle("GET /metrics", r.metrics.handler())
@@ -440,6 +455,34 @@ func (r *Relay) Publish(ctx context.Context, evt *nostr.Event) error {
 		r.kh.BroadcastEvent(evt)
 	}
 	return nil
+}
+
+// remoteEvents is a store shared by several relay processes that announces
+// the events the others store (pgstore does, with LISTEN/NOTIFY).
+type remoteEvents interface {
+	ListenRemote(ctx context.Context, f func(*nostr.Event), listening func())
+}
+
+// listenRemote delivers the events other relay processes store to this
+// relay's live subscriptions, and records their deletions. It waits (up to
+// ten seconds) until the store listens, so events stored once New returns
+// reach this relay's subscribers.
+func (r *Relay) listenRemote(ctx context.Context, rs remoteEvents) {
+	ready := make(chan struct{})
+	var once sync.Once
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		rs.ListenRemote(ctx, func(evt *nostr.Event) {
+			r.deletions.add(evt)
+			r.kh.BroadcastEvent(evt)
+		}, func() { once.Do(func() { close(ready) }) })
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		r.log.Warn("event store notifications not listening yet; events other relays store may not reach live subscribers")
+	}
 }
 
 // Store returns the relay's event store, for read-only views (web pages,

@@ -15,7 +15,7 @@ import (
 	"github.com/fiatjaf/khatru"
 	"github.com/nbd-wtf/go-nostr"
 
-	"github.com/sovmesh/sovmesh/relay/sqlitestore"
+	"github.com/sovmesh/sovmesh/relay/storeerr"
 )
 
 // storeHooks connects khatru to the store, timing each call and counting
@@ -30,7 +30,7 @@ func (h *storeHooks) write(ctx context.Context, op string, evt *nostr.Event, f f
 	h.r.metrics.storeSeconds.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil, errors.Is(err, eventstore.ErrDupEvent):
-	case errors.Is(err, sqlitestore.ErrNewerVersion):
+	case errors.Is(err, storeerr.ErrNewerVersion):
 		h.r.metrics.rejected.WithLabelValues("stale_version").Inc()
 	default:
 		h.r.metrics.rejected.WithLabelValues("store_" + op).Inc()
@@ -137,11 +137,11 @@ func (h *storeHooks) count(ctx context.Context, filters nostr.Filters) (int64, e
 	switch {
 	case err == nil:
 		return n, nil
-	case errors.Is(err, sqlitestore.ErrTooMany):
+	case errors.Is(err, storeerr.ErrTooMany):
 		return 0, fmt.Errorf("blocked: more than %d events match; narrow the filter", h.r.cfg.MaxCountEvents)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return 0, fmt.Errorf("blocked: counting took longer than %s; narrow the filter", h.r.cfg.CountTimeout)
-	case errors.Is(err, sqlitestore.ErrUnsupportedFilter):
+	case errors.Is(err, storeerr.ErrUnsupportedFilter):
 		return 0, err // "unsupported: ..."
 	default:
 		h.r.log.Warn("count failed", "err", err)

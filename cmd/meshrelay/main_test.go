@@ -72,6 +72,7 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"negative ip-max-connections", []string{"--ip-max-connections", "-1"}, nil, "ip-max-connections"},
 		{"negative max-connections", []string{"--max-connections", "-5"}, nil, "max-connections"},
 		{"service url not ws", []string{"--service-url", "https://relay.example.com"}, nil, "service-url"},
+		{"env database not postgres", nil, map[string]string{"SOVMESH_DATABASE": "mysql://relay:hunter2@db/relay"}, "database: want a postgres:// URL (the value is not shown"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,15 +2,16 @@ package sqlitestore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/relay/storeerr"
 )
 
 // ErrTooMany is returned by CountUnion when more events match than it may
-// count.
-var ErrTooMany = errors.New("too many matching events")
+// count (storeerr.ErrTooMany).
+var ErrTooMany = storeerr.ErrTooMany
 
 // CountUnion returns how many distinct stored events match at least one of
 // filters (NIP-45: a COUNT's filters are OR'd and counted together); limits

@@ -23,7 +23,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/fiatjaf/eventstore"
 	"github.com/sovmesh/sovmesh/internal/sqlitedb"
+	"github.com/sovmesh/sovmesh/relay/storeerr"
 )
 
 var (
@@ -39,28 +39,14 @@ var (
 	_ eventstore.Counter = (*Store)(nil)
 )
 
-// ErrNewerVersion is returned by ReplaceEvent when the store already holds a
-// newer version of the replaceable or addressable event (a later created_at,
-// or the same created_at and a lower id). Nothing is written. Its message
-// starts with the NIP-01 "duplicate:" prefix, which khatru passes on in the
-// OK message.
-var ErrNewerVersion = errors.New("duplicate: a newer version of this event is already stored")
-
-// ErrNotReplaceable is returned by ReplaceEvent for a kind that is neither
-// replaceable (0, 3, 10000-19999) nor addressable (30000-39999).
-var ErrNotReplaceable = errors.New("invalid: event kind is not replaceable")
-
-// ErrInvalidEvent is returned (wrapped, with the reason) for an event that
-// cannot be stored: an id or pubkey that is not 64 lowercase hex characters.
-var ErrInvalidEvent = errors.New("invalid: malformed event")
-
-// ErrUnsupportedFilter is returned (wrapped) by QueryEvents and CountEvents
-// for a filter on a tag whose name is not a single letter (only those are
-// indexed, as NIP-01 specifies).
-var ErrUnsupportedFilter = errors.New("unsupported: filter")
-
-// ErrClosed is returned for calls made after Close.
-var ErrClosed = errors.New("event store is closed")
+// The store's errors; see package storeerr.
+var (
+	ErrNewerVersion      = storeerr.ErrNewerVersion
+	ErrNotReplaceable    = storeerr.ErrNotReplaceable
+	ErrInvalidEvent      = storeerr.ErrInvalidEvent
+	ErrUnsupportedFilter = storeerr.ErrUnsupportedFilter
+	ErrClosed            = storeerr.ErrClosed
+)
 
 // Defaults used by New when no option changes them.
 const (

@@ -2,8 +2,8 @@
 // (eventstore.Store, and eventstore.Counter when implemented): every filter
 // field with go-nostr's Filter.Matches semantics, tag exactness, ordering
 // (created_at DESC, id ASC), limits, replaceable and addressable replacement,
-// deletion, duplicates, NIP-40 expiration and a randomized comparison against
-// brute-force matching.
+// deletion, duplicates, NIP-40 expiration, a randomized comparison against
+// brute-force matching, and the relay's bounded CountUnion when implemented.
 //
 // Events are built with random 64-hex ids and are not signed: a store keeps
 // what the relay verified and does not check signatures.
@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) eventstore.Store) {
 	t.Run("MultiLetterTag", func(t *testing.T) { testMultiLetterTag(t, mk(t)) })
 	t.Run("CancelStopsQuery", func(t *testing.T) { testCancel(t, mk(t)) })
 	t.Run("Randomized", func(t *testing.T) { testRandomized(t, mk(t)) })
+	t.Run("CountUnion", func(t *testing.T) { testCountUnion(t, mk(t)) })
 }
 
 // Event builds an unsigned event with a random id.

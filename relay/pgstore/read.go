@@ -1,0 +1,193 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/mailru/easyjson"
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/relay/storeerr"
+)
+
+// queryBuffer is how many decoded events wait in a query's channel.
+const queryBuffer = 16
+
+// QueryEvents returns the stored events matching f, newest first (created_at
+// DESC, then id ASC), at most f.Limit of them when f.Limit > 0 (0 or less:
+// no limit). Rows are decoded and sent as they are read; the channel is
+// closed at the end, when ctx is cancelled, or when the store closes. A
+// filter on a tag name longer than one letter fails with
+// storeerr.ErrUnsupportedFilter.
+func (s *Store) QueryEvents(ctx context.Context, f nostr.Filter) (chan *nostr.Event, error) {
+	return query(s, ctx, f, func(raw, id []byte) (*nostr.Event, bool) {
+		evt := &nostr.Event{}
+		if err := easyjson.Unmarshal(raw, evt); err != nil {
+			s.log.Warn("query events: stored event does not decode", "id", fmt.Sprintf("%x", id), "err", err)
+			return nil, false
+		}
+		return evt, true
+	})
+}
+
+// QueryEventsJSON is QueryEvents without the decoding: each value is one
+// event's JSON as stored. A relay sends it to clients as is.
+func (s *Store) QueryEventsJSON(ctx context.Context, f nostr.Filter) (chan []byte, error) {
+	return query(s, ctx, f, func(raw, _ []byte) ([]byte, bool) { return bytes.Clone(raw), true })
+}
+
+// query runs f and sends conv of each row's raw JSON and id (both valid only
+// during the call) on the channel it returns.
+func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, id []byte) (T, bool)) (chan T, error) {
+	spec, empty, err := normalize(f)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan T, queryBuffer)
+	if empty {
+		close(ch)
+		return ch, nil
+	}
+	var b builder
+	compile(&b, spec, s.now(), selectRows)
+	if err := s.track(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := mergeCancel(ctx, s.ctx)
+	rows, err := s.pool.Query(ctx, b.sb.String(), b.args...)
+	if err != nil {
+		cancel()
+		s.wg.Done()
+		return nil, fmt.Errorf("query events: %w", err)
+	}
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		defer close(ch)
+		defer rows.Close()
+		for rows.Next() {
+			vals := rows.RawValues()
+			v, ok := conv(vals[0], vals[1])
+			if !ok {
+				continue
+			}
+			select {
+			case ch <- v:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if err := rows.Err(); err != nil && ctx.Err() == nil {
+			s.log.Warn("query events", "err", err)
+		}
+	}()
+	return ch, nil
+}
+
+// CountEvents returns the number of stored events matching f (NIP-45);
+// f.Limit is ignored.
+func (s *Store) CountEvents(ctx context.Context, f nostr.Filter) (int64, error) {
+	spec, empty, err := normalize(f)
+	if err != nil || empty {
+		return 0, err
+	}
+	if err := s.track(); err != nil {
+		return 0, err
+	}
+	defer s.wg.Done()
+	var b builder
+	compile(&b, spec, s.now(), selectCount)
+	var n int64
+	if err := s.pool.QueryRow(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
+}
+
+// CountUnion returns how many distinct stored events match at least one of
+// filters (NIP-45: a COUNT's filters are OR'd and counted together); limits
+// are ignored. Its work is bounded: it reads at most max+1 matches of each
+// filter and returns storeerr.ErrTooMany when more than max distinct events
+// match. max must be positive.
+func (s *Store) CountUnion(ctx context.Context, filters []nostr.Filter, max int64) (int64, error) {
+	if max <= 0 {
+		return 0, fmt.Errorf("count events: max %d must be positive", max)
+	}
+	var b builder
+	b.w("SELECT count(*) FROM (")
+	parts := 0
+	now := s.now()
+	for _, f := range filters {
+		spec, empty, err := normalize(f)
+		if err != nil {
+			return 0, err
+		}
+		if empty {
+			continue
+		}
+		if parts > 0 {
+			b.w(" UNION ")
+		}
+		b.w("(")
+		compile(&b, spec, now, selectSeqs)
+		b.w(" LIMIT " + strconv.FormatInt(max+1, 10) + ")")
+		parts++
+	}
+	if parts == 0 {
+		return 0, nil
+	}
+	b.w(") u")
+	if err := s.track(); err != nil {
+		return 0, err
+	}
+	defer s.wg.Done()
+	ctx, cancel := mergeCancel(ctx, s.ctx)
+	defer cancel()
+	var n int64
+	if err := s.pool.QueryRow(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	if n > max {
+		return 0, storeerr.ErrTooMany
+	}
+	return n, nil
+}
+
+// CountByKind returns how many unexpired events of each kind are stored.
+func (s *Store) CountByKind(ctx context.Context) (map[int]int64, error) {
+	if err := s.track(); err != nil {
+		return nil, err
+	}
+	defer s.wg.Done()
+	rows, err := s.pool.Query(ctx, `SELECT kind, count(*) FROM events
+		WHERE expires_at IS NULL OR expires_at > $1 GROUP BY kind`, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("count by kind: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[int]int64)
+	for rows.Next() {
+		var k int
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, fmt.Errorf("count by kind: %w", err)
+		}
+		out[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count by kind: %w", err)
+	}
+	return out, nil
+}
+
+// mergeCancel returns a context that ends when either a or b ends.
+func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
