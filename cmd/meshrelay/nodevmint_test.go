@@ -7,20 +7,21 @@ import (
 )
 
 // nodevmintCeiling bounds the non-standard packages a nodevmint meshrelay
-// links (198 when it was set; README "Building for production"). A new
+// links (231 when it was set, with the PostgreSQL store's pgx driver for
+// --database; README "Building for production"). A new
 // dependency that crosses it is a decision to make, not an accident.
-const nodevmintCeiling = 210
+const nodevmintCeiling = 240
 
 // forbiddenInProduction are module path prefixes a nodevmint build must
 // not link: the gonuts mint, Lightning node code and the database drivers
-// and RPC stacks they bring.
+// and RPC stacks they bring. (pgx is the relay's own PostgreSQL driver,
+// --database, so it is allowed.)
 var forbiddenInProduction = []string{
 	"github.com/elnosh/gonuts/mint",
 	"github.com/lightningnetwork/",
 	"github.com/lightninglabs/",
 	"google.golang.org/grpc",
 	"go.etcd.io/",
-	"github.com/jackc/pgx",
 	"github.com/lib/pq",
 	"github.com/golang-migrate/",
 	"github.com/sovmesh/sovmesh/market/pay/devmint",
