@@ -77,6 +77,13 @@ func TestPutResumes(t *testing.T) {
 		if err := put(b); err != nil {
 			t.Fatal(err)
 		}
+		// A payment cut off with the stream never reached its provider:
+		// the daemon takes such tokens back after its grace (ReclaimLoop);
+		// here at once, so the cost is what providers were paid.
+		bn.Config.ReclaimGrace = 0
+		if _, err := bn.ReclaimStale(ctx); err != nil {
+			t.Fatal(err)
+		}
 		after, _ := bn.Wallet.Balance(ctx)
 		return before - after
 	}
@@ -124,11 +131,16 @@ func TestPutResumes(t *testing.T) {
 	}
 	// Paid what a clean put costs, within one step per provider (one
 	// chunk, 1 MiB for 7 days at 8000 sats/GiB-day: 55 sats) and the
-	// extra mint fees of the interrupted attempt's steps. Sending the 2
-	// stored stripes again would cost 220 sats more.
+	// extra mint fees of the interrupted attempt's steps, plus the step
+	// each provider asked for ahead: the interrupted put paid one step
+	// beyond what it stored, and that credit, the buyer's at the provider
+	// (nips/offer.md "Unused credit"), is not known to the resumed put,
+	// whose payer again keeps one step ahead (a clean put's last step
+	// ahead is declined at its cap). Sending the 2 stored stripes again
+	// would cost 220 sats more.
 	const step = 56
 	diff := int64(resumedSpent) - int64(cleanSpent)
-	if diff < -2*step || diff > 2*step {
+	if diff < -2*step || diff > 2*step+int64(len(provs))*step {
 		t.Fatalf("the interrupted and resumed put cost %d sats, a clean put %d", resumedSpent, cleanSpent)
 	}
 	t.Logf("clean put %d sats, interrupted and resumed %d", cleanSpent, resumedSpent)

@@ -26,6 +26,7 @@ type config struct {
 	// buyer
 	openaiAddr, socksAddr string
 	replicas              int
+	streams               int
 	minProviders          int
 	duration              time.Duration
 	maxStorage            uint64
@@ -76,6 +77,7 @@ func defaultConfig() config {
 		openaiAddr:       "127.0.0.1:8088",
 		socksAddr:        "127.0.0.1:1080",
 		replicas:         3,
+		streams:          8,
 		duration:         30 * 24 * time.Hour,
 		maxStorage:       10_000_000,
 		maxBandwidth:     100_000,
@@ -128,6 +130,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.openaiAddr, "openai", c.openaiAddr, "serve: address of the local OpenAI-compatible endpoint (empty: off)")
 	fs.StringVar(&c.socksAddr, "socks", c.socksAddr, "serve: address of the local SOCKS5 proxy (empty: off)")
 	fs.IntVar(&c.replicas, "replicas", c.replicas, "store: providers a file is spread over (survives the loss of one)")
+	fs.IntVar(&c.streams, "streams", c.streams, "store: parallel streams per storage provider in a put or get")
 	fs.IntVar(&c.minProviders, "min-providers", c.minProviders, "store: fewest providers a put may succeed with (0: 2, enough to survive losing one; 1 with --replicas 1)")
 	fs.DurationVar(&c.duration, "duration", c.duration, "store: how long files are kept")
 	fs.Uint64Var(&c.maxStorage, "max-storage-price", c.maxStorage, "most msat per GiB-day paid for storage (and per GiB uploaded or retrieved)")
@@ -273,6 +276,9 @@ func (c *config) check() error {
 	if c.replicas < 1 || c.replicas > 32 {
 		return fmt.Errorf("replicas %d: want 1 to 32", c.replicas)
 	}
+	if c.streams < 1 || c.streams > 64 {
+		return fmt.Errorf("streams %d: want 1 to 64", c.streams)
+	}
 	if c.minProviders < 0 || c.minProviders > c.replicas {
 		return fmt.Errorf("min-providers %d: want 0 (default) to --replicas (%d)", c.minProviders, c.replicas)
 	}
@@ -374,6 +380,7 @@ func (c *config) buyerConfig() buyer.Config {
 		},
 		Replicas:          c.replicas,
 		MinProviders:      c.minProviders,
+		Streams:           c.streams,
 		StorageDuration:   c.duration,
 		StallTimeout:      c.stallTimeout,
 		FirstChunkTimeout: c.firstChunkTimeout,

@@ -181,7 +181,10 @@ func TestBinaryPutResumesAfterSIGKILL(t *testing.T) {
 
 	data := filepath.Join(t.TempDir(), "agent")
 	env := []string{"SOVMESH_DATA=" + data, "SOVMESH_RELAY=" + net.Relay, "SOVMESH_MINT=" + net.Mint.URL(),
-		"SOVMESH_LISTEN=" + transport.LoopbackListenAddrs[0], "SOVMESH_REPLICAS=1"}
+		"SOVMESH_LISTEN=" + transport.LoopbackListenAddrs[0], "SOVMESH_REPLICAS=1",
+		// One stream: with several, the chunks in flight share the link
+		// and none may be whole when it stalls.
+		"SOVMESH_STREAMS=1"}
 	agentd := func(args ...string) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Env = append(os.Environ(), env...)
