@@ -1,6 +1,8 @@
-// Package state is agentd's SQLite database (migrations/agentd): market
-// sessions, the money ledger, stored files, measured providers and the
-// local spending budget.
+// Package state holds agentd's records: market sessions, stored files and
+// unfinished puts, measured providers, provider credit and the event cache
+// in agentd.db (migrations/agentd), and the money ledger and local spending
+// budget, which live in the payment journal's pay.db (migrations/pay 0004)
+// so each entry is written in its wallet operation's transaction.
 package state
 
 import (

@@ -231,7 +231,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&po.devMintListen, "dev-mint-listen", po.devMintListen, "host:port of the embedded development mint; port 0 picks one at the first start and keeps it in the data directory, so the mint's URL survives restarts (refused by a nodevmint build)")
 	fs.Uint64Var(&po.offerFee, "offer-fee", po.offerFee, "sats charged to publish an offer (0: free)")
 	fs.DurationVar(&po.offerFeePeriod, "offer-fee-period", po.offerFeePeriod, "an offer pays the offer fee once per address (kind:pubkey:d) per period, however often it is republished (0: every publication pays)")
-	fs.Uint64Var(&po.matchFee, "match-fee", po.matchFee, "sats charged per open bid the relay matches (0: free)")
+	fs.Uint64Var(&po.matchFee, "match-fee", po.matchFee, "sats charged per clear-text bid (kind 8460) published (0: free)")
 	fs.Func("operator", "npub or hex pubkey allowed into /admin, and a trust seed (default: the relay's own key)", func(v string) error {
 		pk, err := web.ParsePubkey(v)
 		if err != nil {
