@@ -66,7 +66,11 @@ func (n *Net) Config(name string) agentd.Config {
 	c.ListenAddrs = transport.LoopbackListenAddrs
 	c.KeyLogN = 4
 	c.Logger = Logger()
-	c.StreamTimeout = 5 * time.Second
+	// Long enough for a loaded CI machine under -race, where a storage
+	// answer can wait seconds for another stream's payment to be swapped
+	// at the mint (5 s timed out there); failure tests detect dead
+	// providers by their reset streams or the buyer's StallTimeout.
+	c.StreamTimeout = 20 * time.Second
 	c.PayTimeout = 10 * time.Second
 	return c
 }
