@@ -16,7 +16,7 @@ import (
 
 func cmdWallet(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | settle | mint-moved OLD NEW | restore | nwc")
+		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | fund-nwc SATS | withdraw-nwc SATS | settle | mint-moved OLD NEW | restore | nwc")
 	}
 	n, err := open(ctx, e, e.args[0] == "balance")
 	if err != nil {
@@ -109,6 +109,12 @@ func cmdWallet(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "paid %d sats (fee %d)\n", p.Amount, p.Fee)
 		return nil
+	case "fund-nwc", "withdraw-nwc":
+		v, err := sats()
+		if err != nil {
+			return err
+		}
+		return walletNWC(ctx, e, n, w, e.args[0], v)
 	case "mint-moved":
 		if len(e.args) != 3 {
 			return usageError("wallet mint-moved OLD-URL NEW-URL")
