@@ -55,6 +55,14 @@ func Fund(ctx context.Context, w *cashu.Wallet, c *Client, sats uint64, opts Mov
 		if errors.Is(err, ErrTimeout) {
 			return 0, fmt.Errorf("nwc: fund: op %d: wallet did not answer (claimed at the next start if it paid): %w", q.OpID, err)
 		}
+		// The wallet answered that it did not pay: the quote is dropped
+		// unless the mint has seen a payment after all.
+		if got, derr := w.DropMint(ctx, q.OpID, err); derr == nil && got > 0 {
+			opts.Logger.Warn("nwc wallet refused the mint quote, yet it was paid", "op", q.OpID, "sats", got)
+			return got, nil
+		} else if derr != nil && !errors.Is(derr, cashu.ErrQuoteUnpaid) {
+			return 0, fmt.Errorf("nwc: fund: op %d: wallet did not pay the mint quote: %w", q.OpID, errors.Join(err, derr))
+		}
 		return 0, fmt.Errorf("nwc: fund: op %d: wallet did not pay the mint quote: %w", q.OpID, err)
 	}
 	opts.Logger.Info("nwc paid mint quote", "op", q.OpID, "sats", sats, "fee_msat", res.FeesPaid)
