@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -84,13 +86,13 @@ func walletNWC(ctx context.Context, e *env, n *agentd.Node, w *cashu.Wallet, sub
 	defer cl.Close()
 	switch sub {
 	case "fund-nwc":
-		got, err := nwc.Fund(ctx, w, cl, sats, nwcMove(e, n, w))
+		got, err := nwc.Fund(ctx, w, cl, sats, nwcMove(&e.cfg, n, w))
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "funded %d sats from the NWC wallet\n", got)
 	default:
-		p, err := nwc.Withdraw(ctx, w, cl, sats, nwcMove(e, n, w))
+		p, err := nwc.Withdraw(ctx, w, cl, sats, nwcMove(&e.cfg, n, w))
 		if err != nil {
 			return err
 		}
@@ -99,8 +101,8 @@ func walletNWC(ctx context.Context, e *env, n *agentd.Node, w *cashu.Wallet, sub
 	return printBalance(ctx, e.stdout, w)
 }
 
-func nwcMove(e *env, n *agentd.Node, w *cashu.Wallet) nwc.MoveOptions {
-	return nwc.MoveOptions{Network: network(w.Mints()[0]), StepHook: e.cfg.node.StepHook, Logger: n.Log}
+func nwcMove(c *config, n *agentd.Node, w *cashu.Wallet) nwc.MoveOptions {
+	return nwc.MoveOptions{Network: network(w.Mints()[0]), StepHook: c.node.StepHook, Logger: n.Log}
 }
 
 func printBalance(ctx context.Context, out io.Writer, w *cashu.Wallet) error {
@@ -124,4 +126,72 @@ func (c *config) checkTopUp() error {
 		return fmt.Errorf("nwc-topup-amount %d: more than --budget-per-day %d", c.topupAmount, b)
 	}
 	return nil
+}
+
+// topUpEvery is how often a daemon checks its balance for an NWC top-up.
+const topUpEvery = 30 * time.Second
+
+// topUp funds --nwc-topup-amount from the owner's wallet when the balance
+// at the first mint is below --nwc-topup-below. Within the day's budget:
+// the agent may spend --budget-per-day less what it spent today, so a
+// top-up that would raise the balance past that is refused
+// (ErrTopUpBudget), and the owner's wallet never pays more in a day than
+// the agent may spend in it. It returns the sats funded (0: none needed).
+func topUp(ctx context.Context, c *config, n *agentd.Node, w *cashu.Wallet, cl *nwc.Client) (uint64, error) {
+	bal, err := w.MintBalance(ctx, w.Mints()[0])
+	if err != nil || bal >= c.topupBelow {
+		return 0, err
+	}
+	if per := c.node.BudgetPerDay; per > 0 {
+		spent, err := n.Budget.SpentToday(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if spent+bal+c.topupAmount > per {
+			return 0, fmt.Errorf("%w: balance %d + top-up %d + spent today %d > %d", ErrTopUpBudget, bal, c.topupAmount, spent, per)
+		}
+	}
+	return nwc.Fund(ctx, w, cl, c.topupAmount, nwcMove(c, n, w))
+}
+
+// startTopUp runs topUp at once and every topUpEvery, in a goroutine that
+// ends with ctx, when --nwc-topup-below is set; the returned stop ends it
+// early and waits for it. Without a connection it fails at once.
+func startTopUp(ctx context.Context, e *env, n *agentd.Node) (stop func(), err error) {
+	if e.cfg.topupBelow == 0 {
+		return func() {}, nil
+	}
+	w, err := n.NeedWallet()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := ownerWallet(ctx, &e.cfg, n, w)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(topUpEvery)
+		defer t.Stop()
+		for {
+			got, err := topUp(ctx, &e.cfg, n, w, cl)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				n.Log.Warn("nwc top-up refused", "below", e.cfg.topupBelow, "amount", e.cfg.topupAmount, "err", err)
+			case got > 0:
+				n.Log.Info("nwc top-up", "sats", got)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+		cl.Close()
+	}, nil
 }

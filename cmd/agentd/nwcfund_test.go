@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/market/pay/nwc"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
+	"github.com/sovmesh/sovmesh/transport"
 )
 
 // ownerNWC is the owner's Lightning wallet in these tests: agentd's NIP-47
@@ -220,5 +224,66 @@ func TestWalletFundNWCCrash(t *testing.T) {
 	}
 	if b := owner.balance(t); b != 136 {
 		t.Fatalf("owner's wallet holds %d sats after the resume, want 136 (paid once)", b)
+	}
+}
+
+// TestNWCTopUp: a daemon whose balance is below --nwc-topup-below funds
+// --nwc-topup-amount from the owner's wallet, and refuses a top-up that
+// would let the balance pass what --budget-per-day still allows today.
+func TestNWCTopUp(t *testing.T) {
+	ctx := t.Context()
+	net := nwcNet(t)
+	owner := startOwnerNWC(t, net, 500)
+	env := map[string]string{"SOVMESH_DATA": filepath.Join(t.TempDir(), "agent"), "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL(),
+		"SOVMESH_LISTEN": strings.Join(transport.LoopbackListenAddrs, ","), "SOVMESH_NWC": owner.uri.String(),
+		"SOVMESH_SOCKS": "127.0.0.1:0", "SOVMESH_NWC_TOPUP_BELOW": "50", "SOVMESH_NWC_TOPUP_AMOUNT": "100"}
+	// serve runs until the line want shows in its log.
+	serveUntil := func(want string) string {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		pr, pw := io.Pipe()
+		done := make(chan int, 1)
+		go func() {
+			done <- run(sctx, []string{"serve", "--openai="}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, pw)
+			pw.Close()
+		}()
+		var seen strings.Builder
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			seen.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), want) {
+				cancel()
+			}
+		}
+		if code := <-done; code != 0 || !strings.Contains(seen.String(), want) {
+			t.Fatalf("serve: exit %d without %q:\n%s", code, want, seen.String())
+		}
+		owner.noSecret(t, "serve's log", seen.String())
+		return seen.String()
+	}
+	if log := serveUntil(`msg="nwc top-up" `); !regexp.MustCompile(`msg="nwc top-up" .*sats=100`).MatchString(log) {
+		t.Fatalf("top-up of other than 100 sats:\n%s", log)
+	}
+	if b := owner.balance(t); b != 400 {
+		t.Fatalf("owner's wallet holds %d sats after a top-up of 100, want 400", b)
+	}
+	// Balance 100, below 150: a top-up of 100 would let 200 be spent today.
+	env["SOVMESH_NWC_TOPUP_BELOW"], env["SOVMESH_BUDGET_PER_DAY"] = "150", "150"
+	log := serveUntil(`msg="nwc top-up refused"`)
+	if !strings.Contains(log, "over --budget-per-day") {
+		t.Fatalf("refusal does not name the budget:\n%s", log)
+	}
+	var out bytes.Buffer
+	if run(ctx, []string{"wallet", "balance"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, io.Discard); !strings.HasPrefix(out.String(), "100 sats") {
+		t.Fatalf("balance after the refused top-up: %q", out.String())
+	}
+	if b := owner.balance(t); b != 400 {
+		t.Fatalf("owner's wallet holds %d sats after a refused top-up, want 400", b)
+	}
+	for _, bad := range [][]string{{"--nwc-topup-below", "10", "status"}, {"--nwc-topup-below", "10", "--nwc-topup-amount", "20000", "status"}} {
+		if _, _, err := parseConfig(bad, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 }
