@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -77,21 +78,40 @@ func ownerWallet(ctx context.Context, c *config, n *agentd.Node, w *cashu.Wallet
 	return cl, nil
 }
 
-// walletNWC runs `wallet fund-nwc SATS` and `wallet withdraw-nwc SATS`.
-func walletNWC(ctx context.Context, e *env, n *agentd.Node, w *cashu.Wallet, sub string, sats uint64) error {
+// cmdWalletNWC runs `wallet fund-nwc SATS` and `wallet withdraw-nwc SATS`;
+// the amount and the connection are checked before the node is opened.
+func cmdWalletNWC(ctx context.Context, e *env) error {
+	if len(e.args) != 2 {
+		return usageError("wallet " + e.args[0] + " SATS")
+	}
+	sats, err := strconv.ParseUint(e.args[1], 10, 64)
+	if err != nil || sats == 0 {
+		return usageError("amount must be a positive number of sats")
+	}
+	if _, err := nwcConnection(&e.cfg); err != nil {
+		return err
+	}
+	n, err := openNode(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	w, err := n.NeedWallet()
+	if err != nil {
+		return err
+	}
 	cl, err := ownerWallet(ctx, &e.cfg, n, w)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	switch sub {
-	case "fund-nwc":
+	if e.args[0] == "fund-nwc" {
 		got, err := nwc.Fund(ctx, w, cl, sats, nwcMove(&e.cfg, n, w))
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "funded %d sats from the NWC wallet\n", got)
-	default:
+	} else {
 		p, err := nwc.Withdraw(ctx, w, cl, sats, nwcMove(&e.cfg, n, w))
 		if err != nil {
 			return err

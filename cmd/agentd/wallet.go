@@ -18,6 +18,9 @@ func cmdWallet(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
 		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | fund-nwc SATS | withdraw-nwc SATS | settle | mint-moved OLD NEW | restore | nwc")
 	}
+	if e.args[0] == "fund-nwc" || e.args[0] == "withdraw-nwc" {
+		return cmdWalletNWC(ctx, e)
+	}
 	n, err := open(ctx, e, e.args[0] == "balance")
 	if err != nil {
 		return err
@@ -109,12 +112,6 @@ func cmdWallet(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "paid %d sats (fee %d)\n", p.Amount, p.Fee)
 		return nil
-	case "fund-nwc", "withdraw-nwc":
-		v, err := sats()
-		if err != nil {
-			return err
-		}
-		return walletNWC(ctx, e, n, w, e.args[0], v)
 	case "mint-moved":
 		if len(e.args) != 3 {
 			return usageError("wallet mint-moved OLD-URL NEW-URL")
