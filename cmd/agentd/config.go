@@ -201,7 +201,8 @@ Commands:
   store repair ROOT            rebuild a lost provider's shards on a new provider
   store ls                     list our files (SafeBox entries, local cache) and unfinished puts
   store grant ROOT PUBKEY      share one file's key with another pubkey
-  wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|fund-nwc SATS|withdraw-nwc SATS|settle|nwc
+  wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|fund-nwc SATS|withdraw-nwc SATS|
+                               rebalance SATS FROM TO|settle|nwc
   earnings                     provider earnings (--since)
   status                       sessions, balance, providers
   keys show|split|return-share|recover|passphrase

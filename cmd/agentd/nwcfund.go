@@ -122,7 +122,7 @@ func cmdWalletNWC(ctx context.Context, e *env) error {
 }
 
 func nwcMove(c *config, n *agentd.Node, w *cashu.Wallet) nwc.MoveOptions {
-	return nwc.MoveOptions{Network: network(w.Mints()[0]), StepHook: c.node.StepHook, Logger: n.Log}
+	return nwc.MoveOptions{Network: network(w.Mints()[0]), Logger: n.Log}
 }
 
 func printBalance(ctx context.Context, out io.Writer, w *cashu.Wallet) error {

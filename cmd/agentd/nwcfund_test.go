@@ -17,6 +17,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/market/pay/nwc"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
@@ -208,10 +209,10 @@ func TestWalletFundNWCCrash(t *testing.T) {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Env = append(cmd.Env, "SOVMESH_CRASH_AT="+nwc.PaidStep, "SOVMESH_LOG_LEVEL=debug")
+	cmd.Env = append(cmd.Env, "SOVMESH_CRASH_AT="+cashu.MintPaidStep, "SOVMESH_LOG_LEVEL=debug")
 	out, err := cmd.CombinedOutput()
 	if err == nil || cmd.ProcessState.Exited() {
-		t.Fatalf("agentd was not killed at %s: %v\n%s", nwc.PaidStep, err, out)
+		t.Fatalf("agentd was not killed at %s: %v\n%s", cashu.MintPaidStep, err, out)
 	}
 	owner.noSecret(t, "the killed agentd's output", string(out))
 	if b := owner.balance(t); b != 136 {

@@ -155,31 +155,6 @@ func (w *Wallet) claimMint(ctx context.Context, opID int64, retried bool) (uint6
 	return op.Amount, w.completeSwap(ctx, op, d, res.Signatures)
 }
 
-// DropMint gives up a mint quote its payer refused to pay: if the mint
-// reports it unpaid, the op fails (nothing moved; no later start asks the
-// mint for it again), else it is claimed as ClaimMint does, so a quote
-// paid after all is never lost. It returns the sats claimed (0 when
-// dropped).
-func (w *Wallet) DropMint(ctx context.Context, opID int64, cause error) (uint64, error) {
-	got, err := w.ClaimMint(ctx, opID)
-	if !errors.Is(err, ErrQuoteUnpaid) {
-		return got, err
-	}
-	op, err := w.j.Get(ctx, opID)
-	if err != nil {
-		return 0, err
-	}
-	d, err := decodeOp(op)
-	if err != nil {
-		return 0, err
-	}
-	if len(d.Outputs) > 0 {
-		// Outputs were sent for signing once: keep the op for Resume.
-		return 0, fmt.Errorf("cashu: drop mint quote: op %d: %w", opID, ErrQuoteUnpaid)
-	}
-	return 0, w.failOp(ctx, op, d, fmt.Errorf("%w: %w", ErrQuoteUnpaid, cause))
-}
-
 // Fund requests a mint quote and claims it at once: with the dev mint (whose
 // fake Lightning backend pays every invoice) it is how tests get money.
 func (w *Wallet) Fund(ctx context.Context, amount uint64) error {

@@ -11,10 +11,6 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 )
 
-// PaidStep is the crash-test step (internal/crashat) of Fund right after
-// the wallet service paid the mint quote, before the ecash is claimed.
-const PaidStep = "nwc.paid"
-
 // MoveOptions shape Fund and Withdraw.
 type MoveOptions struct {
 	// Mint of the Cashu wallet to fund or withdraw from (default its first).
@@ -24,68 +20,40 @@ type MoveOptions struct {
 	// ClaimWait bounds Fund's wait, once paid, for the mint to see the
 	// payment (default 2m); past it the claim is left to the wallet's Resume.
 	ClaimWait time.Duration
-	// StepHook, for crash tests, is called with PaidStep.
-	StepHook func(step string) error
 	// Logger; default discard.
 	Logger *slog.Logger
 }
 
 func (o *MoveOptions) defaults() {
-	if o.ClaimWait <= 0 {
-		o.ClaimWait = 2 * time.Minute
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
-// Fund moves sats from the wallet service behind c into the Cashu wallet w:
-// a NUT-04 mint quote (journaled by w), paid by pay_invoice, then claimed.
-// A crash or a lost answer after the quote leaves w a prepared mint op that
-// w.Resume claims once the mint has seen the payment; nothing pays a quote
-// twice, since only Fund pays and Resume only claims.
+// Fund moves sats from the wallet service behind c into the Cashu wallet w
+// (cashu.Wallet.MintPaidBy: a journaled NUT-04 quote, paid by pay_invoice,
+// then claimed; a crash or a lost answer after the quote leaves w a mint
+// op its Resume claims once paid).
 func Fund(ctx context.Context, w *cashu.Wallet, c *Client, sats uint64, opts MoveOptions) (uint64, error) {
 	opts.defaults()
-	q, err := w.RequestMint(ctx, opts.Mint, sats)
+	pay := func(ctx context.Context, invoice string) error {
+		res, err := c.PayInvoice(ctx, invoice, opts.Network, bolt11.Expect{AmountMsat: sats * 1000})
+		if err != nil && !refused(err) {
+			// Sent, but no answer (timeout, dropped connection, cancel):
+			// the wallet may still pay.
+			return fmt.Errorf("nwc: no answer from the wallet: %w: %w", cashu.ErrPending, err)
+		}
+		if err != nil {
+			return fmt.Errorf("nwc: wallet did not pay: %w", err)
+		}
+		opts.Logger.Info("nwc paid mint quote", "sats", sats, "fee_msat", res.FeesPaid)
+		return nil
+	}
+	got, err := w.MintPaidBy(ctx, opts.Mint, sats, pay, opts.ClaimWait)
 	if err != nil {
-		return 0, err
+		return got, fmt.Errorf("nwc: fund: %w", err)
 	}
-	res, err := c.PayInvoice(ctx, q.Invoice, opts.Network, bolt11.Expect{AmountMsat: sats * 1000})
-	if err != nil {
-		if errors.Is(err, ErrTimeout) {
-			return 0, fmt.Errorf("nwc: fund: op %d: wallet did not answer (claimed at the next start if it paid): %w", q.OpID, err)
-		}
-		// The wallet answered that it did not pay: the quote is dropped
-		// unless the mint has seen a payment after all.
-		if got, derr := w.DropMint(ctx, q.OpID, err); derr == nil && got > 0 {
-			opts.Logger.Warn("nwc wallet refused the mint quote, yet it was paid", "op", q.OpID, "sats", got)
-			return got, nil
-		} else if derr != nil && !errors.Is(derr, cashu.ErrQuoteUnpaid) {
-			return 0, fmt.Errorf("nwc: fund: op %d: wallet did not pay the mint quote: %w", q.OpID, errors.Join(err, derr))
-		}
-		return 0, fmt.Errorf("nwc: fund: op %d: wallet did not pay the mint quote: %w", q.OpID, err)
-	}
-	opts.Logger.Info("nwc paid mint quote", "op", q.OpID, "sats", sats, "fee_msat", res.FeesPaid)
-	if opts.StepHook != nil {
-		if err := opts.StepHook(PaidStep); err != nil {
-			return 0, err
-		}
-	}
-	wait := time.NewTimer(opts.ClaimWait)
-	defer wait.Stop()
-	for {
-		got, err := w.ClaimMint(ctx, q.OpID)
-		if !errors.Is(err, cashu.ErrQuoteUnpaid) {
-			return got, err
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-wait.C:
-			return 0, fmt.Errorf("nwc: fund: op %d paid, but the mint has not seen it yet (claimed at the next start): %w", q.OpID, err)
-		case <-time.After(time.Second):
-		}
-	}
+	return got, nil
 }
 
 // Withdraw moves sats from the Cashu wallet w to the wallet service behind
@@ -107,4 +75,21 @@ func Withdraw(ctx context.Context, w *cashu.Wallet, c *Client, sats uint64, opts
 		opts.Logger.Warn("nwc wallet has not confirmed the withdrawal", "op", p.OpID, "state", st.State, "err", err)
 	}
 	return p, nil
+}
+
+// refused reports that a pay_invoice did not pay: the wallet answered
+// with an error, or the invoice failed the checks made before sending.
+// Other errors (no answer) leave the payment's outcome open.
+func refused(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return true
+	}
+	for _, s := range []error{bolt11.ErrMalformed, bolt11.ErrWrongNetwork, bolt11.ErrExpired, bolt11.ErrNoAmount,
+		bolt11.ErrWrongAmount, bolt11.ErrDescriptionHash} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
 }
