@@ -159,7 +159,7 @@ func TestWalletFundNWC(t *testing.T) {
 		{"no connection", map[string]string{"SOVMESH_NWC": ""}, []string{"wallet", "fund-nwc", "5"}, 1, "no NWC connection"},
 		{"world-readable file", map[string]string{"SOVMESH_NWC_FILE": loose}, []string{"wallet", "fund-nwc", "5"}, 1, "chmod 600"},
 		{"malformed URI", map[string]string{"SOVMESH_NWC": strings.Replace(owner.uri.String(), "relay=", "relay=http%3A%2F%2F", 1)}, []string{"wallet", "fund-nwc", "5"}, 1, "malformed connection URI"},
-		{"owner's wallet short", nil, []string{"wallet", "fund-nwc", "100000"}, 1, "did not pay the mint quote"},
+		{"owner's wallet refuses (over its budget)", nil, []string{"wallet", "fund-nwc", "100000"}, 1, "wallet did not pay: nwc: QUOTA_EXCEEDED"},
 		{"agent's wallet short", nil, []string{"wallet", "withdraw-nwc", "101"}, 1, "withdraw"},
 		{"no amount", nil, []string{"wallet", "fund-nwc"}, 2, "SATS"},
 		{"URI as a flag", nil, []string{"wallet", "fund-nwc", "5", "--nwc", owner.uri.String()}, 2, "flag provided but not defined"},
