@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,10 @@ var (
 // SOVMESH_NWC. Errors name the source, never the URI.
 func nwcConnection(c *config) (nwc.URI, error) {
 	raw, src := c.nwcURI, nwcEnv
+	if strings.Contains(c.nwcFile, "://") || strings.Contains(c.nwcFile, "walletconnect") {
+		// The URI given as the flag's value: not echoed.
+		return nwc.URI{}, errors.New("nwc-file takes the name of a file holding the URI, not the URI (a flag value is not secret)")
+	}
 	if c.nwcFile != "" {
 		src = "nwc-file " + c.nwcFile
 		fi, err := os.Stat(c.nwcFile)
