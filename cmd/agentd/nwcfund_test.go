@@ -239,7 +239,7 @@ func TestNWCTopUp(t *testing.T) {
 	env := map[string]string{"SOVMESH_DATA": filepath.Join(t.TempDir(), "agent"), "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL(),
 		"SOVMESH_LISTEN": strings.Join(transport.LoopbackListenAddrs, ","), "SOVMESH_NWC": owner.uri.String(),
 		"SOVMESH_SOCKS": "127.0.0.1:0", "SOVMESH_NWC_TOPUP_BELOW": "50", "SOVMESH_NWC_TOPUP_AMOUNT": "100"}
-	// serve runs until the line want shows in its log.
+	// serve runs until the line want shows in its log and it has started.
 	serveUntil := func(want string) string {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -254,7 +254,9 @@ func TestNWCTopUp(t *testing.T) {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			seen.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), want) {
+			// Stop once the line showed and serve has started (a cancel
+			// while it starts is an error exit).
+			if strings.Contains(seen.String(), want) && strings.Contains(seen.String(), "SOCKS5 proxy on") {
 				cancel()
 			}
 		}
