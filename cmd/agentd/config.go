@@ -68,6 +68,12 @@ type config struct {
 	to        string
 	wait      time.Duration
 
+	// Lightning through NWC (nwcfund.go)
+	nwcFile     string
+	nwcURI      string // SOVMESH_NWC: the connection URI itself (a secret: env only)
+	topupBelow  uint64
+	topupAmount uint64
+
 	logLevel, logFormat string
 }
 
@@ -176,6 +182,9 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.owner, "owner", c.owner, "keys return-share/recover: pubkey whose key is recovered")
 	fs.StringVar(&c.to, "to", c.to, "keys return-share: the recovery pubkey the owner shows")
 	fs.DurationVar(&c.wait, "wait", c.wait, "keys recover: how long to wait for shares")
+	fs.StringVar(&c.nwcFile, "nwc-file", c.nwcFile, "file (mode 0600) holding the owner's nostr+walletconnect:// URI, for wallet fund-nwc/withdraw-nwc and top-ups (or the URI itself in SOVMESH_NWC)")
+	fs.Uint64Var(&c.topupBelow, "nwc-topup-below", c.topupBelow, "serve, provide: when the balance falls below this many sats, fund --nwc-topup-amount from the NWC wallet (0: off)")
+	fs.Uint64Var(&c.topupAmount, "nwc-topup-amount", c.topupAmount, "sats each NWC top-up funds (at most --budget-per-day)")
 	fs.StringVar(&c.logLevel, "log-level", c.logLevel, "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "text or json")
 	return fs
@@ -195,7 +204,8 @@ Commands:
   store repair ROOT            rebuild a lost provider's shards on a new provider
   store ls                     list our files (SafeBox entries, local cache) and unfinished puts
   store grant ROOT PUBKEY      share one file's key with another pubkey
-  wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|settle|nwc
+  wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|fund-nwc SATS|withdraw-nwc SATS|
+                               rebalance SATS FROM TO|settle|nwc
   earnings                     provider earnings (--since)
   status                       sessions, balance, providers
   keys show|split|return-share|recover|passphrase
@@ -224,6 +234,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return c, nil, err
 	}
 	c.node.Passphrase = getenv("SOVMESH_PASSPHRASE")
+	c.nwcURI = getenv(nwcEnv)
 	// A crash test's kill point (internal/crashat); not a flag.
 	hook, err := crashat.FromEnv(getenv)
 	if err != nil {
@@ -290,6 +301,9 @@ func (c *config) check() error {
 	}
 	if c.priceFloorPct == 0 || c.priceFloorPct > 100 || c.priceCeilPct < 100 {
 		return errors.New("price-floor must be 1-100 and price-ceiling at least 100 (percent of the base)")
+	}
+	if err := c.checkTopUp(); err != nil {
+		return err
 	}
 	if !nips.Tier(c.tier).Valid() {
 		return fmt.Errorf("tier %q: want root, branch or leaf", c.tier)

@@ -24,6 +24,11 @@ func cmdProvide(ctx context.Context, e *env) error {
 	defer n.Close()
 	stopWatch := watchAuthorizations(ctx, n)
 	defer stopWatch()
+	stopTopUp, err := startTopUp(ctx, e, n)
+	if err != nil {
+		return err
+	}
+	defer stopTopUp()
 	p, err := provider.New(n, pc)
 	if err != nil {
 		return err
@@ -44,6 +49,11 @@ func cmdServe(ctx context.Context, e *env) error {
 	defer n.Close()
 	stopWatch := watchAuthorizations(ctx, n)
 	defer stopWatch()
+	stopTopUp, err := startTopUp(ctx, e, n)
+	if err != nil {
+		return err
+	}
+	defer stopTopUp()
 	// Payments the payee never redeemed come back every grace period.
 	rctx, stopReclaim := context.WithCancel(ctx)
 	reclaimDone := make(chan struct{})

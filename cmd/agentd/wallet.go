@@ -16,7 +16,10 @@ import (
 
 func cmdWallet(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | settle | mint-moved OLD NEW | restore | nwc")
+		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | fund-nwc SATS | withdraw-nwc SATS | rebalance SATS FROM TO | settle | mint-moved OLD NEW | restore | nwc")
+	}
+	if e.args[0] == "fund-nwc" || e.args[0] == "withdraw-nwc" {
+		return cmdWalletNWC(ctx, e)
 	}
 	n, err := open(ctx, e, e.args[0] == "balance")
 	if err != nil {
@@ -119,6 +122,8 @@ func cmdWallet(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "moved %d sats from %s to %s (same keysets)\n", moved, e.args[1], e.args[2])
 		return nil
+	case "rebalance":
+		return walletRebalance(ctx, e, w)
 	case "restore":
 		return restoreWallet(ctx, e, w)
 	case "settle":

@@ -11,8 +11,8 @@
 // "send.sent" (the token made and journaled, not yet handed over),
 // "receive.journaled", "receive.swapped", "reclaim.journaled",
 // "reclaim.swapped", "split.journaled", "split.swapped", "mint.journaled",
-// "melt.journaled", "melt.answered" (market/pay/cashu) and "fee.received"
-// (market/pay/fees).
+// "melt.journaled", "melt.answered", "mint.paid" (market/pay/cashu) and
+// "fee.received" (market/pay/fees).
 package crashat
 
 import (

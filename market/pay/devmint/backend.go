@@ -30,6 +30,11 @@ type Backend struct {
 	reserve  uint64
 	outgoing map[string]lightning.PaymentStatus // by payment hash, payments to network invoices
 	file     *os.File                           // invoices, one JSON line each; nil: memory only
+	// strict: an invoice is paid only once a Backend of this process paid
+	// it (SetStrict).
+	strict  bool
+	closed  chan struct{}
+	closeMu sync.Once
 }
 
 var _ lightning.Client = (*Backend)(nil)
@@ -38,12 +43,44 @@ var _ lightning.Client = (*Backend)(nil)
 // issued, by payment hash.
 var network sync.Map
 
+// netPaid holds the payment hashes of the invoices a Backend of this
+// process paid; paidSignal is closed (and replaced) at each such payment.
+var (
+	netPaid    sync.Map
+	paidMu     sync.Mutex
+	paidSignal = make(chan struct{})
+)
+
+func markNetPaid(hash string) {
+	netPaid.Store(hash, true)
+	paidMu.Lock()
+	close(paidSignal)
+	paidSignal = make(chan struct{})
+	paidMu.Unlock()
+}
+
+func nextPayment() <-chan struct{} {
+	paidMu.Lock()
+	defer paidMu.Unlock()
+	return paidSignal
+}
+
 // NewBackend returns an empty fake Lightning backend that reserves
 // feeReserve sats of Lightning fee for each payment it makes (a mint asks
 // payers for amount + reserve; gonuts' mint keeps all of it, having no NUT-08
 // change).
 func NewBackend(feeReserve uint64) *Backend {
-	return &Backend{reserve: feeReserve, outgoing: make(map[string]lightning.PaymentStatus)}
+	return &Backend{reserve: feeReserve, outgoing: make(map[string]lightning.PaymentStatus), closed: make(chan struct{})}
+}
+
+// SetStrict makes the backend report its invoices paid only once another
+// Backend of this process has paid them (a melt at another dev mint), not
+// at once: a mint quote nobody paid stays unpaid, as on a real mint. Call
+// it before the mint issues invoices.
+func (b *Backend) SetStrict() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.strict = true
 }
 
 // InvoicesFile holds, in the mint's folder, the invoices its backend issued.
@@ -88,6 +125,7 @@ func OpenBackend(path string, feeReserve uint64) (*Backend, error) {
 
 // Close closes the invoices file, if any.
 func (b *Backend) Close() error {
+	b.closeMu.Do(func() { close(b.closed) })
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.file == nil {
@@ -136,7 +174,12 @@ const invoiceExpiry = 3600
 func (b *Backend) InvoiceStatus(hash string) (lightning.Invoice, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.fake.InvoiceStatus(hash)
+	inv, err := b.fake.InvoiceStatus(hash)
+	if err == nil && b.strict {
+		_, paid := netPaid.Load(hash)
+		inv.Settled = paid
+	}
+	return inv, err
 }
 
 // SendPayment implements lightning.Client. A payment to an invoice of this
@@ -149,6 +192,7 @@ func (b *Backend) SendPayment(ctx context.Context, request string, maxFee uint64
 		if pre, ok := network.Load(hash); ok {
 			st := lightning.PaymentStatus{Preimage: pre.(string), PaymentStatus: lightning.Succeeded}
 			b.outgoing[hash] = st
+			markNetPaid(hash)
 			return st, nil
 		}
 	}
@@ -194,4 +238,26 @@ type invoiceSub struct {
 	hash string
 }
 
-func (s invoiceSub) Recv() (lightning.Invoice, error) { return s.b.InvoiceStatus(s.hash) }
+// Recv returns the invoice's state; on a strict backend it waits, while
+// the invoice is unpaid, for a payment on the network or the backend's
+// close (an error then).
+func (s invoiceSub) Recv() (lightning.Invoice, error) {
+	for {
+		next := nextPayment()
+		inv, err := s.b.InvoiceStatus(s.hash)
+		if err != nil || inv.Settled || !s.b.isStrict() {
+			return inv, err
+		}
+		select {
+		case <-next:
+		case <-s.b.closed:
+			return inv, errors.New("devmint: backend closed")
+		}
+	}
+}
+
+func (b *Backend) isStrict() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.strict
+}

@@ -57,6 +57,10 @@ type Options struct {
 	// folder (file "port") and reused; if it is taken at a later start,
 	// Start fails naming it rather than moving the mint.
 	Listen string
+	// Strict: an invoice of this mint is paid only when another dev mint
+	// of this process pays it (Backend.SetStrict), so an unpaid mint quote
+	// stays unpaid. Default: every invoice is paid at once.
+	Strict bool
 }
 
 // PortFile holds, in the mint's folder, the port picked at its first start.
@@ -108,6 +112,9 @@ func Start(ctx context.Context, dir string, opts Options) (*Mint, error) {
 	if err != nil {
 		ln.Close()
 		return nil, err
+	}
+	if opts.Strict {
+		backend.SetStrict()
 	}
 	srv, err := mint.SetupMintServer(mint.Config{
 		Port:            port,

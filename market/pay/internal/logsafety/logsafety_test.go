@@ -273,11 +273,23 @@ func TestNoSecretsInLogs(t *testing.T) {
 	sec.err(err)
 	_, err = c.PayInvoice(ctx, q2.Invoice, "signet", bolt11.Expect{}) // paid already
 	sec.err(err)
+	// nwc.Fund and nwc.Withdraw: ecash in from the service's wallet and
+	// out to it, a withdrawal the wallet cannot cover, a fund the service
+	// refuses (the dev mint pays its quote anyway: claimed, logged).
+	move := nwc.MoveOptions{Network: "signet", Logger: log}
+	_, err = nwc.Fund(ctx, payer, c, 4, move)
+	sec.err(err)
+	_, err = nwc.Withdraw(ctx, payer, c, 2, move)
+	sec.err(err)
+	_, err = nwc.Withdraw(ctx, payer, c, 1_000_000, move)
+	sec.err(err)
 	stranger := uri
 	stranger.Secret = nostr.GeneratePrivateKey()
 	sec.key("stranger secret", stranger.Secret)
 	if sc, err := nwc.Connect(ctx, stranger, nwc.ClientOptions{Timeout: 5 * time.Second}); err == nil {
 		_, err = sc.GetBalance(ctx)
+		sec.err(err)
+		_, err = nwc.Fund(ctx, payer, sc, 3, move)
 		sec.err(err)
 		sc.Close()
 	}
@@ -305,7 +317,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	out := buf.String()
 	// The log is not empty: the packages did log.
 	for _, want := range []string{"dev mint started", "payment op completed", "payment op failed", "payments resumed",
-		"fee charged", "nwc connection created", "nut24 payment refused"} {
+		"fee charged", "nwc connection created", "nut24 payment refused", "nwc paid mint quote", "mint quote paid although its payer refused"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log has no %q line", want)
 		}

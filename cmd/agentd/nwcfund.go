@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sovmesh/sovmesh/agentd"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/market/pay/nwc"
+)
+
+// Lightning through NWC: the owner's Lightning wallet, reached over NIP-47
+// with a nostr+walletconnect:// URI, funds the agent's Cashu wallet (a
+// NUT-04 mint quote whose invoice the owner's wallet pays) and takes
+// withdrawals (an invoice the owner's wallet makes, paid by a NUT-05
+// melt). The URI holds a secret: it comes from a 0600 file (--nwc-file)
+// or SOVMESH_NWC, never from a flag value, and is never logged or put in
+// an error.
+
+// nwcEnv is the environment variable holding the URI itself.
+const nwcEnv = "SOVMESH_NWC"
+
+var (
+	// ErrNoNWC: no NWC connection is configured.
+	ErrNoNWC = errors.New("no NWC connection: set --nwc-file FILE (mode 0600) or " + nwcEnv)
+	// ErrNWCFileMode: the NWC file is readable by others than its owner.
+	ErrNWCFileMode = errors.New("readable by group or others (it holds a secret): chmod 600 it")
+	// ErrTopUpBudget: an NWC top-up would pass the day's budget.
+	ErrTopUpBudget = errors.New("NWC top-up over --budget-per-day")
+)
+
+// nwcConnection reads the owner's NWC URI: --nwc-file first, then
+// SOVMESH_NWC. Errors name the source, never the URI.
+func nwcConnection(c *config) (nwc.URI, error) {
+	raw, src := c.nwcURI, nwcEnv
+	if strings.Contains(c.nwcFile, "://") || strings.Contains(c.nwcFile, "walletconnect") {
+		// The URI given as the flag's value: not echoed.
+		return nwc.URI{}, errors.New("nwc-file takes the name of a file holding the URI, not the URI (a flag value is not secret)")
+	}
+	if c.nwcFile != "" {
+		src = "nwc-file " + c.nwcFile
+		fi, err := os.Stat(c.nwcFile)
+		if err != nil {
+			return nwc.URI{}, fmt.Errorf("nwc-file: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nwc.URI{}, fmt.Errorf("%s: mode %04o: %w", src, fi.Mode().Perm(), ErrNWCFileMode)
+		}
+		b, err := os.ReadFile(c.nwcFile)
+		if err != nil {
+			return nwc.URI{}, fmt.Errorf("nwc-file: %w", err)
+		}
+		raw = string(b)
+	}
+	if raw == "" {
+		return nwc.URI{}, ErrNoNWC
+	}
+	u, err := nwc.ParseURI(raw)
+	if err != nil {
+		return nwc.URI{}, fmt.Errorf("%s: %w", src, err)
+	}
+	return u, nil
+}
+
+// ownerWallet connects to the owner's NWC wallet service.
+func ownerWallet(ctx context.Context, c *config, n *agentd.Node, w *cashu.Wallet) (*nwc.Client, error) {
+	u, err := nwcConnection(c)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := nwc.Connect(ctx, u, nwc.ClientOptions{Network: network(w.Mints()[0])})
+	if err != nil {
+		return nil, err
+	}
+	n.Log.Info("nwc wallet connected", "wallet", u.Redacted())
+	return cl, nil
+}
+
+// cmdWalletNWC runs `wallet fund-nwc SATS` and `wallet withdraw-nwc SATS`;
+// the amount and the connection are checked before the node is opened.
+func cmdWalletNWC(ctx context.Context, e *env) error {
+	if len(e.args) != 2 {
+		return usageError("wallet " + e.args[0] + " SATS")
+	}
+	sats, err := strconv.ParseUint(e.args[1], 10, 64)
+	if err != nil || sats == 0 {
+		return usageError("amount must be a positive number of sats")
+	}
+	if _, err := nwcConnection(&e.cfg); err != nil {
+		return err
+	}
+	n, err := openNode(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	w, err := n.NeedWallet()
+	if err != nil {
+		return err
+	}
+	cl, err := ownerWallet(ctx, &e.cfg, n, w)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if e.args[0] == "fund-nwc" {
+		got, err := nwc.Fund(ctx, w, cl, sats, nwcMove(&e.cfg, n, w))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "funded %d sats from the NWC wallet\n", got)
+	} else {
+		p, err := nwc.Withdraw(ctx, w, cl, sats, nwcMove(&e.cfg, n, w))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "withdrew %d sats to the NWC wallet (fee %d)\n", p.Amount, p.Fee)
+	}
+	return printBalance(ctx, e.stdout, w)
+}
+
+func nwcMove(c *config, n *agentd.Node, w *cashu.Wallet) nwc.MoveOptions {
+	return nwc.MoveOptions{Network: network(w.Mints()[0]), Logger: n.Log}
+}
+
+func printBalance(ctx context.Context, out io.Writer, w *cashu.Wallet) error {
+	bal, err := w.Balance(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "balance %d sats\n", bal)
+	return nil
+}
+
+// checkTopUp checks the top-up settings.
+func (c *config) checkTopUp() error {
+	if c.topupBelow == 0 {
+		return nil
+	}
+	if c.topupAmount == 0 {
+		return errors.New("nwc-topup-below needs --nwc-topup-amount")
+	}
+	if b := c.node.BudgetPerDay; b > 0 && c.topupAmount > b {
+		return fmt.Errorf("nwc-topup-amount %d: more than --budget-per-day %d", c.topupAmount, b)
+	}
+	return nil
+}
+
+// topUpEvery is how often a daemon checks its balance for an NWC top-up.
+const topUpEvery = 30 * time.Second
+
+// topUp funds --nwc-topup-amount from the owner's wallet when the balance
+// at the first mint is below --nwc-topup-below. Within the day's budget:
+// the agent may spend --budget-per-day less what it spent today, so a
+// top-up that would raise the balance past that is refused
+// (ErrTopUpBudget), and the owner's wallet never pays more in a day than
+// the agent may spend in it. It returns the sats funded (0: none needed).
+func topUp(ctx context.Context, c *config, n *agentd.Node, w *cashu.Wallet, cl *nwc.Client) (uint64, error) {
+	bal, err := w.MintBalance(ctx, w.Mints()[0])
+	if err != nil || bal >= c.topupBelow {
+		return 0, err
+	}
+	if per := c.node.BudgetPerDay; per > 0 {
+		spent, err := n.Budget.SpentToday(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if spent+bal+c.topupAmount > per {
+			return 0, fmt.Errorf("%w: balance %d + top-up %d + spent today %d > %d", ErrTopUpBudget, bal, c.topupAmount, spent, per)
+		}
+	}
+	return nwc.Fund(ctx, w, cl, c.topupAmount, nwcMove(c, n, w))
+}
+
+// startTopUp runs topUp at once and every topUpEvery, in a goroutine that
+// ends with ctx, when --nwc-topup-below is set; the returned stop ends it
+// early and waits for it. Without a connection it fails at once.
+func startTopUp(ctx context.Context, e *env, n *agentd.Node) (stop func(), err error) {
+	if e.cfg.topupBelow == 0 {
+		return func() {}, nil
+	}
+	w, err := n.NeedWallet()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := ownerWallet(ctx, &e.cfg, n, w)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(topUpEvery)
+		defer t.Stop()
+		for {
+			got, err := topUp(ctx, &e.cfg, n, w, cl)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				n.Log.Warn("nwc top-up refused", "below", e.cfg.topupBelow, "amount", e.cfg.topupAmount, "err", err)
+			case got > 0:
+				n.Log.Info("nwc top-up", "sats", got)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+		cl.Close()
+	}, nil
+}
