@@ -157,7 +157,7 @@ func TestBundleCarriesChunks(t *testing.T) {
 		t.Fatal("file read with its only provider gone")
 	}
 	bn := net.Node(t, "provB", 0)
-	runProvider(t, bn)
+	stopB := runProvider(t, bn)
 	if _, errs, code = cli(buyerEnv, "bundle", "moved", root, a.Key.Pubkey, strings.Repeat("ab", 32)); code == 0 {
 		t.Fatalf("moved to a provider that holds nothing: %s", errs)
 	}
@@ -172,5 +172,24 @@ func TestBundleCarriesChunks(t *testing.T) {
 	}
 	if out, _, _ = cli(buyerEnv, "store", "ls"); !strings.Contains(out, "doc.bin") {
 		t.Fatalf("ls: %s", out)
+	}
+
+	// B gone too, and the relay out of reach: the owner imports the bundle
+	// into its own data directory and reads the file from it with its key.
+	stopB()
+	bn.Close()
+	buyerEnv["SOVMESH_RELAY"] = downURL(t, "ws")
+	dst2 := filepath.Join(t.TempDir(), "local.bin")
+	if _, _, code = cli(buyerEnv, "store", "get", root, "-o", dst2); code == 0 {
+		t.Fatal("file read with every provider gone and no bundle imported")
+	}
+	if _, errs, code = cli(buyerEnv, "bundle", "import", bundle, a.Key.Pubkey); code != 0 || !strings.Contains(errs, "4 stored") {
+		t.Fatalf("owner's import: %d %s", code, errs)
+	}
+	if _, errs, code = cli(buyerEnv, "store", "get", root, "-o", dst2); code != 0 || !strings.Contains(errs, "from the chunks in") {
+		t.Fatalf("local get: %d %s", code, errs)
+	}
+	if got, _ := os.ReadFile(dst2); !bytes.Equal(got, blob) {
+		t.Fatal("file read from the imported bundle differs")
 	}
 }
