@@ -79,8 +79,10 @@ func chunksIn(t *testing.T, data string) int {
 // its chunks are exported from A's data directory, checked and imported
 // into provider B's (refused when unsigned by a trusted key or tampered
 // with, nothing imported; importing twice stores nothing new); B serves
-// them, and once the owner names B in A's place (bundle moved, which
-// checks B holds them) the buyer reads the file back through store get.
+// them, and once the owner names B in A's place (bundle moved, refused
+// while B lacks them) the buyer reads the file back through store get.
+// With B gone too and the relay unreachable, the owner imports the bundle
+// and store get reads the file from the local chunks.
 func TestBundleCarriesChunks(t *testing.T) {
 	ctx := t.Context()
 	net := agentdtest.Start(t)
@@ -123,8 +125,18 @@ func TestBundleCarriesChunks(t *testing.T) {
 	if _, errs, code = cli(dataEnv(aData), "bundle", "export", root, bundle); code != 0 || !strings.Contains(errs, "exported 4 chunks") {
 		t.Fatalf("export: %d %s", code, errs)
 	}
-	bData := net.Config("provB").DataDir
-	cheapKey(t, bData)
+	// B runs without the chunks: naming it in A's place is refused.
+	bn := net.Node(t, "provB", 0)
+	stopB := runProvider(t, bn)
+	if _, errs, code = cli(buyerEnv, "bundle", "moved", root, a.Key.Pubkey, bn.Key.Pubkey); code != 1 || !strings.Contains(errs, "does not hold") {
+		t.Fatalf("moved to a provider without the chunks: %d %s", code, errs)
+	}
+	if _, errs, code = cli(buyerEnv, "bundle", "moved", root, a.Key.Pubkey, strings.Repeat("ab", 32)); code != 1 || !strings.Contains(errs, "no storage offer") {
+		t.Fatalf("moved to a provider with no offer: %d %s", code, errs)
+	}
+	stopB()
+	bn.Close()
+	bData := bn.Config.DataDir
 
 	// Signed by A, whom B does not trust unless named.
 	if _, errs, code = cli(dataEnv(bData), "bundle", "import", bundle); code != 1 || !strings.Contains(errs, "not trusted") || chunksIn(t, bData) != 0 {
@@ -156,11 +168,8 @@ func TestBundleCarriesChunks(t *testing.T) {
 	if _, _, code = cli(buyerEnv, "store", "get", root, "-o", dst); code == 0 {
 		t.Fatal("file read with its only provider gone")
 	}
-	bn := net.Node(t, "provB", 0)
-	stopB := runProvider(t, bn)
-	if _, errs, code = cli(buyerEnv, "bundle", "moved", root, a.Key.Pubkey, strings.Repeat("ab", 32)); code == 0 {
-		t.Fatalf("moved to a provider that holds nothing: %s", errs)
-	}
+	bn = net.Node(t, "provB", 0)
+	stopB = runProvider(t, bn)
 	if _, errs, code = cli(buyerEnv, "bundle", "moved", root, a.Key.Pubkey, bn.Key.Pubkey); code != 0 || !strings.Contains(errs, "holds the 3 chunks") {
 		t.Fatalf("moved: %d %s", code, errs)
 	}
