@@ -92,7 +92,7 @@ type Summary struct {
 // signed by sign. A provider cannot tell which chunks belong to which
 // file (the file's manifest is sealed under a key it never sees), so the
 // bundle holds the root chunk and every chunk its owner stored in st.
-func Export(st *store.Store, root chunk.CID, out string, sign func(*nostr.Event) error) (Summary, error) {
+func Export(st *store.Store, root chunk.CID, out string, sign func(*nostr.Event) error) (sum Summary, err error) {
 	owner, err := st.Owner(root)
 	if errors.Is(err, store.ErrNotFound) {
 		return Summary{}, fmt.Errorf("%w: %s", ErrNotHere, root)
@@ -100,10 +100,15 @@ func Export(st *store.Store, root chunk.CID, out string, sign func(*nostr.Event)
 	if err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Info: Info{Root: root.String(), Owner: hex.EncodeToString(owner[:])}}
+	sum = Summary{Info: Info{Root: root.String(), Owner: hex.EncodeToString(owner[:])}}
 	if err := os.Mkdir(out, 0o755); err != nil {
 		return Summary{}, fmt.Errorf("%w (the bundle folder must be new)", err)
 	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(out) // ours, half written
+		}
+	}()
 	if err := os.Mkdir(filepath.Join(out, ChunkDir), 0o755); err != nil {
 		return Summary{}, err
 	}

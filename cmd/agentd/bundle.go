@@ -147,11 +147,6 @@ func bundleImport(e *env, dir, signer string) error {
 		return err
 	}
 	trusted := func(pk string) bool { return pk == key.Pubkey || (signer != "" && pk == signer) }
-	// Checked before the lock is taken: a bad bundle is named even while
-	// the node runs.
-	if _, _, err := chunkbundle.Check(dir, trusted); err != nil {
-		return bundleRefused(dir, signer, err)
-	}
 	st, lock, err := lockedStore(e, true)
 	if err != nil {
 		return fmt.Errorf("bundle import: %w", err)
