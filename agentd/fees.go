@@ -65,8 +65,9 @@ func RelayInfo(ctx context.Context, relayURL string) (relayInfo, error) {
 // each once (normalised), in the order of the relays and of their lists.
 // The documents are fetched at once; a relay that does not answer (within
 // RelayInfo's deadline) adds none and is logged.
-func relayMints(ctx context.Context, relays []string, log *slog.Logger) []string {
+func relayMints(ctx context.Context, relays []string, log *slog.Logger) (mints, unreachable []string) {
 	infos := make([]relayInfo, len(relays))
+	failed := make([]bool, len(relays))
 	var wg sync.WaitGroup
 	for i, u := range relays {
 		wg.Add(1)
@@ -75,13 +76,18 @@ func relayMints(ctx context.Context, relays []string, log *slog.Logger) []string
 			info, err := RelayInfo(ctx, u)
 			if err != nil {
 				log.Warn("relay's NIP-11 unreadable; its mints are not used", "relay", u, "err", err)
+				failed[i] = true
 				return
 			}
 			infos[i] = info
 		}()
 	}
 	wg.Wait()
-	var mints []string
+	for i, f := range failed {
+		if f {
+			unreachable = append(unreachable, relays[i])
+		}
+	}
 	for _, info := range infos {
 		for _, m := range info.Mints {
 			if nm, err := cashu.NormalizeMintURL(m); err == nil && !slices.Contains(mints, nm) {
@@ -89,7 +95,7 @@ func relayMints(ctx context.Context, relays []string, log *slog.Logger) []string
 			}
 		}
 	}
-	return mints
+	return mints, unreachable
 }
 
 // publicationFee returns the sats the relay charges to publish kind.

@@ -29,9 +29,9 @@ func TestRelayMintsFromEveryRelay(t *testing.T) {
 		withMints(),
 		withMints("https://mint.c.example", "HTTPS://MINT.A.EXAMPLE"),
 	}
-	got := relayMints(t.Context(), relays, slog.New(slog.DiscardHandler))
+	got, unreachable := relayMints(t.Context(), relays, slog.New(slog.DiscardHandler))
 	want := []string{"https://mint.a.example", "https://mint.b.example", "https://mint.c.example"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("mints %q, want %q", got, want)
+	if !slices.Equal(got, want) || !slices.Equal(unreachable, []string{down}) {
+		t.Fatalf("mints %q (unreachable %q), want %q (unreachable %q)", got, unreachable, want, down)
 	}
 }

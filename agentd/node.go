@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -130,6 +131,9 @@ type Node struct {
 	// Created reports that Open generated a new key (first start).
 	Created bool
 	guard   *budget.Guard
+	// mintRelaysDown are the relays whose NIP-11 mints could not be read
+	// (no --mint set).
+	mintRelaysDown []string
 	// SendMu serializes outgoing payments: the wallet reserves proofs per
 	// send, and concurrent sends would see each other's reserved proofs as
 	// missing balance.
@@ -189,7 +193,22 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.Budget = &state.Budget{DB: n.DB, PerDay: cfg.BudgetPerDay, PerCounterparty: cfg.BudgetPerCounterparty}
 	if len(cfg.Mints) == 0 {
 		// Zero-touch: use the mints the relays name in NIP-11.
-		if cfg.Mints = relayMints(ctx, cfg.Relays, n.Log); len(cfg.Mints) > 0 {
+		var unreachable []string
+		cfg.Mints, unreachable = relayMints(ctx, cfg.Relays, n.Log)
+		if len(unreachable) > 0 {
+			// Offline: the mints this wallet already used keep working.
+			known, err := cashu.KnownMints(ctx, n.Journal)
+			if err != nil {
+				return nil, fmt.Errorf("agentd: %w", err)
+			}
+			for _, m := range known {
+				if !slices.Contains(cfg.Mints, m) {
+					cfg.Mints = append(cfg.Mints, m)
+				}
+			}
+			n.mintRelaysDown = unreachable
+		}
+		if len(cfg.Mints) > 0 {
 			n.Log.Info("using the relays' mints", "mints", cfg.Mints)
 			n.Config.Mints = cfg.Mints
 		}
@@ -241,6 +260,9 @@ var ErrNoWallet = errors.New("agentd: no mint configured (set --mint)")
 
 // NeedWallet returns the wallet or ErrNoWallet.
 func (n *Node) NeedWallet() (*cashu.Wallet, error) {
+	if n.Wallet == nil && len(n.mintRelaysDown) > 0 {
+		return nil, fmt.Errorf("%w; the relays naming their mints could not be reached: %s", ErrNoWallet, strings.Join(n.mintRelaysDown, ", "))
+	}
 	if n.Wallet == nil {
 		return nil, ErrNoWallet
 	}

@@ -28,6 +28,62 @@ type GetOptions struct {
 	Streams int
 	// Payer answers providers' pause points (nil if reads are free).
 	Payer Payer
+	// Local, if set, is asked first for every chunk, manifest included:
+	// chunks imported from a bundle (agentd/chunkbundle) are read from
+	// this machine's store and checked as a provider's would be. Get only.
+	Local ChunkGetter
+}
+
+// ChunkGetter reads chunks held on this machine (*store.Store).
+type ChunkGetter interface {
+	Get(c chunk.CID, buf []byte) ([]byte, error)
+	Has(c chunk.CID) (bool, error)
+}
+
+// LocalManifest opens ref's manifest from local, or returns an error
+// wrapping store.ErrNotFound when local does not hold the root chunk.
+func LocalManifest(local ChunkGetter, ref Ref) (*chunk.Manifest, error) {
+	ciph, err := chunk.NewCipher(ref.Key)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := local.Get(ref.Root, nil)
+	if err != nil {
+		return nil, err
+	}
+	m, err := chunk.OpenManifest(ciph, ct)
+	if err != nil {
+		return nil, fmt.Errorf("transport: manifest %s: %w", ref.Root, err)
+	}
+	return m, nil
+}
+
+// LocalComplete reports whether local holds enough shards of every
+// stripe of man (DataShards of them) to read the file with no provider.
+func LocalComplete(local ChunkGetter, man *chunk.Manifest) (bool, error) {
+	k := int(man.DataShards)
+	for _, cids := range man.Stripes {
+		got := 0
+		for j, c := range cids {
+			if c.IsZero() {
+				if j < k {
+					got++
+				}
+				continue
+			}
+			ok, err := local.Has(c)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				got++
+			}
+		}
+		if got < k {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // manifestStagger is how long FetchManifest waits for a provider to answer
@@ -103,6 +159,9 @@ func (t *Host) FetchManifest(ctx context.Context, ref Ref, payer Payer) (*chunk.
 	return nil, fmt.Errorf("%w: no provider served manifest %s: %w", ErrUnrecoverable, ref.Root, errors.Join(errs...))
 }
 
+// errNoLocal: no local store to read a chunk from.
+var errNoLocal = errors.New("transport: no local chunk store")
+
 type stripeResult struct {
 	st  *stripe
 	err error
@@ -113,9 +172,15 @@ type stripeResult struct {
 // a stripe whose data shards cannot all be fetched is rebuilt from parity.
 // Every shard is checked against its CID and every chunk authenticated.
 func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) error {
-	man, err := t.FetchManifest(ctx, ref, opt.Payer)
-	if err != nil {
-		return err
+	var man *chunk.Manifest
+	var err error
+	if opt.Local != nil {
+		man, _ = LocalManifest(opt.Local, ref)
+	}
+	if man == nil {
+		if man, err = t.FetchManifest(ctx, ref, opt.Payer); err != nil {
+			return err
+		}
 	}
 	ciph, err := chunk.NewCipher(ref.Key)
 	if err != nil {
@@ -181,7 +246,7 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := t.fetchStripe(ctx, man, peers, dead, sems, enc, ciph, st, opt.Payer)
+				err := t.fetchStripe(ctx, man, peers, dead, sems, enc, ciph, st, opt.Payer, opt.Local)
 				fut <- stripeResult{st: st, err: err}
 			}()
 		}
@@ -227,7 +292,7 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 // parity; parity shards, having no tag, are checked against their CIDs, and
 // so are the rebuilt data shards.
 func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []peer.ID, dead []atomic.Bool, sems []chan struct{},
-	enc reedsolomon.Encoder, ciph *chunk.Cipher, st *stripe, payer Payer) error {
+	enc reedsolomon.Encoder, ciph *chunk.Cipher, st *stripe, payer Payer, local ChunkGetter) error {
 	k := int(man.DataShards)
 	s := st.index
 	cids := man.Stripes[s]
@@ -247,7 +312,16 @@ func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []pee
 					return nil
 				}
 				parity := j >= k
-				buf, err := t.Storage(peers[pi], payer).get(ctx, cids[j], st.shards[j][:0], parity)
+				var buf []byte
+				err := errNoLocal
+				if local != nil {
+					if buf, err = local.Get(cids[j], st.shards[j][:0]); err == nil && parity && chunk.Sum(buf) != cids[j] {
+						err = ErrCIDMismatch
+					}
+				}
+				if err != nil {
+					buf, err = t.Storage(peers[pi], payer).get(ctx, cids[j], st.shards[j][:0], parity)
+				}
 				<-sems[pi]
 				if err == nil && len(buf) != len(st.shards[j]) {
 					err = fmt.Errorf("%w: shard %d of stripe %d has %d bytes", ErrCIDMismatch, j, s, len(buf))

@@ -283,27 +283,33 @@ func attestation(s *Session, r nips.Receipt) nips.Attestation {
 // fileRef finds a file's key (ours or granted) and its providers' current
 // endpoints and prices, and prepares a payer per provider.
 func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transport.Ref, payers, []*metering.Payer, error) {
-	var ref transport.Ref
 	e, err := b.n.Box.Find(ctx, root)
 	if err != nil {
-		return e, ref, nil, nil, fmt.Errorf("buyer: %s: %w", root, err)
+		return e, transport.Ref{}, nil, nil, fmt.Errorf("buyer: %s: %w", root, err)
 	}
+	ref, pay, payList, err := b.entryRef(ctx, e)
+	return e, ref, pay, payList, err
+}
+
+// entryRef is fileRef of the entry e.
+func (b *Buyer) entryRef(ctx context.Context, e safebox.Entry) (transport.Ref, payers, []*metering.Payer, error) {
+	var ref transport.Ref
 	rb, err1 := hex.DecodeString(e.Root)
 	kb, err2 := hex.DecodeString(e.Key)
 	if err1 != nil || err2 != nil || len(rb) != 32 || len(kb) != 32 {
-		return e, ref, nil, nil, safebox.ErrBadEntry
+		return ref, nil, nil, safebox.ErrBadEntry
 	}
 	ref.Root, ref.Key = chunk.CID(rb), chunk.Key(kb)
 	offers, err := b.storageOffers(ctx, e.Providers)
 	if err != nil {
-		return e, ref, nil, nil, err
+		return ref, nil, nil, err
 	}
 	pay := payers{}
 	var payList []*metering.Payer
 	for _, pub := range e.Providers {
 		pid, err := transport.PeerIDFromNostrPubkey(pub)
 		if err != nil {
-			return e, ref, nil, nil, err
+			return ref, nil, nil, err
 		}
 		ref.Providers = append(ref.Providers, pid)
 		o, ok := offers[pub]
@@ -328,7 +334,7 @@ func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transp
 		pay[pid] = p
 		payList = append(payList, p)
 	}
-	return e, ref, pay, payList, nil
+	return ref, pay, payList, nil
 }
 
 func (b *Buyer) reconcileAll(ctx context.Context, ps []*metering.Payer) {

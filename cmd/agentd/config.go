@@ -211,6 +211,9 @@ Commands:
   keys show|split|return-share|recover|passphrase
   manifest sign DIR [LABEL]    sign a folder's files (SHA-256) with the agent's key, for carrying by hand
   manifest verify DIR          check a folder against its signed MANIFEST.json
+  bundle export ROOT DIR       write this node's chunks of ROOT to a signed folder (sneaker-net)
+  bundle import DIR [SIGNER]   check a chunk bundle (signed by us or SIGNER) and store its chunks
+  bundle moved ROOT FROM TO    name provider TO in FROM's place once TO holds FROM's chunks
 
 Every flag can also be set as SOVMESH_<NAME> (for example SOVMESH_RELAY) or as a
 "name = value" line in the file named by --config. The key passphrase comes from

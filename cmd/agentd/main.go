@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		"status":   cmdStatus,
 		"keys":     cmdKeys,
 		"manifest": cmdManifest,
+		"bundle":   cmdBundle,
 	}
 	fn, ok := cmds[pos[0]]
 	if !ok {

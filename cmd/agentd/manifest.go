@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip19"
 
-	"github.com/sovmesh/sovmesh/agentd/keystore"
 	"github.com/sovmesh/sovmesh/internal/manifest"
 )
 
@@ -27,17 +25,9 @@ func cmdManifest(_ context.Context, e *env) error {
 		if len(e.args) == 3 {
 			label = e.args[2]
 		}
-		keys := filepath.Join(e.cfg.node.DataDir, "keys")
-		opts := keystore.Options{Passphrase: e.cfg.node.Passphrase, LogN: e.cfg.node.KeyLogN}
-		if opts.Passphrase == "" && exists(filepath.Join(keys, keystore.KeyFile)) && !exists(filepath.Join(keys, keystore.PassphraseFile)) {
-			opts.Prompt = func() (string, error) { return prompt(e, "passphrase for "+filepath.Join(keys, keystore.KeyFile)+": ") }
-		}
-		key, created, err := keystore.Open(keys, opts)
+		key, err := openKey(e)
 		if err != nil {
 			return err
-		}
-		if created {
-			fmt.Fprintf(e.stderr, "agentd: created a new key %s in %s\n", key.Pubkey, keys)
 		}
 		evt, err := manifest.Sign(dir, label, func(evt *nostr.Event) error { return evt.Sign(key.Secret) }, nostr.Now())
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -36,6 +35,11 @@ func cmdStore(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(e.stderr, "agentd: %s can now fetch %s (and nothing else)\n", e.args[2], e.args[1])
 		return nil
+	}
+	if e.args[0] == "get" {
+		if done, err := storeGetLocal(ctx, e, n); done || err != nil {
+			return err
+		}
 	}
 	b, err := buyer.New(ctx, n, e.cfg.buyerConfig())
 	if err != nil {
@@ -98,36 +102,12 @@ func cmdStore(ctx context.Context, e *env) error {
 		if len(e.args) != 2 {
 			return usageError("store get ROOT [-o FILE]")
 		}
-		var w io.Writer = e.stdout
-		var tmp *os.File
-		if e.cfg.output != "" && e.cfg.output != "-" {
-			// Write beside the target and rename once verified: a failed
-			// get leaves no half file.
-			tmp, err = os.CreateTemp(filepath.Dir(e.cfg.output), ".agentd-get-*")
-			if err != nil {
-				return err
-			}
-			defer os.Remove(tmp.Name())
-			w = tmp
-		}
-		_, err := b.Get(ctx, strings.TrimSpace(e.args[1]), w, bar.update)
-		bar.done()
-		if err != nil {
-			if tmp != nil {
-				tmp.Close()
-			}
+		err := getOutput(e, func(w io.Writer) error {
+			_, err := b.Get(ctx, strings.TrimSpace(e.args[1]), w, bar.update)
 			return err
-		}
-		if tmp != nil {
-			if err := tmp.Sync(); err != nil {
-				return err
-			}
-			if err := tmp.Close(); err != nil {
-				return err
-			}
-			return os.Rename(tmp.Name(), e.cfg.output)
-		}
-		return nil
+		})
+		bar.done()
+		return err
 	}
 	return usageError("store: unknown subcommand " + e.args[0])
 }

@@ -461,3 +461,28 @@ func Proofs(data []byte, challenges [][32]byte) ([][32]byte, error) {
 	}
 	return out, nil
 }
+
+// Each calls fn with the CID of every stored chunk, in no set order; an
+// error from fn ends the walk and is returned.
+func (s *Store) Each(fn func(chunk.CID) error) error {
+	return filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != s.dir && filepath.Base(p) == tmpDir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		name, ok := strings.CutSuffix(d.Name(), chunkExt)
+		if !ok {
+			return nil
+		}
+		c, err := chunk.ParseCID(name)
+		if err != nil {
+			return nil // not a chunk of ours
+		}
+		return fn(c)
+	})
+}

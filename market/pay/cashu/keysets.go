@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	gcashu "github.com/elnosh/gonuts/cashu"
 	"github.com/elnosh/gonuts/cashu/nuts/nut01"
 	"github.com/elnosh/gonuts/crypto"
+
+	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
 
 // keyset is a mint keyset as the wallet keeps it (cached in the journal so
@@ -185,3 +188,26 @@ func (w *Wallet) inputFee(proofs gcashu.Proofs) uint64 {
 func feeFor(ks *keyset, n int) uint64 { return (uint64(ks.FeePpk)*uint64(n) + 999) / 1000 }
 
 var _ = sql.ErrNoRows
+
+// KnownMints returns the mints the wallet in j has used (fetched keysets
+// of, or held proofs of), normalised, first used first. An agent whose
+// mints come from its relays (NIP-11) keeps using them while no relay can
+// be reached.
+func KnownMints(ctx context.Context, j *journal.Journal) ([]string, error) {
+	rows, err := j.DB().QueryContext(ctx, `SELECT mint FROM (SELECT mint, fetched_at AS t FROM keysets UNION ALL SELECT mint, created_at FROM proofs) GROUP BY mint ORDER BY MIN(t), mint`)
+	if err != nil {
+		return nil, fmt.Errorf("cashu: known mints: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, fmt.Errorf("cashu: known mints: %w", err)
+		}
+		if n, err := NormalizeMintURL(m); err == nil && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, rows.Err()
+}

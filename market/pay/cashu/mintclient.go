@@ -67,16 +67,18 @@ func (c mintClient) post(ctx context.Context, url string, in, out any) error {
 func (c mintClient) do(req *http.Request, out any) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// Name the mint (scheme and host: the mint URL a user set), not
+		// the endpoint's path.
+		mint := req.URL.Scheme + "://" + req.URL.Host
 		var oe *net.OpError
 		if errors.As(err, &oe) && oe.Op == "dial" {
-			return fmt.Errorf("%w: %w", ErrMintUnreachable, errNotSent)
+			return fmt.Errorf("%w: %s: %w", ErrMintUnreachable, mint, errNotSent)
 		}
-		// Strip the URL detail: a network error is only "unreachable".
 		var ue interface{ Unwrap() error }
 		if errors.As(err, &ue) && ue.Unwrap() != nil {
 			err = ue.Unwrap()
 		}
-		return fmt.Errorf("%w: %v", ErrMintUnreachable, err)
+		return fmt.Errorf("%w: %s: %v", ErrMintUnreachable, mint, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
