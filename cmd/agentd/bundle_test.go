@@ -38,7 +38,8 @@ func runProvider(t *testing.T, n *agentd.Node) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	for range 500 {
+	// Bounded by time, not tries: a loaded machine may take seconds.
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
 		if _, ok := p.Offer("storage"); ok {
 			return stop
 		}

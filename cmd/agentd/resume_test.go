@@ -169,7 +169,8 @@ func TestBinaryPutResumesAfterSIGKILL(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = p.Run(pctx) }()
 	defer func() { stop(); <-done }()
-	for range 500 {
+	// Bounded by time, not tries: a loaded machine may take seconds.
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
 		if _, ok := p.Offer("storage"); ok {
 			break
 		}
