@@ -43,7 +43,7 @@ func TestOfferListingAndWithdrawal(t *testing.T) {
 		return evs
 	}
 	var listings []*nostr.Event
-	for range 500 {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
 		if listings = query(nips.KindClassified); len(listings) > 0 {
 			break
 		}

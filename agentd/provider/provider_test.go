@@ -26,7 +26,7 @@ func TestDynamicPricing(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = p.Run(rctx) }()
 	defer func() { cancel(); <-done }()
-	for range 500 {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
 		if _, ok := p.Offer(nips.Bandwidth); ok {
 			break
 		}
