@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +22,7 @@ func TestParseConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "agentd.conf")
 	os.WriteFile(file, []byte("# comment\nreplicas = 5\nduration = 48h\nrelay = ws://file.example\n"), 0o600)
 	env := map[string]string{"SOVMESH_REPLICAS": "4", "SOVMESH_CONFIG": file, "SOVMESH_PASSPHRASE": "pw"}
-	c, pos, err := parseConfig([]string{"store", "get", "ROOT", "-o", "out.bin", "--replicas", "2"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	c, pos, err := parseConfig([]string{"store", "get", "ROOT", "-o", "out.bin", "--replicas", "2"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +33,7 @@ func TestParseConfigPrecedence(t *testing.T) {
 		t.Fatalf("positional %v", pos)
 	}
 	for _, bad := range [][]string{{"--replicas", "0", "status"}, {"--tier", "x", "status"}, {"--relay", "http://x", "status"}, {"--nope", "status"}} {
-		if _, _, err := parseConfig(bad, func(string) string { return "" }, &bytes.Buffer{}); err == nil {
+		if _, _, err := parseConfig(bad, func(string) string { return "" }); err == nil {
 			t.Fatalf("%v accepted", bad)
 		}
 	}
@@ -158,7 +157,7 @@ func TestReadmeDocumentsEveryFlag(t *testing.T) {
 	}
 	table, _, _ = strings.Cut(table, "\n## ")
 	c := defaultConfig()
-	fs := newFlagSet(&c, io.Discard)
+	fs := newFlagSet(&c)
 	fs.VisitAll(func(f *flag.Flag) {
 		row := fmt.Sprintf("| `--%s` | `%s` |", f.Name, settings.EnvName(f.Name))
 		if !strings.Contains(table, row) {
