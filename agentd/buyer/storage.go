@@ -286,7 +286,7 @@ func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transp
 	var ref transport.Ref
 	e, err := b.n.Box.Find(ctx, root)
 	if err != nil {
-		return e, ref, nil, nil, fmt.Errorf("buyer: %s: %w", root, err)
+		return e, ref, nil, nil, fmt.Errorf("file %s: %w", root, err)
 	}
 	rb, err1 := hex.DecodeString(e.Root)
 	kb, err2 := hex.DecodeString(e.Key)

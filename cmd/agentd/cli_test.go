@@ -251,3 +251,45 @@ func flagNames(fs *flag.FlagSet) map[string]bool {
 	fs.VisitAll(func(f *flag.Flag) { names[f.Name] = true })
 	return names
 }
+
+// TestOneShotListen: status, wallet, store ls and keys open no listener;
+// a store command that dials providers listens on loopback only, unless
+// --listen says otherwise.
+func TestOneShotListen(t *testing.T) {
+	net := agentdtest.Start(t)
+	data := filepath.Join(t.TempDir(), "agent")
+	if _, err := keystore.Import(filepath.Join(data, "keys"), nostr.GeneratePrivateKey(), keystore.Options{Passphrase: "pw", LogN: 4}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SOVMESH_DATA": data, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL(), "SOVMESH_PASSPHRASE": "pw"}
+	missing := strings.Repeat("ab", 32)
+	tests := []struct {
+		args   []string
+		listen string // "" = no host started
+	}{
+		{[]string{"status"}, ""},
+		{[]string{"wallet", "balance"}, ""},
+		{[]string{"wallet", "settle"}, ""},
+		{[]string{"store", "ls"}, ""},
+		{[]string{"keys", "show"}, ""},
+		{[]string{"earnings"}, ""},
+		{[]string{"store", "get", missing, "-o", filepath.Join(t.TempDir(), "x")}, "/ip4/127.0.0.1/"},
+		{[]string{"store", "audit", missing}, "/ip4/127.0.0.1/"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args[:min(2, len(tc.args))], " "), func(t *testing.T) {
+			_, errs, _ := runCLI(t, env, tc.args...)
+			_, attrs, started := strings.Cut(errs, "libp2p host started")
+			if tc.listen == "" {
+				if started {
+					t.Fatalf("a host was started: %s", errs)
+				}
+				return
+			}
+			attrs, _, _ = strings.Cut(attrs, "\n")
+			if !started || !strings.Contains(attrs, tc.listen) || strings.Contains(attrs, "0.0.0.0") {
+				t.Fatalf("listens on %q, want only %s…", attrs, tc.listen)
+			}
+		})
+	}
+}

@@ -76,6 +76,9 @@ type config struct {
 	grantExpires time.Duration
 
 	logLevel, logFormat string
+
+	// listenSet: --listen was given (flag, variable or file).
+	listenSet bool
 }
 
 func defaultConfig() config {
@@ -210,6 +213,7 @@ func parseConfig(args []string, getenv func(string) string) (config, []string, e
 	if err := c.check(fs, src); err != nil {
 		return c, nil, err
 	}
+	fs.Visit(func(f *flag.Flag) { c.listenSet = c.listenSet || f.Name == "listen" })
 	c.node.Passphrase = getenv("SOVMESH_PASSPHRASE")
 	// A crash test's kill point (internal/crashat); not a flag.
 	hook, err := crashat.FromEnv(getenv)
