@@ -70,9 +70,12 @@ func (n *Node) LoadAuthorizations(ctx context.Context) (int, error) {
 	}
 	added := 0
 	for _, ev := range evs {
-		if _, err := n.guard.Add(ctx, ev); err == nil {
+		switch _, err := n.guard.Add(ctx, ev); {
+		case err == nil:
 			added++
-		} else {
+		case errors.Is(err, budget.ErrExpired):
+			n.Log.Debug("spending authorization expired", "id", ev.ID)
+		default:
 			n.Log.Warn("spending authorization refused", "id", ev.ID, "err", err)
 		}
 	}
@@ -142,6 +145,9 @@ func (w *authWatch) apply(ctx context.Context, ev *nostr.Event) {
 	a, err := w.n.guard.Add(ctx, ev)
 	switch {
 	case ctx.Err() != nil:
+		return
+	case errors.Is(err, budget.ErrExpired):
+		w.n.Log.Debug("spending authorization expired", "id", ev.ID)
 		return
 	case errors.Is(err, budget.ErrInvalidAuth):
 		w.n.Log.Warn("spending authorization refused", "id", ev.ID, "author", shortKey(ev.PubKey), "err", err)

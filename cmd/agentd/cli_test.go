@@ -279,6 +279,10 @@ func TestOneShotListen(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args[:min(2, len(tc.args))], " "), func(t *testing.T) {
 			_, errs, _ := runCLI(t, env, tc.args...)
+			// Expected outcomes (nothing to settle, no such file) are no warnings.
+			if strings.Contains(errs, "level=WARN") || strings.Contains(errs, "level=ERROR") {
+				t.Fatalf("logged as a failure: %s", errs)
+			}
 			_, attrs, started := strings.Cut(errs, "libp2p host started")
 			if tc.listen == "" {
 				if started {

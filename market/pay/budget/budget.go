@@ -43,6 +43,9 @@ var (
 	ErrNoBudget     = errors.New("no valid spending authorization")
 	ErrInvalidAuth  = errors.New("invalid spending authorization")
 	ErrInvalidRevok = errors.New("invalid revocation")
+	// ErrExpired is an authorization past its expiration: an expected
+	// outcome (relays keep old authorizations), not a forgery.
+	ErrExpired = fmt.Errorf("%w: expired", ErrInvalidAuth)
 )
 
 // Authorization is a parsed spending authorization.
@@ -176,7 +179,7 @@ func (g *Guard) Add(ctx context.Context, ev *nostr.Event) (Authorization, error)
 		return a, fmt.Errorf("%w: for another agent", ErrInvalidAuth)
 	}
 	if !a.Expires.After(g.now()) {
-		return a, fmt.Errorf("%w: expired", ErrInvalidAuth)
+		return a, ErrExpired
 	}
 	_, err = g.j.DB().ExecContext(ctx, `INSERT INTO budget_auths (id, owner, agent, per_day, per_counterparty, expires_at, event)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
