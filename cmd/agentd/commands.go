@@ -87,8 +87,8 @@ var commands = []command{
 	{name: "budget", run: cmdBudget, forms: []form{
 		{"budget grant AGENT", "sign a spending authorization for an agent key with --owner-key"},
 		{"budget revoke AGENT", "revoke the owner's authorizations for an agent key"}},
-		about: "an owner authorizes an agent key to spend (so many sats per day, per counterparty, until --expires) " +
-			"or revokes that; the owner's secret key is read from the --owner-key file (mode 0600), published to the relays",
+		about: "an owner signs an agent key's authorization to spend (--per-day, --per-counterparty, until --expires), " +
+			"or revokes it, with the owner's secret key read from the --owner-key file (mode 0600), and publishes it to the relays",
 		example: "agentd budget grant npub1... --owner-key owner.nsec --per-day 5000 --per-counterparty 1000",
 		flags:   []string{"owner-key", "per-day", "per-counterparty", "expires", "budget-kind"}},
 }
