@@ -18,6 +18,15 @@ import (
 // (market/pay/budget): nips.KindSpendingAuthorization.
 const DefaultBudgetKind = nips.KindSpendingAuthorization
 
+// budgetKinds are the kinds of authorizations the agent reads: the
+// configured one and the older nips.KindLegacySpendingAuthorization.
+func (n *Node) budgetKinds() []int {
+	if n.Config.BudgetKind == nips.KindLegacySpendingAuthorization {
+		return []int{n.Config.BudgetKind}
+	}
+	return []int{n.Config.BudgetKind, nips.KindLegacySpendingAuthorization}
+}
+
 // bothBudgets asks the local caps and the owner's authorization; a payment
 // must pass both. Exempt payments (change) pass.
 type bothBudgets struct {
@@ -55,16 +64,18 @@ func (n *Node) LoadAuthorizations(ctx context.Context) (int, error) {
 	if n.guard == nil {
 		return 0, nil
 	}
-	kind := n.Config.BudgetKind
-	evs, err := n.Relays.Query(ctx, nostr.Filter{Kinds: []int{kind}, Authors: n.Config.BudgetOwners, Tags: nostr.TagMap{"p": {n.Key.Pubkey}}})
+	evs, err := n.Relays.Query(ctx, nostr.Filter{Kinds: n.budgetKinds(), Authors: n.Config.BudgetOwners, Tags: nostr.TagMap{"p": {n.Key.Pubkey}}})
 	if err != nil {
 		return 0, err
 	}
 	added := 0
 	for _, ev := range evs {
-		if _, err := n.guard.Add(ctx, ev); err == nil {
+		switch _, err := n.guard.Add(ctx, ev); {
+		case err == nil:
 			added++
-		} else {
+		case errors.Is(err, budget.ErrExpired):
+			n.Log.Debug("spending authorization expired", "id", ev.ID)
+		default:
 			n.Log.Warn("spending authorization refused", "id", ev.ID, "err", err)
 		}
 	}
@@ -92,7 +103,7 @@ func (n *Node) WatchAuthorizations(ctx context.Context) {
 	}
 	owners := n.Config.BudgetOwners
 	filters := nostr.Filters{
-		{Kinds: []int{n.Config.BudgetKind}, Authors: owners, Tags: nostr.TagMap{"p": {n.Key.Pubkey}}},
+		{Kinds: n.budgetKinds(), Authors: owners, Tags: nostr.TagMap{"p": {n.Key.Pubkey}}},
 		{Kinds: []int{nostr.KindDeletion}, Authors: owners},
 	}
 	w := &authWatch{n: n, deleted: map[string]*nostr.Event{}}
@@ -107,11 +118,12 @@ const maxWatchedDeletions = 10_000
 // from one goroutine per relay). A relay may deliver a deletion before the
 // authorization it deletes (stored events come newest first, and another
 // relay may be faster), so the owners' deletions are remembered by the id
-// they reference and applied again when that authorization arrives.
+// or address they reference and applied again when that authorization
+// arrives (an address deletion revokes only what was signed before it).
 type authWatch struct {
 	n       *Node
 	mu      sync.Mutex
-	deleted map[string]*nostr.Event // referenced event id -> owner's deletion
+	deleted map[string]*nostr.Event // referenced event id or address -> owner's deletion
 }
 
 func (w *authWatch) apply(ctx context.Context, ev *nostr.Event) {
@@ -123,7 +135,7 @@ func (w *authWatch) apply(ctx context.Context, ev *nostr.Event) {
 				clear(w.deleted)
 			}
 			for _, t := range ev.Tags {
-				if len(t) >= 2 && t[0] == "e" {
+				if len(t) >= 2 && (t[0] == "e" || t[0] == "a") {
 					w.deleted[t[1]] = ev
 				}
 			}
@@ -134,6 +146,9 @@ func (w *authWatch) apply(ctx context.Context, ev *nostr.Event) {
 	switch {
 	case ctx.Err() != nil:
 		return
+	case errors.Is(err, budget.ErrExpired):
+		w.n.Log.Debug("spending authorization expired", "id", ev.ID)
+		return
 	case errors.Is(err, budget.ErrInvalidAuth):
 		w.n.Log.Warn("spending authorization refused", "id", ev.ID, "author", shortKey(ev.PubKey), "err", err)
 		return
@@ -142,6 +157,10 @@ func (w *authWatch) apply(ctx context.Context, ev *nostr.Event) {
 		return
 	}
 	if del := w.deleted[a.ID]; del != nil {
+		w.revoke(ctx, del)
+		return
+	}
+	if del := w.deleted[fmt.Sprintf("%d:%s:%s", ev.Kind, ev.PubKey, ev.Tags.GetD())]; del != nil && del.CreatedAt >= ev.CreatedAt {
 		w.revoke(ctx, del)
 		return
 	}
@@ -183,6 +202,7 @@ func (n *Node) budgetFor() cashu.Budget {
 	if len(n.Config.BudgetOwners) == 0 {
 		return n.Budget
 	}
-	n.guard = budget.NewGuard(n.Journal, n.Key.Pubkey, n.Config.BudgetKind, n.Config.BudgetOwners)
+	kinds := n.budgetKinds()
+	n.guard = budget.NewGuard(n.Journal, n.Key.Pubkey, kinds[0], n.Config.BudgetOwners, kinds[1:]...)
 	return bothBudgets{local: n.Budget, owner: n.guard}
 }

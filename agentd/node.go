@@ -283,6 +283,7 @@ func (n *Node) StartHost(ctx context.Context) error {
 		return fmt.Errorf("agentd: transport: %w", err)
 	}
 	n.Host = h
+	n.Log.Info("libp2p host started", "listen", fmt.Sprint(h.LibP2P().Network().ListenAddresses()))
 	return nil
 }
 

@@ -3,6 +3,7 @@ package agentd_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
 )
 
 // TestOwnerAuthorizations: with a budget owner configured, payments need
@@ -142,13 +144,65 @@ func TestWatchAuthorizations(t *testing.T) {
 	if err := n.Relays.Publish(ctx, del); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "payments refused after the owner's revocation", func() bool {
-		err := pay()
-		if err != nil && !errors.Is(err, budget.ErrNoBudget) {
-			t.Fatalf("payment: %v", err)
-		}
-		return errors.Is(err, budget.ErrNoBudget)
-	})
+	refused := func(what string) {
+		t.Helper()
+		waitFor(t, what, func() bool {
+			err := pay()
+			if err != nil && !errors.Is(err, budget.ErrNoBudget) {
+				t.Fatalf("payment: %v", err)
+			}
+			return errors.Is(err, budget.ErrNoBudget)
+		})
+	}
+	paid := func(what string) {
+		t.Helper()
+		waitFor(t, what, func() bool {
+			err := pay()
+			if err != nil && !errors.Is(err, budget.ErrNoBudget) {
+				t.Fatalf("payment: %v", err)
+			}
+			return err == nil
+		})
+	}
+	refused("payments refused after the owner's revocation")
+
+	// A new grant at the same address; a deletion by address (NIP-09 "a")
+	// revokes it.
+	ev2, err := budget.Sign(ownerSK, agentd.DefaultBudgetKind, budget.Authorization{Agent: n.Key.Pubkey, PerDay: 1000, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev2.CreatedAt = del.CreatedAt + 1
+	if err := ev2.Sign(ownerSK); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Relays.Publish(ctx, *ev2); err != nil {
+		t.Fatal(err)
+	}
+	paid("a payment under the new grant")
+	adel := nostr.Event{Kind: nostr.KindDeletion, CreatedAt: ev2.CreatedAt,
+		Tags: nostr.Tags{{"a", fmt.Sprintf("%d:%s:%s", ev2.Kind, ownerPub, n.Key.Pubkey)}}}
+	if err := adel.Sign(ownerSK); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Relays.Publish(ctx, adel); err != nil {
+		t.Fatal(err)
+	}
+	refused("payments refused after the deletion by address")
+
+	// The older form (kind 30078, no d tag) is still read.
+	old, err := budget.Sign(ownerSK, nips.KindLegacySpendingAuthorization, budget.Authorization{Agent: n.Key.Pubkey, PerDay: 1000, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Tags = old.Tags[1:] // no d
+	if err := old.Sign(ownerSK); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Relays.Publish(ctx, *old); err != nil {
+		t.Fatal(err)
+	}
+	paid("a payment under an older kind-30078 authorization")
 }
 
 // TestWatchAuthorizationsNoOwner: without budget owners there is nothing

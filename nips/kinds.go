@@ -52,10 +52,16 @@ const (
 	// trust rank (0-100) in a "rank" tag. See trust.md.
 	KindUserAssertion = 30382
 	// KindSpendingAuthorization is the default kind of an owner's signed
-	// spending authorization for an agent key: NIP-78 application data
-	// (addressable; the owner's newest authorization replaces the previous
-	// one). See budget.md.
-	KindSpendingAuthorization = 30078
+	// spending authorization for an agent key (addressable, d = the agent's
+	// pubkey: the owner's newest authorization for that agent replaces the
+	// previous one, and a NIP-09 deletion with an "a" tag revokes it). See
+	// budget.md.
+	KindSpendingAuthorization = 38465
+	// KindLegacySpendingAuthorization is the kind spending authorizations
+	// had before they got their own: NIP-78 application data with no d tag.
+	// Agents still read (and apply "e" revocations of) them; nothing signs
+	// new ones.
+	KindLegacySpendingAuthorization = 30078
 
 	// KindDeletion is NIP-09's deletion request, which cancels orders.
 	KindDeletion = nostr.KindDeletion
@@ -64,8 +70,9 @@ const (
 )
 
 // agentKinds lists the kinds of the agent's keys and money (SafeBox, key
-// shares and grants, change notes); they are not market kinds.
-var agentKinds = [...]int{KindSafeBox, KindKeyShare, KindKeyGrant, KindChangeNote}
+// shares and grants, change notes, spending authorizations); they are not
+// market kinds.
+var agentKinds = [...]int{KindSafeBox, KindKeyShare, KindKeyGrant, KindChangeNote, KindSpendingAuthorization}
 
 // AgentKinds returns the agent's key and money kinds.
 func AgentKinds() []int { return agentKinds[:] }

@@ -275,8 +275,8 @@ func TestKindRanges(t *testing.T) {
 	// Kinds in use elsewhere (see README.md).
 	taken := []int{1021, 1022, 10021, 38421, 38000, 38172, 38173, 37195, 38383, 30382, 30383, 30384, 30385, 30402, 7000, 7374, 7375, 7376, 9321, 10019, 13194, 23194, 23195, 23197,
 		20000, 21000, 22242, 23196, 24133, 24242, 25050, 27235, 28934, 28935, 28936}
-	if !nostr.IsAddressableKind(nips.KindSafeBox) {
-		t.Error("a SafeBox entry must be addressable")
+	if !nostr.IsAddressableKind(nips.KindSafeBox) || !nostr.IsAddressableKind(nips.KindSpendingAuthorization) {
+		t.Error("a SafeBox entry and a spending authorization must be addressable")
 	}
 	for _, k := range []int{nips.KindKeyShare, nips.KindKeyGrant, nips.KindChangeNote} {
 		if !nostr.IsRegularKind(k) {

@@ -285,7 +285,7 @@ func attestation(s *Session, r nips.Receipt) nips.Attestation {
 func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transport.Ref, payers, []*metering.Payer, error) {
 	e, err := b.n.Box.Find(ctx, root)
 	if err != nil {
-		return e, transport.Ref{}, nil, nil, fmt.Errorf("buyer: %s: %w", root, err)
+		return e, transport.Ref{}, nil, nil, fmt.Errorf("file %s: %w", root, err)
 	}
 	ref, pay, payList, err := b.entryRef(ctx, e)
 	return e, ref, pay, payList, err

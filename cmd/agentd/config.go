@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,11 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/buyer"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/internal/crashat"
 	"github.com/sovmesh/sovmesh/internal/settings"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -74,7 +76,16 @@ type config struct {
 	topupBelow  uint64
 	topupAmount uint64
 
+	// budget grant/revoke
+	ownerKey     string
+	grantPerDay  uint64
+	grantPerCp   uint64
+	grantExpires time.Duration
+
 	logLevel, logFormat string
+
+	// listenSet: --listen was given (flag, variable or file).
+	listenSet bool
 }
 
 func defaultConfig() config {
@@ -101,6 +112,7 @@ func defaultConfig() config {
 		tier:             "branch",
 		threshold:        3,
 		wait:             10 * time.Minute,
+		grantExpires:     30 * 24 * time.Hour,
 		since:            30 * 24 * time.Hour,
 		logLevel:         "info",
 		logFormat:        "text",
@@ -119,11 +131,14 @@ func listFlag(dst *[]string) func(string) error {
 	}
 }
 
-func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
+// newFlagSet registers every flag of every command (commands.go says
+// which command reads which). It prints nothing: run prints help and
+// errors.
+func newFlagSet(c *config) *flag.FlagSet {
 	n := &c.node
 	fs := flag.NewFlagSet("agentd", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() { usage(out, fs) }
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.String("config", "", "optional config `file` of \"name = value\" lines")
 	fs.StringVar(&n.DataDir, "data", n.DataDir, "directory for the key, state, wallet and chunk store")
 	fs.Func("relay", "comma-separated relay URLs (default ws://127.0.0.1:7447)", listFlag(&n.Relays))
@@ -132,7 +147,11 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Uint64Var(&n.BudgetPerDay, "budget-per-day", n.BudgetPerDay, "most sats spent per UTC day (0: no limit)")
 	fs.Uint64Var(&n.BudgetPerCounterparty, "budget-per-counterparty", n.BudgetPerCounterparty, "most sats paid to one counterparty per UTC day (0: no limit)")
 	fs.Func("budget-owner", "comma-separated pubkeys whose signed spending authorizations (market/pay/budget) payments also need", listFlag(&n.BudgetOwners))
-	fs.IntVar(&n.BudgetKind, "budget-kind", agentd.DefaultBudgetKind, "kind of the owners' spending authorizations")
+	fs.IntVar(&n.BudgetKind, "budget-kind", agentd.DefaultBudgetKind, "kind of the owners' spending authorizations (older kind-30078 ones are read too)")
+	fs.StringVar(&c.ownerKey, "owner-key", c.ownerKey, "budget: `file` (mode 0600) holding the owner's secret key, nsec or hex")
+	fs.Uint64Var(&c.grantPerDay, "per-day", c.grantPerDay, "budget grant: sats the agent may spend per UTC day")
+	fs.Uint64Var(&c.grantPerCp, "per-counterparty", c.grantPerCp, "budget grant: sats the agent may pay one counterparty per UTC day (0: no cap)")
+	fs.DurationVar(&c.grantExpires, "expires", c.grantExpires, "budget grant: how long the authorization lasts")
 	fs.StringVar(&c.openaiAddr, "openai", c.openaiAddr, "serve: address of the local OpenAI-compatible endpoint (empty: off)")
 	fs.StringVar(&c.socksAddr, "socks", c.socksAddr, "serve: address of the local SOCKS5 proxy (empty: off)")
 	fs.IntVar(&c.replicas, "replicas", c.replicas, "store: providers a file is spread over (survives the loss of one)")
@@ -153,7 +172,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Func("storage-retrieval-price", "provide: storage retrieval price, msat per GiB served back (default: the --storage-price, one day of holding)", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return fmt.Errorf("storage-retrieval-price %q: %w", v, err)
+			return err
 		}
 		c.storageRetrieval = &n
 		return nil
@@ -190,52 +209,23 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	return fs
 }
 
-func usage(out io.Writer, fs *flag.FlagSet) {
-	fmt.Fprint(out, `Usage: agentd COMMAND [flags] [args]
-
-Commands:
-  provide                      sell storage, bandwidth and/or inference (daemon)
-  serve                        local OpenAI endpoint and SOCKS5 proxy bought on the market (daemon)
-  store put FILE               store a file (encrypted, erasure-coded, paid); resumes
-                               an unfinished put of the same file (--resume, --abort)
-  store get ROOT [-o FILE]     fetch a stored (or granted) file
-  store audit ROOT             challenge the providers with a storage proof
-  store rm ROOT                delete a file from its providers and forget its key
-  store repair ROOT            rebuild a lost provider's shards on a new provider
-  store ls                     list our files (SafeBox entries, local cache) and unfinished puts
-  store grant ROOT PUBKEY      share one file's key with another pubkey
-  wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|fund-nwc SATS|withdraw-nwc SATS|
-                               rebalance SATS FROM TO|settle|nwc
-  earnings                     provider earnings (--since)
-  status                       sessions, balance, providers
-  keys show|split|return-share|recover|passphrase
-  manifest sign DIR [LABEL]    sign a folder's files (SHA-256) with the agent's key, for carrying by hand
-  manifest verify DIR          check a folder against its signed MANIFEST.json
-  bundle export ROOT DIR       write this node's chunks of ROOT to a signed folder (sneaker-net)
-  bundle import DIR [SIGNER]   check a chunk bundle (signed by us or SIGNER) and store its chunks
-  bundle moved ROOT FROM TO    name provider TO in FROM's place once TO holds FROM's chunks
-
-Every flag can also be set as SOVMESH_<NAME> (for example SOVMESH_RELAY) or as a
-"name = value" line in the file named by --config. The key passphrase comes from
-SOVMESH_PASSPHRASE or a prompt, never from a flag.
-
-Flags:
-`)
-	fs.PrintDefaults()
-}
-
 // parseConfig reads flags, environment and config file. It returns the
 // command words and the positional arguments.
-func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, []string, error) {
+func parseConfig(args []string, getenv func(string) string) (config, []string, error) {
 	c := defaultConfig()
-	fs := newFlagSet(&c, out)
+	fs := newFlagSet(&c)
+	var bad *badSetting
+	checkValues(fs, &bad)
 	flags, pos := splitArgs(fs, args)
-	if err := settings.Load(fs, flags, getenv, "config"); err != nil {
+	err := settings.Load(fs, flags, getenv, "config")
+	src := newSources(flags, getenv, fs.Lookup("config").Value.String())
+	if err != nil {
+		return c, nil, loadError(fs, err, bad, src)
+	}
+	if err := c.check(fs, src); err != nil {
 		return c, nil, err
 	}
-	if err := c.check(); err != nil {
-		return c, nil, err
-	}
+	fs.Visit(func(f *flag.Flag) { c.listenSet = c.listenSet || f.Name == "listen" })
 	c.node.Passphrase = getenv("SOVMESH_PASSPHRASE")
 	c.nwcURI = getenv(nwcEnv)
 	// A crash test's kill point (internal/crashat); not a flag.
@@ -280,36 +270,75 @@ func splitArgs(fs *flag.FlagSet, args []string) (flags, pos []string) {
 	return flags, pos
 }
 
-func (c *config) check() error {
-	if err := c.node.Validate(); err != nil {
+// check refuses values out of range, naming the flag.
+func (c *config) check(fs *flag.FlagSet, src sources) error {
+	bad := func(name string, value any) error {
+		return &badSetting{name: name, value: fmt.Sprint(value), from: src.of(name), want: want(fs.Lookup(name))}
+	}
+	n := &c.node
+	switch {
+	case n.DataDir == "":
+		return bad("data", n.DataDir)
+	case len(n.Relays) == 0:
+		return bad("relay", "")
+	}
+	for _, r := range n.Relays {
+		if !strings.HasPrefix(r, "ws://") && !strings.HasPrefix(r, "wss://") {
+			return bad("relay", r)
+		}
+	}
+	for _, m := range n.Mints {
+		if _, err := cashu.NormalizeMintURL(m); err != nil {
+			return bad("mint", m)
+		}
+	}
+	for _, o := range n.BudgetOwners {
+		if !nostr.IsValid32ByteHex(o) {
+			return bad("budget-owner", o)
+		}
+	}
+	if err := n.Validate(); err != nil {
 		return err
 	}
-	if c.node.ReclaimGrace <= 0 {
-		return fmt.Errorf("reclaim-grace %v: must be positive", c.node.ReclaimGrace)
+	var level slog.Level
+	switch {
+	case n.BudgetKind < 30000 || n.BudgetKind > 39999:
+		return bad("budget-kind", n.BudgetKind)
+	case n.ReclaimGrace <= 0:
+		return bad("reclaim-grace", n.ReclaimGrace)
+	case c.replicas < 1 || c.replicas > 32:
+		return bad("replicas", c.replicas)
+	case c.minProviders < 0 || c.minProviders > c.replicas:
+		return bad("min-providers", c.minProviders)
+	case c.autoRepair < 0 || (c.autoRepair > 0 && c.autoRepair < time.Minute):
+		return bad("auto-repair", c.autoRepair)
+	case c.threshold < 2:
+		return bad("k", c.threshold)
+	case c.priceFloorPct == 0 || c.priceFloorPct > 100:
+		return bad("price-floor", c.priceFloorPct)
+	case c.priceCeilPct < 100:
+		return bad("price-ceiling", c.priceCeilPct)
+	case !nips.Tier(c.tier).Valid():
+		return bad("tier", c.tier)
+	case c.grantExpires <= 0:
+		return bad("expires", c.grantExpires)
+	case level.UnmarshalText([]byte(c.logLevel)) != nil:
+		return bad("log-level", c.logLevel)
+	case c.logFormat != "text" && c.logFormat != "json":
+		return bad("log-format", c.logFormat)
 	}
-	if c.replicas < 1 || c.replicas > 32 {
-		return fmt.Errorf("replicas %d: want 1 to 32", c.replicas)
+	switch {
+	case c.streams < 1 || c.streams > 64:
+		return bad("streams", c.streams)
+	case c.topupBelow > 0 && c.topupAmount == 0:
+		return bad("nwc-topup-amount", c.topupAmount)
+	case c.topupBelow > 0 && c.node.BudgetPerDay > 0 && c.topupAmount > c.node.BudgetPerDay:
+		return bad("nwc-topup-amount", c.topupAmount)
 	}
-	if c.streams < 1 || c.streams > 64 {
-		return fmt.Errorf("streams %d: want 1 to 64", c.streams)
-	}
-	if c.minProviders < 0 || c.minProviders > c.replicas {
-		return fmt.Errorf("min-providers %d: want 0 (default) to --replicas (%d)", c.minProviders, c.replicas)
-	}
-	if c.autoRepair < 0 || (c.autoRepair > 0 && c.autoRepair < time.Minute) {
-		return fmt.Errorf("auto-repair %s: want 0 (off) or at least 1m", c.autoRepair)
-	}
-	if c.threshold < 2 {
-		return errors.New("k: at least 2 shares")
-	}
-	if c.priceFloorPct == 0 || c.priceFloorPct > 100 || c.priceCeilPct < 100 {
-		return errors.New("price-floor must be 1-100 and price-ceiling at least 100 (percent of the base)")
-	}
-	if err := c.checkTopUp(); err != nil {
-		return err
-	}
-	if !nips.Tier(c.tier).Valid() {
-		return fmt.Errorf("tier %q: want root, branch or leaf", c.tier)
+	if c.storageSize != "" {
+		if _, err := parseSize(c.storageSize); err != nil {
+			return bad("storage-size", c.storageSize)
+		}
 	}
 	return nil
 }
@@ -317,7 +346,7 @@ func (c *config) check() error {
 func (c *config) logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, fmt.Errorf("log-level %q: want debug, info, warn or error", c.logLevel)
+		return nil, err // check refused it
 	}
 	h := &slog.HandlerOptions{Level: level}
 	switch c.logFormat {

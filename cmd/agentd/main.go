@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,48 +34,36 @@ type env struct {
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg, pos, err := parseConfig(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	var defaults = defaultConfig()
+	if topic, ok := helpTopic(newFlagSet(&defaults), args); ok {
+		return help(stdout, stderr, newFlagSet(&defaults), topic)
 	}
+	cfg, pos, err := parseConfig(args, getenv)
 	if err != nil {
-		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		fmt.Fprintf(stderr, "agentd: %s\n", oneLine(err))
 		return 2
 	}
 	if len(pos) == 0 {
-		usage(stderr, newFlagSet(&cfg, stderr))
+		usage(stderr, newFlagSet(&defaults))
+		return 2
+	}
+	c, ok := findCommand(pos[0])
+	if !ok {
+		unknownCommand(stderr, pos[0])
 		return 2
 	}
 	log, err := cfg.logger(stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "agentd: %v\n", err)
+		fmt.Fprintf(stderr, "agentd: %s\n", oneLine(err))
 		return 2
 	}
 	cfg.node.Logger = log
 	e := &env{cfg: cfg, command: pos[0], args: pos[1:], stdin: stdin, stdout: stdout, stderr: stderr, apiKey: getenv("SOVMESH_OPENAI_KEY")}
-	cmds := map[string]func(context.Context, *env) error{
-		"provide":  cmdProvide,
-		"serve":    cmdServe,
-		"store":    cmdStore,
-		"wallet":   cmdWallet,
-		"earnings": cmdEarnings,
-		"status":   cmdStatus,
-		"keys":     cmdKeys,
-		"manifest": cmdManifest,
-		"bundle":   cmdBundle,
-	}
-	fn, ok := cmds[pos[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "agentd: unknown command %q (agentd -h lists them)\n", pos[0])
-		return 2
-	}
-	if err := fn(ctx, e); err != nil {
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "agentd: %v\n", err)
+	if err := c.run(ctx, e); err != nil {
+		fmt.Fprintf(stderr, "agentd: %s\n", oneLine(err))
+		if errUsage(err) {
 			return 2
 		}
-		fmt.Fprintf(stderr, "agentd: %v\n", err)
 		return 1
 	}
 	return 0

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +22,7 @@ func TestParseConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "agentd.conf")
 	os.WriteFile(file, []byte("# comment\nreplicas = 5\nduration = 48h\nrelay = ws://file.example\n"), 0o600)
 	env := map[string]string{"SOVMESH_REPLICAS": "4", "SOVMESH_CONFIG": file, "SOVMESH_PASSPHRASE": "pw"}
-	c, pos, err := parseConfig([]string{"store", "get", "ROOT", "-o", "out.bin", "--replicas", "2"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	c, pos, err := parseConfig([]string{"store", "get", "ROOT", "-o", "out.bin", "--replicas", "2"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +33,7 @@ func TestParseConfigPrecedence(t *testing.T) {
 		t.Fatalf("positional %v", pos)
 	}
 	for _, bad := range [][]string{{"--replicas", "0", "status"}, {"--tier", "x", "status"}, {"--relay", "http://x", "status"}, {"--nope", "status"}} {
-		if _, _, err := parseConfig(bad, func(string) string { return "" }, &bytes.Buffer{}); err == nil {
+		if _, _, err := parseConfig(bad, func(string) string { return "" }); err == nil {
 			t.Fatalf("%v accepted", bad)
 		}
 	}
@@ -145,24 +144,48 @@ func TestCommands(t *testing.T) {
 }
 
 // TestReadmeDocumentsEveryFlag: the README's agentd configuration table
-// has a row for every flag, with its environment variable.
+// is exactly the flags, with their variables, defaults and meanings, and
+// its command list is exactly agentd's.
 func TestReadmeDocumentsEveryFlag(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Only agentd's own table counts: the relay's has rows of the same names.
-	_, table, ok := strings.Cut(string(readme), "### agentd configuration")
+	_, section, ok := strings.Cut(string(readme), "### agentd configuration")
 	if !ok {
 		t.Fatal("README has no agentd configuration section")
 	}
-	table, _, _ = strings.Cut(table, "\n## ")
-	c := defaultConfig()
-	fs := newFlagSet(&c, io.Discard)
-	fs.VisitAll(func(f *flag.Flag) {
-		row := fmt.Sprintf("| `--%s` | `%s` |", f.Name, settings.EnvName(f.Name))
-		if !strings.Contains(table, row) {
-			t.Errorf("README agentd configuration table lacks the row starting %q", row)
+	section, _, _ = strings.Cut(section, "\n## ")
+	var rows []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "| `--") {
+			rows = append(rows, line)
 		}
+	}
+	if want := flagTable(); strings.Join(rows, "\n") != want {
+		t.Errorf("README agentd configuration table differs from the flags; want:\n%s", want)
+	}
+	var list bytes.Buffer
+	printCommandList(&list)
+	block := "    " + strings.ReplaceAll(strings.TrimSuffix(list.String(), "\n"), "\n", "\n    ")
+	if !strings.Contains(string(readme), "\n"+block+"\n") {
+		t.Errorf("README lacks the command list, indented 4 spaces:\n%s", block)
+	}
+}
+
+// flagTable is the README's agentd flag table: one row per flag.
+func flagTable() string {
+	c := defaultConfig()
+	fs := newFlagSet(&c)
+	var rows []string
+	fs.VisitAll(func(f *flag.Flag) {
+		def := "`" + f.DefValue + "`"
+		if f.DefValue == "" {
+			def = "(none)"
+		}
+		_, usage := flag.UnquoteUsage(f)
+		rows = append(rows, fmt.Sprintf("| `--%s` | `%s` | %s | %s |", f.Name, settings.EnvName(f.Name), def, usage))
 	})
+	return strings.Join(rows, "\n")
 }

@@ -139,20 +139,6 @@ func printBalance(ctx context.Context, out io.Writer, w *cashu.Wallet) error {
 	return nil
 }
 
-// checkTopUp checks the top-up settings.
-func (c *config) checkTopUp() error {
-	if c.topupBelow == 0 {
-		return nil
-	}
-	if c.topupAmount == 0 {
-		return errors.New("nwc-topup-below needs --nwc-topup-amount")
-	}
-	if b := c.node.BudgetPerDay; b > 0 && c.topupAmount > b {
-		return fmt.Errorf("nwc-topup-amount %d: more than --budget-per-day %d", c.topupAmount, b)
-	}
-	return nil
-}
-
 // topUpEvery is how often a daemon checks its balance for an NWC top-up.
 const topUpEvery = 30 * time.Second
 

@@ -286,7 +286,7 @@ func TestNWCTopUp(t *testing.T) {
 		t.Fatalf("owner's wallet holds %d sats after a refused top-up, want 400", b)
 	}
 	for _, bad := range [][]string{{"--nwc-topup-below", "10", "status"}, {"--nwc-topup-below", "10", "--nwc-topup-amount", "20000", "status"}} {
-		if _, _, err := parseConfig(bad, func(string) string { return "" }, io.Discard); err == nil {
+		if _, _, err := parseConfig(bad, func(string) string { return "" }); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}

@@ -12,11 +12,17 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd/buyer"
 	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
 )
 
 func cmdStore(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
 		return usageError("store: put FILE | quote FILE | get ROOT [-o FILE] | audit ROOT | repair ROOT | rm ROOT | ls | grant ROOT PUBKEY")
+	}
+	if !e.cfg.listenSet {
+		// A store command only dials providers: its libp2p host listens on
+		// loopback, not on every interface as a daemon's does.
+		e.cfg.node.ListenAddrs = transport.LoopbackListenAddrs
 	}
 	n, err := openNode(ctx, e)
 	if err != nil {

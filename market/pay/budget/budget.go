@@ -2,14 +2,18 @@
 // event allowing an agent key to spend up to so many sats per UTC day, and
 // per counterparty per day, until an expiry. Any payment over it is refused
 // with ErrOverBudget before any money moves; the owner revokes the
-// authorization with a NIP-09 deletion (kind 5, ["e", <authorization id>]).
+// authorization with a NIP-09 deletion (kind 5) naming it by id
+// (["e", <authorization id>]) or by its address (["a", "<kind>:<owner>:<d>"]:
+// every version of that address signed up to the deletion's created_at).
 // A Guard knows its owners: authorizations and deletions signed by any
 // other key (the agent's own included) are refused, and a stored
 // authorization stops counting once its owner leaves the owner set.
 //
-// Authorization event (kind chosen by the caller, from the nips package):
+// Authorization event (kind chosen by the caller, from the nips package;
+// addressable, d = the agent, so an owner's newest authorization for an agent
+// replaces the previous one):
 //
-//	tags: ["p", <agent pubkey>], ["per_day", "<sats>"],
+//	tags: ["d", <agent pubkey>], ["p", <agent pubkey>], ["per_day", "<sats>"],
 //	      ["per_counterparty", "<sats>"] (0 or absent: no per-counterparty cap),
 //	      ["expiration", "<unix>"] (NIP-40, required)
 //
@@ -19,8 +23,10 @@ package budget
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +43,9 @@ var (
 	ErrNoBudget     = errors.New("no valid spending authorization")
 	ErrInvalidAuth  = errors.New("invalid spending authorization")
 	ErrInvalidRevok = errors.New("invalid revocation")
+	// ErrExpired is an authorization past its expiration: an expected
+	// outcome (relays keep old authorizations), not a forgery.
+	ErrExpired = fmt.Errorf("%w: expired", ErrInvalidAuth)
 )
 
 // Authorization is a parsed spending authorization.
@@ -55,6 +64,7 @@ func Sign(ownerSK string, kind int, a Authorization) (*nostr.Event, error) {
 		Kind:      kind,
 		CreatedAt: nostr.Now(),
 		Tags: nostr.Tags{
+			{"d", a.Agent},
 			{"p", a.Agent},
 			{"per_day", strconv.FormatUint(a.PerDay, 10)},
 			{"per_counterparty", strconv.FormatUint(a.PerCounterparty, 10)},
@@ -107,7 +117,7 @@ func Parse(ev *nostr.Event, kind int) (Authorization, error) {
 type Guard struct {
 	j      *journal.Journal
 	agent  string
-	kind   int
+	kinds  []int
 	owners map[string]bool
 	// ownerArgs and ownerIn are the owners as SQL arguments and the
 	// matching "?, ?, ..." list.
@@ -117,11 +127,11 @@ type Guard struct {
 }
 
 // NewGuard returns a guard for agent (hex pubkey) on the journal j;
-// authorizations are events of kind, and only those signed by one of owners
-// (hex pubkeys) count. The agent's own key is never an owner: an agent may
-// not authorize itself.
-func NewGuard(j *journal.Journal, agent string, kind int, owners []string) *Guard {
-	g := &Guard{j: j, agent: agent, kind: kind, owners: map[string]bool{}, now: time.Now}
+// authorizations are events of kind (or of one of the older kinds also
+// read), and only those signed by one of owners (hex pubkeys) count. The
+// agent's own key is never an owner: an agent may not authorize itself.
+func NewGuard(j *journal.Journal, agent string, kind int, owners []string, older ...int) *Guard {
+	g := &Guard{j: j, agent: agent, kinds: append([]int{kind}, older...), owners: map[string]bool{}, now: time.Now}
 	for _, o := range owners {
 		if o == agent || g.owners[o] {
 			continue
@@ -155,7 +165,10 @@ func short(pubkey string) string {
 // Add stores an authorization after checking it is signed by an owner and
 // for this agent.
 func (g *Guard) Add(ctx context.Context, ev *nostr.Event) (Authorization, error) {
-	a, err := Parse(ev, g.kind)
+	if !slices.Contains(g.kinds, ev.Kind) {
+		return Authorization{ID: ev.ID}, fmt.Errorf("%w: kind %d", ErrInvalidAuth, ev.Kind)
+	}
+	a, err := Parse(ev, ev.Kind)
 	if err != nil {
 		return a, err
 	}
@@ -166,7 +179,7 @@ func (g *Guard) Add(ctx context.Context, ev *nostr.Event) (Authorization, error)
 		return a, fmt.Errorf("%w: for another agent", ErrInvalidAuth)
 	}
 	if !a.Expires.After(g.now()) {
-		return a, fmt.Errorf("%w: expired", ErrInvalidAuth)
+		return a, ErrExpired
 	}
 	_, err = g.j.DB().ExecContext(ctx, `INSERT INTO budget_auths (id, owner, agent, per_day, per_counterparty, expires_at, event)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
@@ -192,11 +205,64 @@ func (g *Guard) Revoke(ctx context.Context, del *nostr.Event) (int, error) {
 	}
 	n := 0
 	for _, t := range del.Tags {
+		if len(t) >= 2 && t[0] == "a" {
+			k, err := g.revokeAddress(ctx, del, t[1])
+			n += k
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
 		if len(t) < 2 || t[0] != "e" {
 			continue
 		}
 		res, err := g.j.DB().ExecContext(ctx, `UPDATE budget_auths SET revoked_at = ? WHERE id = ? AND owner = ? AND revoked_at IS NULL`,
 			g.now().Unix(), t[1], del.PubKey)
+		if err != nil {
+			return n, fmt.Errorf("budget: revoke: %w", err)
+		}
+		c, _ := res.RowsAffected()
+		n += int(c)
+	}
+	return n, nil
+}
+
+// revokeAddress revokes the owner's stored authorizations at the address
+// coord ("<kind>:<owner>:<d>") signed up to the deletion's created_at
+// (NIP-09). An address of another key or kind revokes nothing.
+func (g *Guard) revokeAddress(ctx context.Context, del *nostr.Event, coord string) (int, error) {
+	kind, rest, ok := strings.Cut(coord, ":")
+	owner, d, ok2 := strings.Cut(rest, ":")
+	k, err := strconv.Atoi(kind)
+	if !ok || !ok2 || err != nil || owner != del.PubKey || !slices.Contains(g.kinds, k) {
+		return 0, nil
+	}
+	rows, err := g.j.DB().QueryContext(ctx, `SELECT id, event FROM budget_auths WHERE owner = ? AND revoked_at IS NULL`, owner)
+	if err != nil {
+		return 0, fmt.Errorf("budget: revoke: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id, raw string
+		if err := rows.Scan(&id, &raw); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("budget: revoke: %w", err)
+		}
+		var ev nostr.Event
+		if json.Unmarshal([]byte(raw), &ev) != nil || ev.Kind != k || ev.CreatedAt > del.CreatedAt {
+			continue
+		}
+		if ev.Tags.GetD() == d {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("budget: revoke: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		res, err := g.j.DB().ExecContext(ctx, `UPDATE budget_auths SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, g.now().Unix(), id)
 		if err != nil {
 			return n, fmt.Errorf("budget: revoke: %w", err)
 		}

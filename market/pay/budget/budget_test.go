@@ -2,6 +2,7 @@ package budget_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,76 @@ func checkErr(t *testing.T, what string, err, want error, msg string) {
 	}
 	if err != nil && !strings.Contains(err.Error(), msg) {
 		t.Fatalf("%s: %q does not say %q", what, err, msg)
+	}
+}
+
+// TestRevokeByAddress: a NIP-09 deletion with an "a" tag revokes the
+// owner's authorizations at that address signed up to the deletion, and
+// nothing else; older authorizations of another kind are still read.
+func TestRevokeByAddress(t *testing.T) {
+	const legacyKind = 30078
+	ownerSK := nostr.GeneratePrivateKey()
+	owner, _ := nostr.GetPublicKey(ownerSK)
+	agent, _ := nostr.GetPublicKey(nostr.GeneratePrivateKey())
+	now := nostr.Now()
+	tests := []struct {
+		name    string
+		kind    int             // of the authorization
+		noD     bool            // signed without a d tag (the older form)
+		signer  string          // of the deletion
+		coord   string          // "a" tag; "" = "<kind>:<owner>:<agent>"
+		at      nostr.Timestamp // deletion's created_at
+		revoked int
+	}{
+		{name: "owner's address deletion", kind: 38465, at: now, revoked: 1},
+		{name: "deletion older than the authorization", kind: 38465, at: now - 100, revoked: 0},
+		{name: "another owner's address", kind: 38465, coord: "38465:" + strings.Repeat("b", 64) + ":" + agent, at: now, revoked: 0},
+		{name: "another agent's address", kind: 38465, coord: "38465:" + owner + ":" + strings.Repeat("c", 64), at: now, revoked: 0},
+		{name: "kind the guard does not read", kind: 38465, coord: "30000:" + owner + ":" + agent, at: now, revoked: 0},
+		{name: "older form, empty d", kind: legacyKind, noD: true, coord: "30078:" + owner + ":", at: now, revoked: 1},
+		{name: "malformed address", kind: 38465, coord: "38465", at: now, revoked: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			guard := budget.NewGuard(paytest.OpenJournal(t, t.TempDir()), agent, 38465, []string{owner}, legacyKind)
+			ev, err := budget.Sign(ownerSK, tc.kind, budget.Authorization{Agent: agent, PerDay: 100, Expires: time.Now().Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.noD {
+				ev.Tags = ev.Tags[1:]
+			}
+			ev.CreatedAt = now - 10
+			if err := ev.Sign(ownerSK); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := guard.Add(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			coord := tc.coord
+			if coord == "" {
+				coord = fmt.Sprintf("%d:%s:%s", tc.kind, owner, agent)
+			}
+			del := &nostr.Event{Kind: nostr.KindDeletion, CreatedAt: tc.at, Tags: nostr.Tags{{"a", coord}}}
+			if err := del.Sign(ownerSK); err != nil {
+				t.Fatal(err)
+			}
+			n, err := guard.Revoke(ctx, del)
+			if err != nil || n != tc.revoked {
+				t.Fatalf("revoke: %d %v, want %d", n, err, tc.revoked)
+			}
+			done, err := guard.Reserve(ctx, "alice", 10)
+			if tc.revoked > 0 {
+				if !errors.Is(err, budget.ErrNoBudget) {
+					t.Fatalf("after revocation: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("not revoked, yet: %v", err)
+			}
+			_ = done(ctx, false)
+		})
 	}
 }
