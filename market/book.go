@@ -137,9 +137,6 @@ func NewBook(r nips.Resource, cfg Config) (*Book, error) {
 	}, nil
 }
 
-// Resource returns the book's resource class.
-func (b *Book) Resource() nips.Resource { return b.resource }
-
 // Len returns the number of offers and resting bids.
 func (b *Book) Len() (offers, bids int) { return len(b.offers), len(b.bids) }
 

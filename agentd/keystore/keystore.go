@@ -117,9 +117,6 @@ func Encrypt(secret, pass string, logN uint8) (string, error) {
 	return s, nil
 }
 
-// Decrypt opens an ncryptsec.
-func Decrypt(ncryptsec, pass string) (Key, error) { return decrypt(ncryptsec, pass) }
-
 func decrypt(enc, pass string) (Key, error) {
 	sk, err := nip49.Decrypt(enc, pass)
 	if err != nil {

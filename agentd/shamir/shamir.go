@@ -12,7 +12,6 @@ package shamir
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -160,6 +159,3 @@ func Combine(shares [][]byte) ([]byte, error) {
 	}
 	return secret, nil
 }
-
-// Equal reports whether two secrets are equal, in constant time.
-func Equal(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -109,11 +109,6 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func (c mintClient) keys(ctx context.Context, mint string) (*nut01.GetKeysResponse, error) {
-	var out nut01.GetKeysResponse
-	return &out, c.get(ctx, mint+"/v1/keys", &out)
-}
-
 func (c mintClient) keysets(ctx context.Context, mint string) (*nut02.GetKeysetsResponse, error) {
 	var out nut02.GetKeysetsResponse
 	return &out, c.get(ctx, mint+"/v1/keysets", &out)
