@@ -1,6 +1,7 @@
 package eventsql
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -111,4 +112,26 @@ func Clip(s string) string {
 		return s[:80] + "..."
 	}
 	return s
+}
+
+// Version is how a stored event at a replaceable or addressable address
+// compares with a new event for that address (NIP-01: the newest wins; on
+// equal created_at, the lowest id).
+type Version int
+
+const (
+	SameEvent Version = iota // the new event itself
+	Newer                    // wins over the new event, which is not stored
+	Older                    // replaced by the new event
+)
+
+// Against says how the stored version (createdAt, id) compares with r.
+func (r *Row) Against(createdAt int64, id []byte) Version {
+	switch {
+	case bytes.Equal(id, r.ID):
+		return SameEvent
+	case createdAt > r.CreatedAt || (createdAt == r.CreatedAt && bytes.Compare(id, r.ID) < 0):
+		return Newer
+	}
+	return Older
 }

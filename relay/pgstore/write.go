@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -177,13 +176,13 @@ func (s *Store) replace(ctx context.Context, tx pgx.Tx, r *eventsql.Row) (res, e
 			rows.Close()
 			return nil, fmt.Errorf("event store find replaced: %w", err)
 		}
-		switch {
-		case bytes.Equal(id, r.ID):
+		switch r.Against(ts, id) {
+		case eventsql.SameEvent:
 			rows.Close()
 			return eventstore.ErrDupEvent, nil
-		case ts > r.CreatedAt || (ts == r.CreatedAt && bytes.Compare(id, r.ID) < 0):
+		case eventsql.Newer:
 			res = storeerr.ErrNewerVersion
-		default:
+		case eventsql.Older:
 			older = append(older, seq)
 		}
 	}

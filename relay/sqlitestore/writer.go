@@ -1,7 +1,6 @@
 package sqlitestore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -343,13 +342,13 @@ func (w *writer) replace(r *eventsql.Row) (res, err error) {
 			rows.Close()
 			return nil, fmt.Errorf("event store find replaced: %w", err)
 		}
-		switch {
-		case bytes.Equal(id, r.ID):
+		switch r.Against(ts, id) {
+		case eventsql.SameEvent:
 			rows.Close()
 			return eventstore.ErrDupEvent, nil
-		case ts > r.CreatedAt || (ts == r.CreatedAt && bytes.Compare(id, r.ID) < 0):
+		case eventsql.Newer:
 			res = ErrNewerVersion
-		default:
+		case eventsql.Older:
 			older = append(older, seq)
 		}
 	}
