@@ -1,6 +1,7 @@
 package eventsql
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -65,5 +66,55 @@ func PurgeBatches(ctx context.Context, batch int, deleteBatch func(context.Conte
 		if n < batch {
 			return total, nil
 		}
+	}
+}
+
+// Rows is a running query's answer: Row returns the current row's stored
+// JSON and id, valid until the next call to Next.
+type Rows interface {
+	Next() bool
+	Row() (raw, id []byte, err error)
+	Err() error
+}
+
+// Stream sends conv of each row on ch, skipping rows conv refuses, until the
+// rows end, ctx ends, or limit values are sent (0: no limit), and logs a
+// failure unless ctx has ended. With dedupe, a row whose id equals the
+// previous row's is skipped: a driver tag with several values yields an
+// event once per value, and the repeats are adjacent because rows come in
+// (created_at DESC, id) order.
+func Stream[T any](ctx context.Context, log *slog.Logger, ch chan<- T, rows Rows, dedupe bool, limit int, conv func(raw, id []byte) (T, bool)) {
+	var (
+		last []byte
+		sent int
+	)
+	for rows.Next() {
+		raw, id, err := rows.Row()
+		if err != nil {
+			log.Warn("query events: scan", "err", err)
+			return
+		}
+		if dedupe {
+			if bytes.Equal(id, last) {
+				continue
+			}
+			last = append(last[:0], id...)
+		}
+		v, ok := conv(raw, id)
+		if !ok {
+			continue
+		}
+		select {
+		case ch <- v:
+		case <-ctx.Done():
+			return
+		}
+		sent++
+		if limit > 0 && sent >= limit {
+			return
+		}
+	}
+	if err := rows.Err(); err != nil && ctx.Err() == nil {
+		log.Warn("query events", "err", err)
 	}
 }

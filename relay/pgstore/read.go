@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/relay/eventsql"
@@ -60,23 +61,18 @@ func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, 
 		defer cancel()
 		defer close(ch)
 		defer rows.Close()
-		for rows.Next() {
-			vals := rows.RawValues()
-			v, ok := conv(vals[0], vals[1])
-			if !ok {
-				continue
-			}
-			select {
-			case ch <- v:
-			case <-ctx.Done():
-				return
-			}
-		}
-		if err := rows.Err(); err != nil && ctx.Err() == nil {
-			s.log.Warn("query events", "err", err)
-		}
+		eventsql.Stream(ctx, s.log, ch, rawRows{rows}, false, 0, conv)
 	}()
 	return ch, nil
+}
+
+// rawRows reads the (raw, id) rows of a query as pgx received them; the
+// limit is in the SQL and rows never repeat.
+type rawRows struct{ pgx.Rows }
+
+func (r rawRows) Row() (raw, id []byte, err error) {
+	v := r.RawValues()
+	return v[0], v[1], nil
 }
 
 // CountEvents returns the number of stored events matching f (NIP-45);

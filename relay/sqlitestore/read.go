@@ -67,42 +67,20 @@ func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, 
 		defer close(ch)
 		defer release()
 		defer rows.Close()
-		var (
-			raw  sql.RawBytes
-			id   sql.RawBytes
-			last []byte
-			sent int
-		)
-		for rows.Next() {
-			if err := rows.Scan(&raw, &id); err != nil {
-				s.log.Warn("query events: scan", "err", err)
-				return
-			}
-			if p.dedupe {
-				if bytes.Equal(id, last) {
-					continue
-				}
-				last = append(last[:0], id...)
-			}
-			v, ok := conv(raw, id)
-			if !ok {
-				continue
-			}
-			select {
-			case ch <- v:
-			case <-ctx.Done():
-				return
-			}
-			sent++
-			if p.limit > 0 && sent >= p.limit {
-				return
-			}
-		}
-		if err := rows.Err(); err != nil && ctx.Err() == nil {
-			s.log.Warn("query events", "err", err)
-		}
+		eventsql.Stream(ctx, s.log, ch, &rawRows{Rows: rows}, p.dedupe, p.limit, conv)
 	}()
 	return ch, nil
+}
+
+// rawRows reads the (raw, id) rows of a query without copying them.
+type rawRows struct {
+	*sql.Rows
+	raw, id sql.RawBytes
+}
+
+func (r *rawRows) Row() (raw, id []byte, err error) {
+	err = r.Scan(&r.raw, &r.id)
+	return r.raw, r.id, err
 }
 
 // CountEvents returns the number of stored events matching f (NIP-45);
