@@ -33,9 +33,9 @@ func Encode(evt *nostr.Event) (*Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	pk, ok := DecodeHex32(evt.PubKey)
+	pk, ok := decodeHex32(evt.PubKey)
 	if !ok {
-		return nil, fmt.Errorf("%w: pubkey %q is not 64 lowercase hex characters", storeerr.ErrInvalidEvent, Clip(evt.PubKey))
+		return nil, fmt.Errorf("%w: pubkey %q is not 64 lowercase hex characters", storeerr.ErrInvalidEvent, clip(evt.PubKey))
 	}
 	raw, err := evt.MarshalJSON()
 	if err != nil {
@@ -52,7 +52,7 @@ func Encode(evt *nostr.Event) (*Row, error) {
 	}
 	seen := make(map[[2]string]struct{}, len(evt.Tags))
 	for _, tag := range evt.Tags {
-		if len(tag) < 2 || !IsIndexedTag(tag[0]) {
+		if len(tag) < 2 || !isIndexedTag(tag[0]) {
 			continue
 		}
 		k := [2]string{tag[0], tag[1]}
@@ -67,20 +67,20 @@ func Encode(evt *nostr.Event) (*Row, error) {
 
 // DecodeID decodes an event id, failing with storeerr.ErrInvalidEvent.
 func DecodeID(s string) ([]byte, error) {
-	id, ok := DecodeHex32(s)
+	id, ok := decodeHex32(s)
 	if !ok {
-		return nil, fmt.Errorf("%w: id %q is not 64 lowercase hex characters", storeerr.ErrInvalidEvent, Clip(s))
+		return nil, fmt.Errorf("%w: id %q is not 64 lowercase hex characters", storeerr.ErrInvalidEvent, clip(s))
 	}
 	return id, nil
 }
 
-// IsIndexedTag reports whether tags named name are in the tags table.
-func IsIndexedTag(name string) bool { return len(name) == 1 }
+// isIndexedTag reports whether tags named name are in the tags table.
+func isIndexedTag(name string) bool { return len(name) == 1 }
 
-// DecodeHex32 decodes 64 lowercase hex characters. Uppercase is refused so
+// decodeHex32 decodes 64 lowercase hex characters. Uppercase is refused so
 // that every stored id and pubkey has one spelling, the one Filter.Matches
 // compares against.
-func DecodeHex32(s string) ([]byte, bool) {
+func decodeHex32(s string) ([]byte, bool) {
 	if len(s) != 64 {
 		return nil, false
 	}
@@ -106,8 +106,8 @@ func hexVal(c byte) (byte, bool) {
 	return 0, false
 }
 
-// Clip shortens untrusted strings quoted in errors.
-func Clip(s string) string {
+// clip shortens untrusted strings quoted in errors.
+func clip(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "..."
 	}

@@ -46,8 +46,8 @@ func Normalize(f nostr.Filter) (spec Filter, empty bool, err error) {
 		if v == nil {
 			continue // a nil list matches everything, as in Filter.Matches
 		}
-		if !IsIndexedTag(k) && len(v) > 0 {
-			return spec, false, fmt.Errorf("%w: tag %q: only single-letter tags can be queried", storeerr.ErrUnsupportedFilter, Clip(k))
+		if !isIndexedTag(k) && len(v) > 0 {
+			return spec, false, fmt.Errorf("%w: tag %q: only single-letter tags can be queried", storeerr.ErrUnsupportedFilter, clip(k))
 		}
 		keys = append(keys, k)
 	}
@@ -109,7 +109,7 @@ func decodeAll(list []string) [][]byte {
 			continue
 		}
 		seen[s] = struct{}{}
-		if b, ok := DecodeHex32(s); ok {
+		if b, ok := decodeHex32(s); ok {
 			out = append(out, b)
 		}
 	}
