@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/relay/eventsql"
 )
 
 var placeholder = regexp.MustCompile(`\$([0-9]+)`)
 
-// FuzzCompile feeds client filters (REQ JSON) to normalize and compile: no
+// FuzzCompile feeds client filters (REQ JSON) to eventsql.Normalize and compile: no
 // input may panic, and the SQL must reference exactly the arguments it
 // binds, each by number, so no client value is ever part of the SQL text.
 func FuzzCompile(f *testing.F) {
@@ -26,23 +28,23 @@ func FuzzCompile(f *testing.F) {
 		if err := flt.UnmarshalJSON([]byte(in)); err != nil {
 			return
 		}
-		spec, empty, err := normalize(flt)
+		spec, empty, err := eventsql.Normalize(flt)
 		if err != nil || empty {
 			return
 		}
 		for _, mode := range []selectMode{selectRows, selectCount, selectSeqs} {
-			var b builder
-			compile(&b, spec, 1_700_000_000, mode)
+			b := newBuilder()
+			compile(b, spec, 1_700_000_000, mode)
 			seen := make(map[int]bool)
-			for _, m := range placeholder.FindAllStringSubmatch(b.sb.String(), -1) {
+			for _, m := range placeholder.FindAllStringSubmatch(b.SQL(), -1) {
 				n, _ := strconv.Atoi(m[1])
-				if n < 1 || n > len(b.args) {
-					t.Fatalf("mode %d: $%d with %d arguments: %s", mode, n, len(b.args), b.sb.String())
+				if n < 1 || n > len(b.Args()) {
+					t.Fatalf("mode %d: $%d with %d arguments: %s", mode, n, len(b.Args()), b.SQL())
 				}
 				seen[n] = true
 			}
-			if len(seen) != len(b.args) {
-				t.Fatalf("mode %d: %d arguments, %d referenced: %s", mode, len(b.args), len(seen), b.sb.String())
+			if len(seen) != len(b.Args()) {
+				t.Fatalf("mode %d: %d arguments, %d referenced: %s", mode, len(b.Args()), len(seen), b.SQL())
 			}
 		}
 	})

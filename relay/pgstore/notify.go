@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/sovmesh/sovmesh/relay/eventsql"
 )
 
 // notifyChannel is the PostgreSQL channel stored events are announced on,
@@ -85,7 +86,7 @@ func (s *Store) ListenRemote(ctx context.Context, f func(*nostr.Event), listenin
 		return
 	}
 	defer s.wg.Done()
-	ctx, cancel := mergeCancel(ctx, s.ctx)
+	ctx, cancel := eventsql.MergeCancel(ctx, s.ctx)
 	defer cancel()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {

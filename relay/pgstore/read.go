@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/mailru/easyjson"
+	"github.com/jackc/pgx/v5"
 	"github.com/nbd-wtf/go-nostr"
 
+	"github.com/sovmesh/sovmesh/relay/eventsql"
 	"github.com/sovmesh/sovmesh/relay/storeerr"
 )
 
@@ -22,14 +23,7 @@ const queryBuffer = 16
 // filter on a tag name longer than one letter fails with
 // storeerr.ErrUnsupportedFilter.
 func (s *Store) QueryEvents(ctx context.Context, f nostr.Filter) (chan *nostr.Event, error) {
-	return query(s, ctx, f, func(raw, id []byte) (*nostr.Event, bool) {
-		evt := &nostr.Event{}
-		if err := easyjson.Unmarshal(raw, evt); err != nil {
-			s.log.Warn("query events: stored event does not decode", "id", fmt.Sprintf("%x", id), "err", err)
-			return nil, false
-		}
-		return evt, true
-	})
+	return query(s, ctx, f, func(raw, id []byte) (*nostr.Event, bool) { return eventsql.DecodeEvent(s.log, raw, id) })
 }
 
 // QueryEventsJSON is QueryEvents without the decoding: each value is one
@@ -41,7 +35,7 @@ func (s *Store) QueryEventsJSON(ctx context.Context, f nostr.Filter) (chan []byt
 // query runs f and sends conv of each row's raw JSON and id (both valid only
 // during the call) on the channel it returns.
 func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, id []byte) (T, bool)) (chan T, error) {
-	spec, empty, err := normalize(f)
+	spec, empty, err := eventsql.Normalize(f)
 	if err != nil {
 		return nil, err
 	}
@@ -50,13 +44,13 @@ func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, 
 		close(ch)
 		return ch, nil
 	}
-	var b builder
-	compile(&b, spec, s.now(), selectRows)
+	b := newBuilder()
+	compile(b, spec, s.now(), selectRows)
 	if err := s.track(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := mergeCancel(ctx, s.ctx)
-	rows, err := s.pool.Query(ctx, b.sb.String(), b.args...)
+	ctx, cancel := eventsql.MergeCancel(ctx, s.ctx)
+	rows, err := s.pool.Query(ctx, b.SQL(), b.Args()...)
 	if err != nil {
 		cancel()
 		s.wg.Done()
@@ -67,29 +61,24 @@ func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, 
 		defer cancel()
 		defer close(ch)
 		defer rows.Close()
-		for rows.Next() {
-			vals := rows.RawValues()
-			v, ok := conv(vals[0], vals[1])
-			if !ok {
-				continue
-			}
-			select {
-			case ch <- v:
-			case <-ctx.Done():
-				return
-			}
-		}
-		if err := rows.Err(); err != nil && ctx.Err() == nil {
-			s.log.Warn("query events", "err", err)
-		}
+		eventsql.Stream(ctx, s.log, ch, rawRows{rows}, false, 0, conv)
 	}()
 	return ch, nil
+}
+
+// rawRows reads the (raw, id) rows of a query as pgx received them; the
+// limit is in the SQL and rows never repeat.
+type rawRows struct{ pgx.Rows }
+
+func (r rawRows) Row() (raw, id []byte, err error) {
+	v := r.RawValues()
+	return v[0], v[1], nil
 }
 
 // CountEvents returns the number of stored events matching f (NIP-45);
 // f.Limit is ignored.
 func (s *Store) CountEvents(ctx context.Context, f nostr.Filter) (int64, error) {
-	spec, empty, err := normalize(f)
+	spec, empty, err := eventsql.Normalize(f)
 	if err != nil || empty {
 		return 0, err
 	}
@@ -97,10 +86,10 @@ func (s *Store) CountEvents(ctx context.Context, f nostr.Filter) (int64, error) 
 		return 0, err
 	}
 	defer s.wg.Done()
-	var b builder
-	compile(&b, spec, s.now(), selectCount)
+	b := newBuilder()
+	compile(b, spec, s.now(), selectCount)
 	var n int64
-	if err := s.pool.QueryRow(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, b.SQL(), b.Args()...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count events: %w", err)
 	}
 	return n, nil
@@ -115,12 +104,12 @@ func (s *Store) CountUnion(ctx context.Context, filters []nostr.Filter, max int6
 	if max <= 0 {
 		return 0, fmt.Errorf("count events: max %d must be positive", max)
 	}
-	var b builder
-	b.w("SELECT count(*) FROM (")
+	b := newBuilder()
+	b.W("SELECT count(*) FROM (")
 	parts := 0
 	now := s.now()
 	for _, f := range filters {
-		spec, empty, err := normalize(f)
+		spec, empty, err := eventsql.Normalize(f)
 		if err != nil {
 			return 0, err
 		}
@@ -128,25 +117,25 @@ func (s *Store) CountUnion(ctx context.Context, filters []nostr.Filter, max int6
 			continue
 		}
 		if parts > 0 {
-			b.w(" UNION ")
+			b.W(" UNION ")
 		}
-		b.w("(")
-		compile(&b, spec, now, selectSeqs)
-		b.w(" LIMIT " + strconv.FormatInt(max+1, 10) + ")")
+		b.W("(")
+		compile(b, spec, now, selectSeqs)
+		b.W(" LIMIT " + strconv.FormatInt(max+1, 10) + ")")
 		parts++
 	}
 	if parts == 0 {
 		return 0, nil
 	}
-	b.w(") u")
+	b.W(") u")
 	if err := s.track(); err != nil {
 		return 0, err
 	}
 	defer s.wg.Done()
-	ctx, cancel := mergeCancel(ctx, s.ctx)
+	ctx, cancel := eventsql.MergeCancel(ctx, s.ctx)
 	defer cancel()
 	var n int64
-	if err := s.pool.QueryRow(ctx, b.sb.String(), b.args...).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, b.SQL(), b.Args()...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count events: %w", err)
 	}
 	if n > max {
@@ -180,14 +169,4 @@ func (s *Store) CountByKind(ctx context.Context) (map[int]int64, error) {
 		return nil, fmt.Errorf("count by kind: %w", err)
 	}
 	return out, nil
-}
-
-// mergeCancel returns a context that ends when either a or b ends.
-func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(a)
-	stop := context.AfterFunc(b, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-	}
 }

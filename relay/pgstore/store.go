@@ -38,6 +38,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sovmesh/sovmesh/migrations"
+	"github.com/sovmesh/sovmesh/relay/eventsql"
 	"github.com/sovmesh/sovmesh/relay/storeerr"
 )
 
@@ -264,40 +265,20 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // purgeLoop deletes expired events every purge interval until Close.
 func (s *Store) purgeLoop() {
-	t := time.NewTicker(s.cfg.purgeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-			if n, err := s.PurgeExpired(s.ctx); err != nil {
-				if s.ctx.Err() == nil {
-					s.log.Warn("purge expired events", "err", err, "deleted", n)
-				}
-			} else if n > 0 {
-				s.log.Debug("purged expired events", "deleted", n)
-			}
-		}
-	}
+	eventsql.PurgeLoop(s.ctx, s.cfg.purgeInterval, s.log, s.PurgeExpired)
 }
 
 // PurgeExpired deletes every event whose NIP-40 expiration is at or before
 // now, in transactions of at most the purge batch size, and returns how many
 // it deleted. Several processes may purge at once.
 func (s *Store) PurgeExpired(ctx context.Context) (int, error) {
-	total := 0
 	now := s.now()
-	for {
+	return eventsql.PurgeBatches(ctx, s.cfg.purgeBatch, func(ctx context.Context) (int, error) {
 		tag, err := s.pool.Exec(ctx, `DELETE FROM events WHERE seq IN (
 			SELECT seq FROM events WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, s.cfg.purgeBatch)
 		if err != nil {
-			return total, fmt.Errorf("purge expired events: %w", err)
+			return 0, fmt.Errorf("purge expired events: %w", err)
 		}
-		n := int(tag.RowsAffected())
-		total += n
-		if n < s.cfg.purgeBatch {
-			return total, nil
-		}
-	}
+		return int(tag.RowsAffected()), nil
+	})
 }

@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,75 +9,42 @@ import (
 	"github.com/fiatjaf/eventstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/nbd-wtf/go-nostr"
-	"github.com/nbd-wtf/go-nostr/nip40"
 
+	"github.com/sovmesh/sovmesh/relay/eventsql"
 	"github.com/sovmesh/sovmesh/relay/storeerr"
 )
-
-// row is an event encoded for the events and tags tables.
-type row struct {
-	id, pubkey []byte
-	createdAt  int64
-	kind       int
-	expiresAt  *int64
-	dtag       []byte // addressable kinds only; nil otherwise
-	raw        []byte
-	tags       [][2][]byte // indexed tags: one-byte name, value; no duplicates
-}
-
-// encodeEvent validates evt and encodes it.
-func encodeEvent(evt *nostr.Event) (*row, error) {
-	if evt == nil {
-		return nil, fmt.Errorf("%w: nil event", storeerr.ErrInvalidEvent)
-	}
-	id, ok := decodeHex32(evt.ID)
-	if !ok {
-		return nil, fmt.Errorf("%w: id %q is not 64 lowercase hex characters", storeerr.ErrInvalidEvent, clip(evt.ID))
-	}
-	pk, ok := decodeHex32(evt.PubKey)
-	if !ok {
-		return nil, fmt.Errorf("%w: pubkey %q is not 64 lowercase hex characters", storeerr.ErrInvalidEvent, clip(evt.PubKey))
-	}
-	raw, err := evt.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("%w: encode json: %v", storeerr.ErrInvalidEvent, err)
-	}
-	r := &row{id: id, pubkey: pk, createdAt: int64(evt.CreatedAt), kind: evt.Kind, raw: raw}
-	if exp := nip40.GetExpiration(evt.Tags); exp != -1 {
-		v := int64(exp)
-		r.expiresAt = &v
-	}
-	if nostr.IsAddressableKind(evt.Kind) {
-		r.dtag = bytesOf(evt.Tags.GetD()) // "" is the address of no d tag
-	}
-	seen := make(map[[2]string]struct{}, len(evt.Tags))
-	for _, tag := range evt.Tags {
-		if len(tag) < 2 || len(tag[0]) != 1 {
-			continue
-		}
-		k := [2]string{tag[0], tag[1]}
-		if _, dup := seen[k]; dup {
-			continue
-		}
-		seen[k] = struct{}{}
-		r.tags = append(r.tags, [2][]byte{bytesOf(tag[0]), bytesOf(tag[1])})
-	}
-	return r, nil
-}
 
 // bytesOf returns s as a non-nil slice: pgx sends a nil slice as NULL.
 func bytesOf(s string) []byte { return append(make([]byte, 0, len(s)), s...) }
 
+// allBytesOf returns bytesOf of each string of list.
+func allBytesOf(list []string) [][]byte {
+	out := make([][]byte, len(list))
+	for i, s := range list {
+		out[i] = bytesOf(s)
+	}
+	return out
+}
+
+// dtag is r's d tag for the dtag column: nil (NULL) unless its kind is
+// addressable, where "" is the address of no d tag.
+func dtag(r *eventsql.Row) []byte {
+	if !r.Addressable {
+		return nil
+	}
+	return bytesOf(r.DTag)
+}
+
 // SaveEvent stores evt and returns once it is committed. It returns
 // eventstore.ErrDupEvent when an event with the same id is stored.
 func (s *Store) SaveEvent(ctx context.Context, evt *nostr.Event) error {
-	r, err := encodeEvent(evt)
+	r, err := eventsql.Encode(evt)
 	if err != nil {
 		return err
 	}
 	err = s.write(ctx, func(tx pgx.Tx) (error, error) { return s.insert(ctx, tx, r) })
 	if err == nil {
-		s.announce(r.id)
+		s.announce(r.ID)
 	}
 	return err
 }
@@ -91,7 +57,7 @@ func (s *Store) SaveEvent(ctx context.Context, evt *nostr.Event) error {
 // evt is stored (nothing is written), and storeerr.ErrNotReplaceable for
 // other kinds.
 func (s *Store) ReplaceEvent(ctx context.Context, evt *nostr.Event) error {
-	r, err := encodeEvent(evt)
+	r, err := eventsql.Encode(evt)
 	if err != nil {
 		return err
 	}
@@ -100,7 +66,7 @@ func (s *Store) ReplaceEvent(ctx context.Context, evt *nostr.Event) error {
 	}
 	err = s.write(ctx, func(tx pgx.Tx) (error, error) { return s.replace(ctx, tx, r) })
 	if err == nil {
-		s.announce(r.id)
+		s.announce(r.ID)
 	}
 	return err
 }
@@ -111,9 +77,9 @@ func (s *Store) DeleteEvent(ctx context.Context, evt *nostr.Event) error {
 	if evt == nil {
 		return fmt.Errorf("%w: nil event", storeerr.ErrInvalidEvent)
 	}
-	id, ok := decodeHex32(evt.ID)
-	if !ok {
-		return fmt.Errorf("%w: id %q is not 64 lowercase hex characters", storeerr.ErrInvalidEvent, clip(evt.ID))
+	id, err := eventsql.DecodeID(evt.ID)
+	if err != nil {
+		return err
 	}
 	return s.write(ctx, func(tx pgx.Tx) (error, error) {
 		if _, err := tx.Exec(ctx, `DELETE FROM events WHERE id = $1`, id); err != nil {
@@ -147,28 +113,28 @@ func (s *Store) write(ctx context.Context, f func(pgx.Tx) (res, err error)) erro
 }
 
 // insert stores r.
-func (s *Store) insert(ctx context.Context, tx pgx.Tx, r *row) (res, err error) {
+func (s *Store) insert(ctx context.Context, tx pgx.Tx, r *eventsql.Row) (res, err error) {
 	var seq int64
 	err = tx.QueryRow(ctx, `INSERT INTO events (id, pubkey, created_at, kind, expires_at, dtag, raw)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING seq`,
-		r.id, r.pubkey, r.createdAt, r.kind, r.expiresAt, r.dtag, r.raw).Scan(&seq)
+		r.ID, r.PubKey, r.CreatedAt, r.Kind, r.ExpiresAt, dtag(r), r.Raw).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return eventstore.ErrDupEvent, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("event store insert event: %w", err)
 	}
-	if len(r.tags) == 0 {
+	if len(r.Tags) == 0 {
 		return nil, nil
 	}
-	names := make([][]byte, len(r.tags))
-	values := make([][]byte, len(r.tags))
-	for i, t := range r.tags {
-		names[i], values[i] = t[0], t[1]
+	names := make([][]byte, len(r.Tags))
+	values := make([][]byte, len(r.Tags))
+	for i, t := range r.Tags {
+		names[i], values[i] = bytesOf(t[0]), bytesOf(t[1])
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO tags (name, value, created_at, id, kind, seq)
 		SELECT n, v, $3, $4, $5, $6 FROM unnest($1::bytea[], $2::bytea[]) AS u(n, v)`,
-		names, values, r.createdAt, r.id, r.kind, seq); err != nil {
+		names, values, r.CreatedAt, r.ID, r.Kind, seq); err != nil {
 		return nil, fmt.Errorf("event store insert tags: %w", err)
 	}
 	return nil, nil
@@ -179,23 +145,23 @@ func (s *Store) insert(ctx context.Context, tx pgx.Tx, r *row) (res, err error) 
 // addresses sharing a hash only wait for each other.
 const addressLockClass = 0x736f7661 // "sova"
 
-func addressLock(r *row) int32 {
+func addressLock(r *eventsql.Row) int32 {
 	h := fnv.New32a()
-	h.Write(r.pubkey)
-	fmt.Fprintf(h, ":%d:", r.kind)
-	h.Write(r.dtag)
+	h.Write(r.PubKey)
+	fmt.Fprintf(h, ":%d:", r.Kind)
+	h.Write(dtag(r))
 	return int32(h.Sum32())
 }
 
-func (s *Store) replace(ctx context.Context, tx pgx.Tx, r *row) (res, err error) {
+func (s *Store) replace(ctx context.Context, tx pgx.Tx, r *eventsql.Row) (res, err error) {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, addressLockClass, addressLock(r)); err != nil {
 		return nil, fmt.Errorf("event store lock address: %w", err)
 	}
 	var rows pgx.Rows
-	if r.dtag != nil {
-		rows, err = tx.Query(ctx, `SELECT seq, created_at, id FROM events WHERE pubkey = $1 AND kind = $2 AND dtag = $3`, r.pubkey, r.kind, r.dtag)
+	if r.Addressable {
+		rows, err = tx.Query(ctx, `SELECT seq, created_at, id FROM events WHERE pubkey = $1 AND kind = $2 AND dtag = $3`, r.PubKey, r.Kind, dtag(r))
 	} else {
-		rows, err = tx.Query(ctx, `SELECT seq, created_at, id FROM events WHERE pubkey = $1 AND kind = $2`, r.pubkey, r.kind)
+		rows, err = tx.Query(ctx, `SELECT seq, created_at, id FROM events WHERE pubkey = $1 AND kind = $2`, r.PubKey, r.Kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("event store find replaced: %w", err)
@@ -210,13 +176,13 @@ func (s *Store) replace(ctx context.Context, tx pgx.Tx, r *row) (res, err error)
 			rows.Close()
 			return nil, fmt.Errorf("event store find replaced: %w", err)
 		}
-		switch {
-		case bytes.Equal(id, r.id):
+		switch r.Against(ts, id) {
+		case eventsql.SameEvent:
 			rows.Close()
 			return eventstore.ErrDupEvent, nil
-		case ts > r.createdAt || (ts == r.createdAt && bytes.Compare(id, r.id) < 0):
+		case eventsql.Newer:
 			res = storeerr.ErrNewerVersion
-		default:
+		case eventsql.Older:
 			older = append(older, seq)
 		}
 	}
@@ -233,41 +199,4 @@ func (s *Store) replace(ctx context.Context, tx pgx.Tx, r *row) (res, err error)
 		}
 	}
 	return s.insert(ctx, tx, r)
-}
-
-// decodeHex32 decodes 64 lowercase hex characters. Uppercase is refused so
-// that every stored id and pubkey has one spelling, the one Filter.Matches
-// compares against.
-func decodeHex32(s string) ([]byte, bool) {
-	if len(s) != 64 {
-		return nil, false
-	}
-	out := make([]byte, 32)
-	for i := 0; i < 32; i++ {
-		hi, ok1 := hexVal(s[2*i])
-		lo, ok2 := hexVal(s[2*i+1])
-		if !ok1 || !ok2 {
-			return nil, false
-		}
-		out[i] = hi<<4 | lo
-	}
-	return out, true
-}
-
-func hexVal(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
-}
-
-// clip shortens untrusted strings quoted in errors.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/relay/storeerr"
+
+	"github.com/sovmesh/sovmesh/relay/eventsql"
 )
 
 // ErrTooMany is returned by CountUnion when more events match than it may
@@ -39,7 +41,7 @@ func (s *Store) CountUnion(ctx context.Context, filters []nostr.Filter, max int6
 		return 0, err
 	}
 	defer s.wg.Done()
-	ctx, cancel := mergeCancel(ctx, s.ctx)
+	ctx, cancel := eventsql.MergeCancel(ctx, s.ctx)
 	defer cancel()
 	if len(plans) == 1 {
 		// One filter: SQLite counts, stopping after max+1 matches.

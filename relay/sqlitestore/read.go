@@ -6,8 +6,9 @@ import (
 	"database/sql"
 	"fmt"
 
-	"github.com/mailru/easyjson"
 	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/relay/eventsql"
 )
 
 // queryBuffer is how many decoded events wait in a query's channel.
@@ -19,14 +20,7 @@ const queryBuffer = 16
 // closed at the end, when ctx is cancelled, or when the store closes. A
 // filter on a tag name longer than one letter fails with ErrUnsupportedFilter.
 func (s *Store) QueryEvents(ctx context.Context, f nostr.Filter) (chan *nostr.Event, error) {
-	return query(s, ctx, f, func(raw, id []byte) (*nostr.Event, bool) {
-		evt := &nostr.Event{}
-		if err := easyjson.Unmarshal(raw, evt); err != nil {
-			s.log.Warn("query events: stored event does not decode", "id", fmt.Sprintf("%x", id), "err", err)
-			return nil, false
-		}
-		return evt, true
-	})
+	return query(s, ctx, f, func(raw, id []byte) (*nostr.Event, bool) { return eventsql.DecodeEvent(s.log, raw, id) })
 }
 
 // QueryEventsJSON is QueryEvents without the decoding: each value is one
@@ -53,7 +47,7 @@ func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, 
 	if err := s.track(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := mergeCancel(ctx, s.ctx)
+	ctx, cancel := eventsql.MergeCancel(ctx, s.ctx)
 	st, release, err := s.stmt(ctx, p.sql)
 	if err != nil {
 		cancel()
@@ -73,42 +67,20 @@ func query[T any](s *Store, ctx context.Context, f nostr.Filter, conv func(raw, 
 		defer close(ch)
 		defer release()
 		defer rows.Close()
-		var (
-			raw  sql.RawBytes
-			id   sql.RawBytes
-			last []byte
-			sent int
-		)
-		for rows.Next() {
-			if err := rows.Scan(&raw, &id); err != nil {
-				s.log.Warn("query events: scan", "err", err)
-				return
-			}
-			if p.dedupe {
-				if bytes.Equal(id, last) {
-					continue
-				}
-				last = append(last[:0], id...)
-			}
-			v, ok := conv(raw, id)
-			if !ok {
-				continue
-			}
-			select {
-			case ch <- v:
-			case <-ctx.Done():
-				return
-			}
-			sent++
-			if p.limit > 0 && sent >= p.limit {
-				return
-			}
-		}
-		if err := rows.Err(); err != nil && ctx.Err() == nil {
-			s.log.Warn("query events", "err", err)
-		}
+		eventsql.Stream(ctx, s.log, ch, &rawRows{Rows: rows}, p.dedupe, p.limit, conv)
 	}()
 	return ch, nil
+}
+
+// rawRows reads the (raw, id) rows of a query without copying them.
+type rawRows struct {
+	*sql.Rows
+	raw, id sql.RawBytes
+}
+
+func (r *rawRows) Row() (raw, id []byte, err error) {
+	err = r.Scan(&r.raw, &r.id)
+	return r.raw, r.id, err
 }
 
 // CountEvents returns the number of stored events matching f (NIP-45);
@@ -179,16 +151,6 @@ func (s *Store) sumByKind(ctx context.Context, out map[int]int64, sign int64, q 
 		return fmt.Errorf("count by kind: %w", err)
 	}
 	return nil
-}
-
-// mergeCancel returns a context that ends when either a or b ends.
-func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(a)
-	stop := context.AfterFunc(b, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-	}
 }
 
 // maxCachedStmts bounds the prepared-statement cache. Filters of the same

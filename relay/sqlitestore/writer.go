@@ -1,7 +1,6 @@
 package sqlitestore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/fiatjaf/eventstore"
 	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/relay/eventsql"
 )
 
 type opKind int
@@ -26,18 +27,18 @@ const (
 // result, after the transaction holding the write committed (or failed).
 type request struct {
 	op      opKind
-	row     *row   // opSave, opReplace
-	id      []byte // opDelete
-	now     int64  // opPurge: delete events expiring at or before now
-	limit   int    // opPurge: delete at most limit events
-	deleted int    // opPurge: set to the number deleted
+	row     *eventsql.Row // opSave, opReplace
+	id      []byte        // opDelete
+	now     int64         // opPurge: delete events expiring at or before now
+	limit   int           // opPurge: delete at most limit events
+	deleted int           // opPurge: set to the number deleted
 	done    chan error
 }
 
 // SaveEvent stores evt and returns once it is durably committed. It returns
 // eventstore.ErrDupEvent when an event with the same id is stored.
 func (s *Store) SaveEvent(ctx context.Context, evt *nostr.Event) error {
-	r, err := encodeEvent(evt)
+	r, err := eventsql.Encode(evt)
 	if err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func (s *Store) SaveEvent(ctx context.Context, evt *nostr.Event) error {
 // itself is stored, ErrNewerVersion when a version that wins over evt is
 // stored (nothing is written), and ErrNotReplaceable for other kinds.
 func (s *Store) ReplaceEvent(ctx context.Context, evt *nostr.Event) error {
-	r, err := encodeEvent(evt)
+	r, err := eventsql.Encode(evt)
 	if err != nil {
 		return err
 	}
@@ -68,9 +69,9 @@ func (s *Store) DeleteEvent(ctx context.Context, evt *nostr.Event) error {
 	if evt == nil {
 		return fmt.Errorf("%w: nil event", ErrInvalidEvent)
 	}
-	id, ok := decodeHex32(evt.ID)
-	if !ok {
-		return fmt.Errorf("%w: id %q is not 64 lowercase hex characters", ErrInvalidEvent, clip(evt.ID))
+	id, err := eventsql.DecodeID(evt.ID)
+	if err != nil {
+		return err
 	}
 	return s.do(ctx, &request{op: opDelete, id: id})
 }
@@ -298,8 +299,8 @@ func (w *writer) apply(r *request) (res, err error) {
 	return nil, fmt.Errorf("event store: unknown write %d", r.op)
 }
 
-func (w *writer) insert(r *row) (res, err error) {
-	out, err := w.insertEvent.ExecContext(w.ctx, r.id, r.pubkey, r.createdAt, r.kind, r.expiresAt, r.dtag, r.raw)
+func (w *writer) insert(r *eventsql.Row) (res, err error) {
+	out, err := w.insertEvent.ExecContext(w.ctx, r.ID, r.PubKey, r.CreatedAt, r.Kind, r.ExpiresAt, dtag(r), r.Raw)
 	if err != nil {
 		return nil, fmt.Errorf("event store insert event: %w", err)
 	}
@@ -312,20 +313,20 @@ func (w *writer) insert(r *row) (res, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("event store insert event: %w", err)
 	}
-	for _, t := range r.tags {
-		if _, err := w.insertTag.ExecContext(w.ctx, t[0], t[1], r.createdAt, r.id, r.kind, seq); err != nil {
+	for _, t := range r.Tags {
+		if _, err := w.insertTag.ExecContext(w.ctx, t[0], t[1], r.CreatedAt, r.ID, r.Kind, seq); err != nil {
 			return nil, fmt.Errorf("event store insert tag: %w", err)
 		}
 	}
 	return nil, nil
 }
 
-func (w *writer) replace(r *row) (res, err error) {
+func (w *writer) replace(r *eventsql.Row) (res, err error) {
 	var rows *sql.Rows
-	if r.dtag.Valid {
-		rows, err = w.findAddressable.QueryContext(w.ctx, r.pubkey, r.kind, r.dtag.String)
+	if r.Addressable {
+		rows, err = w.findAddressable.QueryContext(w.ctx, r.PubKey, r.Kind, r.DTag)
 	} else {
-		rows, err = w.findReplaceable.QueryContext(w.ctx, r.pubkey, r.kind)
+		rows, err = w.findReplaceable.QueryContext(w.ctx, r.PubKey, r.Kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("event store find replaced: %w", err)
@@ -341,13 +342,13 @@ func (w *writer) replace(r *row) (res, err error) {
 			rows.Close()
 			return nil, fmt.Errorf("event store find replaced: %w", err)
 		}
-		switch {
-		case bytes.Equal(id, r.id):
+		switch r.Against(ts, id) {
+		case eventsql.SameEvent:
 			rows.Close()
 			return eventstore.ErrDupEvent, nil
-		case ts > r.createdAt || (ts == r.createdAt && bytes.Compare(id, r.id) < 0):
+		case eventsql.Newer:
 			res = ErrNewerVersion
-		default:
+		case eventsql.Older:
 			older = append(older, seq)
 		}
 	}
@@ -405,4 +406,9 @@ func (w *writer) purge(r *request) error {
 	}
 	r.deleted = len(seqs)
 	return nil
+}
+
+// dtag is r's d tag for the dtag column: NULL unless its kind is addressable.
+func dtag(r *eventsql.Row) sql.NullString {
+	return sql.NullString{String: r.DTag, Valid: r.Addressable}
 }
