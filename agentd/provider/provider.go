@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -367,8 +368,14 @@ func (p *Provider) publishOffer(ctx context.Context, r nips.Resource) error {
 		at = prev.CreatedAt + 1
 	}
 	p.mu.Unlock()
-	ev := o.ToEvent(at)
-	signed, err := p.n.Publish(ctx, ev)
+	signed, err := p.n.Publish(ctx, o.ToEvent(at))
+	if err != nil && strings.Contains(err.Error(), "has been deleted") {
+		// Our own withdrawal (NIP-09, by address) from a stop in this
+		// same second deletes every version up to its created_at: the
+		// new offer must be newer than it.
+		at++
+		signed, err = p.n.Publish(ctx, o.ToEvent(at))
+	}
 	if err != nil {
 		return fmt.Errorf("provider: publish %s offer: %w", r, err)
 	}

@@ -163,7 +163,7 @@ func TestWalletFundNWC(t *testing.T) {
 		{"agent's wallet short", nil, []string{"wallet", "withdraw-nwc", "101"}, 1, "withdraw"},
 		{"no amount", nil, []string{"wallet", "fund-nwc"}, 2, "SATS"},
 		{"URI as the file flag", nil, []string{"wallet", "fund-nwc", "5", "--nwc-file", owner.uri.String()}, 1, "not the URI"},
-		{"URI as a flag", nil, []string{"wallet", "fund-nwc", "5", "--nwc", owner.uri.String()}, 2, "flag provided but not defined"},
+		{"URI as a flag", nil, []string{"wallet", "fund-nwc", "5", "--nwc", owner.uri.String()}, 2, "unknown flag --nwc"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
