@@ -167,6 +167,14 @@ func (s *Service) Run(ctx context.Context, ready chan<- struct{}) error {
 	if err != nil {
 		return fmt.Errorf("nwc: service: subscribe: %w", err)
 	}
+	// Requests are ephemeral (kind 23194): the relay stores none, so one
+	// published before it registered this subscription would be lost.
+	// Ready only once it has (EOSE).
+	select {
+	case <-sub.EndOfStoredEvents:
+	case <-ctx.Done():
+		return nil
+	}
 	if ready != nil {
 		close(ready)
 	}
