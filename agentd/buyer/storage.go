@@ -311,10 +311,9 @@ func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transp
 			continue // no offer: the provider is gone; parity covers it
 		}
 		b.learnAddrs(pid, o)
+		// Reads name no market session: the provider charges its list
+		// prices (a walk-in), whichever sessions stored the file.
 		prices, dur := o.Prices, uint64(86400)
-		if st, err := b.n.DB.LatestOpen(ctx, state.RoleBuyer, pub, nips.Storage); err == nil {
-			prices, dur = st.Prices, st.Duration
-		}
 		rate, err := metering.RateFor(nips.Storage, prices, dur)
 		if err != nil {
 			continue
