@@ -107,6 +107,29 @@ func (t *Host) openSession(ctx context.Context, c *conn, sess []byte) error {
 	return nil
 }
 
+// EndSession closes the idle storage streams to provider p in market
+// session market (the buyer is done with it). The provider ends the
+// session's credit account once its last stream is gone and keeps the
+// unused credit for the buyer's next streams, in whichever session; until
+// then that credit serves only the session's own streams.
+func (t *Host) EndSession(p peer.ID, market string) {
+	k := poolKey{peer: p, market: market}
+	t.sessMu.Lock()
+	sp := t.sessions[k]
+	delete(t.sessions, k)
+	t.sessMu.Unlock()
+	if sp == nil {
+		return
+	}
+	sp.mu.Lock()
+	idle := sp.idle
+	sp.idle = nil
+	sp.mu.Unlock()
+	for _, c := range idle {
+		_ = c.s.Close()
+	}
+}
+
 func (t *Host) returnConn(k poolKey, c *conn, healthy bool) {
 	if !healthy || t.ctx.Err() != nil {
 		_ = c.s.Reset()
