@@ -228,3 +228,37 @@ func TestSessionFrameBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestEndSessionReleasesAccount: a buyer done with a session closes its
+// idle storage streams, so the provider ends the session's account (and
+// records its usage, keeping unused credit for the buyer) without waiting
+// for the streams' idle timeout; the buyer's other sessions are untouched.
+func TestEndSessionReleasesAccount(t *testing.T) {
+	gate := newSessionGate(sessA, sessB)
+	prov, _ := newProvider(t, 0, gate)
+	buyer := newHost(t)
+	pid := connect(t, buyer, prov)
+	ctx := ctxTimeout(t, 10*time.Second)
+	for _, market := range []string{sessA, sessB} {
+		data := []byte("chunk of " + market)
+		if err := buyer.Storage(pid, sessionPayer{Payer: &meter.Payer{Step: 1000}, market: market}).Put(ctx, chunk.Sum(data), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buyer.EndSession(pid, sessA)
+	var used map[string]uint64
+	for range 500 {
+		if _, used, _ = gate.snapshot(); used[sessA] > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the provider sees the stream end
+	}
+	if want := uint64(len("chunk of " + sessA)); used[sessA] != want || used[sessB] != 0 {
+		t.Fatalf("usage recorded %v, want %d for the ended session only", used, want)
+	}
+	// The ended session's storage is reachable again on a fresh stream.
+	data := []byte("again")
+	if err := buyer.Storage(pid, sessionPayer{Payer: &meter.Payer{Step: 1000}, market: sessA}).Put(ctx, chunk.Sum(data), data); err != nil {
+		t.Fatal(err)
+	}
+}
