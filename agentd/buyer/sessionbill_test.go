@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +176,11 @@ func TestConcurrentSessionsBilledApart(t *testing.T) {
 	_, err = on.Host.DialBandwidth(ctx, bwB.Peer, echo.Addr().String(), &metering.Payer{Market: bwB.ID})
 	if !errors.Is(err, transport.ErrSessionRefused) {
 		t.Fatalf("bandwidth naming another buyer's session: %v, want ErrSessionRefused", err)
+	}
+	// A storage session does not pay for carried bytes.
+	_, err = on.Host.DialBandwidth(ctx, own.Peer, echo.Addr().String(), &metering.Payer{Market: own.ID})
+	if !errors.Is(err, transport.ErrSessionRefused) || !strings.Contains(err.Error(), "is for storage") {
+		t.Fatalf("bandwidth naming a storage session: %v, want ErrSessionRefused", err)
 	}
 	if err := p.Node.DB.FinishSession(ctx, own.ID, "done", ""); err != nil {
 		t.Fatal(err)
