@@ -10,7 +10,6 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
-	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -148,14 +147,6 @@ func TestGetSurvivesLosingAProvider(t *testing.T) {
 		}
 		b.finishFailed(ctx, s)
 	}
-	earned := map[string]uint64{}
-	for _, p := range provs[1:] {
-		tot, err := p.Node.DB.Totals(ctx, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		earned[p.Node.Key.Pubkey] = tot.Net()
-	}
 	// One provider dies: the survivors must serve its share from parity.
 	provs[0].Kill()
 	var out bytes.Buffer
@@ -164,19 +155,5 @@ func TestGetSurvivesLosingAProvider(t *testing.T) {
 	}
 	if !bytes.Equal(out.Bytes(), data) {
 		t.Fatal("file differs")
-	}
-	// The survivors were paid for what they served (reads name no
-	// session: at their list retrieval price).
-	for _, p := range provs[1:] {
-		var tot state.Totals
-		for range 50 { // a payment ahead may still be redeeming
-			if tot, err = p.Node.DB.Totals(ctx, time.Time{}); err != nil || tot.Net() > earned[p.Node.Key.Pubkey] {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil || tot.Net() <= earned[p.Node.Key.Pubkey] {
-			t.Fatalf("provider %s earned %d sats, %d before serving the get: %v", p.Node.Key.Pubkey, tot.Net(), earned[p.Node.Key.Pubkey], err)
-		}
 	}
 }
