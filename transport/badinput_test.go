@@ -23,14 +23,31 @@ import (
 )
 
 // rawStream opens a storage stream from a to b without the client, to send
-// malformed frames.
+// malformed frames: it names no market session (SESSION, empty) and reads
+// the provider's OK.
 func rawStream(t *testing.T, a, b *transport.Host) network.Stream {
 	t.Helper()
-	return rawProtoStream(t, a, b, transport.StorageProtocol)
+	s := rawProtoStream(t, a, b, transport.StorageProtocol)
+	if typ, body, err := readAnswer(t, s); err != nil || typ != fOK || len(body) != 0 {
+		t.Fatalf("SESSION answered %#x %q: %v", typ, body, err)
+	}
+	return s
 }
 
-// rawProtoStream opens a stream for proto from a to b without the client.
+// rawProtoStream opens a stream for proto from a to b without the client;
+// on the storage and bandwidth protocols it sends the SESSION frame that
+// opens the stream (empty: no market session).
 func rawProtoStream(t *testing.T, a, b *transport.Host, proto protocol.ID) network.Stream {
+	t.Helper()
+	s := rawSessionStream(t, a, b, proto)
+	if proto == transport.StorageProtocol || proto == transport.BandwidthProtocol {
+		send(t, s, frameOf(fSession))
+	}
+	return s
+}
+
+// rawSessionStream opens a stream for proto from a to b and sends nothing.
+func rawSessionStream(t *testing.T, a, b *transport.Host, proto protocol.ID) network.Stream {
 	t.Helper()
 	connect(t, a, b)
 	s, err := a.LibP2P().NewStream(t.Context(), b.ID(), proto)
@@ -44,6 +61,7 @@ func rawProtoStream(t *testing.T, a, b *transport.Host, proto protocol.ID) netwo
 // Frame types, as the wire carries them (see the protocols' docs).
 const (
 	fPay     byte = 0x10
+	fSession byte = 0x11
 	fConnect byte = 0x20
 	fData    byte = 0x21
 	fEOF     byte = 0x22

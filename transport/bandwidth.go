@@ -17,8 +17,11 @@ import (
 )
 
 // BandwidthProtocol carries one TCP connection of the buyer through the
-// provider. The buyer sends CONNECT host:port; the provider dials it and
-// answers OK credit[8]. Then both sides exchange DATA frames; the provider
+// provider. The buyer sends SESSION (the market session the connection is
+// paid in: empty for none, or its 32-byte id) and CONNECT host:port; the
+// provider checks the session (ERR with ErrSessionRefused if it does not
+// know it as an open bandwidth session of this buyer), dials the target
+// and answers OK credit[8]. Then both sides exchange DATA frames; the provider
 // counts carried bytes both ways as units of one shared credit.
 //
 // Both directions spend the credit with an atomic check-and-debit, so the
@@ -40,7 +43,10 @@ import (
 // session with ERR code msg, after which the provider closes the stream.
 //
 // Closing the write side is passed on as a TCP half-close.
-const BandwidthProtocol protocol.ID = "/sovmesh/bandwidth/2.0.0"
+//
+// (3.0.0: the SESSION frame; 2.0.0 streams were booked to the buyer's
+// latest open session.)
+const BandwidthProtocol protocol.ID = "/sovmesh/bandwidth/3.0.0"
 
 const (
 	tConnect byte = 0x20
@@ -202,6 +208,20 @@ func (t *Host) serveBandwidth(s network.Stream, cfg BandwidthConfig) error {
 		}
 		return err
 	}
+	if typ != tSession {
+		return fail(fmt.Errorf("%w: want SESSION first, got frame %#x", ErrBadRequest, typ))
+	}
+	market, err := decodeSession(body)
+	if err != nil {
+		return fail(err)
+	}
+	typ, body, err = c.read(t.cfg.StreamTimeout)
+	if err != nil {
+		if ferr := frameErr(err); ferr != nil {
+			return fail(ferr)
+		}
+		return err
+	}
 	if typ != tConnect {
 		return fail(fmt.Errorf("%w: want CONNECT host:port, got frame %#x", ErrBadRequest, typ))
 	}
@@ -209,7 +229,7 @@ func (t *Host) serveBandwidth(s network.Stream, cfg BandwidthConfig) error {
 	if err != nil {
 		return fail(err)
 	}
-	m, err := openMeter(ctx, cfg.Gate, BandwidthProtocol, s.Conn().RemotePeer())
+	m, err := openMeter(ctx, cfg.Gate, BandwidthProtocol, s.Conn().RemotePeer(), market)
 	if err != nil {
 		return fail(err)
 	}

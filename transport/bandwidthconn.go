@@ -49,6 +49,10 @@ func (t *Host) DialBandwidth(ctx context.Context, p peer.ID, target string, paye
 	if len(target) == 0 || len(target) > maxTarget {
 		return nil, fmt.Errorf("%w: target %q", ErrBadRequest, target)
 	}
+	sess, err := encodeSession(marketSession(payer, p))
+	if err != nil {
+		return nil, err
+	}
 	s, err := t.newStream(ctx, p, BandwidthProtocol)
 	if err != nil {
 		return nil, err
@@ -56,7 +60,11 @@ func (t *Host) DialBandwidth(ctx context.Context, p peer.ID, target string, paye
 	c := newConn(s, maxBwFrame, t.cfg.StreamTimeout)
 	stop := c.watch(ctx)
 	defer stop()
-	if err := c.write(tConnect, []byte(target)); err != nil {
+	err = c.write(tSession, sess)
+	if err == nil {
+		err = c.write(tConnect, []byte(target))
+	}
+	if err != nil {
 		_ = s.Reset()
 		return nil, fmt.Errorf("transport: bandwidth connect: %w", ctxErr(ctx, err))
 	}

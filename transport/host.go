@@ -190,10 +190,10 @@ type Host struct {
 	mdns   io.Closer
 
 	sessMu   sync.Mutex
-	sessions map[peer.ID]*sessionPool
+	sessions map[poolKey]*sessionPool
 
 	accMu    sync.Mutex
-	accounts map[peer.ID]*storageAccount // storage credit per buyer (provider side)
+	accounts map[poolKey]*storageAccount // storage credit per buyer and market session (provider side)
 }
 
 // New starts a Host. ctx bounds only the start-up; Close stops the host.
@@ -255,7 +255,7 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 	hctx, cancel := context.WithCancel(context.Background())
 	t := &Host{
 		h: h, cfg: cfg, log: logger, priv: priv, pubkey: pub,
-		ctx: hctx, cancel: cancel, sessions: map[peer.ID]*sessionPool{}, accounts: map[peer.ID]*storageAccount{},
+		ctx: hctx, cancel: cancel, sessions: map[poolKey]*sessionPool{}, accounts: map[poolKey]*storageAccount{},
 	}
 	if cfg.MDNS {
 		svc := mdns.NewMdnsService(h, cfg.MDNSService, &mdnsNotifee{t: t})
@@ -277,7 +277,7 @@ func (t *Host) Close() error {
 	}
 	t.sessMu.Lock()
 	pools := t.sessions
-	t.sessions = map[peer.ID]*sessionPool{}
+	t.sessions = map[poolKey]*sessionPool{}
 	t.sessMu.Unlock()
 	for _, p := range pools {
 		p.close()

@@ -119,7 +119,7 @@ func (t *Host) serveInference(s network.Stream, backend InferenceBackend, gate P
 	if err != nil {
 		return fail(err)
 	}
-	m, err := openMeter(ctx, gate, InferenceProtocol, s.Conn().RemotePeer())
+	m, err := openMeter(ctx, gate, InferenceProtocol, s.Conn().RemotePeer(), "")
 	if err != nil {
 		return fail(err)
 	}

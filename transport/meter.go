@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 
@@ -28,6 +29,10 @@ type Session struct {
 	Protocol protocol.ID // which service
 	Peer     peer.ID     // the buyer
 	Buyer    string      // the buyer's Nostr public key (hex)
+	// Market is the market session the stream names (its match's session
+	// id, hex; "" for none): the gate books the stream's payments and
+	// usage to it, or refuses the stream with ErrSessionRefused.
+	Market string
 }
 
 // PaymentGate is what a provider asks before data flows. Open grants the
@@ -85,18 +90,22 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// openMeter starts a metered session for remote on proto.
-func openMeter(ctx context.Context, gate PaymentGate, proto protocol.ID, remote peer.ID) (*meter, error) {
+// openMeter starts a metered session for remote on proto, in the market
+// session market ("" for none).
+func openMeter(ctx context.Context, gate PaymentGate, proto protocol.ID, remote peer.ID, market string) (*meter, error) {
 	buyer, err := NostrPubkeyFromPeerID(remote)
 	if err != nil {
 		return nil, err
 	}
-	m := &meter{gate: gate, sess: Session{ID: newSessionID(), Protocol: proto, Peer: remote, Buyer: buyer}}
+	m := &meter{gate: gate, sess: Session{ID: newSessionID(), Protocol: proto, Peer: remote, Buyer: buyer, Market: market}}
 	if gate == nil {
 		m.credit = math.MaxUint64
 		return m, nil
 	}
 	c, err := gate.Open(ctx, m.sess)
+	if errors.Is(err, ErrSessionRefused) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPaymentRefused, err)
 	}

@@ -20,8 +20,12 @@ import (
 	"github.com/sovmesh/sovmesh/transport/store"
 )
 
-// StorageProtocol is the blind chunk storage protocol. A stream carries a
-// sequence of requests, each answered before the next is read:
+// StorageProtocol is the blind chunk storage protocol. A stream opens with
+// SESSION (the market session it is paid in: empty for none, or its
+// 32-byte id), answered OK, or ERR (ErrSessionRefused: the provider does
+// not know it as an open storage session of this buyer) before the
+// provider closes the stream. Then it carries a sequence of requests, each
+// answered before the next is read:
 //
 //	PUT    cid[32] data          -> OK
 //	GET    cid[32]               -> DATA data
@@ -33,7 +37,10 @@ import (
 // a pause point, after which the buyer sends PAY token frames until the
 // step is covered and the answer follows. Units are chunk bytes put or got,
 // or what the gate's StoragePricer makes of them.
-const StorageProtocol protocol.ID = "/sovmesh/storage/1.0.0"
+//
+// (2.0.0: the SESSION frame; 1.0.0 streams were booked to the buyer's
+// latest open session.)
+const StorageProtocol protocol.ID = "/sovmesh/storage/2.0.0"
 
 const (
 	tPut    byte = 0x01
@@ -59,6 +66,23 @@ type ChunkStore interface {
 	Prove(c chunk.CID, challenge [32]byte) ([32]byte, error)
 }
 
+// SessionStore is a ChunkStore that keeps which market session each chunk
+// was put in (a provider's retention: a chunk is kept as long as its
+// session paid for). The storage protocol calls PutIn, with the session
+// the stream named ("" for none), instead of Put.
+type SessionStore interface {
+	ChunkStore
+	PutIn(c chunk.CID, owner [32]byte, market string, data []byte) error
+}
+
+// putIn stores a chunk put on a stream of market session market.
+func putIn(st ChunkStore, c chunk.CID, owner [32]byte, market string, data []byte) error {
+	if ss, ok := st.(SessionStore); ok {
+		return ss.PutIn(c, owner, market, data)
+	}
+	return st.Put(c, owner, data)
+}
+
 // ServeStorage registers the storage protocol on the host, serving st.
 // gate may be nil for free storage.
 func (t *Host) ServeStorage(st ChunkStore, gate PaymentGate) {
@@ -76,13 +100,49 @@ func (t *Host) serveStorage(s network.Stream, st ChunkStore, gate PaymentGate) {
 	stop := c.watch(ctx)
 	defer stop()
 	remote := s.Conn().RemotePeer()
-	a, err := t.openAccount(ctx, gate, remote)
-	if err != nil {
-		_ = c.writeErr(err)
+	market, err := t.readSession(c)
+	if err == nil {
+		var a *storageAccount
+		if a, err = t.openAccount(ctx, gate, remote, market); err == nil {
+			defer a.release(context.WithoutCancel(ctx))
+			if err := c.write(rOK); err != nil {
+				_ = s.Reset()
+				return
+			}
+			t.serveStorageRequests(ctx, s, c, a, st, remote)
+			return
+		}
+	}
+	t.log.Debug("storage stream refused", "peer", remote, "err", err)
+	if errors.Is(err, errTransient) {
 		_ = s.Reset()
 		return
 	}
-	defer a.release(context.WithoutCancel(ctx))
+	_ = c.writeErr(err)
+	_ = s.Close() // close, not reset, so the ERR frame arrives
+}
+
+// errTransient marks a stream error (a reset, a timeout) that gets no ERR
+// answer.
+var errTransient = errors.New("transient")
+
+// readSession reads the SESSION frame that opens a storage stream.
+func (t *Host) readSession(c *conn) (string, error) {
+	typ, body, err := c.read(t.cfg.StreamTimeout)
+	if err != nil {
+		if ferr := frameErr(err); ferr != nil {
+			return "", ferr
+		}
+		return "", fmt.Errorf("%w: %w", errTransient, err)
+	}
+	if typ != tSession {
+		return "", fmt.Errorf("%w: want SESSION first, got frame %#x", ErrBadRequest, typ)
+	}
+	return decodeSession(body)
+}
+
+// serveStorageRequests serves a storage stream's requests, on account a.
+func (t *Host) serveStorageRequests(ctx context.Context, s network.Stream, c *conn, a *storageAccount, st ChunkStore, remote peer.ID) {
 	owner := [32]byte(mustNostr(remote))
 	var buf []byte
 	for {
@@ -179,7 +239,7 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, a *storageAccount, s
 		if err != nil {
 			return fatalError{err}
 		}
-		if err := st.Put(cid, owner, rest); err != nil {
+		if err := putIn(st, cid, owner, a.key.market, rest); err != nil {
 			a.unreserve(units)
 			return storeErr(err)
 		}

@@ -9,11 +9,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// storageAccount is a provider's credit with one buyer on the storage
-// protocol, shared by every storage stream the buyer has open at once: the
-// streams draw on one credit (one gate session), so a buyer using eight
-// streams pays the same steps as with one, and one payment is asked for at
-// a time.
+// storageAccount is a provider's credit with one buyer in one market
+// session on the storage protocol, shared by every storage stream the buyer
+// has open at once in that session: the streams draw on one credit (one
+// gate session), so a buyer using eight streams pays the same steps as
+// with one, and one payment is asked for at a time. Streams of the
+// buyer's other sessions have accounts of their own, so every payment and
+// every unit used is booked to the session its stream named.
 //
 // Payments are pipelined. When a request is covered but leaves less
 // credit than the last step bought, the provider asks for the next step
@@ -26,9 +28,9 @@ import (
 // credit. A failed background redemption ends every stream of the account
 // at its next request with ErrPaymentRefused.
 type storageAccount struct {
-	t      *Host
-	remote peer.ID
-	refs   int // guarded by Host.accMu
+	t    *Host
+	key  poolKey
+	refs int // guarded by Host.accMu
 
 	mu       sync.Mutex
 	m        *meter
@@ -40,31 +42,27 @@ type storageAccount struct {
 	redeems  sync.WaitGroup
 }
 
-// openAccount joins remote's storage account, opening it (a gate session)
-// if remote has no other storage stream open.
-func (t *Host) openAccount(ctx context.Context, gate PaymentGate, remote peer.ID) (*storageAccount, error) {
-	t.accMu.Lock()
-	if a := t.accounts[remote]; a != nil {
-		a.refs++
-		t.accMu.Unlock()
-		return a, nil
-	}
-	t.accMu.Unlock()
-	m, err := openMeter(ctx, gate, StorageProtocol, remote)
+// openAccount joins remote's storage account in market session market,
+// opening it (a gate session) if remote has no other storage stream of
+// that session open. The gate checks the session for every stream, the
+// ones that join too: a session closed meanwhile takes no new stream.
+func (t *Host) openAccount(ctx context.Context, gate PaymentGate, remote peer.ID, market string) (*storageAccount, error) {
+	m, err := openMeter(ctx, gate, StorageProtocol, remote, market)
 	if err != nil {
 		return nil, err
 	}
+	k := poolKey{peer: remote, market: market}
 	t.accMu.Lock()
-	if a := t.accounts[remote]; a != nil {
-		// Another stream opened it meanwhile: hand this session's credit
-		// back to the gate (it keeps unused credit for the buyer).
+	if a := t.accounts[k]; a != nil {
+		// The account is open: hand this gate session's credit back (the
+		// gate keeps unused credit for the buyer).
 		a.refs++
 		t.accMu.Unlock()
 		m.close(context.WithoutCancel(ctx))
 		return a, nil
 	}
-	a := &storageAccount{t: t, remote: remote, refs: 1, m: m, changed: make(chan struct{})}
-	t.accounts[remote] = a
+	a := &storageAccount{t: t, key: k, refs: 1, m: m, changed: make(chan struct{})}
+	t.accounts[k] = a
 	t.accMu.Unlock()
 	return a, nil
 }
@@ -76,7 +74,7 @@ func (a *storageAccount) release(ctx context.Context) {
 	a.refs--
 	last := a.refs == 0
 	if last {
-		delete(a.t.accounts, a.remote)
+		delete(a.t.accounts, a.key)
 	}
 	a.t.accMu.Unlock()
 	if last {

@@ -31,19 +31,28 @@ func (p *sessionPool) close() {
 	}
 }
 
-func (t *Host) pool(p peer.ID) *sessionPool {
+// poolKey names the storage streams of one buyer with one provider in one
+// market session: a stream names its session when it opens, so only
+// streams of the same session are reused (buyer side) or share a credit
+// account (provider side).
+type poolKey struct {
+	peer   peer.ID
+	market string
+}
+
+func (t *Host) pool(k poolKey) *sessionPool {
 	t.sessMu.Lock()
 	defer t.sessMu.Unlock()
-	sp := t.sessions[p]
+	sp := t.sessions[k]
 	if sp == nil {
 		sp = &sessionPool{}
-		t.sessions[p] = sp
+		t.sessions[k] = sp
 	}
 	return sp
 }
 
-func (t *Host) takeConn(ctx context.Context, p peer.ID) (*conn, error) {
-	sp := t.pool(p)
+func (t *Host) takeConn(ctx context.Context, k poolKey) (*conn, error) {
+	sp := t.pool(k)
 	for {
 		sp.mu.Lock()
 		n := len(sp.idle)
@@ -61,19 +70,72 @@ func (t *Host) takeConn(ctx context.Context, p peer.ID) (*conn, error) {
 		// timeout, a restart): a request on it would fail.
 		_ = c.s.Reset()
 	}
-	s, err := t.newStream(ctx, p, StorageProtocol)
+	sess, err := encodeSession(k.market)
 	if err != nil {
 		return nil, err
 	}
-	return newConn(s, maxStorageFrame, t.cfg.StreamTimeout), nil
+	s, err := t.newStream(ctx, k.peer, StorageProtocol)
+	if err != nil {
+		return nil, err
+	}
+	c := newConn(s, maxStorageFrame, t.cfg.StreamTimeout)
+	if err := t.openSession(ctx, c, sess); err != nil {
+		_ = s.Reset()
+		return nil, fmt.Errorf("transport: storage session with %s: %w", k.peer, err)
+	}
+	return c, nil
 }
 
-func (t *Host) returnConn(p peer.ID, c *conn, healthy bool) {
+// openSession names the stream's market session to the provider and waits
+// for its OK, so that a refusal (ErrSessionRefused, a payment refused)
+// arrives as the provider's ERR before any request is sent.
+func (t *Host) openSession(ctx context.Context, c *conn, sess []byte) error {
+	stop := c.watch(ctx)
+	defer stop()
+	if err := c.write(tSession, sess); err != nil {
+		return ctxErr(ctx, err)
+	}
+	typ, body, err := c.read(t.cfg.StreamTimeout)
+	switch {
+	case err != nil:
+		return ctxErr(ctx, err)
+	case typ == rErr:
+		return decodeRemoteError(body)
+	case typ != rOK || len(body) != 0:
+		return fmt.Errorf("%w: answer %#x of %d bytes to SESSION", ErrProtocol, typ, len(body))
+	}
+	return nil
+}
+
+// EndSession closes the idle storage streams to provider p in market
+// session market (the buyer is done with it). The provider ends the
+// session's credit account once its last stream is gone and keeps the
+// unused credit for the buyer's next streams, in whichever session; until
+// then that credit serves only the session's own streams.
+func (t *Host) EndSession(p peer.ID, market string) {
+	k := poolKey{peer: p, market: market}
+	t.sessMu.Lock()
+	sp := t.sessions[k]
+	delete(t.sessions, k)
+	t.sessMu.Unlock()
+	if sp == nil {
+		return
+	}
+	sp.mu.Lock()
+	idle := sp.idle
+	sp.idle = nil
+	sp.mu.Unlock()
+	for _, c := range idle {
+		_ = c.s.Close()
+	}
+}
+
+func (t *Host) returnConn(k poolKey, c *conn, healthy bool) {
 	if !healthy || t.ctx.Err() != nil {
 		_ = c.s.Reset()
 		return
 	}
-	sp := t.pool(p)
+	sp := t.pool(k)
 	sp.mu.Lock()
 	if len(sp.idle) < maxIdleSessions {
 		sp.idle = append(sp.idle, c)
@@ -89,14 +151,16 @@ func (t *Host) returnConn(p peer.ID, c *conn, healthy bool) {
 // concurrent use; concurrent calls use separate streams.
 type StorageClient struct {
 	t     *Host
+	k     poolKey
 	p     peer.ID
 	payer Payer
 }
 
 // Storage returns a client for provider p. payer answers the provider's
-// pause points; it may be nil if the provider is free.
+// pause points; it may be nil if the provider is free. The client's streams
+// name the market session of payer, if it is a SessionPayer (else none).
 func (t *Host) Storage(p peer.ID, payer Payer) *StorageClient {
-	return &StorageClient{t: t, p: p, payer: payer}
+	return &StorageClient{t: t, k: poolKey{peer: p, market: marketSession(payer, p)}, p: p, payer: payer}
 }
 
 // roundTrip sends one request and returns the answer, paying at pause
@@ -109,7 +173,7 @@ func (sc *StorageClient) roundTrip(ctx context.Context, typ byte, parts [][]byte
 // roundTripInto is roundTrip, reading the answer's body into into's spare
 // capacity when it fits.
 func (sc *StorageClient) roundTripInto(ctx context.Context, typ byte, parts [][]byte, into []byte, fn func(rtyp byte, body []byte) error) error {
-	c, err := sc.t.takeConn(ctx, sc.p)
+	c, err := sc.t.takeConn(ctx, sc.k)
 	if err != nil {
 		return err
 	}
@@ -117,7 +181,7 @@ func (sc *StorageClient) roundTripInto(ctx context.Context, typ byte, parts [][]
 	healthy := false
 	defer func() {
 		healthy = stop() && healthy
-		sc.t.returnConn(sc.p, c, healthy)
+		sc.t.returnConn(sc.k, c, healthy)
 	}()
 	if err := c.write(typ, parts...); err != nil {
 		return fmt.Errorf("transport: storage request to %s: %w", sc.p, ctxErr(ctx, err))

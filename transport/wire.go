@@ -3,12 +3,14 @@ package transport
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/sovmesh/sovmesh/transport/internal/frame"
 )
@@ -28,13 +30,16 @@ var (
 	ErrTargetRefused  = errors.New("transport: target refused")
 	ErrProtocol       = errors.New("transport: protocol violation")
 	ErrTooLarge       = errors.New("transport: too large")
+	// ErrSessionRefused: the market session a stream names is unknown to
+	// the provider, another buyer's, for another service, or closed.
+	ErrSessionRefused = errors.New("transport: session refused")
 )
 
 // error codes on the wire, in the order of codeErrs.
 var codeErrs = []error{
 	ErrRemoteInternal, ErrNotFound, ErrCIDMismatch, ErrQuotaExceeded, ErrNotOwner,
 	ErrUnauthorized, ErrPaymentRefused, ErrPayTimeout, ErrBadRequest, ErrTargetRefused,
-	ErrProtocol, ErrTooLarge,
+	ErrProtocol, ErrTooLarge, ErrSessionRefused,
 }
 
 func errCode(err error) byte {
@@ -89,12 +94,63 @@ func decodeRemoteError(body []byte) error {
 // Common frame types. Requests are below 0x80, responses at or above.
 const (
 	tPay     byte = 0x10 // token
+	tSession byte = 0x11 // market session: empty (none) or its 32-byte id
 	rOK      byte = 0x80 // body depends on request
 	rData    byte = 0x81 // data
 	rErr     byte = 0x82 // code, message
 	rNeedPay byte = 0x83 // used u64, credit u64, need u64
 	rCredit  byte = 0x84 // credit u64
 )
+
+// sessionIDSize is the size of a market session id on the wire: the 32
+// bytes its hex form (nips.Match.Session) encodes.
+const sessionIDSize = 32
+
+// encodeSession is the body of a SESSION frame: nothing for no session
+// (a walk-in, charged the provider's list prices), else the session id's
+// 32 bytes.
+func encodeSession(id string) ([]byte, error) {
+	if id == "" {
+		return nil, nil
+	}
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != sessionIDSize {
+		return nil, fmt.Errorf("%w: session id %q is not %d bytes of hex", ErrBadRequest, id, sessionIDSize)
+	}
+	return b, nil
+}
+
+// decodeSession parses a SESSION frame's body (see encodeSession) into the
+// session id's lowercase hex ("" for none).
+func decodeSession(body []byte) (string, error) {
+	switch len(body) {
+	case 0:
+		return "", nil
+	case sessionIDSize:
+		return hex.EncodeToString(body), nil
+	}
+	return "", fmt.Errorf("%w: SESSION frame of %d bytes, want 0 or %d", ErrBadRequest, len(body), sessionIDSize)
+}
+
+// SessionPayer is a Payer that pays within market sessions: every storage
+// and bandwidth stream opened with it names, in its first frame, the
+// session MarketSession returns for the provider ("" names none: a
+// walk-in at the provider's list prices). The provider books the stream's
+// payments and usage to that session, and refuses the stream if it does
+// not know the session as an open one of this buyer for this service.
+// Streams opened with any other Payer (or none) name no session.
+type SessionPayer interface {
+	Payer
+	MarketSession(provider peer.ID) string
+}
+
+// marketSession is the session streams to p paid by payer name.
+func marketSession(payer Payer, p peer.ID) string {
+	if sp, ok := payer.(SessionPayer); ok {
+		return sp.MarketSession(p)
+	}
+	return ""
+}
 
 // conn is a framed stream with deadlines on every operation.
 type conn struct {

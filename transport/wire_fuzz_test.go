@@ -44,6 +44,37 @@ func FuzzNeedPayBody(f *testing.F) {
 	})
 }
 
+// FuzzSessionBody: a SESSION frame's body names no session (empty) or a
+// 32-byte one; anything else is refused with ErrBadRequest, and a decoded
+// session re-encodes to the same bytes.
+func FuzzSessionBody(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(make([]byte, 32))
+	f.Add(make([]byte, 31))
+	f.Add(make([]byte, 33))
+	f.Add([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		id, err := decodeSession(body)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) || len(body) == 0 || len(body) == sessionIDSize {
+				t.Fatalf("refused %d bytes: %v", len(body), err)
+			}
+			return
+		}
+		if (id == "") != (len(body) == 0) {
+			t.Fatalf("decoded %q from %d bytes", id, len(body))
+		}
+		got, err := encodeSession(id)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("re-encoded %x (%v), decoded %q from %x", got, err, id, body)
+		}
+		// The hex form the buyer names is what the provider decodes.
+		if id != "" && id != strings.ToLower(id) {
+			t.Fatalf("decoded %q, not lowercase hex", id)
+		}
+	})
+}
+
 // FuzzU64Body covers WANT, GRANT, CREDIT and the OK answers to CONNECT and
 // to an inference.
 func FuzzU64Body(f *testing.F) {

@@ -157,6 +157,15 @@ func (b *Buyer) session(ctx context.Context, c Candidate, quantity, duration uin
 // payers dispatches a transport pause point to the payer of its provider.
 type payers map[peer.ID]*metering.Payer
 
+// MarketSession implements transport.SessionPayer: streams to a provider
+// name the market session of its payer.
+func (p payers) MarketSession(provider peer.ID) string {
+	if pp := p[provider]; pp != nil {
+		return pp.Market
+	}
+	return ""
+}
+
 // Pay implements transport.Payer.
 func (p payers) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) {
 	pp := p[inv.Provider]
@@ -246,7 +255,7 @@ func (b *Buyer) record(ctx context.Context, m nips.Match, o nips.Offer, pid peer
 		if err != nil {
 			return nil, err
 		}
-		s.Payer = &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: m.Session, Provider: o.Pubkey, Resource: o.Resource,
+		s.Payer = &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: m.Session, Market: m.Session, Provider: o.Pubkey, Resource: o.Resource,
 			Rate: rate, Step: b.cfg.StepBytes, Limit: metering.MsatToSats(m.Amount), Log: b.log, Serial: &b.n.SendMu}
 		if o.Resource == nips.Storage {
 			// Storage units are market.StorageCharge's: what the

@@ -200,6 +200,7 @@ func (b *Buyer) alive(ctx context.Context, p peer.ID) bool {
 // reads). Providers of the abandoned attempt that still answer keep what
 // they redeemed, without a receipt.
 func (b *Buyer) finishFailed(ctx context.Context, s *Session) {
+	b.endStreams(s)
 	if s.Payer != nil {
 		if back, err := s.Payer.Reconcile(context.WithoutCancel(ctx)); err != nil {
 			b.log.Warn("reclaim incomplete", "session", s.ID, "err", err)
@@ -212,11 +213,21 @@ func (b *Buyer) finishFailed(ctx context.Context, s *Session) {
 	}
 }
 
+// endStreams closes the idle storage streams of session s, so that the
+// provider keeps what they were paid and did not use as our credit for our
+// next streams, in any session (transport.Host.EndSession).
+func (b *Buyer) endStreams(s *Session) {
+	if s.Offer.Resource == nips.Storage {
+		b.n.Host.EndSession(s.Peer, s.ID)
+	}
+}
+
 // settle countersigns the session's receipt and publishes an attestation
 // (see attestation). When the receipt confirms every sat we paid, the
 // tokens are settled without asking the mint; otherwise the unredeemed
 // ones are reclaimed.
 func (b *Buyer) settle(ctx context.Context, s *Session) {
+	b.endStreams(s)
 	paid := uint64(0)
 	if st, err := b.n.DB.GetSession(ctx, s.ID); err == nil {
 		paid = st.PaidMsat
@@ -317,10 +328,9 @@ func (b *Buyer) entryRef(ctx context.Context, e safebox.Entry) (transport.Ref, p
 			continue // no offer: the provider is gone; parity covers it
 		}
 		b.learnAddrs(pid, o)
+		// Reads name no market session: the provider charges its list
+		// prices (a walk-in), whichever sessions stored the file.
 		prices, dur := o.Prices, uint64(86400)
-		if st, err := b.n.DB.LatestOpen(ctx, state.RoleBuyer, pub, nips.Storage); err == nil {
-			prices, dur = st.Prices, st.Duration
-		}
 		rate, err := metering.RateFor(nips.Storage, prices, dur)
 		if err != nil {
 			continue

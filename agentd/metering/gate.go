@@ -15,26 +15,31 @@ import (
 	"github.com/sovmesh/sovmesh/transport"
 )
 
-// ErrNoSession means the buyer has no open session and the gate has no
-// fallback price.
-var ErrNoSession = errors.New("metering: no open session with this buyer")
+// ErrNoSession means the stream names no market session and the gate has
+// no fallback price.
+var ErrNoSession = errors.New("metering: no market session named")
 
 // Gate is a provider's transport.PaymentGate for one per-byte resource
 // (storage or bandwidth): it redeems the buyer's Cashu tokens into units at
-// the price of the buyer's open session (its match), records the money in
-// the earnings ledger and the usage on the session.
+// the price of the market session (its match) the stream names, records
+// the money in the earnings ledger and the money and usage on that
+// session. A stream naming a session that is not an open session of this
+// buyer for this resource is refused (transport.ErrSessionRefused); one
+// naming none is a walk-in at the Fallback prices.
 //
 // Units a buyer paid for and did not use on one transport stream stay
 // credited to that buyer (in the state database, across restarts) and are
-// granted to its next stream, so parallel streams and rounding never lose
-// what was paid.
+// granted to its next stream, whatever session that stream names, so
+// parallel streams and rounding never lose what was paid. A payment is
+// booked to the session of the stream that paid it, a unit used to the
+// session of the stream that used it.
 type Gate struct {
 	Wallet   *cashu.Wallet
 	DB       *state.DB
 	Resource nips.Resource
-	// Fallback returns the prices and duration charged to a buyer with no
-	// open session (e.g. reading a file back from a new machine); nil
-	// refuses such buyers.
+	// Fallback returns the prices and duration charged to a buyer whose
+	// stream names no session (e.g. reading a file back from a new
+	// machine); nil refuses such streams.
 	Fallback func() (nips.Prices, uint64)
 	// OnUnits, if set, is told the units each closed stream used (load).
 	OnUnits func(units uint64)
@@ -66,25 +71,47 @@ func (g *Gate) log() *slog.Logger {
 	return g.Log
 }
 
-// terms returns the session, prices and duration a buyer is charged at.
-func (g *Gate) terms(ctx context.Context, buyer string) (string, nips.Prices, uint64, error) {
-	s, err := g.DB.LatestOpen(ctx, state.RoleProvider, buyer, g.Resource)
-	if err == nil {
-		return s.ID, s.Prices, s.Duration, nil
+// terms returns the prices and duration of the market session a stream of
+// buyer names (market, "" for none), checking that it is an open session
+// of this buyer for the gate's resource.
+func (g *Gate) terms(ctx context.Context, buyer, market string) (nips.Prices, uint64, error) {
+	if market == "" {
+		if g.Fallback == nil {
+			return nil, 0, ErrNoSession
+		}
+		p, d := g.Fallback()
+		return p, d, nil
 	}
-	if !errors.Is(err, state.ErrNotFound) {
-		return "", nil, 0, err
+	s, err := g.openSession(ctx, buyer, market)
+	if err != nil {
+		return nil, 0, err
 	}
-	if g.Fallback == nil {
-		return "", nil, 0, ErrNoSession
+	return s.Prices, s.Duration, nil
+}
+
+// openSession returns the provider session id if it is an open one of
+// buyer for the gate's resource, else an error wrapping
+// transport.ErrSessionRefused. Another buyer's session reads as unknown.
+func (g *Gate) openSession(ctx context.Context, buyer, id string) (state.Session, error) {
+	s, err := g.DB.GetSession(ctx, id)
+	if errors.Is(err, state.ErrNotFound) || (err == nil && (s.Role != state.RoleProvider || s.Counterparty != buyer)) {
+		return s, fmt.Errorf("%w: no session %s with you", transport.ErrSessionRefused, id)
 	}
-	p, d := g.Fallback()
-	return "", p, d, nil
+	if err != nil {
+		return s, err
+	}
+	if s.Resource != g.Resource {
+		return s, fmt.Errorf("%w: session %s is for %s, not %s", transport.ErrSessionRefused, id, s.Resource, g.Resource)
+	}
+	if s.State != "open" {
+		return s, fmt.Errorf("%w: session %s is closed (%s); open a new one", transport.ErrSessionRefused, id, s.State)
+	}
+	return s, nil
 }
 
 // Open grants the buyer's unused credit to the new stream.
 func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
-	sid, prices, dur, err := g.terms(ctx, s.Buyer)
+	prices, dur, err := g.terms(ctx, s.Buyer, s.Market)
 	if err != nil {
 		return 0, err
 	}
@@ -101,7 +128,7 @@ func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
 	if g.streams == nil {
 		g.streams = map[string]*stream{}
 	}
-	g.streams[s.ID] = &stream{buyer: s.Buyer, session: sid, rate: rate, prices: prices, duration: dur, granted: c}
+	g.streams[s.ID] = &stream{buyer: s.Buyer, session: s.Market, rate: rate, prices: prices, duration: dur, granted: c}
 	return c, nil
 }
 
@@ -129,6 +156,13 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 	g.mu.Unlock()
 	if st == nil {
 		return 0, errors.New("metering: redeem on an unknown stream")
+	}
+	if st.session != "" {
+		// The session may have been closed (its receipt signed) since the
+		// stream opened: a payment is never booked to a closed session.
+		if _, err := g.openSession(ctx, s.Buyer, st.session); err != nil {
+			return 0, fmt.Errorf("metering: %w", err)
+		}
 	}
 	// The swap finishes even if the stream goes away meanwhile.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

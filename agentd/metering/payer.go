@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/journal"
@@ -24,9 +26,13 @@ var ErrSessionLimit = errors.New("metering: session payment limit reached")
 // Limit sats. Reconcile, after the session, takes back every token the
 // provider did not redeem.
 type Payer struct {
-	Wallet   *cashu.Wallet
-	DB       *state.DB
-	Session  string
+	Wallet  *cashu.Wallet
+	DB      *state.DB
+	Session string // where the ledger books the payments
+	// Market is the market session the streams it pays for name to the
+	// provider ("" for none: a walk-in at the provider's list prices), so
+	// the provider books them to that session (transport.SessionPayer).
+	Market   string
 	Provider string // pubkey
 	Resource nips.Resource
 	Rate     Rate
@@ -40,6 +46,10 @@ type Payer struct {
 	paid uint64
 	ops  []int64
 }
+
+// MarketSession implements transport.SessionPayer: p pays one provider,
+// within Market.
+func (p *Payer) MarketSession(peer.ID) string { return p.Market }
 
 // Pay makes one payment step. A payment ahead (inv.Need 0) that would
 // leave less than a step of Limit is declined (nil token, nil error).

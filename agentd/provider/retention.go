@@ -7,30 +7,42 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/state"
-	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
 	"github.com/sovmesh/sovmesh/transport/chunk"
 	"github.com/sovmesh/sovmesh/transport/store"
 )
 
-// retainingStore records, for every chunk put, until when it is paid for:
-// the duration of the buyer's open storage session (its match), or one
-// day for a buyer without one.
+// retainingStore records, for every chunk put, until when it is paid for
+// and in which market session: the duration of the session the put's
+// stream named (the provider's gate checked it is an open storage session
+// of the putting buyer), or one day for a put in no session.
 type retainingStore struct {
 	*store.Store
 	db *state.DB
 }
 
-// Put stores the chunk and records its storage period.
+var _ transport.SessionStore = retainingStore{}
+
+// Put stores a chunk put in no session.
 func (r retainingStore) Put(c chunk.CID, owner [32]byte, data []byte) error {
+	return r.PutIn(c, owner, "", data)
+}
+
+// PutIn implements transport.SessionStore: it stores the chunk and records
+// its storage period and session.
+func (r retainingStore) PutIn(c chunk.CID, owner [32]byte, session string, data []byte) error {
 	if err := r.Store.Put(c, owner, data); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ownerHex := hex.EncodeToString(owner[:])
-	dur, session := 24*time.Hour, ""
-	if s, err := r.db.LatestOpen(ctx, state.RoleProvider, ownerHex, nips.Storage); err == nil {
-		session = s.ID
+	dur := 24 * time.Hour
+	if session != "" {
+		s, err := r.db.GetSession(ctx, session)
+		if err != nil {
+			return err
+		}
 		if s.Duration > 0 {
 			dur = time.Duration(s.Duration) * time.Second
 		}

@@ -160,21 +160,6 @@ func (d *DB) GetSession(ctx context.Context, id string) (Session, error) {
 	return s, nil
 }
 
-// LatestOpen returns the newest open session of role with counterparty
-// for resource.
-func (d *DB) LatestOpen(ctx context.Context, role, counterparty string, r nips.Resource) (Session, error) {
-	s, err := scanSession(d.db.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions
-		WHERE role = ? AND counterparty = ? AND resource = ? AND state = 'open' ORDER BY created_at DESC, rowid DESC LIMIT 1`,
-		role, counterparty, string(r)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return s, ErrNotFound
-	}
-	if err != nil {
-		return s, fmt.Errorf("state: latest session: %w", err)
-	}
-	return s, nil
-}
-
 // Sessions lists sessions, newest first (limit <= 0: 100).
 func (d *DB) Sessions(ctx context.Context, limit int) ([]Session, error) {
 	if limit <= 0 {

@@ -27,15 +27,18 @@ func TestSessionsAndLedger(t *testing.T) {
 	if err := d.AddUsage(ctx, "s1", 3000, 1<<20); err != nil {
 		t.Fatal(err)
 	}
-	got, err := d.LatestOpen(ctx, RoleProvider, "buyer", nips.Storage)
-	if err != nil || got.PaidMsat != 3000 || got.Delivered != 1<<20 || got.Prices[0].Msat != 5000 {
+	got, err := d.GetSession(ctx, "s1")
+	if err != nil || got.PaidMsat != 3000 || got.Delivered != 1<<20 || got.Prices[0].Msat != 5000 || got.State != "open" {
 		t.Fatalf("%+v %v", got, err)
 	}
 	if err := d.FinishSession(ctx, "s1", "done", "rcpt"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.LatestOpen(ctx, RoleProvider, "buyer", nips.Storage); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("finished session still open: %v", err)
+	if got, err := d.GetSession(ctx, "s1"); err != nil || got.State != "done" || got.ReceiptID != "rcpt" {
+		t.Fatalf("finished session: %+v %v", got, err)
+	}
+	if _, err := d.GetSession(ctx, "s9"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown session: %v", err)
 	}
 	j := d.pay
 	for _, l := range []line{
