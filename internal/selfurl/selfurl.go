@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // ErrBadURL is wrapped by Canonical's errors.
@@ -74,9 +75,29 @@ func Canonical(raw string) (string, error) {
 	}
 	b.WriteString(strings.TrimRight(u.EscapedPath(), "/"))
 	if u.RawQuery != "" {
-		b.WriteString("?" + u.RawQuery)
+		b.WriteString("?" + escapeSpace(u.RawQuery))
 	}
 	return b.String(), nil
+}
+
+// escapeSpace percent-encodes the white space a raw query may hold, which
+// Canonical's TrimSpace would otherwise drop from the end of its own
+// output ("ws://h? " must not become "ws://h").
+func escapeSpace(q string) string {
+	if !strings.ContainsFunc(q, unicode.IsSpace) {
+		return q
+	}
+	var b strings.Builder
+	for _, r := range q {
+		if !unicode.IsSpace(r) {
+			b.WriteRune(r)
+			continue
+		}
+		for _, c := range []byte(string(r)) {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 func canonicalHost(h string) (string, error) {
@@ -87,7 +108,8 @@ func canonicalHost(h string) (string, error) {
 		return ip.WithZone("").Unmap().String(), nil
 	}
 	h = strings.TrimRight(strings.ToLower(h), ".")
-	if h == "" || strings.ContainsAny(h, " %[]/\\@:") {
+	if h == "" || strings.ContainsAny(h, " %[]/\\@:") ||
+		strings.ContainsFunc(h, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return "", errors.New("bad host")
 	}
 	return h, nil
