@@ -61,26 +61,10 @@ func (b *Box) ListSources(ctx context.Context, relayWait time.Duration) (Listing
 		ev *nostr.Event
 	}
 	byRoot := map[string]*best{}
-	for _, ev := range evs {
-		e, err := b.open(ev)
-		if err != nil {
-			continue
-		}
-		cur := byRoot[e.Root]
-		if cur == nil {
-			cur = &best{}
-			byRoot[e.Root] = cur
-		}
-		cur.OnRelays = true
-		if cur.ev == nil || ev.CreatedAt > cur.at {
-			cur.Entry, cur.at, cur.ev = e, ev.CreatedAt, ev
-		}
-	}
-	var cacheErr error
-	if b.local != nil {
-		cached, err := b.local.CachedEvents(ctx, f)
-		cacheErr = err
-		for _, ev := range cached {
+	// take keeps the newest entry of each root among evs, marking where
+	// it was seen.
+	take := func(evs []*nostr.Event, seen func(*best)) {
+		for _, ev := range evs {
 			e, err := b.open(ev)
 			if err != nil {
 				continue
@@ -90,11 +74,18 @@ func (b *Box) ListSources(ctx context.Context, relayWait time.Duration) (Listing
 				cur = &best{}
 				byRoot[e.Root] = cur
 			}
-			cur.Cached = true
+			seen(cur)
 			if cur.ev == nil || ev.CreatedAt > cur.at {
 				cur.Entry, cur.at, cur.ev = e, ev.CreatedAt, ev
 			}
 		}
+	}
+	take(evs, func(c *best) { c.OnRelays = true })
+	var cacheErr error
+	if b.local != nil {
+		cached, err := b.local.CachedEvents(ctx, f)
+		cacheErr = err
+		take(cached, func(c *best) { c.Cached = true })
 	}
 	// Kept after the cache was read: Cached says what this machine held.
 	for _, cur := range byRoot {

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sovmesh/sovmesh/internal/syncbuf"
 )
 
 // buildBinaries compiles meshrelay and agentd once per test run, side by
@@ -39,31 +40,13 @@ func buildBinaries(t *testing.T) (relay, agent string) {
 	return relay, agent
 }
 
-// syncBuffer is a bytes.Buffer a child writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is one child process.
 type proc struct {
 	name string
 	arm  string // its SOVMESH_CRASH_AT, "" if none
 	cmd  *exec.Cmd
-	out  syncBuffer
-	errb syncBuffer
+	out  syncbuf.Buffer
+	errb syncbuf.Buffer
 	done chan struct{} // closed once it exited
 	err  error         // Wait's result, set before done closes
 	// stopped is set when the test itself stopped or killed it.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,28 +13,13 @@ import (
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/relays"
+	"github.com/sovmesh/sovmesh/internal/syncbuf"
 	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/transport"
 )
 
-// syncBuffer is a bytes.Buffer safe for a daemon writing while the test
+// syncbuf.Buffer is a bytes.Buffer safe for a daemon writing while the test
 // reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDaemonsWatchAuthorizations: the provide and serve daemons apply their
 // budget owner's authorization and revocation while they run, and their
@@ -67,7 +51,7 @@ func testWatchAuthorizations(t *testing.T, args []string) {
 		"SOVMESH_LISTEN":       strings.Join(transport.LoopbackListenAddrs, ","),
 		"SOVMESH_BUDGET_OWNER": ownerPub,
 	}
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan int)
 	go func() {

@@ -13,13 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sovmesh/sovmesh/internal/syncbuf"
 	"github.com/sovmesh/sovmesh/transport"
 )
 
 // daemon is a running binary whose stderr is kept.
 type daemon struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 }
 
@@ -27,7 +28,7 @@ func startDaemon(t *testing.T, bin string, env []string, args ...string) *daemon
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	d := &daemon{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
+	d := &daemon{cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package logsafety_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip19"
 
+	"github.com/sovmesh/sovmesh/internal/syncbuf"
 	"github.com/sovmesh/sovmesh/market/pay/bolt11"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
@@ -28,24 +28,6 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/nwc"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writers slog has.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // secrets collects what must never be logged.
 type secrets struct {
@@ -100,7 +82,7 @@ func pubOf(t *testing.T, skHex string) string {
 }
 
 func TestNoSecretsInLogs(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := t.Context()
 	sec := &secrets{t: t, values: map[string]string{}}
