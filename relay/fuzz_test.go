@@ -59,6 +59,12 @@ func FuzzParseMessage(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, msg string) {
+		// The relay answers a message that is not valid UTF-8 with a
+		// NOTICE before parsing it (invalid text cannot round-trip:
+		// marshalling replaces it with U+FFFD).
+		if !utf8.ValidString(msg) {
+			return
+		}
 		env, err := nostr.NewMessageParser().ParseMessage(msg)
 		if err != nil || env == nil {
 			return
