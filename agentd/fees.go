@@ -16,7 +16,12 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
 )
+
+// TopUpLockFor is how long a top-up token stays locked to the relay's key
+// before this node can take it back (if the relay never redeemed it).
+const TopUpLockFor = 10 * time.Minute
 
 // FeeTag is the tag that carries a relay's publication fee (a Cashu token).
 const FeeTag = "cashu"
@@ -34,6 +39,11 @@ type relayInfo struct {
 		} `json:"publication"`
 	} `json:"fees"`
 	Mints []string `json:"mints"`
+	// PubKey is the relay's key; its wallet redeems tokens locked to it.
+	PubKey string `json:"pubkey"`
+	// TopUpKind, when set, is the kind that credits a prepaid fee
+	// balance at this relay (nips/topup.md).
+	TopUpKind int `json:"topup_kind"`
 }
 
 // RelayInfo fetches the NIP-11 document of a relay.
@@ -111,8 +121,11 @@ func (i relayInfo) publicationFee(kind int) uint64 {
 	return 0
 }
 
-// payAndPublish pays a relay's publication fee for ev (a token in a
-// "cashu" tag, re-signed) and publishes it to that relay.
+// payAndPublish pays a relay's publication fee for ev and publishes it to
+// that relay. A relay that takes top-ups (NIP-11 topup_kind) gets a prepaid
+// balance of Config.RelayTopUp sats (at least the fee), and ev, unchanged,
+// is charged from it there: one payment covers many events. Otherwise, or
+// if the top-up fails, the fee goes in a "cashu" tag of ev (re-signed).
 func (n *Node) payAndPublish(ctx context.Context, relayURL string, ev nostr.Event) (nostr.Event, error) {
 	if n.Wallet == nil {
 		return ev, ErrNoWallet
@@ -125,12 +138,18 @@ func (n *Node) payAndPublish(ctx context.Context, relayURL string, ev nostr.Even
 	if fee == 0 {
 		return ev, fmt.Errorf("agentd: %s asks for payment but lists no fee for kind %d", relayURL, ev.Kind)
 	}
-	n.SendMu.Lock()
-	sent, err := n.Wallet.Send(ctx, fee, cashu.SendOptions{Counterparty: relayURL, Memo: "relay fee", IncludeFees: true,
-		OnJournal: n.DB.Recorder(state.Entry{Session: "relay-fee", Kind: state.Spend, Counterparty: relayURL, Resource: RelayFeeResource})})
-	n.SendMu.Unlock()
+	if info.TopUpKind == nips.KindTopUp && n.Config.RelayTopUp > 0 {
+		err := n.topUp(ctx, relayURL, info, max(fee, n.Config.RelayTopUp))
+		if err == nil {
+			if err = n.publishTo(ctx, relayURL, ev); err == nil {
+				return ev, nil
+			}
+		}
+		n.Log.Warn("relay top-up did not pay the fee; paying this event's fee in it", "relay", relayURL, "kind", ev.Kind, "err", err)
+	}
+	sent, err := n.sendRelayFee(ctx, relayURL, fee, cashu.SendOptions{Memo: "relay fee"})
 	if err != nil {
-		return ev, fmt.Errorf("agentd: relay fee of %d sats: %w", fee, err)
+		return ev, err
 	}
 	sentAt := time.Now()
 	tags := make(nostr.Tags, 0, len(ev.Tags)+1)
@@ -144,19 +163,10 @@ func (n *Node) payAndPublish(ctx context.Context, relayURL string, ev nostr.Even
 	if err := n.Sign(&ev); err != nil {
 		return ev, err
 	}
-	pub, err := newSingle(ctx, relayURL)
-	if err != nil {
-		return ev, err
-	}
-	defer pub.Close()
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pub.Publish(pctx, ev); err != nil {
+	if err := n.publishTo(ctx, relayURL, ev); err != nil {
 		// Not stored: take the fee back unless the relay redeemed it.
 		// (If this fails too, ReclaimStale takes it back later.)
-		if _, rerr := n.Wallet.ReclaimWith(context.WithoutCancel(ctx), sent.OpID, n.DB.Reclaimer(sent.OpID, relayURL, sentAt)); rerr != nil {
-			n.Log.Warn("relay fee not reclaimed yet", "relay", relayURL, "sats", fee, "err", rerr)
-		}
+		n.reclaimRelayFee(ctx, relayURL, sent, sentAt)
 		return ev, fmt.Errorf("agentd: publish with fee to %s: %w", relayURL, err)
 	}
 	if err := n.Wallet.MarkDelivered(ctx, sent.OpID); err != nil {
@@ -164,6 +174,82 @@ func (n *Node) payAndPublish(ctx context.Context, relayURL string, ev nostr.Even
 	}
 	n.Log.Info("relay fee paid", "relay", relayURL, "kind", ev.Kind, "sats", fee)
 	return ev, nil
+}
+
+// topUp credits sats to this node's prepaid fee balance at relayURL with a
+// top-up event (nips/topup.md). The token is locked to the relay's NIP-11
+// key when it gives one (refundable to us after TopUpLockFor), so the
+// ephemeral event is worth nothing to anyone else. The relay answers the same
+// event with the same outcome, so an unsettled answer is asked again; a
+// refusal takes the token back.
+func (n *Node) topUp(ctx context.Context, relayURL string, info relayInfo, sats uint64) error {
+	opts := cashu.SendOptions{Memo: "relay fee top-up"}
+	if nostr.IsValidPublicKey(info.PubKey) {
+		opts.Lock = &cashu.Lock{Pubkey: info.PubKey, Locktime: time.Now().Add(TopUpLockFor).Unix()}
+	}
+	sent, err := n.sendRelayFee(ctx, relayURL, sats, opts)
+	if err != nil {
+		return err
+	}
+	sentAt := time.Now()
+	ev := nips.TopUp{Token: sent.Token}.ToEvent(nostr.Now())
+	if err := n.Sign(&ev); err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err = n.publishTo(ctx, relayURL, ev)
+		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "payment not settled") {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		if merr := n.Wallet.MarkDelivered(ctx, sent.OpID); merr != nil {
+			n.Log.Warn("relay top-up delivery not recorded", "relay", relayURL, "err", merr)
+		}
+		n.Log.Info("relay fee balance topped up", "relay", relayURL, "sats", sats)
+		return nil
+	case strings.Contains(err.Error(), "blocked:") || strings.Contains(err.Error(), "invalid:"):
+		// Refused: the relay did not take the token.
+		n.reclaimRelayFee(ctx, relayURL, sent, sentAt)
+	}
+	// Otherwise the relay may have taken it: ReclaimStale settles it later
+	// (the relay's answer to this event stays the same if asked again).
+	return fmt.Errorf("agentd: top up the fee balance at %s: %w", relayURL, err)
+}
+
+// sendRelayFee makes a token of sats for relayURL, journaled in the ledger
+// as a relay fee in the same transaction as the wallet's send.
+func (n *Node) sendRelayFee(ctx context.Context, relayURL string, sats uint64, opts cashu.SendOptions) (cashu.Sent, error) {
+	opts.Counterparty, opts.IncludeFees = relayURL, true
+	opts.OnJournal = n.DB.Recorder(state.Entry{Session: "relay-fee", Kind: state.Spend, Counterparty: relayURL, Resource: RelayFeeResource})
+	n.SendMu.Lock()
+	sent, err := n.Wallet.Send(ctx, sats, opts)
+	n.SendMu.Unlock()
+	if err != nil {
+		return sent, fmt.Errorf("agentd: relay fee of %d sats: %w", sats, err)
+	}
+	return sent, nil
+}
+
+// reclaimRelayFee takes back a relay fee token the relay did not redeem
+// (a locked one only after its locktime: ReclaimStale then).
+func (n *Node) reclaimRelayFee(ctx context.Context, relayURL string, sent cashu.Sent, sentAt time.Time) {
+	if _, err := n.Wallet.ReclaimWith(context.WithoutCancel(ctx), sent.OpID, n.DB.Reclaimer(sent.OpID, relayURL, sentAt)); err != nil {
+		n.Log.Warn("relay fee not reclaimed yet", "relay", relayURL, "sats", sent.Amount, "err", err)
+	}
+}
+
+// publishTo publishes ev to relayURL alone, on a connection of its own.
+func (n *Node) publishTo(ctx context.Context, relayURL string, ev nostr.Event) error {
+	pub, err := newSingle(ctx, relayURL)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return pub.Publish(pctx, ev)
 }
 
 func newSingle(ctx context.Context, url string) (*nostr.Relay, error) {

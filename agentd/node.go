@@ -58,6 +58,11 @@ type Config struct {
 	// elsewhere meanwhile is lost, so this bounds the loss. 0: a payment
 	// whose mint cannot be reached is refused.
 	OfflineLimit uint64
+	// RelayTopUp is the prepaid fee balance, in sats, bought at once from a
+	// fee-charging relay that takes top-ups (nips/topup.md) when an event
+	// needs its fee: later events are charged from it. 0: every event pays
+	// its own fee in a token of its own.
+	RelayTopUp uint64
 	// ReclaimGrace: a market payment still unredeemed this long after it
 	// was sent is taken back (ReclaimStale). 0: DefaultReclaimGrace.
 	ReclaimGrace time.Duration
@@ -78,6 +83,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultRelayTopUp is Config.RelayTopUp's default, in sats.
+const DefaultRelayTopUp = 50
+
 // DefaultConfig returns the defaults: data in ./sovmesh-agent, the local
 // relay ws://127.0.0.1:7447, no mint (set one), libp2p on all interfaces,
 // a budget of 10,000 sats per day and 2,000 per counterparty.
@@ -88,6 +96,7 @@ func DefaultConfig() Config {
 		ListenAddrs:           append([]string(nil), transport.DefaultListenAddrs...),
 		BudgetPerDay:          10_000,
 		BudgetPerCounterparty: 2_000,
+		RelayTopUp:            DefaultRelayTopUp,
 	}
 }
 
@@ -290,9 +299,10 @@ func (n *Node) StartHost(ctx context.Context) error {
 // Sign signs ev with the node's key.
 func (n *Node) Sign(ev *nostr.Event) error { return ev.Sign(n.Key.Secret) }
 
-// Publish signs ev and publishes it to the relays. A relay that answers
-// "payment-required" gets its NIP-11 publication fee as a Cashu token in
-// a "cashu" tag (the event is re-signed), recorded in the ledger.
+// Publish signs ev and publishes it to the relays. When every relay
+// refuses it with "payment-required", each is paid (payAndPublish: from a
+// prepaid balance topped up, or a token in the event), recorded in the
+// ledger.
 func (n *Node) Publish(ctx context.Context, ev nostr.Event) (nostr.Event, error) {
 	if err := n.Sign(&ev); err != nil {
 		return ev, fmt.Errorf("agentd: sign: %w", err)

@@ -9,13 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
@@ -28,6 +27,7 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/fees"
 	"github.com/sovmesh/sovmesh/market/pay/journal"
 	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/marketplace"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
@@ -69,7 +69,15 @@ func TestEndToEnd(t *testing.T) {
 	defer rj.Close()
 	rwc := cashu.DefaultConfig()
 	rwc.Mints = []string{mint.URL()}
-	rwc.PrivateKey = nostr.GeneratePrivateKey()
+	// The relay's wallet is on the relay's key, as meshrelay's: the
+	// agents' top-ups are locked to the NIP-11 pubkey.
+	relayDir := filepath.Join(dir, "relay")
+	if err := os.MkdirAll(relayDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if rwc.PrivateKey, err = relay.LoadOrCreateKey(relayDir); err != nil {
+		t.Fatal(err)
+	}
 	relayWallet, err := cashu.Open(ctx, rj, rwc)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +89,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := relaytest.New(t, nil, marketplace.FeeOptions(col, []string{mint.URL()}, true)...)
+	srv := relaytest.New(t, func(c *relay.Config) { c.DataDir = relayDir }, marketplace.FeeOptions(col, []string{mint.URL()}, true)...)
 	net0 := &agentdtest.Net{Relay: srv.URL, Mint: mint, Dir: dir}
 
 	// The stand-in language model and a TCP echo target for SOCKS.
