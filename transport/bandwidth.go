@@ -38,6 +38,10 @@ import (
 //     not cover waits at the pause point (NEEDPAY). A buyer that sends past
 //     its grant is cut off.
 //
+// The buyer may send PAY at any time, not only at a pause point: it pays
+// ahead of need so the next step is redeemed while the credit left still
+// carries data (the provider redeems without holding up the download).
+//
 // A protocol violation (DATA past the grant, an unknown, malformed,
 // truncated or oversized frame) or a refused or missing payment ends the
 // session with ERR code msg, after which the provider closes the stream.
@@ -415,8 +419,14 @@ func (b *bwSession) up(ctx context.Context) error {
 				return err
 			}
 		case tPay:
+			// The swap runs without b.mu: the download goes on spending
+			// the credit left while the mint answers (the buyer pays
+			// ahead of need).
+			units, err := b.m.redeemUnits(ctx, body)
 			b.mu.Lock()
-			err := b.m.redeem(ctx, body)
+			if err == nil {
+				b.m.addCredit(units)
+			}
 			grew, short := b.grantLocked()
 			granted, used, credit := b.granted, b.m.usage.Units, b.m.credit
 			b.mu.Unlock()

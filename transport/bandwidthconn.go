@@ -27,6 +27,9 @@ type BandwidthConn struct {
 	usage     Usage         // BytesIn = sent by us, BytesOut = received
 	credit    uint64        // the provider's credit, as last told
 	credits   uint64        // CREDIT frames received (one answers each PAY)
+	lastStep  uint64        // units the last redeemed payment added to the credit
+	ahead     bool          // a payment ahead is being made
+	declined  bool          // the payer declined a payment ahead: make no more
 	granted   uint64        // cumulative bytes we may send
 	wanted    uint64        // cumulative bytes we asked to send
 	changed   chan struct{} // closed on every change of the fields above or err
@@ -113,10 +116,43 @@ func (bc *BandwidthConn) fail(err error) {
 
 func (bc *BandwidthConn) setCredit(v uint64) {
 	bc.mu.Lock()
+	if v > bc.credit {
+		bc.lastStep = v - bc.credit
+	}
 	bc.credit = max(bc.credit, v)
 	bc.credits++
 	bc.notifyLocked()
 	bc.mu.Unlock()
+}
+
+// payAheadLocked starts a payment ahead (an Invoice with Need 0) when less
+// than half of the last step's credit is left, so the next step is redeemed
+// before the data stops at the provider's pause point: a mint swap each
+// way no longer stalls the connection. At most one is in flight; once the
+// payer declines one (its cap is near), the pause points pay the rest.
+// bc.mu held.
+func (bc *BandwidthConn) payAheadLocked() {
+	if bc.payer == nil || bc.ahead || bc.declined || bc.lastStep == 0 || bc.err != nil || bc.payErr != nil {
+		return
+	}
+	used := bc.usage.Units
+	if bc.credit > used && bc.credit-used >= bc.lastStep/2 {
+		return
+	}
+	bc.ahead = true
+	inv := Invoice{Used: used, Credit: bc.credit}
+	bc.wg.Add(1)
+	go func() {
+		defer bc.wg.Done()
+		declined, err := bc.payStep(inv)
+		bc.mu.Lock()
+		bc.ahead = false
+		bc.declined = bc.declined || declined
+		bc.mu.Unlock()
+		if err != nil {
+			bc.payFailed(err)
+		}
+	}()
 }
 
 func (bc *BandwidthConn) setGrant(v uint64) {
@@ -155,6 +191,7 @@ func (bc *BandwidthConn) readLoop() {
 			bc.mu.Lock()
 			bc.usage.BytesOut += uint64(len(body))
 			bc.usage.Units += uint64(len(body))
+			bc.payAheadLocked()
 			bc.mu.Unlock()
 			select {
 			case bc.readQ <- append([]byte(nil), body...):
@@ -184,7 +221,7 @@ func (bc *BandwidthConn) readLoop() {
 			bc.wg.Add(1)
 			go func() {
 				defer bc.wg.Done()
-				if err := bc.pay(Invoice{Used: used, Credit: credit, Need: need}); err != nil {
+				if _, err := bc.payStep(Invoice{Used: used, Credit: credit, Need: need}); err != nil {
 					bc.payFailed(err)
 				}
 			}()
@@ -222,17 +259,18 @@ func (bc *BandwidthConn) end(err error) {
 	_ = bc.c.s.Reset()
 }
 
-// pay makes one payment step unless credit has grown since inv was issued
-// (a payment made meanwhile answers it; if it did not cover the need, the
-// provider asks again), and waits for the provider's CREDIT answer (which
-// may grant nothing: the provider then asks again).
-func (bc *BandwidthConn) pay(inv Invoice) error {
+// payStep makes one payment step unless credit has grown since inv was
+// issued (a payment made meanwhile answers it; if it did not cover the
+// need, the provider asks again), and waits for the provider's CREDIT
+// answer (which may grant nothing: the provider then asks again). inv.Need
+// 0 is a payment ahead, which the payer may decline (declined, no error).
+func (bc *BandwidthConn) payStep(inv Invoice) (declined bool, err error) {
 	bc.payMu.Lock()
 	defer bc.payMu.Unlock()
 	bc.mu.Lock()
 	if bc.credit > inv.Credit {
 		bc.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	before := bc.credits
 	bc.mu.Unlock()
@@ -241,37 +279,40 @@ func (bc *BandwidthConn) pay(inv Invoice) error {
 	ctx, cancel := context.WithTimeout(context.Background(), bc.t.cfg.PayTimeout)
 	defer cancel()
 	if bc.payer == nil {
-		return fmt.Errorf("%w: provider wants payment and no payer is set", ErrPaymentRefused)
+		return false, fmt.Errorf("%w: provider wants payment and no payer is set", ErrPaymentRefused)
 	}
 	tok, err := bc.payer.Pay(ctx, inv)
 	if err != nil {
-		return fmt.Errorf("transport: pay: %w", err)
+		return false, fmt.Errorf("transport: pay: %w", err)
+	}
+	if len(tok) == 0 && inv.Need == 0 {
+		return true, nil
 	}
 	if len(tok) > MaxTokenSize {
-		return fmt.Errorf("%w: payment token", ErrTooLarge)
+		return false, fmt.Errorf("%w: payment token", ErrTooLarge)
 	}
 	bc.wmu.Lock()
 	err = bc.c.write(tPay, tok)
 	bc.wmu.Unlock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	for {
 		bc.mu.Lock()
 		credited, ferr, changed := bc.credits > before, bc.err, bc.changed
 		bc.mu.Unlock()
 		if credited {
-			return nil
+			return false, nil
 		}
 		if ferr != nil {
-			return ferr
+			return false, ferr
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return ErrPayTimeout
+			return false, ErrPayTimeout
 		case <-bc.done:
-			return net.ErrClosed
+			return false, net.ErrClosed
 		}
 	}
 }
@@ -320,6 +361,9 @@ func (bc *BandwidthConn) Write(p []byte) (int, error) {
 		}
 		bc.usage.BytesIn += n
 		bc.usage.Units += n
+		if n > 0 {
+			bc.payAheadLocked()
+		}
 		bc.mu.Unlock()
 		if err != nil {
 			return written, err

@@ -131,19 +131,35 @@ func (m *meter) storageUnits(put bool, n uint64) uint64 {
 }
 
 func (m *meter) redeem(ctx context.Context, token []byte) error {
+	u, err := m.redeemUnits(ctx, token)
+	if err != nil {
+		return err
+	}
+	m.addCredit(u)
+	return nil
+}
+
+// redeemUnits asks the gate for the units token buys, without touching m:
+// the caller adds them (addCredit) under its own lock, so a slow mint swap
+// holds no lock the data path needs.
+func (m *meter) redeemUnits(ctx context.Context, token []byte) (uint64, error) {
 	if m.gate == nil {
-		return nil
+		return 0, nil
 	}
 	u, err := m.gate.Redeem(ctx, m.sess, token)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrPaymentRefused, err)
+		return 0, fmt.Errorf("%w: %v", ErrPaymentRefused, err)
 	}
+	return u, nil
+}
+
+// addCredit adds u units to the credit, saturating.
+func (m *meter) addCredit(u uint64) {
 	if m.credit > math.MaxUint64-u {
 		m.credit = math.MaxUint64
 	} else {
 		m.credit += u
 	}
-	return nil
 }
 
 func (m *meter) close(ctx context.Context) {

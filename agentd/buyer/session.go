@@ -257,6 +257,13 @@ func (b *Buyer) record(ctx context.Context, m nips.Match, o nips.Offer, pid peer
 		}
 		s.Payer = &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: m.Session, Market: m.Session, Provider: o.Pubkey, Resource: o.Resource,
 			Rate: rate, Step: b.cfg.StepBytes, Limit: metering.MsatToSats(m.Amount), Log: b.log, Serial: &b.n.SendMu}
+		if o.Resource == nips.Bandwidth {
+			// Steps grow with the session (as a large file's do): a
+			// fast connection does not wait on a mint swap every
+			// StepBytes, and what is paid ahead stays a fixed fraction
+			// of the price.
+			s.Payer.Step = stepFor(b.cfg.StepBytes, m.Quantity<<20)
+		}
 		if o.Resource == nips.Storage {
 			// Storage units are market.StorageCharge's: what the
 			// quantity bought costs to store, with its upload price.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // HeaderSize is the number of bytes before the frame body: length and type.
@@ -102,6 +103,15 @@ func (fr *Reader) NextInto(dst []byte) (typ byte, body []byte, err error) {
 	return fr.hdr[4], body, nil
 }
 
+// CopyMax is the largest frame Write sends in one call.
+const CopyMax = 64 << 10
+
+// writeBufs are Write's buffers for frames up to CopyMax.
+var writeBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, HeaderSize+CopyMax)
+	return &b
+}}
+
 func truncated(err error) error {
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: body", ErrTruncated)
@@ -110,8 +120,11 @@ func truncated(err error) error {
 }
 
 // Write writes one frame of type typ whose body is the concatenation of
-// parts. Small frames go out in one Write call; large ones as the header
-// followed by each part, so big bodies are never copied.
+// parts. Frames up to CopyMax go out in one Write call (from a pooled
+// buffer): over libp2p each Write is a muxer frame and a TLS record of its
+// own, so a separate header write costs a record and a syscall per frame.
+// Larger ones go as the header followed by each part, so big bodies are
+// never copied.
 func Write(w io.Writer, typ byte, parts ...[]byte) error {
 	total := 1
 	for _, p := range parts {
@@ -120,14 +133,16 @@ func Write(w io.Writer, typ byte, parts ...[]byte) error {
 	if total > HardMax {
 		return fmt.Errorf("%w: %d bytes", ErrTooLarge, total)
 	}
-	if total <= 4096 {
-		buf := make([]byte, 4, 4+total)
+	if total <= CopyMax {
+		bp := writeBufs.Get().(*[]byte)
+		buf := append((*bp)[:0], 0, 0, 0, 0, typ)
 		binary.BigEndian.PutUint32(buf, uint32(total))
-		buf = append(buf, typ)
 		for _, p := range parts {
 			buf = append(buf, p...)
 		}
 		_, err := w.Write(buf)
+		*bp = buf
+		writeBufs.Put(bp)
 		return err
 	}
 	var hdr [HeaderSize]byte

@@ -1,0 +1,111 @@
+package transport_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sovmesh/sovmesh/transport"
+	"github.com/sovmesh/sovmesh/transport/meter"
+)
+
+// slowGate is a meter.Gate whose redeems after the first wait until
+// release is closed, announcing each on started.
+type slowGate struct {
+	meter.Gate
+	n       atomic.Int32
+	started chan struct{}
+	release chan struct{}
+}
+
+func (g *slowGate) Redeem(ctx context.Context, s transport.Session, token []byte) (uint64, error) {
+	if g.n.Add(1) > 1 {
+		g.started <- struct{}{}
+		<-g.release
+	}
+	return g.Gate.Redeem(ctx, s, token)
+}
+
+// aheadPayer is a meter.Payer that counts payments ahead (Need 0).
+type aheadPayer struct {
+	meter.Payer
+	ahead atomic.Int32
+}
+
+func (p *aheadPayer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) {
+	if inv.Need == 0 {
+		p.ahead.Add(1)
+	}
+	return p.Payer.Pay(ctx, inv)
+}
+
+// The buyer pays the next step ahead of need, once less than half of the
+// last step's credit is left, and the provider keeps carrying the credit
+// left while it redeems that payment: a mint swap does not stop a
+// download. The target sends 5/8 of a step, waits, then the rest: the
+// second part arrives while the payment ahead is still being redeemed.
+func TestBandwidthPaysAheadAndCarriesWhileRedeeming(t *testing.T) {
+	const step = 256 << 10
+	const first, second, rest = 5 * step / 8, 3 * step / 8, step
+	more := make(chan struct{})
+	target := tcpServer(t, func(c net.Conn) {
+		if _, err := c.Write(make([]byte, first)); err != nil {
+			return
+		}
+		select {
+		case <-more:
+		case <-t.Context().Done():
+			return
+		}
+		_, _ = c.Write(make([]byte, second+rest))
+	})
+	gate := &slowGate{started: make(chan struct{}, 4), release: make(chan struct{})}
+	prov := newHost(t)
+	prov.ServeBandwidth(transport.BandwidthConfig{Gate: gate, AllowPrivateTargets: true})
+	buyer := newHost(t)
+	pid := connect(t, buyer, prov)
+	payer := &aheadPayer{Payer: meter.Payer{Step: step}}
+	conn, err := buyer.DialBandwidth(t.Context(), pid, target, payer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	released := false
+	defer func() {
+		if !released {
+			close(gate.release)
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(conn, make([]byte, first)); err != nil {
+		t.Fatalf("first part: %v", err)
+	}
+	// Less than half a step is left: the buyer pays ahead.
+	select {
+	case <-gate.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no payment ahead after 5/8 of the step was used")
+	}
+	if payer.ahead.Load() == 0 {
+		t.Fatal("the second payment was not a payment ahead")
+	}
+	// While the provider redeems it, the credit left still carries data.
+	close(more)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(conn, make([]byte, second)); err != nil {
+		t.Fatalf("the credit left was not carried while the payment ahead was redeemed: %v", err)
+	}
+	close(gate.release)
+	released = true
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(conn, make([]byte, rest)); err != nil {
+		t.Fatalf("after the payment ahead: %v", err)
+	}
+	// Paid ahead, never more than a step past what was used.
+	if paid, _ := payer.Paid(); paid > conn.Usage().Units+step {
+		t.Fatalf("paid %d units for %d used", paid, conn.Usage().Units)
+	}
+}
