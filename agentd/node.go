@@ -63,6 +63,8 @@ type Config struct {
 	// needs its fee: later events are charged from it. 0: every event pays
 	// its own fee in a token of its own.
 	RelayTopUp uint64
+	// NIP60 mirrors the wallet to the relays as NIP-60 events (MirrorWallet).
+	NIP60 bool
 	// ReclaimGrace: a market payment still unredeemed this long after it
 	// was sent is taken back (ReclaimStale). 0: DefaultReclaimGrace.
 	ReclaimGrace time.Duration
@@ -123,6 +125,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// closeMirrorWait bounds Close's last NIP-60 mirror pass.
+const closeMirrorWait = 10 * time.Second
+
 // Node is what the buyer and provider roles share.
 type Node struct {
 	Config  Config
@@ -147,6 +152,8 @@ type Node struct {
 	// send, and concurrent sends would see each other's reserved proofs as
 	// missing balance.
 	SendMu sync.Mutex
+	// mirrorMu serializes NIP-60 mirror passes.
+	mirrorMu sync.Mutex
 }
 
 // Open opens (creating on first start) the key, databases and wallet in
@@ -328,9 +335,17 @@ func (n *Node) Publish(ctx context.Context, ev nostr.Event) (nostr.Event, error)
 	return paid, nil
 }
 
-// Close stops the host and closes the databases.
+// Close mirrors the wallet a last time (Config.NIP60, within
+// closeMirrorWait), stops the host and closes the databases.
 func (n *Node) Close() error {
 	var errs []error
+	if n.DB != nil && n.Relays != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeMirrorWait)
+		if err := n.MirrorWallet(ctx); err != nil {
+			n.Log.Warn("wallet not mirrored to NIP-60 events; the next run does it", "err", err)
+		}
+		cancel()
+	}
 	if n.Host != nil {
 		errs = append(errs, n.Host.Close())
 	}

@@ -63,6 +63,14 @@ const (
 	// new ones.
 	KindLegacySpendingAuthorization = 30078
 
+	// KindCashuWallet, KindCashuToken and KindCashuHistory are NIP-60's
+	// wallet (replaceable), unspent-proofs and spending-history events, all
+	// NIP-44 encrypted to the author's own key: agentd mirrors its wallet
+	// to them (--nip60). See nip60.go.
+	KindCashuWallet  = 17375
+	KindCashuToken   = 7375
+	KindCashuHistory = 7376
+
 	// KindDeletion is NIP-09's deletion request, which cancels orders.
 	KindDeletion = nostr.KindDeletion
 	// KindGiftWrap is NIP-59's gift wrap, which carries private bids.

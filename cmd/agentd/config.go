@@ -190,6 +190,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.priceInterval, "price-interval", c.priceInterval, "provide: how often prices follow load")
 	fs.DurationVar(&n.ReclaimGrace, "reclaim-grace", agentd.DefaultReclaimGrace, "a market payment the payee has not redeemed this long after it was sent is taken back (at start and every period)")
 	fs.Uint64Var(&n.RelayTopUp, "relay-topup", n.RelayTopUp, "sats prepaid at once to a fee-charging relay that takes top-ups, when an event needs its fee; later events are charged from that balance (0: each event pays its own fee)")
+	fs.BoolVar(&n.NIP60, "nip60", n.NIP60, "mirror the wallet to the relays as NIP-60 events (encrypted to this key), so a NIP-60 wallet app with the same key sees the same ecash")
 	fs.Uint64Var(&n.OfflineLimit, "offline-limit", n.OfflineLimit, "provide: most sats per mint accepted while the mint cannot be reached, checked on their DLEQ proofs and swapped once it is back (a double spend meanwhile is lost; 0: refuse such payments)")
 	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
 	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")

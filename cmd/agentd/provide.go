@@ -29,6 +29,7 @@ func cmdProvide(ctx context.Context, e *env) error {
 		return err
 	}
 	defer stopTopUp()
+	defer startMirror(ctx, n)()
 	p, err := provider.New(n, pc)
 	if err != nil {
 		return err
@@ -59,6 +60,7 @@ func cmdServe(ctx context.Context, e *env) error {
 	reclaimDone := make(chan struct{})
 	go func() { defer close(reclaimDone); n.ReclaimLoop(rctx) }()
 	defer func() { stopReclaim(); <-reclaimDone }()
+	defer startMirror(ctx, n)()
 	b, err := buyer.New(ctx, n, e.cfg.buyerConfig())
 	if err != nil {
 		return err

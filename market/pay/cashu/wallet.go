@@ -273,3 +273,33 @@ func (w *Wallet) MintBalance(ctx context.Context, mint string) (uint64, error) {
 	}
 	return uint64(total.Int64), nil
 }
+
+// Proof is one unspent proof as a wallet mirror sees it (NUT-00 fields).
+type Proof struct {
+	Mint     string
+	KeysetID string
+	Amount   uint64
+	Secret   string
+	C        string
+}
+
+// UnspentProofs returns every unspent proof, by mint then amount: the
+// wallet's balance, proof by proof (Balance sums the same rows).
+func (w *Wallet) UnspentProofs(ctx context.Context) ([]Proof, error) {
+	rows, err := w.db.QueryContext(ctx, `SELECT mint, keyset_id, amount, secret, c FROM proofs WHERE state = 'unspent' ORDER BY mint, amount DESC, secret`)
+	if err != nil {
+		return nil, fmt.Errorf("cashu: list proofs: %w", err)
+	}
+	defer rows.Close()
+	var out []Proof
+	for rows.Next() {
+		var p Proof
+		var amount int64
+		if err := rows.Scan(&p.Mint, &p.KeysetID, &amount, &p.Secret, &p.C); err != nil {
+			return nil, fmt.Errorf("cashu: scan proof: %w", err)
+		}
+		p.Amount = uint64(amount)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
