@@ -125,7 +125,9 @@ func WithPubkeyRate(f RateFunc) Option { return func(o *options) { o.pubkeyRate 
 
 // WithOnEvent adds a function called with every event the relay accepted:
 // after it is durably stored (regular, replaceable, addressable) or as it is
-// delivered (ephemeral), before the OK is sent. It must not block for long.
+// delivered (ephemeral), before the OK is sent. On a store shared by several
+// relay processes it is also called with each event another process stored,
+// as its notification arrives. It must not block for long.
 func WithOnEvent(f func(ctx context.Context, evt *nostr.Event)) Option {
 	return func(o *options) { o.onEvent = append(o.onEvent, f) }
 }
@@ -279,7 +281,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		r.kh.OnEphemeralEvent = append(r.kh.OnEphemeralEvent, f)
 	}
 	if rs, ok := store.(remoteEvents); ok {
-		r.listenRemote(ctx, rs)
+		r.listenRemote(ctx, rs, o.onEvent)
 	}
 	r.mux.HandleFunc("GET /healthz", r.serveHealth)
 	r.mux.Handle("GET /metrics", r.metrics.handler())
@@ -464,10 +466,11 @@ type remoteEvents interface {
 }
 
 // listenRemote delivers the events other relay processes store to this
-// relay's live subscriptions, and records their deletions. It waits (up to
+// relay's live subscriptions and to the WithOnEvent functions (the market
+// books them), and records their deletions. It waits (up to
 // ten seconds) until the store listens, so events stored once New returns
 // reach this relay's subscribers.
-func (r *Relay) listenRemote(ctx context.Context, rs remoteEvents) {
+func (r *Relay) listenRemote(ctx context.Context, rs remoteEvents, onEvent []func(context.Context, *nostr.Event)) {
 	ready := make(chan struct{})
 	var once sync.Once
 	r.wg.Add(1)
@@ -476,6 +479,9 @@ func (r *Relay) listenRemote(ctx context.Context, rs remoteEvents) {
 		rs.ListenRemote(ctx, func(evt *nostr.Event) {
 			r.deletions.add(evt)
 			r.kh.BroadcastEvent(evt)
+			for _, f := range onEvent {
+				f(ctx, evt)
+			}
 		}, func() { once.Do(func() { close(ready) }) })
 	}()
 	select {
