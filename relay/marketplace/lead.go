@@ -116,3 +116,28 @@ func (m *Marketplace) takeOver(ctx context.Context, lead leadership) {
 		lead.release()
 	}
 }
+
+// resume is called when this relay listens again for the events other
+// processes store, after missing some: the matching goroutine rebuilds the
+// book from the store, so a bid stored meanwhile is matched.
+func (m *Marketplace) resume() {
+	select {
+	case m.rebuild <- struct{}{}:
+	default: // a rebuild is pending already
+	}
+}
+
+// rebook rebuilds the book from the store, publishing (when this process
+// leads) the fills whose match is missing. It runs in the matching
+// goroutine.
+func (m *Marketplace) rebook(ctx context.Context) {
+	err := m.x.Reset()
+	if err == nil {
+		err = m.replay(ctx, m.leading())
+	}
+	if err != nil {
+		m.log.Warn("order book not rebuilt after missed events; rebuilt at the next takeover or start", "err", err)
+		return
+	}
+	m.log.Info("order book rebuilt after missed events")
+}

@@ -2,16 +2,19 @@ package marketplace_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/internal/pgtest"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/pgstore"
+	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -87,5 +90,83 @@ func TestFollowerPublishesNoMatchThenTakesOver(t *testing.T) {
 	}
 	if tm.m.MatchesPublished() != 1 {
 		t.Fatalf("MatchesPublished %d, want 1", tm.m.MatchesPublished())
+	}
+}
+
+// TestLeaderRebooksEventsMissedWhileNotListening: a bid stored through
+// another relay while the leader's LISTEN connection was down (and could
+// not reconnect) is matched once the leader listens again: it rebuilds its
+// book from the store.
+func TestLeaderRebooksEventsMissedWhileNotListening(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cfg := func(c *relay.Config) { c.Database = url }
+	leader := start(t, nil, cfg)
+	other := relaytest.New(t, cfg)
+	rl := connect(t, other.URL)
+	// Connections to the test database are refused below: administer it
+	// from the cluster's postgres database.
+	acfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := acfg.Database
+	acfg.Database = "postgres"
+	admin, err := pgx.ConnectConfig(ctx, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	allow := func(yes bool) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, fmt.Sprintf(`ALTER DATABASE %s ALLOW_CONNECTIONS %v`, pgx.Identifier{db}.Sanitize(), yes)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer allow(true)
+
+	o := offer(t, nostr.GeneratePrivateKey(), "missed", 40, "dr5rs")
+	if err := rl.Publish(ctx, *o); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the leader to book the offer from the other relay", func() bool {
+		return len(book(t, leader, "resource=bandwidth").Offers) == 1
+	})
+	// The listeners lose their connections and cannot reconnect; the
+	// relays' open pool connections still work.
+	allow(false)
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = $1 AND query LIKE 'LISTEN%'`, db); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the listeners to be gone", func() bool {
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'`, db).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	bid := openBid(t, nostr.GeneratePrivateKey(), 1024, 80, "dr5")
+	if err := rl.Publish(ctx, *bid); err != nil {
+		t.Fatal(err)
+	}
+	allow(true)
+	for {
+		got, err := rl.QuerySync(ctx, nostr.Filter{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {bid.ID}}})
+		if err != nil && ctx.Err() == nil {
+			t.Fatal(err)
+		}
+		if len(got) == 1 {
+			return
+		}
+		if len(got) > 1 {
+			t.Fatalf("%d matches of the bid, want 1", len(got))
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the bid stored while the leader was not listening was never matched")
+		case <-time.After(50 * time.Millisecond): // polling the store
+		}
 	}
 }

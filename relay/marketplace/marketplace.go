@@ -110,6 +110,9 @@ type Marketplace struct {
 	// lead is the current one's context (nil or ended: a follower).
 	leads chan leadership
 	lead  atomic.Pointer[context.Context]
+	// rebuild asks the matching goroutine to rebuild the book from the
+	// store (events of other processes were missed).
+	rebuild chan struct{}
 
 	matchesPublished atomic.Int64
 	// asserted is the rank last published as a NIP-85 assertion for each
@@ -132,6 +135,7 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 		asserted: make(map[string]int),
 		queue:    make(chan *nostr.Event, cfg.QueueSize),
 		leads:    make(chan leadership),
+		rebuild:  make(chan struct{}, 1),
 		now:      time.Now,
 	}
 	m.scores.Store(m.graph.Compute(nil, time.Now(), market.DefaultTrustParams()))
@@ -148,7 +152,7 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 
 // Options are the relay options the marketplace needs.
 func (m *Marketplace) Options() []relay.Option {
-	return append(ValidationOptions(), relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent))
+	return append(ValidationOptions(), relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent), relay.WithOnRemoteResume(m.resume))
 }
 
 // ValidationOptions refuse market events that do not parse, without the

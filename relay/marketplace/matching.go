@@ -30,6 +30,8 @@ func (m *Marketplace) matchLoop(ctx context.Context) {
 			return
 		case lead := <-m.leads:
 			m.takeOver(ctx, lead)
+		case <-m.rebuild:
+			m.rebook(ctx)
 		case evt := <-m.queue:
 			fills := m.apply(evt)
 			if !m.leading() {
