@@ -32,6 +32,24 @@ func NewExchange(cfg Config) (*Exchange, error) {
 	return x, nil
 }
 
+// Reset empties every book, as NewExchange made them. A relay that takes
+// over the matching engine from another process rebuilds its books from
+// the event store after it.
+func (x *Exchange) Reset() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	books := make(map[nips.Resource]*Book, len(x.books))
+	for _, r := range nips.Resources {
+		b, err := NewBook(r, x.cfg)
+		if err != nil {
+			return err
+		}
+		books[r] = b
+	}
+	x.books = books
+	return nil
+}
+
 // SetTrust replaces the function that ranks providers for min_trust (for
 // example after recomputing Scores).
 func (x *Exchange) SetTrust(f TrustFunc) {

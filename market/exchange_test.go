@@ -120,3 +120,43 @@ func TestExchangeConcurrent(t *testing.T) {
 		t.Fatalf("filled %d of %d", filled, offered)
 	}
 }
+
+// TestExchangeResetRebooks: after Reset the books are empty, and replaying
+// the same events fills again what they filled before (a relay taking over
+// matching rebuilds its book this way and publishes the fills nobody did).
+func TestExchangeResetRebooks(t *testing.T) {
+	x, err := NewExchange(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.SetTrust(func(string) int { return 50 })
+	now := time.Unix(int64(nipstest.Time)+10, 0)
+	ev := nipstest.ExampleEvents()
+	offer, bid := ev["offer-bandwidth.json"], ev["bid-open.json"]
+	replay := func() int {
+		n := 0
+		for _, e := range []*nostr.Event{&offer, &bid} {
+			f, err := x.Apply(e, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(f)
+		}
+		return n
+	}
+	if n := replay(); n != 1 {
+		t.Fatalf("first booking: %d fills, want 1", n)
+	}
+	if n := replay(); n != 0 {
+		t.Fatalf("same events again without Reset: %d fills, want 0", n)
+	}
+	if err := x.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := x.View(nips.Bandwidth, ViewQuery{Now: now}); len(v.Offers)+len(v.Bids) != 0 {
+		t.Fatalf("after Reset the book holds %+v", v)
+	}
+	if n := replay(); n != 1 {
+		t.Fatalf("replay after Reset: %d fills, want the same 1", n)
+	}
+}

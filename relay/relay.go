@@ -97,6 +97,7 @@ type options struct {
 	pubkeyRate RateFunc
 	onEvent    []func(context.Context, *nostr.Event)
 	onFailure  []func(context.Context, *nostr.Event)
+	onResume   []func()
 	answers    map[int]namedAnswer
 	challenge  bool
 	now        func() time.Time
@@ -125,9 +126,19 @@ func WithPubkeyRate(f RateFunc) Option { return func(o *options) { o.pubkeyRate 
 
 // WithOnEvent adds a function called with every event the relay accepted:
 // after it is durably stored (regular, replaceable, addressable) or as it is
-// delivered (ephemeral), before the OK is sent. It must not block for long.
+// delivered (ephemeral), before the OK is sent. On a store shared by several
+// relay processes it is also called with each event another process stored,
+// as its notification arrives. It must not block for long.
 func WithOnEvent(f func(ctx context.Context, evt *nostr.Event)) Option {
 	return func(o *options) { o.onEvent = append(o.onEvent, f) }
+}
+
+// WithOnRemoteResume adds a function called when, on a store shared by
+// several relay processes, this relay listens again for the others' events
+// after an interruption: events they stored meanwhile were not passed to the
+// WithOnEvent functions (they are in the store). It must not block.
+func WithOnRemoteResume(f func()) Option {
+	return func(o *options) { o.onResume = append(o.onResume, f) }
 }
 
 // WithOnStoreFailure adds a function called when an event passed every policy
@@ -279,7 +290,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		r.kh.OnEphemeralEvent = append(r.kh.OnEphemeralEvent, f)
 	}
 	if rs, ok := store.(remoteEvents); ok {
-		r.listenRemote(ctx, rs)
+		r.listenRemote(ctx, rs, o.onEvent, o.onResume)
 	}
 	r.mux.HandleFunc("GET /healthz", r.serveHealth)
 	r.mux.Handle("GET /metrics", r.metrics.handler())
@@ -464,19 +475,33 @@ type remoteEvents interface {
 }
 
 // listenRemote delivers the events other relay processes store to this
-// relay's live subscriptions, and records their deletions. It waits (up to
+// relay's live subscriptions and to the WithOnEvent functions (the market
+// books them), and records their deletions; after an interruption it calls
+// the WithOnRemoteResume functions. It waits (up to
 // ten seconds) until the store listens, so events stored once New returns
 // reach this relay's subscribers.
-func (r *Relay) listenRemote(ctx context.Context, rs remoteEvents) {
+func (r *Relay) listenRemote(ctx context.Context, rs remoteEvents, onEvent []func(context.Context, *nostr.Event), onResume []func()) {
 	ready := make(chan struct{})
 	var once sync.Once
+	listened := false // owned by the ListenRemote goroutine
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		rs.ListenRemote(ctx, func(evt *nostr.Event) {
 			r.deletions.add(evt)
 			r.kh.BroadcastEvent(evt)
-		}, func() { once.Do(func() { close(ready) }) })
+			for _, f := range onEvent {
+				f(ctx, evt)
+			}
+		}, func() {
+			once.Do(func() { close(ready) })
+			if listened {
+				for _, f := range onResume {
+					f()
+				}
+			}
+			listened = true
+		})
 	}()
 	select {
 	case <-ready:

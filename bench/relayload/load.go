@@ -71,7 +71,7 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 	// Ingest.
 	gen := newGenerator(1, time.Minute) // live traffic: created in the last minute
 	evts := gen.signAll(0, o.events)
-	n, secs, lat, err := ingest(ctx, url, evts, o.conns, o.window, o.ingestMax)
+	n, secs, lat, err := ingest(ctx, []string{url}, evts, o.conns, o.window, o.ingestMax)
 	if err != nil {
 		return res, fmt.Errorf("ingest: %w", err)
 	}
@@ -108,12 +108,12 @@ func measureTarget(ctx context.Context, o options, target string) (result, error
 			return res, err
 		}
 	}
-	slat, err := queries(ctx, url, gen, evts[:n], o.reqs/3, 1)
+	slat, err := queries(ctx, []string{url}, gen, evts[:n], o.reqs/3, 1)
 	if err != nil {
 		return res, fmt.Errorf("queries: %w", err)
 	}
 	res.serialP50, res.serialP99 = percentile(slat, 0.50), percentile(slat, 0.99)
-	qlat, err := queries(ctx, url, gen, evts[:n], o.reqs, 8)
+	qlat, err := queries(ctx, []string{url}, gen, evts[:n], o.reqs, 8)
 	if err != nil {
 		return res, fmt.Errorf("queries: %w", err)
 	}
@@ -166,10 +166,10 @@ func benchPost(addr, path string) error {
 	return nil
 }
 
-// ingest publishes evts over conns connections with at most window
-// unacknowledged events each, and returns how many were acknowledged with
+// ingest publishes evts over conns connections (to the relays at urls in
+// turn) with at most window unacknowledged events each, and returns how many were acknowledged with
 // OK true, the elapsed seconds, and each event's OK latency.
-func ingest(ctx context.Context, url string, evts []*nostr.Event, conns, window int, maxDur time.Duration) (int, float64, []time.Duration, error) {
+func ingest(ctx context.Context, urls []string, evts []*nostr.Event, conns, window int, maxDur time.Duration) (int, float64, []time.Duration, error) {
 	msgs := make([][]byte, len(evts))
 	for i, e := range evts {
 		b, _ := json.Marshal([]any{"EVENT", e})
@@ -187,7 +187,7 @@ func ingest(ctx context.Context, url string, evts []*nostr.Event, conns, window 
 	)
 	start := time.Now()
 	for c := range conns {
-		ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+		ws, _, err := websocket.DefaultDialer.DialContext(ctx, urls[c%len(urls)], nil)
 		if err != nil {
 			return 0, 0, nil, err
 		}
@@ -275,9 +275,10 @@ func ingest(ctx context.Context, url string, evts []*nostr.Event, conns, window 
 	return acked, elapsed, lat, nil
 }
 
-// queries runs reqs REQs over conns connections, a mix of the filters a
+// queries runs reqs REQs over conns connections (to the relays at urls in
+// turn), a mix of the filters a
 // market client sends, and returns each REQ's latency to EOSE.
-func queries(ctx context.Context, url string, g *generator, stored []*nostr.Event, reqs, conns int) ([]time.Duration, error) {
+func queries(ctx context.Context, urls []string, g *generator, stored []*nostr.Event, reqs, conns int) ([]time.Duration, error) {
 	var (
 		mu  sync.Mutex
 		lat []time.Duration
@@ -285,7 +286,7 @@ func queries(ctx context.Context, url string, g *generator, stored []*nostr.Even
 		bad error
 	)
 	for c := range conns {
-		ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+		ws, _, err := websocket.DefaultDialer.DialContext(ctx, urls[c%len(urls)], nil)
 		if err != nil {
 			return nil, err
 		}

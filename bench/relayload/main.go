@@ -34,6 +34,8 @@ type options struct {
 	idle         int
 	serve        string
 	dir          string
+	database     string
+	scale        bool
 	verifyFor    time.Duration
 	storedBudget time.Duration
 	cpuprofile   string
@@ -55,6 +57,8 @@ func main() {
 	flag.DurationVar(&o.verifyFor, "verify-for", 3*time.Second, "how long to measure signature verification")
 	flag.StringVar(&o.serve, "serve", "", "internal: run one relay (sovmesh, khatru-sqlite3, khatru-badger) and print its address")
 	flag.StringVar(&o.dir, "dir", "", "internal: data directory for -serve")
+	flag.StringVar(&o.database, "database", "", "postgres:// URL of a role that may create databases: with -scale, each PostgreSQL round runs on a fresh database made there (dropped after); with -serve, the database of the sovmesh relay")
+	flag.BoolVar(&o.scale, "scale", false, "measure ingest and REQ latency of sovmesh on SQLite and of 1, 2 and 3 sovmesh processes on one PostgreSQL database (-database), the load spread over them, instead of the side-by-side measurement")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write each relay's CPU profile to this path with the target's name appended (with -attack: the attacked relay's, to this path)")
 	flag.StringVar(&o.reqprofile, "reqprofile", "", "like -cpuprofile, but profile only the REQ phase (both rounds of queries)")
 	flag.StringVar(&o.attack.attacks, "attack", "", "run attacks (\"all\" or names from bench/attack, comma separated) against sovmesh with default limits while honest clients publish and query, instead of the side-by-side measurement")
@@ -75,7 +79,7 @@ func main() {
 			_ = pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
-		if err := serve(ctx, o.serve, o.dir, o.reqprofile); err != nil {
+		if err := serve(ctx, o.serve, o.dir, o.database, o.reqprofile); err != nil {
 			fmt.Fprintln(os.Stderr, "relayload serve:", err)
 			os.Exit(1)
 		}
@@ -84,6 +88,13 @@ func main() {
 	if o.attack.attacks != "" {
 		o.attack.cpuprofile = o.cpuprofile
 		if err := runAttack(ctx, o.attack); err != nil {
+			fmt.Fprintln(os.Stderr, "relayload:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if o.scale {
+		if err := runScale(ctx, o); err != nil {
 			fmt.Fprintln(os.Stderr, "relayload:", err)
 			os.Exit(1)
 		}

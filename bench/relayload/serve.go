@@ -26,13 +26,14 @@ import (
 	"github.com/sovmesh/sovmesh/relay"
 )
 
-// serve runs one relay until ctx ends. It prints "ADDR host:port" on stdout
+// serve runs one relay until ctx ends (sovmesh on the PostgreSQL database
+// when database is not ""). It prints "ADDR host:port" on stdout
 // once listening, and answers POST /bench/prefill?n=N by saving N generated
 // events straight into the store (so the REQ phase does not wait on a slow
 // ingest path). With profile set, POST /bench/profile/start and
 // /bench/profile/stop write a CPU profile of what happens between them to
 // that file.
-func serve(ctx context.Context, target, dir, profile string) error {
+func serve(ctx context.Context, target, dir, database, profile string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -46,6 +47,7 @@ func serve(ctx context.Context, target, dir, profile string) error {
 	case "sovmesh":
 		cfg := relay.DefaultConfig()
 		cfg.DataDir = dir
+		cfg.Database = database
 		cfg.IPEventRate, cfg.PubkeyEventRate, cfg.IPReqRate, cfg.IPReadRate, cfg.IPConnPerMinute = 0, 0, 0, 0, 0
 		cfg.IPMaxConnections = 0
 		cfg.MaxSubscriptions = 64

@@ -72,6 +72,7 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"negative ip-max-connections", []string{"--ip-max-connections", "-1"}, nil, "ip-max-connections"},
 		{"negative max-connections", []string{"--max-connections", "-5"}, nil, "max-connections"},
 		{"service url not ws", []string{"--service-url", "https://relay.example.com"}, nil, "service-url"},
+		{"fees with database", []string{"--offer-fee", "2"}, map[string]string{"SOVMESH_DATABASE": "postgres://relay@127.0.0.1:1/relay"}, "offer-fee and match-fee: not available with database"},
 		{"env database not postgres", nil, map[string]string{"SOVMESH_DATABASE": "mysql://relay:hunter2@db/relay"}, "database: want a postgres:// URL (the value is not shown"},
 	}
 	for _, tc := range tests {
@@ -132,9 +133,18 @@ func (p *process) logString() string {
 // start runs the binary on a free port and waits for its listening log line.
 func start(t *testing.T, bin, data string) *process {
 	t.Helper()
+	return startWith(t, bin, data, nil)
+}
+
+// startWith is start with more environment variables (NAME=value).
+func startWith(t *testing.T, bin, data string, env []string) *process {
+	t.Helper()
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", data, "--log-format", "json",
 		"--ip-event-rate", "0", "--ip-req-rate", "0", "--unknown-event-rate", "100000", "--unknown-event-burst", "100000",
 		"--trusted-event-rate", "100000", "--trusted-event-burst", "100000")
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -106,6 +106,14 @@ type Marketplace struct {
 	r      *relay.Relay
 	now    func() time.Time
 
+	// leads passes each lead leadLoop takes to the matching goroutine;
+	// lead is the current one's context (nil or ended: a follower).
+	leads chan leadership
+	lead  atomic.Pointer[context.Context]
+	// rebuild asks the matching goroutine to rebuild the book from the
+	// store (events of other processes were missed).
+	rebuild chan struct{}
+
 	matchesPublished atomic.Int64
 	// asserted is the rank last published as a NIP-85 assertion for each
 	// key (owned by maintenanceLoop).
@@ -126,6 +134,8 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 		graph:    market.NewTrustGraph(),
 		asserted: make(map[string]int),
 		queue:    make(chan *nostr.Event, cfg.QueueSize),
+		leads:    make(chan leadership),
+		rebuild:  make(chan struct{}, 1),
 		now:      time.Now,
 	}
 	m.scores.Store(m.graph.Compute(nil, time.Now(), market.DefaultTrustParams()))
@@ -142,7 +152,7 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 
 // Options are the relay options the marketplace needs.
 func (m *Marketplace) Options() []relay.Option {
-	return append(ValidationOptions(), relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent))
+	return append(ValidationOptions(), relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent), relay.WithOnRemoteResume(m.resume))
 }
 
 // ValidationOptions refuse market events that do not parse, without the
@@ -202,17 +212,43 @@ func (m *Marketplace) onEvent(_ context.Context, evt *nostr.Event) {
 // Start replays the market events in the store into the book and the trust
 // graph, then runs matching, expiry and trust recomputation until ctx ends.
 // It registers GET /api/book on the relay's mux.
+//
+// On a store several relay processes share (PostgreSQL), one of them leads:
+// it publishes the matches and trust assertions. The others keep the book
+// and the trust graph from every process's events for their views and rate
+// limits, and one takes over within about LeadPollInterval when the leader
+// goes (see leader).
 func (m *Marketplace) Start(ctx context.Context, r *relay.Relay) error {
 	if !m.started.CompareAndSwap(false, true) {
 		return errors.New("marketplace already started")
 	}
 	m.r = r
-	if err := m.replay(ctx); err != nil {
+	if ks, ok := r.Store().(keyedStore); ok {
+		if err := ks.ClaimMarketKey(ctx, r.PublicKey()); err != nil {
+			return err
+		}
+	}
+	l, ok := r.Store().(leader)
+	if !ok {
+		l = soleLeader{}
+	}
+	lead, led, err := tryLead(ctx, l)
+	if err != nil {
+		m.log.Warn("matching engine lead not taken", "err", err)
+	}
+	if led {
+		m.lead.Store(&lead.ctx)
+		m.log.Info("matching engine lead taken")
+	}
+	if err := m.replay(ctx, led); err != nil {
+		if led {
+			lead.release()
+		}
 		return fmt.Errorf("replay market events: %w", err)
 	}
 	m.recomputeTrust()
 	r.Mux().HandleFunc("GET /api/book", m.serveBook)
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go func() {
 		defer m.wg.Done()
 		m.matchLoop(ctx)
@@ -220,6 +256,10 @@ func (m *Marketplace) Start(ctx context.Context, r *relay.Relay) error {
 	go func() {
 		defer m.wg.Done()
 		m.maintenanceLoop(ctx)
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.leadLoop(ctx, l, lead.ctx)
 	}()
 	return nil
 }
@@ -235,7 +275,9 @@ func (m *Marketplace) maintenanceLoop(ctx context.Context) {
 	trust := time.NewTicker(m.cfg.TrustInterval)
 	defer expire.Stop()
 	defer trust.Stop()
-	m.publishAssertions(ctx, m.scores.Load())
+	if m.leading() {
+		m.publishAssertions(ctx, m.scores.Load())
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -246,7 +288,9 @@ func (m *Marketplace) maintenanceLoop(ctx context.Context) {
 			}
 		case <-trust.C:
 			m.recomputeTrust()
-			m.publishAssertions(ctx, m.scores.Load())
+			if m.leading() {
+				m.publishAssertions(ctx, m.scores.Load())
+			}
 		}
 	}
 }

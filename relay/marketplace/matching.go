@@ -18,7 +18,8 @@ import (
 const publishers = 64
 
 // matchLoop is the single owner of the book's writes: it applies queued
-// events in arrival order and publishes the fills they make.
+// events in arrival order and, while this process leads, publishes the
+// fills they make.
 func (m *Marketplace) matchLoop(ctx context.Context) {
 	sem := make(chan struct{}, publishers)
 	var wg sync.WaitGroup
@@ -27,8 +28,18 @@ func (m *Marketplace) matchLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case lead := <-m.leads:
+			m.takeOver(ctx, lead)
+		case <-m.rebuild:
+			m.rebook(ctx)
 		case evt := <-m.queue:
-			for _, f := range m.apply(evt) {
+			fills := m.apply(evt)
+			if !m.leading() {
+				// A follower keeps its book for the views; the leader
+				// publishes the fills.
+				fills = nil
+			}
+			for _, f := range fills {
 				select {
 				case sem <- struct{}{}:
 				case <-ctx.Done():
@@ -78,9 +89,10 @@ func (m *Marketplace) publishMatch(ctx context.Context, f market.Fill) error {
 // replay rebuilds the book and the trust graph from the store: offers and
 // bids in the order they were made (the store already dropped deleted and
 // expired ones), then receipts and attestations. Fills the replay makes were
-// published before a restart, unless the relay stopped between storing a bid
-// and publishing its match: those are published now.
-func (m *Marketplace) replay(ctx context.Context) error {
+// published before a restart, unless the leader stopped between storing a
+// bid and publishing its match: those are published now when publish is
+// set (this process leads).
+func (m *Marketplace) replay(ctx context.Context, publish bool) error {
 	store := m.r.Store()
 	load := func(kinds ...int) ([]*nostr.Event, error) {
 		ch, err := store.QueryEvents(ctx, nostr.Filter{Kinds: kinds})
@@ -103,7 +115,7 @@ func (m *Marketplace) replay(ctx context.Context) error {
 	var missing []market.Fill
 	for _, evt := range orders {
 		fills := m.apply(evt)
-		if len(fills) == 0 {
+		if len(fills) == 0 || !publish {
 			continue
 		}
 		published, err := m.publishedSessions(ctx, evt.ID, fills)

@@ -161,3 +161,36 @@ func TestLiveAcrossRelays(t *testing.T) {
 		}
 	}
 }
+
+// TestOnEventSeesOtherRelaysEvents: a relay's WithOnEvent functions (the
+// market books what they get) are called with the events another relay on
+// the same database stores, not only with its own.
+func TestOnEventSeesOtherRelaysEvents(t *testing.T) {
+	url := pgtest.DB(t)
+	cfg := func(c *relay.Config) { c.Database = url }
+	seen := make(chan string, 16)
+	relaytest.New(t, cfg, relay.WithOnEvent(func(_ context.Context, evt *nostr.Event) { seen <- evt.ID }))
+	b := relaytest.New(t, cfg)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cb, err := nostr.RelayConnect(ctx, b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close()
+	e := nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Content: "stored through b"}
+	if err := e.Sign(nostr.GeneratePrivateKey()); err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.Publish(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-seen:
+		if id != e.ID {
+			t.Fatalf("OnEvent got %s, want %s", id, e.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("relay a's OnEvent never saw the event stored through relay b")
+	}
+}
