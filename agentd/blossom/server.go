@@ -398,12 +398,23 @@ func (s *Server) descriptor(r *http.Request, sha string, m meta) Descriptor {
 	if base == "" {
 		base = "http://" + r.Host
 	}
-	ext := ".bin"
-	if exts, _ := mime.ExtensionsByType(m.Type); len(exts) > 0 {
-		slices.Sort(exts)
-		ext = exts[0]
+	ext, ok := commonExt[m.Type]
+	if !ok {
+		ext = ".bin"
+		if exts, _ := mime.ExtensionsByType(m.Type); len(exts) > 0 {
+			slices.Sort(exts)
+			ext = exts[0]
+		}
 	}
 	return Descriptor{URL: base + "/" + sha + ext, SHA256: sha, Size: m.Size, Type: m.Type, Uploaded: m.Uploaded}
+}
+
+// commonExt is the usual extension of the common types (the system's
+// table lists several for some, e.g. .asc before .txt).
+var commonExt = map[string]string{
+	"text/plain": ".txt", "text/html": ".html", "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
+	"image/webp": ".webp", "video/mp4": ".mp4", "audio/mpeg": ".mp3", "application/pdf": ".pdf",
+	"application/json": ".json", "application/octet-stream": ".bin",
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
