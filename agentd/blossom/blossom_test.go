@@ -387,6 +387,20 @@ func TestBlossomRefusals(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Reason") == "" {
 		t.Fatalf("garbage token: %s", resp.Status)
 	}
+	// The quota is shared with the chunk store: a blob that does not fit
+	// in what is left is refused before payment.
+	big := bytes.Repeat([]byte{7}, 600<<10)
+	bigAuth := authHeader(t, sk, blossom.VerbUpload, time.Hour, shaHex(big))
+	resp, _ = e.do(t, http.MethodPut, "/upload", big, map[string]string{"Authorization": bigAuth})
+	tok, _ = e.pay(t, resp)
+	if resp, body := e.do(t, http.MethodPut, "/upload", big, map[string]string{"Authorization": bigAuth, "X-Cashu": tok}); resp.StatusCode != 200 {
+		t.Fatalf("600 KiB upload: %s %s", resp.Status, body)
+	}
+	big2 := bytes.Repeat([]byte{8}, 600<<10)
+	resp, _ = e.do(t, http.MethodPut, "/upload", big2, map[string]string{"Authorization": authHeader(t, sk, blossom.VerbUpload, time.Hour, shaHex(big2))})
+	if resp.StatusCode != http.StatusInsufficientStorage || resp.Header.Get("X-Cashu") != "" {
+		t.Fatalf("over quota: %s", resp.Status)
+	}
 	// Unknown paths and methods.
 	for _, p := range []string{"/nothing", "/" + strings.Repeat("g", 64), "/list/xyz"} {
 		if resp, _ := e.do(t, http.MethodGet, p, nil, nil); resp.StatusCode < 400 || resp.StatusCode >= 500 {
