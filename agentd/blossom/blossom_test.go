@@ -12,6 +12,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -406,5 +409,67 @@ func TestBlossomRefusals(t *testing.T) {
 		if resp, _ := e.do(t, http.MethodGet, p, nil, nil); resp.StatusCode < 400 || resp.StatusCode >= 500 {
 			t.Fatalf("GET %s: %s", p, resp.Status)
 		}
+	}
+}
+
+// TestBlossomClientSDK: blossom-client-sdk (hzrd149's TypeScript client,
+// from npm) uploads, pays, downloads, lists and deletes against agentd's
+// server. It skips when node or the npm packages are missing, unless
+// SOVMESH_REQUIRE_NPM is set (as .ci/run sets it after npm ci).
+func TestBlossomClientSDK(t *testing.T) {
+	dir := filepath.Join("testdata", "blossomsdk")
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(dir, "node_modules", "blossom-client-sdk"))
+	}
+	if err != nil {
+		if os.Getenv("SOVMESH_REQUIRE_NPM") != "" {
+			t.Fatalf("blossom-client-sdk is not installed (npm ci in %s): %v", dir, err)
+		}
+		t.Skipf("blossom-client-sdk is not installed (run npm ci in %s): %v", dir, err)
+	}
+	e := start(t)
+	size := uint64(len(strings.Repeat("hello from blossom-client-sdk ", 40)))
+	upPrice := market.ChargeSats(e.offer.Prices, e.offer.Retention, market.OpStore, size)
+	getPrice := market.ChargeSats(e.offer.Prices, 0, market.OpRetrieve, size)
+	token := func(sats uint64) string {
+		s, err := e.b.Wallet.Send(t.Context(), sats, cashu.SendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Token
+	}
+	sk := nostr.GeneratePrivateKey()
+	cmd := exec.CommandContext(t.Context(), node, "interop.mjs", e.url, sk, token(upPrice), token(getPrice))
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("blossom-client-sdk: %v\n%s", err, stderr.String())
+	}
+	var got struct {
+		Descriptor blossom.Descriptor
+		Requests   []struct {
+			Amount uint64
+			Unit   string
+			Mints  []string
+		}
+		Downloaded, Deleted bool
+		Listed, After       int
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("printed %q: %v", out, err)
+	}
+	if len(got.Requests) != 2 || got.Requests[0].Amount != upPrice || got.Requests[1].Amount != getPrice ||
+		got.Requests[0].Unit != "sat" || len(got.Requests[0].Mints) != 1 || got.Requests[0].Mints[0] != e.offer.Payments[0].Mint {
+		t.Fatalf("payment requests as the SDK read them: %+v (prices %d, %d)", got.Requests, upPrice, getPrice)
+	}
+	if got.Descriptor.Size != int64(size) || got.Descriptor.Type != "text/plain" || !got.Downloaded || got.Listed != 1 || !got.Deleted || got.After != 0 {
+		t.Fatalf("SDK saw %+v", got)
+	}
+	if earned(t, e.p) != upPrice+getPrice {
+		t.Fatalf("earned %d, paid %d", earned(t, e.p), upPrice+getPrice)
 	}
 }
