@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -291,18 +292,24 @@ func (p *Provider) run(ctx context.Context) error {
 		cancel()
 	}
 	receipts.Serve(ctx, h.LibP2P(), p.n.Key.Pubkey, p.buildReceipt, p.finishReceipt)
+	var blossomLn net.Listener // open before the offers announce it
 	if p.blossom != nil {
-		ln, err := p.listenBlossom()
-		if err != nil {
+		var err error
+		if blossomLn, err = p.listenBlossom(); err != nil {
 			return err
 		}
-		p.wg.Add(1)
-		go func() { defer p.wg.Done(); p.serveBlossom(ctx, ln) }()
 	}
 	for r := range p.meters {
 		if err := p.publishOffer(ctx, r); err != nil {
+			if blossomLn != nil {
+				blossomLn.Close()
+			}
 			return err
 		}
+	}
+	if blossomLn != nil {
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); p.serveBlossom(ctx, blossomLn) }()
 	}
 	if err := p.publishPresence(ctx); err != nil {
 		p.log.Warn("presence not published", "err", err)
