@@ -121,6 +121,20 @@ func (b *blobs) writeMeta(sha string, m *meta) error {
 	}
 	if err != nil {
 		_ = os.Remove(f.Name())
+		return err
+	}
+	return syncDir(b.dir)
+}
+
+// syncDir makes the directory's entries (a rename) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }
