@@ -31,6 +31,7 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/creq"
 	"github.com/sovmesh/sovmesh/market/pay/nut24"
 	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport/store"
 )
 
 // authHeader signs a kind 24242 authorization for verb over hashes, valid
@@ -471,5 +472,50 @@ func TestBlossomClientSDK(t *testing.T) {
 	}
 	if earned(t, e.p) != upPrice+getPrice {
 		t.Fatalf("earned %d, paid %d", earned(t, e.p), upPrice+getPrice)
+	}
+}
+
+// TestBlossomSlowClient: a client that never finishes its headers is cut
+// off and does not stall the others; Serve ends with its context.
+func TestBlossomSlowClient(t *testing.T) {
+	n := agentdtest.Start(t).Node(t, "p", 0)
+	q, err := store.Open(filepath.Join(t.TempDir(), "chunks"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := blossom.New(blossom.Config{Dir: filepath.Join(t.TempDir(), "blossom"), Quota: q, Wallet: n.Wallet, DB: n.DB,
+		Prices: func() nips.Prices { return nips.Prices{{Unit: nips.UnitGiBDay, Msat: 1000}} }, HeaderTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	slow, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := io.WriteString(slow, "PUT /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Nostr "); err != nil {
+		t.Fatal(err)
+	}
+	// Others are served meanwhile.
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + ln.Addr().String() + "/list/" + strings.Repeat("ab", 32))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("list while a client is slow: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// The slow one is closed by the server (long before this deadline).
+	_ = slow.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.Copy(io.Discard, slow); err != nil {
+		t.Fatalf("slow client not cut off: %v", err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatal(err)
 	}
 }

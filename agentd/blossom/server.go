@@ -74,6 +74,8 @@ type Config struct {
 	MaxUploads   int   // default DefaultMaxUploads
 	MinRate      int64 // default DefaultMinRate
 	AllowOffline bool  // accept tokens on DLEQ while the mint is down
+	// HeaderTimeout bounds reading a request's headers (default 10 s).
+	HeaderTimeout time.Duration
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
@@ -106,6 +108,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MinRate <= 0 {
 		cfg.MinRate = DefaultMinRate
 	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = headerTimeout
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -132,12 +137,9 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the HTTP handler (for a caller's own server).
-func (s *Server) Handler() http.Handler { return s.handler }
-
 // Serve serves on ln until ctx ends, with bounded headers and timeouts.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: headerTimeout, IdleTimeout: idleTimeout,
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: s.cfg.HeaderTimeout, IdleTimeout: idleTimeout,
 		MaxHeaderBytes: maxHeaderBytes, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	done := make(chan struct{})
