@@ -15,7 +15,7 @@ import (
 // in a blossom tag; other offers and bad URLs are refused.
 func TestOfferBlossom(t *testing.T) {
 	parse := func(o nips.Offer) (nips.Offer, error) {
-		ev := nipstest.Sign(o.ToEvent(o.Expiration - 3600), nipstest.Provider)
+		ev := nipstest.Sign(o.ToEvent(o.Expiration-3600), nipstest.Provider)
 		return nips.ParseOffer(&ev)
 	}
 	o := nipstest.StorageOffer()

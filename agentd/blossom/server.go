@@ -76,8 +76,8 @@ type Config struct {
 	AllowOffline bool  // accept tokens on DLEQ while the mint is down
 	// HeaderTimeout bounds reading a request's headers (default 10 s).
 	HeaderTimeout time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Server serves Blossom.
