@@ -348,12 +348,18 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { _ = os.Remove(f.Name()) }() // gone already once stored
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r.Body, p.size+1))
-	if err == nil {
-		err = f.Sync()
+	disk := &errWriter{w: f}
+	n, err := io.Copy(io.MultiWriter(disk, h), io.LimitReader(r.Body, p.size+1))
+	if disk.err == nil {
+		disk.err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if cerr := f.Close(); disk.err == nil {
+		disk.err = cerr
+	}
+	if disk.err != nil {
+		s.log.Warn("upload not stored", "err", disk.err)
+		fail(w, http.StatusInternalServerError, "cannot store the blob")
+		return
 	}
 	if err != nil || n != p.size {
 		s.log.Info("upload cut short", "pubkey", p.payer, "want", p.size, "got", n, "err", err)
@@ -375,6 +381,20 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) {
 	p.done = used
 	s.log.Info("blob stored", "sha256", sha, "size", p.size, "pubkey", p.payer, "sats", p.price)
 	writeJSON(w, s.descriptor(r, sha, m))
+}
+
+// errWriter remembers its writer's error (the disk's, not the body's).
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	n, err := e.w.Write(b)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // contentType keeps a well-formed media type, else octet-stream.
