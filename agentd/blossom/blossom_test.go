@@ -475,16 +475,19 @@ func TestBlossomClientSDK(t *testing.T) {
 	}
 }
 
-// TestBlossomSlowClient: a client that never finishes its headers is cut
-// off and does not stall the others; Serve ends with its context.
+// TestBlossomSlowClient: a client that never finishes its headers, or
+// its paid body, is cut off and does not stall the others; the token of
+// the cut-off upload pays its retry; Serve ends with its context.
 func TestBlossomSlowClient(t *testing.T) {
-	n := agentdtest.Start(t).Node(t, "p", 0)
+	tn := agentdtest.Start(t)
+	n := tn.Node(t, "p", 0)
+	buyer := tn.Node(t, "b", 50)
 	q, err := store.Open(filepath.Join(t.TempDir(), "chunks"), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := blossom.New(blossom.Config{Dir: filepath.Join(t.TempDir(), "blossom"), Quota: q, Wallet: n.Wallet, DB: n.DB,
-		Prices: func() nips.Prices { return nips.Prices{{Unit: nips.UnitGiBDay, Msat: 1000}} }, HeaderTimeout: 300 * time.Millisecond})
+		Prices: func() nips.Prices { return nips.Prices{{Unit: nips.UnitGiBDay, Msat: 1000}} }, HeaderTimeout: 300 * time.Millisecond, BodyTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,6 +517,37 @@ func TestBlossomSlowClient(t *testing.T) {
 	if _, err := io.Copy(io.Discard, slow); err != nil {
 		t.Fatalf("slow client not cut off: %v", err)
 	}
+
+	// A paid upload whose body stops half-way: 400 once its time is up.
+	blob := bytes.Repeat([]byte("z"), 1000)
+	sk := nostr.GeneratePrivateKey()
+	auth := authHeader(t, sk, blossom.VerbUpload, time.Hour, shaHex(blob))
+	sent, err := buyer.Wallet.Send(t.Context(), 1, cashu.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trickle, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trickle.Close()
+	_ = trickle.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(trickle, "PUT /upload HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nX-Cashu: %s\r\nContent-Length: %d\r\n\r\n", auth, sent.Token, len(blob))
+	_, _ = trickle.Write(blob[:100])
+	resp, err = http.ReadResponse(bufio.NewReader(trickle), nil)
+	if err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("stalled body: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// The same token pays the retry.
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, "http://"+ln.Addr().String()+"/upload", bytes.NewReader(blob))
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("X-Cashu", sent.Token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("retry: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	cancel()
 	if err := <-served; err != nil {
 		t.Fatal(err)

@@ -76,6 +76,9 @@ type Config struct {
 	AllowOffline bool  // accept tokens on DLEQ while the mint is down
 	// HeaderTimeout bounds reading a request's headers (default 10 s).
 	HeaderTimeout time.Duration
+	// BodyTimeout is the time a body (or a response) gets on top of its
+	// size at MinRate (default 30 s).
+	BodyTimeout time.Duration
 	Logger        *slog.Logger
 	Now           func() time.Time
 }
@@ -107,6 +110,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MinRate <= 0 {
 		cfg.MinRate = DefaultMinRate
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = slack
 	}
 	if cfg.HeaderTimeout <= 0 {
 		cfg.HeaderTimeout = headerTimeout
@@ -339,7 +345,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A body that trickles in is cut off: its size at MinRate, plus slack.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(slack + time.Duration(p.size/s.cfg.MinRate)*time.Second))
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout + time.Duration(p.size/s.cfg.MinRate)*time.Second))
 	f, err := s.blobs.tempFile()
 	if err != nil {
 		s.log.Warn("upload not stored", "err", err)
@@ -501,7 +507,7 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(slack + time.Duration(m.Size/s.cfg.MinRate)*time.Second))
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.BodyTimeout + time.Duration(m.Size/s.cfg.MinRate)*time.Second))
 	h := w.Header()
 	h.Set("Content-Type", m.Type)
 	h.Set("X-Content-Type-Options", "nosniff")
