@@ -79,8 +79,8 @@ type Config struct {
 	// BodyTimeout is the time a body (or a response) gets on top of its
 	// size at MinRate (default 30 s).
 	BodyTimeout time.Duration
-	Logger        *slog.Logger
-	Now           func() time.Time
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Server serves Blossom.
