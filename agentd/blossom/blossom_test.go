@@ -36,7 +36,7 @@ import (
 
 // authHeader signs a kind 24242 authorization for verb over hashes, valid
 // for ttl from now, as a Blossom client sends it (BUD-01).
-func authHeader(t *testing.T, sk, verb string, ttl time.Duration, hashes ...string) string {
+func authHeader(t testing.TB, sk, verb string, ttl time.Duration, hashes ...string) string {
 	t.Helper()
 	now := time.Now()
 	ev := nostr.Event{Kind: blossom.KindAuth, CreatedAt: nostr.Timestamp(now.Unix()), Content: verb + " blob",
