@@ -129,7 +129,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log.With("role", "blossom"), blobs: b, uploads: make(chan struct{}, cfg.MaxUploads)}
+	s := &Server{cfg: cfg, log: log.With("service", "blossom"), blobs: b, uploads: make(chan struct{}, cfg.MaxUploads)}
 	pay := &nut24.Server{Wallet: cfg.Wallet, Logger: s.log,
 		Price: func(r *http.Request) uint64 { return paidOf(r).price },
 		Receive: func(r *http.Request) cashu.ReceiveOptions {
