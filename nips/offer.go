@@ -2,6 +2,7 @@ package nips
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -33,6 +34,7 @@ type Offer struct {
 	// Storage only.
 	MaxObjectSize uint64 // bytes
 	Retention     uint64 // longest storage period sold, seconds
+	Blossom       string // URL of the provider's Blossom server ("": none)
 
 	// Inference only.
 	Models        []string
@@ -74,6 +76,9 @@ func (o Offer) ToEvent(createdAt nostr.Timestamp) nostr.Event {
 	switch o.Resource {
 	case Storage:
 		tags = append(tags, nostr.Tag{"max_object_size", utoa(o.MaxObjectSize)}, nostr.Tag{"retention", utoa(o.Retention)})
+		if o.Blossom != "" {
+			tags = append(tags, nostr.Tag{"blossom", o.Blossom})
+		}
 	case Inference:
 		for _, m := range o.Models {
 			tags = append(tags, nostr.Tag{"model", m})
@@ -197,6 +202,12 @@ func ParseOffer(evt *nostr.Event) (Offer, error) {
 					o.Retention, err = p.uint(tag, 1, 1, MaxDuration)
 				}
 			}
+		case "blossom":
+			if err = p.once(tag[0]); err == nil {
+				if err = p.want(tag, 2, `["blossom", url]`); err == nil {
+					o.Blossom, err = tag[1], p.wrap("blossom", CheckBlossomURL(tag[1]))
+				}
+			}
 		case "model":
 			if err = p.want(tag, 2, `["model", name]`); err == nil {
 				switch {
@@ -245,6 +256,9 @@ func ParseOffer(evt *nostr.Event) (Offer, error) {
 	if err := checkResourceTags(p, o.Resource); err != nil {
 		return Offer{}, err
 	}
+	if o.Resource != Storage && o.Blossom != "" {
+		return Offer{}, perr(p.typ, "blossom", ErrBadValue, "only a storage offer has a Blossom server, this one sells %s", o.Resource)
+	}
 	if o.Resource != Inference && len(o.Models) > 0 {
 		return Offer{}, perr(p.typ, "model", ErrBadValue, "only an inference offer names models, this one sells %s", o.Resource)
 	}
@@ -269,6 +283,21 @@ func checkResourceTags(p *parser, r Resource) error {
 				return perr(p.typ, n, ErrBadValue, "only a %s offer has it, this one sells %s", res, r)
 			}
 		}
+	}
+	return nil
+}
+
+// CheckBlossomURL checks the URL of a Blossom server: absolute http(s),
+// no credentials, query or fragment, at most 512 bytes.
+func CheckBlossomURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case len(s) > 512:
+		return fmt.Errorf("%w: Blossom URL longer than 512 bytes", ErrBadValue)
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		return fmt.Errorf("%w: Blossom URL %q is not an absolute http(s) URL", ErrBadValue, s)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		return fmt.Errorf("%w: Blossom URL %q carries credentials, a query or a fragment", ErrBadValue, s)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/nbd-wtf/go-nostr/keyer"
 
 	"github.com/sovmesh/sovmesh/agentd"
+	"github.com/sovmesh/sovmesh/agentd/blossom"
 	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/receipts"
 	"github.com/sovmesh/sovmesh/agentd/state"
@@ -81,6 +83,9 @@ type Config struct {
 	// not be reached (agentd.Config.OfflineLimit) are swapped at the mint
 	// (default 30 s).
 	SettleInterval time.Duration
+	// Blossom is the listen address of a Blossom server (BUD-01/02/07) on
+	// the storage sold ("": none).
+	Blossom string
 }
 
 func (c *Config) defaults() error {
@@ -145,6 +150,9 @@ type Provider struct {
 	infer *inferBackend
 	gates map[nips.Resource]*metering.Gate
 
+	blossom                 *blossom.Server
+	blossomAddr, blossomURL string // guarded by mu
+
 	meters map[nips.Resource]*meter
 	mu     sync.Mutex
 	offers map[nips.Resource]nips.Offer // last published
@@ -177,6 +185,11 @@ func New(n *agentd.Node, cfg Config) (*Provider, error) {
 		p.meters[nips.Storage] = newMeter(pr, 16)
 		if p.store, err = store.Open(filepath.Join(n.Config.DataDir, "chunks"), s.Quota); err != nil {
 			return nil, fmt.Errorf("provider: chunk store: %w", err)
+		}
+	}
+	if cfg.Blossom != "" {
+		if err := p.newBlossom(); err != nil {
+			return nil, err
 		}
 	}
 	if b := cfg.Bandwidth; b != nil {
@@ -279,10 +292,24 @@ func (p *Provider) run(ctx context.Context) error {
 		cancel()
 	}
 	receipts.Serve(ctx, h.LibP2P(), p.n.Key.Pubkey, p.buildReceipt, p.finishReceipt)
-	for r := range p.meters {
-		if err := p.publishOffer(ctx, r); err != nil {
+	var blossomLn net.Listener // open before the offers announce it
+	if p.blossom != nil {
+		var err error
+		if blossomLn, err = p.listenBlossom(); err != nil {
 			return err
 		}
+	}
+	for r := range p.meters {
+		if err := p.publishOffer(ctx, r); err != nil {
+			if blossomLn != nil {
+				blossomLn.Close()
+			}
+			return err
+		}
+	}
+	if blossomLn != nil {
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); p.serveBlossom(ctx, blossomLn) }()
 	}
 	if err := p.publishPresence(ctx); err != nil {
 		p.log.Warn("presence not published", "err", err)
@@ -347,6 +374,9 @@ func (p *Provider) buildOffer(r nips.Resource) nips.Offer {
 		o.MinQuantity, o.MaxQuantity, o.Capacity = 1, gib, gib
 		o.MaxObjectSize = uint64(s.Quota)
 		o.Retention = s.Retention
+		p.mu.Lock()
+		o.Blossom = p.blossomURL
+		p.mu.Unlock()
 	case nips.Bandwidth:
 		b := p.cfg.Bandwidth
 		o.MinQuantity, o.MaxQuantity, o.Capacity = 1, b.CapacityMiB, b.CapacityMiB

@@ -104,5 +104,12 @@ func (p *Provider) sweepLoop(ctx context.Context) {
 		} else if n > 0 {
 			p.log.Info("expired chunks deleted", "chunks", n)
 		}
+		if p.blossom != nil {
+			if n, err := p.blossom.Sweep(); err != nil {
+				p.log.Warn("expired blobs not swept", "err", err)
+			} else if n > 0 {
+				p.log.Info("expired blobs deleted", "blobs", n)
+			}
+		}
 	}
 }

@@ -24,6 +24,7 @@ func (b *badSetting) Error() string {
 // wants says what a flag accepts, where its type does not say enough.
 var wants = map[string]string{
 	"relay":                   "comma-separated ws:// or wss:// URLs",
+	"blossom":                 "host:port, with --storage-size",
 	"mint":                    "comma-separated http:// or https:// mint URLs",
 	"budget-owner":            "comma-separated hex pubkeys",
 	"replicas":                "a whole number from 1 to 32",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,7 @@ type config struct {
 	storageUpload    uint64
 	storageRetrieval *uint64
 	storageRetention time.Duration
+	blossomAddr      string
 	bandwidthPrice   uint64
 	bandwidthCap     uint64
 	allowPrivate     bool
@@ -178,6 +180,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 		return nil
 	})
 	fs.DurationVar(&c.storageRetention, "storage-retention", c.storageRetention, "provide: longest storage period sold")
+	fs.StringVar(&c.blossomAddr, "blossom", c.blossomAddr, "provide: address of a Blossom server (BUD-01/02/07, paid with Cashu) on the storage sold, e.g. 127.0.0.1:3000 (empty: off)")
 	fs.Uint64Var(&c.bandwidthPrice, "bandwidth-price", c.bandwidthPrice, "provide: bandwidth price, msat per MiB (e.g. 2000; 0: no bandwidth)")
 	fs.Uint64Var(&c.bandwidthCap, "bandwidth-capacity", c.bandwidthCap, "provide: MiB of bandwidth for sale")
 	fs.BoolVar(&c.allowPrivate, "allow-private-targets", c.allowPrivate, "provide: let buyers reach loopback and private addresses (tests only)")
@@ -342,6 +345,11 @@ func (c *config) check(fs *flag.FlagSet, src sources) error {
 			return bad("storage-size", c.storageSize)
 		}
 	}
+	if c.blossomAddr != "" {
+		if _, _, err := net.SplitHostPort(c.blossomAddr); err != nil || c.storageSize == "" {
+			return bad("blossom", c.blossomAddr)
+		}
+	}
 	return nil
 }
 
@@ -413,6 +421,7 @@ func (c *config) providerConfig() (provider.Config, error) {
 	if c.inferenceURL != "" {
 		pc.Inference = &provider.InferenceConfig{URL: c.inferenceURL, Models: splitList(c.inferenceModels), PriceInMsat: c.inferenceIn, PriceOutMsat: c.inferenceOut, Pricing: bounds(c.inferenceIn)}
 	}
+	pc.Blossom = c.blossomAddr
 	pc.Tier = nips.Tier(c.tier)
 	pc.Geohash = c.geohash
 	pc.PriceInterval = c.priceInterval

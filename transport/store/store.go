@@ -133,6 +133,34 @@ func (s *Store) Used() int64 {
 // Quota returns the configured quota (0 = unlimited).
 func (s *Store) Quota() int64 { return s.quota }
 
+// Reserve counts n bytes held beside the chunks (a provider's Blossom
+// blobs) in the same quota, or fails with ErrQuotaExceeded if they do not
+// fit. Release gives them back.
+func (s *Store) Reserve(n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.quota > 0 && s.used+n > s.quota {
+		return fmt.Errorf("%w: %d of %d bytes used, %d more asked", ErrQuotaExceeded, s.used, s.quota, n)
+	}
+	s.used += n
+	return nil
+}
+
+// Adopt counts n bytes already held beside the chunks (found on disk at
+// start), over the quota if need be.
+func (s *Store) Adopt(n int64) {
+	s.mu.Lock()
+	s.used += n
+	s.mu.Unlock()
+}
+
+// Release gives back n bytes that Reserve or Adopt counted.
+func (s *Store) Release(n int64) {
+	s.mu.Lock()
+	s.used = max(s.used-n, 0)
+	s.mu.Unlock()
+}
+
 func (s *Store) path(c chunk.CID) string {
 	h := c.String()
 	return filepath.Join(s.dir, h[:2], h+chunkExt)

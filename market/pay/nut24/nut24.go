@@ -57,6 +57,11 @@ type Server struct {
 	// ReplayWindow: a token this server already redeemed, for at least the
 	// price, within this window, is accepted again. Default 10 minutes.
 	ReplayWindow time.Duration
+	// Receive, if set, gives the wallet receive of a paid request its
+	// Counterparty, AllowOffline and OnJournal (e.g. the ledger line that
+	// records the earning in the receive's transaction); Amount and
+	// RequireLock are the server's.
+	Receive func(r *http.Request) cashu.ReceiveOptions
 	// Logger; default discard. Tokens are never logged.
 	Logger *slog.Logger
 
@@ -94,9 +99,15 @@ func (s *Server) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		route := r.Method + " " + r.URL.Path
-		opID, status, msg := s.redeem(r.Context(), tok, price, window, route)
+		var opts cashu.ReceiveOptions
+		if s.Receive != nil {
+			opts = s.Receive(r)
+		}
+		opID, status, msg := s.redeem(r.Context(), tok, price, window, route, opts)
 		if status != 0 {
 			log.Info("nut24 payment refused", "path", r.URL.Path, "price", price, "status", status, "reason", msg)
+			// X-Reason: Blossom (BUD-01, BUD-07) shows it to the user.
+			rw.Header().Set("X-Reason", msg)
 			http.Error(rw, msg, status)
 			return
 		}
@@ -167,11 +178,12 @@ func (s *Server) paymentRequired(rw http.ResponseWriter, price uint64) {
 		return
 	}
 	rw.Header().Set(Header, enc)
+	rw.Header().Set("X-Reason", fmt.Sprintf("payment required: %d sat", price))
 	http.Error(rw, "payment required", http.StatusPaymentRequired)
 }
 
 // redeem takes the token for route; status 0 means paid, by receive op.
-func (s *Server) redeem(ctx context.Context, tok string, price uint64, window time.Duration, route string) (int64, int, string) {
+func (s *Server) redeem(ctx context.Context, tok string, price uint64, window time.Duration, route string, opts cashu.ReceiveOptions) (int64, int, string) {
 	info, err := cashu.Inspect(tok)
 	if err != nil {
 		return 0, http.StatusBadRequest, "malformed token"
@@ -186,7 +198,8 @@ func (s *Server) redeem(ctx context.Context, tok string, price uint64, window ti
 	if info.Amount < price {
 		return 0, http.StatusBadRequest, fmt.Sprintf("token is %d sat, the price is %d", info.Amount, price)
 	}
-	rec, err := s.Wallet.Receive(ctx, tok, cashu.ReceiveOptions{Amount: price, RequireLock: s.Lock})
+	opts.Amount, opts.RequireLock = price, s.Lock
+	rec, err := s.Wallet.Receive(ctx, tok, opts)
 	switch {
 	case err == nil:
 		s.claim(rec.OpID, route, window, false)
@@ -199,7 +212,7 @@ func (s *Server) redeem(ctx context.Context, tok string, price uint64, window ti
 			return rc.OpID, 0, ""
 		}
 		return 0, http.StatusBadRequest, "token already used"
-	case errors.Is(err, cashu.ErrMintUnreachable), errors.Is(err, cashu.ErrPending):
+	case errors.Is(err, cashu.ErrMintUnreachable), errors.Is(err, cashu.ErrPending), errors.Is(err, cashu.ErrOfflineLimit):
 		return 0, http.StatusServiceUnavailable, "mint unreachable, retry later"
 	case errors.Is(err, cashu.ErrTokenSpent):
 		return 0, http.StatusBadRequest, "token already spent"

@@ -1,7 +1,10 @@
 package nut24_test
 
 import (
+	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -230,5 +233,48 @@ func TestPaywallConcurrentReuse(t *testing.T) {
 	close(release)
 	if code := <-first; code != 200 {
 		t.Fatalf("first request: HTTP %d", code)
+	}
+}
+
+// TestPaywallReceiveOptions: the server's Receive hook gives the redeem
+// its counterparty and journal hook (a ledger line in the receive's
+// transaction), and a refused payment carries X-Reason (BUD-07).
+func TestPaywallReceiveOptions(t *testing.T) {
+	m := paytest.StartMint(t)
+	serverWallet := paytest.Wallet(t, nil, m.URL())
+	clientWallet := paytest.Funded(t, 20, nil, m.URL())
+	var journaled atomic.Int64
+	srv := &nut24.Server{Wallet: serverWallet, Price: func(*http.Request) uint64 { return 4 },
+		Receive: func(r *http.Request) cashu.ReceiveOptions {
+			return cashu.ReceiveOptions{Counterparty: r.Header.Get("X-Payer"), OnJournal: func(ctx context.Context, tx *sql.Tx, opID int64) error {
+				var cp string
+				if err := tx.QueryRowContext(ctx, `SELECT counterparty FROM ops WHERE id = ?`, opID).Scan(&cp); err != nil || cp != "alice" {
+					return fmt.Errorf("op %d counterparty %q: %v", opID, cp, err)
+				}
+				journaled.Add(1)
+				return nil
+			}}
+		}}
+	ts := httptest.NewServer(srv.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })))
+	defer ts.Close()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/x", nil)
+	req.Header.Set("X-Payer", "alice")
+	resp, err := (&nut24.Client{Wallet: clientWallet, HTTP: ts.Client(), Max: 10}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || journaled.Load() != 1 {
+		t.Fatalf("%s, journaled %d times", resp.Status, journaled.Load())
+	}
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/x", nil)
+	req.Header.Set(nut24.Header, "cashuBnope")
+	resp, err = ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Reason") != "malformed token" {
+		t.Fatalf("%s, X-Reason %q", resp.Status, resp.Header.Get("X-Reason"))
 	}
 }
