@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
@@ -225,6 +226,53 @@ func TestTools(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if _, failed := callErr(t, cs, c.tool, c.args, nil); !failed {
 				t.Fatalf("%s %v succeeded", c.tool, c.args)
+			}
+		})
+	}
+}
+
+// TestToolsKeepToBudgets: the tools pay through the same budgets as the
+// CLI. An agent whose day's budget is too small, or whose owner signed no
+// spending authorization, is refused storage and inference, with a tool
+// error, and its wallet and budget are untouched.
+func TestToolsKeepToBudgets(t *testing.T) {
+	mnet, _ := market(t)
+	owner := nostr.GeneratePrivateKey()
+	ownerPub, _ := nostr.GetPublicKey(owner)
+	for _, c := range []struct {
+		name      string
+		configure func(*agentd.Config)
+		owners    []string
+	}{
+		{"day's budget", func(c *agentd.Config) { c.BudgetPerDay = 1 }, nil},
+		{"no owner's authorization", func(c *agentd.Config) { c.BudgetOwners = []string{ownerPub} }, []string{ownerPub}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			agent := mnet.NodeWith(t, strings.ReplaceAll(c.name, " ", "-"), 3000, c.configure)
+			cs := connect(t, agent)
+			var b mcpserver.BudgetsOut
+			call(t, cs, "budgets", nil, &b)
+			if !slices.Equal(b.Owners, c.owners) {
+				t.Fatalf("budgets name owners %v, want %v", b.Owners, c.owners)
+			}
+			for _, p := range []struct {
+				tool string
+				args map[string]any
+			}{
+				{"store_put", map[string]any{"name": "x.txt", "content": strings.Repeat("x", 100_000)}},
+				{"ask_model", map[string]any{"model": "tiny", "prompt": "hi", "max_tokens": 200_000}},
+			} {
+				msg, failed := callErr(t, cs, p.tool, p.args, nil)
+				if !failed {
+					t.Fatalf("%s paid past the budget", p.tool)
+				}
+				t.Logf("%s refused: %s", p.tool, msg)
+			}
+			var w mcpserver.WalletOut
+			call(t, cs, "wallet", nil, &w)
+			call(t, cs, "budgets", nil, &b)
+			if w.BalanceSats != 3000 || w.Pending != 0 || b.SpentTodaySats != 0 {
+				t.Fatalf("after refusals: wallet %+v, budget %+v", w, b)
 			}
 		})
 	}
