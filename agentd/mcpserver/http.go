@@ -5,10 +5,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
+
+// sessionIdle is how long an HTTP session may stay idle before it is closed.
+const sessionIdle = 30 * time.Minute
 
 // HTTPHandler serves srv over MCP's streamable HTTP transport to clients
 // that send "Authorization: Bearer KEY"; others get 401. The key is
@@ -22,6 +26,8 @@ func HTTPHandler(srv *mcp.Server, key string) http.Handler {
 		}
 		return &auth.TokenInfo{}, nil
 	}
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	// A client that goes away without ending its session leaves it behind
+	// until it has been idle for sessionIdle.
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{SessionTimeout: sessionIdle})
 	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
 }
