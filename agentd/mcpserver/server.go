@@ -25,6 +25,7 @@ import (
 	"github.com/sovmesh/sovmesh/agentd/buyer"
 	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/socks5"
+	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -381,6 +382,17 @@ func (s *Server) budgets(ctx context.Context, _ *mcp.CallToolRequest, _ Empty) (
 	if b.PerDay > 0 {
 		left := b.PerDay - min(spent, b.PerDay)
 		out.LeftTodaySats = &left
+	}
+	a, ownerSpent, ok, err := s.n.OwnerAuthorization(ctx)
+	switch {
+	case !ok:
+	case errors.Is(err, budget.ErrNoBudget):
+		out.Owner = &OwnerBudget{}
+	case err != nil:
+		return nil, out, err
+	default:
+		out.Owner = &OwnerBudget{InForce: true, ID: a.ID, Owner: a.Owner, PerDaySats: a.PerDay, PerCounterpartySats: a.PerCounterparty,
+			Expires: a.Expires.UTC().Format(time.RFC3339), SpentTodaySats: ownerSpent, LeftTodaySats: a.PerDay - min(ownerSpent, a.PerDay)}
 	}
 	return nil, out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/nbd-wtf/go-nostr"
@@ -16,6 +17,7 @@ import (
 	"github.com/sovmesh/sovmesh/agentd/mcpserver"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/agentd/providertest"
+	"github.com/sovmesh/sovmesh/market/pay/budget"
 )
 
 var words = []string{"ecash", "for", "tokens"}
@@ -252,8 +254,8 @@ func TestToolsKeepToBudgets(t *testing.T) {
 			cs := connect(t, agent)
 			var b mcpserver.BudgetsOut
 			call(t, cs, "budgets", nil, &b)
-			if !slices.Equal(b.Owners, c.owners) {
-				t.Fatalf("budgets name owners %v, want %v", b.Owners, c.owners)
+			if !slices.Equal(b.Owners, c.owners) || (b.Owner != nil) != (c.owners != nil) || (b.Owner != nil && b.Owner.InForce) {
+				t.Fatalf("budgets %+v, want owners %v and no authorization in force", b, c.owners)
 			}
 			for _, p := range []struct {
 				tool string
@@ -275,5 +277,42 @@ func TestToolsKeepToBudgets(t *testing.T) {
 				t.Fatalf("after refusals: wallet %+v, budget %+v", w, b)
 			}
 		})
+	}
+}
+
+// TestToolsOwnerAuthorization: with an owner's signed authorization of 40
+// sats a day, budgets shows it; a small question is paid under it and
+// counted, one whose reserve passes what is left is refused.
+func TestToolsOwnerAuthorization(t *testing.T) {
+	mnet, _ := market(t)
+	owner := nostr.GeneratePrivateKey()
+	ownerPub, _ := nostr.GetPublicKey(owner)
+	agent := mnet.NodeWith(t, "agent", 3000, func(c *agentd.Config) { c.BudgetOwners = []string{ownerPub} })
+	ev, err := budget.Sign(owner, agent.Config.BudgetKind, budget.Authorization{Agent: agent.Key.Pubkey, PerDay: 40, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Relays.Publish(t.Context(), *ev); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := agent.LoadAuthorizations(t.Context()); k != 1 || err != nil {
+		t.Fatalf("%d authorizations loaded: %v", k, err)
+	}
+	cs := connect(t, agent)
+	var b mcpserver.BudgetsOut
+	call(t, cs, "budgets", nil, &b)
+	if o := b.Owner; o == nil || !o.InForce || o.ID != ev.ID || o.Owner != ownerPub || o.PerDaySats != 40 || o.SpentTodaySats != 0 || o.LeftTodaySats != 40 {
+		t.Fatalf("owner's authorization %+v", b.Owner)
+	}
+	var a mcpserver.AskOut
+	call(t, cs, "ask_model", map[string]any{"model": "tiny", "prompt": "hi", "max_tokens": 10}, &a)
+	call(t, cs, "budgets", nil, &b)
+	if o := b.Owner; o.SpentTodaySats == 0 || o.SpentTodaySats > 40 || o.LeftTodaySats != 40-o.SpentTodaySats {
+		t.Fatalf("after a paid question: %+v", o)
+	}
+	if msg, failed := callErr(t, cs, "ask_model", map[string]any{"model": "tiny", "prompt": "hi", "max_tokens": 200_000}, nil); !failed {
+		t.Fatal("a reserve over the owner's 40 sats was paid")
+	} else if !strings.Contains(msg, "per day") {
+		t.Fatalf("refused for another reason: %s", msg)
 	}
 }

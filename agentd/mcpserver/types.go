@@ -183,4 +183,18 @@ type BudgetsOut struct {
 	SpentTodaySats      uint64   `json:"spent_today_sats"`
 	LeftTodaySats       *uint64  `json:"left_today_sats,omitempty" jsonschema:"what the per-day limit leaves today (absent: no limit)"`
 	Owners              []string `json:"owners,omitempty" jsonschema:"pubkeys whose signed spending authorizations every payment also needs"`
+	// Owner is set when owners are configured.
+	Owner *OwnerBudget `json:"owner_authorization,omitempty" jsonschema:"with owners: the authorization payments are checked against now"`
+}
+
+// OwnerBudget is the owner's spending authorization in force.
+type OwnerBudget struct {
+	InForce             bool   `json:"in_force" jsonschema:"false: no authorization of an owner is in force, so every payment is refused"`
+	ID                  string `json:"id,omitempty" jsonschema:"the authorization event's id"`
+	Owner               string `json:"owner,omitempty" jsonschema:"the owner who signed it"`
+	PerDaySats          uint64 `json:"per_day_sats,omitempty"`
+	PerCounterpartySats uint64 `json:"per_counterparty_sats,omitempty" jsonschema:"0: no cap per counterparty"`
+	Expires             string `json:"expires,omitempty" jsonschema:"when it ends (UTC, RFC 3339)"`
+	SpentTodaySats      uint64 `json:"spent_today_sats" jsonschema:"spent under it today (reserved or paid)"`
+	LeftTodaySats       uint64 `json:"left_today_sats"`
 }
