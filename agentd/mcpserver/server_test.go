@@ -281,8 +281,9 @@ func TestToolsKeepToBudgets(t *testing.T) {
 }
 
 // TestToolsOwnerAuthorization: with an owner's signed authorization of 40
-// sats a day, budgets shows it; a small question is paid under it and
-// counted, one whose reserve passes what is left is refused.
+// sats a day, budgets shows it; a question whose reserve passes it is
+// refused (and the provider is not blamed for it), then a small one is paid
+// under it and counted.
 func TestToolsOwnerAuthorization(t *testing.T) {
 	mnet, _ := market(t)
 	owner := nostr.GeneratePrivateKey()
@@ -304,15 +305,15 @@ func TestToolsOwnerAuthorization(t *testing.T) {
 	if o := b.Owner; o == nil || !o.InForce || o.ID != ev.ID || o.Owner != ownerPub || o.PerDaySats != 40 || o.SpentTodaySats != 0 || o.LeftTodaySats != 40 {
 		t.Fatalf("owner's authorization %+v", b.Owner)
 	}
+	if msg, failed := callErr(t, cs, "ask_model", map[string]any{"model": "tiny", "prompt": "hi", "max_tokens": 200_000}, nil); !failed {
+		t.Fatal("a reserve over the owner's 40 sats was paid")
+	} else if !strings.Contains(msg, "per day") {
+		t.Fatalf("refused for another reason: %s", msg)
+	}
 	var a mcpserver.AskOut
 	call(t, cs, "ask_model", map[string]any{"model": "tiny", "prompt": "hi", "max_tokens": 10}, &a)
 	call(t, cs, "budgets", nil, &b)
 	if o := b.Owner; o.SpentTodaySats == 0 || o.SpentTodaySats > 40 || o.LeftTodaySats != 40-o.SpentTodaySats {
 		t.Fatalf("after a paid question: %+v", o)
-	}
-	if msg, failed := callErr(t, cs, "ask_model", map[string]any{"model": "tiny", "prompt": "hi", "max_tokens": 200_000}, nil); !failed {
-		t.Fatal("a reserve over the owner's 40 sats was paid")
-	} else if !strings.Contains(msg, "per day") {
-		t.Fatalf("refused for another reason: %s", msg)
 	}
 }
