@@ -78,6 +78,11 @@ type config struct {
 	topupBelow  uint64
 	topupAmount uint64
 
+	// mcp (mcp.go)
+	mcpListen  string
+	mcpKeyFile string
+	mcpKey     string // SOVMESH_MCP_KEY: the bearer key itself (a secret: env only)
+
 	// budget grant/revoke
 	ownerKey     string
 	grantPerDay  uint64
@@ -209,6 +214,8 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.nwcFile, "nwc-file", c.nwcFile, "file (mode 0600) holding the owner's nostr+walletconnect:// URI, for wallet fund-nwc/withdraw-nwc and top-ups (or the URI itself in SOVMESH_NWC)")
 	fs.Uint64Var(&c.topupBelow, "nwc-topup-below", c.topupBelow, "serve, provide: when the balance falls below this many sats, fund --nwc-topup-amount from the NWC wallet (0: off)")
 	fs.Uint64Var(&c.topupAmount, "nwc-topup-amount", c.topupAmount, "sats each NWC top-up funds (at most --budget-per-day)")
+	fs.StringVar(&c.mcpListen, "mcp-listen", c.mcpListen, "mcp: loopback address to serve MCP on over streamable HTTP, with a bearer key (empty: stdin/stdout)")
+	fs.StringVar(&c.mcpKeyFile, "mcp-key-file", c.mcpKeyFile, "mcp: `file` (mode 0600) holding the bearer key HTTP clients must send (or the key itself in SOVMESH_MCP_KEY)")
 	fs.StringVar(&c.logLevel, "log-level", c.logLevel, "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "text or json")
 	return fs
@@ -233,6 +240,7 @@ func parseConfig(args []string, getenv func(string) string) (config, []string, e
 	fs.Visit(func(f *flag.Flag) { c.listenSet = c.listenSet || f.Name == "listen" })
 	c.node.Passphrase = getenv("SOVMESH_PASSPHRASE")
 	c.nwcURI = getenv(nwcEnv)
+	c.mcpKey = getenv(mcpKeyEnv)
 	// A crash test's kill point (internal/crashat); not a flag.
 	hook, err := crashat.FromEnv(getenv)
 	if err != nil {

@@ -43,33 +43,11 @@ func cmdServe(ctx context.Context, e *env) error {
 	if e.cfg.openaiAddr == "" && e.cfg.socksAddr == "" && e.cfg.autoRepair == 0 {
 		return usageError("serve: set --openai, --socks and/or --auto-repair")
 	}
-	n, err := openNode(ctx, e)
+	_, b, stop, err := startBuyer(ctx, e)
 	if err != nil {
 		return err
 	}
-	defer n.Close()
-	stopWatch := watchAuthorizations(ctx, n)
-	defer stopWatch()
-	stopTopUp, err := startTopUp(ctx, e, n)
-	if err != nil {
-		return err
-	}
-	defer stopTopUp()
-	// Payments the payee never redeemed come back every grace period.
-	rctx, stopReclaim := context.WithCancel(ctx)
-	reclaimDone := make(chan struct{})
-	go func() { defer close(reclaimDone); n.ReclaimLoop(rctx) }()
-	defer func() { stopReclaim(); <-reclaimDone }()
-	defer startMirror(ctx, n)()
-	b, err := buyer.New(ctx, n, e.cfg.buyerConfig())
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		b.Close(sctx)
-	}()
+	defer stop()
 	if e.cfg.autoRepair > 0 {
 		stop := autoRepair(ctx, b, e.cfg.autoRepair)
 		defer stop()
