@@ -8,6 +8,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/buyer"
+	"github.com/sovmesh/sovmesh/agentd/dashboard"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 )
 
@@ -34,6 +35,16 @@ func cmdProvide(ctx context.Context, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "agentd: providing as %s\n", n.Key.Pubkey)
+	if e.cfg.dashboard != "" {
+		stop, url, err := dashboard.New(p, n.DB, n.Log).Start(ctx, e.cfg.dashboard)
+		if err != nil {
+			// The market matters more than the page: keep providing.
+			fmt.Fprintf(e.stderr, "agentd: no dashboard: %v (set --dashboard to another address, or empty for none)\n", err)
+		} else {
+			defer stop()
+			fmt.Fprintf(e.stderr, "agentd: dashboard on %s\n", url)
+		}
+	}
 	return p.Run(ctx)
 }
 
