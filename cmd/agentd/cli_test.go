@@ -131,6 +131,7 @@ func TestBadValues(t *testing.T) {
 		{"log level", []string{"status"}, map[string]string{"SOVMESH_LOG_LEVEL": "loud"}, "log-level", "want debug, info, warn or error"},
 		{"shares", []string{"keys", "show", "-k", "1"}, nil, "k", "want a whole number of 2 or more"},
 		{"size", []string{"provide", "--storage-size", "lots"}, nil, "storage-size", "want a size such as"},
+		{"dashboard address", []string{"provide", "--dashboard", "8090"}, nil, "dashboard", "want host:port such as 127.0.0.1:8090"},
 		{"budget kind", []string{"status", "--budget-kind", "1"}, nil, "budget-kind", "want an addressable kind"},
 		{"missing value", []string{"status", "--replicas"}, nil, "replicas", "needs a value: want a whole number from 1 to 32"},
 		{"unknown flag", []string{"status", "--replica", "2"}, nil, "replica", "unknown flag"},
