@@ -91,3 +91,13 @@ func TestProvideServesDashboard(t *testing.T) {
 		})
 	}
 }
+
+// TestDashboardLoopback: a dashboard on any other address than loopback
+// gets a warning that it has no login.
+func TestDashboardLoopback(t *testing.T) {
+	for host, want := range map[string]bool{"127.0.0.1": true, "::1": true, "localhost": true, "": false, "0.0.0.0": false, "192.168.1.5": false, "::": false} {
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q) = %v", host, got)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -43,6 +44,9 @@ func cmdProvide(ctx context.Context, e *env) error {
 		} else {
 			defer stop()
 			fmt.Fprintf(e.stderr, "agentd: dashboard on %s\n", url)
+			if host, _, _ := net.SplitHostPort(e.cfg.dashboard); !isLoopback(host) {
+				fmt.Fprintf(e.stderr, "agentd: the dashboard has no login: anyone who can reach %s can read your earnings\n", e.cfg.dashboard)
+			}
 		}
 	}
 	return p.Run(ctx)
@@ -137,4 +141,14 @@ func autoRepair(ctx context.Context, b *buyer.Buyer, every time.Duration) (stop 
 		wg.Wait()
 		t.Stop()
 	}
+}
+
+// isLoopback reports whether host (of a listen address) is a loopback name
+// or address.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
