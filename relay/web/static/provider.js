@@ -113,6 +113,7 @@
     empty("p-attestations-empty", as.length, "No attestations yet.");
     $("p-rating").textContent = as.length ? Math.round(sum / as.length) + " / 100" : "–";
     $("p-rating-note").textContent = as.length ? Object.entries(outcomes).map(([k, v]) => v + " " + k).join(", ") : "no ratings";
+    if (live) document.body.dataset.live = "true";
   }
 
   // delivered says what a receipt delivered: the exact bytes when it gives
@@ -184,7 +185,9 @@
       }
       render();
     },
-    onEose() { live = true; document.body.dataset.live = "true"; refreshTrust(); render(); },
+    // data-live is set by the first draw after EOSE, so it means the page
+    // shows what the relay stores.
+    onEose() { live = true; refreshTrust(); render(); },
     onStatus(text) {
       $("status").textContent = text === "connected" ? "live" : text;
       $("status").className = "status" + (text === "connected" ? " live" : "");
