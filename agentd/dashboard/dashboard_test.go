@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/dashboard"
@@ -136,6 +137,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	if earned != 4 {
 		t.Fatalf("provider earned %d sats, want 4", earned)
 	}
+	// Its presence beacon (published after the offers) is on the relay.
+	waitFor(t, "the provider's presence beacon", func() bool {
+		evs, err := pn.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence}, Authors: []string{pn.Key.Pubkey}})
+		return err == nil && len(evs) == 1
+	})
 	// Bandwidth is busy: its price rises 10 %.
 	p.SetLoad(nips.Bandwidth, 4)
 	p.AdjustPrices(ctx)
