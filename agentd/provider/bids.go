@@ -191,6 +191,9 @@ func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nip
 		Session: s.ID, Match: s.MatchID, Buyer: buyer, Resource: s.Resource,
 		Delivered: deliveredUnits(s.Resource, s.Delivered), Paid: s.PaidMsat, Payment: p.payments()[0],
 	}
+	if s.Resource == nips.Bandwidth {
+		r.Bytes = s.Delivered
+	}
 	if s.Resource == nips.Storage {
 		// What the session stored, in GiB (rounded up), and the stored
 		// objects when they fit in one receipt (see nips/receipt.md).
@@ -198,7 +201,7 @@ func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nip
 		if err != nil {
 			return nips.Receipt{}, err
 		}
-		r.Delivered = deliveredUnits(nips.Storage, bytes)
+		r.Delivered, r.Bytes = deliveredUnits(nips.Storage, bytes), bytes
 		if count <= nips.MaxContentIDs {
 			r.ContentIDs = ids
 		}

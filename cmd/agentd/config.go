@@ -60,6 +60,7 @@ type config struct {
 	priceInterval    time.Duration
 	geohash          string
 	tier             string
+	dashboard        string
 
 	// commands
 	output    string
@@ -117,6 +118,7 @@ func defaultConfig() config {
 		priceInterval:    time.Minute,
 		storageRetention: 30 * 24 * time.Hour,
 		tier:             "branch",
+		dashboard:        "127.0.0.1:8090",
 		threshold:        3,
 		wait:             10 * time.Minute,
 		grantExpires:     30 * 24 * time.Hour,
@@ -202,6 +204,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.Uint64Var(&n.OfflineLimit, "offline-limit", n.OfflineLimit, "provide: most sats per mint accepted while the mint cannot be reached, checked on their DLEQ proofs and swapped once it is back (a double spend meanwhile is lost; 0: refuse such payments)")
 	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
 	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")
+	fs.StringVar(&c.dashboard, "dashboard", c.dashboard, "provide: host:port of the local web dashboard (earnings, network health, prices; read-only, no login: keep it on loopback or a trusted LAN; empty: off)")
 	fs.StringVar(&c.output, "o", c.output, "store get: output file (default: stdout)")
 	fs.BoolVar(&c.resume, "resume", c.resume, "store put: resume the unfinished put of FILE (no FILE: every unfinished put)")
 	fs.BoolVar(&c.abort, "abort", c.abort, "store put: abort the unfinished put of FILE (no FILE: every one), deleting its chunks")
@@ -347,6 +350,11 @@ func (c *config) check(fs *flag.FlagSet, src sources) error {
 		return bad("nwc-topup-amount", c.topupAmount)
 	case c.topupBelow > 0 && c.node.BudgetPerDay > 0 && c.topupAmount > c.node.BudgetPerDay:
 		return bad("nwc-topup-amount", c.topupAmount)
+	}
+	if c.dashboard != "" {
+		if _, _, err := net.SplitHostPort(c.dashboard); err != nil {
+			return bad("dashboard", c.dashboard)
+		}
 	}
 	if c.storageSize != "" {
 		if _, err := parseSize(c.storageSize); err != nil {
