@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sovmesh/sovmesh/internal/npmtest"
+
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/provider"
@@ -56,17 +58,7 @@ var mcpClientDir = filepath.Join("testdata", "mcpclient")
 // after npm ci).
 func needMCPClient(t *testing.T) string {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(mcpClientDir, "node_modules", "@modelcontextprotocol", "sdk"))
-	}
-	if err != nil {
-		if os.Getenv("SOVMESH_REQUIRE_NPM") != "" {
-			t.Fatalf("@modelcontextprotocol/sdk is not installed (npm ci in %s): %v", mcpClientDir, err)
-		}
-		t.Skipf("@modelcontextprotocol/sdk is not installed (run npm ci in %s): %v", mcpClientDir, err)
-	}
-	return node
+	return npmtest.Node(t, mcpClientDir, "@modelcontextprotocol/sdk")
 }
 
 // mcpClient runs testdata/mcpclient/client.mjs with node: the official MCP
