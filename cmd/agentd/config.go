@@ -18,6 +18,7 @@ import (
 	"github.com/sovmesh/sovmesh/internal/settings"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
 )
 
 // config is everything agentd reads. Every command accepts every flag, so
@@ -56,6 +57,7 @@ type config struct {
 	priceFloorPct    uint64
 	priceCeilPct     uint64
 	priceInterval    time.Duration
+	settleInterval   time.Duration
 	geohash          string
 	tier             string
 
@@ -100,6 +102,7 @@ func defaultConfig() config {
 		maxBandwidth:     100_000,
 		maxInference:     100_000_000,
 		stallTimeout:     2 * time.Second,
+		settleInterval:   30 * time.Second,
 		storagePrice:     2_000_000,
 		bandwidthPrice:   0,
 		bandwidthCap:     1 << 20,
@@ -190,6 +193,9 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.priceInterval, "price-interval", c.priceInterval, "provide: how often prices follow load")
 	fs.DurationVar(&n.ReclaimGrace, "reclaim-grace", agentd.DefaultReclaimGrace, "a market payment the payee has not redeemed this long after it was sent is taken back (at start and every period)")
 	fs.Uint64Var(&n.OfflineLimit, "offline-limit", n.OfflineLimit, "provide: most sats per mint accepted while the mint cannot be reached, checked on their DLEQ proofs and swapped once it is back (a double spend meanwhile is lost; 0: refuse such payments)")
+	fs.BoolVar(&n.MDNS, "mdns", n.MDNS, "find peers on the LAN (mDNS) and trade with them with no relay")
+	fs.StringVar(&n.MDNSService, "mdns-service", transport.DefaultMDNSService, "mDNS service name: one LAN market per name")
+	fs.DurationVar(&c.settleInterval, "settle-interval", c.settleInterval, "provide: how often payments accepted offline are swapped at their mint and events queued while no relay answered are published")
 	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
 	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")
 	fs.StringVar(&c.output, "o", c.output, "store get: output file (default: stdout)")
@@ -414,6 +420,7 @@ func (c *config) providerConfig() (provider.Config, error) {
 	pc.Tier = nips.Tier(c.tier)
 	pc.Geohash = c.geohash
 	pc.PriceInterval = c.priceInterval
+	pc.SettleInterval = c.settleInterval
 	return pc, nil
 }
 
