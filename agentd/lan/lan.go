@@ -34,6 +34,9 @@ const (
 	maxOwn = 256
 	// maxPeers is how many peers one query asks.
 	maxPeers = 64
+	// queryTimeout bounds one peer's answer to a query: a slow or hostile
+	// peer delays a query by at most this.
+	queryTimeout = 2 * time.Second
 	// subBuffer is the events a slow subscriber may lag behind.
 	subBuffer = 64
 	// DefaultDiscoveryWait is how long a query made with no relay reachable
@@ -265,7 +268,9 @@ func (e *Exchange) Query(ctx context.Context, f nostr.Filter, patient bool) []*n
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			evs, err := h.QueryLAN(ctx, p, f)
+			qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+			defer cancel()
+			evs, err := h.QueryLAN(qctx, p, f)
 			if err != nil {
 				e.log.Debug("lan query failed", "peer", p, "err", err)
 				return
