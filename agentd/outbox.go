@@ -27,9 +27,10 @@ const maxFlush = 500
 // error), and a market event that a LAN peer can see is published (nil);
 // anything else returns the relays' error.
 func (n *Node) PublishSigned(ctx context.Context, ev nostr.Event) error {
-	onLAN := false
+	// The LAN and the relays at once: a LAN peer slow to answer delays
+	// no relay publish.
+	lanDone := make(chan bool, 1)
 	if n.LAN != nil {
-		onLAN = n.LAN.Publish(ctx, ev)
 		if ev.Kind == nostr.KindDeletion {
 			var addrs []string
 			for t := range ev.Tags.FindAll("a") {
@@ -37,8 +38,12 @@ func (n *Node) PublishSigned(ctx context.Context, ev nostr.Event) error {
 			}
 			n.LAN.Withdraw(addrs)
 		}
+		go func() { lanDone <- n.LAN.Publish(ctx, ev) }()
+	} else {
+		lanDone <- false
 	}
 	err := n.Relays.Publish(ctx, ev)
+	onLAN := <-lanDone
 	if err == nil || !unreachable(err) {
 		return err
 	}
