@@ -51,3 +51,12 @@ func (d *DB) DequeueEvent(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// QueuedCount returns how many events wait in the outbox.
+func (d *DB) QueuedCount(ctx context.Context) (int, error) {
+	var n int
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("state: queued events: %w", err)
+	}
+	return n, nil
+}

@@ -88,6 +88,9 @@ func TestLANTradeWithoutRelay(t *testing.T) {
 	if err != nil || !bytes.Equal(back, data) {
 		t.Fatalf("file read back over the LAN differs (%d bytes, err %v)", len(back), err)
 	}
+	if st, _ := cli("status"); !strings.Contains(st, "wait for a relay") {
+		t.Fatalf("status shows no queued events:\n%s", st)
+	}
 	bal, _ := cli("wallet", "balance")
 	if strings.Contains(bal, "2000 sats") {
 		t.Fatalf("nothing paid for the LAN trade: %s", bal)
