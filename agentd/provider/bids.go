@@ -228,7 +228,9 @@ func (p *Provider) finishReceipt(ctx context.Context, ev *nostr.Event, r nips.Re
 	if _, err := nips.ParseReceipt(ev); err != nil {
 		return err
 	}
-	if err := p.n.Relays.Publish(ctx, *ev); err != nil {
+	// With no relay reachable (a LAN trade) the receipt waits in the
+	// outbox (agentd.Node.FlushOutbox).
+	if err := p.n.PublishSigned(ctx, *ev); err != nil {
 		return err
 	}
 	return p.n.DB.FinishSession(ctx, r.Session, "done", ev.ID)

@@ -19,6 +19,7 @@ import (
 	"github.com/sovmesh/sovmesh/internal/settings"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
 )
 
 // config is everything agentd reads. Every command accepts every flag, so
@@ -58,6 +59,7 @@ type config struct {
 	priceFloorPct    uint64
 	priceCeilPct     uint64
 	priceInterval    time.Duration
+	settleInterval   time.Duration
 	geohash          string
 	tier             string
 	dashboard        string
@@ -108,6 +110,7 @@ func defaultConfig() config {
 		maxBandwidth:     100_000,
 		maxInference:     100_000_000,
 		stallTimeout:     2 * time.Second,
+		settleInterval:   30 * time.Second,
 		storagePrice:     2_000_000,
 		bandwidthPrice:   0,
 		bandwidthCap:     1 << 20,
@@ -202,6 +205,9 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.Uint64Var(&n.RelayTopUp, "relay-topup", n.RelayTopUp, "sats prepaid at once to a fee-charging relay that takes top-ups, when an event needs its fee; later events are charged from that balance (0: each event pays its own fee)")
 	fs.BoolVar(&n.NIP60, "nip60", n.NIP60, "mirror the wallet to the relays as NIP-60 events (encrypted to this key), so a NIP-60 wallet app with the same key sees the same ecash")
 	fs.Uint64Var(&n.OfflineLimit, "offline-limit", n.OfflineLimit, "provide: most sats per mint accepted while the mint cannot be reached, checked on their DLEQ proofs and swapped once it is back (a double spend meanwhile is lost; 0: refuse such payments)")
+	fs.BoolVar(&n.MDNS, "mdns", n.MDNS, "find peers on the LAN (mDNS) and trade with them with no relay")
+	fs.StringVar(&n.MDNSService, "mdns-service", transport.DefaultMDNSService, "mDNS service name: one LAN market per name")
+	fs.DurationVar(&c.settleInterval, "settle-interval", c.settleInterval, "provide: how often payments accepted offline are swapped at their mint and events queued while no relay answered are published")
 	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
 	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")
 	fs.StringVar(&c.dashboard, "dashboard", c.dashboard, "provide: host:port of the local web dashboard (earnings, network health, prices; read-only, no login: keep it on loopback or a trusted LAN; empty: off)")
@@ -441,6 +447,7 @@ func (c *config) providerConfig() (provider.Config, error) {
 	pc.Tier = nips.Tier(c.tier)
 	pc.Geohash = c.geohash
 	pc.PriceInterval = c.priceInterval
+	pc.SettleInterval = c.settleInterval
 	return pc, nil
 }
 
