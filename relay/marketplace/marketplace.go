@@ -246,7 +246,9 @@ func (m *Marketplace) Pending() int { return m.x.Pending() }
 
 // Capacity returns what the book holds of the capacity of the offer at
 // addr: neither proposed nor confirmed.
-func (m *Marketplace) Capacity(r nips.Resource, addr string) (uint64, bool) { return m.x.Capacity(r, addr) }
+func (m *Marketplace) Capacity(r nips.Resource, addr string) (uint64, bool) {
+	return m.x.Capacity(r, addr)
+}
 
 func (m *Marketplace) maintenanceLoop(ctx context.Context) {
 	expire := time.NewTicker(m.cfg.ExpireInterval)
