@@ -148,6 +148,7 @@ type Provider struct {
 	meters map[nips.Resource]*meter
 	mu     sync.Mutex
 	offers map[nips.Resource]nips.Offer // last published
+	ledger ledger                       // open-bid confirmations
 
 	wg sync.WaitGroup
 }
