@@ -1,8 +1,10 @@
 package buyer
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/relay"
@@ -270,5 +273,49 @@ func TestPeeredRelaysSellCapacityOnce(t *testing.T) {
 	}
 	if len(ids) != 1 {
 		t.Fatalf("%d matches signed by the provider, want 1", len(ids))
+	}
+}
+
+// TestOpenBidsCarryBandwidth: with Config.OpenBids (agentd serve --bid
+// open) a connection rides a bandwidth session the relay proposed and the
+// provider confirmed; the next connection reuses it, with no second bid.
+func TestOpenBidsCarryBandwidth(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	srv, m := marketRelay(t, nil)
+	net0 := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	echo := startEcho(t)
+	p := startProvider(t, net0, "bw", provider.Config{Bandwidth: &provider.BandwidthConfig{PriceMsat: 1000, AllowPrivateTargets: true}})
+	bn := net0.Node(t, "buyer", 2000)
+	b, err := New(ctx, bn, Config{OpenBids: true, BandwidthMiB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		c, err := b.DialBandwidth(ctx, echo.Addr().String())
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		msg := []byte("through an open bid")
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("connection %d echoed %q (%v)", i, got, err)
+		}
+		c.Close()
+	}
+	if n := m.ProposalsPublished(); n != 1 {
+		t.Fatalf("%d proposals, want 1: the second connection reuses the session", n)
+	}
+	bids := query(t, srv.URL, nostr.Filter{Kinds: []int{nips.KindBid}, Authors: []string{bn.Key.Pubkey}})
+	matches := query(t, srv.URL, nostr.Filter{Kinds: []int{nips.KindMatch}, Authors: []string{p.Node.Key.Pubkey}})
+	if len(bids) != 0 || len(matches) != 1 {
+		t.Fatalf("%d bids left and %d matches, want the open bid deleted once taken and one match", len(bids), len(matches))
+	}
+	if mm, err := nips.ParseMatch(matches[0]); err != nil || mm.Buyer != bn.Key.Pubkey {
+		t.Fatalf("match %+v (%v)", mm, err)
 	}
 }

@@ -51,7 +51,7 @@ var commands = []command{
 	{name: "serve", run: cmdServe, forms: []form{{"serve", ""}},
 		about:   "local OpenAI endpoint and SOCKS5 proxy bought on the market (daemon)",
 		example: "agentd serve --openai 127.0.0.1:8088 --socks 127.0.0.1:1080",
-		flags:   flags(walletFlags, buyerFlags, nwcFlags, []string{"openai", "socks", "auto-repair"})},
+		flags:   flags(walletFlags, buyerFlags, nwcFlags, []string{"openai", "socks", "auto-repair", "bid"})},
 	{name: "store", run: cmdStore, forms: []form{
 		{"store put FILE", "store a file (encrypted, erasure-coded, paid); resumes\nan unfinished put of the same file (--resume, --abort)"},
 		{"store quote FILE", "what storing a file costs, per provider and in total"},
