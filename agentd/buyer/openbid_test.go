@@ -319,3 +319,40 @@ func TestOpenBidsCarryBandwidth(t *testing.T) {
 		t.Fatalf("match %+v (%v)", mm, err)
 	}
 }
+
+// TestOpenBidBuyerRanksConfirmedMatches: an open bid for two units is
+// proposed in part to the cheapest offer and in part to the next; both
+// providers confirm, and the buyer takes the match its own view ranks
+// first: the cheaper provider failed it often, so the dearer one wins,
+// against the relay's price priority.
+func TestOpenBidBuyerRanksConfirmedMatches(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	srv, m := marketRelay(t, nil)
+	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	cheap := startProvider(t, net, "cheap", storageCfg(2_000_000)) // 1 GiB each
+	dear := startProvider(t, net, "dear", storageCfg(3_000_000))
+	bn := net.Node(t, "buyer", 100)
+	for range 20 {
+		if err := bn.DB.Observe(ctx, cheap.Node.Key.Pubkey, 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := New(ctx, bn, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.OpenBid(ctx, nips.Storage, 2, 86400, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ProposalsPublished() != 2 {
+		t.Fatalf("%d proposals, want one to each offer", m.ProposalsPublished())
+	}
+	if s.Provider != dear.Node.Key.Pubkey {
+		t.Fatalf("took %s, want the provider the buyer ranks first (%s)", s.Provider, dear.Node.Key.Pubkey)
+	}
+	if n := len(query(t, srv.URL, nostr.Filter{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {s.Match.Bid}}})); n != 2 {
+		t.Fatalf("%d matches, want both providers' confirmations", n)
+	}
+}
