@@ -39,9 +39,10 @@ func (b *Book) Capacity(addr string) (uint64, bool) {
 // (same session, bid, offer and provider) the proposal becomes final: what
 // it took stays out of the bid and the offer, except any quantity the
 // provider did not confirm, which returns and is proposed to other offers. For a bid
-// in the book that no proposal of ours names, the provider sold it through
-// another relay: the quantity leaves the bid and the offer. It returns the
-// new proposals made.
+// in the book that no proposal of ours names, from the provider of an offer
+// in the book at prices within the bid's ceiling, the provider sold it
+// through another relay: the quantity leaves the bid and the offer. It
+// returns the new proposals made.
 func (b *Book) Confirm(m nips.Match, now time.Time) []Fill {
 	if m.Pubkey != m.Provider {
 		return nil // only the provider confirms
@@ -64,8 +65,21 @@ func (b *Book) Confirm(m nips.Match, now time.Time) []Fill {
 		// The provider gives this bid no more: the rest goes elsewhere.
 		return b.release(p, f.Quantity-m.Quantity, true, now)
 	}
-	b.settled[m.Session] = settle
+	// A match no proposal of ours names counts only for an offer in the
+	// book: a key with no offer cannot take quantity out of others' bids.
+	oe, offered := b.byAddr[m.Offer]
+	if !offered || oe.o.Pubkey != m.Pubkey {
+		return nil
+	}
 	be, ok := b.byID[m.Bid]
+	if ok && !oe.o.Prices.Within(be.b.MaxPrices) {
+		return nil // not a fill this bid allows
+	}
+	b.settled[m.Session] = settle
+	oe.capacity -= min(m.Quantity, oe.capacity)
+	if oe.capacity < oe.o.MinQuantity {
+		b.removeOffer(oe)
+	}
 	if !ok {
 		if _, seen := b.gone[m.Bid]; !seen {
 			e := b.elsewhere[m.Bid]
@@ -74,12 +88,6 @@ func (b *Book) Confirm(m nips.Match, now time.Time) []Fill {
 		return nil
 	}
 	be.remaining -= min(m.Quantity, be.remaining)
-	if oe, ok := b.byAddr[m.Offer]; ok {
-		oe.capacity -= min(m.Quantity, oe.capacity)
-		if oe.capacity < oe.o.MinQuantity {
-			b.removeOffer(oe)
-		}
-	}
 	if b.bidDone(be) {
 		b.removeBid(be)
 	}

@@ -127,12 +127,29 @@ func TestConfirmedElsewhere(t *testing.T) {
 	bid := mkBid("b")
 	m := nips.Match{Bid: bid.EventID, Offer: o.Address(), Buyer: bid.Pubkey, Provider: o.Pubkey, Resource: nips.Bandwidth,
 		Quantity: 100, Session: hexID("elsewhere"), Pubkey: o.Pubkey, CreatedAt: nostr.Timestamp(t0.Unix())}
-	book.Confirm(m, t0) // before the bid and the offer
+	forged := m
+	forged.Offer, forged.Provider, forged.Pubkey = mkOffer("none").Address(), mkOffer("none").Pubkey, mkOffer("none").Pubkey
 	must(t)(book.AddOffer(o, t0))
+	book.Confirm(forged, t0) // a key with no offer in the book changes nothing
+	book.Confirm(m, t0)      // before the bid
 	if f := must(t)(book.AddBid(bid, t0.Add(time.Second))); len(f) != 0 {
 		t.Fatalf("a bid filled elsewhere was proposed again: %s", fillsString(f))
 	}
 	if _, bids := book.Len(); bids != 0 {
 		t.Fatal("a bid filled elsewhere rests in the book")
+	}
+	// The forged match took nothing out of another bid.
+	other := mkBid("other")
+	if f := must(t)(book.AddBid(other, t0.Add(time.Second))); len(f) != 0 {
+		t.Fatalf("the offer's capacity was sold elsewhere, yet proposed: %s", fillsString(f))
+	}
+	book2 := newBook(t, nips.Bandwidth, nil)
+	o2 := mkOffer("o2", func(o *nips.Offer) { o.Capacity, o.MaxQuantity = 100, 100 })
+	must(t)(book2.AddOffer(o2, t0))
+	victim := mkBid("victim")
+	forged.Bid = victim.EventID
+	book2.Confirm(forged, t0)
+	if f := must(t)(book2.AddBid(victim, t0.Add(time.Second))); len(f) != 1 || f[0].Quantity != 100 {
+		t.Fatalf("a forged match took quantity out of a bid: %s", fillsString(f))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,7 +135,7 @@ func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match,
 func refusalReason(err error) string {
 	s := err.Error()
 	if len(s) > nips.MaxTextLen {
-		s = s[:nips.MaxTextLen]
+		s = strings.ToValidUTF8(s[:nips.MaxTextLen], "")
 	}
 	return s
 }
