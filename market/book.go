@@ -35,27 +35,30 @@ type TrustFunc func(pubkey string) int
 
 // Config configures a Book or an Exchange.
 type Config struct {
-	// MatchTTL is how long a match stays payable. Default 10 minutes; at
-	// most nips.MaxMatchTTL seconds.
-	MatchTTL time.Duration
+	// ProposalTTL is how long the offer's provider has to confirm a
+	// proposal before it lapses and the bid and the capacity return to the
+	// book. Default 1 minute; at most nips.MaxProposalTTL seconds.
+	ProposalTTL time.Duration
 	// Trust ranks providers for bids' min_trust. Nil ranks everyone 0, so
 	// only bids with min_trust 0 match.
 	Trust TrustFunc
 }
 
 // DefaultConfig returns the defaults.
-func DefaultConfig() Config { return Config{MatchTTL: 10 * time.Minute} }
+func DefaultConfig() Config { return Config{ProposalTTL: time.Minute} }
 
 // Validate checks c.
 func (c Config) Validate() error {
-	if c.MatchTTL <= 0 || c.MatchTTL > nips.MaxMatchTTL*time.Second {
-		return fmt.Errorf("market: MatchTTL %s must be in (0, %ds]", c.MatchTTL, nips.MaxMatchTTL)
+	if c.ProposalTTL < time.Second || c.ProposalTTL > nips.MaxProposalTTL*time.Second {
+		return fmt.Errorf("market: ProposalTTL %s must be in [1s, %ds]", c.ProposalTTL, nips.MaxProposalTTL)
 	}
 	return nil
 }
 
-// Fill is one match made by the book: a quantity of one bid filled from one
-// offer, at the offer's prices.
+// Fill is one proposal made by the book: a quantity of one bid proposed
+// from one offer, at the offer's prices. It stays out of the bid and the
+// offer's capacity until the provider refuses it or it lapses (then both
+// return to the book), or the provider confirms it with its match.
 type Fill struct {
 	BidID    string
 	Buyer    string
@@ -69,33 +72,36 @@ type Fill struct {
 	Amount   uint64 // millisats, nips.Cost
 	Payment  nips.Payment
 	Session  string
-	Expires  time.Time // when the match lapses unpaid
+	Expires  time.Time // when the proposal lapses unconfirmed
 }
 
-// Match returns the fill as an unsigned-ready nips.Match, without a payment
-// request (the relay is not the payee). The relay signs Match().ToEvent(now)
-// with its key and publishes it.
-func (f Fill) Match() nips.Match {
-	return nips.Match{
+// Proposal returns the fill as a nips.Proposal. The relay signs
+// Proposal().ToEvent(now) with its key and publishes it.
+func (f Fill) Proposal() nips.Proposal {
+	return nips.Proposal{Match: nips.Match{
 		Bid: f.BidID, Offer: f.Offer, Buyer: f.Buyer, Provider: f.Provider,
 		Resource: f.Resource, Prices: f.Prices, Quantity: f.Quantity, Duration: f.Duration,
 		Amount: f.Amount, Session: f.Session, Payment: f.Payment,
 		Expiration: nostr.Timestamp(f.Expires.Unix()),
-	}
+	}}
 }
 
 type offerEntry struct {
 	o        nips.Offer
 	addr     string // o.Address(), computed once
-	capacity uint64 // left in the book
+	capacity uint64 // left in the book: neither proposed nor confirmed
 	sumPrice uint64
+	closed   bool // replaced, cancelled or expired: capacity that returns is not booked again
 }
 
 type bidEntry struct {
 	b         nips.Bid
-	remaining uint64
-	filled    uint64
+	remaining uint64 // neither proposed nor confirmed
+	filled    uint64 // proposed in all, including proposals that lapsed: names sessions
 	sumMax    uint64
+	pending   int             // proposals awaiting their provider
+	tried     map[string]bool // offer addresses whose provider refused or let a proposal lapse
+	closed    bool            // cancelled or expired: what returns is not booked again
 }
 
 // Book is the order book of one resource class. It is single-owner: use it
@@ -120,6 +126,16 @@ type Book struct {
 	// gone holds ids of bids filled, cancelled or expired, with the time
 	// they may be forgotten (their expiration).
 	gone map[string]nostr.Timestamp
+
+	// proposals are the fills awaiting their provider, by session.
+	proposals map[string]*proposal
+	// settled holds sessions confirmed or lapsed, until they may be
+	// forgotten, so a repeated match or refusal changes nothing.
+	settled map[string]nostr.Timestamp
+	// elsewhere is the quantity of bids not (yet) in the book that their
+	// providers confirmed through another relay, with when it may be
+	// forgotten.
+	elsewhere map[string]elsewhereFill
 }
 
 // NewBook returns an empty book for resource r.
@@ -134,6 +150,8 @@ func NewBook(r nips.Resource, cfg Config) (*Book, error) {
 		resource: r, cfg: cfg,
 		byAddr: make(map[string]*offerEntry), byID: make(map[string]*bidEntry),
 		latest: make(map[string]nostr.Timestamp), gone: make(map[string]nostr.Timestamp),
+		proposals: make(map[string]*proposal), settled: make(map[string]nostr.Timestamp),
+		elsewhere: make(map[string]elsewhereFill),
 	}, nil
 }
 
@@ -178,6 +196,7 @@ func (b *Book) AddOffer(o nips.Offer, now time.Time) ([]Fill, error) {
 	}
 	if old := b.byAddr[addr]; old != nil {
 		b.removeOffer(old)
+		old.closed = true
 	}
 	e := &offerEntry{o: o, addr: addr, capacity: o.Capacity, sumPrice: o.Prices.Sum()}
 	b.latest[addr] = o.CreatedAt
@@ -185,8 +204,15 @@ func (b *Book) AddOffer(o nips.Offer, now time.Time) ([]Fill, error) {
 	i, _ := slices.BinarySearchFunc(b.offers, e, offerLess)
 	b.offers = slices.Insert(b.offers, i, e)
 
+	return b.matchOffer(e, now), nil
+}
+
+// matchOffer proposes fills of the resting bids from offer e, in bid
+// priority, and takes e out of the book when what is left of its capacity
+// is under its minimum quantity.
+func (b *Book) matchOffer(e *offerEntry, now time.Time) []Fill {
 	var fills []Fill
-	for i := 0; i < len(b.bids) && e.capacity >= o.MinQuantity; {
+	for i := 0; i < len(b.bids) && e.capacity >= e.o.MinQuantity; {
 		be := b.bids[i]
 		f, ok := b.fill(be, e, now)
 		if !ok {
@@ -197,15 +223,14 @@ func (b *Book) AddOffer(o nips.Offer, now time.Time) ([]Fill, error) {
 		if b.bidDone(be) {
 			b.bids = slices.Delete(b.bids, i, i+1)
 			delete(b.byID, be.b.EventID)
-			b.gone[be.b.EventID] = be.b.Expiration
 			continue
 		}
 		i++
 	}
-	if e.capacity < o.MinQuantity {
+	if e.capacity < e.o.MinQuantity {
 		b.removeOffer(e)
 	}
-	return fills, nil
+	return fills
 }
 
 // AddBid fills an open bid from the offers in price-time priority and
@@ -227,8 +252,19 @@ func (b *Book) AddBid(bid nips.Bid, now time.Time) ([]Fill, error) {
 	if _, ok := b.gone[bid.EventID]; ok {
 		return nil, fmt.Errorf("market: bid %s: %w", bid.EventID, ErrDuplicate)
 	}
+	b.gone[bid.EventID] = bid.Expiration // known from now on, in the book or not
 	be := &bidEntry{b: bid, remaining: bid.Quantity, sumMax: bid.MaxPrices.Sum()}
+	if e, ok := b.elsewhere[bid.EventID]; ok {
+		be.remaining -= min(e.quantity, be.remaining)
+		delete(b.elsewhere, bid.EventID)
+	}
+	return b.matchBid(be, now), nil
+}
 
+// matchBid proposes fills of be from the offers in price-time priority,
+// skipping the offers whose provider already refused it, and rests what is
+// left in the book.
+func (b *Book) matchBid(be *bidEntry, now time.Time) []Fill {
 	var fills []Fill
 	for i := 0; i < len(b.offers) && !b.bidDone(be); {
 		oe := b.offers[i]
@@ -249,13 +285,21 @@ func (b *Book) AddBid(bid nips.Bid, now time.Time) ([]Fill, error) {
 		i++
 	}
 	if b.bidDone(be) {
-		b.gone[bid.EventID] = bid.Expiration
-		return fills, nil
+		b.removeBid(be)
+	} else {
+		b.rest(be)
 	}
-	b.byID[bid.EventID] = be
+	return fills
+}
+
+// rest puts be among the resting bids, once.
+func (b *Book) rest(be *bidEntry) {
+	if _, ok := b.byID[be.b.EventID]; ok {
+		return
+	}
+	b.byID[be.b.EventID] = be
 	i, _ := slices.BinarySearchFunc(b.bids, be, bidLess)
 	b.bids = slices.Insert(b.bids, i, be)
-	return fills, nil
 }
 
 // bidDone reports whether nothing more of the bid can be filled.
@@ -266,6 +310,9 @@ func (b *Book) bidDone(be *bidEntry) bool {
 // fill matches bid be against offer oe if every rule allows, and books it.
 func (b *Book) fill(be *bidEntry, oe *offerEntry, now time.Time) (Fill, bool) {
 	bid, o := &be.b, &oe.o
+	if be.tried[oe.addr] {
+		return Fill{}, false // its provider refused this bid, or let it lapse
+	}
 	q, pay, ok := b.eligible(bid, o, be.remaining, oe.capacity, now)
 	if !ok {
 		return Fill{}, false
@@ -281,11 +328,13 @@ func (b *Book) fill(be *bidEntry, oe *offerEntry, now time.Time) (Fill, bool) {
 		Resource: b.resource, Prices: o.Prices, Quantity: q, Duration: bid.Duration,
 		Amount: amount, Payment: pay,
 		Session: nips.SessionID(bid.EventID, addr, be.filled),
-		Expires: now.Add(b.cfg.MatchTTL),
+		Expires: now.Add(b.cfg.ProposalTTL),
 	}
 	be.remaining -= q
 	be.filled += q
+	be.pending++
 	oe.capacity -= q
+	b.proposals[f.Session] = &proposal{f: f, be: be, oe: oe}
 	return f, true
 }
 
@@ -357,13 +406,17 @@ func (b *Book) Cancel(d nips.Deletion) int {
 	for _, id := range d.IDs {
 		if e, ok := b.byID[id]; ok && e.b.Pubkey == d.Pubkey {
 			b.removeBid(e)
-			b.gone[id] = e.b.Expiration
+			e.closed = true
 			n++
+			continue
+		}
+		if b.closeProposed(id, d.Pubkey) {
 			continue
 		}
 		for _, oe := range b.byAddr {
 			if oe.o.EventID == id && oe.o.Pubkey == d.Pubkey {
 				b.removeOffer(oe)
+				oe.closed = true
 				n++
 				break
 			}
@@ -376,6 +429,7 @@ func (b *Book) Cancel(d nips.Deletion) int {
 		}
 		if oe, ok := b.byAddr[addr]; ok && oe.o.CreatedAt <= d.CreatedAt {
 			b.removeOffer(oe)
+			oe.closed = true
 			n++
 		}
 		if d.CreatedAt > b.latest[addr] {
@@ -394,6 +448,7 @@ func (b *Book) Expire(now time.Time) int {
 	b.offers = slices.DeleteFunc(b.offers, func(e *offerEntry) bool {
 		if e.o.Expiration <= t {
 			delete(b.byAddr, e.addr)
+			e.closed = true
 			n++
 			return true
 		}
@@ -402,7 +457,7 @@ func (b *Book) Expire(now time.Time) int {
 	b.bids = slices.DeleteFunc(b.bids, func(e *bidEntry) bool {
 		if e.b.Expiration <= t {
 			delete(b.byID, e.b.EventID)
-			b.gone[e.b.EventID] = e.b.Expiration
+			e.closed = true
 			n++
 			return true
 		}
@@ -411,6 +466,16 @@ func (b *Book) Expire(now time.Time) int {
 	for id, exp := range b.gone {
 		if exp <= t {
 			delete(b.gone, id) // an expired bid is refused by its expiration anyway
+		}
+	}
+	for s, exp := range b.settled {
+		if exp <= t {
+			delete(b.settled, s)
+		}
+	}
+	for id, e := range b.elsewhere {
+		if e.until <= t {
+			delete(b.elsewhere, id)
 		}
 	}
 	for addr, last := range b.latest {

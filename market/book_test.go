@@ -105,15 +105,14 @@ func TestMatchingRules(t *testing.T) {
 			if f.Buyer != b.Pubkey || f.Provider != o.Pubkey || f.BidID != b.EventID || f.Offer != o.Address() || f.OfferID != o.EventID {
 				t.Fatalf("fill names the wrong parties: %+v", f)
 			}
-			if !f.Expires.Equal(t0.Add(time.Second + DefaultConfig().MatchTTL)) {
+			if !f.Expires.Equal(t0.Add(time.Second + DefaultConfig().ProposalTTL)) {
 				t.Fatalf("expires %v", f.Expires)
 			}
-			// The fill is a valid match event.
-			m := f.Match()
-			evt := m.ToEvent(nostr.Timestamp(t0.Unix() + 1))
+			// The fill is a valid proposal event.
+			evt := f.Proposal().ToEvent(nostr.Timestamp(t0.Unix() + 1))
 			evt.PubKey = hexID("relay")
-			if _, err := nips.ParseMatch(&evt); err != nil {
-				t.Fatalf("fill does not make a valid match: %v", err)
+			if _, err := nips.ParseProposal(&evt); err != nil {
+				t.Fatalf("fill does not make a valid proposal: %v", err)
 			}
 		})
 	}
@@ -288,7 +287,7 @@ func TestBookRefusals(t *testing.T) {
 		t.Fatal("unknown resource accepted")
 	}
 	if _, err := NewBook(nips.Storage, Config{}); err == nil {
-		t.Fatal("zero MatchTTL accepted")
+		t.Fatal("zero ProposalTTL accepted")
 	}
 }
 

@@ -62,11 +62,12 @@ func (x *Exchange) SetTrust(f TrustFunc) {
 }
 
 // Apply feeds one accepted event to the exchange: an offer or an open bid
-// is added (and matched), a NIP-09 deletion cancels orders. Other kinds,
-// bids on a named offer (their provider answers them) and replays of known
-// or outdated orders are ignored and return no error. A malformed market
-// event returns its parse error. The fills returned are to be published as
-// Match events signed by the relay (Fill.Match).
+// is added (and matched), a NIP-09 deletion cancels orders, a provider's
+// match confirms a proposal (see Book.Confirm). Other kinds, bids on a
+// named offer (their provider answers them) and replays of known or
+// outdated orders are ignored and return no error. A malformed market event
+// returns its parse error. The fills returned are to be published as
+// proposals signed by the relay (Fill.Proposal).
 func (x *Exchange) Apply(evt *nostr.Event, now time.Time) ([]Fill, error) {
 	switch evt.Kind {
 	case nips.KindOffer:
@@ -81,6 +82,18 @@ func (x *Exchange) Apply(evt *nostr.Event, now time.Time) ([]Fill, error) {
 			return nil, err
 		}
 		return ignoreBenign(x.AddBid(b, now))
+	case nips.KindMatch:
+		m, err := nips.ParseMatch(evt)
+		if err != nil {
+			return nil, err
+		}
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		b, err := x.book(m.Resource)
+		if err != nil {
+			return nil, err
+		}
+		return b.Confirm(m, now), nil
 	case nips.KindDeletion:
 		d, err := nips.ParseDeletion(evt)
 		if err != nil {
@@ -139,6 +152,54 @@ func (x *Exchange) Cancel(d nips.Deletion) int {
 		n += x.books[r].Cancel(d)
 	}
 	return n
+}
+
+// Refuse applies a provider's refusal of a proposal; see Book.Refuse. The
+// caller checks the refusal names a proposal of its own (its p tag).
+func (x *Exchange) Refuse(r nips.Refusal, now time.Time) []Fill {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, res := range nips.Resources {
+		if f, ok := x.books[res].Refuse(r.Session, r.Pubkey, now); ok {
+			return f
+		}
+	}
+	return nil
+}
+
+// Lapse treats the proposals past their expiration as refused in every
+// book; see Book.Lapse. Call it periodically, with Expire.
+func (x *Exchange) Lapse(now time.Time) []Fill {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []Fill
+	for _, r := range nips.Resources {
+		out = append(out, x.books[r].Lapse(now)...)
+	}
+	return out
+}
+
+// Pending returns the proposals awaiting their providers, in every book.
+func (x *Exchange) Pending() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n := 0
+	for _, r := range nips.Resources {
+		n += x.books[r].Pending()
+	}
+	return n
+}
+
+// Capacity returns what the book holds of the capacity of the offer at
+// addr (not proposed, not confirmed); see Book.Capacity.
+func (x *Exchange) Capacity(r nips.Resource, addr string) (uint64, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	b, err := x.book(r)
+	if err != nil {
+		return 0, false
+	}
+	return b.Capacity(addr)
 }
 
 // Expire removes expired orders from every book; call it periodically

@@ -52,10 +52,10 @@ func TestExchangeApply(t *testing.T) {
 	if f.Quantity != 2048 || f.Amount != 2048*50 || f.Buyer != nipstest.Buyer.Public || f.Provider != nipstest.Provider.Public {
 		t.Fatalf("fill %+v", f)
 	}
-	m := nipstest.Sign(f.Match().ToEvent(nostr.Timestamp(now.Unix())), nipstest.Relay)
-	pm, err := nips.ParseMatch(&m)
+	m := nipstest.Sign(f.Proposal().ToEvent(nostr.Timestamp(now.Unix())), nipstest.Relay)
+	pm, err := nips.ParseProposal(&m)
 	if err != nil || pm.Bid != bid.ID || pm.Amount != f.Amount || pm.PaymentRequest != "" {
-		t.Fatalf("relay match: %+v %v", pm, err)
+		t.Fatalf("relay proposal: %+v %v", pm, err)
 	}
 	// The provider deletes its offer.
 	del := nipstest.Sign(nostr.Event{Kind: 5, CreatedAt: offer.CreatedAt + 2, Tags: nostr.Tags{{"a", o2.Address()}}}, nipstest.Provider)

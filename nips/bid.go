@@ -15,7 +15,7 @@ const MaxTrust = 100
 
 // Bid is a buyer's order (kind 8460, regular). With Offer set it is placed
 // against one offer; otherwise it is open for a resource class and the
-// relay's matching engine fills it. See bid.md.
+// relay's matching engine proposes fills that providers confirm. See bid.md.
 type Bid struct {
 	Resource   Resource // t tag
 	Offer      string   // a tag: the offer's address; "" = open bid

@@ -132,6 +132,39 @@ func FuzzParseMatch(f *testing.F) {
 	})
 }
 
+func FuzzParseProposal(f *testing.F) {
+	seed(f, nips.KindProposal)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindProposal)
+		if !ok {
+			return
+		}
+		p, err := nips.ParseProposal(&e)
+		if err != nil {
+			return
+		}
+		if p.PaymentRequest != "" || p.Pubkey == p.Provider {
+			t.Fatalf("proposal with a payment request or by its provider: %+v", p)
+		}
+		reparse(t, p, func(p nips.Proposal) nostr.Event { return p.ToEvent(e.CreatedAt) }, nips.ParseProposal, e.PubKey)
+	})
+}
+
+func FuzzParseRefusal(f *testing.F) {
+	seed(f, nips.KindRefusal)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindRefusal)
+		if !ok {
+			return
+		}
+		r, err := nips.ParseRefusal(&e)
+		if err != nil {
+			return
+		}
+		reparse(t, r, func(r nips.Refusal) nostr.Event { return r.ToEvent(e.CreatedAt) }, nips.ParseRefusal, e.PubKey)
+	})
+}
+
 func FuzzParseReceipt(f *testing.F) {
 	seed(f, nips.KindReceipt)
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -9,6 +9,11 @@ const (
 	KindBid = 8460
 	// KindMatch is an agreement between a buyer and a provider (regular).
 	KindMatch = 8461
+	// KindProposal is a relay matching engine's proposed fill of an open
+	// bid, which the provider confirms with its Match or refuses (regular).
+	KindProposal = 8468
+	// KindRefusal is a provider's refusal of a proposal (regular).
+	KindRefusal = 8469
 	// KindReceipt is a provider's record of one session, countersigned by
 	// the buyer (regular).
 	KindReceipt = 8462
@@ -86,7 +91,7 @@ var agentKinds = [...]int{KindSafeBox, KindKeyShare, KindKeyGrant, KindChangeNot
 func AgentKinds() []int { return agentKinds[:] }
 
 // marketKinds lists every market kind this package defines.
-var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindReceipt, KindAttestation, KindTopUp}
+var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindProposal, KindRefusal, KindReceipt, KindAttestation, KindTopUp}
 
 // IsMarketKind reports whether kind is one of the market kinds this package
 // defines (NIP-09 deletions and NIP-59 gift wraps are not market kinds).

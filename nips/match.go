@@ -18,8 +18,9 @@ const MaxMatchTTL = 3600
 const MaxPaymentRequestLen = 4096
 
 // Match is the agreement between a buyer and a provider (kind 8461,
-// regular), signed by the provider or by the relay's matching engine. See
-// match.md.
+// regular), always signed by the provider: every session starts from
+// exactly one. A relay's matching engine proposes fills of open bids as
+// Proposals, which the provider confirms with its Match. See match.md.
 type Match struct {
 	Bid      string   // e tag with marker "bid": the bid's event id
 	Offer    string   // a tag: the offer's address
@@ -33,13 +34,13 @@ type Match struct {
 	Session  string // 32 random or derived bytes, hex: names the session end to end
 	Payment  Payment
 	// PaymentRequest is a BOLT11 invoice (Payment.Method lightning) or a
-	// NUT-18 Cashu payment request "creqA..." (cashu). A match signed by the
-	// provider carries one; one signed by the relay may leave it empty, and
-	// the provider then answers with its own Match of the same session.
+	// NUT-18 Cashu payment request "creqA..." (cashu). Required in a match;
+	// absent from a proposal.
 	PaymentRequest string
 	Expiration     nostr.Timestamp
 
-	// Set by ParseMatch from the event: the signer (provider or relay).
+	// Set by ParseMatch from the event: the signer (the provider; for a
+	// Proposal, the relay).
 	Pubkey    string
 	EventID   string
 	CreatedAt nostr.Timestamp
@@ -91,8 +92,24 @@ func (m Match) ToEvent(createdAt nostr.Timestamp) nostr.Event {
 
 // ParseMatch reads and checks a match.
 func ParseMatch(evt *nostr.Event) (Match, error) {
-	p := newParser("match")
-	if err := p.kind(evt, KindMatch); err != nil {
+	m, err := parseTerms(evt, KindMatch, "match", MaxMatchTTL)
+	if err != nil {
+		return Match{}, err
+	}
+	if evt.PubKey != m.Provider {
+		return Match{}, perr("match", "p", ErrBadValue, "a match is signed by the provider; a relay's engine publishes a proposal (kind %d)", KindProposal)
+	}
+	if m.PaymentRequest == "" {
+		return Match{}, perr("match", "payment_request", ErrMissingTag, "a match signed by the provider carries the payment request")
+	}
+	return m, nil
+}
+
+// parseTerms reads the terms a match and a proposal share from an event of
+// kind, whose expiration is at most maxTTL after created_at.
+func parseTerms(evt *nostr.Event, kind int, typ string, maxTTL uint64) (Match, error) {
+	p := newParser(typ)
+	if err := p.kind(evt, kind); err != nil {
 		return Match{}, err
 	}
 	m := Match{Pubkey: evt.PubKey, EventID: evt.ID, CreatedAt: evt.CreatedAt}
@@ -189,7 +206,7 @@ func ParseMatch(evt *nostr.Event) (Match, error) {
 				}
 			}
 		case "expiration":
-			m.Expiration, err = p.expiration(tag, evt.CreatedAt, MaxMatchTTL)
+			m.Expiration, err = p.expiration(tag, evt.CreatedAt, maxTTL)
 		}
 		if err != nil {
 			return Match{}, err
@@ -219,9 +236,6 @@ func ParseMatch(evt *nostr.Event) (Match, error) {
 	}
 	if err := checkPaymentRequest(m.Payment, m.PaymentRequest); err != nil {
 		return Match{}, p.wrap("payment_request", err)
-	}
-	if m.PaymentRequest == "" && evt.PubKey == m.Provider {
-		return Match{}, perr(p.typ, "payment_request", ErrMissingTag, "a match signed by the provider carries the payment request")
 	}
 	return m, nil
 }

@@ -192,7 +192,7 @@ func TestRoundTrip(t *testing.T) {
 	check(t, "presence", wantP, pres)
 
 	// Match, receipt, attestation: encode the parsed value again and compare tags.
-	for _, name := range []string{"match.json", "match-relay.json", "receipt.json", "attestation.json"} {
+	for _, name := range []string{"match.json", "proposal.json", "refusal.json", "receipt.json", "attestation.json"} {
 		e := ev[name]
 		v, err := nips.Parse(&e)
 		if err != nil {
@@ -201,6 +201,10 @@ func TestRoundTrip(t *testing.T) {
 		var again nostr.Event
 		switch x := v.(type) {
 		case nips.Match:
+			again = x.ToEvent(e.CreatedAt)
+		case nips.Proposal:
+			again = x.ToEvent(e.CreatedAt)
+		case nips.Refusal:
 			again = x.ToEvent(e.CreatedAt)
 		case nips.Receipt:
 			again = x.ToEvent(e.CreatedAt)
@@ -267,7 +271,7 @@ func TestKindRanges(t *testing.T) {
 	if !nostr.IsAddressableKind(nips.KindOffer) || !nostr.IsReplaceableKind(nips.KindPresence) || !nostr.IsEphemeralKind(nips.KindTopUp) {
 		t.Fatal("offer must be addressable, presence replaceable, top-up ephemeral")
 	}
-	for _, k := range []int{nips.KindBid, nips.KindMatch, nips.KindReceipt, nips.KindAttestation} {
+	for _, k := range []int{nips.KindBid, nips.KindMatch, nips.KindProposal, nips.KindRefusal, nips.KindReceipt, nips.KindAttestation} {
 		if !nostr.IsRegularKind(k) {
 			t.Errorf("kind %d must be regular", k)
 		}

@@ -19,6 +19,10 @@ func Validate(evt *nostr.Event) error {
 		_, err = ParseBid(evt)
 	case KindMatch:
 		_, err = ParseMatch(evt)
+	case KindProposal:
+		_, err = ParseProposal(evt)
+	case KindRefusal:
+		_, err = ParseRefusal(evt)
 	case KindReceipt:
 		_, err = ParseReceipt(evt)
 	case KindAttestation:
@@ -30,7 +34,7 @@ func Validate(evt *nostr.Event) error {
 }
 
 // Parse parses a market event into its typed value (Offer, Presence, Bid,
-// Match, Receipt, Attestation or TopUp). For other kinds it returns (nil, nil).
+// Match, Proposal, Refusal, Receipt, Attestation or TopUp). For other kinds it returns (nil, nil).
 func Parse(evt *nostr.Event) (any, error) {
 	if evt == nil {
 		return nil, nil
@@ -44,6 +48,10 @@ func Parse(evt *nostr.Event) (any, error) {
 		return ParseBid(evt)
 	case KindMatch:
 		return ParseMatch(evt)
+	case KindProposal:
+		return ParseProposal(evt)
+	case KindRefusal:
+		return ParseRefusal(evt)
 	case KindReceipt:
 		return ParseReceipt(evt)
 	case KindAttestation:

@@ -65,6 +65,13 @@ type Config struct {
 	// PrivateBids gift-wraps bids (NIP-59) to the provider, so the relay
 	// never sees what the buyer bids for.
 	PrivateBids bool
+	// OpenBids buys bandwidth and inference with open bids (OpenBid): the
+	// relays' engines propose them to offers, the providers confirm, and
+	// the buyer takes the best confirmed match by its own ranking. Without
+	// it the buyer ranks the offers itself and bids on the best (targeted
+	// bids). Storage always uses targeted bids: a file is spread over
+	// providers the buyer chooses.
+	OpenBids bool
 }
 
 // StorageCeiling is the most a buyer pays for storage given the most per

@@ -16,8 +16,12 @@ type cached struct {
 }
 
 // candidates returns ranked offers, from a short-lived cache, without
-// the providers marked dead.
+// the providers marked dead. With Config.OpenBids it returns the provider
+// of the open session for r that an open bid found (see openCandidates).
 func (b *Buyer) candidates(ctx context.Context, r nips.Resource, model string) ([]Candidate, error) {
+	if b.cfg.OpenBids && r != nips.Storage {
+		return b.openCandidates(ctx, r, model)
+	}
 	key := string(r) + "/" + model
 	b.mu.Lock()
 	if b.cache == nil {

@@ -28,8 +28,8 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 	filters := nostr.Filters{
 		{Kinds: []int{nips.KindBid}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
 		{Kinds: []int{nips.KindGiftWrap}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &wrapped},
-		// Matches the relay's engine made for open bids on our offers.
-		{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
+		// Proposals the relays' engines made of open bids for our offers.
+		{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
 	}
 	p.n.Relays.Subscribe(ctx, filters, func(ev *nostr.Event) {
 		var bid nips.Bid
@@ -40,8 +40,8 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 				return
 			}
 			bid, err = nips.ParseBid(ev)
-		case nips.KindMatch:
-			p.answerRelayMatch(ctx, ev)
+		case nips.KindProposal:
+			p.answerProposal(ctx, ev)
 			return
 		case nips.KindGiftWrap:
 			k, kerr := p.signer()
@@ -61,37 +61,6 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 			p.log.Info("bid refused", "bid", bid.EventID, "buyer", bid.Pubkey, "err", err)
 		}
 	}, ready)
-}
-
-// answerRelayMatch answers a match the relay's engine made between an
-// open bid and our offer: the bid is fetched and checked by us (the relay
-// is not trusted), then answered with our own match of the same session.
-func (p *Provider) answerRelayMatch(ctx context.Context, ev *nostr.Event) {
-	if ev.PubKey == p.n.Key.Pubkey {
-		return
-	}
-	if ok, _ := ev.CheckSignature(); !ok {
-		return
-	}
-	m, err := nips.ParseMatch(ev)
-	if err != nil || m.Provider != p.n.Key.Pubkey || m.PaymentRequest != "" {
-		return
-	}
-	evs, err := p.n.Relays.Query(ctx, nostr.Filter{IDs: []string{m.Bid}, Kinds: []int{nips.KindBid}})
-	if err != nil || len(evs) == 0 {
-		p.log.Info("relay match without its bid", "match", ev.ID, "bid", m.Bid)
-		return
-	}
-	if ok, _ := evs[0].CheckSignature(); !ok {
-		return
-	}
-	bid, err := nips.ParseBid(evs[0])
-	if err != nil || bid.Offer != "" || bid.Pubkey != m.Buyer {
-		return
-	}
-	if _, err := p.answer(ctx, bid, m.Offer, m.Session, m.Quantity); err != nil {
-		p.log.Info("relay match not taken", "match", ev.ID, "err", err)
-	}
 }
 
 // Answer checks a bid on one of our offers and publishes our match, with

@@ -156,6 +156,7 @@ type Provider struct {
 	meters map[nips.Resource]*meter
 	mu     sync.Mutex
 	offers map[nips.Resource]nips.Offer // last published
+	ledger ledger                       // open-bid confirmations
 
 	wg sync.WaitGroup
 }

@@ -35,6 +35,7 @@ var wants = map[string]string{
 	"price-floor":             "a percent of the base price from 1 to 100",
 	"price-ceiling":           "a percent of the base price of 100 or more",
 	"tier":                    "root, branch or leaf",
+	"bid":                     "targeted or open",
 	"log-level":               "debug, info, warn or error",
 	"log-format":              "text or json",
 	"storage-size":            "a size such as 512MiB, 10GiB or 1TB",

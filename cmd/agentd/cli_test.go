@@ -120,6 +120,7 @@ func TestBadValues(t *testing.T) {
 		{"int out of range from env", []string{"status"}, map[string]string{"SOVMESH_REPLICAS": "0"}, "replicas", "from the environment: want a whole number from 1 to 32"},
 		{"config file", []string{"status", "--config", conf}, nil, "replicas", "from config file " + conf + " line 2: want a whole number"},
 		{"enum", []string{"status", "--tier", "trunk"}, nil, "tier", "want root, branch or leaf"},
+		{"bid mode", []string{"serve", "--bid", "any"}, nil, "bid", "want targeted or open"},
 		{"relay URL", []string{"status", "--relay", "http://127.0.0.1:1"}, nil, "relay", "want comma-separated ws:// or wss:// URLs"},
 		{"mint URL from env", []string{"status"}, map[string]string{"SOVMESH_MINT": "ftp://mint"}, "mint", "want comma-separated http:// or https:// mint URLs"},
 		{"budget owner", []string{"status", "--budget-owner", "npub-not-hex"}, nil, "budget-owner", "want comma-separated hex pubkeys"},

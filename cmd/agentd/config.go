@@ -40,6 +40,7 @@ type config struct {
 	firstChunkTimeout     time.Duration
 	seeds                 string
 	privateBids           bool
+	bid                   string
 	autoRepair            time.Duration
 
 	// provider
@@ -128,6 +129,7 @@ func defaultConfig() config {
 		since:            30 * 24 * time.Hour,
 		logLevel:         "info",
 		logFormat:        "text",
+		bid:              "targeted",
 	}
 }
 
@@ -177,6 +179,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.firstChunkTimeout, "first-chunk-timeout", c.firstChunkTimeout, "longest wait for a completion's first chunk (payment redemption and prompt reading)")
 	fs.DurationVar(&c.autoRepair, "auto-repair", c.autoRepair, "serve: every this often, check the providers of each of our files and repair those that lost one, as store repair does (0: off; at least 1m)")
 	fs.BoolVar(&c.privateBids, "private-bids", c.privateBids, "gift-wrap bids to the provider (NIP-59): the relay never sees them")
+	fs.StringVar(&c.bid, "bid", c.bid, "serve: how bandwidth and inference are bought: targeted (rank the offers, bid on the best) or open (open bids the relays propose to providers, who confirm; the best confirmed match is taken)")
 	fs.StringVar(&c.seeds, "trust-seeds", c.seeds, "comma-separated pubkeys trusted for ranking, besides our own")
 	fs.StringVar(&c.storageSize, "storage-size", c.storageSize, "provide: disk space sold (e.g. 10GiB; empty: no storage)")
 	fs.Uint64Var(&c.storagePrice, "storage-price", c.storagePrice, "provide: base storage price, msat per GiB-day")
@@ -348,6 +351,8 @@ func (c *config) check(fs *flag.FlagSet, src sources) error {
 		return bad("log-level", c.logLevel)
 	case c.logFormat != "text" && c.logFormat != "json":
 		return bad("log-format", c.logFormat)
+	case c.bid != "targeted" && c.bid != "open":
+		return bad("bid", c.bid)
 	}
 	switch {
 	case c.streams < 1 || c.streams > 64:
@@ -466,5 +471,6 @@ func (c *config) buyerConfig() buyer.Config {
 		FirstChunkTimeout: c.firstChunkTimeout,
 		Seeds:             splitList(c.seeds),
 		PrivateBids:       c.privateBids,
+		OpenBids:          c.bid == "open",
 	}
 }

@@ -213,7 +213,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Float64Var(&mc.TrustedRate, "trusted-event-rate", mc.TrustedRate, "events per second per author of trust rank 100; ranks between get rates between")
 	fs.IntVar(&mc.TrustedBurst, "trusted-event-burst", mc.TrustedBurst, "burst of events per author of trust rank 100")
 	fs.DurationVar(&mc.TrustInterval, "trust-interval", mc.TrustInterval, "how often trust scores are recomputed")
-	fs.DurationVar(&mc.MatchTTL, "match-ttl", mc.MatchTTL, "how long a match made by the relay stays payable")
+	fs.DurationVar(&mc.ProposalTTL, "proposal-ttl", mc.ProposalTTL, "how long a provider has to confirm the relay's proposal for an open bid before the bid and the capacity return to the book")
 	fs.Float64Var(&cfg.IPReqRate, "ip-req-rate", cfg.IPReqRate, "REQ and COUNT per second per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPReqBurst, "ip-req-burst", cfg.IPReqBurst, "burst of REQ and COUNT per client IP")
 	fs.Float64Var(&cfg.IPNegRate, "ip-neg-rate", cfg.IPNegRate, "NIP-77 NEG-OPEN per second per client IP (0: no limit)")

@@ -47,25 +47,26 @@ func marketEvents(t *testing.T, tag string) (offer, bid nostr.Event, buyer strin
 	return offer, bid, buyer
 }
 
-// waitMatch waits (bounded) for the relay's Match of bid on sub.
+// waitMatch waits (bounded) for the relay's proposal for bid on sub (the
+// provider's Match would confirm it; there is no provider here).
 func waitMatch(t *testing.T, sub *nostr.Subscription, bid, relayPK string) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
 		select {
 		case evt := <-sub.Events:
-			m, err := nips.ParseMatch(evt)
+			m, err := nips.ParseProposal(evt)
 			if err != nil {
-				t.Fatalf("match event: %v", err)
+				t.Fatalf("proposal event: %v", err)
 			}
 			if evt.PubKey != relayPK {
-				t.Fatalf("match signed by %s, want the market key %s", evt.PubKey, relayPK)
+				t.Fatalf("proposal signed by %s, want the market key %s", evt.PubKey, relayPK)
 			}
 			if m.Bid == bid {
 				return
 			}
 		case <-deadline:
-			t.Fatalf("no match for bid %s", bid)
+			t.Fatalf("no proposal for bid %s", bid)
 		}
 	}
 }
@@ -146,7 +147,7 @@ func TestThreeRelaysServeOneMarketOnPostgres(t *testing.T) {
 	// The leader (relay 0) matches a bid sent to relay 2 against an offer
 	// sent to relay 1; the match reaches relay 2's subscriber.
 	offer, bid, buyer := marketEvents(t, "before")
-	matches, err := r2.Subscribe(ctx, nostr.Filters{{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"p": {buyer}}}})
+	matches, err := r2.Subscribe(ctx, nostr.Filters{{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"p": {buyer}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestThreeRelaysServeOneMarketOnPostgres(t *testing.T) {
 
 	// Matching resumes: an offer and a bid sent to the two survivors match.
 	offer, bid, buyer = marketEvents(t, "after")
-	matches, err = r1.Subscribe(ctx, nostr.Filters{{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"p": {buyer}}}})
+	matches, err = r1.Subscribe(ctx, nostr.Filters{{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"p": {buyer}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,9 +276,9 @@ func TestThreeRelaysServeOneMarketOnPostgres(t *testing.T) {
 
 	// One engine at a time: each bid was matched once.
 	for _, id := range bids {
-		got, err := r2.QuerySync(ctx, nostr.Filter{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {id}}})
+		got, err := r2.QuerySync(ctx, nostr.Filter{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"e": {id}}})
 		if err != nil || len(got) != 1 {
-			t.Errorf("bid %s: %d matches (%v), want 1", id, len(got), err)
+			t.Errorf("bid %s: %d proposals (%v), want 1", id, len(got), err)
 		}
 	}
 }

@@ -107,7 +107,14 @@ func Malformed() []Case {
 		{"match/provider without request", edit("match.json", P, drop("payment_request")), `a match signed by the provider carries the payment request`, nips.ErrMissingTag},
 		{"match/request type", edit("match.json", P, set("payment_request", "lnbc10n1pjexample")), `a Cashu match wants a NUT-18 payment request`, nips.ErrBadValue},
 		{"match/long expiration", edit("match.json", P, set("expiration", exp(Time+6+7200))), `at most 3600 s after it`, nips.ErrOutOfRange},
-		{"match/no session", edit("match-relay.json", Relay, drop("session")), `match: tag "session": missing required tag`, nips.ErrMissingTag},
+		{"match/no session", edit("match.json", P, drop("session")), `match: tag "session": missing required tag`, nips.ErrMissingTag},
+		{"match/signed by the relay", edit("match.json", Relay, drop("payment_request")), `a match is signed by the provider`, nips.ErrBadValue},
+		{"proposal/payment request", edit("proposal.json", Relay, add("payment_request", "creqAx")), `a proposal carries no payment request`, nips.ErrBadValue},
+		{"proposal/no session", edit("proposal.json", Relay, drop("session")), `proposal: tag "session": missing required tag`, nips.ErrMissingTag},
+		{"proposal/long expiration", edit("proposal.json", Relay, set("expiration", exp(Time+5+601))), `at most 600 s after it`, nips.ErrOutOfRange},
+		{"proposal/by the provider", edit("proposal.json", P, func(t nostr.Tags) nostr.Tags { return t }), `a provider confirms with a match`, nips.ErrBadValue},
+		{"refusal/no proposal", edit("refusal.json", P, func(t nostr.Tags) nostr.Tags { return t[1:] }), `refusal: tag "e proposal": missing required tag`, nips.ErrMissingTag},
+		{"refusal/own proposal", edit("refusal.json", P, set("p", P.Public)), `a provider refuses another key's proposal`, nips.ErrBadValue},
 
 		{"receipt/forged countersig", edit("receipt.json", P, func(t nostr.Tags) nostr.Tags {
 			return set("paid", "1")(t) // the buyer countersigned another amount

@@ -162,9 +162,12 @@ func ExampleEvents() map[string]nostr.Event {
 	match := Sign(m.ToEvent(Time+6), Provider)
 	out["match.json"] = match
 
-	relayMatch := m
-	relayMatch.PaymentRequest = ""
-	out["match-relay.json"] = Sign(relayMatch.ToEvent(Time+6), Relay)
+	prop := nips.Proposal{Match: m}
+	prop.Expiration = Time + 65
+	proposal := Sign(prop.ToEvent(Time+5), Relay)
+	out["proposal.json"] = proposal
+	out["refusal.json"] = Sign(nips.Refusal{Proposal: proposal.ID, Bid: bid.ID, Relay: Relay.Public, Session: m.Session,
+		Reason: "capacity taken", Expiration: Time + 66}.ToEvent(Time+6), Provider)
 
 	rc := nips.Receipt{
 		Session: m.Session, Match: match.ID, Buyer: Buyer.Public, Resource: nips.Storage,

@@ -110,7 +110,7 @@ func bids(b *testing.B, buyer string, n int) []nostr.Event {
 }
 
 // BenchmarkBidToMatch measures, with 10k open offers, the time from
-// publishing an open bid to receiving the relay's Match on a subscription,
+// publishing an open bid to receiving the relay's proposal on a subscription,
 // one bid at a time (p50 and p99 reported).
 func BenchmarkBidToMatch(b *testing.B) {
 	srv, _ := benchMarket(b, 10000)
@@ -121,7 +121,7 @@ func BenchmarkBidToMatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer rl.Close()
-	sub, err := rl.Subscribe(context.Background(), nostr.Filters{{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"p": {buyerPK}}, Since: new(nostr.Now())}})
+	sub, err := rl.Subscribe(context.Background(), nostr.Filters{{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"p": {buyerPK}}, Since: new(nostr.Now())}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -155,17 +155,17 @@ func BenchmarkBidToMatch(b *testing.B) {
 func BenchmarkMatchThroughput(b *testing.B) {
 	srv, m := benchMarket(b, 10000)
 	all := bids(b, nostr.GeneratePrivateKey(), b.N)
-	before := m.MatchesPublished()
+	before := m.ProposalsPublished()
 	b.ResetTimer()
 	start := time.Now()
 	publishAll(b, srv.URL, all, 8)
 	deadline := time.Now().Add(time.Minute)
-	for m.MatchesPublished()-before < int64(b.N) && time.Now().Before(deadline) {
+	for m.ProposalsPublished()-before < int64(b.N) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	if got := m.MatchesPublished() - before; got < int64(b.N) {
+	if got := m.ProposalsPublished() - before; got < int64(b.N) {
 		b.Fatalf("%d of %d bids matched", got, b.N)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "bids/s")

@@ -56,7 +56,7 @@ func TestFollowerPublishesNoMatchThenTakesOver(t *testing.T) {
 	waitFor(t, "the follower to book the offer", func() bool { return capacity() > 0 })
 	full := capacity()
 	bid := openBid(t, buyer, 1024, 80, "dr5")
-	sub, err := rl.Subscribe(ctx, nostr.Filters{{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {bid.ID}}}})
+	sub, err := rl.Subscribe(ctx, nostr.Filters{{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"e": {bid.ID}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestFollowerPublishesNoMatchThenTakesOver(t *testing.T) {
 	case <-time.After(2 * time.Second):
 	}
 	matchesOf := func() int {
-		got, err := rl.QuerySync(ctx, nostr.Filter{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {bid.ID}}})
+		got, err := rl.QuerySync(ctx, nostr.Filter{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"e": {bid.ID}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,8 +88,8 @@ func TestFollowerPublishesNoMatchThenTakesOver(t *testing.T) {
 	if n := matchesOf(); n != 1 {
 		t.Fatalf("%d matches of the bid after the takeover, want 1", n)
 	}
-	if tm.m.MatchesPublished() != 1 {
-		t.Fatalf("MatchesPublished %d, want 1", tm.m.MatchesPublished())
+	if tm.m.ProposalsPublished() != 1 {
+		t.Fatalf("ProposalsPublished %d, want 1", tm.m.ProposalsPublished())
 	}
 }
 
@@ -153,7 +153,7 @@ func TestLeaderRebooksEventsMissedWhileNotListening(t *testing.T) {
 	}
 	allow(true)
 	for {
-		got, err := rl.QuerySync(ctx, nostr.Filter{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {bid.ID}}})
+		got, err := rl.QuerySync(ctx, nostr.Filter{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"e": {bid.ID}}})
 		if err != nil && ctx.Err() == nil {
 			t.Fatal(err)
 		}

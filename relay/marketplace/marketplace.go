@@ -2,7 +2,8 @@
 // where relay and market meet. It refuses market events that do not parse
 // (invalid: with the reason), feeds accepted offers, bids, deletions,
 // receipts and attestations to the order book and the trust graph, runs the
-// matching engine and publishes its Match events signed by the relay's key,
+// matching engine and publishes its proposals signed by the relay's key
+// (the offers' providers confirm them with their matches or refuse them),
 // gives trusted keys higher rate limits than unknown ones, and serves sorted
 // order-book views over HTTP.
 //
@@ -43,8 +44,9 @@ type Config struct {
 	TrustInterval time.Duration
 	// ExpireInterval is how often expired orders leave the book.
 	ExpireInterval time.Duration
-	// MatchTTL is how long a relay match stays payable.
-	MatchTTL time.Duration
+	// ProposalTTL is how long a provider has to confirm or refuse a
+	// proposal before the bid and the capacity return to the book.
+	ProposalTTL time.Duration
 	// UnknownRate and UnknownBurst limit the events per second of keys with
 	// no trust; TrustedRate and TrustedBurst those of the most trusted keys.
 	// Keys in between get a rate that grows with their rank.
@@ -54,6 +56,9 @@ type Config struct {
 	TrustedBurst int
 	// QueueSize bounds the events waiting for the matching engine.
 	QueueSize int
+	// Clock is the time the market runs on (nil: time.Now); tests set it
+	// to lapse proposals without waiting.
+	Clock func() time.Time
 }
 
 // DefaultConfig returns the marketplace defaults.
@@ -61,7 +66,7 @@ func DefaultConfig() Config {
 	return Config{
 		TrustInterval:  30 * time.Second,
 		ExpireInterval: 5 * time.Second,
-		MatchTTL:       10 * time.Minute,
+		ProposalTTL:    time.Minute,
 		UnknownRate:    5,
 		UnknownBurst:   50,
 		TrustedRate:    200,
@@ -83,8 +88,11 @@ func (c Config) Validate() error {
 	if c.Operator != "" && !nostr.IsValid32ByteHex(c.Operator) {
 		return fmt.Errorf("%w: operator %q is not a 64-character hex pubkey", ErrInvalidConfig, c.Operator)
 	}
-	if c.TrustInterval <= 0 || c.ExpireInterval <= 0 || c.MatchTTL <= 0 {
-		return fmt.Errorf("%w: intervals and match TTL must be positive", ErrInvalidConfig)
+	if c.TrustInterval <= 0 || c.ExpireInterval <= 0 {
+		return fmt.Errorf("%w: intervals must be positive", ErrInvalidConfig)
+	}
+	if c.ProposalTTL < time.Second || c.ProposalTTL > nips.MaxProposalTTL*time.Second {
+		return fmt.Errorf("%w: proposal TTL %s must be in [1s, %ds]", ErrInvalidConfig, c.ProposalTTL, nips.MaxProposalTTL)
 	}
 	if c.UnknownRate < 0 || c.TrustedRate < c.UnknownRate || c.UnknownBurst < 1 || c.TrustedBurst < c.UnknownBurst {
 		return fmt.Errorf("%w: want 0 <= unknown rate <= trusted rate and 1 <= unknown burst <= trusted burst", ErrInvalidConfig)
@@ -114,7 +122,7 @@ type Marketplace struct {
 	// store (events of other processes were missed).
 	rebuild chan struct{}
 
-	matchesPublished atomic.Int64
+	proposalsPublished atomic.Int64
 	// asserted is the rank last published as a NIP-85 assertion for each
 	// key (owned by maintenanceLoop).
 	asserted map[string]int
@@ -136,11 +144,14 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 		queue:    make(chan *nostr.Event, cfg.QueueSize),
 		leads:    make(chan leadership),
 		rebuild:  make(chan struct{}, 1),
-		now:      time.Now,
+		now:      cfg.Clock,
+	}
+	if m.now == nil {
+		m.now = time.Now
 	}
 	m.scores.Store(m.graph.Compute(nil, time.Now(), market.DefaultTrustParams()))
 	mcfg := market.DefaultConfig()
-	mcfg.MatchTTL = cfg.MatchTTL
+	mcfg.ProposalTTL = cfg.ProposalTTL
 	mcfg.Trust = m.rank
 	x, err := market.NewExchange(mcfg)
 	if err != nil {
@@ -197,7 +208,7 @@ func (m *Marketplace) rate(pubkey string) (float64, int) {
 // onEvent queues accepted market events for the matching goroutine.
 func (m *Marketplace) onEvent(_ context.Context, evt *nostr.Event) {
 	switch evt.Kind {
-	case nips.KindOffer, nips.KindBid, nips.KindDeletion, nips.KindReceipt, nips.KindAttestation:
+	case nips.KindOffer, nips.KindBid, nips.KindDeletion, nips.KindMatch, nips.KindRefusal, nips.KindReceipt, nips.KindAttestation:
 	default:
 		return
 	}
@@ -267,8 +278,17 @@ func (m *Marketplace) Start(ctx context.Context, r *relay.Relay) error {
 // Wait returns when the goroutines Start began have stopped (after ctx ends).
 func (m *Marketplace) Wait() { m.wg.Wait() }
 
-// MatchesPublished counts the Match events the engine has published.
-func (m *Marketplace) MatchesPublished() int64 { return m.matchesPublished.Load() }
+// ProposalsPublished counts the proposals the engine has published.
+func (m *Marketplace) ProposalsPublished() int64 { return m.proposalsPublished.Load() }
+
+// Pending returns the proposals awaiting their providers.
+func (m *Marketplace) Pending() int { return m.x.Pending() }
+
+// Capacity returns what the book holds of the capacity of the offer at
+// addr: neither proposed nor confirmed.
+func (m *Marketplace) Capacity(r nips.Resource, addr string) (uint64, bool) {
+	return m.x.Capacity(r, addr)
+}
 
 func (m *Marketplace) maintenanceLoop(ctx context.Context) {
 	expire := time.NewTicker(m.cfg.ExpireInterval)

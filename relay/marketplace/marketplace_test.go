@@ -116,7 +116,7 @@ func openBid(t *testing.T, sk string, quantity uint64, ceiling uint64, regions .
 	return sign(t, b.ToEvent(nostr.Now()), sk)
 }
 
-func TestOpenBidGetsRelayMatch(t *testing.T) {
+func TestOpenBidGetsRelayProposal(t *testing.T) {
 	tm := start(t, nil, nil)
 	provider, buyer := nostr.GeneratePrivateKey(), nostr.GeneratePrivateKey()
 	buyerPK, _ := nostr.GetPublicKey(buyer)
@@ -130,7 +130,7 @@ func TestOpenBidGetsRelayMatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sub, err := brl.Subscribe(t.Context(), nostr.Filters{{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"p": {buyerPK}}}})
+	sub, err := brl.Subscribe(t.Context(), nostr.Filters{{Kinds: []int{nips.KindMatch, nips.KindProposal}, Tags: nostr.TagMap{"p": {buyerPK}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,24 +139,32 @@ func TestOpenBidGetsRelayMatch(t *testing.T) {
 	if err := brl.Publish(t.Context(), *bid); err != nil {
 		t.Fatal(err)
 	}
+	evt := next(t, sub)
+	if evt.Kind != nips.KindProposal || evt.PubKey != tm.PublicKey() {
+		t.Fatalf("kind %d signed by %s, want a proposal by the relay %s", evt.Kind, evt.PubKey, tm.PublicKey())
+	}
+	p, err := nips.ParseProposal(evt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Provider != providerPK || p.Buyer != buyerPK || p.Bid != bid.ID || p.Quantity != 1024 {
+		t.Fatalf("proposal %+v: want the cheap offer, the whole quantity", p)
+	}
+	if p.Prices[0].Msat != 40 || p.Amount != 40*1024 {
+		t.Fatalf("price %d amount %d, want the offer's price 40 and 40960", p.Prices[0].Msat, p.Amount)
+	}
+}
+
+// next returns the next event of sub, failing after 10 s.
+func next(t *testing.T, sub *nostr.Subscription) *nostr.Event {
+	t.Helper()
 	select {
 	case evt := <-sub.Events:
-		if evt.PubKey != tm.PublicKey() {
-			t.Fatalf("match signed by %s, want the relay %s", evt.PubKey, tm.PublicKey())
-		}
-		m, err := nips.ParseMatch(evt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Provider != providerPK || m.Buyer != buyerPK || m.Bid != bid.ID || m.Quantity != 1024 {
-			t.Fatalf("match %+v: want the cheap offer, the whole quantity", m)
-		}
-		if m.Prices[0].Msat != 40 || m.Amount != 40*1024 {
-			t.Fatalf("price %d amount %d, want the offer's price 40 and 40960", m.Prices[0].Msat, m.Amount)
-		}
+		return evt
 	case <-time.After(10 * time.Second):
-		t.Fatal("no match")
+		t.Fatal("no event")
 	}
+	return nil
 }
 
 func TestBidOutsideRegionOrCeilingRests(t *testing.T) {
@@ -175,8 +183,8 @@ func TestBidOutsideRegionOrCeilingRests(t *testing.T) {
 	}
 	// Both bids rest in the book, no match is made.
 	waitFor(t, "two resting bids", func() bool { return len(book(t, tm, "resource=bandwidth").Bids) == 2 })
-	if n := tm.m.MatchesPublished(); n != 0 {
-		t.Fatalf("%d matches published", n)
+	if n := tm.m.ProposalsPublished(); n != 0 {
+		t.Fatalf("%d proposals published", n)
 	}
 }
 
@@ -309,7 +317,7 @@ func TestReplayAfterRestartKeepsBookAndPublishesNoDuplicate(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		waitFor(t, "the match", func() bool { return tm.m.MatchesPublished() == 1 })
+		waitFor(t, "the proposal", func() bool { return tm.m.ProposalsPublished() == 1 })
 		rl.Close()
 		if err := tm.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
@@ -323,12 +331,12 @@ func TestReplayAfterRestartKeepsBookAndPublishesNoDuplicate(t *testing.T) {
 	if v.Offers[0].Capacity != nipstest.BandwidthOffer().Capacity-100 {
 		t.Fatalf("capacity %d after restart, want the fill subtracted", v.Offers[0].Capacity)
 	}
-	if n := tm.m.MatchesPublished(); n != 0 {
-		t.Fatalf("%d matches published again after restart", n)
+	if n := tm.m.ProposalsPublished(); n != 0 {
+		t.Fatalf("%d proposals published again after restart", n)
 	}
-	matches, err := connect(t, tm.URL).QuerySync(t.Context(), nostr.Filter{Kinds: []int{nips.KindMatch}})
-	if err != nil || len(matches) != 1 {
-		t.Fatalf("%d matches stored (%v), want 1", len(matches), err)
+	proposals, err := connect(t, tm.URL).QuerySync(t.Context(), nostr.Filter{Kinds: []int{nips.KindProposal}})
+	if err != nil || len(proposals) != 1 {
+		t.Fatalf("%d proposals stored (%v), want 1", len(proposals), err)
 	}
 }
 

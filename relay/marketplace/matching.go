@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/nbd-wtf/go-nostr"
 
@@ -13,18 +14,23 @@ import (
 	"github.com/sovmesh/sovmesh/nips"
 )
 
-// publishers bounds the matches being published at once. Each publication
+// publishers bounds the proposals being published at once. Each publication
 // waits for its durable commit; running several lets them share one.
 const publishers = 64
 
 // matchLoop is the single owner of the book's writes: it applies queued
-// events in arrival order and, while this process leads, publishes the
-// fills they make.
+// events in arrival order, lapses the proposals no provider answered in
+// time (every ExpireInterval, on the injected clock) and, while this
+// process leads, publishes the proposals they make. A follower applies the
+// same events and lapses so its book stays the leader's.
 func (m *Marketplace) matchLoop(ctx context.Context) {
 	sem := make(chan struct{}, publishers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	lapse := time.NewTicker(m.cfg.ExpireInterval)
+	defer lapse.Stop()
 	for {
+		var fills []market.Fill
 		select {
 		case <-ctx.Done():
 			return
@@ -33,31 +39,31 @@ func (m *Marketplace) matchLoop(ctx context.Context) {
 		case <-m.rebuild:
 			m.rebook(ctx)
 		case evt := <-m.queue:
-			fills := m.apply(evt)
-			if !m.leading() {
-				// A follower keeps its book for the views; the leader
-				// publishes the fills.
-				fills = nil
+			fills = m.apply(evt)
+		case <-lapse.C:
+			fills = m.x.Lapse(m.now())
+		}
+		if !m.leading() {
+			fills = nil // a follower keeps its book for the views only
+		}
+		for _, f := range fills {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
 			}
-			for _, f := range fills {
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					return
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := m.publishProposal(ctx, f); err != nil {
+					m.log.Warn("proposal not published", "session", f.Session, "bid", f.BidID, "err", err)
 				}
-				wg.Add(1)
-				go func() {
-					defer func() { <-sem; wg.Done() }()
-					if err := m.publishMatch(ctx, f); err != nil {
-						m.log.Warn("match not published", "session", f.Session, "bid", f.BidID, "err", err)
-					}
-				}()
-			}
+			}()
 		}
 	}
 }
 
-// apply books one accepted event and returns the fills it made.
+// apply books one accepted event and returns the proposals it made.
 func (m *Marketplace) apply(evt *nostr.Event) []market.Fill {
 	switch evt.Kind {
 	case nips.KindReceipt, nips.KindAttestation:
@@ -65,6 +71,12 @@ func (m *Marketplace) apply(evt *nostr.Event) []market.Fill {
 			m.log.Debug("trust evidence ignored", "id", evt.ID, "err", err)
 		}
 		return nil
+	case nips.KindRefusal:
+		r, err := nips.ParseRefusal(evt)
+		if err != nil || r.Relay != m.r.PublicKey() {
+			return nil // another relay's proposal: its provider told that relay
+		}
+		return m.x.Refuse(r, m.now())
 	}
 	fills, err := m.x.Apply(evt, m.now())
 	if err != nil {
@@ -73,25 +85,27 @@ func (m *Marketplace) apply(evt *nostr.Event) []market.Fill {
 	return fills
 }
 
-// publishMatch signs a fill as a Match with the relay's key and publishes it.
-func (m *Marketplace) publishMatch(ctx context.Context, f market.Fill) error {
-	evt := f.Match().ToEvent(nostr.Now())
+// publishProposal signs a fill as a proposal with the relay's key and
+// publishes it.
+func (m *Marketplace) publishProposal(ctx context.Context, f market.Fill) error {
+	evt := f.Proposal().ToEvent(nostr.Timestamp(m.now().Unix()))
 	if err := m.r.Sign(&evt); err != nil {
-		return fmt.Errorf("sign match: %w", err)
+		return fmt.Errorf("sign proposal: %w", err)
 	}
 	if err := m.r.Publish(ctx, &evt); err != nil {
 		return err
 	}
-	m.matchesPublished.Add(1)
+	m.proposalsPublished.Add(1)
 	return nil
 }
 
-// replay rebuilds the book and the trust graph from the store: offers and
-// bids in the order they were made (the store already dropped deleted and
-// expired ones), then receipts and attestations. Fills the replay makes were
-// published before a restart, unless the leader stopped between storing a
-// bid and publishing its match: those are published now when publish is
-// set (this process leads).
+// replay rebuilds the book and the trust graph from the store: offers,
+// bids, providers' matches and refusals in the order they were made (the
+// store already dropped deleted and expired ones), then receipts and
+// attestations. Proposals the replay makes were published before a
+// restart, unless the leader stopped between storing a bid and publishing
+// its proposal: those are published now when publish is set (this process
+// leads).
 func (m *Marketplace) replay(ctx context.Context, publish bool) error {
 	store := m.r.Store()
 	load := func(kinds ...int) ([]*nostr.Event, error) {
@@ -108,7 +122,7 @@ func (m *Marketplace) replay(ctx context.Context, publish bool) error {
 		})
 		return out, nil
 	}
-	orders, err := load(nips.KindOffer, nips.KindBid)
+	orders, err := load(nips.KindOffer, nips.KindBid, nips.KindMatch, nips.KindRefusal)
 	if err != nil {
 		return err
 	}
@@ -136,23 +150,23 @@ func (m *Marketplace) replay(ctx context.Context, publish bool) error {
 		m.apply(evt)
 	}
 	for _, f := range missing {
-		if err := m.publishMatch(ctx, f); err != nil {
-			return fmt.Errorf("publish match left unpublished: %w", err)
+		if err := m.publishProposal(ctx, f); err != nil {
+			return fmt.Errorf("publish proposal left unpublished: %w", err)
 		}
 	}
-	m.log.Info("market replayed", "orders", len(orders), "evidence", len(evidence), "matches_published", len(missing))
+	m.log.Info("market replayed", "orders", len(orders), "evidence", len(evidence), "proposals_published", len(missing))
 	return nil
 }
 
-// publishedSessions returns the sessions of relay matches already stored for
-// the bids a replayed event filled.
+// publishedSessions returns the sessions of the relay's proposals already
+// stored for the bids a replayed event filled.
 func (m *Marketplace) publishedSessions(ctx context.Context, _ string, fills []market.Fill) (map[string]bool, error) {
 	bids := make([]string, 0, len(fills))
 	for _, f := range fills {
 		bids = append(bids, f.BidID)
 	}
 	ch, err := m.r.Store().QueryEvents(ctx, nostr.Filter{
-		Kinds:   []int{nips.KindMatch},
+		Kinds:   []int{nips.KindProposal},
 		Authors: []string{m.r.PublicKey()},
 		Tags:    nostr.TagMap{"e": bids},
 	})
@@ -161,8 +175,8 @@ func (m *Marketplace) publishedSessions(ctx context.Context, _ string, fills []m
 	}
 	out := map[string]bool{}
 	for evt := range ch {
-		if match, err := nips.ParseMatch(evt); err == nil {
-			out[match.Session] = true
+		if p, err := nips.ParseProposal(evt); err == nil {
+			out[p.Session] = true
 		}
 	}
 	return out, nil

@@ -1,0 +1,216 @@
+package buyer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/agentd/provider"
+	"github.com/sovmesh/sovmesh/nips"
+)
+
+// openEvents bounds the proposals, refusals and matches of one open bid
+// waiting to be read; a flood beyond it is dropped.
+const openEvents = 256
+
+// OpenBid publishes an open bid for r (no offer named) and opens a session
+// on one of the matches providers sign for it. The relays' engines propose
+// the bid to offers (kind 8468); each offer's provider confirms with its
+// match (the session's only match) or refuses (kind 8469). OpenBid waits
+// for a first match, then for every proposal it saw to be confirmed or
+// refused (MatchTimeout bounds the whole wait), and takes the best match by
+// its own ranking: price, trust as the buyer computes it, and the latency
+// it measures. It then deletes the bid (NIP-09) so no relay proposes it
+// again; the matches it did not take lapse unpaid.
+func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration uint64, model string) (*Session, error) {
+	bid := nips.Bid{
+		Resource: r, MaxPrices: b.cfg.Ceilings[r], Quantity: quantity, Duration: duration,
+		Payments: []nips.Payment{b.payment()}, Model: model,
+		Expiration: nostr.Timestamp(time.Now().Add(10 * time.Minute).Unix()),
+	}
+	// Publish first (a relay may charge a fee, which changes the id); the
+	// subscription then finds what is already stored.
+	ev, err := b.n.Publish(ctx, bid.ToEvent(nostr.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("buyer: publish open bid: %w", err)
+	}
+	bid.EventID, bid.Pubkey = ev.ID, ev.PubKey
+	sctx, cancel := context.WithTimeout(ctx, b.cfg.MatchTimeout)
+	defer cancel()
+	evs := make(chan *nostr.Event, openEvents)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.n.Relays.Subscribe(sctx, nostr.Filters{{Kinds: []int{nips.KindProposal, nips.KindMatch, nips.KindRefusal}, Tags: nostr.TagMap{"e": {ev.ID}}}},
+			func(ev *nostr.Event) {
+				select {
+				case evs <- ev:
+				default:
+				}
+			}, nil)
+	}()
+	matches := b.collect(sctx, bid, evs)
+	defer b.cancelBid(ctx, bid)
+	if len(matches) == 0 {
+		return nil, fmt.Errorf("%w: no provider confirmed open bid %s", ErrNoMatch, ev.ID)
+	}
+	return b.takeBest(ctx, bid, matches)
+}
+
+// collect reads the proposals, refusals and matches of bid until it holds
+// a match and no proposal it saw is unanswered, or ctx ends. It returns
+// the providers' matches, one per session.
+func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Event) []nips.Match {
+	pending := map[string]string{} // session -> provider of proposals unanswered
+	matched := map[string]nips.Match{}
+	for len(matched) == 0 || len(pending) > 0 {
+		var ev *nostr.Event
+		select {
+		case ev = <-evs:
+		case <-ctx.Done():
+			return mapValues(matched)
+		}
+		if ok, _ := ev.CheckSignature(); !ok {
+			continue
+		}
+		switch ev.Kind {
+		case nips.KindProposal:
+			p, err := nips.ParseProposal(ev)
+			if err != nil || p.Bid != bid.EventID || p.Buyer != bid.Pubkey {
+				continue
+			}
+			if _, ok := matched[p.Session]; !ok {
+				pending[p.Session] = p.Provider
+			}
+		case nips.KindMatch:
+			m, err := nips.ParseMatch(ev) // signed by the provider, with a payment request
+			if err != nil || m.Bid != bid.EventID || m.Buyer != bid.Pubkey {
+				continue
+			}
+			if _, ok := matched[m.Session]; !ok {
+				matched[m.Session] = m
+			}
+			delete(pending, m.Session)
+		case nips.KindRefusal:
+			r, err := nips.ParseRefusal(ev)
+			if err != nil || r.Bid != bid.EventID || pending[r.Session] != r.Pubkey {
+				continue
+			}
+			delete(pending, r.Session)
+		}
+	}
+	return mapValues(matched)
+}
+
+func mapValues(m map[string]nips.Match) []nips.Match {
+	out := make([]nips.Match, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// takeBest ranks the providers' matches with the buyer's own view (see
+// score: price, trust from our seeds, measured latency, past failures) and
+// opens a session on the best one that checks out.
+func (b *Buyer) takeBest(ctx context.Context, bid nips.Bid, matches []nips.Match) (*Session, error) {
+	scores := b.trust(ctx)
+	stats, _ := b.n.DB.Providers(ctx)
+	var best *Candidate
+	var bestMatch nips.Match
+	var errs []error
+	for _, m := range matches {
+		o, err := b.matchedOffer(ctx, m)
+		if err == nil {
+			err = b.checkMatch(m, bid, o)
+		}
+		if err == nil && b.isDead(o) {
+			err = fmt.Errorf("%w: %s stopped answering", ErrNoMatch, o.Pubkey)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		lat, pid, err := b.probe(ctx, o)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s unreachable: %v", ErrNoMatch, o.Pubkey, err))
+			continue
+		}
+		c := Candidate{Offer: o, Trust: scores.Rank(o.Pubkey), Latency: lat, Peer: pid}
+		c.Score = score(m.Prices.Sum(), c.Trust, lat, stats[o.Pubkey])
+		if best == nil || c.Score < best.Score || (c.Score == best.Score && o.Pubkey < best.Offer.Pubkey) {
+			best, bestMatch = &c, m
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("%w: no confirmed match checks out: %v", ErrNoMatch, errs)
+	}
+	return b.record(ctx, bestMatch, best.Offer, best.Peer, best.Latency)
+}
+
+// matchedOffer reads the offer a provider's match names.
+func (b *Buyer) matchedOffer(ctx context.Context, m nips.Match) (nips.Offer, error) {
+	pk, d, err := nips.ParseOfferAddress(m.Offer)
+	if err != nil || pk != m.Provider {
+		return nips.Offer{}, fmt.Errorf("%w: match names an offer of someone else", ErrNoMatch)
+	}
+	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindOffer}, Authors: []string{pk}, Tags: nostr.TagMap{"d": {d}}})
+	if err != nil || len(evs) == 0 {
+		return nips.Offer{}, fmt.Errorf("%w: the matched offer is gone", ErrNoMatch)
+	}
+	var o nips.Offer
+	for _, ev := range evs {
+		if ok, _ := ev.CheckSignature(); !ok {
+			continue
+		}
+		if x, err := nips.ParseOffer(ev); err == nil && x.CreatedAt >= o.CreatedAt {
+			o = x
+		}
+	}
+	if o.Pubkey == "" {
+		return nips.Offer{}, fmt.Errorf("%w: the matched offer does not parse", ErrNoMatch)
+	}
+	return o, nil
+}
+
+// cancelBid deletes an open bid (NIP-09): what the relays did not propose
+// yet is not proposed.
+func (b *Buyer) cancelBid(ctx context.Context, bid nips.Bid) {
+	del := nostr.Event{Kind: nostr.KindDeletion, CreatedAt: nostr.Now(),
+		Tags: nostr.Tags{{"e", bid.EventID}, {"k", fmt.Sprint(nips.KindBid)}}}
+	if _, err := b.n.Publish(context.WithoutCancel(ctx), del); err != nil {
+		b.log.Info("open bid not deleted", "bid", bid.EventID, "err", err)
+	}
+}
+
+// openCandidates is candidates with open bids (Config.OpenBids): the
+// provider of the open session for r, or of a new one the market matched.
+func (b *Buyer) openCandidates(ctx context.Context, r nips.Resource, model string) ([]Candidate, error) {
+	b.mu.Lock()
+	for _, s := range b.sessions {
+		if s.Offer.Resource == r && (model == "" || contains(s.Offer.Models, model)) &&
+			time.Until(time.Unix(int64(s.Match.Expiration), 0)) > time.Minute {
+			b.mu.Unlock()
+			return []Candidate{{Offer: s.Offer, Peer: s.Peer, Latency: s.Latency}}, nil
+		}
+	}
+	b.mu.Unlock()
+	quantity := b.cfg.BandwidthMiB
+	if r == nips.Inference {
+		quantity = provider.DefaultMaxTokens + 1024
+	}
+	s, err := b.OpenBid(ctx, r, quantity, 0, model)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.sessions[s.Provider+"/"+string(r)] = s
+	b.mu.Unlock()
+	return []Candidate{{Offer: s.Offer, Peer: s.Peer, Latency: s.Latency}}, nil
+}

@@ -1,0 +1,175 @@
+package market
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+	"github.com/sovmesh/sovmesh/nips"
+)
+
+// proposal is a fill awaiting its provider's match or refusal.
+type proposal struct {
+	f  Fill
+	be *bidEntry
+	oe *offerEntry
+}
+
+// elsewhereFill is what providers confirmed of a bid the book has not seen.
+type elsewhereFill struct {
+	quantity uint64
+	until    nostr.Timestamp
+}
+
+// Pending returns the number of proposals awaiting their provider.
+func (b *Book) Pending() int { return len(b.proposals) }
+
+// Capacity returns the capacity of the offer at addr left in the book (not
+// proposed), and whether the offer is in the book.
+func (b *Book) Capacity(addr string) (uint64, bool) {
+	oe, ok := b.byAddr[addr]
+	if !ok {
+		return 0, false
+	}
+	return oe.capacity, true
+}
+
+// Confirm applies a provider's match. For one of the book's proposals
+// (same session, bid, offer and provider) the proposal becomes final: what
+// it took stays out of the bid and the offer, except any quantity the
+// provider did not confirm, which returns and is proposed to other offers. For a bid
+// in the book that no proposal of ours names, from the provider of an offer
+// in the book at prices within the bid's ceiling, the provider sold it
+// through another relay: the quantity leaves the bid and the offer. It
+// returns the new proposals made.
+func (b *Book) Confirm(m nips.Match, now time.Time) []Fill {
+	if m.Pubkey != m.Provider {
+		return nil // only the provider confirms
+	}
+	if _, done := b.settled[m.Session]; done {
+		return nil
+	}
+	settle := max(m.Expiration, ts(now)) + nips.MaxProposalTTL
+	if p, ok := b.proposals[m.Session]; ok {
+		f := p.f
+		if f.BidID != m.Bid || f.Offer != m.Offer || f.Provider != m.Provider || f.Buyer != m.Buyer {
+			return nil
+		}
+		delete(b.proposals, m.Session)
+		b.settled[m.Session] = settle
+		p.be.pending--
+		if m.Quantity >= f.Quantity {
+			return nil
+		}
+		// The provider gives this bid no more: the rest goes elsewhere.
+		return b.release(p, f.Quantity-m.Quantity, true, now)
+	}
+	// A match no proposal of ours names counts only for an offer in the
+	// book: a key with no offer cannot take quantity out of others' bids.
+	oe, offered := b.byAddr[m.Offer]
+	if !offered || oe.o.Pubkey != m.Pubkey {
+		return nil
+	}
+	be, ok := b.byID[m.Bid]
+	if ok && !oe.o.Prices.Within(be.b.MaxPrices) {
+		return nil // not a fill this bid allows
+	}
+	b.settled[m.Session] = settle
+	oe.capacity -= min(m.Quantity, oe.capacity)
+	if oe.capacity < oe.o.MinQuantity {
+		b.removeOffer(oe)
+	}
+	if !ok {
+		if _, seen := b.gone[m.Bid]; !seen {
+			e := b.elsewhere[m.Bid]
+			b.elsewhere[m.Bid] = elsewhereFill{quantity: e.quantity + m.Quantity, until: m.CreatedAt + nips.MaxBidTTL}
+		}
+		return nil
+	}
+	be.remaining -= min(m.Quantity, be.remaining)
+	if b.bidDone(be) {
+		b.removeBid(be)
+	}
+	return nil
+}
+
+// Refuse applies the refusal of the proposal of session by provider: the
+// bid and the offer's capacity return to the book, and the bid is
+// proposed to the next offers (not to this one again). It returns the new
+// proposals made, and whether session named a proposal of provider's.
+func (b *Book) Refuse(session, provider string, now time.Time) ([]Fill, bool) {
+	p, ok := b.proposals[session]
+	if !ok || p.f.Provider != provider {
+		return nil, false
+	}
+	delete(b.proposals, session)
+	b.settled[session] = ts(now) + nips.MaxProposalTTL
+	p.be.pending--
+	return b.release(p, p.f.Quantity, true, now), true
+}
+
+// Lapse treats the proposals whose expiration has passed as refused. It
+// returns the new proposals made.
+func (b *Book) Lapse(now time.Time) []Fill {
+	var lapsed []*proposal
+	for _, p := range b.proposals {
+		if !p.f.Expires.After(now) {
+			lapsed = append(lapsed, p)
+		}
+	}
+	// In the order they were made, so replicas lapse alike.
+	slices.SortFunc(lapsed, func(x, y *proposal) int {
+		return cmp.Or(x.f.Expires.Compare(y.f.Expires), cmp.Compare(x.f.Session, y.f.Session))
+	})
+	var out []Fill
+	for _, p := range lapsed {
+		f, _ := b.Refuse(p.f.Session, p.f.Provider, now)
+		out = append(out, f...)
+	}
+	return out
+}
+
+// release returns q of proposal p to its bid and offer; with tried, the
+// offer is not proposed this bid again. It proposes the bid anew unless it
+// was cancelled or expired, and the offer to the resting bids.
+func (b *Book) release(p *proposal, q uint64, tried bool, now time.Time) []Fill {
+	be, oe := p.be, p.oe
+	if tried {
+		if be.tried == nil {
+			be.tried = make(map[string]bool)
+		}
+		be.tried[oe.addr] = true
+	}
+	offerBack := !oe.closed && oe.o.Expiration > ts(now)
+	if offerBack {
+		oe.capacity += q
+		if b.byAddr[oe.addr] != oe && oe.capacity >= oe.o.MinQuantity {
+			b.byAddr[oe.addr] = oe
+			i, _ := slices.BinarySearchFunc(b.offers, oe, offerLess)
+			b.offers = slices.Insert(b.offers, i, oe)
+		}
+	}
+	var fills []Fill
+	if !be.closed && be.b.Expiration > ts(now) {
+		be.remaining += q
+		fills = b.matchBid(be, now)
+	}
+	if offerBack && b.byAddr[oe.addr] == oe {
+		fills = append(fills, b.matchOffer(oe, now)...)
+	}
+	return fills
+}
+
+// closeProposed applies the cancellation of a bid that is not resting
+// because all of it is proposed: what its proposals return is not booked
+// again. It reports whether id named such a bid of pubkey's.
+func (b *Book) closeProposed(id, pubkey string) bool {
+	for _, p := range b.proposals {
+		if p.be.b.EventID == id && p.be.b.Pubkey == pubkey {
+			p.be.closed = true
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,108 @@
+package marketplace_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/nips/nipstest"
+	"github.com/sovmesh/sovmesh/relay/marketplace"
+)
+
+// TestProposalRefusedOrLapsedReturnsBidAndCapacity: the relay's fill of an
+// open bid is a proposal that holds the offer's capacity; when the provider
+// refuses it, or lets it lapse (on the market's clock), the capacity returns
+// to the offer and the bid is proposed to the next offer, whose provider's
+// match confirms it for good: one match, signed by the provider.
+func TestProposalRefusedOrLapsedReturnsBidAndCapacity(t *testing.T) {
+	tests := []struct {
+		name string
+		// decline makes the cheap provider's proposal fail.
+		decline func(t *testing.T, tm testMarket, rl *nostr.Relay, p nips.Proposal, sk string, clock *atomic.Int64)
+	}{
+		{"refused", func(t *testing.T, tm testMarket, rl *nostr.Relay, p nips.Proposal, sk string, _ *atomic.Int64) {
+			r := nips.Refusal{Proposal: p.EventID, Bid: p.Bid, Relay: tm.PublicKey(), Session: p.Session, Reason: "full", Expiration: nostr.Now() + 60}
+			if err := rl.Publish(t.Context(), *sign(t, r.ToEvent(nostr.Now()), sk)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"lapsed", func(_ *testing.T, _ testMarket, _ *nostr.Relay, _ nips.Proposal, _ string, clock *atomic.Int64) {
+			clock.Add(int64(2 * time.Minute)) // past the proposal TTL; the next lapse tick sees it
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var skew atomic.Int64
+			tm := start(t, func(c *marketplace.Config) {
+				c.ExpireInterval = 20 * time.Millisecond
+				c.Clock = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+			}, nil)
+			cheapSK, dearSK, buyer := nostr.GeneratePrivateKey(), nostr.GeneratePrivateKey(), nostr.GeneratePrivateKey()
+			buyerPK, _ := nostr.GetPublicKey(buyer)
+			dearPK, _ := nostr.GetPublicKey(dearSK)
+			rl := connect(t, tm.URL)
+			cheap, dear := offer(t, cheapSK, "cheap", 40, "dr5rs"), offer(t, dearSK, "dear", 70, "dr5rs")
+			for _, o := range []*nostr.Event{cheap, dear} {
+				if err := rl.Publish(t.Context(), *o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cheapAddr, dearAddr := "38460:"+cheap.PubKey+":cheap", "38460:"+dearPK+":dear"
+			full := nipstest.BandwidthOffer().Capacity
+			sub, err := rl.Subscribe(t.Context(), nostr.Filters{{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"p": {buyerPK}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-sub.EndOfStoredEvents
+			bid := openBid(t, buyer, 1024, 80)
+			if err := rl.Publish(t.Context(), *bid); err != nil {
+				t.Fatal(err)
+			}
+			first, err := nips.ParseProposal(next(t, sub))
+			if err != nil || first.Offer != cheapAddr {
+				t.Fatalf("first proposal %+v (%v), want the cheap offer", first, err)
+			}
+			if c, _ := tm.m.Capacity(nips.Bandwidth, cheapAddr); c != full-1024 {
+				t.Fatalf("cheap capacity %d while proposed, want %d", c, full-1024)
+			}
+
+			tc.decline(t, tm, rl, first, cheapSK, &skew)
+			second, err := nips.ParseProposal(next(t, sub))
+			if err != nil || second.Offer != dearAddr || second.Bid != bid.ID || second.Quantity != 1024 || second.Session == first.Session {
+				t.Fatalf("second proposal %+v (%v), want the bid on the dear offer", second, err)
+			}
+			if c, _ := tm.m.Capacity(nips.Bandwidth, cheapAddr); c != full {
+				t.Fatalf("cheap capacity %d after the proposal failed, want all %d back", c, full)
+			}
+
+			// The dear provider confirms with its match: the bid is filled.
+			m := second.Confirm(nipstest.ExampleEvents()["match.json"].Tags.Find("payment_request")[1], nostr.Now()+600)
+			if err := rl.Publish(t.Context(), *sign(t, m.ToEvent(nostr.Now()), dearSK)); err != nil {
+				t.Fatal(err)
+			}
+			// A later bid, applied after the match (one queue, in order),
+			// takes the cheap offer: the confirmed bid is not proposed again.
+			later := openBid(t, buyer, 10, 80)
+			if err := rl.Publish(t.Context(), *later); err != nil {
+				t.Fatal(err)
+			}
+			third, err := nips.ParseProposal(next(t, sub))
+			if err != nil || third.Bid != later.ID || third.Offer != cheapAddr {
+				t.Fatalf("third proposal %+v (%v), want the later bid on the cheap offer", third, err)
+			}
+			if n := tm.m.Pending(); n != 1 {
+				t.Fatalf("%d proposals pending, want only the later bid's", n)
+			}
+			if c, _ := tm.m.Capacity(nips.Bandwidth, dearAddr); c != full-1024 {
+				t.Fatalf("dear capacity %d after the match, want %d", c, full-1024)
+			}
+			matches, err := rl.QuerySync(t.Context(), nostr.Filter{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {bid.ID}}})
+			if err != nil || len(matches) != 1 || matches[0].PubKey != dearPK {
+				t.Fatalf("%d matches for the bid (%v), want the dear provider's only", len(matches), err)
+			}
+		})
+	}
+}
