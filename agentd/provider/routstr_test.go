@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ type routstrEnv struct {
 	announce *nostr.Event
 	model    *agentdtest.Proxy
 	http     *http.Client
+	stop     func() // stops the provider (it withdraws its offers)
 }
 
 var routstrWords = []string{"one", "two", "three", "four", "five"}
@@ -61,8 +63,9 @@ func startRoutstr(t *testing.T) *routstrEnv {
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = prov.Run(rctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	e := &routstrEnv{p: pn, b: bn, prov: prov, model: model, http: &http.Client{Timeout: 30 * time.Second}}
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	e := &routstrEnv{p: pn, b: bn, prov: prov, model: model, http: &http.Client{Timeout: 30 * time.Second}, stop: stop}
 	select {
 	case e.announce = <-got:
 	case <-time.After(60 * time.Second):
@@ -337,6 +340,14 @@ func TestRoutstr(t *testing.T) {
 		tot, err := e.p.DB.LedgerByResource(ctx, string(nips.Inference))
 		if err != nil || tot.Net() != earned {
 			t.Fatalf("provider ledger %+v (net %d), wallet %d: %v", tot, tot.Net(), earned, err)
+		}
+	})
+
+	t.Run("withdrawn with the offer", func(t *testing.T) {
+		e.stop()
+		evs, err := e.b.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindRoutstr, nips.KindOffer}, Authors: []string{e.p.Key.Pubkey}})
+		if err != nil || len(evs) != 0 {
+			t.Fatalf("%d offers or announcements left after the provider stopped: %v", len(evs), err)
 		}
 	})
 }
