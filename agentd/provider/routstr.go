@@ -68,9 +68,12 @@ func (p *Provider) RoutstrAddr() string {
 func (p *Provider) serveRoutstr(ctx context.Context, ln net.Listener) {
 	log := p.log.With("service", "routstr")
 	log.Info("routstr serving", "addr", ln.Addr().String())
+	// Paid requests beyond twice what the model serves at once wait for
+	// none: they get 429 before their token is looked at.
+	rs := &routstrServer{p: p, busy: make(chan struct{}, 2*p.cfg.Inference.MaxConcurrent)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/models", p.routstrModels)
-	mux.HandleFunc("POST /v1/chat/completions", p.routstrChat)
+	mux.HandleFunc("GET /v1/models", rs.models)
+	mux.HandleFunc("POST /v1/chat/completions", rs.chat)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: routstrTimeout, IdleTimeout: time.Minute, MaxHeaderBytes: 256 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug), BaseContext: func(net.Listener) context.Context { return ctx }}
 	done := make(chan struct{})
@@ -89,6 +92,12 @@ func (p *Provider) serveRoutstr(ctx context.Context, ln net.Listener) {
 	<-done
 }
 
+// routstrServer serves a provider's Routstr endpoint.
+type routstrServer struct {
+	p    *Provider
+	busy chan struct{} // requests being served
+}
+
 // routstrError answers an OpenAI-style error object; extra fields join it.
 func routstrError(w http.ResponseWriter, status int, typ, msg string, extra map[string]any) {
 	e := map[string]any{"message": msg, "type": typ, "code": typ}
@@ -103,7 +112,8 @@ func routstrError(w http.ResponseWriter, status int, typ, msg string, extra map[
 // routstrModels lists the models with their prices: msats per 1M prompt
 // and completion tokens (the offer's units), and Routstr's sats_pricing
 // (sats per token). Free.
-func (p *Provider) routstrModels(w http.ResponseWriter, r *http.Request) {
+func (rs *routstrServer) models(w http.ResponseWriter, r *http.Request) {
+	p := rs.p
 	prices := p.prices(nips.Inference)
 	in, _ := prices.Of(nips.UnitMInputTokens)
 	out, _ := prices.Of(nips.UnitMOutputTokens)
@@ -176,7 +186,16 @@ func parseRoutstrRequest(raw []byte, models []string, prices nips.Prices) (routs
 	return q, nil
 }
 
-func (p *Provider) routstrChat(w http.ResponseWriter, r *http.Request) {
+func (rs *routstrServer) chat(w http.ResponseWriter, r *http.Request) {
+	p := rs.p
+	select {
+	case rs.busy <- struct{}{}:
+		defer func() { <-rs.busy }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		routstrError(w, http.StatusTooManyRequests, "rate_limited", "the model is busy; retry", nil)
+		return
+	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, routstrMaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError

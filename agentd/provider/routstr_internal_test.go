@@ -2,6 +2,8 @@ package provider
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/sovmesh/sovmesh/nips"
@@ -27,4 +29,18 @@ func FuzzRoutstrRequest(f *testing.F) {
 			t.Fatalf("token %q from %q", tok, auth)
 		}
 	})
+}
+
+// TestRoutstrBusy: a paid request beyond what the endpoint serves at once
+// gets 429 with Retry-After, before its token is looked at.
+func TestRoutstrBusy(t *testing.T) {
+	rs := &routstrServer{busy: make(chan struct{}, 1)}
+	rs.busy <- struct{}{}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(`{}`))
+	r.Header.Set("X-Cashu", "cashuBxyz")
+	rs.chat(w, r)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "rate_limited") {
+		t.Fatalf("%d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
 }
