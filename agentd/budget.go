@@ -57,6 +57,18 @@ func (b bothBudgets) Reserve(ctx context.Context, counterparty string, sats uint
 	}, nil
 }
 
+// OwnerAuthorization returns the owner's spending authorization payments
+// are now checked against and the sats spent under it today. ok is false
+// when no budget owner is configured; err wraps budget.ErrNoBudget when
+// owners are and none of their authorizations is in force.
+func (n *Node) OwnerAuthorization(ctx context.Context) (a budget.Authorization, spentToday uint64, ok bool, err error) {
+	if n.guard == nil {
+		return a, 0, false, nil
+	}
+	a, spentToday, err = n.guard.Current(ctx)
+	return a, spentToday, true, err
+}
+
 // LoadAuthorizations reads the owners' spending authorizations for this
 // agent (and their NIP-09 revocations) from the relays into the guard.
 // It returns how many are in force.

@@ -2,12 +2,13 @@ package agentd_test
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sovmesh/sovmesh/internal/npmtest"
 
 	"github.com/nbd-wtf/go-nostr"
 
@@ -38,16 +39,7 @@ type nip60View struct {
 func readNIP60(t *testing.T, relayURL string, nd *agentd.Node) nip60View {
 	t.Helper()
 	dir := filepath.Join("testdata", "nip60")
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "applesauce-wallet"))
-	}
-	if err != nil {
-		if os.Getenv("SOVMESH_REQUIRE_NPM") != "" {
-			t.Fatalf("applesauce-wallet is not installed (npm ci in %s): %v", dir, err)
-		}
-		t.Skipf("applesauce-wallet is not installed (run npm ci in %s): %v", dir, err)
-	}
+	node := npmtest.Node(t, dir, "applesauce-wallet")
 	r, err := nostr.RelayConnect(t.Context(), relayURL)
 	if err != nil {
 		t.Fatal(err)

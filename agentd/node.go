@@ -13,7 +13,10 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/sovmesh/sovmesh/agentd/keystore"
+	"github.com/sovmesh/sovmesh/agentd/lan"
 	"github.com/sovmesh/sovmesh/agentd/relays"
 	"github.com/sovmesh/sovmesh/agentd/safebox"
 	"github.com/sovmesh/sovmesh/agentd/state"
@@ -79,6 +82,11 @@ type Config struct {
 	// (cashu.Config.StepHook): agentd sets it from SOVMESH_CRASH_AT
 	// (internal/crashat).
 	StepHook func(step string) error
+	// MDNS finds peers on the LAN (multicast DNS, service MDNSService,
+	// default transport.DefaultMDNSService) and trades with them with no
+	// relay (agentd/lan).
+	MDNS        bool
+	MDNSService string
 	// StreamTimeout, PayTimeout: transport timeouts (0: defaults).
 	StreamTimeout, PayTimeout time.Duration
 	// Logger; nil discards.
@@ -90,9 +98,10 @@ const DefaultRelayTopUp = 50
 
 // DefaultConfig returns the defaults: data in ./sovmesh-agent, the local
 // relay ws://127.0.0.1:7447, no mint (set one), libp2p on all interfaces,
-// a budget of 10,000 sats per day and 2,000 per counterparty.
+// a budget of 10,000 sats per day and 2,000 per counterparty, mDNS on.
 func DefaultConfig() Config {
 	return Config{
+		MDNS:                  true,
 		DataDir:               "sovmesh-agent",
 		Relays:                []string{"ws://127.0.0.1:7447"},
 		ListenAddrs:           append([]string(nil), transport.DefaultListenAddrs...),
@@ -141,6 +150,8 @@ type Node struct {
 	Budget  *state.Budget
 	// Host is the libp2p host, nil until StartHost.
 	Host *transport.Host
+	// LAN is the market on the LAN (Config.MDNS), nil without mDNS.
+	LAN  *lan.Exchange
 	lock *datadir.Lock // nil when ReadOnly
 	// Created reports that Open generated a new key (first start).
 	Created bool
@@ -197,6 +208,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}()
 	if n.Relays, err = relays.New(cfg.Relays, n.Log); err != nil {
 		return nil, err
+	}
+	if cfg.MDNS {
+		n.LAN = lan.New(key.Pubkey, n.Log)
+		n.Relays.SetLocal(n.LAN)
 	}
 	if n.Journal, err = journal.Open(ctx, filepath.Join(cfg.DataDir, "pay.db")); err != nil {
 		return nil, fmt.Errorf("agentd: payment journal: %w", err)
@@ -255,7 +270,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			_, _ = n.ReclaimStale(ctx)
 		}
 	}
-	if n.Box, err = safebox.New(key.Secret, n.Relays); err != nil {
+	if n.Box, err = safebox.New(key.Secret, outboxPublisher{n}); err != nil {
 		return nil, err
 	}
 	n.Box.SetLocal(n.DB)
@@ -290,15 +305,28 @@ func (n *Node) StartHost(ctx context.Context) error {
 	if n.Host != nil {
 		return nil
 	}
-	h, err := transport.New(ctx,
+	opts := []transport.Option{
 		transport.WithNostrSecret(n.Key.Secret),
 		transport.WithListenAddrs(n.Config.ListenAddrs...),
 		transport.WithTimeouts(n.Config.StreamTimeout, 0, n.Config.PayTimeout),
-		transport.WithLogger(n.Log))
+		transport.WithLogger(n.Log),
+	}
+	if n.LAN != nil {
+		ex := n.LAN
+		opts = append(opts, transport.WithMDNS(n.Config.MDNSService, func(pi peer.AddrInfo) {
+			n.Log.Info("lan peer found", "peer", pi.ID)
+			ex.PeerFound()
+		}))
+	}
+	h, err := transport.New(ctx, opts...)
 	if err != nil {
 		return fmt.Errorf("agentd: transport: %w", err)
 	}
 	n.Host = h
+	if n.LAN != nil {
+		h.ServeLAN(n.LAN)
+		n.LAN.Attach(h)
+	}
 	n.Log.Info("libp2p host started", "listen", fmt.Sprint(h.LibP2P().Network().ListenAddresses()))
 	return nil
 }
@@ -314,7 +342,7 @@ func (n *Node) Publish(ctx context.Context, ev nostr.Event) (nostr.Event, error)
 	if err := n.Sign(&ev); err != nil {
 		return ev, fmt.Errorf("agentd: sign: %w", err)
 	}
-	err := n.Relays.Publish(ctx, ev)
+	err := n.PublishSigned(ctx, ev)
 	if err == nil || !strings.Contains(err.Error(), "payment-required") {
 		return ev, err
 	}

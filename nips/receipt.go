@@ -24,11 +24,14 @@ const MaxContentIDs = 256
 // paid and returns the signature, the provider adds it and signs the event.
 // Only a countersigned receipt with Paid > 0 counts towards trust.
 type Receipt struct {
-	Session    string // session tag: the match's session id
-	Match      string // e tag with marker "match": the match's event id
-	Buyer      string // p tag
-	Resource   Resource
-	Delivered  uint64 // units delivered (MiB, GiB for the duration, tokens)
+	Session   string // session tag: the match's session id
+	Match     string // e tag with marker "match": the match's event id
+	Buyer     string // p tag
+	Resource  Resource
+	Delivered uint64 // units delivered (MiB, GiB for the duration, tokens)
+	// Bytes is the exact size behind Delivered for storage and bandwidth,
+	// which round up to whole GiB and MiB (optional; 0: not given).
+	Bytes      uint64
 	Paid       uint64 // millisats received
 	Payment    Payment
 	ContentIDs []string // x tags: sha256 of stored objects (storage)
@@ -51,6 +54,9 @@ func (r Receipt) ToEvent(createdAt nostr.Timestamp) nostr.Event {
 		{"delivered", utoa(r.Delivered)},
 		{"paid", utoa(r.Paid)},
 		r.Payment.Tag(),
+	}
+	if r.Bytes > 0 {
+		tags = append(tags, nostr.Tag{"bytes", utoa(r.Bytes)})
 	}
 	for _, x := range r.ContentIDs {
 		tags = append(tags, nostr.Tag{"x", x})
@@ -163,6 +169,12 @@ func ParseReceipt(evt *nostr.Event) (Receipt, error) {
 					r.Delivered, err = p.uint(tag, 1, 0, MaxQuantity)
 				}
 			}
+		case "bytes":
+			if err = p.once("bytes"); err == nil {
+				if err = p.want(tag, 2, `["bytes", size]`); err == nil {
+					r.Bytes, err = p.uint(tag, 1, 1, 1<<62)
+				}
+			}
 		case "paid":
 			if err = p.once("paid"); err == nil {
 				if err = p.want(tag, 2, `["paid", msat]`); err == nil {
@@ -206,6 +218,15 @@ func ParseReceipt(evt *nostr.Event) (Receipt, error) {
 	}
 	if r.Buyer == evt.PubKey {
 		return Receipt{}, perr(p.typ, "p", ErrBadValue, "the buyer is the provider")
+	}
+	if r.Bytes > 0 {
+		unit := map[Resource]uint64{Storage: 1 << 30, Bandwidth: 1 << 20}[r.Resource]
+		switch {
+		case unit == 0:
+			return Receipt{}, perr(p.typ, "bytes", ErrBadValue, "only storage and bandwidth receipts give bytes")
+		case (r.Bytes+unit-1)/unit != r.Delivered:
+			return Receipt{}, perr(p.typ, "bytes", ErrBadValue, "%d bytes are not the %d delivered units rounded up", r.Bytes, r.Delivered)
+		}
 	}
 	if len(r.ContentIDs) > 0 && r.Resource != Storage {
 		return Receipt{}, perr(p.typ, "x", ErrBadValue, "only a storage receipt lists content ids")

@@ -7,6 +7,7 @@ package agentdtest
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,9 @@ func (n *Net) Config(name string) agentd.Config {
 	c.Mints = []string{n.Mint.URL()}
 	c.ListenAddrs = transport.LoopbackListenAddrs
 	c.KeyLogN = 4
+	// One LAN market per test net: nodes of other tests running at the
+	// same time are not found by mDNS.
+	c.MDNSService = fmt.Sprintf("sovmesh-%x", sha256.Sum256([]byte(n.Dir)))[:20]
 	c.Logger = Logger()
 	// Long enough for a loaded CI machine under -race, where a storage
 	// answer can wait seconds for another stream's payment to be swapped

@@ -12,13 +12,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sovmesh/sovmesh/internal/npmtest"
 
 	"github.com/nbd-wtf/go-nostr"
 
@@ -419,16 +420,7 @@ func TestBlossomRefusals(t *testing.T) {
 // SOVMESH_REQUIRE_NPM is set (as .ci/run sets it after npm ci).
 func TestBlossomClientSDK(t *testing.T) {
 	dir := filepath.Join("testdata", "blossomsdk")
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "blossom-client-sdk"))
-	}
-	if err != nil {
-		if os.Getenv("SOVMESH_REQUIRE_NPM") != "" {
-			t.Fatalf("blossom-client-sdk is not installed (npm ci in %s): %v", dir, err)
-		}
-		t.Skipf("blossom-client-sdk is not installed (run npm ci in %s): %v", dir, err)
-	}
+	node := npmtest.Node(t, dir, "blossom-client-sdk")
 	e := start(t)
 	size := uint64(len(strings.Repeat("hello from blossom-client-sdk ", 40)))
 	upPrice := market.ChargeSats(e.offer.Prices, e.offer.Retention, market.OpStore, size)

@@ -148,6 +148,9 @@ func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 		return nil, err
 	}
 	b := &Buyer{n: n, cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]deadMark{}}
+	if _, err := n.FlushOutbox(ctx); err != nil {
+		b.log.Info("queued events not published yet", "err", err)
+	}
 	if got, err := b.CollectChange(ctx); err == nil && got > 0 {
 		b.log.Info("change collected from the relays", "sats", got)
 	}

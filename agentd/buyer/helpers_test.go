@@ -168,5 +168,9 @@ func checkAttestations(t *testing.T, bn *agentd.Node, holders []*runningProvider
 		if r.Delivered == 0 || sess.Delivered != r.Delivered {
 			t.Fatalf("provider %s: receipt delivered %d units, the buyer recorded %d (provider session now %d)", pub, r.Delivered, sess.Delivered, ps.Delivered)
 		}
+		// The exact size it stored, of which Delivered is the GiB rounded up.
+		if _, _, stored, err := h.Node.DB.SessionChunks(ctx, sess.ID, 1); err != nil || stored == 0 || r.Bytes != stored {
+			t.Fatalf("provider %s: receipt gives %d bytes, the session stored %d (%v)", pub, r.Bytes, stored, err)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/transport"
@@ -211,7 +212,7 @@ func (b *Buyer) handleChat(w http.ResponseWriter, r *http.Request) {
 		code := http.StatusBadGateway
 		if errors.Is(err, ErrNoOffer) {
 			code = http.StatusNotFound
-		} else if errors.Is(err, state.ErrOverBudget) || errors.Is(err, cashu.ErrInsufficient) {
+		} else if walletRefused(err) {
 			code = http.StatusPaymentRequired
 		}
 		apiError(w, code, "market_error", err.Error())
@@ -242,6 +243,12 @@ func mustJSON(v any) []byte {
 	return b
 }
 
+// walletRefused reports whether err is our own wallet or budgets (local,
+// or the owner's authorization) refusing a payment.
+func walletRefused(err error) bool {
+	return errors.Is(err, cashu.ErrOverBudget) || errors.Is(err, cashu.ErrInsufficient) || errors.Is(err, budget.ErrNoBudget)
+}
+
 // errStall means the provider stopped sending mid-answer.
 var errStall = errors.New("buyer: provider stalled")
 
@@ -269,7 +276,8 @@ func (b *Buyer) Complete(ctx context.Context, fields map[string]json.RawMessage,
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || walletRefused(err) {
+			// Not the provider's fault: no other would fare better.
 			return err
 		}
 		errs = append(errs, err)

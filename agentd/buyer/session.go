@@ -105,7 +105,7 @@ func (b *Buyer) publishBid(ctx context.Context, bid nips.Bid, provider string) (
 	if err != nil {
 		return nostr.Event{}, err
 	}
-	if err := b.n.Relays.Publish(ctx, gw); err != nil {
+	if err := b.n.PublishSigned(ctx, gw); err != nil {
 		return nostr.Event{}, err
 	}
 	rumor := bid.ToEvent(now)

@@ -191,6 +191,9 @@ func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nip
 		Session: s.ID, Match: s.MatchID, Buyer: buyer, Resource: s.Resource,
 		Delivered: deliveredUnits(s.Resource, s.Delivered), Paid: s.PaidMsat, Payment: p.payments()[0],
 	}
+	if s.Resource == nips.Bandwidth {
+		r.Bytes = s.Delivered
+	}
 	if s.Resource == nips.Storage {
 		// What the session stored, in GiB (rounded up), and the stored
 		// objects when they fit in one receipt (see nips/receipt.md).
@@ -198,7 +201,7 @@ func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nip
 		if err != nil {
 			return nips.Receipt{}, err
 		}
-		r.Delivered = deliveredUnits(nips.Storage, bytes)
+		r.Delivered, r.Bytes = deliveredUnits(nips.Storage, bytes), bytes
 		if count <= nips.MaxContentIDs {
 			r.ContentIDs = ids
 		}
@@ -225,7 +228,9 @@ func (p *Provider) finishReceipt(ctx context.Context, ev *nostr.Event, r nips.Re
 	if _, err := nips.ParseReceipt(ev); err != nil {
 		return err
 	}
-	if err := p.n.Relays.Publish(ctx, *ev); err != nil {
+	// With no relay reachable (a LAN trade) the receipt waits in the
+	// outbox (agentd.Node.FlushOutbox).
+	if err := p.n.PublishSigned(ctx, *ev); err != nil {
 		return err
 	}
 	return p.n.DB.FinishSession(ctx, r.Session, "done", ev.ID)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 )
 
 // Pricing is a dynamic price: it rises with load and falls when idle,
@@ -62,6 +63,30 @@ func (p Pricing) Next(price uint64, load float64) uint64 {
 	return uint64(next)
 }
 
+// Move is a pricing step and why it went as it did.
+type Move struct {
+	At       time.Time
+	From, To uint64  // msat
+	Load     float64 // 0-1, the load it followed
+	Why      string  // e.g. "load 85% at or above 70%: raised 10%"
+}
+
+// why explains the step from price to next at load.
+func (p Pricing) why(price, next uint64, load float64) string {
+	pct := func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) }
+	switch {
+	case load >= p.High && next == price:
+		return fmt.Sprintf("load %s at or above %s, but already at the ceiling (%d msat)", pct(load), pct(p.High), p.Max)
+	case load >= p.High:
+		return fmt.Sprintf("load %s at or above %s: raised %s", pct(load), pct(p.High), pct(p.Up-1))
+	case load <= p.Low && next == price:
+		return fmt.Sprintf("load %s at or below %s, but already at the floor (%d msat)", pct(load), pct(p.Low), p.Min)
+	case load <= p.Low:
+		return fmt.Sprintf("load %s at or below %s: lowered %s", pct(load), pct(p.Low), pct(1-p.Down))
+	}
+	return fmt.Sprintf("load %s between %s and %s: held", pct(load), pct(p.Low), pct(p.High))
+}
+
 // meter tracks one resource's load and price.
 type meter struct {
 	mu      sync.Mutex
@@ -69,6 +94,8 @@ type meter struct {
 	price   uint64
 	active  int
 	limit   int // concurrent sessions at full load
+	// last is the last step; changed the last one that moved the price.
+	last, changed Move
 }
 
 func newMeter(p Pricing, limit int) *meter {
@@ -107,6 +134,18 @@ func (m *meter) adjust(load float64) (uint64, bool) {
 	defer m.mu.Unlock()
 	next := m.pricing.Next(m.price, load)
 	changed := next != m.price
+	m.last = Move{At: time.Now(), From: m.price, To: next, Load: load, Why: m.pricing.why(m.price, next, load)}
+	if changed {
+		m.changed = m.last
+	}
 	m.price = next
 	return next, changed
+}
+
+// moves returns the last step and the last that changed the price (zero
+// At: none yet).
+func (m *meter) moves() (last, changed Move) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last, m.changed
 }

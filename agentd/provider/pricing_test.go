@@ -51,3 +51,35 @@ func TestPricingBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestPricingWhy: each step says why the price went as it did, for the
+// dashboard.
+func TestPricingWhy(t *testing.T) {
+	p := DefaultPricing(1000)
+	tests := []struct {
+		name  string
+		price uint64
+		load  float64
+		want  string
+	}{
+		{"busy raises", 1000, 0.9, "load 90% at or above 70%: raised 10%"},
+		{"idle lowers", 1000, 0.1, "load 10% at or below 20%: lowered 5%"},
+		{"steady holds", 1000, 0.5, "load 50% between 20% and 70%: held"},
+		{"busy at the ceiling", 4000, 1, "load 100% at or above 70%, but already at the ceiling (4000 msat)"},
+		{"idle at the floor", 500, 0, "load 0% at or below 20%, but already at the floor (500 msat)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMeter(p, 4)
+			m.price = tc.price
+			m.adjust(tc.load)
+			last, changed := m.moves()
+			if last.Why != tc.want || last.From != tc.price || last.To != p.Next(tc.price, tc.load) {
+				t.Fatalf("step %+v, want %q", last, tc.want)
+			}
+			if moved := last.To != last.From; moved != !changed.At.IsZero() {
+				t.Fatalf("last change %+v after step %+v", changed, last)
+			}
+		})
+	}
+}

@@ -80,8 +80,8 @@ type Config struct {
 	// passed are deleted (default 10 min).
 	SweepInterval time.Duration
 	// SettleInterval is how often payments accepted while their mint could
-	// not be reached (agentd.Config.OfflineLimit) are swapped at the mint
-	// (default 30 s).
+	// not be reached (agentd.Config.OfflineLimit) are swapped at the mint,
+	// and events queued while no relay answered are published (default 30 s).
 	SettleInterval time.Duration
 	// Blossom is the listen address of a Blossom server (BUD-01/02/07) on
 	// the storage sold ("": none).

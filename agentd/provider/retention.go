@@ -60,15 +60,15 @@ func (r retainingStore) Delete(c chunk.CID, owner [32]byte) error {
 	return r.db.ForgetChunk(ctx, hex.EncodeToString(c[:]))
 }
 
-// SweepExpired deletes the chunks whose paid storage period has passed
-// and returns how many it deleted.
-func (p *Provider) SweepExpired(ctx context.Context) (int, error) {
+// SweepExpired deletes the chunks whose paid storage period ended before
+// now and returns how many it deleted.
+func (p *Provider) SweepExpired(ctx context.Context, now time.Time) (int, error) {
 	if p.store == nil {
 		return 0, nil
 	}
 	n := 0
 	for {
-		exp, err := p.n.DB.ExpiredChunks(ctx, time.Now(), 500)
+		exp, err := p.n.DB.ExpiredChunks(ctx, now, 500)
 		if err != nil || len(exp) == 0 {
 			return n, err
 		}
@@ -99,7 +99,7 @@ func (p *Provider) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n, err := p.SweepExpired(ctx); err != nil && ctx.Err() == nil {
+		if n, err := p.SweepExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			p.log.Warn("expired chunks not swept", "err", err)
 		} else if n > 0 {
 			p.log.Info("expired chunks deleted", "chunks", n)

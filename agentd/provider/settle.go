@@ -8,15 +8,19 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 )
 
-// settleLoop swaps the payments accepted offline, and ends the change
-// payments the buyers never redeemed (agentd.Node.ReclaimStale), every
-// SettleInterval, starting at once, until ctx ends.
+// settleLoop swaps the payments accepted offline, publishes the events
+// queued while no relay answered (agentd.Node.FlushOutbox), and ends the
+// change payments the buyers never redeemed (agentd.Node.ReclaimStale),
+// every SettleInterval, starting at once, until ctx ends.
 func (p *Provider) settleLoop(ctx context.Context) {
 	t := time.NewTicker(p.cfg.SettleInterval)
 	defer t.Stop()
 	last := time.Now()
 	for {
 		_, _ = p.SettleOffline(ctx)
+		if _, err := p.n.FlushOutbox(ctx); err != nil && ctx.Err() == nil {
+			p.log.Debug("queued events not published yet", "err", err)
+		}
 		if time.Since(last) >= p.n.Config.ReclaimGrace {
 			last = time.Now()
 			_, _ = p.n.ReclaimStale(ctx)

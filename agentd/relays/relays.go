@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,9 @@ var (
 	// ErrRelayDown means a relay's last dial failed and its backoff has
 	// not passed yet; it is not dialled again until it has.
 	ErrRelayDown = errors.New("relays: relay down, backing off")
+	// ErrUnreachable marks a relay that could not be connected to (as
+	// opposed to one that answered and refused).
+	ErrUnreachable = errors.New("unreachable")
 	// ErrClosed means the pool was closed.
 	ErrClosed = errors.New("relays: pool closed")
 )
@@ -73,7 +77,24 @@ type Pool struct {
 
 	mu    sync.Mutex
 	conns map[string]*conn
+
+	// local is a source of events besides the relays (agentd's LAN), nil
+	// if none; set before use.
+	local Local
 }
+
+// Local is a source of events besides the relays: agentd's LAN exchange
+// (agentd/lan). Its events are checked before it returns them.
+type Local interface {
+	// Query returns its events matching f; patient: nothing else answered,
+	// so it may wait a moment for peers to be found.
+	Query(ctx context.Context, f nostr.Filter, patient bool) []*nostr.Event
+	// Subscribe delivers its events matching filters until ctx ends.
+	Subscribe(ctx context.Context, filters nostr.Filters, fn func(*nostr.Event))
+}
+
+// SetLocal adds l to what Query and Subscribe read. Call it before use.
+func (p *Pool) SetLocal(l Local) { p.local = l }
 
 // conn is the state of one relay: its connection, the dial in flight, and
 // the backoff after failed dials. Guarded by Pool.mu.
@@ -131,7 +152,7 @@ func (p *Pool) relay(ctx context.Context, url string) (*nostr.Relay, error) {
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("relays: connect %s: %w", url, context.Cause(ctx))
+			return nil, fmt.Errorf("relays: connect %s: %w (%w)", url, context.Cause(ctx), ErrUnreachable)
 		}
 		p.mu.Lock()
 		if c.dialing == nil && (c.r == nil || !c.r.IsConnected()) && c.lastErr != nil {
@@ -167,7 +188,7 @@ func (p *Pool) relay(ctx context.Context, url string) (*nostr.Relay, error) {
 		err = ErrClosed
 	}
 	if err != nil {
-		c.lastErr = fmt.Errorf("relays: connect %s: %w", url, err)
+		c.lastErr = fmt.Errorf("relays: connect %s: %w (%w)", url, err, ErrUnreachable)
 		p.failedLocked(c)
 		return nil, c.lastErr
 	}
@@ -284,11 +305,25 @@ func (p *Pool) Query(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error
 			results[i].err = err
 		}()
 	}
+	var local []*nostr.Event
+	if p.local != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); local = p.local.Query(ctx, f, false) }()
+	}
 	wg.Wait()
 	seen := map[string]bool{}
 	var out []*nostr.Event
 	var errs []error
 	ok := false
+	if p.local != nil {
+		if !slices.ContainsFunc(results, func(r result) bool { return r.err == nil }) && len(local) == 0 {
+			// No relay answered: the LAN may find a peer in a moment.
+			local = p.local.Query(ctx, f, true)
+		}
+		if len(local) > 0 {
+			results = append(results, result{evs: local})
+		}
+	}
 	for _, res := range results {
 		if res.err != nil {
 			errs = append(errs, res.err)
@@ -371,6 +406,10 @@ func (p *Pool) Subscribe(ctx context.Context, filters nostr.Filters, fn func(*no
 				backoff = min(backoff*2, 5*time.Second)
 			}
 		}()
+	}
+	if p.local != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.local.Subscribe(ctx, filters, deliver) }()
 	}
 	if ready != nil {
 		go func() { eose.Wait(); close(ready) }()

@@ -132,15 +132,20 @@ func (d *DB) Totals(ctx context.Context, since time.Time) (Totals, error) {
 	return d.totals(ctx, `l.created_at >= ?`, since.Unix())
 }
 
+// TotalsBetween returns the ledger totals of the lines written in [from, to).
+func (d *DB) TotalsBetween(ctx context.Context, from, to time.Time) (Totals, error) {
+	return d.totals(ctx, `l.created_at >= ? AND l.created_at < ?`, from.Unix(), to.Unix())
+}
+
 // LedgerByResource sums the ledger lines of one resource (e.g. relay fees).
 func (d *DB) LedgerByResource(ctx context.Context, resource string) (Totals, error) {
 	return d.totals(ctx, `l.resource = ?`, resource)
 }
 
-func (d *DB) totals(ctx context.Context, where string, arg any) (Totals, error) {
+func (d *DB) totals(ctx context.Context, where string, args ...any) (Totals, error) {
 	t := Totals{ByResource: map[nips.Resource]uint64{}}
 	rows, err := d.pay.QueryContext(ctx, `SELECT l.kind, l.resource, l.offline OR COALESCE(json_extract(o.data, '$.offline'), 0), COALESCE(o.state, ''), COALESCE(o.kind, ''), SUM(l.sats), SUM(l.fee)
-		FROM ledger l LEFT JOIN ops o ON o.id = l.op_id WHERE `+where+` GROUP BY 1, 2, 3, 4, 5`, arg)
+		FROM ledger l LEFT JOIN ops o ON o.id = l.op_id WHERE `+where+` GROUP BY 1, 2, 3, 4, 5`, args...)
 	if err != nil {
 		return t, fmt.Errorf("state: totals: %w", err)
 	}

@@ -181,6 +181,34 @@ func (d *DB) Sessions(ctx context.Context, limit int) ([]Session, error) {
 	return out, rows.Err()
 }
 
+// Activity is what the sessions of one resource came to.
+type Activity struct {
+	Sessions, Open int
+	// Delivered is the sum of the sessions' delivered units as counted
+	// (bytes for storage and bandwidth, tokens for inference).
+	Delivered uint64
+}
+
+// Activity sums the sessions in role created since since, by resource.
+func (d *DB) Activity(ctx context.Context, role string, since time.Time) (map[nips.Resource]Activity, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT resource, COUNT(*), SUM(state = 'open'), SUM(delivered) FROM sessions
+		WHERE role = ? AND created_at >= ? GROUP BY resource`, role, since.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("state: activity: %w", err)
+	}
+	defer rows.Close()
+	out := map[nips.Resource]Activity{}
+	for rows.Next() {
+		var res string
+		var a Activity
+		if err := rows.Scan(&res, &a.Sessions, &a.Open, &a.Delivered); err != nil {
+			return nil, fmt.Errorf("state: activity: %w", err)
+		}
+		out[nips.Resource(res)] = a
+	}
+	return out, rows.Err()
+}
+
 // File is a stored file's public facts.
 type File struct {
 	Root      string

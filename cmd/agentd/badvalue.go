@@ -46,6 +46,7 @@ var wants = map[string]string{
 	"data":                    "a directory path",
 	"streams":                 "a whole number from 1 to 64",
 	"nwc-topup-amount":        "sats, 1 or more when --nwc-topup-below is set, at most --budget-per-day",
+	"dashboard":               "host:port such as 127.0.0.1:8090, or empty for none",
 }
 
 // want says what flag f accepts.

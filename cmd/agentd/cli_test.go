@@ -133,6 +133,7 @@ func TestBadValues(t *testing.T) {
 		{"size", []string{"provide", "--storage-size", "lots"}, nil, "storage-size", "want a size such as"},
 		{"blossom without storage", []string{"provide", "--blossom", "127.0.0.1:3000"}, nil, "blossom", "want host:port, with --storage-size"},
 		{"blossom address", []string{"provide", "--storage-size", "1GiB", "--blossom", "3000"}, nil, "blossom", "want host:port"},
+		{"dashboard address", []string{"provide", "--dashboard", "8090"}, nil, "dashboard", "want host:port such as 127.0.0.1:8090"},
 		{"budget kind", []string{"status", "--budget-kind", "1"}, nil, "budget-kind", "want an addressable kind"},
 		{"missing value", []string{"status", "--replicas"}, nil, "replicas", "needs a value: want a whole number from 1 to 32"},
 		{"unknown flag", []string{"status", "--replica", "2"}, nil, "replica", "unknown flag"},

@@ -36,6 +36,7 @@ var (
 	buyerFlags  = []string{"listen", "replicas", "min-providers", "duration", "max-storage-price", "max-bandwidth-price", "max-inference-price",
 		"stall-timeout", "first-chunk-timeout", "private-bids", "trust-seeds", "streams"}
 	nwcFlags = []string{"nwc-file", "nwc-topup-below", "nwc-topup-amount"}
+	lanFlags = []string{"mdns", "mdns-service"}
 )
 
 func flags(groups ...[]string) []string { return slices.Concat(groups...) }
@@ -45,13 +46,17 @@ var commands = []command{
 	{name: "provide", run: cmdProvide, forms: []form{{"provide", ""}},
 		about:   "sell storage, bandwidth and/or inference (daemon)",
 		example: "agentd provide --storage-size 10GiB --bandwidth-price 1000",
-		flags: flags(walletFlags, nwcFlags, []string{"offline-limit", "listen", "storage-size", "storage-price", "storage-upload-price", "storage-retrieval-price", "storage-retention",
+		flags: flags(walletFlags, nwcFlags, lanFlags, []string{"offline-limit", "settle-interval", "listen", "storage-size", "storage-price", "storage-upload-price", "storage-retrieval-price", "storage-retention",
 			"blossom", "bandwidth-price", "bandwidth-capacity", "allow-private-targets", "inference-url", "inference-models", "inference-price-in", "inference-price-out", "routstr",
-			"price-floor", "price-ceiling", "price-interval", "geohash", "tier"})},
+			"price-floor", "price-ceiling", "price-interval", "geohash", "tier", "dashboard"})},
 	{name: "serve", run: cmdServe, forms: []form{{"serve", ""}},
 		about:   "local OpenAI endpoint and SOCKS5 proxy bought on the market (daemon)",
 		example: "agentd serve --openai 127.0.0.1:8088 --socks 127.0.0.1:1080",
-		flags:   flags(walletFlags, buyerFlags, nwcFlags, []string{"openai", "socks", "auto-repair"})},
+		flags:   flags(walletFlags, buyerFlags, nwcFlags, lanFlags, []string{"openai", "socks", "auto-repair"})},
+	{name: "mcp", run: cmdMCP, forms: []form{{"mcp", "serve the market as MCP tools on stdin/stdout, or with --mcp-listen\nover streamable HTTP on loopback (bearer key: --mcp-key-file or SOVMESH_MCP_KEY)"}},
+		about:   "serve the agent's market to AI agents over the Model Context Protocol (daemon)",
+		example: "agentd mcp --mcp-listen 127.0.0.1:8089 --mcp-key-file mcp.key",
+		flags:   flags(walletFlags, buyerFlags, nwcFlags, lanFlags, []string{"mcp-listen", "mcp-key-file"})},
 	{name: "store", run: cmdStore, forms: []form{
 		{"store put FILE", "store a file (encrypted, erasure-coded, paid); resumes\nan unfinished put of the same file (--resume, --abort)"},
 		{"store quote FILE", "what storing a file costs, per provider and in total"},
@@ -63,7 +68,7 @@ var commands = []command{
 		{"store grant ROOT PUBKEY", "share one file's key with another pubkey"}},
 		about:   "store files with providers on the market and read them back",
 		example: "agentd store put photo.jpg --replicas 1",
-		flags:   flags(walletFlags, buyerFlags, []string{"o", "resume", "abort"})},
+		flags:   flags(walletFlags, buyerFlags, lanFlags, []string{"o", "resume", "abort"})},
 	{name: "wallet", run: cmdWallet, forms: []form{
 		{"wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|settle|mint-moved OLD NEW|restore|nwc", ""},
 		{"wallet fund-nwc SATS", "fund the wallet from the owner's Lightning wallet over NWC (--nwc-file or SOVMESH_NWC)"},

@@ -19,6 +19,7 @@ import (
 	"github.com/sovmesh/sovmesh/internal/settings"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
 )
 
 // config is everything agentd reads. Every command accepts every flag, so
@@ -59,8 +60,10 @@ type config struct {
 	priceFloorPct    uint64
 	priceCeilPct     uint64
 	priceInterval    time.Duration
+	settleInterval   time.Duration
 	geohash          string
 	tier             string
+	dashboard        string
 
 	// commands
 	output    string
@@ -78,6 +81,11 @@ type config struct {
 	nwcURI      string // SOVMESH_NWC: the connection URI itself (a secret: env only)
 	topupBelow  uint64
 	topupAmount uint64
+
+	// mcp (mcp.go)
+	mcpListen  string
+	mcpKeyFile string
+	mcpKey     string // SOVMESH_MCP_KEY: the bearer key itself (a secret: env only)
 
 	// budget grant/revoke
 	ownerKey     string
@@ -103,6 +111,7 @@ func defaultConfig() config {
 		maxBandwidth:     100_000,
 		maxInference:     100_000_000,
 		stallTimeout:     2 * time.Second,
+		settleInterval:   30 * time.Second,
 		storagePrice:     2_000_000,
 		bandwidthPrice:   0,
 		bandwidthCap:     1 << 20,
@@ -113,6 +122,7 @@ func defaultConfig() config {
 		priceInterval:    time.Minute,
 		storageRetention: 30 * 24 * time.Hour,
 		tier:             "branch",
+		dashboard:        "127.0.0.1:8090",
 		threshold:        3,
 		wait:             10 * time.Minute,
 		grantExpires:     30 * 24 * time.Hour,
@@ -197,8 +207,12 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.Uint64Var(&n.RelayTopUp, "relay-topup", n.RelayTopUp, "sats prepaid at once to a fee-charging relay that takes top-ups, when an event needs its fee; later events are charged from that balance (0: each event pays its own fee)")
 	fs.BoolVar(&n.NIP60, "nip60", n.NIP60, "mirror the wallet to the relays as NIP-60 events (encrypted to this key), so a NIP-60 wallet app with the same key sees the same ecash")
 	fs.Uint64Var(&n.OfflineLimit, "offline-limit", n.OfflineLimit, "provide: most sats per mint accepted while the mint cannot be reached, checked on their DLEQ proofs and swapped once it is back (a double spend meanwhile is lost; 0: refuse such payments)")
+	fs.BoolVar(&n.MDNS, "mdns", n.MDNS, "find peers on the LAN (mDNS) and trade with them with no relay")
+	fs.StringVar(&n.MDNSService, "mdns-service", transport.DefaultMDNSService, "mDNS service name: one LAN market per name")
+	fs.DurationVar(&c.settleInterval, "settle-interval", c.settleInterval, "provide: how often payments accepted offline are swapped at their mint and events queued while no relay answered are published")
 	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
 	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")
+	fs.StringVar(&c.dashboard, "dashboard", c.dashboard, "provide: host:port of the local web dashboard (earnings, network health, prices; read-only, no login: keep it on loopback or a trusted LAN; empty: off)")
 	fs.StringVar(&c.output, "o", c.output, "store get: output file (default: stdout)")
 	fs.BoolVar(&c.resume, "resume", c.resume, "store put: resume the unfinished put of FILE (no FILE: every unfinished put)")
 	fs.BoolVar(&c.abort, "abort", c.abort, "store put: abort the unfinished put of FILE (no FILE: every one), deleting its chunks")
@@ -211,6 +225,8 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.nwcFile, "nwc-file", c.nwcFile, "file (mode 0600) holding the owner's nostr+walletconnect:// URI, for wallet fund-nwc/withdraw-nwc and top-ups (or the URI itself in SOVMESH_NWC)")
 	fs.Uint64Var(&c.topupBelow, "nwc-topup-below", c.topupBelow, "serve, provide: when the balance falls below this many sats, fund --nwc-topup-amount from the NWC wallet (0: off)")
 	fs.Uint64Var(&c.topupAmount, "nwc-topup-amount", c.topupAmount, "sats each NWC top-up funds (at most --budget-per-day)")
+	fs.StringVar(&c.mcpListen, "mcp-listen", c.mcpListen, "mcp: loopback address to serve MCP on over streamable HTTP, with a bearer key (empty: stdin/stdout)")
+	fs.StringVar(&c.mcpKeyFile, "mcp-key-file", c.mcpKeyFile, "mcp: `file` (mode 0600) holding the bearer key HTTP clients must send (or the key itself in SOVMESH_MCP_KEY)")
 	fs.StringVar(&c.logLevel, "log-level", c.logLevel, "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "text or json")
 	return fs
@@ -235,6 +251,7 @@ func parseConfig(args []string, getenv func(string) string) (config, []string, e
 	fs.Visit(func(f *flag.Flag) { c.listenSet = c.listenSet || f.Name == "listen" })
 	c.node.Passphrase = getenv("SOVMESH_PASSPHRASE")
 	c.nwcURI = getenv(nwcEnv)
+	c.mcpKey = getenv(mcpKeyEnv)
 	// A crash test's kill point (internal/crashat); not a flag.
 	hook, err := crashat.FromEnv(getenv)
 	if err != nil {
@@ -342,6 +359,11 @@ func (c *config) check(fs *flag.FlagSet, src sources) error {
 	case c.topupBelow > 0 && c.node.BudgetPerDay > 0 && c.topupAmount > c.node.BudgetPerDay:
 		return bad("nwc-topup-amount", c.topupAmount)
 	}
+	if c.dashboard != "" {
+		if _, _, err := net.SplitHostPort(c.dashboard); err != nil {
+			return bad("dashboard", c.dashboard)
+		}
+	}
 	if c.storageSize != "" {
 		if _, err := parseSize(c.storageSize); err != nil {
 			return bad("storage-size", c.storageSize)
@@ -433,6 +455,7 @@ func (c *config) providerConfig() (provider.Config, error) {
 	pc.Tier = nips.Tier(c.tier)
 	pc.Geohash = c.geohash
 	pc.PriceInterval = c.priceInterval
+	pc.SettleInterval = c.settleInterval
 	return pc, nil
 }
 

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/buyer"
+	"github.com/sovmesh/sovmesh/agentd/dashboard"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 )
 
@@ -35,6 +37,19 @@ func cmdProvide(ctx context.Context, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "agentd: providing as %s\n", n.Key.Pubkey)
+	if e.cfg.dashboard != "" {
+		stop, url, err := dashboard.New(p, n.DB, n.Log).Start(ctx, e.cfg.dashboard)
+		if err != nil {
+			// The market matters more than the page: keep providing.
+			fmt.Fprintf(e.stderr, "agentd: no dashboard: %v (set --dashboard to another address, or empty for none)\n", err)
+		} else {
+			defer stop()
+			fmt.Fprintf(e.stderr, "agentd: dashboard on %s\n", url)
+			if host, _, _ := net.SplitHostPort(e.cfg.dashboard); !isLoopback(host) {
+				fmt.Fprintf(e.stderr, "agentd: the dashboard has no login: anyone who can reach %s can read your earnings\n", e.cfg.dashboard)
+			}
+		}
+	}
 	return p.Run(ctx)
 }
 
@@ -43,33 +58,11 @@ func cmdServe(ctx context.Context, e *env) error {
 	if e.cfg.openaiAddr == "" && e.cfg.socksAddr == "" && e.cfg.autoRepair == 0 {
 		return usageError("serve: set --openai, --socks and/or --auto-repair")
 	}
-	n, err := openNode(ctx, e)
+	_, b, stop, err := startBuyer(ctx, e)
 	if err != nil {
 		return err
 	}
-	defer n.Close()
-	stopWatch := watchAuthorizations(ctx, n)
-	defer stopWatch()
-	stopTopUp, err := startTopUp(ctx, e, n)
-	if err != nil {
-		return err
-	}
-	defer stopTopUp()
-	// Payments the payee never redeemed come back every grace period.
-	rctx, stopReclaim := context.WithCancel(ctx)
-	reclaimDone := make(chan struct{})
-	go func() { defer close(reclaimDone); n.ReclaimLoop(rctx) }()
-	defer func() { stopReclaim(); <-reclaimDone }()
-	defer startMirror(ctx, n)()
-	b, err := buyer.New(ctx, n, e.cfg.buyerConfig())
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		b.Close(sctx)
-	}()
+	defer stop()
 	if e.cfg.autoRepair > 0 {
 		stop := autoRepair(ctx, b, e.cfg.autoRepair)
 		defer stop()
@@ -128,4 +121,14 @@ func autoRepair(ctx context.Context, b *buyer.Buyer, every time.Duration) (stop 
 		wg.Wait()
 		t.Stop()
 	}
+}
+
+// isLoopback reports whether host (of a listen address) is a loopback name
+// or address.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

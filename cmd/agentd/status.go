@@ -36,6 +36,9 @@ func cmdStatus(ctx context.Context, e *env) error {
 	}
 	defer n.Close()
 	fmt.Fprintf(e.stdout, "pubkey   %s\nrelays   %v\n", n.Key.Pubkey, e.cfg.node.Relays)
+	if q, err := n.DB.QueuedCount(ctx); err == nil && q > 0 {
+		fmt.Fprintf(e.stdout, "queued   %d events (receipts, attestations, SafeBox entries) wait for a relay\n", q)
+	}
 	if n.Wallet != nil {
 		bal, err := n.Wallet.Balance(ctx)
 		if err != nil {

@@ -27,6 +27,8 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip19"
+
+	"github.com/sovmesh/sovmesh/internal/webunits"
 )
 
 //go:embed static
@@ -177,7 +179,7 @@ func New(cfg Config, store Store, opts ...Option) (*Server, error) {
 //
 //	GET  /                     offer browser
 //	GET  /provider/{pubkey}    provider page (hex pubkey)
-//	GET  /static/...           the pages' CSS and JavaScript
+//	GET  /static/...           the pages' CSS and JavaScript (units.js from internal/webunits)
 //	GET  /api/trust/{pubkey}   a key's trust rank (only WithTrust)
 //	GET  /admin                operator dashboard (the data needs operator auth)
 //	POST /admin/api/login      NIP-98 login: sets a session cookie
@@ -187,6 +189,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.page("index.html"))
 	mux.HandleFunc("GET /provider/{pubkey}", s.servePublicProvider)
 	mux.Handle("GET /static/", s.staticHandler())
+	mux.HandleFunc("GET "+webunits.Path, serveUnits)
 	if s.trust != nil {
 		mux.HandleFunc("GET /api/trust/{pubkey}", s.serveTrust)
 	}
@@ -239,6 +242,14 @@ func (s *Server) serveTrust(w http.ResponseWriter, req *http.Request) {
 	rank, known := s.trust(pk)
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	writeJSON(w, http.StatusOK, map[string]any{"pubkey": pk, "rank": rank, "known": known})
+}
+
+// serveUnits serves units.js, the formatter the pages share with agentd's
+// dashboard.
+func serveUnits(w http.ResponseWriter, _ *http.Request) {
+	securityHeaders(w.Header())
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	_, _ = w.Write(webunits.JS)
 }
 
 func (s *Server) staticHandler() http.Handler {

@@ -272,42 +272,67 @@ func (g *Guard) revokeAddress(ctx context.Context, del *nostr.Event, coord strin
 	return n, nil
 }
 
+// queryer reads rows: a transaction or the database.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// current returns the authorization payments are checked against at now
+// (the newest valid one of a current owner), the sats spent under it that
+// UTC day, and the part of those paid to counterparty; ErrNoBudget if
+// there is none.
+func (g *Guard) current(ctx context.Context, q queryer, now time.Time, counterparty string) (a Authorization, today, withCp uint64, err error) {
+	if len(g.ownerArgs) == 0 {
+		return a, 0, 0, fmt.Errorf("%w: no owner configured", ErrNoBudget)
+	}
+	var perDay, perCp, expires int64
+	args := append([]any{g.agent, now.Unix()}, g.ownerArgs...)
+	err = q.QueryRowContext(ctx, `SELECT id, owner, per_day, per_counterparty, expires_at FROM budget_auths
+		WHERE agent = ? AND revoked_at IS NULL AND expires_at > ? AND owner IN (`+g.ownerIn+`)
+		ORDER BY rowid DESC LIMIT 1`, args...).
+		Scan(&a.ID, &a.Owner, &perDay, &perCp, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, 0, 0, ErrNoBudget
+	}
+	if err != nil {
+		return a, 0, 0, fmt.Errorf("budget: %w", err)
+	}
+	a.Agent, a.PerDay, a.PerCounterparty, a.Expires = g.agent, uint64(perDay), uint64(perCp), time.Unix(expires, 0)
+	var sum, cp sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT SUM(amount), SUM(CASE WHEN counterparty = ? THEN amount ELSE 0 END)
+		FROM budget_spends WHERE auth_id = ? AND day = ? AND state != 'released'`, counterparty, a.ID, now.UTC().Unix()/86400).Scan(&sum, &cp); err != nil {
+		return a, 0, 0, fmt.Errorf("budget: %w", err)
+	}
+	return a, uint64(sum.Int64), uint64(cp.Int64), nil
+}
+
+// Current returns the authorization payments are now checked against and
+// the sats spent under it today (reserved or paid); ErrNoBudget if there
+// is none.
+func (g *Guard) Current(ctx context.Context) (Authorization, uint64, error) {
+	a, today, _, err := g.current(ctx, g.j.DB(), g.now(), "")
+	return a, today, err
+}
+
 // Reserve implements cashu.Budget: it reserves sats for counterparty under
 // the newest valid authorization of a current owner, or refuses.
 func (g *Guard) Reserve(ctx context.Context, counterparty string, sats uint64) (func(context.Context, bool) error, error) {
-	if len(g.ownerArgs) == 0 {
-		return nil, fmt.Errorf("%w: no owner configured", ErrNoBudget)
-	}
 	now := g.now()
 	day := now.UTC().Unix() / 86400
 	var spendID int64
 	err := g.j.Tx(ctx, func(tx *sql.Tx) error {
-		var id string
-		var perDay, perCp int64
-		args := append([]any{g.agent, now.Unix()}, g.ownerArgs...)
-		err := tx.QueryRowContext(ctx, `SELECT id, per_day, per_counterparty FROM budget_auths
-			WHERE agent = ? AND revoked_at IS NULL AND expires_at > ? AND owner IN (`+g.ownerIn+`)
-			ORDER BY rowid DESC LIMIT 1`, args...).
-			Scan(&id, &perDay, &perCp)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNoBudget
-		}
+		a, today, withCp, err := g.current(ctx, tx, now, counterparty)
 		if err != nil {
-			return fmt.Errorf("budget: %w", err)
+			return err
 		}
-		var today, withCp sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT SUM(amount), SUM(CASE WHEN counterparty = ? THEN amount ELSE 0 END)
-			FROM budget_spends WHERE auth_id = ? AND day = ? AND state != 'released'`, counterparty, id, day).Scan(&today, &withCp); err != nil {
-			return fmt.Errorf("budget: %w", err)
+		if today+sats > a.PerDay {
+			return fmt.Errorf("%w: %d sat today + %d > %d per day", ErrOverBudget, today, sats, a.PerDay)
 		}
-		if uint64(today.Int64)+sats > uint64(perDay) {
-			return fmt.Errorf("%w: %d sat today + %d > %d per day", ErrOverBudget, today.Int64, sats, perDay)
-		}
-		if perCp > 0 && uint64(withCp.Int64)+sats > uint64(perCp) {
-			return fmt.Errorf("%w: %d sat to this counterparty today + %d > %d", ErrOverBudget, withCp.Int64, sats, perCp)
+		if a.PerCounterparty > 0 && withCp+sats > a.PerCounterparty {
+			return fmt.Errorf("%w: %d sat to this counterparty today + %d > %d", ErrOverBudget, withCp, sats, a.PerCounterparty)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO budget_spends (auth_id, counterparty, amount, day, state, created_at)
-			VALUES (?, ?, ?, ?, 'reserved', ?)`, id, counterparty, int64(sats), day, now.Unix())
+			VALUES (?, ?, ?, ?, 'reserved', ?)`, a.ID, counterparty, int64(sats), day, now.Unix())
 		if err != nil {
 			return fmt.Errorf("budget: %w", err)
 		}

@@ -2,12 +2,13 @@ package cashu_test
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sovmesh/sovmesh/internal/npmtest"
 
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
@@ -19,16 +20,7 @@ import (
 func cashuTS(t *testing.T, out any, args ...string) {
 	t.Helper()
 	dir := filepath.Join("testdata", "cashuts")
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "@cashu", "cashu-ts"))
-	}
-	if err != nil {
-		if os.Getenv("SOVMESH_REQUIRE_NPM") != "" {
-			t.Fatalf("cashu-ts is not installed (npm ci in %s): %v", dir, err)
-		}
-		t.Skipf("cashu-ts is not installed (run npm ci in %s): %v", dir, err)
-	}
+	node := npmtest.Node(t, dir, "@cashu/cashu-ts")
 	cmd := exec.CommandContext(t.Context(), node, append([]string{"interop.mjs"}, args...)...)
 	cmd.Dir = dir
 	cmd.WaitDelay = 5 * time.Second

@@ -23,7 +23,7 @@
     return {
       resource: $("f-resource").value,
       region: $("f-region").value.trim().toLowerCase(),
-      ceiling: $("f-ceiling").value === "" ? 0 : Number($("f-ceiling").value),
+      ceiling: $("f-ceiling").value === "" ? 0 : Math.round(Number($("f-ceiling").value) * 1000), // sats in the form, msat here
       trust: $("f-trust").value === "" ? 0 : Number($("f-trust").value),
       sort: $("f-sort").value,
     };
@@ -78,20 +78,23 @@
 
   function row(o) {
     const tr = trustOf(o.pubkey);
+    const on = isOnline(o.pubkey);
+    // data-label names each cell where the phone layout stacks them.
     return el("tr", { "data-address": o.address, "data-offer": o.id, "data-provider": o.pubkey },
-      el("td", {}, el("span", { class: "res res-" + o.resource }, o.resource)),
-      el("td", {}, el("a", { href: SM.providerURL(o.pubkey), class: "offer-link" }, o.title),
+      el("td", { "data-label": "Resource" }, el("span", { class: "res res-" + o.resource }, o.resource)),
+      el("td", { "data-label": "Offer", class: "title" }, el("a", { href: SM.providerURL(o.pubkey), class: "offer-link" }, o.title),
         o.models.length ? el("div", { class: "muted" }, o.models.join(", ")) : null),
-      el("td", { class: "num price" }, SM.fmtPrices(o.prices)),
-      el("td", { class: "num" }, SM.fmtNum(o.minQuantity) + " – " + SM.fmtNum(o.maxQuantity)),
-      el("td", { class: "num" }, SM.fmtNum(capacityOf(o))),
-      el("td", {}, o.geohash || "any"),
-      el("td", {}, o.tier),
-      el("td", { class: "num trust" }, tr === null ? "–" : String(tr)),
-      el("td", {}, [...new Set(o.payments)].join(", ")),
-      el("td", {}, o.expiration ? SM.ago(o.expiration) : ""),
-      el("td", {}, el("span", { class: isOnline(o.pubkey) ? "dot on" : "dot", title: isOnline(o.pubkey) ? "presence beacon fresh" : "no fresh beacon" }),
-        el("a", { href: SM.providerURL(o.pubkey), class: "mono" }, SM.short(o.pubkey))));
+      el("td", { "data-label": "Price", class: "num price" }, el("div", {}, SM.prices(o.prices))),
+      el("td", { "data-label": "Per match", class: "num qty" }, SM.range(o.resource, o.minQuantity, o.maxQuantity)),
+      el("td", { "data-label": "Capacity left", class: "num capacity" }, SM.quantity(o.resource, capacityOf(o))),
+      el("td", { "data-label": "Region" }, o.geohash || "any"),
+      el("td", { "data-label": "Tier" }, o.tier),
+      el("td", { "data-label": "Trust", class: "num trust" }, tr === null ? "–" : String(tr)),
+      el("td", { "data-label": "Pay with" }, [...new Set(o.payments)].join(", ")),
+      el("td", { "data-label": "Expires", class: "nowrap" }, o.expiration ? SM.ago(o.expiration) : ""),
+      el("td", { "data-label": "Provider", class: "provider nowrap" },
+        el("span", {}, el("span", { class: on ? "dot on" : "dot", title: on ? "presence beacon fresh" : "no fresh beacon" }),
+          el("a", { href: SM.providerURL(o.pubkey), class: "mono" }, SM.short(o.pubkey)))));
   }
 
   function countOpen() {
@@ -106,7 +109,7 @@
     const q = new URLSearchParams();
     if (f.resource) q.set("resource", f.resource);
     if (f.region) q.set("region", f.region);
-    if (f.ceiling) q.set("ceiling", String(f.ceiling));
+    if (f.ceiling) q.set("ceiling", $("f-ceiling").value);
     if (f.trust) q.set("trust", String(f.trust));
     if (f.sort !== "price") q.set("sort", f.sort);
     history.replaceState(null, "", q.toString() ? "?" + q : location.pathname);

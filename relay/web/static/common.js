@@ -24,6 +24,13 @@ const SM = (() => {
 
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
 
+  // label names each cell of a table's body after its column's header, for
+  // the phone layout (style.css: table.stack), which stacks the cells.
+  function label(table) {
+    const names = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+    for (const tr of table.querySelectorAll("tbody tr")) [...tr.cells].forEach((td, i) => { td.dataset.label = names[i] || ""; });
+  }
+
   function tag(evt, name) {
     for (const t of evt.tags || []) if (t[0] === name && t.length > 1) return t[1];
     return "";
@@ -68,7 +75,7 @@ const SM = (() => {
     if (evt.kind !== KIND.receipt) return null;
     return {
       id: evt.id, provider: evt.pubkey, buyer: tag(evt, "p"), createdAt: evt.created_at, resource: tag(evt, "t"),
-      delivered: num(tag(evt, "delivered")), paid: num(tag(evt, "paid")), session: tag(evt, "session"),
+      delivered: num(tag(evt, "delivered")), bytes: num(tag(evt, "bytes")), paid: num(tag(evt, "paid")), session: tag(evt, "session"),
       countersigned: tag(evt, "countersig") !== "",
     };
   }
@@ -83,24 +90,28 @@ const SM = (() => {
     };
   }
 
-  const UNIT = { "MiB": "MiB", "GiB-day": "GiB·day", "1M-input-tokens": "1M in", "1M-output-tokens": "1M out" };
-  function fmtMsat(msat) {
-    if (msat >= 1000 && msat % 1000 === 0) return (msat / 1000).toLocaleString("en-US") + " sat";
-    if (msat >= 100000) return (msat / 1000).toLocaleString("en-US", { maximumFractionDigits: 1 }) + " sat";
-    return msat.toLocaleString("en-US") + " msat";
-  }
-  function fmtPrices(prices) { return prices.map((p) => fmtMsat(p.msat) + "/" + (UNIT[p.unit] || p.unit)).join(", "); }
-  function fmtSats(n) { return Number(n).toLocaleString("en-US") + " sat"; }
+  // Amounts, sizes and durations go through Units (units.js, shared with
+  // agentd's dashboard): sats with the exact millisats on hover.
+  const fmtMsat = Units.sats;
+  function fmtSats(n) { return Units.sats(Number(n) * 1000); }
   function fmtNum(n) { return Number(n).toLocaleString("en-US"); }
-  function short(hex) { return hex ? hex.slice(0, 8) + "…" + hex.slice(-4) : ""; }
-  function fmtDuration(sec) {
-    sec = Math.max(0, Math.floor(sec));
-    const d = Math.floor(sec / 86400), h = Math.floor((sec % 86400) / 3600), m = Math.floor((sec % 3600) / 60);
-    if (d) return d + "d " + h + "h";
-    if (h) return h + "h " + m + "m";
-    if (m) return m + "m";
-    return sec + "s";
+  const fmtDuration = Units.duration;
+  // prices is a fragment listing an offer's prices, each with its exact value
+  // as its title: "0.05 sat/MiB".
+  function prices(ps) {
+    const out = document.createDocumentFragment();
+    ps.forEach((p) => {
+      out.append(Units.span(Units.sats(p.msat) + "/" + Units.unit(p.unit), Units.satsExact(p.msat) + " per " + p.unit));
+    });
+    return out;
   }
+  // quantity is n units of resource, human, the exact count as its title.
+  function quantity(resource, n) { return Units.span(Units.quantity(resource, n), Units.quantityExact(resource, n)); }
+  function range(resource, lo, hi) {
+    return Units.span(Units.quantity(resource, lo) + " – " + Units.quantity(resource, hi),
+      Units.quantityExact(resource, lo) + " – " + Units.quantityExact(resource, hi));
+  }
+  function short(hex) { return hex ? hex.slice(0, 8) + "…" + hex.slice(-4) : ""; }
   function now() { return Math.floor(Date.now() / 1000); }
   function ago(ts) { const d = now() - ts; return d >= 0 ? fmtDuration(d) + " ago" : "in " + fmtDuration(-d); }
   function providerURL(pk) { return "/provider/" + pk; }
@@ -166,6 +177,6 @@ const SM = (() => {
     return any ? { trust, capacity } : null;
   }
 
-  return { KIND, HEX64, el, clear, tag, tags, parseOffer, parsePresence, parseReceipt, parseAttestation,
-    fmtMsat, fmtPrices, fmtSats, fmtNum, short, fmtDuration, now, ago, providerURL, Relay, bookTrust };
+  return { KIND, HEX64, el, clear, label, tag, tags, parseOffer, parsePresence, parseReceipt, parseAttestation,
+    fmtMsat, fmtSats, fmtNum, prices, quantity, range, short, fmtDuration, now, ago, providerURL, Relay, bookTrust };
 })();

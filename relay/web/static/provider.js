@@ -16,7 +16,14 @@
 
   const offers = new Map(), receipts = new Map(), attestations = new Map();
   let presence = null;
-  const UNITS = { bandwidth: "MiB", storage: "GiB", inference: "tokens" };
+  // live: the relay has sent what it stores (EOSE). Before that, nothing
+  // shown is final: the page says loading.
+  let live = false;
+  // empty shows a table's empty message: loading before EOSE, then text.
+  function empty(id, n, text) {
+    $(id).hidden = n > 0;
+    $(id).textContent = live ? text : "loading…";
+  }
 
   let pending = false;
   function render() {
@@ -35,14 +42,15 @@
       ob.append(el("tr", { "data-offer": o.id },
         el("td", {}, el("span", { class: "res res-" + o.resource }, o.resource)),
         el("td", {}, o.title, o.models.length ? el("div", { class: "muted" }, o.models.join(", ")) : null),
-        el("td", { class: "num price" }, SM.fmtPrices(o.prices)),
-        el("td", { class: "num" }, SM.fmtNum(o.minQuantity) + " – " + SM.fmtNum(o.maxQuantity)),
-        el("td", { class: "num" }, SM.fmtNum(o.capacity)),
+        el("td", { class: "num price" }, el("div", {}, SM.prices(o.prices))),
+        el("td", { class: "num qty" }, SM.range(o.resource, o.minQuantity, o.maxQuantity)),
+        el("td", { class: "num capacity" }, SM.quantity(o.resource, o.capacity)),
         el("td", {}, o.geohash || "any"), el("td", {}, o.tier),
         el("td", {}, [...new Set(o.payments)].join(", ")),
         el("td", {}, o.expiration ? SM.ago(o.expiration) : "")));
     }
-    $("p-offers-empty").hidden = open.length > 0;
+    SM.label($("p-offers"));
+    empty("p-offers-empty", open.length, "No open offers.");
 
     // Presence and uptime
     if (presence) {
@@ -55,9 +63,9 @@
       $("p-beacon").textContent = "Serves " + (presence.capabilities.join(", ") || "nothing announced") +
         (presence.endpoints.length ? " · endpoints " + presence.endpoints.join(" ") : "");
     } else {
-      $("p-presence").textContent = "no beacon";
+      $("p-presence").textContent = live ? "no beacon" : "loading…";
       $("p-presence").className = "big";
-      $("p-uptime").textContent = "–";
+      $("p-uptime").textContent = live ? "–" : "loading…";
     }
 
     // Receipts: sessions this key provided (it signed them) or bought (p tag).
@@ -74,13 +82,15 @@
       const other = asProvider ? r.buyer : r.provider;
       rb.append(el("tr", { "data-receipt": r.id },
         el("td", {}, SM.ago(r.createdAt)), el("td", {}, asProvider ? "provider" : "buyer"), el("td", {}, r.resource),
-        el("td", { class: "num" }, SM.fmtNum(r.delivered) + " " + (UNITS[r.resource] || "")),
-        el("td", { class: "num" }, SM.fmtMsat(r.paid)),
+        el("td", { class: "num delivered" }, delivered(r)),
+        el("td", { class: "num" }, Units.span(Units.sats(r.paid), Units.satsExact(r.paid))),
         el("td", {}, el("a", { href: SM.providerURL(other), class: "mono" }, SM.short(other))),
         el("td", { class: r.countersigned ? "good" : "muted" }, r.countersigned ? "yes" : "no")));
     }
-    $("p-receipts-empty").hidden = rs.length > 0;
-    $("p-settled").textContent = SM.fmtMsat(paid);
+    SM.label($("p-receipts"));
+    empty("p-receipts-empty", rs.length, "No receipts yet.");
+    if (!live) return;
+    Units.show($("p-settled"), Units.sats(paid), Units.satsExact(paid));
     $("p-receipt-note").textContent = provided + (provided === 1 ? " session provided, " : " sessions provided, ") + signed + " countersigned";
 
     // Attestations about this key
@@ -96,12 +106,22 @@
         el("td", {}, SM.ago(a.createdAt)),
         el("td", {}, el("a", { href: SM.providerURL(a.author), class: "mono" }, SM.short(a.author))),
         el("td", {}, a.role), el("td", { class: a.outcome === "delivered" ? "good" : a.outcome === "failed" ? "bad" : "" }, a.outcome),
-        el("td", { class: "num" }, String(a.rating)), el("td", { class: "num" }, SM.fmtMsat(a.settled)),
+        el("td", { class: "num" }, String(a.rating)), el("td", { class: "num" }, Units.span(Units.sats(a.settled), Units.satsExact(a.settled))),
         el("td", { class: "num" }, a.latencyMs ? a.latencyMs + " ms" : "–")));
     }
-    $("p-attestations-empty").hidden = as.length > 0;
+    SM.label($("p-attestations"));
+    empty("p-attestations-empty", as.length, "No attestations yet.");
     $("p-rating").textContent = as.length ? Math.round(sum / as.length) + " / 100" : "–";
     $("p-rating-note").textContent = as.length ? Object.entries(outcomes).map(([k, v]) => v + " " + k).join(", ") : "no ratings";
+    if (live) document.body.dataset.live = "true";
+  }
+
+  // delivered says what a receipt delivered: the exact bytes when it gives
+  // them, else its units (storage rounds up to whole GiB).
+  function delivered(r) {
+    if (r.bytes) return Units.span(Units.bytes(r.bytes), Units.bytesExact(r.bytes));
+    return Units.span((r.resource === "storage" ? "up to " : "") + Units.quantity(r.resource, r.delivered),
+      Units.quantityExact(r.resource, r.delivered) + " (the receipt gives no exact size)");
   }
 
   async function refreshTrust() {
@@ -165,7 +185,9 @@
       }
       render();
     },
-    onEose() { document.body.dataset.live = "true"; refreshTrust(); render(); },
+    // data-live is set by the first draw after EOSE, so it means the page
+    // shows what the relay stores.
+    onEose() { live = true; refreshTrust(); render(); },
     onStatus(text) {
       $("status").textContent = text === "connected" ? "live" : text;
       $("status").className = "status" + (text === "connected" ? " live" : "");
