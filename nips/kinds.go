@@ -52,6 +52,10 @@ const (
 	// offer is also published as one, with the offer's d tag, so Nostr
 	// clients that show listings show the market. See offer.md.
 	KindClassified = 30402
+	// KindRoutstr is Routstr's provider announcement (addressable, NIP-91
+	// draft): an inference offer served over Routstr's HTTP API is also
+	// announced as one, with the offer's d tag. See offer.md.
+	KindRoutstr = 38421
 	// KindUserAssertion is NIP-85's trusted assertion about a pubkey
 	// (addressable, d = the pubkey): the relay publishes each key's market
 	// trust rank (0-100) in a "rank" tag. See trust.md.

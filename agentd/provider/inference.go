@@ -107,6 +107,39 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	if token == "" {
 		return errors.New("payment required: put a Cashu token in " + metering.TokenField)
 	}
+	c, err := b.complete(ctx, token, session, body, emit)
+	if err != nil {
+		return err
+	}
+	last, _ := json.Marshal(c.change)
+	if err := emit(last); err != nil {
+		if c.change.Token != "" && c.buyer != "" {
+			// The buyer is gone: the change goes to it over the relays.
+			b.p.SendChangeNote(context.WithoutCancel(ctx), c.buyer, last)
+		}
+		return err
+	}
+	if c.fwdErr != nil && c.chunks == 0 {
+		return nil // the change chunk carries the error
+	}
+	return c.fwdErr
+}
+
+// completion is what one paid completion came to.
+type completion struct {
+	change metering.Change // with the change token, if any
+	buyer  string          // the session's counterparty ("" for a walk-in)
+	chunks uint64          // answer chunks emitted
+	fwdErr error           // the model's or emit's failure, if any
+}
+
+// complete serves one paid chat completion, for the libp2p stream
+// (ChatCompletion) and the Routstr HTTP endpoint alike: redeem token (the
+// reservation), forward body to the model with max_tokens bounded by what
+// was paid, emit each answer chunk (SSE data), price the usage and make the
+// rest change (all of it when the model failed before answering). An error
+// means the token was not redeemed.
+func (b *inferBackend) complete(ctx context.Context, token, session string, body map[string]json.RawMessage, emit func([]byte) error) (completion, error) {
 	prices := b.p.prices(nips.Inference)
 	buyer := ""
 	if session != "" {
@@ -131,7 +164,7 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	rcv, err := w.Receive(ctx, token, cashu.ReceiveOptions{Counterparty: buyer,
 		OnJournal: db.Recorder(state.Entry{Session: ledgerSession, Kind: state.Earn, Counterparty: buyer, Resource: nips.Inference})})
 	if err != nil {
-		return fmt.Errorf("payment refused: %w", err)
+		return completion{}, fmt.Errorf("payment refused: %w", err)
 	}
 	if session != "" {
 		if err := db.AddUsage(ctx, session, rcv.Amount*1000, 0); err != nil {
@@ -244,18 +277,7 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 			b.p.log.Warn("session usage not recorded", "session", session, "err", err)
 		}
 	}
-	last, _ := json.Marshal(ch)
-	if err := emit(last); err != nil {
-		if ch.Token != "" && buyer != "" {
-			// The buyer is gone: the change goes to it over the relays.
-			b.p.SendChangeNote(context.WithoutCancel(ctx), buyer, last)
-		}
-		return err
-	}
-	if fwdErr != nil && chunks == 0 {
-		return nil // the change chunk carries the error
-	}
-	return fwdErr
+	return completion{change: ch, buyer: buyer, chunks: chunks, fwdErr: fwdErr}, nil
 }
 
 // SendChangeNote gift-wraps an undelivered change chunk (a metering.Change

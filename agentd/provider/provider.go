@@ -86,6 +86,9 @@ type Config struct {
 	// Blossom is the listen address of a Blossom server (BUD-01/02/07) on
 	// the storage sold ("": none).
 	Blossom string
+	// Routstr is the listen address of a Routstr endpoint (routstr.go) on
+	// the inference sold ("": none).
+	Routstr string
 }
 
 func (c *Config) defaults() error {
@@ -152,6 +155,7 @@ type Provider struct {
 
 	blossom                 *blossom.Server
 	blossomAddr, blossomURL string // guarded by mu
+	routstrAddr, routstrURL string // guarded by mu
 
 	meters map[nips.Resource]*meter
 	mu     sync.Mutex
@@ -192,6 +196,9 @@ func New(n *agentd.Node, cfg Config) (*Provider, error) {
 		if err := p.newBlossom(); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Routstr != "" && cfg.Inference == nil {
+		return nil, errors.New("provider: --routstr needs inference (--inference-url)")
 	}
 	if b := cfg.Bandwidth; b != nil {
 		pr, err := pricing(b.Pricing, b.PriceMsat)
@@ -300,10 +307,22 @@ func (p *Provider) run(ctx context.Context) error {
 			return err
 		}
 	}
-	for r := range p.meters {
-		if err := p.publishOffer(ctx, r); err != nil {
+	var routstrLn net.Listener
+	if p.cfg.Routstr != "" {
+		var err error
+		if routstrLn, err = p.listenRoutstr(); err != nil {
 			if blossomLn != nil {
 				blossomLn.Close()
+			}
+			return err
+		}
+	}
+	for r := range p.meters {
+		if err := p.publishOffer(ctx, r); err != nil {
+			for _, ln := range []net.Listener{blossomLn, routstrLn} {
+				if ln != nil {
+					ln.Close()
+				}
 			}
 			return err
 		}
@@ -311,6 +330,10 @@ func (p *Provider) run(ctx context.Context) error {
 	if blossomLn != nil {
 		p.wg.Add(1)
 		go func() { defer p.wg.Done(); p.serveBlossom(ctx, blossomLn) }()
+	}
+	if routstrLn != nil {
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); p.serveRoutstr(ctx, routstrLn) }()
 	}
 	if err := p.publishPresence(ctx); err != nil {
 		p.log.Warn("presence not published", "err", err)
@@ -424,6 +447,15 @@ func (p *Provider) publishOffer(ctx context.Context, r nips.Resource) error {
 	if _, err := p.n.Publish(ctx, o.Classified(at)); err != nil && ctx.Err() == nil {
 		p.log.Warn("NIP-99 listing not published", "resource", r, "err", err)
 	}
+	p.mu.Lock()
+	routstrURL := p.routstrURL
+	p.mu.Unlock()
+	if r == nips.Inference && routstrURL != "" {
+		// The Routstr announcement (kind 38421), likewise.
+		if _, err := p.n.Publish(ctx, o.Routstr(at, []string{routstrURL})); err != nil && ctx.Err() == nil {
+			p.log.Warn("Routstr announcement not published", "err", err)
+		}
+	}
 	return nil
 }
 
@@ -435,6 +467,9 @@ func (p *Provider) withdrawOffers(ctx context.Context) {
 	var d nips.Deletion
 	for _, o := range p.offers {
 		d.Addresses = append(d.Addresses, o.Address(), nips.Address(nips.KindClassified, o.Pubkey, o.ID))
+		if o.Resource == nips.Inference && p.routstrURL != "" {
+			d.Addresses = append(d.Addresses, nips.Address(nips.KindRoutstr, o.Pubkey, o.ID))
+		}
 	}
 	p.mu.Unlock()
 	if len(d.Addresses) == 0 {
@@ -446,7 +481,7 @@ func (p *Provider) withdrawOffers(ctx context.Context) {
 		p.log.Warn("offers not withdrawn; they end at their expiration", "err", err)
 		return
 	}
-	p.log.Info("offers withdrawn", "count", len(d.Addresses)/2)
+	p.log.Info("offers withdrawn", "addresses", len(d.Addresses))
 }
 
 func (p *Provider) load(r nips.Resource) float64 {

@@ -25,6 +25,7 @@ func (b *badSetting) Error() string {
 var wants = map[string]string{
 	"relay":                   "comma-separated ws:// or wss:// URLs",
 	"blossom":                 "host:port, with --storage-size",
+	"routstr":                 "host:port, with --inference-url",
 	"mint":                    "comma-separated http:// or https:// mint URLs",
 	"budget-owner":            "comma-separated hex pubkeys",
 	"replicas":                "a whole number from 1 to 32",

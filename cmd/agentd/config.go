@@ -50,6 +50,7 @@ type config struct {
 	storageRetrieval *uint64
 	storageRetention time.Duration
 	blossomAddr      string
+	routstrAddr      string
 	bandwidthPrice   uint64
 	bandwidthCap     uint64
 	allowPrivate     bool
@@ -194,6 +195,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	})
 	fs.DurationVar(&c.storageRetention, "storage-retention", c.storageRetention, "provide: longest storage period sold")
 	fs.StringVar(&c.blossomAddr, "blossom", c.blossomAddr, "provide: address of a Blossom server (BUD-01/02/07, paid with Cashu) on the storage sold, e.g. 127.0.0.1:3000 (empty: off)")
+	fs.StringVar(&c.routstrAddr, "routstr", c.routstrAddr, "provide: address of a Routstr endpoint (OpenAI-compatible HTTP paid per request with X-Cashu, announced as kind 38421) on the inference sold, e.g. 127.0.0.1:8000 (empty: off)")
 	fs.Uint64Var(&c.bandwidthPrice, "bandwidth-price", c.bandwidthPrice, "provide: bandwidth price, msat per MiB (e.g. 2000; 0: no bandwidth)")
 	fs.Uint64Var(&c.bandwidthCap, "bandwidth-capacity", c.bandwidthCap, "provide: MiB of bandwidth for sale")
 	fs.BoolVar(&c.allowPrivate, "allow-private-targets", c.allowPrivate, "provide: let buyers reach loopback and private addresses (tests only)")
@@ -377,6 +379,11 @@ func (c *config) check(fs *flag.FlagSet, src sources) error {
 			return bad("blossom", c.blossomAddr)
 		}
 	}
+	if c.routstrAddr != "" {
+		if _, _, err := net.SplitHostPort(c.routstrAddr); err != nil || c.inferenceURL == "" {
+			return bad("routstr", c.routstrAddr)
+		}
+	}
 	return nil
 }
 
@@ -449,6 +456,7 @@ func (c *config) providerConfig() (provider.Config, error) {
 		pc.Inference = &provider.InferenceConfig{URL: c.inferenceURL, Models: splitList(c.inferenceModels), PriceInMsat: c.inferenceIn, PriceOutMsat: c.inferenceOut, Pricing: bounds(c.inferenceIn)}
 	}
 	pc.Blossom = c.blossomAddr
+	pc.Routstr = c.routstrAddr
 	pc.Tier = nips.Tier(c.tier)
 	pc.Geohash = c.geohash
 	pc.PriceInterval = c.priceInterval
