@@ -98,6 +98,7 @@ type options struct {
 	onEvent    []func(context.Context, *nostr.Event)
 	onFailure  []func(context.Context, *nostr.Event)
 	onResume   []func()
+	collectors []prometheus.Collector
 	answers    map[int]namedAnswer
 	challenge  bool
 	now        func() time.Time
@@ -139,6 +140,12 @@ func WithOnEvent(f func(ctx context.Context, evt *nostr.Event)) Option {
 // WithOnEvent functions (they are in the store). It must not block.
 func WithOnRemoteResume(f func()) Option {
 	return func(o *options) { o.onResume = append(o.onResume, f) }
+}
+
+// WithCollector adds c's series to the relay's /metrics (the market's, for
+// one).
+func WithCollector(c prometheus.Collector) Option {
+	return func(o *options) { o.collectors = append(o.collectors, c) }
 }
 
 // WithOnStoreFailure adds a function called when an event passed every policy
@@ -259,6 +266,13 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		return nil, err
 	}
 	r.subs = newSubTracker(func(n int) { r.metrics.subscriptions.Set(float64(n)) })
+	for _, c := range o.collectors {
+		if err := r.metrics.reg.Register(c); err != nil {
+			cancel()
+			store.Close()
+			return nil, fmt.Errorf("relay: metrics: %w", err)
+		}
+	}
 	r.ipEvents = newLimiter(fixedRate(cfg.IPEventRate, cfg.IPEventBurst))
 	r.ipReqs = newLimiter(fixedRate(cfg.IPReqRate, cfg.IPReqBurst))
 	r.ipNegs = newLimiter(fixedRate(cfg.IPNegRate, cfg.IPNegBurst))

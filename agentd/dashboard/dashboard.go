@@ -14,17 +14,16 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/internal/httpserve"
 	"github.com/sovmesh/sovmesh/internal/webunits"
 	"github.com/sovmesh/sovmesh/nips"
 )
@@ -102,20 +101,15 @@ func (s *Server) Start(ctx context.Context, addr string) (stop func(), url strin
 		return nil, "", fmt.Errorf("dashboard: %w", err)
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := httpserve.Serve(ctx, ln, srv, 5*time.Second); err != nil {
 			s.log.Warn("dashboard stopped", "err", err)
 		}
-	})
-	ctx, cancel := context.WithCancel(ctx)
-	wg.Go(func() {
-		<-ctx.Done()
-		sctx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		defer done()
-		_ = srv.Shutdown(sctx)
-	})
-	return func() { cancel(); wg.Wait() }, "http://" + ln.Addr().String() + "/", nil
+	}()
+	return func() { cancel(); <-done }, "http://" + ln.Addr().String() + "/", nil
 }
 
 // securityHeaders forbids loading anything from other hosts and framing.

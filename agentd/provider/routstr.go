@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/metering"
+	"github.com/sovmesh/sovmesh/internal/httpserve"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/creq"
 	"github.com/sovmesh/sovmesh/market/pay/nut24"
@@ -76,20 +77,9 @@ func (p *Provider) serveRoutstr(ctx context.Context, ln net.Listener) {
 	mux.HandleFunc("POST /v1/chat/completions", rs.chat)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: routstrTimeout, IdleTimeout: time.Minute, MaxHeaderBytes: 256 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug), BaseContext: func(net.Listener) context.Context { return ctx }}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := hs.Shutdown(sctx); err != nil {
-			_ = hs.Close()
-		}
-	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := httpserve.Serve(ctx, ln, hs, 5*time.Second); err != nil {
 		log.Warn("routstr stopped", "err", err)
 	}
-	<-done
 }
 
 // routstrServer serves a provider's Routstr endpoint.

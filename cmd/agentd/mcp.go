@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/sovmesh/sovmesh/agentd/mcpserver"
+	"github.com/sovmesh/sovmesh/internal/httpserve"
 )
 
 // mcpKeyEnv holds the bearer key of "mcp --mcp-listen" (a secret: env or
@@ -61,19 +62,8 @@ func cmdMCP(ctx context.Context, e *env) error {
 		return fmt.Errorf("mcp-listen: %w", err)
 	}
 	hs := &http.Server{Handler: mcpserver.HTTPHandler(srv, key), ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(e.stderr, "agentd: MCP (streamable HTTP) on http://%s/ as %s\n", ln.Addr(), n.Key.Pubkey)
-	select {
-	case <-ctx.Done():
-	case err := <-served:
-		return err
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = hs.Shutdown(sctx)
-	<-served
-	return nil
+	return httpserve.Serve(ctx, ln, hs, 10*time.Second)
 }
 
 // mcpKey reads the bearer key: --mcp-key-file (mode 0600) first, then

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sovmesh/sovmesh/market"
 	"github.com/sovmesh/sovmesh/nips"
@@ -163,7 +164,15 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 
 // Options are the relay options the marketplace needs.
 func (m *Marketplace) Options() []relay.Option {
-	return append(ValidationOptions(), relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent), relay.WithOnRemoteResume(m.resume))
+	return append(ValidationOptions(), relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent), relay.WithOnRemoteResume(m.resume),
+		relay.WithCollector(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sovmesh_market_proposals_published_total",
+			Help: "Proposals (kind 8468) this relay's matching engine published since start.",
+		}, func() float64 { return float64(m.ProposalsPublished()) })),
+		relay.WithCollector(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sovmesh_market_proposals_pending",
+			Help: "Proposals waiting for their provider's match or refusal (their quantity held out of the bid and the offer).",
+		}, func() float64 { return float64(m.Pending()) })))
 }
 
 // ValidationOptions refuse market events that do not parse, without the

@@ -1,6 +1,10 @@
 package marketplace_test
 
 import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,9 +97,13 @@ func TestProposalRefusedOrLapsedReturnsBidAndCapacity(t *testing.T) {
 			if err != nil || third.Bid != later.ID || third.Offer != cheapAddr {
 				t.Fatalf("third proposal %+v (%v), want the later bid on the cheap offer", third, err)
 			}
-			if n := tm.m.Pending(); n != 1 {
-				t.Fatalf("%d proposals pending, want only the later bid's", n)
+			if n := metric(t, tm, "sovmesh_market_proposals_pending"); n != 1 {
+				t.Fatalf("/metrics: %v proposals pending, want only the later bid's", n)
 			}
+			// Counted once its publication returned (after subscribers got it).
+			waitFor(t, "/metrics to count 3 proposals published", func() bool {
+				return metric(t, tm, "sovmesh_market_proposals_published_total") == 3
+			})
 			if c, _ := tm.m.Capacity(nips.Bandwidth, dearAddr); c != full-1024 {
 				t.Fatalf("dear capacity %d after the match, want %d", c, full-1024)
 			}
@@ -105,4 +113,29 @@ func TestProposalRefusedOrLapsedReturnsBidAndCapacity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metric reads one unlabelled series from the relay's /metrics.
+func metric(t *testing.T, tm testMarket, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(tm.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics has no %s", name)
+	return 0
 }
