@@ -135,6 +135,11 @@ func (bc *BandwidthConn) payAheadLocked() {
 	if bc.payer == nil || bc.ahead || bc.declined || bc.lastStep == 0 || bc.err != nil || bc.payErr != nil {
 		return
 	}
+	select {
+	case <-bc.done: // closed: Close may be waiting for wg already
+		return
+	default:
+	}
 	used := bc.usage.Units
 	if bc.credit > used && bc.credit-used >= bc.lastStep/2 {
 		return
@@ -476,7 +481,11 @@ func (bc *BandwidthConn) CloseWrite() error {
 func (bc *BandwidthConn) Close() error {
 	var err error
 	bc.closeOnce.Do(func() {
+		// Under mu: a payment ahead (started under mu) is either counted
+		// in wg before this, or sees done closed and does not start.
+		bc.mu.Lock()
 		close(bc.done)
+		bc.mu.Unlock()
 		err = bc.c.s.Reset()
 		bc.wg.Wait()
 	})
