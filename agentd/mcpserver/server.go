@@ -247,15 +247,8 @@ func (s *Server) storeLs(ctx context.Context, _ *mcp.CallToolRequest, _ StoreLsI
 	seen := map[string]bool{}
 	for _, x := range l.Entries {
 		seen[x.Root] = true
-		src := "relay+cache"
-		switch {
-		case !x.Cached:
-			src = "relay"
-		case !x.OnRelays:
-			src = "cache"
-		}
 		out.Files = append(out.Files, StoredFile{Root: x.Root, Name: x.Name, Size: x.Size, Providers: len(x.Providers),
-			Stored: time.Unix(x.Created, 0).UTC().Format(time.RFC3339), Source: src})
+			Stored: time.Unix(x.Created, 0).UTC().Format(time.RFC3339), Source: x.Source()})
 	}
 	fs, err := s.n.DB.Files(ctx)
 	if err != nil {

@@ -32,6 +32,18 @@ type Listed struct {
 	Cached   bool // the local cache holds it
 }
 
+// Source names where the entry was found: "relay", "cache" or
+// "relay+cache".
+func (l Listed) Source() string {
+	switch {
+	case !l.Cached:
+		return "relay"
+	case !l.OnRelays:
+		return "cache"
+	}
+	return "relay+cache"
+}
+
 // Listing is what ListSources found. RelayErr is why the relays did not
 // answer (nil when at least one did).
 type Listing struct {

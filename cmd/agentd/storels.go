@@ -30,14 +30,7 @@ func storeList(ctx context.Context, e *env, n *agentd.Node) error {
 	seen := map[string]bool{}
 	for _, x := range l.Entries {
 		seen[x.Root] = true
-		src := "relay+cache"
-		switch {
-		case !x.Cached:
-			src = "relay"
-		case !x.OnRelays:
-			src = "cache"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", x.Root, x.Name, x.Size, len(x.Providers), time.Unix(x.Created, 0).UTC().Format(time.DateTime), src)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", x.Root, x.Name, x.Size, len(x.Providers), time.Unix(x.Created, 0).UTC().Format(time.DateTime), x.Source())
 	}
 	fs, err := n.DB.Files(ctx)
 	if err != nil {
