@@ -5,51 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
 
+	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
 // ErrCapacity means a proposal asks for more than the offer has left.
 var ErrCapacity = errors.New("provider: not enough capacity left")
-
-// ledger is the provider's word on its capacity for open bids: the
-// proposals it confirmed, by bid id (it confirms at most one per bid), and
-// what each holds of its offer's capacity until the session lapses unpaid
-// or ends.
-type ledger struct {
-	mu   sync.Mutex // held from the capacity check to the record: one confirmation at a time
-	byID map[string]reservation
-}
-
-type reservation struct {
-	session string
-	offer   string
-	qty     uint64
-	until   time.Time // the match's expiration: unpaid after it, the capacity is free again
-}
-
-// held returns the capacity the live reservations hold of offer; it drops
-// the reservations whose match lapsed unpaid or whose session ended.
-func (p *Provider) held(ctx context.Context, offer string, now time.Time) uint64 {
-	var n uint64
-	for bid, r := range p.ledger.byID {
-		if now.After(r.until) {
-			s, err := p.n.DB.GetSession(ctx, r.session)
-			if err != nil || s.PaidMsat == 0 || s.State != "open" {
-				delete(p.ledger.byID, bid)
-				continue
-			}
-		}
-		if r.offer == offer {
-			n += r.qty
-		}
-	}
-	return n
-}
 
 // answerProposal answers a relay's proposal of an open bid for our offer:
 // the bid is fetched and checked by us (the relay is not trusted) against
@@ -102,33 +67,41 @@ func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match,
 	if prop.Quantity > bid.Quantity || prop.Quantity < bid.MinFill {
 		return nips.Match{}, fmt.Errorf("%w: quantity %d outside the bid's %d-%d", ErrBidRefused, prop.Quantity, bid.MinFill, bid.Quantity)
 	}
-	p.ledger.mu.Lock()
-	defer p.ledger.mu.Unlock()
-	if p.ledger.byID == nil {
-		p.ledger.byID = map[string]reservation{}
-	}
-	if r, ok := p.ledger.byID[bid.EventID]; ok {
-		if r.session == prop.Session {
-			return nips.Match{}, errAnswered
-		}
-		return nips.Match{}, fmt.Errorf("%w: bid already confirmed (session %s)", ErrBidRefused, r.session)
-	}
 	o, ok := p.Offer(bid.Resource)
 	if !ok || prop.Offer != o.Address() {
 		return nips.Match{}, ErrNotOurOffer
 	}
-	now := time.Now()
-	held := p.held(ctx, o.Address(), now)
 	q := min(prop.Quantity, o.MaxQuantity)
-	if held+q > o.Capacity {
-		return nips.Match{}, fmt.Errorf("%w: %d of %d held, %d asked", ErrCapacity, held, o.Capacity, q)
+	// The reservation is the session's first record: answer fills in its
+	// match. When answer refuses the bid the reservation is given up; when
+	// publishing fails it lapses unpaid after MaxMatchTTL (the match may
+	// have reached a relay).
+	p.confirmMu.Lock()
+	defer p.confirmMu.Unlock()
+	if _, err := p.n.DB.GetSession(ctx, prop.Session); err == nil {
+		return nips.Match{}, errAnswered // another relay proposed this very session
 	}
-	m, err := p.answer(ctx, bid, o.Address(), prop.Session, q)
-	if err != nil {
+	now := time.Now()
+	err = p.n.DB.Reserve(ctx, state.Reservation{
+		Session: state.Session{ID: prop.Session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
+			Offer: o.Address(), Quantity: q, Duration: bid.Duration},
+		Bid: bid.EventID, Capacity: o.Capacity, Lapse: now.Add(-nips.MaxMatchTTL * time.Second),
+	})
+	switch {
+	case errors.Is(err, state.ErrBidTaken):
+		return nips.Match{}, fmt.Errorf("%w: %v", ErrBidRefused, err)
+	case errors.Is(err, state.ErrOverCapacity):
+		return nips.Match{}, fmt.Errorf("%w: %v", ErrCapacity, err)
+	case err != nil:
 		return nips.Match{}, err
 	}
-	p.ledger.byID[bid.EventID] = reservation{session: m.Session, offer: o.Address(), qty: m.Quantity, until: m.Expiration.Time()}
-	return m, nil
+	m, err := p.answer(ctx, bid, o.Address(), prop.Session, q)
+	if errors.Is(err, ErrBidRefused) || errors.Is(err, ErrNotOurOffer) {
+		if ferr := p.n.DB.Unreserve(context.WithoutCancel(ctx), prop.Session); ferr != nil {
+			p.log.Warn("reservation not given up", "session", prop.Session, "err", ferr)
+		}
+	}
+	return m, err
 }
 
 // refusalReason is what a refusal tells people: the error, bounded.

@@ -157,10 +157,10 @@ type Provider struct {
 	blossomAddr, blossomURL string // guarded by mu
 	routstrAddr, routstrURL string // guarded by mu
 
-	meters map[nips.Resource]*meter
-	mu     sync.Mutex
-	offers map[nips.Resource]nips.Offer // last published
-	ledger ledger                       // open-bid confirmations
+	meters    map[nips.Resource]*meter
+	mu        sync.Mutex
+	offers    map[nips.Resource]nips.Offer // last published
+	confirmMu sync.Mutex                   // one open-bid confirmation at a time (state.DB.Reserve)
 
 	wg sync.WaitGroup
 }
