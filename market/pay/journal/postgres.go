@@ -1,0 +1,105 @@
+package journal
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+
+	"github.com/sovmesh/sovmesh/internal/pgsqldb"
+	"github.com/sovmesh/sovmesh/migrations"
+)
+
+// pgOwner is this process's identity in a shared PostgreSQL journal: a
+// session advisory lock (migrations.PGOwnerClass, id) held on a connection
+// of its own for as long as the journal is open. The ops this process
+// writes carry id as their owner, so another process can tell an op in
+// flight (owner's lock held) from one left by a process that stopped.
+type pgOwner struct {
+	id   int64
+	conn *sql.Conn
+}
+
+// OpenPostgres opens the journal in the PostgreSQL database at url (shared
+// by every meshrelay process on it), applying the "relaypg" migrations.
+func OpenPostgres(ctx context.Context, url string) (*Journal, error) {
+	db, err := pgsqldb.Open(ctx, url, "relaypg")
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("journal: connect: %w", err)
+	}
+	// A random positive int4; taken again if another process holds it.
+	for range 16 {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		id := int64(binary.BigEndian.Uint32(b[:])&0x7fffffff) | 1
+		var ok bool
+		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(?, ?)`, migrations.PGOwnerClass, id).Scan(&ok); err != nil {
+			break
+		}
+		if ok {
+			return &Journal{db: db, pg: &pgOwner{id: id, conn: conn}}, nil
+		}
+	}
+	conn.Close()
+	db.Close()
+	return nil, fmt.Errorf("journal: could not take an owner lock")
+}
+
+// lockTx takes the wallet's transaction lock for tx and names this process
+// as the owner of the ops tx inserts (the ops.owner column's default).
+func (o *pgOwner) lockTx(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, ?), set_config('sovmesh.journal_owner', ?, true)`,
+		migrations.PGLockClass, migrations.PGWalletLock, strconv.FormatInt(o.id, 10)); err != nil {
+		return fmt.Errorf("journal: lock: %w", err)
+	}
+	return nil
+}
+
+// Claim returns the ops in the given states that this process may resume,
+// oldest first. On SQLite that is every one (a file has one process). On
+// PostgreSQL it is this process's own ops and those whose owner has stopped
+// (holds no owner lock), which it claims; an op another running process
+// owns is left to that process.
+func (j *Journal) Claim(ctx context.Context, states ...string) ([]Op, error) {
+	if j.pg == nil {
+		return j.List(ctx, states...)
+	}
+	var out []Op
+	err := j.Tx(ctx, func(tx *sql.Tx) error {
+		q := `SELECT id FROM ops WHERE owner != ? AND owner NOT IN (SELECT objid::bigint FROM pg_locks
+			WHERE locktype = 'advisory' AND classid = ? AND objsubid = 2 AND granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`
+		args := []any{j.pg.id, migrations.PGOwnerClass}
+		if len(states) > 0 {
+			q += ` AND state IN (?` + repeat(",?", len(states)-1) + `)`
+			for _, s := range states {
+				args = append(args, s)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE ops SET owner = ? WHERE id IN (`+q+`)`, append([]any{j.pg.id}, args...)...); err != nil {
+			return fmt.Errorf("journal: claim ops: %w", err)
+		}
+		q = opSelect + ` WHERE owner = ?`
+		args = []any{j.pg.id}
+		if len(states) > 0 {
+			q += ` AND state IN (?` + repeat(",?", len(states)-1) + `)`
+			for _, s := range states {
+				args = append(args, s)
+			}
+		}
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY id`, args...)
+		if err != nil {
+			return fmt.Errorf("journal: list ops: %w", err)
+		}
+		out, err = scanOps(rows)
+		return err
+	})
+	return out, err
+}
