@@ -138,7 +138,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.String("config", "", "optional config `file` of \"name = value\" lines")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on (HTTP and websocket)")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the event database and the relay key")
-	fs.StringVar(&cfg.Database, "database", cfg.Database, "postgres:// URL of a PostgreSQL database for the events and the market's matcher lock, shared by relays behind one load balancer (default: SQLite in the data directory); keep a password out of the command line: use SOVMESH_DATABASE, the config file or ~/.pgpass")
+	fs.StringVar(&cfg.Database, "database", cfg.Database, "postgres:// URL of a PostgreSQL database for the events, the market's matcher lock and the relay's wallet and fee ledger, shared by relays behind one load balancer (default: SQLite in the data directory); keep a password out of the command line: use SOVMESH_DATABASE, the config file or ~/.pgpass")
 	fs.StringVar(&cfg.ServiceURL, "service-url", cfg.ServiceURL, "public ws:// or wss:// URL of the relay, the only one NIP-42 AUTH is accepted for (default: URLs naming the listen address)")
 	fs.Func("trusted-proxies", "comma-separated CIDRs (or IPs) of reverse proxies whose X-Forwarded-For is believed (default: none)", func(v string) error {
 		cfg.TrustedProxies = nil

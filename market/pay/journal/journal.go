@@ -82,6 +82,10 @@ func (j *Journal) DB() *sql.DB { return j.db }
 // PostgreSQL each one first takes the wallet's transaction lock, so those
 // of several processes are serialized too.
 func (j *Journal) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if j.pg != nil {
+		j.pg.txMu.Lock()
+		defer j.pg.txMu.Unlock()
+	}
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("journal: begin: %w", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/sovmesh/sovmesh/internal/pgsqldb"
 	"github.com/sovmesh/sovmesh/migrations"
@@ -17,10 +18,19 @@ import (
 // of its own for as long as the journal is open. The ops this process
 // writes carry id as their owner, so another process can tell an op in
 // flight (owner's lock held) from one left by a process that stopped.
+//
+// txMu keeps this process's wallet transactions to one at a time before
+// they take a connection: they would wait for the lock anyway, and so a
+// transaction that reads on a second connection always finds one free.
 type pgOwner struct {
 	id   int64
 	conn *sql.Conn
+	txMu sync.Mutex
 }
+
+// pgMaxConns bounds the journal's connections: the owner lock's, the one
+// transaction's, and reads.
+const pgMaxConns = 5
 
 // OpenPostgres opens the journal in the PostgreSQL database at url (shared
 // by every meshrelay process on it), applying the "relaypg" migrations.
@@ -29,6 +39,7 @@ func OpenPostgres(ctx context.Context, url string) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
+	db.SetMaxOpenConns(pgMaxConns)
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		db.Close()
