@@ -68,7 +68,7 @@ func Open(ctx context.Context, path string) (*Journal, error) {
 func (j *Journal) Close() error {
 	var err error
 	if j.pg != nil {
-		err = j.pg.conn.Close()
+		err = j.pg.close()
 	}
 	return errors.Join(err, j.db.Close())
 }

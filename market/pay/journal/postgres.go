@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/sovmesh/sovmesh/internal/pgsqldb"
 	"github.com/sovmesh/sovmesh/migrations"
@@ -17,20 +18,33 @@ import (
 // session advisory lock (migrations.PGOwnerClass, id) held on a connection
 // of its own for as long as the journal is open. The ops this process
 // writes carry id as their owner, so another process can tell an op in
-// flight (owner's lock held) from one left by a process that stopped.
+// flight (owner's lock held) from one left by a process that stopped. A
+// watcher checks the lock's connection every OwnerCheckEvery and, when it
+// has been lost (the server restarted, the connection broke), takes the
+// lock again on a new one.
 //
 // txMu keeps this process's wallet transactions to one at a time before
 // they take a connection: they would wait for the lock anyway, and so a
 // transaction that reads on a second connection always finds one free.
 type pgOwner struct {
 	id   int64
-	conn *sql.Conn
+	db   *sql.DB
 	txMu sync.Mutex
+
+	mu   sync.Mutex
+	conn *sql.Conn // holds the lock; nil while it is lost
+
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // pgMaxConns bounds the journal's connections: the owner lock's, the one
 // transaction's, and reads.
 const pgMaxConns = 5
+
+// OwnerCheckEvery is how often a PostgreSQL journal checks the connection
+// that holds its owner lock.
+const OwnerCheckEvery = time.Second
 
 // OpenPostgres opens the journal in the PostgreSQL database at url (shared
 // by every meshrelay process on it), applying the "relaypg" migrations.
@@ -40,27 +54,88 @@ func OpenPostgres(ctx context.Context, url string) (*Journal, error) {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	db.SetMaxOpenConns(pgMaxConns)
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("journal: connect: %w", err)
-	}
-	// A random positive int4; taken again if another process holds it.
+	// A random positive int4; another is drawn if a process holds it.
 	for range 16 {
 		var b [4]byte
 		_, _ = rand.Read(b[:])
-		id := int64(binary.BigEndian.Uint32(b[:])&0x7fffffff) | 1
-		var ok bool
-		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(?, ?)`, migrations.PGOwnerClass, id).Scan(&ok); err != nil {
-			break
+		o := &pgOwner{id: int64(binary.BigEndian.Uint32(b[:])&0x7fffffff) | 1, db: db, done: make(chan struct{})}
+		ok, err := o.lock(ctx)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("journal: owner lock: %w", err)
 		}
 		if ok {
-			return &Journal{db: db, pg: &pgOwner{id: id, conn: conn}}, nil
+			wctx, stop := context.WithCancel(context.Background())
+			o.stop = stop
+			go o.watch(wctx)
+			return &Journal{db: db, pg: o}, nil
 		}
 	}
-	conn.Close()
 	db.Close()
 	return nil, fmt.Errorf("journal: could not take an owner lock")
+}
+
+// lock takes the owner lock on a connection of its own.
+func (o *pgOwner) lock(ctx context.Context) (bool, error) {
+	conn, err := o.db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	var ok bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(?, ?)`, migrations.PGOwnerClass, o.id).Scan(&ok); err != nil || !ok {
+		conn.Close()
+		return false, err
+	}
+	o.mu.Lock()
+	o.conn = conn
+	o.mu.Unlock()
+	return true, nil
+}
+
+// watch checks the lock's connection until ctx ends, taking the lock again
+// when it was lost.
+func (o *pgOwner) watch(ctx context.Context) {
+	defer close(o.done)
+	tick := time.NewTicker(OwnerCheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		o.mu.Lock()
+		conn := o.conn
+		o.mu.Unlock()
+		if conn != nil {
+			cctx, cancel := context.WithTimeout(ctx, OwnerCheckEvery)
+			err := conn.PingContext(cctx)
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				continue
+			}
+			conn.Close() // a broken connection is discarded, not pooled
+			o.mu.Lock()
+			o.conn = nil
+			o.mu.Unlock()
+		}
+		_, _ = o.lock(ctx) // tried again at the next tick if it fails
+	}
+}
+
+// close stops the watcher and releases the lock (its connection is closed
+// with the pool, ending its session).
+func (o *pgOwner) close() error {
+	o.stop()
+	<-o.done
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.conn == nil {
+		return nil
+	}
+	err := o.conn.Close()
+	o.conn = nil
+	return err
 }
 
 // lockTx takes the wallet's transaction lock for tx and names this process
