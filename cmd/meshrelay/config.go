@@ -45,11 +45,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if !devMintBuilt && c.pay.devMintListen != defaultsForDocs().pay.devMintListen {
 		return c, fmt.Errorf("dev-mint-listen %q: %w", c.pay.devMintListen, errNoDevMint)
 	}
-	if c.relay.Database != "" && (c.pay.offerFee > 0 || c.pay.matchFee > 0) {
-		// Each process keeps its fee ledger and wallet in its data
-		// directory: prepaid balances would not follow a client between
-		// processes, and an event sent to two could be charged twice.
-		return c, errFeesOnDatabase
+	if c.relay.Database != "" && (c.pay.offerFee > 0 || c.pay.matchFee > 0) && len(c.pay.mints) == 0 {
+		// Processes sharing one wallet must take the same mints' ecash; a
+		// development mint is each process's own.
+		return c, errFeesNeedMints
 	}
 	if c.pay.offerFeePeriod < 0 {
 		return c, fmt.Errorf("offer-fee-period %v: must not be negative", c.pay.offerFeePeriod)
@@ -63,9 +62,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	return c, nil
 }
 
-// errFeesOnDatabase: fees are charged into each process's own ledger and
-// wallet, which several processes on one database do not share yet.
-var errFeesOnDatabase = errors.New("offer-fee and match-fee: not available with database yet (each relay process keeps its own fee ledger and wallet); run one SQLite relay to charge fees")
+// errFeesNeedMints: relay processes on one database share one wallet, which
+// takes the ecash of the mints every process names; the development mint
+// that runs without --mints is each process's own.
+var errFeesNeedMints = errors.New("offer-fee and match-fee with database: set mints (the same on every relay process); the development mint is each process's own")
 
 // errNoDevMint: a nodevmint build was given no --mints, or a
 // --dev-mint-listen: both ask for the development mint it does not have.
@@ -138,7 +138,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.String("config", "", "optional config `file` of \"name = value\" lines")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on (HTTP and websocket)")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory for the event database and the relay key")
-	fs.StringVar(&cfg.Database, "database", cfg.Database, "postgres:// URL of a PostgreSQL database for the events and the market's matcher lock, shared by relays behind one load balancer (default: SQLite in the data directory); keep a password out of the command line: use SOVMESH_DATABASE, the config file or ~/.pgpass")
+	fs.StringVar(&cfg.Database, "database", cfg.Database, "postgres:// URL of a PostgreSQL database for the events, the market's matcher lock and the relay's wallet and fee ledger, shared by relays behind one load balancer (default: SQLite in the data directory); keep a password out of the command line: use SOVMESH_DATABASE, the config file or ~/.pgpass")
 	fs.StringVar(&cfg.ServiceURL, "service-url", cfg.ServiceURL, "public ws:// or wss:// URL of the relay, the only one NIP-42 AUTH is accepted for (default: URLs naming the listen address)")
 	fs.Func("trusted-proxies", "comma-separated CIDRs (or IPs) of reverse proxies whose X-Forwarded-For is believed (default: none)", func(v string) error {
 		cfg.TrustedProxies = nil

@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 1
 	}
 	defer lock.Release()
-	cash, feeOpts, err := openMoney(ctx, cfg.pay, cfg.relay.DataDir, log)
+	cash, feeOpts, err := openMoney(ctx, cfg.pay, cfg.relay.DataDir, cfg.relay.Database, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 1

@@ -72,7 +72,7 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"negative ip-max-connections", []string{"--ip-max-connections", "-1"}, nil, "ip-max-connections"},
 		{"negative max-connections", []string{"--max-connections", "-5"}, nil, "max-connections"},
 		{"service url not ws", []string{"--service-url", "https://relay.example.com"}, nil, "service-url"},
-		{"fees with database", []string{"--offer-fee", "2"}, map[string]string{"SOVMESH_DATABASE": "postgres://relay@127.0.0.1:1/relay"}, "offer-fee and match-fee: not available with database"},
+		{"fees with database and the dev mint", []string{"--offer-fee", "2"}, map[string]string{"SOVMESH_DATABASE": "postgres://relay@127.0.0.1:1/relay"}, "offer-fee and match-fee with database: set mints"},
 		{"env database not postgres", nil, map[string]string{"SOVMESH_DATABASE": "mysql://relay:hunter2@db/relay"}, "database: want a postgres:// URL (the value is not shown"},
 	}
 	for _, tc := range tests {

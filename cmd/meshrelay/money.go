@@ -32,9 +32,11 @@ type devMint interface {
 	Shutdown(ctx context.Context) error
 }
 
-// openMoney starts the dev mint if needed and opens the relay's wallet in
-// dataDir. It returns the relay options that charge fees.
-func openMoney(ctx context.Context, po payOptions, dataDir string, log *slog.Logger) (*money, []relay.Option, error) {
+// openMoney starts the dev mint if needed and opens the relay's wallet: in
+// dataDir, or in the PostgreSQL database at databaseURL (when not empty),
+// shared by every relay process on it. It returns the relay options that
+// charge fees.
+func openMoney(ctx context.Context, po payOptions, dataDir, databaseURL string, log *slog.Logger) (*money, []relay.Option, error) {
 	m := &money{mints: po.mints}
 	if len(m.mints) == 0 {
 		dm, err := startDevMint(ctx, filepath.Join(dataDir, "devmint"), po.devMintListen, log)
@@ -46,7 +48,13 @@ func openMoney(ctx context.Context, po payOptions, dataDir string, log *slog.Log
 		log.Warn("no mint configured: running the embedded development mint; its ecash is TEST MONEY backed by a fake Lightning node",
 			"mint", dm.URL(), "test_money", true)
 	}
-	j, err := journal.Open(ctx, filepath.Join(dataDir, "pay.db"))
+	var j *journal.Journal
+	var err error
+	if databaseURL != "" {
+		j, err = journal.OpenPostgres(ctx, databaseURL)
+	} else {
+		j, err = journal.Open(ctx, filepath.Join(dataDir, "pay.db"))
+	}
 	if err != nil {
 		m.close(ctx)
 		return nil, nil, fmt.Errorf("open the payment journal: %w", err)

@@ -8,18 +8,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sovmesh/sovmesh/migrations"
 	"github.com/sovmesh/sovmesh/relay/eventsql"
 )
-
-// matcherLockID is the advisory lock (class migrationLockClass) held by the
-// one relay process that runs the market's matching engine.
-const matcherLockID = 2
 
 // leadCheckEvery is how often the leader checks the connection holding the
 // lock; a leader whose check fails stops leading.
 const leadCheckEvery = time.Second
 
-// TryLead takes the matcher lock if no other process holds it: a
+// TryLead takes the matcher lock (migrations.PGMatcherLock) if no other process holds it: a
 // session-level advisory lock on a connection of its own. It returns
 // ok=false at once when another session holds the lock. When it succeeds,
 // the returned context ends when ctx ends, at Close, or when the lock's
@@ -37,7 +34,7 @@ func (s *Store) TryLead(ctx context.Context) (lead context.Context, ok bool, err
 		s.wg.Done()
 		return nil, false, fmt.Errorf("matcher lock: connect: %w", err)
 	}
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, migrationLockClass, matcherLockID).Scan(&ok); err != nil || !ok {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, migrations.PGLockClass, migrations.PGMatcherLock).Scan(&ok); err != nil || !ok {
 		conn.Close(context.Background())
 		s.wg.Done()
 		if err != nil {

@@ -156,66 +156,14 @@ func New(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// migrationLock is the advisory lock key (the two-int4 key space, class 1)
-// held while migrations run.
-const migrationLockClass, migrationLockID = 0x736f766d, 1 // "sovm"
-
-// migrate applies the relaypg migrations not yet recorded in schema_version,
-// one transaction each, holding an advisory lock so that processes starting
-// together do not race.
+// migrate applies the relaypg migrations (migrations.ApplyPostgres).
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	ms, err := migrations.Load("relaypg")
-	if err != nil {
-		return err
-	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, migrationLockClass, migrationLockID); err != nil {
-		return fmt.Errorf("lock for migrations: %w", err)
-	}
-	defer func() {
-		// A lock left by a failed unlock ends with the session; close it then.
-		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, $2)`, migrationLockClass, migrationLockID); err != nil {
-			conn.Conn().Close(context.Background())
-		}
-	}()
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-		version integer NOT NULL,
-		name text NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now()
-	)`); err != nil {
-		return fmt.Errorf("create schema_version: %w", err)
-	}
-	var current int
-	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&current); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	latest := ms[len(ms)-1].Version
-	if current > latest {
-		return fmt.Errorf("%w: database is at version %d of \"relaypg\", this binary knows up to %d; upgrade sovmesh",
-			migrations.ErrDatabaseNewer, current, latest)
-	}
-	for _, m := range ms {
-		if m.Version <= current {
-			continue
-		}
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.SQL); err != nil {
-				return fmt.Errorf("apply migration relaypg/%s: %w", m.Name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
-				return fmt.Errorf("record migration %s: %w", m.Name, err)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return migrations.ApplyPostgres(ctx, conn.Conn(), "relaypg")
 }
 
 // Init does nothing: New has opened the store. It exists for eventstore.Store.

@@ -194,7 +194,7 @@ var _ = sql.ErrNoRows
 // mints come from its relays (NIP-11) keeps using them while no relay can
 // be reached.
 func KnownMints(ctx context.Context, j *journal.Journal) ([]string, error) {
-	rows, err := j.DB().QueryContext(ctx, `SELECT mint FROM (SELECT mint, fetched_at AS t FROM keysets UNION ALL SELECT mint, created_at FROM proofs) GROUP BY mint ORDER BY MIN(t), mint`)
+	rows, err := j.DB().QueryContext(ctx, `SELECT mint FROM (SELECT mint, fetched_at AS t FROM keysets UNION ALL SELECT mint, created_at FROM proofs) AS m GROUP BY mint ORDER BY MIN(t), mint`)
 	if err != nil {
 		return nil, fmt.Errorf("cashu: known mints: %w", err)
 	}

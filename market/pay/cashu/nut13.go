@@ -184,7 +184,7 @@ var errCounterExhausted = errors.New("cashu: keyset derivation counter exhausted
 func takeCounters(ctx context.Context, tx *sql.Tx, id string, n uint32) (uint32, error) {
 	var next int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO nut13_counters (keyset_id, next) VALUES (?, ?)
-		ON CONFLICT(keyset_id) DO UPDATE SET next = next + excluded.next RETURNING next`, id, int64(n)).Scan(&next)
+		ON CONFLICT(keyset_id) DO UPDATE SET next = nut13_counters.next + excluded.next RETURNING next`, id, int64(n)).Scan(&next)
 	if err != nil {
 		return 0, fmt.Errorf("cashu: take counter: %w", err)
 	}
@@ -197,7 +197,7 @@ func takeCounters(ctx context.Context, tx *sql.Tx, id string, n uint32) (uint32,
 // raiseCounter moves keyset id's counter to at least next.
 func raiseCounter(ctx context.Context, tx *sql.Tx, id string, next uint32) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO nut13_counters (keyset_id, next) VALUES (?, ?)
-		ON CONFLICT(keyset_id) DO UPDATE SET next = max(next, excluded.next)`, id, int64(next)); err != nil {
+		ON CONFLICT(keyset_id) DO UPDATE SET next = CASE WHEN excluded.next > nut13_counters.next THEN excluded.next ELSE nut13_counters.next END`, id, int64(next)); err != nil {
 		return fmt.Errorf("cashu: set counter: %w", err)
 	}
 	return nil

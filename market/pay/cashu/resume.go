@@ -22,10 +22,13 @@ type ResumeReport struct {
 // Call it after Open, before the wallet is used: it takes every open op,
 // including those another goroutine may be running. While the wallet is in
 // use, SettleOffline is the form that only takes the queued offline receipts.
+// On a journal shared by several processes (PostgreSQL) it takes this
+// process's open ops and those of processes that have stopped, never those
+// another running process owns.
 func (w *Wallet) Resume(ctx context.Context) (ResumeReport, error) {
 	w.settleMu.Lock()
 	defer w.settleMu.Unlock()
-	ops, err := w.j.List(ctx, journal.StatePrepared, journal.StateQueued)
+	ops, err := w.j.Claim(ctx, journal.StatePrepared, journal.StateQueued)
 	if err != nil {
 		return ResumeReport{}, err
 	}

@@ -10,14 +10,15 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/fees"
 	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
-	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
 
 // TestChargeCrash stops the relay at each step of a token charge, as a crash
 // would, reopens its wallet and collector on the same files, and checks
 // that the payer is credited and charged exactly once and that the relay's
 // wallet holds the token's sats.
-func TestChargeCrash(t *testing.T) {
+func TestChargeCrash(t *testing.T) { forEachBackend(t, testChargeCrash) }
+
+func testChargeCrash(t *testing.T, b paytest.Backend) {
 	steps := []struct {
 		name       string
 		walletStep string // the relay wallet stops here
@@ -35,7 +36,7 @@ func TestChargeCrash(t *testing.T) {
 			ctx := t.Context()
 			dir, key := t.TempDir(), paytest.NewKey(t)
 			cfg := fees.Config{Publication: map[int]uint64{offerKind: 3}}
-			relayWallet := paytest.WalletAt(t, dir, key, func(c *cashu.Config) {
+			relayWallet := b.WalletAt(t, dir, key, func(c *cashu.Config) {
 				c.StepHook = func(step string) error {
 					if step == st.walletStep {
 						return errors.New("crash")
@@ -68,11 +69,7 @@ func TestChargeCrash(t *testing.T) {
 			if err := relayWallet.Journal().Close(); err != nil {
 				t.Fatal(err)
 			}
-			j, err := journal.Open(ctx, dir+"/pay.db")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer j.Close()
+			j := b.OpenJournal(t, dir)
 			wcfg := cashu.DefaultConfig()
 			wcfg.Mints, wcfg.PrivateKey = []string{m.URL()}, key
 			w, err := cashu.Open(ctx, j, wcfg)
@@ -121,9 +118,13 @@ func TestChargeCrash(t *testing.T) {
 // TestChargeRefusedTokenNotCredited: a spent token fails its receipt at once
 // and credits nothing, then and after Resume.
 func TestChargeRefusedTokenNotCredited(t *testing.T) {
+	forEachBackend(t, testChargeRefusedTokenNotCredited)
+}
+
+func testChargeRefusedTokenNotCredited(t *testing.T, b paytest.Backend) {
 	m := paytest.StartMint(t)
 	ctx := t.Context()
-	relayWallet := paytest.Wallet(t, nil, m.URL())
+	relayWallet := b.WalletAt(t, t.TempDir(), paytest.NewKey(t), nil, m.URL())
 	col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{Publication: map[int]uint64{offerKind: 3}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -153,10 +154,12 @@ func TestChargeRefusedTokenNotCredited(t *testing.T) {
 
 // TestTopUpCrash: the relay stops after redeeming a top-up token and before
 // crediting it; Resume credits it once.
-func TestTopUpCrash(t *testing.T) {
+func TestTopUpCrash(t *testing.T) { forEachBackend(t, testTopUpCrash) }
+
+func testTopUpCrash(t *testing.T, b paytest.Backend) {
 	m := paytest.StartMint(t)
 	ctx := t.Context()
-	relayWallet := paytest.Wallet(t, nil, m.URL())
+	relayWallet := b.WalletAt(t, t.TempDir(), paytest.NewKey(t), nil, m.URL())
 	col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -193,12 +196,14 @@ func TestTopUpCrash(t *testing.T) {
 
 // TestFirstChargeResumes: a collector nobody resumed settles what the last
 // run left pending at its first charge, of any event.
-func TestFirstChargeResumes(t *testing.T) {
+func TestFirstChargeResumes(t *testing.T) { forEachBackend(t, testFirstChargeResumes) }
+
+func testFirstChargeResumes(t *testing.T, b paytest.Backend) {
 	m := paytest.StartMint(t)
 	ctx := t.Context()
 	dir, key := t.TempDir(), paytest.NewKey(t)
 	cfg := fees.Config{Publication: map[int]uint64{offerKind: 3}}
-	w1 := paytest.WalletAt(t, dir, key, nil, m.URL())
+	w1 := b.WalletAt(t, dir, key, nil, m.URL())
 	col1, err := fees.New(w1.Journal(), w1, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +225,7 @@ func TestFirstChargeResumes(t *testing.T) {
 		t.Fatalf("charge: %v", err)
 	}
 	_ = w1.Journal().Close()
-	w2 := paytest.WalletAt(t, dir, key, nil, m.URL())
+	w2 := b.WalletAt(t, dir, key, nil, m.URL())
 	col2, err := fees.New(w2.Journal(), w2, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +244,9 @@ func TestFirstChargeResumes(t *testing.T) {
 // answers "not settled" and credits nothing yet; the same request sent
 // again (after the wallet resumed, when the wallet itself stopped) credits
 // the token once and reports the credit, as does every later resend.
-func TestTopUpResent(t *testing.T) {
+func TestTopUpResent(t *testing.T) { forEachBackend(t, testTopUpResent) }
+
+func testTopUpResent(t *testing.T, b paytest.Backend) {
 	m := paytest.StartMint(t)
 	for _, st := range []struct {
 		name       string
@@ -260,7 +267,7 @@ func TestTopUpResent(t *testing.T) {
 					return nil
 				}
 			}
-			relayWallet := paytest.Wallet(t, func(c *cashu.Config) { c.StepHook = hook(st.walletStep) }, m.URL())
+			relayWallet := b.WalletAt(t, t.TempDir(), paytest.NewKey(t), func(c *cashu.Config) { c.StepHook = hook(st.walletStep) }, m.URL())
 			col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{Publication: map[int]uint64{offerKind: 3}}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -308,11 +315,13 @@ func TestTopUpResent(t *testing.T) {
 // TestChargeUnsettled: a fee token whose swap the relay's wallet did not
 // finish is answered error: (not blocked:), and once the wallet resumed the
 // same event sent again is free: the fee was taken once.
-func TestChargeUnsettled(t *testing.T) {
+func TestChargeUnsettled(t *testing.T) { forEachBackend(t, testChargeUnsettled) }
+
+func testChargeUnsettled(t *testing.T, b paytest.Backend) {
 	m := paytest.StartMint(t)
 	ctx := t.Context()
 	crash := true
-	relayWallet := paytest.Wallet(t, func(c *cashu.Config) {
+	relayWallet := b.WalletAt(t, t.TempDir(), paytest.NewKey(t), func(c *cashu.Config) {
 		c.StepHook = func(step string) error {
 			if crash && step == "receive.swapped" {
 				return errors.New("crash")

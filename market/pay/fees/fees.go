@@ -511,7 +511,7 @@ func (c *Collector) charged(ctx context.Context, eventID, reason string) (bool, 
 
 func credit(ctx context.Context, tx *sql.Tx, pubkey string, sats uint64) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO fee_balances (pubkey, sats, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT(pubkey) DO UPDATE SET sats = sats + excluded.sats, updated_at = excluded.updated_at`,
+		ON CONFLICT(pubkey) DO UPDATE SET sats = fee_balances.sats + excluded.sats, updated_at = excluded.updated_at`,
 		pubkey, int64(sats), time.Now().Unix())
 	if err != nil {
 		return fmt.Errorf("fees: credit: %w", err)
@@ -659,7 +659,7 @@ func (c *Collector) Refund(ctx context.Context, eventID string) error {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO fee_balances (pubkey, sats, updated_at) VALUES (?, ?, ?)
-				ON CONFLICT(pubkey) DO UPDATE SET sats = sats + excluded.sats, updated_at = excluded.updated_at`, r.pubkey, r.amount, now); err != nil {
+				ON CONFLICT(pubkey) DO UPDATE SET sats = fee_balances.sats + excluded.sats, updated_at = excluded.updated_at`, r.pubkey, r.amount, now); err != nil {
 				return err
 			}
 		}

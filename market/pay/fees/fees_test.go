@@ -30,9 +30,11 @@ func event(t *testing.T, sk string, kind int, tags nostr.Tags) *nostr.Event {
 
 // TestFreeRelayHasNoFeesDocument: with every fee zero there is nothing to
 // announce, so NIP-11 says neither fees nor payment_required.
-func TestFreeRelayHasNoFeesDocument(t *testing.T) {
+func TestFreeRelayHasNoFeesDocument(t *testing.T) { forEachBackend(t, testFreeRelayHasNoFeesDocument) }
+
+func testFreeRelayHasNoFeesDocument(t *testing.T, b paytest.Backend) {
 	m := paytest.StartMint(t)
-	w := paytest.WalletAt(t, t.TempDir(), paytest.NewKey(t), nil, m.URL())
+	w := b.WalletAt(t, t.TempDir(), paytest.NewKey(t), nil, m.URL())
 	col, err := fees.New(w.Journal(), w, fees.Config{Publication: map[int]uint64{offerKind: 0}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -42,11 +44,13 @@ func TestFreeRelayHasNoFeesDocument(t *testing.T) {
 	}
 }
 
-func TestCharge(t *testing.T) {
+func TestCharge(t *testing.T) { forEachBackend(t, testCharge) }
+
+func testCharge(t *testing.T, b paytest.Backend) {
 	m := paytest.StartMint(t)
 	ctx := t.Context()
 	dir := t.TempDir()
-	relayWallet := paytest.WalletAt(t, dir, paytest.NewKey(t), nil, m.URL())
+	relayWallet := b.WalletAt(t, dir, paytest.NewKey(t), nil, m.URL())
 	col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{
 		Publication: map[int]uint64{offerKind: 3},
 		Matching:    map[int]uint64{matchKind: 2},
@@ -135,10 +139,12 @@ func TestCharge(t *testing.T) {
 // TestTopUp: a top-up credits the balance once per request; the same
 // request again reports the first outcome; refused tokens credit nothing;
 // a charge over the balance says the fee and the balance.
-func TestTopUp(t *testing.T) {
+func TestTopUp(t *testing.T) { forEachBackend(t, testTopUp) }
+
+func testTopUp(t *testing.T, b paytest.Backend) {
 	m := paytest.StartMint(t)
 	ctx := t.Context()
-	relayWallet := paytest.Wallet(t, nil, m.URL())
+	relayWallet := b.WalletAt(t, t.TempDir(), paytest.NewKey(t), nil, m.URL())
 	col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{Publication: map[int]uint64{offerKind: 3}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -219,11 +225,13 @@ func TestTopUp(t *testing.T) {
 // within the period is free (a token it carries goes to the prepaid
 // balance), a new address pays, and the address pays again once the
 // period is over. NIP-11 announces the period.
-func TestOfferFeeOncePerPeriod(t *testing.T) {
+func TestOfferFeeOncePerPeriod(t *testing.T) { forEachBackend(t, testOfferFeeOncePerPeriod) }
+
+func testOfferFeeOncePerPeriod(t *testing.T, b paytest.Backend) {
 	m := paytest.StartMint(t)
 	ctx := t.Context()
 	now := time.Unix(1_800_000_000, 0)
-	relayWallet := paytest.WalletAt(t, t.TempDir(), paytest.NewKey(t), nil, m.URL())
+	relayWallet := b.WalletAt(t, t.TempDir(), paytest.NewKey(t), nil, m.URL())
 	col, err := fees.New(relayWallet.Journal(), relayWallet, fees.Config{
 		Publication:       map[int]uint64{offerKind: 3},
 		PublicationPeriod: 24 * time.Hour,

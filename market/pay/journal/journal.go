@@ -1,5 +1,8 @@
 // Package journal is the durable record of sovmesh payments: one SQLite file
-// (modernc, WAL, synchronous=FULL) per wallet, migration set "pay".
+// (modernc, WAL, synchronous=FULL) per wallet, migration set "pay"; or, for
+// the relay's wallet shared by several meshrelay processes, a PostgreSQL
+// database (OpenPostgres, migration set "relaypg"). The SQL of the payment
+// packages runs on both (internal/pgsqldb rewrites its placeholders).
 //
 // The rule every payment package follows: write the intent (an Op in state
 // Prepared, with everything needed to finish or undo it), commit, act, then
@@ -34,6 +37,7 @@ var ErrNotFound = errors.New("journal: op not found")
 // Journal is an open payment journal.
 type Journal struct {
 	db *sql.DB
+	pg *pgOwner // nil on SQLite
 }
 
 // Op is one journaled payment operation.
@@ -59,18 +63,38 @@ func Open(ctx context.Context, path string) (*Journal, error) {
 	return &Journal{db: db}, nil
 }
 
-// Close closes the database.
-func (j *Journal) Close() error { return j.db.Close() }
+// Close closes the database (on PostgreSQL, releasing this process's owner
+// lock: its open ops are then resumed by the next process that starts).
+func (j *Journal) Close() error {
+	var err error
+	if j.pg != nil {
+		err = j.pg.close()
+	}
+	return errors.Join(err, j.db.Close())
+}
 
 // DB returns the database, for the payment packages that keep their tables in
 // the journal file.
 func (j *Journal) DB() *sql.DB { return j.db }
 
 // Tx runs fn in one immediate transaction and commits it if fn returns nil.
+// Transactions run one at a time: SQLite has one writer per file; on
+// PostgreSQL each one first takes the wallet's transaction lock, so those
+// of several processes are serialized too.
 func (j *Journal) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if j.pg != nil {
+		j.pg.txMu.Lock()
+		defer j.pg.txMu.Unlock()
+	}
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("journal: begin: %w", err)
+	}
+	if j.pg != nil {
+		if err := j.pg.lockTx(ctx, tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
@@ -88,12 +112,13 @@ func Insert(ctx context.Context, tx *sql.Tx, op Op) (int64, error) {
 	if op.Data == nil {
 		op.Data = json.RawMessage("{}")
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO ops (kind, state, mint, amount, counterparty, data, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, op.Kind, op.State, op.Mint, int64(op.Amount), op.Counterparty, string(op.Data), now, now)
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO ops (kind, state, mint, amount, counterparty, data, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, op.Kind, op.State, op.Mint, int64(op.Amount), op.Counterparty, string(op.Data), now, now).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("journal: insert op: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // SetState records an op's new state (and data, when not nil) inside tx.

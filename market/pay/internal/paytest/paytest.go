@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sovmesh/sovmesh/internal/pgtest"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/market/pay/journal"
@@ -96,12 +97,77 @@ func NewKey(t testing.TB) string {
 // OpenJournal opens a journal at dir/pay.db, closed at cleanup.
 func OpenJournal(t testing.TB, dir string) *journal.Journal {
 	t.Helper()
-	j, err := journal.Open(context.Background(), filepath.Join(dir, "pay.db"))
+	return SQLite.OpenJournal(t, dir)
+}
+
+// Backend is a database a journal can live in: the tests of the relay's
+// wallet and fees run against each of Backends.
+type Backend struct {
+	Name string
+	open func(t testing.TB, dir string) (*journal.Journal, error)
+}
+
+// SQLite keeps a journal in dir/pay.db.
+var SQLite = Backend{Name: "sqlite", open: func(t testing.TB, dir string) (*journal.Journal, error) {
+	return journal.Open(context.Background(), filepath.Join(dir, "pay.db"))
+}}
+
+// Postgres keeps a journal in a PostgreSQL database (internal/pgtest) made
+// for dir at its first open and used by every later open of dir, as a
+// file would be; the package's TestMain must call pgtest.Main. A test
+// without a server is skipped (or fails when PostgreSQL is required).
+var Postgres = Backend{Name: "postgres", open: func(t testing.TB, dir string) (*journal.Journal, error) {
+	pgDBs.mu.Lock()
+	url, ok := pgDBs.m[dir]
+	pgDBs.mu.Unlock()
+	if !ok {
+		url = pgtest.DB(t)
+		pgDBs.mu.Lock()
+		pgDBs.m[dir] = url
+		pgDBs.mu.Unlock()
+		t.Cleanup(func() {
+			pgDBs.mu.Lock()
+			delete(pgDBs.m, dir)
+			pgDBs.mu.Unlock()
+		})
+	}
+	return journal.OpenPostgres(context.Background(), url)
+}}
+
+var pgDBs = struct {
+	mu sync.Mutex
+	m  map[string]string // dir -> database URL
+}{m: map[string]string{}}
+
+// Backends returns every backend.
+func Backends() []Backend { return []Backend{SQLite, Postgres} }
+
+// OpenJournal opens the journal of dir in b, closed at cleanup.
+func (b Backend) OpenJournal(t testing.TB, dir string) *journal.Journal {
+	t.Helper()
+	j, err := b.open(t, dir)
 	if err != nil {
-		t.Fatalf("paytest: open journal: %v", err)
+		t.Fatalf("paytest: open %s journal: %v", b.Name, err)
 	}
 	t.Cleanup(func() { j.Close() })
 	return j
+}
+
+// WalletAt opens a wallet on the journal of dir in b (to reopen after a
+// crash: close the first one's journal, as the crash would).
+func (b Backend) WalletAt(t testing.TB, dir, key string, configure func(*cashu.Config), mints ...string) *cashu.Wallet {
+	t.Helper()
+	cfg := cashu.DefaultConfig()
+	cfg.Mints = mints
+	cfg.PrivateKey = key
+	if configure != nil {
+		configure(&cfg)
+	}
+	w, err := cashu.Open(context.Background(), b.OpenJournal(t, dir), cfg)
+	if err != nil {
+		t.Fatalf("paytest: open wallet: %v", err)
+	}
+	return w
 }
 
 // Wallet opens a wallet on a fresh journal, allowing mints; configure may
@@ -114,17 +180,7 @@ func Wallet(t testing.TB, configure func(*cashu.Config), mints ...string) *cashu
 // WalletAt opens a wallet on the journal in dir (to reopen after a crash).
 func WalletAt(t testing.TB, dir, key string, configure func(*cashu.Config), mints ...string) *cashu.Wallet {
 	t.Helper()
-	cfg := cashu.DefaultConfig()
-	cfg.Mints = mints
-	cfg.PrivateKey = key
-	if configure != nil {
-		configure(&cfg)
-	}
-	w, err := cashu.Open(context.Background(), OpenJournal(t, dir), cfg)
-	if err != nil {
-		t.Fatalf("paytest: open wallet: %v", err)
-	}
-	return w
+	return SQLite.WalletAt(t, dir, key, configure, mints...)
 }
 
 // Funded opens a wallet holding amount sats of the mint.
