@@ -1,0 +1,468 @@
+package buyer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
+
+	"github.com/sovmesh/sovmesh/agentd"
+	"github.com/sovmesh/sovmesh/agentd/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
+)
+
+// No Routstr client or provider library is published on npm or the Go
+// module proxy (@routstr/sdk, routstr, routstr-sdk, ... are not on npm;
+// routstr-core is a Python server), so the buyer is tested against our own
+// provider's Routstr endpoint and against routstrCore below.
+
+// routstrCore is a stand-in for a routstr-core provider (nothing of
+// Routstr's runs here), following the protocol as routstr-core implements
+// it (routstr/payment/x_cashu.py, routstr/nip91.py): GET /v1/models lists
+// sats_pricing in sats per token; POST /v1/chat/completions takes a Cashu
+// token in X-Cashu, answers 402 before redeeming when it is worth less
+// than the request's maximum cost, redeems it, and returns the change in
+// the X-Cashu response header; when the model fails it answers the
+// model's status with the whole payment back, in X-Cashu and in
+// error.refund_token. Its wallet is a real node's, at the dev mint.
+type routstrCore struct {
+	n      *agentd.Node
+	url    string
+	model  string
+	prompt float64 // quoted sats per prompt token
+	compl  float64 // quoted sats per completion token
+	// mode: "ok"; "fail" (the model answers 500 after the payment is
+	// redeemed); "liar" (asks 10x its quoted prices: 402); "keep" (keeps
+	// the whole payment, no change); "hang" (holds the request until
+	// release is closed, then redeems).
+	mode    string
+	release chan struct{}
+	got     chan struct{} // a paid request arrived
+	served  atomic.Int64
+}
+
+var coreWords = []string{"alpha", "beta", "gamma"}
+
+func startCore(t *testing.T, n *agentd.Node, model, mode string) *routstrCore {
+	t.Helper()
+	c := &routstrCore{n: n, model: model, prompt: 0.01, compl: 0.05, mode: mode, release: make(chan struct{}), got: make(chan struct{}, 8)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": []any{map[string]any{"id": c.model, "name": c.model, "object": "model",
+			"sats_pricing": map[string]float64{"prompt": c.prompt, "completion": c.compl, "request": 0, "max_cost": 100}}}})
+	})
+	mux.HandleFunc("POST /v1/chat/completions", c.chat)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		select {
+		case <-c.release:
+		default:
+			close(c.release)
+		}
+		_ = srv.Close()
+	})
+	c.url = "http://" + ln.Addr().String()
+	return c
+}
+
+func coreError(w http.ResponseWriter, status int, typ, msg string, refund string) {
+	w.Header().Set("Content-Type", "application/json")
+	if refund != "" {
+		w.Header().Set("X-Cashu", refund)
+	}
+	w.WriteHeader(status)
+	e := map[string]any{"message": msg, "type": typ, "code": status}
+	if refund != "" {
+		e["refund_token"] = refund
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
+}
+
+func (c *routstrCore) chat(w http.ResponseWriter, r *http.Request) {
+	tok := r.Header.Get("X-Cashu")
+	var body struct {
+		Model     string            `json:"model"`
+		Messages  []json.RawMessage `json:"messages"`
+		MaxTokens uint64            `json:"max_tokens"`
+		Stream    bool              `json:"stream"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Model != c.model || tok == "" {
+		coreError(w, http.StatusBadRequest, "invalid_request", "bad request", "")
+		return
+	}
+	prompt, compl := c.prompt, c.compl
+	if c.mode == "liar" {
+		prompt, compl = 10*prompt, 10*compl
+	}
+	promptTokens := uint64(len(mustJSON(body.Messages)))/2 + 16
+	maxCost := uint64(math.Ceil(float64(promptTokens)*prompt + float64(body.MaxTokens)*compl))
+	info, err := cashu.Inspect(tok)
+	if err != nil {
+		coreError(w, http.StatusBadRequest, "invalid_token", "The provided CASHU token is invalid", "")
+		return
+	}
+	if info.Amount < maxCost {
+		coreError(w, http.StatusPaymentRequired, "insufficient_balance", fmt.Sprintf("need %d sats", maxCost), "")
+		return
+	}
+	if c.mode == "hang" {
+		c.got <- struct{}{}
+		<-c.release
+	}
+	ctx := context.WithoutCancel(r.Context())
+	rcv, err := c.n.Wallet.Receive(ctx, tok, cashu.ReceiveOptions{})
+	if err != nil {
+		coreError(w, http.StatusBadRequest, "token_already_spent", "The provided CASHU token has already been spent", "")
+		return
+	}
+	if c.mode == "fail" {
+		s, err := c.n.Wallet.Send(ctx, rcv.Amount, cashu.SendOptions{})
+		if err != nil {
+			panic(err)
+		}
+		coreError(w, http.StatusInternalServerError, "upstream_error", "Error forwarding request to upstream", s.Token)
+		return
+	}
+	usagePrompt, usageCompl := uint64(10), uint64(len(coreWords))
+	cost := uint64(math.Ceil(float64(usagePrompt)*prompt + float64(usageCompl)*compl))
+	if change := rcv.Amount - min(rcv.Amount, cost); change > 0 && c.mode != "keep" {
+		s, err := c.n.Wallet.Send(ctx, change, cashu.SendOptions{})
+		if err != nil {
+			panic(err)
+		}
+		w.Header().Set("X-Cashu", s.Token)
+	}
+	c.served.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"id": "chatcmpl-core", "object": "chat.completion", "model": c.model,
+		"choices": []any{map[string]any{"index": 0, "message": map[string]string{"role": "assistant", "content": strings.Join(coreWords, " ")}, "finish_reason": "stop"}},
+		"usage":   map[string]uint64{"prompt_tokens": usagePrompt, "completion_tokens": usageCompl, "total_tokens": usagePrompt + usageCompl}})
+}
+
+// announce publishes a kind 38421 announcement signed by sk (through
+// node n's relays) and waits until the relay serves it.
+func announce(t *testing.T, n *agentd.Node, sk string, tags nostr.Tags, content string) string {
+	t.Helper()
+	ev := nostr.Event{Kind: nips.KindRoutstr, CreatedAt: nostr.Now(), Tags: tags, Content: content}
+	if err := ev.Sign(sk); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.PublishSigned(t.Context(), ev); err != nil {
+		t.Fatalf("publish 38421: %v", err)
+	}
+	evs, err := n.Relays.Query(t.Context(), nostr.Filter{IDs: []string{ev.ID}})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("the relay does not serve the announcement: %d %v", len(evs), err)
+	}
+	return ev.PubKey
+}
+
+// coreTags is routstr-core's announcement of c (nip91.py: d, u, mint,
+// version).
+func coreTags(c *routstrCore, mint string) nostr.Tags {
+	return nostr.Tags{{"d", "core-" + c.model}, {"u", c.url + "/"}, {"mint", mint}, {"version", "0.2.0"}}
+}
+
+// hostileModels serves a model list no price can be read from.
+func hostileModels(t *testing.T, body string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			t.Errorf("a %s request reached a provider with no usable price", r.Method)
+		}
+		_, _ = io.WriteString(w, body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+type ledgerCheck struct{ spent, pending uint64 }
+
+func ledger(t *testing.T, n *agentd.Node) ledgerCheck {
+	t.Helper()
+	tot, err := n.DB.Totals(t.Context(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ledgerCheck{spent: tot.NetSpent() + tot.Fees, pending: tot.Pending}
+}
+
+func balance(t *testing.T, n *agentd.Node) uint64 {
+	t.Helper()
+	b, err := n.Wallet.Balance(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRoutstrBuy: the buyer finds a routstr-core provider through its kind
+// 38421 announcement (hostile content and all), ignores the hostile and
+// unusable announcements beside it, pays one request in X-Cashu, redeems
+// the change, and the sats are conserved exactly: what left the buyer is
+// what the provider kept, and the buyer's ledger says so.
+func TestRoutstrBuy(t *testing.T) {
+	ctx := t.Context()
+	nt := agentdtest.Start(t)
+	cn := nt.Node(t, "core", 0)
+	core := startCore(t, cn, "standin-1", "ok")
+	bn := nt.Node(t, "buyer", 100)
+	mint := nt.Mint.URL()
+	// routstr-core's announcement, with content no metadata can be read from.
+	corePub := announce(t, bn, cn.Key.Secret, coreTags(core, mint), "\x00{not json")
+	// Beside it: announcements the buyer must not use.
+	for _, h := range []struct {
+		name string
+		tags nostr.Tags
+	}{
+		{"bad u", nostr.Tags{{"d", "x"}, {"u", "javascript:alert(1)"}, {"mint", mint}}},
+		{"foreign mint", nostr.Tags{{"d", "x"}, {"u", core.url}, {"mint", "https://mint.example.com"}}},
+		{"unreachable", nostr.Tags{{"d", "x"}, {"u", "http://127.0.0.1:1"}, {"mint", mint}}},
+		{"hostile prices", nostr.Tags{{"d", "x"}, {"u", hostileModels(t, `{"data":[{"id":"standin-1","sats_pricing":{"prompt":-1,"completion":1e300}},{"id":"standin-1","sats_pricing":{"prompt":"x"}},{"id":"","sats_pricing":{"prompt":0,"completion":0}}]}`)}, {"mint", mint}}},
+		{"not json", nostr.Tags{{"d", "x"}, {"u", hostileModels(t, strings.Repeat("[", 100_000))}, {"mint", mint}}},
+		{"over the ceiling", nostr.Tags{{"d", "x"}, {"u", hostileModels(t, `{"data":[{"id":"standin-1","sats_pricing":{"prompt":1,"completion":1}}]}`)}, {"mint", mint}}},
+	} {
+		announce(t, bn, nostr.GeneratePrivateKey(), h.tags, `{"name":"`+h.name+`"}`)
+	}
+	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands, err := b.candidates(ctx, nips.Inference, "standin-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 1 || cands[0].Offer.Pubkey != corePub || cands[0].Routstr == nil || cands[0].Routstr.URL != core.url || cands[0].Routstr.Mint != mint {
+		t.Fatalf("candidates %+v, want the routstr-core provider alone", cands)
+	}
+	if p := cands[0].Offer.Prices; p[0].Msat != 10_000_000 || p[1].Msat != 50_000_000 {
+		t.Fatalf("prices %v, want 0.01 and 0.05 sat per token as msats per 1M tokens", p)
+	}
+
+	before := balance(t, bn)
+	ans, err := b.Ask(ctx, "standin-1", []Message{{Role: "user", Content: "hello"}}, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Content != strings.Join(coreWords, " ") || ans.Provider != corePub || ans.CompletionTokens != uint64(len(coreWords)) || core.served.Load() != 1 {
+		t.Fatalf("answer %+v (served %d)", ans, core.served.Load())
+	}
+	spent := before - balance(t, bn)
+	kept := balance(t, cn)
+	// 10 prompt tokens at 0.01 + 3 at 0.05 = 0.25 sat: 1 sat.
+	if spent != 1 || kept != spent {
+		t.Fatalf("the buyer spent %d sats, the provider kept %d; want 1 and 1", spent, kept)
+	}
+	if l := ledger(t, bn); l.spent != spent || l.pending != 0 {
+		t.Fatalf("ledger: net spent %d, pending %d; the wallet spent %d", l.spent, l.pending, spent)
+	}
+}
+
+// TestRoutstrFailures: a request that fails costs nothing, by itself: a
+// provider whose model fails returns the payment (routstr-core's refund
+// in X-Cashu), a provider that asks more than its quoted prices gets a 402
+// and the buyer takes its token back; a provider that keeps the whole
+// payment gets at most the quoted maximum and is not used again.
+func TestRoutstrFailures(t *testing.T) {
+	nt := agentdtest.Start(t)
+	mint := nt.Mint.URL()
+	for _, tc := range []struct {
+		mode     string
+		ok       bool
+		wantCost uint64 // sats the buyer loses
+	}{
+		{"fail", false, 0},
+		{"liar", false, 0},
+		{"keep", true, 4}, // the quoted maximum: (33 prompt tokens x 0.01 + 64 x 0.05) sats, rounded up
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			ctx := t.Context()
+			cn := nt.Node(t, "core-"+tc.mode, 0)
+			core := startCore(t, cn, "m-"+tc.mode, tc.mode)
+			bn := nt.Node(t, "buyer-"+tc.mode, 50)
+			announce(t, bn, cn.Key.Secret, coreTags(core, mint), `{"name":"core"}`)
+			b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := balance(t, bn)
+			_, err = b.Ask(ctx, core.model, []Message{{Role: "user", Content: "hello"}}, 64)
+			if tc.ok != (err == nil) {
+				t.Fatalf("ask: %v", err)
+			}
+			lost := before - balance(t, bn)
+			if lost != tc.wantCost || balance(t, cn) != lost {
+				t.Fatalf("the buyer lost %d sats, the provider holds %d; want %d", lost, balance(t, cn), tc.wantCost)
+			}
+			if l := ledger(t, bn); l.spent != lost || l.pending != 0 {
+				t.Fatalf("ledger: net spent %d, pending %d; the wallet lost %d", l.spent, l.pending, lost)
+			}
+			if tc.mode == "keep" {
+				if _, err := b.Ask(ctx, core.model, []Message{{Role: "user", Content: "again"}}, 64); !errors.Is(err, ErrNoOffer) {
+					t.Fatalf("an overcharging provider was used again: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// TestRoutstrCrashBeforeChange: a payment sent to a provider that has not
+// answered is journaled with its spend line, so a restarted agent's
+// ReclaimStale takes it back; the provider's late redeem then fails, and
+// the request that was in flight ends with nothing lost either.
+func TestRoutstrCrashBeforeChange(t *testing.T) {
+	ctx := t.Context()
+	nt := agentdtest.Start(t)
+	cn := nt.Node(t, "core", 0)
+	core := startCore(t, cn, "standin-1", "hang")
+	bn := nt.NodeWith(t, "buyer", 50, func(c *agentd.Config) { c.ReclaimGrace = time.Millisecond })
+	announce(t, bn, cn.Key.Secret, coreTags(core, nt.Mint.URL()), "")
+	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Ask(ctx, "standin-1", []Message{{Role: "user", Content: "hello"}}, 64)
+		done <- err
+	}()
+	select {
+	case <-core.got:
+	case err := <-done:
+		t.Fatalf("the request ended before reaching the provider: %v", err)
+	}
+	out, err := bn.DB.Outstanding(ctx)
+	if err != nil || len(out) != 1 {
+		t.Fatalf("outstanding payments %v (%v), want the one in flight", out, err)
+	}
+	rep, err := bn.ReclaimStale(ctx) // what Open runs after a crash
+	if err != nil || len(rep.Reclaimed) != 1 {
+		t.Fatalf("reclaim: %+v %v", rep, err)
+	}
+	close(core.release)
+	if err := <-done; err == nil {
+		t.Fatal("the provider served a reclaimed payment")
+	}
+	if got := balance(t, bn); got != 50 || balance(t, cn) != 0 {
+		t.Fatalf("buyer %d sats (want 50), provider %d (want 0)", got, balance(t, cn))
+	}
+	if l := ledger(t, bn); l.spent != 0 || l.pending != 0 {
+		t.Fatalf("ledger %+v", l)
+	}
+}
+
+// TestRoutstrOwnProvider: the buyer buys from an agentd provider's Routstr
+// endpoint (agentd provide --routstr), found through its 38421, and the
+// sats it spends are what the provider earned net of the change.
+func TestRoutstrOwnProvider(t *testing.T) {
+	ctx := t.Context()
+	nt := agentdtest.Start(t)
+	llm := agentdtest.StartLLM(t, "standin-1", words, 0)
+	cfg := inferenceCfg(llm, 10_000_000, 50_000_000)
+	cfg.Routstr = "127.0.0.1:0"
+	p := startProvider(t, nt, "p", cfg)
+	bn := nt.Node(t, "buyer", 200)
+	// Its announcement follows its offer.
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	got := make(chan struct{}, 1)
+	go bn.Relays.Subscribe(sctx, nostr.Filters{{Kinds: []int{nips.KindRoutstr}, Authors: []string{p.Node.Key.Pubkey}}}, func(*nostr.Event) {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	}, nil)
+	select {
+	case <-got:
+	case <-sctx.Done():
+		t.Fatal("no 38421 announcement from the provider")
+	}
+	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := balance(t, bn)
+	ans, err := b.Ask(ctx, "standin-1", []Message{{Role: "user", Content: "hello"}}, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Content != strings.Join(words, " ") || ans.Provider != p.Node.Key.Pubkey || llm.Requests.Load() != 1 {
+		t.Fatalf("answer %+v", ans)
+	}
+	spent := before - balance(t, bn)
+	tot, err := p.Node.DB.Totals(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spent == 0 || tot.Net() != spent || tot.Change == 0 {
+		t.Fatalf("the buyer spent %d sats; the provider earned %d net (change %d)", spent, tot.Net(), tot.Change)
+	}
+	if l := ledger(t, bn); l.spent != spent || l.pending != 0 {
+		t.Fatalf("ledger %+v, the wallet spent %d", l, spent)
+	}
+	var sessions []state.Session
+	if sessions, err = bn.DB.Sessions(ctx, 10); err != nil || len(sessions) != 0 {
+		t.Fatalf("a Routstr purchase opened sovmesh sessions: %v %v", sessions, err)
+	}
+}
+
+// TestParseRoutstrModels: sovmesh's exact msat_pricing wins over
+// sats_pricing; unusable models are left out.
+func TestParseRoutstrModels(t *testing.T) {
+	ms, err := parseRoutstrModels([]byte(`{"data":[
+		{"id":"a","msat_pricing":{"prompt_per_1m":7,"completion_per_1m":9},"sats_pricing":{"prompt":1,"completion":1}},
+		{"id":"b","sats_pricing":{"prompt":0.000001,"completion":0.5,"request":2}},
+		{"id":"c","sats_pricing":{"prompt":-0.1,"completion":1}},
+		{"id":"d"},
+		{"id":"a","sats_pricing":{"prompt":0,"completion":0}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].ID != "a" || ms[0].Prices[0].Msat != 7 || ms[0].Prices[1].Msat != 9 ||
+		ms[1].ID != "b" || ms[1].Prices[0].Msat != 1000 || ms[1].Prices[1].Msat != 500_000_000 || ms[1].RequestMsat != 2000 {
+		t.Fatalf("models %+v", ms)
+	}
+	if _, err := parseRoutstrModels([]byte("[")); err == nil {
+		t.Fatal("a body that is not JSON parsed")
+	}
+}
+
+func FuzzParseRoutstrModels(f *testing.F) {
+	f.Add([]byte(`{"data":[{"id":"a","sats_pricing":{"prompt":0.1,"completion":1,"request":0}}]}`))
+	f.Add([]byte(`{"data":[{"id":"a","msat_pricing":{"prompt_per_1m":1,"completion_per_1m":2}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ms, err := parseRoutstrModels(data)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, m := range ms {
+			if m.ID == "" || seen[m.ID] || len(m.Prices) != 2 || m.Prices.Max() > nips.MaxMsat {
+				t.Fatalf("model %+v", m)
+			}
+			seen[m.ID] = true
+		}
+	})
+}
