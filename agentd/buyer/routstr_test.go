@@ -466,3 +466,46 @@ func FuzzParseRoutstrModels(f *testing.F) {
 		}
 	})
 }
+
+// TestRoutstrRankedWithOffers: with --inference-sources all, Routstr
+// providers and sovmesh offers are ranked together; the cheaper Routstr
+// provider is tried first, and when its model fails the request moves to
+// the sovmesh provider, the Routstr payment refunded.
+func TestRoutstrRankedWithOffers(t *testing.T) {
+	ctx := t.Context()
+	nt := agentdtest.Start(t)
+	llm := agentdtest.StartLLM(t, "standin-1", words, 0)
+	p := startProvider(t, nt, "p", inferenceCfg(llm, 10_000_000, 50_000_000))
+	cn := nt.Node(t, "core", 0)
+	core := startCore(t, cn, "standin-1", "fail")
+	core.prompt, core.compl = 0.001, 0.005 // a tenth of the offer's prices
+	bn := nt.Node(t, "buyer", 100)
+	corePub := announce(t, bn, cn.Key.Secret, coreTags(core, nt.Mint.URL()), "")
+	b, err := New(ctx, bn, Config{InferenceSources: SourcesAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands, err := b.candidates(ctx, nips.Inference, "standin-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 2 || cands[0].Offer.Pubkey != corePub || cands[0].Routstr == nil || cands[1].Offer.Pubkey != p.Node.Key.Pubkey || cands[1].Routstr != nil {
+		t.Fatalf("candidates %+v, want the Routstr provider, then the offer", cands)
+	}
+	before := balance(t, bn)
+	ans, err := b.Ask(ctx, "standin-1", []Message{{Role: "user", Content: "hello"}}, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Provider != p.Node.Key.Pubkey || ans.Content != strings.Join(words, " ") {
+		t.Fatalf("answer %+v, want the offer's provider after the Routstr one failed", ans)
+	}
+	spent := before - balance(t, bn)
+	tot, err := p.Node.DB.Totals(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if balance(t, cn) != 0 || tot.Net() != spent {
+		t.Fatalf("the buyer spent %d sats: the offer's provider earned %d, the failed Routstr one holds %d", spent, tot.Net(), balance(t, cn))
+	}
+}
