@@ -56,6 +56,10 @@ const (
 	routstrMaxModels  = 8 << 20  // bytes of a /v1/models answer
 	routstrMaxAnswer  = 16 << 20 // bytes of a completion answer
 	routstrProbeLimit = 2 * time.Second
+	// routstrDiscoverLimit bounds reading every provider's model list.
+	routstrDiscoverLimit = 5 * time.Second
+	routstrProbes        = 16 // model lists read at once
+	routstrURLsTried     = 3  // of an announcement's u tags, the first tried
 )
 
 // RoutstrSource is where a Routstr candidate is bought and paid.
@@ -171,6 +175,12 @@ func (b *Buyer) routstrCandidates(ctx context.Context, model string) ([]Candidat
 	var out []Candidate
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	// Model lists are read at most routstrProbes at a time, within
+	// routstrDiscoverLimit in all: a hostile announcement can neither hold
+	// discovery up nor make us hold many large answers at once.
+	pctx, cancel := context.WithTimeout(ctx, routstrDiscoverLimit)
+	defer cancel()
+	sem := make(chan struct{}, routstrProbes)
 	for _, r := range latest {
 		mint := ""
 		for _, m := range r.Mints {
@@ -185,7 +195,13 @@ func (b *Buyer) routstrCandidates(ctx context.Context, model string) ([]Candidat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			url, models, lat, err := b.routstrModels(ctx, r.URLs)
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-pctx.Done():
+				return
+			}
+			url, models, lat, err := b.routstrModels(pctx, r.URLs[:min(len(r.URLs), routstrURLsTried)])
 			if err != nil {
 				b.log.Debug("routstr provider unreachable", "provider", r.Pubkey, "err", err)
 				_ = b.n.DB.Observe(ctx, r.Pubkey, 0, false)

@@ -509,3 +509,26 @@ func TestRoutstrRankedWithOffers(t *testing.T) {
 		t.Fatalf("the buyer spent %d sats: the offer's provider earned %d, the failed Routstr one holds %d", spent, tot.Net(), balance(t, cn))
 	}
 }
+
+// TestRoutstrBudget: a Routstr payment passes the agent's budgets as every
+// other buy does: one over the per-counterparty cap is refused before any
+// token leaves, and the request fails as a wallet refusal.
+func TestRoutstrBudget(t *testing.T) {
+	ctx := t.Context()
+	nt := agentdtest.Start(t)
+	cn := nt.Node(t, "core", 0)
+	core := startCore(t, cn, "standin-1", "ok")
+	bn := nt.NodeWith(t, "buyer", 100, func(c *agentd.Config) { c.BudgetPerCounterparty = 3 }) // the request may cost 4
+	announce(t, bn, cn.Key.Secret, coreTags(core, nt.Mint.URL()), "")
+	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Ask(ctx, "standin-1", []Message{{Role: "user", Content: "hello"}}, 64)
+	if !walletRefused(err) {
+		t.Fatalf("ask over the budget: %v", err)
+	}
+	if balance(t, bn) != 100 || balance(t, cn) != 0 || core.served.Load() != 0 {
+		t.Fatalf("buyer %d, provider %d, served %d", balance(t, bn), balance(t, cn), core.served.Load())
+	}
+}
