@@ -394,18 +394,20 @@ func (b *Buyer) completeRoutstr(ctx context.Context, c Candidate, fields map[str
 	if rerr != nil || len(raw) > routstrMaxAnswer || jerr != nil || len(ans.Choices) == 0 {
 		return fmt.Errorf("buyer: routstr %s: the answer is not a chat completion", src.URL)
 	}
-	charged := sent.Amount - min(sent.Amount, back)
-	if ans.Usage != nil {
-		owed := metering.MsatToSats(metering.InferenceCost(c.Offer.Prices, ans.Usage.Prompt, ans.Usage.Completion) + src.RequestMsat)
-		if charged > owed {
-			// It kept more than its prices say the answer costs: the most
-			// it can take is the token, but it is not used again soon.
-			b.log.Warn("routstr provider charged over its prices", "provider", pub, "charged_sats", charged, "owed_sats", owed)
-			b.markDead(c.Offer)
-		}
-		if err := b.n.DB.Observe(ctx, pub, 0, charged <= owed); err != nil {
-			b.log.Debug("provider record not updated", "err", err)
-		}
+	// What the answer costs at the quoted prices; an answer without usage
+	// (which routstr-core cannot price either) owes the request fee only.
+	charged, owed := sent.Amount-min(sent.Amount, back), metering.MsatToSats(src.RequestMsat)
+	if u := ans.Usage; u != nil {
+		owed = metering.MsatToSats(metering.InferenceCost(c.Offer.Prices, u.Prompt, u.Completion) + src.RequestMsat)
+	}
+	if charged > owed {
+		// It kept more than its prices say the answer costs: the most it
+		// can take is the token, but it is not used again soon.
+		b.log.Warn("routstr provider charged over its prices", "provider", pub, "charged_sats", charged, "owed_sats", owed)
+		b.markDead(c.Offer)
+	}
+	if err := b.n.DB.Observe(ctx, pub, 0, charged <= owed); err != nil {
+		b.log.Debug("provider record not updated", "err", err)
 	}
 	s.provider = pub
 	if !failedAt.IsZero() {
