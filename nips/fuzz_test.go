@@ -280,3 +280,36 @@ func FuzzParseUserAssertion(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseRoutstr(f *testing.F) {
+	o := nips.Offer{ID: "agentd-inference", Resource: nips.Inference, Pubkey: strings.Repeat("ab", 32), Expiration: 1_800_000_000,
+		Payments: []nips.Payment{{Method: nips.PayCashu, Mint: "http://127.0.0.1:3338", Unit: "sat"}}}
+	ev := o.Routstr(1_700_000_000, []string{"http://127.0.0.1:8000"})
+	b, _ := json.Marshal(ev)
+	f.Add(b)
+	f.Add([]byte(`{"kind":38421,"tags":[["d","x"],["u","https://a.example/"],["mint","https://m.example"],["version","1"]],"content":"{\"name\":\"n\"}"}`))
+	f.Add([]byte(`{"kind":38421,"tags":[["d"],["u","javascript:x"]],"content":"[1]"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, ok := decode(t, data, nips.KindRoutstr)
+		if !ok {
+			return
+		}
+		r, err := nips.ParseRoutstr(&e)
+		if err != nil {
+			return
+		}
+		if r.ID == "" || len(r.URLs) == 0 || len(r.URLs) > nips.MaxListLen || len(r.Mints) > nips.MaxListLen || len(r.Name) > nips.MaxTextLen {
+			t.Fatalf("bounds not enforced: %+v", r)
+		}
+		for _, u := range r.URLs {
+			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") || strings.HasSuffix(u, "/") {
+				t.Fatalf("URL %q", u)
+			}
+		}
+		for _, m := range r.Mints {
+			if n, err := nips.NormalizeMintURL(m); err != nil || n != m {
+				t.Fatalf("mint %q not normalized: %q %v", m, n, err)
+			}
+		}
+	})
+}

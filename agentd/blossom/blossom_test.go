@@ -30,7 +30,7 @@ import (
 	"github.com/sovmesh/sovmesh/market"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/creq"
-	"github.com/sovmesh/sovmesh/market/pay/nut24"
+	"github.com/sovmesh/sovmesh/market/pay/nut24/nut24test"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/transport/store"
 )
@@ -220,7 +220,7 @@ func TestBlossomPaidUploadAndRetrieval(t *testing.T) {
 	}
 
 	// GET pays retrieval (nut24's client pays the 402 and retries).
-	c := &nut24.Client{Wallet: e.b.Wallet, HTTP: e.http, Max: 10}
+	c := &nut24test.Client{Wallet: e.b.Wallet, HTTP: e.http, Max: 10}
 	get := func(path, rng string) (*http.Response, []byte) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.url+path, nil)

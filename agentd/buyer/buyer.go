@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -72,6 +73,10 @@ type Config struct {
 	// bids). Storage always uses targeted bids: a file is spread over
 	// providers the buyer chooses.
 	OpenBids bool
+	// InferenceSources says where inference is bought: sovmesh offers
+	// (SourcesMarket, the default), Routstr providers announced with kind
+	// 38421 (SourcesRoutstr), or both ranked together (SourcesAll).
+	InferenceSources Sources
 }
 
 // StorageCeiling is the most a buyer pays for storage given the most per
@@ -127,6 +132,9 @@ func (c *Config) defaults() {
 	if c.Streams <= 0 {
 		c.Streams = 8
 	}
+	if c.InferenceSources == "" {
+		c.InferenceSources = SourcesMarket
+	}
 	if c.BandwidthMiB == 0 {
 		c.BandwidthMiB = 1024
 	}
@@ -143,6 +151,7 @@ type Buyer struct {
 	dead       map[string]deadMark // provider pubkey -> why it is skipped
 	cache      map[string]cached
 	recoveries []time.Duration
+	rsHTTP     *http.Client // Routstr requests (routstr.go)
 }
 
 // New returns a buyer on node n (with a wallet and a started host).
@@ -154,7 +163,8 @@ func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 	if err := n.StartHost(ctx); err != nil {
 		return nil, err
 	}
-	b := &Buyer{n: n, cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]deadMark{}}
+	b := &Buyer{n: n, cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]deadMark{},
+		rsHTTP: newRoutstrHTTP()}
 	if _, err := n.FlushOutbox(ctx); err != nil {
 		b.log.Info("queued events not published yet", "err", err)
 	}

@@ -3,7 +3,6 @@ package buyer
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -24,6 +23,10 @@ type Candidate struct {
 	Score   float64 // lower is better
 	Peer    peer.ID
 	Load    uint64 // percent, from the provider's presence beacon (0: none)
+	// Routstr is set for a Routstr provider (kind 38421), bought over its
+	// HTTP API instead of a sovmesh session; Offer is its announcement as
+	// an offer (nips.RoutstrProvider.Offer).
+	Routstr *RoutstrSource
 }
 
 // loads reads the presence beacons of the offers' providers.
@@ -106,12 +109,7 @@ func (b *Buyer) Discover(ctx context.Context, r nips.Resource, model string) ([]
 		}()
 	}
 	wg.Wait()
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Score != out[j].Score {
-			return out[i].Score < out[j].Score
-		}
-		return out[i].Offer.Pubkey < out[j].Offer.Pubkey
-	})
+	sortCandidates(out)
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w for %s", ErrNoOffer, r)
 	}

@@ -272,7 +272,12 @@ func (b *Buyer) Complete(ctx context.Context, fields map[string]json.RawMessage,
 		if i > 0 && b.isDead(c.Offer) {
 			continue
 		}
-		err := b.completeOn(ctx, c, fields, req, maxTokens, s, &failedAt)
+		var err error
+		if c.Routstr != nil {
+			err = b.completeRoutstr(ctx, c, fields, req, maxTokens, s, &failedAt)
+		} else {
+			err = b.completeOn(ctx, c, fields, req, maxTokens, s, &failedAt)
+		}
 		if err == nil {
 			return nil
 		}

@@ -37,6 +37,7 @@ var wants = map[string]string{
 	"price-ceiling":           "a percent of the base price of 100 or more",
 	"tier":                    "root, branch or leaf",
 	"bid":                     "targeted or open",
+	"inference-sources":       "market, routstr or all",
 	"log-level":               "debug, info, warn or error",
 	"log-format":              "text or json",
 	"storage-size":            "a size such as 512MiB, 10GiB or 1TB",

@@ -41,6 +41,7 @@ type config struct {
 	seeds                 string
 	privateBids           bool
 	bid                   string
+	inferenceSources      string
 	autoRepair            time.Duration
 
 	// provider
@@ -131,6 +132,7 @@ func defaultConfig() config {
 		logLevel:         "info",
 		logFormat:        "text",
 		bid:              "targeted",
+		inferenceSources: string(buyer.SourcesMarket),
 	}
 }
 
@@ -180,6 +182,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.firstChunkTimeout, "first-chunk-timeout", c.firstChunkTimeout, "longest wait for a completion's first chunk (payment redemption and prompt reading)")
 	fs.DurationVar(&c.autoRepair, "auto-repair", c.autoRepair, "serve: every this often, check the providers of each of our files and repair those that lost one, as store repair does (0: off; at least 1m)")
 	fs.BoolVar(&c.privateBids, "private-bids", c.privateBids, "gift-wrap bids to the provider (NIP-59): the relay never sees them")
+	fs.StringVar(&c.inferenceSources, "inference-sources", c.inferenceSources, "serve, mcp: where inference is bought: market (sovmesh inference offers), routstr (Routstr providers announced with kind 38421, paid per request with X-Cashu) or all (both, ranked together)")
 	fs.StringVar(&c.bid, "bid", c.bid, "serve: how bandwidth and inference are bought: targeted (rank the offers, bid on the best) or open (open bids the relays propose to providers, who confirm; the best confirmed match is taken)")
 	fs.StringVar(&c.seeds, "trust-seeds", c.seeds, "comma-separated pubkeys trusted for ranking, besides our own")
 	fs.StringVar(&c.storageSize, "storage-size", c.storageSize, "provide: disk space sold (e.g. 10GiB; empty: no storage)")
@@ -355,6 +358,8 @@ func (c *config) check(fs *flag.FlagSet, src sources) error {
 		return bad("log-format", c.logFormat)
 	case c.bid != "targeted" && c.bid != "open":
 		return bad("bid", c.bid)
+	case !buyer.Sources(c.inferenceSources).Valid():
+		return bad("inference-sources", c.inferenceSources)
 	}
 	switch {
 	case c.streams < 1 || c.streams > 64:
@@ -480,5 +485,6 @@ func (c *config) buyerConfig() buyer.Config {
 		Seeds:             splitList(c.seeds),
 		PrivateBids:       c.privateBids,
 		OpenBids:          c.bid == "open",
+		InferenceSources:  buyer.Sources(c.inferenceSources),
 	}
 }

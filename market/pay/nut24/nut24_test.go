@@ -16,6 +16,7 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/creq"
 	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
 	"github.com/sovmesh/sovmesh/market/pay/nut24"
+	"github.com/sovmesh/sovmesh/market/pay/nut24/nut24test"
 )
 
 func balance(t *testing.T, w *cashu.Wallet) uint64 {
@@ -27,7 +28,7 @@ func balance(t *testing.T, w *cashu.Wallet) uint64 {
 	return b
 }
 
-func get(t *testing.T, c *nut24.Client, url string) (string, error) {
+func get(t *testing.T, c *nut24test.Client, url string) (string, error) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
@@ -69,7 +70,7 @@ func TestPaywall(t *testing.T) {
 		_, _ = io.WriteString(w, "blob")
 	})))
 	defer ts.Close()
-	c := &nut24.Client{Wallet: clientWallet, HTTP: ts.Client(), Max: 10}
+	c := &nut24test.Client{Wallet: clientWallet, HTTP: ts.Client(), Max: 10}
 
 	// The 402 carries a creqA request for the price at the server's mints.
 	resp, err := ts.Client().Get(ts.URL + "/x")
@@ -117,8 +118,8 @@ func TestPaywall(t *testing.T) {
 		_, _ = io.WriteString(w, "blob")
 	})))
 	defer ts2.Close()
-	c2 := &nut24.Client{Wallet: clientWallet, HTTP: ts2.Client()}
-	if _, err := get(t, c2, ts2.URL+"/x"); !errors.Is(err, nut24.ErrRefused) {
+	c2 := &nut24test.Client{Wallet: clientWallet, HTTP: ts2.Client()}
+	if _, err := get(t, c2, ts2.URL+"/x"); !errors.Is(err, nut24test.ErrRefused) {
 		t.Fatalf("refused: %v", err)
 	}
 	if b, s := balance(t, clientWallet), balance(t, serverWallet); b != 90 || s != 10 {
@@ -169,7 +170,7 @@ func TestPaywallLocked(t *testing.T) {
 	if h := resp0.Header.Get(nut24.Header); !strings.HasPrefix(h, "CREQB1") {
 		t.Fatalf("402 header %q", h)
 	}
-	c := &nut24.Client{Wallet: clientWallet, HTTP: ts.Client()}
+	c := &nut24test.Client{Wallet: clientWallet, HTTP: ts.Client()}
 	if body, err := get(t, c, ts.URL); err != nil || body != "ok" {
 		t.Fatalf("locked: %q %v", body, err)
 	}
@@ -259,7 +260,7 @@ func TestPaywallReceiveOptions(t *testing.T) {
 	defer ts.Close()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/x", nil)
 	req.Header.Set("X-Payer", "alice")
-	resp, err := (&nut24.Client{Wallet: clientWallet, HTTP: ts.Client(), Max: 10}).Do(req)
+	resp, err := (&nut24test.Client{Wallet: clientWallet, HTTP: ts.Client(), Max: 10}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

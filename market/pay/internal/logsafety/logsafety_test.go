@@ -25,6 +25,7 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/fees"
 	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
 	"github.com/sovmesh/sovmesh/market/pay/nut24"
+	"github.com/sovmesh/sovmesh/market/pay/nut24/nut24test"
 	"github.com/sovmesh/sovmesh/market/pay/nwc"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
@@ -291,7 +292,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
-	nc := &nut24.Client{Wallet: payer, HTTP: pts.Client(), Max: 1}
+	nc := &nut24test.Client{Wallet: payer, HTTP: pts.Client(), Max: 1}
 	hr, _ := http.NewRequestWithContext(ctx, http.MethodGet, pts.URL+"/c", nil)
 	_, err = nc.Do(hr) // over the cap
 	sec.err(err)
