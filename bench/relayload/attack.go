@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/nbd-wtf/go-nostr"
-
-	"github.com/sovmesh/sovmesh/bench/attack"
 )
 
 // attackOptions shape the -attack run.
@@ -26,6 +23,9 @@ type attackOptions struct {
 	stored  int
 	// cpuprofile, if set, is where the relay child writes its CPU profile.
 	cpuprofile string
+	// phaseprofile, if set, is where the relay child writes its CPU, mutex
+	// and block profiles of the phase under attack.
+	phaseprofile string
 }
 
 // honestResult is what honest clients saw in one phase.
@@ -48,6 +48,9 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	if o.cpuprofile != "" {
 		args = append(args, "-cpuprofile", o.cpuprofile)
 	}
+	if o.phaseprofile != "" {
+		args = append(args, "-reqprofile", o.phaseprofile)
+	}
 	c, err := startChild(ctx, "sovmesh-defaults", dir, args...)
 	if err != nil {
 		return err
@@ -60,15 +63,9 @@ func runAttack(ctx context.Context, o attackOptions) error {
 			return err
 		}
 	}
-	var attacks []attack.Attack
-	for _, name := range strings.Split(o.attacks, ",") {
-		if name = strings.TrimSpace(name); name == "all" {
-			attacks = append(attacks, attack.All()...)
-		} else if a, ok := attack.ByName(name); ok {
-			attacks = append(attacks, a)
-		} else {
-			return fmt.Errorf("unknown attack %q", name)
-		}
+	attacks, err := attackList(o.attacks)
+	if err != nil {
+		return err
 	}
 	fmt.Printf("relayload -attack: %d stored, phases of %s, attacks from 127.0.0.2: %d\n", o.stored, o.phase, len(attacks))
 
@@ -76,25 +73,25 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	if err != nil {
 		return err
 	}
+	cpu := newCPUMeter(cmd.Process.Pid)
 	base := honest(ctx, url, o.phase)
-	fmt.Printf("without attack: OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures\n",
+	fmt.Printf("without attack: OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures; %s\n",
 		percentile(base.okLat, .5), percentile(base.okLat, .99), len(base.okLat),
-		percentile(base.reqLat, .5), percentile(base.reqLat, .99), len(base.reqLat), base.failures)
+		percentile(base.reqLat, .5), percentile(base.reqLat, .99), len(base.reqLat), base.failures, cpu.lap())
+	if o.phaseprofile != "" {
+		if err := benchPost(addr, "/bench/profile/start"); err != nil {
+			return err
+		}
+	}
 
-	// Under attack: every attack at once, from another loopback address.
+	// Under attack: every attack at once, from another loopback address
+	// and another process (attackers are other machines: their goroutines
+	// and garbage must not share the honest clients' Go runtime).
 	actx, acancel := context.WithTimeout(ctx, o.phase)
 	defer acancel()
-	tallies := make([]*attack.Tally, len(attacks))
-	var wg sync.WaitGroup
-	for i, a := range attacks {
-		tallies[i] = &attack.Tally{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.Run(actx, attack.Target{URL: url, From: net.IPv4(127, 0, 0, 2)}, o.rounds, tallies[i]); err != nil {
-				fmt.Printf("attack %s: %v\n", a.Name, err)
-			}
-		}()
+	attackers, err := startAttackers(ctx, o, url)
+	if err != nil {
+		return err
 	}
 	var peakRSS int64
 	var peakConns float64
@@ -119,8 +116,17 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	}()
 	under := honest(ctx, url, o.phase)
 	acancel()
-	wg.Wait()
 	<-sampleDone
+	tallies, attackersCPU, err := attackers.wait()
+	if err != nil {
+		return err
+	}
+	underCPU := cpu.lap()
+	if o.phaseprofile != "" && c.running() {
+		if err := benchPost(addr, "/bench/profile/stop"); err != nil {
+			return err
+		}
+	}
 
 	alive := c.running()
 	if alive {
@@ -130,11 +136,12 @@ func runAttack(ctx context.Context, o attackOptions) error {
 			resp.Body.Close()
 		}
 	}
-	fmt.Printf("under attack:   OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures\n",
+	fmt.Printf("under attack:   OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures; %s\n",
 		percentile(under.okLat, .5), percentile(under.okLat, .99), len(under.okLat),
-		percentile(under.reqLat, .5), percentile(under.reqLat, .99), len(under.reqLat), under.failures)
-	for i, a := range attacks {
-		fmt.Printf("  %-20s (point %2d): %s\n", a.Name, a.Point, tallies[i].String())
+		percentile(under.reqLat, .5), percentile(under.reqLat, .99), len(under.reqLat), under.failures, underCPU)
+	fmt.Printf("attackers' process: %.2f cores\n", attackersCPU.Seconds()/o.phase.Seconds())
+	for _, a := range attacks {
+		fmt.Printf("  %-20s (point %2d): %s\n", a.Name, a.Point, tallies[a.Name])
 	}
 	ratio := func(a, b []time.Duration) float64 {
 		pb := percentile(b, .99)
@@ -265,4 +272,49 @@ func scrapeGauge(addr, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// cpuMeter tells the CPU time the relay child and this process (the
+// attackers and the honest clients) used between laps.
+type cpuMeter struct {
+	pid             int
+	relay, loadTool time.Duration
+	wall            time.Time
+}
+
+func newCPUMeter(pid int) *cpuMeter {
+	m := &cpuMeter{pid: pid}
+	m.lap()
+	return m
+}
+
+// lap returns the CPU used since the last lap, as cores busy on average.
+func (m *cpuMeter) lap() string {
+	relay, _ := procCPU(fmt.Sprint(m.pid))
+	self, _ := procCPU("self")
+	now := time.Now()
+	wall := now.Sub(m.wall).Seconds()
+	out := fmt.Sprintf("CPU: relay %.2f cores, load tool %.2f cores", (relay-m.relay).Seconds()/wall, (self-m.loadTool).Seconds()/wall)
+	m.relay, m.loadTool, m.wall = relay, self, now
+	return out
+}
+
+// procCPU returns the user+system CPU time of /proc/<pid>.
+func procCPU(pid string) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (in parentheses, may hold spaces):
+	// utime and stime are the 12th and 13th, in clock ticks (USER_HZ, 100).
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%s/stat: %d fields", pid, len(fields))
+	}
+	var utime, stime int64
+	if _, err := fmt.Sscan(fields[11]+" "+fields[12], &utime, &stime); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
