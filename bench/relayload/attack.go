@@ -21,6 +21,8 @@ type attackOptions struct {
 	phase   time.Duration
 	rounds  int
 	stored  int
+	// alternate is how many slices each phase is cut into, run in turn.
+	alternate int
 	// cpuprofile, if set, is where the relay child writes its CPU profile.
 	cpuprofile string
 	// phaseprofile, if set, is where the relay child writes its CPU, mutex
@@ -32,6 +34,12 @@ type attackOptions struct {
 type honestResult struct {
 	okLat, reqLat []time.Duration
 	failures      int
+}
+
+func (r *honestResult) add(o honestResult) {
+	r.okLat = append(r.okLat, o.okLat...)
+	r.reqLat = append(r.reqLat, o.reqLat...)
+	r.failures += o.failures
 }
 
 // runAttack measures honest clients of a sovmesh relay (default limits) for
@@ -67,66 +75,90 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("relayload -attack: %d stored, phases of %s, attacks from 127.0.0.2: %d\n", o.stored, o.phase, len(attacks))
+	fmt.Printf("relayload -attack: %d stored, phases of %s (in %d alternating slices), attacks from 127.0.0.2: %d\n", o.stored, o.phase, max(o.alternate, 1), len(attacks))
 
 	rssIdle, err := rss(cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
+	// Each condition's phase is cut into o.alternate slices run in turn
+	// (without, under, without, ...), so a background load that changes
+	// during the run weighs on both alike.
+	slice := o.phase / time.Duration(max(o.alternate, 1))
+	var (
+		base, under       honestResult
+		baseCPU, underCPU cpuUse
+		attackersCPU      time.Duration
+		peakRSS           int64
+		peakConns         float64
+		tallies           = map[string]map[string]int{}
+	)
 	cpu := newCPUMeter(cmd.Process.Pid)
-	base := honest(ctx, url, o.phase)
-	fmt.Printf("without attack: OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures; %s\n",
-		percentile(base.okLat, .5), percentile(base.okLat, .99), len(base.okLat),
-		percentile(base.reqLat, .5), percentile(base.reqLat, .99), len(base.reqLat), base.failures, cpu.lap())
-	if o.phaseprofile != "" {
-		if err := benchPost(addr, "/bench/profile/start"); err != nil {
+	for i := range max(o.alternate, 1) {
+		base.add(honest(ctx, url, slice))
+		baseCPU.add(cpu.lap())
+		if o.phaseprofile != "" && i == 0 {
+			if err := benchPost(addr, "/bench/profile/start"); err != nil {
+				return err
+			}
+		}
+		// Under attack: every attack at once, from another loopback
+		// address and another process (attackers are other machines: their
+		// goroutines and garbage must not share the honest clients' Go
+		// runtime).
+		actx, acancel := context.WithTimeout(ctx, slice)
+		// Each slice gets its share of the rounds, so the attack's volume
+		// does not grow with the slicing.
+		attackers, err := startAttackers(ctx, o.attacks, max(o.rounds/max(o.alternate, 1), 1), slice, url)
+		if err != nil {
+			acancel()
 			return err
 		}
-	}
-
-	// Under attack: every attack at once, from another loopback address
-	// and another process (attackers are other machines: their goroutines
-	// and garbage must not share the honest clients' Go runtime).
-	actx, acancel := context.WithTimeout(ctx, o.phase)
-	defer acancel()
-	attackers, err := startAttackers(ctx, o, url)
-	if err != nil {
-		return err
-	}
-	var peakRSS int64
-	var peakConns float64
-	sampleDone := make(chan struct{})
-	go func() {
-		defer close(sampleDone)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-actx.Done():
-				return
-			case <-tick.C:
+		sampleDone := make(chan struct{})
+		go func() {
+			defer close(sampleDone)
+			tick := time.NewTicker(250 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-actx.Done():
+					return
+				case <-tick.C:
+				}
+				if r, err := rss(cmd.Process.Pid); err == nil && r > peakRSS {
+					peakRSS = r
+				}
+				if c := scrapeGauge(addr, "sovmesh_connections"); c > peakConns {
+					peakConns = c
+				}
 			}
-			if r, err := rss(cmd.Process.Pid); err == nil && r > peakRSS {
-				peakRSS = r
+		}()
+		under.add(honest(ctx, url, slice))
+		acancel()
+		<-sampleDone
+		t, used, err := attackers.wait()
+		if err != nil {
+			return err
+		}
+		attackersCPU += used
+		for name, counts := range t {
+			if tallies[name] == nil {
+				tallies[name] = map[string]int{}
 			}
-			if c := scrapeGauge(addr, "sovmesh_connections"); c > peakConns {
-				peakConns = c
+			for label, n := range counts {
+				tallies[name][label] += n
 			}
 		}
-	}()
-	under := honest(ctx, url, o.phase)
-	acancel()
-	<-sampleDone
-	tallies, attackersCPU, err := attackers.wait()
-	if err != nil {
-		return err
+		underCPU.add(cpu.lap())
 	}
-	underCPU := cpu.lap()
 	if o.phaseprofile != "" && c.running() {
 		if err := benchPost(addr, "/bench/profile/stop"); err != nil {
 			return err
 		}
 	}
+	fmt.Printf("without attack: OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures; %s\n",
+		percentile(base.okLat, .5), percentile(base.okLat, .99), len(base.okLat),
+		percentile(base.reqLat, .5), percentile(base.reqLat, .99), len(base.reqLat), base.failures, baseCPU)
 
 	alive := c.running()
 	if alive {
@@ -141,7 +173,7 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		percentile(under.reqLat, .5), percentile(under.reqLat, .99), len(under.reqLat), under.failures, underCPU)
 	fmt.Printf("attackers' process: %.2f cores\n", attackersCPU.Seconds()/o.phase.Seconds())
 	for _, a := range attacks {
-		fmt.Printf("  %-20s (point %2d): %s\n", a.Name, a.Point, tallies[a.Name])
+		fmt.Printf("  %-20s (point %2d): %s\n", a.Name, a.Point, tallyString(tallies[a.Name]))
 	}
 	ratio := func(a, b []time.Duration) float64 {
 		pb := percentile(b, .99)
@@ -288,15 +320,32 @@ func newCPUMeter(pid int) *cpuMeter {
 	return m
 }
 
-// lap returns the CPU used since the last lap, as cores busy on average.
-func (m *cpuMeter) lap() string {
+// lap returns the CPU used since the last lap.
+func (m *cpuMeter) lap() cpuUse {
 	relay, _ := procCPU(fmt.Sprint(m.pid))
 	self, _ := procCPU("self")
 	now := time.Now()
-	wall := now.Sub(m.wall).Seconds()
-	out := fmt.Sprintf("CPU: relay %.2f cores, load tool %.2f cores", (relay-m.relay).Seconds()/wall, (self-m.loadTool).Seconds()/wall)
+	u := cpuUse{relay: relay - m.relay, loadTool: self - m.loadTool, wall: now.Sub(m.wall)}
 	m.relay, m.loadTool, m.wall = relay, self, now
-	return out
+	return u
+}
+
+// cpuUse is CPU time used over wall time.
+type cpuUse struct{ relay, loadTool, wall time.Duration }
+
+func (u *cpuUse) add(o cpuUse) {
+	u.relay += o.relay
+	u.loadTool += o.loadTool
+	u.wall += o.wall
+}
+
+// String gives the CPU used as cores busy on average.
+func (u cpuUse) String() string {
+	w := u.wall.Seconds()
+	if w == 0 {
+		return "CPU: not measured"
+	}
+	return fmt.Sprintf("CPU: relay %.2f cores, honest clients %.2f cores", u.relay.Seconds()/w, u.loadTool.Seconds()/w)
 }
 
 // procCPU returns the user+system CPU time of /proc/<pid>.

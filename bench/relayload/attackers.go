@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,14 +66,15 @@ type attackerProc struct {
 	out *bufio.Scanner
 }
 
-// startAttackers starts the attacks of o against url in a child process.
-func startAttackers(ctx context.Context, o attackOptions, url string) (*attackerProc, error) {
+// startAttackers starts the attacks (names) against url in a child
+// process, for phase, each of at most rounds rounds.
+func startAttackers(ctx context.Context, names string, rounds int, phase time.Duration, url string) (*attackerProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "-attackers", o.attacks, "-attack-url", url,
-		"-attack-phase", o.phase.String(), "-attack-rounds", fmt.Sprint(o.rounds))
+	cmd := exec.CommandContext(ctx, self, "-attackers", names, "-attack-url", url,
+		"-attack-phase", phase.String(), "-attack-rounds", fmt.Sprint(rounds))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -83,18 +86,44 @@ func startAttackers(ctx context.Context, o attackOptions, url string) (*attacker
 	return &attackerProc{cmd: cmd, out: bufio.NewScanner(stdout)}, nil
 }
 
-// wait returns each attack's tally by name and the CPU time the attackers
-// used, once the child has exited.
-func (p *attackerProc) wait() (map[string]string, time.Duration, error) {
-	tallies := map[string]string{}
+// wait returns each attack's tally by name (counts by label) and the CPU
+// time the attackers used, once the child has exited.
+func (p *attackerProc) wait() (map[string]map[string]int, time.Duration, error) {
+	tallies := map[string]map[string]int{}
 	for p.out.Scan() {
-		if f := strings.SplitN(p.out.Text(), "\t", 3); len(f) == 3 && f[0] == "TALLY" {
-			tallies[f[1]] = f[2]
+		f := strings.SplitN(p.out.Text(), "\t", 3)
+		if len(f) != 3 || f[0] != "TALLY" {
+			continue
 		}
+		counts := map[string]int{}
+		for _, kv := range strings.Split(f[2], ", ") {
+			i := strings.LastIndexByte(kv, '=')
+			if i < 0 {
+				continue
+			}
+			if n, err := strconv.Atoi(kv[i+1:]); err == nil {
+				counts[kv[:i]] += n
+			}
+		}
+		tallies[f[1]] = counts
 	}
 	if err := p.cmd.Wait(); err != nil {
 		return nil, 0, fmt.Errorf("attackers: %w", err)
 	}
 	st := p.cmd.ProcessState
 	return tallies, st.UserTime() + st.SystemTime(), nil
+}
+
+// tallyString lists counts by label, sorted, as attack.Tally does.
+func tallyString(counts map[string]int) string {
+	labels := make([]string, 0, len(counts))
+	for l := range counts {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	parts := make([]string, len(labels))
+	for i, l := range labels {
+		parts[i] = fmt.Sprintf("%s=%d", l, counts[l])
+	}
+	return strings.Join(parts, ", ")
 }
