@@ -48,6 +48,7 @@ func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter
 	// fetch events and add them to a negentropy Vector store
 	vec := vector.New()
 	n := 0
+	queries := rl.QueryEvents
 	if rl.QueryNegentropy != nil {
 		// sovmesh patch: only the created_at and id of each event.
 		if err := rl.QueryNegentropy(ctx, filter, func(createdAt nostr.Timestamp, id string) {
@@ -56,11 +57,9 @@ func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter
 		}); err != nil {
 			return nil, err
 		}
+		queries = nil
 	}
-	for _, query := range rl.QueryEvents {
-		if rl.QueryNegentropy != nil {
-			break
-		}
+	for _, query := range queries {
 		ch, err := query(ctx, filter)
 		if err != nil {
 			continue
