@@ -307,11 +307,12 @@ func scrapeGauge(addr, name string) float64 {
 }
 
 // cpuMeter tells the CPU time the relay child and this process (the
-// attackers and the honest clients) used between laps.
+// honest clients) used between laps, and how long the relay's threads
+// waited for a CPU while runnable (the machine's other load).
 type cpuMeter struct {
-	pid             int
-	relay, loadTool time.Duration
-	wall            time.Time
+	pid                   int
+	relay, loadTool, wait time.Duration
+	wall                  time.Time
 }
 
 func newCPUMeter(pid int) *cpuMeter {
@@ -324,28 +325,51 @@ func newCPUMeter(pid int) *cpuMeter {
 func (m *cpuMeter) lap() cpuUse {
 	relay, _ := procCPU(fmt.Sprint(m.pid))
 	self, _ := procCPU("self")
+	wait := runQueueWait(m.pid)
 	now := time.Now()
-	u := cpuUse{relay: relay - m.relay, loadTool: self - m.loadTool, wall: now.Sub(m.wall)}
-	m.relay, m.loadTool, m.wall = relay, self, now
+	u := cpuUse{relay: relay - m.relay, loadTool: self - m.loadTool, relayWait: wait - m.wait, wall: now.Sub(m.wall)}
+	m.relay, m.loadTool, m.wait, m.wall = relay, self, wait, now
 	return u
 }
 
 // cpuUse is CPU time used over wall time.
-type cpuUse struct{ relay, loadTool, wall time.Duration }
+type cpuUse struct{ relay, loadTool, relayWait, wall time.Duration }
 
 func (u *cpuUse) add(o cpuUse) {
 	u.relay += o.relay
 	u.loadTool += o.loadTool
+	u.relayWait += o.relayWait
 	u.wall += o.wall
 }
 
-// String gives the CPU used as cores busy on average.
+// String gives the CPU used as cores busy on average, and the relay's
+// run-queue wait in milliseconds per second.
 func (u cpuUse) String() string {
 	w := u.wall.Seconds()
 	if w == 0 {
 		return "CPU: not measured"
 	}
-	return fmt.Sprintf("CPU: relay %.2f cores, honest clients %.2f cores", u.relay.Seconds()/w, u.loadTool.Seconds()/w)
+	return fmt.Sprintf("CPU: relay %.2f cores (waited for a CPU %.0f ms/s), honest clients %.2f cores",
+		u.relay.Seconds()/w, float64(u.relayWait.Milliseconds())/w, u.loadTool.Seconds()/w)
+}
+
+// runQueueWait sums the time the threads of process pid have spent
+// runnable but waiting for a CPU (the second field of each thread's
+// /proc/<pid>/task/<tid>/schedstat, in nanoseconds).
+func runQueueWait(pid int) time.Duration {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		var run, wait int64
+		if _, err := fmt.Sscan(string(b), &run, &wait); err == nil {
+			total += time.Duration(wait)
+		}
+	}
+	return total
 }
 
 // procCPU returns the user+system CPU time of /proc/<pid>.
