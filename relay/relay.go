@@ -354,6 +354,9 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	if _, ok := r.store.(jsonQuerier); ok {
 		kh.QueryEventsJSON = append(kh.QueryEventsJSON, st.queryJSON)
 	}
+	if _, ok := r.store.(idQuerier); ok {
+		kh.QueryNegentropy = st.queryNegentropy
+	}
 	kh.CountEvents = append(kh.CountEvents, st.count)
 
 	kh.RejectEvent = append(kh.RejectEvent, r.rejectEvent)

@@ -73,6 +73,33 @@ func (h *storeHooks) queryJSON(ctx context.Context, f nostr.Filter) (chan []byte
 	return storeQuery(h, ctx, f, h.r.store.(jsonQuerier).QueryEventsJSON)
 }
 
+// idQuerier is a store that can list the created_at and id of the events a
+// filter matches from its indexes (sqlitestore can): all a NIP-77 NEG-OPEN
+// needs, without loading any event.
+type idQuerier interface {
+	QueryIDs(ctx context.Context, f nostr.Filter, add func(createdAt nostr.Timestamp, id string)) (int, error)
+}
+
+// queryNegentropy answers khatru's QueryNegentropy for NEG-OPEN, charging
+// the client's read budget the records it read.
+func (h *storeHooks) queryNegentropy(ctx context.Context, f nostr.Filter, add func(createdAt nostr.Timestamp, id string)) error {
+	start := time.Now()
+	n, err := h.r.store.(idQuerier).QueryIDs(ctx, f, add)
+	h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds())
+	h.r.chargeReads(ctx, n)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storeerr.ErrUnsupportedFilter):
+		return err // "unsupported: ..."
+	case ctx.Err() != nil:
+		return errors.New("error: the sync was cancelled")
+	default:
+		h.r.log.Warn("negentropy query failed", "err", err)
+		return errors.New("error: could not read the events; try again later")
+	}
+}
+
 // storeQuery runs run(f) for khatru, timing it until its channel closes.
 func storeQuery[T any](h *storeHooks, ctx context.Context, f nostr.Filter, run func(context.Context, nostr.Filter) (chan T, error)) (chan T, error) {
 	if khatru.IsInternalCall(ctx) && isEmptyFilter(f) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/nbd-wtf/go-nostr"
-
-	"github.com/sovmesh/sovmesh/bench/attack"
 )
 
 // attackOptions shape the -attack run.
@@ -24,14 +21,25 @@ type attackOptions struct {
 	phase   time.Duration
 	rounds  int
 	stored  int
+	// alternate is how many slices each phase is cut into, run in turn.
+	alternate int
 	// cpuprofile, if set, is where the relay child writes its CPU profile.
 	cpuprofile string
+	// phaseprofile, if set, is where the relay child writes its CPU, mutex
+	// and block profiles of the phase under attack.
+	phaseprofile string
 }
 
 // honestResult is what honest clients saw in one phase.
 type honestResult struct {
 	okLat, reqLat []time.Duration
 	failures      int
+}
+
+func (r *honestResult) add(o honestResult) {
+	r.okLat = append(r.okLat, o.okLat...)
+	r.reqLat = append(r.reqLat, o.reqLat...)
+	r.failures += o.failures
 }
 
 // runAttack measures honest clients of a sovmesh relay (default limits) for
@@ -48,6 +56,9 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	if o.cpuprofile != "" {
 		args = append(args, "-cpuprofile", o.cpuprofile)
 	}
+	if o.phaseprofile != "" {
+		args = append(args, "-reqprofile", o.phaseprofile)
+	}
 	c, err := startChild(ctx, "sovmesh-defaults", dir, args...)
 	if err != nil {
 		return err
@@ -60,67 +71,94 @@ func runAttack(ctx context.Context, o attackOptions) error {
 			return err
 		}
 	}
-	var attacks []attack.Attack
-	for _, name := range strings.Split(o.attacks, ",") {
-		if name = strings.TrimSpace(name); name == "all" {
-			attacks = append(attacks, attack.All()...)
-		} else if a, ok := attack.ByName(name); ok {
-			attacks = append(attacks, a)
-		} else {
-			return fmt.Errorf("unknown attack %q", name)
-		}
+	attacks, err := attackList(o.attacks)
+	if err != nil {
+		return err
 	}
-	fmt.Printf("relayload -attack: %d stored, phases of %s, attacks from 127.0.0.2: %d\n", o.stored, o.phase, len(attacks))
+	fmt.Printf("relayload -attack: %d stored, phases of %s (in %d alternating slices), attacks from 127.0.0.2: %d\n", o.stored, o.phase, max(o.alternate, 1), len(attacks))
 
 	rssIdle, err := rss(cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
-	base := honest(ctx, url, o.phase)
-	fmt.Printf("without attack: OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures\n",
-		percentile(base.okLat, .5), percentile(base.okLat, .99), len(base.okLat),
-		percentile(base.reqLat, .5), percentile(base.reqLat, .99), len(base.reqLat), base.failures)
-
-	// Under attack: every attack at once, from another loopback address.
-	actx, acancel := context.WithTimeout(ctx, o.phase)
-	defer acancel()
-	tallies := make([]*attack.Tally, len(attacks))
-	var wg sync.WaitGroup
-	for i, a := range attacks {
-		tallies[i] = &attack.Tally{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.Run(actx, attack.Target{URL: url, From: net.IPv4(127, 0, 0, 2)}, o.rounds, tallies[i]); err != nil {
-				fmt.Printf("attack %s: %v\n", a.Name, err)
-			}
-		}()
-	}
-	var peakRSS int64
-	var peakConns float64
-	sampleDone := make(chan struct{})
-	go func() {
-		defer close(sampleDone)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-actx.Done():
-				return
-			case <-tick.C:
-			}
-			if r, err := rss(cmd.Process.Pid); err == nil && r > peakRSS {
-				peakRSS = r
-			}
-			if c := scrapeGauge(addr, "sovmesh_connections"); c > peakConns {
-				peakConns = c
+	// Each condition's phase is cut into o.alternate slices run in turn
+	// (without, under, without, ...), so a background load that changes
+	// during the run weighs on both alike.
+	slice := o.phase / time.Duration(max(o.alternate, 1))
+	var (
+		base, under       honestResult
+		baseCPU, underCPU cpuUse
+		attackersCPU      time.Duration
+		peakRSS           int64
+		peakConns         float64
+		tallies           = map[string]map[string]int{}
+	)
+	cpu := newCPUMeter(cmd.Process.Pid)
+	for i := range max(o.alternate, 1) {
+		base.add(honest(ctx, url, slice))
+		baseCPU.add(cpu.lap())
+		if o.phaseprofile != "" && i == 0 {
+			if err := benchPost(addr, "/bench/profile/start"); err != nil {
+				return err
 			}
 		}
-	}()
-	under := honest(ctx, url, o.phase)
-	acancel()
-	wg.Wait()
-	<-sampleDone
+		// Under attack: every attack at once, from another loopback
+		// address and another process (attackers are other machines: their
+		// goroutines and garbage must not share the honest clients' Go
+		// runtime).
+		actx, acancel := context.WithTimeout(ctx, slice)
+		// Each slice gets its share of the rounds, so the attack's volume
+		// does not grow with the slicing.
+		attackers, err := startAttackers(ctx, o.attacks, max(o.rounds/max(o.alternate, 1), 1), slice, url)
+		if err != nil {
+			acancel()
+			return err
+		}
+		sampleDone := make(chan struct{})
+		go func() {
+			defer close(sampleDone)
+			tick := time.NewTicker(250 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-actx.Done():
+					return
+				case <-tick.C:
+				}
+				if r, err := rss(cmd.Process.Pid); err == nil && r > peakRSS {
+					peakRSS = r
+				}
+				if c := scrapeGauge(addr, "sovmesh_connections"); c > peakConns {
+					peakConns = c
+				}
+			}
+		}()
+		under.add(honest(ctx, url, slice))
+		acancel()
+		<-sampleDone
+		t, used, err := attackers.wait()
+		if err != nil {
+			return err
+		}
+		attackersCPU += used
+		for name, counts := range t {
+			if tallies[name] == nil {
+				tallies[name] = map[string]int{}
+			}
+			for label, n := range counts {
+				tallies[name][label] += n
+			}
+		}
+		underCPU.add(cpu.lap())
+	}
+	if o.phaseprofile != "" && c.running() {
+		if err := benchPost(addr, "/bench/profile/stop"); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("without attack: OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures; %s\n",
+		percentile(base.okLat, .5), percentile(base.okLat, .99), len(base.okLat),
+		percentile(base.reqLat, .5), percentile(base.reqLat, .99), len(base.reqLat), base.failures, baseCPU)
 
 	alive := c.running()
 	if alive {
@@ -130,11 +168,12 @@ func runAttack(ctx context.Context, o attackOptions) error {
 			resp.Body.Close()
 		}
 	}
-	fmt.Printf("under attack:   OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures\n",
+	fmt.Printf("under attack:   OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures; %s\n",
 		percentile(under.okLat, .5), percentile(under.okLat, .99), len(under.okLat),
-		percentile(under.reqLat, .5), percentile(under.reqLat, .99), len(under.reqLat), under.failures)
-	for i, a := range attacks {
-		fmt.Printf("  %-20s (point %2d): %s\n", a.Name, a.Point, tallies[i].String())
+		percentile(under.reqLat, .5), percentile(under.reqLat, .99), len(under.reqLat), under.failures, underCPU)
+	fmt.Printf("attackers' process: %.2f cores\n", attackersCPU.Seconds()/o.phase.Seconds())
+	for _, a := range attacks {
+		fmt.Printf("  %-20s (point %2d): %s\n", a.Name, a.Point, tallyString(tallies[a.Name]))
 	}
 	ratio := func(a, b []time.Duration) float64 {
 		pb := percentile(b, .99)
@@ -265,4 +304,90 @@ func scrapeGauge(addr, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// cpuMeter tells the CPU time the relay child and this process (the
+// honest clients) used between laps, and how long the relay's threads
+// waited for a CPU while runnable (the machine's other load).
+type cpuMeter struct {
+	pid                   int
+	relay, loadTool, wait time.Duration
+	wall                  time.Time
+}
+
+func newCPUMeter(pid int) *cpuMeter {
+	m := &cpuMeter{pid: pid}
+	m.lap()
+	return m
+}
+
+// lap returns the CPU used since the last lap.
+func (m *cpuMeter) lap() cpuUse {
+	relay, _ := procCPU(fmt.Sprint(m.pid))
+	self, _ := procCPU("self")
+	wait := runQueueWait(m.pid)
+	now := time.Now()
+	u := cpuUse{relay: relay - m.relay, loadTool: self - m.loadTool, relayWait: wait - m.wait, wall: now.Sub(m.wall)}
+	m.relay, m.loadTool, m.wait, m.wall = relay, self, wait, now
+	return u
+}
+
+// cpuUse is CPU time used over wall time.
+type cpuUse struct{ relay, loadTool, relayWait, wall time.Duration }
+
+func (u *cpuUse) add(o cpuUse) {
+	u.relay += o.relay
+	u.loadTool += o.loadTool
+	u.relayWait += o.relayWait
+	u.wall += o.wall
+}
+
+// String gives the CPU used as cores busy on average, and the relay's
+// run-queue wait in milliseconds per second.
+func (u cpuUse) String() string {
+	w := u.wall.Seconds()
+	if w == 0 {
+		return "CPU: not measured"
+	}
+	return fmt.Sprintf("CPU: relay %.2f cores (waited for a CPU %.0f ms/s), honest clients %.2f cores",
+		u.relay.Seconds()/w, float64(u.relayWait.Milliseconds())/w, u.loadTool.Seconds()/w)
+}
+
+// runQueueWait sums the time the threads of process pid have spent
+// runnable but waiting for a CPU (the second field of each thread's
+// /proc/<pid>/task/<tid>/schedstat, in nanoseconds).
+func runQueueWait(pid int) time.Duration {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		var run, wait int64
+		if _, err := fmt.Sscan(string(b), &run, &wait); err == nil {
+			total += time.Duration(wait)
+		}
+	}
+	return total
+}
+
+// procCPU returns the user+system CPU time of /proc/<pid>.
+func procCPU(pid string) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (in parentheses, may hold spaces):
+	// utime and stime are the 12th and 13th, in clock ticks (USER_HZ, 100).
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%s/stat: %d fields", pid, len(fields))
+	}
+	var utime, stime int64
+	if _, err := fmt.Sscan(fields[11]+" "+fields[12], &utime, &stime); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }

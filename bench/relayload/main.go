@@ -41,6 +41,8 @@ type options struct {
 	cpuprofile   string
 	reqprofile   string
 	attack       attackOptions
+	attackers    string
+	attackURL    string
 }
 
 func main() {
@@ -60,11 +62,14 @@ func main() {
 	flag.StringVar(&o.database, "database", "", "postgres:// URL of a role that may create databases: with -scale, each PostgreSQL round runs on a fresh database made there (dropped after); with -serve, the database of the sovmesh relay")
 	flag.BoolVar(&o.scale, "scale", false, "measure ingest and REQ latency of sovmesh on SQLite and of 1, 2 and 3 sovmesh processes on one PostgreSQL database (-database), the load spread over them, instead of the side-by-side measurement")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write each relay's CPU profile to this path with the target's name appended (with -attack: the attacked relay's, to this path)")
-	flag.StringVar(&o.reqprofile, "reqprofile", "", "like -cpuprofile, but profile only the REQ phase (both rounds of queries)")
+	flag.StringVar(&o.reqprofile, "reqprofile", "", "like -cpuprofile, but profile only the REQ phase (both rounds of queries; with -attack: from the first slice under attack to the end), and write the relay's mutex and block profiles of that phase to this path plus .mutex and .block")
 	flag.StringVar(&o.attack.attacks, "attack", "", "run attacks (\"all\" or names from bench/attack, comma separated) against sovmesh with default limits while honest clients publish and query, instead of the side-by-side measurement")
 	flag.DurationVar(&o.attack.phase, "attack-phase", 15*time.Second, "-attack: length of the honest phase without and with the attacks")
 	flag.IntVar(&o.attack.rounds, "attack-rounds", 500, "-attack: most rounds (connections, messages) of each attack")
 	flag.IntVar(&o.attack.stored, "attack-stored", 20000, "-attack: events in the store before the attacks")
+	flag.IntVar(&o.attack.alternate, "attack-alternate", 1, "-attack: cut each phase into this many slices, run without and under attack in turn (a machine whose background load changes then weighs on both alike)")
+	flag.StringVar(&o.attackers, "attackers", "", "internal: run these attacks against -attack-url for -attack-phase and print their tallies")
+	flag.StringVar(&o.attackURL, "attack-url", "", "internal: the relay -attackers attacks")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -85,8 +90,15 @@ func main() {
 		}
 		return
 	}
+	if o.attackers != "" {
+		if err := runAttackers(ctx, o.attackers, o.attackURL, o.attack.phase, o.attack.rounds); err != nil {
+			fmt.Fprintln(os.Stderr, "relayload attackers:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.attack.attacks != "" {
-		o.attack.cpuprofile = o.cpuprofile
+		o.attack.cpuprofile, o.attack.phaseprofile = o.cpuprofile, o.reqprofile
 		if err := runAttack(ctx, o.attack); err != nil {
 			fmt.Fprintln(os.Stderr, "relayload:", err)
 			os.Exit(1)

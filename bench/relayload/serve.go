@@ -32,7 +32,8 @@ import (
 // events straight into the store (so the REQ phase does not wait on a slow
 // ingest path). With profile set, POST /bench/profile/start and
 // /bench/profile/stop write a CPU profile of what happens between them to
-// that file.
+// that file, and its mutex and block profiles to that name plus ".mutex"
+// and ".block".
 func serve(ctx context.Context, target, dir, database, profile string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -126,6 +127,10 @@ func serve(ctx context.Context, target, dir, database, profile string) error {
 				return
 			}
 			pf = f
+			// Contention over the same span: every contended lock, and
+			// blocking of 100 µs or more (sampled by duration).
+			runtime.SetMutexProfileFraction(1)
+			runtime.SetBlockProfileRate(int(100 * time.Microsecond))
 		})
 		mux.HandleFunc("POST /bench/profile/stop", func(w http.ResponseWriter, _ *http.Request) {
 			pmu.Lock()
@@ -137,6 +142,14 @@ func serve(ctx context.Context, target, dir, database, profile string) error {
 			pprof.StopCPUProfile()
 			pf.Close()
 			pf = nil
+			for _, name := range []string{"mutex", "block"} {
+				if err := writeProfile(name, profile+"."+name); err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+			}
+			runtime.SetMutexProfileFraction(0)
+			runtime.SetBlockProfileRate(0)
 		})
 	}
 	mux.HandleFunc("GET /bench/mem", func(w http.ResponseWriter, _ *http.Request) {
@@ -160,6 +173,19 @@ func serve(ctx context.Context, target, dir, database, profile string) error {
 		return nil
 	}
 	return err
+}
+
+// writeProfile writes the runtime profile name to path.
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // stockKhatru is khatru as its README sets it up, with nothing of ours.

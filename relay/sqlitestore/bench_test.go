@@ -58,6 +58,50 @@ func BenchmarkCountUnion(b *testing.B) {
 	}
 }
 
+// BenchmarkNegentropyOpen measures the read of a NEG-OPEN over every one
+// of 5,000 stored events (bench/attack's neg-open-flood): as khatru did it
+// (QueryEvents, each event read and decoded) and as the relay does it
+// (QueryIDs, the created_at and id from an index).
+func BenchmarkNegentropyOpen(b *testing.B) {
+	const n = 5000
+	s, _ := openTemp(b)
+	defer s.Close()
+	pks := storetest.BenchPubkeys(100)
+	r := rand.New(rand.NewPCG(7, 7))
+	for range n {
+		if err := s.SaveEvent(b.Context(), storetest.BenchEvent(r, pks, 1_700_000_000+int64(r.IntN(86400)))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("QueryEvents", func(b *testing.B) {
+		for b.Loop() {
+			ch, err := s.QueryEvents(b.Context(), nostr.Filter{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			got := 0
+			for evt := range ch {
+				_, _ = evt.CreatedAt, evt.ID
+				got++
+			}
+			if got != n {
+				b.Fatalf("read %d of %d", got, n)
+			}
+		}
+	})
+	b.Run("QueryIDs", func(b *testing.B) {
+		for b.Loop() {
+			got, err := s.QueryIDs(b.Context(), nostr.Filter{}, func(nostr.Timestamp, string) {})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got != n {
+				b.Fatalf("read %d of %d", got, n)
+			}
+		}
+	})
+}
+
 // BenchmarkDiskPerEvent stores 30k benchmark events (storetest.BenchEvent,
 // about 1 KB of JSON each) and reports the database file's size per event
 // after Close (WAL checkpointed). b.N does not matter. relay/pgstore has

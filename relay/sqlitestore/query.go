@@ -142,11 +142,14 @@ const (
 	selectRows  selectMode = iota // rows of (raw, id) in answer order
 	selectCount                   // one row: the number of matching events
 	selectSeqs                    // the seq of each matching event, once, in no order, no limit
+	selectIDs                     // rows of (created_at, id) in answer order, from the indexes
 )
 
 // compile turns f into one SQL statement returning what mode says.
 func compile(f nostr.Filter, now int64, mode selectMode) (plan, error) {
-	count := mode != selectRows
+	count := mode == selectCount || mode == selectSeqs
+	// indexOnly: no column of the event's row is read, expiry included.
+	indexOnly := mode != selectRows
 	spec, empty, err := eventsql.Normalize(f)
 	if err != nil {
 		return plan{}, err
@@ -164,6 +167,8 @@ func compile(f nostr.Filter, now int64, mode selectMode) (plan, error) {
 			b.W("SELECT DISTINCT t.seq")
 		case count:
 			b.W("SELECT count(DISTINCT t.seq)")
+		case mode == selectIDs:
+			b.W("SELECT t.created_at, t.id")
 		default:
 			b.W("SELECT e.raw, t.id")
 		}
@@ -176,7 +181,7 @@ func compile(f nostr.Filter, now int64, mode selectMode) (plan, error) {
 		b.W(" AND ")
 		b.inStrings("t.value", t.Values)
 		b.KindTime("t", spec)
-		writeEventConds(b, spec, d, now, false, count)
+		writeEventConds(b, spec, d, now, false, indexOnly)
 		if !count {
 			b.W(" ORDER BY t.created_at DESC, t.id")
 			if len(t.Values) > 1 {
@@ -194,6 +199,8 @@ func compile(f nostr.Filter, now int64, mode selectMode) (plan, error) {
 			b.W("SELECT e.seq")
 		case count:
 			b.W("SELECT count(*)")
+		case mode == selectIDs:
+			b.W("SELECT e.created_at, e.id")
 		default:
 			b.W("SELECT e.raw, e.id")
 		}
@@ -211,7 +218,7 @@ func compile(f nostr.Filter, now int64, mode selectMode) (plan, error) {
 			b.W("events_created")
 		}
 		b.W(" WHERE 1")
-		writeEventConds(b, spec, -1, now, true, count)
+		writeEventConds(b, spec, -1, now, true, indexOnly)
 		if !count {
 			b.W(" ORDER BY e.created_at DESC, e.id")
 			if spec.Limit > 0 {

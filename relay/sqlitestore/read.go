@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -183,4 +184,59 @@ func (s *Store) stmt(ctx context.Context, q string) (st *sql.Stmt, release func(
 		return st, func() {}, nil
 	}
 	return st, func() { st.Close() }, nil
+}
+
+// QueryIDs calls add with the created_at and id (lowercase hex) of each
+// stored event matching f, in QueryEvents' order and with its limit, and
+// returns how many it passed. It reads the indexes only, never an event's
+// JSON: a NIP-77 NEG-OPEN needs nothing more, and over many events reading
+// and decoding the JSON was most of its cost. add must not block.
+func (s *Store) QueryIDs(ctx context.Context, f nostr.Filter, add func(createdAt nostr.Timestamp, id string)) (int, error) {
+	p, err := compile(f, s.now(), selectIDs)
+	if err != nil {
+		return 0, err
+	}
+	if p.empty {
+		return 0, nil
+	}
+	if err := s.track(); err != nil {
+		return 0, err
+	}
+	defer s.wg.Done()
+	ctx, cancel := eventsql.MergeCancel(ctx, s.ctx)
+	defer cancel()
+	st, release, err := s.stmt(ctx, p.sql)
+	if err != nil {
+		return 0, fmt.Errorf("query ids: %w", err)
+	}
+	defer release()
+	rows, err := st.QueryContext(ctx, p.args...)
+	if err != nil {
+		return 0, fmt.Errorf("query ids: %w", err)
+	}
+	defer rows.Close()
+	var (
+		createdAt int64
+		id, last  sql.RawBytes
+		n         int
+	)
+	for rows.Next() {
+		if err := rows.Scan(&createdAt, &id); err != nil {
+			return n, fmt.Errorf("query ids: %w", err)
+		}
+		if p.dedupe {
+			if bytes.Equal(id, last) {
+				continue
+			}
+			last = append(last[:0], id...)
+		}
+		add(nostr.Timestamp(createdAt), hex.EncodeToString(id))
+		if n++; p.limit > 0 && n >= p.limit {
+			return n, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("query ids: %w", err)
+	}
+	return n, nil
 }

@@ -365,20 +365,7 @@ func TestQueryPlans(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows, err := s.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+p.sql, p.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan string
-			for rows.Next() {
-				var a, b, c int
-				var d string
-				if err := rows.Scan(&a, &b, &c, &d); err != nil {
-					t.Fatal(err)
-				}
-				plan += d + "\n"
-			}
+			plan := explain(t, s, p)
 			if !contains(plan, tc.uses) {
 				t.Fatalf("plan does not use %s:\n%s", tc.uses, plan)
 			}
@@ -387,6 +374,29 @@ func TestQueryPlans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// explain returns SQLite's query plan for p, one line per step.
+func explain(t *testing.T, s *Store, p plan) string {
+	t.Helper()
+	rows, err := s.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+p.sql, p.args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan string
+	for rows.Next() {
+		var a, b, c int
+		var d string
+		if err := rows.Scan(&a, &b, &c, &d); err != nil {
+			t.Fatal(err)
+		}
+		plan += d + "\n"
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

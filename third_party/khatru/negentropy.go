@@ -48,7 +48,18 @@ func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter
 	// fetch events and add them to a negentropy Vector store
 	vec := vector.New()
 	n := 0
-	for _, query := range rl.QueryEvents {
+	queries := rl.QueryEvents
+	if rl.QueryNegentropy != nil {
+		// sovmesh patch: only the created_at and id of each event.
+		if err := rl.QueryNegentropy(ctx, filter, func(createdAt nostr.Timestamp, id string) {
+			vec.Insert(createdAt, id)
+			n++
+		}); err != nil {
+			return nil, err
+		}
+		queries = nil
+	}
+	for _, query := range queries {
 		ch, err := query(ctx, filter)
 		if err != nil {
 			continue

@@ -117,6 +117,12 @@ type Relay struct {
 	// sovmesh patch: NegentropyMaxSessions, when positive, bounds the
 	// NEG-OPEN sessions open (or being opened) on one connection.
 	NegentropyMaxSessions int
+	// sovmesh patch: QueryNegentropy, when set, gives a NEG-OPEN the
+	// created_at and id of each event matching filter (at most filter.Limit
+	// of them), calling add for each, instead of QueryEvents: a store that
+	// reads them from its indexes loads and decodes no event. An error is
+	// answered NEG-ERR with its text.
+	QueryNegentropy func(ctx context.Context, filter nostr.Filter, add func(createdAt nostr.Timestamp, id string)) error
 	// sovmesh patch: AuthRelayMatches, when set, decides whether relayTag,
 	// the "relay" tag of a NIP-42 AUTH event received on the connection
 	// upgraded by r, names this relay; reason is the OK message when it does
