@@ -102,9 +102,10 @@ func (t *Host) ServeBandwidth(cfg BandwidthConfig) {
 	})
 }
 
-// publicOnly refuses connections to non-public IPs at connect time (after
-// DNS resolution, so a name cannot rebind to a private address).
-func publicOnly(_, address string, _ syscall.RawConn) error {
+// PublicOnly, a net.Dialer's Control, refuses connections to non-public
+// IPs at connect time (after DNS resolution, so a name cannot rebind to a
+// private address) with ErrTargetNotAllowed.
+func PublicOnly(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrTargetNotAllowed, err)
@@ -245,7 +246,7 @@ func (t *Host) serveBandwidth(s network.Stream, cfg BandwidthConfig) error {
 	}()
 	d := net.Dialer{Timeout: cfg.DialTimeout}
 	if !cfg.AllowPrivateTargets {
-		d.Control = publicOnly
+		d.Control = PublicOnly
 	}
 	tc, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {

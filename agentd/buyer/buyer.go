@@ -77,6 +77,10 @@ type Config struct {
 	// (SourcesMarket, the default), Routstr providers announced with kind
 	// 38421 (SourcesRoutstr), or both ranked together (SourcesAll).
 	InferenceSources Sources
+	// AllowPrivateSources lets the buyer reach Routstr providers announced
+	// at loopback and private addresses (tests, a LAN); by default it
+	// connects to public addresses only.
+	AllowPrivateSources bool
 }
 
 // StorageCeiling is the most a buyer pays for storage given the most per
@@ -164,7 +168,7 @@ func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 		return nil, err
 	}
 	b := &Buyer{n: n, cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]deadMark{},
-		rsHTTP: newRoutstrHTTP()}
+		rsHTTP: newRoutstrHTTP(cfg.AllowPrivateSources)}
 	if _, err := n.FlushOutbox(ctx); err != nil {
 		b.log.Info("queued events not published yet", "err", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/nut24"
 	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
 )
 
 // Buying inference from Routstr providers: found through their kind 38421
@@ -287,9 +289,17 @@ func (b *Buyer) getRoutstrModels(ctx context.Context, base string) ([]routstrMod
 }
 
 // newRoutstrHTTP is the client Routstr requests go through: it follows no
-// redirect, so a token in X-Cashu goes to the announced host only.
-func newRoutstrHTTP() *http.Client {
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// redirect, so a token in X-Cashu goes to the announced host only, and
+// unless allowPrivate it connects to public addresses only, so an
+// announcement cannot point the buyer at its own machine or LAN.
+func newRoutstrHTTP(allowPrivate bool) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	if !allowPrivate {
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: transport.PublicOnly}
+		t.DialContext = d.DialContext
+	}
+	return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // routstrCompletion is what the buyer reads of a completion answer.

@@ -63,7 +63,16 @@ func TestRoutstrBuy(t *testing.T) {
 	} {
 		announce(t, bn, nostr.GeneratePrivateKey(), h.tags, `{"name":"`+h.name+`"}`)
 	}
-	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+	// By default the buyer connects to public addresses only: a provider
+	// announced at a loopback address is never asked.
+	pub, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cands, _ := pub.candidates(ctx, nips.Inference, "standin-1"); len(cands) != 0 || core.models.Load() != 0 {
+		t.Fatalf("candidates %+v (%d model lists served) at a loopback address without AllowPrivateSources", cands, core.models.Load())
+	}
+	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr, AllowPrivateSources: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +129,7 @@ func TestRoutstrFailures(t *testing.T) {
 			core := startCore(t, cn, "m-"+tc.mode, tc.mode)
 			bn := nt.Node(t, "buyer-"+tc.mode, 50)
 			announce(t, bn, cn.Key.Secret, coreTags(core, mint), `{"name":"core"}`)
-			b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+			b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr, AllowPrivateSources: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +165,7 @@ func TestRoutstrCrashBeforeChange(t *testing.T) {
 	core := startCore(t, cn, "standin-1", "hang")
 	bn := nt.NodeWith(t, "buyer", 50, func(c *agentd.Config) { c.ReclaimGrace = time.Millisecond })
 	announce(t, bn, cn.Key.Secret, coreTags(core, nt.Mint.URL()), "")
-	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr, AllowPrivateSources: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +225,7 @@ func TestRoutstrOwnProvider(t *testing.T) {
 	case <-sctx.Done():
 		t.Fatal("no 38421 announcement from the provider")
 	}
-	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr, AllowPrivateSources: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +307,7 @@ func TestRoutstrRankedWithOffers(t *testing.T) {
 	core.prompt, core.compl = 0.001, 0.005 // a tenth of the offer's prices
 	bn := nt.Node(t, "buyer", 100)
 	corePub := announce(t, bn, cn.Key.Secret, coreTags(core, nt.Mint.URL()), "")
-	b, err := New(ctx, bn, Config{InferenceSources: SourcesAll})
+	b, err := New(ctx, bn, Config{InferenceSources: SourcesAll, AllowPrivateSources: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +346,7 @@ func TestRoutstrBudget(t *testing.T) {
 	core := startCore(t, cn, "standin-1", "ok")
 	bn := nt.NodeWith(t, "buyer", 100, func(c *agentd.Config) { c.BudgetPerCounterparty = 3 }) // the request may cost 4
 	announce(t, bn, cn.Key.Secret, coreTags(core, nt.Mint.URL()), "")
-	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr})
+	b, err := New(ctx, bn, Config{InferenceSources: SourcesRoutstr, AllowPrivateSources: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,7 @@ type routstrCore struct {
 	release chan struct{}
 	got     chan struct{} // a paid request arrived
 	served  atomic.Int64
+	models  atomic.Int64 // GET /v1/models answered
 }
 
 var coreWords = []string{"alpha", "beta", "gamma"}
@@ -61,6 +62,7 @@ func startCore(t *testing.T, n *agentd.Node, model, mode string) *routstrCore {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, r *http.Request) {
+		c.models.Add(1)
 		_ = json.NewEncoder(w).Encode(map[string]any{"data": []any{map[string]any{"id": c.model, "name": c.model, "object": "model",
 			"sats_pricing": map[string]float64{"prompt": c.prompt, "completion": c.compl, "request": 0, "max_cost": 100}}}})
 	})

@@ -52,11 +52,11 @@ var commands = []command{
 	{name: "serve", run: cmdServe, forms: []form{{"serve", ""}},
 		about:   "local OpenAI endpoint and SOCKS5 proxy bought on the market (daemon)",
 		example: "agentd serve --openai 127.0.0.1:8088 --socks 127.0.0.1:1080",
-		flags:   flags(walletFlags, buyerFlags, nwcFlags, lanFlags, []string{"openai", "socks", "auto-repair", "bid", "inference-sources"})},
+		flags:   flags(walletFlags, buyerFlags, nwcFlags, lanFlags, []string{"openai", "socks", "auto-repair", "bid", "inference-sources", "allow-private-targets"})},
 	{name: "mcp", run: cmdMCP, forms: []form{{"mcp", "serve the market as MCP tools on stdin/stdout, or with --mcp-listen\nover streamable HTTP on loopback (bearer key: --mcp-key-file or SOVMESH_MCP_KEY)"}},
 		about:   "serve the agent's market to AI agents over the Model Context Protocol (daemon)",
 		example: "agentd mcp --mcp-listen 127.0.0.1:8089 --mcp-key-file mcp.key",
-		flags:   flags(walletFlags, buyerFlags, nwcFlags, lanFlags, []string{"mcp-listen", "mcp-key-file", "bid", "inference-sources"})},
+		flags:   flags(walletFlags, buyerFlags, nwcFlags, lanFlags, []string{"mcp-listen", "mcp-key-file", "bid", "inference-sources", "allow-private-targets"})},
 	{name: "store", run: cmdStore, forms: []form{
 		{"store put FILE", "store a file (encrypted, erasure-coded, paid); resumes\nan unfinished put of the same file (--resume, --abort)"},
 		{"store quote FILE", "what storing a file costs, per provider and in total"},

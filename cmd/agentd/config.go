@@ -201,7 +201,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.routstrAddr, "routstr", c.routstrAddr, "provide: address of a Routstr endpoint (OpenAI-compatible HTTP paid per request with X-Cashu, announced as kind 38421) on the inference sold, e.g. 127.0.0.1:8000 (empty: off)")
 	fs.Uint64Var(&c.bandwidthPrice, "bandwidth-price", c.bandwidthPrice, "provide: bandwidth price, msat per MiB (e.g. 2000; 0: no bandwidth)")
 	fs.Uint64Var(&c.bandwidthCap, "bandwidth-capacity", c.bandwidthCap, "provide: MiB of bandwidth for sale")
-	fs.BoolVar(&c.allowPrivate, "allow-private-targets", c.allowPrivate, "provide: let buyers reach loopback and private addresses (tests only)")
+	fs.BoolVar(&c.allowPrivate, "allow-private-targets", c.allowPrivate, "provide: let buyers reach loopback and private addresses; serve, mcp: buy from Routstr providers at such addresses (tests, a LAN)")
 	fs.StringVar(&c.inferenceURL, "inference-url", c.inferenceURL, "provide: OpenAI-compatible server to sell (Ollama: http://127.0.0.1:11434/v1; empty: no inference)")
 	fs.StringVar(&c.inferenceModels, "inference-models", c.inferenceModels, "provide: comma-separated models to sell (default: the server's /v1/models)")
 	fs.Uint64Var(&c.inferenceIn, "inference-price-in", c.inferenceIn, "provide: base price, msat per 1M prompt tokens")
@@ -476,15 +476,16 @@ func (c *config) buyerConfig() buyer.Config {
 			nips.Bandwidth: {{Unit: nips.UnitMiB, Msat: c.maxBandwidth}},
 			nips.Inference: {{Unit: nips.UnitMInputTokens, Msat: c.maxInference}, {Unit: nips.UnitMOutputTokens, Msat: c.maxInference}},
 		},
-		Replicas:          c.replicas,
-		MinProviders:      c.minProviders,
-		Streams:           c.streams,
-		StorageDuration:   c.duration,
-		StallTimeout:      c.stallTimeout,
-		FirstChunkTimeout: c.firstChunkTimeout,
-		Seeds:             splitList(c.seeds),
-		PrivateBids:       c.privateBids,
-		OpenBids:          c.bid == "open",
-		InferenceSources:  buyer.Sources(c.inferenceSources),
+		Replicas:            c.replicas,
+		MinProviders:        c.minProviders,
+		Streams:             c.streams,
+		StorageDuration:     c.duration,
+		StallTimeout:        c.stallTimeout,
+		FirstChunkTimeout:   c.firstChunkTimeout,
+		Seeds:               splitList(c.seeds),
+		PrivateBids:         c.privateBids,
+		OpenBids:            c.bid == "open",
+		InferenceSources:    buyer.Sources(c.inferenceSources),
+		AllowPrivateSources: c.allowPrivate,
 	}
 }

@@ -67,7 +67,7 @@ func TestServeBuysFromRoutstr(t *testing.T) {
 
 	cmd := exec.Command(bin, "serve", "--openai", "127.0.0.1:0", "--socks=")
 	cmd.Env = append(os.Environ(), "SOVMESH_DATA="+cfg.DataDir, "SOVMESH_RELAY="+mnet.Relay, "SOVMESH_MINT="+mnet.Mint.URL(),
-		"SOVMESH_LISTEN="+strings.Join(transport.LoopbackListenAddrs, ","), "SOVMESH_PASSPHRASE=", "SOVMESH_INFERENCE_SOURCES=routstr",
+		"SOVMESH_LISTEN="+strings.Join(transport.LoopbackListenAddrs, ","), "SOVMESH_PASSPHRASE=", "SOVMESH_INFERENCE_SOURCES=routstr", "SOVMESH_ALLOW_PRIVATE_TARGETS=true",
 		"SOVMESH_OPENAI_KEY=")
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
