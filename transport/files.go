@@ -226,7 +226,7 @@ func (t *Host) Put(ctx context.Context, r io.Reader, providers []peer.ID, opt Pu
 	})
 
 	// Encoders: seal, erasure-code, address, pick audits, dispatch.
-	var encWG sync.WaitGroup
+	var encWG, dispatchWG sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		encWG.Add(1)
 		g.Go(func() error {
@@ -267,27 +267,38 @@ func (t *Host) Put(ctx context.Context, r io.Reader, providers []peer.ID, opt Pu
 						}
 					}
 				}
-				state := StripeNew
-				if opt.Journal != nil {
-					var err error
-					if state, err = opt.Journal.Begin(gctx, st.index, cids); err != nil {
-						return fmt.Errorf("transport: put: journal: %w", err)
-					}
-				}
-				if state == StripeStored {
-					jobs = nil
-				}
-				st.stored.Store(0)
-				st.pending.Add(len(jobs))
-				for _, jb := range jobs {
-					jb.has = state == StripeSent
-					select {
-					case uploads[(st.index+jb.j)%n] <- jb:
-					case <-gctx.Done():
-						return gctx.Err()
-					}
-				}
+				// The journal's Begin (a durable write) and the dispatch
+				// run apart from the encoder, so that the encoders go on
+				// sealing the next stripes meanwhile and the Begins of
+				// stripes in flight can commit together.
+				dispatchWG.Add(1)
 				g.Go(func() error {
+					state := StripeNew
+					if opt.Journal != nil {
+						var err error
+						if state, err = opt.Journal.Begin(gctx, st.index, cids); err != nil {
+							dispatchWG.Done()
+							return fmt.Errorf("transport: put: journal: %w", err)
+						}
+					}
+					if state == StripeStored {
+						jobs = nil
+					}
+					st.stored.Store(0)
+					st.pending.Add(len(jobs))
+					for i, jb := range jobs {
+						jb.has = state == StripeSent
+						select {
+						case uploads[(st.index+jb.j)%n] <- jb:
+						case <-gctx.Done():
+							dispatchWG.Done()
+							for range jobs[i:] {
+								st.pending.Done()
+							}
+							return gctx.Err()
+						}
+					}
+					dispatchWG.Done()
 					st.pending.Wait()
 					var err error
 					if opt.Journal != nil && len(jobs) > 0 && int(st.stored.Load()) == len(jobs) {
@@ -305,6 +316,7 @@ func (t *Host) Put(ctx context.Context, r io.Reader, providers []peer.ID, opt Pu
 	}
 	g.Go(func() error {
 		encWG.Wait()
+		dispatchWG.Wait()
 		for _, u := range uploads {
 			close(u)
 		}

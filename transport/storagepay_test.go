@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -135,5 +136,118 @@ func TestStoragePaymentAhead(t *testing.T) {
 	}
 	if paid, _ := payer.Paid(); paid < 30000 || paid > 30000+2*20000 {
 		t.Fatalf("paid %d units for 30000 used", paid)
+	}
+}
+
+// holdPayer is a meter.Payer whose payment number hold is held until
+// release (a slow mint swap on the buyer's side); held is closed when it
+// starts.
+type holdPayer struct {
+	meter.Payer
+	hold          int
+	held, release chan struct{}
+	mu            sync.Mutex
+	calls         int
+}
+
+func (p *holdPayer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) {
+	p.mu.Lock()
+	p.calls++
+	n := p.calls
+	p.mu.Unlock()
+	if n == p.hold {
+		close(p.held)
+		select {
+		case <-p.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return p.Payer.Pay(ctx, inv)
+}
+
+// holdNthGate is a meter.Gate whose redemption number hold is held until
+// release (a slow mint swap on the provider's side).
+type holdNthGate struct {
+	meter.Gate
+	hold    int
+	release chan struct{}
+	mu      sync.Mutex
+	started int
+}
+
+func (g *holdNthGate) Redeem(ctx context.Context, s transport.Session, tok []byte) (uint64, error) {
+	g.mu.Lock()
+	g.started++
+	n := g.started
+	g.mu.Unlock()
+	if n == g.hold {
+		<-g.release
+	}
+	return g.Gate.Redeem(ctx, s, tok)
+}
+
+// TestStorageWaitBehindPaymentAhead: a request queued behind another
+// stream's payment ahead waits for the buyer's payment and then the
+// provider's redemption, each shorter than the stream timeout but longer
+// together; it is served, not failed with a timeout: the buyer's streams
+// to a provider it is paying wait for the answer as long as a stream at a
+// pause point would (a stream timeout after the payment was sent).
+func TestStorageWaitBehindPaymentAhead(t *testing.T) {
+	const streamTimeout = time.Second
+	timeouts := transport.WithTimeouts(streamTimeout, 10*time.Second, 5*time.Second)
+	gate := &holdNthGate{hold: 3, release: make(chan struct{})}
+	prov, _ := newProvider(t, 0, gate, timeouts)
+	buyer := newHost(t, timeouts)
+	payer := &holdPayer{Payer: meter.Payer{Step: 20000}, hold: 3, held: make(chan struct{}), release: make(chan struct{})}
+	releasePay, releaseGate := sync.OnceFunc(func() { close(payer.release) }), sync.OnceFunc(func() { close(gate.release) })
+	defer releasePay() // before the hosts close: they wait for both
+	defer releaseGate()
+	sc := buyer.Storage(connect(t, buyer, prov), payer)
+	ctx := ctxTimeout(t, 20e9)
+	chunks := make([][]byte, 5)
+	for i := range chunks {
+		chunks[i] = bytes.Repeat([]byte{byte(i + 1)}, 10000)
+	}
+	put := func(i int) error { return sc.Put(ctx, chunk.Sum(chunks[i]), chunks[i]) }
+	// Steps of two puts. The first put pays at its pause point and the
+	// second step ahead; the third put leaves less than a step, so the
+	// third step is asked ahead on its stream, and the buyer's payment is
+	// slow.
+	for i := range 2 {
+		if err := put(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := make(chan error, 1)
+	go func() { third <- put(2) }()
+	<-payer.held
+	// The fourth uses the rest of the credit; the fifth is past it and
+	// waits behind the payment in flight.
+	if err := put(3); err != nil {
+		t.Fatal(err)
+	}
+	fifth := make(chan error, 1)
+	go func() { fifth <- put(4) }()
+	// The buyer's payment takes 0.7 of the stream timeout, then the
+	// provider's redemption as long: the fifth put waits 1.4 of it.
+	hold := 7 * streamTimeout / 10
+	select {
+	case err := <-fifth:
+		t.Fatalf("fifth put ended while the payment was held: %v", err)
+	case <-time.After(hold):
+	}
+	releasePay()
+	if err := <-third; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-fifth:
+		t.Fatalf("fifth put ended while the redemption was held: %v", err)
+	case <-time.After(hold):
+	}
+	releaseGate()
+	if err := <-fifth; err != nil {
+		t.Fatalf("fifth put: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -19,6 +20,26 @@ const maxIdleSessions = 16
 type sessionPool struct {
 	mu   sync.Mutex
 	idle []*conn
+	// paying counts this buyer's payments to the provider in progress;
+	// paidAt is when the last one was sent (Unix ns). See readAnswer.
+	paying atomic.Int32
+	paidAt atomic.Int64
+}
+
+// paidWithin reports whether a payment to the provider is in progress or
+// was sent less than d ago.
+func (p *sessionPool) paidWithin(d time.Duration) bool {
+	return p.paying.Load() > 0 || time.Since(time.Unix(0, p.paidAt.Load())) < d
+}
+
+// pay answers a pause point on c, recording the payment in flight.
+func (p *sessionPool) pay(ctx context.Context, c *conn, payer Payer, inv Invoice) error {
+	p.paying.Add(1)
+	defer func() {
+		p.paidAt.Store(time.Now().UnixNano())
+		p.paying.Add(-1)
+	}()
+	return payStep(ctx, c, payer, inv)
 }
 
 func (p *sessionPool) close() {
@@ -186,8 +207,9 @@ func (sc *StorageClient) roundTripInto(ctx context.Context, typ byte, parts [][]
 	if err := c.write(typ, parts...); err != nil {
 		return fmt.Errorf("transport: storage request to %s: %w", sc.p, ctxErr(ctx, err))
 	}
+	sp := sc.t.pool(sc.k)
 	for range 65 {
-		rtyp, body, err := c.readInto(sc.t.cfg.StreamTimeout, into)
+		rtyp, body, err := sc.readAnswer(ctx, c, sp, into)
 		if err != nil {
 			return fmt.Errorf("transport: storage answer from %s: %w", sc.p, ctxErr(ctx, err))
 		}
@@ -198,7 +220,7 @@ func (sc *StorageClient) roundTripInto(ctx context.Context, typ byte, parts [][]
 				return err
 			}
 			inv := Invoice{Provider: sc.p, Protocol: StorageProtocol, Used: used, Credit: credit, Need: need}
-			if err := payStep(ctx, c, sc.payer, inv); err != nil {
+			if err := sp.pay(ctx, c, sc.payer, inv); err != nil {
 				return err
 			}
 			continue
@@ -213,6 +235,29 @@ func (sc *StorageClient) roundTripInto(ctx context.Context, typ byte, parts [][]
 		return nil
 	}
 	return fmt.Errorf("%w: too many payment steps", ErrProtocol)
+}
+
+// maxPaymentWaits bounds how many stream timeouts readAnswer waits.
+const maxPaymentWaits = 64
+
+// readAnswer reads the answer (or the NEEDPAY) to a request on c. A
+// provider serves a request past the credit only once the payment in
+// flight is redeemed, and that payment may be one another of this buyer's
+// streams to it is making (a payment ahead): the request then waits for
+// the buyer's payment and the provider's redemption, which may together
+// outlast a stream timeout. So while a payment to the provider is in
+// progress or was sent less than a stream timeout ago, a timeout waiting
+// for the answer to start is not the provider's silence, and the read
+// goes on: as long as a stream at its own pause point waits (a stream
+// timeout after its payment is sent).
+func (sc *StorageClient) readAnswer(ctx context.Context, c *conn, sp *sessionPool, into []byte) (byte, []byte, error) {
+	for range maxPaymentWaits {
+		rtyp, body, err := c.readInto(sc.t.cfg.StreamTimeout, into)
+		if err == nil || !isTimeout(err) || c.inFrame || ctx.Err() != nil || !sp.paidWithin(sc.t.cfg.StreamTimeout) {
+			return rtyp, body, err
+		}
+	}
+	return 0, nil, fmt.Errorf("%w: no answer over %d stream timeouts of payments", ErrProtocol, maxPaymentWaits)
 }
 
 func ctxErr(ctx context.Context, err error) error {

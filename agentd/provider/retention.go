@@ -29,25 +29,16 @@ func (r retainingStore) Put(c chunk.CID, owner [32]byte, data []byte) error {
 }
 
 // PutIn implements transport.SessionStore: it stores the chunk and records
-// its storage period and session.
+// its storage period and session (group-committed with the other streams'
+// records: DB.KeepChunk). It returns, and the put is acknowledged, only
+// once both are durable.
 func (r retainingStore) PutIn(c chunk.CID, owner [32]byte, session string, data []byte) error {
 	if err := r.Store.Put(c, owner, data); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ownerHex := hex.EncodeToString(owner[:])
-	dur := 24 * time.Hour
-	if session != "" {
-		s, err := r.db.GetSession(ctx, session)
-		if err != nil {
-			return err
-		}
-		if s.Duration > 0 {
-			dur = time.Duration(s.Duration) * time.Second
-		}
-	}
-	return r.db.KeepChunk(ctx, hex.EncodeToString(c[:]), ownerHex, session, len(data), time.Now().Add(dur))
+	return r.db.KeepChunk(ctx, state.KeptChunk{CID: hex.EncodeToString(c[:]), Owner: hex.EncodeToString(owner[:]), Session: session, Size: len(data)}, time.Now())
 }
 
 // Delete deletes the chunk and its record.

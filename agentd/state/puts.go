@@ -117,7 +117,7 @@ func (d *DB) SetPutProviders(ctx context.Context, id int64, providers []string) 
 // and whether it was stored. It fails with ErrJournalMismatch if the
 // journal holds other CIDs for it.
 func (d *DB) BeginStripe(ctx context.Context, id int64, stripe int, cids []byte) (begun, stored bool, err error) {
-	err = d.tx(ctx, func(tx *sql.Tx) error {
+	err = d.groupTx(ctx, func(tx *sql.Tx) error {
 		var old []byte
 		var st int
 		err := tx.QueryRowContext(ctx, `SELECT cids, stored FROM put_stripes WHERE put = ? AND stripe = ?`, id, stripe).Scan(&old, &st)
@@ -142,7 +142,11 @@ func (d *DB) BeginStripe(ctx context.Context, id int64, stripe int, cids []byte)
 
 // StripeStored records that every shard of a put's stripe is stored.
 func (d *DB) StripeStored(ctx context.Context, id int64, stripe int) error {
-	if _, err := d.db.ExecContext(ctx, `UPDATE put_stripes SET stored = 1 WHERE put = ? AND stripe = ?`, id, stripe); err != nil {
+	err := d.groupTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE put_stripes SET stored = 1 WHERE put = ? AND stripe = ?`, id, stripe)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("state: put %d: stripe %d stored: %w", id, stripe, err)
 	}
 	return nil

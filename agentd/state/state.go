@@ -46,6 +46,9 @@ type DB struct {
 	// SQLite would otherwise fail with "database is locked" under
 	// concurrency instead of waiting.
 	txMu sync.Mutex
+	// gmu guards group (groupTx).
+	gmu   sync.Mutex
+	group groupCommit
 }
 
 // Open opens (creating) the database at path, with the ledger and budget
@@ -361,16 +364,44 @@ func (d *DB) DeleteFile(ctx context.Context, root string) error {
 	return nil
 }
 
-// KeepChunk records that the provider holds cid (size bytes) for owner,
-// put in session (a storage session id, or "" for none), until expires. A
-// later put of the same chunk extends the period, and the later session
-// owns it.
-func (d *DB) KeepChunk(ctx context.Context, cid, owner, session string, size int, expires time.Time) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO chunks (cid, owner, expires_at, session, size) VALUES (?, ?, ?, ?, ?)
+// KeptChunk is a chunk the provider holds for Owner, put in Session (a
+// storage session id, or "" for none).
+type KeptChunk struct {
+	CID, Owner, Session string
+	Size                int
+}
+
+// DefaultKeep is how long a chunk put in no session, or in a session of no
+// duration, is kept.
+const DefaultKeep = 24 * time.Hour
+
+// KeepChunk records that the provider holds c until now plus its session's
+// duration (DefaultKeep for none); ErrNotFound: no such session. A later
+// put of the same chunk extends the period, and the later session owns it.
+// Concurrent calls are committed together (groupTx).
+func (d *DB) KeepChunk(ctx context.Context, c KeptChunk, now time.Time) error {
+	err := d.groupTx(ctx, func(tx *sql.Tx) error {
+		dur := DefaultKeep
+		if c.Session != "" {
+			var secs int64
+			err := tx.QueryRowContext(ctx, `SELECT duration FROM sessions WHERE id = ?`, c.Session).Scan(&secs)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("session %s: %w", c.Session, ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+			if secs > 0 {
+				dur = time.Duration(secs) * time.Second
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO chunks (cid, owner, expires_at, session, size) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(cid) DO UPDATE SET expires_at = MAX(chunks.expires_at, excluded.expires_at),
 			session = CASE WHEN excluded.expires_at >= chunks.expires_at THEN excluded.session ELSE chunks.session END,
 			size = excluded.size`,
-		cid, owner, expires.Unix(), session, size)
+			c.CID, c.Owner, now.Add(dur).Unix(), c.Session, c.Size)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("state: keep chunk: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,20 +127,50 @@ func TestSessionChunks(t *testing.T) {
 	ctx := t.Context()
 	d := openDB(t)
 	now := time.Now()
-	puts := []struct {
-		cid, session string
-		size         int
-		until        time.Time
-	}{
-		{"c1", "s1", 1 << 20, now.Add(time.Hour)},
-		{"c2", "s1", 1 << 20, now.Add(time.Hour)},
-		{"c3", "s1", 512, now.Add(time.Hour)},
-		{"c3", "s2", 512, now.Add(2 * time.Hour)},   // s2 keeps c3 longer
-		{"c1", "s3", 1 << 20, now.Add(time.Minute)}, // shorter: c1 stays s1's
-	}
-	for _, p := range puts {
-		if err := d.KeepChunk(ctx, p.cid, "owner", p.session, p.size, p.until); err != nil {
+	for id, dur := range map[string]uint64{"s1": 3600, "s2": 7200, "s3": 60} {
+		if err := d.PutSession(ctx, Session{ID: id, Role: RoleProvider, Resource: nips.Storage, Duration: dur}); err != nil {
 			t.Fatal(err)
+		}
+	}
+	puts := []KeptChunk{
+		{CID: "c1", Owner: "owner", Session: "s1", Size: 1 << 20},
+		{CID: "c2", Owner: "owner", Session: "s1", Size: 1 << 20},
+		{CID: "c3", Owner: "owner", Session: "s1", Size: 512},
+		{CID: "c3", Owner: "owner", Session: "s2", Size: 512},     // s2 keeps c3 longer
+		{CID: "c1", Owner: "owner", Session: "s3", Size: 1 << 20}, // shorter: c1 stays s1's
+		{CID: "c4", Owner: "owner", Session: "nosuch", Size: 10},  // refused alone
+		{CID: "c5", Owner: "owner", Size: 10},                     // no session: a day
+	}
+	// At once (group-committed) and one at a time, the same outcome.
+	for _, together := range []bool{true, false} {
+		if !together {
+			d = openDB(t)
+			for id, dur := range map[string]uint64{"s1": 3600, "s2": 7200, "s3": 60} {
+				if err := d.PutSession(ctx, Session{ID: id, Role: RoleProvider, Resource: nips.Storage, Duration: dur}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		errs := make([]error, len(puts))
+		var wg sync.WaitGroup
+		for i, p := range puts {
+			if together {
+				wg.Go(func() { errs[i] = d.KeepChunk(ctx, p, now) })
+			} else {
+				errs[i] = d.KeepChunk(ctx, p, now)
+			}
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if want := puts[i].Session == "nosuch"; want != errors.Is(err, ErrNotFound) {
+				t.Fatalf("chunk %d: err %v", i, err)
+			}
+		}
+		if exp, err := d.ExpiredChunks(ctx, now.Add(25*time.Hour), 10); err != nil || len(exp) != 4 {
+			t.Fatalf("expired in 25h: %v, %v; want c1, c2, c3, c5", exp, err)
+		}
+		if exp, err := d.ExpiredChunks(ctx, now.Add(90*time.Minute), 10); err != nil || len(exp) != 2 {
+			t.Fatalf("expired in 90m: %v, %v; want c1, c2", exp, err)
 		}
 	}
 	tests := []struct {

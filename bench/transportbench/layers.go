@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -71,6 +72,10 @@ func runLayers(ctx context.Context, lc layersConfig) {
 	an := startAgentNet(ctx, lc.dir, maxN)
 	defer an.close()
 
+	if lc.profile != "" {
+		runtime.SetBlockProfileRate(10_000) // a sample per 10 µs blocked
+		runtime.SetMutexProfileFraction(10)
+	}
 	var res results
 	for run := range lc.runs {
 		fmt.Printf("\nrun %d/%d (load %s)\n", run+1, lc.runs, loadAvg())
@@ -85,7 +90,22 @@ func runLayers(ctx context.Context, lc layersConfig) {
 			if err := pprof.StartCPUProfile(f); err != nil {
 				log.Fatal(err)
 			}
-			return func() { pprof.StopCPUProfile(); _ = f.Close() }
+			// Block and mutex profiles are cumulative: a snapshot before
+			// the layer (.0) and after it, for pprof -diff_base.
+			snap := func(suffix string) {
+				for _, kind := range []string{"block", "mutex"} {
+					f, err := os.Create(lc.profile + "." + layer + "." + kind + suffix)
+					if err != nil {
+						log.Fatal(err)
+					}
+					if err := pprof.Lookup(kind).WriteTo(f, 0); err != nil {
+						log.Fatal(err)
+					}
+					_ = f.Close()
+				}
+			}
+			snap(".0")
+			return func() { pprof.StopCPUProfile(); _ = f.Close(); snap("") }
 		}
 		layer := func(name, profName string, f func() error) sample {
 			return measure(name, lc.size, func() error { defer prof(profName)(); return f() })

@@ -56,7 +56,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the Put and Get phases to this file")
 	flag.StringVar(&profilePhase, "profile-phase", "", "with -cpuprofile: profile only the put or the get phases")
 	layers := flag.Bool("layers", false, "measure each layer a stored file crosses, up to agentd with payment (see layers.go); "+
-		"-cpuprofile is then a prefix: one profile per layer, of the first run")
+		"-cpuprofile is then a prefix: one CPU profile per layer, of the first run, and block and mutex profile snapshots before (.block.0, .mutex.0) and after (.block, .mutex) each layer")
 	provs := flag.String("providers", "1,3", "with -layers: provider counts for Put and Get")
 	flag.Parse()
 	size, err := parseSize(*sizeFlag)
