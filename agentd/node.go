@@ -159,10 +159,6 @@ type Node struct {
 	// mintRelaysDown are the relays whose NIP-11 mints could not be read
 	// (no --mint set).
 	mintRelaysDown []string
-	// SendMu serializes outgoing payments: the wallet reserves proofs per
-	// send, and concurrent sends would see each other's reserved proofs as
-	// missing balance.
-	SendMu sync.Mutex
 	// mirrorMu serializes NIP-60 mirror passes.
 	mirrorMu sync.Mutex
 }

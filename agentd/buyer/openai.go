@@ -303,12 +303,10 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 	msgJSON := mustJSON(msgs)
 	reserve := metering.MsatToSats(metering.InferenceCost(sess.Match.Prices, provider.PromptEstimate(msgJSON), maxTokens))
 	reserve = max(reserve, 1)
-	b.n.SendMu.Lock()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	sent, err := b.n.Wallet.Send(sctx, reserve, cashu.SendOptions{Counterparty: c.Offer.Pubkey, IncludeFees: true,
 		OnJournal: b.n.DB.Recorder(state.Entry{Session: sess.ID, Kind: state.Spend, Counterparty: c.Offer.Pubkey, Resource: nips.Inference})})
 	cancel()
-	b.n.SendMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("buyer: reserve %d sats: %w", reserve, err)
 	}

@@ -189,7 +189,7 @@ func (b *Buyer) record(ctx context.Context, m nips.Match, o nips.Offer, pid peer
 			return nil, err
 		}
 		s.Payer = &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: m.Session, Market: m.Session, Provider: o.Pubkey, Resource: o.Resource,
-			Rate: rate, Step: b.cfg.StepBytes, Limit: metering.MsatToSats(m.Amount), Log: b.log, Serial: &b.n.SendMu}
+			Rate: rate, Step: b.cfg.StepBytes, Limit: metering.MsatToSats(m.Amount), Log: b.log}
 		if o.Resource == nips.Bandwidth {
 			// Steps grow with the session (as a large file's do): a
 			// fast connection does not wait on a mint swap every

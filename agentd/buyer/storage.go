@@ -340,7 +340,7 @@ func (b *Buyer) entryRef(ctx context.Context, e safebox.Entry) (transport.Ref, p
 		// it holds, when others are lost) and the manifest.
 		step, limit := b.getPayerTerms(prices, e.Size)
 		p := &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: "get:" + e.Root[:16], Provider: pub, Resource: nips.Storage,
-			Rate: rate, Step: step, Limit: limit, Log: b.log, Serial: &b.n.SendMu}
+			Rate: rate, Step: step, Limit: limit, Log: b.log}
 		pay[pid] = p
 		payList = append(payList, p)
 	}

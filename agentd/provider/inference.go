@@ -256,10 +256,8 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	if rcv.Amount > costSats {
 		change := rcv.Amount - costSats
 		// Change goes out whatever our budget: it is the buyer's money.
-		b.p.n.SendMu.Lock()
 		sent, err := w.Send(state.Exempt(context.WithoutCancel(ctx)), change, cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change", IncludeFees: true,
 			OnJournal: db.Recorder(state.Entry{Session: ledgerSession, Kind: state.Change, Counterparty: buyer, Resource: nips.Inference})})
-		b.p.n.SendMu.Unlock()
 		if err != nil {
 			b.p.log.Warn("change not sent", "sats", change, "err", err)
 			ch.Error = "change not sent: " + err.Error()
