@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/metering"
-	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -261,7 +260,7 @@ func (b *Buyer) Complete(ctx context.Context, fields map[string]json.RawMessage,
 	}
 	maxTokens := req.MaxTokens
 	if maxTokens == 0 {
-		maxTokens = provider.DefaultMaxTokens
+		maxTokens = nips.DefaultMaxTokens
 	}
 	var failedAt time.Time
 	var errs []error
@@ -301,7 +300,7 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 		msgs = append(append([]json.RawMessage(nil), msgs...), mustJSON(map[string]string{"role": "assistant", "content": partial}))
 	}
 	msgJSON := mustJSON(msgs)
-	reserve := metering.MsatToSats(metering.InferenceCost(sess.Match.Prices, provider.PromptEstimate(msgJSON), maxTokens))
+	reserve := metering.MsatToSats(metering.InferenceCost(sess.Match.Prices, nips.PromptEstimate(msgJSON), maxTokens))
 	reserve = max(reserve, 1)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	sent, err := b.n.Wallet.Send(sctx, reserve, cashu.SendOptions{Counterparty: c.Offer.Pubkey, IncludeFees: true,
@@ -320,7 +319,7 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 	out["messages"] = msgJSON
 	out["stream"] = json.RawMessage("true")
 	out[metering.TokenField] = mustJSON(sent.Token)
-	out[provider.SessionField] = mustJSON(sess.ID)
+	out[nips.InferenceSessionField] = mustJSON(sess.ID)
 	raw := mustJSON(out)
 	gotChange := false
 	defer func() {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 
-	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -203,7 +202,7 @@ func (b *Buyer) openCandidates(ctx context.Context, r nips.Resource, model strin
 	b.mu.Unlock()
 	quantity := b.cfg.BandwidthMiB
 	if r == nips.Inference {
-		quantity = provider.DefaultMaxTokens + 1024
+		quantity = nips.DefaultMaxTokens + 1024
 	}
 	s, err := b.OpenBid(ctx, r, quantity, 0, model)
 	if err != nil {

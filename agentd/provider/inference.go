@@ -22,17 +22,6 @@ import (
 	"github.com/sovmesh/sovmesh/transport"
 )
 
-// SessionField names the market session in a paid inference request, so
-// the provider charges the match's prices.
-const SessionField = "x_sovmesh_session"
-
-// DefaultMaxTokens caps a completion whose request sets no max_tokens.
-const DefaultMaxTokens = 512
-
-// PromptEstimate is the prompt tokens both sides assume before the
-// answer's usage is known: one per two bytes of the messages, plus 16.
-func PromptEstimate(messagesJSON []byte) uint64 { return uint64(len(messagesJSON))/2 + 16 }
-
 // inferBackend forwards paid requests to an OpenAI-compatible server.
 type inferBackend struct {
 	p      *Provider
@@ -101,9 +90,9 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	}
 	var token, session string
 	_ = json.Unmarshal(body[metering.TokenField], &token)
-	_ = json.Unmarshal(body[SessionField], &session)
+	_ = json.Unmarshal(body[nips.InferenceSessionField], &session)
 	delete(body, metering.TokenField)
-	delete(body, SessionField)
+	delete(body, nips.InferenceSessionField)
 	if token == "" {
 		return errors.New("payment required: put a Cashu token in " + metering.TokenField)
 	}
@@ -174,7 +163,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	// What the buyer paid is what the token nets us: the mint fee of our
 	// swap came on top of it (the payer includes it).
 	paidMsat := rcv.Amount * 1000
-	promptEst := PromptEstimate(body["messages"])
+	promptEst := nips.PromptEstimate(body["messages"])
 	in, _ := prices.Of(nips.UnitMInputTokens)
 	out, _ := prices.Of(nips.UnitMOutputTokens)
 	promptCost := metering.InferenceCost(prices, promptEst, 0)
@@ -186,7 +175,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	var asked uint64
 	_ = json.Unmarshal(body["max_tokens"], &asked)
 	if asked == 0 {
-		asked = DefaultMaxTokens
+		asked = nips.DefaultMaxTokens
 	}
 	limit := min(asked, maxOut)
 	ch := metering.Change{Object: metering.ChangeObject, PaidSats: rcv.Amount}

@@ -166,13 +166,13 @@ func parseRoutstrRequest(raw []byte, models []string, prices nips.Prices) (routs
 			return q, errors.New("stream must be a boolean")
 		}
 	}
-	asked := uint64(DefaultMaxTokens)
+	asked := uint64(nips.DefaultMaxTokens)
 	if m, ok := q.body["max_tokens"]; ok && string(m) != "null" {
 		if err := json.Unmarshal(m, &asked); err != nil || asked == 0 {
 			return q, errors.New("max_tokens must be a positive integer")
 		}
 	}
-	q.maxMsat = metering.InferenceCost(prices, PromptEstimate(q.body["messages"]), asked)
+	q.maxMsat = metering.InferenceCost(prices, nips.PromptEstimate(q.body["messages"]), asked)
 	return q, nil
 }
 
