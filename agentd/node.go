@@ -323,7 +323,7 @@ func (n *Node) StartHost(ctx context.Context) error {
 		h.ServeLAN(n.LAN)
 		n.LAN.Attach(h)
 	}
-	n.Log.Info("libp2p host started", "listen", fmt.Sprint(h.LibP2P().Network().ListenAddresses()))
+	n.Log.Info("libp2p host started", "listen", fmt.Sprint(h.ListenAddrs()))
 	return nil
 }
 

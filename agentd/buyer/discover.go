@@ -156,7 +156,7 @@ func (b *Buyer) probe(ctx context.Context, o nips.Offer) (time.Duration, peer.ID
 		return 0, "", err
 	}
 	lat := time.Since(start)
-	if rtt := b.n.Host.LibP2P().Peerstore().LatencyEWMA(pid); rtt > 0 {
+	if rtt := b.n.Host.Latency(pid); rtt > 0 {
 		lat = rtt
 	}
 	_ = b.n.DB.Observe(ctx, o.Pubkey, max(lat, time.Millisecond), true)

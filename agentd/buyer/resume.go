@@ -347,5 +347,5 @@ func (b *Buyer) learnAddrs(pid peer.ID, o nips.Offer) {
 			addrs = append(addrs, a)
 		}
 	}
-	b.n.Host.LibP2P().Peerstore().AddAddrs(pid, addrs, time.Hour)
+	b.n.Host.AddAddrs(pid, addrs, time.Hour)
 }

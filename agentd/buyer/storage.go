@@ -9,12 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd/metering"
-	"github.com/sovmesh/sovmesh/agentd/receipts"
 	"github.com/sovmesh/sovmesh/agentd/safebox"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -181,11 +179,9 @@ func (b *Buyer) alive(ctx context.Context, p peer.ID) bool {
 	if err != nil {
 		return false
 	}
-	// Never close a live connection here: other sessions may be using it.
-	if b.n.Host.LibP2P().Network().Connectedness(p) == network.Connected {
-		return true
-	}
-	_, err = b.n.Host.Connect(cctx, pub, b.n.Host.LibP2P().Peerstore().Addrs(p))
+	// A live connection is kept (other sessions may be using it); else
+	// the addresses the host knows for p are dialled.
+	_, err = b.n.Host.Connect(cctx, pub, nil)
 	return err == nil
 }
 
@@ -232,7 +228,7 @@ func (b *Buyer) settle(ctx context.Context, s *Session) {
 	if st, err := b.n.DB.GetSession(ctx, s.ID); err == nil {
 		paid = st.PaidMsat
 	}
-	ev, err := receipts.Request(ctx, b.n.Host.LibP2P(), s.Peer, s.ID, b.n.Key.Secret, func(r nips.Receipt) error {
+	ev, err := b.n.Host.RequestReceipt(ctx, s.Peer, s.ID, func(r nips.Receipt) error {
 		if r.Buyer != b.n.Key.Pubkey {
 			return errors.New("receipt names another buyer")
 		}

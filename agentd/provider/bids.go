@@ -138,7 +138,7 @@ func (p *Provider) answer(ctx context.Context, bid nips.Bid, offerAddr, session 
 	return m, nil
 }
 
-// buildReceipt is the receipts.Builder.
+// buildReceipt is the transport.ReceiptBuilder.
 func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nips.Receipt, error) {
 	s, err := p.n.DB.GetSession(ctx, session)
 	if err != nil || s.Role != state.RoleProvider || s.Counterparty != buyer {

@@ -22,7 +22,6 @@ import (
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/blossom"
 	"github.com/sovmesh/sovmesh/agentd/metering"
-	"github.com/sovmesh/sovmesh/agentd/receipts"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/transport"
@@ -299,7 +298,7 @@ func (p *Provider) run(ctx context.Context) error {
 		}
 		cancel()
 	}
-	receipts.Serve(ctx, h.LibP2P(), p.n.Key.Pubkey, p.buildReceipt, p.finishReceipt)
+	h.ServeReceipts(p.buildReceipt, p.finishReceipt)
 	var blossomLn net.Listener // open before the offers announce it
 	if p.blossom != nil {
 		var err error
