@@ -91,6 +91,9 @@ type Config struct {
 	StreamTimeout, PayTimeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Now is the clock of the created_at of the offers the node publishes
+	// (tests); nil: time.Now.
+	Now func() time.Time
 }
 
 // DefaultRelayTopUp is Config.RelayTopUp's default, in sats.
@@ -325,6 +328,14 @@ func (n *Node) StartHost(ctx context.Context) error {
 	}
 	n.Log.Info("libp2p host started", "listen", fmt.Sprint(h.ListenAddrs()))
 	return nil
+}
+
+// Now returns the node's clock's time (Config.Now).
+func (n *Node) Now() time.Time {
+	if n.Config.Now != nil {
+		return n.Config.Now()
+	}
+	return time.Now()
 }
 
 // Sign signs ev with the node's key.

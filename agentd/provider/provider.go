@@ -415,7 +415,7 @@ func (p *Provider) publishOffer(ctx context.Context, r nips.Resource) error {
 	o := p.buildOffer(r)
 	// Each version needs a newer created_at than the last, or the relay
 	// keeps the old one (NIP-01 replacement).
-	at := nostr.Now()
+	at := nostr.Timestamp(p.n.Now().Unix())
 	p.mu.Lock()
 	if prev, ok := p.offers[r]; ok && at <= prev.CreatedAt {
 		at = prev.CreatedAt + 1
