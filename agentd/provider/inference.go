@@ -132,7 +132,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	prices := b.p.prices(nips.Inference)
 	buyer := ""
 	if session != "" {
-		if s, err := b.p.n.DB.GetSession(ctx, session); err == nil && s.Role == state.RoleProvider && s.Resource == nips.Inference {
+		if s, err := b.p.db.GetSession(ctx, session); err == nil && s.Role == state.RoleProvider && s.Resource == nips.Inference {
 			prices, buyer = s.Prices, s.Counterparty
 		} else {
 			session = ""
@@ -141,7 +141,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	m := b.p.meters[nips.Inference]
 	m.begin()
 	defer m.end()
-	w := b.p.n.Wallet
+	w := b.p.wallet
 	// Never accepted offline: the payment is a reservation whose change
 	// goes back with the answer, and making change usually needs the mint;
 	// change that cannot be made would be the buyer's loss.
@@ -149,7 +149,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	if ledgerSession == "" {
 		ledgerSession = "walk-in"
 	}
-	db := b.p.n.DB
+	db := b.p.db
 	rcv, err := w.Receive(ctx, token, cashu.ReceiveOptions{Counterparty: buyer,
 		OnJournal: db.Recorder(state.Entry{Session: ledgerSession, Kind: state.Earn, Counterparty: buyer, Resource: nips.Inference})})
 	if err != nil {
@@ -274,13 +274,13 @@ func (p *Provider) SendChangeNote(ctx context.Context, buyer string, change []by
 	if err != nil {
 		return
 	}
-	rumor := nostr.Event{Kind: nips.KindChangeNote, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: string(change), PubKey: p.n.Key.Pubkey}
+	rumor := nostr.Event{Kind: nips.KindChangeNote, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: string(change), PubKey: p.pubkey}
 	rumor.ID = rumor.GetID()
 	gw, err := nip59.GiftWrap(rumor, buyer,
 		func(pt string) (string, error) { return k.Encrypt(ctx, pt, buyer) },
 		func(seal *nostr.Event) error { return k.SignEvent(ctx, seal) }, nil)
 	if err == nil {
-		err = p.n.Relays.Publish(ctx, gw)
+		err = p.relays.Publish(ctx, gw)
 	}
 	if err != nil {
 		p.log.Warn("change note not sent; the token stays reclaimable in the journal", "buyer", buyer, "err", err)

@@ -38,7 +38,7 @@ func (p *Provider) held(ctx context.Context, offer string, now time.Time) uint64
 	var n uint64
 	for bid, r := range p.ledger.byID {
 		if now.After(r.until) {
-			s, err := p.n.DB.GetSession(ctx, r.session)
+			s, err := p.db.GetSession(ctx, r.session)
 			if err != nil || s.PaidMsat == 0 || s.State != "open" {
 				delete(p.ledger.byID, bid)
 				continue
@@ -57,14 +57,14 @@ func (p *Provider) held(ctx context.Context, offer string, now time.Time) uint64
 // match) or refused. A proposal for a bid we already confirmed is refused:
 // several relays may propose one bid, we sell it once.
 func (p *Provider) answerProposal(ctx context.Context, ev *nostr.Event) {
-	if ev.PubKey == p.n.Key.Pubkey {
+	if ev.PubKey == p.pubkey {
 		return
 	}
 	if ok, _ := ev.CheckSignature(); !ok {
 		return
 	}
 	prop, err := nips.ParseProposal(ev)
-	if err != nil || prop.Provider != p.n.Key.Pubkey {
+	if err != nil || prop.Provider != p.pubkey {
 		return
 	}
 	if _, err := p.Confirm(ctx, prop); err != nil {
@@ -74,7 +74,7 @@ func (p *Provider) answerProposal(ctx context.Context, ev *nostr.Event) {
 		}
 		r := nips.Refusal{Proposal: ev.ID, Bid: prop.Bid, Relay: ev.PubKey, Session: prop.Session,
 			Reason: refusalReason(err), Expiration: nostr.Timestamp(time.Now().Add(nips.MaxProposalTTL * time.Second).Unix())}
-		if _, err := p.n.Publish(ctx, r.ToEvent(nostr.Now())); err != nil {
+		if _, err := p.node.Publish(ctx, r.ToEvent(nostr.Now())); err != nil {
 			p.log.Warn("refusal not published", "proposal", ev.ID, "err", err)
 		}
 	}
@@ -88,7 +88,7 @@ var errAnswered = errors.New("provider: session already confirmed")
 // refuses a second proposal for a bid it confirmed (ErrBidRefused) and a
 // proposal over the capacity left (ErrCapacity).
 func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match, error) {
-	evs, err := p.n.Relays.Query(ctx, nostr.Filter{IDs: []string{prop.Bid}, Kinds: []int{nips.KindBid}})
+	evs, err := p.relays.Query(ctx, nostr.Filter{IDs: []string{prop.Bid}, Kinds: []int{nips.KindBid}})
 	if err != nil || len(evs) == 0 {
 		return nips.Match{}, fmt.Errorf("%w: bid %s not found", ErrBidRefused, prop.Bid)
 	}
