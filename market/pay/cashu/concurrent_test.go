@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
@@ -171,6 +170,7 @@ func TestConcurrentOverspend(t *testing.T) {
 // wallet instead of failing ErrInsufficient, so callers need no send lock
 // of their own. The first send is held after it reserved the wallet's only
 // proof (its StepHook) until the second reports, in the log, that it waits.
+// (A send used to give up after 2 x HTTPTimeout, ErrInsufficient.)
 func TestConcurrentSendWaitsForChange(t *testing.T) {
 	m := paytest.StartMint(t)
 	ctx := t.Context()
@@ -178,7 +178,6 @@ func TestConcurrentSendWaitsForChange(t *testing.T) {
 	var once sync.Once
 	waiting := make(chan struct{})
 	w := paytest.Funded(t, 64, func(c *cashu.Config) {
-		c.HTTPTimeout = time.Second
 		c.StepHook = func(step string) error {
 			if step == "send.journaled" {
 				once.Do(func() {
