@@ -223,9 +223,7 @@ func (n *Node) topUp(ctx context.Context, relayURL string, info relayInfo, sats 
 func (n *Node) sendRelayFee(ctx context.Context, relayURL string, sats uint64, opts cashu.SendOptions) (cashu.Sent, error) {
 	opts.Counterparty, opts.IncludeFees = relayURL, true
 	opts.OnJournal = n.DB.Recorder(state.Entry{Session: "relay-fee", Kind: state.Spend, Counterparty: relayURL, Resource: RelayFeeResource})
-	n.SendMu.Lock()
 	sent, err := n.Wallet.Send(ctx, sats, opts)
-	n.SendMu.Unlock()
 	if err != nil {
 		return sent, fmt.Errorf("agentd: relay fee of %d sats: %w", sats, err)
 	}

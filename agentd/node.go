@@ -91,6 +91,9 @@ type Config struct {
 	StreamTimeout, PayTimeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Now is the clock of the created_at of the offers the node publishes
+	// (tests); nil: time.Now.
+	Now func() time.Time
 }
 
 // DefaultRelayTopUp is Config.RelayTopUp's default, in sats.
@@ -159,10 +162,6 @@ type Node struct {
 	// mintRelaysDown are the relays whose NIP-11 mints could not be read
 	// (no --mint set).
 	mintRelaysDown []string
-	// SendMu serializes outgoing payments: the wallet reserves proofs per
-	// send, and concurrent sends would see each other's reserved proofs as
-	// missing balance.
-	SendMu sync.Mutex
 	// mirrorMu serializes NIP-60 mirror passes.
 	mirrorMu sync.Mutex
 }
@@ -327,8 +326,16 @@ func (n *Node) StartHost(ctx context.Context) error {
 		h.ServeLAN(n.LAN)
 		n.LAN.Attach(h)
 	}
-	n.Log.Info("libp2p host started", "listen", fmt.Sprint(h.LibP2P().Network().ListenAddresses()))
+	n.Log.Info("libp2p host started", "listen", fmt.Sprint(h.ListenAddrs()))
 	return nil
+}
+
+// Now returns the node's clock's time (Config.Now).
+func (n *Node) Now() time.Time {
+	if n.Config.Now != nil {
+		return n.Config.Now()
+	}
+	return time.Now()
 }
 
 // Sign signs ev with the node's key.

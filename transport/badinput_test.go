@@ -148,8 +148,9 @@ func isTimeout(err error) bool {
 // logRecorder is a slog.Handler that keeps each record's message and "err"
 // attribute, to check what a provider logs when a session ends.
 type logRecorder struct {
-	mu   sync.Mutex
-	recs []loggedErr
+	mu     sync.Mutex
+	recs   []loggedErr
+	logged chan struct{} // closed and replaced at each record
 }
 
 type loggedErr struct {
@@ -159,7 +160,7 @@ type loggedErr struct {
 
 // newLogRecorder returns a recorder and the option that makes a host log to it.
 func newLogRecorder() (*logRecorder, transport.Option) {
-	l := &logRecorder{}
+	l := &logRecorder{logged: make(chan struct{})}
 	return l, transport.WithLogger(slog.New(l))
 }
 
@@ -177,6 +178,8 @@ func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	})
 	l.mu.Lock()
 	l.recs = append(l.recs, rec)
+	close(l.logged)
+	l.logged = make(chan struct{})
 	l.mu.Unlock()
 	return nil
 }
@@ -185,7 +188,8 @@ func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 // one for a few seconds.
 func (l *logRecorder) wait(t *testing.T, msg string) error {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
 	for {
 		l.mu.Lock()
 		for _, r := range l.recs {
@@ -194,11 +198,13 @@ func (l *logRecorder) wait(t *testing.T, msg string) error {
 				return r.err
 			}
 		}
+		next := l.logged
 		l.mu.Unlock()
-		if time.Now().After(deadline) {
+		select {
+		case <-next:
+		case <-timeout.C:
 			t.Fatalf("nothing logged as %q", msg)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

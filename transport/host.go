@@ -216,6 +216,7 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 		}
 		secret = s
 	}
+	cfg.NostrSecret = secret // the receipt exchange countersigns with it
 	priv, err := IdentityFromNostrSecret(secret)
 	if err != nil {
 		return nil, err
@@ -305,8 +306,20 @@ func (t *Host) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: t.h.ID(), Add
 // LibP2P returns the underlying libp2p host, for callers that need it.
 func (t *Host) LibP2P() host.Host { return t.h }
 
+// ListenAddrs returns the addresses the host listens on.
+func (t *Host) ListenAddrs() []ma.Multiaddr { return t.h.Network().ListenAddresses() }
+
+// AddAddrs remembers addrs as p's for ttl: streams to p dial them.
+func (t *Host) AddAddrs(p peer.ID, addrs []ma.Multiaddr, ttl time.Duration) {
+	t.h.Peerstore().AddAddrs(p, addrs, ttl)
+}
+
+// Latency returns the smoothed round trip to p the host measured, 0 if none.
+func (t *Host) Latency(p peer.ID) time.Duration { return t.h.Peerstore().LatencyEWMA(p) }
+
 // Connect connects to the provider whose Nostr public key is pubHex at
-// addrs. The security handshake fails unless the remote proves that key, so
+// addrs (none: the addresses the host knows for it); it returns at once
+// when a connection is open already, and never closes one. The security handshake fails unless the remote proves that key, so
 // a host answering with any other identity is refused.
 func (t *Host) Connect(ctx context.Context, pubHex string, addrs []ma.Multiaddr) (peer.ID, error) {
 	id, err := PeerIDFromNostrPubkey(pubHex)

@@ -34,11 +34,12 @@ type sessionGate struct {
 	opened map[string]int    // streams opened per session
 	used   map[string]uint64 // units used per session
 	paid   map[string]uint64 // units redeemed per session
+	closed chan struct{}     // closed and replaced at each stream's Close
 }
 
 func newSessionGate(open ...string) *sessionGate {
 	g := &sessionGate{Gate: &meter.Gate{MaxStep: 1 << 20}, open: map[string]bool{}, opened: map[string]int{},
-		used: map[string]uint64{}, paid: map[string]uint64{}}
+		used: map[string]uint64{}, paid: map[string]uint64{}, closed: make(chan struct{})}
 	for _, s := range open {
 		g.open[s] = true
 	}
@@ -66,8 +67,30 @@ func (g *sessionGate) Redeem(ctx context.Context, s transport.Session, tok []byt
 func (g *sessionGate) Close(ctx context.Context, s transport.Session, u transport.Usage) {
 	g.mu.Lock()
 	g.used[s.Market] += u.Units
+	close(g.closed)
+	g.closed = make(chan struct{})
 	g.mu.Unlock()
 	g.Gate.Close(ctx, s, u)
+}
+
+// awaitUsed waits until cond holds of the units used per session (checked
+// after each stream's Close), or the test ends.
+func (g *sessionGate) awaitUsed(t *testing.T, cond func(opened map[string]int, used map[string]uint64) bool) {
+	t.Helper()
+	for {
+		g.mu.Lock()
+		next := g.closed
+		g.mu.Unlock()
+		opened, used, _ := g.snapshot()
+		if cond(opened, used) {
+			return
+		}
+		select {
+		case <-next:
+		case <-t.Context().Done():
+			t.Fatalf("streams not closed: used %v", used)
+		}
+	}
 }
 
 func (g *sessionGate) snapshot() (opened map[string]int, used, paid map[string]uint64) {
@@ -129,14 +152,9 @@ func TestStorageStreamsBookedToTheirSession(t *testing.T) {
 	if err := buyer.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for range 500 {
-		opened, used, _ := gate.snapshot()
-		if len(opened) == 3 && used[sessA] > 0 && used[sessB] > 0 && used[""] > 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond) // the provider sees the streams end
-
-	}
+	gate.awaitUsed(t, func(opened map[string]int, used map[string]uint64) bool {
+		return len(opened) == 3 && used[sessA] > 0 && used[sessB] > 0 && used[""] > 0
+	})
 	_, used, paid := gate.snapshot()
 	for market, size := range sizes {
 		want := uint64(4 * (size + len(market)))
@@ -246,13 +264,8 @@ func TestEndSessionReleasesAccount(t *testing.T) {
 		}
 	}
 	buyer.EndSession(pid, sessA)
-	var used map[string]uint64
-	for range 500 {
-		if _, used, _ = gate.snapshot(); used[sessA] > 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond) // the provider sees the stream end
-	}
+	gate.awaitUsed(t, func(_ map[string]int, used map[string]uint64) bool { return used[sessA] > 0 })
+	_, used, _ := gate.snapshot()
 	if want := uint64(len("chunk of " + sessA)); used[sessA] != want || used[sessB] != 0 {
 		t.Fatalf("usage recorded %v, want %d for the ended session only", used, want)
 	}

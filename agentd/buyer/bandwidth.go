@@ -63,7 +63,7 @@ func (b *Buyer) dialVia(ctx context.Context, cands []Candidate, target string) (
 			continue
 		}
 		start := time.Now()
-		conn, err := b.n.Host.DialBandwidth(ctx, sess.Peer, target, sess.Payer)
+		conn, err := b.host.DialBandwidth(ctx, sess.Peer, target, sess.Payer)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, false, err
@@ -75,7 +75,7 @@ func (b *Buyer) dialVia(ctx context.Context, cands []Candidate, target string) (
 			}
 			continue
 		}
-		_ = b.n.DB.Observe(ctx, c.Offer.Pubkey, time.Since(start), true)
+		_ = b.db.Observe(ctx, c.Offer.Pubkey, time.Since(start), true)
 		return conn, false, nil
 	}
 	return nil, dead, errors.Join(errs...)

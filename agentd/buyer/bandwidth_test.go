@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/agentd/state"
@@ -107,10 +108,12 @@ func TestBandwidthProviderRestarted(t *testing.T) {
 	oldAddrs := p.Node.Host.LibP2P().Addrs()
 	p.Kill()
 	_ = p.Node.Close()
-	// Restart in a later second: a replaceable offer with the same
-	// created_at as the old one would lose to it on a lower id.
-	time.Sleep(time.Until(time.Unix(time.Now().Unix()+1, 0)))
-	p2 := startProvider(t, net0, "bw", pcfg)
+	// The restarted provider's clock is a second ahead: a replaceable
+	// offer with the same created_at as the old one would lose to it on a
+	// lower id.
+	p2 := startProviderWith(t, net0, "bw", pcfg, func(c *agentd.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Second) }
+	})
 	if p2.Node.Key.Pubkey != p.Node.Key.Pubkey {
 		t.Fatal("the restarted provider has another key")
 	}

@@ -17,7 +17,11 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd"
+	"github.com/sovmesh/sovmesh/agentd/safebox"
+	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/nips"
+	"github.com/sovmesh/sovmesh/transport"
 )
 
 // Errors.
@@ -146,7 +150,16 @@ func (c *Config) defaults() {
 
 // Buyer is the buying role of a node.
 type Buyer struct {
-	n   *agentd.Node
+	// What it uses of the agent's node (New takes them from it).
+	pubkey, secret string // the node's key
+	db             *state.DB
+	wallet         *cashu.Wallet
+	budget         *state.Budget
+	box            *safebox.Box
+	relays         relayPool
+	node           publisher
+	host           *transport.Host
+
 	cfg Config
 	log *slog.Logger
 
@@ -158,6 +171,19 @@ type Buyer struct {
 	rsHTTP     *http.Client // Routstr requests (routstr.go)
 }
 
+// relayPool is what a buyer asks of the relays directly.
+type relayPool interface {
+	Query(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error)
+	Subscribe(ctx context.Context, filters nostr.Filters, fn func(*nostr.Event), ready chan<- struct{})
+}
+
+// publisher signs and publishes the buyer's events (paying relay fees,
+// through the outbox).
+type publisher interface {
+	Publish(ctx context.Context, ev nostr.Event) (nostr.Event, error)
+	PublishSigned(ctx context.Context, ev nostr.Event) error
+}
+
 // New returns a buyer on node n (with a wallet and a started host).
 func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 	cfg.defaults()
@@ -167,7 +193,9 @@ func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 	if err := n.StartHost(ctx); err != nil {
 		return nil, err
 	}
-	b := &Buyer{n: n, cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]deadMark{},
+	b := &Buyer{pubkey: n.Key.Pubkey, secret: n.Key.Secret, db: n.DB, wallet: n.Wallet, budget: n.Budget, box: n.Box,
+		relays: n.Relays, node: n, host: n.Host,
+		cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]deadMark{},
 		rsHTTP: newRoutstrHTTP(cfg.AllowPrivateSources)}
 	if _, err := n.FlushOutbox(ctx); err != nil {
 		b.log.Info("queued events not published yet", "err", err)
@@ -179,7 +207,7 @@ func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 }
 
 func (b *Buyer) payment() nips.Payment {
-	return nips.Payment{Method: nips.PayCashu, Mint: b.n.Wallet.Mints()[0], Unit: "sat"}
+	return nips.Payment{Method: nips.PayCashu, Mint: b.wallet.Mints()[0], Unit: "sat"}
 }
 
 // deadMark records a provider that stopped answering at the addresses of
@@ -201,7 +229,7 @@ func (b *Buyer) markDead(o nips.Offer) {
 		}
 	}
 	b.mu.Unlock()
-	_ = b.n.DB.Observe(context.Background(), o.Pubkey, 0, false)
+	_ = b.db.Observe(context.Background(), o.Pubkey, 0, false)
 }
 
 // isDead reports whether o's provider is marked dead and o is no newer

@@ -22,13 +22,13 @@ func (b *Buyer) takeChange(ctx context.Context, sess *Session, chg metering.Chan
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	rcv, err := b.n.Wallet.Receive(rctx, chg.Token, cashu.ReceiveOptions{Counterparty: sess.Provider,
-		OnJournal: b.n.DB.Recorder(state.Entry{Session: sess.ID, Kind: state.Refund, Counterparty: sess.Provider, Resource: nips.Inference})})
+	rcv, err := b.wallet.Receive(rctx, chg.Token, cashu.ReceiveOptions{Counterparty: sess.Provider,
+		OnJournal: b.db.Recorder(state.Entry{Session: sess.ID, Kind: state.Refund, Counterparty: sess.Provider, Resource: nips.Inference})})
 	if err != nil {
 		b.log.Warn("change not received", "session", sess.ID, "sats", chg.ChangeSats, "err", err)
 		return
 	}
-	if err := errors.Join(b.n.DB.SubPaid(ctx, sess.ID, rcv.Value*1000), b.n.DB.AddUsage(ctx, sess.ID, 0, chg.Prompt+chg.Completion)); err != nil {
+	if err := errors.Join(b.db.SubPaid(ctx, sess.ID, rcv.Value*1000), b.db.AddUsage(ctx, sess.ID, 0, chg.Prompt+chg.Completion)); err != nil {
 		b.log.Warn("session usage not recorded", "session", sess.ID, "err", err)
 	}
 }
@@ -55,11 +55,11 @@ func (b *Buyer) Recoveries() []time.Duration {
 // because the stream that should have carried it was gone. Already
 // redeemed notes are skipped. It returns the sats received.
 func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
-	k, err := keyer.NewPlainKeySigner(b.n.Key.Secret)
+	k, err := keyer.NewPlainKeySigner(b.secret)
 	if err != nil {
 		return 0, err
 	}
-	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nostr.KindGiftWrap}, Tags: nostr.TagMap{"p": {b.n.Key.Pubkey}}})
+	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{nostr.KindGiftWrap}, Tags: nostr.TagMap{"p": {b.pubkey}}})
 	if err != nil {
 		return 0, err
 	}
@@ -76,8 +76,8 @@ func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
 		if json.Unmarshal([]byte(r.Content), &chg) != nil || chg.Object != metering.ChangeObject || chg.Token == "" {
 			continue
 		}
-		rcv, err := b.n.Wallet.Receive(ctx, chg.Token, cashu.ReceiveOptions{Counterparty: r.PubKey,
-			OnJournal: b.n.DB.Recorder(state.Entry{Session: "change-note", Kind: state.Refund, Counterparty: r.PubKey, Resource: nips.Inference})})
+		rcv, err := b.wallet.Receive(ctx, chg.Token, cashu.ReceiveOptions{Counterparty: r.PubKey,
+			OnJournal: b.db.Recorder(state.Entry{Session: "change-note", Kind: state.Refund, Counterparty: r.PubKey, Resource: nips.Inference})})
 		if err != nil {
 			continue // already redeemed (replayed), or spent
 		}

@@ -39,7 +39,7 @@ func (b *Buyer) loads(ctx context.Context, offers map[string]nips.Offer) map[str
 	if len(authors) == 0 {
 		return out
 	}
-	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence}, Authors: authors})
+	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence}, Authors: authors})
 	if err != nil {
 		return out
 	}
@@ -59,7 +59,7 @@ func (b *Buyer) loads(ctx context.Context, offers map[string]nips.Offer) map[str
 // inference), best first: price, trust and latency (see score).
 func (b *Buyer) Discover(ctx context.Context, r nips.Resource, model string) ([]Candidate, error) {
 	ceiling := b.cfg.Ceilings[r]
-	evs, err := b.n.Relays.Query(ctx, nips.OfferQuery{Resource: r, Ceiling: ceiling.Max(), Limit: 500}.Filter())
+	evs, err := b.relays.Query(ctx, nips.OfferQuery{Resource: r, Ceiling: ceiling.Max(), Limit: 500}.Filter())
 	if err != nil {
 		return nil, fmt.Errorf("buyer: discover: %w", err)
 	}
@@ -70,7 +70,7 @@ func (b *Buyer) Discover(ctx context.Context, r nips.Resource, model string) ([]
 			continue
 		}
 		o, err := nips.ParseOffer(ev)
-		if err != nil || int64(o.Expiration) < now || o.Pubkey == b.n.Key.Pubkey || b.isDead(o) {
+		if err != nil || int64(o.Expiration) < now || o.Pubkey == b.pubkey || b.isDead(o) {
 			continue
 		}
 		if !o.Prices.Within(ceiling) || len(o.Endpoints) == 0 {
@@ -87,7 +87,7 @@ func (b *Buyer) Discover(ctx context.Context, r nips.Resource, model string) ([]
 		}
 	}
 	scores := b.trust(ctx)
-	stats, _ := b.n.DB.Providers(ctx)
+	stats, _ := b.db.Providers(ctx)
 	loads := b.loads(ctx, latest)
 	var out []Candidate
 	var mu sync.Mutex
@@ -148,16 +148,16 @@ func (b *Buyer) probe(ctx context.Context, o nips.Offer) (time.Duration, peer.ID
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	pid, err := b.n.Host.Connect(cctx, o.Pubkey, addrs)
+	pid, err := b.host.Connect(cctx, o.Pubkey, addrs)
 	if err != nil {
-		_ = b.n.DB.Observe(ctx, o.Pubkey, 0, false)
+		_ = b.db.Observe(ctx, o.Pubkey, 0, false)
 		return 0, "", err
 	}
 	lat := time.Since(start)
-	if rtt := b.n.Host.LibP2P().Peerstore().LatencyEWMA(pid); rtt > 0 {
+	if rtt := b.host.Latency(pid); rtt > 0 {
 		lat = rtt
 	}
-	_ = b.n.DB.Observe(ctx, o.Pubkey, max(lat, time.Millisecond), true)
+	_ = b.db.Observe(ctx, o.Pubkey, max(lat, time.Millisecond), true)
 	return lat, pid, nil
 }
 
@@ -165,7 +165,7 @@ func (b *Buyer) probe(ctx context.Context, o nips.Offer) (time.Duration, peer.ID
 // relays, seen from our key and the configured seeds.
 func (b *Buyer) trust(ctx context.Context) *market.Scores {
 	g := market.NewTrustGraph()
-	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindReceipt, nips.KindAttestation}, Limit: 5000})
+	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindReceipt, nips.KindAttestation}, Limit: 5000})
 	if err == nil {
 		for _, ev := range evs {
 			if ok, _ := ev.CheckSignature(); ok {
@@ -173,6 +173,6 @@ func (b *Buyer) trust(ctx context.Context) *market.Scores {
 			}
 		}
 	}
-	seeds := append([]string{b.n.Key.Pubkey}, b.cfg.Seeds...)
+	seeds := append([]string{b.pubkey}, b.cfg.Seeds...)
 	return g.Compute(seeds, time.Now(), market.DefaultTrustParams())
 }

@@ -40,7 +40,14 @@ func (r *runningProvider) Kill() {
 
 func startProvider(t testing.TB, net *agentdtest.Net, name string, cfg provider.Config) *runningProvider {
 	t.Helper()
-	nd := net.Node(t, name, 0)
+	return startProviderWith(t, net, name, cfg, nil)
+}
+
+// startProviderWith is startProvider with configure adjusting the node's
+// config first.
+func startProviderWith(t testing.TB, net *agentdtest.Net, name string, cfg provider.Config, configure func(*agentd.Config)) *runningProvider {
+	t.Helper()
+	nd := net.NodeWith(t, name, 0, configure)
 	p, err := provider.New(nd, cfg)
 	if err != nil {
 		t.Fatal(err)

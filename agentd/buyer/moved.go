@@ -20,7 +20,7 @@ var ErrNotMoved = errors.New("buyer: the new provider does not hold the old one'
 // then names to in from's place in the SafeBox entry and the local record.
 // It returns how many shards to holds for the file.
 func (b *Buyer) Moved(ctx context.Context, root, from, to string) (int, error) {
-	e, err := b.n.Box.Get(ctx, root)
+	e, err := b.box.Get(ctx, root)
 	if err != nil {
 		return 0, fmt.Errorf("buyer: moved: %s: %w", root, err)
 	}
@@ -44,14 +44,14 @@ func (b *Buyer) Moved(ctx context.Context, root, from, to string) (int, error) {
 	if _, ok := pay[pid]; !ok {
 		return 0, fmt.Errorf("buyer: moved: %s has no storage offer on the relays (start it as a provider first)", to)
 	}
-	man, err := b.n.Host.FetchManifest(ctx, transport.Ref{Root: ref.Root, Key: ref.Key, Providers: ref.Providers[slot : slot+1]}, pay)
+	man, err := b.host.FetchManifest(ctx, transport.Ref{Root: ref.Root, Key: ref.Key, Providers: ref.Providers[slot : slot+1]}, pay)
 	if err != nil {
 		return 0, fmt.Errorf("buyer: moved: %w: %w", ErrNotMoved, err)
 	}
 	if len(man.Providers) != len(ref.Providers) {
 		return 0, fmt.Errorf("buyer: moved: the SafeBox entry names %d providers, the manifest %d", len(ref.Providers), len(man.Providers))
 	}
-	sc := b.n.Host.Storage(pid, pay)
+	sc := b.host.Storage(pid, pay)
 	held, missing := 0, 0
 	for s, cids := range man.Stripes {
 		for j, c := range cids {
@@ -72,10 +72,10 @@ func (b *Buyer) Moved(ctx context.Context, root, from, to string) (int, error) {
 	if missing > 0 {
 		return held, fmt.Errorf("%w: %s lacks %d of the %d shards %s held", ErrNotMoved, to, missing, held+missing, from)
 	}
-	if err := b.n.DB.SetFileProviders(ctx, state.File{Root: ne.Root, Name: ne.Name, Size: ne.Size, Providers: ne.Providers}); err != nil {
+	if err := b.db.SetFileProviders(ctx, state.File{Root: ne.Root, Name: ne.Name, Size: ne.Size, Providers: ne.Providers}); err != nil {
 		b.log.Warn("file not recorded locally", "err", err)
 	}
-	if err := b.n.Box.Put(ctx, ne); err != nil {
+	if err := b.box.Put(ctx, ne); err != nil {
 		return held, fmt.Errorf("buyer: moved: the new SafeBox entry was not published (it is kept locally; run it again): %w", err)
 	}
 	return held, nil

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/metering"
-	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -261,7 +260,7 @@ func (b *Buyer) Complete(ctx context.Context, fields map[string]json.RawMessage,
 	}
 	maxTokens := req.MaxTokens
 	if maxTokens == 0 {
-		maxTokens = provider.DefaultMaxTokens
+		maxTokens = nips.DefaultMaxTokens
 	}
 	var failedAt time.Time
 	var errs []error
@@ -306,18 +305,16 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 		msgs = append(append([]json.RawMessage(nil), msgs...), mustJSON(map[string]string{"role": "assistant", "content": partial}))
 	}
 	msgJSON := mustJSON(msgs)
-	reserve := metering.MsatToSats(metering.InferenceCost(sess.Match.Prices, provider.PromptEstimate(msgJSON), maxTokens))
+	reserve := metering.MsatToSats(metering.InferenceCost(sess.Match.Prices, nips.PromptEstimate(msgJSON), maxTokens))
 	reserve = max(reserve, 1)
-	b.n.SendMu.Lock()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	sent, err := b.n.Wallet.Send(sctx, reserve, cashu.SendOptions{Counterparty: c.Offer.Pubkey, IncludeFees: true,
-		OnJournal: b.n.DB.Recorder(state.Entry{Session: sess.ID, Kind: state.Spend, Counterparty: c.Offer.Pubkey, Resource: nips.Inference})})
+	sent, err := b.wallet.Send(sctx, reserve, cashu.SendOptions{Counterparty: c.Offer.Pubkey, IncludeFees: true,
+		OnJournal: b.db.Recorder(state.Entry{Session: sess.ID, Kind: state.Spend, Counterparty: c.Offer.Pubkey, Resource: nips.Inference})})
 	cancel()
-	b.n.SendMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("buyer: reserve %d sats: %w", reserve, err)
 	}
-	if err := b.n.DB.AddUsage(ctx, sess.ID, sent.Amount*1000, 0); err != nil {
+	if err := b.db.AddUsage(ctx, sess.ID, sent.Amount*1000, 0); err != nil {
 		b.log.Warn("session usage not recorded", "session", sess.ID, "err", err)
 	}
 	out := make(map[string]json.RawMessage, len(fields)+2)
@@ -327,7 +324,7 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 	out["messages"] = msgJSON
 	out["stream"] = json.RawMessage("true")
 	out[metering.TokenField] = mustJSON(sent.Token)
-	out[provider.SessionField] = mustJSON(sess.ID)
+	out[nips.InferenceSessionField] = mustJSON(sess.ID)
 	raw := mustJSON(out)
 	gotChange := false
 	defer func() {
@@ -335,14 +332,14 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 			// The provider never answered with change: take back the
 			// reservation if it did not redeem it.
 			// (If it cannot now, the node's ReclaimStale does later.)
-			if _, err := metering.Reclaim(context.WithoutCancel(ctx), b.n.Wallet, b.n.DB, c.Offer.Pubkey, []int64{sent.OpID}); err != nil {
+			if _, err := metering.Reclaim(context.WithoutCancel(ctx), b.wallet, b.db, c.Offer.Pubkey, []int64{sent.OpID}); err != nil {
 				b.log.Warn("reservation not reclaimed yet", "session", sess.ID, "err", err)
 			}
-		} else if err := b.n.Wallet.MarkDelivered(context.WithoutCancel(ctx), sent.OpID); err != nil {
+		} else if err := b.wallet.MarkDelivered(context.WithoutCancel(ctx), sent.OpID); err != nil {
 			b.log.Warn("reservation delivery not recorded", "session", sess.ID, "err", err)
 		}
 	}()
-	st, err := b.n.Host.Infer(ctx, sess.Peer, raw, nil)
+	st, err := b.host.Infer(ctx, sess.Peer, raw, nil)
 	if err != nil {
 		return fmt.Errorf("buyer: infer: %w", err)
 	}

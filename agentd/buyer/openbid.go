@@ -8,7 +8,6 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 
-	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -33,7 +32,7 @@ func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration
 	}
 	// Publish first (a relay may charge a fee, which changes the id); the
 	// subscription then finds what is already stored.
-	ev, err := b.n.Publish(ctx, bid.ToEvent(nostr.Now()))
+	ev, err := b.node.Publish(ctx, bid.ToEvent(nostr.Now()))
 	if err != nil {
 		return nil, fmt.Errorf("buyer: publish open bid: %w", err)
 	}
@@ -47,7 +46,7 @@ func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		b.n.Relays.Subscribe(sctx, nostr.Filters{{Kinds: []int{nips.KindProposal, nips.KindMatch, nips.KindRefusal}, Tags: nostr.TagMap{"e": {ev.ID}}}},
+		b.relays.Subscribe(sctx, nostr.Filters{{Kinds: []int{nips.KindProposal, nips.KindMatch, nips.KindRefusal}, Tags: nostr.TagMap{"e": {ev.ID}}}},
 			func(ev *nostr.Event) {
 				select {
 				case evs <- ev:
@@ -121,7 +120,7 @@ func mapValues(m map[string]nips.Match) []nips.Match {
 // opens a session on the best one that checks out.
 func (b *Buyer) takeBest(ctx context.Context, bid nips.Bid, matches []nips.Match) (*Session, error) {
 	scores := b.trust(ctx)
-	stats, _ := b.n.DB.Providers(ctx)
+	stats, _ := b.db.Providers(ctx)
 	var best *Candidate
 	var bestMatch nips.Match
 	var errs []error
@@ -160,7 +159,7 @@ func (b *Buyer) matchedOffer(ctx context.Context, m nips.Match) (nips.Offer, err
 	if err != nil || pk != m.Provider {
 		return nips.Offer{}, fmt.Errorf("%w: match names an offer of someone else", ErrNoMatch)
 	}
-	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindOffer}, Authors: []string{pk}, Tags: nostr.TagMap{"d": {d}}})
+	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindOffer}, Authors: []string{pk}, Tags: nostr.TagMap{"d": {d}}})
 	if err != nil || len(evs) == 0 {
 		return nips.Offer{}, fmt.Errorf("%w: the matched offer is gone", ErrNoMatch)
 	}
@@ -184,7 +183,7 @@ func (b *Buyer) matchedOffer(ctx context.Context, m nips.Match) (nips.Offer, err
 func (b *Buyer) cancelBid(ctx context.Context, bid nips.Bid) {
 	del := nostr.Event{Kind: nostr.KindDeletion, CreatedAt: nostr.Now(),
 		Tags: nostr.Tags{{"e", bid.EventID}, {"k", fmt.Sprint(nips.KindBid)}}}
-	if _, err := b.n.Publish(context.WithoutCancel(ctx), del); err != nil {
+	if _, err := b.node.Publish(context.WithoutCancel(ctx), del); err != nil {
 		b.log.Info("open bid not deleted", "bid", bid.EventID, "err", err)
 	}
 }
@@ -203,7 +202,7 @@ func (b *Buyer) openCandidates(ctx context.Context, r nips.Resource, model strin
 	b.mu.Unlock()
 	quantity := b.cfg.BandwidthMiB
 	if r == nips.Inference {
-		quantity = provider.DefaultMaxTokens + 1024
+		quantity = nips.DefaultMaxTokens + 1024
 	}
 	s, err := b.OpenBid(ctx, r, quantity, 0, model)
 	if err != nil {

@@ -113,7 +113,7 @@ func (b *Buyer) Quote(ctx context.Context, size int64) (Quote, error) {
 // afford checks, before anything is sent, that the wallet balance and the
 // budgets cover q's most (its Cap), naming what to change when they do not.
 func (b *Buyer) afford(ctx context.Context, q Quote) error {
-	bal, err := b.n.Wallet.Balance(ctx)
+	bal, err := b.wallet.Balance(ctx)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (b *Buyer) afford(ctx context.Context, q Quote) error {
 		return fmt.Errorf("%w: wallet balance %d sats < cost %d sats (storing %d bytes on %d providers for %s; top up the wallet or store less)",
 			ErrCannotAfford, bal, q.Cap, q.Size, len(q.Providers), q.Duration)
 	}
-	bud := b.n.Budget
+	bud := b.budget
 	if bud == nil {
 		return nil
 	}

@@ -61,10 +61,10 @@ func (b *Buyer) Repair(ctx context.Context, root string) (RepairReport, error) {
 		return rep, fmt.Errorf("buyer: repair: %w", err)
 	}
 	defer b.reconcileAll(ctx, payList)
-	if e.From != b.n.Key.Pubkey {
+	if e.From != b.pubkey {
 		return rep, fmt.Errorf("%w: %s was granted to us", ErrNotOwner, root)
 	}
-	man, err := b.n.Host.FetchManifest(ctx, ref, pay)
+	man, err := b.host.FetchManifest(ctx, ref, pay)
 	if err != nil {
 		return rep, fmt.Errorf("buyer: repair: %w", err)
 	}
@@ -92,7 +92,7 @@ func (b *Buyer) Repair(ctx context.Context, root string) (RepairReport, error) {
 		moves[l.Slot] = sessions[i].Peer
 		pay[sessions[i].Peer] = sessions[i].Payer
 	}
-	stats, err := b.n.Host.Repair(ctx, ref, man, moves, transport.GetOptions{Payer: pay, Streams: b.cfg.Streams})
+	stats, err := b.host.Repair(ctx, ref, man, moves, transport.GetOptions{Payer: pay, Streams: b.cfg.Streams})
 	if err != nil {
 		for _, s := range sessions {
 			b.finishFailed(ctx, s)
@@ -114,11 +114,11 @@ func (b *Buyer) Repair(ctx context.Context, root string) (RepairReport, error) {
 	for _, s := range sessions {
 		b.settle(ctx, s)
 	}
-	if err := b.n.DB.SetFileProviders(ctx, state.File{Root: ne.Root, Name: ne.Name, Size: ne.Size, Providers: ne.Providers}); err != nil {
+	if err := b.db.SetFileProviders(ctx, state.File{Root: ne.Root, Name: ne.Name, Size: ne.Size, Providers: ne.Providers}); err != nil {
 		b.log.Warn("file not recorded locally", "err", err)
 	}
 	_, _ = b.providerOffers(ctx, ne.Providers)
-	if err := b.n.Box.Put(ctx, ne); err != nil {
+	if err := b.box.Put(ctx, ne); err != nil {
 		return rep, fmt.Errorf("buyer: repair: shards rebuilt, but the new SafeBox entry was not published (it is kept locally; run store repair again): %w", err)
 	}
 	return rep, nil
@@ -211,7 +211,7 @@ func (b *Buyer) replacements(ctx context.Context, e safebox.Entry, n int) ([]*Se
 // or cached), one at a time, each bounded by perFile. It returns the
 // reports of the files it found lost providers in, and the errors joined.
 func (b *Buyer) RepairAll(ctx context.Context, perFile time.Duration) ([]RepairReport, error) {
-	l, err := b.n.Box.ListSources(ctx, 0)
+	l, err := b.box.ListSources(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -265,9 +265,9 @@ func (b *Buyer) RepairLoop(ctx context.Context, tick <-chan time.Time, perFile t
 // that our files stay readable with the relays down).
 func (b *Buyer) providerOffers(ctx context.Context, providers []string) ([]*nostr.Event, error) {
 	f := nostr.Filter{Kinds: []int{nips.KindOffer}, Authors: providers, Tags: nostr.TagMap{"t": {string(nips.Storage)}}}
-	evs, err := b.n.Relays.Query(ctx, f)
+	evs, err := b.relays.Query(ctx, f)
 	if err != nil {
-		cached, cerr := b.n.DB.CachedEvents(ctx, f)
+		cached, cerr := b.db.CachedEvents(ctx, f)
 		if cerr != nil || len(cached) == 0 {
 			return nil, err
 		}
@@ -276,7 +276,7 @@ func (b *Buyer) providerOffers(ctx context.Context, providers []string) ([]*nost
 	}
 	for _, ev := range evs {
 		if ok, _ := ev.CheckSignature(); ok {
-			_ = b.n.DB.KeepEvent(ctx, ev)
+			_ = b.db.KeepEvent(ctx, ev)
 		}
 	}
 	return evs, nil

@@ -54,7 +54,7 @@ func (b *Buyer) PutFile(ctx context.Context, r io.ReadSeeker, up Upload, resume 
 
 // UnfinishedPuts lists the puts journaled and not finished, oldest first.
 func (b *Buyer) UnfinishedPuts(ctx context.Context) ([]state.Put, error) {
-	return b.n.DB.Puts(ctx)
+	return b.db.Puts(ctx)
 }
 
 // UnfinishedPut returns the newest unfinished put of path that match
@@ -222,12 +222,12 @@ func (b *Buyer) journal(ctx context.Context, up Upload, jp **state.Put, sessions
 		}
 		p := state.Put{Path: up.Path, Name: up.Name, Size: up.Size, ModTime: up.ModTime, Key: hex.EncodeToString(key[:]),
 			ChunkSize: chunk.DefaultSize, DataShards: k, ParityShards: m, Providers: provs}
-		if p.ID, err = b.n.DB.BeginPut(ctx, p); err != nil {
+		if p.ID, err = b.db.BeginPut(ctx, p); err != nil {
 			return transport.PutOptions{}, putJournal{}, err
 		}
 		j, *jp = &p, &p
 	} else if !slices.Equal(j.Providers, provs) {
-		if err := b.n.DB.SetPutProviders(ctx, j.ID, provs); err != nil {
+		if err := b.db.SetPutProviders(ctx, j.ID, provs); err != nil {
 			return transport.PutOptions{}, putJournal{}, err
 		}
 		j.Providers = provs
@@ -237,7 +237,7 @@ func (b *Buyer) journal(ctx context.Context, up Upload, jp **state.Put, sessions
 		return transport.PutOptions{}, putJournal{}, fmt.Errorf("buyer: unfinished put %d: bad key in the journal", j.ID)
 	}
 	key := chunk.Key(kb)
-	jn := putJournal{db: b.n.DB, id: j.ID}
+	jn := putJournal{db: b.db, id: j.ID}
 	return transport.PutOptions{Key: &key, Journal: jn, ChunkSize: j.ChunkSize, DataShards: j.DataShards, ParityShards: j.ParityShards}, jn, nil
 }
 
@@ -248,7 +248,7 @@ func (b *Buyer) journal(ctx context.Context, up Upload, jp **state.Put, sessions
 // nobody keeps, until their storage period ends. What a provider was paid
 // and did not use stays credited to us there (see README).
 func (b *Buyer) AbortPut(ctx context.Context, id int64) (int, error) {
-	j, err := b.n.DB.GetPut(ctx, id)
+	j, err := b.db.GetPut(ctx, id)
 	if err != nil {
 		return 0, err
 	}
@@ -272,7 +272,7 @@ func (b *Buyer) AbortPut(ctx context.Context, id int64) (int, error) {
 	gone := map[peer.ID]bool{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
-	err = b.n.DB.PutStripes(ctx, id, func(stripe int, cids []byte) error {
+	err = b.db.PutStripes(ctx, id, func(stripe int, cids []byte) error {
 		for k := 0; (k+1)*32 <= len(cids); k++ {
 			c := chunk.CID(cids[k*32 : (k+1)*32])
 			if c.IsZero() {
@@ -286,7 +286,7 @@ func (b *Buyer) AbortPut(ctx context.Context, id int64) (int, error) {
 				if skip {
 					return nil
 				}
-				err := b.n.Host.Storage(p, nil).Delete(gctx, c)
+				err := b.host.Storage(p, nil).Delete(gctx, c)
 				mu.Lock()
 				defer mu.Unlock()
 				var re *transport.RemoteError
@@ -312,7 +312,7 @@ func (b *Buyer) AbortPut(ctx context.Context, id int64) (int, error) {
 	if err != nil {
 		return deleted, fmt.Errorf("buyer: abort put %d: %w", id, err)
 	}
-	if err := b.n.DB.EndPut(ctx, id); err != nil {
+	if err := b.db.EndPut(ctx, id); err != nil {
 		return deleted, err
 	}
 	if len(failed) > 0 {
@@ -347,5 +347,5 @@ func (b *Buyer) learnAddrs(pid peer.ID, o nips.Offer) {
 			addrs = append(addrs, a)
 		}
 	}
-	b.n.Host.LibP2P().Peerstore().AddAddrs(pid, addrs, time.Hour)
+	b.host.AddAddrs(pid, addrs, time.Hour)
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd/metering"
-	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/nut24"
@@ -153,7 +152,7 @@ func parseRoutstrModels(body []byte) ([]routstrModel, error) {
 // Discover ranks offers: price, trust, the latency of the model list, and
 // our record of them.
 func (b *Buyer) routstrCandidates(ctx context.Context, model string) ([]Candidate, error) {
-	evs, err := b.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindRoutstr}, Limit: 500})
+	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindRoutstr}, Limit: 500})
 	if err != nil {
 		return nil, fmt.Errorf("buyer: discover routstr: %w", err)
 	}
@@ -164,7 +163,7 @@ func (b *Buyer) routstrCandidates(ctx context.Context, model string) ([]Candidat
 			continue
 		}
 		r, err := nips.ParseRoutstr(ev)
-		if err != nil || r.Pubkey == b.n.Key.Pubkey || (r.Expiration != 0 && int64(r.Expiration) < now) || b.isDead(r.Offer(nil, nil)) {
+		if err != nil || r.Pubkey == b.pubkey || (r.Expiration != 0 && int64(r.Expiration) < now) || b.isDead(r.Offer(nil, nil)) {
 			continue
 		}
 		if cur, ok := latest[r.Address()]; !ok || r.CreatedAt > cur.CreatedAt {
@@ -173,7 +172,7 @@ func (b *Buyer) routstrCandidates(ctx context.Context, model string) ([]Candidat
 	}
 	ceiling := b.cfg.Ceilings[nips.Inference]
 	scores := b.trust(ctx)
-	stats, _ := b.n.DB.Providers(ctx)
+	stats, _ := b.db.Providers(ctx)
 	var out []Candidate
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -186,7 +185,7 @@ func (b *Buyer) routstrCandidates(ctx context.Context, model string) ([]Candidat
 	for _, r := range latest {
 		mint := ""
 		for _, m := range r.Mints {
-			if b.n.Wallet.Allowed(m) {
+			if b.wallet.Allowed(m) {
 				mint = m
 				break
 			}
@@ -206,10 +205,10 @@ func (b *Buyer) routstrCandidates(ctx context.Context, model string) ([]Candidat
 			url, models, lat, err := b.routstrModels(pctx, r.URLs[:min(len(r.URLs), routstrURLsTried)])
 			if err != nil {
 				b.log.Debug("routstr provider unreachable", "provider", r.Pubkey, "err", err)
-				_ = b.n.DB.Observe(ctx, r.Pubkey, 0, false)
+				_ = b.db.Observe(ctx, r.Pubkey, 0, false)
 				return
 			}
-			_ = b.n.DB.Observe(ctx, r.Pubkey, max(lat, time.Millisecond), true)
+			_ = b.db.Observe(ctx, r.Pubkey, max(lat, time.Millisecond), true)
 			var ids []string
 			var pick *routstrModel
 			for i, m := range models {
@@ -332,7 +331,7 @@ func (b *Buyer) completeRoutstr(ctx context.Context, c Candidate, fields map[str
 		msgs = append(append([]json.RawMessage(nil), msgs...), mustJSON(map[string]string{"role": "assistant", "content": partial}))
 	}
 	msgJSON := mustJSON(msgs)
-	quote := metering.InferenceCost(c.Offer.Prices, provider.PromptEstimate(msgJSON), maxTokens) + src.RequestMsat
+	quote := metering.InferenceCost(c.Offer.Prices, nips.PromptEstimate(msgJSON), maxTokens) + src.RequestMsat
 	reserve := max(metering.MsatToSats(quote), 1)
 	out := make(map[string]json.RawMessage, len(fields)+3)
 	for k, v := range fields {
@@ -340,7 +339,7 @@ func (b *Buyer) completeRoutstr(ctx context.Context, c Candidate, fields map[str
 	}
 	delete(out, "stream_options")
 	delete(out, metering.TokenField)
-	delete(out, provider.SessionField)
+	delete(out, nips.InferenceSessionField)
 	out["messages"] = msgJSON
 	out["stream"] = json.RawMessage("false")
 	out["max_tokens"] = mustJSON(maxTokens)
@@ -348,26 +347,24 @@ func (b *Buyer) completeRoutstr(ctx context.Context, c Candidate, fields map[str
 	_, _ = rand.Read(rnd[:])
 	sid := "routstr-" + hex.EncodeToString(rnd[:])
 
-	b.n.SendMu.Lock()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	sent, err := b.n.Wallet.Send(sctx, reserve, cashu.SendOptions{Mint: src.Mint, Counterparty: pub, IncludeFees: true,
-		OnJournal: b.n.DB.Recorder(state.Entry{Session: sid, Kind: state.Spend, Counterparty: pub, Resource: nips.Inference})})
+	sent, err := b.wallet.Send(sctx, reserve, cashu.SendOptions{Mint: src.Mint, Counterparty: pub, IncludeFees: true,
+		OnJournal: b.db.Recorder(state.Entry{Session: sid, Kind: state.Spend, Counterparty: pub, Resource: nips.Inference})})
 	cancel()
-	b.n.SendMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("buyer: routstr: reserve %d sats: %w", reserve, err)
 	}
 	delivered := false
 	defer func() {
 		if delivered {
-			if err := b.n.Wallet.MarkDelivered(context.WithoutCancel(ctx), sent.OpID); err != nil {
+			if err := b.wallet.MarkDelivered(context.WithoutCancel(ctx), sent.OpID); err != nil {
 				b.log.Warn("routstr payment delivery not recorded", "session", sid, "err", err)
 			}
 			return
 		}
 		// The request failed: take back what the provider did not redeem
 		// (if it cannot now, Node.ReclaimStale does later).
-		if _, err := metering.Reclaim(context.WithoutCancel(ctx), b.n.Wallet, b.n.DB, pub, []int64{sent.OpID}); err != nil {
+		if _, err := metering.Reclaim(context.WithoutCancel(ctx), b.wallet, b.db, pub, []int64{sent.OpID}); err != nil {
 			b.log.Warn("routstr payment not reclaimed yet", "session", sid, "err", err)
 		}
 	}()
@@ -416,7 +413,7 @@ func (b *Buyer) completeRoutstr(ctx context.Context, c Candidate, fields map[str
 		b.log.Warn("routstr provider charged over its prices", "provider", pub, "charged_sats", charged, "owed_sats", owed)
 		b.markDead(c.Offer)
 	}
-	if err := b.n.DB.Observe(ctx, pub, 0, charged <= owed); err != nil {
+	if err := b.db.Observe(ctx, pub, 0, charged <= owed); err != nil {
 		b.log.Debug("provider record not updated", "err", err)
 	}
 	s.provider = pub
@@ -444,8 +441,8 @@ func (b *Buyer) takeRoutstrChange(ctx context.Context, sid, pub, tok string) uin
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	rcv, err := b.n.Wallet.Receive(rctx, tok, cashu.ReceiveOptions{Counterparty: pub,
-		OnJournal: b.n.DB.Recorder(state.Entry{Session: sid, Kind: state.Refund, Counterparty: pub, Resource: nips.Inference})})
+	rcv, err := b.wallet.Receive(rctx, tok, cashu.ReceiveOptions{Counterparty: pub,
+		OnJournal: b.db.Recorder(state.Entry{Session: sid, Kind: state.Refund, Counterparty: pub, Resource: nips.Inference})})
 	if err != nil {
 		b.log.Warn("routstr change not received", "session", sid, "provider", pub, "err", err)
 		return 0

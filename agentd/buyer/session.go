@@ -61,7 +61,7 @@ func (b *Buyer) Open(ctx context.Context, c Candidate, quantity, duration uint64
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		b.n.Relays.Subscribe(sctx, nostr.Filters{{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {ev.ID}}}}, func(mev *nostr.Event) {
+		b.relays.Subscribe(sctx, nostr.Filters{{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {ev.ID}}}}, func(mev *nostr.Event) {
 			if ok, _ := mev.CheckSignature(); !ok || mev.PubKey != o.Pubkey {
 				return
 			}
@@ -95,9 +95,9 @@ func (b *Buyer) Open(ctx context.Context, c Candidate, quantity, duration uint64
 func (b *Buyer) publishBid(ctx context.Context, bid nips.Bid, provider string) (nostr.Event, error) {
 	now := nostr.Now()
 	if !b.cfg.PrivateBids {
-		return b.n.Publish(ctx, bid.ToEvent(now))
+		return b.node.Publish(ctx, bid.ToEvent(now))
 	}
-	k, err := keyer.NewPlainKeySigner(b.n.Key.Secret)
+	k, err := keyer.NewPlainKeySigner(b.secret)
 	if err != nil {
 		return nostr.Event{}, err
 	}
@@ -105,24 +105,24 @@ func (b *Buyer) publishBid(ctx context.Context, bid nips.Bid, provider string) (
 	if err != nil {
 		return nostr.Event{}, err
 	}
-	if err := b.n.PublishSigned(ctx, gw); err != nil {
+	if err := b.node.PublishSigned(ctx, gw); err != nil {
 		return nostr.Event{}, err
 	}
 	rumor := bid.ToEvent(now)
-	rumor.PubKey = b.n.Key.Pubkey
+	rumor.PubKey = b.pubkey
 	rumor.ID = rumor.GetID()
 	return rumor, nil
 }
 
 func (b *Buyer) checkMatch(m nips.Match, bid nips.Bid, o nips.Offer) error {
 	switch {
-	case m.Buyer != b.n.Key.Pubkey:
+	case m.Buyer != b.pubkey:
 		return fmt.Errorf("%w: match for another buyer", ErrNoMatch)
 	case m.Provider != o.Pubkey || m.Pubkey != o.Pubkey:
 		return fmt.Errorf("%w: match not signed by the offer's provider", ErrNoMatch)
 	case !m.Prices.Within(bid.MaxPrices):
 		return fmt.Errorf("%w: match prices above our ceiling", ErrNoMatch)
-	case m.Payment.Method != nips.PayCashu || !b.n.Wallet.Allowed(m.Payment.Mint):
+	case m.Payment.Method != nips.PayCashu || !b.wallet.Allowed(m.Payment.Mint):
 		return fmt.Errorf("%w: match asks for a mint we do not use", ErrNoMatch)
 	}
 	req, err := creq.DecodeAny(m.PaymentRequest) // creqA (NUT-18) or creqb1 (NUT-26)
@@ -179,7 +179,7 @@ func (p payers) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) 
 // lat is the round trip measured to the provider.
 func (b *Buyer) record(ctx context.Context, m nips.Match, o nips.Offer, pid peer.ID, lat time.Duration) (*Session, error) {
 	s := &Session{ID: m.Session, Provider: o.Pubkey, Peer: pid, Offer: o, Match: m, Opened: time.Now(), Latency: lat}
-	if err := b.n.DB.PutSession(ctx, state.Session{ID: m.Session, Role: state.RoleBuyer, Resource: o.Resource, Counterparty: o.Pubkey,
+	if err := b.db.PutSession(ctx, state.Session{ID: m.Session, Role: state.RoleBuyer, Resource: o.Resource, Counterparty: o.Pubkey,
 		MatchID: m.EventID, Offer: o.Address(), Prices: m.Prices, Quantity: m.Quantity, Duration: m.Duration, AmountMsat: m.Amount}); err != nil {
 		return nil, err
 	}
@@ -188,8 +188,8 @@ func (b *Buyer) record(ctx context.Context, m nips.Match, o nips.Offer, pid peer
 		if err != nil {
 			return nil, err
 		}
-		s.Payer = &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: m.Session, Market: m.Session, Provider: o.Pubkey, Resource: o.Resource,
-			Rate: rate, Step: b.cfg.StepBytes, Limit: metering.MsatToSats(m.Amount), Log: b.log, Serial: &b.n.SendMu}
+		s.Payer = &metering.Payer{Wallet: b.wallet, DB: b.db, Session: m.Session, Market: m.Session, Provider: o.Pubkey, Resource: o.Resource,
+			Rate: rate, Step: b.cfg.StepBytes, Limit: metering.MsatToSats(m.Amount), Log: b.log}
 		if o.Resource == nips.Bandwidth {
 			// Steps grow with the session (as a large file's do): a
 			// fast connection does not wait on a mint swap every

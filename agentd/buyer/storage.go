@@ -9,12 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd/metering"
-	"github.com/sovmesh/sovmesh/agentd/receipts"
 	"github.com/sovmesh/sovmesh/agentd/safebox"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -141,7 +139,7 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.
 	if progress != nil {
 		src = &progressReader{r: r, total: size, fn: progress}
 	}
-	ref, _, err := b.n.Host.Put(ctx, src, peers, opt)
+	ref, _, err := b.host.Put(ctx, src, peers, opt)
 	if err != nil {
 		for _, s := range sessions {
 			b.finishFailed(ctx, s)
@@ -156,14 +154,14 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.
 		provs[i] = s.Provider
 	}
 	e := safebox.Entry{Root: hex.EncodeToString(ref.Root[:]), Key: hex.EncodeToString(ref.Key[:]), Providers: provs, Name: name, Size: size, Created: time.Now().Unix()}
-	if err := b.n.Box.Put(ctx, e); err != nil {
+	if err := b.box.Put(ctx, e); err != nil {
 		// The key must not be lost: the file is unreadable without it.
 		return e, fmt.Errorf("buyer: file stored but its key was not saved to the safebox (keep this entry): %w", err)
 	}
-	if err := b.n.DB.PutFile(ctx, state.File{Root: e.Root, Name: name, Size: size, Providers: provs}); err != nil {
+	if err := b.db.PutFile(ctx, state.File{Root: e.Root, Name: name, Size: size, Providers: provs}); err != nil {
 		b.log.Warn("file not recorded locally", "err", err)
 	}
-	if err := b.n.DB.EndPut(ctx, jn.id); err != nil {
+	if err := b.db.EndPut(ctx, jn.id); err != nil {
 		b.log.Warn("finished put still journaled", "put", jn.id, "err", err)
 	}
 	_, _ = b.providerOffers(ctx, provs) // kept: the file stays readable with the relays down
@@ -181,11 +179,9 @@ func (b *Buyer) alive(ctx context.Context, p peer.ID) bool {
 	if err != nil {
 		return false
 	}
-	// Never close a live connection here: other sessions may be using it.
-	if b.n.Host.LibP2P().Network().Connectedness(p) == network.Connected {
-		return true
-	}
-	_, err = b.n.Host.Connect(cctx, pub, b.n.Host.LibP2P().Peerstore().Addrs(p))
+	// A live connection is kept (other sessions may be using it); else
+	// the addresses the host knows for p are dialled.
+	_, err = b.host.Connect(cctx, pub, nil)
 	return err == nil
 }
 
@@ -208,7 +204,7 @@ func (b *Buyer) finishFailed(ctx context.Context, s *Session) {
 			b.log.Info("unredeemed payments reclaimed", "session", s.ID, "sats", back)
 		}
 	}
-	if err := b.n.DB.FinishSession(ctx, s.ID, "failed", ""); err != nil {
+	if err := b.db.FinishSession(ctx, s.ID, "failed", ""); err != nil {
 		b.log.Warn("session state not recorded", "session", s.ID, "err", err)
 	}
 }
@@ -218,7 +214,7 @@ func (b *Buyer) finishFailed(ctx context.Context, s *Session) {
 // next streams, in any session (transport.Host.EndSession).
 func (b *Buyer) endStreams(s *Session) {
 	if s.Offer.Resource == nips.Storage {
-		b.n.Host.EndSession(s.Peer, s.ID)
+		b.host.EndSession(s.Peer, s.ID)
 	}
 }
 
@@ -229,11 +225,11 @@ func (b *Buyer) endStreams(s *Session) {
 func (b *Buyer) settle(ctx context.Context, s *Session) {
 	b.endStreams(s)
 	paid := uint64(0)
-	if st, err := b.n.DB.GetSession(ctx, s.ID); err == nil {
+	if st, err := b.db.GetSession(ctx, s.ID); err == nil {
 		paid = st.PaidMsat
 	}
-	ev, err := receipts.Request(ctx, b.n.Host.LibP2P(), s.Peer, s.ID, b.n.Key.Secret, func(r nips.Receipt) error {
-		if r.Buyer != b.n.Key.Pubkey {
+	ev, err := b.host.RequestReceipt(ctx, s.Peer, s.ID, func(r nips.Receipt) error {
+		if r.Buyer != b.pubkey {
 			return errors.New("receipt names another buyer")
 		}
 		if r.Paid > paid {
@@ -258,20 +254,20 @@ func (b *Buyer) settle(ctx context.Context, s *Session) {
 	}
 	if err != nil {
 		b.log.Warn("receipt not signed", "session", s.ID, "err", err)
-		if err := b.n.DB.FinishSession(ctx, s.ID, "done", ""); err != nil {
+		if err := b.db.FinishSession(ctx, s.ID, "done", ""); err != nil {
 			b.log.Warn("session state not recorded", "session", s.ID, "err", err)
 		}
 		return
 	}
 	// What was delivered is what the countersigned receipt says.
-	if err := errors.Join(b.n.DB.AddUsage(ctx, s.ID, 0, r.Delivered), b.n.DB.FinishSession(ctx, s.ID, "done", ev.ID)); err != nil {
+	if err := errors.Join(b.db.AddUsage(ctx, s.ID, 0, r.Delivered), b.db.FinishSession(ctx, s.ID, "done", ev.ID)); err != nil {
 		b.log.Warn("session state not recorded", "session", s.ID, "err", err)
 	}
 	a := attestation(s, r)
-	if _, err := b.n.Publish(ctx, a.ToEvent(nostr.Now())); err != nil {
+	if _, err := b.node.Publish(ctx, a.ToEvent(nostr.Now())); err != nil {
 		b.log.Warn("attestation not published", "session", s.ID, "err", err)
 	}
-	_ = b.n.DB.Observe(ctx, s.Provider, 0, true)
+	_ = b.db.Observe(ctx, s.Provider, 0, true)
 }
 
 // maxLatency is the largest latency_ms nips.ParseAttestation accepts.
@@ -294,7 +290,7 @@ func attestation(s *Session, r nips.Receipt) nips.Attestation {
 // fileRef finds a file's key (ours or granted) and its providers' current
 // endpoints and prices, and prepares a payer per provider.
 func (b *Buyer) fileRef(ctx context.Context, root string) (safebox.Entry, transport.Ref, payers, []*metering.Payer, error) {
-	e, err := b.n.Box.Find(ctx, root)
+	e, err := b.box.Find(ctx, root)
 	if err != nil {
 		return e, transport.Ref{}, nil, nil, fmt.Errorf("file %s: %w", root, err)
 	}
@@ -339,8 +335,8 @@ func (b *Buyer) entryRef(ctx context.Context, e safebox.Entry) (transport.Ref, p
 		// period; the cap covers all this provider may serve (every shard
 		// it holds, when others are lost) and the manifest.
 		step, limit := b.getPayerTerms(prices, e.Size)
-		p := &metering.Payer{Wallet: b.n.Wallet, DB: b.n.DB, Session: "get:" + e.Root[:16], Provider: pub, Resource: nips.Storage,
-			Rate: rate, Step: step, Limit: limit, Log: b.log, Serial: &b.n.SendMu}
+		p := &metering.Payer{Wallet: b.wallet, DB: b.db, Session: "get:" + e.Root[:16], Provider: pub, Resource: nips.Storage,
+			Rate: rate, Step: step, Limit: limit, Log: b.log}
 		pay[pid] = p
 		payList = append(payList, p)
 	}
@@ -366,7 +362,7 @@ func (b *Buyer) Get(ctx context.Context, root string, w io.Writer, progress Prog
 	if progress != nil {
 		dst = &progressWriter{w: w, total: e.Size, fn: progress}
 	}
-	err = b.n.Host.Get(ctx, ref, dst, transport.GetOptions{Payer: pay, Streams: b.cfg.Streams})
+	err = b.host.Get(ctx, ref, dst, transport.GetOptions{Payer: pay, Streams: b.cfg.Streams})
 	b.reconcileAll(ctx, payList)
 	if err != nil {
 		return e, fmt.Errorf("buyer: get: %w", err)
@@ -383,19 +379,19 @@ func (b *Buyer) Delete(ctx context.Context, root string) error {
 	if err != nil {
 		return fmt.Errorf("buyer: delete: %w", err)
 	}
-	if e.From != b.n.Key.Pubkey {
+	if e.From != b.pubkey {
 		return fmt.Errorf("buyer: delete: %s was granted to us, only its owner deletes it", root)
 	}
 	defer b.reconcileAll(ctx, payList)
-	man, err := b.n.Host.FetchManifest(ctx, ref, pay)
+	man, err := b.host.FetchManifest(ctx, ref, pay)
 	if err != nil {
 		return fmt.Errorf("buyer: delete: %w", err)
 	}
-	delErr := b.n.Host.DeleteFile(ctx, ref, man, pay)
-	if err := b.n.Box.Delete(ctx, root); err != nil {
+	delErr := b.host.DeleteFile(ctx, ref, man, pay)
+	if err := b.box.Delete(ctx, root); err != nil {
 		return errors.Join(delErr, err)
 	}
-	if err := b.n.DB.DeleteFile(ctx, root); err != nil {
+	if err := b.db.DeleteFile(ctx, root); err != nil {
 		return errors.Join(delErr, err)
 	}
 	if delErr != nil {
@@ -421,7 +417,7 @@ func (b *Buyer) Audit(ctx context.Context, root string) ([]AuditReport, error) {
 		return nil, fmt.Errorf("buyer: audit: %w", err)
 	}
 	defer b.reconcileAll(ctx, payList)
-	man, err := b.n.Host.FetchManifest(ctx, ref, pay)
+	man, err := b.host.FetchManifest(ctx, ref, pay)
 	if err != nil {
 		return nil, fmt.Errorf("buyer: audit: %w", err)
 	}
@@ -430,11 +426,11 @@ func (b *Buyer) Audit(ctx context.Context, root string) ([]AuditReport, error) {
 
 // audit runs the next storage-proof round of root, whose manifest is man.
 func (b *Buyer) audit(ctx context.Context, root string, ref transport.Ref, man *chunk.Manifest, pay payers) ([]AuditReport, error) {
-	round, err := b.n.DB.NextAuditRound(ctx, root)
+	round, err := b.db.NextAuditRound(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	res, err := b.n.Host.Audit(ctx, ref, man, round, pay)
+	res, err := b.host.Audit(ctx, ref, man, round, pay)
 	if err != nil {
 		return nil, fmt.Errorf("buyer: audit round %d: %w", round, err)
 	}
@@ -457,7 +453,7 @@ func (b *Buyer) audit(ctx context.Context, root string, ref transport.Ref, man *
 		}
 	}
 	for _, rep := range by {
-		_ = b.n.DB.Observe(ctx, rep.Provider, 0, rep.Failed == 0)
+		_ = b.db.Observe(ctx, rep.Provider, 0, rep.Failed == 0)
 		out = append(out, *rep)
 	}
 	return out, nil

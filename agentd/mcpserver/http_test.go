@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/mcpserver"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestHTTPHandlerKey(t *testing.T) {
 	const key = "0123456789abcdef-the-key"
 	// The tools never run here: initialize does not touch the node.
-	srv := mcpserver.New(nil, nil, nil).MCP("test")
+	srv := mcpserver.New(&agentd.Node{}, nil, nil).MCP("test")
 	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
 	for _, c := range []struct {
 		name       string

@@ -24,7 +24,9 @@ import (
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/buyer"
 	"github.com/sovmesh/sovmesh/agentd/metering"
+	"github.com/sovmesh/sovmesh/agentd/safebox"
 	"github.com/sovmesh/sovmesh/agentd/socks5"
+	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/budget"
 	"github.com/sovmesh/sovmesh/nips"
 )
@@ -45,10 +47,30 @@ const MaxFile = 2 << 20
 // from the local cache alone.
 const lsRelayWait = 5 * time.Second
 
+// walletReader is what the wallet tool reads of the wallet.
+type walletReader interface {
+	Balance(ctx context.Context) (uint64, error)
+	Mints() []string
+	MintBalance(ctx context.Context, mint string) (uint64, error)
+}
+
+// ownerBudget gives the owner's spending authorization in force.
+type ownerBudget interface {
+	OwnerAuthorization(ctx context.Context) (a budget.Authorization, spentToday uint64, ok bool, err error)
+}
+
 // Server is the agent's MCP tools on a node and its buyer. Close it to
 // stop the bandwidth proxy it may have opened.
 type Server struct {
-	n   *agentd.Node
+	// What the tools read of the agent's node (New takes them from it).
+	pubkey string
+	db     *state.DB
+	wal    walletReader
+	box    *safebox.Box
+	budget *state.Budget
+	owners []string // Config.BudgetOwners
+	owner  ownerBudget
+
 	b   *buyer.Buyer
 	log *slog.Logger
 
@@ -62,7 +84,8 @@ func New(n *agentd.Node, b *buyer.Buyer, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{n: n, b: b, log: log}
+	return &Server{pubkey: n.Key.Pubkey, db: n.DB, wal: n.Wallet, box: n.Box, budget: n.Budget, owners: n.Config.BudgetOwners, owner: n,
+		b: b, log: log}
 }
 
 // Close stops the bandwidth proxy, if bandwidth_open started one.
@@ -236,7 +259,7 @@ func (s *Server) storeGet(ctx context.Context, _ *mcp.CallToolRequest, in RootIn
 }
 
 func (s *Server) storeLs(ctx context.Context, _ *mcp.CallToolRequest, _ StoreLsIn) (*mcp.CallToolResult, StoreLsOut, error) {
-	l, err := s.n.Box.ListSources(ctx, lsRelayWait)
+	l, err := s.box.ListSources(ctx, lsRelayWait)
 	if err != nil {
 		return nil, StoreLsOut{}, err
 	}
@@ -250,7 +273,7 @@ func (s *Server) storeLs(ctx context.Context, _ *mcp.CallToolRequest, _ StoreLsI
 		out.Files = append(out.Files, StoredFile{Root: x.Root, Name: x.Name, Size: x.Size, Providers: len(x.Providers),
 			Stored: time.Unix(x.Created, 0).UTC().Format(time.RFC3339), Source: x.Source()})
 	}
-	fs, err := s.n.DB.Files(ctx)
+	fs, err := s.db.Files(ctx)
 	if err != nil {
 		return nil, out, err
 	}
@@ -342,8 +365,8 @@ func (s *Server) bandwidth(ctx context.Context, _ *mcp.CallToolRequest, in Bandw
 }
 
 func (s *Server) wallet(ctx context.Context, _ *mcp.CallToolRequest, _ Empty) (*mcp.CallToolResult, WalletOut, error) {
-	w := s.n.Wallet
-	out := WalletOut{Pubkey: s.n.Key.Pubkey, Mints: []MintBalance{}}
+	w := s.wal
+	out := WalletOut{Pubkey: s.pubkey, Mints: []MintBalance{}}
 	bal, err := w.Balance(ctx)
 	if err != nil {
 		return nil, out, err
@@ -356,7 +379,7 @@ func (s *Server) wallet(ctx context.Context, _ *mcp.CallToolRequest, _ Empty) (*
 		}
 		out.Mints = append(out.Mints, MintBalance{Mint: m, Sats: sats})
 	}
-	t, err := s.n.DB.Totals(ctx, time.Time{})
+	t, err := s.db.Totals(ctx, time.Time{})
 	if err != nil {
 		return nil, out, err
 	}
@@ -365,8 +388,8 @@ func (s *Server) wallet(ctx context.Context, _ *mcp.CallToolRequest, _ Empty) (*
 }
 
 func (s *Server) budgets(ctx context.Context, _ *mcp.CallToolRequest, _ Empty) (*mcp.CallToolResult, BudgetsOut, error) {
-	b := s.n.Budget
-	out := BudgetsOut{PerDaySats: b.PerDay, PerCounterpartySats: b.PerCounterparty, Owners: s.n.Config.BudgetOwners}
+	b := s.budget
+	out := BudgetsOut{PerDaySats: b.PerDay, PerCounterpartySats: b.PerCounterparty, Owners: s.owners}
 	spent, err := b.SpentToday(ctx)
 	if err != nil {
 		return nil, out, err
@@ -376,7 +399,7 @@ func (s *Server) budgets(ctx context.Context, _ *mcp.CallToolRequest, _ Empty) (
 		left := b.PerDay - min(spent, b.PerDay)
 		out.LeftTodaySats = &left
 	}
-	a, ownerSpent, ok, err := s.n.OwnerAuthorization(ctx)
+	a, ownerSpent, ok, err := s.owner.OwnerAuthorization(ctx)
 	switch {
 	case !ok:
 	case errors.Is(err, budget.ErrNoBudget):

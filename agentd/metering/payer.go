@@ -39,8 +39,6 @@ type Payer struct {
 	Step     uint64 // units bought per step at least
 	Limit    uint64 // sats, 0 = none
 	Log      *slog.Logger
-	// Serial, if set, is held around each send (agentd.Node.SendMu).
-	Serial *sync.Mutex
 
 	mu   sync.Mutex
 	paid uint64
@@ -75,18 +73,12 @@ func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) 
 	}
 	p.paid += sats
 	p.mu.Unlock()
-	if p.Serial != nil {
-		p.Serial.Lock()
-	}
 	// A send is not abandoned halfway when the stream that asked for it
 	// goes away: a cancelled swap would leave proofs reserved until Resume.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	sent, err := p.Wallet.Send(sctx, sats, cashu.SendOptions{Counterparty: p.Provider, IncludeFees: true,
 		OnJournal: p.DB.Recorder(state.Entry{Session: p.Session, Kind: state.Spend, Counterparty: p.Provider, Resource: p.Resource})})
 	cancel()
-	if p.Serial != nil {
-		p.Serial.Unlock()
-	}
 	if err != nil {
 		p.mu.Lock()
 		p.paid -= sats

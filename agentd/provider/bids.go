@@ -26,12 +26,12 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 	// randomization); old ones are refused as expired bids.
 	wrapped := nostr.Timestamp(time.Now().Add(-11 * time.Hour).Unix())
 	filters := nostr.Filters{
-		{Kinds: []int{nips.KindBid}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
-		{Kinds: []int{nips.KindGiftWrap}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &wrapped},
+		{Kinds: []int{nips.KindBid}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &since},
+		{Kinds: []int{nips.KindGiftWrap}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &wrapped},
 		// Proposals the relays' engines made of open bids for our offers.
-		{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"p": {p.n.Key.Pubkey}}, Since: &since},
+		{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &since},
 	}
-	p.n.Relays.Subscribe(ctx, filters, func(ev *nostr.Event) {
+	p.relays.Subscribe(ctx, filters, func(ev *nostr.Event) {
 		var bid nips.Bid
 		var err error
 		switch ev.Kind {
@@ -84,7 +84,7 @@ func (p *Provider) answer(ctx context.Context, bid nips.Bid, offerAddr, session 
 	if bid.Expiration != 0 && int64(bid.Expiration) < now.Unix() {
 		return nips.Match{}, fmt.Errorf("%w: expired", ErrBidRefused)
 	}
-	if bid.Pubkey == p.n.Key.Pubkey {
+	if bid.Pubkey == p.pubkey {
 		return nips.Match{}, fmt.Errorf("%w: our own bid", ErrBidRefused)
 	}
 	prices := p.prices(bid.Resource)
@@ -102,7 +102,7 @@ func (p *Provider) answer(ctx context.Context, bid nips.Bid, offerAddr, session 
 	if bid.Resource == nips.Storage && bid.Duration > o.Retention {
 		return nips.Match{}, fmt.Errorf("%w: duration %d s over the retention %d s", ErrBidRefused, bid.Duration, o.Retention)
 	}
-	if s, err := p.n.DB.GetSession(ctx, session); err == nil && s.MatchID != "" {
+	if s, err := p.db.GetSession(ctx, session); err == nil && s.MatchID != "" {
 		return nips.Match{}, fmt.Errorf("%w: already answered (match %s)", ErrBidRefused, s.MatchID)
 	}
 	amount, err := nips.Cost(bid.Resource, prices, q, bid.Duration)
@@ -115,22 +115,22 @@ func (p *Provider) answer(ctx context.Context, bid nips.Bid, offerAddr, session 
 		return nips.Match{}, err
 	}
 	m := nips.Match{
-		Bid: bid.EventID, Offer: o.Address(), Buyer: bid.Pubkey, Provider: p.n.Key.Pubkey,
+		Bid: bid.EventID, Offer: o.Address(), Buyer: bid.Pubkey, Provider: p.pubkey,
 		Resource: bid.Resource, Prices: prices, Quantity: q, Duration: bid.Duration, Amount: amount,
 		Session: session, Payment: pay, PaymentRequest: req,
 		Expiration: nostr.Timestamp(now.Add(nips.MaxMatchTTL * time.Second).Unix()),
 	}
 	// Record first: a buyer that pays as soon as it sees the match finds it.
-	if err := p.n.DB.PutSession(ctx, state.Session{ID: session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
+	if err := p.db.PutSession(ctx, state.Session{ID: session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
 		Offer: o.Address(), Prices: prices, Quantity: q, Duration: bid.Duration, AmountMsat: amount}); err != nil {
 		return nips.Match{}, err
 	}
-	ev, err := p.n.Publish(ctx, m.ToEvent(nostr.Now()))
+	ev, err := p.node.Publish(ctx, m.ToEvent(nostr.Now()))
 	if err != nil {
 		return nips.Match{}, fmt.Errorf("provider: publish match: %w", err)
 	}
 	m.EventID, m.Pubkey = ev.ID, ev.PubKey
-	if err := p.n.DB.PutSession(ctx, state.Session{ID: session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
+	if err := p.db.PutSession(ctx, state.Session{ID: session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
 		MatchID: ev.ID, Offer: o.Address(), Prices: prices, Quantity: q, Duration: bid.Duration, AmountMsat: amount}); err != nil {
 		return nips.Match{}, err
 	}
@@ -138,9 +138,9 @@ func (p *Provider) answer(ctx context.Context, bid nips.Bid, offerAddr, session 
 	return m, nil
 }
 
-// buildReceipt is the receipts.Builder.
+// buildReceipt is the transport.ReceiptBuilder.
 func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nips.Receipt, error) {
-	s, err := p.n.DB.GetSession(ctx, session)
+	s, err := p.db.GetSession(ctx, session)
 	if err != nil || s.Role != state.RoleProvider || s.Counterparty != buyer {
 		return nips.Receipt{}, errors.New("no such session with you")
 	}
@@ -150,7 +150,7 @@ func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nip
 	if g := p.gates[s.Resource]; g != nil && s.Resource != nips.Storage && !g.Drain(ctx, session, 2*time.Second) {
 		p.log.Info("receipt built with a stream still open", "session", session)
 	}
-	if s, err = p.n.DB.GetSession(ctx, session); err != nil {
+	if s, err = p.db.GetSession(ctx, session); err != nil {
 		return nips.Receipt{}, err
 	}
 	if s.PaidMsat == 0 {
@@ -166,7 +166,7 @@ func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nip
 	if s.Resource == nips.Storage {
 		// What the session stored, in GiB (rounded up), and the stored
 		// objects when they fit in one receipt (see nips/receipt.md).
-		ids, count, bytes, err := p.n.DB.SessionChunks(ctx, session, nips.MaxContentIDs)
+		ids, count, bytes, err := p.db.SessionChunks(ctx, session, nips.MaxContentIDs)
 		if err != nil {
 			return nips.Receipt{}, err
 		}
@@ -191,7 +191,7 @@ func deliveredUnits(r nips.Resource, n uint64) uint64 {
 }
 
 func (p *Provider) finishReceipt(ctx context.Context, ev *nostr.Event, r nips.Receipt) error {
-	if err := p.n.Sign(ev); err != nil {
+	if err := p.node.Sign(ev); err != nil {
 		return err
 	}
 	if _, err := nips.ParseReceipt(ev); err != nil {
@@ -199,8 +199,8 @@ func (p *Provider) finishReceipt(ctx context.Context, ev *nostr.Event, r nips.Re
 	}
 	// With no relay reachable (a LAN trade) the receipt waits in the
 	// outbox (agentd.Node.FlushOutbox).
-	if err := p.n.PublishSigned(ctx, *ev); err != nil {
+	if err := p.node.PublishSigned(ctx, *ev); err != nil {
 		return err
 	}
-	return p.n.DB.FinishSession(ctx, r.Session, "done", ev.ID)
+	return p.db.FinishSession(ctx, r.Session, "done", ev.ID)
 }

@@ -19,10 +19,10 @@ func (p *Provider) newBlossom() error {
 	if s == nil {
 		return fmt.Errorf("provider: --blossom needs storage (--storage-size)")
 	}
-	srv, err := blossom.New(blossom.Config{Dir: filepath.Join(p.n.Config.DataDir, "blossom"), Quota: p.store,
-		Wallet: p.n.Wallet, DB: p.n.DB, Prices: func() nips.Prices { return p.prices(nips.Storage) },
+	srv, err := blossom.New(blossom.Config{Dir: filepath.Join(p.dataDir, "blossom"), Quota: p.store,
+		Wallet: p.wallet, DB: p.db, Prices: func() nips.Prices { return p.prices(nips.Storage) },
 		Hold: time.Duration(s.Retention) * time.Second, MaxSize: min(s.Quota, blossom.DefaultMaxSize),
-		AllowOffline: p.n.Wallet.OfflineLimit() > 0, Logger: p.log})
+		AllowOffline: p.wallet.OfflineLimit() > 0, Logger: p.log})
 	if err != nil {
 		return fmt.Errorf("provider: %w", err)
 	}

@@ -22,17 +22,6 @@ import (
 	"github.com/sovmesh/sovmesh/transport"
 )
 
-// SessionField names the market session in a paid inference request, so
-// the provider charges the match's prices.
-const SessionField = "x_sovmesh_session"
-
-// DefaultMaxTokens caps a completion whose request sets no max_tokens.
-const DefaultMaxTokens = 512
-
-// PromptEstimate is the prompt tokens both sides assume before the
-// answer's usage is known: one per two bytes of the messages, plus 16.
-func PromptEstimate(messagesJSON []byte) uint64 { return uint64(len(messagesJSON))/2 + 16 }
-
 // inferBackend forwards paid requests to an OpenAI-compatible server.
 type inferBackend struct {
 	p      *Provider
@@ -101,9 +90,9 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	}
 	var token, session string
 	_ = json.Unmarshal(body[metering.TokenField], &token)
-	_ = json.Unmarshal(body[SessionField], &session)
+	_ = json.Unmarshal(body[nips.InferenceSessionField], &session)
 	delete(body, metering.TokenField)
-	delete(body, SessionField)
+	delete(body, nips.InferenceSessionField)
 	if token == "" {
 		return errors.New("payment required: put a Cashu token in " + metering.TokenField)
 	}
@@ -143,7 +132,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	prices := b.p.prices(nips.Inference)
 	buyer := ""
 	if session != "" {
-		if s, err := b.p.n.DB.GetSession(ctx, session); err == nil && s.Role == state.RoleProvider && s.Resource == nips.Inference {
+		if s, err := b.p.db.GetSession(ctx, session); err == nil && s.Role == state.RoleProvider && s.Resource == nips.Inference {
 			prices, buyer = s.Prices, s.Counterparty
 		} else {
 			session = ""
@@ -152,7 +141,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	m := b.p.meters[nips.Inference]
 	m.begin()
 	defer m.end()
-	w := b.p.n.Wallet
+	w := b.p.wallet
 	// Never accepted offline: the payment is a reservation whose change
 	// goes back with the answer, and making change usually needs the mint;
 	// change that cannot be made would be the buyer's loss.
@@ -160,7 +149,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	if ledgerSession == "" {
 		ledgerSession = "walk-in"
 	}
-	db := b.p.n.DB
+	db := b.p.db
 	rcv, err := w.Receive(ctx, token, cashu.ReceiveOptions{Counterparty: buyer,
 		OnJournal: db.Recorder(state.Entry{Session: ledgerSession, Kind: state.Earn, Counterparty: buyer, Resource: nips.Inference})})
 	if err != nil {
@@ -174,7 +163,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	// What the buyer paid is what the token nets us: the mint fee of our
 	// swap came on top of it (the payer includes it).
 	paidMsat := rcv.Amount * 1000
-	promptEst := PromptEstimate(body["messages"])
+	promptEst := nips.PromptEstimate(body["messages"])
 	in, _ := prices.Of(nips.UnitMInputTokens)
 	out, _ := prices.Of(nips.UnitMOutputTokens)
 	promptCost := metering.InferenceCost(prices, promptEst, 0)
@@ -186,7 +175,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	var asked uint64
 	_ = json.Unmarshal(body["max_tokens"], &asked)
 	if asked == 0 {
-		asked = DefaultMaxTokens
+		asked = nips.DefaultMaxTokens
 	}
 	limit := min(asked, maxOut)
 	ch := metering.Change{Object: metering.ChangeObject, PaidSats: rcv.Amount}
@@ -256,10 +245,8 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	if rcv.Amount > costSats {
 		change := rcv.Amount - costSats
 		// Change goes out whatever our budget: it is the buyer's money.
-		b.p.n.SendMu.Lock()
 		sent, err := w.Send(state.Exempt(context.WithoutCancel(ctx)), change, cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change", IncludeFees: true,
 			OnJournal: db.Recorder(state.Entry{Session: ledgerSession, Kind: state.Change, Counterparty: buyer, Resource: nips.Inference})})
-		b.p.n.SendMu.Unlock()
 		if err != nil {
 			b.p.log.Warn("change not sent", "sats", change, "err", err)
 			ch.Error = "change not sent: " + err.Error()
@@ -287,13 +274,13 @@ func (p *Provider) SendChangeNote(ctx context.Context, buyer string, change []by
 	if err != nil {
 		return
 	}
-	rumor := nostr.Event{Kind: nips.KindChangeNote, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: string(change), PubKey: p.n.Key.Pubkey}
+	rumor := nostr.Event{Kind: nips.KindChangeNote, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: string(change), PubKey: p.pubkey}
 	rumor.ID = rumor.GetID()
 	gw, err := nip59.GiftWrap(rumor, buyer,
 		func(pt string) (string, error) { return k.Encrypt(ctx, pt, buyer) },
 		func(seal *nostr.Event) error { return k.SignEvent(ctx, seal) }, nil)
 	if err == nil {
-		err = p.n.Relays.Publish(ctx, gw)
+		err = p.relays.Publish(ctx, gw)
 	}
 	if err != nil {
 		p.log.Warn("change note not sent; the token stays reclaimable in the journal", "buyer", buyer, "err", err)

@@ -22,14 +22,14 @@ var ErrCapacity = errors.New("provider: not enough capacity left")
 // match) or refused. A proposal for a bid we already confirmed is refused:
 // several relays may propose one bid, we sell it once.
 func (p *Provider) answerProposal(ctx context.Context, ev *nostr.Event) {
-	if ev.PubKey == p.n.Key.Pubkey {
+	if ev.PubKey == p.pubkey {
 		return
 	}
 	if ok, _ := ev.CheckSignature(); !ok {
 		return
 	}
 	prop, err := nips.ParseProposal(ev)
-	if err != nil || prop.Provider != p.n.Key.Pubkey {
+	if err != nil || prop.Provider != p.pubkey {
 		return
 	}
 	if _, err := p.Confirm(ctx, prop); err != nil {
@@ -39,7 +39,7 @@ func (p *Provider) answerProposal(ctx context.Context, ev *nostr.Event) {
 		}
 		r := nips.Refusal{Proposal: ev.ID, Bid: prop.Bid, Relay: ev.PubKey, Session: prop.Session,
 			Reason: refusalReason(err), Expiration: nostr.Timestamp(time.Now().Add(nips.MaxProposalTTL * time.Second).Unix())}
-		if _, err := p.n.Publish(ctx, r.ToEvent(nostr.Now())); err != nil {
+		if _, err := p.node.Publish(ctx, r.ToEvent(nostr.Now())); err != nil {
 			p.log.Warn("refusal not published", "proposal", ev.ID, "err", err)
 		}
 	}
@@ -53,7 +53,7 @@ var errAnswered = errors.New("provider: session already confirmed")
 // refuses a second proposal for a bid it confirmed (ErrBidRefused) and a
 // proposal over the capacity left (ErrCapacity).
 func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match, error) {
-	evs, err := p.n.Relays.Query(ctx, nostr.Filter{IDs: []string{prop.Bid}, Kinds: []int{nips.KindBid}})
+	evs, err := p.relays.Query(ctx, nostr.Filter{IDs: []string{prop.Bid}, Kinds: []int{nips.KindBid}})
 	if err != nil || len(evs) == 0 {
 		return nips.Match{}, fmt.Errorf("%w: bid %s not found", ErrBidRefused, prop.Bid)
 	}
@@ -78,11 +78,11 @@ func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match,
 	// have reached a relay).
 	p.confirmMu.Lock()
 	defer p.confirmMu.Unlock()
-	if _, err := p.n.DB.GetSession(ctx, prop.Session); err == nil {
+	if _, err := p.db.GetSession(ctx, prop.Session); err == nil {
 		return nips.Match{}, errAnswered // another relay proposed this very session
 	}
 	now := time.Now()
-	err = p.n.DB.Reserve(ctx, state.Reservation{
+	err = p.db.Reserve(ctx, state.Reservation{
 		Session: state.Session{ID: prop.Session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
 			Offer: o.Address(), Quantity: q, Duration: bid.Duration},
 		Bid: bid.EventID, Capacity: o.Capacity, Lapse: now.Add(-nips.MaxMatchTTL * time.Second),
@@ -97,7 +97,7 @@ func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match,
 	}
 	m, err := p.answer(ctx, bid, o.Address(), prop.Session, q)
 	if errors.Is(err, ErrBidRefused) || errors.Is(err, ErrNotOurOffer) {
-		if ferr := p.n.DB.Unreserve(context.WithoutCancel(ctx), prop.Session); ferr != nil {
+		if ferr := p.db.Unreserve(context.WithoutCancel(ctx), prop.Session); ferr != nil {
 			p.log.Warn("reservation not given up", "session", prop.Session, "err", ferr)
 		}
 	}

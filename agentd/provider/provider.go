@@ -22,8 +22,8 @@ import (
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/blossom"
 	"github.com/sovmesh/sovmesh/agentd/metering"
-	"github.com/sovmesh/sovmesh/agentd/receipts"
 	"github.com/sovmesh/sovmesh/agentd/state"
+	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/transport"
 	"github.com/sovmesh/sovmesh/transport/store"
@@ -143,9 +143,37 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+// relayPool is what a provider asks of the relays directly.
+type relayPool interface {
+	Query(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error)
+	Subscribe(ctx context.Context, filters nostr.Filters, fn func(*nostr.Event), ready chan<- struct{})
+	Publish(ctx context.Context, ev nostr.Event) error
+}
+
+// publisher signs and publishes the provider's events (paying relay fees,
+// through the outbox) and settles the node's stale payments.
+type publisher interface {
+	Sign(ev *nostr.Event) error
+	Publish(ctx context.Context, ev nostr.Event) (nostr.Event, error)
+	PublishSigned(ctx context.Context, ev nostr.Event) error
+	FlushOutbox(ctx context.Context) (int, error)
+	ReclaimStale(ctx context.Context) (cashu.StaleReport, error)
+	Now() time.Time
+}
+
 // Provider is a running seller.
 type Provider struct {
-	n     *agentd.Node
+	// What it uses of the agent's node (New takes them from it).
+	pubkey, secret string // the node's key
+	dataDir        string
+	reclaimGrace   time.Duration
+	db             *state.DB
+	wallet         *cashu.Wallet
+	relays         relayPool
+	node           publisher
+	startHost      func(context.Context) (*transport.Host, error)
+	host           *transport.Host // set by run before anything is served or announced
+
 	cfg   Config
 	log   *slog.Logger
 	start time.Time
@@ -173,7 +201,15 @@ func New(n *agentd.Node, cfg Config) (*Provider, error) {
 	if _, err := n.NeedWallet(); err != nil {
 		return nil, err
 	}
-	p := &Provider{n: n, cfg: cfg, log: n.Log.With("role", "provider"), start: time.Now(),
+	p := &Provider{cfg: cfg, log: n.Log.With("role", "provider"), start: time.Now(),
+		pubkey: n.Key.Pubkey, secret: n.Key.Secret, dataDir: n.Config.DataDir, reclaimGrace: n.Config.ReclaimGrace,
+		db: n.DB, wallet: n.Wallet, relays: n.Relays, node: n,
+		startHost: func(ctx context.Context) (*transport.Host, error) {
+			if err := n.StartHost(ctx); err != nil {
+				return nil, err
+			}
+			return n.Host, nil
+		},
 		gates: map[nips.Resource]*metering.Gate{}, meters: map[nips.Resource]*meter{}, offers: map[nips.Resource]nips.Offer{}}
 	pricing := func(pp *Pricing, base uint64) (Pricing, error) {
 		if pp != nil {
@@ -257,7 +293,7 @@ func (p *Provider) prices(r nips.Resource) nips.Prices {
 func (p *Provider) Prices(r nips.Resource) nips.Prices { return p.prices(r) }
 
 func (p *Provider) payments() []nips.Payment {
-	return []nips.Payment{{Method: nips.PayCashu, Mint: p.n.Wallet.Mints()[0], Unit: "sat"}}
+	return []nips.Payment{{Method: nips.PayCashu, Mint: p.wallet.Mints()[0], Unit: "sat"}}
 }
 
 // Run serves until ctx ends. The host is started if it is not.
@@ -273,12 +309,13 @@ func (p *Provider) Run(ctx context.Context) error {
 }
 
 func (p *Provider) run(ctx context.Context) error {
-	if err := p.n.StartHost(ctx); err != nil {
+	h, err := p.startHost(ctx)
+	if err != nil {
 		return err
 	}
-	h := p.n.Host
+	p.host = h
 	if p.store != nil {
-		h.ServeStorage(retainingStore{Store: p.store, db: p.n.DB}, p.gates[nips.Storage])
+		h.ServeStorage(retainingStore{Store: p.store, db: p.db}, p.gates[nips.Storage])
 	}
 	if b := p.cfg.Bandwidth; b != nil {
 		g := p.gates[nips.Bandwidth]
@@ -291,15 +328,15 @@ func (p *Provider) run(ctx context.Context) error {
 		}
 		h.ServeInference(p.infer, nil)
 	}
-	if p.n.Wallet.OfflineLimit() > 0 {
+	if p.wallet.OfflineLimit() > 0 {
 		// Payments can be checked offline only against cached mint keys.
 		kctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		if err := p.n.Wallet.FetchKeys(kctx); err != nil {
+		if err := p.wallet.FetchKeys(kctx); err != nil {
 			p.log.Warn("mint keys not fetched: no payment is accepted offline before the mint is reached once", "err", err)
 		}
 		cancel()
 	}
-	receipts.Serve(ctx, h.LibP2P(), p.n.Key.Pubkey, p.buildReceipt, p.finishReceipt)
+	h.ServeReceipts(p.buildReceipt, p.finishReceipt)
 	var blossomLn net.Listener // open before the offers announce it
 	if p.blossom != nil {
 		var err error
@@ -370,7 +407,7 @@ func (p *Provider) endpoints() []string {
 		return p.cfg.Endpoints
 	}
 	var out []string
-	for _, a := range p.n.Host.Addrs() {
+	for _, a := range p.host.Addrs() {
 		s := a.String()
 		if nips.CheckEndpoint(s) == nil && len(out) < nips.MaxEndpoints {
 			out = append(out, s)
@@ -416,19 +453,19 @@ func (p *Provider) publishOffer(ctx context.Context, r nips.Resource) error {
 	o := p.buildOffer(r)
 	// Each version needs a newer created_at than the last, or the relay
 	// keeps the old one (NIP-01 replacement).
-	at := nostr.Now()
+	at := nostr.Timestamp(p.node.Now().Unix())
 	p.mu.Lock()
 	if prev, ok := p.offers[r]; ok && at <= prev.CreatedAt {
 		at = prev.CreatedAt + 1
 	}
 	p.mu.Unlock()
-	signed, err := p.n.Publish(ctx, o.ToEvent(at))
+	signed, err := p.node.Publish(ctx, o.ToEvent(at))
 	if err != nil && strings.Contains(err.Error(), "has been deleted") {
 		// Our own withdrawal (NIP-09, by address) from a stop in this
 		// same second deletes every version up to its created_at: the
 		// new offer must be newer than it.
 		at++
-		signed, err = p.n.Publish(ctx, o.ToEvent(at))
+		signed, err = p.node.Publish(ctx, o.ToEvent(at))
 	}
 	if err != nil {
 		return fmt.Errorf("provider: publish %s offer: %w", r, err)
@@ -444,7 +481,7 @@ func (p *Provider) publishOffer(ctx context.Context, r nips.Resource) error {
 	// The same offer as a NIP-99 listing, for Nostr clients that show
 	// classifieds; it ends with the offer (same expiration, withdrawn with
 	// it). The offer is what the market reads, so a failure only warns.
-	if _, err := p.n.Publish(ctx, o.Classified(at)); err != nil && ctx.Err() == nil {
+	if _, err := p.node.Publish(ctx, o.Classified(at)); err != nil && ctx.Err() == nil {
 		p.log.Warn("NIP-99 listing not published", "resource", r, "err", err)
 	}
 	p.mu.Lock()
@@ -452,7 +489,7 @@ func (p *Provider) publishOffer(ctx context.Context, r nips.Resource) error {
 	p.mu.Unlock()
 	if r == nips.Inference && routstrURL != "" {
 		// The Routstr announcement (kind 38421), likewise.
-		if _, err := p.n.Publish(ctx, o.Routstr(at, []string{routstrURL})); err != nil && ctx.Err() == nil {
+		if _, err := p.node.Publish(ctx, o.Routstr(at, []string{routstrURL})); err != nil && ctx.Err() == nil {
 			p.log.Warn("Routstr announcement not published", "err", err)
 		}
 	}
@@ -477,7 +514,7 @@ func (p *Provider) withdrawOffers(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, err := p.n.Publish(ctx, d.ToEvent(nostr.Now(), "provider stopped")); err != nil {
+	if _, err := p.node.Publish(ctx, d.ToEvent(nostr.Now(), "provider stopped")); err != nil {
 		p.log.Warn("offers not withdrawn; they end at their expiration", "err", err)
 		return
 	}
@@ -512,12 +549,12 @@ func (p *Provider) publishPresence(ctx context.Context) error {
 		Endpoints:    p.endpoints(),
 		Expiration:   nostr.Timestamp(time.Now().Add(nips.PresenceTTL(interval)).Unix()),
 	}
-	_, err := p.n.Publish(ctx, b.ToEvent(nostr.Now()))
+	_, err := p.node.Publish(ctx, b.ToEvent(nostr.Now()))
 	return err
 }
 
 func (p *Provider) presenceInterval(ctx context.Context) time.Duration {
-	evs, err := p.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence}, Limit: 1000})
+	evs, err := p.relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence}, Limit: 1000})
 	if err != nil {
 		return nips.MinPresenceInterval
 	}
@@ -578,13 +615,13 @@ func (p *Provider) SetLoad(r nips.Resource, active int) {
 
 // signer returns a nostr.Keyer for the node key.
 func (p *Provider) signer() (nostr.Keyer, error) {
-	k, err := keyer.NewPlainKeySigner(p.n.Key.Secret)
+	k, err := keyer.NewPlainKeySigner(p.secret)
 	return k, err
 }
 
 // Earnings returns the ledger totals since since.
 func (p *Provider) Earnings(ctx context.Context, since time.Time) (state.Totals, error) {
-	return p.n.DB.Totals(ctx, since)
+	return p.db.Totals(ctx, since)
 }
 
 // loadGate counts open bandwidth sessions for dynamic pricing.

@@ -59,7 +59,7 @@ func (p *Provider) SweepExpired(ctx context.Context, now time.Time) (int, error)
 	}
 	n := 0
 	for {
-		exp, err := p.n.DB.ExpiredChunks(ctx, now, 500)
+		exp, err := p.db.ExpiredChunks(ctx, now, 500)
 		if err != nil || len(exp) == 0 {
 			return n, err
 		}
@@ -74,7 +74,7 @@ func (p *Provider) SweepExpired(ctx context.Context, now time.Time) (int, error)
 				}
 				n++
 			}
-			if err := p.n.DB.ForgetChunk(ctx, e.CID); err != nil {
+			if err := p.db.ForgetChunk(ctx, e.CID); err != nil {
 				return n, err
 			}
 		}

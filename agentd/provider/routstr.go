@@ -109,7 +109,7 @@ func (rs *routstrServer) models(w http.ResponseWriter, r *http.Request) {
 	out, _ := prices.Of(nips.UnitMOutputTokens)
 	data := make([]map[string]any, 0, len(p.infer.models))
 	for _, m := range p.infer.models {
-		data = append(data, map[string]any{"id": m, "object": "model", "owned_by": p.n.Key.Pubkey,
+		data = append(data, map[string]any{"id": m, "object": "model", "owned_by": p.pubkey,
 			"context_length":  p.cfg.Inference.ContextLength,
 			"msat_pricing":    map[string]uint64{"prompt_per_1m": in, "completion_per_1m": out},
 			"sats_pricing":    map[string]float64{"prompt": float64(in) / 1e9, "completion": float64(out) / 1e9},
@@ -166,13 +166,13 @@ func parseRoutstrRequest(raw []byte, models []string, prices nips.Prices) (routs
 			return q, errors.New("stream must be a boolean")
 		}
 	}
-	asked := uint64(DefaultMaxTokens)
+	asked := uint64(nips.DefaultMaxTokens)
 	if m, ok := q.body["max_tokens"]; ok && string(m) != "null" {
 		if err := json.Unmarshal(m, &asked); err != nil || asked == 0 {
 			return q, errors.New("max_tokens must be a positive integer")
 		}
 	}
-	q.maxMsat = metering.InferenceCost(prices, PromptEstimate(q.body["messages"]), asked)
+	q.maxMsat = metering.InferenceCost(prices, nips.PromptEstimate(q.body["messages"]), asked)
 	return q, nil
 }
 
@@ -208,9 +208,9 @@ func (rs *routstrServer) chat(w http.ResponseWriter, r *http.Request) {
 		routstrError(w, http.StatusUnauthorized, "invalid_api_key", "this provider has no accounts: the API key must be a Cashu token (cashuA/cashuB)", nil)
 		return
 	}
-	required := map[string]any{"amount_required_msat": q.maxMsat, "amount_required_sat": needSats, "model": q.model, "mints": p.n.Wallet.Mints()}
+	required := map[string]any{"amount_required_msat": q.maxMsat, "amount_required_sat": needSats, "model": q.model, "mints": p.wallet.Mints()}
 	if tok == "" {
-		if pr, err := (creq.Request{Amount: needSats, Unit: "sat", Mints: p.n.Wallet.Mints()}).Encode(); err == nil {
+		if pr, err := (creq.Request{Amount: needSats, Unit: "sat", Mints: p.wallet.Mints()}).Encode(); err == nil {
 			w.Header().Set(nut24.Header, pr) // NUT-24 payment request
 		}
 		routstrError(w, http.StatusPaymentRequired, "payment_required",

@@ -18,12 +18,12 @@ func (p *Provider) settleLoop(ctx context.Context) {
 	last := time.Now()
 	for {
 		_, _ = p.SettleOffline(ctx)
-		if _, err := p.n.FlushOutbox(ctx); err != nil && ctx.Err() == nil {
+		if _, err := p.node.FlushOutbox(ctx); err != nil && ctx.Err() == nil {
 			p.log.Debug("queued events not published yet", "err", err)
 		}
-		if time.Since(last) >= p.n.Config.ReclaimGrace {
+		if time.Since(last) >= p.reclaimGrace {
 			last = time.Now()
-			_, _ = p.n.ReclaimStale(ctx)
+			_, _ = p.node.ReclaimStale(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -39,7 +39,7 @@ func (p *Provider) settleLoop(ctx context.Context) {
 // as its receive op's state says (confirmed once done, lost if the mint
 // refused it). Run calls it every Config.SettleInterval.
 func (p *Provider) SettleOffline(ctx context.Context) (cashu.SettleReport, error) {
-	rep, err := p.n.Wallet.SettleOffline(ctx)
+	rep, err := p.wallet.SettleOffline(ctx)
 	if len(rep.Completed) > 0 {
 		p.log.Info("offline payments settled", "payments", len(rep.Completed), "sats", rep.CompletedSats, "pending", rep.Pending)
 	}

@@ -56,7 +56,7 @@ type Network struct {
 
 // Network counts the providers on the relays (this one included).
 func (p *Provider) Network(ctx context.Context) (Network, error) {
-	evs, err := p.n.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence, nips.KindOffer}, Limit: 2000})
+	evs, err := p.relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence, nips.KindOffer}, Limit: 2000})
 	if err != nil {
 		return Network{}, fmt.Errorf("provider: network: %w", err)
 	}

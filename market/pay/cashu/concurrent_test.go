@@ -1,7 +1,9 @@
 package cashu_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -162,3 +164,88 @@ func TestConcurrentOverspend(t *testing.T) {
 		t.Fatalf("paid %d, payer keeps %d; want 39 and 1", got, balance(t, payer))
 	}
 }
+
+// TestConcurrentSendWaitsForChange: a send the unspent proofs do not cover
+// waits, however long, for the change of a send in flight on the same
+// wallet instead of failing ErrInsufficient, so callers need no send lock
+// of their own. The first send is held after it reserved the wallet's only
+// proof (its StepHook) until the second reports, in the log, that it waits.
+// (A send used to give up after 2 x HTTPTimeout, ErrInsufficient.)
+func TestConcurrentSendWaitsForChange(t *testing.T) {
+	m := paytest.StartMint(t)
+	ctx := t.Context()
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	waiting := make(chan struct{})
+	w := paytest.Funded(t, 64, func(c *cashu.Config) {
+		c.StepHook = func(step string) error {
+			if step == "send.journaled" {
+				once.Do(func() {
+					close(held)
+					<-release
+				})
+			}
+			return nil
+		}
+		c.Logger = slog.New(signalHandler{msg: "send waits for the change of payments in flight", ch: waiting, mu: new(sync.Mutex)})
+	}, m.URL())
+	payee := paytest.Wallet(t, nil, m.URL())
+	type result struct {
+		s   cashu.Sent
+		err error
+	}
+	first, second := make(chan result, 1), make(chan result, 1)
+	go func() {
+		s, err := w.Send(ctx, 5, cashu.SendOptions{})
+		first <- result{s, err}
+	}()
+	<-held // the 64 sat proof is reserved, the swap not made
+	go func() {
+		s, err := w.Send(ctx, 40, cashu.SendOptions{})
+		second <- result{s, err}
+	}()
+	select {
+	case <-waiting:
+	case r := <-second:
+		t.Fatalf("second send ended while the first was in flight: %v", r.err)
+	}
+	close(release)
+	for _, ch := range []chan result{first, second} {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("send: %v", r.err)
+		}
+		if _, err := payee.Receive(ctx, r.s.Token, cashu.ReceiveOptions{}); err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+	}
+	if got := balance(t, payee); got != 45 {
+		t.Fatalf("payee %d, want 45", got)
+	}
+	if got := balance(t, w); got != 64-45 {
+		t.Fatalf("payer %d, want 19", got)
+	}
+}
+
+// signalHandler closes ch at the first record whose message is msg.
+type signalHandler struct {
+	msg string
+	ch  chan struct{}
+	mu  *sync.Mutex
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		select {
+		case <-h.ch:
+		default:
+			close(h.ch)
+		}
+	}
+	return nil
+}
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h signalHandler) WithGroup(string) slog.Handler      { return h }

@@ -332,6 +332,7 @@ func (w *Wallet) melt(ctx context.Context, mint string, need uint64, plan meltPl
 	if err != nil {
 		return Paid{}, fmt.Errorf("cashu: pay invoice: %w", err)
 	}
+	defer w.landed()
 	if err := w.step("melt.journaled"); err != nil {
 		return Paid{OpID: op.ID}, err
 	}

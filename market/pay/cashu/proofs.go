@@ -189,7 +189,8 @@ var errConflict = fmt.Errorf("proof taken by a concurrent operation")
 // its input proofs sel for it, in one transaction: the op and its claim on
 // the proofs exist together or not at all. The outputs get their NUT-13
 // secrets in the same transaction. before, if set, runs first in the same
-// transaction, once the op has its id.
+// transaction, once the op has its id. Called with w.mu held; once it
+// succeeded the op is in flight until the caller calls w.landed.
 func (w *Wallet) journalWithInputs(ctx context.Context, op *journal.Op, d *opData, sel gcashu.Proofs, before func(ctx context.Context, tx *sql.Tx, opID int64) error) error {
 	var outs []output
 	err := w.tx(ctx, func(tx *sql.Tx) error {
@@ -211,6 +212,7 @@ func (w *Wallet) journalWithInputs(ctx context.Context, op *journal.Op, d *opDat
 	})
 	if err == nil {
 		d.Outputs = outs
+		w.inFlight++
 	}
 	return err
 }

@@ -94,20 +94,19 @@ func (w *Wallet) Send(ctx context.Context, amount uint64, opts SendOptions) (Sen
 	return w.send(ctx, mint, amount, opts, lockPub, w.cfg.Budget)
 }
 
-// maxChangeWait bounds how long a send waits for the change of operations
-// in flight before reporting ErrInsufficient.
-const maxChangeWait = 30 * time.Second
-
 // send makes the token; budget, when not nil, is asked for amount plus fees
 // once the proofs are selected (a melt's split, which reserved its budget
-// itself, passes nil).
+// itself, passes nil). Concurrent sends are safe: each reserves its proofs
+// under w.mu, and a send the unspent proofs do not cover waits while
+// operations of this wallet in flight hold reserved proofs whose change may
+// cover it, then looks again (ErrInsufficient once none is in flight).
 func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts SendOptions, lockPub string, budget Budget) (Sent, error) {
 	var ks *keyset
 	var sel gcashu.Proofs
 	var exact bool
 	var split []uint64 // the token's proof amounts, when swapping
 	var included uint64
-	deadline := time.Now().Add(min(maxChangeWait, 2*w.cfg.HTTPTimeout))
+	logged := false
 	for {
 		wake := w.commits()
 		w.mu.Lock()
@@ -125,9 +124,10 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 			break
 		}
 		// Proofs reserved by operations in flight (their change is on the
-		// way) may cover it: wait for the next commit and look again.
+		// way) may cover it: wait for the next of them to land and look
+		// again.
 		wait := false
-		if errors.Is(err, ErrInsufficient) && time.Now().Before(deadline) {
+		if errors.Is(err, ErrInsufficient) && w.inFlight > 0 {
 			unspent, reserved, qerr := w.proofSums(ctx, mint)
 			wait = qerr == nil && reserved > 0 && unspent+reserved >= amount+included
 		}
@@ -135,9 +135,12 @@ func (w *Wallet) send(ctx context.Context, mint string, amount uint64, opts Send
 		if !wait {
 			return Sent{}, fmt.Errorf("cashu: send: %w", err)
 		}
+		if !logged {
+			w.log.Debug("send waits for the change of payments in flight", "mint", mint, "sats", amount)
+			logged = true
+		}
 		select {
 		case <-wake:
-		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
 			return Sent{}, fmt.Errorf("cashu: send: %w (%w)", err, ctx.Err())
 		}
@@ -228,6 +231,7 @@ func (w *Wallet) spend(ctx context.Context, mint string, amount, fee, included u
 	if err != nil {
 		return Sent{}, fmt.Errorf("cashu: send: %w", err)
 	}
+	defer w.landed()
 	d, err = w.execSwap(ctx, op, d)
 	if err != nil {
 		return Sent{OpID: op.ID}, fmt.Errorf("cashu: send: %w", err)

@@ -23,6 +23,7 @@ func (w *Wallet) split(ctx context.Context, mint string, amounts []uint64) (made
 	if err != nil {
 		return nil, 0, err
 	}
+	defer w.landed()
 	if _, err := w.execSwap(ctx, op, d); err != nil {
 		return nil, 0, err
 	}

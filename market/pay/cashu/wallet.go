@@ -162,6 +162,9 @@ type Wallet struct {
 	log    *slog.Logger
 
 	mu sync.Mutex // serializes proof selection and op state changes
+	// inFlight counts the ops of this process that reserved proofs
+	// (journalWithInputs) and have not landed yet (w.mu).
+	inFlight int
 	// settleMu serializes the callers that finish ops they did not start
 	// (Resume, SettleOffline), so no two of them work on one op at once.
 	settleMu sync.Mutex
@@ -231,15 +234,29 @@ func (w *Wallet) Allowed(mint string) bool {
 func (w *Wallet) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	err := w.j.Tx(ctx, fn)
 	if err == nil {
-		w.chMu.Lock()
-		close(w.changed)
-		w.changed = make(chan struct{})
-		w.chMu.Unlock()
+		w.wake()
 	}
 	return err
 }
 
-// commits returns a channel closed at the next journal commit.
+// landed marks an op journaled by journalWithInputs as no longer in flight
+// (its change, if any, is in or it failed) and wakes the waiting sends.
+func (w *Wallet) landed() {
+	w.mu.Lock()
+	w.inFlight--
+	w.mu.Unlock()
+	w.wake()
+}
+
+// wake wakes the sends waiting for proofs to come back.
+func (w *Wallet) wake() {
+	w.chMu.Lock()
+	close(w.changed)
+	w.changed = make(chan struct{})
+	w.chMu.Unlock()
+}
+
+// commits returns a channel closed at the next journal commit or landed op.
 func (w *Wallet) commits() <-chan struct{} {
 	w.chMu.Lock()
 	defer w.chMu.Unlock()
