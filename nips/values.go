@@ -198,15 +198,6 @@ func mulCap(a, b uint64) (uint64, error) {
 	return lo, nil
 }
 
-// AddMsat adds two amounts, failing past MaxMsat.
-func AddMsat(a, b uint64) (uint64, error) {
-	s, carry := bits.Add64(a, b, 0)
-	if carry != 0 || s > MaxMsat {
-		return 0, ErrOverflow
-	}
-	return s, nil
-}
-
 // Tier is a node's class: root (high-capacity hub), branch (standard node)
 // or leaf (edge device).
 type Tier string

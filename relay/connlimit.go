@@ -57,13 +57,6 @@ func (c *connCounter) acquire(key string) (release func(), refused string) {
 	}, ""
 }
 
-// open returns the connections counted in total and for key.
-func (c *connCounter) open(key string) (total, fromKey int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.total, c.perIP[key]
-}
-
 // serveWebsocket admits a websocket upgrade, or refuses it over the
 // connection rate or caps with a status and a body saying which limit was
 // hit. An admitted connection holds its slot until its network connection
