@@ -186,6 +186,9 @@ func TestBrowser(t *testing.T) {
 		// The buyer's page lists the same receipt, as buyer.
 		browsertest.Step(t, tab, "the buyer's page", chromedp.Navigate(e.HTTP+"/provider/"+buyerPK))
 		browsertest.WaitJS(t, tab, "the receipt as buyer", fmt.Sprintf(`(() => { const r = document.querySelector('tr[data-receipt="%s"]'); return r && r.cells[1].textContent === "buyer" })()`, revt.ID))
+		// Settled as provider fills in with the page's other figures, not
+		// with the receipts list: wait for it to leave "loading…".
+		browsertest.WaitJS(t, tab, "settled as provider loaded", `document.getElementById("p-settled").textContent !== "loading…"`)
 		if got := browsertest.Must[string](t, tab, `document.getElementById("p-settled").textContent`); got != "0 sat" {
 			t.Errorf("buyer's settled as provider %q, want 0 sat", got)
 		}
