@@ -187,7 +187,12 @@ type Host struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	mdns   io.Closer
+	// goMu orders the goroutines started from libp2p's callbacks (mDNS)
+	// with Close: none is started once closing is set, so Close's
+	// wg.Wait never races a wg.Add.
+	goMu    sync.Mutex
+	closing bool
+	mdns    io.Closer
 
 	sessMu   sync.Mutex
 	sessions map[poolKey]*sessionPool
@@ -272,6 +277,9 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 // Close stops discovery, closes all streams and connections, and stops the
 // host. It waits for the goroutines the Host owns.
 func (t *Host) Close() error {
+	t.goMu.Lock()
+	t.closing = true
+	t.goMu.Unlock()
 	t.cancel()
 	if t.mdns != nil {
 		_ = t.mdns.Close()
@@ -376,6 +384,11 @@ func (n *mdnsNotifee) HandlePeerFound(pi peer.AddrInfo) {
 	}
 	if _, err := nostrKeyBytes(pi.ID); err != nil {
 		return
+	}
+	t.goMu.Lock()
+	defer t.goMu.Unlock()
+	if t.closing {
+		return // found after Close began: nobody would wait for it
 	}
 	t.wg.Add(1)
 	go func() {

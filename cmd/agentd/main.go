@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
@@ -34,6 +35,9 @@ type env struct {
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// The logger (from the node's goroutines: mDNS, relays) and the
+	// commands both write to stderr: one write at a time.
+	stderr = &lockedWriter{w: stderr}
 	var defaults = defaultConfig()
 	if topic, ok := helpTopic(newFlagSet(&defaults), args); ok {
 		return help(stdout, stderr, newFlagSet(&defaults), topic)
@@ -74,3 +78,15 @@ type usageError string
 
 // Error implements error.
 func (u usageError) Error() string { return string(u) }
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
