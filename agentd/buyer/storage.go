@@ -127,6 +127,7 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.
 	for i, s := range sessions {
 		peers[i] = s.Peer
 	}
+	b.prepareSends(ctx, pay)
 	opt, jn, err := b.journal(ctx, up, jp, sessions)
 	if err != nil {
 		for _, s := range sessions {
@@ -169,6 +170,41 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.
 		b.settle(ctx, s)
 	}
 	return e, nil
+}
+
+// prepareSends splits the wallet's proofs, in one swap before the
+// transfer, into the tokens the payers' steps will be paid with (each
+// provider's first step, then each one's second, ..., as far as the
+// balance goes), so that a payment asked for during the transfer is an
+// exact send: no mint swap while the provider waits, and sends to
+// different providers do not queue behind each other's change. A failure
+// costs only that: the sends swap as before.
+func (b *Buyer) prepareSends(ctx context.Context, pay payers) {
+	var steps [][]uint64
+	for _, p := range pay {
+		if p != nil {
+			steps = append(steps, p.Steps())
+		}
+	}
+	var amounts []uint64
+	for i := 0; ; i++ {
+		more := false
+		for _, s := range steps {
+			if i < len(s) {
+				amounts = append(amounts, s[i])
+				more = true
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	n, err := b.wallet.PrepareSends(ctx, amounts)
+	if err != nil {
+		b.log.Warn("payments not prepared; each step swaps at the mint", "err", err)
+		return
+	}
+	b.log.Debug("payments prepared", "steps", n, "of", len(amounts))
 }
 
 // alive reports whether the provider answers a connection now.
@@ -358,6 +394,7 @@ func (b *Buyer) Get(ctx context.Context, root string, w io.Writer, progress Prog
 	if err != nil {
 		return e, fmt.Errorf("buyer: get: %w", err)
 	}
+	b.prepareSends(ctx, pay)
 	var dst io.Writer = w
 	if progress != nil {
 		dst = &progressWriter{w: w, total: e.Size, fn: progress}

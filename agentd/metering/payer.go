@@ -96,6 +96,28 @@ func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) 
 	return []byte(sent.Token), nil
 }
 
+// Steps returns the sats of the payments Pay makes at most, in order, if
+// every step is a whole Step: a Step's worth until Limit, then what is left
+// of it (none without a Limit: the count is unknown), at most maxSteps. A
+// buyer hands them to cashu.Wallet.PrepareSends before the transfer.
+func (p *Payer) Steps() []uint64 {
+	sats := p.Rate.SatsFor(max(p.Step, 1))
+	if p.Limit == 0 || sats == 0 {
+		return nil
+	}
+	out := make([]uint64, 0, min(p.Limit/sats+1, maxSteps))
+	for left := p.Limit; left > 0 && len(out) < maxSteps; {
+		s := min(sats, left)
+		out = append(out, s)
+		left -= s
+	}
+	return out
+}
+
+// maxSteps bounds Steps: a transfer's payer makes about
+// buyer.maxStepsPerShare steps, and a split of more proofs buys nothing.
+const maxSteps = 64
+
 // Paid returns the sats paid so far.
 func (p *Payer) Paid() uint64 {
 	p.mu.Lock()

@@ -92,3 +92,49 @@ func (w *Wallet) proofCount(ctx context.Context, mint string) (int, error) {
 	}
 	return n, nil
 }
+
+// PrepareSends readies the wallet to pay sends of amounts (most wanted
+// first) from proofs as they are, with no call to the mint at send time:
+// one split swaps unspent proofs of the default mint into the canonical
+// split of each amount, for the longest prefix of amounts the unspent
+// balance covers. A payer that knows its next payments (a storage
+// session's steps) calls it before they are asked for, so each becomes an
+// exact send (a journal write) and sends to different payees do not wait
+// for each other's swap and change. It returns how many amounts it
+// prepared. A keyset with an input fee is left alone (0, nil): the split
+// would cost a fee per input that no payment records; sends swap then as
+// before. The proofs stay the wallet's: nothing leaves it.
+func (w *Wallet) PrepareSends(ctx context.Context, amounts []uint64) (int, error) {
+	mint := w.cfg.Mints[0]
+	w.mu.Lock()
+	ks, err := w.activeKeyset(ctx, mint)
+	w.mu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("cashu: prepare sends: %w", err)
+	}
+	if ks.FeePpk != 0 {
+		return 0, nil
+	}
+	have, err := w.MintBalance(ctx, mint)
+	if err != nil {
+		return 0, fmt.Errorf("cashu: prepare sends: %w", err)
+	}
+	var denoms []uint64
+	var total uint64
+	n := 0
+	for _, a := range amounts {
+		if a == 0 || total+a > have || total+a < total {
+			break
+		}
+		total += a
+		denoms = append(denoms, gcashu.AmountSplit(a)...)
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if _, _, err := w.split(ctx, mint, denoms); err != nil {
+		return 0, fmt.Errorf("cashu: prepare sends: %w", err)
+	}
+	return n, nil
+}
