@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/nbd-wtf/go-nostr"
 
@@ -61,34 +60,41 @@ func (s *Store) CountUnion(ctx context.Context, filters []nostr.Filter, max int6
 		}
 		return n, nil
 	}
-	// Several filters: SQLite takes the union of their rows, each cut at
-	// max+1, and counts it. No row crosses into Go: scanning each seq into a
-	// map took about as long but made 16,700 allocations (430 KB) per COUNT
-	// over 5,000 events, against 58 (4 KB).
-	var q strings.Builder
-	var args []any
-	q.WriteString("SELECT count(*) FROM (")
-	for i, p := range plans {
-		if i > 0 {
-			q.WriteString(" UNION ")
+	// Several filters: the union of their rows, each cut at max+1.
+	seen := make(map[int64]struct{})
+	for _, p := range plans {
+		if err := s.collectSeqs(ctx, p, max, seen); err != nil {
+			return 0, err
 		}
-		q.WriteString("SELECT * FROM (" + p.sql + " LIMIT ?)")
-		args = append(append(args, p.args...), max+1)
 	}
-	q.WriteString(")")
-	st, release, err := s.stmt(ctx, q.String())
+	return int64(len(seen)), nil
+}
+
+func (s *Store) collectSeqs(ctx context.Context, p plan, max int64, seen map[int64]struct{}) error {
+	st, release, err := s.stmt(ctx, p.sql+" LIMIT ?")
 	if err != nil {
-		return 0, fmt.Errorf("count events: %w", err)
+		return fmt.Errorf("count events: %w", err)
 	}
 	defer release()
-	var n int64
-	if err := st.QueryRowContext(ctx, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count events: %w", err)
+	rows, err := st.QueryContext(ctx, append(p.args, max+1)...)
+	if err != nil {
+		return fmt.Errorf("count events: %w", err)
 	}
-	if n > max {
-		return 0, ErrTooMany
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return fmt.Errorf("count events: %w", err)
+		}
+		seen[seq] = struct{}{}
+		if int64(len(seen)) > max {
+			return ErrTooMany
+		}
 	}
-	return n, nil
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("count events: %w", err)
+	}
+	return nil
 }
 
 // Ping checks that the database answers, on a connection of its own, so a
