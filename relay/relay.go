@@ -332,7 +332,9 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	kh.MaxMessageAssembly = r.cfg.MessageTimeout
 	kh.OnConnectionDropped = append(kh.OnConnectionDropped, func(ws *khatru.WebSocket, reason, detail string) {
 		r.metrics.dropped.WithLabelValues(reason).Inc()
-		r.log.Info("connection dropped", "reason", reason, "detail", detail, "ip", clientIP(ws.Request, r.cfg.TrustedProxies))
+		// Counted in the metric; at Info a client could write a log line per
+		// connection it gets dropped, hundreds a minute.
+		r.log.Debug("connection dropped", "reason", reason, "detail", detail, "ip", clientIP(ws.Request, r.cfg.TrustedProxies))
 	})
 	r.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "sovmesh_broadcast_filters_checked_total",

@@ -255,3 +255,23 @@ func eoseMessage(subID string) []byte {
 	b, _ := w.BuildBytes()
 	return b
 }
+
+// writeNegMessage queues ["NEG-MSG",<subID>,<msg>] as WriteJSON would.
+func (ws *WebSocket) writeNegMessage(subID, msg string) error {
+	return ws.send(outMsg{websocket.TextMessage, negMessage(subID, msg)})
+}
+
+// negMessage is ["NEG-MSG",<subID>,<message>] (sovmesh patch: written
+// without encoding/json, whose reflection and re-compacting of the whole
+// hex message, up to the client's frame limit, were a quarter of a
+// NEG-OPEN's cost).
+func negMessage(subID, msg string) []byte {
+	w := jwriter.Writer{NoEscapeHTML: true}
+	w.RawString(`["NEG-MSG",`)
+	w.String(subID)
+	w.RawByte(',')
+	w.String(msg)
+	w.RawByte(']')
+	b, _ := w.BuildBytes()
+	return b
+}

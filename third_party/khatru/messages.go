@@ -223,7 +223,7 @@ func (rl *Relay) handleMessage(ctx context.Context, ws *WebSocket, r *http.Reque
 			ws.negentropySessions.Delete(env.SubscriptionID)
 			return
 		}
-		ws.WriteJSON(nip77.MessageEnvelope{SubscriptionID: env.SubscriptionID, Message: out})
+		ws.writeNegMessage(env.SubscriptionID, out) // sovmesh patch: see negMessage
 
 		// if there is more reconciliation to do, postpone this
 		if out != "" {
@@ -411,7 +411,7 @@ func (rl *Relay) handleNegOpen(ctx context.Context, ws *WebSocket, env *nip77.Op
 		negErr(nostr.NormalizeOKMessage(err.Error(), "invalid"))
 		return
 	}
-	ws.WriteJSON(nip77.MessageEnvelope{SubscriptionID: env.SubscriptionID, Message: out})
+	ws.writeNegMessage(env.SubscriptionID, out) // sovmesh patch: see negMessage
 
 	// if the message is not empty that means we'll probably have more reconciliation sessions, so store this
 	if out == "" {
