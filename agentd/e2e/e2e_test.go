@@ -318,16 +318,16 @@ func TestEndToEnd(t *testing.T) {
 		contacts = append(contacts, nd)
 		pubs = append(pubs, nd.Key.Pubkey)
 	}
-	if _, err := bn.Box.SplitKey(ctx, pubs, safebox.DefaultThreshold); err != nil {
+	if _, err := bn.Box().SplitKey(ctx, pubs, safebox.DefaultThreshold); err != nil {
 		t.Fatal(err)
 	}
 	rec := net0.Node(t, "recovery", 0)
 	for _, cn := range []*agentd.Node{contacts[0], contacts[2], contacts[4]} {
-		if err := cn.Box.ReturnShare(ctx, bn.Key.Pubkey, rec.Key.Pubkey); err != nil {
+		if err := cn.Box().ReturnShare(ctx, bn.Key.Pubkey, rec.Key.Pubkey); err != nil {
 			t.Fatal(err)
 		}
 	}
-	shares, err := rec.Box.Shares(ctx, bn.Key.Pubkey)
+	shares, err := rec.Box().Shares(ctx, bn.Key.Pubkey)
 	if err != nil || len(shares) != 3 {
 		t.Fatalf("%d shares: %v", len(shares), err)
 	}
