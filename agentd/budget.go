@@ -212,9 +212,9 @@ func shortKey(pubkey string) string {
 // the guard refuses any other signer, the agent's own key included).
 func (n *Node) budgetFor() cashu.Budget {
 	if len(n.Config.BudgetOwners) == 0 {
-		return n.Budget
+		return n.budget
 	}
 	kinds := n.budgetKinds()
-	n.guard = budget.NewGuard(n.Journal, n.Key.Pubkey, kinds[0], n.Config.BudgetOwners, kinds[1:]...)
-	return bothBudgets{local: n.Budget, owner: n.guard}
+	n.guard = budget.NewGuard(n.journal, n.Key.Pubkey, kinds[0], n.Config.BudgetOwners, kinds[1:]...)
+	return bothBudgets{local: n.budget, owner: n.guard}
 }

@@ -146,15 +146,15 @@ type Node struct {
 	Key     keystore.Key
 	Log     *slog.Logger
 	Relays  *relays.Pool
-	Journal *journal.Journal
+	journal *journal.Journal // the payment journal (the wallet's: Wallet.Journal)
 	Wallet  *cashu.Wallet
 	DB      *state.DB
-	Box     *safebox.Box
-	Budget  *state.Budget
+	box     *safebox.Box
+	budget  *state.Budget
 	// Host is the libp2p host, nil until StartHost.
 	Host *transport.Host
-	// LAN is the market on the LAN (Config.MDNS), nil without mDNS.
-	LAN  *lan.Exchange
+	// lan is the market on the LAN (Config.MDNS), nil without mDNS.
+	lan  *lan.Exchange
 	lock *datadir.Lock // nil when ReadOnly
 	// Created reports that Open generated a new key (first start).
 	Created bool
@@ -165,6 +165,13 @@ type Node struct {
 	// mirrorMu serializes NIP-60 mirror passes.
 	mirrorMu sync.Mutex
 }
+
+// Box is the node's SafeBox (its files' keys, on the relays).
+func (n *Node) Box() *safebox.Box { return n.box }
+
+// Budget is the node's local spending limits (Config.BudgetPerDay and
+// BudgetPerCounterparty) and what it spent against them.
+func (n *Node) Budget() *state.Budget { return n.budget }
 
 // Open opens (creating on first start) the key, databases and wallet in
 // cfg.DataDir. It does not start the libp2p host.
@@ -209,25 +216,25 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if cfg.MDNS {
-		n.LAN = lan.New(key.Pubkey, n.Log)
-		n.Relays.SetLocal(n.LAN)
+		n.lan = lan.New(key.Pubkey, n.Log)
+		n.Relays.SetLocal(n.lan)
 	}
-	if n.Journal, err = journal.Open(ctx, filepath.Join(cfg.DataDir, "pay.db")); err != nil {
+	if n.journal, err = journal.Open(ctx, filepath.Join(cfg.DataDir, "pay.db")); err != nil {
 		return nil, fmt.Errorf("agentd: payment journal: %w", err)
 	}
 	// The ledger and budget are in the journal's file: each line is
 	// written in the transaction of the wallet op it records.
-	if n.DB, err = state.Open(ctx, filepath.Join(cfg.DataDir, "agentd.db"), n.Journal.DB()); err != nil {
+	if n.DB, err = state.Open(ctx, filepath.Join(cfg.DataDir, "agentd.db"), n.journal.DB()); err != nil {
 		return nil, err
 	}
-	n.Budget = &state.Budget{DB: n.DB, PerDay: cfg.BudgetPerDay, PerCounterparty: cfg.BudgetPerCounterparty}
+	n.budget = &state.Budget{DB: n.DB, PerDay: cfg.BudgetPerDay, PerCounterparty: cfg.BudgetPerCounterparty}
 	if len(cfg.Mints) == 0 {
 		// Zero-touch: use the mints the relays name in NIP-11.
 		var unreachable []string
 		cfg.Mints, unreachable = relayMints(ctx, cfg.Relays, n.Log)
 		if len(unreachable) > 0 {
 			// Offline: the mints this wallet already used keep working.
-			known, err := cashu.KnownMints(ctx, n.Journal)
+			known, err := cashu.KnownMints(ctx, n.journal)
 			if err != nil {
 				return nil, fmt.Errorf("agentd: %w", err)
 			}
@@ -254,7 +261,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	wc.Logger = n.Log
 	wc.StepHook = cfg.StepHook
 	if len(wc.Mints) > 0 {
-		if n.Wallet, err = cashu.Open(ctx, n.Journal, wc); err != nil {
+		if n.Wallet, err = cashu.Open(ctx, n.journal, wc); err != nil {
 			return nil, fmt.Errorf("agentd: wallet: %w", err)
 		}
 		if cfg.ReadOnly {
@@ -269,10 +276,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			_, _ = n.ReclaimStale(ctx)
 		}
 	}
-	if n.Box, err = safebox.New(key.Secret, outboxPublisher{n}); err != nil {
+	if n.box, err = safebox.New(key.Secret, outboxPublisher{n}); err != nil {
 		return nil, err
 	}
-	n.Box.SetLocal(n.DB)
+	n.box.SetLocal(n.DB)
 	if n.guard != nil {
 		k, err := n.LoadAuthorizations(ctx)
 		if err != nil {
@@ -310,8 +317,8 @@ func (n *Node) StartHost(ctx context.Context) error {
 		transport.WithTimeouts(n.Config.StreamTimeout, 0, n.Config.PayTimeout),
 		transport.WithLogger(n.Log),
 	}
-	if n.LAN != nil {
-		ex := n.LAN
+	if n.lan != nil {
+		ex := n.lan
 		opts = append(opts, transport.WithMDNS(n.Config.MDNSService, func(pi peer.AddrInfo) {
 			n.Log.Info("lan peer found", "peer", pi.ID)
 			ex.PeerFound()
@@ -322,9 +329,9 @@ func (n *Node) StartHost(ctx context.Context) error {
 		return fmt.Errorf("agentd: transport: %w", err)
 	}
 	n.Host = h
-	if n.LAN != nil {
-		h.ServeLAN(n.LAN)
-		n.LAN.Attach(h)
+	if n.lan != nil {
+		h.ServeLAN(n.lan)
+		n.lan.Attach(h)
 	}
 	n.Log.Info("libp2p host started", "listen", fmt.Sprint(h.ListenAddrs()))
 	return nil
@@ -390,8 +397,8 @@ func (n *Node) Close() error {
 	if n.DB != nil {
 		errs = append(errs, n.DB.Close())
 	}
-	if n.Journal != nil {
-		errs = append(errs, n.Journal.Close())
+	if n.journal != nil {
+		errs = append(errs, n.journal.Close())
 	}
 	errs = append(errs, n.lock.Release())
 	return errors.Join(errs...)

@@ -30,15 +30,15 @@ func (n *Node) PublishSigned(ctx context.Context, ev nostr.Event) error {
 	// The LAN and the relays at once: a LAN peer slow to answer delays
 	// no relay publish.
 	lanDone := make(chan bool, 1)
-	if n.LAN != nil {
+	if n.lan != nil {
 		if ev.Kind == nostr.KindDeletion {
 			var addrs []string
 			for t := range ev.Tags.FindAll("a") {
 				addrs = append(addrs, t[1])
 			}
-			n.LAN.Withdraw(addrs)
+			n.lan.Withdraw(addrs)
 		}
-		go func() { lanDone <- n.LAN.Publish(ctx, ev) }()
+		go func() { lanDone <- n.lan.Publish(ctx, ev) }()
 	} else {
 		lanDone <- false
 	}

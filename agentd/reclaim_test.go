@@ -39,7 +39,7 @@ func TestReclaimOnRestart(t *testing.T) {
 	if _, err := payer.Pay(ctx, transport.Invoice{Need: 16}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := b.Budget.SpentToday(ctx); n != 47 {
+	if n, _ := b.Budget().SpentToday(ctx); n != 47 {
 		t.Fatalf("budget before the crash: %d, want 47", n)
 	}
 	if err := b.Close(); err != nil {
@@ -54,7 +54,7 @@ func TestReclaimOnRestart(t *testing.T) {
 	if bal, err := b2.Wallet.Balance(ctx); err != nil || bal != 100-31 {
 		t.Fatalf("balance after restart %d (%v), want %d: the undelivered 16 sats come back", bal, err, 100-31)
 	}
-	if n, err := b2.Budget.SpentToday(ctx); err != nil || n != 31 {
+	if n, err := b2.Budget().SpentToday(ctx); err != nil || n != 31 {
 		t.Fatalf("budget after restart %d (%v), want 31", n, err)
 	}
 	tot, err := b2.DB.Totals(ctx, time.Time{})
@@ -109,7 +109,7 @@ func TestProviderCrashKeepsEarnings(t *testing.T) {
 		}
 		return nil
 	}
-	crashing, err := cashu.Open(ctx, prov.Journal, wc)
+	crashing, err := cashu.Open(ctx, prov.Wallet.Journal(), wc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,7 +193,7 @@ func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 	if err := n.StartHost(ctx); err != nil {
 		return nil, err
 	}
-	b := &Buyer{pubkey: n.Key.Pubkey, secret: n.Key.Secret, db: n.DB, wallet: n.Wallet, budget: n.Budget, box: n.Box,
+	b := &Buyer{pubkey: n.Key.Pubkey, secret: n.Key.Secret, db: n.DB, wallet: n.Wallet, budget: n.Budget(), box: n.Box(),
 		relays: n.Relays, node: n, host: n.Host,
 		cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]deadMark{},
 		rsHTTP: newRoutstrHTTP(cfg.AllowPrivateSources)}

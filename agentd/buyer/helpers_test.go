@@ -57,31 +57,14 @@ func startProviderWith(t testing.TB, net *agentdtest.Net, name string, cfg provi
 	runErr := make(chan error, 1)
 	go func() { defer close(rp.done); runErr <- p.Run(ctx) }()
 	t.Cleanup(rp.Kill)
-	// Wait for its offers.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ready := true
-		for _, r := range nips.Resources {
-			if (r == nips.Storage && cfg.Storage != nil) || (r == nips.Bandwidth && cfg.Bandwidth != nil) || (r == nips.Inference && cfg.Inference != nil) {
-				if _, ok := p.Offer(r); !ok {
-					ready = false
-				}
-			}
-		}
-		if ready {
-			break
-		}
-		select {
-		case err := <-runErr:
-			t.Fatalf("provider %s: %v", name, err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("provider %s did not publish its offers", name)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// Wait for its offers and its bid subscription.
+	select {
+	case <-p.Ready():
+	case err := <-runErr:
+		t.Fatalf("provider %s: %v", name, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("provider %s did not publish its offers", name)
 	}
-	time.Sleep(100 * time.Millisecond) // its bid subscription
 	return rp
 }
 

@@ -111,7 +111,7 @@ func TestListFromRelaysAndCache(t *testing.T) {
 		if err := n2.Wallet.Fund(ctx, 5_000); err != nil {
 			t.Fatal(err)
 		}
-		l, err := n2.Box.ListSources(ctx, 5*time.Second)
+		l, err := n2.Box().ListSources(ctx, 5*time.Second)
 		if err != nil || l.RelayErr != nil {
 			t.Fatalf("list: %v %v", err, l.RelayErr)
 		}
@@ -125,7 +125,7 @@ func TestListFromRelaysAndCache(t *testing.T) {
 		}
 		get(t, b2)
 		// Listing kept it locally.
-		if l, _ = n2.Box.ListSources(ctx, 5*time.Second); findListed(l, e.Root) == nil || !findListed(l, e.Root).Cached {
+		if l, _ = n2.Box().ListSources(ctx, 5*time.Second); findListed(l, e.Root) == nil || !findListed(l, e.Root).Cached {
 			t.Fatalf("not cached after listing: %+v", l)
 		}
 	})
@@ -141,7 +141,7 @@ func TestListFromRelaysAndCache(t *testing.T) {
 		defer n.Close()
 		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		l, err := n.Box.ListSources(lctx, 2*time.Second)
+		l, err := n.Box().ListSources(lctx, 2*time.Second)
 		if err != nil || l.RelayErr == nil {
 			t.Fatalf("list with the relay down: %v, relay error %v", err, l.RelayErr)
 		}

@@ -2,9 +2,13 @@ package buyer
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
@@ -20,7 +24,7 @@ import (
 func TestBuyThroughPeeredRelay(t *testing.T) {
 	ctx := t.Context()
 	net := agentdtest.Start(t)
-	startProvider(t, net, "prov", storageCfg(2_000_000))
+	prov := startProvider(t, net, "prov", storageCfg(2_000_000))
 	b := relaytest.New(t, func(c *relay.Config) {
 		c.Peers = []string{net.Relay}
 		c.PeerKinds = append(nips.MarketKinds(), nips.KindDeletion, nips.KindGiftWrap, nips.KindSafeBox)
@@ -30,15 +34,25 @@ func TestBuyThroughPeeredRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	for n = 0; n < 250; n++ { // the offer arrives by reconciliation
-		if cands, err := buy.Discover(ctx, nips.Storage, ""); err == nil && len(cands) == 1 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n == 250 {
+	// The offer arrives at B by reconciliation.
+	arrived := make(chan struct{})
+	sctx, stop := context.WithCancel(ctx)
+	subDone := make(chan struct{})
+	go func() {
+		defer close(subDone)
+		var once sync.Once
+		bn.Relays.Subscribe(sctx, nostr.Filters{{Kinds: []int{nips.KindOffer}, Authors: []string{prov.Node.Key.Pubkey}}},
+			func(*nostr.Event) { once.Do(func() { close(arrived) }) }, nil)
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
 		t.Fatal("the provider's offer never reached the buyer's relay")
+	}
+	stop()
+	<-subDone
+	if cands, err := buy.Discover(ctx, nips.Storage, ""); err != nil || len(cands) != 1 {
+		t.Fatalf("the buyer discovers %d providers through its relay (%v), want 1", len(cands), err)
 	}
 	data := make([]byte, 256<<10)
 	rand.Read(data)

@@ -149,7 +149,7 @@ func TestStoragePutKillGet(t *testing.T) {
 	if _, err := fb.Get(ctx, e.Root, &out, nil); !errors.Is(err, safebox.ErrNotFound) {
 		t.Fatalf("friend read the file before the grant: %v", err)
 	}
-	if err := bn.Box.Grant(ctx, e.Root, fn.Key.Pubkey); err != nil {
+	if err := bn.Box().Grant(ctx, e.Root, fn.Key.Pubkey); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()

@@ -82,11 +82,14 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("provider run: %v", err)
 		}
 	})
-	waitFor(t, "the provider's offers", func() bool {
-		_, s := p.Offer(nips.Storage)
-		_, b := p.Offer(nips.Bandwidth)
-		return s && b
-	})
+	select { // its offers and presence beacon published
+	case <-p.Ready():
+	case err := <-done:
+		done <- err // for the cleanup
+		t.Fatalf("provider stopped before it was ready: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("provider not ready after 15 s")
+	}
 
 	// The dashboard before any data: every figure says it is loading.
 	d := dashboard.New(p, pn.DB, agentdtest.Logger())
@@ -137,11 +140,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if earned != 4 {
 		t.Fatalf("provider earned %d sats, want 4", earned)
 	}
-	// Its presence beacon (published after the offers) is on the relay.
-	waitFor(t, "the provider's presence beacon", func() bool {
-		evs, err := pn.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence}, Authors: []string{pn.Key.Pubkey}})
-		return err == nil && len(evs) == 1
-	})
+	// Its presence beacon (published before it was ready) is on the relay.
+	if evs, err := pn.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindPresence}, Authors: []string{pn.Key.Pubkey}}); err != nil || len(evs) != 1 {
+		t.Fatalf("%d presence beacons of the provider (%v), want 1", len(evs), err)
+	}
 	// Bandwidth is busy: its price rises 10 %.
 	p.SetLoad(nips.Bandwidth, 4)
 	p.AdjustPrices(ctx)

@@ -144,9 +144,8 @@ func TestEndToEnd(t *testing.T) {
 		go func() { defer close(pr.done); errc <- p.Run(rctx) }()
 		t.Cleanup(pr.kill)
 		provs = append(provs, pr)
-		waitOffers(t, pr, pc, errc)
+		waitReady(t, pr, errc)
 	}
-	time.Sleep(200 * time.Millisecond)
 
 	bn := net0.Node(t, "buyer", 3000)
 	buyBefore, _ := bn.Wallet.Balance(ctx)
@@ -319,16 +318,16 @@ func TestEndToEnd(t *testing.T) {
 		contacts = append(contacts, nd)
 		pubs = append(pubs, nd.Key.Pubkey)
 	}
-	if _, err := bn.Box.SplitKey(ctx, pubs, safebox.DefaultThreshold); err != nil {
+	if _, err := bn.Box().SplitKey(ctx, pubs, safebox.DefaultThreshold); err != nil {
 		t.Fatal(err)
 	}
 	rec := net0.Node(t, "recovery", 0)
 	for _, cn := range []*agentd.Node{contacts[0], contacts[2], contacts[4]} {
-		if err := cn.Box.ReturnShare(ctx, bn.Key.Pubkey, rec.Key.Pubkey); err != nil {
+		if err := cn.Box().ReturnShare(ctx, bn.Key.Pubkey, rec.Key.Pubkey); err != nil {
 			t.Fatal(err)
 		}
 	}
-	shares, err := rec.Box.Shares(ctx, bn.Key.Pubkey)
+	shares, err := rec.Box().Shares(ctx, bn.Key.Pubkey)
 	if err != nil || len(shares) != 3 {
 		t.Fatalf("%d shares: %v", len(shares), err)
 	}
@@ -348,27 +347,14 @@ func relayFees(t *testing.T, n *agentd.Node) uint64 {
 	return ls.Spent - min(ls.Refunded, ls.Spent)
 }
 
-func waitOffers(t *testing.T, p *prov, pc provider.Config, errc chan error) {
+// waitReady waits until p has published its offers and answers bids.
+func waitReady(t *testing.T, p *prov, errc chan error) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok := true
-		for r, on := range map[nips.Resource]bool{nips.Storage: pc.Storage != nil, nips.Bandwidth: pc.Bandwidth != nil, nips.Inference: pc.Inference != nil} {
-			if _, has := p.p.Offer(r); on && !has {
-				ok = false
-			}
-		}
-		if ok {
-			return
-		}
-		select {
-		case err := <-errc:
-			t.Fatalf("provider: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("offers not published")
-		}
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-p.p.Ready():
+	case err := <-errc:
+		t.Fatalf("provider: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("offers not published")
 	}
 }

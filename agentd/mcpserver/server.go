@@ -84,7 +84,7 @@ func New(n *agentd.Node, b *buyer.Buyer, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{pubkey: n.Key.Pubkey, db: n.DB, wal: n.Wallet, box: n.Box, budget: n.Budget, owners: n.Config.BudgetOwners, owner: n,
+	return &Server{pubkey: n.Key.Pubkey, db: n.DB, wal: n.Wallet, box: n.Box(), budget: n.Budget(), owners: n.Config.BudgetOwners, owner: n,
 		b: b, log: log}
 }
 

@@ -42,13 +42,8 @@ func TestOfferListingAndWithdrawal(t *testing.T) {
 		}
 		return evs
 	}
-	var listings []*nostr.Event
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
-		if listings = query(nips.KindClassified); len(listings) > 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitReady(t, p, done)
+	listings := query(nips.KindClassified)
 	o, ok := p.Offer(nips.Bandwidth)
 	if !ok || len(listings) != 1 {
 		t.Fatalf("offer published %v, %d listings; want one listing", ok, len(listings))

@@ -83,7 +83,6 @@ func TestPaymentsWhileTheMintIsDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			runProvider(t, p)
-			waitFor(t, "the provider's offer", func() bool { _, ok := p.Offer(nips.Storage); return ok })
 
 			const funded = 64
 			bn := net.NodeWith(t, "buyer", funded, viaProxy(0))

@@ -17,45 +17,52 @@ import (
 	"github.com/sovmesh/sovmesh/transport"
 )
 
-// runProvider runs p until the test ends.
+// runProvider runs p until the test ends, once it is ready.
 func runProvider(t *testing.T, p *provider.Provider) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	ended := make(chan struct{})
+	var runErr error
+	go func() { defer close(ended); runErr = p.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("provider run: %v", err)
+		<-ended
+		if runErr != nil {
+			t.Errorf("provider run: %v", runErr)
 		}
 	})
+	waitReady(t, p, ended)
 }
 
-// waitPresence polls the relay for the presence beacon of pubkey, up to
-// 10 s, and returns it parsed.
-func waitPresence(t *testing.T, nd *agentd.Node, pubkey string) (nips.Presence, *nostr.Event) {
+// waitReady waits until p, run by a goroutine that closes ended when Run
+// returns, is ready (offers, listings and beacon published, bids
+// answered).
+func waitReady(t *testing.T, p *provider.Provider, ended <-chan struct{}) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		evs, err := nd.Relays.Query(t.Context(), nostr.Filter{Kinds: []int{nips.KindPresence}, Authors: []string{pubkey}})
-		if err != nil {
-			t.Fatalf("query presence: %v", err)
-		}
-		if len(evs) > 1 {
-			t.Fatalf("%d presence beacons of one key: the kind is replaceable", len(evs))
-		}
-		if len(evs) == 1 {
-			b, err := nips.ParsePresence(evs[0])
-			if err != nil {
-				t.Fatalf("beacon does not parse: %v", err)
-			}
-			return b, evs[0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no presence beacon on the relay after 10 s")
-		}
-		time.Sleep(50 * time.Millisecond)
+	select {
+	case <-p.Ready():
+	case <-ended:
+		t.Fatal("provider stopped before it was ready")
+	case <-time.After(60 * time.Second):
+		t.Fatal("provider not ready after 60 s")
 	}
+}
+
+// presence returns the one presence beacon of pubkey on the relay, parsed.
+func presence(t *testing.T, nd *agentd.Node, pubkey string) (nips.Presence, *nostr.Event) {
+	t.Helper()
+	evs, err := nd.Relays.Query(t.Context(), nostr.Filter{Kinds: []int{nips.KindPresence}, Authors: []string{pubkey}})
+	if err != nil {
+		t.Fatalf("query presence: %v", err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("%d presence beacons of the provider on the relay, want 1 (the kind is replaceable)", len(evs))
+	}
+	b, err := nips.ParsePresence(evs[0])
+	if err != nil {
+		t.Fatalf("beacon does not parse: %v", err)
+	}
+	return b, evs[0]
 }
 
 // TestPresenceBeacon: a running provider's presence beacon reaches the
@@ -103,7 +110,7 @@ func TestPresenceBeacon(t *testing.T) {
 			}
 			started := time.Now()
 			runProvider(t, p)
-			b, ev := waitPresence(t, nd, nd.Key.Pubkey)
+			b, ev := presence(t, nd, nd.Key.Pubkey)
 
 			if ok, err := ev.CheckSignature(); !ok || err != nil {
 				t.Fatalf("beacon signature: %v %v", ok, err)

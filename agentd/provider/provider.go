@@ -188,6 +188,7 @@ type Provider struct {
 	meters    map[nips.Resource]*meter
 	mu        sync.Mutex
 	offers    map[nips.Resource]nips.Offer // last published
+	ready     chan struct{}                // closed by Run once it answers bids
 	confirmMu sync.Mutex                   // one open-bid confirmation at a time (state.DB.Reserve)
 
 	wg sync.WaitGroup
@@ -210,7 +211,8 @@ func New(n *agentd.Node, cfg Config) (*Provider, error) {
 			}
 			return n.Host, nil
 		},
-		gates: map[nips.Resource]*metering.Gate{}, meters: map[nips.Resource]*meter{}, offers: map[nips.Resource]nips.Offer{}}
+		gates: map[nips.Resource]*metering.Gate{}, meters: map[nips.Resource]*meter{}, offers: map[nips.Resource]nips.Offer{},
+		ready: make(chan struct{})}
 	pricing := func(pp *Pricing, base uint64) (Pricing, error) {
 		if pp != nil {
 			return *pp, pp.Validate()
@@ -384,15 +386,25 @@ func (p *Provider) run(ctx context.Context) error {
 	go func() { defer p.wg.Done(); p.priceLoop(ctx) }()
 	select {
 	case <-ready:
+		select {
+		case <-p.ready: // run again after a stop
+		default:
+			close(p.ready)
+		}
+		p.log.Info("provider running", "resources", len(p.meters), "peer", h.ID())
 	case <-ctx.Done():
 	}
-	p.log.Info("provider running", "resources", len(p.meters), "peer", h.ID())
 	<-ctx.Done()
 	p.wg.Wait()
 	p.withdrawOffers(ctx)
 	p.log.Info("provider stopped")
 	return nil
 }
+
+// Ready is closed once Run has published the offers, the NIP-99 listings
+// and the presence beacon and its bid subscription is open: from then on a
+// bid on an offer is answered. It is never closed if Run ends before.
+func (p *Provider) Ready() <-chan struct{} { return p.ready }
 
 // Offer returns the last offer of r that Run published.
 func (p *Provider) Offer(r nips.Resource) (nips.Offer, bool) {

@@ -26,12 +26,7 @@ func TestDynamicPricing(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = p.Run(rctx) }()
 	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); {
-		if _, ok := p.Offer(nips.Bandwidth); ok {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitReady(t, p, done)
 	published := func() uint64 {
 		t.Helper()
 		evs, err := nd.Relays.Query(ctx, nostr.Filter{Kinds: []int{nips.KindOffer}, Authors: []string{nd.Key.Pubkey}})

@@ -34,7 +34,7 @@ func cmdKeys(ctx context.Context, e *env) error {
 		return nil
 	case "split":
 		contacts := splitList(e.cfg.contacts)
-		set, err := n.Box.SplitKey(ctx, contacts, e.cfg.threshold)
+		set, err := n.Box().SplitKey(ctx, contacts, e.cfg.threshold)
 		if err != nil {
 			return err
 		}
@@ -44,7 +44,7 @@ func cmdKeys(ctx context.Context, e *env) error {
 		if e.cfg.owner == "" || e.cfg.to == "" {
 			return usageError("keys return-share --owner PUB --to RECOVERY_PUB")
 		}
-		if err := n.Box.ReturnShare(ctx, e.cfg.owner, e.cfg.to); err != nil {
+		if err := n.Box().ReturnShare(ctx, e.cfg.owner, e.cfg.to); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "share of %s sent to %s\n", e.cfg.owner, e.cfg.to)

@@ -154,7 +154,7 @@ func topUp(ctx context.Context, c *config, n *agentd.Node, w *cashu.Wallet, cl *
 		return 0, err
 	}
 	if per := c.node.BudgetPerDay; per > 0 {
-		spent, err := n.Budget.SpentToday(ctx)
+		spent, err := n.Budget().SpentToday(ctx)
 		if err != nil {
 			return 0, err
 		}

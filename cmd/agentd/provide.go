@@ -50,7 +50,15 @@ func cmdProvide(ctx context.Context, e *env) error {
 			}
 		}
 	}
-	return p.Run(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	select {
+	case <-p.Ready():
+		fmt.Fprintf(e.stderr, "agentd: provider ready: offers published, answering bids\n")
+	case err := <-errc:
+		return err
+	}
+	return <-errc
 }
 
 // cmdServe runs the buyer's local endpoints until SIGTERM.

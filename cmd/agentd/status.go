@@ -44,7 +44,7 @@ func cmdStatus(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		spent, err := n.Budget.SpentToday(ctx)
+		spent, err := n.Budget().SpentToday(ctx)
 		if err != nil {
 			return err
 		}

@@ -36,7 +36,7 @@ func cmdStore(ctx context.Context, e *env) error {
 		if len(e.args) != 3 {
 			return usageError("store grant ROOT PUBKEY")
 		}
-		if err := n.Box.Grant(ctx, e.args[1], e.args[2]); err != nil {
+		if err := n.Box().Grant(ctx, e.args[1], e.args[2]); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stderr, "agentd: %s can now fetch %s (and nothing else)\n", e.args[2], e.args[1])

@@ -67,7 +67,7 @@ func storeGetLocal(ctx context.Context, e *env, n *agentd.Node) (bool, error) {
 	if ok, err := st.Has(cid); err != nil || !ok {
 		return false, err
 	}
-	ent, err := n.Box.Find(ctx, root)
+	ent, err := n.Box().Find(ctx, root)
 	if err != nil {
 		return false, nil // the network path says why
 	}

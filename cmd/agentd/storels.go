@@ -18,7 +18,7 @@ const lsRelayWait = 5 * time.Second
 // the local cache of them, and files this machine recorded that have no
 // entry, each marked with where it was found.
 func storeList(ctx context.Context, e *env, n *agentd.Node) error {
-	l, err := n.Box.ListSources(ctx, lsRelayWait)
+	l, err := n.Box().ListSources(ctx, lsRelayWait)
 	if err != nil {
 		return err
 	}

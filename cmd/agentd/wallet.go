@@ -46,7 +46,7 @@ func cmdWallet(ctx context.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		spent, _ := n.Budget.SpentToday(ctx)
+		spent, _ := n.Budget().SpentToday(ctx)
 		fmt.Fprintf(e.stdout, "%d sats\n", bal)
 		for _, m := range w.Mints() {
 			mb, _ := w.MintBalance(ctx, m)
@@ -182,7 +182,7 @@ func settleWallet(ctx context.Context, e *env, n *agentd.Node) error {
 	if _, err := n.Wallet.SettleOffline(ctx); err != nil {
 		fmt.Fprintf(e.stderr, "agentd: offline receipts not all settled: %v\n", err)
 	}
-	open, err := n.Journal.List(ctx, journal.StatePrepared, journal.StateQueued, journal.StateSent)
+	open, err := n.Wallet.Journal().List(ctx, journal.StatePrepared, journal.StateQueued, journal.StateSent)
 	if err != nil {
 		return err
 	}
