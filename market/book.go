@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -154,9 +155,6 @@ func NewBook(r nips.Resource, cfg Config) (*Book, error) {
 		elsewhere: make(map[string]elsewhereFill),
 	}, nil
 }
-
-// Len returns the number of offers and resting bids.
-func (b *Book) Len() (offers, bids int) { return len(b.offers), len(b.bids) }
 
 func offerLess(x, y *offerEntry) int {
 	return cmp.Or(

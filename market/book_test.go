@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -336,3 +337,6 @@ func fmtSlice(s []string) string {
 	}
 	return out + "]"
 }
+
+// Len returns the number of offers and resting bids.
+func (b *Book) Len() (offers, bids int) { return len(b.offers), len(b.bids) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -48,17 +49,6 @@ func (x *Exchange) Reset() error {
 	}
 	x.books = books
 	return nil
-}
-
-// SetTrust replaces the function that ranks providers for min_trust (for
-// example after recomputing Scores).
-func (x *Exchange) SetTrust(f TrustFunc) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.cfg.Trust = f
-	for _, b := range x.books {
-		b.cfg.Trust = f
-	}
 }
 
 // Apply feeds one accepted event to the exchange: an offer or an open bid

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/nips/nipstest"
 )
@@ -158,5 +159,16 @@ func TestExchangeResetRebooks(t *testing.T) {
 	}
 	if n := replay(); n != 1 {
 		t.Fatalf("replay after Reset: %d fills, want the same 1", n)
+	}
+}
+
+// SetTrust replaces the function that ranks providers for min_trust (for
+// example after recomputing Scores).
+func (x *Exchange) SetTrust(f TrustFunc) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.cfg.Trust = f
+	for _, b := range x.books {
+		b.cfg.Trust = f
 	}
 }

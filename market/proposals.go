@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/nips"
 )
 

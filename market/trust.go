@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -115,9 +116,6 @@ type Scores struct {
 	score map[string]float64
 	rank  map[string]int
 }
-
-// Score returns the key's share of trust (the scores sum to 1 over all keys).
-func (s *Scores) Score(pubkey string) float64 { return s.score[pubkey] }
 
 // Rank returns the key's trust rank, 0-100: 100 for a seed and for the best
 // non-seed key, falling by 20 per factor of 10 below it, at least 1 for any

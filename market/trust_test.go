@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/nips/nipstest"
 )
@@ -251,3 +252,6 @@ func TestTrustDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// Score returns the key's share of trust (the scores sum to 1 over all keys).
+func (s *Scores) Score(pubkey string) float64 { return s.score[pubkey] }

@@ -91,22 +91,8 @@ const (
 // market kinds.
 var agentKinds = [...]int{KindSafeBox, KindKeyShare, KindKeyGrant, KindChangeNote, KindSpendingAuthorization}
 
-// AgentKinds returns the agent's key and money kinds.
-func AgentKinds() []int { return agentKinds[:] }
-
 // marketKinds lists every market kind this package defines.
 var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindProposal, KindRefusal, KindReceipt, KindAttestation, KindTopUp}
-
-// IsMarketKind reports whether kind is one of the market kinds this package
-// defines (NIP-09 deletions and NIP-59 gift wraps are not market kinds).
-func IsMarketKind(kind int) bool {
-	for _, k := range marketKinds {
-		if k == kind {
-			return true
-		}
-	}
-	return false
-}
 
 // MarketKinds returns the market kinds, for building REQ filters.
 func MarketKinds() []int { return marketKinds[:] }

@@ -32,32 +32,3 @@ func Validate(evt *nostr.Event) error {
 	}
 	return err
 }
-
-// Parse parses a market event into its typed value (Offer, Presence, Bid,
-// Match, Proposal, Refusal, Receipt, Attestation or TopUp). For other kinds it returns (nil, nil).
-func Parse(evt *nostr.Event) (any, error) {
-	if evt == nil {
-		return nil, nil
-	}
-	switch evt.Kind {
-	case KindOffer:
-		return ParseOffer(evt)
-	case KindPresence:
-		return ParsePresence(evt)
-	case KindBid:
-		return ParseBid(evt)
-	case KindMatch:
-		return ParseMatch(evt)
-	case KindProposal:
-		return ParseProposal(evt)
-	case KindRefusal:
-		return ParseRefusal(evt)
-	case KindReceipt:
-		return ParseReceipt(evt)
-	case KindAttestation:
-		return ParseAttestation(evt)
-	case KindTopUp:
-		return ParseTopUp(evt)
-	}
-	return nil, nil
-}

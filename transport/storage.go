@@ -353,16 +353,6 @@ func deleteDigest(provider peer.ID, c chunk.CID, expiry int64) [32]byte {
 	return [32]byte(h.Sum(nil))
 }
 
-// SignDelete returns the BIP-340 signature with which the owner whose Nostr
-// secret is secretHex authorizes provider to delete chunk c until expiry.
-func SignDelete(secretHex string, provider peer.ID, c chunk.CID, expiry time.Time) ([]byte, error) {
-	priv, err := IdentityFromNostrSecret(secretHex)
-	if err != nil {
-		return nil, err
-	}
-	return signDelete(priv.(interface{ Raw() ([]byte, error) }), provider, c, expiry.Unix())
-}
-
 func signDelete(priv interface{ Raw() ([]byte, error) }, provider peer.ID, c chunk.CID, expiry int64) ([]byte, error) {
 	raw, err := priv.Raw()
 	if err != nil {

@@ -251,3 +251,22 @@ func TestDeadRelayBacksOffAndReconnects(t *testing.T) {
 		t.Fatalf("publish after the connection dropped: %v", err)
 	}
 }
+
+// WithClock sets the clock the reconnect backoff reads (tests).
+func WithClock(now func() time.Time) Option { return func(p *Pool) { p.now = now } }
+
+// WithTimeouts sets how long a dial, and a publish or query at one relay,
+// may take. A zero value keeps the default.
+func WithTimeouts(dial, publish, query time.Duration) Option {
+	return func(p *Pool) {
+		if dial > 0 {
+			p.dialTimeout = dial
+		}
+		if publish > 0 {
+			p.publishTimeout = publish
+		}
+		if query > 0 {
+			p.queryTimeout = query
+		}
+	}
+}

@@ -42,12 +42,6 @@ func CheckEvent(evt *nostr.Event) (bool, error) {
 	return verify(&pk, &msg, &sig), nil
 }
 
-// Verify reports whether sig is a valid BIP-340 signature of the 32-byte
-// message msg by the x-only public key pk.
-func Verify(pk *[32]byte, msg *[32]byte, sig *[64]byte) bool {
-	return verify(pk, msg, sig)
-}
-
 func decode(pubkey, signature string) (pk [32]byte, sig [64]byte, err error) {
 	if len(pubkey) != 64 {
 		return pk, sig, fmt.Errorf("%w: pubkey is %d characters, want 64", ErrMalformed, len(pubkey))

@@ -168,3 +168,9 @@ func BenchmarkCheckEvent(b *testing.B) {
 		}
 	})
 }
+
+// Verify reports whether sig is a valid BIP-340 signature of the 32-byte
+// message msg by the x-only public key pk.
+func Verify(pk *[32]byte, msg *[32]byte, sig *[64]byte) bool {
+	return verify(pk, msg, sig)
+}

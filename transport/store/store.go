@@ -464,15 +464,6 @@ func (s *Store) Delete(c chunk.CID, owner [32]byte) error {
 	return syncDir(filepath.Dir(p))
 }
 
-// Proof computes the storage proof of data for challenge, as Prove does on
-// the provider side.
-func Proof(data []byte, challenge [32]byte) [32]byte {
-	h := sha256.New()
-	h.Write(data)
-	h.Write(challenge[:])
-	return [32]byte(h.Sum(nil))
-}
-
 // Proofs computes the storage proofs of data for several challenges,
 // hashing data once.
 func Proofs(data []byte, challenges [][32]byte) ([][32]byte, error) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -129,4 +130,11 @@ func TestProofsMatchProof(t *testing.T) {
 			t.Fatalf("proof %d differs", i)
 		}
 	}
+}
+
+// Proof is the storage proof of data for challenge as the protocol
+// defines it (SHA-256 of the data, then the challenge), computed apart
+// from Prove and Proofs so the tests check them against it.
+func Proof(data []byte, challenge [32]byte) [32]byte {
+	return sha256.Sum256(append(append([]byte(nil), data...), challenge[:]...))
 }
