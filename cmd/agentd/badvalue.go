@@ -47,6 +47,7 @@ var wants = map[string]string{
 	"budget-kind":             "an addressable kind, 30000 to 39999",
 	"data":                    "a directory path",
 	"streams":                 "a whole number from 1 to 64",
+	"key-logn":                "a whole number from 1 to 22",
 	"nwc-topup-amount":        "sats, 1 or more when --nwc-topup-below is set, at most --budget-per-day",
 	"dashboard":               "host:port such as 127.0.0.1:8090, or empty for none",
 }

@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	// The binaries the tests start write their new keys at a low scrypt
+	// cost too (they read the variable through os.Environ).
+	os.Setenv("SOVMESH_KEY_LOGN", testKeyLogN)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -45,4 +48,23 @@ func buildBin(t *testing.T, pkg, name string) string {
 	}
 	binBuilt[pkg] = bin
 	return bin
+}
+
+// testKeyLogN is the scrypt cost of the tests' key files: at NIP-49's 16 a
+// key is created or opened in about 3 s under -race, and each command a
+// test runs opens one.
+const testKeyLogN = "4"
+
+// envOf is the getenv of a command run in the test's process: env's
+// variables, and the low scrypt cost unless env sets one.
+func envOf(env map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		if k == "SOVMESH_KEY_LOGN" {
+			return testKeyLogN
+		}
+		return ""
+	}
 }

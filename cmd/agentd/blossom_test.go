@@ -55,7 +55,7 @@ func TestProvideBlossom(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"provide", "--storage-size", "1MiB", "--blossom", "127.0.0.1:0"},
-			func(k string) string { return env[k] }, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+			envOf(env), strings.NewReader(""), &bytes.Buffer{}, &stderr)
 	}()
 	defer func() { stop(); <-done }()
 	var o nips.Offer

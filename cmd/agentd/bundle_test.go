@@ -99,7 +99,7 @@ func TestBundleCarriesChunks(t *testing.T) {
 	cli := func(env map[string]string, args ...string) (string, string, int) {
 		t.Helper()
 		var out, errb bytes.Buffer
-		code := run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
 		return out.String(), errb.String(), code
 	}
 	dataEnv := func(data string) map[string]string {

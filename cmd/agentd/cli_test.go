@@ -22,7 +22,7 @@ import (
 func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(t.Context(), args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+	code = run(t.Context(), args, envOf(env), strings.NewReader(""), &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -136,6 +136,8 @@ func TestBadValues(t *testing.T) {
 		{"blossom address", []string{"provide", "--storage-size", "1GiB", "--blossom", "3000"}, nil, "blossom", "want host:port"},
 		{"dashboard address", []string{"provide", "--dashboard", "8090"}, nil, "dashboard", "want host:port such as 127.0.0.1:8090"},
 		{"budget kind", []string{"status", "--budget-kind", "1"}, nil, "budget-kind", "want an addressable kind"},
+		{"key logn", []string{"status", "--key-logn", "23"}, nil, "key-logn", "want a whole number from 1 to 22"},
+		{"key logn from env", []string{"status"}, map[string]string{"SOVMESH_KEY_LOGN": "0"}, "key-logn", "want a whole number from 1 to 22"},
 		{"missing value", []string{"status", "--replicas"}, nil, "replicas", "needs a value: want a whole number from 1 to 32"},
 		{"unknown flag", []string{"status", "--replica", "2"}, nil, "replica", "unknown flag"},
 	}

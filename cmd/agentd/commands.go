@@ -28,7 +28,7 @@ type command struct {
 type form struct{ args, about string }
 
 // commonFlags are read by every command.
-var commonFlags = []string{"config", "data", "relay", "log-level", "log-format"}
+var commonFlags = []string{"config", "data", "relay", "log-level", "log-format", "key-logn"}
 
 // Flag groups several commands read.
 var (

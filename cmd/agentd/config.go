@@ -31,6 +31,7 @@ type config struct {
 	openaiAddr, socksAddr string
 	replicas              int
 	streams               int
+	keyLogN               int
 	minProviders          int
 	duration              time.Duration
 	maxStorage            uint64
@@ -108,6 +109,7 @@ func defaultConfig() config {
 		socksAddr:        "127.0.0.1:1080",
 		replicas:         3,
 		streams:          8,
+		keyLogN:          16,
 		duration:         30 * 24 * time.Hour,
 		maxStorage:       10_000_000,
 		maxBandwidth:     100_000,
@@ -235,6 +237,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.mcpKeyFile, "mcp-key-file", c.mcpKeyFile, "mcp: `file` (mode 0600) holding the bearer key HTTP clients must send (or the key itself in SOVMESH_MCP_KEY)")
 	fs.StringVar(&c.logLevel, "log-level", c.logLevel, "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", c.logFormat, "text or json")
+	fs.IntVar(&c.keyLogN, "key-logn", c.keyLogN, "scrypt cost (log2 N, NIP-49) of a key file this command writes: a new key, keys import, keys rekey; below 16 a stolen file is cheaper to guess")
 	return fs
 }
 
@@ -255,6 +258,7 @@ func parseConfig(args []string, getenv func(string) string) (config, []string, e
 		return c, nil, err
 	}
 	fs.Visit(func(f *flag.Flag) { c.listenSet = c.listenSet || f.Name == "listen" })
+	c.node.KeyLogN = uint8(c.keyLogN)
 	c.node.Passphrase = getenv("SOVMESH_PASSPHRASE")
 	c.nwcURI = getenv(nwcEnv)
 	c.mcpKey = getenv(mcpKeyEnv)
@@ -364,6 +368,8 @@ func (c *config) check(fs *flag.FlagSet, src sources) error {
 	switch {
 	case c.streams < 1 || c.streams > 64:
 		return bad("streams", c.streams)
+	case c.keyLogN < 1 || c.keyLogN > 22:
+		return bad("key-logn", c.keyLogN)
 	case c.topupBelow > 0 && c.topupAmount == 0:
 		return bad("nwc-topup-amount", c.topupAmount)
 	case c.topupBelow > 0 && c.node.BudgetPerDay > 0 && c.topupAmount > c.node.BudgetPerDay:

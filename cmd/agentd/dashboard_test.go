@@ -46,7 +46,7 @@ func TestProvideServesDashboard(t *testing.T) {
 			ctx, stop := context.WithCancel(t.Context())
 			done := make(chan int, 1)
 			go func() {
-				done <- run(ctx, []string{"provide", "--storage-size", "1MiB"}, func(k string) string { return env[k] }, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+				done <- run(ctx, []string{"provide", "--storage-size", "1MiB"}, envOf(env), strings.NewReader(""), &bytes.Buffer{}, &stderr)
 			}()
 			defer func() { stop(); <-done }()
 			var m []string

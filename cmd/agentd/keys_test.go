@@ -46,7 +46,7 @@ func TestKeysRecoverCLI(t *testing.T) {
 	base := t.TempDir()
 	cli := func(dir string, stdout *syncBuf, args ...string) int {
 		env := map[string]string{"SOVMESH_DATA": filepath.Join(base, dir), "SOVMESH_RELAY": relayURL, "SOVMESH_PASSPHRASE": "pw-" + dir, "SOVMESH_MINT": mint.URL()}
-		return run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), stdout, &bytes.Buffer{})
+		return run(ctx, args, envOf(env), strings.NewReader(""), stdout, &bytes.Buffer{})
 	}
 	pubRe := regexp.MustCompile(`pubkey ([0-9a-f]{64})`)
 	pubOf := func(dir string) string {

@@ -42,7 +42,7 @@ func TestDataDirLock(t *testing.T) {
 	env := map[string]string{"SOVMESH_DATA": cfg.DataDir, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
 	cli := func(args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
-		code := run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
 		return out.String(), errb.String(), code
 	}
 	holder := "pid " + strconv.Itoa(os.Getpid()) + " agentd" // a Node opened with no Command

@@ -22,7 +22,7 @@ func TestParseConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "agentd.conf")
 	os.WriteFile(file, []byte("# comment\nreplicas = 5\nduration = 48h\nrelay = ws://file.example\n"), 0o600)
 	env := map[string]string{"SOVMESH_REPLICAS": "4", "SOVMESH_CONFIG": file, "SOVMESH_PASSPHRASE": "pw"}
-	c, pos, err := parseConfig([]string{"store", "get", "ROOT", "-o", "out.bin", "--replicas", "2"}, func(k string) string { return env[k] })
+	c, pos, err := parseConfig([]string{"store", "get", "ROOT", "-o", "out.bin", "--replicas", "2"}, envOf(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestCommands(t *testing.T) {
 	}
 	cli := func(args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
-		code := run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
 		return out.String(), errb.String(), code
 	}
 	out, errs, code := cli("keys", "show")
@@ -135,7 +135,7 @@ func TestCommands(t *testing.T) {
 	penv := map[string]string{"SOVMESH_DATA": pn.Config.DataDir, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
 	var pout bytes.Buffer
 	pn.Close() // one process per data dir
-	if code := run(ctx, []string{"earnings"}, func(k string) string { return penv[k] }, strings.NewReader(""), &pout, &bytes.Buffer{}); code != 0 || !strings.Contains(pout.String(), "storage") {
+	if code := run(ctx, []string{"earnings"}, envOf(penv), strings.NewReader(""), &pout, &bytes.Buffer{}); code != 0 || !strings.Contains(pout.String(), "storage") {
 		t.Fatalf("earnings: %q", pout.String())
 	}
 	if _, _, code = cli("bogus"); code != 2 {

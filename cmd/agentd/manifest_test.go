@@ -14,7 +14,7 @@ func TestManifestSignVerify(t *testing.T) {
 	env := map[string]string{"SOVMESH_DATA": filepath.Join(t.TempDir(), "agent"), "SOVMESH_PASSPHRASE": "correct horse"}
 	cli := func(args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
-		code := run(t.Context(), args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+		code := run(t.Context(), args, envOf(env), strings.NewReader(""), &out, &errb)
 		return out.String(), errb.String(), code
 	}
 	fresh := func(t *testing.T) string {

@@ -28,7 +28,7 @@ func TestWalletMintMoved(t *testing.T) {
 	env := map[string]string{"SOVMESH_DATA": filepath.Join(t.TempDir(), "agent"), "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": old.URL}
 	cli := func(args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
-		code := run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
 		return out.String(), errb.String(), code
 	}
 	if _, errs, code := cli("wallet", "deposit", "30"); code != 0 {

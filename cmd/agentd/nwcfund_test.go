@@ -117,7 +117,7 @@ func TestWalletFundNWC(t *testing.T) {
 	var logs strings.Builder
 	cli := func(args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
-		code := run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
 		logs.WriteString(out.String() + errb.String())
 		return out.String(), errb.String(), code
 	}
@@ -220,7 +220,7 @@ func TestWalletFundNWCCrash(t *testing.T) {
 		t.Fatalf("owner's wallet holds %d sats, want 136 (paid before the crash)", b)
 	}
 	var sout, serr bytes.Buffer
-	code := run(ctx, []string{"wallet", "settle"}, func(k string) string { return env[k] }, strings.NewReader(""), &sout, &serr)
+	code := run(ctx, []string{"wallet", "settle"}, envOf(env), strings.NewReader(""), &sout, &serr)
 	if code != 0 || !strings.Contains(sout.String(), "balance 64 sats; 0 operations open") {
 		t.Fatalf("settle after the crash: %d %q %q", code, sout.String(), serr.String())
 	}
@@ -247,7 +247,7 @@ func TestNWCTopUp(t *testing.T) {
 		pr, pw := io.Pipe()
 		done := make(chan int, 1)
 		go func() {
-			done <- run(sctx, []string{"serve", "--openai="}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, pw)
+			done <- run(sctx, []string{"serve", "--openai="}, envOf(env), strings.NewReader(""), io.Discard, pw)
 			pw.Close()
 		}()
 		var seen strings.Builder
@@ -279,7 +279,7 @@ func TestNWCTopUp(t *testing.T) {
 		t.Fatalf("refusal does not name the budget:\n%s", log)
 	}
 	var out bytes.Buffer
-	if run(ctx, []string{"wallet", "balance"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, io.Discard); !strings.HasPrefix(out.String(), "100 sats") {
+	if run(ctx, []string{"wallet", "balance"}, envOf(env), strings.NewReader(""), &out, io.Discard); !strings.HasPrefix(out.String(), "100 sats") {
 		t.Fatalf("balance after the refused top-up: %q", out.String())
 	}
 	if b := owner.balance(t); b != 400 {

@@ -49,7 +49,7 @@ func TestLocalCommandsRelayDown(t *testing.T) {
 	cli := func(args ...string) (string, string, int) {
 		t.Helper()
 		var out, errb bytes.Buffer
-		code := run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
 		return out.String(), errb.String(), code
 	}
 	if _, errs, code := cli("wallet", "deposit", "300"); code != 0 {

@@ -55,7 +55,7 @@ func testWatchAuthorizations(t *testing.T, args []string) {
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan int)
 	go func() {
-		done <- run(sctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+		done <- run(sctx, args, envOf(env), strings.NewReader(""), &bytes.Buffer{}, &stderr)
 	}()
 	exited := false
 	defer func() {

@@ -21,7 +21,7 @@ func TestWalletRebalance(t *testing.T) {
 		"SOVMESH_MINT": a.URL() + "," + b.URL()}
 	cli := func(args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
-		code := run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
 		return out.String(), errb.String(), code
 	}
 	if _, errs, code := cli("wallet", "deposit", "100"); code != 0 {
