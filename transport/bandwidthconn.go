@@ -37,8 +37,9 @@ type BandwidthConn struct {
 	payErr    error // the Payer refused: the session ends once no Write has granted bytes left
 	writing   int   // Writes in progress
 	payMu     sync.Mutex
-	readQ     chan []byte
-	pending   []byte
+	readQ     chan *[]byte // DATA bodies, in buffers from bwBufs (or larger)
+	pending   []byte       // what Read has not returned yet of pendBuf
+	pendBuf   *[]byte
 	readDL    time.Time
 	writeDL   time.Time
 	done      chan struct{}
@@ -92,7 +93,7 @@ func (t *Host) DialBandwidth(ctx context.Context, p peer.ID, target string, paye
 	bc := &BandwidthConn{
 		t: t, c: c, payer: payer, provider: p.String(), target: target,
 		credit: credit, changed: make(chan struct{}),
-		readQ: make(chan []byte, 64), done: make(chan struct{}),
+		readQ: make(chan *[]byte, 64), done: make(chan struct{}),
 	}
 	bc.wg.Add(1)
 	go bc.readLoop()
@@ -172,8 +173,12 @@ func (bc *BandwidthConn) readLoop() {
 	eof := false
 	closeQ := sync.OnceFunc(func() { close(bc.readQ) })
 	defer closeQ()
+	var bp *[]byte // the buffer the next DATA body is read into
 	for {
-		typ, body, err := bc.c.read(bc.t.cfg.IdleTimeout)
+		if bp == nil {
+			bp = bwBufs.Get().(*[]byte)
+		}
+		typ, body, err := bc.c.readInto(bc.t.cfg.IdleTimeout, (*bp)[:0])
 		if err != nil {
 			if ferr := frameErr(err); ferr != nil {
 				err = ferr
@@ -198,8 +203,15 @@ func (bc *BandwidthConn) readLoop() {
 			bc.usage.Units += uint64(len(body))
 			bc.payAheadLocked()
 			bc.mu.Unlock()
+			out := bp
+			if len(body) > cap(*bp) { // larger than a provider sends: not in bp
+				b := append([]byte(nil), body...)
+				out = &b
+			} else {
+				*bp, bp = body, nil // Read returns it to bwBufs
+			}
 			select {
-			case bc.readQ <- append([]byte(nil), body...):
+			case bc.readQ <- out:
 			case <-bc.done:
 				return
 			}
@@ -441,7 +453,7 @@ func (bc *BandwidthConn) Read(p []byte) (int, error) {
 			timeout = timer.C
 		}
 		select {
-		case b, ok := <-bc.readQ:
+		case bp, ok := <-bc.readQ:
 			if !ok {
 				bc.mu.Lock()
 				err := bc.err
@@ -451,7 +463,7 @@ func (bc *BandwidthConn) Read(p []byte) (int, error) {
 				}
 				return 0, err
 			}
-			bc.pending = b
+			bc.pending, bc.pendBuf = *bp, bp
 		case <-timeout:
 			return 0, timeoutError{}
 		case <-bc.done:
@@ -460,8 +472,23 @@ func (bc *BandwidthConn) Read(p []byte) (int, error) {
 	}
 	n := copy(p, bc.pending)
 	bc.pending = bc.pending[n:]
+	if len(bc.pending) == 0 && bc.pendBuf != nil {
+		if cap(*bc.pendBuf) == bwFrameData {
+			*bc.pendBuf = (*bc.pendBuf)[:0]
+			bwBufs.Put(bc.pendBuf)
+		}
+		bc.pendBuf = nil
+	}
 	return n, nil
 }
+
+// bwBufs holds buffers for DATA bodies between BandwidthConn's readLoop,
+// which reads a frame into one, and Read, which gives it back once read:
+// a download allocates (and the kernel faults in) no fresh memory per frame.
+var bwBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, bwFrameData)
+	return &b
+}}
 
 type timeoutError struct{}
 
