@@ -14,6 +14,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/sovmesh/sovmesh/transport/internal/frame"
 )
 
 // BandwidthProtocol carries one TCP connection of the buyer through the
@@ -59,9 +61,19 @@ const (
 	tWant    byte = 0x23 // cumulative bytes the buyer wants to have sent, u64
 	rGrant   byte = 0x88 // cumulative bytes the buyer may send, u64
 
-	bwFrameData = 32 << 10
-	maxBwFrame  = 1 + max(bwFrameData, MaxTokenSize)
-	maxTarget   = 300
+	// bwFrameData is the most data a DATA frame carries, sized for the
+	// libp2p connection under it: with the frame's 5-byte header and
+	// yamux's 12-byte one, a full frame is one 64 KiB yamux message
+	// (yamux's largest), which TLS sends as exactly four full 16 KiB
+	// records. (32 KiB of data made a yamux message of 32785 bytes: two
+	// records and a third of 17 bytes, a record, an AEAD seal and a
+	// syscall more per frame.)
+	bwFrameData = 4*16384 - yamuxHeader - frame.HeaderSize
+	yamuxHeader = 12
+	// maxBwFrame is the largest frame either side accepts: a DATA body of
+	// up to 64 KiB or a payment token.
+	maxBwFrame = 1 + max(64<<10, MaxTokenSize)
+	maxTarget  = 300
 	// bwWantWindow bounds how far ahead of what it has sent the buyer asks
 	// for a grant (so how much credit a grant holds back from the other
 	// direction).

@@ -438,39 +438,77 @@ func (bc *BandwidthConn) waitChange(changed <-chan struct{}, dl time.Time) error
 
 // Read reads bytes the target sent.
 func (bc *BandwidthConn) Read(p []byte) (int, error) {
-	if len(bc.pending) == 0 {
-		var timeout <-chan time.Time
-		bc.mu.Lock()
-		dl := bc.readDL
-		bc.mu.Unlock()
-		if !dl.IsZero() {
-			d := time.Until(dl)
-			if d <= 0 {
-				return 0, timeoutError{}
-			}
-			timer := time.NewTimer(d)
-			defer timer.Stop()
-			timeout = timer.C
-		}
-		select {
-		case bp, ok := <-bc.readQ:
-			if !ok {
-				bc.mu.Lock()
-				err := bc.err
-				bc.mu.Unlock()
-				if err == nil {
-					err = io.EOF
-				}
-				return 0, err
-			}
-			bc.pending, bc.pendBuf = *bp, bp
-		case <-timeout:
-			return 0, timeoutError{}
-		case <-bc.done:
-			return 0, net.ErrClosed
-		}
+	if err := bc.fill(); err != nil {
+		return 0, err
 	}
 	n := copy(p, bc.pending)
+	bc.consumed(n)
+	return n, nil
+}
+
+// WriteTo writes what the target sends to w until the target closes its
+// side. io.Copy uses it: each DATA body goes to w in one Write, straight
+// from the buffer it was read into.
+func (bc *BandwidthConn) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := bc.fill(); err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return total, err
+		}
+		n, err := w.Write(bc.pending)
+		total += int64(n)
+		bc.consumed(n)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// fill waits, if nothing is pending, for the next DATA body (until the
+// read deadline).
+func (bc *BandwidthConn) fill() error {
+	if len(bc.pending) > 0 {
+		return nil
+	}
+	var timeout <-chan time.Time
+	bc.mu.Lock()
+	dl := bc.readDL
+	bc.mu.Unlock()
+	if !dl.IsZero() {
+		d := time.Until(dl)
+		if d <= 0 {
+			return timeoutError{}
+		}
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case bp, ok := <-bc.readQ:
+		if !ok {
+			bc.mu.Lock()
+			err := bc.err
+			bc.mu.Unlock()
+			if err == nil {
+				err = io.EOF
+			}
+			return err
+		}
+		bc.pending, bc.pendBuf = *bp, bp
+		return nil
+	case <-timeout:
+		return timeoutError{}
+	case <-bc.done:
+		return net.ErrClosed
+	}
+}
+
+// consumed drops n pending bytes, returning the buffer to bwBufs once
+// all of it is read.
+func (bc *BandwidthConn) consumed(n int) {
 	bc.pending = bc.pending[n:]
 	if len(bc.pending) == 0 && bc.pendBuf != nil {
 		if cap(*bc.pendBuf) == bwFrameData {
@@ -479,7 +517,6 @@ func (bc *BandwidthConn) Read(p []byte) (int, error) {
 		}
 		bc.pendBuf = nil
 	}
-	return n, nil
 }
 
 // bwBufs holds buffers for DATA bodies between BandwidthConn's readLoop,

@@ -303,6 +303,18 @@ func (b *bench) run(ctx context.Context, rounds int, conds []string) error {
 	}
 	daemons := []*proc{srv, rl, prov, buyer}
 	fmt.Printf("file %d MiB, %d rounds per condition; load average %s\n", b.size>>20, rounds, loadavg())
+	// What the daemons burn with no traffic (relay subscriptions, timers):
+	// on a slow link it is part of their CPU per GiB.
+	idle0 := cpus(daemons)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(5 * time.Second):
+	}
+	idle1 := cpus(daemons)
+	fmt.Printf("idle CPU, ms per s: server %d, relay+mint %d, provider %d, buyer %d\n",
+		(idle1[0]-idle0[0]).Milliseconds()/5, (idle1[1]-idle0[1]).Milliseconds()/5,
+		(idle1[2]-idle0[2]).Milliseconds()/5, (idle1[3]-idle0[3]).Milliseconds()/5)
 	fmt.Println("| link | direct MB/s | socks5 MB/s | socks5/direct | 0.5x met | direct CPU s/GiB (client, server) | socks5 CPU s/GiB (client, buyer, provider, server, relay+mint) |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, c := range conds {
