@@ -176,6 +176,18 @@ func (b *bwSession) write(typ byte, parts ...[]byte) error {
 	return b.c.write(typ, parts...)
 }
 
+// writeData sends a DATA frame built in place: f is HeaderSize free bytes,
+// then the body.
+func (b *bwSession) writeData(f []byte) error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if b.ended {
+		return errEnded
+	}
+	frame.PutHeader(f, tData, len(f)-frame.HeaderSize)
+	return b.c.writeRaw(f)
+}
+
 // availLocked is the credit neither spent nor reserved for the buyer's
 // granted bytes.
 func (b *bwSession) availLocked() uint64 {
@@ -526,34 +538,37 @@ func (b *bwSession) pause(ctx context.Context) (bool, error) {
 // forwards what the credit still covers after the read (the buyer's grants
 // may have taken some meanwhile) and holds the rest at the pause point.
 func (b *bwSession) down(ctx context.Context) error {
-	buf := make([]byte, bwFrameData)
+	// The target's bytes are read in after room for a frame header, and
+	// each DATA frame goes out from buf with its header written just
+	// before its data (over bytes already sent): no copy.
+	buf := make([]byte, frame.HeaderSize+bwFrameData)
 	for {
 		if ok, err := b.pause(ctx); !ok {
 			return err
 		}
 		b.mu.Lock()
-		n := min(uint64(len(buf)), b.availLocked())
+		n := min(uint64(bwFrameData), b.availLocked())
 		b.mu.Unlock()
 		if n == 0 {
 			continue // the buyer's grant took it: pause again
 		}
 		_ = b.target.SetReadDeadline(b.idleAt())
-		nr, err := b.target.Read(buf[:n])
+		nr, err := b.target.Read(buf[frame.HeaderSize : frame.HeaderSize+n])
 		if nr > 0 {
 			b.touch()
 		}
-		for data := buf[:nr]; len(data) > 0; {
-			k := b.spendDown(uint64(len(data)))
+		for off, end := frame.HeaderSize, frame.HeaderSize+nr; off < end; {
+			k := int(b.spendDown(uint64(end - off)))
 			if k == 0 {
 				if ok, perr := b.pause(ctx); !ok {
 					return perr
 				}
 				continue
 			}
-			if werr := b.write(tData, data[:k]); werr != nil {
+			if werr := b.writeData(buf[off-frame.HeaderSize : off+k]); werr != nil {
 				return werr
 			}
-			data = data[k:]
+			off += k
 		}
 		if err == io.EOF {
 			if err := b.write(tEOF); err != nil {
