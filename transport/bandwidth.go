@@ -14,6 +14,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/sovmesh/sovmesh/transport/internal/frame"
 )
 
 // BandwidthProtocol carries one TCP connection of the buyer through the
@@ -59,9 +61,19 @@ const (
 	tWant    byte = 0x23 // cumulative bytes the buyer wants to have sent, u64
 	rGrant   byte = 0x88 // cumulative bytes the buyer may send, u64
 
-	bwFrameData = 32 << 10
-	maxBwFrame  = 1 + max(bwFrameData, MaxTokenSize)
-	maxTarget   = 300
+	// bwFrameData is the most data a DATA frame carries, sized for the
+	// libp2p connection under it: with the frame's 5-byte header and
+	// yamux's 12-byte one, a full frame is one 64 KiB yamux message
+	// (yamux's largest), which TLS sends as exactly four full 16 KiB
+	// records. (32 KiB of data made a yamux message of 32785 bytes: two
+	// records and a third of 17 bytes, a record, an AEAD seal and a
+	// syscall more per frame.)
+	bwFrameData = 4*16384 - yamuxHeader - frame.HeaderSize
+	yamuxHeader = 12
+	// maxBwFrame is the largest frame either side accepts: a DATA body of
+	// up to 64 KiB or a payment token.
+	maxBwFrame = 1 + max(64<<10, MaxTokenSize)
+	maxTarget  = 300
 	// bwWantWindow bounds how far ahead of what it has sent the buyer asks
 	// for a grant (so how much credit a grant holds back from the other
 	// direction).
@@ -162,6 +174,18 @@ func (b *bwSession) write(typ byte, parts ...[]byte) error {
 		return errEnded
 	}
 	return b.c.write(typ, parts...)
+}
+
+// writeData sends a DATA frame built in place: f is HeaderSize free bytes,
+// then the body.
+func (b *bwSession) writeData(f []byte) error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if b.ended {
+		return errEnded
+	}
+	frame.PutHeader(f, tData, len(f)-frame.HeaderSize)
+	return b.c.writeRaw(f)
 }
 
 // availLocked is the credit neither spent nor reserved for the buyer's
@@ -514,34 +538,37 @@ func (b *bwSession) pause(ctx context.Context) (bool, error) {
 // forwards what the credit still covers after the read (the buyer's grants
 // may have taken some meanwhile) and holds the rest at the pause point.
 func (b *bwSession) down(ctx context.Context) error {
-	buf := make([]byte, bwFrameData)
+	// The target's bytes are read in after room for a frame header, and
+	// each DATA frame goes out from buf with its header written just
+	// before its data (over bytes already sent): no copy.
+	buf := make([]byte, frame.HeaderSize+bwFrameData)
 	for {
 		if ok, err := b.pause(ctx); !ok {
 			return err
 		}
 		b.mu.Lock()
-		n := min(uint64(len(buf)), b.availLocked())
+		n := min(uint64(bwFrameData), b.availLocked())
 		b.mu.Unlock()
 		if n == 0 {
 			continue // the buyer's grant took it: pause again
 		}
 		_ = b.target.SetReadDeadline(b.idleAt())
-		nr, err := b.target.Read(buf[:n])
+		nr, err := b.target.Read(buf[frame.HeaderSize : frame.HeaderSize+n])
 		if nr > 0 {
 			b.touch()
 		}
-		for data := buf[:nr]; len(data) > 0; {
-			k := b.spendDown(uint64(len(data)))
+		for off, end := frame.HeaderSize, frame.HeaderSize+nr; off < end; {
+			k := int(b.spendDown(uint64(end - off)))
 			if k == 0 {
 				if ok, perr := b.pause(ctx); !ok {
 					return perr
 				}
 				continue
 			}
-			if werr := b.write(tData, data[:k]); werr != nil {
+			if werr := b.writeData(buf[off-frame.HeaderSize : off+k]); werr != nil {
 				return werr
 			}
-			data = data[k:]
+			off += k
 		}
 		if err == io.EOF {
 			if err := b.write(tEOF); err != nil {

@@ -37,8 +37,9 @@ type BandwidthConn struct {
 	payErr    error // the Payer refused: the session ends once no Write has granted bytes left
 	writing   int   // Writes in progress
 	payMu     sync.Mutex
-	readQ     chan []byte
-	pending   []byte
+	readQ     chan *[]byte // DATA bodies, in buffers from bwBufs (or larger)
+	pending   []byte       // what Read has not returned yet of pendBuf
+	pendBuf   *[]byte
 	readDL    time.Time
 	writeDL   time.Time
 	done      chan struct{}
@@ -92,7 +93,7 @@ func (t *Host) DialBandwidth(ctx context.Context, p peer.ID, target string, paye
 	bc := &BandwidthConn{
 		t: t, c: c, payer: payer, provider: p.String(), target: target,
 		credit: credit, changed: make(chan struct{}),
-		readQ: make(chan []byte, 64), done: make(chan struct{}),
+		readQ: make(chan *[]byte, 64), done: make(chan struct{}),
 	}
 	bc.wg.Add(1)
 	go bc.readLoop()
@@ -172,8 +173,12 @@ func (bc *BandwidthConn) readLoop() {
 	eof := false
 	closeQ := sync.OnceFunc(func() { close(bc.readQ) })
 	defer closeQ()
+	var bp *[]byte // the buffer the next DATA body is read into
 	for {
-		typ, body, err := bc.c.read(bc.t.cfg.IdleTimeout)
+		if bp == nil {
+			bp = bwBufs.Get().(*[]byte)
+		}
+		typ, body, err := bc.c.readInto(bc.t.cfg.IdleTimeout, (*bp)[:0])
 		if err != nil {
 			if ferr := frameErr(err); ferr != nil {
 				err = ferr
@@ -198,8 +203,15 @@ func (bc *BandwidthConn) readLoop() {
 			bc.usage.Units += uint64(len(body))
 			bc.payAheadLocked()
 			bc.mu.Unlock()
+			out := bp
+			if len(body) > cap(*bp) { // larger than a provider sends: not in bp
+				b := append([]byte(nil), body...)
+				out = &b
+			} else {
+				*bp, bp = body, nil // Read returns it to bwBufs
+			}
 			select {
-			case bc.readQ <- append([]byte(nil), body...):
+			case bc.readQ <- out:
 			case <-bc.done:
 				return
 			}
@@ -426,42 +438,94 @@ func (bc *BandwidthConn) waitChange(changed <-chan struct{}, dl time.Time) error
 
 // Read reads bytes the target sent.
 func (bc *BandwidthConn) Read(p []byte) (int, error) {
-	if len(bc.pending) == 0 {
-		var timeout <-chan time.Time
-		bc.mu.Lock()
-		dl := bc.readDL
-		bc.mu.Unlock()
-		if !dl.IsZero() {
-			d := time.Until(dl)
-			if d <= 0 {
-				return 0, timeoutError{}
-			}
-			timer := time.NewTimer(d)
-			defer timer.Stop()
-			timeout = timer.C
-		}
-		select {
-		case b, ok := <-bc.readQ:
-			if !ok {
-				bc.mu.Lock()
-				err := bc.err
-				bc.mu.Unlock()
-				if err == nil {
-					err = io.EOF
-				}
-				return 0, err
-			}
-			bc.pending = b
-		case <-timeout:
-			return 0, timeoutError{}
-		case <-bc.done:
-			return 0, net.ErrClosed
-		}
+	if err := bc.fill(); err != nil {
+		return 0, err
 	}
 	n := copy(p, bc.pending)
-	bc.pending = bc.pending[n:]
+	bc.consumed(n)
 	return n, nil
 }
+
+// WriteTo writes what the target sends to w until the target closes its
+// side. io.Copy uses it: each DATA body goes to w in one Write, straight
+// from the buffer it was read into.
+func (bc *BandwidthConn) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := bc.fill(); err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return total, err
+		}
+		n, err := w.Write(bc.pending)
+		total += int64(n)
+		bc.consumed(n)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// fill waits, if nothing is pending, for the next DATA body (until the
+// read deadline).
+func (bc *BandwidthConn) fill() error {
+	if len(bc.pending) > 0 {
+		return nil
+	}
+	var timeout <-chan time.Time
+	bc.mu.Lock()
+	dl := bc.readDL
+	bc.mu.Unlock()
+	if !dl.IsZero() {
+		d := time.Until(dl)
+		if d <= 0 {
+			return timeoutError{}
+		}
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case bp, ok := <-bc.readQ:
+		if !ok {
+			bc.mu.Lock()
+			err := bc.err
+			bc.mu.Unlock()
+			if err == nil {
+				err = io.EOF
+			}
+			return err
+		}
+		bc.pending, bc.pendBuf = *bp, bp
+		return nil
+	case <-timeout:
+		return timeoutError{}
+	case <-bc.done:
+		return net.ErrClosed
+	}
+}
+
+// consumed drops n pending bytes, returning the buffer to bwBufs once
+// all of it is read.
+func (bc *BandwidthConn) consumed(n int) {
+	bc.pending = bc.pending[n:]
+	if len(bc.pending) == 0 && bc.pendBuf != nil {
+		if cap(*bc.pendBuf) == bwFrameData {
+			*bc.pendBuf = (*bc.pendBuf)[:0]
+			bwBufs.Put(bc.pendBuf)
+		}
+		bc.pendBuf = nil
+	}
+}
+
+// bwBufs holds buffers for DATA bodies between BandwidthConn's readLoop,
+// which reads a frame into one, and Read, which gives it back once read:
+// a download allocates (and the kernel faults in) no fresh memory per frame.
+var bwBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, bwFrameData)
+	return &b
+}}
 
 type timeoutError struct{}
 

@@ -210,6 +210,15 @@ func (c *conn) write(typ byte, parts ...[]byte) error {
 	return frame.Write(c.s, typ, parts...)
 }
 
+// writeRaw writes p, a whole frame or frames, in one Write.
+func (c *conn) writeRaw(p []byte) error {
+	if err := c.s.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return err
+	}
+	_, err := c.s.Write(p)
+	return err
+}
+
 // writeErr sends err's code and text to the remote.
 func (c *conn) writeErr(err error) error {
 	return c.write(rErr, encodeRemoteError(errCode(err), err.Error()))

@@ -103,6 +103,15 @@ func (fr *Reader) NextInto(dst []byte) (typ byte, body []byte, err error) {
 	return fr.hdr[4], body, nil
 }
 
+// PutHeader writes into hdr[:HeaderSize] the header of a frame of type typ
+// whose body is n bytes, for a caller that keeps HeaderSize bytes free
+// before the body in its own buffer and sends the frame in one Write,
+// without the copy Write makes.
+func PutHeader(hdr []byte, typ byte, n int) {
+	binary.BigEndian.PutUint32(hdr[:4], uint32(1+n))
+	hdr[4] = typ
+}
+
 // CopyMax is the largest frame Write sends in one call.
 const CopyMax = 64 << 10
 

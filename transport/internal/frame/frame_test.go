@@ -37,6 +37,53 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestPutHeader builds frames in place, each header written over the last
+// bytes of the body before it (as a sender reusing one buffer does), and
+// reads them back.
+func TestPutHeader(t *testing.T) {
+	tests := []struct {
+		name   string
+		bodies []int // body sizes, carved one after another from one buffer
+	}{
+		{"empty body", []int{0}},
+		{"one frame", []int{1000}},
+		{"split in three", []int{10, 70000, 3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			total := 0
+			for _, n := range tc.bodies {
+				total += n
+			}
+			buf := make([]byte, HeaderSize+total)
+			for i := range total {
+				buf[HeaderSize+i] = byte(i * 7)
+			}
+			want := slices.Clone(buf[HeaderSize:])
+			var out bytes.Buffer
+			off := HeaderSize
+			for i, n := range tc.bodies {
+				f := buf[off-HeaderSize : off+n]
+				PutHeader(f, byte(i+1), n)
+				out.Write(f)
+				off += n
+			}
+			r := NewReader(&out, HardMax)
+			at := 0
+			for i, n := range tc.bodies {
+				typ, body, err := r.Next()
+				if err != nil || typ != byte(i+1) || !bytes.Equal(body, want[at:at+n]) {
+					t.Fatalf("frame %d: type %d, %d bytes, %v; want type %d, %d bytes", i, typ, len(body), err, i+1, n)
+				}
+				at += n
+			}
+			if _, _, err := r.Next(); err != io.EOF {
+				t.Fatalf("end: %v", err)
+			}
+		})
+	}
+}
+
 func TestBadFrames(t *testing.T) {
 	hdr := func(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 	tests := []struct {
