@@ -28,8 +28,9 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 	filters := nostr.Filters{
 		{Kinds: []int{nips.KindBid}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &since},
 		{Kinds: []int{nips.KindGiftWrap}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &wrapped},
-		// Proposals the relays' engines made of open bids for our offers.
-		{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &since},
+		// Proposals the relays' engines made of open bids for our offers,
+		// and buyers' declines of our confirmations (kind 8469 to us).
+		{Kinds: []int{nips.KindProposal, nips.KindRefusal}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &since},
 	}
 	p.relays.Subscribe(ctx, filters, func(ev *nostr.Event) {
 		var bid nips.Bid
@@ -42,6 +43,9 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 			bid, err = nips.ParseBid(ev)
 		case nips.KindProposal:
 			p.answerProposal(ctx, ev)
+			return
+		case nips.KindRefusal:
+			p.applyDecline(ctx, ev)
 			return
 		case nips.KindGiftWrap:
 			k, kerr := p.signer()
