@@ -149,9 +149,11 @@ func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nip
 		return nips.Receipt{}, errors.New("no such session with you")
 	}
 	// A buyer asks as soon as its transfer is done: let the session's
-	// streams record their usage first (storage streams are pooled and
-	// stay open; what a storage session delivered is what it stored).
-	if g := p.gates[s.Resource]; g != nil && s.Resource != nips.Storage && !g.Drain(ctx, session, 2*time.Second) {
+	// streams record their usage and payments first. Storage streams are
+	// pooled: the buyer ends the session's (transport.Host.EndSession)
+	// before asking, and a payment redeemed on one is booked by the time
+	// it closes; what a storage session delivered is what it stored.
+	if g := p.gates[s.Resource]; g != nil && !g.Drain(ctx, session, 2*time.Second) {
 		p.log.Info("receipt built with a stream still open", "session", session)
 	}
 	if s, err = p.db.GetSession(ctx, session); err != nil {
