@@ -137,6 +137,10 @@ type Book struct {
 	// providers confirmed through another relay, with when it may be
 	// forgotten.
 	elsewhere map[string]elsewhereFill
+	// confirmed holds the confirmations that took capacity out of an
+	// offer in the book, by session, until their match lapses: a buyer's
+	// decline returns the capacity (see Decline).
+	confirmed map[string]confirmation
 }
 
 // NewBook returns an empty book for resource r.
@@ -152,7 +156,7 @@ func NewBook(r nips.Resource, cfg Config) (*Book, error) {
 		byAddr: make(map[string]*offerEntry), byID: make(map[string]*bidEntry),
 		latest: make(map[string]nostr.Timestamp), gone: make(map[string]nostr.Timestamp),
 		proposals: make(map[string]*proposal), settled: make(map[string]nostr.Timestamp),
-		elsewhere: make(map[string]elsewhereFill),
+		elsewhere: make(map[string]elsewhereFill), confirmed: make(map[string]confirmation),
 	}, nil
 }
 
@@ -474,6 +478,11 @@ func (b *Book) Expire(now time.Time) int {
 	for id, e := range b.elsewhere {
 		if e.until <= t {
 			delete(b.elsewhere, id)
+		}
+	}
+	for s, c := range b.confirmed {
+		if c.until <= t {
+			delete(b.confirmed, s)
 		}
 	}
 	for addr, last := range b.latest {

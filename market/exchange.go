@@ -157,6 +157,19 @@ func (x *Exchange) Refuse(r nips.Refusal, now time.Time) []Fill {
 	return nil
 }
 
+// Decline applies a buyer's decline of a provider's match; see
+// Book.Decline.
+func (x *Exchange) Decline(d nips.Refusal, now time.Time) []Fill {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, res := range nips.Resources {
+		if f, ok := x.books[res].Decline(d, now); ok {
+			return f
+		}
+	}
+	return nil
+}
+
 // Lapse treats the proposals past their expiration as refused in every
 // book; see Book.Lapse. Call it periodically, with Expire.
 func (x *Exchange) Lapse(now time.Time) []Fill {

@@ -17,6 +17,17 @@ type proposal struct {
 	oe *offerEntry
 }
 
+// confirmation is a provider's match that took quantity out of offer oe:
+// the bid's buyer may decline it (nips.Refusal with a Match) until until.
+type confirmation struct {
+	oe       *offerEntry
+	quantity uint64
+	match    string
+	bid      string
+	buyer    string
+	until    nostr.Timestamp
+}
+
 // elsewhereFill is what providers confirmed of a bid the book has not seen.
 type elsewhereFill struct {
 	quantity uint64
@@ -59,6 +70,7 @@ func (b *Book) Confirm(m nips.Match, now time.Time) []Fill {
 		}
 		delete(b.proposals, m.Session)
 		b.settled[m.Session] = settle
+		b.confirm(m, p.oe, min(m.Quantity, f.Quantity))
 		p.be.pending--
 		if m.Quantity >= f.Quantity {
 			return nil
@@ -77,6 +89,7 @@ func (b *Book) Confirm(m nips.Match, now time.Time) []Fill {
 		return nil // not a fill this bid allows
 	}
 	b.settled[m.Session] = settle
+	b.confirm(m, oe, min(m.Quantity, oe.capacity))
 	oe.capacity -= min(m.Quantity, oe.capacity)
 	if oe.capacity < oe.o.MinQuantity {
 		b.removeOffer(oe)
@@ -173,4 +186,39 @@ func (b *Book) closeProposed(id, pubkey string) bool {
 		}
 	}
 	return false
+}
+
+// confirm remembers that match m took q out of offer oe, until m lapses.
+func (b *Book) confirm(m nips.Match, oe *offerEntry, q uint64) {
+	if q > 0 && m.EventID != "" {
+		b.confirmed[m.Session] = confirmation{oe: oe, quantity: q, match: m.EventID, bid: m.Bid, buyer: m.Buyer, until: m.Expiration}
+	}
+}
+
+// Decline applies a buyer's decline of a provider's match (kind 8469 with
+// an e match, signed by the bid's buyer): the quantity the match took
+// returns to its offer, unless the offer was replaced, cancelled or
+// expired since, and the resting bids are matched against it. The decline
+// must name a match the book counted, with its bid, buyer and provider.
+// It returns the new proposals made, and whether the decline applied.
+func (b *Book) Decline(d nips.Refusal, now time.Time) ([]Fill, bool) {
+	c, ok := b.confirmed[d.Session]
+	if !ok || !d.IsDecline() || c.match != d.Match || c.bid != d.Bid || c.buyer != d.Pubkey || c.oe.o.Pubkey != d.To {
+		return nil, false
+	}
+	delete(b.confirmed, d.Session)
+	oe := c.oe
+	if oe.closed || oe.o.Expiration <= ts(now) {
+		return nil, true
+	}
+	oe.capacity += c.quantity
+	if b.byAddr[oe.addr] != oe && oe.capacity >= oe.o.MinQuantity {
+		b.byAddr[oe.addr] = oe
+		i, _ := slices.BinarySearchFunc(b.offers, oe, offerLess)
+		b.offers = slices.Insert(b.offers, i, oe)
+	}
+	if b.byAddr[oe.addr] != oe {
+		return nil, true
+	}
+	return b.matchOffer(oe, now), true
 }

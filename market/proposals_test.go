@@ -16,9 +16,31 @@ func confirmOf(f Fill, q uint64) nips.Match {
 	return m
 }
 
+// confirmed is the provider's match of all of f, with an event id.
+func confirmed(f Fill) nips.Match {
+	m := confirmOf(f, f.Quantity)
+	m.EventID = hexID("match " + f.Session)
+	return m
+}
+
+// declineOf is signer's decline of the match confirmed(f).
+func declineOf(f Fill, signer string) nips.Refusal {
+	return nips.Refusal{Match: confirmed(f).EventID, Bid: f.BidID, To: f.Provider, Session: f.Session, Pubkey: signer}
+}
+
+func mustDecline(t *testing.T, b *Book, d nips.Refusal) []Fill {
+	t.Helper()
+	fills, ok := b.Decline(d, t0.Add(3*time.Second))
+	if !ok {
+		t.Fatal("the buyer's decline of a confirmed match not applied")
+	}
+	return fills
+}
+
 // TestProposalOutcomes: a proposal holds its quantity out of the bid and
 // the offer until the provider answers; a refusal or a lapse returns both
-// and proposes the bid to the next offer, a confirmation keeps them out.
+// and proposes the bid to the next offer, a confirmation keeps them out
+// until the bid's buyer declines the match.
 func TestProposalOutcomes(t *testing.T) {
 	tests := []struct {
 		name string
@@ -47,6 +69,16 @@ func TestProposalOutcomes(t *testing.T) {
 		}, "", 0, true},
 		{"lapsed", func(b *Book, f Fill) []Fill { return b.Lapse(f.Expires) }, "dear", 100, false},
 		{"not yet lapsed", func(b *Book, f Fill) []Fill { return b.Lapse(f.Expires.Add(-time.Second)) }, "", 0, true},
+		{"confirmed then declined", func(b *Book, f Fill) []Fill {
+			return append(b.Confirm(confirmed(f), t0.Add(2*time.Second)), mustDecline(t, b, declineOf(f, f.Buyer))...)
+		}, "", 100, false},
+		{"declined by another key", func(b *Book, f Fill) []Fill {
+			b.Confirm(confirmed(f), t0.Add(2*time.Second))
+			if _, ok := b.Decline(declineOf(f, f.Provider), t0.Add(3*time.Second)); ok {
+				t.Fatal("a decline not signed by the buyer applied")
+			}
+			return nil
+		}, "", 0, true},
 		{"match signed by another key", func(b *Book, f Fill) []Fill {
 			m := confirmOf(f, f.Quantity)
 			m.Pubkey = hexID("relay")

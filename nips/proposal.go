@@ -54,31 +54,44 @@ func ParseProposal(evt *nostr.Event) (Proposal, error) {
 	return Proposal{Match: m}, nil
 }
 
-// Refusal is a provider's refusal of a proposal (kind 8469, regular),
-// signed by the provider the proposal named: the proposing relay puts the
-// bid back in its book, tries it on its next offer, and restores the
-// offer's capacity. See proposal.md.
+// Refusal is kind 8469 (regular), in one of two forms. A provider's
+// refusal of a proposal (Proposal set), signed by the provider the proposal
+// named: the proposing relay puts the bid back in its book, tries it on its
+// next offer, and restores the offer's capacity. A buyer's decline of a
+// provider's match (Match set), signed by the bid's buyer: the buyer will
+// not pay that match, and the provider releases the capacity it holds for
+// it at once. See proposal.md.
 type Refusal struct {
-	Proposal string // e tag with marker "proposal": the proposal's event id
-	Bid      string // e tag with marker "bid": the proposal's bid
-	Relay    string // p tag: the proposal's author
-	Session  string // the proposal's session
+	Proposal string // e tag with marker "proposal": the refused proposal's event id
+	Match    string // e tag with marker "match": the declined match's event id
+	Bid      string // e tag with marker "bid": the proposal's or the match's bid
+	To       string // p tag: the proposal's author (the relay), or the match's provider
+	Session  string // the proposal's or the match's session
 	Reason   string // why, for people: at most MaxTextLen bytes
-	// Expiration (NIP-40): at most MaxProposalTTL seconds after created_at.
+	// Expiration (NIP-40): at most MaxProposalTTL seconds after created_at
+	// for a refusal, MaxMatchTTL for a decline.
 	Expiration nostr.Timestamp
 
-	// Set by ParseRefusal from the event: the provider.
+	// Set by ParseRefusal from the event: the provider (refusal) or the
+	// buyer (decline).
 	Pubkey    string
 	EventID   string
 	CreatedAt nostr.Timestamp
 }
 
-// ToEvent encodes the refusal as an unsigned event.
+// IsDecline reports whether r is a buyer's decline of a match.
+func (r Refusal) IsDecline() bool { return r.Match != "" }
+
+// ToEvent encodes the refusal or decline as an unsigned event.
 func (r Refusal) ToEvent(createdAt nostr.Timestamp) nostr.Event {
+	first, alt := nostr.Tag{"e", r.Proposal, "", "proposal"}, "sovmesh market refusal of a proposal"
+	if r.IsDecline() {
+		first, alt = nostr.Tag{"e", r.Match, "", "match"}, "sovmesh market decline of a match"
+	}
 	tags := nostr.Tags{
-		{"e", r.Proposal, "", "proposal"},
+		first,
 		{"e", r.Bid, "", "bid"},
-		{"p", r.Relay},
+		{"p", r.To},
 		{"session", r.Session},
 	}
 	if r.Reason != "" {
@@ -86,12 +99,14 @@ func (r Refusal) ToEvent(createdAt nostr.Timestamp) nostr.Event {
 	}
 	tags = append(tags,
 		nostr.Tag{"expiration", utoa(uint64(r.Expiration))},
-		nostr.Tag{"alt", "sovmesh market refusal of a proposal"},
+		nostr.Tag{"alt", alt},
 	)
 	return nostr.Event{Kind: KindRefusal, CreatedAt: createdAt, Tags: tags}
 }
 
-// ParseRefusal reads and checks a refusal.
+// ParseRefusal reads and checks a refusal or a decline. Who may sign one
+// (the proposal's provider, the bid's buyer) is for the reader to check
+// against the proposal or match it names.
 func ParseRefusal(evt *nostr.Event) (Refusal, error) {
 	p := newParser("refusal")
 	if err := p.kind(evt, KindRefusal); err != nil {
@@ -102,7 +117,7 @@ func ParseRefusal(evt *nostr.Event) (Refusal, error) {
 	for _, tag := range evt.Tags {
 		switch tag[0] {
 		case "e":
-			if err = p.want(tag, 4, `["e", id, relay, "proposal"|"bid"]`); err != nil {
+			if err = p.want(tag, 4, `["e", id, relay, "proposal"|"match"|"bid"]`); err != nil {
 				break
 			}
 			if !isHex64(tag[1]) {
@@ -114,17 +129,21 @@ func ParseRefusal(evt *nostr.Event) (Refusal, error) {
 				if err = p.once("e proposal"); err == nil {
 					r.Proposal = tag[1]
 				}
+			case "match":
+				if err = p.once("e match"); err == nil {
+					r.Match = tag[1]
+				}
 			case "bid":
 				if err = p.once("e bid"); err == nil {
 					r.Bid = tag[1]
 				}
 			default:
-				err = perr(p.typ, "e", ErrBadValue, "marker %q, want proposal or bid", tag[3])
+				err = perr(p.typ, "e", ErrBadValue, "marker %q, want proposal, match or bid", tag[3])
 			}
 		case "p":
 			if err = p.once("p"); err == nil {
-				if err = p.want(tag, 2, `["p", relay_pubkey]`); err == nil {
-					r.Relay = tag[1]
+				if err = p.want(tag, 2, `["p", pubkey]`); err == nil {
+					r.To = tag[1]
 					if !isHex64(tag[1]) {
 						err = perr(p.typ, "p", ErrBadValue, "%q is not a hex pubkey", tag[1])
 					}
@@ -147,16 +166,31 @@ func ParseRefusal(evt *nostr.Event) (Refusal, error) {
 				}
 			}
 		case "expiration":
-			r.Expiration, err = p.expiration(tag, evt.CreatedAt, MaxProposalTTL)
+			r.Expiration, err = p.expiration(tag, evt.CreatedAt, MaxMatchTTL)
 		}
 		if err != nil {
 			return Refusal{}, err
 		}
 	}
+	switch {
+	case r.Proposal != "" && r.Match != "":
+		return Refusal{}, perr(p.typ, "e", ErrBadValue, "refuses a proposal or declines a match, not both")
+	case r.Match != "":
+		if err := p.require("e match", "e bid", "p", "session", "expiration"); err != nil {
+			return Refusal{}, err
+		}
+		if r.To == evt.PubKey {
+			return Refusal{}, perr(p.typ, "p", ErrBadValue, "a buyer declines another key's match")
+		}
+		return r, nil
+	}
 	if err := p.require("e proposal", "e bid", "p", "session", "expiration"); err != nil {
 		return Refusal{}, err
 	}
-	if r.Relay == evt.PubKey {
+	if evt.CreatedAt > 0 && uint64(r.Expiration)-uint64(evt.CreatedAt) > MaxProposalTTL {
+		return Refusal{}, perr(p.typ, "expiration", ErrOutOfRange, "must be after created_at and at most %d s after it", MaxProposalTTL)
+	}
+	if r.To == evt.PubKey {
 		return Refusal{}, perr(p.typ, "p", ErrBadValue, "a provider refuses another key's proposal")
 	}
 	return r, nil

@@ -23,7 +23,8 @@ const openEvents = 256
 // refused (MatchTimeout bounds the whole wait), and takes the best match by
 // its own ranking: price, trust as the buyer computes it, and the latency
 // it measures. It then deletes the bid (NIP-09) so no relay proposes it
-// again; the matches it did not take lapse unpaid.
+// again, and declines the matches it did not take (kind 8469, see decline)
+// so their providers release the capacity at once.
 func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration uint64, model string) (*Session, error) {
 	bid := nips.Bid{
 		Resource: r, MaxPrices: b.cfg.Ceilings[r], Quantity: quantity, Duration: duration,
@@ -55,7 +56,9 @@ func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration
 			}, nil)
 	}()
 	matches := b.collect(sctx, bid, evs)
-	defer b.cancelBid(ctx, bid)
+	// Deleted first: the capacity the declines return is not proposed
+	// this bid again.
+	b.cancelBid(ctx, bid)
 	if len(matches) == 0 {
 		return nil, fmt.Errorf("%w: no provider confirmed open bid %s", ErrNoMatch, ev.ID)
 	}
@@ -98,7 +101,7 @@ func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Eve
 			delete(pending, m.Session)
 		case nips.KindRefusal:
 			r, err := nips.ParseRefusal(ev)
-			if err != nil || r.Bid != bid.EventID || pending[r.Session] != r.Pubkey {
+			if err != nil || r.IsDecline() || r.Bid != bid.EventID || pending[r.Session] != r.Pubkey {
 				continue
 			}
 			delete(pending, r.Session)
@@ -148,9 +151,37 @@ func (b *Buyer) takeBest(ctx context.Context, bid nips.Bid, matches []nips.Match
 		}
 	}
 	if best == nil {
+		b.declineAll(ctx, bid, matches, nil, "no confirmed match checks out")
 		return nil, fmt.Errorf("%w: no confirmed match checks out: %v", ErrNoMatch, errs)
 	}
+	b.declineAll(ctx, bid, matches, map[string]bool{bestMatch.Session: true}, "took another provider")
 	return b.record(ctx, bestMatch, best.Offer, best.Peer, best.Latency)
+}
+
+// declineAll declines the matches of bid whose session is not in keep.
+func (b *Buyer) declineAll(ctx context.Context, bid nips.Bid, matches []nips.Match, keep map[string]bool, reason string) {
+	for _, m := range matches {
+		if !keep[m.Session] {
+			b.decline(ctx, bid, m, reason)
+		}
+	}
+}
+
+// decline tells a provider we will not pay its match of our open bid
+// (kind 8469 with an e match, signed by the bid's key): it releases the
+// capacity it holds for it at once instead of at the end of its payment
+// window. Published before the caller goes on, so a provider reading its
+// relay in order sees the decline before anything the caller does next.
+func (b *Buyer) decline(ctx context.Context, bid nips.Bid, m nips.Match, reason string) {
+	now := nostr.Now()
+	if m.EventID == "" || m.Provider == bid.Pubkey || m.Expiration <= now {
+		return // nothing to release: the match has lapsed
+	}
+	d := nips.Refusal{Match: m.EventID, Bid: bid.EventID, To: m.Provider, Session: m.Session, Reason: reason,
+		Expiration: min(m.Expiration, now+nips.MaxMatchTTL)}
+	if _, err := b.node.Publish(context.WithoutCancel(ctx), d.ToEvent(now)); err != nil {
+		b.log.Info("decline not published", "session", m.Session, "provider", m.Provider, "err", err)
+	}
 }
 
 // matchedOffer reads the offer a provider's match names.

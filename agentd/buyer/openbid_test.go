@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,7 +165,7 @@ func TestProviderConfirmsOneProposalPerBid(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := nips.ParseRefusal(next(nips.KindRefusal))
-	if err != nil || r.Proposal != pev.ID || r.Relay != otherPK || r.Pubkey != p.Node.Key.Pubkey {
+	if err != nil || r.Proposal != pev.ID || r.To != otherPK || r.Pubkey != p.Node.Key.Pubkey {
 		t.Fatalf("refusal %+v (%v)", r, err)
 	}
 	if matches := query(t, srv.URL, nostr.Filter{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {ev.ID}}}); len(matches) != 1 {
@@ -354,5 +355,157 @@ func TestOpenBidBuyerRanksConfirmedMatches(t *testing.T) {
 	}
 	if n := len(query(t, srv.URL, nostr.Filter{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {s.Match.Bid}}})); n != 2 {
 		t.Fatalf("%d matches, want both providers' confirmations", n)
+	}
+}
+
+// TestOpenBidDeclinesUnusedMatches: an open bid for two units is confirmed
+// by two providers of one unit each; the buyer takes one and declines the
+// other's match, and that provider releases its capacity at once (not at
+// the end of its payment window, an hour here): a second buyer's open bid
+// is proposed to it by the relay and confirmed, while the taken provider,
+// unpaid but within its window, still holds its unit. The declined
+// session ends.
+func TestOpenBidDeclinesUnusedMatches(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	srv, _ := marketRelay(t, nil)
+	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	hour := storageCfg(2_000_000)
+	hour.PaymentWindow = time.Hour
+	cheap := startProvider(t, net, "cheap", hour) // 1 GiB each
+	hour.Storage = storageCfg(3_000_000).Storage
+	dear := startProvider(t, net, "dear", hour)
+	bn := net.Node(t, "buyer", 100)
+	for range 20 {
+		if err := bn.DB.Observe(ctx, cheap.Node.Key.Pubkey, 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := New(ctx, bn, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.OpenBid(ctx, nips.Storage, 2, 86400, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Provider != dear.Node.Key.Pubkey {
+		t.Fatalf("took %s, want %s", s.Provider, dear.Node.Key.Pubkey)
+	}
+	declines := query(t, srv.URL, nostr.Filter{Kinds: []int{nips.KindRefusal}, Authors: []string{bn.Key.Pubkey}})
+	if len(declines) != 1 {
+		t.Fatalf("%d declines published, want 1 (of the match not taken)", len(declines))
+	}
+	d, err := nips.ParseRefusal(declines[0])
+	if err != nil || !d.IsDecline() || d.To != cheap.Node.Key.Pubkey || d.Bid != s.Match.Bid {
+		t.Fatalf("decline %+v (%v)", d, err)
+	}
+
+	b2, err := New(ctx, net.Node(t, "buyer2", 100), Config{MatchTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := b2.OpenBid(ctx, nips.Storage, 1, 86400, "")
+	if err != nil {
+		t.Fatalf("the declined capacity was not released: %v", err)
+	}
+	if s2.Provider != cheap.Node.Key.Pubkey {
+		t.Fatalf("second buyer got %s, want the provider whose match was declined", s2.Provider)
+	}
+	old, err := cheap.Node.DB.GetSession(ctx, d.Session)
+	if err != nil || old.State != "failed" {
+		t.Fatalf("declined session %+v (%v), want it ended", old, err)
+	}
+	if kept, err := dear.Node.DB.GetSession(ctx, s.ID); err != nil || kept.State != "open" {
+		t.Fatalf("taken session %+v (%v), want it open", kept, err)
+	}
+}
+
+// TestConfirmationLapsesAfterPaymentWindow: a confirmation its buyer
+// neither pays nor declines holds the provider's capacity for the payment
+// window only (one minute here, on the provider's clock), not for the
+// match's hour: within the window another bid's proposal is refused for
+// capacity, past it the same capacity is confirmed to the other bid and
+// the unpaid session ends.
+func TestConfirmationLapsesAfterPaymentWindow(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	srv, _ := marketRelay(t, nil)
+	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	var skew atomic.Int64        // the provider's clock runs this far ahead
+	cfg := storageCfg(2_000_000) // 1 GiB: capacity 1
+	cfg.PaymentWindow = time.Minute
+	p := startProviderWith(t, net, "p", cfg, func(c *agentd.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	o, _ := p.P.Offer(nips.Storage)
+	other := nostr.GeneratePrivateKey() // another relay's key
+	otherPK, _ := nostr.GetPublicKey(other)
+	rl, err := nostr.RelayConnect(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	bn, bn2 := net.Node(t, "buyer", 100), net.Node(t, "buyer2", 100)
+	bid := nips.Bid{Resource: nips.Storage, MaxPrices: StorageCeiling(10_000_000), Quantity: 1, Duration: 86400,
+		Payments: []nips.Payment{{Method: nips.PayCashu, Mint: bn.Wallet.Mints()[0], Unit: "sat"}}, Expiration: nostr.Now() + 600}
+	sub, err := rl.Subscribe(ctx, nostr.Filters{{Kinds: []int{nips.KindMatch, nips.KindRefusal}, Tags: nostr.TagMap{"p": {bn.Key.Pubkey, bn2.Key.Pubkey, otherPK}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-sub.EndOfStoredEvents
+	next := func(kind int) *nostr.Event {
+		t.Helper()
+		select {
+		case e := <-sub.Events:
+			if e.Kind != kind {
+				t.Fatalf("kind %d, want %d", e.Kind, kind)
+			}
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no kind %d", kind)
+		}
+		return nil
+	}
+	ev, err := bn.Publish(ctx, bid.ToEvent(nostr.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := nips.ParseMatch(next(nips.KindMatch)) // the relay's engine proposed it; never paid
+	if err != nil || first.Bid != ev.ID {
+		t.Fatalf("first match %+v (%v)", first, err)
+	}
+	ev2, err := bn2.Publish(ctx, bid.ToEvent(nostr.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The relay's book holds the offer's unit as sold; another relay
+	// proposes the second bid to the provider.
+	propose := func(seq uint64) string {
+		t.Helper()
+		prop := nips.Proposal{Match: first}
+		prop.PaymentRequest, prop.Bid, prop.Buyer = "", ev2.ID, bn2.Key.Pubkey
+		prop.Session, prop.Expiration = nips.SessionID(ev2.ID, o.Address(), seq), nostr.Now()+60
+		pev := prop.ToEvent(nostr.Now())
+		if err := pev.Sign(other); err != nil {
+			t.Fatal(err)
+		}
+		if err := rl.Publish(ctx, pev); err != nil {
+			t.Fatal(err)
+		}
+		return pev.ID
+	}
+	within := propose(0)
+	if r, err := nips.ParseRefusal(next(nips.KindRefusal)); err != nil || r.Proposal != within {
+		t.Fatalf("within the window: refusal %+v (%v), want the proposal refused for capacity", r, err)
+	}
+	skew.Store(int64(2 * time.Minute))
+	propose(1)
+	m, err := nips.ParseMatch(next(nips.KindMatch))
+	if err != nil || m.Bid != ev2.ID || m.Session != nips.SessionID(ev2.ID, o.Address(), 1) {
+		t.Fatalf("past the window: match %+v (%v), want the second bid confirmed", m, err)
+	}
+	if s, err := p.Node.DB.GetSession(ctx, first.Session); err != nil || s.State != "failed" {
+		t.Fatalf("unpaid session past its window %+v (%v), want it ended", s, err)
 	}
 }

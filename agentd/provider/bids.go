@@ -28,8 +28,9 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 	filters := nostr.Filters{
 		{Kinds: []int{nips.KindBid}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &since},
 		{Kinds: []int{nips.KindGiftWrap}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &wrapped},
-		// Proposals the relays' engines made of open bids for our offers.
-		{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &since},
+		// Proposals the relays' engines made of open bids for our offers,
+		// and buyers' declines of our confirmations (kind 8469 to us).
+		{Kinds: []int{nips.KindProposal, nips.KindRefusal}, Tags: nostr.TagMap{"p": {p.pubkey}}, Since: &since},
 	}
 	p.relays.Subscribe(ctx, filters, func(ev *nostr.Event) {
 		var bid nips.Bid
@@ -42,6 +43,9 @@ func (p *Provider) answerBids(ctx context.Context, ready chan<- struct{}) {
 			bid, err = nips.ParseBid(ev)
 		case nips.KindProposal:
 			p.answerProposal(ctx, ev)
+			return
+		case nips.KindRefusal:
+			p.applyDecline(ctx, ev)
 			return
 		case nips.KindGiftWrap:
 			k, kerr := p.signer()
@@ -145,9 +149,11 @@ func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nip
 		return nips.Receipt{}, errors.New("no such session with you")
 	}
 	// A buyer asks as soon as its transfer is done: let the session's
-	// streams record their usage first (storage streams are pooled and
-	// stay open; what a storage session delivered is what it stored).
-	if g := p.gates[s.Resource]; g != nil && s.Resource != nips.Storage && !g.Drain(ctx, session, 2*time.Second) {
+	// streams record their usage and payments first. Storage streams are
+	// pooled: the buyer ends the session's (transport.Host.EndSession)
+	// before asking, and a payment redeemed on one is booked by the time
+	// it closes; what a storage session delivered is what it stored.
+	if g := p.gates[s.Resource]; g != nil && !g.Drain(ctx, session, 2*time.Second) {
 		p.log.Info("receipt built with a stream still open", "session", session)
 	}
 	if s, err = p.db.GetSession(ctx, session); err != nil {

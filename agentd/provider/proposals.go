@@ -37,7 +37,7 @@ func (p *Provider) answerProposal(ctx context.Context, ev *nostr.Event) {
 		if errors.Is(err, errAnswered) {
 			return // our match of that very session answers it
 		}
-		r := nips.Refusal{Proposal: ev.ID, Bid: prop.Bid, Relay: ev.PubKey, Session: prop.Session,
+		r := nips.Refusal{Proposal: ev.ID, Bid: prop.Bid, To: ev.PubKey, Session: prop.Session,
 			Reason: refusalReason(err), Expiration: nostr.Timestamp(time.Now().Add(nips.MaxProposalTTL * time.Second).Unix())}
 		if _, err := p.node.Publish(ctx, r.ToEvent(nostr.Now())); err != nil {
 			p.log.Warn("refusal not published", "proposal", ev.ID, "err", err)
@@ -74,18 +74,18 @@ func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match,
 	q := min(prop.Quantity, o.MaxQuantity)
 	// The reservation is the session's first record: answer fills in its
 	// match. When answer refuses the bid the reservation is given up; when
-	// publishing fails it lapses unpaid after MaxMatchTTL (the match may
-	// have reached a relay).
+	// publishing fails it lapses unpaid after the payment window (the match
+	// may have reached a relay), as does a confirmation the buyer neither
+	// pays nor declines.
 	p.confirmMu.Lock()
 	defer p.confirmMu.Unlock()
 	if _, err := p.db.GetSession(ctx, prop.Session); err == nil {
 		return nips.Match{}, errAnswered // another relay proposed this very session
 	}
-	now := time.Now()
 	err = p.db.Reserve(ctx, state.Reservation{
 		Session: state.Session{ID: prop.Session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
 			Offer: o.Address(), Quantity: q, Duration: bid.Duration},
-		Bid: bid.EventID, Capacity: o.Capacity, Lapse: now.Add(-nips.MaxMatchTTL * time.Second),
+		Bid: bid.EventID, Capacity: o.Capacity, Lapse: p.node.Now().Add(-p.cfg.PaymentWindow),
 	})
 	switch {
 	case errors.Is(err, state.ErrBidTaken):
@@ -111,4 +111,23 @@ func refusalReason(err error) string {
 		s = strings.ToValidUTF8(s[:nips.MaxTextLen], "")
 	}
 	return s
+}
+
+// applyDecline releases the capacity of a confirmation its buyer declined
+// (kind 8469 with an e match, to us): the decline must be signed by the
+// bid's buyer and name our unpaid match of that session and bid (state.DB
+// Decline checks the stored session); anything else changes nothing.
+func (p *Provider) applyDecline(ctx context.Context, ev *nostr.Event) {
+	if ok, _ := ev.CheckSignature(); !ok {
+		return
+	}
+	r, err := nips.ParseRefusal(ev)
+	if err != nil || !r.IsDecline() || r.To != p.pubkey {
+		return // a refusal of some relay's proposal, or not for us
+	}
+	if err := p.db.Decline(ctx, r.Session, ev.PubKey, r.Bid, r.Match); err != nil {
+		p.log.Debug("decline ignored", "id", ev.ID, "session", r.Session, "err", err)
+		return
+	}
+	p.log.Info("match declined, capacity released", "session", r.Session, "bid", r.Bid, "buyer", ev.PubKey)
 }

@@ -89,7 +89,14 @@ type Config struct {
 	// Routstr is the listen address of a Routstr endpoint (routstr.go) on
 	// the inference sold ("": none).
 	Routstr string
+	// PaymentWindow is how long a confirmation of an open bid holds its
+	// capacity unpaid; past it, it lapses when the capacity is next needed
+	// (default 2 min, at most nips.MaxMatchTTL). See nips/proposal.md.
+	PaymentWindow time.Duration
 }
+
+// DefaultPaymentWindow is Config.PaymentWindow's default.
+const DefaultPaymentWindow = 2 * time.Minute
 
 func (c *Config) defaults() error {
 	if c.Storage == nil && c.Bandwidth == nil && c.Inference == nil {
@@ -109,6 +116,12 @@ func (c *Config) defaults() error {
 	}
 	if c.SettleInterval <= 0 {
 		c.SettleInterval = 30 * time.Second
+	}
+	if c.PaymentWindow <= 0 {
+		c.PaymentWindow = DefaultPaymentWindow
+	}
+	if c.PaymentWindow > nips.MaxMatchTTL*time.Second {
+		return fmt.Errorf("provider: payment window %s over a match's %d s", c.PaymentWindow, nips.MaxMatchTTL)
 	}
 	if s := c.Storage; s != nil {
 		if s.Quota <= 0 || s.PriceMsat == 0 {

@@ -21,23 +21,31 @@ var ErrOverCapacity = errors.New("state: not enough capacity left")
 type Reservation struct {
 	Session  Session
 	Bid      string
-	Capacity uint64    // the offer's capacity
-	Lapse    time.Time // confirmations made before it and still unpaid have lapsed
+	Capacity uint64 // the offer's capacity
+	// Lapse ends the payment window of the confirmations made before it:
+	// those still unpaid lapse (they end "failed") and free their capacity.
+	Lapse time.Time
 }
 
 // Reserve records a provider session confirming r.Bid if no live session
 // confirms it yet and the offer's live confirmed sessions leave r.Session's
 // quantity; otherwise it returns ErrBidTaken (naming the session) or
-// ErrOverCapacity. A session is live while open and either paid or made
-// after r.Lapse. Check and record are one transaction, so the provider's
-// word on its capacity survives a restart.
+// ErrOverCapacity. A confirmation is live while open; first, the
+// confirmations made before r.Lapse and still unpaid lapse. Lapse, check
+// and record are one transaction, so the provider's word on its capacity
+// survives a restart.
 func (d *DB) Reserve(ctx context.Context, r Reservation) error {
 	s := r.Session
 	prices, _ := json.Marshal(s.Prices)
-	const live = `role = 'provider' AND state = 'open' AND (paid_msat > 0 OR created_at >= ?)`
+	const live = `role = 'provider' AND state = 'open'`
 	return d.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET state = 'failed', updated_at = ?
+			WHERE role = 'provider' AND bid != '' AND state = 'open' AND paid_msat = 0 AND created_at < ?`,
+			d.now().Unix(), r.Lapse.Unix()); err != nil {
+			return fmt.Errorf("state: reserve: lapse: %w", err)
+		}
 		var taken string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM sessions WHERE bid = ? AND `+live+` LIMIT 1`, r.Bid, r.Lapse.Unix()).Scan(&taken)
+		err := tx.QueryRowContext(ctx, `SELECT id FROM sessions WHERE bid = ? AND `+live+` LIMIT 1`, r.Bid).Scan(&taken)
 		switch {
 		case err == nil:
 			return fmt.Errorf("%w (session %s)", ErrBidTaken, taken)
@@ -46,7 +54,7 @@ func (d *DB) Reserve(ctx context.Context, r Reservation) error {
 		}
 		var held uint64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(quantity), 0) FROM sessions WHERE bid != '' AND offer = ? AND `+live,
-			s.Offer, r.Lapse.Unix()).Scan(&held); err != nil {
+			s.Offer).Scan(&held); err != nil {
 			return fmt.Errorf("state: reserve: %w", err)
 		}
 		if held+s.Quantity > r.Capacity {
@@ -69,6 +77,29 @@ func (d *DB) Unreserve(ctx context.Context, id string) error {
 	_, err := d.db.ExecContext(ctx, `DELETE FROM sessions WHERE id = ? AND bid != '' AND match_id = '' AND paid_msat = 0`, id)
 	if err != nil {
 		return fmt.Errorf("state: unreserve: %w", err)
+	}
+	return nil
+}
+
+// ErrNotDeclinable means a decline names no open, unpaid confirmation of
+// that buyer's bid and match.
+var ErrNotDeclinable = errors.New("state: no unpaid confirmation to decline")
+
+// Decline releases at once the provider session id confirming bid with
+// match, when buyer (the bid's author, the session's counterparty) will
+// not pay it: the session ends ("failed": nothing was paid), its capacity and its bid are
+// free, its streams are refused. Only an open, unpaid confirmation with
+// exactly these bid, match and buyer is released; anything else returns
+// ErrNotDeclinable and changes nothing.
+func (d *DB) Decline(ctx context.Context, id, buyer, bid, match string) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE sessions SET state = 'failed', updated_at = ?
+		WHERE id = ? AND role = 'provider' AND counterparty = ? AND bid = ? AND bid != '' AND match_id = ? AND match_id != ''
+		AND state = 'open' AND paid_msat = 0`, d.now().Unix(), id, buyer, bid, match)
+	if err != nil {
+		return fmt.Errorf("state: decline: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("%w: session %s", ErrNotDeclinable, id)
 	}
 	return nil
 }

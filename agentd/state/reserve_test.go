@@ -70,3 +70,78 @@ func TestReserveHoldsCapacityAcrossRestarts(t *testing.T) {
 		t.Fatalf("a paid session was unreserved: %v", err)
 	}
 }
+
+// TestDeclineReleasesAtOnce: the buyer's decline of an unpaid confirmation
+// frees its capacity and its bid at once, well inside the payment window,
+// and ends the session; a decline naming another buyer, bid or match, or a
+// paid session, releases nothing. A confirmation unpaid past the payment
+// window lapses when the capacity is next asked for.
+func TestDeclineReleasesAtOnce(t *testing.T) {
+	ctx := t.Context()
+	d, _ := openWithJournal(t, t.TempDir())
+	now := time.Unix(1_800_000_000, 0)
+	d.now = func() time.Time { return now }
+	window := now.Add(-2 * time.Minute) // nothing made now is past it
+	confirm := func(t *testing.T, session, bid string, lapse time.Time) error {
+		t.Helper()
+		s := Session{ID: session, Role: RoleProvider, Resource: nips.Storage, Counterparty: "buyer",
+			Offer: "38460:pk:agentd-storage", Quantity: 1, Duration: 86400}
+		if err := d.Reserve(ctx, Reservation{Session: s, Bid: bid, Capacity: 1, Lapse: lapse}); err != nil {
+			return err
+		}
+		s.MatchID = "match-" + session
+		return d.PutSession(ctx, s)
+	}
+	if err := confirm(t, "s1", "bid1", window); err != nil {
+		t.Fatal(err)
+	}
+	if err := confirm(t, "s2", "bid2", window); !errors.Is(err, ErrOverCapacity) {
+		t.Fatalf("full offer: %v", err)
+	}
+	for _, tc := range []struct{ name, buyer, bid, match string }{
+		{"another buyer", "mallory", "bid1", "match-s1"},
+		{"another bid", "buyer", "bid2", "match-s1"},
+		{"another match", "buyer", "bid1", "match-s2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := d.Decline(ctx, "s1", tc.buyer, tc.bid, tc.match); !errors.Is(err, ErrNotDeclinable) {
+				t.Fatalf("got %v, want ErrNotDeclinable", err)
+			}
+		})
+	}
+	if err := d.Decline(ctx, "s1", "buyer", "bid1", "match-s1"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := d.GetSession(ctx, "s1"); s.State != "failed" {
+		t.Fatalf("declined session is %q", s.State)
+	}
+	if err := confirm(t, "s2", "bid2", window); err != nil {
+		t.Fatalf("capacity not released by the decline: %v", err)
+	}
+	if err := d.Decline(ctx, "s1", "buyer", "bid1", "match-s1"); !errors.Is(err, ErrNotDeclinable) {
+		t.Fatalf("second decline: %v", err)
+	}
+	// A paid confirmation is never released by a decline.
+	if err := d.AddUsage(ctx, "s2", 1000, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Decline(ctx, "s2", "buyer", "bid2", "match-s2"); !errors.Is(err, ErrNotDeclinable) {
+		t.Fatalf("paid session declined: %v", err)
+	}
+	// Unpaid past the window: s3 lapses when s4 asks for the capacity.
+	if err := d.SubPaid(ctx, "s2", 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Decline(ctx, "s2", "buyer", "bid2", "match-s2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := confirm(t, "s3", "bid3", window); err != nil {
+		t.Fatal(err)
+	}
+	if err := confirm(t, "s4", "bid4", now.Add(time.Second)); err != nil {
+		t.Fatalf("unpaid confirmation past its window still held: %v", err)
+	}
+	if s, _ := d.GetSession(ctx, "s3"); s.State != "failed" {
+		t.Fatalf("unpaid session past its window is %q, want failed", s.State)
+	}
+}

@@ -37,6 +37,7 @@ var wants = map[string]string{
 	"price-ceiling":           "a percent of the base price of 100 or more",
 	"tier":                    "root, branch or leaf",
 	"bid":                     "targeted or open",
+	"payment-window":          "a positive duration of at most 1h such as 2m",
 	"inference-sources":       "market, routstr or all",
 	"log-level":               "debug, info, warn or error",
 	"log-format":              "text or json",

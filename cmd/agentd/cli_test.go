@@ -121,6 +121,7 @@ func TestBadValues(t *testing.T) {
 		{"config file", []string{"status", "--config", conf}, nil, "replicas", "from config file " + conf + " line 2: want a whole number"},
 		{"enum", []string{"status", "--tier", "trunk"}, nil, "tier", "want root, branch or leaf"},
 		{"bid mode", []string{"serve", "--bid", "any"}, nil, "bid", "want targeted or open"},
+		{"payment window over a match's hour", []string{"provide", "--payment-window", "2h"}, nil, "payment-window", "want a positive duration of at most 1h"},
 		{"relay URL", []string{"status", "--relay", "http://127.0.0.1:1"}, nil, "relay", "want comma-separated ws:// or wss:// URLs"},
 		{"mint URL from env", []string{"status"}, map[string]string{"SOVMESH_MINT": "ftp://mint"}, "mint", "want comma-separated http:// or https:// mint URLs"},
 		{"budget owner", []string{"status", "--budget-owner", "npub-not-hex"}, nil, "budget-owner", "want comma-separated hex pubkeys"},

@@ -64,6 +64,7 @@ type config struct {
 	priceCeilPct     uint64
 	priceInterval    time.Duration
 	settleInterval   time.Duration
+	paymentWindow    time.Duration
 	geohash          string
 	tier             string
 	dashboard        string
@@ -116,6 +117,7 @@ func defaultConfig() config {
 		maxInference:     100_000_000,
 		stallTimeout:     2 * time.Second,
 		settleInterval:   30 * time.Second,
+		paymentWindow:    provider.DefaultPaymentWindow,
 		storagePrice:     2_000_000,
 		bandwidthPrice:   0,
 		bandwidthCap:     1 << 20,
@@ -217,6 +219,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.Uint64Var(&n.OfflineLimit, "offline-limit", n.OfflineLimit, "provide: most sats per mint accepted while the mint cannot be reached, checked on their DLEQ proofs and swapped once it is back (a double spend meanwhile is lost; 0: refuse such payments)")
 	fs.BoolVar(&n.MDNS, "mdns", n.MDNS, "find peers on the LAN (mDNS) and trade with them with no relay")
 	fs.StringVar(&n.MDNSService, "mdns-service", transport.DefaultMDNSService, "mDNS service name: one LAN market per name")
+	fs.DurationVar(&c.paymentWindow, "payment-window", c.paymentWindow, "provide: how long a confirmed open bid holds capacity unpaid before it lapses (at most 1h); a buyer's decline (kind 8469) releases it at once")
 	fs.DurationVar(&c.settleInterval, "settle-interval", c.settleInterval, "provide: how often payments accepted offline are swapped at their mint and events queued while no relay answered are published")
 	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
 	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")
@@ -360,6 +363,8 @@ func (c *config) check(fs *flag.FlagSet, src sources) error {
 		return bad("log-level", c.logLevel)
 	case c.logFormat != "text" && c.logFormat != "json":
 		return bad("log-format", c.logFormat)
+	case c.paymentWindow <= 0 || c.paymentWindow > nips.MaxMatchTTL*time.Second:
+		return bad("payment-window", c.paymentWindow)
 	case c.bid != "targeted" && c.bid != "open":
 		return bad("bid", c.bid)
 	case !buyer.Sources(c.inferenceSources).Valid():
@@ -472,6 +477,7 @@ func (c *config) providerConfig() (provider.Config, error) {
 	pc.Geohash = c.geohash
 	pc.PriceInterval = c.priceInterval
 	pc.SettleInterval = c.settleInterval
+	pc.PaymentWindow = c.paymentWindow
 	return pc, nil
 }
 

@@ -114,6 +114,13 @@ func Malformed() []Case {
 		{"proposal/long expiration", edit("proposal.json", Relay, set("expiration", exp(Time+5+601))), `at most 600 s after it`, nips.ErrOutOfRange},
 		{"proposal/by the provider", edit("proposal.json", P, func(t nostr.Tags) nostr.Tags { return t }), `a provider confirms with a match`, nips.ErrBadValue},
 		{"refusal/no proposal", edit("refusal.json", P, func(t nostr.Tags) nostr.Tags { return t[1:] }), `refusal: tag "e proposal": missing required tag`, nips.ErrMissingTag},
+		{"refusal/proposal and match", edit("refusal.json", P, func(t nostr.Tags) nostr.Tags {
+			return append(t, nostr.Tag{"e", "cde2e8a964ed00dd1b0ce354c96452568cc5d2924c221e02d418edb75603f395", "", "match"})
+		}), `not both`, nips.ErrBadValue},
+		{"refusal/long expiration", edit("refusal.json", P, set("expiration", exp(Time+6+601))), `at most 600 s after it`, nips.ErrOutOfRange},
+		{"decline/no session", edit("decline.json", B, drop("session")), `refusal: tag "session": missing required tag`, nips.ErrMissingTag},
+		{"decline/own match", edit("decline.json", B, set("p", B.Public)), `a buyer declines another key's match`, nips.ErrBadValue},
+		{"decline/long expiration", edit("decline.json", B, set("expiration", exp(Time+7+3601))), `at most 3600 s after it`, nips.ErrOutOfRange},
 		{"refusal/own proposal", edit("refusal.json", P, set("p", P.Public)), `a provider refuses another key's proposal`, nips.ErrBadValue},
 
 		{"receipt/forged countersig", edit("receipt.json", P, func(t nostr.Tags) nostr.Tags {

@@ -166,8 +166,10 @@ func ExampleEvents() map[string]nostr.Event {
 	prop.Expiration = Time + 65
 	proposal := Sign(prop.ToEvent(Time+5), Relay)
 	out["proposal.json"] = proposal
-	out["refusal.json"] = Sign(nips.Refusal{Proposal: proposal.ID, Bid: bid.ID, Relay: Relay.Public, Session: m.Session,
+	out["refusal.json"] = Sign(nips.Refusal{Proposal: proposal.ID, Bid: bid.ID, To: Relay.Public, Session: m.Session,
 		Reason: "capacity taken", Expiration: Time + 66}.ToEvent(Time+6), Provider)
+	out["decline.json"] = Sign(nips.Refusal{Match: match.ID, Bid: bid.ID, To: Provider.Public, Session: m.Session,
+		Reason: "took another provider", Expiration: Time + 610}.ToEvent(Time+7), Buyer)
 
 	rc := nips.Receipt{
 		Session: m.Session, Match: match.ID, Buyer: Buyer.Public, Resource: nips.Storage,

@@ -73,7 +73,12 @@ func (m *Marketplace) apply(evt *nostr.Event) []market.Fill {
 		return nil
 	case nips.KindRefusal:
 		r, err := nips.ParseRefusal(evt)
-		if err != nil || r.Relay != m.r.PublicKey() {
+		switch {
+		case err != nil:
+			return nil
+		case r.IsDecline():
+			return m.x.Decline(r, m.now()) // the buyer will not pay a match: its capacity is back
+		case r.To != m.r.PublicKey():
 			return nil // another relay's proposal: its provider told that relay
 		}
 		return m.x.Refuse(r, m.now())

@@ -28,7 +28,7 @@ func TestProposalRefusedOrLapsedReturnsBidAndCapacity(t *testing.T) {
 		decline func(t *testing.T, tm testMarket, rl *nostr.Relay, p nips.Proposal, sk string, clock *atomic.Int64)
 	}{
 		{"refused", func(t *testing.T, tm testMarket, rl *nostr.Relay, p nips.Proposal, sk string, _ *atomic.Int64) {
-			r := nips.Refusal{Proposal: p.EventID, Bid: p.Bid, Relay: tm.PublicKey(), Session: p.Session, Reason: "full", Expiration: nostr.Now() + 60}
+			r := nips.Refusal{Proposal: p.EventID, Bid: p.Bid, To: tm.PublicKey(), Session: p.Session, Reason: "full", Expiration: nostr.Now() + 60}
 			if err := rl.Publish(t.Context(), *sign(t, r.ToEvent(nostr.Now()), sk)); err != nil {
 				t.Fatal(err)
 			}
