@@ -84,6 +84,18 @@ type Config struct {
 	NegMaxRecords  int           // most records a NEG-OPEN filter may select; a wider one is refused
 	NegMaxSessions int           // negentropy sessions open at once per connection
 
+	// The heavy-query lane (COUNT and NEG-OPEN, see heavy.go): at most
+	// HeavyConcurrency run at once relay-wide (0: one less than GOMAXPROCS,
+	// at least one) and HeavyQueue more wait; beyond, one is refused
+	// rate-limited. Each client IP may use IPHeavyRate milliseconds of heavy
+	// work per second (burst IPHeavyBurst; 0: no budget). Their answers are
+	// kept HeavyCacheTTL per filter (0: not kept).
+	HeavyConcurrency int
+	HeavyQueue       int
+	IPHeavyRate      float64
+	IPHeavyBurst     int
+	HeavyCacheTTL    time.Duration
+
 	// Rate limits: sustained events per second and burst, per client IP and
 	// per author pubkey; REQ/COUNT per second per IP; new connections per
 	// minute per IP. Zero disables that limit.
@@ -155,6 +167,10 @@ func DefaultConfig() Config {
 		CountTimeout:      2 * time.Second,
 		NegMaxRecords:     50000,
 		NegMaxSessions:    8,
+		HeavyQueue:        8,
+		IPHeavyRate:       5,
+		IPHeavyBurst:      250,
+		HeavyCacheTTL:     time.Second,
 		IPEventRate:       200,
 		IPEventBurst:      1000,
 		PubkeyEventRate:   100,
@@ -235,12 +251,12 @@ func (c Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"ip-event-rate", c.IPEventRate}, {"pubkey-event-rate", c.PubkeyEventRate}, {"ip-req-rate", c.IPReqRate}, {"ip-neg-rate", c.IPNegRate}, {"ip-read-rate", c.IPReadRate}} {
+	}{{"ip-event-rate", c.IPEventRate}, {"pubkey-event-rate", c.PubkeyEventRate}, {"ip-req-rate", c.IPReqRate}, {"ip-neg-rate", c.IPNegRate}, {"ip-read-rate", c.IPReadRate}, {"ip-heavy-rate", c.IPHeavyRate}} {
 		if r.v < 0 {
 			return bad("%s must not be negative", r.name)
 		}
 	}
-	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPNegBurst < 0 || c.IPReadBurst < 0 || c.IPConnPerMinute < 0 {
+	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPNegBurst < 0 || c.IPReadBurst < 0 || c.IPHeavyBurst < 0 || c.IPConnPerMinute < 0 {
 		return bad("bursts and connection rates must not be negative")
 	}
 	if c.SendQueueMessages < 2 {
@@ -254,6 +270,12 @@ func (c Config) Validate() error {
 	}
 	if c.CountTimeout <= 0 {
 		return bad("count-timeout must be positive")
+	}
+	if c.HeavyConcurrency < 0 || c.HeavyQueue < 0 {
+		return bad("heavy-concurrency and heavy-queue must not be negative")
+	}
+	if c.HeavyCacheTTL < 0 {
+		return bad("heavy-cache-ttl must not be negative, got %v", c.HeavyCacheTTL)
 	}
 	if c.IPMaxConnections < 0 {
 		return bad("ip-max-connections must not be negative, got %d", c.IPMaxConnections)

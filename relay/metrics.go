@@ -21,6 +21,7 @@ type metrics struct {
 	storeSeconds  *prometheus.HistogramVec
 	dropped       *prometheus.CounterVec
 	panics        prometheus.Counter
+	heavy         *prometheus.CounterVec
 	peerConnected *prometheus.GaugeVec
 	peerEvents    *prometheus.CounterVec
 	peerLastSync  *prometheus.GaugeVec
@@ -63,6 +64,10 @@ func newMetrics() *metrics {
 			Name: "sovmesh_panics_total",
 			Help: "Panics recovered while handling a client message (each closed its connection).",
 		}),
+		heavy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sovmesh_heavy_queries_total",
+			Help: "COUNT and NEG-OPEN reads, by outcome: run (in the heavy-query lane), cached (answered from the cache), busy (refused, lane and queue full), budget (refused, the client IP's heavy-work budget spent).",
+		}, []string{"outcome"}),
 		peerConnected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sovmesh_peer_connected",
 			Help: "1 while the live connection to a peer (--peers) is up.",
@@ -80,7 +85,7 @@ func newMetrics() *metrics {
 			Help: "Age (now less created_at) of the last live event received from a peer.",
 		}, []string{"peer"}),
 	}
-	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.connRefused, m.subscriptions, m.storeSeconds, m.dropped, m.panics,
+	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.connRefused, m.subscriptions, m.storeSeconds, m.dropped, m.panics, m.heavy,
 		m.peerConnected, m.peerEvents, m.peerLastSync, m.peerLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

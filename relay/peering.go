@@ -85,14 +85,8 @@ func (r *Relay) startPeering() {
 		return
 	}
 	for _, url := range r.cfg.Peers {
-		p := &peer{url: url, push: make(chan *nostr.Event, peerQueue)}
-		r.peers = append(r.peers, p)
+		r.peers = append(r.peers, &peer{url: url, push: make(chan *nostr.Event, peerQueue)})
 		r.metrics.peerConnected.WithLabelValues(url).Set(0)
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.runPeer(r.ctx, p)
-		}()
 	}
 	send := func(ctx context.Context, evt *nostr.Event) {
 		if !slices.Contains(r.cfg.PeerKinds, evt.Kind) {
@@ -110,8 +104,17 @@ func (r *Relay) startPeering() {
 			}
 		}
 	}
+	// The hooks are set before any peer goroutine runs: a peer's first
+	// reconciliation publishes through khatru, which reads them.
 	r.kh.OnEventSaved = append(r.kh.OnEventSaved, send)
 	r.kh.OnEphemeralEvent = append(r.kh.OnEphemeralEvent, send)
+	for _, p := range r.peers {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.runPeer(r.ctx, p)
+		}()
+	}
 }
 
 // runPeer keeps one peer in step until ctx ends.

@@ -59,6 +59,9 @@ type Relay struct {
 	ipReqs       *limiter
 	ipNegs       *limiter
 	ipReads      *limiter // rows read per IP, charged after each read
+	ipHeavy      *limiter // milliseconds of COUNT and NEG-OPEN work per IP
+	heavy        *heavyLane
+	heavyCache   *heavyCache
 	ipConns      *limiter
 	connCount    *connCounter
 	peers        []*peer
@@ -277,6 +280,10 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	r.ipReqs = newLimiter(fixedRate(cfg.IPReqRate, cfg.IPReqBurst))
 	r.ipNegs = newLimiter(fixedRate(cfg.IPNegRate, cfg.IPNegBurst))
 	r.ipReads = newLimiter(fixedRate(cfg.IPReadRate, cfg.IPReadBurst))
+	r.ipHeavy = newLimiter(fixedRate(cfg.IPHeavyRate, cfg.IPHeavyBurst))
+	r.heavy = newHeavyLane(heavyConcurrency(cfg.HeavyConcurrency), cfg.HeavyQueue, r.ipHeavy, r.now,
+		func(outcome string) { r.metrics.heavy.WithLabelValues(outcome).Inc() })
+	r.heavyCache = newHeavyCache(cfg.HeavyCacheTTL, 256, cfg.NegMaxRecords+1)
 	r.ipConns = newLimiter(fixedRate(float64(cfg.IPConnPerMinute)/60, cfg.IPConnPerMinute))
 	maxConns := cfg.MaxConnections
 	if maxConns == 0 {
@@ -309,7 +316,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	r.mux.HandleFunc("GET /healthz", r.serveHealth)
 	r.mux.Handle("GET /metrics", r.metrics.handler())
 	r.startPeering()
-	for _, l := range []*limiter{r.ipEvents, r.ipReqs, r.ipNegs, r.ipReads, r.ipConns, r.pubkeyEvents} {
+	for _, l := range []*limiter{r.ipEvents, r.ipReqs, r.ipNegs, r.ipReads, r.ipHeavy, r.ipConns, r.pubkeyEvents} {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()

@@ -81,14 +81,39 @@ type idQuerier interface {
 }
 
 // queryNegentropy answers khatru's QueryNegentropy for NEG-OPEN, charging
-// the client's read budget the records it read.
+// the client's read budget the records it read. The read runs in the
+// heavy-query lane (heavy.go); a filter read within Config.HeavyCacheTTL is
+// answered from the cache.
 func (h *storeHooks) queryNegentropy(ctx context.Context, f nostr.Filter, add func(createdAt nostr.Timestamp, id string)) error {
-	start := time.Now()
-	n, err := h.r.store.(idQuerier).QueryIDs(ctx, f, add)
-	h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds())
+	key := filtersKey(f)
+	if recs, ok := h.r.heavyCache.neg(key, h.r.now()); ok {
+		h.r.metrics.heavy.WithLabelValues("cached").Inc()
+		for _, rec := range recs {
+			add(rec.createdAt, rec.id)
+		}
+		return nil
+	}
+	var recs []negRecord
+	var n int
+	var err error
+	lerr := h.r.heavy.run(ctx, h.r.connIP(ctx), func() {
+		start := time.Now()
+		n, err = h.r.store.(idQuerier).QueryIDs(ctx, f, func(createdAt nostr.Timestamp, id string) {
+			recs = append(recs, negRecord{createdAt, id})
+			add(createdAt, id)
+		})
+		h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds())
+	})
+	if lerr != nil {
+		if errors.Is(lerr, ErrHeavyBusy) || errors.Is(lerr, ErrHeavyBudget) {
+			return lerr
+		}
+		return errors.New("error: the sync was cancelled")
+	}
 	h.r.chargeReads(ctx, n)
 	switch {
 	case err == nil:
+		h.r.heavyCache.putNeg(key, h.r.now(), recs)
 		return nil
 	case errors.Is(err, storeerr.ErrUnsupportedFilter):
 		return err // "unsupported: ..."
@@ -147,13 +172,36 @@ func storeQuery[T any](h *storeHooks, ctx context.Context, f nostr.Filter, run f
 // count answers a NIP-45 COUNT: the distinct events matching any of
 // filters. Its work is bounded twice: it stops after Config.MaxCountEvents
 // matches (refused, not approximated: a COUNT answer is exact or absent) and
-// after Config.CountTimeout.
+// after Config.CountTimeout. It runs in the heavy-query lane (heavy.go); the
+// same filters counted within Config.HeavyCacheTTL are answered from the
+// cache.
 func (h *storeHooks) count(ctx context.Context, filters nostr.Filters) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.r.cfg.CountTimeout)
-	defer cancel()
-	start := time.Now()
-	n, err := h.r.store.CountUnion(ctx, filters, int64(h.r.cfg.MaxCountEvents))
-	h.r.metrics.storeSeconds.WithLabelValues("count").Observe(time.Since(start).Seconds())
+	key := filtersKey(filters...)
+	tooMany := fmt.Errorf("blocked: more than %d events match; narrow the filter", h.r.cfg.MaxCountEvents)
+	if c, ok := h.r.heavyCache.count(key, h.r.now()); ok {
+		h.r.metrics.heavy.WithLabelValues("cached").Inc()
+		if c.tooMany {
+			return 0, tooMany
+		}
+		return c.n, nil
+	}
+	var n int64
+	var err error
+	timedOut := false
+	lerr := h.r.heavy.run(ctx, h.r.connIP(ctx), func() {
+		cctx, cancel := context.WithTimeout(ctx, h.r.cfg.CountTimeout)
+		defer cancel()
+		start := time.Now()
+		n, err = h.r.store.CountUnion(cctx, filters, int64(h.r.cfg.MaxCountEvents))
+		h.r.metrics.storeSeconds.WithLabelValues("count").Observe(time.Since(start).Seconds())
+		timedOut = errors.Is(cctx.Err(), context.DeadlineExceeded)
+	})
+	if lerr != nil {
+		if errors.Is(lerr, ErrHeavyBusy) || errors.Is(lerr, ErrHeavyBudget) {
+			return 0, lerr
+		}
+		return 0, errors.New("error: the COUNT was cancelled")
+	}
 	// A COUNT is charged the events it matched; a refused one is charged
 	// its bound.
 	if err == nil {
@@ -163,10 +211,12 @@ func (h *storeHooks) count(ctx context.Context, filters nostr.Filters) (int64, e
 	}
 	switch {
 	case err == nil:
+		h.r.heavyCache.putCount(key, h.r.now(), n, false)
 		return n, nil
 	case errors.Is(err, storeerr.ErrTooMany):
-		return 0, fmt.Errorf("blocked: more than %d events match; narrow the filter", h.r.cfg.MaxCountEvents)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		h.r.heavyCache.putCount(key, h.r.now(), 0, true)
+		return 0, tooMany
+	case timedOut:
 		return 0, fmt.Errorf("blocked: counting took longer than %s; narrow the filter", h.r.cfg.CountTimeout)
 	case errors.Is(err, storeerr.ErrUnsupportedFilter):
 		return 0, err // "unsupported: ..."

@@ -26,8 +26,9 @@ type Server struct {
 	Config relay.Config
 }
 
-// Start runs a relay with the default configuration (rate limits and the
-// per-IP connection cap lifted so tests are not throttled) and returns its websocket URL.
+// Start runs a relay with the default configuration (rate limits, the
+// per-IP connection cap and the heavy-query cache lifted so tests are not
+// throttled and see every write) and returns its websocket URL.
 func Start(t testing.TB) string {
 	t.Helper()
 	return New(t, nil).URL
@@ -42,6 +43,7 @@ func New(t testing.TB, configure func(*relay.Config), opts ...relay.Option) *Ser
 	cfg.Listen = "127.0.0.1:0"
 	cfg.IPEventRate, cfg.PubkeyEventRate, cfg.IPReqRate, cfg.IPNegRate, cfg.IPReadRate, cfg.IPConnPerMinute = 0, 0, 0, 0, 0, 0
 	cfg.IPMaxConnections = 0
+	cfg.IPHeavyRate, cfg.HeavyCacheTTL = 0, 0
 	if configure != nil {
 		configure(&cfg)
 	}
