@@ -1,18 +1,13 @@
 package buyer
 
 import (
-	"crypto/rand"
-	"sync"
 	"testing"
 
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
-	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/provider"
-	"github.com/sovmesh/sovmesh/market"
 	"github.com/sovmesh/sovmesh/nips"
-	"github.com/sovmesh/sovmesh/transport/chunk"
 )
 
 // TestOpenBidSessionsBilledApart: issue 14 point 2 for sessions that open
@@ -55,52 +50,7 @@ func TestOpenBidSessionsBilledApart(t *testing.T) {
 		t.Fatalf("%d proposals, want one per open bid", n)
 	}
 
-	chunks := map[string][][]byte{}
-	for s, n := range map[*Session]int{stA: 3, stB: 5} {
-		for i := range n {
-			c := make([]byte, (100+50*i)<<10)
-			rand.Read(c)
-			chunks[s.ID] = append(chunks[s.ID], c)
-		}
-	}
-	echoed := map[string]int{bwA.ID: 300 << 10, bwB.ID: 700 << 10}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for _, s := range []*Session{stA, stB} {
-		sc := bn.Host.Storage(s.Peer, s.Payer)
-		for _, c := range chunks[s.ID] {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs <- sc.Put(ctx, chunk.Sum(c), c)
-			}()
-		}
-	}
-	for _, s := range []*Session{bwA, bwB} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- echoThrough(t, bn.Host, s, echo.Addr().String(), echoed[s.ID])
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	want, bytes := map[string]uint64{}, map[string]uint64{} // units and bytes each session used
-	for _, s := range []*Session{stA, stB} {
-		for _, c := range chunks[s.ID] {
-			want[s.ID] += metering.StorageUnits(s.Match.Prices, s.Match.Duration, market.OpStore, uint64(len(c)))
-			bytes[s.ID] += uint64(len(c))
-		}
-	}
-	for id, n := range echoed {
-		want[id], bytes[id] = 2*uint64(n), 2*uint64(n) // carried both ways
-	}
+	chunks, want, bytes := useAtOnce(t, bn.Host, echo.Addr().String(), stA, stB, bwA, bwB)
 	for _, s := range []*Session{stA, stB, bwA, bwB} {
 		paid, err := bn.DB.GetSession(ctx, s.ID)
 		if err != nil || paid.PaidMsat == 0 {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/metering"
@@ -57,57 +56,7 @@ func TestConcurrentSessionsBilledApart(t *testing.T) {
 	// (Bids that differ: two identical bids in one second are one event.)
 	bwA, bwB := open(nips.Bandwidth, 16, 0), open(nips.Bandwidth, 17, 0)
 
-	// Each storage session puts its own chunks, each bandwidth session
-	// echoes its own bytes, all at once.
-	chunks := map[string][][]byte{}
-	for s, n := range map[*Session]int{stA: 3, stB: 5} {
-		for i := range n {
-			c := make([]byte, (100+50*i)<<10)
-			rand.Read(c)
-			chunks[s.ID] = append(chunks[s.ID], c)
-		}
-	}
-	echoed := map[string]int{bwA.ID: 300 << 10, bwB.ID: 700 << 10}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for _, s := range []*Session{stA, stB} {
-		sc := bn.Host.Storage(s.Peer, s.Payer)
-		for _, c := range chunks[s.ID] {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs <- sc.Put(ctx, chunk.Sum(c), c)
-			}()
-		}
-	}
-	for _, s := range []*Session{bwA, bwB} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- echoThrough(t, bn.Host, s, echo.Addr().String(), echoed[s.ID])
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Each stream's usage is recorded when it ends: end them all.
-	if err := bn.Host.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	want := map[string]uint64{} // units each session used
-	for _, s := range []*Session{stA, stB} {
-		for _, c := range chunks[s.ID] {
-			want[s.ID] += metering.StorageUnits(s.Match.Prices, s.Match.Duration, market.OpStore, uint64(len(c)))
-		}
-	}
-	for id, n := range echoed {
-		want[id] = 2 * uint64(n) // carried both ways
-	}
+	chunks, want, size := useAtOnce(t, bn.Host, echo.Addr().String(), stA, stB, bwA, bwB)
 	bill := func(id string) (prov, buyer state.Session) {
 		t.Helper()
 		prov, err1 := p.Node.DB.GetSession(ctx, id)
@@ -118,14 +67,8 @@ func TestConcurrentSessionsBilledApart(t *testing.T) {
 		return prov, buyer
 	}
 	for _, s := range []*Session{stA, stB, bwA, bwB} {
+		b.settle(ctx, s) // ends the session's streams, then its receipt: the provider has booked all
 		ps, bs := bill(s.ID)
-		for range 100 { // the provider may still be closing the last streams
-			if ps.Delivered == want[s.ID] && ps.PaidMsat == bs.PaidMsat {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-			ps, bs = bill(s.ID)
-		}
 		if ps.Delivered != want[s.ID] {
 			t.Errorf("%s session %s: provider booked %d units used, want its own %d", s.Offer.Resource, s.ID[:8], ps.Delivered, want[s.ID])
 		}
@@ -142,13 +85,9 @@ func TestConcurrentSessionsBilledApart(t *testing.T) {
 	}
 	// Retention: each storage session holds its own chunks.
 	for _, s := range []*Session{stA, stB} {
-		var size uint64
-		for _, c := range chunks[s.ID] {
-			size += uint64(len(c))
-		}
 		_, n, got, err := p.Node.DB.SessionChunks(ctx, s.ID, 100)
-		if err != nil || n != len(chunks[s.ID]) || got != size {
-			t.Errorf("storage session %s holds %d chunks, %d bytes (%v); want its own %d, %d bytes", s.ID[:8], n, got, err, len(chunks[s.ID]), size)
+		if err != nil || n != len(chunks[s.ID]) || got != size[s.ID] {
+			t.Errorf("storage session %s holds %d chunks, %d bytes (%v); want its own %d, %d bytes", s.ID[:8], n, got, err, len(chunks[s.ID]), size[s.ID])
 		}
 	}
 
@@ -221,4 +160,60 @@ func echoThrough(t *testing.T, h *transport.Host, s *Session, echo string, n int
 		return errors.New("echoed bytes differ")
 	}
 	return nil
+}
+
+// useAtOnce uses two storage sessions and two bandwidth sessions of one
+// buyer (host h) at once: each storage session puts its own chunks, each
+// bandwidth session echoes its own bytes through echoAddr. It returns the
+// chunks each storage session stored, and the units and bytes each session
+// used.
+func useAtOnce(t *testing.T, h *transport.Host, echoAddr string, stA, stB, bwA, bwB *Session) (chunks map[string][][]byte, units, size map[string]uint64) {
+	t.Helper()
+	ctx := t.Context()
+	chunks = map[string][][]byte{}
+	for s, n := range map[*Session]int{stA: 3, stB: 5} {
+		for i := range n {
+			c := make([]byte, (100+50*i)<<10)
+			rand.Read(c)
+			chunks[s.ID] = append(chunks[s.ID], c)
+		}
+	}
+	echoed := map[string]int{bwA.ID: 300 << 10, bwB.ID: 700 << 10}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for _, s := range []*Session{stA, stB} {
+		sc := h.Storage(s.Peer, s.Payer)
+		for _, c := range chunks[s.ID] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- sc.Put(ctx, chunk.Sum(c), c)
+			}()
+		}
+	}
+	for _, s := range []*Session{bwA, bwB} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- echoThrough(t, h, s, echoAddr, echoed[s.ID])
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	units, size = map[string]uint64{}, map[string]uint64{}
+	for _, s := range []*Session{stA, stB} {
+		for _, c := range chunks[s.ID] {
+			units[s.ID] += metering.StorageUnits(s.Match.Prices, s.Match.Duration, market.OpStore, uint64(len(c)))
+			size[s.ID] += uint64(len(c))
+		}
+	}
+	for id, n := range echoed {
+		units[id], size[id] = 2*uint64(n), 2*uint64(n) // carried both ways
+	}
+	return chunks, units, size
 }
