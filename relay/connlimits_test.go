@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/bench/attack"
+	"github.com/sovmesh/sovmesh/internal/syncbuf"
 	"github.com/sovmesh/sovmesh/relay"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
@@ -88,7 +88,7 @@ func TestStuckWriteTimesOut(t *testing.T) {
 // cut off once it has taken longer than MessageTimeout. The drop is counted,
 // not logged at Info: a client can make one a connection, hundreds a minute.
 func TestSlowMessageIsCutOff(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	srv := relaytest.New(t, func(c *relay.Config) { c.MessageTimeout = 300 * time.Millisecond },
 		relay.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	c := dialFrames(t, srv, 0)
@@ -204,22 +204,4 @@ func TestShutdownWithStuckClient(t *testing.T) {
 	case <-time.After(srv.Config.ShutdownGrace + 2*time.Second):
 		t.Fatalf("shutdown still running %v after it started (grace %v)", srv.Config.ShutdownGrace+2*time.Second, srv.Config.ShutdownGrace)
 	}
-}
-
-// lockedBuffer is a log destination safe for the relay's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -44,9 +44,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sovmesh/sovmesh/internal/syncbuf"
 )
 
 func main() {
@@ -104,25 +105,8 @@ type bench struct {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	logs *syncBuf
+	logs *syncbuf.Buffer
 	done chan struct{}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func sh(args ...string) error {
@@ -193,7 +177,7 @@ func (b *bench) teardown() {
 func (b *bench) start(ctx context.Context, name, ns string, env []string, ready string, bin string, args ...string) (*proc, error) {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{name: name, cmd: cmd, logs: &syncBuf{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)

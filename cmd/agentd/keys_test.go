@@ -6,30 +6,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sovmesh/sovmesh/internal/syncbuf"
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestKeysRecoverCLI: split a key 3-of-5 to five contacts; on a new
 // machine, recover it from three of them, all through the command line;
@@ -44,13 +27,13 @@ func TestKeysRecoverCLI(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = mint.Shutdown(context.Background()) })
 	base := t.TempDir()
-	cli := func(dir string, stdout *syncBuf, args ...string) int {
+	cli := func(dir string, stdout *syncbuf.Buffer, args ...string) int {
 		env := map[string]string{"SOVMESH_DATA": filepath.Join(base, dir), "SOVMESH_RELAY": relayURL, "SOVMESH_PASSPHRASE": "pw-" + dir, "SOVMESH_MINT": mint.URL()}
 		return run(ctx, args, envOf(env), strings.NewReader(""), stdout, &bytes.Buffer{})
 	}
 	pubRe := regexp.MustCompile(`pubkey ([0-9a-f]{64})`)
 	pubOf := func(dir string) string {
-		var out syncBuf
+		var out syncbuf.Buffer
 		if code := cli(dir, &out, "keys", "show"); code != 0 {
 			t.Fatalf("keys show in %s: %d", dir, code)
 		}
@@ -66,11 +49,11 @@ func TestKeysRecoverCLI(t *testing.T) {
 		contacts = append(contacts, pubOf("contact"+string(rune('1'+i))))
 	}
 	// The owner's money: 500 deposited, 120 paid to a contact who redeemed it.
-	var money syncBuf
+	var money syncbuf.Buffer
 	if code := cli("owner", &money, "wallet", "deposit", "500"); code != 0 {
 		t.Fatalf("deposit: %d", code)
 	}
-	var tok syncBuf
+	var tok syncbuf.Buffer
 	if code := cli("owner", &tok, "wallet", "send", "120"); code != 0 {
 		t.Fatalf("send: %d", code)
 	}
@@ -78,7 +61,7 @@ func TestKeysRecoverCLI(t *testing.T) {
 		t.Fatalf("receive: %d", code)
 	}
 	balanceOf := func(dir string) string {
-		var b syncBuf
+		var b syncbuf.Buffer
 		if code := cli(dir, &b, "wallet", "balance"); code != 0 {
 			t.Fatalf("balance of %s: %d", dir, code)
 		}
@@ -88,12 +71,12 @@ func TestKeysRecoverCLI(t *testing.T) {
 	if got := balanceOf("owner"); got != "380 sats" {
 		t.Fatalf("owner balance %q", got)
 	}
-	var out syncBuf
+	var out syncbuf.Buffer
 	if code := cli("owner", &out, "keys", "split", "--contacts", strings.Join(contacts, ","), "-k", "3"); code != 0 {
 		t.Fatalf("split: %d", code)
 	}
 	// The new machine waits for shares.
-	var recOut syncBuf
+	var recOut syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- cli("newmachine", &recOut, "keys", "recover", "--owner", owner, "--wait", "30s") }()
 	var recovery string
@@ -108,7 +91,7 @@ func TestKeysRecoverCLI(t *testing.T) {
 		t.Fatal("no recovery pubkey shown")
 	}
 	for _, c := range []string{"contact1", "contact3", "contact5"} {
-		var o syncBuf
+		var o syncbuf.Buffer
 		if code := cli(c, &o, "keys", "return-share", "--owner", owner, "--to", recovery); code != 0 {
 			t.Fatalf("return-share from %s: %d", c, code)
 		}
@@ -130,7 +113,7 @@ func TestKeysRecoverCLI(t *testing.T) {
 	if got := balanceOf("newmachine"); got != "380 sats" {
 		t.Fatalf("recovered balance %q, want 380 sats", got)
 	}
-	var again syncBuf
+	var again syncbuf.Buffer
 	if code := cli("newmachine", &again, "wallet", "restore"); code != 0 || !strings.Contains(again.String(), ": restored 0 sats") {
 		t.Fatalf("second restore: %d %q", code, again.String())
 	}
