@@ -119,10 +119,10 @@ func stripeDepth(stripeBytes int) int {
 // upload stream to have a shard in flight (n providers, streams each; a
 // stripe gives its k+m shards to k+m providers) and as many again queued
 // for them (a stream answered takes its next shard at once), one stripe
-// per encoder and two for the reader to fill ahead, within stripeDepth.
-// (With nothing queued the streams waited for the encoders: 40 % slower.) Buffers past
-// that would only hold stripes waiting for a stream, and fresh memory is
-// not free: each page a buffer touches for the first time is a page fault
+// per encoder and two for the reader to fill ahead, within stripeDepth
+// (with nothing queued the streams waited for the encoders: 40 % slower).
+// Buffers past that would only hold stripes waiting for a stream, and
+// fresh memory is not free: each page a buffer touches for the first time is a page fault
 // (on the 2-core VM of docs/benchmarks.md it costs more CPU than hashing
 // the page), and a smaller ring stays in the CPU's cache between the
 // read, the sealing, the hashing and the send.
