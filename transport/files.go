@@ -115,6 +115,22 @@ func stripeDepth(stripeBytes int) int {
 	return max(4, (64<<20)/max(stripeBytes, 1))
 }
 
+// putDepth is how many stripe buffers a Put keeps: enough for every
+// upload stream to have a shard in flight (n providers, streams each; a
+// stripe gives its k+m shards to k+m providers) and as many again queued
+// for them (a stream answered takes its next shard at once), one stripe
+// per encoder and two for the reader to fill ahead, within stripeDepth
+// (with nothing queued the streams waited for the encoders: 40 % slower).
+// Buffers past that would only hold stripes waiting for a stream, and
+// fresh memory is not free: each page a buffer touches for the first time is a page fault
+// (on the 2-core VM of docs/benchmarks.md it costs more CPU than hashing
+// the page), and a smaller ring stays in the CPU's cache between the
+// read, the sealing, the hashing and the send.
+func putDepth(n, streams, k, m, encoders, stripeBytes int) int {
+	inflight := (n*streams + k + m - 1) / (k + m)
+	return max(4, min(stripeDepth(stripeBytes), 2*inflight+encoders+2))
+}
+
 type shardJob struct {
 	st  *stripe
 	j   int
@@ -164,7 +180,8 @@ func (t *Host) Put(ctx context.Context, r io.Reader, providers []peer.ID, opt Pu
 		man.Providers = append(man.Providers, key)
 	}
 	n := len(providers)
-	depth := stripeDepth((k + m) * shardSize)
+	encoders := runtime.GOMAXPROCS(0)
+	depth := putDepth(n, opt.Streams, k, m, encoders, (k+m)*shardSize)
 	pool := make(chan *stripe, depth)
 	for range depth {
 		pool <- newStripeBuf(k, m, shardSize)
@@ -227,7 +244,7 @@ func (t *Host) Put(ctx context.Context, r io.Reader, providers []peer.ID, opt Pu
 
 	// Encoders: seal, erasure-code, address, pick audits, dispatch.
 	var encWG, dispatchWG sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
+	for range encoders {
 		encWG.Add(1)
 		g.Go(func() error {
 			defer encWG.Done()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -380,5 +381,30 @@ func TestAuditAndDelete(t *testing.T) {
 		if st.Used() != 0 {
 			t.Fatalf("provider %d still holds %d bytes", i, st.Used())
 		}
+	}
+}
+
+// TestPutRingSizedToStreams: a Put keeps as many stripe buffers as its
+// upload streams can have in flight (plus the encoders' and the reader's),
+// not a flat 64 MiB: fresh memory costs a page fault per page touched, and
+// a small ring stays in cache. A one-stripe file on one provider allocates
+// well under 64 MiB; before, the whole 64 MiB ring was allocated up front.
+func TestPutRingSizedToStreams(t *testing.T) {
+	buyer := newHost(t)
+	ps := newProviders(t, buyer, 1, 0)
+	data := randomBytes(t, 1<<20)
+	// Two encoders, as on the 2-core machines CI runs on, whatever this
+	// machine has.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, _, err := buyer.Put(t.Context(), bytes.NewReader(data), ps.ids, transport.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	// 8 streams + 8 queued + 2 encoders + 2 read ahead = 20 MiB of ring at
+	// most, and the transfer's own buffers (frames, yamux) for 1 MiB.
+	if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 {
+		t.Fatalf("put of 1 MiB allocated %d MiB, want under 32", got>>20)
 	}
 }
