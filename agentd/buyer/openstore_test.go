@@ -147,3 +147,73 @@ func TestOpenBidStorageTooFewProviders(t *testing.T) {
 		t.Fatalf("buyer recorded sessions %+v, want none", ss)
 	}
 }
+
+// TestProviderRefusesFillAboveMaxFill: a provider checks a proposal
+// against the buyer's signed bid, not the relay: a proposal (here from a
+// relay key with no book) for two replicas of a bid whose fills take one
+// (max_fill 1) is refused, though the provider has the room; one replica
+// of the same bid is confirmed.
+func TestProviderRefusesFillAboveMaxFill(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	cfg := storageCfg(2_000_000)
+	cfg.Storage.Quota = 2 << 30 // room for both replicas
+	p := startProvider(t, net, "p", cfg)
+	o, _ := p.P.Offer(nips.Storage)
+	bn := net.Node(t, "buyer", 100)
+	other := nostr.GeneratePrivateKey() // a relay's key
+	rl, err := nostr.RelayConnect(ctx, net.Relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	sub, err := rl.Subscribe(ctx, nostr.Filters{{Kinds: []int{nips.KindMatch, nips.KindRefusal}, Tags: nostr.TagMap{"p": {bn.Key.Pubkey}}}, {Kinds: []int{nips.KindRefusal}, Authors: []string{p.Node.Key.Pubkey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-sub.EndOfStoredEvents
+	bid := nips.Bid{Resource: nips.Storage, MaxPrices: StorageCeiling(10_000_000), Quantity: 2, MinFill: 1, MaxFill: 1, Duration: 86400,
+		Payments: []nips.Payment{{Method: nips.PayCashu, Mint: bn.Wallet.Mints()[0], Unit: "sat"}}, Expiration: nostr.Now() + 600}
+	ev, err := bn.Publish(ctx, bid.ToEvent(nostr.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	propose := func(q, seq uint64) string {
+		t.Helper()
+		amount, err := nips.Cost(nips.Storage, o.Prices, q, bid.Duration)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prop := nips.Proposal{Match: nips.Match{Bid: ev.ID, Offer: o.Address(), Buyer: bn.Key.Pubkey, Provider: p.Node.Key.Pubkey,
+			Resource: nips.Storage, Prices: o.Prices, Quantity: q, Duration: bid.Duration, Amount: amount,
+			Session: nips.SessionID(ev.ID, o.Address(), seq), Payment: bid.Payments[0], Expiration: nostr.Now() + 60}}
+		pev := prop.ToEvent(nostr.Now())
+		if err := pev.Sign(other); err != nil {
+			t.Fatal(err)
+		}
+		if err := rl.Publish(ctx, pev); err != nil {
+			t.Fatal(err)
+		}
+		return pev.ID
+	}
+	next := func() *nostr.Event {
+		t.Helper()
+		select {
+		case e := <-sub.Events:
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer to the proposal")
+		}
+		return nil
+	}
+	both := propose(2, 0)
+	e := next()
+	if r, err := nips.ParseRefusal(e); e.Kind != nips.KindRefusal || err != nil || r.Proposal != both {
+		t.Fatalf("two replicas in one fill: kind %d %v, want the proposal refused", e.Kind, err)
+	}
+	propose(1, 2)
+	e = next()
+	if m, err := nips.ParseMatch(e); e.Kind != nips.KindMatch || err != nil || m.Quantity != 1 || m.Bid != ev.ID {
+		t.Fatalf("one replica: kind %d %+v (%v), want it confirmed", e.Kind, m, err)
+	}
+}
