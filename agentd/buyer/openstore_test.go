@@ -217,3 +217,40 @@ func TestProviderRefusesFillAboveMaxFill(t *testing.T) {
 		t.Fatalf("one replica: kind %d %+v (%v), want it confirmed", e.Kind, m, err)
 	}
 }
+
+// TestOpenBidStorageCannotAfford: a put via open bid checks the cost of
+// the matches it keeps, at the prices the providers signed, against the
+// wallet before anything is sent: with too little in the wallet it fails
+// with ErrCannotAfford, records no session and declines both
+// confirmations.
+func TestOpenBidStorageCannotAfford(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	srv, _ := marketRelay(t, nil)
+	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	a := startProvider(t, net, "a", storageCfg(2_000_000))
+	c := startProvider(t, net, "c", storageCfg(2_500_000))
+	bn := net.Node(t, "buyer", 0)
+	b, err := New(ctx, bn, Config{OpenBids: true, Replicas: 2, MinProviders: 2, StorageDuration: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	if _, err := b.Put(ctx, bytes.NewReader(data), "f", int64(len(data)), nil); !errors.Is(err, ErrCannotAfford) {
+		t.Fatalf("put: %v, want ErrCannotAfford", err)
+	}
+	declines := query(t, srv.URL, nostr.Filter{Kinds: []int{nips.KindRefusal}, Authors: []string{bn.Key.Pubkey}})
+	to := map[string]bool{}
+	for _, ev := range declines {
+		if d, err := nips.ParseRefusal(ev); err == nil && d.IsDecline() {
+			to[d.To] = true
+		}
+	}
+	if len(declines) != 2 || !to[a.Node.Key.Pubkey] || !to[c.Node.Key.Pubkey] {
+		t.Fatalf("declines to %v (%d events), want both confirmations declined", to, len(declines))
+	}
+	if ss, _ := bn.DB.Sessions(ctx, 20); len(ss) != 0 {
+		t.Fatalf("buyer recorded sessions %+v, want none", ss)
+	}
+}
