@@ -60,7 +60,9 @@ func (b *Buyer) put(ctx context.Context, r io.ReadSeeker, up Upload, j *state.Pu
 }
 
 // putOnce makes one attempt of a put, resuming *jp if set, and journaling
-// a new put in *jp once its providers are known.
+// a new put in *jp once its providers are known. A new put's sessions come
+// from one open bid with Config.OpenBids (openStorageBid), else from
+// targeted bids (targetedStorage), as a resumed put's always do.
 func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.Put, progress Progress) (safebox.Entry, error) {
 	name, size := up.Name, up.Size
 	var (
