@@ -18,7 +18,8 @@ import (
 // TestOpenBidStoragePut: with open bids (store put --bid open) a put with
 // --replicas 2 among three storage providers publishes one open bid for two
 // replicas of one share (max_fill = min_fill = the share); the relay's
-// engine proposes one replica to each of the two cheapest offers, both
+// engine proposes one replica to each of the two cheapest offers (each
+// has room for both replicas: max_fill splits them), both
 // providers confirm, and the put pays exactly those two sessions, each at
 // its match's quantity; the third provider is never proposed a fill and
 // holds no session. The file reads back.
@@ -29,7 +30,9 @@ func TestOpenBidStoragePut(t *testing.T) {
 	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
 	var provs []*runningProvider
 	for i, price := range []uint64{2_000_000, 2_500_000, 3_000_000} {
-		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(price)))
+		cfg := storageCfg(price)
+		cfg.Storage.Quota = 2 << 30 // each could take both replicas but for max_fill
+		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), cfg))
 	}
 	bn := net.Node(t, "buyer", 5000)
 	b, err := New(ctx, bn, Config{OpenBids: true, Replicas: 2, MinProviders: 2, StorageDuration: 24 * time.Hour})
@@ -82,11 +85,14 @@ func TestOpenBidStoragePut(t *testing.T) {
 	if paid != 2 {
 		t.Fatalf("%d buyer sessions, want 2", paid)
 	}
-	// The bid asked for two replicas of one GiB, one per fill (the relay
-	// keeps it, or has deleted it at the buyer's request).
-	if bids := query(t, srv.URL, nostr.Filter{IDs: []string{bidID}}); len(bids) == 1 {
-		if bid, err := nips.ParseBid(bids[0]); err != nil || bid.Offer != "" || bid.Quantity != 2 || bid.MinFill != 1 || bid.MaxFill != 1 {
-			t.Fatalf("bid %+v (%v), want an open bid for 2 replicas of 1 GiB", bid, err)
+	// The relay proposed one replica of one GiB to each (max_fill).
+	props := query(t, srv.URL, nostr.Filter{Kinds: []int{nips.KindProposal}, Tags: nostr.TagMap{"e": {bidID}}})
+	if len(props) != 2 {
+		t.Fatalf("%d proposals stored for bid %s, want 2", len(props), bidID)
+	}
+	for _, ev := range props {
+		if p, err := nips.ParseProposal(ev); err != nil || p.Quantity != 1 || p.Provider == provs[2].Node.Key.Pubkey {
+			t.Fatalf("proposal %+v (%v), want one replica of 1 GiB to one of the two cheapest", p, err)
 		}
 	}
 	if third, _ := provs[2].Node.DB.Sessions(ctx, 20); len(third) != 0 {
