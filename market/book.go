@@ -57,7 +57,7 @@ func (c Config) Validate() error {
 }
 
 // Fill is one proposal made by the book: a quantity of one bid proposed
-// from one offer, at the offer's prices. It stays out of the bid and the
+// from one offer, at the offer's prices, never over the bid's max_fill. It stays out of the bid and the
 // offer's capacity until the provider refuses it or it lapses (then both
 // return to the book), or the provider confirms it with its match.
 type Fill struct {
@@ -101,7 +101,7 @@ type bidEntry struct {
 	filled    uint64 // proposed in all, including proposals that lapsed: names sessions
 	sumMax    uint64
 	pending   int             // proposals awaiting their provider
-	tried     map[string]bool // offer addresses whose provider refused or let a proposal lapse
+	tried     map[string]bool // offer addresses proposed this bid already: a provider confirms one fill of a bid
 	closed    bool            // cancelled or expired: what returns is not booked again
 }
 
@@ -313,7 +313,7 @@ func (b *Book) bidDone(be *bidEntry) bool {
 func (b *Book) fill(be *bidEntry, oe *offerEntry, now time.Time) (Fill, bool) {
 	bid, o := &be.b, &oe.o
 	if be.tried[oe.addr] {
-		return Fill{}, false // its provider refused this bid, or let it lapse
+		return Fill{}, false // proposed already: its provider confirms one fill of a bid
 	}
 	q, pay, ok := b.eligible(bid, o, be.remaining, oe.capacity, now)
 	if !ok {
@@ -332,6 +332,10 @@ func (b *Book) fill(be *bidEntry, oe *offerEntry, now time.Time) (Fill, bool) {
 		Session: nips.SessionID(bid.EventID, addr, be.filled),
 		Expires: now.Add(b.cfg.ProposalTTL),
 	}
+	if be.tried == nil {
+		be.tried = make(map[string]bool)
+	}
+	be.tried[addr] = true
 	be.remaining -= q
 	be.filled += q
 	be.pending++
@@ -362,7 +366,7 @@ func (b *Book) eligible(bid *nips.Bid, o *nips.Offer, remaining, capacity uint64
 	if !ok {
 		return 0, nips.Payment{}, false
 	}
-	q := min(remaining, o.MaxQuantity, capacity)
+	q := min(remaining, o.MaxQuantity, capacity, bid.FillCap())
 	if q == 0 || q < o.MinQuantity || q < bid.MinFill {
 		return 0, nips.Payment{}, false
 	}

@@ -76,7 +76,7 @@ func (b *Book) Confirm(m nips.Match, now time.Time) []Fill {
 			return nil
 		}
 		// The provider gives this bid no more: the rest goes elsewhere.
-		return b.release(p, f.Quantity-m.Quantity, true, now)
+		return b.release(p, f.Quantity-m.Quantity, now)
 	}
 	// A match no proposal of ours names counts only for an offer in the
 	// book: a key with no offer cannot take quantity out of others' bids.
@@ -120,7 +120,7 @@ func (b *Book) Refuse(session, provider string, now time.Time) ([]Fill, bool) {
 	delete(b.proposals, session)
 	b.settled[session] = ts(now) + nips.MaxProposalTTL
 	p.be.pending--
-	return b.release(p, p.f.Quantity, true, now), true
+	return b.release(p, p.f.Quantity, now), true
 }
 
 // Lapse treats the proposals whose expiration has passed as refused. It
@@ -144,17 +144,11 @@ func (b *Book) Lapse(now time.Time) []Fill {
 	return out
 }
 
-// release returns q of proposal p to its bid and offer; with tried, the
-// offer is not proposed this bid again. It proposes the bid anew unless it
-// was cancelled or expired, and the offer to the resting bids.
-func (b *Book) release(p *proposal, q uint64, tried bool, now time.Time) []Fill {
+// release returns q of proposal p to its bid and offer (the offer is not
+// proposed this bid again: see bidEntry.tried). It proposes the bid anew
+// unless it was cancelled or expired, and the offer to the resting bids.
+func (b *Book) release(p *proposal, q uint64, now time.Time) []Fill {
 	be, oe := p.be, p.oe
-	if tried {
-		if be.tried == nil {
-			be.tried = make(map[string]bool)
-		}
-		be.tried[oe.addr] = true
-	}
 	offerBack := !oe.closed && oe.o.Expiration > ts(now)
 	if offerBack {
 		oe.capacity += q

@@ -46,6 +46,7 @@ type BidView struct {
 	MaxPrices  nips.Prices `json:"max_prices"`
 	Remaining  uint64      `json:"remaining"`
 	MinFill    uint64      `json:"min_fill"`
+	MaxFill    uint64      `json:"max_fill,omitempty"` // 0: no cap but the remaining quantity
 	MinTrust   uint64      `json:"min_trust"`
 	Regions    []string    `json:"regions,omitempty"`
 	CreatedAt  int64       `json:"created_at"`
@@ -102,7 +103,7 @@ func (b *Book) View(q ViewQuery) BookView {
 		}
 		v.Bids = append(v.Bids, BidView{
 			EventID: bid.EventID, Buyer: bid.Pubkey, MaxPrices: bid.MaxPrices, Remaining: e.remaining,
-			MinFill: bid.MinFill, MinTrust: bid.MinTrust, Regions: bid.Regions,
+			MinFill: bid.MinFill, MaxFill: bid.MaxFill, MinTrust: bid.MinTrust, Regions: bid.Regions,
 			CreatedAt: int64(bid.CreatedAt), Expiration: int64(bid.Expiration),
 		})
 	}

@@ -23,6 +23,7 @@ type Bid struct {
 	MaxPrices  Prices   // max_price tags, one per unit of Resource
 	Quantity   uint64   // units wanted in all
 	MinFill    uint64   // smallest quantity one fill may take (default 1)
+	MaxFill    uint64   // largest quantity one fill may take; 0 = no cap but the quantity
 	Duration   uint64   // seconds; required for storage (how long to keep the data)
 	MinTrust   uint64   // smallest trust rank (0-100) of an acceptable provider
 	Regions    []string // g tags: acceptable geohash prefixes (any of them); none = anywhere
@@ -41,6 +42,15 @@ func (b Bid) MaxTotal() (uint64, error) {
 	return Cost(b.Resource, b.MaxPrices, b.Quantity, b.Duration)
 }
 
+// FillCap returns the largest quantity one fill of the bid may take:
+// MaxFill, or the whole quantity when the bid sets none.
+func (b Bid) FillCap() uint64 {
+	if b.MaxFill == 0 {
+		return b.Quantity
+	}
+	return min(b.MaxFill, b.Quantity)
+}
+
 // ToEvent encodes the bid as an unsigned event.
 func (b Bid) ToEvent(createdAt nostr.Timestamp) nostr.Event {
 	tags := nostr.Tags{{"t", string(b.Resource)}}
@@ -56,6 +66,9 @@ func (b Bid) ToEvent(createdAt nostr.Timestamp) nostr.Event {
 	tags = append(tags, nostr.Tag{"quantity", utoa(b.Quantity)})
 	if b.MinFill > 1 {
 		tags = append(tags, nostr.Tag{"min_fill", utoa(b.MinFill)})
+	}
+	if b.MaxFill > 0 {
+		tags = append(tags, nostr.Tag{"max_fill", utoa(b.MaxFill)})
 	}
 	if b.Duration > 0 {
 		tags = append(tags, nostr.Tag{"duration", utoa(b.Duration)})
@@ -123,6 +136,12 @@ func ParseBid(evt *nostr.Event) (Bid, error) {
 					b.MinFill, err = p.uint(tag, 1, 1, MaxQuantity)
 				}
 			}
+		case "max_fill":
+			if err = p.once("max_fill"); err == nil {
+				if err = p.want(tag, 2, `["max_fill", units]`); err == nil {
+					b.MaxFill, err = p.uint(tag, 1, 1, MaxQuantity)
+				}
+			}
 		case "duration":
 			if err = p.once("duration"); err == nil {
 				if err = p.want(tag, 2, `["duration", seconds]`); err == nil {
@@ -188,6 +207,15 @@ func ParseBid(evt *nostr.Event) (Bid, error) {
 	}
 	if b.MinFill > b.Quantity {
 		return Bid{}, perr(p.typ, "min_fill", ErrOutOfRange, "%d exceeds the quantity %d", b.MinFill, b.Quantity)
+	}
+	if b.MaxFill > b.Quantity {
+		return Bid{}, perr(p.typ, "max_fill", ErrOutOfRange, "%d exceeds the quantity %d", b.MaxFill, b.Quantity)
+	}
+	if b.MaxFill > 0 && b.MaxFill < b.MinFill {
+		return Bid{}, perr(p.typ, "max_fill", ErrOutOfRange, "%d is below min_fill %d", b.MaxFill, b.MinFill)
+	}
+	if b.MaxFill > 0 && b.Offer != "" {
+		return Bid{}, perr(p.typ, "max_fill", ErrBadValue, "only an open bid caps its fills; a bid on an offer is one fill")
 	}
 	if b.Resource == Storage && b.Duration == 0 {
 		return Bid{}, perr(p.typ, "duration", ErrMissingTag, "a storage bid says how long to keep the data")

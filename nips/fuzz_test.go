@@ -110,6 +110,9 @@ func FuzzParseBid(f *testing.F) {
 		if b.MinFill == 0 || b.MinFill > b.Quantity {
 			t.Fatalf("min fill %d of %d", b.MinFill, b.Quantity)
 		}
+		if c := b.FillCap(); c < b.MinFill || c > b.Quantity || (b.MaxFill != 0 && b.Offer != "") {
+			t.Fatalf("fill cap %d (max_fill %d) of %d-%d, offer %q", c, b.MaxFill, b.MinFill, b.Quantity, b.Offer)
+		}
 		reparse(t, b, func(b nips.Bid) nostr.Event { return b.ToEvent(e.CreatedAt) }, nips.ParseBid, e.PubKey)
 	})
 }

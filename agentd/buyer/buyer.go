@@ -70,12 +70,13 @@ type Config struct {
 	// PrivateBids gift-wraps bids (NIP-59) to the provider, so the relay
 	// never sees what the buyer bids for.
 	PrivateBids bool
-	// OpenBids buys bandwidth and inference with open bids (OpenBid): the
-	// relays' engines propose them to offers, the providers confirm, and
-	// the buyer takes the best confirmed match by its own ranking. Without
-	// it the buyer ranks the offers itself and bids on the best (targeted
-	// bids). Storage always uses targeted bids: a file is spread over
-	// providers the buyer chooses.
+	// OpenBids buys bandwidth, inference and new puts' storage with open
+	// bids (OpenBid, openStorageBid): the relays' engines propose them to
+	// offers, the providers confirm, and the buyer takes the best confirmed
+	// matches by its own ranking (one, or Replicas for a put) and declines
+	// the others. Without it the buyer ranks the offers itself and bids on
+	// the best (targeted bids). A resumed put always uses targeted bids on
+	// the providers it began with.
 	OpenBids bool
 	// InferenceSources says where inference is bought: sovmesh offers
 	// (SourcesMarket, the default), Routstr providers announced with kind

@@ -1,8 +1,10 @@
 package buyer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,16 +28,28 @@ const openEvents = 256
 // again, and declines the matches it did not take (kind 8469, see decline)
 // so their providers release the capacity at once.
 func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration uint64, model string) (*Session, error) {
-	bid := nips.Bid{
-		Resource: r, MaxPrices: b.cfg.Ceilings[r], Quantity: quantity, Duration: duration,
-		Payments: []nips.Payment{b.payment()}, Model: model,
-		Expiration: nostr.Timestamp(time.Now().Add(10 * time.Minute).Unix()),
+	bid := nips.Bid{Resource: r, Quantity: quantity, Duration: duration, Model: model}
+	_, kept, err := b.openBid(ctx, bid, 1)
+	if err != nil {
+		return nil, err
 	}
+	return b.record(ctx, kept[0].m, kept[0].c.Offer, kept[0].c.Peer, kept[0].c.Latency)
+}
+
+// openBid publishes bid (its prices, payment and expiration filled in
+// here) and waits for the providers' matches of it (see collect): at least
+// one, at most want kept. The bid is then deleted, the matches are ranked
+// (see rank) and the best want kept; the others are declined. It records
+// no session: the caller checks the cost of those kept and records them,
+// or declines them. It returns the bid as published.
+func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want int) (nips.Bid, []ranked, error) {
+	bid.MaxPrices, bid.Payments = b.cfg.Ceilings[bid.Resource], []nips.Payment{b.payment()}
+	bid.Expiration = nostr.Timestamp(time.Now().Add(10 * time.Minute).Unix())
 	// Publish first (a relay may charge a fee, which changes the id); the
 	// subscription then finds what is already stored.
 	ev, err := b.node.Publish(ctx, bid.ToEvent(nostr.Now()))
 	if err != nil {
-		return nil, fmt.Errorf("buyer: publish open bid: %w", err)
+		return bid, nil, fmt.Errorf("buyer: publish open bid: %w", err)
 	}
 	bid.EventID, bid.Pubkey = ev.ID, ev.PubKey
 	sctx, cancel := context.WithTimeout(ctx, b.cfg.MatchTimeout)
@@ -55,23 +69,34 @@ func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration
 				}
 			}, nil)
 	}()
-	matches := b.collect(sctx, bid, evs)
+	matches := b.collect(sctx, bid, evs, want)
 	// Deleted first: the capacity the declines return is not proposed
 	// this bid again.
 	b.cancelBid(ctx, bid)
 	if len(matches) == 0 {
-		return nil, fmt.Errorf("%w: no provider confirmed open bid %s", ErrNoMatch, ev.ID)
+		return bid, nil, fmt.Errorf("%w: no provider confirmed open bid %s", ErrNoMatch, ev.ID)
 	}
-	return b.takeBest(ctx, bid, matches)
+	all, errs := b.rank(ctx, bid, matches)
+	kept := all[:min(want, len(all))]
+	keep := map[string]bool{}
+	for _, k := range kept {
+		keep[k.m.Session] = true
+	}
+	if len(kept) == 0 {
+		b.declineAll(ctx, bid, matches, nil, "no confirmed match checks out")
+		return bid, nil, fmt.Errorf("%w: no confirmed match checks out: %v", ErrNoMatch, errs)
+	}
+	b.declineAll(ctx, bid, matches, keep, "took another provider")
+	return bid, kept, nil
 }
 
 // collect reads the proposals, refusals and matches of bid until it holds
-// a match and no proposal it saw is unanswered, or ctx ends. It returns
-// the providers' matches, one per session.
-func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Event) []nips.Match {
+// want matches (at least one) and no proposal it saw is unanswered, or ctx
+// ends. It returns the providers' matches, one per session.
+func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Event, want int) []nips.Match {
 	pending := map[string]string{} // session -> provider of proposals unanswered
 	matched := map[string]nips.Match{}
-	for len(matched) == 0 || len(pending) > 0 {
+	for len(matched) < max(want, 1) || len(pending) > 0 {
 		var ev *nostr.Event
 		select {
 		case ev = <-evs:
@@ -118,14 +143,22 @@ func mapValues(m map[string]nips.Match) []nips.Match {
 	return out
 }
 
-// takeBest ranks the providers' matches with the buyer's own view (see
-// score: price, trust from our seeds, measured latency, past failures) and
-// opens a session on the best one that checks out.
-func (b *Buyer) takeBest(ctx context.Context, bid nips.Bid, matches []nips.Match) (*Session, error) {
+// ranked is a provider's match that checks out, with the buyer's view of
+// its provider.
+type ranked struct {
+	m nips.Match
+	c Candidate
+}
+
+// rank checks the providers' matches of bid (the offer they name, our
+// ceilings, mint and payment request, the provider alive) and ranks those
+// that check out with the buyer's own view (see score: price, trust from
+// our seeds, measured latency, past failures), best first. It returns why
+// the others did not check out.
+func (b *Buyer) rank(ctx context.Context, bid nips.Bid, matches []nips.Match) ([]ranked, []error) {
 	scores := b.trust(ctx)
 	stats, _ := b.db.Providers(ctx)
-	var best *Candidate
-	var bestMatch nips.Match
+	var out []ranked
 	var errs []error
 	for _, m := range matches {
 		o, err := b.matchedOffer(ctx, m)
@@ -146,16 +179,12 @@ func (b *Buyer) takeBest(ctx context.Context, bid nips.Bid, matches []nips.Match
 		}
 		c := Candidate{Offer: o, Trust: scores.Rank(o.Pubkey), Latency: lat, Peer: pid}
 		c.Score = score(m.Prices.Sum(), c.Trust, lat, stats[o.Pubkey])
-		if best == nil || c.Score < best.Score || (c.Score == best.Score && o.Pubkey < best.Offer.Pubkey) {
-			best, bestMatch = &c, m
-		}
+		out = append(out, ranked{m: m, c: c})
 	}
-	if best == nil {
-		b.declineAll(ctx, bid, matches, nil, "no confirmed match checks out")
-		return nil, fmt.Errorf("%w: no confirmed match checks out: %v", ErrNoMatch, errs)
-	}
-	b.declineAll(ctx, bid, matches, map[string]bool{bestMatch.Session: true}, "took another provider")
-	return b.record(ctx, bestMatch, best.Offer, best.Peer, best.Latency)
+	slices.SortFunc(out, func(x, y ranked) int {
+		return cmp.Or(cmp.Compare(x.c.Score, y.c.Score), cmp.Compare(x.c.Offer.Pubkey, y.c.Offer.Pubkey))
+	})
+	return out, errs
 }
 
 // declineAll declines the matches of bid whose session is not in keep.

@@ -60,60 +60,23 @@ func (b *Buyer) put(ctx context.Context, r io.ReadSeeker, up Upload, j *state.Pu
 }
 
 // putOnce makes one attempt of a put, resuming *jp if set, and journaling
-// a new put in *jp once its providers are known.
+// a new put in *jp once its providers are known. A new put's sessions come
+// from one open bid with Config.OpenBids (openStorageBid), else from
+// targeted bids (targetedStorage), as a resumed put's always do.
 func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.Put, progress Progress) (safebox.Entry, error) {
 	name, size := up.Name, up.Size
-	cands, err := b.Discover(ctx, nips.Storage, "")
+	var (
+		sessions []*Session
+		err      error
+	)
+	if b.cfg.OpenBids && *jp == nil {
+		sessions, err = b.openStorageBid(ctx, size)
+	} else {
+		// A resumed put keeps its providers: it bids on their offers.
+		sessions, err = b.targetedStorage(ctx, size, jp)
+	}
 	if err != nil {
 		return safebox.Entry{}, err
-	}
-	n := min(b.cfg.Replicas, len(cands))
-	var want []string
-	if *jp != nil {
-		// A resumed put keeps its code: as many providers as it began with.
-		if len(cands) >= len((*jp).Providers) {
-			want = (*jp).Providers
-			n = len(want)
-		} else {
-			b.startOver(ctx, jp, "too few storage providers for its code")
-		}
-	}
-	if n < b.cfg.MinProviders {
-		return safebox.Entry{}, fmt.Errorf("%w: found %d storage providers, --min-providers is %d (--replicas %d)", ErrTooFewProviders, n, b.cfg.MinProviders, b.cfg.Replicas)
-	}
-	duration := uint64(b.cfg.StorageDuration / time.Second)
-	// Know the cost first: nothing is sent that the wallet or the budgets
-	// cannot cover.
-	offers := make([]nips.Offer, n)
-	for i, c := range cands[:n] {
-		offers[i] = c.Offer
-	}
-	quoted := size
-	if *jp != nil {
-		offers, quoted = resumeOffers(cands, want), remaining(*jp)
-	}
-	if err := b.afford(ctx, b.quoteFor(quoted, offers)); err != nil {
-		return safebox.Entry{}, err
-	}
-	gib := max((sharePerProvider(size, n)+1<<30-1)>>30, 1)
-	sessions := b.openStorage(ctx, cands, want, n, gib, duration)
-	if want != nil && len(sessions) < n {
-		// Put the file anew on the providers that answered, if enough did.
-		b.startOver(ctx, jp, "too few storage providers answer for its code")
-		if len(sessions) >= b.cfg.MinProviders {
-			if err := b.afford(ctx, b.quoteFor(size, sessionOffers(sessions))); err != nil {
-				for _, s := range sessions {
-					b.finishFailed(ctx, s)
-				}
-				return safebox.Entry{}, err
-			}
-		}
-	}
-	if len(sessions) < b.cfg.MinProviders {
-		for _, s := range sessions {
-			b.finishFailed(ctx, s)
-		}
-		return safebox.Entry{}, fmt.Errorf("%w: reached %d of %d storage providers asked, --min-providers is %d", ErrTooFewProviders, len(sessions), n, b.cfg.MinProviders)
 	}
 	// Each provider holds one shard per stripe and the manifest; it is
 	// paid per market.StorageCharge, never past its cap.
@@ -170,6 +133,65 @@ func (b *Buyer) putOnce(ctx context.Context, r io.Reader, up Upload, jp **state.
 		b.settle(ctx, s)
 	}
 	return e, nil
+}
+
+// targetedStorage opens the storage sessions of a put of size bytes with
+// targeted bids on the best Replicas storage offers (resuming *jp, if set,
+// on its providers), after checking the wallet and budgets cover them.
+func (b *Buyer) targetedStorage(ctx context.Context, size int64, jp **state.Put) ([]*Session, error) {
+	cands, err := b.Discover(ctx, nips.Storage, "")
+	if err != nil {
+		return nil, err
+	}
+	n := min(b.cfg.Replicas, len(cands))
+	var want []string
+	if *jp != nil {
+		// A resumed put keeps its code: as many providers as it began with.
+		if len(cands) >= len((*jp).Providers) {
+			want = (*jp).Providers
+			n = len(want)
+		} else {
+			b.startOver(ctx, jp, "too few storage providers for its code")
+		}
+	}
+	if n < b.cfg.MinProviders {
+		return nil, fmt.Errorf("%w: found %d storage providers, --min-providers is %d (--replicas %d)", ErrTooFewProviders, n, b.cfg.MinProviders, b.cfg.Replicas)
+	}
+	duration := uint64(b.cfg.StorageDuration / time.Second)
+	// Know the cost first: nothing is sent that the wallet or the budgets
+	// cannot cover.
+	offers := make([]nips.Offer, n)
+	for i, c := range cands[:n] {
+		offers[i] = c.Offer
+	}
+	quoted := size
+	if *jp != nil {
+		offers, quoted = resumeOffers(cands, want), remaining(*jp)
+	}
+	if err := b.afford(ctx, b.quoteFor(quoted, offers)); err != nil {
+		return nil, err
+	}
+	gib := max((sharePerProvider(size, n)+1<<30-1)>>30, 1)
+	sessions := b.openStorage(ctx, cands, want, n, gib, duration)
+	if want != nil && len(sessions) < n {
+		// Put the file anew on the providers that answered, if enough did.
+		b.startOver(ctx, jp, "too few storage providers answer for its code")
+		if len(sessions) >= b.cfg.MinProviders {
+			if err := b.afford(ctx, b.quoteFor(size, sessionOffers(sessions))); err != nil {
+				for _, s := range sessions {
+					b.finishFailed(ctx, s)
+				}
+				return nil, err
+			}
+		}
+	}
+	if len(sessions) < b.cfg.MinProviders {
+		for _, s := range sessions {
+			b.finishFailed(ctx, s)
+		}
+		return nil, fmt.Errorf("%w: reached %d of %d storage providers asked, --min-providers is %d", ErrTooFewProviders, len(sessions), n, b.cfg.MinProviders)
+	}
+	return sessions, nil
 }
 
 // prepareSends splits the wallet's proofs, in one swap before the

@@ -50,7 +50,8 @@ var errAnswered = errors.New("provider: session already confirmed")
 
 // Confirm checks a relay's proposal against the buyer's signed bid, our
 // offer and our remaining capacity, and publishes our match for it. It
-// refuses a second proposal for a bid it confirmed (ErrBidRefused) and a
+// refuses a second proposal for a bid it confirmed (ErrBidRefused), a
+// proposal outside the bid's min_fill..max_fill (ErrBidRefused) and a
 // proposal over the capacity left (ErrCapacity).
 func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match, error) {
 	evs, err := p.relays.Query(ctx, nostr.Filter{IDs: []string{prop.Bid}, Kinds: []int{nips.KindBid}})
@@ -64,14 +65,17 @@ func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match,
 	if err != nil || bid.Offer != "" || bid.Pubkey != prop.Buyer || bid.Resource != prop.Resource {
 		return nips.Match{}, fmt.Errorf("%w: the proposal does not name an open bid of its buyer", ErrBidRefused)
 	}
-	if prop.Quantity > bid.Quantity || prop.Quantity < bid.MinFill {
-		return nips.Match{}, fmt.Errorf("%w: quantity %d outside the bid's %d-%d", ErrBidRefused, prop.Quantity, bid.MinFill, bid.Quantity)
+	if prop.Quantity > bid.FillCap() || prop.Quantity < bid.MinFill {
+		return nips.Match{}, fmt.Errorf("%w: quantity %d outside the bid's fills of %d-%d", ErrBidRefused, prop.Quantity, bid.MinFill, bid.FillCap())
 	}
 	o, ok := p.Offer(bid.Resource)
 	if !ok || prop.Offer != o.Address() {
 		return nips.Match{}, ErrNotOurOffer
 	}
 	q := min(prop.Quantity, o.MaxQuantity)
+	if q < bid.MinFill {
+		return nips.Match{}, fmt.Errorf("%w: we sell at most %d, the bid's fills take at least %d", ErrBidRefused, q, bid.MinFill)
+	}
 	// The reservation is the session's first record: answer fills in its
 	// match. When answer refuses the bid the reservation is given up; when
 	// publishing fails it lapses unpaid after the payment window (the match

@@ -67,6 +67,12 @@ func TestHelp(t *testing.T) {
 			})
 		}
 	}
+	t.Run("store put buys with open bids", func(t *testing.T) {
+		out, _, code := runCLI(t, nil, "help", "store")
+		if code != 0 || !slices.Contains(helpFlags(out), "bid") {
+			t.Fatalf("agentd help store (exit %d) does not list --bid:\n%s", code, out)
+		}
+	})
 	t.Run("every flag belongs to a command", func(t *testing.T) {
 		c := defaultConfig()
 		fs := newFlagSet(&c)

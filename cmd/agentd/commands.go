@@ -68,7 +68,7 @@ var commands = []command{
 		{"store grant ROOT PUBKEY", "share one file's key with another pubkey"}},
 		about:   "store files with providers on the market and read them back",
 		example: "agentd store put photo.jpg --replicas 1",
-		flags:   flags(walletFlags, buyerFlags, lanFlags, []string{"o", "resume", "abort"})},
+		flags:   flags(walletFlags, buyerFlags, lanFlags, []string{"o", "resume", "abort", "bid"})},
 	{name: "wallet", run: cmdWallet, forms: []form{
 		{"wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|settle|mint-moved OLD NEW|restore|nwc", ""},
 		{"wallet fund-nwc SATS", "fund the wallet from the owner's Lightning wallet over NWC (--nwc-file or SOVMESH_NWC)"},

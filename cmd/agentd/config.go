@@ -187,7 +187,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.autoRepair, "auto-repair", c.autoRepair, "serve: every this often, check the providers of each of our files and repair those that lost one, as store repair does (0: off; at least 1m)")
 	fs.BoolVar(&c.privateBids, "private-bids", c.privateBids, "gift-wrap bids to the provider (NIP-59): the relay never sees them")
 	fs.StringVar(&c.inferenceSources, "inference-sources", c.inferenceSources, "serve, mcp: where inference is bought: market (sovmesh inference offers), routstr (Routstr providers announced with kind 38421, paid per request with X-Cashu) or all (both, ranked together)")
-	fs.StringVar(&c.bid, "bid", c.bid, "serve: how bandwidth and inference are bought: targeted (rank the offers, bid on the best) or open (open bids the relays propose to providers, who confirm; the best confirmed match is taken)")
+	fs.StringVar(&c.bid, "bid", c.bid, "serve, mcp, store put: how bandwidth, inference and a new put's storage are bought: targeted (rank the offers, bid on the best) or open (open bids the relays propose to providers, who confirm; the best confirmed matches are taken, the others declined)")
 	fs.StringVar(&c.seeds, "trust-seeds", c.seeds, "comma-separated pubkeys trusted for ranking, besides our own")
 	fs.StringVar(&c.storageSize, "storage-size", c.storageSize, "provide: disk space sold (e.g. 10GiB; empty: no storage)")
 	fs.Uint64Var(&c.storagePrice, "storage-price", c.storagePrice, "provide: base storage price, msat per GiB-day")

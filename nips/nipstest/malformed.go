@@ -96,6 +96,11 @@ func Malformed() []Case {
 
 		{"bid/no expiration", edit("bid-open.json", B, drop("expiration")), `bid: tag "expiration": missing required tag`, nips.ErrMissingTag},
 		{"bid/min fill above quantity", edit("bid-open.json", B, set("min_fill", "4096")), `4096 exceeds the quantity 2048`, nips.ErrOutOfRange},
+		{"bid/max fill above quantity", edit("bid-open.json", B, add("max_fill", "4096")), `bid: tag "max_fill": out of range: 4096 exceeds the quantity 2048`, nips.ErrOutOfRange},
+		{"bid/max fill below min fill", edit("bid-open.json", B, add("max_fill", "255")), `bid: tag "max_fill": out of range: 255 is below min_fill 256`, nips.ErrOutOfRange},
+		{"bid/max fill zero", edit("bid-open.json", B, add("max_fill", "0")), `bid: tag "max_fill": out of range`, nips.ErrOutOfRange},
+		{"bid/max fill repeated", edit("bid-open.json", B, chain(add("max_fill", "512"), add("max_fill", "512"))), `bid: tag "max_fill": tag repeated`, nips.ErrDuplicateTag},
+		{"bid/max fill on an offer", edit("bid-offer.json", B, add("max_fill", "5")), `only an open bid caps its fills`, nips.ErrBadValue},
 		{"bid/total overflows", edit("bid-open.json", B, chain(set("quantity", "1125899906842624"), drop("min_fill"), set("max_price", "2100000000000000000", "msat", "MiB"))), `quantity x max_price exceeds 21M BTC`, nips.ErrOverflow},
 		{"bid/provider is not offer author", edit("bid-offer.json", B, set("p", Relay.Public)), `is not the author of offer`, nips.ErrBadValue},
 		{"bid/storage without duration", edit("bid-offer.json", B, drop("duration")), `a storage bid says how long to keep the data`, nips.ErrMissingTag},
