@@ -157,15 +157,9 @@ func TestProviderConfirmsOneProposalPerBid(t *testing.T) {
 	prop := nips.Proposal{Match: first}
 	prop.PaymentRequest, prop.Session = "", nips.SessionID(ev.ID, o.Address(), 1)
 	prop.Expiration = nostr.Now() + 60
-	pev := prop.ToEvent(nostr.Now())
-	if err := pev.Sign(other); err != nil {
-		t.Fatal(err)
-	}
-	if err := rl.Publish(ctx, pev); err != nil {
-		t.Fatal(err)
-	}
+	pid := proposeAs(t, rl, other, prop)
 	r, err := nips.ParseRefusal(next(nips.KindRefusal))
-	if err != nil || r.Proposal != pev.ID || r.To != otherPK || r.Pubkey != p.Node.Key.Pubkey {
+	if err != nil || r.Proposal != pid || r.To != otherPK || r.Pubkey != p.Node.Key.Pubkey {
 		t.Fatalf("refusal %+v (%v)", r, err)
 	}
 	if matches := query(t, srv.URL, nostr.Filter{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {ev.ID}}}); len(matches) != 1 {
@@ -180,13 +174,7 @@ func TestProviderConfirmsOneProposalPerBid(t *testing.T) {
 	}
 	prop2 := prop
 	prop2.Bid, prop2.Buyer, prop2.Session = ev2.ID, bn2.Key.Pubkey, nips.SessionID(ev2.ID, o.Address(), 0)
-	pev2 := prop2.ToEvent(nostr.Now())
-	if err := pev2.Sign(other); err != nil {
-		t.Fatal(err)
-	}
-	if err := rl.Publish(ctx, pev2); err != nil {
-		t.Fatal(err)
-	}
+	pid2 := proposeAs(t, rl, other, prop2)
 	// The relay's own engine proposed ev2 too and its proposal is refused
 	// as well; wait for the refusal of ours.
 	for {
@@ -194,7 +182,7 @@ func TestProviderConfirmsOneProposalPerBid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Proposal == pev2.ID {
+		if r.Proposal == pid2 {
 			break
 		}
 	}
@@ -486,14 +474,7 @@ func TestConfirmationLapsesAfterPaymentWindow(t *testing.T) {
 		prop := nips.Proposal{Match: first}
 		prop.PaymentRequest, prop.Bid, prop.Buyer = "", ev2.ID, bn2.Key.Pubkey
 		prop.Session, prop.Expiration = nips.SessionID(ev2.ID, o.Address(), seq), nostr.Now()+60
-		pev := prop.ToEvent(nostr.Now())
-		if err := pev.Sign(other); err != nil {
-			t.Fatal(err)
-		}
-		if err := rl.Publish(ctx, pev); err != nil {
-			t.Fatal(err)
-		}
-		return pev.ID
+		return proposeAs(t, rl, other, prop)
 	}
 	within := propose(0)
 	if r, err := nips.ParseRefusal(next(nips.KindRefusal)); err != nil || r.Proposal != within {
@@ -508,4 +489,18 @@ func TestConfirmationLapsesAfterPaymentWindow(t *testing.T) {
 	if s, err := p.Node.DB.GetSession(ctx, first.Session); err != nil || s.State != "failed" {
 		t.Fatalf("unpaid session past its window %+v (%v), want it ended", s, err)
 	}
+}
+
+// proposeAs publishes prop on rl signed with sk, as a relay's matching
+// engine would, and returns the proposal's id.
+func proposeAs(t *testing.T, rl *nostr.Relay, sk string, prop nips.Proposal) string {
+	t.Helper()
+	pev := prop.ToEvent(nostr.Now())
+	if err := pev.Sign(sk); err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.Publish(t.Context(), pev); err != nil {
+		t.Fatal(err)
+	}
+	return pev.ID
 }

@@ -193,14 +193,7 @@ func TestProviderRefusesFillAboveMaxFill(t *testing.T) {
 		prop := nips.Proposal{Match: nips.Match{Bid: ev.ID, Offer: o.Address(), Buyer: bn.Key.Pubkey, Provider: p.Node.Key.Pubkey,
 			Resource: nips.Storage, Prices: o.Prices, Quantity: q, Duration: bid.Duration, Amount: amount,
 			Session: nips.SessionID(ev.ID, o.Address(), seq), Payment: bid.Payments[0], Expiration: nostr.Now() + 60}}
-		pev := prop.ToEvent(nostr.Now())
-		if err := pev.Sign(other); err != nil {
-			t.Fatal(err)
-		}
-		if err := rl.Publish(ctx, pev); err != nil {
-			t.Fatal(err)
-		}
-		return pev.ID
+		return proposeAs(t, rl, other, prop)
 	}
 	next := func() *nostr.Event {
 		t.Helper()
