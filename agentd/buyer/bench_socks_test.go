@@ -8,10 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/net/proxy"
 
 	"github.com/libp2p/go-libp2p/core/network"
 
@@ -85,8 +86,11 @@ func BenchmarkSOCKSDownload(b *testing.B) {
 			return streamConn{s}, nil
 		}}}
 	direct := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	viaSOCKS := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
-		Dial: func(_, target string) (net.Conn, error) { return socksDial(addr.String(), target) }}}
+	socks, err := proxy.SOCKS5("tcp", addr.String(), nil, proxy.Direct)
+	if err != nil {
+		b.Fatal(err)
+	}
+	viaSOCKS := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: socks.(proxy.ContextDialer).DialContext}}
 
 	// get downloads the file with c and returns the wall time and the CPU
 	// time (the whole process: server, provider, buyer and client).
@@ -156,33 +160,3 @@ func (a bwAddr) String() string  { return string(a) }
 
 // socksBenchSize is BenchmarkSOCKSDownload's file size.
 var socksBenchSize = 100 << 20
-
-// socksDial connects to target (an IPv4 host:port) through the SOCKS5
-// proxy at proxyAddr, without authentication (RFC 1928).
-func socksDial(proxyAddr, target string) (net.Conn, error) {
-	host, portS, err := net.SplitHostPort(target)
-	if err != nil {
-		return nil, err
-	}
-	ip := net.ParseIP(host).To4()
-	port, err := strconv.Atoi(portS)
-	if ip == nil || err != nil {
-		return nil, fmt.Errorf("socks bench: target %q: want IPv4 host:port", target)
-	}
-	c, err := net.Dial("tcp", proxyAddr)
-	if err != nil {
-		return nil, err
-	}
-	req := append([]byte{5, 1, 0, 5, 1, 0, 1}, ip...)
-	req = append(req, byte(port>>8), byte(port))
-	if _, err := c.Write(req); err != nil {
-		c.Close()
-		return nil, err
-	}
-	var rep [12]byte // method choice (2) + reply with an IPv4 address (10)
-	if _, err := io.ReadFull(c, rep[:]); err != nil || rep[3] != 0 {
-		c.Close()
-		return nil, fmt.Errorf("socks bench: reply %v: %v", rep, err)
-	}
-	return c, nil
-}

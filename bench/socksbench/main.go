@@ -47,6 +47,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/proxy"
+
 	"github.com/sovmesh/sovmesh/internal/syncbuf"
 )
 
@@ -513,9 +515,11 @@ func get(args []string) {
 	_ = fs.Parse(args)
 	tr := &http.Transport{DisableKeepAlives: true}
 	if *via != "" {
-		tr.DialContext = func(ctx context.Context, _, target string) (net.Conn, error) {
-			return socksDial(ctx, *via, target)
+		d, err := proxy.SOCKS5("tcp", *via, nil, proxy.Direct)
+		if err != nil {
+			log.Fatal(err)
 		}
+		tr.DialContext = d.(proxy.ContextDialer).DialContext
 	}
 	cpu0 := cpuTime()
 	start := time.Now()
@@ -536,37 +540,6 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// socksDial connects to target (IPv4 host:port) through the SOCKS5 proxy
-// at proxy, without authentication (RFC 1928).
-func socksDial(ctx context.Context, proxy, target string) (net.Conn, error) {
-	host, portS, err := net.SplitHostPort(target)
-	if err != nil {
-		return nil, err
-	}
-	ip := net.ParseIP(host).To4()
-	port, err := strconv.Atoi(portS)
-	if ip == nil || err != nil {
-		return nil, fmt.Errorf("target %q: want IPv4 host:port", target)
-	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", proxy)
-	if err != nil {
-		return nil, err
-	}
-	req := append([]byte{5, 1, 0, 5, 1, 0, 1}, ip...)
-	req = append(req, byte(port>>8), byte(port))
-	if _, err := c.Write(req); err != nil {
-		c.Close()
-		return nil, err
-	}
-	var rep [12]byte // method choice (2) + reply with an IPv4 address (10)
-	if _, err := io.ReadFull(c, rep[:]); err != nil || rep[3] != 0 {
-		c.Close()
-		return nil, fmt.Errorf("socks reply %v: %v", rep, err)
-	}
-	return c, nil
 }
 
 func parseSize(s string) (int64, error) {
