@@ -20,14 +20,6 @@ const (
 	OpRetrieve
 )
 
-// String names the operation.
-func (op StorageOp) String() string {
-	if op == OpRetrieve {
-		return "retrieve"
-	}
-	return "store"
-}
-
 // PerGiB returns the millisats one GiB of op costs under a storage offer's
 // prices p (as nips parses them: every unit present) for a session of
 // durationSec seconds, saturating at math.MaxUint64.

@@ -63,8 +63,8 @@ func TestStorageCap(t *testing.T) {
 	for pi, p := range []nips.Prices{old, priced, dear} {
 		for _, n := range sizes {
 			for _, dur := range periods {
-				for _, op := range []market.StorageOp{market.OpStore, market.OpRetrieve} {
-					name := fmt.Sprintf("prices %d/%d bytes/%d s/%s", pi, n, dur, op)
+				for op, opName := range map[market.StorageOp]string{market.OpStore: "store", market.OpRetrieve: "retrieve"} {
+					name := fmt.Sprintf("prices %d/%d bytes/%d s/%s", pi, n, dur, opName)
 					t.Run(name, func(t *testing.T) {
 						const streams = 8
 						req := uint64(1<<20 + 16)

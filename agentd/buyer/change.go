@@ -33,22 +33,16 @@ func (b *Buyer) takeChange(ctx context.Context, sess *Session, chg metering.Chan
 	}
 }
 
-// recordRecovery keeps the last failover times (time-to-recover).
-func (b *Buyer) recordRecovery(d time.Duration) {
+// recordRecovery logs a failover's time-to-recover (from a provider's
+// failure to the next provider's first chunk) and keeps the last 1000.
+func (b *Buyer) recordRecovery(provider string, d time.Duration) {
+	b.log.Info("inference failover", "provider", provider, "recovered_in", d)
 	b.mu.Lock()
 	b.recoveries = append(b.recoveries, d)
 	if len(b.recoveries) > 1000 {
 		b.recoveries = b.recoveries[len(b.recoveries)-1000:]
 	}
 	b.mu.Unlock()
-}
-
-// Recoveries returns the measured failover times (time from a provider's
-// failure to the next provider's first byte), oldest first.
-func (b *Buyer) Recoveries() []time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]time.Duration(nil), b.recoveries...)
 }
 
 // CollectChange redeems change that providers sent over the relays

@@ -164,3 +164,10 @@ func checkAttestations(t *testing.T, bn *agentd.Node, holders []*runningProvider
 		}
 	}
 }
+
+// Recoveries returns the failover times recordRecovery kept, oldest first.
+func (b *Buyer) Recoveries() []time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]time.Duration(nil), b.recoveries...)
+}

@@ -128,9 +128,6 @@ type sink struct {
 	compl     uint64
 	provider  string
 	lastChunk time.Time
-	// Recovered is the time from the failure to the next provider's first
-	// chunk, for failover measurements.
-	recovered []time.Duration
 }
 
 func (s *sink) chunk(raw []byte) {
@@ -422,8 +419,7 @@ func (b *Buyer) completeOn(ctx context.Context, c Candidate, fields map[string]j
 			continue
 		}
 		if !failedAt.IsZero() {
-			s.recovered = append(s.recovered, time.Since(*failedAt))
-			b.recordRecovery(time.Since(*failedAt))
+			b.recordRecovery(c.Offer.Pubkey, time.Since(*failedAt))
 			*failedAt = time.Time{}
 		}
 		s.chunk(it.b)

@@ -418,8 +418,7 @@ func (b *Buyer) completeRoutstr(ctx context.Context, c Candidate, fields map[str
 	}
 	s.provider = pub
 	if !failedAt.IsZero() {
-		s.recovered = append(s.recovered, time.Since(*failedAt))
-		b.recordRecovery(time.Since(*failedAt))
+		b.recordRecovery(pub, time.Since(*failedAt))
 		*failedAt = time.Time{}
 	}
 	ch := ans.Choices[0]

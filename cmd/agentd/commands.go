@@ -70,7 +70,8 @@ var commands = []command{
 		example: "agentd store put photo.jpg --replicas 1",
 		flags:   flags(walletFlags, buyerFlags, lanFlags, []string{"o", "resume", "abort", "bid"})},
 	{name: "wallet", run: cmdWallet, forms: []form{
-		{"wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|settle|mint-moved OLD NEW|restore|nwc", ""},
+		{"wallet balance|receive TOKEN|send SATS|deposit SATS|withdraw BOLT11|settle|mint-moved OLD NEW|restore", ""},
+		{"wallet nwc [connections|revoke CLIENT]", "serve the wallet over NIP-47 with a new connection; list or revoke connections"},
 		{"wallet fund-nwc SATS", "fund the wallet from the owner's Lightning wallet over NWC (--nwc-file or SOVMESH_NWC)"},
 		{"wallet withdraw-nwc SATS", "pay SATS to the owner's Lightning wallet over NWC"},
 		{"wallet rebalance SATS FROM TO", "move ecash from mint FROM to mint TO over Lightning"}},

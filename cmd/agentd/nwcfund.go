@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,8 @@ var (
 	ErrNoNWC = errors.New("no NWC connection: set --nwc-file FILE (mode 0600) or " + nwcEnv)
 	// ErrNWCFileMode: the NWC file is readable by others than its owner.
 	ErrNWCFileMode = errors.New("readable by group or others (it holds a secret): chmod 600 it")
+	// ErrNWCMethods: the NWC connection does not allow a method the move needs.
+	ErrNWCMethods = errors.New("the NWC connection does not allow")
 	// ErrTopUpBudget: an NWC top-up would pass the day's budget.
 	ErrTopUpBudget = errors.New("NWC top-up over --budget-per-day")
 )
@@ -69,8 +72,12 @@ func nwcConnection(c *config) (nwc.URI, error) {
 	return u, nil
 }
 
-// ownerWallet connects to the owner's NWC wallet service.
-func ownerWallet(ctx context.Context, c *config, n *agentd.Node, w *cashu.Wallet) (*nwc.Client, error) {
+// ownerWallet connects to the owner's NWC wallet service, for the NIP-47
+// methods a move needs: when the wallet answers get_info, a connection
+// whose methods lack one of them is refused here (ErrNWCMethods), before
+// the mint is asked for a quote; a wallet that does not answer get_info
+// is used as it is.
+func ownerWallet(ctx context.Context, c *config, n *agentd.Node, w *cashu.Wallet, need ...string) (*nwc.Client, error) {
 	u, err := nwcConnection(c)
 	if err != nil {
 		return nil, err
@@ -79,8 +86,25 @@ func ownerWallet(ctx context.Context, c *config, n *agentd.Node, w *cashu.Wallet
 	if err != nil {
 		return nil, err
 	}
+	if info, err := cl.GetInfo(ctx); err != nil {
+		n.Log.Debug("nwc wallet did not answer get_info", "wallet", u.Redacted(), "err", err)
+	} else if missing := missingMethods(info.Methods, need); len(missing) > 0 {
+		cl.Close()
+		return nil, fmt.Errorf("%w: %s (it allows %s); make a connection that allows them", ErrNWCMethods, strings.Join(missing, ", "), strings.Join(info.Methods, ", "))
+	}
 	n.Log.Info("nwc wallet connected", "wallet", u.Redacted())
 	return cl, nil
+}
+
+// missingMethods returns the methods of need that have is missing.
+func missingMethods(have, need []string) []string {
+	var out []string
+	for _, m := range need {
+		if !slices.Contains(have, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // cmdWalletNWC runs `wallet fund-nwc SATS` and `wallet withdraw-nwc SATS`;
@@ -105,7 +129,11 @@ func cmdWalletNWC(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	cl, err := ownerWallet(ctx, &e.cfg, n, w)
+	need := "pay_invoice" // the owner's wallet pays the mint's quote
+	if e.args[0] == "withdraw-nwc" {
+		need = "make_invoice" // it makes the invoice the agent pays
+	}
+	cl, err := ownerWallet(ctx, &e.cfg, n, w, need)
 	if err != nil {
 		return err
 	}
@@ -176,7 +204,7 @@ func startTopUp(ctx context.Context, e *env, n *agentd.Node) (stop func(), err e
 	if err != nil {
 		return nil, err
 	}
-	cl, err := ownerWallet(ctx, &e.cfg, n, w)
+	cl, err := ownerWallet(ctx, &e.cfg, n, w, "pay_invoice")
 	if err != nil {
 		return nil, err
 	}

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
+	"github.com/sovmesh/sovmesh/internal/syncbuf"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
 	"github.com/sovmesh/sovmesh/market/pay/nwc"
@@ -289,5 +292,80 @@ func TestNWCTopUp(t *testing.T) {
 		if _, _, err := parseConfig(bad, func(string) string { return "" }); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+}
+
+// TestWalletNWCConnections: `wallet nwc` prints a connection URI and serves
+// the agent's wallet to it; `wallet nwc connections` lists that client
+// (and never its secret), and after `wallet nwc revoke CLIENT` the running
+// service answers the client UNAUTHORIZED. Revoking an unknown client is an
+// error naming it.
+func TestWalletNWCConnections(t *testing.T) {
+	net := nwcNet(t)
+	dir := t.TempDir()
+	env := map[string]string{"SOVMESH_DATA": filepath.Join(dir, "agent"), "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
+	ctx, cancel := context.WithCancel(t.Context())
+	var out, errb syncbuf.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"wallet", "nwc"}, envOf(env), strings.NewReader(""), &out, &errb) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var raw string
+	for deadline := time.Now().Add(30 * time.Second); raw == ""; {
+		if line, _, ok := strings.Cut(out.String(), "\n"); ok {
+			raw = line
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection URI: %q %q", out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling another goroutine's output, bounded above
+	}
+	uri, err := nwc.ParseURI(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, _ := nostr.GetPublicKey(uri.Secret)
+	c, err := nwc.Connect(t.Context(), uri, nwc.ClientOptions{Network: "signet", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if bal, err := c.GetBalance(t.Context()); err != nil || bal != 0 {
+		t.Fatalf("balance over NWC: %d %v", bal, err)
+	}
+
+	lo, le, code := runCLI(t, env, "wallet", "nwc", "connections")
+	if code != 0 || !strings.Contains(lo, "1 connection(s)") || !strings.Contains(lo, client) || strings.Contains(lo+le, uri.Secret) {
+		t.Fatalf("connections: %d %q %q", code, lo, le)
+	}
+	if _, le, code := runCLI(t, env, "wallet", "nwc", "revoke", strings.Repeat("ab", 32)); code == 0 || !strings.Contains(le, "no such connection") {
+		t.Fatalf("revoke of an unknown client: %d %q", code, le)
+	}
+	if ro, le, code := runCLI(t, env, "wallet", "nwc", "revoke", client); code != 0 || !strings.Contains(ro, "revoked "+client) {
+		t.Fatalf("revoke: %d %q %q", code, ro, le)
+	}
+	if _, err := c.GetBalance(t.Context()); !errors.Is(err, nwc.ErrUnauthorized) {
+		t.Fatalf("balance after revoke: %v, want %v", err, nwc.ErrUnauthorized)
+	}
+	if lo, _, code := runCLI(t, env, "wallet", "nwc", "connections"); code != 0 || !strings.Contains(lo, "0 connection(s)") {
+		t.Fatalf("connections after revoke: %d %q", code, lo)
+	}
+}
+
+func TestMissingMethods(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		have, need []string
+		want       []string
+	}{
+		{"all allowed", []string{"pay_invoice", "get_info", "make_invoice"}, []string{"pay_invoice"}, nil},
+		{"read-only connection", []string{"get_info", "get_balance"}, []string{"pay_invoice"}, []string{"pay_invoice"}},
+		{"nothing needed", nil, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := missingMethods(tc.have, tc.need); !slices.Equal(got, tc.want) {
+				t.Fatalf("missingMethods(%v, %v) = %v, want %v", tc.have, tc.need, got, tc.want)
+			}
+		})
 	}
 }

@@ -11,17 +11,20 @@ import (
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/journal"
-	"github.com/sovmesh/sovmesh/market/pay/nwc"
 )
 
 func cmdWallet(ctx context.Context, e *env) error {
 	if len(e.args) == 0 {
-		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | fund-nwc SATS | withdraw-nwc SATS | rebalance SATS FROM TO | settle | mint-moved OLD NEW | restore | nwc")
+		return usageError("wallet: balance | receive TOKEN | send SATS | deposit SATS | withdraw BOLT11 | fund-nwc SATS | withdraw-nwc SATS | rebalance SATS FROM TO | settle | mint-moved OLD NEW | restore | nwc [connections | revoke CLIENT]")
 	}
 	if e.args[0] == "fund-nwc" || e.args[0] == "withdraw-nwc" {
 		return cmdWalletNWC(ctx, e)
 	}
-	n, err := open(ctx, e, e.args[0] == "balance")
+	// balance and the NWC connection list and revoke work beside a daemon
+	// that owns the wallet (a running `wallet nwc` among them): they do not
+	// take the data directory's lock or resume its payments.
+	readOnly := e.args[0] == "balance" || (e.args[0] == "nwc" && len(e.args) > 1)
+	n, err := open(ctx, e, readOnly)
 	if err != nil {
 		return err
 	}
@@ -129,18 +132,7 @@ func cmdWallet(ctx context.Context, e *env) error {
 	case "settle":
 		return settleWallet(ctx, e, n)
 	case "nwc":
-		svc, err := nwc.NewService(w, nwc.ServiceConfig{SecretKey: n.Key.Secret, Relay: e.cfg.node.Relays[0], Alias: "agentd", Logger: n.Log, Network: network(w.Mints()[0])})
-		if err != nil {
-			return err
-		}
-		uri, err := svc.NewConnection(ctx)
-		if err != nil {
-			return err
-		}
-		// The URI holds a secret: it goes to stdout once, never to logs.
-		fmt.Fprintln(e.stdout, uri.String())
-		fmt.Fprintf(e.stderr, "agentd: NIP-47 wallet service running on %s; give the URI above to your app\n", e.cfg.node.Relays[0])
-		return svc.Run(ctx, nil)
+		return walletNWCService(ctx, e, n, w)
 	}
 	return usageError("wallet: unknown subcommand " + e.args[0])
 }

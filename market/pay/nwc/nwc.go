@@ -56,6 +56,8 @@ var (
 	ErrTimeout = errors.New("nwc: no response before the timeout")
 	// ErrBadURI: the connection URI is malformed.
 	ErrBadURI = errors.New("nwc: malformed connection URI")
+	// ErrUnknownConnection: Revoke of a client the service never authorized.
+	ErrUnknownConnection = errors.New("nwc: no such connection")
 )
 
 var codes = map[string]error{

@@ -94,27 +94,42 @@ func (s *Service) NewConnection(ctx context.Context) (URI, error) {
 	return URI{WalletPubkey: s.pub, Relays: []string{s.cfg.Relay}, Secret: sk}, nil
 }
 
-// Revoke removes a client's authorization.
+// Revoke removes a client's authorization: its next request, also to a
+// service already running on the same wallet, is answered UNAUTHORIZED.
+// A client this service never authorized is ErrUnknownConnection.
 func (s *Service) Revoke(ctx context.Context, clientPubkey string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM nwc_connections WHERE service = ? AND client = ?`, s.pub, clientPubkey); err != nil {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM nwc_connections WHERE service = ? AND client = ?`, s.pub, clientPubkey)
+	if err != nil {
 		return fmt.Errorf("nwc: revoke: %w", err)
 	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("%w: %s", ErrUnknownConnection, clientPubkey)
+	}
+	s.log.Info("nwc connection revoked", "client", clientPubkey)
 	return nil
 }
 
-// Connections returns the authorized client pubkeys.
-func (s *Service) Connections(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT client FROM nwc_connections WHERE service = ? ORDER BY created_at`, s.pub)
+// Connection is one authorized client of the service.
+type Connection struct {
+	Client  string // the client's pubkey, hex
+	Created time.Time
+}
+
+// Connections returns the authorized clients, oldest first.
+func (s *Service) Connections(ctx context.Context) ([]Connection, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT client, created_at FROM nwc_connections WHERE service = ? ORDER BY created_at, client`, s.pub)
 	if err != nil {
 		return nil, fmt.Errorf("nwc: connections: %w", err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []Connection
 	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
+		var c Connection
+		var at int64
+		if err := rows.Scan(&c.Client, &at); err != nil {
+			return nil, fmt.Errorf("nwc: connections: %w", err)
 		}
+		c.Created = time.Unix(at, 0)
 		out = append(out, c)
 	}
 	return out, rows.Err()
