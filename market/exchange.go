@@ -157,8 +157,8 @@ func (x *Exchange) Refuse(r nips.Refusal, now time.Time) []Fill {
 	return nil
 }
 
-// Decline applies a buyer's decline of a provider's match; see
-// Book.Decline.
+// Decline applies a buyer's decline of a provider's match, or a
+// provider's release of its lapsed match; see Book.Decline.
 func (x *Exchange) Decline(d nips.Refusal, now time.Time) []Fill {
 	x.mu.Lock()
 	defer x.mu.Unlock()

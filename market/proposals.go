@@ -190,14 +190,22 @@ func (b *Book) confirm(m nips.Match, oe *offerEntry, q uint64) {
 }
 
 // Decline applies a buyer's decline of a provider's match (kind 8469 with
-// an e match, signed by the bid's buyer): the quantity the match took
-// returns to its offer, unless the offer was replaced, cancelled or
-// expired since, and the resting bids are matched against it. The decline
-// must name a match the book counted, with its bid, buyer and provider.
-// It returns the new proposals made, and whether the decline applied.
+// an e match, signed by the bid's buyer) or the provider's release of its
+// own match that lapsed unpaid (an e release, signed by the provider, p the
+// buyer): the quantity the match took returns to its offer, unless the
+// offer was replaced, cancelled or expired since, and the resting bids are
+// matched against it. It must name a match the book counted, with its bid,
+// buyer and provider, each signing its own form. It returns the new
+// proposals made, and whether it applied.
 func (b *Book) Decline(d nips.Refusal, now time.Time) ([]Fill, bool) {
 	c, ok := b.confirmed[d.Session]
-	if !ok || !d.IsDecline() || c.match != d.Match || c.bid != d.Bid || c.buyer != d.Pubkey || c.oe.o.Pubkey != d.To {
+	if !ok || c.bid != d.Bid {
+		return nil, false
+	}
+	switch {
+	case d.IsDecline() && c.match == d.Match && c.buyer == d.Pubkey && c.oe.o.Pubkey == d.To:
+	case d.IsRelease() && c.match == d.Release && c.oe.o.Pubkey == d.Pubkey && c.buyer == d.To:
+	default:
 		return nil, false
 	}
 	delete(b.confirmed, d.Session)

@@ -28,6 +28,11 @@ func declineOf(f Fill, signer string) nips.Refusal {
 	return nips.Refusal{Match: confirmed(f).EventID, Bid: f.BidID, To: f.Provider, Session: f.Session, Pubkey: signer}
 }
 
+// releaseOf is signer's release of the match confirmed(f), lapsed unpaid.
+func releaseOf(f Fill, signer string) nips.Refusal {
+	return nips.Refusal{Release: confirmed(f).EventID, Bid: f.BidID, To: f.Buyer, Session: f.Session, Pubkey: signer}
+}
+
 func mustDecline(t *testing.T, b *Book, d nips.Refusal) []Fill {
 	t.Helper()
 	fills, ok := b.Decline(d, t0.Add(3*time.Second))
@@ -76,6 +81,16 @@ func TestProposalOutcomes(t *testing.T) {
 			b.Confirm(confirmed(f), t0.Add(2*time.Second))
 			if _, ok := b.Decline(declineOf(f, f.Provider), t0.Add(3*time.Second)); ok {
 				t.Fatal("a decline not signed by the buyer applied")
+			}
+			return nil
+		}, "", 0, true},
+		{"confirmed then released", func(b *Book, f Fill) []Fill {
+			return append(b.Confirm(confirmed(f), t0.Add(2*time.Second)), mustDecline(t, b, releaseOf(f, f.Provider))...)
+		}, "", 100, false},
+		{"released by another key", func(b *Book, f Fill) []Fill {
+			b.Confirm(confirmed(f), t0.Add(2*time.Second))
+			if _, ok := b.Decline(releaseOf(f, f.Buyer), t0.Add(3*time.Second)); ok {
+				t.Fatal("a release not signed by the provider applied")
 			}
 			return nil
 		}, "", 0, true},

@@ -192,7 +192,7 @@ func TestRoundTrip(t *testing.T) {
 	check(t, "presence", wantP, pres)
 
 	// Match, receipt, attestation: encode the parsed value again and compare tags.
-	for _, name := range []string{"match.json", "proposal.json", "refusal.json", "decline.json", "receipt.json", "attestation.json"} {
+	for _, name := range []string{"match.json", "proposal.json", "refusal.json", "decline.json", "release.json", "receipt.json", "attestation.json"} {
 		e := ev[name]
 		v, err := nips.Parse(&e)
 		if err != nil {

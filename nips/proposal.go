@@ -54,26 +54,32 @@ func ParseProposal(evt *nostr.Event) (Proposal, error) {
 	return Proposal{Match: m}, nil
 }
 
-// Refusal is kind 8469 (regular), in one of two forms. A provider's
+// Refusal is kind 8469 (regular), in one of three forms. A provider's
 // refusal of a proposal (Proposal set), signed by the provider the proposal
 // named: the proposing relay puts the bid back in its book, tries it on its
 // next offer, and restores the offer's capacity. A buyer's decline of a
 // provider's match (Match set), signed by the bid's buyer: the buyer will
 // not pay that match, and the provider releases the capacity it holds for
-// it at once. See proposal.md.
+// it at once. A provider's release of its own match (Release set), signed
+// by the provider: the match lapsed unpaid at the end of its payment
+// window, and the relays' books return its quantity to the offer. See
+// proposal.md.
 type Refusal struct {
 	Proposal string // e tag with marker "proposal": the refused proposal's event id
 	Match    string // e tag with marker "match": the declined match's event id
+	Release  string // e tag with marker "release": the released (lapsed) match's event id
 	Bid      string // e tag with marker "bid": the proposal's or the match's bid
-	To       string // p tag: the proposal's author (the relay), or the match's provider
-	Session  string // the proposal's or the match's session
-	Reason   string // why, for people: at most MaxTextLen bytes
+	// p tag: the proposal's author (the relay), the declined match's
+	// provider, or the released match's buyer.
+	To      string
+	Session string // the proposal's or the match's session
+	Reason  string // why, for people: at most MaxTextLen bytes
 	// Expiration (NIP-40): at most MaxProposalTTL seconds after created_at
-	// for a refusal, MaxMatchTTL for a decline.
+	// for a refusal, MaxMatchTTL for a decline or a release.
 	Expiration nostr.Timestamp
 
-	// Set by ParseRefusal from the event: the provider (refusal) or the
-	// buyer (decline).
+	// Set by ParseRefusal from the event: the provider (refusal, release)
+	// or the buyer (decline).
 	Pubkey    string
 	EventID   string
 	CreatedAt nostr.Timestamp
@@ -82,11 +88,18 @@ type Refusal struct {
 // IsDecline reports whether r is a buyer's decline of a match.
 func (r Refusal) IsDecline() bool { return r.Match != "" }
 
-// ToEvent encodes the refusal or decline as an unsigned event.
+// IsRelease reports whether r is a provider's release of its own lapsed
+// match.
+func (r Refusal) IsRelease() bool { return r.Release != "" }
+
+// ToEvent encodes the refusal, decline or release as an unsigned event.
 func (r Refusal) ToEvent(createdAt nostr.Timestamp) nostr.Event {
 	first, alt := nostr.Tag{"e", r.Proposal, "", "proposal"}, "sovmesh market refusal of a proposal"
-	if r.IsDecline() {
+	switch {
+	case r.IsDecline():
 		first, alt = nostr.Tag{"e", r.Match, "", "match"}, "sovmesh market decline of a match"
+	case r.IsRelease():
+		first, alt = nostr.Tag{"e", r.Release, "", "release"}, "sovmesh market release of a lapsed match"
 	}
 	tags := nostr.Tags{
 		first,
@@ -104,9 +117,10 @@ func (r Refusal) ToEvent(createdAt nostr.Timestamp) nostr.Event {
 	return nostr.Event{Kind: KindRefusal, CreatedAt: createdAt, Tags: tags}
 }
 
-// ParseRefusal reads and checks a refusal or a decline. Who may sign one
-// (the proposal's provider, the bid's buyer) is for the reader to check
-// against the proposal or match it names.
+// ParseRefusal reads and checks a refusal, a decline or a release. Who may
+// sign one (the proposal's provider, the bid's buyer, the match's
+// provider) is for the reader to check against the proposal or match it
+// names.
 func ParseRefusal(evt *nostr.Event) (Refusal, error) {
 	p := newParser("refusal")
 	if err := p.kind(evt, KindRefusal); err != nil {
@@ -117,7 +131,7 @@ func ParseRefusal(evt *nostr.Event) (Refusal, error) {
 	for _, tag := range evt.Tags {
 		switch tag[0] {
 		case "e":
-			if err = p.want(tag, 4, `["e", id, relay, "proposal"|"match"|"bid"]`); err != nil {
+			if err = p.want(tag, 4, `["e", id, relay, "proposal"|"match"|"release"|"bid"]`); err != nil {
 				break
 			}
 			if !isHex64(tag[1]) {
@@ -133,12 +147,16 @@ func ParseRefusal(evt *nostr.Event) (Refusal, error) {
 				if err = p.once("e match"); err == nil {
 					r.Match = tag[1]
 				}
+			case "release":
+				if err = p.once("e release"); err == nil {
+					r.Release = tag[1]
+				}
 			case "bid":
 				if err = p.once("e bid"); err == nil {
 					r.Bid = tag[1]
 				}
 			default:
-				err = perr(p.typ, "e", ErrBadValue, "marker %q, want proposal, match or bid", tag[3])
+				err = perr(p.typ, "e", ErrBadValue, "marker %q, want proposal, match, release or bid", tag[3])
 			}
 		case "p":
 			if err = p.once("p"); err == nil {
@@ -172,9 +190,23 @@ func ParseRefusal(evt *nostr.Event) (Refusal, error) {
 			return Refusal{}, err
 		}
 	}
+	forms := 0
+	for _, id := range []string{r.Proposal, r.Match, r.Release} {
+		if id != "" {
+			forms++
+		}
+	}
 	switch {
-	case r.Proposal != "" && r.Match != "":
-		return Refusal{}, perr(p.typ, "e", ErrBadValue, "refuses a proposal or declines a match, not both")
+	case forms > 1:
+		return Refusal{}, perr(p.typ, "e", ErrBadValue, "refuses a proposal, declines a match or releases one, only one of them")
+	case r.Release != "":
+		if err := p.require("e release", "e bid", "p", "session", "expiration"); err != nil {
+			return Refusal{}, err
+		}
+		if r.To == evt.PubKey {
+			return Refusal{}, perr(p.typ, "p", ErrBadValue, "a provider releases its match to the match's buyer")
+		}
+		return r, nil
 	case r.Match != "":
 		if err := p.require("e match", "e bid", "p", "session", "expiration"); err != nil {
 			return Refusal{}, err

@@ -92,9 +92,12 @@ func (b *Buyer) ServeSOCKS(addr string) (*socks5.Server, net.Addr, error) {
 	return s, a, nil
 }
 
-// Close settles every open session: unredeemed payments are reclaimed,
+// Close stops watching the open bids for late matches (see declineLate),
+// then settles every open session: unredeemed payments are reclaimed,
 // receipts countersigned and attestations published.
 func (b *Buyer) Close(ctx context.Context) {
+	b.stop()
+	b.watch.Wait()
 	b.mu.Lock()
 	var open []*Session
 	for k, s := range b.sessions {

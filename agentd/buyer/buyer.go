@@ -170,6 +170,12 @@ type Buyer struct {
 	cache      map[string]cached
 	recoveries []time.Duration
 	rsHTTP     *http.Client // Routstr requests (routstr.go)
+
+	// bg ends the open bids' subscriptions kept to decline late matches
+	// (openBid); watch waits for them. Close ends and waits.
+	bg    context.Context
+	stop  context.CancelFunc
+	watch sync.WaitGroup
 }
 
 // relayPool is what a buyer asks of the relays directly.
@@ -198,6 +204,7 @@ func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 		relays: n.Relays, node: n, host: n.Host,
 		cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]deadMark{},
 		rsHTTP: newRoutstrHTTP(cfg.AllowPrivateSources)}
+	b.bg, b.stop = context.WithCancel(context.Background())
 	if _, err := n.FlushOutbox(ctx); err != nil {
 		b.log.Info("queued events not published yet", "err", err)
 	}

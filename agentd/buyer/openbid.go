@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
@@ -17,6 +16,11 @@ import (
 // waiting to be read; a flood beyond it is dropped.
 const openEvents = 256
 
+// openSettle is how long collect waits, once every proposal it saw is
+// answered and it holds enough matches but fewer than it wants, for a
+// proposal it has not seen yet (one a refusal made, or a second relay's).
+const openSettle = 250 * time.Millisecond
+
 // OpenBid publishes an open bid for r (no offer named) and opens a session
 // on one of the matches providers sign for it. The relays' engines propose
 // the bid to offers (kind 8468); each offer's provider confirms with its
@@ -26,10 +30,11 @@ const openEvents = 256
 // its own ranking: price, trust as the buyer computes it, and the latency
 // it measures. It then deletes the bid (NIP-09) so no relay proposes it
 // again, and declines the matches it did not take (kind 8469, see decline)
-// so their providers release the capacity at once.
+// so their providers release the capacity at once; so are matches that
+// arrive later (see declineLate).
 func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration uint64, model string) (*Session, error) {
 	bid := nips.Bid{Resource: r, Quantity: quantity, Duration: duration, Model: model}
-	_, kept, err := b.openBid(ctx, bid, 1)
+	_, kept, err := b.openBid(ctx, bid, 1, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -38,13 +43,16 @@ func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration
 
 // openBid publishes bid (its prices, payment and expiration filled in
 // here) and waits for the providers' matches of it (see collect): at least
-// one, at most want kept. The bid is then deleted, the matches are ranked
-// (see rank) and the best want kept; the others are declined. It records
-// no session: the caller checks the cost of those kept and records them,
-// or declines them. It returns the bid as published.
-func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want int) (nips.Bid, []ranked, error) {
+// one, at most want kept, and it stops waiting early once it holds enough
+// and every proposal it saw is answered. The bid is then deleted, the
+// matches are ranked (see rank) and the best want kept; the others are
+// declined, and so is every match of the bid that arrives afterwards,
+// until the bid expires or the buyer closes (declineLate). It records no
+// session: the caller checks the cost of those kept and records them, or
+// declines them. It returns the bid as published.
+func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want, enough int) (nips.Bid, []ranked, error) {
 	bid.MaxPrices, bid.Payments = b.cfg.Ceilings[bid.Resource], []nips.Payment{b.payment()}
-	bid.Expiration = nostr.Timestamp(time.Now().Add(10 * time.Minute).Unix())
+	bid.Expiration = nostr.Timestamp(time.Now().Add(openBidTTL).Unix())
 	// Publish first (a relay may charge a fee, which changes the id); the
 	// subscription then finds what is already stored.
 	ev, err := b.node.Publish(ctx, bid.ToEvent(nostr.Now()))
@@ -52,16 +60,15 @@ func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want int) (nips.Bid, 
 		return bid, nil, fmt.Errorf("buyer: publish open bid: %w", err)
 	}
 	bid.EventID, bid.Pubkey = ev.ID, ev.PubKey
-	sctx, cancel := context.WithTimeout(ctx, b.cfg.MatchTimeout)
-	defer cancel()
+	// The subscription outlives this call: it runs until the bid expires
+	// or the buyer closes, so that late matches are declined.
+	wctx, stop := context.WithDeadline(b.bg, time.Unix(int64(bid.Expiration), 0))
 	evs := make(chan *nostr.Event, openEvents)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Add(1)
+	b.watch.Add(1)
 	go func() {
-		defer wg.Done()
-		b.relays.Subscribe(sctx, nostr.Filters{{Kinds: []int{nips.KindProposal, nips.KindMatch, nips.KindRefusal}, Tags: nostr.TagMap{"e": {ev.ID}}}},
+		defer b.watch.Done()
+		defer stop() // the pool closed: declineLate ends too
+		b.relays.Subscribe(wctx, nostr.Filters{{Kinds: []int{nips.KindProposal, nips.KindMatch, nips.KindRefusal}, Tags: nostr.TagMap{"e": {ev.ID}}}},
 			func(ev *nostr.Event) {
 				select {
 				case evs <- ev:
@@ -69,7 +76,21 @@ func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want int) (nips.Bid, 
 				}
 			}, nil)
 	}()
-	matches := b.collect(sctx, bid, evs, want)
+	sctx, cancel := context.WithTimeout(ctx, b.cfg.MatchTimeout)
+	matches := b.collect(sctx, bid, evs, want, enough)
+	cancel()
+	// Every match collected is kept or declined here; later ones are
+	// declined by declineLate.
+	handled := map[string]bool{}
+	for _, m := range matches {
+		handled[m.Session] = true
+	}
+	b.watch.Add(1)
+	go func() {
+		defer b.watch.Done()
+		defer stop()
+		b.declineLate(wctx, bid, evs, handled)
+	}()
 	// Deleted first: the capacity the declines return is not proposed
 	// this bid again.
 	b.cancelBid(ctx, bid)
@@ -90,16 +111,34 @@ func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want int) (nips.Bid, 
 	return bid, kept, nil
 }
 
+// openBidTTL is an open bid's lifetime (NIP-40): the relays drop it then
+// if its deletion did not reach them, and the buyer stops watching for
+// late matches of it.
+const openBidTTL = 10 * time.Minute
+
 // collect reads the proposals, refusals and matches of bid until it holds
 // want matches (at least one) and no proposal it saw is unanswered, or ctx
-// ends. It returns the providers' matches, one per session.
-func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Event, want int) []nips.Match {
+// ends. Holding enough (at least one) but fewer than want with none
+// unanswered, it waits openSettle more for a new proposal, then stops:
+// the relays have proposed what their books hold. It returns the
+// providers' matches, one per session.
+func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Event, want, enough int) []nips.Match {
+	want, enough = max(want, 1), max(min(enough, want), 1)
 	pending := map[string]string{} // session -> provider of proposals unanswered
 	matched := map[string]nips.Match{}
-	for len(matched) < max(want, 1) || len(pending) > 0 {
+	settle := time.NewTimer(openSettle)
+	defer settle.Stop()
+	for len(matched) < want || len(pending) > 0 {
+		var quiet <-chan time.Time
+		if len(pending) == 0 && len(matched) >= enough {
+			quiet = settle.C
+		}
 		var ev *nostr.Event
 		select {
 		case ev = <-evs:
+			settle.Reset(openSettle)
+		case <-quiet:
+			return mapValues(matched)
 		case <-ctx.Done():
 			return mapValues(matched)
 		}
@@ -126,13 +165,44 @@ func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Eve
 			delete(pending, m.Session)
 		case nips.KindRefusal:
 			r, err := nips.ParseRefusal(ev)
-			if err != nil || r.IsDecline() || r.Bid != bid.EventID || pending[r.Session] != r.Pubkey {
-				continue
+			if err != nil || r.Proposal == "" || r.Bid != bid.EventID || pending[r.Session] != r.Pubkey {
+				continue // a decline, a release, or not of a proposal we wait for
 			}
 			delete(pending, r.Session)
 		}
 	}
 	return mapValues(matched)
+}
+
+// declineLate declines every provider's match of bid read from evs whose
+// session is not in handled (those openBid kept or declined itself): a
+// confirmation that reaches the buyer after it chose (a proposal still
+// unanswered when collect stopped, or a relay the bid's deletion had not
+// reached yet) would otherwise hold that provider's capacity for its
+// payment window. It runs until ctx ends (the bid's expiration, the
+// buyer's Close, or the relays' subscription ending).
+func (b *Buyer) declineLate(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Event, handled map[string]bool) {
+	for {
+		var ev *nostr.Event
+		select {
+		case <-ctx.Done():
+			return
+		case ev = <-evs:
+		}
+		if ev.Kind != nips.KindMatch {
+			continue
+		}
+		if ok, _ := ev.CheckSignature(); !ok {
+			continue
+		}
+		m, err := nips.ParseMatch(ev)
+		if err != nil || m.Bid != bid.EventID || m.Buyer != bid.Pubkey || handled[m.Session] {
+			continue
+		}
+		handled[m.Session] = true
+		b.log.Info("late match of an open bid declined", "session", m.Session, "provider", m.Provider)
+		b.decline(ctx, bid, m, "came after the bid was taken")
+	}
 }
 
 func mapValues(m map[string]nips.Match) []nips.Match {

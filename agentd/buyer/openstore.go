@@ -24,7 +24,7 @@ func (b *Buyer) openStorageBid(ctx context.Context, size int64) ([]*Session, err
 	n := b.cfg.Replicas
 	gib := max((sharePerProvider(size, n)+1<<30-1)>>30, 1)
 	bid, kept, err := b.openBid(ctx, nips.Bid{Resource: nips.Storage, Quantity: uint64(n) * gib, MinFill: gib, MaxFill: gib,
-		Duration: uint64(b.cfg.StorageDuration / time.Second)}, n)
+		Duration: uint64(b.cfg.StorageDuration / time.Second)}, n, b.cfg.MinProviders)
 	if errors.Is(err, ErrNoMatch) {
 		return nil, fmt.Errorf("%w: no storage provider confirmed the open bid, --min-providers is %d: %v", ErrTooFewProviders, b.cfg.MinProviders, err)
 	}

@@ -124,19 +124,31 @@ func (p *Provider) answer(ctx context.Context, bid nips.Bid, offerAddr, session 
 		Session: session, Payment: pay, PaymentRequest: req,
 		Expiration: nostr.Timestamp(now.Add(nips.MaxMatchTTL * time.Second).Unix()),
 	}
-	// Record first: a buyer that pays as soon as it sees the match finds it.
-	if err := p.db.PutSession(ctx, state.Session{ID: session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
-		Offer: o.Address(), Prices: prices, Quantity: q, Duration: bid.Duration, AmountMsat: amount}); err != nil {
+	// Record first, with the match's id: a buyer that pays or declines as
+	// soon as it sees the match finds it.
+	evt := m.ToEvent(nostr.Now())
+	if err := p.node.Sign(&evt); err != nil {
+		return nips.Match{}, fmt.Errorf("provider: sign match: %w", err)
+	}
+	rec := state.Session{ID: session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
+		MatchID: evt.ID, Offer: o.Address(), Prices: prices, Quantity: q, Duration: bid.Duration, AmountMsat: amount}
+	if err := p.db.PutSession(ctx, rec); err != nil {
 		return nips.Match{}, err
 	}
-	ev, err := p.node.Publish(ctx, m.ToEvent(nostr.Now()))
+	ev, err := p.node.Publish(ctx, evt) // signed again: the same id, unless a relay's fee changed it
 	if err != nil {
+		rec.MatchID = "" // not answered yet: the bid may be answered again
+		if rerr := p.db.PutSession(context.WithoutCancel(ctx), rec); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		return nips.Match{}, fmt.Errorf("provider: publish match: %w", err)
 	}
 	m.EventID, m.Pubkey = ev.ID, ev.PubKey
-	if err := p.db.PutSession(ctx, state.Session{ID: session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
-		MatchID: ev.ID, Offer: o.Address(), Prices: prices, Quantity: q, Duration: bid.Duration, AmountMsat: amount}); err != nil {
-		return nips.Match{}, err
+	if ev.ID != evt.ID {
+		rec.MatchID = ev.ID
+		if err := p.db.PutSession(ctx, rec); err != nil {
+			return nips.Match{}, err
+		}
 	}
 	p.log.Info("match published", "session", session, "buyer", bid.Pubkey, "resource", bid.Resource, "amount_msat", amount)
 	return m, nil

@@ -86,7 +86,7 @@ func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match,
 	if _, err := p.db.GetSession(ctx, prop.Session); err == nil {
 		return nips.Match{}, errAnswered // another relay proposed this very session
 	}
-	err = p.db.Reserve(ctx, state.Reservation{
+	lapsed, err := p.db.Reserve(ctx, state.Reservation{
 		Session: state.Session{ID: prop.Session, Role: state.RoleProvider, Resource: bid.Resource, Counterparty: bid.Pubkey,
 			Offer: o.Address(), Quantity: q, Duration: bid.Duration},
 		Bid: bid.EventID, Capacity: o.Capacity, Lapse: p.node.Now().Add(-p.cfg.PaymentWindow),
@@ -105,7 +105,52 @@ func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match,
 			p.log.Warn("reservation not given up", "session", prop.Session, "err", ferr)
 		}
 	}
+	p.release(ctx, lapsed)
 	return m, err
+}
+
+// lapseLoop ends the confirmations left unpaid past the payment window
+// every LapseInterval (on the node's clock) and releases their matches, so
+// that the relays' books put the capacity back on sale at once rather than
+// when the capacity is next asked for. It runs until ctx ends.
+func (p *Provider) lapseLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.LapseInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lapsed, err := p.db.Lapse(ctx, p.node.Now().Add(-p.cfg.PaymentWindow))
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Warn("unpaid confirmations not lapsed", "err", err)
+			}
+			continue
+		}
+		p.release(ctx, lapsed)
+	}
+}
+
+// release publishes a release (kind 8469, e release) of each match of a
+// confirmation that lapsed unpaid: the relays whose books hold the match
+// return its quantity to our offer. A reservation whose match was never
+// published has nothing to release.
+func (p *Provider) release(ctx context.Context, lapsed []state.Lapsed) {
+	for _, l := range lapsed {
+		if l.Match == "" {
+			continue
+		}
+		now := nostr.Timestamp(p.node.Now().Unix())
+		r := nips.Refusal{Release: l.Match, Bid: l.Bid, To: l.Buyer, Session: l.Session,
+			Reason: "payment window passed", Expiration: now + nips.MaxMatchTTL}
+		if _, err := p.node.Publish(context.WithoutCancel(ctx), r.ToEvent(now)); err != nil {
+			p.log.Warn("release not published", "session", l.Session, "err", err)
+			continue
+		}
+		p.log.Info("unpaid confirmation lapsed, match released", "session", l.Session, "bid", l.Bid, "buyer", l.Buyer)
+	}
 }
 
 // refusalReason is what a refusal tells people: the error, bounded.

@@ -90,9 +90,14 @@ type Config struct {
 	// the inference sold ("": none).
 	Routstr string
 	// PaymentWindow is how long a confirmation of an open bid holds its
-	// capacity unpaid; past it, it lapses when the capacity is next needed
-	// (default 2 min, at most nips.MaxMatchTTL). See nips/proposal.md.
+	// capacity unpaid; past it, it lapses (checked every LapseInterval and
+	// when the capacity is next needed) and its match is released to the
+	// relays (default 2 min, at most nips.MaxMatchTTL). See nips/proposal.md.
 	PaymentWindow time.Duration
+	// LapseInterval is how often unpaid confirmations past the payment
+	// window are ended and released (default: an eighth of the window, at
+	// most 15 s).
+	LapseInterval time.Duration
 }
 
 // DefaultPaymentWindow is Config.PaymentWindow's default.
@@ -122,6 +127,9 @@ func (c *Config) defaults() error {
 	}
 	if c.PaymentWindow > nips.MaxMatchTTL*time.Second {
 		return fmt.Errorf("provider: payment window %s over a match's %d s", c.PaymentWindow, nips.MaxMatchTTL)
+	}
+	if c.LapseInterval <= 0 {
+		c.LapseInterval = min(c.PaymentWindow/8, 15*time.Second)
 	}
 	if s := c.Storage; s != nil {
 		if s.Quota <= 0 || s.PriceMsat == 0 {
@@ -391,8 +399,9 @@ func (p *Provider) run(ctx context.Context) error {
 		p.log.Warn("presence not published", "err", err)
 	}
 	ready := make(chan struct{})
-	p.wg.Add(5)
+	p.wg.Add(6)
 	go func() { defer p.wg.Done(); p.settleLoop(ctx) }()
+	go func() { defer p.wg.Done(); p.lapseLoop(ctx) }()
 	go func() { defer p.wg.Done(); p.sweepLoop(ctx) }()
 	go func() { defer p.wg.Done(); p.answerBids(ctx, ready) }()
 	go func() { defer p.wg.Done(); p.presenceLoop(ctx) }()

@@ -27,25 +27,33 @@ type Reservation struct {
 	Lapse time.Time
 }
 
+// Lapsed is a confirmation that lapsed unpaid at the end of its payment
+// window: its session, the match published for it ("" if none was), its
+// bid and its buyer.
+type Lapsed struct {
+	Session, Match, Bid, Buyer string
+}
+
 // Reserve records a provider session confirming r.Bid if no live session
 // confirms it yet and the offer's live confirmed sessions leave r.Session's
 // quantity; otherwise it returns ErrBidTaken (naming the session) or
 // ErrOverCapacity. A confirmation is live while open; first, the
-// confirmations made before r.Lapse and still unpaid lapse. Lapse, check
-// and record are one transaction, so the provider's word on its capacity
-// survives a restart.
-func (d *DB) Reserve(ctx context.Context, r Reservation) error {
+// confirmations made before r.Lapse and still unpaid lapse (see Lapse);
+// they are returned. Lapse, check and record are one transaction (an error
+// rolls back all three), so the provider's word on its capacity survives a
+// restart.
+func (d *DB) Reserve(ctx context.Context, r Reservation) ([]Lapsed, error) {
 	s := r.Session
 	prices, _ := json.Marshal(s.Prices)
 	const live = `role = 'provider' AND state = 'open'`
-	return d.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET state = 'failed', updated_at = ?
-			WHERE role = 'provider' AND bid != '' AND state = 'open' AND paid_msat = 0 AND created_at < ?`,
-			d.now().Unix(), r.Lapse.Unix()); err != nil {
-			return fmt.Errorf("state: reserve: lapse: %w", err)
+	var lapsed []Lapsed
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if lapsed, err = d.lapse(ctx, tx, r.Lapse); err != nil {
+			return fmt.Errorf("state: reserve: %w", err)
 		}
 		var taken string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM sessions WHERE bid = ? AND `+live+` LIMIT 1`, r.Bid).Scan(&taken)
+		err = tx.QueryRowContext(ctx, `SELECT id FROM sessions WHERE bid = ? AND `+live+` LIMIT 1`, r.Bid).Scan(&taken)
 		switch {
 		case err == nil:
 			return fmt.Errorf("%w (session %s)", ErrBidTaken, taken)
@@ -69,6 +77,57 @@ func (d *DB) Reserve(ctx context.Context, r Reservation) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err // rolled back: nothing lapsed either
+	}
+	return lapsed, nil
+}
+
+// Lapse ends ("failed") every open provider confirmation made before
+// before and still unpaid: its payment window passed, its capacity and bid
+// are free and its streams are refused. It returns them, so that the
+// provider can tell the relays (a release of each match).
+func (d *DB) Lapse(ctx context.Context, before time.Time) ([]Lapsed, error) {
+	var lapsed []Lapsed
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		lapsed, err = d.lapse(ctx, tx, before)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return lapsed, nil
+}
+
+// lapse is Lapse within tx.
+func (d *DB) lapse(ctx context.Context, tx *sql.Tx, before time.Time) ([]Lapsed, error) {
+	const unpaid = `role = 'provider' AND bid != '' AND state = 'open' AND paid_msat = 0 AND created_at < ?`
+	rows, err := tx.QueryContext(ctx, `SELECT id, match_id, bid, counterparty FROM sessions WHERE `+unpaid, before.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("lapse: %w", err)
+	}
+	var out []Lapsed
+	for rows.Next() {
+		var l Lapsed
+		if err := rows.Scan(&l.Session, &l.Match, &l.Bid, &l.Buyer); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("lapse: %w", err)
+		}
+		out = append(out, l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lapse: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET state = 'failed', updated_at = ? WHERE `+unpaid,
+		d.now().Unix(), before.Unix()); err != nil {
+		return nil, fmt.Errorf("lapse: %w", err)
+	}
+	return out, nil
 }
 
 // Unreserve deletes a reservation whose match was never made (the

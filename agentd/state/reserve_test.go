@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func TestReserveHoldsCapacityAcrossRestarts(t *testing.T) {
 			Offer: "38460:pk:agentd-storage", Quantity: qty, Duration: 86400}, Bid: bid, Capacity: 3, Lapse: lapse}
 	}
 	before := now.Add(-time.Minute) // nothing made now has lapsed
-	if err := d.Reserve(ctx, res("s1", "bid1", 2, before)); err != nil {
+	if _, err := d.Reserve(ctx, res("s1", "bid1", 2, before)); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
@@ -40,7 +41,7 @@ func TestReserveHoldsCapacityAcrossRestarts(t *testing.T) {
 		{"full", res("s5", "bid4", 1, before), ErrOverCapacity},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := d.Reserve(ctx, tc.r); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			if _, err := d.Reserve(ctx, tc.r); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 		})
@@ -51,10 +52,10 @@ func TestReserveHoldsCapacityAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	lapsed := now.Add(time.Minute)
-	if err := d.Reserve(ctx, res("s6", "bid5", 2, lapsed)); !errors.Is(err, ErrOverCapacity) {
+	if _, err := d.Reserve(ctx, res("s6", "bid5", 2, lapsed)); !errors.Is(err, ErrOverCapacity) {
 		t.Fatalf("paid session released: %v", err)
 	}
-	if err := d.Reserve(ctx, res("s6", "bid5", 1, lapsed)); err != nil {
+	if _, err := d.Reserve(ctx, res("s6", "bid5", 1, lapsed)); err != nil {
 		t.Fatalf("lapsed session still held: %v", err)
 	}
 	if err := d.Unreserve(ctx, "s6"); err != nil {
@@ -86,7 +87,7 @@ func TestDeclineReleasesAtOnce(t *testing.T) {
 		t.Helper()
 		s := Session{ID: session, Role: RoleProvider, Resource: nips.Storage, Counterparty: "buyer",
 			Offer: "38460:pk:agentd-storage", Quantity: 1, Duration: 86400}
-		if err := d.Reserve(ctx, Reservation{Session: s, Bid: bid, Capacity: 1, Lapse: lapse}); err != nil {
+		if _, err := d.Reserve(ctx, Reservation{Session: s, Bid: bid, Capacity: 1, Lapse: lapse}); err != nil {
 			return err
 		}
 		s.MatchID = "match-" + session
@@ -143,5 +144,56 @@ func TestDeclineReleasesAtOnce(t *testing.T) {
 	}
 	if s, _ := d.GetSession(ctx, "s3"); s.State != "failed" {
 		t.Fatalf("unpaid session past its window is %q, want failed", s.State)
+	}
+}
+
+// TestLapseNamesWhatToRelease: Lapse ends the unpaid confirmations older
+// than its cutoff, paid ones and newer ones stay, and it returns each with
+// its match, bid and buyer (what a release names), once; Reserve returns
+// those it lapsed the same way.
+func TestLapseNamesWhatToRelease(t *testing.T) {
+	ctx := t.Context()
+	d, _ := openWithJournal(t, t.TempDir())
+	now := time.Unix(1_800_000_000, 0)
+	d.now = func() time.Time { return now }
+	confirm := func(session, bid string) {
+		t.Helper()
+		s := Session{ID: session, Role: RoleProvider, Resource: nips.Storage, Counterparty: "buyer-" + session,
+			Offer: "38460:pk:agentd-storage", Quantity: 1, Duration: 86400}
+		if _, err := d.Reserve(ctx, Reservation{Session: s, Bid: bid, Capacity: 10, Lapse: now.Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		s.MatchID = "match-" + session
+		if err := d.PutSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	confirm("old", "bid1")
+	confirm("paid", "bid2")
+	if err := d.AddUsage(ctx, "paid", 1000, 0); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	confirm("new", "bid3")
+	cutoff := now.Add(-time.Second) // "old" and "paid" are older
+	got, err := d.Lapse(ctx, cutoff)
+	want := []Lapsed{{Session: "old", Match: "match-old", Bid: "bid1", Buyer: "buyer-old"}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Lapse = %v (%v), want %v", got, err, want)
+	}
+	if got, err := d.Lapse(ctx, cutoff); err != nil || len(got) != 0 {
+		t.Fatalf("second Lapse = %v (%v), want nothing", got, err)
+	}
+	for id, state := range map[string]string{"old": "failed", "paid": "open", "new": "open"} {
+		if s, _ := d.GetSession(ctx, id); s.State != state {
+			t.Errorf("session %s is %q, want %q", id, s.State, state)
+		}
+	}
+	now = now.Add(time.Minute)
+	s := Session{ID: "next", Role: RoleProvider, Resource: nips.Storage, Counterparty: "b", Offer: "38460:pk:agentd-storage", Quantity: 1}
+	got, err = d.Reserve(ctx, Reservation{Session: s, Bid: "bid4", Capacity: 10, Lapse: now.Add(-time.Second)})
+	want = []Lapsed{{Session: "new", Match: "match-new", Bid: "bid3", Buyer: "buyer-new"}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Reserve lapsed %v (%v), want %v", got, err, want)
 	}
 }

@@ -121,11 +121,17 @@ func Malformed() []Case {
 		{"refusal/no proposal", edit("refusal.json", P, func(t nostr.Tags) nostr.Tags { return t[1:] }), `refusal: tag "e proposal": missing required tag`, nips.ErrMissingTag},
 		{"refusal/proposal and match", edit("refusal.json", P, func(t nostr.Tags) nostr.Tags {
 			return append(t, nostr.Tag{"e", "cde2e8a964ed00dd1b0ce354c96452568cc5d2924c221e02d418edb75603f395", "", "match"})
-		}), `not both`, nips.ErrBadValue},
+		}), `only one of them`, nips.ErrBadValue},
 		{"refusal/long expiration", edit("refusal.json", P, set("expiration", exp(Time+6+601))), `at most 600 s after it`, nips.ErrOutOfRange},
 		{"decline/no session", edit("decline.json", B, drop("session")), `refusal: tag "session": missing required tag`, nips.ErrMissingTag},
 		{"decline/own match", edit("decline.json", B, set("p", B.Public)), `a buyer declines another key's match`, nips.ErrBadValue},
 		{"decline/long expiration", edit("decline.json", B, set("expiration", exp(Time+7+3601))), `at most 3600 s after it`, nips.ErrOutOfRange},
+		{"release/no bid", edit("release.json", P, func(t nostr.Tags) nostr.Tags { return slices.Delete(t, 1, 2) }), `refusal: tag "e bid": missing required tag`, nips.ErrMissingTag},
+		{"release/to itself", edit("release.json", P, set("p", P.Public)), `a provider releases its match to the match's buyer`, nips.ErrBadValue},
+		{"release/and decline", edit("release.json", P, func(t nostr.Tags) nostr.Tags {
+			return append(t, nostr.Tag{"e", "cde2e8a964ed00dd1b0ce354c96452568cc5d2924c221e02d418edb75603f395", "", "match"})
+		}), `only one of them`, nips.ErrBadValue},
+		{"release/long expiration", edit("release.json", P, set("expiration", exp(Time+8+3601))), `at most 3600 s after it`, nips.ErrOutOfRange},
 		{"refusal/own proposal", edit("refusal.json", P, set("p", P.Public)), `a provider refuses another key's proposal`, nips.ErrBadValue},
 
 		{"receipt/forged countersig", edit("receipt.json", P, func(t nostr.Tags) nostr.Tags {

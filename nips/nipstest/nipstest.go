@@ -170,6 +170,8 @@ func ExampleEvents() map[string]nostr.Event {
 		Reason: "capacity taken", Expiration: Time + 66}.ToEvent(Time+6), Provider)
 	out["decline.json"] = Sign(nips.Refusal{Match: match.ID, Bid: bid.ID, To: Provider.Public, Session: m.Session,
 		Reason: "took another provider", Expiration: Time + 610}.ToEvent(Time+7), Buyer)
+	out["release.json"] = Sign(nips.Refusal{Release: match.ID, Bid: bid.ID, To: Buyer.Public, Session: m.Session,
+		Reason: "payment window passed", Expiration: Time + 3608}.ToEvent(Time+8), Provider)
 
 	rc := nips.Receipt{
 		Session: m.Session, Match: match.ID, Buyer: Buyer.Public, Resource: nips.Storage,

@@ -76,8 +76,10 @@ func (m *Marketplace) apply(evt *nostr.Event) []market.Fill {
 		switch {
 		case err != nil:
 			return nil
-		case r.IsDecline():
-			return m.x.Decline(r, m.now()) // the buyer will not pay a match: its capacity is back
+		case r.IsDecline() || r.IsRelease():
+			// The buyer will not pay a match, or it lapsed unpaid at its
+			// provider: its capacity is back.
+			return m.x.Decline(r, m.now())
 		case r.To != m.r.PublicKey():
 			return nil // another relay's proposal: its provider told that relay
 		}
