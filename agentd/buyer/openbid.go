@@ -60,9 +60,15 @@ func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want, enough int) (ni
 		return bid, nil, fmt.Errorf("buyer: publish open bid: %w", err)
 	}
 	bid.EventID, bid.Pubkey = ev.ID, ev.PubKey
-	// The subscription outlives this call: it runs until the bid expires
-	// or the buyer closes, so that late matches are declined.
-	wctx, stop := context.WithDeadline(b.bg, time.Unix(int64(bid.Expiration), 0))
+	// The subscription outlives this call, so that late matches are
+	// declined: for openLateWatch after collecting ends (each one holds a
+	// subscription at every relay, which relays limit per connection),
+	// within the bid's lifetime, or until the buyer closes.
+	end := time.Now().Add(b.cfg.MatchTimeout + openLateWatch)
+	if exp := time.Unix(int64(bid.Expiration), 0); exp.Before(end) {
+		end = exp
+	}
+	wctx, stop := context.WithDeadline(b.bg, end)
 	evs := make(chan *nostr.Event, openEvents)
 	b.watch.Add(1)
 	go func() {
@@ -112,9 +118,15 @@ func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want, enough int) (ni
 }
 
 // openBidTTL is an open bid's lifetime (NIP-40): the relays drop it then
-// if its deletion did not reach them, and the buyer stops watching for
-// late matches of it.
+// if its deletion did not reach them.
 const openBidTTL = 10 * time.Minute
+
+// openLateWatch is how long after collecting the buyer watches for late
+// matches to decline. A late match comes from a proposal made before the
+// bid's deletion reached its relay, confirmed within seconds; one later
+// still lapses at its provider after the payment window, which then
+// releases it (kind 8469).
+const openLateWatch = time.Minute
 
 // collect reads the proposals, refusals and matches of bid until it holds
 // want matches (at least one) and no proposal it saw is unanswered, or ctx
@@ -179,8 +191,8 @@ func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Eve
 // confirmation that reaches the buyer after it chose (a proposal still
 // unanswered when collect stopped, or a relay the bid's deletion had not
 // reached yet) would otherwise hold that provider's capacity for its
-// payment window. It runs until ctx ends (the bid's expiration, the
-// buyer's Close, or the relays' subscription ending).
+// payment window. It runs until ctx ends (openLateWatch, the bid's
+// expiration, the buyer's Close, or the relays' subscription ending).
 func (b *Buyer) declineLate(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Event, handled map[string]bool) {
 	for {
 		var ev *nostr.Event
