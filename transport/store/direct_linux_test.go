@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -91,6 +92,8 @@ func TestDirectWrites(t *testing.T) {
 			switch {
 			case d.wantDirect && got != nDirect:
 				t.Fatalf("%d chunks written with O_DIRECT, want %d", got, nDirect)
+			case d.wantDirect && s.directReads.Load() != nDirect:
+				t.Fatalf("%d chunks read with O_DIRECT, want %d", s.directReads.Load(), nDirect)
 			case !d.wantDirect && !d.force && got != 0:
 				t.Fatalf("%d chunks written with O_DIRECT on tmpfs", got)
 			}
@@ -128,4 +131,49 @@ func tmpfsDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	return dir
+}
+
+// TestDirectReadCorrupt: a chunk file whose header is damaged is refused
+// with ErrCorrupt on the O_DIRECT read path as on the buffered one.
+func TestDirectReadCorrupt(t *testing.T) {
+	tests := []struct {
+		name   string
+		direct bool
+	}{
+		{"O_DIRECT read", true},
+		{"buffered read", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(t.TempDir(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.direct && !s.direct.Load() {
+				t.Skip("the filesystem of the temp dir takes no O_DIRECT")
+			}
+			s.direct.Store(tc.direct)
+			data := patterned(1, 1<<20)
+			c := chunk.Sum(data)
+			if err := s.Put(c, [32]byte{1}, data); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(s.path(c), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte("XXXX"), 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Get(c, nil); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("get of a damaged chunk: %v, want ErrCorrupt", err)
+			}
+			if got := s.directReads.Load(); got != 0 {
+				t.Fatalf("%d damaged chunks read as good", got)
+			}
+		})
+	}
 }

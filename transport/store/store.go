@@ -71,9 +71,11 @@ type Store struct {
 
 	// direct is set while chunk files are written with O_DIRECT (Linux,
 	// not tmpfs); cleared for good the first time the filesystem refuses
-	// it. directWrites counts the chunks so written (for tests).
+	// it. directWrites and directReads count the chunks so written and
+	// read (for tests).
 	direct       atomic.Bool
 	directWrites atomic.Int64
+	directReads  atomic.Int64
 
 	cmu        sync.Mutex
 	queue      []*pendingWrite // written, waiting for a group commit
@@ -433,6 +435,25 @@ func (s *Store) Get(c chunk.CID, buf []byte) ([]byte, error) {
 	size := info.Size() - int64(headerSize)
 	if size < 0 || size > MaxChunk {
 		return nil, fmt.Errorf("%w: %s size", ErrCorrupt, c)
+	}
+	if s.direct.Load() {
+		ok, err := readDirect(f, int(info.Size()), func(file []byte) error {
+			if string(file[:4]) != fileMagic {
+				return fmt.Errorf("%w: %s header", ErrCorrupt, c)
+			}
+			buf = append(buf, file[headerSize:]...)
+			return nil
+		})
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				err = fmt.Errorf("%w: %s: %v", ErrCorrupt, c, err)
+			}
+			return nil, err
+		}
+		if ok {
+			s.directReads.Add(1)
+			return buf, nil
+		}
 	}
 	var hdr [headerSize]byte
 	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:4]) != fileMagic {

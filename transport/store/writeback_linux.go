@@ -231,3 +231,63 @@ func putAligned(b []byte) {
 	default:
 	}
 }
+
+// readDirect reads the whole file f, of total bytes, with O_DIRECT into an
+// aligned buffer and passes its contents to use (valid only during the
+// call). A read through the page cache of a chunk written with O_DIRECT
+// goes to the disk anyway, and costs the kernel a page allocation and a
+// copy per 4 KiB besides. It returns false, with no error, if the file is
+// too short to gain or O_DIRECT is refused (the caller reads it as usual).
+func readDirect(f *os.File, total int, use func(file []byte) error) (bool, error) {
+	if total < directAlign {
+		return false, nil
+	}
+	if err := setDirect(f, true); err != nil {
+		return false, nil
+	}
+	n := (total + directAlign - 1) &^ (directAlign - 1)
+	buf := getAligned(n)
+	defer putAligned(buf)
+	got, err := preadFull(f, buf)
+	if err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			_ = setDirect(f, false)
+			return false, nil
+		}
+		return false, err
+	}
+	if got != total {
+		return false, fmt.Errorf("read %d of %d bytes", got, total)
+	}
+	return true, use(buf[:total])
+}
+
+// preadFull reads f from offset 0 into b until b is full or the file ends.
+func preadFull(f *os.File, b []byte) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var got int
+	var rerr error
+	cerr := rc.Control(func(fd uintptr) {
+		for got < len(b) {
+			n, err := unix.Pread(int(fd), b[got:], int64(got))
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				rerr = fmt.Errorf("pread: %w", err)
+				return
+			}
+			if n == 0 {
+				return
+			}
+			got += n
+		}
+	})
+	if cerr != nil {
+		return got, cerr
+	}
+	return got, rerr
+}

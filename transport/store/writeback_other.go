@@ -29,3 +29,6 @@ var errDirectRefused = errors.New("store: O_DIRECT refused")
 
 // writeDirect writes nothing on this platform (no O_DIRECT).
 func writeDirect(*os.File, []byte, []byte) (bool, error) { return false, nil }
+
+// readDirect reads nothing on this platform (no O_DIRECT).
+func readDirect(*os.File, int, func([]byte) error) (bool, error) { return false, nil }
