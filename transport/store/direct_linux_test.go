@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sovmesh/sovmesh/transport/chunk"
 )
@@ -175,5 +178,47 @@ func TestDirectReadCorrupt(t *testing.T) {
 				t.Fatalf("%d damaged chunks read as good", got)
 			}
 		})
+	}
+}
+
+// TestDirectWriteBypassesPageCache: on a disk filesystem, a stored
+// chunk's data is not left in the page cache (mincore over the file finds
+// none of its block-aligned prefix resident), which is what a write
+// through the page cache leaves behind.
+func TestDirectWriteBypassesPageCache(t *testing.T) {
+	s, err := Open(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.direct.Load() {
+		t.Skip("the filesystem of the temp dir takes no O_DIRECT")
+	}
+	data := patterned(2, 1<<20+chunk.Overhead)
+	c := chunk.Sum(data)
+	if err := s.Put(c, [32]byte{1}, data); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(s.path(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	size := headerSize + len(data)
+	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (size+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)),
+		uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	resident := 0
+	for _, v := range vec[:size/os.Getpagesize()] { // the aligned prefix
+		resident += int(v & 1)
+	}
+	if resident != 0 {
+		t.Fatalf("%d of the chunk's %d aligned pages are in the page cache after the put", resident, size/os.Getpagesize())
 	}
 }
