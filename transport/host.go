@@ -242,7 +242,7 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 	if cfg.Security == SecurityNoise {
 		sec = libp2p.Security(noise.ID, noise.New)
 	} else {
-		sec = libp2p.Security(libp2ptls.ID, libp2ptls.New)
+		sec = libp2p.Security(libp2ptls.ID, newTLSOneWrite)
 	}
 	h, err := libp2p.New(
 		libp2p.Identity(priv),
