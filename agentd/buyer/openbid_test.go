@@ -417,15 +417,7 @@ func TestOpenBidDeclinesUnusedMatches(t *testing.T) {
 // the unpaid session ends.
 func TestConfirmationLapsesAfterPaymentWindow(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, _ := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
-	var skew atomic.Int64        // the provider's clock runs this far ahead
-	cfg := storageCfg(2_000_000) // 1 GiB: capacity 1
-	cfg.PaymentWindow = time.Minute
-	p := startProviderWith(t, net, "p", cfg, func(c *agentd.Config) {
-		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	})
+	srv, net, p, skew := skewedProvider(t, func(c *provider.Config) { c.PaymentWindow = time.Minute })
 	o, _ := p.P.Offer(nips.Storage)
 	other := nostr.GeneratePrivateKey() // another relay's key
 	otherPK, _ := nostr.GetPublicKey(other)
@@ -503,4 +495,21 @@ func proposeAs(t *testing.T, rl *nostr.Relay, sk string, prop nips.Proposal) str
 		t.Fatal(err)
 	}
 	return pev.ID
+}
+
+// skewedProvider starts a market relay, a mint and a storage provider of
+// 1 GiB (capacity 1) whose clock runs skew ahead of the wall clock; edit
+// sets its payment window and the like.
+func skewedProvider(t *testing.T, edit func(*provider.Config)) (*relaytest.Server, *agentdtest.Net, *runningProvider, *atomic.Int64) {
+	t.Helper()
+	dir := t.TempDir()
+	srv, _ := marketRelay(t, nil)
+	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	skew := new(atomic.Int64)
+	cfg := storageCfg(2_000_000)
+	edit(&cfg)
+	p := startProviderWith(t, net, "p", cfg, func(c *agentd.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	return srv, net, p, skew
 }

@@ -1,7 +1,6 @@
 package buyer
 
 import (
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 )
@@ -122,14 +122,8 @@ func TestOpenBidDeclinesLateMatch(t *testing.T) {
 // the book is proposed to it and confirmed.
 func TestLapsedConfirmationReleased(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, _ := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
-	var skew atomic.Int64        // the provider's clock runs this far ahead
-	cfg := storageCfg(2_000_000) // 1 GiB: capacity 1
-	cfg.PaymentWindow, cfg.LapseInterval = time.Minute, 20*time.Millisecond
-	p := startProviderWith(t, net, "p", cfg, func(c *agentd.Config) {
-		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	srv, net, p, skew := skewedProvider(t, func(c *provider.Config) {
+		c.PaymentWindow, c.LapseInterval = time.Minute, 20*time.Millisecond
 	})
 	rl, err := nostr.RelayConnect(ctx, srv.URL)
 	if err != nil {
