@@ -151,6 +151,12 @@ func cmdWalletNWC(ctx context.Context, e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "withdrew %d sats to the NWC wallet (fee %d)\n", p.Amount, p.Fee)
 	}
+	// The owner's side too, where the connection may read it.
+	if msat, err := cl.GetBalance(ctx); err == nil {
+		fmt.Fprintf(e.stdout, "NWC wallet balance %d sats\n", msat/1000)
+	} else {
+		n.Log.Debug("nwc wallet balance not read", "err", err)
+	}
 	return printBalance(ctx, e.stdout, w)
 }
 

@@ -128,6 +128,9 @@ func TestWalletFundNWC(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "funded 120 sats") || !strings.Contains(out, "balance 120 sats") {
 		t.Fatalf("fund-nwc: %d %q %q", code, out, errs)
 	}
+	if !strings.Contains(out, "NWC wallet balance 380 sats") {
+		t.Fatalf("fund-nwc does not show the owner's wallet balance: %q", out)
+	}
 	if b := owner.balance(t); b != 380 {
 		t.Fatalf("owner's wallet holds %d sats after funding 120 of 500, want 380", b)
 	}
