@@ -54,7 +54,7 @@ func chunkFiles(t *testing.T, p *runningProvider) int {
 // TestPutResumes: a put interrupted mid-file is listed as unfinished and
 // resumes: the stripes it stored are neither sent nor paid again, so the
 // providers hold no orphan chunk and the buyer pays what a clean put of the
-// same size costs (within one payment step per provider); the file reads
+// same size costs (within two payment steps per provider); the file reads
 // back intact and the journal is empty.
 func TestPutResumes(t *testing.T) {
 	ctx := t.Context()
@@ -137,10 +137,14 @@ func TestPutResumes(t *testing.T) {
 	// (nips/offer.md "Unused credit"), is not known to the resumed put,
 	// whose payer again keeps one step ahead (a clean put's last step
 	// ahead is declined at its cap). Sending the 2 stored stripes again
-	// would cost 220 sats more.
+	// would cost 220 sats more. Credit is kept per session: the steps the
+	// interrupted put's sessions paid ahead and did not use stay with those
+	// sessions, which the resumed put (new sessions) does not name, so up
+	// to one more step per provider is spent (docs/architecture.md, known
+	// gaps).
 	const step = 56
 	diff := int64(resumedSpent) - int64(cleanSpent)
-	if diff < -2*step || diff > 2*step+int64(len(provs))*step {
+	if diff < -2*step || diff > 2*step+2*int64(len(provs))*step {
 		t.Fatalf("the interrupted and resumed put cost %d sats, a clean put %d", resumedSpent, cleanSpent)
 	}
 	t.Logf("clean put %d sats, interrupted and resumed %d", cleanSpent, resumedSpent)
