@@ -55,7 +55,7 @@ func (t *Host) openAccount(ctx context.Context, gate PaymentGate, remote peer.ID
 	t.accMu.Lock()
 	if a := t.accounts[k]; a != nil {
 		// The account is open: hand this gate session's credit back (the
-		// gate keeps unused credit for the buyer).
+		// gate keeps unused credit for the buyer in this session).
 		a.refs++
 		t.accMu.Unlock()
 		m.close(context.WithoutCancel(ctx))

@@ -91,6 +91,11 @@ func (t *Host) takeConn(ctx context.Context, k poolKey) (*conn, error) {
 		// timeout, a restart): a request on it would fail.
 		_ = c.s.Reset()
 	}
+	return t.dialConn(ctx, k)
+}
+
+// dialConn opens a storage stream in k's market session.
+func (t *Host) dialConn(ctx context.Context, k poolKey) (*conn, error) {
 	sess, err := encodeSession(k.market)
 	if err != nil {
 		return nil, err
@@ -125,6 +130,23 @@ func (t *Host) openSession(ctx context.Context, c *conn, sess []byte) error {
 	case typ != rOK || len(body) != 0:
 		return fmt.Errorf("%w: answer %#x of %d bytes to SESSION", ErrProtocol, typ, len(body))
 	}
+	return nil
+}
+
+// CheckSession opens a new storage stream to provider p naming market
+// session market and keeps it for the session's requests. It fails
+// (wrapping ErrSessionRefused) if p does not hold market open for us, and
+// then closes the session's idle streams (opened while it was): a buyer
+// resuming a put checks so that it names the interrupted put's sessions
+// only while they are open.
+func (t *Host) CheckSession(ctx context.Context, p peer.ID, market string) error {
+	k := poolKey{peer: p, market: market}
+	c, err := t.dialConn(ctx, k)
+	if err != nil {
+		t.EndSession(p, market)
+		return err
+	}
+	t.returnConn(k, c, true)
 	return nil
 }
 

@@ -75,8 +75,9 @@ func (b *Buyer) UnfinishedPut(ctx context.Context, path string, match func(state
 // openStorage opens storage sessions with n providers among cands. want,
 // if set, is a resumed put's providers in manifest order: each keeps its
 // slot, and one that cannot be reached is replaced by the best other
-// candidate.
-func (b *Buyer) openStorage(ctx context.Context, cands []Candidate, want []string, n int, gib, duration uint64) []*Session {
+// candidate. sessions are the resumed put's market sessions (by slot): a
+// provider that still holds its session open is paid in it again.
+func (b *Buyer) openStorage(ctx context.Context, cands []Candidate, want, sessions []string, n int, gib, duration uint64) []*Session {
 	open := func(c Candidate) *Session {
 		s, err := b.Open(ctx, c, gib, duration, "")
 		if err != nil {
@@ -85,7 +86,8 @@ func (b *Buyer) openStorage(ctx context.Context, cands []Candidate, want []strin
 		}
 		return s
 	}
-	var sessions []*Session
+	resumed := sessions
+	var out []*Session
 	next := 0
 	spare := func() *Session {
 		for next < len(cands) {
@@ -100,19 +102,27 @@ func (b *Buyer) openStorage(ctx context.Context, cands []Candidate, want []strin
 		return nil
 	}
 	if want == nil {
-		for len(sessions) < n {
+		for len(out) < n {
 			s := spare()
 			if s == nil {
 				break
 			}
-			sessions = append(sessions, s)
+			out = append(out, s)
 		}
-		return sessions
+		return out
 	}
-	for _, pub := range want {
+	for slot, pub := range want {
 		var s *Session
 		if i := slices.IndexFunc(cands, func(c Candidate) bool { return c.Offer.Pubkey == pub }); i >= 0 {
-			s = open(cands[i])
+			if slot < len(resumed) && resumed[slot] != "" {
+				var err error
+				if s, err = b.resumeSession(ctx, cands[i], resumed[slot]); err != nil {
+					b.log.Warn("unfinished put: its session not resumed, opening a new one", "provider", pub, "session", resumed[slot], "err", err)
+				}
+			}
+			if s == nil {
+				s = open(cands[i])
+			}
 		}
 		if s == nil {
 			if s = spare(); s == nil {
@@ -120,9 +130,9 @@ func (b *Buyer) openStorage(ctx context.Context, cands []Candidate, want []strin
 			}
 			b.log.Warn("unfinished put: provider replaced", "provider", pub, "by", s.Provider)
 		}
-		sessions = append(sessions, s)
+		out = append(out, s)
 	}
-	return sessions
+	return out
 }
 
 // startOver abandons the unfinished put *jp (its code needs more
@@ -206,9 +216,9 @@ func (j putJournal) Stored(ctx context.Context, stripe int) error {
 // the default code for its providers; a resumed one keeps its key and
 // code, and records a replaced provider.
 func (b *Buyer) journal(ctx context.Context, up Upload, jp **state.Put, sessions []*Session) (transport.PutOptions, putJournal, error) {
-	provs := make([]string, len(sessions))
+	provs, ids := make([]string, len(sessions)), make([]string, len(sessions))
 	for i, s := range sessions {
-		provs[i] = s.Provider
+		provs[i], ids[i] = s.Provider, s.ID
 	}
 	j := *jp
 	if j == nil {
@@ -221,7 +231,7 @@ func (b *Buyer) journal(ctx context.Context, up Upload, jp **state.Put, sessions
 			k, m = k-1, 1
 		}
 		p := state.Put{Path: up.Path, Name: up.Name, Size: up.Size, ModTime: up.ModTime, Key: hex.EncodeToString(key[:]),
-			ChunkSize: chunk.DefaultSize, DataShards: k, ParityShards: m, Providers: provs}
+			ChunkSize: chunk.DefaultSize, DataShards: k, ParityShards: m, Providers: provs, Sessions: ids}
 		if p.ID, err = b.db.BeginPut(ctx, p); err != nil {
 			return transport.PutOptions{}, putJournal{}, err
 		}
@@ -231,6 +241,12 @@ func (b *Buyer) journal(ctx context.Context, up Upload, jp **state.Put, sessions
 			return transport.PutOptions{}, putJournal{}, err
 		}
 		j.Providers = provs
+	}
+	if j != nil && !slices.Equal(j.Sessions, ids) {
+		if err := b.db.SetPutSessions(ctx, j.ID, ids); err != nil {
+			return transport.PutOptions{}, putJournal{}, err
+		}
+		j.Sessions = ids
 	}
 	kb, err := hex.DecodeString(j.Key)
 	if err != nil || len(kb) != len(chunk.Key{}) {

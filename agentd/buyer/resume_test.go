@@ -99,8 +99,14 @@ func TestPutResumes(t *testing.T) {
 	rand.Read(data)
 	up := Upload{Path: "/data/f.bin", Name: "f.bin", Size: int64(size), ModTime: time.Unix(1700000000, 5)}
 	var root string
+	var interrupted []string
 	resumedSpent := spend("resumer", func(b *Buyer) error {
 		interrupt(t, b, data, up)
+		ps, err := b.UnfinishedPuts(ctx)
+		if err != nil || len(ps) != 1 || len(ps[0].Sessions) != len(provs) || slices.Contains(ps[0].Sessions, "") {
+			t.Fatalf("the interrupted put's sessions are not journaled: %+v %v", ps, err)
+		}
+		interrupted = ps[0].Sessions
 		// A put of another file does not resume it.
 		if _, err := b.PutFile(ctx, bytes.NewReader(data), Upload{Path: "/data/other", Size: int64(size)}, true, nil); !errors.Is(err, ErrNoUnfinishedPut) {
 			t.Fatalf("resume of a file never put: %v", err)
@@ -110,6 +116,13 @@ func TestPutResumes(t *testing.T) {
 			return err
 		}
 		root = e.Root
+		// The resumed put paid in the interrupted put's sessions (their
+		// providers still held them open) and settled them.
+		for _, id := range interrupted {
+			if st, err := b.db.GetSession(ctx, id); err != nil || st.ReceiptID == "" {
+				t.Errorf("session %s of the interrupted put was not resumed and settled: %+v %v", id, st, err)
+			}
+		}
 		if ps, err := b.UnfinishedPuts(ctx); err != nil || len(ps) != 0 {
 			t.Fatalf("unfinished puts after the resume: %+v %v", ps, err)
 		}
@@ -279,6 +292,52 @@ func TestPutStartsOverWithFewerProviders(t *testing.T) {
 	for _, p := range provs[1:] {
 		if n := chunkFiles(t, p); n != 9 {
 			t.Errorf("provider holds %d chunks, want 9", n)
+		}
+	}
+	var out bytes.Buffer
+	if _, err := b.Get(ctx, e.Root, &out, nil); err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("get: %v (same bytes: %v)", err, bytes.Equal(out.Bytes(), data))
+	}
+}
+
+// TestPutResumesInNewSessions: a resumed put whose providers closed the
+// interrupted put's sessions meanwhile opens new ones (the closed ones are
+// refused, not paid in nor settled: they end failed) and the file reads
+// back.
+func TestPutResumesInNewSessions(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	provs := []*runningProvider{
+		startProvider(t, net, "prova", storageCfg(8_000_000)),
+		startProvider(t, net, "provb", storageCfg(8_000_000)),
+	}
+	bn := net.Node(t, "buyer", 20000)
+	b, err := New(ctx, bn, Config{StorageDuration: 7 * 24 * time.Hour, Replicas: 2, StepBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 4<<20+1234)
+	rand.Read(data)
+	up := Upload{Path: "/data/c.bin", Name: "c.bin", Size: int64(len(data)), ModTime: time.Unix(1700000000, 0)}
+	interrupt(t, b, data, up)
+	ps, err := b.UnfinishedPuts(ctx)
+	if err != nil || len(ps) != 1 || len(ps[0].Sessions) != len(provs) {
+		t.Fatalf("unfinished puts: %+v %v", ps, err)
+	}
+	old := ps[0].Sessions
+	for _, p := range provs {
+		i := slices.Index(ps[0].Providers, p.Node.Key.Pubkey)
+		if err := p.Node.DB.FinishSession(ctx, old[i], "done", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := b.PutFile(ctx, bytes.NewReader(data), up, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range old {
+		if st, err := b.db.GetSession(ctx, id); err != nil || st.ReceiptID != "" || st.State != "failed" {
+			t.Errorf("closed session %s resumed: state %s, receipt %q, %v", id, st.State, st.ReceiptID, err)
 		}
 	}
 	var out bytes.Buffer

@@ -24,8 +24,9 @@ import (
 // hosts) and uses all four at once. The provider books every payment and
 // every unit used to the session the stream named: each session's usage
 // is exactly its own traffic, its paid amount exactly what the buyer paid
-// in it, and each storage session holds its own chunks (retention). A
-// stream naming another buyer's session or a closed one is refused.
+// in it, its unused credit exactly what it bought less what it used, and
+// each storage session holds its own chunks (retention). A stream naming
+// another buyer's session or a closed one is refused.
 func TestConcurrentSessionsBilledApart(t *testing.T) {
 	ctx := t.Context()
 	net0 := agentdtest.Start(t)
@@ -81,6 +82,15 @@ func TestConcurrentSessionsBilledApart(t *testing.T) {
 		}
 		if cost := rate.MsatFor(want[s.ID]); ps.PaidMsat < cost {
 			t.Errorf("%s session %s: paid %d msat for use costing %d", s.Offer.Resource, s.ID[:8], ps.PaidMsat, cost)
+		}
+		// The units the session paid for and did not use are its own
+		// credit: no other session's stream took them, nor added to them.
+		credit, err := p.Node.DB.Credit(ctx, bn.Key.Pubkey, s.Offer.Resource, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bought := rate.UnitsFor(ps.PaidMsat / 1000); credit != bought-min(bought, ps.Delivered) {
+			t.Errorf("%s session %s: credit %d units, want the %d it bought less the %d it used", s.Offer.Resource, s.ID[:8], credit, bought, ps.Delivered)
 		}
 	}
 	// Retention: each storage session holds its own chunks.

@@ -144,11 +144,11 @@ func (b *Buyer) targetedStorage(ctx context.Context, size int64, jp **state.Put)
 		return nil, err
 	}
 	n := min(b.cfg.Replicas, len(cands))
-	var want []string
+	var want, resumed []string
 	if *jp != nil {
 		// A resumed put keeps its code: as many providers as it began with.
 		if len(cands) >= len((*jp).Providers) {
-			want = (*jp).Providers
+			want, resumed = (*jp).Providers, (*jp).Sessions
 			n = len(want)
 		} else {
 			b.startOver(ctx, jp, "too few storage providers for its code")
@@ -172,7 +172,7 @@ func (b *Buyer) targetedStorage(ctx context.Context, size int64, jp **state.Put)
 		return nil, err
 	}
 	gib := max((sharePerProvider(size, n)+1<<30-1)>>30, 1)
-	sessions := b.openStorage(ctx, cands, want, n, gib, duration)
+	sessions := b.openStorage(ctx, cands, want, resumed, n, gib, duration)
 	if want != nil && len(sessions) < n {
 		// Put the file anew on the providers that answered, if enough did.
 		b.startOver(ctx, jp, "too few storage providers answer for its code")

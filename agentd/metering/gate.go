@@ -28,11 +28,19 @@ var ErrNoSession = errors.New("metering: no market session named")
 // naming none is a walk-in at the Fallback prices.
 //
 // Units a buyer paid for and did not use on one transport stream stay
-// credited to that buyer (in the state database, across restarts) and are
-// granted to its next stream, whatever session that stream names, so
-// parallel streams and rounding never lose what was paid. A payment is
-// booked to the session of the stream that paid it, a unit used to the
-// session of the stream that used it.
+// credited to that buyer in that session (in the state database, across
+// restarts) and are granted to its next stream naming the same session,
+// so parallel streams and rounding never lose what was paid, and credit
+// bought at one session's prices is never spent in another (a walk-in's
+// credit is kept under session ""). A payment is booked to the session of
+// the stream that paid it, a unit used to the session of the stream that
+// used it.
+//
+// A session's receipt is built once Seal has drained its streams: from
+// then until Unseal (the receipt is signed) or sealFor passes, the session
+// takes no new stream or payment, and a stream still open when the drain
+// gave up is cut: its usage and unused credit are not booked, so what the
+// session's record says is what its receipt says.
 type Gate struct {
 	Wallet   *cashu.Wallet
 	DB       *state.DB
@@ -53,7 +61,20 @@ type Gate struct {
 
 	mu      sync.Mutex
 	streams map[string]*stream
+	seals   map[string]time.Time // session -> when its seal lapses
+	// book is held (read) by a stream booking its usage at Close and
+	// (write) by Seal cutting the streams left, so a stream is either
+	// booked before the receipt reads the session or cut.
+	book sync.RWMutex
 }
+
+// sealFor bounds how long a session stays sealed for a receipt that is
+// never signed (the receipt exchange itself times out in 30 s).
+const sealFor = time.Minute
+
+// ErrSealed means the session's receipt is being signed: it takes no new
+// stream or payment.
+var ErrSealed = errors.New("metering: the session's receipt is being signed")
 
 type stream struct {
 	buyer    string
@@ -62,6 +83,29 @@ type stream struct {
 	prices   nips.Prices
 	duration uint64
 	granted  uint64
+	cut      bool // open when its session was sealed: not booked at Close
+}
+
+// sealedLocked reports whether session is sealed; g.mu is held.
+func (g *Gate) sealedLocked(session string) bool {
+	if session == "" {
+		return false
+	}
+	until, ok := g.seals[session]
+	if ok && time.Now().After(until) {
+		delete(g.seals, session)
+		return false
+	}
+	return ok
+}
+
+func (g *Gate) checkSeal(session string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sealedLocked(session) {
+		return fmt.Errorf("%w: %w (session %s)", transport.ErrSessionRefused, ErrSealed, session)
+	}
+	return nil
 }
 
 func (g *Gate) log() *slog.Logger {
@@ -109,8 +153,12 @@ func (g *Gate) openSession(ctx context.Context, buyer, id string) (state.Session
 	return s, nil
 }
 
-// Open grants the buyer's unused credit to the new stream.
+// Open grants the buyer's unused credit in the stream's session to the
+// new stream.
 func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
+	if err := g.checkSeal(s.Market); err != nil {
+		return 0, err
+	}
 	prices, dur, err := g.terms(ctx, s.Buyer, s.Market)
 	if err != nil {
 		return 0, err
@@ -119,11 +167,19 @@ func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	c, err := g.DB.TakeCredit(ctx, s.Buyer, g.Resource)
+	c, err := g.DB.TakeCredit(ctx, s.Buyer, g.Resource, s.Market)
 	if err != nil {
 		return 0, err
 	}
 	g.mu.Lock()
+	if g.sealedLocked(s.Market) {
+		// Sealed while the credit was taken: give it back.
+		g.mu.Unlock()
+		if err := g.DB.AddCredit(ctx, s.Buyer, g.Resource, s.Market, c); err != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("%w: %w (session %s)", transport.ErrSessionRefused, ErrSealed, s.Market)
+	}
 	defer g.mu.Unlock()
 	if g.streams == nil {
 		g.streams = map[string]*stream{}
@@ -158,8 +214,12 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 		return 0, errors.New("metering: redeem on an unknown stream")
 	}
 	if st.session != "" {
-		// The session may have been closed (its receipt signed) since the
-		// stream opened: a payment is never booked to a closed session.
+		// The session may have been closed (its receipt signed) or sealed
+		// since the stream opened: a payment is never booked to a closed
+		// session.
+		if err := g.checkSeal(st.session); err != nil {
+			return 0, fmt.Errorf("metering: %w", err)
+		}
 		if _, err := g.openSession(ctx, s.Buyer, st.session); err != nil {
 			return 0, fmt.Errorf("metering: %w", err)
 		}
@@ -200,55 +260,97 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 	return units, nil
 }
 
-// Drain waits, at most wait, until no stream of session is open, so that
-// every stream's usage is recorded (a stream records it when it closes).
-// It reports whether none is left open.
-func (g *Gate) Drain(ctx context.Context, session string, wait time.Duration) bool {
+// Seal stops session taking new streams and payments and waits, at most
+// wait, until none of its streams is open, so that every stream's usage is
+// recorded (a stream records it when it closes). Streams still open then
+// are cut: what they use is not booked to the session, whose record (and
+// receipt) is then final. It reports whether no stream was cut. The seal
+// lasts until Unseal or sealFor.
+func (g *Gate) Seal(ctx context.Context, session string, wait time.Duration) bool {
+	g.mu.Lock()
+	if g.seals == nil {
+		g.seals = map[string]time.Time{}
+	}
+	g.seals[session] = time.Now().Add(sealFor)
+	g.mu.Unlock()
 	deadline := time.Now().Add(wait)
-	for {
-		g.mu.Lock()
-		open := false
-		for _, st := range g.streams {
-			if st.session == session {
-				open = true
-				break
-			}
-		}
-		g.mu.Unlock()
-		if !open {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
+	for g.openStreams(session) > 0 && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
-			return false
+			deadline = time.Now()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	// Wait for the streams booking now, then cut the rest.
+	g.book.Lock()
+	defer g.book.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cut := 0
+	for _, st := range g.streams {
+		if st.session == session && !st.cut {
+			st.cut = true
+			cut++
+		}
+	}
+	return cut == 0
 }
 
-// Close keeps the unused credit for the buyer and records the usage.
+// Unseal ends session's seal (its receipt is signed, or was not built).
+func (g *Gate) Unseal(session string) {
+	g.mu.Lock()
+	delete(g.seals, session)
+	g.mu.Unlock()
+}
+
+func (g *Gate) openStreams(session string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, st := range g.streams {
+		if st.session == session && !st.cut {
+			n++
+		}
+	}
+	return n
+}
+
+// Close keeps the stream's unused credit for its buyer and session and
+// records the usage, unless the stream was cut by a seal.
 func (g *Gate) Close(ctx context.Context, s transport.Session, u transport.Usage) {
+	g.book.RLock()
 	g.mu.Lock()
 	st := g.streams[s.ID]
+	cut := st != nil && st.cut
+	g.mu.Unlock()
+	if st != nil && !cut {
+		g.keep(ctx, st, u)
+	}
+	g.book.RUnlock()
+	g.mu.Lock()
 	delete(g.streams, s.ID)
 	g.mu.Unlock()
 	if st == nil {
 		return
 	}
+	if cut {
+		g.log().Info("stream usage not booked: its session's receipt was built while it was open",
+			"session", st.session, "buyer", st.buyer, "units", u.Units)
+	}
+	if g.OnUnits != nil {
+		g.OnUnits(u.Units)
+	}
+}
+
+func (g *Gate) keep(ctx context.Context, st *stream, u transport.Usage) {
 	if st.granted > u.Units {
-		if err := g.DB.AddCredit(ctx, st.buyer, g.Resource, st.granted-u.Units); err != nil {
-			g.log().Error("unused credit not kept", "buyer", st.buyer, "units", st.granted-u.Units, "err", err)
+		if err := g.DB.AddCredit(ctx, st.buyer, g.Resource, st.session, st.granted-u.Units); err != nil {
+			g.log().Error("unused credit not kept", "buyer", st.buyer, "session", st.session, "units", st.granted-u.Units, "err", err)
 		}
 	}
 	if st.session != "" && u.Units > 0 {
 		if err := g.DB.AddUsage(ctx, st.session, 0, u.Units); err != nil {
 			g.log().Warn("session usage not recorded", "session", st.session, "err", err)
 		}
-	}
-	if g.OnUnits != nil {
-		g.OnUnits(u.Units)
 	}
 }

@@ -118,6 +118,14 @@ func (p *Payer) Steps() []uint64 {
 // buyer.maxStepsPerShare steps, and a split of more proofs buys nothing.
 const maxSteps = 64
 
+// Resume starts the payer from paid sats: what an earlier payer of the same
+// session paid (and the provider redeemed), which counts against Limit.
+func (p *Payer) Resume(paid uint64) {
+	p.mu.Lock()
+	p.paid = paid
+	p.mu.Unlock()
+}
+
 // Paid returns the sats paid so far.
 func (p *Payer) Paid() uint64 {
 	p.mu.Lock()

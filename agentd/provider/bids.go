@@ -165,13 +165,24 @@ func (p *Provider) buildReceipt(ctx context.Context, session, buyer string) (nip
 	// pooled: the buyer ends the session's (transport.Host.EndSession)
 	// before asking, and a payment redeemed on one is booked by the time
 	// it closes; what a storage session delivered is what it stored.
-	if g := p.gates[s.Resource]; g != nil && !g.Drain(ctx, session, 2*time.Second) {
-		p.log.Info("receipt built with a stream still open", "session", session)
+	// The gate seals the session until the receipt is signed: no new
+	// stream or payment, and a stream still open after the wait is cut
+	// (its usage is not booked), so the session's record stays what the
+	// receipt says.
+	g := p.gates[s.Resource]
+	if g != nil && !g.Seal(ctx, session, 2*time.Second) {
+		p.log.Info("receipt excludes a stream still open", "session", session)
 	}
 	if s, err = p.db.GetSession(ctx, session); err != nil {
+		if g != nil {
+			g.Unseal(session)
+		}
 		return nips.Receipt{}, err
 	}
 	if s.PaidMsat == 0 {
+		if g != nil {
+			g.Unseal(session)
+		}
 		return nips.Receipt{}, errors.New("nothing was paid in this session")
 	}
 	r := nips.Receipt{
@@ -220,5 +231,11 @@ func (p *Provider) finishReceipt(ctx context.Context, ev *nostr.Event, r nips.Re
 	if err := p.node.PublishSigned(ctx, *ev); err != nil {
 		return err
 	}
-	return p.db.FinishSession(ctx, r.Session, "done", ev.ID)
+	if err := p.db.FinishSession(ctx, r.Session, "done", ev.ID); err != nil {
+		return err
+	}
+	if g := p.gates[r.Resource]; g != nil {
+		g.Unseal(r.Session) // the closed session refuses streams from now
+	}
+	return nil
 }

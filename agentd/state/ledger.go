@@ -333,3 +333,32 @@ func queryEach(ctx context.Context, db *sql.DB, q string, fn func(*sql.Rows) err
 	}
 	return rows.Err()
 }
+
+// SessionSends returns what the spend lines of market session (payments
+// to its provider) come to, the tokens handed out and not taken back (op
+// state sent or done), and the send ops among them still out (sent: the
+// provider may or may not have redeemed them).
+func (d *DB) SessionSends(ctx context.Context, session string) (paid uint64, outstanding []int64, err error) {
+	rows, err := d.pay.QueryContext(ctx, `SELECT l.op_id, l.sats, o.state FROM ledger l JOIN ops o ON o.id = l.op_id
+		WHERE l.session = ? AND l.kind = ? AND o.state IN ('sent', 'done') ORDER BY l.id`, session, Spend)
+	if err != nil {
+		return 0, nil, fmt.Errorf("state: session sends: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var op int64
+		var sats uint64
+		var st string
+		if err := rows.Scan(&op, &sats, &st); err != nil {
+			return 0, nil, fmt.Errorf("state: session sends: %w", err)
+		}
+		paid += sats
+		if st == "sent" {
+			outstanding = append(outstanding, op)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("state: session sends: %w", err)
+	}
+	return paid, outstanding, nil
+}

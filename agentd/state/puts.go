@@ -27,6 +27,10 @@ type Put struct {
 	DataShards   int
 	ParityShards int
 	Providers    []string
+	// Sessions are the market sessions the put pays its providers in, one
+	// per provider in the same order ("" where none is known): a resumed
+	// put names them again while they are open.
+	Sessions []string
 	// Stripes is how many stripes were begun, Stored how many of them
 	// every provider acknowledged.
 	Stripes, Stored int
@@ -36,30 +40,34 @@ type Put struct {
 // BeginPut journals a new put and returns its id.
 func (d *DB) BeginPut(ctx context.Context, p Put) (int64, error) {
 	provs, _ := json.Marshal(p.Providers)
+	sess, _ := json.Marshal(nonNil(p.Sessions))
 	now := d.now().Unix()
-	res, err := d.db.ExecContext(ctx, `INSERT INTO puts (path, name, size, mtime, file_key, chunk_size, data_shards, parity_shards, providers, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.Path, p.Name, p.Size, p.ModTime.UnixNano(), p.Key, p.ChunkSize, p.DataShards, p.ParityShards, string(provs), now, now)
+	res, err := d.db.ExecContext(ctx, `INSERT INTO puts (path, name, size, mtime, file_key, chunk_size, data_shards, parity_shards, providers, sessions, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Path, p.Name, p.Size, p.ModTime.UnixNano(), p.Key, p.ChunkSize, p.DataShards, p.ParityShards, string(provs), string(sess), now, now)
 	if err != nil {
 		return 0, fmt.Errorf("state: begin put: %w", err)
 	}
 	return res.LastInsertId()
 }
 
-const putColumns = `id, path, name, size, mtime, file_key, chunk_size, data_shards, parity_shards, providers, created_at,
+const putColumns = `id, path, name, size, mtime, file_key, chunk_size, data_shards, parity_shards, providers, sessions, created_at,
 	(SELECT COUNT(*) FROM put_stripes WHERE put = puts.id), (SELECT COUNT(*) FROM put_stripes WHERE put = puts.id AND stored = 1)`
 
 func scanPut(sc interface{ Scan(...any) error }) (Put, error) {
 	var p Put
 	var mtime, created int64
-	var provs string
-	if err := sc.Scan(&p.ID, &p.Path, &p.Name, &p.Size, &mtime, &p.Key, &p.ChunkSize, &p.DataShards, &p.ParityShards, &provs, &created,
+	var provs, sess string
+	if err := sc.Scan(&p.ID, &p.Path, &p.Name, &p.Size, &mtime, &p.Key, &p.ChunkSize, &p.DataShards, &p.ParityShards, &provs, &sess, &created,
 		&p.Stripes, &p.Stored); err != nil {
 		return p, err
 	}
 	p.ModTime, p.CreatedAt = time.Unix(0, mtime), time.Unix(created, 0)
 	if err := json.Unmarshal([]byte(provs), &p.Providers); err != nil {
 		return p, fmt.Errorf("put %d: providers: %w", p.ID, err)
+	}
+	if err := json.Unmarshal([]byte(sess), &p.Sessions); err != nil {
+		return p, fmt.Errorf("put %d: sessions: %w", p.ID, err)
 	}
 	return p, nil
 }
@@ -110,6 +118,23 @@ func (d *DB) SetPutProviders(ctx context.Context, id int64, providers []string) 
 		return fmt.Errorf("state: put %d providers: %w", id, err)
 	}
 	return nil
+}
+
+// SetPutSessions records the market sessions a put pays its providers in
+// (one per provider, in their order).
+func (d *DB) SetPutSessions(ctx context.Context, id int64, sessions []string) error {
+	sess, _ := json.Marshal(nonNil(sessions))
+	if _, err := d.db.ExecContext(ctx, `UPDATE puts SET sessions = ?, updated_at = ? WHERE id = ?`, string(sess), d.now().Unix(), id); err != nil {
+		return fmt.Errorf("state: put %d sessions: %w", id, err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // BeginStripe records the shard CIDs (concatenated) of a put's stripe

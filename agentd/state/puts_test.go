@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -16,7 +17,7 @@ func TestPutJournal(t *testing.T) {
 	d := openDB(t)
 	mtime := time.Unix(1700000000, 123)
 	id, err := d.BeginPut(ctx, Put{Path: "/f", Name: "f", Size: 600 << 20, ModTime: mtime, Key: "00", ChunkSize: 1 << 20,
-		DataShards: 2, ParityShards: 1, Providers: []string{"a", "b", "c"}})
+		DataShards: 2, ParityShards: 1, Providers: []string{"a", "b", "c"}, Sessions: []string{"s1", "s2", "s3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +72,16 @@ func TestPutJournal(t *testing.T) {
 		return nil
 	}); err != nil || next != stripes+1 {
 		t.Fatalf("listed %d stripes: %v", next, err)
+	}
+	if !slices.Equal(p.Sessions, []string{"s1", "s2", "s3"}) {
+		t.Fatalf("put sessions: %v", p.Sessions)
+	}
+	// A resumed put names new sessions where the old are gone.
+	if err := d.SetPutSessions(ctx, id, []string{"s1", "s4", "s3"}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := d.GetPut(ctx, id); err != nil || !slices.Equal(p.Sessions, []string{"s1", "s4", "s3"}) || p.Stored != stripes/2 {
+		t.Fatalf("after new sessions: %+v %v", p, err)
 	}
 	if err := d.SetPutProviders(ctx, id, []string{"a", "d", "c"}); err != nil {
 		t.Fatal(err)

@@ -303,11 +303,13 @@ func (d *DB) Providers(ctx context.Context) (map[string]ProviderStat, error) {
 	return out, rows.Err()
 }
 
-// TakeCredit removes and returns the units held for buyer on resource.
-func (d *DB) TakeCredit(ctx context.Context, buyer string, r nips.Resource) (uint64, error) {
+// TakeCredit removes and returns the units held for buyer on resource in
+// market session ("" for a walk-in's): credit paid under one session is
+// spent only by streams of that session.
+func (d *DB) TakeCredit(ctx context.Context, buyer string, r nips.Resource, session string) (uint64, error) {
 	var units uint64
 	err := d.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT units FROM credit WHERE buyer = ? AND resource = ?`, buyer, string(r)).Scan(&units)
+		err := tx.QueryRowContext(ctx, `SELECT units FROM credit WHERE buyer = ? AND resource = ? AND session = ?`, buyer, string(r), session).Scan(&units)
 		if errors.Is(err, sql.ErrNoRows) {
 			units = 0
 			return nil
@@ -315,7 +317,7 @@ func (d *DB) TakeCredit(ctx context.Context, buyer string, r nips.Resource) (uin
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM credit WHERE buyer = ? AND resource = ?`, buyer, string(r))
+		_, err = tx.ExecContext(ctx, `DELETE FROM credit WHERE buyer = ? AND resource = ? AND session = ?`, buyer, string(r), session)
 		return err
 	})
 	if err != nil {
@@ -324,17 +326,33 @@ func (d *DB) TakeCredit(ctx context.Context, buyer string, r nips.Resource) (uin
 	return units, nil
 }
 
-// AddCredit keeps units for buyer on resource.
-func (d *DB) AddCredit(ctx context.Context, buyer string, r nips.Resource, units uint64) error {
+// AddCredit keeps units for buyer on resource in market session ("" for a
+// walk-in's).
+func (d *DB) AddCredit(ctx context.Context, buyer string, r nips.Resource, session string, units uint64) error {
 	if units == 0 {
 		return nil
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO credit (buyer, resource, units) VALUES (?, ?, ?)
-		ON CONFLICT(buyer, resource) DO UPDATE SET units = MIN(credit.units + excluded.units, 9223372036854775807)`, buyer, string(r), min(units, 1<<62))
+	_, err := d.db.ExecContext(ctx, `INSERT INTO credit (buyer, resource, session, units) VALUES (?, ?, ?, ?)
+		ON CONFLICT(buyer, resource, session) DO UPDATE SET units = MIN(credit.units + excluded.units, 9223372036854775807)`,
+		buyer, string(r), session, min(units, 1<<62))
 	if err != nil {
 		return fmt.Errorf("state: add credit: %w", err)
 	}
 	return nil
+}
+
+// Credit returns the units held for buyer on resource in session, without
+// taking them.
+func (d *DB) Credit(ctx context.Context, buyer string, r nips.Resource, session string) (uint64, error) {
+	var units uint64
+	err := d.db.QueryRowContext(ctx, `SELECT units FROM credit WHERE buyer = ? AND resource = ? AND session = ?`, buyer, string(r), session).Scan(&units)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("state: credit: %w", err)
+	}
+	return units, nil
 }
 
 // NextAuditRound returns the next unused storage-proof round of a file.

@@ -100,19 +100,29 @@ func TestBudget(t *testing.T) {
 func TestCreditAndAuditRounds(t *testing.T) {
 	ctx := t.Context()
 	d := openDB(t)
-	if err := d.AddCredit(ctx, "b", nips.Storage, 100); err != nil {
+	if err := d.AddCredit(ctx, "b", nips.Storage, "s1", 100); err != nil {
 		t.Fatal(err)
 	}
-	_ = d.AddCredit(ctx, "b", nips.Storage, 50)
-	_ = d.AddCredit(ctx, "b", nips.Bandwidth, 7)
-	if got, _ := d.TakeCredit(ctx, "b", nips.Storage); got != 150 {
-		t.Fatalf("credit %d", got)
+	_ = d.AddCredit(ctx, "b", nips.Storage, "s1", 50)
+	_ = d.AddCredit(ctx, "b", nips.Storage, "s2", 20)
+	_ = d.AddCredit(ctx, "b", nips.Bandwidth, "s1", 7)
+	if got, _ := d.Credit(ctx, "b", nips.Storage, "s1"); got != 150 {
+		t.Fatalf("credit %d, want 150", got)
 	}
-	if got, _ := d.TakeCredit(ctx, "b", nips.Storage); got != 0 {
-		t.Fatalf("credit taken twice: %d", got)
-	}
-	if got, _ := d.TakeCredit(ctx, "b", nips.Bandwidth); got != 7 {
-		t.Fatalf("bandwidth credit %d", got)
+	for _, c := range []struct {
+		name, session string
+		r             nips.Resource
+		want          uint64
+	}{
+		{"session s1", "s1", nips.Storage, 150},
+		{"taken twice", "s1", nips.Storage, 0},
+		{"another session keeps its own", "s2", nips.Storage, 20},
+		{"walk-in has none", "", nips.Storage, 0},
+		{"bandwidth apart", "s1", nips.Bandwidth, 7},
+	} {
+		if got, err := d.TakeCredit(ctx, "b", c.r, c.session); err != nil || got != c.want {
+			t.Fatalf("%s: took %d (%v), want %d", c.name, got, err, c.want)
+		}
 	}
 	for want := range 3 {
 		if r, err := d.NextAuditRound(ctx, "root"); err != nil || r != want {
