@@ -219,7 +219,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.Uint64Var(&n.OfflineLimit, "offline-limit", n.OfflineLimit, "provide: most sats per mint accepted while the mint cannot be reached, checked on their DLEQ proofs and swapped once it is back (a double spend meanwhile is lost; 0: refuse such payments)")
 	fs.BoolVar(&n.MDNS, "mdns", n.MDNS, "find peers on the LAN (mDNS) and trade with them with no relay")
 	fs.StringVar(&n.MDNSService, "mdns-service", transport.DefaultMDNSService, "mDNS service name: one LAN market per name")
-	fs.DurationVar(&c.paymentWindow, "payment-window", c.paymentWindow, "provide: how long a confirmed open bid holds capacity unpaid before it lapses (at most 1h); a buyer's decline (kind 8469) releases it at once")
+	fs.DurationVar(&c.paymentWindow, "payment-window", c.paymentWindow, "provide: how long a confirmed open bid holds capacity unpaid before it lapses (at most 1h) and the provider releases its match to the relays (kind 8469); a buyer's decline (kind 8469) releases it at once")
 	fs.DurationVar(&c.settleInterval, "settle-interval", c.settleInterval, "provide: how often payments accepted offline are swapped at their mint and events queued while no relay answered are published")
 	fs.StringVar(&c.geohash, "geohash", c.geohash, "provide: where this node is (geohash, optional)")
 	fs.StringVar(&c.tier, "tier", c.tier, "provide: root, branch or leaf")

@@ -26,10 +26,19 @@ func walletNWCService(ctx context.Context, e *env, n *agentd.Node, w *cashu.Wall
 		if err != nil {
 			return err
 		}
-		// The URI holds a secret: it goes to stdout once, never to logs.
+		// The URI is shown once the service listens, so an app's first
+		// request is answered. It holds a secret: it goes to stdout once,
+		// never to logs.
+		ready, done := make(chan struct{}), make(chan error, 1)
+		go func() { done <- svc.Run(ctx, ready) }()
+		select {
+		case <-ready:
+		case err := <-done:
+			return err
+		}
 		fmt.Fprintln(e.stdout, uri.String())
 		fmt.Fprintf(e.stderr, "agentd: NIP-47 wallet service running on %s; give the URI above to your app (revoke it with `agentd wallet nwc revoke %s`)\n", e.cfg.node.Relays[0], clientOf(uri))
-		return svc.Run(ctx, nil)
+		return <-done
 	case len(args) == 1 && args[0] == "connections":
 		conns, err := svc.Connections(ctx)
 		if err != nil {
