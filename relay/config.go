@@ -114,6 +114,9 @@ type Config struct {
 	IPReadRate      float64
 	IPReadBurst     int
 	IPConnPerMinute int
+	// IPConnBurst is how many new connections one client IP may open at
+	// once, within IPConnPerMinute (0: the whole minute's IPConnPerMinute).
+	IPConnBurst int
 
 	// Connection limits. What waits to be sent to one client is bounded by
 	// SendQueueMessages and SendQueueBytes, and each network write must
@@ -182,6 +185,7 @@ func DefaultConfig() Config {
 		IPReadRate:        20000,
 		IPReadBurst:       20000,
 		IPConnPerMinute:   600,
+		IPConnBurst:       16,
 		IPMaxConnections:  64,
 		SendQueueMessages: 1024,
 		SendQueueBytes:    4 << 20,
@@ -258,6 +262,9 @@ func (c Config) Validate() error {
 	}
 	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPNegBurst < 0 || c.IPReadBurst < 0 || c.IPHeavyBurst < 0 || c.IPConnPerMinute < 0 {
 		return bad("bursts and connection rates must not be negative")
+	}
+	if c.IPConnBurst < 0 {
+		return bad("ip-conn-burst must not be negative, got %d", c.IPConnBurst)
 	}
 	if c.SendQueueMessages < 2 {
 		return bad("send-queue-messages must be at least 2, got %d", c.SendQueueMessages)

@@ -72,7 +72,8 @@ func (r *Relay) serveWebsocket(w http.ResponseWriter, req *http.Request) {
 	}
 	if !r.ipConns.allow(key, r.now()) {
 		r.refuseConnection(w, key, refusedIPRate, http.StatusTooManyRequests,
-			fmt.Sprintf("rate-limited: more than %d new connections per minute from your address; retry in a minute", r.cfg.IPConnPerMinute))
+			fmt.Sprintf("rate-limited: too many new connections from your address (at most %d at once and %d a minute); retry in a few seconds",
+				connBurst(r.cfg.IPConnPerMinute, r.cfg.IPConnBurst), r.cfg.IPConnPerMinute))
 		return
 	}
 	release, refused := r.connCount.acquire(key)

@@ -146,3 +146,52 @@ func TestConnectionSlotsReleased(t *testing.T) {
 	dialUntilOpen(t, srv.URL, nil)
 	waitFor(t, 5*time.Second, "one open connection", func() bool { return srv.Connections() == 1 })
 }
+
+// TestConnectionBurstPerIP: one client IP opens at most --ip-conn-burst new
+// connections at once (the whole minute's --ip-conn-per-minute when it is
+// 0); the next upgrade is refused 429 naming both limits, while another
+// address still connects. The rates are low enough that no token comes back
+// during the test.
+func TestConnectionBurstPerIP(t *testing.T) {
+	cases := []struct {
+		name             string
+		perMinute, burst int
+		admitted         int
+	}{
+		{"burst below the minute's rate", 6, 3, 3},
+		{"burst 0 is the minute's rate", 4, 0, 4},
+		{"burst above the minute's rate is capped", 2, 5, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := relaytest.New(t, func(c *relay.Config) {
+				c.IPConnPerMinute, c.IPConnBurst = tc.perMinute, tc.burst
+				c.TrustedProxies = prefixes(t, "127.0.0.0/8")
+			})
+			for i := range tc.admitted {
+				c, status, body := dialWithHeader(t, srv.URL, from("203.0.113.1"))
+				if c == nil {
+					t.Fatalf("connection %d refused within the burst: %d %s", i, status, body)
+				}
+				defer c.Close()
+			}
+			c, status, body := dialWithHeader(t, srv.URL, from("203.0.113.1"))
+			if c != nil {
+				c.Close()
+				t.Fatalf("connection %d accepted over the burst of %d", tc.admitted+1, tc.admitted)
+			}
+			want := fmt.Sprintf("at most %d at once and %d a minute", tc.admitted, tc.perMinute)
+			if status != http.StatusTooManyRequests || !strings.Contains(body, want) {
+				t.Fatalf("refused %d %q, want 429 saying %q", status, body, want)
+			}
+			if got := refusedMetric(t, srv, "ip_rate"); got != "1" {
+				t.Fatalf(`sovmesh_connections_refused_total{reason="ip_rate"} = %s, want 1`, got)
+			}
+			other, status, body := dialWithHeader(t, srv.URL, from("203.0.113.2"))
+			if other == nil {
+				t.Fatalf("another address refused: %d %s", status, body)
+			}
+			other.Close()
+		})
+	}
+}

@@ -284,7 +284,7 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	r.heavy = newHeavyLane(heavyConcurrency(cfg.HeavyConcurrency), cfg.HeavyQueue, r.ipHeavy, r.now,
 		func(outcome string) { r.metrics.heavy.WithLabelValues(outcome).Inc() })
 	r.heavyCache = newHeavyCache(cfg.HeavyCacheTTL, 256, cfg.NegMaxRecords+1)
-	r.ipConns = newLimiter(fixedRate(float64(cfg.IPConnPerMinute)/60, cfg.IPConnPerMinute))
+	r.ipConns = newLimiter(fixedRate(float64(cfg.IPConnPerMinute)/60, connBurst(cfg.IPConnPerMinute, cfg.IPConnBurst)))
 	maxConns := cfg.MaxConnections
 	if maxConns == 0 {
 		nofile, err := openFileLimit()
@@ -689,4 +689,13 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	r.store.Close()
 	r.log.Info("relay stopped")
 	return errors.Join(errs...)
+}
+
+// connBurst is how many new connections one IP may open at once: burst if
+// set, at most the minute's perMinute; the whole minute's when burst is 0.
+func connBurst(perMinute, burst int) int {
+	if burst == 0 || burst > perMinute {
+		return perMinute
+	}
+	return burst
 }

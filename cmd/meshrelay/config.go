@@ -226,6 +226,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.Float64Var(&cfg.IPReadRate, "ip-read-rate", cfg.IPReadRate, "stored events per second each client IP may make the relay read with REQ, COUNT and NEG-OPEN; a client over it is refused until it is paid back (0: no limit)")
 	fs.IntVar(&cfg.IPReadBurst, "ip-read-burst", cfg.IPReadBurst, "burst of stored events read per client IP")
 	fs.IntVar(&cfg.IPConnPerMinute, "ip-conn-per-minute", cfg.IPConnPerMinute, "new connections per minute per client IP (0: no limit)")
+	fs.IntVar(&cfg.IPConnBurst, "ip-conn-burst", cfg.IPConnBurst, "new connections one client IP may open at once, within --ip-conn-per-minute (0: the whole minute's)")
 	fs.IntVar(&cfg.IPMaxConnections, "ip-max-connections", cfg.IPMaxConnections, "open websocket connections per client IP, an IPv6 client counting by its /64 (0: no limit)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "open websocket connections in total (0: the open file limit less 1/8 for other files, at least 128 less, at most 16384)")
 	fs.Func("mints", "comma-separated Cashu mint URLs the relay accepts fees in (default: an embedded development mint with TEST MONEY)", func(v string) error {
