@@ -73,9 +73,7 @@ func query(t *testing.T, url string, f nostr.Filter) []*nostr.Event {
 // the bid.
 func TestOpenBidProviderConfirmed(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, m := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	srv, m, net := marketNet(t)
 
 	p := startProvider(t, net, "p", storageCfg(2_000_000))
 	b, err := New(ctx, net.Node(t, "buyer", 100), Config{})
@@ -110,9 +108,7 @@ func TestOpenBidProviderConfirmed(t *testing.T) {
 // over the provider's remaining capacity is refused too.
 func TestProviderConfirmsOneProposalPerBid(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, _ := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	srv, _, net := marketNet(t)
 	p := startProvider(t, net, "p", storageCfg(2_000_000)) // 1 GiB: capacity 1
 	o, _ := p.P.Offer(nips.Storage)
 	other := nostr.GeneratePrivateKey() // another relay's key
@@ -316,9 +312,7 @@ func TestOpenBidsCarryBandwidth(t *testing.T) {
 // against the relay's price priority.
 func TestOpenBidBuyerRanksConfirmedMatches(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, m := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	srv, m, net := marketNet(t)
 	cheap := startProvider(t, net, "cheap", storageCfg(2_000_000)) // 1 GiB each
 	dear := startProvider(t, net, "dear", storageCfg(3_000_000))
 	bn := net.Node(t, "buyer", 100)
@@ -355,9 +349,7 @@ func TestOpenBidBuyerRanksConfirmedMatches(t *testing.T) {
 // session ends.
 func TestOpenBidDeclinesUnusedMatches(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, _ := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	srv, _, net := marketNet(t)
 	hour := storageCfg(2_000_000)
 	hour.PaymentWindow = time.Hour
 	cheap := startProvider(t, net, "cheap", hour) // 1 GiB each
@@ -502,9 +494,7 @@ func proposeAs(t *testing.T, rl *nostr.Relay, sk string, prop nips.Proposal) str
 // sets its payment window and the like.
 func skewedProvider(t *testing.T, edit func(*provider.Config)) (*relaytest.Server, *agentdtest.Net, *runningProvider, *atomic.Int64) {
 	t.Helper()
-	dir := t.TempDir()
-	srv, _ := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	srv, _, net := marketNet(t)
 	skew := new(atomic.Int64)
 	cfg := storageCfg(2_000_000)
 	edit(&cfg)
@@ -512,4 +502,13 @@ func skewedProvider(t *testing.T, edit func(*provider.Config)) (*relaytest.Serve
 		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	})
 	return srv, net, p, skew
+}
+
+// marketNet starts a market relay (its matching engine on) and a mint,
+// the network of the open-bid tests.
+func marketNet(t *testing.T) (*relaytest.Server, *marketplace.Marketplace, *agentdtest.Net) {
+	t.Helper()
+	dir := t.TempDir()
+	srv, m := marketRelay(t, nil)
+	return srv, m, &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
 }

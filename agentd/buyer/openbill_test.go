@@ -5,7 +5,6 @@ import (
 
 	"github.com/nbd-wtf/go-nostr"
 
-	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/nips"
 )
@@ -19,9 +18,7 @@ import (
 // delivered.
 func TestOpenBidSessionsBilledApart(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, m := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	srv, m, net := marketNet(t)
 	echo := startEcho(t)
 	pcfg := storageCfg(100_000)
 	pcfg.Storage.Quota = 2 << 30 // capacity 2: one unit per storage bid

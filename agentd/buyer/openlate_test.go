@@ -190,9 +190,7 @@ func TestLapsedConfirmationReleased(t *testing.T) {
 // here), and keeps the two matches.
 func TestOpenStorageBidStopsWhenAnswered(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, _ := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	_, _, net := marketNet(t)
 	provs := map[string]bool{}
 	for i, price := range []uint64{2_000_000, 2_500_000} {
 		p := startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(price))

@@ -25,9 +25,7 @@ import (
 // holds no session. The file reads back.
 func TestOpenBidStoragePut(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, m := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	srv, m, net := marketNet(t)
 	var provs []*runningProvider
 	for i, price := range []uint64{2_000_000, 2_500_000, 3_000_000} {
 		cfg := storageCfg(price)
@@ -111,9 +109,7 @@ func TestOpenBidStoragePut(t *testing.T) {
 // (its payment window is an hour) instead of holding its capacity.
 func TestOpenBidStorageTooFewProviders(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, _ := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	srv, _, net := marketNet(t)
 	cfg := storageCfg(2_000_000)
 	cfg.PaymentWindow = time.Hour
 	p := startProvider(t, net, "only", cfg)
@@ -224,9 +220,7 @@ func TestProviderRefusesFillAboveMaxFill(t *testing.T) {
 // confirmations.
 func TestOpenBidStorageCannotAfford(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	srv, _ := marketRelay(t, nil)
-	net := &agentdtest.Net{Relay: srv.URL, Mint: startMint(t, dir), Dir: dir}
+	srv, _, net := marketNet(t)
 	a := startProvider(t, net, "a", storageCfg(2_000_000))
 	c := startProvider(t, net, "c", storageCfg(2_500_000))
 	bn := net.Node(t, "buyer", 0)

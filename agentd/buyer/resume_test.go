@@ -164,19 +164,7 @@ func TestPutResumes(t *testing.T) {
 // the journal.
 func TestPutAbort(t *testing.T) {
 	ctx := t.Context()
-	net := agentdtest.Start(t)
-	provs := []*runningProvider{
-		startProvider(t, net, "prova", storageCfg(8_000_000)),
-		startProvider(t, net, "provb", storageCfg(8_000_000)),
-	}
-	bn := net.Node(t, "buyer", 20000)
-	b, err := New(ctx, bn, Config{StorageDuration: 7 * 24 * time.Hour, Replicas: 2, StepBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 4<<20+1234)
-	rand.Read(data)
-	interrupt(t, b, data, Upload{Path: "/data/a.bin", Name: "a.bin", Size: int64(len(data)), ModTime: time.Unix(1700000000, 0)})
+	provs, b, _, _ := interruptedPut(t, "a.bin")
 	for i, p := range provs {
 		if n := chunkFiles(t, p); n < 2 {
 			t.Fatalf("provider %d holds %d chunks of the interrupted put, want at least 2", i, n)
@@ -206,6 +194,27 @@ func TestPutAbort(t *testing.T) {
 	if _, err := b.AbortPut(ctx, ps[0].ID); err == nil {
 		t.Fatal("a put aborted twice")
 	}
+}
+
+// interruptedPut starts two storage providers and a buyer, and leaves a
+// put of 5 stripes (random data, as /data/NAME) unfinished on them (see
+// interrupt).
+func interruptedPut(t *testing.T, name string) ([]*runningProvider, *Buyer, []byte, Upload) {
+	t.Helper()
+	net := agentdtest.Start(t)
+	provs := []*runningProvider{
+		startProvider(t, net, "prova", storageCfg(8_000_000)),
+		startProvider(t, net, "provb", storageCfg(8_000_000)),
+	}
+	b, err := New(t.Context(), net.Node(t, "buyer", 20000), Config{StorageDuration: 7 * 24 * time.Hour, Replicas: 2, StepBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 4<<20+1234)
+	rand.Read(data)
+	up := Upload{Path: "/data/" + name, Name: name, Size: int64(len(data)), ModTime: time.Unix(1700000000, 0)}
+	interrupt(t, b, data, up)
+	return provs, b, data, up
 }
 
 // interrupt starts a put of data as up and cancels it once its first 2
@@ -306,20 +315,7 @@ func TestPutStartsOverWithFewerProviders(t *testing.T) {
 // back.
 func TestPutResumesInNewSessions(t *testing.T) {
 	ctx := t.Context()
-	net := agentdtest.Start(t)
-	provs := []*runningProvider{
-		startProvider(t, net, "prova", storageCfg(8_000_000)),
-		startProvider(t, net, "provb", storageCfg(8_000_000)),
-	}
-	bn := net.Node(t, "buyer", 20000)
-	b, err := New(ctx, bn, Config{StorageDuration: 7 * 24 * time.Hour, Replicas: 2, StepBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 4<<20+1234)
-	rand.Read(data)
-	up := Upload{Path: "/data/c.bin", Name: "c.bin", Size: int64(len(data)), ModTime: time.Unix(1700000000, 0)}
-	interrupt(t, b, data, up)
+	provs, b, data, up := interruptedPut(t, "c.bin")
 	ps, err := b.UnfinishedPuts(ctx)
 	if err != nil || len(ps) != 1 || len(ps[0].Sessions) != len(provs) {
 		t.Fatalf("unfinished puts: %+v %v", ps, err)
