@@ -75,8 +75,8 @@ func nwcConnection(c *config) (nwc.URI, error) {
 // ownerWallet connects to the owner's NWC wallet service, for the NIP-47
 // methods a move needs: when the wallet answers get_info, a connection
 // whose methods lack one of them is refused here (ErrNWCMethods), before
-// the mint is asked for a quote; a wallet that does not answer get_info
-// is used as it is.
+// the mint is asked for a quote; a wallet that does not answer get_info,
+// or lists no methods, is used as it is.
 func ownerWallet(ctx context.Context, c *config, n *agentd.Node, w *cashu.Wallet, need ...string) (*nwc.Client, error) {
 	u, err := nwcConnection(c)
 	if err != nil {
@@ -86,15 +86,23 @@ func ownerWallet(ctx context.Context, c *config, n *agentd.Node, w *cashu.Wallet
 	if err != nil {
 		return nil, err
 	}
-	if info, err := cl.GetInfo(ctx); err != nil {
+	ictx, cancel := context.WithTimeout(ctx, nwcOptionalWait)
+	info, err := cl.GetInfo(ictx)
+	cancel()
+	if err != nil {
 		n.Log.Debug("nwc wallet did not answer get_info", "wallet", u.Redacted(), "err", err)
-	} else if missing := missingMethods(info.Methods, need); len(missing) > 0 {
+	} else if missing := missingMethods(info.Methods, need); len(info.Methods) > 0 && len(missing) > 0 {
 		cl.Close()
 		return nil, fmt.Errorf("%w: %s (it allows %s); make a connection that allows them", ErrNWCMethods, strings.Join(missing, ", "), strings.Join(info.Methods, ", "))
 	}
 	n.Log.Info("nwc wallet connected", "wallet", u.Redacted())
 	return cl, nil
 }
+
+// nwcOptionalWait bounds the wait for the owner's wallet's get_info and
+// get_balance, which agentd can do without: a wallet that never answers
+// them does not hold up a move by the client's whole request timeout.
+const nwcOptionalWait = 5 * time.Second
 
 // missingMethods returns the methods of need that have is missing.
 func missingMethods(have, need []string) []string {
@@ -152,7 +160,9 @@ func cmdWalletNWC(ctx context.Context, e *env) error {
 		fmt.Fprintf(e.stdout, "withdrew %d sats to the NWC wallet (fee %d)\n", p.Amount, p.Fee)
 	}
 	// The owner's side too, where the connection may read it.
-	if msat, err := cl.GetBalance(ctx); err == nil {
+	bctx, cancel := context.WithTimeout(ctx, nwcOptionalWait)
+	defer cancel()
+	if msat, err := cl.GetBalance(bctx); err == nil {
 		fmt.Fprintf(e.stdout, "NWC wallet balance %d sats\n", msat/1000)
 	} else {
 		n.Log.Debug("nwc wallet balance not read", "err", err)
