@@ -5,7 +5,6 @@ package store
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,18 +19,7 @@ import (
 // the disk, not the page cache (as a get long after the put). It reports
 // the process's CPU seconds per GiB read.
 func BenchmarkGet(b *testing.B) {
-	dir := b.TempDir()
-	if d := os.Getenv("STORE_BENCH_DIR"); d != "" {
-		var err error
-		if dir, err = os.MkdirTemp(d, "storebench-"); err != nil {
-			b.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-	}
-	s, err := Open(dir, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := benchStore(b)
 	data := make([]byte, 1<<20)
 	_, _ = rand.Read(data)
 	cids := make([]chunk.CID, b.N)

@@ -18,18 +18,7 @@ import (
 func BenchmarkPut(b *testing.B) {
 	for _, writers := range []int{1, 8} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			dir := b.TempDir()
-			if d := os.Getenv("STORE_BENCH_DIR"); d != "" {
-				var err error
-				if dir, err = os.MkdirTemp(d, "storebench-"); err != nil {
-					b.Fatal(err)
-				}
-				defer os.RemoveAll(dir)
-			}
-			s, err := Open(dir, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
+			s := benchStore(b)
 			data := make([]byte, 1<<20)
 			_, _ = rand.Read(data)
 			b.SetBytes(int64(len(data)))
@@ -59,4 +48,23 @@ func BenchmarkPut(b *testing.B) {
 			s.cmu.Unlock()
 		})
 	}
+}
+
+// benchStore opens a store for a benchmark in $STORE_BENCH_DIR if set
+// (e.g. /dev/shm), else in a temp dir on disk; it is removed after.
+func benchStore(b *testing.B) *Store {
+	b.Helper()
+	dir := b.TempDir()
+	if d := os.Getenv("STORE_BENCH_DIR"); d != "" {
+		var err error
+		if dir, err = os.MkdirTemp(d, "storebench-"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	s, err := Open(dir, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
