@@ -114,23 +114,16 @@ func (p *Provider) Confirm(ctx context.Context, prop nips.Proposal) (nips.Match,
 // that the relays' books put the capacity back on sale at once rather than
 // when the capacity is next asked for. It runs until ctx ends.
 func (p *Provider) lapseLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.LapseInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, p.cfg.LapseInterval, func() {
 		lapsed, err := p.db.Lapse(ctx, p.node.Now().Add(-p.cfg.PaymentWindow))
 		if err != nil {
 			if ctx.Err() == nil {
 				p.log.Warn("unpaid confirmations not lapsed", "err", err)
 			}
-			continue
+			return
 		}
 		p.release(ctx, lapsed)
-	}
+	})
 }
 
 // release publishes a release (kind 8469, e release) of each match of a

@@ -611,7 +611,12 @@ func (p *Provider) presenceLoop(ctx context.Context) {
 // priceLoop adjusts prices to load and republishes offers that changed
 // (or approach their expiration).
 func (p *Provider) priceLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.PriceInterval)
+	every(ctx, p.cfg.PriceInterval, func() { p.AdjustPrices(ctx) })
+}
+
+// every runs fn every d (the first time d from now) until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -619,7 +624,7 @@ func (p *Provider) priceLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		p.AdjustPrices(ctx)
+		fn()
 	}
 }
 

@@ -82,14 +82,7 @@ func (p *Provider) SweepExpired(ctx context.Context, now time.Time) (int, error)
 }
 
 func (p *Provider) sweepLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, p.cfg.SweepInterval, func() {
 		if n, err := p.SweepExpired(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			p.log.Warn("expired chunks not swept", "err", err)
 		} else if n > 0 {
@@ -102,5 +95,5 @@ func (p *Provider) sweepLoop(ctx context.Context) {
 				p.log.Info("expired blobs deleted", "blobs", n)
 			}
 		}
-	}
+	})
 }
