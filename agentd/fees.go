@@ -19,9 +19,12 @@ import (
 	"github.com/sovmesh/sovmesh/nips"
 )
 
-// TopUpLockFor is how long a top-up token stays locked to the relay's key
-// before this node can take it back (if the relay never redeemed it).
-const TopUpLockFor = 10 * time.Minute
+// MinTopUpLock is the shortest a top-up token stays locked to the relay's
+// key: twice the margin a relay's wallet wants before a lock on a token it
+// redeems expires (cashu.Config.LockMargin, 30 s). A token is locked for
+// Config.ReclaimGrace, no less than this, so one the relay never redeemed
+// (the node died before it was delivered) comes back when ReclaimStale asks.
+const MinTopUpLock = time.Minute
 
 // FeeTag is the tag that carries a relay's publication fee (a Cashu token).
 const FeeTag = "cashu"
@@ -178,14 +181,14 @@ func (n *Node) payAndPublish(ctx context.Context, relayURL string, ev nostr.Even
 
 // topUp credits sats to this node's prepaid fee balance at relayURL with a
 // top-up event (nips/topup.md). The token is locked to the relay's NIP-11
-// key when it gives one (refundable to us after TopUpLockFor), so the
-// ephemeral event is worth nothing to anyone else. The relay answers the same
-// event with the same outcome, so an unsettled answer is asked again; a
-// refusal takes the token back.
+// key when it gives one (refundable to us after ReclaimGrace, at least
+// MinTopUpLock), so the ephemeral event is worth nothing to anyone else. The
+// relay answers the same event with the same outcome, so an unsettled answer
+// is asked again; a refusal takes the token back.
 func (n *Node) topUp(ctx context.Context, relayURL string, info relayInfo, sats uint64) error {
 	opts := cashu.SendOptions{Memo: "relay fee top-up"}
 	if nostr.IsValidPublicKey(info.PubKey) {
-		opts.Lock = &cashu.Lock{Pubkey: info.PubKey, Locktime: time.Now().Add(TopUpLockFor).Unix()}
+		opts.Lock = &cashu.Lock{Pubkey: info.PubKey, Locktime: time.Now().Add(max(n.Config.ReclaimGrace, MinTopUpLock)).Unix()}
 	}
 	sent, err := n.sendRelayFee(ctx, relayURL, sats, opts)
 	if err != nil {

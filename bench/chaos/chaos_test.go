@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/transport"
 )
@@ -421,8 +422,14 @@ func (m *market) walletRound(b, inv string) {
 // settle runs `agentd wallet settle` until nothing is open (bounded).
 func (m *market) settle(name string) {
 	m.t.Helper()
+	// Until every token it sent is past its lock: a relay top-up killed
+	// after its swap is locked for agentd.MinTopUpLock (the grace is less).
 	var p *proc
-	for range 30 {
+	deadline := time.Now().Add(agentd.MinTopUpLock + 30*time.Second)
+	for range 200 {
+		if time.Now().After(deadline) {
+			break
+		}
 		p = m.agent(name, "", 60*time.Second, "wallet", "settle")
 		if p.err == nil {
 			return

@@ -3,12 +3,14 @@ package cashu_test
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	gcashu "github.com/elnosh/gonuts/cashu"
 
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
 
 func TestOfflineAcceptance(t *testing.T) {
@@ -106,32 +108,47 @@ func TestCrashResume(t *testing.T) {
 			}
 		})
 	}
-	for _, step := range []string{"send.journaled", "send.swapped"} {
-		t.Run(step, func(t *testing.T) {
+	// A crash in a send: before the mint swapped it, resume cancels it (no
+	// token existed, and nothing would deliver one now); after, resume
+	// restores the token and the payer can take it back.
+	for _, tc := range []struct {
+		step              string
+		completed, failed int
+		balance           uint64
+	}{
+		{step: "send.journaled", failed: 1, balance: 64},
+		{step: "send.swapped", completed: 1, balance: 43},
+	} {
+		t.Run(tc.step, func(t *testing.T) {
 			dir, key := t.TempDir(), paytest.NewKey(t)
 			crashing := paytest.WalletAt(t, dir, key, nil, m.URL())
 			if err := crashing.Fund(ctx, 64); err != nil {
 				t.Fatal(err)
 			}
-			crashing2 := paytest.WalletAt(t, dir, key, func(c *cashu.Config) { c.StepHook = stopAt(step) }, m.URL())
+			crashing2 := paytest.WalletAt(t, dir, key, func(c *cashu.Config) { c.StepHook = stopAt(tc.step) }, m.URL())
 			s, err := crashing2.Send(ctx, 21, cashu.SendOptions{})
 			if !errors.Is(err, cashu.ErrCrashed) {
 				t.Fatalf("send: %v", err)
 			}
 			w := paytest.WalletAt(t, dir, key, nil, m.URL())
-			if r, err := w.Resume(ctx); err != nil || r.Completed != 1 {
-				t.Fatalf("resume %+v %v", r, err)
+			if r, err := w.Resume(ctx); err != nil || r.Completed != tc.completed || r.Failed != tc.failed {
+				t.Fatalf("resume %+v %v, want %d completed, %d failed", r, err, tc.completed, tc.failed)
 			}
-			tok, err := w.Token(ctx, s.OpID)
+			if b := balance(t, w); b != tc.balance {
+				t.Fatalf("balance %d, want %d", b, tc.balance)
+			}
+			op, err := w.Journal().Get(ctx, s.OpID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b := balance(t, w); b != 43 {
-				t.Fatalf("balance %d, want 43", b)
+			if tc.failed == 1 {
+				if op.State != journal.StateFailed || !strings.Contains(op.Error, "cancelled") {
+					t.Fatalf("op %+v, want failed: cancelled", op)
+				}
+				return
 			}
-			payee := paytest.Wallet(t, nil, m.URL())
-			if rec, err := payee.Receive(ctx, tok, cashu.ReceiveOptions{Amount: 21}); err != nil || rec.Amount != 21 {
-				t.Fatalf("deliver after resume: %+v %v", rec, err)
+			if rc, err := w.Reclaim(ctx, s.OpID); err != nil || rc.Amount != 21 || balance(t, w) != 64 {
+				t.Fatalf("reclaim after resume: %+v %v, balance %d", rc, err, balance(t, w))
 			}
 		})
 	}

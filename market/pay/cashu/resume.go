@@ -17,7 +17,8 @@ type ResumeReport struct {
 
 // Resume finishes or refunds every operation a previous run left open:
 // swaps whose answer was lost are restored from the mint (NUT-09) or retried
-// when their inputs are unspent (NUT-07); offline receipts are swapped;
+// when their inputs are unspent (NUT-07), except sends, which are cancelled
+// then (ErrSendCancelled); offline receipts are swapped;
 // melts are settled by their quote state; paid mint quotes are claimed.
 // Call it after Open, before the wallet is used: it takes every open op,
 // including those another goroutine may be running. While the wallet is in
@@ -63,7 +64,19 @@ func (w *Wallet) resumeOp(ctx context.Context, op journal.Op) error {
 		return err
 	}
 	switch op.Kind {
-	case KindReceive, KindSend, KindReclaim, KindSplit:
+	case KindSend:
+		// A send the mint never swapped is cancelled, not retried: the
+		// caller that would have handed its token over is gone, and
+		// nothing delivers a token after a restart, so finishing it would
+		// only make a token that comes back a ReclaimGrace later (a locked
+		// one, after its locktime). One the mint did swap is restored
+		// (Sent) and ReclaimStale settles it.
+		done, err := w.recoverSwap(ctx, op, d, false)
+		if err != nil || done {
+			return err
+		}
+		return w.failOp(ctx, op, d, ErrSendCancelled)
+	case KindReceive, KindReclaim, KindSplit:
 		_, err := w.recoverSwap(ctx, op, d, true)
 		return err
 	case KindMint:

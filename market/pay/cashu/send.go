@@ -295,22 +295,6 @@ func (w *Wallet) lockSecret(pub string, locktime int64) (string, error) {
 	return nut10.NewSecretFromSpendingCondition(nut10.SpendingCondition{Kind: nut10.P2PK, Data: pub, Tags: tags})
 }
 
-// Token returns the token of a send op (to deliver it again after a crash).
-func (w *Wallet) Token(ctx context.Context, opID int64) (string, error) {
-	op, err := w.j.Get(ctx, opID)
-	if err != nil {
-		return "", err
-	}
-	d, err := decodeOp(op)
-	if err != nil {
-		return "", err
-	}
-	if op.Kind != KindSend || d.Token == "" {
-		return "", fmt.Errorf("cashu: op %d has no token (state %s)", opID, op.State)
-	}
-	return d.Token, nil
-}
-
 // MarkDelivered records that the payee confirmed a send op; it is no longer
 // a reclaim candidate.
 func (w *Wallet) MarkDelivered(ctx context.Context, opID int64) error {

@@ -58,6 +58,7 @@ var (
 	ErrNotReclaimable  = errors.New("operation cannot be reclaimed")
 	ErrNotLocked       = errors.New("token is not locked to this wallet's key")
 	ErrUnsupportedLock = errors.New("unsupported locking condition")
+	ErrSendCancelled   = errors.New("send cancelled at restart: the mint never swapped it, so no token existed")
 	// ErrCrashed is returned when a test step hook stops an operation midway,
 	// as a crash would: nothing after the hook runs.
 	ErrCrashed = errors.New("stopped by step hook")
