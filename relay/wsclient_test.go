@@ -187,8 +187,18 @@ func (c *rawClient) sync() (before [][]json.RawMessage) {
 // waitFor reads messages until one contains want.
 func (c *rawClient) waitFor(want string) {
 	c.t.Helper()
-	if _, err := c.ReadUntil(time.Now().Add(5*time.Second), func(m string) bool { return strings.Contains(m, want) }); err != nil {
-		c.t.Fatalf("waiting for %s: %v", want, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f, err := c.Read(deadline)
+		if err != nil {
+			c.t.Fatalf("waiting for %s: %v", want, err)
+		}
+		if f.Op == attack.OpClose {
+			c.t.Fatalf("waiting for %s: closed by the relay: %q", want, f.Payload)
+		}
+		if strings.Contains(string(f.Payload), want) {
+			return
+		}
 	}
 }
 

@@ -244,27 +244,3 @@ func (c *Conn) Read(deadline time.Time) (Frame, error) {
 		}
 	}
 }
-
-// ReadUntil reads messages until match returns true for one, and returns
-// it; it fails at the deadline or when the connection ends.
-func (c *Conn) ReadUntil(deadline time.Time, match func(string) bool) (string, error) {
-	for {
-		f, err := c.Read(deadline)
-		if err != nil {
-			return "", err
-		}
-		if f.Op == OpClose {
-			return "", fmt.Errorf("attack: closed by the relay: %q", closeReason(f.Payload))
-		}
-		if s := string(f.Payload); match(s) {
-			return s, nil
-		}
-	}
-}
-
-func closeReason(p []byte) string {
-	if len(p) < 2 {
-		return ""
-	}
-	return fmt.Sprintf("%d %s", binary.BigEndian.Uint16(p), p[2:])
-}

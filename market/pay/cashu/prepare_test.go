@@ -1,10 +1,12 @@
 package cashu_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/internal/paytest"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
 
 // TestPrepareSends: after PrepareSends the prepared sends need no mint
@@ -59,5 +61,42 @@ func TestPrepareSends(t *testing.T) {
 	}
 	if after, _ := feePayer.UnspentProofs(ctx); len(after) != len(before) {
 		t.Fatalf("fee mint: %d proofs before, %d after", len(before), len(after))
+	}
+}
+
+// TestSwapNotSent: a send or a split whose request the mint's port refused
+// (it never left this host) fails at once with ErrMintUnreachable, not
+// ErrPending, and its inputs are spendable again: nothing waits for a
+// restart's Resume, and a send once the mint is back goes through.
+func TestSwapNotSent(t *testing.T) {
+	ctx := t.Context()
+	m := paytest.StartMint(t)
+	proxy := paytest.StartProxy(t, m.URL())
+	payer := paytest.Funded(t, 100, nil, proxy.URL)
+	proxy.SetDown(true)
+	for _, tc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"send", func() error { _, err := payer.Send(ctx, 37, cashu.SendOptions{}); return err }},
+		{"split", func() error { _, err := payer.PrepareSends(ctx, []uint64{37}); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run()
+			if !errors.Is(err, cashu.ErrMintUnreachable) || errors.Is(err, cashu.ErrPending) {
+				t.Fatalf("%s with the mint's port closed: %v; want ErrMintUnreachable, not ErrPending", tc.name, err)
+			}
+			open, err := payer.Journal().List(ctx, journal.StatePrepared)
+			if err != nil || len(open) != 0 {
+				t.Fatalf("open ops %+v %v; want none", open, err)
+			}
+			if b, err := payer.Balance(ctx); err != nil || b != 100 {
+				t.Fatalf("balance %d %v; want 100", b, err)
+			}
+		})
+	}
+	proxy.SetDown(false)
+	if _, err := payer.Send(ctx, 37, cashu.SendOptions{}); err != nil {
+		t.Fatalf("send with the mint back: %v", err)
 	}
 }

@@ -289,12 +289,19 @@ func (w *Wallet) inputsSpent(ctx context.Context, op journal.Op, d *opData) (boo
 }
 
 // execSwap journals nothing: op must already be journaled. It runs the swap
-// and maps the result for callers.
+// and maps the result for callers. A swap of our own proofs that never left
+// this host (the mint's port refused the connection) fails at once, its
+// inputs the wallet's again, rather than holding them until a restart's
+// Resume.
 func (w *Wallet) execSwap(ctx context.Context, op journal.Op, d *opData) (*opData, error) {
 	if err := w.step(op.Kind + ".journaled"); err != nil {
 		return nil, err
 	}
-	return w.runSwap(ctx, op, d)
+	res, err := w.runSwap(ctx, op, d)
+	if err != nil && d.OwnInputs && errors.Is(err, errNotSent) {
+		return nil, w.failOp(ctx, op, d, fmt.Errorf("%w: %s: request not sent", ErrMintUnreachable, op.Mint))
+	}
+	return res, err
 }
 
 func serializeToken(proofs gcashu.Proofs, mint, memo string) (string, error) {
