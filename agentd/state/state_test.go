@@ -109,19 +109,21 @@ func TestCreditAndAuditRounds(t *testing.T) {
 	if got, _ := d.Credit(ctx, "b", nips.Storage, "s1"); got != 150 {
 		t.Fatalf("credit %d, want 150", got)
 	}
+	if err := d.UseCredit(ctx, "b", nips.Storage, "s1", 40); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, session string
 		r             nips.Resource
 		want          uint64
 	}{
-		{"session s1", "s1", nips.Storage, 150},
-		{"taken twice", "s1", nips.Storage, 0},
+		{"session s1 less what was used", "s1", nips.Storage, 110},
 		{"another session keeps its own", "s2", nips.Storage, 20},
 		{"walk-in has none", "", nips.Storage, 0},
 		{"bandwidth apart", "s1", nips.Bandwidth, 7},
 	} {
-		if got, err := d.TakeCredit(ctx, "b", c.r, c.session); err != nil || got != c.want {
-			t.Fatalf("%s: took %d (%v), want %d", c.name, got, err, c.want)
+		if got, err := d.Credit(ctx, "b", c.r, c.session); err != nil || got != c.want {
+			t.Fatalf("%s: credit %d (%v), want %d", c.name, got, err, c.want)
 		}
 	}
 	for want := range 3 {
