@@ -166,9 +166,23 @@ func (e BidEnd) ProposalsEnd(now time.Time) nips.ProposalsEnd {
 }
 
 // TakeEnded returns the bids that ended (see BidEnd) since the last call,
-// and forgets them.
+// and forgets them: one end per bid, the last, and none for a bid that has
+// a proposal pending again (a later offer was proposed it).
 func (b *Book) TakeEnded() []BidEnd {
-	out := b.ended
+	last := make(map[string]int, len(b.ended))
+	for i, e := range b.ended {
+		last[e.BidID] = i
+	}
+	var out []BidEnd
+	for i, e := range b.ended {
+		if last[e.BidID] != i {
+			continue
+		}
+		if be, ok := b.byID[e.BidID]; ok && be.pending > 0 {
+			continue
+		}
+		out = append(out, e)
+	}
 	b.ended = nil
 	return out
 }

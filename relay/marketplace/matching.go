@@ -190,9 +190,17 @@ func (m *Marketplace) replay(ctx context.Context, publish bool) error {
 			return fmt.Errorf("publish proposal left unpublished: %w", err)
 		}
 	}
-	// The ends the replay saw are history: a buyer waiting through a
-	// restart waits its timeout.
-	m.x.TakeEnded()
+	// The bids the book has nothing more to propose for now: a buyer whose
+	// bid came in before this process led (or while it restarted) hears
+	// it too.
+	for _, e := range m.x.TakeEnded() {
+		if !publish {
+			break
+		}
+		if err := m.publishEnd(ctx, e); err != nil {
+			return fmt.Errorf("publish end of proposals: %w", err)
+		}
+	}
 	m.log.Info("market replayed", "orders", len(orders), "evidence", len(evidence), "proposals_published", len(missing))
 	return nil
 }
