@@ -64,13 +64,6 @@ func OpAmount(ctx context.Context, tx *sql.Tx, opID int64) (uint64, error) {
 	return amount, nil
 }
 
-// AddCredit keeps units for buyer on resource in market session ("" for a
-// walk-in's) with no journal op (tests, and credit moved from an older
-// agentd.db).
-func (d *DB) AddCredit(ctx context.Context, buyer string, r nips.Resource, session string, units uint64) error {
-	return d.useCredit(ctx, CreditLine{Buyer: buyer, Resource: r, Session: session, Units: int64(min(units, maxCreditUnits))})
-}
-
 // UseCredit takes units a stream used out of buyer's credit in session.
 func (d *DB) UseCredit(ctx context.Context, buyer string, r nips.Resource, session string, units uint64) error {
 	return d.useCredit(ctx, CreditLine{Buyer: buyer, Resource: r, Session: session, Units: -int64(min(units, maxCreditUnits))})

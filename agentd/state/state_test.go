@@ -97,15 +97,21 @@ func TestBudget(t *testing.T) {
 	}
 }
 
+// addCredit keeps units for buyer in session with no journal op.
+func addCredit(t *testing.T, d *DB, buyer string, r nips.Resource, session string, units int64) {
+	t.Helper()
+	if err := d.useCredit(t.Context(), CreditLine{Buyer: buyer, Resource: r, Session: session, Units: units}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCreditAndAuditRounds(t *testing.T) {
 	ctx := t.Context()
 	d := openDB(t)
-	if err := d.AddCredit(ctx, "b", nips.Storage, "s1", 100); err != nil {
-		t.Fatal(err)
-	}
-	_ = d.AddCredit(ctx, "b", nips.Storage, "s1", 50)
-	_ = d.AddCredit(ctx, "b", nips.Storage, "s2", 20)
-	_ = d.AddCredit(ctx, "b", nips.Bandwidth, "s1", 7)
+	addCredit(t, d, "b", nips.Storage, "s1", 100)
+	addCredit(t, d, "b", nips.Storage, "s1", 50)
+	addCredit(t, d, "b", nips.Storage, "s2", 20)
+	addCredit(t, d, "b", nips.Bandwidth, "s1", 7)
 	if got, _ := d.Credit(ctx, "b", nips.Storage, "s1"); got != 150 {
 		t.Fatalf("credit %d, want 150", got)
 	}
