@@ -101,6 +101,7 @@ type bidEntry struct {
 	filled    uint64 // proposed in all, including proposals that lapsed: names sessions
 	sumMax    uint64
 	pending   int             // proposals awaiting their provider
+	proposed  uint64          // proposals made in all (BidEnd.Proposals)
 	tried     map[string]bool // offer addresses proposed this bid already: a provider confirms one fill of a bid
 	closed    bool            // cancelled or expired: what returns is not booked again
 }
@@ -141,6 +142,58 @@ type Book struct {
 	// offer in the book, by session, until their match lapses: a buyer's
 	// decline returns the capacity (see Decline).
 	confirmed map[string]confirmation
+	// ended are the bids that reached "nothing more to propose" since the
+	// last TakeEnded.
+	ended []BidEnd
+}
+
+// BidEnd is an open bid the book has nothing more to propose for, as of
+// now: no proposal of it awaits its provider and no offer in the book can
+// fill what is left (or nothing is left). The relay publishes it as a
+// nips.ProposalsEnd.
+type BidEnd struct {
+	BidID     string
+	Buyer     string
+	Proposals uint64 // proposals of the bid the book made in all
+	Expires   nostr.Timestamp
+}
+
+// ProposalsEnd returns the end as a nips.ProposalsEnd expiring at the
+// bid's expiration, at most nips.MaxProposalTTL after now.
+func (e BidEnd) ProposalsEnd(now time.Time) nips.ProposalsEnd {
+	return nips.ProposalsEnd{Bid: e.BidID, Buyer: e.Buyer, Proposals: e.Proposals,
+		Expiration: max(min(e.Expires, ts(now)+nips.MaxProposalTTL), ts(now)+1)}
+}
+
+// TakeEnded returns the bids that ended (see BidEnd) since the last call,
+// and forgets them: one end per bid, the last, and none for a bid that has
+// a proposal pending again (a later offer was proposed it).
+func (b *Book) TakeEnded() []BidEnd {
+	last := make(map[string]int, len(b.ended))
+	for i, e := range b.ended {
+		last[e.BidID] = i
+	}
+	var out []BidEnd
+	for i, e := range b.ended {
+		if last[e.BidID] != i {
+			continue
+		}
+		if be, ok := b.byID[e.BidID]; ok && be.pending > 0 {
+			continue
+		}
+		out = append(out, e)
+	}
+	b.ended = nil
+	return out
+}
+
+// checkEnded records be as ended if it has no proposal pending and was
+// not cancelled: the last matchBid found nothing more to fill.
+func (b *Book) checkEnded(be *bidEntry) {
+	if be.pending > 0 || be.closed {
+		return
+	}
+	b.ended = append(b.ended, BidEnd{BidID: be.b.EventID, Buyer: be.b.Pubkey, Proposals: be.proposed, Expires: be.b.Expiration})
 }
 
 // NewBook returns an empty book for resource r.
@@ -291,6 +344,7 @@ func (b *Book) matchBid(be *bidEntry, now time.Time) []Fill {
 	} else {
 		b.rest(be)
 	}
+	b.checkEnded(be)
 	return fills
 }
 
@@ -339,6 +393,7 @@ func (b *Book) fill(be *bidEntry, oe *offerEntry, now time.Time) (Fill, bool) {
 	be.remaining -= q
 	be.filled += q
 	be.pending++
+	be.proposed++
 	oe.capacity -= q
 	b.proposals[f.Session] = &proposal{f: f, be: be, oe: oe}
 	return f, true

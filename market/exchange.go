@@ -182,6 +182,18 @@ func (x *Exchange) Lapse(now time.Time) []Fill {
 	return out
 }
 
+// TakeEnded returns the open bids every book has nothing more to propose
+// for since the last call (see Book.TakeEnded), and forgets them.
+func (x *Exchange) TakeEnded() []BidEnd {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []BidEnd
+	for _, b := range x.books {
+		out = append(out, b.TakeEnded()...)
+	}
+	return out
+}
+
 // Pending returns the proposals awaiting their providers, in every book.
 func (x *Exchange) Pending() int {
 	x.mu.Lock()

@@ -73,6 +73,7 @@ func (b *Book) Confirm(m nips.Match, now time.Time) []Fill {
 		b.confirm(m, p.oe, min(m.Quantity, f.Quantity))
 		p.be.pending--
 		if m.Quantity >= f.Quantity {
+			b.checkEnded(p.be) // its last proposal answered: nothing more to propose
 			return nil
 		}
 		// The provider gives this bid no more: the rest goes elsewhere.

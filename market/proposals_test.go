@@ -201,3 +201,67 @@ func TestConfirmedElsewhere(t *testing.T) {
 		t.Fatalf("a forged match took quantity out of a bid: %s", fillsString(f))
 	}
 }
+
+// TestBidEnds: the book says when it has nothing more to propose for an
+// open bid (BidEnd, published as a nips.ProposalsEnd): no proposal of it
+// pending and no offer that can fill the rest, counting the proposals
+// made; never while a proposal awaits its provider, and never for a bid
+// its buyer cancelled.
+func TestBidEnds(t *testing.T) {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	tests := []struct {
+		name   string
+		offers []string
+		// then acts on the bid's fills (made at t0+1s) and returns the
+		// new fills.
+		then func(*Book, []Fill) []Fill
+		want []uint64 // the ends taken after then, by proposals counted
+	}{
+		{"no offer: ended at once, nothing proposed", nil, nil, []uint64{0}},
+		{"proposed: not ended while the provider answers", []string{"a"}, nil, nil},
+		{"confirmed in full", []string{"a"}, func(b *Book, f []Fill) []Fill {
+			return b.Confirm(confirmOf(f[0], f[0].Quantity), at(2))
+		}, []uint64{1}},
+		{"refused, no other offer", []string{"a"}, func(b *Book, f []Fill) []Fill {
+			fills, _ := b.Refuse(f[0].Session, f[0].Provider, at(2))
+			return fills
+		}, []uint64{1}},
+		{"refused, proposed to the next offer: not ended yet", []string{"a", "b"}, func(b *Book, f []Fill) []Fill {
+			fills, _ := b.Refuse(f[0].Session, f[0].Provider, at(2))
+			return fills
+		}, nil},
+		{"lapsed", []string{"a"}, func(b *Book, f []Fill) []Fill { return b.Lapse(at(120)) }, []uint64{1}},
+		{"cancelled while proposed", []string{"a"}, func(b *Book, f []Fill) []Fill {
+			b.Cancel(nips.Deletion{IDs: []string{f[0].BidID}, Pubkey: f[0].Buyer})
+			fills, _ := b.Refuse(f[0].Session, f[0].Provider, at(2))
+			return fills
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBook(t, nips.Bandwidth, nil)
+			for i, name := range tt.offers {
+				// "a" fills the whole bid; "b" costs more.
+				must(t)(b.AddOffer(mkOffer(name, func(o *nips.Offer) { o.Prices[0].Msat += uint64(i) }), t0))
+			}
+			b.TakeEnded()
+			fills := must(t)(b.AddBid(mkBid("x"), at(1)))
+			if tt.then != nil {
+				if len(b.TakeEnded()) != 0 {
+					t.Fatal("ended with a proposal pending")
+				}
+				tt.then(b, fills)
+			}
+			var got []uint64
+			for _, e := range b.TakeEnded() {
+				if e.BidID != mkBid("x").EventID || e.Buyer != mkBid("x").Pubkey {
+					t.Fatalf("end %+v names another bid", e)
+				}
+				got = append(got, e.Proposals)
+			}
+			if len(got) != len(tt.want) || (len(got) > 0 && got[0] != tt.want[0]) {
+				t.Fatalf("ends counting %v proposals, want %v", got, tt.want)
+			}
+		})
+	}
+}

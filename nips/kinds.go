@@ -14,6 +14,9 @@ const (
 	KindProposal = 8468
 	// KindRefusal is a provider's refusal of a proposal (regular).
 	KindRefusal = 8469
+	// KindProposalsEnd is a relay matching engine's end-of-proposals
+	// marker for an open bid: nothing more to propose for now (regular).
+	KindProposalsEnd = 8470
 	// KindReceipt is a provider's record of one session, countersigned by
 	// the buyer (regular).
 	KindReceipt = 8462
@@ -92,7 +95,7 @@ const (
 var agentKinds = [...]int{KindSafeBox, KindKeyShare, KindKeyGrant, KindChangeNote, KindSpendingAuthorization}
 
 // marketKinds lists every market kind this package defines.
-var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindProposal, KindRefusal, KindReceipt, KindAttestation, KindTopUp}
+var marketKinds = [...]int{KindOffer, KindPresence, KindBid, KindMatch, KindProposal, KindRefusal, KindProposalsEnd, KindReceipt, KindAttestation, KindTopUp}
 
 // MarketKinds returns the market kinds, for building REQ filters.
 func MarketKinds() []int { return marketKinds[:] }

@@ -23,6 +23,8 @@ func Validate(evt *nostr.Event) error {
 		_, err = ParseProposal(evt)
 	case KindRefusal:
 		_, err = ParseRefusal(evt)
+	case KindProposalsEnd:
+		_, err = ParseProposalsEnd(evt)
 	case KindReceipt:
 		_, err = ParseReceipt(evt)
 	case KindAttestation:

@@ -182,6 +182,9 @@ type Buyer struct {
 type relayPool interface {
 	Query(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error)
 	Subscribe(ctx context.Context, filters nostr.Filters, fn func(*nostr.Event), ready chan<- struct{})
+	// URLs are the relays (an open bid expects an end of proposals from
+	// as many).
+	URLs() []string
 }
 
 // publisher signs and publishes the buyer's events (paying relay fees,

@@ -70,8 +70,13 @@ func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
 		if json.Unmarshal([]byte(r.Content), &chg) != nil || chg.Object != metering.ChangeObject || chg.Token == "" {
 			continue
 		}
-		rcv, err := b.wallet.Receive(ctx, chg.Token, cashu.ReceiveOptions{Counterparty: r.PubKey,
-			OnJournal: b.db.Recorder(state.Entry{Session: "change-note", Kind: state.Refund, Counterparty: r.PubKey, Resource: nips.Inference})})
+		// A session's credit refund names its session; a completion's
+		// change does not.
+		e := state.Entry{Session: "change-note", Kind: state.Refund, Counterparty: r.PubKey, Resource: nips.Inference}
+		if chg.Session != "" && (chg.Resource == nips.Storage || chg.Resource == nips.Bandwidth) {
+			e.Session, e.Resource = chg.Session, chg.Resource
+		}
+		rcv, err := b.wallet.Receive(ctx, chg.Token, cashu.ReceiveOptions{Counterparty: r.PubKey, OnJournal: b.db.Recorder(e)})
 		if err != nil {
 			continue // already redeemed (replayed), or spent
 		}

@@ -74,7 +74,7 @@ func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want, enough int) (ni
 	go func() {
 		defer b.watch.Done()
 		defer stop() // the pool closed: declineLate ends too
-		b.relays.Subscribe(wctx, nostr.Filters{{Kinds: []int{nips.KindProposal, nips.KindMatch, nips.KindRefusal}, Tags: nostr.TagMap{"e": {ev.ID}}}},
+		b.relays.Subscribe(wctx, nostr.Filters{{Kinds: []int{nips.KindProposal, nips.KindMatch, nips.KindRefusal, nips.KindProposalsEnd}, Tags: nostr.TagMap{"e": {ev.ID}}}},
 			func(ev *nostr.Event) {
 				select {
 				case evs <- ev:
@@ -128,19 +128,28 @@ const openBidTTL = 10 * time.Minute
 // releases it (kind 8469).
 const openLateWatch = time.Minute
 
-// collect reads the proposals, refusals and matches of bid until it holds
-// want matches (at least one) and no proposal it saw is unanswered, or ctx
-// ends. Holding enough (at least one) but fewer than want with none
-// unanswered, it waits openSettle more for a new proposal, then stops:
-// the relays have proposed what their books hold. It returns the
-// providers' matches, one per session.
+// collect reads the proposals, refusals, matches and ends of proposals of
+// bid until it holds want matches (at least one) and no proposal it saw is
+// unanswered, or ctx ends. Holding enough (at least one) but fewer than
+// want with none unanswered, it waits openSettle more for a new proposal,
+// then stops: the relays have proposed what their books hold. Once every
+// relay has said it has nothing more to propose (see ends), it stops as
+// soon as its matches and the proposals still unanswered are fewer than
+// enough: they can no longer make enough. It returns the providers'
+// matches, one per session.
 func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Event, want, enough int) []nips.Match {
 	want, enough = max(want, 1), max(min(enough, want), 1)
 	pending := map[string]string{} // session -> provider of proposals unanswered
 	matched := map[string]nips.Match{}
+	done := ends{relays: len(b.relays.URLs()), proposed: map[string]map[string]bool{}, ended: map[string]uint64{}}
 	settle := time.NewTimer(openSettle)
 	defer settle.Stop()
 	for len(matched) < want || len(pending) > 0 {
+		if done.all() && len(matched)+len(pending) < enough {
+			b.log.Info("open bid: the relays have nothing more to propose", "bid", bid.EventID,
+				"matches", len(matched), "unanswered", len(pending), "needed", enough)
+			return mapValues(matched)
+		}
 		var quiet <-chan time.Time
 		if len(pending) == 0 && len(matched) >= enough {
 			quiet = settle.C
@@ -166,6 +175,7 @@ func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Eve
 			if _, ok := matched[p.Session]; !ok {
 				pending[p.Session] = p.Provider
 			}
+			done.propose(ev.PubKey, p.Session)
 		case nips.KindMatch:
 			m, err := nips.ParseMatch(ev) // signed by the provider, with a payment request
 			if err != nil || m.Bid != bid.EventID || m.Buyer != bid.Pubkey {
@@ -181,9 +191,61 @@ func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Eve
 				continue // a decline, a release, or not of a proposal we wait for
 			}
 			delete(pending, r.Session)
+		case nips.KindProposalsEnd:
+			e, err := nips.ParseProposalsEnd(ev)
+			if err != nil || e.Bid != bid.EventID || e.Buyer != bid.Pubkey {
+				continue
+			}
+			done.end(e)
 		}
 	}
 	return mapValues(matched)
+}
+
+// ends tracks which relays said they have nothing more to propose for a
+// bid (nips.ProposalsEnd), by signing key.
+type ends struct {
+	relays   int                        // the relays the bid went to
+	proposed map[string]map[string]bool // relay key -> sessions it proposed (seen)
+	ended    map[string]uint64          // relay key -> proposals its latest end counts
+	latest   map[string]nostr.Timestamp // relay key -> created_at of that end
+}
+
+func (d *ends) propose(relay, session string) {
+	if d.proposed[relay] == nil {
+		d.proposed[relay] = map[string]bool{}
+	}
+	d.proposed[relay][session] = true
+}
+
+func (d *ends) end(e nips.ProposalsEnd) {
+	if d.latest == nil {
+		d.latest = map[string]nostr.Timestamp{}
+	}
+	if t, ok := d.latest[e.Pubkey]; ok && (e.CreatedAt < t || (e.CreatedAt == t && e.Proposals <= d.ended[e.Pubkey])) {
+		return
+	}
+	d.latest[e.Pubkey], d.ended[e.Pubkey] = e.CreatedAt, e.Proposals
+}
+
+// all reports whether nothing more will be proposed: as many relays ended
+// as the bid went to, each has had all the proposals its end counts seen,
+// and every relay that proposed has ended.
+func (d *ends) all() bool {
+	if d.relays == 0 || len(d.ended) < d.relays {
+		return false
+	}
+	for relay, n := range d.ended {
+		if uint64(len(d.proposed[relay])) < n {
+			return false // proposals still on their way
+		}
+	}
+	for relay := range d.proposed {
+		if _, ok := d.ended[relay]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // declineLate declines every provider's match of bid read from evs whose

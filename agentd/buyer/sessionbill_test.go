@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/metering"
@@ -67,6 +68,7 @@ func TestConcurrentSessionsBilledApart(t *testing.T) {
 		}
 		return prov, buyer
 	}
+	var refunds uint64
 	for _, s := range []*Session{stA, stB, bwA, bwB} {
 		b.settle(ctx, s) // ends the session's streams, then its receipt: the provider has booked all
 		ps, bs := bill(s.ID)
@@ -84,14 +86,30 @@ func TestConcurrentSessionsBilledApart(t *testing.T) {
 			t.Errorf("%s session %s: paid %d msat for use costing %d", s.Offer.Resource, s.ID[:8], ps.PaidMsat, cost)
 		}
 		// The units the session paid for and did not use are its own
-		// credit: no other session's stream took them, nor added to them.
-		credit, err := p.Node.DB.Credit(ctx, bn.Key.Pubkey, s.Offer.Resource, s.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bought := rate.UnitsFor(ps.PaidMsat / 1000); credit != bought-min(bought, ps.Delivered) {
-			t.Errorf("%s session %s: credit %d units, want the %d it bought less the %d it used", s.Offer.Resource, s.ID[:8], credit, bought, ps.Delivered)
-		}
+		// credit (no other session's stream took them, nor added to
+		// them), refunded now that its receipt closed it: the refund is
+		// what they are worth at its rate.
+		bought := rate.UnitsFor(ps.PaidMsat / 1000)
+		refunds += rate.SatsWithin(bought - min(bought, ps.Delivered))
+		eventually(t, "the closed session's credit refunded", func() bool {
+			credit, err := p.Node.DB.Credit(ctx, bn.Key.Pubkey, s.Offer.Resource, s.ID)
+			return err == nil && credit == 0
+		})
+	}
+	// Sats conserved: the provider's change is the refunds due, and the
+	// buyer collects exactly that from its change notes.
+	if tot, err := p.Node.DB.Totals(ctx, time.Time{}); err != nil || tot.Change != refunds {
+		t.Errorf("provider returned %d sats of change (%v), want the %d of unused credit", tot.Change, err, refunds)
+	}
+	// (A note goes out once its token is journaled: poll.)
+	var collected uint64
+	eventually(t, "the buyer collects the refunds", func() bool {
+		got, err := b.CollectChange(ctx)
+		collected += got
+		return err == nil && collected >= refunds
+	})
+	if collected != refunds {
+		t.Errorf("buyer collected %d sats of refunds, want %d", collected, refunds)
 	}
 	// Retention: each storage session holds its own chunks.
 	for _, s := range []*Session{stA, stB} {

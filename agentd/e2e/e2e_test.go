@@ -238,12 +238,16 @@ func TestEndToEnd(t *testing.T) {
 	// payment are the payer's, in its ledger line's Fee (Totals.Fees). The
 	// buyer's spend is then the providers' earnings (earn - change: what
 	// they net from the buyer's tokens less the change they sent back)
-	// plus the relay fees plus the mint fees of the buyer's own payments.
+	// plus the relay fees plus the mint fees of the buyer's own payments
+	// (the refunds of unused credit, collected, are change).
 	// The providers' mint fees (on change and on their relay fees) come out
 	// of their own balances: checked below, with the whole system's.
 	var buyAfter, earned, mintFees uint64
 	var bt state.Totals
 	for range 50 { // the last redeemed step may still be being recorded
+		// Each provider refunds a closed session's unused credit in a
+		// change note, which the buyer collects.
+		_, _ = b.CollectChange(ctx)
 		buyAfter, _ = bn.Wallet.Balance(ctx)
 		bt, _ = bn.DB.Totals(ctx, time.Time{})
 		mintFees = bt.Fees

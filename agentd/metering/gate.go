@@ -2,6 +2,7 @@ package metering
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,14 +28,20 @@ var ErrNoSession = errors.New("metering: no market session named")
 // buyer for this resource is refused (transport.ErrSessionRefused); one
 // naming none is a walk-in at the Fallback prices.
 //
-// Units a buyer paid for and did not use on one transport stream stay
-// credited to that buyer in that session (in the state database, across
-// restarts) and are granted to its next stream naming the same session,
-// so parallel streams and rounding never lose what was paid, and credit
-// bought at one session's prices is never spent in another (a walk-in's
-// credit is kept under session ""). A payment is booked to the session of
-// the stream that paid it, a unit used to the session of the stream that
-// used it.
+// Units a buyer paid for and did not use stay credited to that buyer in
+// that session and are granted to its next stream naming the same session,
+// so parallel streams, rounding and restarts never lose what was paid, and
+// credit bought at one session's prices is never spent in another (a
+// walk-in's credit is kept under session ""). The credit is journaled with
+// the money (state.CreditLine, in the payment journal): a payment's units
+// in the transaction of the receive op that redeemed it, a stream's usage
+// when it closes, so a provider killed after redeeming a payment still
+// owes its units when it restarts. A stream killed with the process leaves
+// its usage unbooked: the buyer keeps those units (the provider's loss,
+// bounded by what its open streams served). A payment is booked to the
+// session of the stream that paid it, a unit used to the session of the
+// stream that used it. When the session closes, RefundClosed gives its
+// unused credit back to the buyer.
 //
 // A session's receipt is built once Seal has drained its streams: from
 // then until Unseal (the receipt is signed) or sealFor passes, the session
@@ -66,6 +73,8 @@ type Gate struct {
 	// (write) by Seal cutting the streams left, so a stream is either
 	// booked before the receipt reads the session or cut.
 	book sync.RWMutex
+	// refundMu serializes RefundClosed.
+	refundMu sync.Mutex
 }
 
 // sealFor bounds how long a session stays sealed for a receipt that is
@@ -153,8 +162,8 @@ func (g *Gate) openSession(ctx context.Context, buyer, id string) (state.Session
 	return s, nil
 }
 
-// Open grants the buyer's unused credit in the stream's session to the
-// new stream.
+// Open grants the new stream the buyer's credit in the stream's session
+// that no other open stream holds.
 func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
 	if err := g.checkSeal(s.Market); err != nil {
 		return 0, err
@@ -167,25 +176,35 @@ func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	c, err := g.DB.TakeCredit(ctx, s.Buyer, g.Resource, s.Market)
+	// The balance is read and the grant made under g.mu, so two streams
+	// opening at once are never granted the same units.
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sealedLocked(s.Market) {
+		return 0, fmt.Errorf("%w: %w (session %s)", transport.ErrSessionRefused, ErrSealed, s.Market)
+	}
+	bal, err := g.DB.Credit(ctx, s.Buyer, g.Resource, s.Market)
 	if err != nil {
 		return 0, err
 	}
-	g.mu.Lock()
-	if g.sealedLocked(s.Market) {
-		// Sealed while the credit was taken: give it back.
-		g.mu.Unlock()
-		if err := g.DB.AddCredit(ctx, s.Buyer, g.Resource, s.Market, c); err != nil {
-			return 0, err
-		}
-		return 0, fmt.Errorf("%w: %w (session %s)", transport.ErrSessionRefused, ErrSealed, s.Market)
-	}
-	defer g.mu.Unlock()
+	c := bal - min(bal, g.heldLocked(s.Buyer, s.Market))
 	if g.streams == nil {
 		g.streams = map[string]*stream{}
 	}
 	g.streams[s.ID] = &stream{buyer: s.Buyer, session: s.Market, rate: rate, prices: prices, duration: dur, granted: c}
 	return c, nil
+}
+
+// heldLocked is the credit of buyer in session that its open streams
+// hold (granted, used or not); g.mu is held.
+func (g *Gate) heldLocked(buyer, session string) uint64 {
+	var n uint64
+	for _, st := range g.streams {
+		if st.buyer == buyer && st.session == session {
+			n += st.granted
+		}
+	}
+	return n
 }
 
 // StorageUnits is the transport.StoragePricer of a storage gate: a PUT is
@@ -230,11 +249,46 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 	if sess == "" {
 		sess = "walk-in:" + s.ID
 	}
-	// The earning is recorded with the receive op, in its transaction: it
-	// counts once the op is done (or queued, accepted offline).
+	// The earning and the credit it buys are recorded with the receive
+	// op, in its transaction: they count once the op is done (or queued,
+	// accepted offline), so a crash after the redemption loses neither.
+	// The stream holds the units from then on (granted), so no other
+	// stream is granted them.
+	earn := g.DB.Recorder(state.Entry{Session: sess, Kind: state.Earn, Counterparty: s.Buyer, Resource: g.Resource})
+	var units uint64
+	held := false
 	rcv, err := g.Wallet.Receive(rctx, string(token), cashu.ReceiveOptions{Counterparty: s.Buyer, AllowOffline: g.AllowOffline,
-		OnJournal: g.DB.Recorder(state.Entry{Session: sess, Kind: state.Earn, Counterparty: s.Buyer, Resource: g.Resource})})
+		OnJournal: func(ctx context.Context, tx *sql.Tx, opID int64) error {
+			if err := earn(ctx, tx, opID); err != nil {
+				return err
+			}
+			amount, err := state.OpAmount(ctx, tx, opID)
+			if err != nil {
+				return err
+			}
+			// Units for what the token nets: the payer includes our swap fee.
+			units = st.rate.UnitsFor(amount)
+			if err := g.DB.AddCreditLine(ctx, tx, state.CreditLine{Buyer: s.Buyer, Resource: g.Resource, Session: st.session,
+				Units: int64(min(units, maxLineUnits)), OpID: opID}); err != nil {
+				return err
+			}
+			if !held {
+				g.mu.Lock()
+				st.granted += units
+				g.mu.Unlock()
+				held = true
+			}
+			return nil
+		}})
 	cancel()
+	if err != nil && held {
+		// Not redeemed (or not yet): the stream does not hold the units.
+		// If the op completes later its credit line counts and the
+		// session's next stream is granted it.
+		g.mu.Lock()
+		st.granted -= units
+		g.mu.Unlock()
+	}
 	if errors.Is(err, cashu.ErrOfflineLimit) {
 		// The wallet's error tells the queued exposure: keep it in our log.
 		g.log().Info("payment refused: mint unreachable and offline limit reached", "buyer", s.Buyer, "resource", g.Resource, "err", err)
@@ -246,11 +300,6 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 	if rcv.Offline {
 		g.log().Info("payment accepted offline", "buyer", s.Buyer, "resource", g.Resource, "sats", rcv.Value, "op", rcv.OpID)
 	}
-	// Units for what the token nets: the payer includes our swap fee.
-	units := st.rate.UnitsFor(rcv.Amount)
-	g.mu.Lock()
-	st.granted += units
-	g.mu.Unlock()
 	if st.session != "" {
 		if err := g.DB.AddUsage(ctx, st.session, rcv.Amount*1000, 0); err != nil {
 			g.log().Warn("session usage not recorded", "session", st.session, "err", err)
@@ -315,16 +364,23 @@ func (g *Gate) openStreams(session string) int {
 	return n
 }
 
-// Close keeps the stream's unused credit for its buyer and session and
-// records the usage, unless the stream was cut by a seal.
+// Close takes what the stream used out of its buyer's credit in its
+// session (the rest stays credited) and records the usage on the session,
+// unless the stream was cut by a seal: then the usage is still taken out
+// of the credit (it was served) but not booked to the session, whose
+// receipt is final.
 func (g *Gate) Close(ctx context.Context, s transport.Session, u transport.Usage) {
 	g.book.RLock()
 	g.mu.Lock()
 	st := g.streams[s.ID]
 	cut := st != nil && st.cut
+	var used uint64
+	if st != nil {
+		used = min(u.Units, st.granted)
+	}
 	g.mu.Unlock()
-	if st != nil && !cut {
-		g.keep(ctx, st, u)
+	if st != nil {
+		g.keep(ctx, st, used, u.Units, cut)
 	}
 	g.book.RUnlock()
 	g.mu.Lock()
@@ -342,15 +398,21 @@ func (g *Gate) Close(ctx context.Context, s transport.Session, u transport.Usage
 	}
 }
 
-func (g *Gate) keep(ctx context.Context, st *stream, u transport.Usage) {
-	if st.granted > u.Units {
-		if err := g.DB.AddCredit(ctx, st.buyer, g.Resource, st.session, st.granted-u.Units); err != nil {
-			g.log().Error("unused credit not kept", "buyer", st.buyer, "session", st.session, "units", st.granted-u.Units, "err", err)
-		}
+// keep takes used (what the stream used of its grant) out of the credit
+// and books units (what it used) to its session unless it was cut.
+func (g *Gate) keep(ctx context.Context, st *stream, used, units uint64, cut bool) {
+	// The stream still holds its grant until it is removed, so no stream
+	// opening meanwhile is granted the units used here.
+	if err := g.DB.UseCredit(ctx, st.buyer, g.Resource, st.session, used); err != nil {
+		g.log().Error("used credit not taken", "buyer", st.buyer, "session", st.session, "units", used, "err", err)
 	}
-	if st.session != "" && u.Units > 0 {
-		if err := g.DB.AddUsage(ctx, st.session, 0, u.Units); err != nil {
+	if !cut && st.session != "" && units > 0 {
+		if err := g.DB.AddUsage(ctx, st.session, 0, units); err != nil {
 			g.log().Warn("session usage not recorded", "session", st.session, "err", err)
 		}
 	}
 }
+
+// maxLineUnits bounds a credit line (SQLite integers are signed 64-bit;
+// a free rate buys unlimited units).
+const maxLineUnits = 1 << 62

@@ -20,6 +20,7 @@ const buyerKey = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0
 // gateNet is a provider's bandwidth gate (real wallet, state database and
 // dev mint) and a funded buyer wallet to pay it with.
 type gateNet struct {
+	net   *agentdtest.Net
 	gate  *metering.Gate
 	prov  *agentd.Node
 	buyer *agentd.Node
@@ -31,6 +32,7 @@ func startGate(t *testing.T) *gateNet {
 	net0 := agentdtest.Start(t)
 	prov := net0.Node(t, "prov", 0)
 	return &gateNet{
+		net:   net0,
 		gate:  &metering.Gate{Wallet: prov.Wallet, DB: prov.DB, Resource: nips.Bandwidth, Log: agentdtest.Logger()},
 		prov:  prov,
 		buyer: net0.Node(t, "buyer", 200),
@@ -143,8 +145,9 @@ func TestGateCreditPerSession(t *testing.T) {
 
 // TestGateSeal: while a session's receipt is built and signed its streams
 // are drained; one that closes within the wait is booked, one still open
-// after it is cut (neither its usage nor its unused credit is booked, so
-// the session's record stays what the receipt says), and the sealed
+// after it is cut (its usage is not booked to the session, so the
+// session's record stays what the receipt says, but is taken out of the
+// buyer's credit, as it was served), and the sealed
 // session takes no new stream until Unseal.
 func TestGateSeal(t *testing.T) {
 	ctx := t.Context()
@@ -190,11 +193,147 @@ func TestGateSeal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Delivered != 1<<20 || st.PaidMsat != 8000 || credit != 3<<20 {
-		t.Fatalf("session booked %d units used, %d msat paid, %d credit; want the early stream's 1 MiB, 8000, 3 MiB", st.Delivered, st.PaidMsat, credit)
+	// The cut stream's 2 MiB were served: they leave the credit (8 MiB
+	// paid, 1 + 2 used) but not the session's record.
+	if st.Delivered != 1<<20 || st.PaidMsat != 8000 || credit != 5<<20 {
+		t.Fatalf("session booked %d units used, %d msat paid, %d credit; want the early stream's 1 MiB, 8000, 5 MiB", st.Delivered, st.PaidMsat, credit)
 	}
 	g.gate.Unseal("s")
-	if _, c := g.stream(t, "s"); c != 3<<20 {
-		t.Fatalf("after Unseal a stream got %d units, want the 3 MiB kept", c)
+	if _, c := g.stream(t, "s"); c != 5<<20 {
+		t.Fatalf("after Unseal a stream got %d units, want the 5 MiB kept", c)
+	}
+}
+
+// TestGateCreditSurvivesRestart: the units a payment buys are journaled
+// with the payment, so a provider stopped after redeeming it, before the
+// paying stream closed (a SIGKILL leaves only what SQLite committed), still
+// owes them when it starts again: the session's next stream is granted
+// them. On main the credit was written only when the stream closed, and
+// the restarted provider granted nothing (the buyer's paid-ahead sats were
+// lost).
+func TestGateCreditSurvivesRestart(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		used uint64 // units the paying stream used and closed with; 0: never closed
+		want uint64
+	}{
+		{"killed after the redemption, the stream never closed", 0, 10 << 20},
+		{"the stream closed having used 4 MiB", 4 << 20, 6 << 20},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			g := startGate(t)
+			g.session(t, "s", 1000)
+			s, _ := g.stream(t, "s")
+			if got := g.pay(t, s, 10); got != 10<<20 {
+				t.Fatalf("10 sats bought %d bytes", got)
+			}
+			if c.used > 0 {
+				g.gate.Close(ctx, s, transport.Usage{Units: c.used})
+			}
+			// Restart: the node and its databases are closed and opened
+			// again; the gate's memory (the open stream) is gone.
+			if err := g.prov.Close(); err != nil {
+				t.Fatal(err)
+			}
+			prov := g.net.Node(t, "prov", 0)
+			g.prov = prov
+			g.gate = &metering.Gate{Wallet: prov.Wallet, DB: prov.DB, Resource: nips.Bandwidth, Log: agentdtest.Logger()}
+			if _, got := g.stream(t, "s"); got != c.want {
+				t.Fatalf("after a restart the session's stream was granted %d units, want %d", got, c.want)
+			}
+			// Sats conserved: what was earned is what the credit and the
+			// usage stand for (1 sat per MiB).
+			tot, err := prov.DB.Totals(ctx, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tot.Earned != 10 || (c.want+c.used)>>20 != tot.Earned {
+				t.Fatalf("earned %d sats; credit %d + used %d units", tot.Earned, c.want, c.used)
+			}
+		})
+	}
+}
+
+// TestGateRefundClosed: once a session is closed (its receipt signed) the
+// credit it paid ahead and did not use goes back to its buyer, once, as a
+// token of what it is worth at the session's rate; a stream cut by the
+// seal keeps its grant until it closes, and what it leaves is refunded by
+// the next pass. Sats are conserved: earned less change is what was used.
+func TestGateRefundClosed(t *testing.T) {
+	ctx := t.Context()
+	g := startGate(t)
+	g.session(t, "s", 1000)
+	g.session(t, "other", 1000) // open: its credit stays
+	a, _ := g.stream(t, "s")
+	cut, _ := g.stream(t, "s")
+	o, _ := g.stream(t, "other")
+	g.pay(t, a, 10)
+	g.pay(t, cut, 5)
+	g.pay(t, o, 3)
+	g.gate.Close(ctx, a, transport.Usage{Units: 4 << 20})
+	g.gate.Close(ctx, o, transport.Usage{Units: 1 << 20})
+	if err := g.prov.DB.FinishSession(ctx, "s", "done", "receipt"); err != nil {
+		t.Fatal(err)
+	}
+	balance0, err := g.buyer.Wallet.Balance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refunded uint64
+	for _, c := range []struct {
+		name  string
+		close uint64 // units the cut stream used, closed before the pass (0: still open)
+		want  uint64 // sats refunded
+	}{
+		{"the closed stream's 6 MiB, not the open stream's grant", 0, 6},
+		{"nothing twice", 0, 0},
+		{"the cut stream's 3 MiB left once it closes", 2 << 20, 3},
+	} {
+		if c.close > 0 {
+			g.gate.Close(ctx, cut, transport.Usage{Units: c.close})
+		}
+		refunds, err := g.gate.RefundClosed(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var sats uint64
+		for _, r := range refunds {
+			if r.Session != "s" || r.Buyer != buyerKey {
+				t.Fatalf("%s: refund of session %s to %s", c.name, r.Session, r.Buyer)
+			}
+			if _, err := g.buyer.Wallet.Receive(ctx, r.Token, cashu.ReceiveOptions{}); err != nil {
+				t.Fatalf("%s: redeem the refund: %v", c.name, err)
+			}
+			sats += r.Sats
+		}
+		if sats != c.want {
+			t.Fatalf("%s: refunded %d sats, want %d", c.name, sats, c.want)
+		}
+		refunded += sats
+	}
+	for _, c := range []struct {
+		session string
+		want    uint64
+	}{{"s", 0}, {"other", 2 << 20}} {
+		if got, err := g.prov.DB.Credit(ctx, buyerKey, nips.Bandwidth, c.session); err != nil || got != c.want {
+			t.Fatalf("credit of %s: %d (%v), want %d", c.session, got, err, c.want)
+		}
+	}
+	tot, err := g.prov.DB.Totals(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 18 sats earned; 9 refunded; 4 + 2 + 1 MiB used and 2 MiB of credit
+	// held in the open session, at 1 sat per MiB.
+	if tot.Earned != 18 || tot.Change != refunded || tot.Net() != 4+2+1+2 {
+		t.Fatalf("earned %d, change %d (refunded %d), net %d; want 18, 9, 9", tot.Earned, tot.Change, refunded, tot.Net())
+	}
+	balance, err := g.buyer.Wallet.Balance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if balance != balance0+refunded {
+		t.Fatalf("buyer's balance %d, want %d + %d refunded", balance, balance0, refunded)
 	}
 }

@@ -1,5 +1,7 @@
 package metering
 
+import "github.com/sovmesh/sovmesh/nips"
+
 // In-band payment of inference requests (as Routstr's X-Cashu, inside the
 // transport's inference protocol): the buyer adds the reservation, a Cashu
 // token, to the OpenAI request JSON under TokenField; the provider redeems
@@ -13,7 +15,10 @@ const (
 	ChangeObject = "sovmesh.change"
 )
 
-// Change is the provider's closing chunk of a paid completion.
+// Change is the provider's closing chunk of a paid completion, and the
+// content of a change note (kind 8466): the change of a completion whose
+// stream was gone, or a closed storage or bandwidth session's unused
+// credit (Gate.RefundClosed), which names its Session and Resource.
 type Change struct {
 	Object     string `json:"object"` // ChangeObject
 	Token      string `json:"token,omitempty"`
@@ -23,4 +28,7 @@ type Change struct {
 	Prompt     uint64 `json:"prompt_tokens"`
 	Completion uint64 `json:"completion_tokens"`
 	Error      string `json:"error,omitempty"`
+	// Session and Resource name the session a credit refund comes from.
+	Session  string        `json:"session,omitempty"`
+	Resource nips.Resource `json:"resource,omitempty"`
 }

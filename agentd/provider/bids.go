@@ -237,5 +237,6 @@ func (p *Provider) finishReceipt(ctx context.Context, ev *nostr.Event, r nips.Re
 	if g := p.gates[r.Resource]; g != nil {
 		g.Unseal(r.Session) // the closed session refuses streams from now
 	}
+	p.askRefund() // what it paid ahead and did not use goes back
 	return nil
 }

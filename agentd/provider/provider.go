@@ -211,6 +211,7 @@ type Provider struct {
 	offers    map[nips.Resource]nips.Offer // last published
 	ready     chan struct{}                // closed by Run once it answers bids
 	confirmMu sync.Mutex                   // one open-bid confirmation at a time (state.DB.Reserve)
+	refundNow chan struct{}                // a session closed: settleLoop refunds its credit (buffered 1)
 
 	wg sync.WaitGroup
 }
@@ -233,7 +234,7 @@ func New(n *agentd.Node, cfg Config) (*Provider, error) {
 			return n.Host, nil
 		},
 		gates: map[nips.Resource]*metering.Gate{}, meters: map[nips.Resource]*meter{}, offers: map[nips.Resource]nips.Offer{},
-		ready: make(chan struct{})}
+		ready: make(chan struct{}), refundNow: make(chan struct{}, 1)}
 	pricing := func(pp *Pricing, base uint64) (Pricing, error) {
 		if pp != nil {
 			return *pp, pp.Validate()

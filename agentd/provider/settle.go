@@ -2,22 +2,29 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
+	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
+	"github.com/sovmesh/sovmesh/nips"
 )
 
 // settleLoop swaps the payments accepted offline, publishes the events
-// queued while no relay answered (agentd.Node.FlushOutbox), and ends the
-// change payments the buyers never redeemed (agentd.Node.ReclaimStale),
-// every SettleInterval, starting at once, until ctx ends.
+// queued while no relay answered (agentd.Node.FlushOutbox), refunds the
+// unused credit of closed sessions (RefundCredit) and ends the change
+// payments the buyers never redeemed (agentd.Node.ReclaimStale), every
+// SettleInterval, starting at once (so a restarted provider refunds what
+// sessions closed before it stopped left), until ctx ends. A session's
+// close (its receipt signed) asks for a refund at once (refundNow).
 func (p *Provider) settleLoop(ctx context.Context) {
 	t := time.NewTicker(p.cfg.SettleInterval)
 	defer t.Stop()
 	last := time.Now()
 	for {
 		_, _ = p.SettleOffline(ctx)
+		p.RefundCredit(ctx)
 		if _, err := p.node.FlushOutbox(ctx); err != nil && ctx.Err() == nil {
 			p.log.Debug("queued events not published yet", "err", err)
 		}
@@ -25,11 +32,53 @@ func (p *Provider) settleLoop(ctx context.Context) {
 			last = time.Now()
 			_, _ = p.node.ReclaimStale(ctx)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		for again := true; again; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				again = false
+			case <-p.refundNow:
+				p.RefundCredit(ctx)
+			}
 		}
+	}
+}
+
+// RefundCredit gives the unused credit of every closed storage or
+// bandwidth session back to its buyer (metering.Gate.RefundClosed) and
+// sends each refund token as a change note over the relays (kind 8466,
+// the buyer redeems it with buyer.CollectChange). A note that does not go
+// out leaves its token in the journal, reclaimed after the reclaim grace.
+func (p *Provider) RefundCredit(ctx context.Context) []metering.Refund {
+	var all []metering.Refund
+	for _, r := range []nips.Resource{nips.Storage, nips.Bandwidth} {
+		g := p.gates[r]
+		if g == nil {
+			continue
+		}
+		refunds, err := g.RefundClosed(ctx)
+		if err != nil && ctx.Err() == nil {
+			p.log.Warn("session credit not refunded yet", "resource", r, "err", err)
+		}
+		for _, f := range refunds {
+			if f.Token == "" {
+				continue
+			}
+			note, _ := json.Marshal(metering.Change{Object: metering.ChangeObject, Token: f.Token, ChangeSats: f.Sats,
+				Session: f.Session, Resource: r})
+			p.SendChangeNote(context.WithoutCancel(ctx), f.Buyer, note)
+		}
+		all = append(all, refunds...)
+	}
+	return all
+}
+
+// askRefund asks settleLoop to refund the credit of a session that closed.
+func (p *Provider) askRefund() {
+	select {
+	case p.refundNow <- struct{}{}:
+	default:
 	}
 }
 

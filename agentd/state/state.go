@@ -1,8 +1,9 @@
 // Package state holds agentd's records: market sessions, stored files and
-// unfinished puts, measured providers, provider credit and the event cache
-// in agentd.db (migrations/agentd), and the money ledger and local spending
-// budget, which live in the payment journal's pay.db (migrations/pay 0004)
-// so each entry is written in its wallet operation's transaction.
+// unfinished puts, measured providers and the event cache in agentd.db
+// (migrations/agentd), and the money ledger, the local spending budget and
+// a provider's per-session credit, which live in the payment journal's
+// pay.db (migrations/pay 0004, 0008) so each entry is written in its wallet
+// operation's transaction.
 package state
 
 import (
@@ -35,7 +36,7 @@ const (
 	Refund = "refund"
 )
 
-// DB is the state database. The ledger and the budget are in the payment
+// DB is the state database. The ledger, the budget and the credit are in the payment
 // journal's file (pay), so that each line is written in the transaction of
 // the wallet operation it records; the rest is in agentd.db (db).
 type DB struct {
@@ -62,6 +63,10 @@ func Open(ctx context.Context, path string, pay *sql.DB) (*DB, error) {
 	}
 	d := &DB{db: db, pay: pay, now: time.Now}
 	if err := d.moveLedger(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := d.moveCredit(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -301,58 +306,6 @@ func (d *DB) Providers(ctx context.Context) (map[string]ProviderStat, error) {
 		out[p.Pubkey] = p
 	}
 	return out, rows.Err()
-}
-
-// TakeCredit removes and returns the units held for buyer on resource in
-// market session ("" for a walk-in's): credit paid under one session is
-// spent only by streams of that session.
-func (d *DB) TakeCredit(ctx context.Context, buyer string, r nips.Resource, session string) (uint64, error) {
-	var units uint64
-	err := d.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT units FROM credit WHERE buyer = ? AND resource = ? AND session = ?`, buyer, string(r), session).Scan(&units)
-		if errors.Is(err, sql.ErrNoRows) {
-			units = 0
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM credit WHERE buyer = ? AND resource = ? AND session = ?`, buyer, string(r), session)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("state: take credit: %w", err)
-	}
-	return units, nil
-}
-
-// AddCredit keeps units for buyer on resource in market session ("" for a
-// walk-in's).
-func (d *DB) AddCredit(ctx context.Context, buyer string, r nips.Resource, session string, units uint64) error {
-	if units == 0 {
-		return nil
-	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO credit (buyer, resource, session, units) VALUES (?, ?, ?, ?)
-		ON CONFLICT(buyer, resource, session) DO UPDATE SET units = MIN(credit.units + excluded.units, 9223372036854775807)`,
-		buyer, string(r), session, min(units, 1<<62))
-	if err != nil {
-		return fmt.Errorf("state: add credit: %w", err)
-	}
-	return nil
-}
-
-// Credit returns the units held for buyer on resource in session, without
-// taking them.
-func (d *DB) Credit(ctx context.Context, buyer string, r nips.Resource, session string) (uint64, error) {
-	var units uint64
-	err := d.db.QueryRowContext(ctx, `SELECT units FROM credit WHERE buyer = ? AND resource = ? AND session = ?`, buyer, string(r), session).Scan(&units)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("state: credit: %w", err)
-	}
-	return units, nil
 }
 
 // NextAuditRound returns the next unused storage-proof round of a file.

@@ -97,31 +97,39 @@ func TestBudget(t *testing.T) {
 	}
 }
 
+// addCredit keeps units for buyer in session with no journal op.
+func addCredit(t *testing.T, d *DB, buyer string, r nips.Resource, session string, units int64) {
+	t.Helper()
+	if err := d.useCredit(t.Context(), CreditLine{Buyer: buyer, Resource: r, Session: session, Units: units}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCreditAndAuditRounds(t *testing.T) {
 	ctx := t.Context()
 	d := openDB(t)
-	if err := d.AddCredit(ctx, "b", nips.Storage, "s1", 100); err != nil {
-		t.Fatal(err)
-	}
-	_ = d.AddCredit(ctx, "b", nips.Storage, "s1", 50)
-	_ = d.AddCredit(ctx, "b", nips.Storage, "s2", 20)
-	_ = d.AddCredit(ctx, "b", nips.Bandwidth, "s1", 7)
+	addCredit(t, d, "b", nips.Storage, "s1", 100)
+	addCredit(t, d, "b", nips.Storage, "s1", 50)
+	addCredit(t, d, "b", nips.Storage, "s2", 20)
+	addCredit(t, d, "b", nips.Bandwidth, "s1", 7)
 	if got, _ := d.Credit(ctx, "b", nips.Storage, "s1"); got != 150 {
 		t.Fatalf("credit %d, want 150", got)
+	}
+	if err := d.UseCredit(ctx, "b", nips.Storage, "s1", 40); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range []struct {
 		name, session string
 		r             nips.Resource
 		want          uint64
 	}{
-		{"session s1", "s1", nips.Storage, 150},
-		{"taken twice", "s1", nips.Storage, 0},
+		{"session s1 less what was used", "s1", nips.Storage, 110},
 		{"another session keeps its own", "s2", nips.Storage, 20},
 		{"walk-in has none", "", nips.Storage, 0},
 		{"bandwidth apart", "s1", nips.Bandwidth, 7},
 	} {
-		if got, err := d.TakeCredit(ctx, "b", c.r, c.session); err != nil || got != c.want {
-			t.Fatalf("%s: took %d (%v), want %d", c.name, got, err, c.want)
+		if got, err := d.Credit(ctx, "b", c.r, c.session); err != nil || got != c.want {
+			t.Fatalf("%s: credit %d (%v), want %d", c.name, got, err, c.want)
 		}
 	}
 	for want := range 3 {

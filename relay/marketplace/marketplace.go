@@ -164,7 +164,8 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 
 // Options are the relay options the marketplace needs.
 func (m *Marketplace) Options() []relay.Option {
-	return append(ValidationOptions(), relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent), relay.WithOnRemoteResume(m.resume),
+	return append(ValidationOptions(), relay.WithEventPolicy("market_end", m.ownEnds),
+		relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent), relay.WithOnRemoteResume(m.resume),
 		relay.WithCollector(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "sovmesh_market_proposals_published_total",
 			Help: "Proposals (kind 8468) this relay's matching engine published since start.",
@@ -173,6 +174,16 @@ func (m *Marketplace) Options() []relay.Option {
 			Name: "sovmesh_market_proposals_pending",
 			Help: "Proposals waiting for their provider's match or refusal (their quantity held out of the bid and the offer).",
 		}, func() float64 { return float64(m.Pending()) })))
+}
+
+// ownEnds refuses end-of-proposals markers (kind 8470) signed by any key
+// but the relay's own, unless a peer relays them: a client must not end
+// another buyer's wait for proposals.
+func (m *Marketplace) ownEnds(ctx context.Context, evt *nostr.Event) string {
+	if evt.Kind != nips.KindProposalsEnd || relay.FromPeer(ctx) != "" || (m.r != nil && evt.PubKey == m.r.PublicKey()) {
+		return ""
+	}
+	return "restricted: an end of proposals is published by the relay's matching engine"
 }
 
 // ValidationOptions refuse market events that do not parse, without the

@@ -43,8 +43,9 @@ func (m *Marketplace) matchLoop(ctx context.Context) {
 		case <-lapse.C:
 			fills = m.x.Lapse(m.now())
 		}
+		ends := m.x.TakeEnded()
 		if !m.leading() {
-			fills = nil // a follower keeps its book for the views only
+			fills, ends = nil, nil // a follower keeps its book for the views only
 		}
 		for _, f := range fills {
 			select {
@@ -60,7 +61,35 @@ func (m *Marketplace) matchLoop(ctx context.Context) {
 				}
 			}()
 		}
+		// The markers go out with the proposals, in no set order: each
+		// counts the proposals made of its bid, so a buyer that reads it
+		// first waits for the rest.
+		for _, e := range ends {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := m.publishEnd(ctx, e); err != nil {
+					m.log.Warn("end of proposals not published", "bid", e.BidID, "err", err)
+				}
+			}()
+		}
 	}
+}
+
+// publishEnd signs the end of proposals of an open bid (nips.ProposalsEnd)
+// with the relay's key and publishes it.
+func (m *Marketplace) publishEnd(ctx context.Context, e market.BidEnd) error {
+	now := m.now()
+	evt := e.ProposalsEnd(now).ToEvent(nostr.Timestamp(now.Unix()))
+	if err := m.r.Sign(&evt); err != nil {
+		return fmt.Errorf("sign end of proposals: %w", err)
+	}
+	return m.r.Publish(ctx, &evt)
 }
 
 // apply books one accepted event and returns the proposals it made.
@@ -159,6 +188,17 @@ func (m *Marketplace) replay(ctx context.Context, publish bool) error {
 	for _, f := range missing {
 		if err := m.publishProposal(ctx, f); err != nil {
 			return fmt.Errorf("publish proposal left unpublished: %w", err)
+		}
+	}
+	// The bids the book has nothing more to propose for now: a buyer whose
+	// bid came in before this process led (or while it restarted) hears
+	// it too.
+	for _, e := range m.x.TakeEnded() {
+		if !publish {
+			break
+		}
+		if err := m.publishEnd(ctx, e); err != nil {
+			return fmt.Errorf("publish end of proposals: %w", err)
 		}
 	}
 	m.log.Info("market replayed", "orders", len(orders), "evidence", len(evidence), "proposals_published", len(missing))

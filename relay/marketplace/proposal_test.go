@@ -139,3 +139,73 @@ func metric(t *testing.T, tm testMarket, name string) float64 {
 	t.Fatalf("/metrics has no %s", name)
 	return 0
 }
+
+// TestEndOfProposals: an open bid no offer can fill is ended at once by
+// the relay (kind 8470, signed with its key, counting 0 proposals); one
+// that is proposed is ended when its provider refuses and no other offer
+// can take it, counting the one proposal. A client cannot publish an end
+// of proposals of its own (it would end another buyer's wait).
+func TestEndOfProposals(t *testing.T) {
+	tm := start(t, nil, nil)
+	rl := connect(t, tm.URL)
+	ctx := t.Context()
+	buyerSK, providerSK := nostr.GeneratePrivateKey(), nostr.GeneratePrivateKey()
+	buyerPK, _ := nostr.GetPublicKey(buyerSK)
+	ends, err := rl.Subscribe(ctx, nostr.Filters{{Kinds: []int{nips.KindProposalsEnd, nips.KindProposal}, Tags: nostr.TagMap{"p": {buyerPK}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ends.Unsub()
+	nextEnd := func(bid string) nips.ProposalsEnd {
+		t.Helper()
+		for {
+			evt := next(t, ends)
+			if evt.Kind != nips.KindProposalsEnd {
+				continue
+			}
+			e, err := nips.ParseProposalsEnd(evt)
+			if err != nil || e.Pubkey != tm.Relay.PublicKey() || e.Bid != bid || e.Buyer != buyerPK {
+				t.Fatalf("end of proposals %+v (%v)", e, err)
+			}
+			return e
+		}
+	}
+	lone := openBid(t, buyerSK, 10, 100)
+	if err := rl.Publish(ctx, *lone); err != nil {
+		t.Fatal(err)
+	}
+	if e := nextEnd(lone.ID); e.Proposals != 0 {
+		t.Fatalf("a bid with no offer: end counting %d proposals", e.Proposals)
+	}
+
+	if err := rl.Publish(ctx, *offer(t, providerSK, "o", 50, "u0yjj")); err != nil {
+		t.Fatal(err)
+	}
+	bid := openBid(t, buyerSK, 10, 100)
+	if err := rl.Publish(ctx, *bid); err != nil {
+		t.Fatal(err)
+	}
+	var prop nips.Proposal
+	for prop.Bid != bid.ID {
+		evt := next(t, ends)
+		if evt.Kind == nips.KindProposal {
+			if prop, err = nips.ParseProposal(evt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	refusal := nips.Refusal{Proposal: prop.EventID, Bid: bid.ID, To: tm.Relay.PublicKey(), Session: prop.Session,
+		Reason: "full", Expiration: nostr.Now() + 60}
+	if err := rl.Publish(ctx, *sign(t, refusal.ToEvent(nostr.Now()), providerSK)); err != nil {
+		t.Fatal(err)
+	}
+	if e := nextEnd(bid.ID); e.Proposals != 1 {
+		t.Fatalf("a bid refused by its one offer: end counting %d proposals, want 1", e.Proposals)
+	}
+
+	forged := nips.ProposalsEnd{Bid: bid.ID, Buyer: buyerPK, Expiration: nostr.Now() + 60}
+	err = rl.Publish(ctx, *sign(t, forged.ToEvent(nostr.Now()), providerSK))
+	if err == nil || !strings.Contains(err.Error(), "restricted:") {
+		t.Fatalf("an end of proposals signed by a client: %v, want restricted", err)
+	}
+}
