@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -28,18 +29,46 @@ type attackOptions struct {
 	// phaseprofile, if set, is where the relay child writes its CPU, mutex
 	// and block profiles of the phase under attack.
 	phaseprofile string
+	// startProfile, with phaseprofile, profiles only the first startProfile
+	// of each slice under attack instead, slice i to phaseprofile plus ".i".
+	startProfile time.Duration
+	// attackersNice is the attackers' process's niceness: above 0, the
+	// kernel runs the relay and the honest clients first, as if the
+	// attackers ran on machines of their own.
+	attackersNice int
 }
 
 // honestResult is what honest clients saw in one phase.
 type honestResult struct {
 	okLat, reqLat []time.Duration
-	failures      int
+	// okAt and reqAt are when each answer's message was sent, from the
+	// start of its slice (okAt[i] goes with okLat[i]).
+	okAt, reqAt []time.Duration
+	failures    int
 }
 
 func (r *honestResult) add(o honestResult) {
 	r.okLat = append(r.okLat, o.okLat...)
 	r.reqLat = append(r.reqLat, o.reqLat...)
+	r.okAt = append(r.okAt, o.okAt...)
+	r.reqAt = append(r.reqAt, o.reqAt...)
 	r.failures += o.failures
+}
+
+// slowest lists the n longest latencies of lat as "latency@offset", the
+// offset being when the message was sent within its slice: a tail made at
+// the start of each attack slice shows as small offsets.
+func slowest(lat, at []time.Duration, n int) string {
+	idx := make([]int, len(lat))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return lat[idx[a]] > lat[idx[b]] })
+	var parts []string
+	for _, i := range idx[:min(n, len(idx))] {
+		parts = append(parts, fmt.Sprintf("%.1fms@%.2fs", float64(lat[i].Microseconds())/1000, at[i].Seconds()))
+	}
+	return strings.Join(parts, " ")
 }
 
 // runAttack measures honest clients of a sovmesh relay (default limits) for
@@ -89,31 +118,50 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		base, under       honestResult
 		baseCPU, underCPU cpuUse
 		attackersCPU      time.Duration
-		peakRSS           int64
-		peakConns         float64
-		tallies           = map[string]map[string]int{}
+		// CPU in the first second of each slice under attack.
+		firstAttackers, firstRelay time.Duration
+		peakRSS                    int64
+		peakConns                  float64
+		tallies                    = map[string]map[string]int{}
 	)
 	cpu := newCPUMeter(cmd.Process.Pid)
 	for i := range max(o.alternate, 1) {
 		base.add(honest(ctx, url, slice))
 		baseCPU.add(cpu.lap())
-		if o.phaseprofile != "" && i == 0 {
+		// Under attack: every attack at once, from another loopback
+		// address and another process (attackers are other machines: their
+		// goroutines and garbage must not share the honest clients' Go
+		// runtime). The process starts before the slice and attacks when
+		// told, so its start-up is not measured. Each slice gets its share
+		// of the rounds, so the attack's volume does not grow with the
+		// slicing.
+		attackers, err := startAttackers(ctx, o.attacks, max(o.rounds/max(o.alternate, 1), 1), slice, url, o.attackersNice)
+		if err != nil {
+			return err
+		}
+		if o.phaseprofile != "" && o.startProfile > 0 {
+			if err := benchPost(addr, fmt.Sprintf("/bench/profile/start?suffix=.%d", i)); err != nil {
+				return err
+			}
+			time.AfterFunc(o.startProfile, func() { _ = benchPost(addr, "/bench/profile/stop") })
+		} else if o.phaseprofile != "" && i == 0 {
 			if err := benchPost(addr, "/bench/profile/start"); err != nil {
 				return err
 			}
 		}
-		// Under attack: every attack at once, from another loopback
-		// address and another process (attackers are other machines: their
-		// goroutines and garbage must not share the honest clients' Go
-		// runtime).
 		actx, acancel := context.WithTimeout(ctx, slice)
-		// Each slice gets its share of the rounds, so the attack's volume
-		// does not grow with the slicing.
-		attackers, err := startAttackers(ctx, o.attacks, max(o.rounds/max(o.alternate, 1), 1), slice, url)
-		if err != nil {
-			acancel()
-			return err
-		}
+		apid := fmt.Sprint(attackers.cmd.Process.Pid)
+		a0, _ := procCPU(apid)
+		r0, _ := procCPU(fmt.Sprint(cmd.Process.Pid))
+		attackers.start()
+		firstDone := make(chan struct{})
+		time.AfterFunc(time.Second, func() {
+			defer close(firstDone)
+			a1, _ := procCPU(apid)
+			r1, _ := procCPU(fmt.Sprint(cmd.Process.Pid))
+			firstAttackers += a1 - a0
+			firstRelay += r1 - r0
+		})
 		sampleDone := make(chan struct{})
 		go func() {
 			defer close(sampleDone)
@@ -136,6 +184,7 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		under.add(honest(ctx, url, slice))
 		acancel()
 		<-sampleDone
+		<-firstDone
 		t, used, err := attackers.wait()
 		if err != nil {
 			return err
@@ -151,7 +200,7 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		}
 		underCPU.add(cpu.lap())
 	}
-	if o.phaseprofile != "" && c.running() {
+	if o.phaseprofile != "" && o.startProfile == 0 && c.running() {
 		if err := benchPost(addr, "/bench/profile/stop"); err != nil {
 			return err
 		}
@@ -171,7 +220,11 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	fmt.Printf("under attack:   OK p50 %s p99 %s (%d), REQ p50 %s p99 %s (%d), %d failures; %s\n",
 		percentile(under.okLat, .5), percentile(under.okLat, .99), len(under.okLat),
 		percentile(under.reqLat, .5), percentile(under.reqLat, .99), len(under.reqLat), under.failures, underCPU)
-	fmt.Printf("attackers' process: %.2f cores\n", attackersCPU.Seconds()/o.phase.Seconds())
+	fmt.Printf("slowest REQs without attack (latency@offset in its slice): %s\n", slowest(base.reqLat, base.reqAt, 8))
+	fmt.Printf("slowest REQs under attack: %s\n", slowest(under.reqLat, under.reqAt, 12))
+	fmt.Printf("slowest OKs under attack: %s\n", slowest(under.okLat, under.okAt, 12))
+	fmt.Printf("attackers' process: %.2f cores (%.2f in the first second of each slice; the relay %.2f then)\n", attackersCPU.Seconds()/o.phase.Seconds(),
+		firstAttackers.Seconds()/float64(max(o.alternate, 1)), firstRelay.Seconds()/float64(max(o.alternate, 1)))
 	for _, a := range attacks {
 		fmt.Printf("  %-20s (point %2d): %s\n", a.Name, a.Point, tallyString(tallies[a.Name]))
 	}
@@ -203,6 +256,7 @@ func runAttack(ctx context.Context, o attackOptions) error {
 func honest(ctx context.Context, url string, d time.Duration) honestResult {
 	var res honestResult
 	var mu sync.Mutex
+	start := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	sk := nostr.GeneratePrivateKey()
@@ -211,7 +265,7 @@ func honest(ctx context.Context, url string, d time.Duration) honestResult {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		pace(pctx, url, 10*time.Millisecond, &mu, &res, &res.okLat, func(i int) ([]byte, []byte, string, string) {
+		pace(pctx, url, 10*time.Millisecond, start, &mu, &res, &res.okLat, &res.okAt, func(i int) ([]byte, []byte, string, string) {
 			evt := nostr.Event{Kind: 1, CreatedAt: nostr.Now(), Content: fmt.Sprintf("honest %d", i), Tags: nostr.Tags{{"t", "honest"}}}
 			_ = evt.Sign(sk)
 			msg, _ := json.Marshal([]any{"EVENT", evt})
@@ -220,7 +274,7 @@ func honest(ctx context.Context, url string, d time.Duration) honestResult {
 	}()
 	go func() {
 		defer wg.Done()
-		pace(pctx, url, 50*time.Millisecond, &mu, &res, &res.reqLat, func(i int) ([]byte, []byte, string, string) {
+		pace(pctx, url, 50*time.Millisecond, start, &mu, &res, &res.reqLat, &res.reqAt, func(i int) ([]byte, []byte, string, string) {
 			sub := fmt.Sprintf("h%d", i)
 			f := nostr.Filter{Authors: []string{pk}, Tags: nostr.TagMap{"t": {"honest"}}, Limit: 20}
 			if i%2 == 1 {
@@ -239,7 +293,7 @@ func honest(ctx context.Context, url string, d time.Duration) honestResult {
 // ends, and records the time until the answer starting with done (or
 // counts a failure for one starting with refused, or a broken connection);
 // then it sends after, if any.
-func pace(ctx context.Context, url string, period time.Duration, mu *sync.Mutex, res *honestResult, lat *[]time.Duration,
+func pace(ctx context.Context, url string, period time.Duration, start time.Time, mu *sync.Mutex, res *honestResult, lat, at *[]time.Duration,
 	next func(i int) (msg, after []byte, done, refused string)) {
 	fail := func() { mu.Lock(); res.failures++; mu.Unlock() }
 	ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
@@ -272,6 +326,7 @@ func pace(ctx context.Context, url string, period time.Duration, mu *sync.Mutex,
 			if strings.HasPrefix(string(m), done) {
 				mu.Lock()
 				*lat = append(*lat, time.Since(t0))
+				*at = append(*at, t0.Sub(start))
 				mu.Unlock()
 				break
 			}

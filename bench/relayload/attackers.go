@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -39,6 +40,11 @@ func runAttackers(ctx context.Context, names, url string, phase time.Duration, r
 	if err != nil {
 		return err
 	}
+	// Started ahead of its slice: say so, and attack once told to (a line
+	// or the end of stdin), so the process's start is not part of the
+	// attack the honest clients see.
+	fmt.Println("READY")
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 	ctx, cancel := context.WithTimeout(ctx, phase)
 	defer cancel()
 	tallies := make([]*attack.Tally, len(attacks))
@@ -64,26 +70,51 @@ func runAttackers(ctx context.Context, names, url string, phase time.Duration, r
 type attackerProc struct {
 	cmd *exec.Cmd
 	out *bufio.Scanner
+	in  io.WriteCloser
 }
 
 // startAttackers starts the attacks (names) against url in a child
-// process, for phase, each of at most rounds rounds.
-func startAttackers(ctx context.Context, names string, rounds int, phase time.Duration, url string) (*attackerProc, error) {
+// process, for phase, each of at most rounds rounds, at the given
+// niceness (0: the load tool's). The child starts up and waits: start
+// starts the attacks.
+func startAttackers(ctx context.Context, names string, rounds int, phase time.Duration, url string, niceness int) (*attackerProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "-attackers", names, "-attack-url", url,
-		"-attack-phase", phase.String(), "-attack-rounds", fmt.Sprint(rounds))
+	args := []string{"-attackers", names, "-attack-url", url,
+		"-attack-phase", phase.String(), "-attack-rounds", fmt.Sprint(rounds)}
+	cmd := exec.CommandContext(ctx, self, args...)
+	if niceness != 0 {
+		cmd = exec.CommandContext(ctx, "nice", append([]string{"-n", fmt.Sprint(niceness), self}, args...)...)
+	}
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	return &attackerProc{cmd: cmd, out: bufio.NewScanner(stdout)}, nil
+	p := &attackerProc{cmd: cmd, out: bufio.NewScanner(stdout), in: stdin}
+	for p.out.Scan() {
+		if p.out.Text() == "READY" {
+			return p, nil
+		}
+	}
+	stdin.Close()
+	_ = cmd.Wait()
+	return nil, fmt.Errorf("attackers did not start: %v", p.out.Err())
+}
+
+// start tells the child to attack.
+func (p *attackerProc) start() {
+	_, _ = io.WriteString(p.in, "go\n")
+	_ = p.in.Close()
 }
 
 // wait returns each attack's tally by name (counts by label) and the CPU

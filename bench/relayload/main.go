@@ -68,6 +68,8 @@ func main() {
 	flag.IntVar(&o.attack.rounds, "attack-rounds", 500, "-attack: most rounds (connections, messages) of each attack")
 	flag.IntVar(&o.attack.stored, "attack-stored", 20000, "-attack: events in the store before the attacks")
 	flag.IntVar(&o.attack.alternate, "attack-alternate", 1, "-attack: cut each phase into this many slices, run without and under attack in turn (a machine whose background load changes then weighs on both alike)")
+	flag.DurationVar(&o.attack.startProfile, "attack-start-profile", 0, "-attack with -reqprofile: profile only the first this long of each slice under attack, slice i to the -reqprofile path plus \".i\" (where the start of an attack costs)")
+	flag.IntVar(&o.attack.attackersNice, "attackers-nice", 0, "-attack: run the attackers' process at this niceness (19: the kernel runs the relay and the honest clients first, as if the attackers were other machines; 0: they compete for the CPUs as equals)")
 	flag.StringVar(&o.attackers, "attackers", "", "internal: run these attacks against -attack-url for -attack-phase and print their tallies")
 	flag.StringVar(&o.attackURL, "attack-url", "", "internal: the relay -attackers attacks")
 	flag.Parse()

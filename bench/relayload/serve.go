@@ -109,14 +109,17 @@ func serve(ctx context.Context, target, dir, database, profile string) error {
 			pmu sync.Mutex
 			pf  *os.File
 		)
-		mux.HandleFunc("POST /bench/profile/start", func(w http.ResponseWriter, _ *http.Request) {
+		var ppath string
+		mux.HandleFunc("POST /bench/profile/start", func(w http.ResponseWriter, r *http.Request) {
 			pmu.Lock()
 			defer pmu.Unlock()
 			if pf != nil {
 				http.Error(w, "a profile is running", http.StatusConflict)
 				return
 			}
-			f, err := os.Create(profile)
+			// ?suffix=S writes this profile to the path plus S.
+			ppath = profile + r.URL.Query().Get("suffix")
+			f, err := os.Create(ppath)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
@@ -143,7 +146,7 @@ func serve(ctx context.Context, target, dir, database, profile string) error {
 			pf.Close()
 			pf = nil
 			for _, name := range []string{"mutex", "block"} {
-				if err := writeProfile(name, profile+"."+name); err != nil {
+				if err := writeProfile(name, ppath+"."+name); err != nil {
 					http.Error(w, err.Error(), http.StatusInternalServerError)
 					return
 				}

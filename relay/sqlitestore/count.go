@@ -90,6 +90,7 @@ func (s *Store) collectSeqs(ctx context.Context, p plan, max int64, seen map[int
 		if int64(len(seen)) > max {
 			return ErrTooMany
 		}
+		yieldEvery(len(seen))
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("count events: %w", err)

@@ -1,8 +1,10 @@
 package sqlitestore
 
 import (
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,3 +85,35 @@ func TestQueryIDs(t *testing.T) {
 }
 
 func ts(v int64) *nostr.Timestamp { t := nostr.Timestamp(v); return &t }
+
+// TestQueryIDsYields checks that a long QueryIDs (a NEG-OPEN's read) lets
+// other goroutines run while it reads: with one processor, a goroutine
+// started at its first row must run within the next two yields' worth of
+// rows, not only when Go preempts the read after 10 ms or when it ends.
+func TestQueryIDsYields(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s, _ := openTemp(t)
+	defer s.Close()
+	pk := storetest.RandomHex()
+	evts := make([]*nostr.Event, 6*yieldRows)
+	for i := range evts {
+		evts[i] = storetest.Event(1, pk, 1_700_000_000+int64(i), nil, strconv.Itoa(i))
+	}
+	storetest.SaveAll(t, s, evts)
+	var rows, ranAt atomic.Int64
+	ranAt.Store(-1)
+	n, err := s.QueryIDs(t.Context(), nostr.Filter{Kinds: []int{1}}, func(nostr.Timestamp, string) {
+		if rows.Add(1) == 1 {
+			go func() { ranAt.Store(rows.Load()) }()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(evts) {
+		t.Fatalf("read %d ids, want %d", n, len(evts))
+	}
+	if at := ranAt.Load(); at < 0 || at > 2*yieldRows {
+		t.Fatalf("the other goroutine ran at row %d of %d; want by row %d", at, n, 2*yieldRows)
+	}
+}
