@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // groupCommit is the queue of groupTx: transactions waiting to commit
@@ -49,17 +50,18 @@ func (d *DB) groupTx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 	errs := make([]error, len(batch))
 	// The batch is everyone's: the committer's cancellation does not end it.
-	err := d.tx(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
+	ctx = context.WithoutCancel(ctx)
+	err := d.tx(ctx, func(tx *sql.Tx) error {
 		for i, b := range batch {
-			if _, err := tx.Exec(`SAVEPOINT grouptx`); err != nil {
+			if err := d.txExec(ctx, tx, `SAVEPOINT grouptx`); err != nil {
 				return err
 			}
 			if errs[i] = b.fn(tx); errs[i] != nil {
-				if _, err := tx.Exec(`ROLLBACK TO grouptx`); err != nil {
+				if err := d.txExec(ctx, tx, `ROLLBACK TO grouptx`); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.Exec(`RELEASE grouptx`); err != nil {
+			if err := d.txExec(ctx, tx, `RELEASE grouptx`); err != nil {
 				return err
 			}
 		}
@@ -88,4 +90,51 @@ func (d *DB) groupTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	d.gmu.Unlock()
 	return mine
+}
+
+// stmtCache holds statements prepared once on the database, by query.
+// SQLite compiles a statement each time it runs one given as text (about
+// as much CPU as running it, for the small writes made per chunk).
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// txStmt returns query prepared (once per database connection) for use in
+// tx.
+func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	d.stmts.mu.Lock()
+	st, ok := d.stmts.m[query]
+	if !ok {
+		var err error
+		if st, err = d.db.PrepareContext(ctx, query); err != nil {
+			d.stmts.mu.Unlock()
+			return nil, err
+		}
+		if d.stmts.m == nil {
+			d.stmts.m = map[string]*sql.Stmt{}
+		}
+		d.stmts.m[query] = st
+	}
+	d.stmts.mu.Unlock()
+	return tx.StmtContext(ctx, st), nil
+}
+
+// txExec runs query, prepared once, in tx.
+func (d *DB) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	st, err := d.txStmt(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		_ = st.Close()
+	}
+	c.m = nil
 }

@@ -145,10 +145,13 @@ func (d *DB) BeginStripe(ctx context.Context, id int64, stripe int, cids []byte)
 	err = d.groupTx(ctx, func(tx *sql.Tx) error {
 		var old []byte
 		var st int
-		err := tx.QueryRowContext(ctx, `SELECT cids, stored FROM put_stripes WHERE put = ? AND stripe = ?`, id, stripe).Scan(&old, &st)
-		if errors.Is(err, sql.ErrNoRows) {
-			_, err = tx.ExecContext(ctx, `INSERT INTO put_stripes (put, stripe, cids) VALUES (?, ?, ?)`, id, stripe, cids)
+		sel, err := d.txStmt(ctx, tx, `SELECT cids, stored FROM put_stripes WHERE put = ? AND stripe = ?`)
+		if err != nil {
 			return err
+		}
+		err = sel.QueryRowContext(ctx, id, stripe).Scan(&old, &st)
+		if errors.Is(err, sql.ErrNoRows) {
+			return d.txExec(ctx, tx, `INSERT INTO put_stripes (put, stripe, cids) VALUES (?, ?, ?)`, id, stripe, cids)
 		}
 		if err != nil {
 			return err
@@ -168,8 +171,7 @@ func (d *DB) BeginStripe(ctx context.Context, id int64, stripe int, cids []byte)
 // StripeStored records that every shard of a put's stripe is stored.
 func (d *DB) StripeStored(ctx context.Context, id int64, stripe int) error {
 	err := d.groupTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE put_stripes SET stored = 1 WHERE put = ? AND stripe = ?`, id, stripe)
-		return err
+		return d.txExec(ctx, tx, `UPDATE put_stripes SET stored = 1 WHERE put = ? AND stripe = ?`, id, stripe)
 	})
 	if err != nil {
 		return fmt.Errorf("state: put %d: stripe %d stored: %w", id, stripe, err)

@@ -50,6 +50,9 @@ type DB struct {
 	// gmu guards group (groupTx).
 	gmu   sync.Mutex
 	group groupCommit
+	// stmts holds the statements the data path runs for every chunk or
+	// stripe, prepared once (txStmt).
+	stmts stmtCache
 }
 
 // Open opens (creating) the database at path, with the ledger and budget
@@ -74,7 +77,10 @@ func Open(ctx context.Context, path string, pay *sql.DB) (*DB, error) {
 }
 
 // Close closes agentd.db (not the payment journal).
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	d.stmts.close()
+	return d.db.Close()
+}
 
 // Session is one market session.
 type Session struct {
@@ -355,7 +361,11 @@ func (d *DB) KeepChunk(ctx context.Context, c KeptChunk, now time.Time) error {
 		dur := DefaultKeep
 		if c.Session != "" {
 			var secs int64
-			err := tx.QueryRowContext(ctx, `SELECT duration FROM sessions WHERE id = ?`, c.Session).Scan(&secs)
+			sel, err := d.txStmt(ctx, tx, `SELECT duration FROM sessions WHERE id = ?`)
+			if err != nil {
+				return err
+			}
+			err = sel.QueryRowContext(ctx, c.Session).Scan(&secs)
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("session %s: %w", c.Session, ErrNotFound)
 			}
@@ -366,12 +376,11 @@ func (d *DB) KeepChunk(ctx context.Context, c KeptChunk, now time.Time) error {
 				dur = time.Duration(secs) * time.Second
 			}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO chunks (cid, owner, expires_at, session, size) VALUES (?, ?, ?, ?, ?)
+		return d.txExec(ctx, tx, `INSERT INTO chunks (cid, owner, expires_at, session, size) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(cid) DO UPDATE SET expires_at = MAX(chunks.expires_at, excluded.expires_at),
 			session = CASE WHEN excluded.expires_at >= chunks.expires_at THEN excluded.session ELSE chunks.session END,
 			size = excluded.size`,
 			c.CID, c.Owner, now.Add(dur).Unix(), c.Session, c.Size)
-		return err
 	})
 	if err != nil {
 		return fmt.Errorf("state: keep chunk: %w", err)

@@ -1,11 +1,13 @@
 // Package store is a provider's on-disk chunk store. It keeps ciphertext
 // chunks by CID only, under a byte quota, and never keeps a half-written
-// chunk: every chunk is written to a temporary file, fsynced, and renamed
-// into place, and Put returns only once the chunk is durable.
+// chunk: every chunk is written to a file with no name yet (O_TMPFILE, in
+// its own shard directory, on Linux; a named temporary file elsewhere),
+// fsynced, and linked (or renamed) into place, and Put returns only once
+// the chunk is durable.
 //
 // Durable writes are group-committed: chunks written concurrently (by
 // several streams or buyers) are made durable together, with their files
-// fsynced in parallel, then renamed, then one fsync per directory touched,
+// fsynced in parallel, then linked into place, then one fsync per directory touched,
 // so the cost of a disk flush (milliseconds) is shared by a batch instead of
 // paid per chunk. A crash loses at most chunks whose Put had not returned.
 // It knows nothing about the network.
@@ -77,6 +79,12 @@ type Store struct {
 	directWrites atomic.Int64
 	directReads  atomic.Int64
 
+	// tmpfile is set while chunk files are created unnamed (O_TMPFILE)
+	// in their shard directory and linked into place; cleared for good
+	// the first time the filesystem refuses it, after which they are
+	// named temporary files in tmpDir, renamed into place.
+	tmpfile atomic.Bool
+
 	cmu        sync.Mutex
 	queue      []*pendingWrite // written, waiting for a group commit
 	committers int             // commit goroutines running
@@ -93,6 +101,7 @@ type Store struct {
 type pendingWrite struct {
 	f     *os.File
 	final string
+	tmp   string // the temporary file's name; "" if it has none (O_TMPFILE)
 	done  chan error
 }
 
@@ -113,6 +122,7 @@ func Open(dir string, quota int64) (*Store, error) {
 	s := &Store{dir: dir, quota: quota, pending: map[chunk.CID]bool{},
 		maxCommit: defaultCommitters, fsyncFile: (*os.File).Sync, fsyncDir: syncDir}
 	s.direct.Store(directSupported(filepath.Join(dir, tmpDir)))
+	s.tmpfile.Store(tmpfileSupported(filepath.Join(dir, tmpDir)))
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -225,14 +235,15 @@ func (s *Store) write(c chunk.CID, owner [32]byte, data []byte) error {
 	return s.commit(w)
 }
 
-// writeTemp writes the chunk file into the temporary directory and starts
-// its writeback; the file is not durable yet.
+// writeTemp writes the chunk file, unnamed in its shard directory or
+// named in the temporary directory, and starts its writeback; the file is
+// not durable yet.
 func (s *Store) writeTemp(c chunk.CID, owner [32]byte, data []byte) (*pendingWrite, error) {
 	final := s.path(c)
 	if err := s.ensureDir(filepath.Dir(final)); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), c.String()[:16]+"-*")
+	f, tmp, err := s.createTemp(c, filepath.Dir(final))
 	if err != nil {
 		return nil, fmt.Errorf("store: put: %w", err)
 	}
@@ -241,11 +252,71 @@ func (s *Store) writeTemp(c chunk.CID, owner [32]byte, data []byte) (*pendingWri
 	copy(hdr[len(fileMagic):], owner[:])
 	if err := s.writeChunk(f, hdr[:], data); err != nil {
 		_ = f.Close()
-		_ = os.Remove(f.Name())
+		if tmp != "" {
+			_ = os.Remove(tmp)
+		}
 		return nil, fmt.Errorf("store: put: %w", err)
 	}
 	startWriteback(f)
-	return &pendingWrite{f: f, final: final, done: make(chan error, 1)}, nil
+	return &pendingWrite{f: f, final: final, tmp: tmp, done: make(chan error, 1)}, nil
+}
+
+// createTemp creates the file that chunk c is written to before its
+// commit: with O_TMPFILE in dir, the chunk's shard directory (no name, so
+// nothing to clean up after a crash, and no entry to add to and remove
+// from a directory that every writer shares), else a named temporary file
+// in tmpDir, whose name it returns.
+func (s *Store) createTemp(c chunk.CID, dir string) (f *os.File, tmp string, err error) {
+	prefix := c.String()[:16]
+	if s.tmpfile.Load() {
+		f, err := openTmpfile(dir, prefix+"-unnamed")
+		if err == nil {
+			return f, "", nil
+		}
+		if !errTmpfileRefused(err) {
+			return nil, "", err
+		}
+		s.tmpfile.Store(false)
+	}
+	f, err = os.CreateTemp(filepath.Join(s.dir, tmpDir), prefix+"-*")
+	if err != nil {
+		return nil, "", err
+	}
+	return f, f.Name(), nil
+}
+
+// place gives w's file its final name: a link of the unnamed file, or a
+// rename of the named one. An unnamed file whose name is taken (a damaged
+// chunk file being replaced) is linked into tmpDir and renamed over it.
+// The file is closed either way; the name is durable once its directory
+// is fsynced.
+func (s *Store) place(w *pendingWrite) error {
+	if w.tmp != "" {
+		if err := w.f.Close(); err != nil {
+			_ = os.Remove(w.tmp)
+			return err
+		}
+		if err := os.Rename(w.tmp, w.final); err != nil {
+			_ = os.Remove(w.tmp)
+			return err
+		}
+		return nil
+	}
+	defer w.f.Close()
+	err := linkTmpfile(w.f, w.final)
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	tmp := filepath.Join(s.dir, tmpDir, filepath.Base(w.final))
+	_ = os.Remove(tmp)
+	if err := linkTmpfile(w.f, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, w.final); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // writeChunk writes hdr then data to the new file f: with O_DIRECT where
@@ -321,7 +392,7 @@ func (s *Store) commitLoop() {
 }
 
 // commitBatch makes a batch durable: fsync every file (in parallel, so the
-// filesystem can merge the flushes), rename each into place, fsync each
+// filesystem can merge the flushes), link each into place, fsync each
 // directory touched once, then acknowledge. A chunk whose step fails is
 // removed and gets the error; the others are unaffected.
 func (s *Store) commitBatch(batch []*pendingWrite) {
@@ -337,17 +408,15 @@ func (s *Store) commitBatch(batch []*pendingWrite) {
 	wg.Wait()
 	dirs := map[string][]int{}
 	for i, w := range batch {
-		tmp := w.f.Name()
-		if err := w.f.Close(); err != nil && errs[i] == nil {
-			errs[i] = fmt.Errorf("store: put: %w", err)
-		}
 		if errs[i] != nil {
-			_ = os.Remove(tmp)
+			_ = w.f.Close()
+			if w.tmp != "" {
+				_ = os.Remove(w.tmp)
+			}
 			continue
 		}
-		if err := os.Rename(tmp, w.final); err != nil {
+		if err := s.place(w); err != nil {
 			errs[i] = fmt.Errorf("store: put: %w", err)
-			_ = os.Remove(tmp)
 			continue
 		}
 		d := filepath.Dir(w.final)
