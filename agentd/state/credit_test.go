@@ -2,12 +2,10 @@ package state
 
 import (
 	"database/sql"
-	"fmt"
 	"path/filepath"
 	"testing"
 
 	"github.com/sovmesh/sovmesh/market/pay/journal"
-	"github.com/sovmesh/sovmesh/migrations"
 	"github.com/sovmesh/sovmesh/nips"
 )
 
@@ -85,25 +83,7 @@ func TestCreditFollowsOps(t *testing.T) {
 func TestUpgradeMovesCredit(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "agentd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := migrations.Load("agentd")
-	if err != nil || len(ms) < 14 {
-		t.Fatalf("migrations: %d %v", len(ms), err)
-	}
-	qs := []string{`CREATE TABLE schema_version (version INTEGER NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))`}
-	for _, m := range ms[:13] {
-		qs = append(qs, m.SQL, fmt.Sprintf(`INSERT INTO schema_version (version, name) VALUES (%d, '%s')`, m.Version, m.Name))
-	}
-	qs = append(qs, `INSERT INTO credit (buyer, resource, session, units) VALUES ('b', 'storage', 's', 40), ('b', 'storage', '', 7)`)
-	for _, q := range qs {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
-	db.Close()
+	oldAgentDB(t, dir, 13, `INSERT INTO credit (buyer, resource, session, units) VALUES ('b', 'storage', 's', 40), ('b', 'storage', '', 7)`)
 	j, err := journal.Open(ctx, filepath.Join(dir, "pay.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -152,19 +152,7 @@ func TestReclaimReleasesBudget(t *testing.T) {
 func TestUpgradeMovesLedger(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "agentd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := migrations.Load("agentd")
-	if err != nil || len(ms) < 6 {
-		t.Fatalf("migrations: %d %v", len(ms), err)
-	}
-	qs := []string{`CREATE TABLE schema_version (version INTEGER NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))`}
-	for _, m := range ms[:5] {
-		qs = append(qs, m.SQL, fmt.Sprintf(`INSERT INTO schema_version (version, name) VALUES (%d, '%s')`, m.Version, m.Name))
-	}
-	qs = append(qs,
+	oldAgentDB(t, dir, 5,
 		`INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at) VALUES ('s', 'earn', 'b', 'storage', 9, 1, 1, 1)`,
 		`INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at) VALUES ('s', 'lost', 'b', 'storage', 9, 1, 1, 1)`,
 		`INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at) VALUES ('s', 'earn', 'b', 'storage', 4, 0, 2, 1)`,
@@ -172,12 +160,6 @@ func TestUpgradeMovesLedger(t *testing.T) {
 		`INSERT INTO ledger (session, kind, counterparty, resource, sats, fee, op_id, created_at) VALUES ('t', 'spend', 'p', 'storage', 6, 0, 3, 1)`,
 		fmt.Sprintf(`INSERT INTO budget (day, counterparty, sats, state) VALUES ('%s', 'p', 6, 'paid')`, time.Now().UTC().Format(time.DateOnly)),
 	)
-	for _, q := range qs {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
-	db.Close()
 	j, err := journal.Open(ctx, filepath.Join(dir, "pay.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -201,5 +183,29 @@ func TestUpgradeMovesLedger(t *testing.T) {
 			t.Fatalf("open %d: budget after upgrade: %d %v", i, n, err)
 		}
 		d.Close()
+	}
+}
+
+// oldAgentDB writes dir/agentd.db as an agentd of migrations 1 to upTo left
+// it, then runs rows (its data) in it.
+func oldAgentDB(t *testing.T, dir string, upTo int, rows ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "agentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, err := migrations.Load("agentd")
+	if err != nil || len(ms) <= upTo {
+		t.Fatalf("migrations: %d %v", len(ms), err)
+	}
+	qs := []string{`CREATE TABLE schema_version (version INTEGER NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))`}
+	for _, m := range ms[:upTo] {
+		qs = append(qs, m.SQL, fmt.Sprintf(`INSERT INTO schema_version (version, name) VALUES (%d, '%s')`, m.Version, m.Name))
+	}
+	for _, q := range append(qs, rows...) {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
 	}
 }

@@ -27,6 +27,21 @@ func (m *Marketplace) matchLoop(ctx context.Context) {
 	sem := make(chan struct{}, publishers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// publish runs fn on a goroutine of its own, at most publishers at
+	// once; false once ctx ended before there was room.
+	publish := func(fn func()) bool {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn()
+		}()
+		return true
+	}
 	lapse := time.NewTicker(m.cfg.ExpireInterval)
 	defer lapse.Stop()
 	for {
@@ -48,35 +63,25 @@ func (m *Marketplace) matchLoop(ctx context.Context) {
 			fills, ends = nil, nil // a follower keeps its book for the views only
 		}
 		for _, f := range fills {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
+			if !publish(func() {
 				if err := m.publishProposal(ctx, f); err != nil {
 					m.log.Warn("proposal not published", "session", f.Session, "bid", f.BidID, "err", err)
 				}
-			}()
+			}) {
+				return
+			}
 		}
 		// The markers go out with the proposals, in no set order: each
 		// counts the proposals made of its bid, so a buyer that reads it
 		// first waits for the rest.
 		for _, e := range ends {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
+			if !publish(func() {
 				if err := m.publishEnd(ctx, e); err != nil {
 					m.log.Warn("end of proposals not published", "bid", e.BidID, "err", err)
 				}
-			}()
+			}) {
+				return
+			}
 		}
 	}
 }
