@@ -71,6 +71,11 @@ type Config struct {
 	// ReclaimGrace: a market payment still unredeemed this long after it
 	// was sent is taken back (ReclaimStale). 0: DefaultReclaimGrace.
 	ReclaimGrace time.Duration
+	// RefundLock is how long a provider's refund of a closed session's
+	// unused credit is P2PK-locked to the buyer (NUT-11): only the buyer
+	// can redeem it until then, after it the provider takes back one still
+	// unredeemed (nips/change.md). 0: DefaultRefundLock.
+	RefundLock time.Duration
 	// ReadOnly skips the wallet's Resume and the data directory's lock, for
 	// commands that only read while a daemon owns the wallet (status,
 	// earnings, balance). Every other Open takes the lock: a second one on
@@ -204,6 +209,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.ReclaimGrace <= 0 {
 		cfg.ReclaimGrace = DefaultReclaimGrace
+	}
+	if cfg.RefundLock <= 0 {
+		cfg.RefundLock = DefaultRefundLock
 	}
 	n := &Node{Config: cfg, Key: key, Log: log.With("pubkey", key.Pubkey[:12]), Created: created, lock: lock}
 	ok := false

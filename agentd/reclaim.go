@@ -14,6 +14,12 @@ import (
 // after this never reached it (a crash, a lost stream).
 const DefaultReclaimGrace = 10 * time.Minute
 
+// DefaultRefundLock is Config.RefundLock's default: a month, long enough
+// for a buyer's agent that is off for weeks to come back and collect its
+// refund, short enough that one that never comes back (its key lost) does
+// not strand the sats at the mint for ever.
+const DefaultRefundLock = 30 * 24 * time.Hour
+
 // ReclaimStale ends every market payment this agent sent more than
 // Config.ReclaimGrace ago that is still out: a token the payee redeemed is
 // marked delivered; one it never redeemed is swapped back into the wallet,

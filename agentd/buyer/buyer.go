@@ -169,7 +169,8 @@ type Buyer struct {
 	dead       map[string]deadMark // provider pubkey -> why it is skipped
 	cache      map[string]cached
 	recoveries []time.Duration
-	rsHTTP     *http.Client // Routstr requests (routstr.go)
+	changeDone map[string]bool // gift wraps CollectChange dealt with
+	rsHTTP     *http.Client    // Routstr requests (routstr.go)
 
 	// bg ends the open bids' subscriptions kept to decline late matches
 	// (openBid); watch waits for them. Close ends and waits.

@@ -45,9 +45,41 @@ func (b *Buyer) recordRecovery(provider string, d time.Duration) {
 	b.mu.Unlock()
 }
 
-// CollectChange redeems change that providers sent over the relays
-// because the stream that should have carried it was gone. Already
-// redeemed notes are skipped. It returns the sats received.
+// CollectInterval is how often a buying daemon collects its change notes
+// (CollectLoop).
+const CollectInterval = time.Minute
+
+// CollectLoop collects the change notes addressed to this buyer
+// (CollectChange) every interval until ctx ends: a provider refunds a
+// session's unused credit when its receipt closes it, often after the
+// command that bought it has exited.
+func (b *Buyer) CollectLoop(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		got, err := b.CollectChange(ctx)
+		if err != nil && ctx.Err() == nil {
+			b.log.Debug("change notes not collected", "err", err)
+		}
+		if got > 0 {
+			b.log.Info("change collected from the relays", "sats", got)
+		}
+	}
+}
+
+// CollectChange redeems change that providers sent over the relays: a
+// completion's change whose stream was gone, a closed session's refund of
+// unused credit (P2PK-locked to this key). It is idempotent: a note whose
+// token this wallet already redeemed is skipped (the wallet refuses the
+// replay before it journals anything), and a gift wrap this process has
+// looked at once is not opened again. Each redemption's ledger line is
+// written in the transaction of its receive op. It returns the sats
+// received.
 func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
 	k, err := keyer.NewPlainKeySigner(b.secret)
 	if err != nil {
@@ -59,15 +91,20 @@ func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
 	}
 	var got uint64
 	for _, gw := range evs {
+		if b.changeSeen(gw.ID) {
+			continue
+		}
 		if ok, _ := gw.CheckSignature(); !ok {
 			continue
 		}
 		r, err := nip59.GiftUnwrap(*gw, func(other, ct string) (string, error) { return k.Decrypt(ctx, ct, other) })
 		if err != nil || r.Kind != nips.KindChangeNote {
+			b.markChangeSeen(gw.ID)
 			continue
 		}
 		var chg metering.Change
 		if json.Unmarshal([]byte(r.Content), &chg) != nil || chg.Object != metering.ChangeObject || chg.Token == "" {
+			b.markChangeSeen(gw.ID)
 			continue
 		}
 		// A session's credit refund names its session; a completion's
@@ -77,10 +114,33 @@ func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
 			e.Session, e.Resource = chg.Session, chg.Resource
 		}
 		rcv, err := b.wallet.Receive(ctx, chg.Token, cashu.ReceiveOptions{Counterparty: r.PubKey, OnJournal: b.db.Recorder(e)})
-		if err != nil {
-			continue // already redeemed (replayed), or spent
+		switch {
+		case err == nil:
+			got += rcv.Amount
+		case errors.Is(err, cashu.ErrReplayed), errors.Is(err, cashu.ErrTokenSpent), errors.Is(err, cashu.ErrLockedToOther):
+			// Redeemed already, taken back by its provider past its lock,
+			// or not ours: nothing to do, ever.
+		default:
+			continue // the mint did not answer: try again next time
 		}
-		got += rcv.Amount
+		b.markChangeSeen(gw.ID)
 	}
 	return got, nil
+}
+
+// changeSeen reports whether gift wrap id was dealt with (CollectChange).
+func (b *Buyer) changeSeen(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.changeDone[id]
+}
+
+// markChangeSeen records that gift wrap id needs no more looking at.
+func (b *Buyer) markChangeSeen(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.changeDone == nil {
+		b.changeDone = map[string]bool{}
+	}
+	b.changeDone[id] = true
 }

@@ -64,7 +64,11 @@ type Gate struct {
 	// stays unconfirmed until then. A token spent elsewhere meanwhile is the
 	// loss that limit bounds.
 	AllowOffline bool
-	Log          *slog.Logger
+	// RefundLock is how long a refund token is P2PK-locked to its buyer
+	// (RefundClosed): only the buyer's key can redeem it until then, and
+	// this wallet's after. 0: 30 days.
+	RefundLock time.Duration
+	Log        *slog.Logger
 
 	mu      sync.Mutex
 	streams map[string]*stream

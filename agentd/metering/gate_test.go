@@ -15,8 +15,6 @@ import (
 	"github.com/sovmesh/sovmesh/transport"
 )
 
-const buyerKey = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
-
 // gateNet is a provider's bandwidth gate (real wallet, state database and
 // dev mint) and a funded buyer wallet to pay it with.
 type gateNet struct {
@@ -24,6 +22,7 @@ type gateNet struct {
 	gate  *metering.Gate
 	prov  *agentd.Node
 	buyer *agentd.Node
+	bk    string // the buyer's key (a refund is locked to it)
 	n     int
 }
 
@@ -31,11 +30,13 @@ func startGate(t *testing.T) *gateNet {
 	t.Helper()
 	net0 := agentdtest.Start(t)
 	prov := net0.Node(t, "prov", 0)
+	buyer := net0.Node(t, "buyer", 200)
 	return &gateNet{
 		net:   net0,
 		gate:  &metering.Gate{Wallet: prov.Wallet, DB: prov.DB, Resource: nips.Bandwidth, Log: agentdtest.Logger()},
 		prov:  prov,
-		buyer: net0.Node(t, "buyer", 200),
+		buyer: buyer,
+		bk:    buyer.Key.Pubkey,
 	}
 }
 
@@ -44,7 +45,7 @@ func startGate(t *testing.T) *gateNet {
 func (g *gateNet) session(t *testing.T, id string, msatPerMiB uint64) {
 	t.Helper()
 	if err := g.prov.DB.PutSession(t.Context(), state.Session{ID: id, Role: state.RoleProvider, Resource: nips.Bandwidth,
-		Counterparty: buyerKey, Prices: nips.Prices{{Unit: nips.UnitMiB, Msat: msatPerMiB}}, Quantity: 100, AmountMsat: 100 * msatPerMiB}); err != nil {
+		Counterparty: g.bk, Prices: nips.Prices{{Unit: nips.UnitMiB, Msat: msatPerMiB}}, Quantity: 100, AmountMsat: 100 * msatPerMiB}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -53,7 +54,7 @@ func (g *gateNet) session(t *testing.T, id string, msatPerMiB uint64) {
 func (g *gateNet) stream(t *testing.T, market string) (transport.Session, uint64) {
 	t.Helper()
 	g.n++
-	s := transport.Session{ID: market + "-" + string(rune('a'+g.n)), Protocol: transport.BandwidthProtocol, Buyer: buyerKey, Market: market}
+	s := transport.Session{ID: market + "-" + string(rune('a'+g.n)), Protocol: transport.BandwidthProtocol, Buyer: g.bk, Market: market}
 	c, err := g.gate.Open(t.Context(), s)
 	if err != nil {
 		t.Fatalf("open a stream of %s: %v", market, err)
@@ -133,7 +134,7 @@ func TestGateCreditPerSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		credit, err := g.prov.DB.Credit(ctx, buyerKey, nips.Bandwidth, c.id)
+		credit, err := g.prov.DB.Credit(ctx, g.bk, nips.Bandwidth, c.id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +165,7 @@ func TestGateSeal(t *testing.T) {
 	// Sealed: no new stream (poll: Seal runs in its goroutine).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := g.gate.Open(ctx, transport.Session{ID: "probe", Buyer: buyerKey, Market: "s"})
+		_, err := g.gate.Open(ctx, transport.Session{ID: "probe", Buyer: g.bk, Market: "s"})
 		if errors.Is(err, metering.ErrSealed) && errors.Is(err, transport.ErrSessionRefused) {
 			break
 		}
@@ -189,7 +190,7 @@ func TestGateSeal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	credit, err := g.prov.DB.Credit(ctx, buyerKey, nips.Bandwidth, "s")
+	credit, err := g.prov.DB.Credit(ctx, g.bk, nips.Bandwidth, "s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +300,7 @@ func TestGateRefundClosed(t *testing.T) {
 		}
 		var sats uint64
 		for _, r := range refunds {
-			if r.Session != "s" || r.Buyer != buyerKey {
+			if r.Session != "s" || r.Buyer != g.bk {
 				t.Fatalf("%s: refund of session %s to %s", c.name, r.Session, r.Buyer)
 			}
 			if _, err := g.buyer.Wallet.Receive(ctx, r.Token, cashu.ReceiveOptions{}); err != nil {
@@ -316,7 +317,7 @@ func TestGateRefundClosed(t *testing.T) {
 		session string
 		want    uint64
 	}{{"s", 0}, {"other", 2 << 20}} {
-		if got, err := g.prov.DB.Credit(ctx, buyerKey, nips.Bandwidth, c.session); err != nil || got != c.want {
+		if got, err := g.prov.DB.Credit(ctx, g.bk, nips.Bandwidth, c.session); err != nil || got != c.want {
 			t.Fatalf("credit of %s: %d (%v), want %d", c.session, got, err, c.want)
 		}
 	}
@@ -335,5 +336,94 @@ func TestGateRefundClosed(t *testing.T) {
 	}
 	if balance != balance0+refunded {
 		t.Fatalf("buyer's balance %d, want %d + %d refunded", balance, balance0, refunded)
+	}
+}
+
+// TestGateRefundLockedToBuyer: a closed session's refund is a token only
+// its buyer can redeem (NUT-11 P2PK, the session's buyer key) until the
+// gate's RefundLock lapses, and only then can the provider take back one
+// the buyer never collected; the change note that carries it is owed
+// (state.DB.OwedChangeNotes) from the refund's own transaction. On main
+// the refund token was a bearer token: anyone who saw it could redeem it,
+// and the provider took back one the buyer had not collected within its
+// --reclaim-grace.
+func TestGateRefundLockedToBuyer(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		lock    time.Duration
+		collect bool // the buyer redeems it
+	}{
+		{"only the buyer redeems it", 0, true},
+		{"never collected: back to the provider once the lock lapses", 2 * time.Second, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			g := startGate(t)
+			g.gate.RefundLock = c.lock
+			other := g.net.Node(t, "other", 0)
+			g.session(t, "s", 1000)
+			s, _ := g.stream(t, "s")
+			g.pay(t, s, 10)
+			g.gate.Close(ctx, s, transport.Usage{Units: 4 << 20})
+			if err := g.prov.DB.FinishSession(ctx, "s", "done", "receipt"); err != nil {
+				t.Fatal(err)
+			}
+			provBalance, err := g.prov.Wallet.Balance(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refunds, err := g.gate.RefundClosed(ctx)
+			if err != nil || len(refunds) != 1 || refunds[0].Sats != 6 {
+				t.Fatalf("refunds %+v (%v), want one of 6 sats", refunds, err)
+			}
+			r := refunds[0]
+			owed, err := g.prov.DB.OwedChangeNotes(ctx, 10)
+			if want := (state.ChangeNote{OpID: r.OpID, Buyer: g.bk, Session: "s", Resource: nips.Bandwidth, Sats: 6}); err != nil || len(owed) != 1 || owed[0] != want {
+				t.Fatalf("owed change notes %+v (%v), want %+v", owed, err, want)
+			}
+			if _, err := other.Wallet.Receive(ctx, r.Token, cashu.ReceiveOptions{}); !errors.Is(err, cashu.ErrLockedToOther) {
+				t.Fatalf("another key redeemed the refund: %v", err)
+			}
+			if _, err := g.prov.Wallet.Reclaim(ctx, r.OpID); !errors.Is(err, cashu.ErrStillLocked) {
+				t.Fatalf("the provider took the refund back while locked: %v", err)
+			}
+			if c.collect {
+				rcv, err := g.buyer.Wallet.Receive(ctx, r.Token, cashu.ReceiveOptions{})
+				if err != nil || rcv.Amount != 6 {
+					t.Fatalf("the buyer redeemed %d sats (%v), want 6", rcv.Amount, err)
+				}
+				// The provider learns it was redeemed: no note is owed.
+				if _, err := g.prov.Wallet.ReclaimStale(ctx, time.Now().Add(time.Second), nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				if owed, err := g.prov.DB.OwedChangeNotes(ctx, 10); err != nil || len(owed) != 0 {
+					t.Fatalf("owed change notes after the buyer redeemed: %+v (%v)", owed, err)
+				}
+				return
+			}
+			// Past the lock the provider's key spends it (poll: the mint's
+			// clock decides).
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				rc, err := g.prov.Wallet.Reclaim(ctx, r.OpID)
+				if err == nil {
+					if rc.Amount != 6 {
+						t.Fatalf("reclaimed %d sats, want 6", rc.Amount)
+					}
+					break
+				}
+				if !errors.Is(err, cashu.ErrStillLocked) || time.Now().After(deadline) {
+					t.Fatalf("reclaim past the lock: %v", err)
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatal(ctx.Err())
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			if bal, err := g.prov.Wallet.Balance(ctx); err != nil || bal != provBalance {
+				t.Fatalf("provider's balance %d (%v) after taking back the refund, want %d", bal, err, provBalance)
+			}
+		})
 	}
 }

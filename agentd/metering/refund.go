@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -22,19 +23,28 @@ type Refund struct {
 	// token when that is less than a sat.
 	Sats uint64
 	// Token is the change token for the buyer (a cashu send op of this
-	// wallet, reclaimable until the buyer redeems it).
+	// wallet, P2PK-locked to the buyer for Gate.RefundLock, reclaimable
+	// after it if the buyer never redeemed it). OpID is its send op, whose
+	// change note (state.ChangeNote) was journaled with it.
 	Token string
+	OpID  int64
 }
+
+// defaultRefundLock is Gate.RefundLock's default.
+const defaultRefundLock = 30 * 24 * time.Hour
 
 // RefundClosed gives back to their buyers the credit held in the gate's
 // sessions that are closed (their receipt signed, or failed): for each,
 // the units no stream still holds (a stream cut by the seal keeps its
 // grant until it closes, and what it leaves is refunded by a later call),
 // at the session's rate, rounded down to the sat, as a token of this
-// wallet. The send op, its ledger line (state.Change) and the credit line
-// that takes the units out are one journal transaction, so a refund is
-// made once whatever the process does. The caller hands each token to
-// its buyer (a change note). Calls are serialized.
+// wallet, P2PK-locked to the buyer (NUT-11) for RefundLock with this
+// wallet's key as the refund key. The send op, its ledger line
+// (state.Change), the credit line that takes the units out and the change
+// note owed to the buyer (state.ChangeNote) are one journal transaction,
+// so a refund is made once, and its note owed, whatever the process does.
+// The caller publishes the owed notes (state.DB.OwedChangeNotes). Calls
+// are serialized.
 func (g *Gate) RefundClosed(ctx context.Context) ([]Refund, error) {
 	g.refundMu.Lock()
 	defer g.refundMu.Unlock()
@@ -88,19 +98,28 @@ func (g *Gate) refund(ctx context.Context, c state.SessionCredit) (Refund, error
 		return r, g.DB.UseCredit(ctx, c.Buyer, g.Resource, c.Session, r.Units)
 	}
 	change := g.DB.Recorder(state.Entry{Session: c.Session, Kind: state.Change, Counterparty: c.Buyer, Resource: g.Resource})
-	// The refund is the buyer's money: it goes out whatever our budget.
+	lock := g.RefundLock
+	if lock <= 0 {
+		lock = defaultRefundLock
+	}
+	// The refund is the buyer's money: it goes out whatever our budget,
+	// and only the buyer can redeem it (until the lock lapses).
 	sent, err := g.Wallet.Send(state.Exempt(ctx), r.Sats, cashu.SendOptions{Counterparty: c.Buyer, Memo: "sovmesh credit refund", IncludeFees: true,
+		Lock: &cashu.Lock{Pubkey: c.Buyer, Locktime: time.Now().Add(lock).Unix()},
 		OnJournal: func(ctx context.Context, tx *sql.Tx, opID int64) error {
 			if err := change(ctx, tx, opID); err != nil {
 				return err
 			}
 			line.OpID = opID
-			return g.DB.AddCreditLine(ctx, tx, line)
+			if err := g.DB.AddCreditLine(ctx, tx, line); err != nil {
+				return err
+			}
+			return g.DB.AddChangeNote(ctx, tx, state.ChangeNote{OpID: opID, Buyer: c.Buyer, Session: c.Session, Resource: g.Resource, Sats: r.Sats})
 		}})
 	if err != nil {
 		return r, err
 	}
-	r.Token = sent.Token
+	r.Token, r.OpID = sent.Token, sent.OpID
 	g.log().Info("session credit refunded", "session", c.Session, "buyer", c.Buyer, "units", r.Units, "sats", r.Sats)
 	return r, nil
 }

@@ -104,7 +104,7 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	if err := emit(last); err != nil {
 		if c.change.Token != "" && c.buyer != "" {
 			// The buyer is gone: the change goes to it over the relays.
-			b.p.SendChangeNote(context.WithoutCancel(ctx), c.buyer, last)
+			_ = b.p.SendChangeNote(context.WithoutCancel(ctx), c.buyer, last)
 		}
 		return err
 	}
@@ -268,11 +268,12 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 }
 
 // SendChangeNote gift-wraps an undelivered change chunk (a metering.Change
-// as JSON) to the buyer, who redeems it with buyer.CollectChange.
-func (p *Provider) SendChangeNote(ctx context.Context, buyer string, change []byte) {
+// as JSON) to the buyer, who redeems it with buyer.CollectChange. It
+// returns nil once a relay accepted it.
+func (p *Provider) SendChangeNote(ctx context.Context, buyer string, change []byte) error {
 	k, err := p.signer()
 	if err != nil {
-		return
+		return err
 	}
 	rumor := nostr.Event{Kind: nips.KindChangeNote, CreatedAt: nostr.Now(), Tags: nostr.Tags{}, Content: string(change), PubKey: p.pubkey}
 	rumor.ID = rumor.GetID()
@@ -283,8 +284,9 @@ func (p *Provider) SendChangeNote(ctx context.Context, buyer string, change []by
 		err = p.relays.Publish(ctx, gw)
 	}
 	if err != nil {
-		p.log.Warn("change note not sent; the token stays reclaimable in the journal", "buyer", buyer, "err", err)
-		return
+		p.log.Warn("change note not sent", "buyer", buyer, "err", err)
+		return fmt.Errorf("provider: change note: %w", err)
 	}
 	p.log.Info("change sent over the relays", "buyer", buyer)
+	return nil
 }

@@ -281,8 +281,8 @@ func New(n *agentd.Node, cfg Config) (*Provider, error) {
 			// Storage and bandwidth payments are plain payments (no change
 			// goes back), so they may be accepted while the mint is down.
 			p.gates[r] = &metering.Gate{Wallet: n.Wallet, DB: n.DB, Resource: r, Log: p.log,
-				AllowOffline: n.Wallet.OfflineLimit() > 0,
-				Fallback:     func() (nips.Prices, uint64) { return p.prices(r), 86400 }}
+				AllowOffline: n.Wallet.OfflineLimit() > 0, RefundLock: n.Config.RefundLock,
+				Fallback: func() (nips.Prices, uint64) { return p.prices(r), 86400 }}
 		}
 	}
 	return p, nil

@@ -46,10 +46,10 @@ func (p *Provider) settleLoop(ctx context.Context) {
 }
 
 // RefundCredit gives the unused credit of every closed storage or
-// bandwidth session back to its buyer (metering.Gate.RefundClosed) and
-// sends each refund token as a change note over the relays (kind 8466,
-// the buyer redeems it with buyer.CollectChange). A note that does not go
-// out leaves its token in the journal, reclaimed after the reclaim grace.
+// bandwidth session back to its buyer (metering.Gate.RefundClosed), each
+// refund a token locked to its buyer with its change note owed in the
+// same transaction, then publishes the owed change notes
+// (PublishChangeNotes).
 func (p *Provider) RefundCredit(ctx context.Context) []metering.Refund {
 	var all []metering.Refund
 	for _, r := range []nips.Resource{nips.Storage, nips.Bandwidth} {
@@ -61,17 +61,52 @@ func (p *Provider) RefundCredit(ctx context.Context) []metering.Refund {
 		if err != nil && ctx.Err() == nil {
 			p.log.Warn("session credit not refunded yet", "resource", r, "err", err)
 		}
-		for _, f := range refunds {
-			if f.Token == "" {
-				continue
-			}
-			note, _ := json.Marshal(metering.Change{Object: metering.ChangeObject, Token: f.Token, ChangeSats: f.Sats,
-				Session: f.Session, Resource: r})
-			p.SendChangeNote(context.WithoutCancel(ctx), f.Buyer, note)
-		}
 		all = append(all, refunds...)
 	}
+	if _, err := p.PublishChangeNotes(ctx); err != nil && ctx.Err() == nil {
+		p.log.Info("change notes not all published yet", "err", err)
+	}
 	return all
+}
+
+// maxNotes bounds the change notes one PublishChangeNotes sends.
+const maxNotes = 200
+
+// PublishChangeNotes publishes the change notes owed to buyers
+// (state.DB.OwedChangeNotes: refunds whose token is still out and whose
+// note no relay has accepted yet), each as a gift wrap to its buyer (kind
+// 8466, nips/change.md), and records each one a relay accepted. One no
+// relay accepted stays owed for the next call (settleLoop, every
+// SettleInterval and at start), until its token is redeemed or, past its
+// lock, comes back to this wallet. It returns how many went out.
+func (p *Provider) PublishChangeNotes(ctx context.Context) (int, error) {
+	notes, err := p.db.OwedChangeNotes(ctx, maxNotes)
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	var errs []error
+	for _, n := range notes {
+		tok, err := p.wallet.SentToken(ctx, n.OpID)
+		if err != nil {
+			continue // no longer out: nothing to tell
+		}
+		note, _ := json.Marshal(metering.Change{Object: metering.ChangeObject, Token: tok, ChangeSats: n.Sats,
+			Session: n.Session, Resource: n.Resource})
+		if err := p.SendChangeNote(ctx, n.Buyer, note); err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if err := p.db.ChangeNotePublished(ctx, n.OpID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sent++
+	}
+	return sent, errors.Join(errs...)
 }
 
 // askRefund asks settleLoop to refund the credit of a session that closed.

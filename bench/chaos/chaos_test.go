@@ -43,6 +43,11 @@ const (
 	fileSize        = 24 << 10
 	socksBytes      = 64 << 10
 	reclaimGrace    = 2 * time.Second
+	// refundLock is how long a provider's refund of unused credit is
+	// locked to its buyer (--refund-lock, at least a minute): one a buyer
+	// never collected comes back to its provider after it, within the
+	// recovery pass.
+	refundLock = time.Minute
 )
 
 // market is the running market and the kill bookkeeping.
@@ -143,6 +148,7 @@ func (m *market) agentEnv(name string) []string {
 		"SOVMESH_BUDGET_PER_DAY=0",
 		"SOVMESH_BUDGET_PER_COUNTERPARTY=0",
 		"SOVMESH_RECLAIM_GRACE=" + reclaimGrace.String(),
+		"SOVMESH_REFUND_LOCK=" + refundLock.String(),
 		"SOVMESH_REPLICAS=2",
 		"SOVMESH_DURATION=24h",
 		"SOVMESH_MIN_PROVIDERS=1",
@@ -423,9 +429,10 @@ func (m *market) walletRound(b, inv string) {
 func (m *market) settle(name string) {
 	m.t.Helper()
 	// Until every token it sent is past its lock: a relay top-up killed
-	// after its swap is locked for agentd.MinTopUpLock (the grace is less).
+	// after its swap is locked for agentd.MinTopUpLock (the grace is less),
+	// a refund of unused credit for refundLock.
 	var p *proc
-	deadline := time.Now().Add(agentd.MinTopUpLock + 30*time.Second)
+	deadline := time.Now().Add(max(agentd.MinTopUpLock, refundLock) + 30*time.Second)
 	for range 200 {
 		if time.Now().After(deadline) {
 			break

@@ -10,7 +10,8 @@ import (
 
 // startBuyer opens the node and its buyer for a buying daemon (serve, mcp):
 // the owners' authorizations watched, NWC top-ups, unredeemed payments
-// reclaimed every grace period. stop settles the buyer's sessions and
+// reclaimed every grace period, change notes collected every
+// buyer.CollectInterval. stop settles the buyer's sessions and
 // ends it all; call it once the daemon is done. The wallet is mirrored to
 // NIP-60 events meanwhile (--nip60).
 func startBuyer(ctx context.Context, e *env) (*agentd.Node, *buyer.Buyer, func(), error) {
@@ -48,5 +49,11 @@ func startBuyer(ctx context.Context, e *env) (*agentd.Node, *buyer.Buyer, func()
 		defer cancel()
 		b.Close(sctx)
 	})
+	// Change notes (refunds of closed sessions' credit) come in after
+	// the session that earned them: collected every CollectInterval.
+	cctx, stopCollect := context.WithCancel(ctx)
+	collectDone := make(chan struct{})
+	go func() { defer close(collectDone); b.CollectLoop(cctx, buyer.CollectInterval) }()
+	stops = append(stops, func() { stopCollect(); <-collectDone })
 	return n, b, stop, nil
 }

@@ -46,7 +46,7 @@ var commands = []command{
 	{name: "provide", run: cmdProvide, forms: []form{{"provide", ""}},
 		about:   "sell storage, bandwidth and/or inference (daemon)",
 		example: "agentd provide --storage-size 10GiB --bandwidth-price 1000",
-		flags: flags(walletFlags, nwcFlags, lanFlags, []string{"offline-limit", "settle-interval", "payment-window", "listen", "storage-size", "storage-price", "storage-upload-price", "storage-retrieval-price", "storage-retention",
+		flags: flags(walletFlags, nwcFlags, lanFlags, []string{"offline-limit", "settle-interval", "payment-window", "refund-lock", "listen", "storage-size", "storage-price", "storage-upload-price", "storage-retrieval-price", "storage-retention",
 			"blossom", "bandwidth-price", "bandwidth-capacity", "allow-private-targets", "inference-url", "inference-models", "inference-price-in", "inference-price-out", "routstr",
 			"price-floor", "price-ceiling", "price-interval", "geohash", "tier", "dashboard"})},
 	{name: "serve", run: cmdServe, forms: []form{{"serve", ""}},

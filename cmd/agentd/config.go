@@ -214,6 +214,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.Uint64Var(&c.priceCeilPct, "price-ceiling", c.priceCeilPct, "provide: highest dynamic price, percent of the base")
 	fs.DurationVar(&c.priceInterval, "price-interval", c.priceInterval, "provide: how often prices follow load")
 	fs.DurationVar(&n.ReclaimGrace, "reclaim-grace", agentd.DefaultReclaimGrace, "a market payment the payee has not redeemed this long after it was sent is taken back (at start and every period)")
+	fs.DurationVar(&n.RefundLock, "refund-lock", agentd.DefaultRefundLock, "provide: a closed session's unused credit is refunded in a token only the buyer can redeem for this long; after it, one the buyer never collected comes back to this provider")
 	fs.Uint64Var(&n.RelayTopUp, "relay-topup", n.RelayTopUp, "sats prepaid at once to a fee-charging relay that takes top-ups, when an event needs its fee; later events are charged from that balance (0: each event pays its own fee)")
 	fs.BoolVar(&n.NIP60, "nip60", n.NIP60, "mirror the wallet to the relays as NIP-60 events (encrypted to this key), so a NIP-60 wallet app with the same key sees the same ecash")
 	fs.Uint64Var(&n.OfflineLimit, "offline-limit", n.OfflineLimit, "provide: most sats per mint accepted while the mint cannot be reached, checked on their DLEQ proofs and swapped once it is back (a double spend meanwhile is lost; 0: refuse such payments)")
@@ -343,6 +344,8 @@ func (c *config) check(fs *flag.FlagSet, src sources) error {
 		return bad("budget-kind", n.BudgetKind)
 	case n.ReclaimGrace <= 0:
 		return bad("reclaim-grace", n.ReclaimGrace)
+	case n.RefundLock < time.Minute:
+		return bad("refund-lock", n.RefundLock)
 	case c.replicas < 1 || c.replicas > 32:
 		return bad("replicas", c.replicas)
 	case c.minProviders < 0 || c.minProviders > c.replicas:

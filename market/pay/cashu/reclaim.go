@@ -208,3 +208,21 @@ func stateOf(states map[string]nut07.State, ys []string) nut07.State {
 	}
 	return nut07.Pending
 }
+
+// SentToken returns the token of send op opID while it is out (state
+// sent): what a payer hands over again when the payee may not have had it
+// (a change note republished). ErrNotReclaimable once the op is not out.
+func (w *Wallet) SentToken(ctx context.Context, opID int64) (string, error) {
+	op, err := w.j.Get(ctx, opID)
+	if err != nil {
+		return "", err
+	}
+	d, err := decodeOp(op)
+	if err != nil {
+		return "", err
+	}
+	if op.Kind != KindSend || op.State != journal.StateSent || d.Token == "" {
+		return "", fmt.Errorf("cashu: op %d: %w (kind %s, state %s)", opID, ErrNotReclaimable, op.Kind, op.State)
+	}
+	return d.Token, nil
+}
