@@ -48,7 +48,8 @@ func (p *Provider) settleLoop(ctx context.Context) {
 // RefundCredit gives the unused credit of every closed storage or
 // bandwidth session back to its buyer (metering.Gate.RefundClosed), each
 // refund a token locked to its buyer with its change note owed in the
-// same transaction, then publishes the owed change notes
+// same transaction, folds the settled credit lines of closed sessions
+// (state.DB.CompactCredit), then publishes the owed change notes
 // (PublishChangeNotes).
 func (p *Provider) RefundCredit(ctx context.Context) []metering.Refund {
 	var all []metering.Refund
@@ -62,6 +63,11 @@ func (p *Provider) RefundCredit(ctx context.Context) []metering.Refund {
 			p.log.Warn("session credit not refunded yet", "resource", r, "err", err)
 		}
 		all = append(all, refunds...)
+		if n, err := p.db.CompactCredit(ctx, r); err != nil && ctx.Err() == nil {
+			p.log.Info("credit lines not compacted", "resource", r, "err", err)
+		} else if n > 0 {
+			p.log.Debug("credit lines compacted", "resource", r, "removed", n)
+		}
 	}
 	if _, err := p.PublishChangeNotes(ctx); err != nil && ctx.Err() == nil {
 		p.log.Info("change notes not all published yet", "err", err)

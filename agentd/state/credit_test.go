@@ -113,3 +113,85 @@ func TestUpgradeMovesCredit(t *testing.T) {
 		d.Close()
 	}
 }
+
+// creditLineCount returns how many credit lines buyer "b" has in session.
+func creditLineCount(t *testing.T, d *DB, session string) int {
+	t.Helper()
+	var n int
+	if err := d.pay.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM credit_lines WHERE buyer = 'b' AND session = ?`, session).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestCompactCredit: the settled credit lines of a closed session fold
+// into one line of their sum (none when it is 0), step by step as its ops
+// settle, and every session's credit is exactly what it was; an open
+// session's lines and lines whose op may still change are kept. On main
+// credit_lines only grew: every payment, stream and refund of every
+// session stayed a line, summed by RefundClosed every SettleInterval.
+func TestCompactCredit(t *testing.T) {
+	ctx := t.Context()
+	d := openDB(t)
+	for _, id := range []string{"s", "open"} {
+		if err := d.PutSession(ctx, Session{ID: id, Role: RoleProvider, Resource: nips.Bandwidth, Counterparty: "b"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := func(session string, kind, st string, units int64) int64 {
+		var id int64
+		err := runTx(ctx, d.pay, func(tx *sql.Tx) error {
+			var err error
+			if kind != "" {
+				if id, err = journal.Insert(ctx, tx, journal.Op{Kind: kind, State: st, Amount: 1}); err != nil {
+					return err
+				}
+			}
+			return d.AddCreditLine(ctx, tx, CreditLine{Buyer: "b", Resource: nips.Bandwidth, Session: session, Units: units, OpID: id})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	// Session s: two payments, one refused, usage, a refund handed over,
+	// and a payment accepted offline (queued: it may yet be refused).
+	lines("s", "receive", "done", 100)
+	lines("s", "receive", "done", 40)
+	lines("s", "receive", "failed", 70)
+	lines("s", "", "", -30)
+	lines("s", "send", "sent", -80)
+	queued := lines("s", "receive", "queued", 50)
+	for range 5 {
+		lines("open", "receive", "done", 10)
+	}
+	for _, step := range []struct {
+		name      string
+		do        func()
+		wantLines map[string]int
+		want      map[string]uint64
+	}{
+		{"open session: nothing folds", func() {}, map[string]int{"s": 6, "open": 5}, map[string]uint64{"s": 80, "open": 50}},
+		{"closed: the settled lines fold into one, the queued payment stays", func() {
+			if err := d.FinishSession(ctx, "s", "done", "r"); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]int{"s": 2, "open": 5}, map[string]uint64{"s": 80, "open": 50}},
+		{"again: nothing more to fold", func() {}, map[string]int{"s": 2, "open": 5}, map[string]uint64{"s": 80, "open": 50}},
+		{"the queued payment settles and folds in", func() { setState(t, d.pay, queued, "done") }, map[string]int{"s": 1, "open": 5}, map[string]uint64{"s": 80, "open": 50}},
+		{"its refund: the lines sum to 0 and are gone", func() { lines("s", "send", "sent", -80) }, map[string]int{"s": 0, "open": 5}, map[string]uint64{"s": 0, "open": 50}},
+	} {
+		step.do()
+		if _, err := d.CompactCredit(ctx, nips.Bandwidth); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		for session, want := range step.want {
+			if got, err := d.Credit(ctx, "b", nips.Bandwidth, session); err != nil || got != want {
+				t.Fatalf("%s: credit of %s %d (%v), want %d", step.name, session, got, err, want)
+			}
+			if got := creditLineCount(t, d, session); got != step.wantLines[session] {
+				t.Fatalf("%s: %s has %d credit lines, want %d", step.name, session, got, step.wantLines[session])
+			}
+		}
+	}
+}
