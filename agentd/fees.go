@@ -47,6 +47,9 @@ type relayInfo struct {
 	// TopUpKind, when set, is the kind that credits a prepaid fee
 	// balance at this relay (nips/topup.md).
 	TopUpKind int `json:"topup_kind"`
+	// Matching: the relay runs the market's matching engine (it proposes
+	// fills for open bids and ends them with kind 8470).
+	Matching bool `json:"matching"`
 }
 
 // RelayInfo fetches the NIP-11 document of a relay.

@@ -35,6 +35,11 @@ type Info struct {
 	// prepaid fee balance with a Cashu token, when the relay takes them
 	// (sovmesh extension; nips/topup.md).
 	TopUpKind int `json:"topup_kind,omitempty"`
+	// Matching is true when the relay runs the market's matching engine:
+	// it proposes fills for open bids (kind 8468) and ends each bid's
+	// proposals (kind 8470). A client waits for proposals only from relays
+	// that say so (sovmesh extension; nips/proposal.md).
+	Matching bool `json:"matching,omitempty"`
 }
 
 // Limitation is the NIP-11 limitation object.

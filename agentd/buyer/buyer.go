@@ -170,6 +170,7 @@ type Buyer struct {
 	cache      map[string]cached
 	recoveries []time.Duration
 	changeDone map[string]bool // gift wraps CollectChange dealt with
+	matching   map[string]bool // relay URL -> it runs matching (matchingRelays)
 	rsHTTP     *http.Client    // Routstr requests (routstr.go)
 
 	// bg ends the open bids' subscriptions kept to decline late matches

@@ -51,6 +51,10 @@ func (b *Buyer) OpenBid(ctx context.Context, r nips.Resource, quantity, duration
 // session: the caller checks the cost of those kept and records them, or
 // declines them. It returns the bid as published.
 func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want, enough int) (nips.Bid, []ranked, error) {
+	matching := b.matchingRelays(ctx)
+	if matching == 0 {
+		return bid, nil, fmt.Errorf("%w: %w", ErrNoMatch, ErrNoMatching)
+	}
 	bid.MaxPrices, bid.Payments = b.cfg.Ceilings[bid.Resource], []nips.Payment{b.payment()}
 	bid.Expiration = nostr.Timestamp(time.Now().Add(openBidTTL).Unix())
 	// Publish first (a relay may charge a fee, which changes the id); the
@@ -83,7 +87,7 @@ func (b *Buyer) openBid(ctx context.Context, bid nips.Bid, want, enough int) (ni
 			}, nil)
 	}()
 	sctx, cancel := context.WithTimeout(ctx, b.cfg.MatchTimeout)
-	matches := b.collect(sctx, bid, evs, want, enough)
+	matches := b.collect(sctx, bid, evs, want, enough, matching)
 	cancel()
 	// Every match collected is kept or declined here; later ones are
 	// declined by declineLate.
@@ -137,11 +141,14 @@ const openLateWatch = time.Minute
 // soon as its matches and the proposals still unanswered are fewer than
 // enough: they can no longer make enough. It returns the providers'
 // matches, one per session.
-func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Event, want, enough int) []nips.Match {
+//
+// relays is how many relays run matching (matchingRelays): only they
+// propose, and only their ends are waited for.
+func (b *Buyer) collect(ctx context.Context, bid nips.Bid, evs <-chan *nostr.Event, want, enough, relays int) []nips.Match {
 	want, enough = max(want, 1), max(min(enough, want), 1)
 	pending := map[string]string{} // session -> provider of proposals unanswered
 	matched := map[string]nips.Match{}
-	done := ends{relays: len(b.relays.URLs()), proposed: map[string]map[string]bool{}, ended: map[string]uint64{}}
+	done := ends{relays: relays, proposed: map[string]map[string]bool{}, ended: map[string]uint64{}}
 	settle := time.NewTimer(openSettle)
 	defer settle.Stop()
 	for len(matched) < want || len(pending) > 0 {

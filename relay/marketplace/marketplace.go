@@ -165,6 +165,7 @@ func New(cfg Config, log *slog.Logger) (*Marketplace, error) {
 // Options are the relay options the marketplace needs.
 func (m *Marketplace) Options() []relay.Option {
 	return append(ValidationOptions(), relay.WithEventPolicy("market_end", m.ownEnds),
+		relay.WithInfo(func(info *relay.Info) { info.Matching = true }),
 		relay.WithPubkeyRate(m.rate), relay.WithOnEvent(m.onEvent), relay.WithOnRemoteResume(m.resume),
 		relay.WithCollector(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "sovmesh_market_proposals_published_total",
