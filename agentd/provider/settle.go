@@ -100,11 +100,10 @@ func (p *Provider) PublishChangeNotes(ctx context.Context) (int, error) {
 		note, _ := json.Marshal(metering.Change{Object: metering.ChangeObject, Token: tok, ChangeSats: n.Sats,
 			Session: n.Session, Resource: n.Resource})
 		if err := p.SendChangeNote(ctx, n.Buyer, note); err != nil {
+			// No relay took it (each had its deadline): the others wait
+			// for the next call rather than a deadline each.
 			errs = append(errs, err)
-			if ctx.Err() != nil {
-				break
-			}
-			continue
+			break
 		}
 		if err := p.db.ChangeNotePublished(ctx, n.OpID); err != nil {
 			errs = append(errs, err)
