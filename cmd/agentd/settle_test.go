@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nbd-wtf/go-nostr"
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
@@ -52,5 +55,24 @@ func TestWalletSettle(t *testing.T) {
 	}
 	if out, errs, code = cli("wallet", "settle", "--reclaim-grace", "1ns"); code != 0 || !strings.Contains(out, "balance 40 sats; 0 operations open, 0 market payments out") {
 		t.Fatalf("settle past the grace: %d %q %q", code, out, errs)
+	}
+	// A payment locked to its payee for an hour (a session's refund): only
+	// the payee can spend it, so settle names it and does not fail.
+	n, err = agentd.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payee := nostr.GeneratePrivateKey()
+	payeePub, _ := nostr.GetPublicKey(payee)
+	locked, err := n.Wallet.Send(ctx, 5, cashu.SendOptions{Counterparty: payeePub, IncludeFees: true,
+		Lock:      &cashu.Lock{Pubkey: payeePub, Locktime: time.Now().Add(time.Hour).Unix()},
+		OnJournal: n.DB.Recorder(state.Entry{Session: "s2", Kind: state.Change, Counterparty: payeePub, Resource: nips.Storage})})
+	n.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = cli("wallet", "settle", "--reclaim-grace", "1ns")
+	if code != 0 || !strings.Contains(out, "payment of 5 sats locked to its payee until") || !strings.Contains(out, "0 market payments out") || !strings.Contains(out, "1 payments locked to their payees") {
+		t.Fatalf("settle with a locked payment out (op %d): %d %q %q", locked.OpID, code, out, errs)
 	}
 }

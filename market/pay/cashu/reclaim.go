@@ -226,3 +226,18 @@ func (w *Wallet) SentToken(ctx context.Context, opID int64) (string, error) {
 	}
 	return d.Token, nil
 }
+
+// LockedUntil reports the locktime of send op op when its token is
+// P2PK-locked to its payee and the lock has not lapsed at now: until then
+// only the payee can spend it, so nothing this wallet does settles it.
+func LockedUntil(op journal.Op, now time.Time) (time.Time, bool) {
+	if op.Kind != KindSend {
+		return time.Time{}, false
+	}
+	d, err := decodeOp(op)
+	if err != nil || d.Lock == nil || d.Lock.Locktime == 0 {
+		return time.Time{}, false
+	}
+	until := time.Unix(d.Lock.Locktime, 0)
+	return until, now.Before(until)
+}
