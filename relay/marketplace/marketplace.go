@@ -8,7 +8,8 @@
 // order-book views over HTTP.
 //
 //	m := marketplace.New(marketplace.DefaultConfig(), log)
-//	r, _ := relay.New(cfg, m.Options()...)
+//	store, _ := relay.OpenStore(cfg, log)
+//	r, _ := relay.New(cfg, store, m.Options()...)
 //	_ = m.Start(ctx, r) // replays the store, starts matching
 package marketplace
 

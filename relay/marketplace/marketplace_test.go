@@ -72,7 +72,7 @@ func TestMalformedMarketEventsRejectedWithReason(t *testing.T) {
 	// The fixtures are dated from nipstest.Time to a day later; the relay's
 	// clock is set there so only the protocol check can refuse them.
 	clock := func() time.Time { return nipstest.Time.Time().Add(time.Minute) }
-	tm := start(t, nil, func(c *relay.Config) { c.MaxFuture = 48 * time.Hour }, relay.WithClock(clock))
+	tm := start(t, nil, func(c *relay.Config) { c.MaxFuture, c.Clock = 48*time.Hour, clock })
 	rl := connect(t, tm.URL)
 	cases := nipstest.Malformed()
 	if len(cases) < 6 {
