@@ -205,18 +205,6 @@ func (x *Exchange) Pending() int {
 	return n
 }
 
-// Capacity returns what the book holds of the capacity of the offer at
-// addr (not proposed, not confirmed); see Book.Capacity.
-func (x *Exchange) Capacity(r nips.Resource, addr string) (uint64, bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	b, err := x.book(r)
-	if err != nil {
-		return 0, false
-	}
-	return b.Capacity(addr)
-}
-
 // Expire removes expired orders from every book; call it periodically
 // (every few seconds). It returns the orders removed.
 func (x *Exchange) Expire(now time.Time) int {

@@ -86,3 +86,14 @@ func fillsString(fs []Fill) string {
 	}
 	return s
 }
+
+// onSale returns the capacity of the offer at addr that the book's view
+// (what GET /api/book serves) shows, and whether the view shows the offer.
+func onSale(b *Book, addr string) (uint64, bool) {
+	for _, o := range b.View(ViewQuery{Limit: MaxViewLimit, Now: t0}).Offers {
+		if o.Address == addr {
+			return o.Capacity, true
+		}
+	}
+	return 0, false
+}

@@ -37,16 +37,6 @@ type elsewhereFill struct {
 // Pending returns the number of proposals awaiting their provider.
 func (b *Book) Pending() int { return len(b.proposals) }
 
-// Capacity returns the capacity of the offer at addr left in the book (not
-// proposed), and whether the offer is in the book.
-func (b *Book) Capacity(addr string) (uint64, bool) {
-	oe, ok := b.byAddr[addr]
-	if !ok {
-		return 0, false
-	}
-	return oe.capacity, true
-}
-
 // Confirm applies a provider's match. For one of the book's proposals
 // (same session, bid, offer and provider) the proposal becomes final: what
 // it took stays out of the bid and the offer, except any quantity the

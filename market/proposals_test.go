@@ -111,7 +111,7 @@ func TestProposalOutcomes(t *testing.T) {
 			if len(fills) != 1 || fills[0].Offer != cheap.Address() || fills[0].Quantity != 100 {
 				t.Fatalf("first proposal %s", fillsString(fills))
 			}
-			if c, ok := book.Capacity(cheap.Address()); ok {
+			if c, ok := onSale(book, cheap.Address()); ok {
 				t.Fatalf("proposed capacity still on sale: %d", c)
 			}
 			next := tc.answer(book, fills[0])
@@ -124,7 +124,7 @@ func TestProposalOutcomes(t *testing.T) {
 			if tc.wantNext != "" && next[0].Session == fills[0].Session {
 				t.Fatal("a new proposal reuses the session of the first")
 			}
-			c, ok := book.Capacity(cheap.Address())
+			c, ok := onSale(book, cheap.Address())
 			if ok == tc.wantGone || (ok && c != tc.wantCheap) {
 				t.Fatalf("cheap offer: capacity %d in book %v; want %d, gone %v", c, ok, tc.wantCheap, tc.wantGone)
 			}
@@ -158,7 +158,7 @@ func TestRefusedOfferTakesOtherBids(t *testing.T) {
 	if f := book.Lapse(next[0].Expires); len(f) != 0 {
 		t.Fatalf("after the second lapsed: %s", fillsString(f))
 	}
-	if c, ok := book.Capacity(o.Address()); !ok || c != 100 {
+	if c, ok := onSale(book, o.Address()); !ok || c != 100 {
 		t.Fatalf("capacity %d (in book %v), want 100 back", c, ok)
 	}
 	if _, bids := book.Len(); bids != 2 {

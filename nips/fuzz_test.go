@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nbd-wtf/go-nostr"
+
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/nips/nipstest"
 )
@@ -258,28 +259,6 @@ func FuzzParseManifest(f *testing.F) {
 		again := reparse(t, m, func(m nips.Manifest) nostr.Event { return m.ToEvent(e.CreatedAt) }, nips.ParseManifest, e.PubKey)
 		if !reflect.DeepEqual(again.Files, m.Files) || again.Label != m.Label {
 			t.Fatalf("manifest changed when encoded again: %+v -> %+v", m, again)
-		}
-	})
-}
-
-func FuzzParseUserAssertion(f *testing.F) {
-	seed(f, nips.KindUserAssertion)
-	f.Add([]byte(`{"kind":30382,"tags":[["d","` + strings.Repeat("ab", 32) + `"],["rank","89"]]}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		e, ok := decode(t, data, nips.KindUserAssertion)
-		if !ok {
-			return
-		}
-		a, err := nips.ParseUserAssertion(&e)
-		if err != nil {
-			return
-		}
-		if a.Rank < 0 || a.Rank > 100 || !nostr.IsValid32ByteHex(a.Subject) {
-			t.Fatalf("accepted %+v", a)
-		}
-		again := reparse(t, a, func(a nips.UserAssertion) nostr.Event { return a.ToEvent(e.CreatedAt) }, nips.ParseUserAssertion, e.PubKey)
-		if again.Subject != a.Subject || again.Rank != a.Rank {
-			t.Fatalf("changed when encoded again: %+v -> %+v", a, again)
 		}
 	})
 }

@@ -27,8 +27,16 @@ func TestAnswer(t *testing.T) {
 	} {
 		cfg := relay.DefaultConfig()
 		cfg.DataDir = t.TempDir()
-		if _, err := relay.New(cfg, tc.opts...); !errors.Is(err, relay.ErrInvalidConfig) {
+		st, err := relay.OpenStore(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := relay.New(cfg, st, tc.opts...); !errors.Is(err, relay.ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", tc.name, err)
+		}
+		// New took the store over, so it closed it when it failed.
+		if err := st.Ping(t.Context()); err == nil {
+			t.Errorf("%s: the store is still open after New failed", tc.name)
 		}
 	}
 

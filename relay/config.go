@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/internal/selfurl"
+	"github.com/sovmesh/sovmesh/relay/sqlitestore"
 )
 
 // AuthMode says which actions need a NIP-42 authenticated connection.
@@ -144,6 +145,33 @@ type Config struct {
 
 	// ShutdownGrace bounds how long Shutdown waits for in-flight writes.
 	ShutdownGrace time.Duration
+
+	// The event store's tuning (OpenStore). StoreBatch is the most writes
+	// the SQLite store commits in one transaction, and StoreBatchWait how
+	// long its writer waits for more once the queue is empty (0: commit
+	// at once; concurrent writers still share a commit). StoreReaders is
+	// the number of SQLite read connections (0: twice GOMAXPROCS, at
+	// least 4). Both stores delete expired events (NIP-40) every
+	// PurgeInterval (0: never; expired events are never served either
+	// way), at most PurgeBatch per transaction.
+	StoreBatch     int
+	StoreBatchWait time.Duration
+	StoreReaders   int
+	PurgeInterval  time.Duration
+	PurgeBatch     int
+
+	// Clock is the relay's time: created_at and NIP-40 checks, rate limits,
+	// the heavy-query budget and cache, and the store's expiry (nil:
+	// time.Now; tests set it).
+	Clock func() time.Time
+}
+
+// now returns the relay's clock.
+func (c Config) now() func() time.Time {
+	if c.Clock != nil {
+		return c.Clock
+	}
+	return time.Now
 }
 
 // DefaultConfig returns the configuration meshrelay runs with when nothing is
@@ -193,6 +221,10 @@ func DefaultConfig() Config {
 		MessageTimeout:    20 * time.Second,
 		ShutdownGrace:     10 * time.Second,
 		PeerInterval:      5 * time.Minute,
+		StoreBatch:        sqlitestore.DefaultBatchSize,
+		StoreBatchWait:    sqlitestore.DefaultBatchWait,
+		PurgeInterval:     sqlitestore.DefaultPurgeInterval,
+		PurgeBatch:        sqlitestore.DefaultPurgeBatch,
 	}
 }
 
@@ -314,6 +346,21 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownGrace <= 0 {
 		return bad("shutdown-grace must be positive")
+	}
+	if c.StoreBatch <= 0 {
+		return bad("store-batch must be positive, got %d", c.StoreBatch)
+	}
+	if c.StoreBatchWait < 0 {
+		return bad("store-batch-wait must not be negative, got %v", c.StoreBatchWait)
+	}
+	if c.StoreReaders < 0 {
+		return bad("store-readers must not be negative, got %d", c.StoreReaders)
+	}
+	if c.PurgeInterval < 0 {
+		return bad("purge-interval must not be negative, got %v", c.PurgeInterval)
+	}
+	if c.PurgeBatch <= 0 {
+		return bad("purge-batch must be positive, got %d", c.PurgeBatch)
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ func newHookedStore(t *testing.T) *hookedStore {
 	return &hookedStore{Store: s}
 }
 
+// on is the hooked store as relaytest.NewOnStore's store.
+func (h *hookedStore) on(testing.TB, relay.Config) relay.Store { return h }
+
 func (h *hookedStore) CountUnion(ctx context.Context, filters []nostr.Filter, max int64) (int64, error) {
 	h.countCalls.Add(1)
 	if h.beforeCount != nil {
@@ -99,7 +102,7 @@ func TestHeavyLaneFullLeavesRoomForLightQueries(t *testing.T) {
 			return ctx.Err()
 		}
 	}
-	s := relaytest.New(t, func(c *relay.Config) { c.HeavyConcurrency, c.HeavyQueue = 1, 0 }, relay.WithStore(st))
+	s := relaytest.NewOnStore(t, func(c *relay.Config) { c.HeavyConcurrency, c.HeavyQueue = 1, 0 }, st.on)
 	storeKind1(t, s, 5)
 
 	holder := dialRaw(t, s.URL)
@@ -153,8 +156,7 @@ func TestHeavyBudgetPerIP(t *testing.T) {
 		clk.add(50 * time.Millisecond) // each COUNT takes 50 ms of the relay's time
 		return nil
 	}
-	s := relaytest.New(t, func(c *relay.Config) { c.IPHeavyRate, c.IPHeavyBurst = 1, 10 },
-		relay.WithStore(st), relay.WithClock(clk.now))
+	s := relaytest.NewOnStore(t, func(c *relay.Config) { c.IPHeavyRate, c.IPHeavyBurst, c.Clock = 1, 10, clk.now }, st.on)
 	storeKind1(t, s, 3)
 
 	flooder := dialRaw(t, s.URL)
@@ -190,8 +192,7 @@ func TestHeavyBudgetPerIP(t *testing.T) {
 func TestHeavyCache(t *testing.T) {
 	clk := &fakeClock{t: time.Now()}
 	st := newHookedStore(t)
-	s := relaytest.New(t, func(c *relay.Config) { c.HeavyCacheTTL = time.Second },
-		relay.WithStore(st), relay.WithClock(clk.now))
+	s := relaytest.NewOnStore(t, func(c *relay.Config) { c.HeavyCacheTTL, c.Clock = time.Second, clk.now }, st.on)
 	storeKind1(t, s, 3)
 
 	c := dialRaw(t, s.URL)

@@ -4,7 +4,8 @@
 // NIP-01 reasons, Prometheus metrics, and a clean shutdown that acknowledges
 // nothing it has not made durable.
 //
-// New builds a relay from a Config; Serve or ListenAndServe runs it;
+// OpenStore opens the event store a Config names; New builds a relay from a
+// Config and that store; Serve or ListenAndServe runs it;
 // Shutdown drains it. Market rules join through Options (extra event
 // policies, NIP-11 additions, per-key rates, HTTP routes).
 package relay
@@ -17,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -28,8 +28,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sovmesh/sovmesh/internal/bip340"
-	"github.com/sovmesh/sovmesh/relay/pgstore"
-	"github.com/sovmesh/sovmesh/relay/sqlitestore"
 )
 
 // Store is what the relay needs from its event storage.
@@ -94,7 +92,6 @@ type Option func(*options)
 
 type options struct {
 	log        *slog.Logger
-	store      Store
 	policies   []namedPolicy
 	infoHooks  []func(*Info)
 	pubkeyRate RateFunc
@@ -104,16 +101,11 @@ type options struct {
 	collectors []prometheus.Collector
 	answers    map[int]namedAnswer
 	challenge  bool
-	now        func() time.Time
 	err        error
 }
 
 // WithLogger sets the logger (default: slog.Default()'s handler at Info).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
-
-// WithStore uses s instead of opening DataDir/events.db. The relay closes it
-// on Shutdown.
-func WithStore(s Store) Option { return func(o *options) { o.store = s } }
 
 // WithEventPolicy adds a policy that runs after the relay's own checks.
 // reason labels its refusals in the rejected-events metric.
@@ -199,16 +191,22 @@ func WithAuthChallenge() Option { return func(o *options) { o.challenge = true }
 // behind ctx (as policies receive it), or "".
 func AuthedPubkey(ctx context.Context) string { return khatru.GetAuthed(ctx) }
 
-// WithClock sets the clock used for created_at checks and rate limits (tests).
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
-
-// New validates cfg, creates the data directory, loads or creates the relay
-// key and opens the event store.
-func New(cfg Config, opts ...Option) (*Relay, error) {
+// New validates cfg, creates the data directory and loads or creates the
+// relay key. store holds the events (OpenStore opens the one cfg names);
+// the relay takes it over: Shutdown closes it, and so does New when it fails.
+func New(cfg Config, store Store, opts ...Option) (r *Relay, err error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: no event store", ErrInvalidConfig)
+	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := options{log: slog.Default(), now: time.Now}
+	o := options{log: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -226,32 +224,14 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive relay pubkey: %w", err)
 	}
-	store := o.store
-	switch {
-	case store != nil:
-	case cfg.Database != "":
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		s, err := pgstore.New(ctx, cfg.Database, pgstore.WithLogger(o.log))
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("relay: %w", err)
-		}
-		store = s
-	default:
-		s, err := sqlitestore.New(filepath.Join(cfg.DataDir, "events.db"), sqlitestore.WithLogger(o.log))
-		if err != nil {
-			return nil, fmt.Errorf("relay: %w", err)
-		}
-		store = s
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Relay{
+	r = &Relay{
 		cfg:       cfg,
 		log:       o.log,
 		store:     store,
 		secret:    secret,
 		pubkey:    pubkey,
-		now:       o.now,
+		now:       cfg.now(),
 		metrics:   newMetrics(),
 		infoHooks: o.infoHooks,
 		onFailure: o.onFailure,
@@ -265,14 +245,12 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 	}
 	if err := r.deletions.load(ctx, store); err != nil {
 		cancel()
-		store.Close()
 		return nil, err
 	}
 	r.subs = newSubTracker(func(n int) { r.metrics.subscriptions.Set(float64(n)) })
 	for _, c := range o.collectors {
 		if err := r.metrics.reg.Register(c); err != nil {
 			cancel()
-			store.Close()
 			return nil, fmt.Errorf("relay: metrics: %w", err)
 		}
 	}

@@ -80,9 +80,6 @@ type Config struct {
 	// PayTimeout bounds how long a provider waits at a pause point for the
 	// next payment step.
 	PayTimeout time.Duration
-	// AllowPeer, if set, decides which remote peers may connect in. Peers
-	// whose key is not a Nostr key are always refused.
-	AllowPeer func(peer.ID) bool
 	// MDNS enables LAN discovery under MDNSService; found peers are added
 	// to the peerstore, connected, and passed to OnPeerFound if set.
 	MDNS        bool
@@ -94,7 +91,7 @@ type Config struct {
 
 // DefaultConfig returns the documented defaults: listen on
 // DefaultListenAddrs, TLS, 30 s stream timeout, 2 min idle timeout, 30 s pay
-// timeout, no mDNS, any Nostr peer allowed.
+// timeout, no mDNS. Peers whose key is not a Nostr key are always refused.
 func DefaultConfig() Config {
 	return Config{
 		ListenAddrs:   DefaultListenAddrs,
@@ -131,9 +128,6 @@ func (c *Config) Validate() error {
 // Option changes a Config.
 type Option func(*Config)
 
-// WithConfig replaces the whole configuration.
-func WithConfig(c Config) Option { return func(dst *Config) { *dst = c } }
-
 // WithNostrSecret sets the node's identity from a Nostr secret key (hex).
 func WithNostrSecret(secretHex string) Option { return func(c *Config) { c.NostrSecret = secretHex } }
 
@@ -157,9 +151,6 @@ func WithTimeouts(stream, idle, pay time.Duration) Option {
 		}
 	}
 }
-
-// WithAllowPeer restricts which peers may connect in.
-func WithAllowPeer(f func(peer.ID) bool) Option { return func(c *Config) { c.AllowPeer = f } }
 
 // WithMDNS enables mDNS discovery under service ("" = DefaultMDNSService).
 func WithMDNS(service string, onFound func(peer.AddrInfo)) Option {
@@ -250,7 +241,7 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		sec,
-		libp2p.ConnectionGater(&gater{allow: cfg.AllowPeer}),
+		libp2p.ConnectionGater(&gater{}),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.SwarmOpts(swarm.WithDialRanker(tcpFirst)),
@@ -352,11 +343,8 @@ func (t *Host) newStream(ctx context.Context, p peer.ID, proto protocol.ID) (net
 	return s, nil
 }
 
-// gater refuses peers whose key is not a Nostr key, and inbound peers that
-// AllowPeer rejects.
-type gater struct {
-	allow func(peer.ID) bool
-}
+// gater refuses peers whose key is not a Nostr key.
+type gater struct{}
 
 func (g *gater) InterceptPeerDial(peer.ID) bool               { return true }
 func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
@@ -365,14 +353,9 @@ func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason)
 	return true, 0
 }
 
-func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	if _, err := nostrKeyBytes(p); err != nil {
-		return false
-	}
-	if dir == network.DirInbound && g.allow != nil {
-		return g.allow(p)
-	}
-	return true
+func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	_, err := nostrKeyBytes(p)
+	return err == nil
 }
 
 type mdnsNotifee struct{ t *Host }

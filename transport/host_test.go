@@ -1,8 +1,13 @@
 package transport_test
 
 import (
+	"crypto/rand"
 	"testing"
+	"time"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/nbd-wtf/go-nostr"
@@ -30,22 +35,36 @@ func TestConnectChecksProviderKey(t *testing.T) {
 	}
 }
 
-func TestAllowPeerRefusesInbound(t *testing.T) {
+// A peer whose libp2p key is not a Nostr (secp256k1) key is refused at the
+// handshake: a host with a valid ed25519 identity gets no stream through,
+// while a sovmesh host at the same moment is served.
+func TestRefusesPeerWithoutNostrKey(t *testing.T) {
+	p, _ := newProvider(t, 0, nil)
 	friend := newHost(t)
-	stranger := newHost(t)
-	p, _ := newProvider(t, 0, nil, transport.WithAllowPeer(func(id peer.ID) bool { return id == friend.ID() }))
 	var c chunk.CID
 	if _, err := friend.Connect(t.Context(), p.NostrPubkey(), p.Addrs()); err != nil {
-		t.Fatalf("friend: %v", err)
+		t.Fatalf("sovmesh peer: %v", err)
 	}
 	if _, err := friend.Storage(p.ID(), nil).Has(t.Context(), c); err != nil {
-		t.Fatalf("friend has: %v", err)
+		t.Fatalf("sovmesh peer has: %v", err)
 	}
+
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stranger.Close() })
 	// The stranger's handshake may complete on its side, but the provider
-	// drops the connection, so no stream gets through.
-	_, _ = stranger.Connect(ctxTimeout(t, 3e9), p.NostrPubkey(), p.Addrs())
-	if _, err := stranger.Storage(p.ID(), nil).Has(ctxTimeout(t, 3e9), c); err == nil {
-		t.Fatal("stranger was served")
+	// drops the connection at once; without the check it would stay open.
+	_ = stranger.Connect(ctxTimeout(t, 3e9), peer.AddrInfo{ID: p.ID(), Addrs: p.Addrs()})
+	for deadline := time.Now().Add(5 * time.Second); stranger.Network().Connectedness(p.ID()) == network.Connected; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a peer without a Nostr key stayed connected")
+		}
 	}
 }
 

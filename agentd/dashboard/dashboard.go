@@ -48,18 +48,11 @@ type Server struct {
 	p      Provider
 	l      Ledger
 	log    *slog.Logger
-	now    func() time.Time
 	static fs.FS
 }
 
-// Option changes how New builds a Server.
-type Option func(*Server)
-
-// WithClock sets the clock that decides the months (tests).
-func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
-
 // New returns the dashboard of provider p with ledger l.
-func New(p Provider, l Ledger, log *slog.Logger, opts ...Option) *Server {
+func New(p Provider, l Ledger, log *slog.Logger) *Server {
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		panic(err) // the embedded directory exists
@@ -67,11 +60,7 @@ func New(p Provider, l Ledger, log *slog.Logger, opts ...Option) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{p: p, l: l, log: log, now: time.Now, static: static}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+	return &Server{p: p, l: l, log: log, static: static}
 }
 
 // Handler serves:
@@ -186,7 +175,7 @@ type Data struct {
 
 // Collect gathers the dashboard's data at now.
 func (s *Server) Collect(ctx context.Context) Data {
-	now := s.now().UTC()
+	now := time.Now().UTC()
 	this := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	last := this.AddDate(0, -1, 0)
 	st := s.p.Status()

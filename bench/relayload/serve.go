@@ -52,7 +52,7 @@ func serve(ctx context.Context, target, dir, database, profile string) error {
 		cfg.IPEventRate, cfg.PubkeyEventRate, cfg.IPReqRate, cfg.IPReadRate, cfg.IPConnPerMinute = 0, 0, 0, 0, 0
 		cfg.IPMaxConnections = 0
 		cfg.MaxSubscriptions = 64
-		r, err := relay.New(cfg, relay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		r, err := newRelay(cfg)
 		if err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func serve(ctx context.Context, target, dir, database, profile string) error {
 	case "sovmesh-defaults": // the relay as meshrelay runs it, limits included
 		cfg := relay.DefaultConfig()
 		cfg.DataDir = dir
-		r, err := relay.New(cfg, relay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		r, err := newRelay(cfg)
 		if err != nil {
 			return err
 		}
@@ -267,4 +267,14 @@ func rss(pid int) (int64, error) {
 		return 0, err
 	}
 	return resident * int64(os.Getpagesize()), nil
+}
+
+// newRelay opens the event store cfg names and runs the relay on it.
+func newRelay(cfg relay.Config) (*relay.Relay, error) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := relay.OpenStore(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return relay.New(cfg, st, relay.WithLogger(log))
 }

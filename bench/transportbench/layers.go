@@ -213,7 +213,11 @@ func startAgentNet(ctx context.Context, parent string, providers int) *agentNet 
 	rc.DataDir = filepath.Join(dir, "relay")
 	rc.Listen = "127.0.0.1:0"
 	rc.IPEventRate, rc.PubkeyEventRate, rc.IPReqRate, rc.IPNegRate, rc.IPConnPerMinute, rc.IPMaxConnections = 0, 0, 0, 0, 0, 0
-	if an.relay, err = relay.New(rc); err != nil {
+	st, err := relay.OpenStore(rc, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if an.relay, err = relay.New(rc, st); err != nil {
 		log.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", rc.Listen)

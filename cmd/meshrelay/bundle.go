@@ -248,7 +248,11 @@ func withStoppedRelay(data string, importing bool, f func(*relay.Relay) (int, er
 		cfg.IPEventRate, cfg.PubkeyEventRate = 0, 0
 		opts = marketplace.ValidationOptions()
 	}
-	r, err := relay.New(cfg, append(opts, relay.WithLogger(log))...)
+	st, err := relay.OpenStore(cfg, log)
+	if err != nil {
+		return 0, err
+	}
+	r, err := relay.New(cfg, st, append(opts, relay.WithLogger(log))...)
 	if err != nil {
 		return 0, err
 	}

@@ -25,7 +25,12 @@ func withRelay(t *testing.T, dir string, f func(r *relay.Relay)) {
 	cfg := relay.DefaultConfig()
 	cfg.DataDir = dir
 	cfg.IPEventRate, cfg.PubkeyEventRate = 0, 0
-	r, err := relay.New(cfg, relay.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := relay.OpenStore(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := relay.New(cfg, st, relay.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}

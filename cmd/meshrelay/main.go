@@ -81,7 +81,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// The fee policy goes last: an event refused for any other reason is
 	// never charged.
 	opts := append(market.Options(), feeOpts...)
-	r, err := relay.New(cfg.relay, append(opts, relay.WithLogger(log))...)
+	store, err := relay.OpenStore(cfg.relay, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
+		return 1
+	}
+	r, err := relay.New(cfg.relay, store, append(opts, relay.WithLogger(log))...)
 	if err != nil {
 		fmt.Fprintf(stderr, "meshrelay: %v\n", err)
 		return 1

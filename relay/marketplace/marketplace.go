@@ -8,7 +8,8 @@
 // order-book views over HTTP.
 //
 //	m := marketplace.New(marketplace.DefaultConfig(), log)
-//	r, _ := relay.New(cfg, m.Options()...)
+//	store, _ := relay.OpenStore(cfg, log)
+//	r, _ := relay.New(cfg, store, m.Options()...)
 //	_ = m.Start(ctx, r) // replays the store, starts matching
 package marketplace
 
@@ -304,12 +305,6 @@ func (m *Marketplace) ProposalsPublished() int64 { return m.proposalsPublished.L
 
 // Pending returns the proposals awaiting their providers.
 func (m *Marketplace) Pending() int { return m.x.Pending() }
-
-// Capacity returns what the book holds of the capacity of the offer at
-// addr: neither proposed nor confirmed.
-func (m *Marketplace) Capacity(r nips.Resource, addr string) (uint64, bool) {
-	return m.x.Capacity(r, addr)
-}
 
 func (m *Marketplace) maintenanceLoop(ctx context.Context) {
 	expire := time.NewTicker(m.cfg.ExpireInterval)

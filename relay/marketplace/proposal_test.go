@@ -69,7 +69,7 @@ func TestProposalRefusedOrLapsedReturnsBidAndCapacity(t *testing.T) {
 			if err != nil || first.Offer != cheapAddr {
 				t.Fatalf("first proposal %+v (%v), want the cheap offer", first, err)
 			}
-			if c, _ := tm.m.Capacity(nips.Bandwidth, cheapAddr); c != full-1024 {
+			if c, _ := onSale(t, tm, cheapAddr); c != full-1024 {
 				t.Fatalf("cheap capacity %d while proposed, want %d", c, full-1024)
 			}
 
@@ -78,7 +78,7 @@ func TestProposalRefusedOrLapsedReturnsBidAndCapacity(t *testing.T) {
 			if err != nil || second.Offer != dearAddr || second.Bid != bid.ID || second.Quantity != 1024 || second.Session == first.Session {
 				t.Fatalf("second proposal %+v (%v), want the bid on the dear offer", second, err)
 			}
-			if c, _ := tm.m.Capacity(nips.Bandwidth, cheapAddr); c != full {
+			if c, _ := onSale(t, tm, cheapAddr); c != full {
 				t.Fatalf("cheap capacity %d after the proposal failed, want all %d back", c, full)
 			}
 
@@ -104,7 +104,7 @@ func TestProposalRefusedOrLapsedReturnsBidAndCapacity(t *testing.T) {
 			waitFor(t, "/metrics to count 3 proposals published", func() bool {
 				return metric(t, tm, "sovmesh_market_proposals_published_total") == 3
 			})
-			if c, _ := tm.m.Capacity(nips.Bandwidth, dearAddr); c != full-1024 {
+			if c, _ := onSale(t, tm, dearAddr); c != full-1024 {
 				t.Fatalf("dear capacity %d after the match, want %d", c, full-1024)
 			}
 			matches, err := rl.QuerySync(t.Context(), nostr.Filter{Kinds: []int{nips.KindMatch}, Tags: nostr.TagMap{"e": {bid.ID}}})
@@ -113,6 +113,18 @@ func TestProposalRefusedOrLapsedReturnsBidAndCapacity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// onSale returns the capacity of the bandwidth offer at addr that the
+// relay's GET /api/book shows, and whether it shows the offer.
+func onSale(t *testing.T, tm testMarket, addr string) (uint64, bool) {
+	t.Helper()
+	for _, o := range book(t, tm, "resource=bandwidth&limit=1000").Offers {
+		if o.Address == addr {
+			return o.Capacity, true
+		}
+	}
+	return 0, false
 }
 
 // metric reads one unlabelled series from the relay's /metrics.

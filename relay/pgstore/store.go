@@ -75,6 +75,10 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // are never returned whether or not they have been purged.
 func WithPurgeInterval(d time.Duration) Option { return func(c *config) { c.purgeInterval = d } }
 
+// WithPurgeBatch sets how many expired events one purge transaction deletes
+// (default DefaultPurgeBatch; less than 1 keeps the default).
+func WithPurgeBatch(n int) Option { return func(c *config) { c.purgeBatch = n } }
+
 // WithClock sets the clock used for NIP-40 expiration (default time.Now).
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
@@ -111,6 +115,9 @@ func New(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.purgeBatch < 1 {
+		cfg.purgeBatch = DefaultPurgeBatch
 	}
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {

@@ -34,9 +34,18 @@ func Start(t testing.TB) string {
 	return New(t, nil).URL
 }
 
-// New runs a relay configured by configure (which may be nil) and opts.
-// Logs go to t.Log only when the test fails verbosely; set opts to override.
+// New runs a relay configured by configure (which may be nil) and opts, on
+// the event store relay.OpenStore opens for its configuration. Logs go to
+// t.Log only when the test fails verbosely; set opts to override.
 func New(t testing.TB, configure func(*relay.Config), opts ...relay.Option) *Server {
+	t.Helper()
+	return NewOnStore(t, configure, nil, opts...)
+}
+
+// NewOnStore is New on the event store store returns for the relay's
+// configuration (nil: relay.OpenStore's), so a test can wrap the real store.
+// The relay closes the store.
+func NewOnStore(t testing.TB, configure func(*relay.Config), store func(testing.TB, relay.Config) relay.Store, opts ...relay.Option) *Server {
 	t.Helper()
 	cfg := relay.DefaultConfig()
 	cfg.DataDir = t.TempDir()
@@ -51,7 +60,16 @@ func New(t testing.TB, configure func(*relay.Config), opts ...relay.Option) *Ser
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	r, err := relay.New(cfg, append([]relay.Option{relay.WithLogger(log)}, opts...)...)
+	var st relay.Store
+	if store != nil {
+		st = store(t, cfg)
+	} else {
+		var err error
+		if st, err = relay.OpenStore(cfg, log); err != nil {
+			t.Fatalf("relaytest: open store: %v", err)
+		}
+	}
+	r, err := relay.New(cfg, st, append([]relay.Option{relay.WithLogger(log)}, opts...)...)
 	if err != nil {
 		t.Fatalf("relaytest: new relay: %v", err)
 	}

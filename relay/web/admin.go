@@ -135,7 +135,7 @@ func (s *Server) serveStats(w http.ResponseWriter, req *http.Request) {
 // dashboard gathers the dashboard. A source that fails is reported in
 // Errors and the rest is still shown; only a failing event store fails it.
 func (s *Server) dashboard(ctx context.Context) (*Dashboard, error) {
-	now := s.now().UTC()
+	now := time.Now().UTC()
 	d := &Dashboard{Relay: s.info(), Operator: s.cfg.Operator, Now: now.Unix(), Available: map[string]bool{
 		"earnings": s.earnings != nil, "wallet": s.wallet != nil, "stats": s.stats != nil,
 	}, EventsBy: []KindCount{}, Rejected: []ReasonCount{}, Peers: []relay.PeerStatus{}}

@@ -97,7 +97,6 @@ type Server struct {
 	wallet   Wallet
 	info     func() RelayInfo
 	trust    TrustFunc
-	now      func() time.Time
 	auth     *authenticator
 	static   fs.FS
 
@@ -143,9 +142,6 @@ func WithRelayInfo(f func() RelayInfo) Option { return func(s *Server) { s.info 
 // logins are accepted only for them. New fails with neither.
 func WithListenURLs(f func() []string) Option { return func(s *Server) { s.listenURLs = f } }
 
-// WithClock sets the clock for NIP-98 checks, sessions and freshness (tests).
-func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
-
 // New validates cfg and returns a Server reading events from store.
 func New(cfg Config, store Store, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
@@ -158,7 +154,7 @@ func New(cfg Config, store Store, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded pages: %w", err)
 	}
-	s := &Server{cfg: cfg, log: slog.Default(), store: store, now: time.Now, static: static,
+	s := &Server{cfg: cfg, log: slog.Default(), store: store, static: static,
 		info: func() RelayInfo { return RelayInfo{} }}
 	for _, o := range opts {
 		o(s)
@@ -171,7 +167,7 @@ func New(cfg Config, store Store, opts ...Option) (*Server, error) {
 	} else {
 		s.log.Info("no --public-url: NIP-98 operator logins accepted only for URLs naming the relay's listen address")
 	}
-	s.auth = newAuthenticator(cfg, s.now, s.listenURLs)
+	s.auth = newAuthenticator(cfg, time.Now, s.listenURLs)
 	return s, nil
 }
 
