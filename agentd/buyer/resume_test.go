@@ -222,12 +222,19 @@ func interruptedPut(t *testing.T, name string) ([]*runningProvider, *Buyer, []by
 // with exactly those 2 stripes stored.
 func interrupt(t *testing.T, b *Buyer, data []byte, up Upload) {
 	t.Helper()
+	interruptAt(t, b, data, up, 2<<20)
+}
+
+// interruptAt is interrupt with the put cut after cut bytes, which must
+// fill 2 stripes.
+func interruptAt(t *testing.T, b *Buyer, data []byte, up Upload, cut int64) {
+	t.Helper()
 	ctx := t.Context()
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := b.PutFile(pctx, &seekCut{cutReader{ctx: pctx, r: bytes.NewReader(data), cut: 2 << 20}}, up, false, nil)
+		_, err := b.PutFile(pctx, &seekCut{cutReader{ctx: pctx, r: bytes.NewReader(data), cut: cut}}, up, false, nil)
 		errc <- err
 	}()
 	deadline := time.Now().Add(2 * time.Minute)
