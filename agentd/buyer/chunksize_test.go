@@ -72,6 +72,9 @@ func TestLargePutUsesLargeChunks(t *testing.T) {
 	up := Upload{Path: "/data/large.bin", Name: "large.bin", Size: int64(len(data)), ModTime: time.Unix(1700000000, 7)}
 	// Cut after two large stripes, then resume.
 	interruptAt(t, b, data, up, 2*largeChunkSize)
+	if ps, err := b.UnfinishedPuts(ctx); err != nil || len(ps) != 1 || ps[0].ChunkSize != largeChunkSize {
+		t.Fatalf("the interrupted put's journal: %+v %v, want chunk size %d", ps, err, largeChunkSize)
+	}
 	e, err := b.PutFile(ctx, bytes.NewReader(data), up, true, nil)
 	if err != nil {
 		t.Fatal(err)
