@@ -41,14 +41,46 @@ type Quote struct {
 }
 
 // sharePerProvider bounds what each of n providers stores of a file of
-// size bytes put with transport's default code ((n-1)+1, 1 MiB chunks,
-// default audits): one shard of ChunkSize+Overhead per stripe, and the
-// manifest.
+// size bytes put with transport's default code ((n-1)+1, default audits)
+// and either chunk size a put of it may have used: the one chunkSizeFor
+// picks now, or chunk.DefaultSize, which every put used before (a put
+// journaled then may resume, and a file stored then may be repaired).
 func sharePerProvider(size int64, n int) uint64 {
-	k := uint64(max(n-1, 1))
-	chunks := (uint64(size) + chunk.DefaultSize - 1) / chunk.DefaultSize
+	return max(shareWithChunks(size, n, chunk.DefaultSize), shareWithChunks(size, n, chunkSizeFor(size)))
+}
+
+// shareWithChunks is what each of n providers stores of a file of size
+// bytes put in chunks of chunkSize bytes: one shard of chunkSize+Overhead
+// per stripe, and the manifest.
+func shareWithChunks(size int64, n, chunkSize int) uint64 {
+	k, S := uint64(max(n-1, 1)), uint64(chunkSize)
+	chunks := (uint64(size) + S - 1) / S
 	stripes := (chunks + k - 1) / k
-	return stripes*(chunk.DefaultSize+chunk.Overhead) + manifestSize(stripes, uint64(n))
+	return stripes*(S+chunk.Overhead) + manifestSize(stripes, uint64(n))
+}
+
+// largeChunkSize is the chunk size of a file of at least largeFileSize
+// bytes. Most of a put's CPU besides the bytes themselves (hashing,
+// sealing, the stream) is per chunk: the provider's file creation, fsync,
+// link and SQLite record, the buyer's journal and the request's round
+// trip; 4 MiB chunks have a quarter of them. The chunk size is in the
+// manifest and every provider takes chunks up to chunk.MaxSize, so no
+// peer needs to know. 4 MiB of plaintext is a 4 MiB block-aligned prefix
+// in the provider's chunk file (its O_DIRECT buffer class) and, with
+// transport's stripe ring of about 64 MiB, still keeps every stream busy.
+const (
+	largeChunkSize = 4 << 20
+	largeFileSize  = 64 << 20
+)
+
+// chunkSizeFor returns the plaintext chunk size a new put of size bytes
+// uses: chunk.DefaultSize for small files (where a larger chunk would pad
+// the last stripe by more), largeChunkSize from largeFileSize up.
+func chunkSizeFor(size int64) int {
+	if size >= largeFileSize {
+		return largeChunkSize
+	}
+	return chunk.DefaultSize
 }
 
 // manifestSize is the size of a sealed manifest of stripes stripes over n

@@ -231,7 +231,7 @@ func (b *Buyer) journal(ctx context.Context, up Upload, jp **state.Put, sessions
 			k, m = k-1, 1
 		}
 		p := state.Put{Path: up.Path, Name: up.Name, Size: up.Size, ModTime: up.ModTime, Key: hex.EncodeToString(key[:]),
-			ChunkSize: chunk.DefaultSize, DataShards: k, ParityShards: m, Providers: provs, Sessions: ids}
+			ChunkSize: chunkSizeFor(up.Size), DataShards: k, ParityShards: m, Providers: provs, Sessions: ids}
 		if p.ID, err = b.db.BeginPut(ctx, p); err != nil {
 			return transport.PutOptions{}, putJournal{}, err
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/state"
 )
 
 // cutReader serves r up to cut bytes, then blocks until ctx ends: a put
@@ -222,12 +223,20 @@ func interruptedPut(t *testing.T, name string) ([]*runningProvider, *Buyer, []by
 // with exactly those 2 stripes stored.
 func interrupt(t *testing.T, b *Buyer, data []byte, up Upload) {
 	t.Helper()
+	interruptAt(t, b, data, up, 2<<20)
+}
+
+// interruptAt is interrupt with the put cut after cut bytes, a whole
+// number of stripes: it waits until the journal says every stripe before
+// the cut is stored.
+func interruptAt(t *testing.T, b *Buyer, data []byte, up Upload, cut int64) {
+	t.Helper()
 	ctx := t.Context()
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := b.PutFile(pctx, &seekCut{cutReader{ctx: pctx, r: bytes.NewReader(data), cut: 2 << 20}}, up, false, nil)
+		_, err := b.PutFile(pctx, &seekCut{cutReader{ctx: pctx, r: bytes.NewReader(data), cut: cut}}, up, false, nil)
 		errc <- err
 	}()
 	deadline := time.Now().Add(2 * time.Minute)
@@ -236,7 +245,7 @@ func interrupt(t *testing.T, b *Buyer, data []byte, up Upload) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ps) == 1 && ps[0].Stored == 2 {
+		if len(ps) == 1 && storedBytes(ps[0]) == cut {
 			break
 		}
 		select {
@@ -245,7 +254,7 @@ func interrupt(t *testing.T, b *Buyer, data []byte, up Upload) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the first 2 stripes were not stored: %+v", ps)
+			t.Fatalf("the stripes before byte %d were not stored: %+v", cut, ps)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -254,9 +263,14 @@ func interrupt(t *testing.T, b *Buyer, data []byte, up Upload) {
 		t.Fatalf("interrupted put: %v", err)
 	}
 	ps, err := b.UnfinishedPuts(ctx)
-	if err != nil || len(ps) != 1 || ps[0].Stored != 2 || ps[0].Path != up.Path {
+	if err != nil || len(ps) != 1 || storedBytes(ps[0]) != cut || ps[0].Path != up.Path {
 		t.Fatalf("unfinished puts after the interruption: %+v %v", ps, err)
 	}
+}
+
+// storedBytes is the plaintext an unfinished put's stored stripes hold.
+func storedBytes(p state.Put) int64 {
+	return int64(p.Stored) * int64(p.ChunkSize) * int64(p.DataShards)
 }
 
 // seekCut is a cutReader a put may rewind: it never needs to.
