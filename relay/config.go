@@ -119,9 +119,7 @@ type Config struct {
 	IPConnBurst int
 	// RateLimitedPause is the longest a client over a rate limit is made to
 	// wait (pace.go): a message refused "rate-limited:" pauses its
-	// connection until the limit would admit one more, and an upgrade
-	// refused over the connection rate or the per-IP cap is answered only
-	// then. 0: refusals are answered at once and nothing waits.
+	// connection until the limit would admit one more. 0: nothing waits.
 	RateLimitedPause time.Duration
 
 	// Connection limits. What waits to be sent to one client is bounded by

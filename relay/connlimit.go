@@ -71,7 +71,6 @@ func (r *Relay) serveWebsocket(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if !r.ipConns.allow(key, r.now()) {
-		r.holdRefusal(req, r.ipConns, key)
 		r.refuseConnection(w, key, refusedIPRate, http.StatusTooManyRequests,
 			fmt.Sprintf("rate-limited: too many new connections from your address (at most %d at once and %d a minute); retry in a few seconds",
 				connBurst(r.cfg.IPConnPerMinute, r.cfg.IPConnBurst), r.cfg.IPConnPerMinute))
@@ -84,7 +83,6 @@ func (r *Relay) serveWebsocket(w http.ResponseWriter, req *http.Request) {
 			fmt.Sprintf("error: the relay is at its limit of %d connections; retry later", r.connCount.maxTotal))
 		return
 	case refusedIPLimit:
-		r.holdRefusal(req, nil, key)
 		r.refuseConnection(w, key, refused, http.StatusTooManyRequests,
 			fmt.Sprintf("rate-limited: %d connections are already open from your address; close one first", r.connCount.maxPerIP))
 		return

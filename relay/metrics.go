@@ -71,7 +71,7 @@ func newMetrics() *metrics {
 		}, []string{"outcome"}),
 		paced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sovmesh_rate_limited_paused_total",
-			Help: "Refusals over a rate limit that paused their client (--rate-limited-pause), by what waited: message (the connection's next message) or upgrade (the refused upgrade's answer).",
+			Help: "Messages refused over a rate limit that paused their connection (--rate-limited-pause), by what waited: message (the connection's next message).",
 		}, []string{"what"}),
 		peerConnected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sovmesh_peer_connected",

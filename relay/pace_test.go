@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +13,7 @@ import (
 
 // TestRateLimitedPause: a message refused "rate-limited:" pauses its
 // connection, so the client's next message is answered no sooner than the
-// pause (--rate-limited-pause, here shorter than the limit's refill), and an
-// upgrade refused over the connection rate is answered only after it; each
+// pause (--rate-limited-pause, here shorter than the limit's refill); each
 // pause is counted. Upstream khatru and the relay before it answered at
 // once, and a client looping on its refusals went as fast as it could send.
 func TestRateLimitedPause(t *testing.T) {
@@ -67,25 +65,4 @@ func TestRateLimitedPause(t *testing.T) {
 			}
 		})
 	}
-	t.Run("upgrade over the connection rate", func(t *testing.T) {
-		srv := relaytest.New(t, func(c *relay.Config) {
-			c.IPConnPerMinute, c.IPConnBurst = 6, 1
-			c.TrustedProxies = prefixes(t, "127.0.0.0/8")
-			c.RateLimitedPause = pause
-		})
-		first, status, body := dialWithHeader(t, srv.URL, from("203.0.113.1"))
-		if first == nil {
-			t.Fatalf("first connection refused: %d %s", status, body)
-		}
-		start := time.Now()
-		if c, status, _ := dialWithHeader(t, srv.URL, from("203.0.113.1")); c != nil || status != http.StatusTooManyRequests {
-			t.Fatalf("second connection within the burst of 1: status %d, want 429", status)
-		}
-		if took := time.Since(start); took < pause {
-			t.Fatalf("the refused upgrade was answered after %v, within the pause of %v", took, pause)
-		}
-		if n := metric(t, srv.HTTP, `sovmesh_rate_limited_paused_total{what="upgrade"}`); n != 1 {
-			t.Fatalf("paused upgrades counted %v, want 1", n)
-		}
-	})
 }

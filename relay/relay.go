@@ -64,11 +64,6 @@ type Relay struct {
 	heavyCache   *heavyCache
 	ipConns      *limiter
 	connCount    *connCounter
-	// heldRefusals holds a token per refused upgrade waiting out its pause
-	// (pace.go); stopHolding, closed by Shutdown, ends the waits.
-	heldRefusals chan struct{}
-	stopHolding  chan struct{}
-	stopOnce     sync.Once
 	peers        []*peer
 
 	policies  []namedPolicy
@@ -301,8 +296,6 @@ func New(cfg Config, opts ...Option) (*Relay, error) {
 		o.log.Info("connection cap derived from the open file limit", "open_files", nofile, "max_connections", maxConns)
 	}
 	r.connCount = newConnCounter(cfg.IPMaxConnections, maxConns)
-	r.heldRefusals = make(chan struct{}, maxHeldRefusals)
-	r.stopHolding = make(chan struct{})
 	if o.pubkeyRate != nil {
 		r.pubkeyEvents = newLimiter(o.pubkeyRate)
 	} else {
@@ -638,7 +631,6 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	r.closing = true
 	srv := r.srv
 	r.mu.Unlock()
-	r.stopOnce.Do(func() { close(r.stopHolding) })
 
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ShutdownGrace)
 	defer cancel()
