@@ -118,6 +118,10 @@ type Config struct {
 	// IPConnBurst is how many new connections one client IP may open at
 	// once, within IPConnPerMinute (0: the whole minute's IPConnPerMinute).
 	IPConnBurst int
+	// RateLimitedPause is the longest a client over a rate limit is made to
+	// wait (pace.go): a message refused "rate-limited:" pauses its
+	// connection until the limit would admit one more. 0: nothing waits.
+	RateLimitedPause time.Duration
 
 	// Connection limits. What waits to be sent to one client is bounded by
 	// SendQueueMessages and SendQueueBytes, and each network write must
@@ -214,6 +218,7 @@ func DefaultConfig() Config {
 		IPReadBurst:       20000,
 		IPConnPerMinute:   600,
 		IPConnBurst:       16,
+		RateLimitedPause:  time.Second,
 		IPMaxConnections:  64,
 		SendQueueMessages: 1024,
 		SendQueueBytes:    4 << 20,
@@ -294,6 +299,9 @@ func (c Config) Validate() error {
 	}
 	if c.IPEventBurst < 0 || c.PubkeyBurst < 0 || c.IPReqBurst < 0 || c.IPNegBurst < 0 || c.IPReadBurst < 0 || c.IPHeavyBurst < 0 || c.IPConnPerMinute < 0 {
 		return bad("bursts and connection rates must not be negative")
+	}
+	if c.RateLimitedPause < 0 {
+		return bad("rate-limited-pause must not be negative, got %s", c.RateLimitedPause)
 	}
 	if c.IPConnBurst < 0 {
 		return bad("ip-conn-burst must not be negative, got %d", c.IPConnBurst)

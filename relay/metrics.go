@@ -22,6 +22,7 @@ type metrics struct {
 	dropped       *prometheus.CounterVec
 	panics        prometheus.Counter
 	heavy         *prometheus.CounterVec
+	paced         *prometheus.CounterVec
 	peerConnected *prometheus.GaugeVec
 	peerEvents    *prometheus.CounterVec
 	peerLastSync  *prometheus.GaugeVec
@@ -68,6 +69,10 @@ func newMetrics() *metrics {
 			Name: "sovmesh_heavy_queries_total",
 			Help: "COUNT and NEG-OPEN reads, by outcome: run (in the heavy-query lane), cached (answered from the cache), busy (refused, lane and queue full), budget (refused, the client IP's heavy-work budget spent).",
 		}, []string{"outcome"}),
+		paced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sovmesh_rate_limited_paused_total",
+			Help: "Messages refused over a rate limit that paused their connection (--rate-limited-pause), by what waited: message (the connection's next message).",
+		}, []string{"what"}),
 		peerConnected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sovmesh_peer_connected",
 			Help: "1 while the live connection to a peer (--peers) is up.",
@@ -85,7 +90,7 @@ func newMetrics() *metrics {
 			Help: "Age (now less created_at) of the last live event received from a peer.",
 		}, []string{"peer"}),
 	}
-	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.connRefused, m.subscriptions, m.storeSeconds, m.dropped, m.panics, m.heavy,
+	m.reg.MustRegister(m.accepted, m.rejected, m.connections, m.connRefused, m.subscriptions, m.storeSeconds, m.dropped, m.panics, m.heavy, m.paced,
 		m.peerConnected, m.peerEvents, m.peerLastSync, m.peerLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

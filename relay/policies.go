@@ -115,6 +115,7 @@ func (r *Relay) checkIPRate(ctx context.Context, _ *nostr.Event) string {
 	if ip == "" || r.ipEvents.allow(ip, r.now()) {
 		return ""
 	}
+	r.pace(ctx, r.ipEvents, ip)
 	return "rate-limited: too many events from your address; slow down"
 }
 
@@ -122,5 +123,6 @@ func (r *Relay) checkPubkeyRate(ctx context.Context, evt *nostr.Event) string {
 	if khatru.GetConnection(ctx) == nil || r.pubkeyEvents.allow(evt.PubKey, r.now()) {
 		return ""
 	}
+	r.pace(ctx, r.pubkeyEvents, evt.PubKey)
 	return "rate-limited: too many events from this key; slow down (trusted keys get higher limits)"
 }

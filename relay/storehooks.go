@@ -105,6 +105,9 @@ func (h *storeHooks) queryNegentropy(ctx context.Context, f nostr.Filter, add fu
 		h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds())
 	})
 	if lerr != nil {
+		if errors.Is(lerr, ErrHeavyBudget) {
+			h.r.pace(ctx, h.r.ipHeavy, h.r.connIP(ctx))
+		}
 		if errors.Is(lerr, ErrHeavyBusy) || errors.Is(lerr, ErrHeavyBudget) {
 			return lerr
 		}
@@ -197,6 +200,9 @@ func (h *storeHooks) count(ctx context.Context, filters nostr.Filters) (int64, e
 		timedOut = errors.Is(cctx.Err(), context.DeadlineExceeded)
 	})
 	if lerr != nil {
+		if errors.Is(lerr, ErrHeavyBudget) {
+			h.r.pace(ctx, h.r.ipHeavy, h.r.connIP(ctx))
+		}
 		if errors.Is(lerr, ErrHeavyBusy) || errors.Is(lerr, ErrHeavyBudget) {
 			return 0, lerr
 		}

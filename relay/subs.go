@@ -114,6 +114,7 @@ func (r *Relay) rejectFilter(ctx context.Context, f nostr.Filter) (bool, string)
 		return true, msg
 	}
 	if !r.readsLeft(ctx) {
+		r.pace(ctx, r.ipReads, r.connIP(ctx))
 		return true, refusedReads
 	}
 	if eventstore.IsNegentropySession(ctx) {
@@ -121,6 +122,7 @@ func (r *Relay) rejectFilter(ctx context.Context, f nostr.Filter) (bool, string)
 		if ip == "" || r.ipNegs.allow(ip, r.now()) {
 			return false, ""
 		}
+		r.pace(ctx, r.ipNegs, ip)
 		return true, "rate-limited: too many negentropy syncs from your address; slow down"
 	}
 	subID := khatru.GetSubscriptionID(ctx)
@@ -132,6 +134,7 @@ func (r *Relay) rejectFilter(ctx context.Context, f nostr.Filter) (bool, string)
 		return true, reason
 	}
 	if first && !r.allowReq(ctx) {
+		r.pace(ctx, r.ipReqs, r.connIP(ctx))
 		return true, "rate-limited: too many requests from your address; slow down"
 	}
 	return false, ""
@@ -151,9 +154,14 @@ func (r *Relay) rejectCountFilter(ctx context.Context, f nostr.Filter) (bool, st
 		return true, msg
 	}
 	if !r.readsLeft(ctx) {
+		r.pace(ctx, r.ipReads, r.connIP(ctx))
 		return true, refusedReads
 	}
-	return !r.allowReq(ctx), "rate-limited: too many requests from your address; slow down"
+	if r.allowReq(ctx) {
+		return false, ""
+	}
+	r.pace(ctx, r.ipReqs, r.connIP(ctx))
+	return true, "rate-limited: too many requests from your address; slow down"
 }
 
 func (r *Relay) allowReq(ctx context.Context) bool {

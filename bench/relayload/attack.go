@@ -123,6 +123,8 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		peakRSS                    int64
 		peakConns                  float64
 		tallies                    = map[string]map[string]int{}
+		// how long each attack ran in each slice under attack
+		tookBy = map[string][]time.Duration{}
 	)
 	cpu := newCPUMeter(cmd.Process.Pid)
 	for i := range max(o.alternate, 1) {
@@ -185,9 +187,12 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		acancel()
 		<-sampleDone
 		<-firstDone
-		t, used, err := attackers.wait()
+		t, took, used, err := attackers.wait()
 		if err != nil {
 			return err
+		}
+		for name, d := range took {
+			tookBy[name] = append(tookBy[name], d)
 		}
 		attackersCPU += used
 		for name, counts := range t {
@@ -226,7 +231,7 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	fmt.Printf("attackers' process: %.2f cores (%.2f in the first second of each slice; the relay %.2f then)\n", attackersCPU.Seconds()/o.phase.Seconds(),
 		firstAttackers.Seconds()/float64(max(o.alternate, 1)), firstRelay.Seconds()/float64(max(o.alternate, 1)))
 	for _, a := range attacks {
-		fmt.Printf("  %-20s (point %2d): %s\n", a.Name, a.Point, tallyString(tallies[a.Name]))
+		fmt.Printf("  %-20s (point %2d, ran %s per slice): %s\n", a.Name, a.Point, tookString(tookBy[a.Name]), tallyString(tallies[a.Name]))
 	}
 	ratio := func(a, b []time.Duration) float64 {
 		pb := percentile(b, .99)
@@ -248,6 +253,17 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		return fmt.Errorf("the relay died under attack")
 	}
 	return nil
+}
+
+// tookString lists how long an attack ran in each slice, in seconds: an
+// attack that spends its rounds in the first fraction of a slice puts all
+// its work there.
+func tookString(took []time.Duration) string {
+	parts := make([]string, len(took))
+	for i, d := range took {
+		parts[i] = fmt.Sprintf("%.2f", d.Seconds())
+	}
+	return strings.Join(parts, "/") + " s"
 }
 
 // honest publishes one event every 10 ms on one connection and sends one

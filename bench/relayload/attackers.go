@@ -48,6 +48,8 @@ func runAttackers(ctx context.Context, names, url string, phase time.Duration, r
 	ctx, cancel := context.WithTimeout(ctx, phase)
 	defer cancel()
 	tallies := make([]*attack.Tally, len(attacks))
+	took := make([]time.Duration, len(attacks))
+	start := time.Now()
 	var wg sync.WaitGroup
 	for i, a := range attacks {
 		tallies[i] = &attack.Tally{}
@@ -57,11 +59,13 @@ func runAttackers(ctx context.Context, names, url string, phase time.Duration, r
 			if err := a.Run(ctx, attack.Target{URL: url, From: net.IPv4(127, 0, 0, 2)}, rounds, tallies[i]); err != nil {
 				fmt.Fprintf(os.Stderr, "attack %s: %v\n", a.Name, err)
 			}
+			took[i] = time.Since(start)
 		}()
 	}
 	wg.Wait()
 	for i, a := range attacks {
 		fmt.Printf("TALLY\t%s\t%s\n", a.Name, tallies[i])
+		fmt.Printf("TOOK\t%s\t%d\n", a.Name, took[i].Milliseconds())
 	}
 	return nil
 }
@@ -117,12 +121,20 @@ func (p *attackerProc) start() {
 	_ = p.in.Close()
 }
 
-// wait returns each attack's tally by name (counts by label) and the CPU
-// time the attackers used, once the child has exited.
-func (p *attackerProc) wait() (map[string]map[string]int, time.Duration, error) {
+// wait returns each attack's tally by name (counts by label), how long each
+// attack ran (its rounds done, or the slice's end), and the CPU time the
+// attackers used, once the child has exited.
+func (p *attackerProc) wait() (map[string]map[string]int, map[string]time.Duration, time.Duration, error) {
 	tallies := map[string]map[string]int{}
+	took := map[string]time.Duration{}
 	for p.out.Scan() {
 		f := strings.SplitN(p.out.Text(), "\t", 3)
+		if len(f) == 3 && f[0] == "TOOK" {
+			if ms, err := strconv.Atoi(f[2]); err == nil {
+				took[f[1]] = time.Duration(ms) * time.Millisecond
+			}
+			continue
+		}
 		if len(f) != 3 || f[0] != "TALLY" {
 			continue
 		}
@@ -139,10 +151,10 @@ func (p *attackerProc) wait() (map[string]map[string]int, time.Duration, error) 
 		tallies[f[1]] = counts
 	}
 	if err := p.cmd.Wait(); err != nil {
-		return nil, 0, fmt.Errorf("attackers: %w", err)
+		return nil, nil, 0, fmt.Errorf("attackers: %w", err)
 	}
 	st := p.cmd.ProcessState
-	return tallies, st.UserTime() + st.SystemTime(), nil
+	return tallies, took, st.UserTime() + st.SystemTime(), nil
 }
 
 // tallyString lists counts by label, sorted, as attack.Tally does.

@@ -227,6 +227,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.IPReadBurst, "ip-read-burst", cfg.IPReadBurst, "burst of stored events read per client IP")
 	fs.IntVar(&cfg.IPConnPerMinute, "ip-conn-per-minute", cfg.IPConnPerMinute, "new connections per minute per client IP (0: no limit)")
 	fs.IntVar(&cfg.IPConnBurst, "ip-conn-burst", cfg.IPConnBurst, "new connections one client IP may open at once, within --ip-conn-per-minute (0: the whole minute's)")
+	fs.DurationVar(&cfg.RateLimitedPause, "rate-limited-pause", cfg.RateLimitedPause, "longest a client over a rate limit waits: a message refused rate-limited pauses its connection (its next message is read) until the limit would admit one more (0: no pause)")
 	fs.IntVar(&cfg.IPMaxConnections, "ip-max-connections", cfg.IPMaxConnections, "open websocket connections per client IP, an IPv6 client counting by its /64 (0: no limit)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "open websocket connections in total (0: the open file limit less 1/8 for other files, at least 128 less, at most 16384)")
 	fs.Func("mints", "comma-separated Cashu mint URLs the relay accepts fees in (default: an embedded development mint with TEST MONEY)", func(v string) error {

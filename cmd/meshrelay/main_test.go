@@ -73,6 +73,7 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"negative max-connections", []string{"--max-connections", "-5"}, nil, "max-connections"},
 		{"negative heavy-queue", []string{"--heavy-queue", "-1"}, nil, "heavy-queue"},
 		{"negative ip-conn-burst", []string{"--ip-conn-burst", "-1"}, nil, "ip-conn-burst"},
+		{"negative rate-limited-pause", []string{"--rate-limited-pause", "-1s"}, nil, "rate-limited-pause"},
 		{"env negative heavy-cache-ttl", nil, map[string]string{"SOVMESH_HEAVY_CACHE_TTL": "-1s"}, "heavy-cache-ttl"},
 		{"negative ip-heavy-rate", []string{"--ip-heavy-rate", "-2"}, nil, "ip-heavy-rate"},
 		{"no store batch", []string{"--store-batch", "0"}, nil, "store-batch must be positive"},

@@ -161,6 +161,14 @@ func (rl *Relay) HandleWebsocket(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 
+			// sovmesh patch: a sender over a rate limit is paused
+			// (pause.go); until then this message waits and nothing
+			// more is read. Shutdown ends the wait.
+			if err := ws.waitPause(ws.Context); err != nil {
+				ws.cancel()
+				return
+			}
+
 			// this is safe because ReadMessage() will always create a new slice
 			message := unsafe.String(unsafe.SliceData(msgb), len(msgb))
 

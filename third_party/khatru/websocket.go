@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fasthttp/websocket"
 	"github.com/puzpuzpuz/xsync/v3"
@@ -27,6 +28,10 @@ type WebSocket struct {
 	// writes of a batch of messages into one (see batch.go); nil if the
 	// connection was not hijacked through it.
 	batch *batchConn
+
+	// sovmesh patch: the read loop hands on no message before this time
+	// (unix nanoseconds; see pause.go).
+	pauseUntil atomic.Int64
 
 	// original request
 	Request *http.Request
