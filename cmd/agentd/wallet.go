@@ -182,17 +182,17 @@ func settleWallet(ctx context.Context, e *env, n *agentd.Node) error {
 	if err != nil {
 		return err
 	}
-	var pending, sent, locked uint64
+	var pending, sent uint64
 	for _, op := range open {
 		if op.State != journal.StateSent {
 			pending++
 			fmt.Fprintf(e.stdout, "  op %d: %s of %d sats %s\n", op.ID, op.Kind, op.Amount, op.State)
 		} else if until, ok := cashu.LockedUntil(op, time.Now()); ok && out[op.ID] {
-			// Locked to its payee (a session's refund, an escrowed
-			// payment): only the payee can spend it before the lock
-			// lapses, so settle has nothing to wait for.
-			locked++
-			fmt.Fprintf(e.stdout, "  op %d: payment of %d sats locked to its payee until %s (comes back if not redeemed by then)\n", op.ID, op.Amount, until.UTC().Format(time.RFC3339))
+			// Locked to its payee (a session's refund, a relay top-up):
+			// still out, but only the payee can spend it before the lock
+			// lapses; reclaimed after that if it never does.
+			sent++
+			fmt.Fprintf(e.stdout, "  op %d: payment of %d sats locked to its payee until %s, not redeemed yet (reclaimed after that)\n", op.ID, op.Amount, until.UTC().Format(time.RFC3339))
 		} else if out[op.ID] {
 			sent++
 			fmt.Fprintf(e.stdout, "  op %d: payment of %d sats not redeemed yet (reclaimed %v after it was sent)\n", op.ID, op.Amount, e.cfg.node.ReclaimGrace)
@@ -203,9 +203,6 @@ func settleWallet(ctx context.Context, e *env, n *agentd.Node) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "balance %d sats; %d operations open, %d market payments out\n", bal, pending, sent)
-	if locked > 0 {
-		fmt.Fprintf(e.stdout, "%d payments locked to their payees\n", locked)
-	}
 	if pending+sent > 0 {
 		return fmt.Errorf("%d operations open and %d market payments out: run settle again later", pending, sent)
 	}
