@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,5 +108,85 @@ func TestBandwidthPaysAheadAndCarriesWhileRedeeming(t *testing.T) {
 	// Paid ahead, never more than a step past what was used.
 	if paid, _ := payer.Paid(); paid > conn.Usage().Units+step {
 		t.Fatalf("paid %d units for %d used", paid, conn.Usage().Units)
+	}
+}
+
+// stepPayer is an aheadPayer that tells its step (transport.StepPayer),
+// recording the Need of every invoice it is asked to pay.
+type stepPayer struct {
+	aheadPayer
+	mu    sync.Mutex
+	needs []uint64
+}
+
+func (p *stepPayer) StepUnits() uint64 { return p.Step }
+
+func (p *stepPayer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) {
+	p.mu.Lock()
+	p.needs = append(p.needs, inv.Need)
+	p.mu.Unlock()
+	return p.aheadPayer.Pay(ctx, inv)
+}
+
+func (p *stepPayer) invoices() []uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]uint64(nil), p.needs...)
+}
+
+// A connection that starts with less than half a step of the session's
+// credit left pays its first step ahead, as it pays the later ones, when
+// its Payer tells the step (a StepPayer): the download does not first
+// stop at the provider's pause point. The target sends an eighth of a
+// step and waits: the payment ahead is made while the credit left (a
+// quarter of a step) is not used up, so no pause point asked for it.
+func TestBandwidthPaysFirstStepAhead(t *testing.T) {
+	const step = 256 << 10
+	const initial, first, rest = step / 4, step / 8, 2 * step
+	more := make(chan struct{})
+	target := tcpServer(t, func(c net.Conn) {
+		if _, err := c.Write(make([]byte, first)); err != nil {
+			return
+		}
+		select {
+		case <-more:
+		case <-t.Context().Done():
+			return
+		}
+		_, _ = c.Write(make([]byte, rest))
+	})
+	gate := &meter.Gate{Initial: initial}
+	prov := newHost(t)
+	prov.ServeBandwidth(transport.BandwidthConfig{Gate: gate, AllowPrivateTargets: true})
+	buyer := newHost(t)
+	pid := connect(t, buyer, prov)
+	payer := &stepPayer{aheadPayer: aheadPayer{Payer: meter.Payer{Step: step}}}
+	conn, err := buyer.DialBandwidth(t.Context(), pid, target, payer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(conn, make([]byte, first)); err != nil {
+		t.Fatalf("first part: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for gate.Redeemed() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no payment redeemed while %d of %d units of credit were left (invoices %v)", initial-first, initial, payer.invoices())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if needs := payer.invoices(); len(needs) == 0 || needs[0] != 0 {
+		t.Fatalf("first payment's invoice needs %v, want a payment ahead (0)", needs)
+	}
+	close(more)
+	if _, err := io.ReadFull(conn, make([]byte, rest)); err != nil {
+		t.Fatalf("after the payment ahead: %v", err)
+	}
+	// Paid ahead only while less than half a step was left: the credit
+	// never runs more than a step and a half past what was used.
+	if paid, _ := payer.Paid(); initial+paid >= conn.Usage().Units+3*step/2 {
+		t.Fatalf("paid %d units beyond an initial credit of %d for %d used", paid, initial, conn.Usage().Units)
 	}
 }
