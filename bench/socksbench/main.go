@@ -6,13 +6,16 @@
 //	near: the buyer's `agentd serve` (SOCKS5 proxy on 127.0.0.1) and the client
 //	far:  an HTTP file server, `meshrelay` with its dev mint, `agentd provide`
 //
-// and, for each link condition (-conds), downloads the same file directly
-// (client -> server over the veth) and through the proxy (client -> SOCKS5 ->
-// buyer -> libp2p over the veth -> provider -> server), one after the other,
-// -rounds times. The first SOCKS5 connection, before any measurement, buys
-// the session; every measured one pays its steps at the mint as it goes. It
-// reports MB/s, the ratio socks5/direct and the CPU seconds per GiB moved of
-// every process (from /proc/PID/stat for the daemons, rusage for the client).
+// and, for each link condition (-conds), downloads the same file with the
+// same client three ways, one after the other, -rounds times: directly
+// (client -> server over the veth), through the floor (the same three hops
+// carried by one plain TLS 1.3 connection, floor.go: what any secure
+// user-space carrier pays for the hops) and through the proxy (client ->
+// SOCKS5 -> buyer -> libp2p over the veth -> provider -> server). The first
+// SOCKS5 connection, before any measurement, buys the session; every
+// measured one pays its steps at the mint as it goes. It reports MB/s, the ratios socks5/direct, floor/direct and socks5/floor
+// (of the summed wall times) and the CPU seconds per GiB moved of every
+// process (from /proc/PID/stat for the daemons, rusage for the client).
 // A condition shapes both ends of the veth: RATE with a tc token bucket
 // (tbf), RATE:DELAY with tc netem (rate and one-way delay, where the kernel
 // has sch_netem); "-" leaves the link unshaped.
