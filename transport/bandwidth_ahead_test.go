@@ -1,6 +1,7 @@
 package transport_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -188,5 +189,67 @@ func TestBandwidthPaysFirstStepAhead(t *testing.T) {
 	// never runs more than a step and a half past what was used.
 	if paid, _ := payer.Paid(); initial+paid >= conn.Usage().Units+3*step/2 {
 		t.Fatalf("paid %d units beyond an initial credit of %d for %d used", paid, initial, conn.Usage().Units)
+	}
+}
+
+// The provider reads the target for several DATA frames at once and lays
+// them out in place; where the credit ends inside a frame (the buyer's
+// upload took some of it between the read and the debit), the rest goes
+// as a frame of its own once paid. Every byte arrives once and in order,
+// whatever the credit's and the steps' boundaries.
+func TestBandwidthDownloadAcrossCreditBoundaries(t *testing.T) {
+	tests := []struct {
+		name          string
+		initial, step uint64
+		size, upload  int
+	}{
+		{"steps inside frames", 100_003, 70_001, 1<<20 + 12_345, 0},
+		{"a step of one byte more than a frame", 65_520, 65_520, 700_000, 0},
+		{"credit for everything", 1 << 30, 1, 3<<20 + 7, 0},
+		{"small steps", 1, 4_099, 300_001, 0},
+		{"an upload taking credit meanwhile", 30_011, 50_021, 2<<20 + 3, 2 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := make([]byte, tc.size)
+			for i := range want {
+				want[i] = byte(i*7 + i>>11)
+			}
+			target := tcpServer(t, func(c net.Conn) {
+				done := make(chan struct{})
+				go func() { _, _ = c.Write(want); close(done) }()
+				_, _ = io.CopyN(io.Discard, c, int64(tc.upload))
+				<-done
+			})
+			prov := newHost(t)
+			prov.ServeBandwidth(transport.BandwidthConfig{Gate: &meter.Gate{Initial: tc.initial}, AllowPrivateTargets: true})
+			buyer := newHost(t)
+			pid := connect(t, buyer, prov)
+			conn, err := buyer.DialBandwidth(t.Context(), pid, target, &meter.Payer{Step: tc.step})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+			upErr := make(chan error, 1)
+			go func() {
+				_, err := conn.Write(make([]byte, tc.upload))
+				upErr <- err
+			}()
+			got, err := io.ReadAll(conn)
+			if err == nil {
+				err = <-upErr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				i := 0
+				for i < min(len(got), len(want)) && got[i] == want[i] {
+					i++
+				}
+				t.Fatalf("got %d bytes, want %d; first difference at %d", len(got), len(want), i)
+			}
+		})
 	}
 }
