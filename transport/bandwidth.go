@@ -63,9 +63,9 @@ const (
 
 	// bwFrameData is the most data a DATA frame carries, sized for the
 	// libp2p connection under it: with the frame's 5-byte header and
-	// yamux's 12-byte one, a full frame is one 64 KiB yamux message
-	// (yamux's largest), which TLS sends as exactly four full 16 KiB
-	// records. (32 KiB of data made a yamux message of 32785 bytes: two
+	// yamux's 12-byte one, a full frame sent alone (the buyer's) is one
+	// 64 KiB yamux message, which TLS sends as exactly four full 16 KiB
+	// records; the provider sends up to bwBatch frames per message. (32 KiB of data made a yamux message of 32785 bytes: two
 	// records and a third of 17 bytes, a record, an AEAD seal and a
 	// syscall more per frame.)
 	bwFrameData = 4*16384 - yamuxHeader - frame.HeaderSize
