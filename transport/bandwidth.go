@@ -63,13 +63,17 @@ const (
 
 	// bwFrameData is the most data a DATA frame carries, sized for the
 	// libp2p connection under it: with the frame's 5-byte header and
-	// yamux's 12-byte one, a full frame is one 64 KiB yamux message
-	// (yamux's largest), which TLS sends as exactly four full 16 KiB
-	// records. (32 KiB of data made a yamux message of 32785 bytes: two
+	// yamux's 12-byte one, a full frame sent alone (the buyer's) is one
+	// 64 KiB yamux message, which TLS sends as exactly four full 16 KiB
+	// records; the provider sends up to bwBatch frames per message. (32 KiB of data made a yamux message of 32785 bytes: two
 	// records and a third of 17 bytes, a record, an AEAD seal and a
 	// syscall more per frame.)
 	bwFrameData = 4*16384 - yamuxHeader - frame.HeaderSize
 	yamuxHeader = 12
+	// bwBatch is how many DATA frames the provider reads the target for
+	// and writes to the stream at once (one yamux message of up to
+	// maxMuxMessage).
+	bwBatch = maxMuxMessage / (64 << 10)
 	// maxBwFrame is the largest frame either side accepts: a DATA body of
 	// up to 64 KiB or a payment token.
 	maxBwFrame = 1 + max(64<<10, MaxTokenSize)
@@ -176,15 +180,13 @@ func (b *bwSession) write(typ byte, parts ...[]byte) error {
 	return b.c.write(typ, parts...)
 }
 
-// writeData sends a DATA frame built in place: f is HeaderSize free bytes,
-// then the body.
-func (b *bwSession) writeData(f []byte) error {
+// writeFrames sends whole frames, built in place, in one write.
+func (b *bwSession) writeFrames(f []byte) error {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	if b.ended {
 		return errEnded
 	}
-	frame.PutHeader(f, tData, len(f)-frame.HeaderSize)
 	return b.c.writeRaw(f)
 }
 
@@ -538,37 +540,58 @@ func (b *bwSession) pause(ctx context.Context) (bool, error) {
 // forwards what the credit still covers after the read (the buyer's grants
 // may have taken some meanwhile) and holds the rest at the pause point.
 func (b *bwSession) down(ctx context.Context) error {
-	// The target's bytes are read in after room for a frame header, and
-	// each DATA frame goes out from buf with its header written just
-	// before its data (over bytes already sent): no copy.
-	buf := make([]byte, frame.HeaderSize+bwFrameData)
+	// The target's bytes are read in after room for bwBatch frame headers,
+	// then laid out as up to bwBatch DATA frames (each chunk moved in front
+	// of the next header's room), and the frames the credit covers go to
+	// the stream in one write: one yamux message, one handoff to its send
+	// loop and one socket write per bwBatch frames. A frame that starts in
+	// the middle of a chunk has its header written over bytes already
+	// sent.
+	const slot = frame.HeaderSize + bwFrameData
+	buf := make([]byte, bwBatch*slot)
 	for {
 		if ok, err := b.pause(ctx); !ok {
 			return err
 		}
 		b.mu.Lock()
-		n := min(uint64(bwFrameData), b.availLocked())
+		n := min(uint64(bwBatch*bwFrameData), b.availLocked())
 		b.mu.Unlock()
 		if n == 0 {
 			continue // the buyer's grant took it: pause again
 		}
 		_ = b.target.SetReadDeadline(b.idleAt())
-		nr, err := b.target.Read(buf[frame.HeaderSize : frame.HeaderSize+n])
+		in := bwBatch * frame.HeaderSize
+		nr, err := b.target.Read(buf[in : in+int(n)])
 		if nr > 0 {
 			b.touch()
 		}
-		for off, end := frame.HeaderSize, frame.HeaderSize+nr; off < end; {
-			k := int(b.spendDown(uint64(end - off)))
+		chunks := (nr + bwFrameData - 1) / bwFrameData
+		for i := range chunks { // left to right: a move never overwrites a chunk not yet moved
+			copy(buf[i*slot+frame.HeaderSize:], buf[in+i*bwFrameData:in+min((i+1)*bwFrameData, nr)])
+		}
+		chunkLen := func(i int) int { return min(bwFrameData, nr-i*bwFrameData) }
+		for i, off := 0, 0; i < chunks; {
+			k := int(b.spendDown(uint64(nr - i*bwFrameData - off)))
 			if k == 0 {
 				if ok, perr := b.pause(ctx); !ok {
 					return perr
 				}
 				continue
 			}
-			if werr := b.writeData(buf[off-frame.HeaderSize : off+k]); werr != nil {
+			start := i*slot + off // the first frame's header room
+			end := start
+			for k > 0 {
+				take := min(k, chunkLen(i)-off)
+				frame.PutHeader(buf[i*slot+off:], tData, take)
+				end = i*slot + frame.HeaderSize + off + take
+				k -= take
+				if off += take; off == chunkLen(i) {
+					i, off = i+1, 0
+				}
+			}
+			if werr := b.writeFrames(buf[start:end]); werr != nil {
 				return werr
 			}
-			off += k
 		}
 		if err == io.EOF {
 			if err := b.write(tEOF); err != nil {

@@ -27,7 +27,7 @@ type BandwidthConn struct {
 	usage     Usage         // BytesIn = sent by us, BytesOut = received
 	credit    uint64        // the provider's credit, as last told
 	credits   uint64        // CREDIT frames received (one answers each PAY)
-	lastStep  uint64        // units the last redeemed payment added to the credit
+	lastStep  uint64        // units the last redeemed payment added to the credit (at first, a StepPayer's step)
 	ahead     bool          // a payment ahead is being made
 	declined  bool          // the payer declined a payment ahead: make no more
 	granted   uint64        // cumulative bytes we may send
@@ -95,6 +95,9 @@ func (t *Host) DialBandwidth(ctx context.Context, p peer.ID, target string, paye
 		credit: credit, changed: make(chan struct{}),
 		readQ: make(chan *[]byte, 64), done: make(chan struct{}),
 	}
+	if sp, ok := payer.(StepPayer); ok {
+		bc.lastStep = sp.StepUnits() // pay the first step ahead too
+	}
 	bc.wg.Add(1)
 	go bc.readLoop()
 	return bc, nil
@@ -127,7 +130,8 @@ func (bc *BandwidthConn) setCredit(v uint64) {
 }
 
 // payAheadLocked starts a payment ahead (an Invoice with Need 0) when less
-// than half of the last step's credit is left, so the next step is redeemed
+// than half of the last step's credit is left (before the first step, half
+// of a StepPayer's step), so the next step is redeemed
 // before the data stops at the provider's pause point: a mint swap each
 // way no longer stalls the connection. At most one is in flight; once the
 // payer declines one (its cap is near), the pause points pay the rest.

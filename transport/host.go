@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
@@ -24,6 +25,21 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
+
+// maxMuxMessage is the largest yamux message this host sends: four 64 KiB
+// bandwidth DATA frames, which the provider writes to the stream at once
+// (go-yamux's default, 64 KiB, split them into four messages, each a
+// handoff to yamux's send loop and a write to the socket). A receiver
+// bounds a message by its stream window (256 KiB at first, up to 16 MiB),
+// not by this size, so peers of either build interoperate.
+const maxMuxMessage = 256 << 10
+
+// muxer is go-libp2p's yamux configuration with maxMuxMessage.
+func muxer() *yamux.Transport {
+	cfg := *yamux.DefaultTransport
+	cfg.MaxMessageSize = maxMuxMessage
+	return &cfg
+}
 
 // Security selects the libp2p security transport for TCP connections
 // (QUIC always uses its built-in TLS 1.3).
@@ -241,6 +257,7 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		sec,
+		libp2p.Muxer(yamux.ID, muxer()),
 		libp2p.ConnectionGater(&gater{}),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),

@@ -73,6 +73,18 @@ type Payer interface {
 	Pay(ctx context.Context, inv Invoice) (token []byte, err error)
 }
 
+// StepPayer is a Payer that tells how many units a payment step buys at
+// least. A carried connection (BandwidthConn) pays ahead once less than
+// half a step of credit is left: with the step known from the start, it
+// pays its first step ahead too, instead of first stopping at the
+// provider's pause point while a step is paid and redeemed (each new
+// connection of a session starts with what is left of the session's
+// credit, often less than a step).
+type StepPayer interface {
+	Payer
+	StepUnits() uint64
+}
+
 // MaxTokenSize bounds a payment token.
 const MaxTokenSize = 64 << 10
 

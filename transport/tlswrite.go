@@ -14,9 +14,9 @@ import (
 )
 
 // maxHeldWrite bounds what one coalesced write holds before it is sent:
-// a 64 KiB yamux message is four TLS records of 16 KiB plus 22 bytes of
-// record overhead each, well under it.
-const maxHeldWrite = 256 << 10
+// the largest yamux message (maxMuxMessage) is sixteen TLS records of 16
+// KiB plus 22 bytes of record overhead each, under it.
+const maxHeldWrite = 320 << 10
 
 // tlsOneWrite is libp2p's TLS 1.3 security transport whose connections send
 // each Write in one write to the TCP socket. crypto/tls seals a Write of

@@ -49,6 +49,10 @@ type Payer struct {
 // within Market.
 func (p *Payer) MarketSession(peer.ID) string { return p.Market }
 
+// StepUnits implements transport.StepPayer: a carried connection pays its
+// first step ahead, as it pays the later ones.
+func (p *Payer) StepUnits() uint64 { return max(p.Step, 1) }
+
 // Pay makes one payment step. A payment ahead (inv.Need 0) that would
 // leave less than a step of Limit is declined (nil token, nil error).
 func (p *Payer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, error) {

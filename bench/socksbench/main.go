@@ -6,13 +6,16 @@
 //	near: the buyer's `agentd serve` (SOCKS5 proxy on 127.0.0.1) and the client
 //	far:  an HTTP file server, `meshrelay` with its dev mint, `agentd provide`
 //
-// and, for each link condition (-conds), downloads the same file directly
-// (client -> server over the veth) and through the proxy (client -> SOCKS5 ->
-// buyer -> libp2p over the veth -> provider -> server), one after the other,
-// -rounds times. The first SOCKS5 connection, before any measurement, buys
-// the session; every measured one pays its steps at the mint as it goes. It
-// reports MB/s, the ratio socks5/direct and the CPU seconds per GiB moved of
-// every process (from /proc/PID/stat for the daemons, rusage for the client).
+// and, for each link condition (-conds), downloads the same file with the
+// same client three ways, one after the other, -rounds times: directly
+// (client -> server over the veth), through the floor (the same three hops
+// carried by one plain TLS 1.3 connection, floor.go: what any secure
+// user-space carrier pays for the hops) and through the proxy (client ->
+// SOCKS5 -> buyer -> libp2p over the veth -> provider -> server). The first
+// SOCKS5 connection, before any measurement, buys the session; every
+// measured one pays its steps at the mint as it goes. It reports MB/s, the ratios socks5/direct, floor/direct and socks5/floor
+// (of the summed wall times) and the CPU seconds per GiB moved of every
+// process (from /proc/PID/stat for the daemons, rusage for the client).
 // A condition shapes both ends of the veth: RATE with a tc token bucket
 // (tbf), RATE:DELAY with tc netem (rate and one-way delay, where the kernel
 // has sch_netem); "-" leaves the link unshaped.
@@ -64,6 +67,9 @@ func main() {
 			return
 		case "forward":
 			forward(os.Args[2:])
+			return
+		case "floor":
+			floor(os.Args[2:])
 			return
 		}
 	}
@@ -287,7 +293,18 @@ func (b *bench) run(ctx context.Context, rounds int, conds []string) error {
 	if buyErr != nil {
 		return fmt.Errorf("socks5 warm-up (buying the session): %w\n%s", buyErr, tail(buyer.logs.String()))
 	}
-	daemons := []*proc{srv, rl, prov, buyer}
+	floorFar, err := b.start(ctx, "floor far", b.far, nil, "floor listening", self, "floor", "-listen", b.farIP+":9443")
+	if err != nil {
+		return err
+	}
+	floorNear, err := b.start(ctx, "floor near", b.near, nil, "floor listening", self, "floor", "-near", "-listen", "127.0.0.1:1081", "-to", b.farIP+":9443")
+	if err != nil {
+		return err
+	}
+	if _, err := b.get(ctx, "127.0.0.1:1081"); err != nil {
+		return fmt.Errorf("floor warm-up: %w", err)
+	}
+	daemons := []*proc{srv, rl, prov, buyer, floorNear, floorFar}
 	fmt.Printf("file %d MiB, %d rounds per condition; load average %s\n", b.size>>20, rounds, loadavg())
 	// What the daemons burn with no traffic (relay subscriptions, timers):
 	// on a slow link it is part of their CPU per GiB.
@@ -301,42 +318,42 @@ func (b *bench) run(ctx context.Context, rounds int, conds []string) error {
 	fmt.Printf("idle CPU, ms per s: server %d, relay+mint %d, provider %d, buyer %d\n",
 		(idle1[0]-idle0[0]).Milliseconds()/5, (idle1[1]-idle0[1]).Milliseconds()/5,
 		(idle1[2]-idle0[2]).Milliseconds()/5, (idle1[3]-idle0[3]).Milliseconds()/5)
-	fmt.Println("| link | direct MB/s | socks5 MB/s | socks5/direct | 0.5x met | direct CPU s/GiB (client, server) | socks5 CPU s/GiB (client, buyer, provider, server, relay+mint) |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("| link | direct MB/s | floor MB/s | socks5 MB/s | socks5/direct | floor/direct | socks5/floor | 0.5x met | direct CPU s/GiB (client, server) | floor CPU s/GiB (client, near, far, server) | socks5 CPU s/GiB (client, buyer, provider, server, relay+mint) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	const direct, viaFloor, viaSocks = 0, 1, 2
+	vias := [3]string{"", "127.0.0.1:1081", "127.0.0.1:1080"}
 	for _, c := range conds {
 		if err := b.shape(c); err != nil {
 			return err
 		}
-		var dd, ds time.Duration
-		var cpuD, cpuS [5]time.Duration // client, buyer, provider, server, relay
+		var wall [3]time.Duration
+		var cpu [3][5]time.Duration // client, carrier near, carrier far, server, relay+mint
 		for range rounds {
-			for _, via := range []string{"", "127.0.0.1:1080"} {
+			for i, via := range vias {
 				before := cpus(daemons)
 				r, err := b.get(ctx, via)
 				if err != nil {
 					return fmt.Errorf("%s via %q: %w\n%s", c, via, err, tail(buyer.logs.String()))
 				}
 				after := cpus(daemons)
-				acc, d := &cpuD, &dd
-				if via != "" {
-					acc, d = &cpuS, &ds
+				d := func(j int) time.Duration { return after[j] - before[j] }
+				wall[i] += r.Wall
+				cpu[i][0] += r.CPU
+				cpu[i][3] += d(0)
+				cpu[i][4] += d(1)
+				switch i {
+				case viaFloor:
+					cpu[i][1] += d(4)
+					cpu[i][2] += d(5)
+				case viaSocks:
+					cpu[i][1] += d(3)
+					cpu[i][2] += d(2)
 				}
-				*d += r.Wall
-				acc[0] += r.CPU
-				acc[1] += after[3] - before[3]
-				acc[2] += after[2] - before[2]
-				acc[3] += after[0] - before[0]
-				acc[4] += after[1] - before[1]
 			}
 		}
 		gib := float64(b.size) * float64(rounds) / (1 << 30)
 		mb := func(d time.Duration) float64 { return float64(b.size) * float64(rounds) / d.Seconds() / 1e6 }
 		per := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()/gib) }
-		ratio := dd.Seconds() / ds.Seconds()
-		met := "no"
-		if ratio >= 0.5 {
-			met = "yes"
-		}
 		sum := func(a [5]time.Duration) time.Duration {
 			var t time.Duration
 			for _, v := range a {
@@ -344,9 +361,17 @@ func (b *bench) run(ctx context.Context, rounds int, conds []string) error {
 			}
 			return t
 		}
-		fmt.Printf("| %s | %.1f | %.1f | %.2f | %s | %s (%s, %s) | %s (%s, %s, %s, %s, %s) |\n", c, mb(dd), mb(ds), ratio, met,
-			per(sum(cpuD)), per(cpuD[0]), per(cpuD[3]),
-			per(sum(cpuS)), per(cpuS[0]), per(cpuS[1]), per(cpuS[2]), per(cpuS[3]), per(cpuS[4]))
+		ratio := wall[direct].Seconds() / wall[viaSocks].Seconds()
+		met := "no"
+		if ratio >= 0.5 {
+			met = "yes"
+		}
+		fmt.Printf("| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %s | %s (%s, %s) | %s (%s, %s, %s, %s) | %s (%s, %s, %s, %s, %s) |\n",
+			c, mb(wall[direct]), mb(wall[viaFloor]), mb(wall[viaSocks]), ratio,
+			wall[direct].Seconds()/wall[viaFloor].Seconds(), wall[viaFloor].Seconds()/wall[viaSocks].Seconds(), met,
+			per(sum(cpu[direct])), per(cpu[direct][0]), per(cpu[direct][3]),
+			per(sum(cpu[viaFloor])), per(cpu[viaFloor][0]), per(cpu[viaFloor][1]), per(cpu[viaFloor][2]), per(cpu[viaFloor][3]),
+			per(sum(cpu[viaSocks])), per(cpu[viaSocks][0]), per(cpu[viaSocks][1]), per(cpu[viaSocks][2]), per(cpu[viaSocks][3]), per(cpu[viaSocks][4]))
 	}
 	fmt.Printf("load average at the end %s\n", loadavg())
 	return b.shape("-")
