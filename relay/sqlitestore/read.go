@@ -119,11 +119,19 @@ func (s *Store) CountByKind(ctx context.Context) (map[int]int64, error) {
 		return nil, err
 	}
 	defer s.wg.Done()
+	// Both counts read one snapshot: a purge committed between them would
+	// leave expired rows counted by the first and not subtracted by the
+	// second.
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("count by kind: %w", err)
+	}
+	defer tx.Rollback()
 	out := make(map[int]int64)
-	if err := s.sumByKind(ctx, out, 1, `SELECT kind, count(*) FROM events INDEXED BY events_kind GROUP BY kind`); err != nil {
+	if err := sumByKind(ctx, tx, out, 1, `SELECT kind, count(*) FROM events INDEXED BY events_kind GROUP BY kind`); err != nil {
 		return nil, err
 	}
-	if err := s.sumByKind(ctx, out, -1, `SELECT kind, count(*) FROM events INDEXED BY events_expires
+	if err := sumByKind(ctx, tx, out, -1, `SELECT kind, count(*) FROM events INDEXED BY events_expires
 		WHERE expires_at <= ? GROUP BY kind`, s.now()); err != nil {
 		return nil, err
 	}
@@ -135,8 +143,8 @@ func (s *Store) CountByKind(ctx context.Context) (map[int]int64, error) {
 	return out, nil
 }
 
-func (s *Store) sumByKind(ctx context.Context, out map[int]int64, sign int64, q string, args ...any) error {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+func sumByKind(ctx context.Context, tx *sql.Tx, out map[int]int64, sign int64, q string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("count by kind: %w", err)
 	}
