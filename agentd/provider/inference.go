@@ -131,8 +131,8 @@ type completion struct {
 	// changeOp is the send op of a change locked to buyer, whose change
 	// note is owed until it is delivered (0: none).
 	changeOp int64
-	chunks uint64          // answer chunks emitted
-	fwdErr error           // the model's or emit's failure, if any
+	chunks   uint64 // answer chunks emitted
+	fwdErr   error  // the model's or emit's failure, if any
 }
 
 // complete serves one paid chat completion, for the libp2p stream
