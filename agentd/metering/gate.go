@@ -405,8 +405,9 @@ func (g *Gate) openStreams(session string) int {
 	return n
 }
 
-// Close takes what the stream used out of its buyer's credit in its
-// session (the rest stays credited) and records the usage on the session,
+// Close takes what the stream used, less what its payments' receives took
+// already (Progress), out of its buyer's credit in its session (the rest
+// stays credited) and records the usage on the session,
 // unless the stream was cut by a seal: then the usage is still taken out
 // of the credit (it was served) but not booked to the session, whose
 // receipt is final.
