@@ -317,6 +317,30 @@ func TestGateUsageBookedAtEachStep(t *testing.T) {
 	}
 }
 
+// TestGateUsageBookedThenGivenBack: a stream whose usage went down after
+// a pause point booked it (a storage request reserved, then not served)
+// gets back at Close what was booked beyond its final usage.
+func TestGateUsageBookedThenGivenBack(t *testing.T) {
+	ctx := t.Context()
+	g := startGate(t)
+	g.session(t, "s", 1000)
+	s, _ := g.stream(t, "s")
+	if got := g.pay(t, s, 4); got != 4<<20 {
+		t.Fatalf("4 sats bought %d units", got)
+	}
+	g.gate.Progress(ctx, s, transport.Usage{Units: 3 << 20})
+	if got := g.pay(t, s, 4); got != 4<<20 {
+		t.Fatalf("4 sats bought %d units", got)
+	}
+	if c, err := g.prov.DB.Credit(ctx, g.bk, nips.Bandwidth, "s"); err != nil || c != 5<<20 {
+		t.Fatalf("credit %d after 3 MiB booked of 8 paid (%v)", c, err)
+	}
+	g.gate.Close(ctx, s, transport.Usage{Units: 2 << 20})
+	if c, err := g.prov.DB.Credit(ctx, g.bk, nips.Bandwidth, "s"); err != nil || c != 6<<20 {
+		t.Fatalf("credit %d after the stream closed having used 2 MiB of 8 paid (%v)", c, err)
+	}
+}
+
 // TestGateRefundClosed: once a session is closed (its receipt signed) the
 // credit it paid ahead and did not use goes back to its buyer, once, as a
 // token of what it is worth at the session's rate; a stream cut by the

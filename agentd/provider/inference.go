@@ -114,7 +114,7 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	}
 	if c.changeOp != 0 {
 		// Delivered in band: no note to publish.
-		if err := b.p.db.ChangeNotePublished(ctx, c.changeOp); err != nil {
+		if err := b.p.db.ChangeNotePublished(context.WithoutCancel(ctx), c.changeOp); err != nil {
 			b.p.log.Warn("change note left owed", "op", c.changeOp, "err", err)
 		}
 	}
