@@ -449,7 +449,10 @@ func (b *bwSession) up(ctx context.Context) error {
 			// The swap runs without b.mu: the download goes on spending
 			// the credit left while the mint answers (the buyer pays
 			// ahead of need).
-			units, err := b.m.redeemUnits(ctx, body)
+			b.mu.Lock()
+			sofar := b.m.usage
+			b.mu.Unlock()
+			units, err := b.m.redeemUnits(ctx, body, sofar)
 			b.mu.Lock()
 			if err == nil {
 				b.m.addCredit(units)

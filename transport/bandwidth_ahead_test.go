@@ -44,16 +44,13 @@ func (p *aheadPayer) Pay(ctx context.Context, inv transport.Invoice) ([]byte, er
 	return p.Payer.Pay(ctx, inv)
 }
 
-// The buyer pays the next step ahead of need, once less than half of the
-// last step's credit is left, and the provider keeps carrying the credit
-// left while it redeems that payment: a mint swap does not stop a
-// download. The target sends 5/8 of a step, waits, then the rest: the
-// second part arrives while the payment ahead is still being redeemed.
-func TestBandwidthPaysAheadAndCarriesWhileRedeeming(t *testing.T) {
-	const step = 256 << 10
-	const first, second, rest = 5 * step / 8, 3 * step / 8, step
-	more := make(chan struct{})
-	target := tcpServer(t, func(c net.Conn) {
+// pausingTarget is a TCP server that writes first bytes to each
+// connection, waits until more is closed (or the test ends), then writes
+// rest bytes.
+func pausingTarget(t *testing.T, first, rest int) (addr string, more chan struct{}) {
+	t.Helper()
+	more = make(chan struct{})
+	addr = tcpServer(t, func(c net.Conn) {
 		if _, err := c.Write(make([]byte, first)); err != nil {
 			return
 		}
@@ -62,8 +59,20 @@ func TestBandwidthPaysAheadAndCarriesWhileRedeeming(t *testing.T) {
 		case <-t.Context().Done():
 			return
 		}
-		_, _ = c.Write(make([]byte, second+rest))
+		_, _ = c.Write(make([]byte, rest))
 	})
+	return addr, more
+}
+
+// The buyer pays the next step ahead of need, once less than half of the
+// last step's credit is left, and the provider keeps carrying the credit
+// left while it redeems that payment: a mint swap does not stop a
+// download. The target sends 5/8 of a step, waits, then the rest: the
+// second part arrives while the payment ahead is still being redeemed.
+func TestBandwidthPaysAheadAndCarriesWhileRedeeming(t *testing.T) {
+	const step = 256 << 10
+	const first, second, rest = 5 * step / 8, 3 * step / 8, step
+	target, more := pausingTarget(t, first, second+rest)
 	gate := &slowGate{started: make(chan struct{}, 4), release: make(chan struct{})}
 	prov := newHost(t)
 	prov.ServeBandwidth(transport.BandwidthConfig{Gate: gate, AllowPrivateTargets: true})
@@ -144,18 +153,7 @@ func (p *stepPayer) invoices() []uint64 {
 func TestBandwidthPaysFirstStepAhead(t *testing.T) {
 	const step = 256 << 10
 	const initial, first, rest = step / 4, step / 8, 2 * step
-	more := make(chan struct{})
-	target := tcpServer(t, func(c net.Conn) {
-		if _, err := c.Write(make([]byte, first)); err != nil {
-			return
-		}
-		select {
-		case <-more:
-		case <-t.Context().Done():
-			return
-		}
-		_, _ = c.Write(make([]byte, rest))
-	})
+	target, more := pausingTarget(t, first, rest)
 	gate := &meter.Gate{Initial: initial}
 	prov := newHost(t)
 	prov.ServeBandwidth(transport.BandwidthConfig{Gate: gate, AllowPrivateTargets: true})

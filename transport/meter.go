@@ -47,6 +47,15 @@ type PaymentGate interface {
 	Close(ctx context.Context, s Session, u Usage)
 }
 
+// UsageJournal is a PaymentGate that books a stream's usage as it goes:
+// at each pause point the transport tells it, before Redeem, the stream's
+// usage so far (read under the stream's lock), so a provider killed while
+// the stream is open loses at most what the stream used since its last
+// payment step. Close still gets the whole usage.
+type UsageJournal interface {
+	Progress(ctx context.Context, s Session, u Usage)
+}
+
 // StoragePricer is a PaymentGate for the storage protocol whose units are
 // not chunk bytes: StorageUnits returns what a PUT (put) or GET of n chunk
 // bytes costs in its units, so that storing and reading back can be priced
@@ -143,7 +152,7 @@ func (m *meter) storageUnits(put bool, n uint64) uint64 {
 }
 
 func (m *meter) redeem(ctx context.Context, token []byte) error {
-	u, err := m.redeemUnits(ctx, token)
+	u, err := m.redeemUnits(ctx, token, m.usage)
 	if err != nil {
 		return err
 	}
@@ -153,10 +162,14 @@ func (m *meter) redeem(ctx context.Context, token []byte) error {
 
 // redeemUnits asks the gate for the units token buys, without touching m:
 // the caller adds them (addCredit) under its own lock, so a slow mint swap
-// holds no lock the data path needs.
-func (m *meter) redeemUnits(ctx context.Context, token []byte) (uint64, error) {
+// holds no lock the data path needs. used is the stream's usage so far,
+// read under the caller's lock, told to a UsageJournal gate first.
+func (m *meter) redeemUnits(ctx context.Context, token []byte, used Usage) (uint64, error) {
 	if m.gate == nil {
 		return 0, nil
+	}
+	if j, ok := m.gate.(UsageJournal); ok {
+		j.Progress(ctx, m.sess, used)
 	}
 	u, err := m.gate.Redeem(ctx, m.sess, token)
 	if err != nil {

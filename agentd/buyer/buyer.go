@@ -161,15 +161,15 @@ type Buyer struct {
 	node           publisher
 	host           *transport.Host
 
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	change *ChangeCollector
 
 	mu         sync.Mutex
 	sessions   map[string]*Session // provider+resource -> open session
 	dead       map[string]deadMark // provider pubkey -> why it is skipped
 	cache      map[string]cached
 	recoveries []time.Duration
-	changeDone map[string]bool // gift wraps CollectChange dealt with
 	matching   map[string]bool // relay URL -> it runs matching (matchingRelays)
 	rsHTTP     *http.Client    // Routstr requests (routstr.go)
 
@@ -208,7 +208,7 @@ func New(ctx context.Context, n *agentd.Node, cfg Config) (*Buyer, error) {
 	b := &Buyer{pubkey: n.Key.Pubkey, secret: n.Key.Secret, db: n.DB, wallet: n.Wallet, budget: n.Budget(), box: n.Box(),
 		relays: n.Relays, node: n, host: n.Host,
 		cfg: cfg, log: n.Log.With("role", "buyer"), sessions: map[string]*Session{}, dead: map[string]deadMark{},
-		rsHTTP: newRoutstrHTTP(cfg.AllowPrivateSources)}
+		rsHTTP: newRoutstrHTTP(cfg.AllowPrivateSources), change: NewChangeCollector(n)}
 	b.bg, b.stop = context.WithCancel(context.Background())
 	if _, err := n.FlushOutbox(ctx); err != nil {
 		b.log.Info("queued events not published yet", "err", err)

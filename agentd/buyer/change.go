@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/keyer"
 	"github.com/nbd-wtf/go-nostr/nip59"
 
+	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -72,26 +74,54 @@ func (b *Buyer) CollectLoop(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// CollectChange redeems change that providers sent over the relays: a
-// completion's change whose stream was gone, a closed session's refund of
-// unused credit (P2PK-locked to this key). It is idempotent: a note whose
-// token this wallet already redeemed is skipped (the wallet refuses the
-// replay before it journals anything), and a gift wrap this process has
-// looked at once is not opened again. Each redemption's ledger line is
-// written in the transaction of its receive op. It returns the sats
-// received.
+// CollectChange redeems change that providers sent over the relays
+// (ChangeCollector.Collect): a completion's change whose stream was gone, a
+// closed session's refund of unused credit (P2PK-locked to this key). It
+// returns the sats received.
 func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
-	k, err := keyer.NewPlainKeySigner(b.secret)
+	return b.change.Collect(ctx)
+}
+
+// ChangeCollector redeems the change notes (kind 8466, gift-wrapped)
+// addressed to an agent's key: for a Buyer (at start, and every
+// CollectInterval in a daemon) and for `agentd wallet settle`, which needs
+// no host. Calls may overlap.
+type ChangeCollector struct {
+	pubkey, secret string
+	relays         interface {
+		Query(ctx context.Context, f nostr.Filter) ([]*nostr.Event, error)
+	}
+	wallet *cashu.Wallet
+	db     *state.DB
+
+	mu   sync.Mutex
+	seen map[string]bool // gift wraps dealt with
+}
+
+// NewChangeCollector returns the collector of node n's change notes (n has
+// a wallet).
+func NewChangeCollector(n *agentd.Node) *ChangeCollector {
+	return &ChangeCollector{pubkey: n.Key.Pubkey, secret: n.Key.Secret, relays: n.Relays, wallet: n.Wallet, db: n.DB, seen: map[string]bool{}}
+}
+
+// Collect queries the relays for gift wraps to this key and redeems each
+// change note's token. It is idempotent: a note whose token this wallet
+// already redeemed is skipped (the wallet refuses the replay before it
+// journals anything), and a gift wrap this collector has looked at once is
+// not opened again. Each redemption's ledger line is written in the
+// transaction of its receive op. It returns the sats received.
+func (c *ChangeCollector) Collect(ctx context.Context) (uint64, error) {
+	k, err := keyer.NewPlainKeySigner(c.secret)
 	if err != nil {
 		return 0, err
 	}
-	evs, err := b.relays.Query(ctx, nostr.Filter{Kinds: []int{nostr.KindGiftWrap}, Tags: nostr.TagMap{"p": {b.pubkey}}})
+	evs, err := c.relays.Query(ctx, nostr.Filter{Kinds: []int{nostr.KindGiftWrap}, Tags: nostr.TagMap{"p": {c.pubkey}}})
 	if err != nil {
 		return 0, err
 	}
 	var got uint64
 	for _, gw := range evs {
-		if b.changeSeen(gw.ID) {
+		if c.dealtWith(gw.ID) {
 			continue
 		}
 		if ok, _ := gw.CheckSignature(); !ok {
@@ -99,12 +129,12 @@ func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
 		}
 		r, err := nip59.GiftUnwrap(*gw, func(other, ct string) (string, error) { return k.Decrypt(ctx, ct, other) })
 		if err != nil || r.Kind != nips.KindChangeNote {
-			b.markChangeSeen(gw.ID)
+			c.markDealtWith(gw.ID)
 			continue
 		}
 		var chg metering.Change
 		if json.Unmarshal([]byte(r.Content), &chg) != nil || chg.Object != metering.ChangeObject || chg.Token == "" {
-			b.markChangeSeen(gw.ID)
+			c.markDealtWith(gw.ID)
 			continue
 		}
 		// A session's credit refund names its session; a completion's
@@ -113,7 +143,7 @@ func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
 		if chg.Session != "" && (chg.Resource == nips.Storage || chg.Resource == nips.Bandwidth) {
 			e.Session, e.Resource = chg.Session, chg.Resource
 		}
-		rcv, err := b.wallet.Receive(ctx, chg.Token, cashu.ReceiveOptions{Counterparty: r.PubKey, OnJournal: b.db.Recorder(e)})
+		rcv, err := c.wallet.Receive(ctx, chg.Token, cashu.ReceiveOptions{Counterparty: r.PubKey, OnJournal: c.db.Recorder(e)})
 		switch {
 		case err == nil:
 			got += rcv.Amount
@@ -123,24 +153,21 @@ func (b *Buyer) CollectChange(ctx context.Context) (uint64, error) {
 		default:
 			continue // the mint did not answer: try again next time
 		}
-		b.markChangeSeen(gw.ID)
+		c.markDealtWith(gw.ID)
 	}
 	return got, nil
 }
 
-// changeSeen reports whether gift wrap id was dealt with (CollectChange).
-func (b *Buyer) changeSeen(id string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.changeDone[id]
+// dealtWith reports whether gift wrap id was dealt with.
+func (c *ChangeCollector) dealtWith(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[id]
 }
 
-// markChangeSeen records that gift wrap id needs no more looking at.
-func (b *Buyer) markChangeSeen(id string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.changeDone == nil {
-		b.changeDone = map[string]bool{}
-	}
-	b.changeDone[id] = true
+// markDealtWith records that gift wrap id needs no more looking at.
+func (c *ChangeCollector) markDealtWith(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen[id] = true
 }

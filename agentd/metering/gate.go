@@ -34,11 +34,13 @@ var ErrNoSession = errors.New("metering: no market session named")
 // credit bought at one session's prices is never spent in another (a
 // walk-in's credit is kept under session ""). The credit is journaled with
 // the money (state.CreditLine, in the payment journal): a payment's units
-// in the transaction of the receive op that redeemed it, a stream's usage
-// when it closes, so a provider killed after redeeming a payment still
-// owes its units when it restarts. A stream killed with the process leaves
-// its usage unbooked: the buyer keeps those units (the provider's loss,
-// bounded by what its open streams served). A payment is booked to the
+// in the transaction of the receive op that redeemed it, together with the
+// usage the stream reported at that pause point (Progress) and not yet
+// booked, and the rest of a stream's usage when it closes, so a provider
+// killed after redeeming a payment still owes its units when it restarts.
+// A stream killed with the process leaves only its usage since its last
+// payment step unbooked: the buyer keeps those units (the provider's loss,
+// bounded by one payment step per open stream). A payment is booked to the
 // session of the stream that paid it, a unit used to the session of the
 // stream that used it. When the session closes, RefundClosed gives its
 // unused credit back to the buyer.
@@ -96,6 +98,11 @@ type stream struct {
 	prices   nips.Prices
 	duration uint64
 	granted  uint64
+	// reported is the usage the transport told at the last pause point
+	// (Progress); booked is what of it is written as credit lines (with a
+	// payment's receive), which Close does not take again.
+	reported uint64
+	booked   uint64
 	cut      bool // open when its session was sealed: not booked at Close
 }
 
@@ -200,15 +207,33 @@ func (g *Gate) Open(ctx context.Context, s transport.Session) (uint64, error) {
 }
 
 // heldLocked is the credit of buyer in session that its open streams
-// hold (granted, used or not); g.mu is held.
+// hold (granted, used or not, less what is booked already); g.mu is held.
 func (g *Gate) heldLocked(buyer, session string) uint64 {
 	var n uint64
 	for _, st := range g.streams {
 		if st.buyer == buyer && st.session == session {
-			n += st.granted
+			n += st.granted - st.booked
 		}
 	}
 	return n
+}
+
+// Progress notes the usage of the stream so far (a pause point: a payment
+// follows); the next payment's receive books it (Redeem).
+func (g *Gate) Progress(_ context.Context, s transport.Session, u transport.Usage) {
+	g.mu.Lock()
+	if st := g.streams[s.ID]; st != nil {
+		st.reported = u.Units
+	}
+	g.mu.Unlock()
+}
+
+// toBookLocked is the usage the stream reported and that is not booked
+// yet, bounded by its grant (what it may take out of the credit); g.mu is
+// held.
+func (st *stream) toBookLocked() uint64 {
+	used := min(st.reported, st.granted)
+	return used - min(used, st.booked)
 }
 
 // StorageUnits is the transport.StoragePricer of a storage gate: a PUT is
@@ -257,9 +282,13 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 	// op, in its transaction: they count once the op is done (or queued,
 	// accepted offline), so a crash after the redemption loses neither.
 	// The stream holds the units from then on (granted), so no other
-	// stream is granted them.
+	// stream is granted them. The usage the stream reported at this pause
+	// point and not yet booked is taken out of the credit in the same
+	// transaction (a line of no op: it was served, whatever becomes of the
+	// payment), so a provider killed before the stream closes loses only
+	// what it served since.
 	earn := g.DB.Recorder(state.Entry{Session: sess, Kind: state.Earn, Counterparty: s.Buyer, Resource: g.Resource})
-	var units uint64
+	var units, used uint64
 	held := false
 	rcv, err := g.Wallet.Receive(rctx, string(token), cashu.ReceiveOptions{Counterparty: s.Buyer, AllowOffline: g.AllowOffline,
 		OnJournal: func(ctx context.Context, tx *sql.Tx, opID int64) error {
@@ -277,20 +306,28 @@ func (g *Gate) Redeem(ctx context.Context, s transport.Session, token []byte) (u
 				return err
 			}
 			if !held {
+				// A retried transaction writes the same lines again.
 				g.mu.Lock()
+				used = st.toBookLocked()
+				st.booked += used
 				st.granted += units
 				g.mu.Unlock()
 				held = true
 			}
-			return nil
+			return g.DB.AddCreditLine(ctx, tx, state.CreditLine{Buyer: s.Buyer, Resource: g.Resource, Session: st.session,
+				Units: -int64(min(used, maxLineUnits))})
 		}})
 	cancel()
 	if err != nil && held {
 		// Not redeemed (or not yet): the stream does not hold the units.
 		// If the op completes later its credit line counts and the
-		// session's next stream is granted it.
+		// session's next stream is granted it. The usage line counts if
+		// the op was journaled at all (Received.OpID).
 		g.mu.Lock()
 		st.granted -= units
+		if rcv.OpID == 0 {
+			st.booked -= used
+		}
 		g.mu.Unlock()
 	}
 	if errors.Is(err, cashu.ErrOfflineLimit) {
@@ -368,8 +405,9 @@ func (g *Gate) openStreams(session string) int {
 	return n
 }
 
-// Close takes what the stream used out of its buyer's credit in its
-// session (the rest stays credited) and records the usage on the session,
+// Close takes what the stream used, less what its payments' receives took
+// already (Progress), out of its buyer's credit in its session (the rest
+// stays credited) and records the usage on the session,
 // unless the stream was cut by a seal: then the usage is still taken out
 // of the credit (it was served) but not booked to the session, whose
 // receipt is final.
@@ -378,13 +416,14 @@ func (g *Gate) Close(ctx context.Context, s transport.Session, u transport.Usage
 	g.mu.Lock()
 	st := g.streams[s.ID]
 	cut := st != nil && st.cut
-	var used uint64
+	var used, booked uint64
 	if st != nil {
 		used = min(u.Units, st.granted)
+		booked = st.booked
 	}
 	g.mu.Unlock()
 	if st != nil {
-		g.keep(ctx, st, used, u.Units, cut)
+		g.keep(ctx, st, used, booked, u.Units, cut)
 	}
 	g.book.RUnlock()
 	g.mu.Lock()
@@ -402,13 +441,22 @@ func (g *Gate) Close(ctx context.Context, s transport.Session, u transport.Usage
 	}
 }
 
-// keep takes used (what the stream used of its grant) out of the credit
-// and books units (what it used) to its session unless it was cut.
-func (g *Gate) keep(ctx context.Context, st *stream, used, units uint64, cut bool) {
+// keep takes used (what the stream used of its grant) less booked (what
+// its payments' receives took already) out of the credit and books units
+// (what it used) to its session unless it was cut.
+func (g *Gate) keep(ctx context.Context, st *stream, used, booked, units uint64, cut bool) {
 	// The stream still holds its grant until it is removed, so no stream
-	// opening meanwhile is granted the units used here.
-	if err := g.DB.UseCredit(ctx, st.buyer, g.Resource, st.session, used); err != nil {
-		g.log().Error("used credit not taken", "buyer", st.buyer, "session", st.session, "units", used, "err", err)
+	// opening meanwhile is granted the units used here. A stream whose
+	// usage went down after a pause point (a storage request reserved,
+	// then not served) gets back what was booked beyond it.
+	var err error
+	if used >= booked {
+		err = g.DB.UseCredit(ctx, st.buyer, g.Resource, st.session, used-booked)
+	} else {
+		err = g.DB.ReturnCredit(ctx, st.buyer, g.Resource, st.session, booked-used)
+	}
+	if err != nil {
+		g.log().Error("used credit not taken", "buyer", st.buyer, "session", st.session, "units", used, "booked", booked, "err", err)
 	}
 	if !cut && st.session != "" && units > 0 {
 		if err := g.DB.AddUsage(ctx, st.session, 0, units); err != nil {

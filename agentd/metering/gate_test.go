@@ -256,6 +256,91 @@ func TestGateCreditSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestGateUsageBookedAtEachStep: the usage a stream reports at each pause
+// point (transport.UsageJournal) is taken out of the credit with the next
+// payment's receive, so a provider killed while the stream is open (its
+// Close never runs) loses at most what the stream used since its last
+// payment step; Close books only the rest. On main the usage was written
+// only at Close: after the kill the session's next stream was granted
+// every unit the killed stream had used.
+func TestGateUsageBookedAtEachStep(t *testing.T) {
+	const steps, step = 4, 2 << 20 // 2 sats at 1 sat/MiB
+	for _, c := range []struct {
+		name   string
+		closed bool
+	}{
+		{"killed with the stream open", false},
+		{"the stream closed", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			g := startGate(t)
+			g.session(t, "s", 1000)
+			s, _ := g.stream(t, "s")
+			j, ok := any(g.gate).(transport.UsageJournal)
+			if !ok {
+				t.Fatal("the gate takes no usage at pause points")
+			}
+			// Each step's credit is used up to a pause point, where the
+			// transport tells the usage and the next step is paid.
+			var used uint64
+			for i := range steps {
+				j.Progress(ctx, s, transport.Usage{Units: used})
+				if got := g.pay(t, s, 2); got != step {
+					t.Fatalf("step %d bought %d units", i, got)
+				}
+				used += step - 1000 // a pause point comes before the credit is all used
+			}
+			if c.closed {
+				g.gate.Close(ctx, s, transport.Usage{Units: used})
+			}
+			// Restart: the gate's memory (the open stream) is gone.
+			if err := g.prov.Close(); err != nil {
+				t.Fatal(err)
+			}
+			prov := g.net.Node(t, "prov", 0)
+			g.prov = prov
+			g.gate = &metering.Gate{Wallet: prov.Wallet, DB: prov.DB, Resource: nips.Bandwidth, Log: agentdtest.Logger()}
+			_, got := g.stream(t, "s")
+			paid := uint64(steps * step)
+			if c.closed && got != paid-used {
+				t.Fatalf("after the stream closed its session was granted %d units, want %d", got, paid-used)
+			}
+			// Killed: the credit left is what was paid less the usage
+			// booked at the last pause point, one step's usage more
+			// than what was really left.
+			if !c.closed && got > paid-used+step {
+				t.Fatalf("after a kill the session's stream was granted %d units: %d paid, %d used (more than a step, %d, not booked)",
+					got, paid, used, got-(paid-used))
+			}
+		})
+	}
+}
+
+// TestGateUsageBookedThenGivenBack: a stream whose usage went down after
+// a pause point booked it (a storage request reserved, then not served)
+// gets back at Close what was booked beyond its final usage.
+func TestGateUsageBookedThenGivenBack(t *testing.T) {
+	ctx := t.Context()
+	g := startGate(t)
+	g.session(t, "s", 1000)
+	s, _ := g.stream(t, "s")
+	if got := g.pay(t, s, 4); got != 4<<20 {
+		t.Fatalf("4 sats bought %d units", got)
+	}
+	g.gate.Progress(ctx, s, transport.Usage{Units: 3 << 20})
+	if got := g.pay(t, s, 4); got != 4<<20 {
+		t.Fatalf("4 sats bought %d units", got)
+	}
+	if c, err := g.prov.DB.Credit(ctx, g.bk, nips.Bandwidth, "s"); err != nil || c != 5<<20 {
+		t.Fatalf("credit %d after 3 MiB booked of 8 paid (%v)", c, err)
+	}
+	g.gate.Close(ctx, s, transport.Usage{Units: 2 << 20})
+	if c, err := g.prov.DB.Credit(ctx, g.bk, nips.Bandwidth, "s"); err != nil || c != 6<<20 {
+		t.Fatalf("credit %d after the stream closed having used 2 MiB of 8 paid (%v)", c, err)
+	}
+}
+
 // TestGateRefundClosed: once a session is closed (its receipt signed) the
 // credit it paid ahead and did not use goes back to its buyer, once, as a
 // token of what it is worth at the session's rate; a stream cut by the

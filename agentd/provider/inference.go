@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip59"
 
+	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -102,11 +104,19 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 	}
 	last, _ := json.Marshal(c.change)
 	if err := emit(last); err != nil {
-		if c.change.Token != "" && c.buyer != "" {
-			// The buyer is gone: the change goes to it over the relays.
-			_ = b.p.SendChangeNote(context.WithoutCancel(ctx), c.buyer, last)
+		if c.changeOp != 0 {
+			// The buyer is gone: the change goes to it over the relays,
+			// now or, if no relay takes it, from the owed notes
+			// (PublishChangeNotes, settleLoop).
+			b.p.publishChange(context.WithoutCancel(ctx), c.buyer, c.changeOp, last)
 		}
 		return err
+	}
+	if c.changeOp != 0 {
+		// Delivered in band: no note to publish.
+		if err := b.p.db.ChangeNotePublished(context.WithoutCancel(ctx), c.changeOp); err != nil {
+			b.p.log.Warn("change note left owed", "op", c.changeOp, "err", err)
+		}
 	}
 	if c.fwdErr != nil && c.chunks == 0 {
 		return nil // the change chunk carries the error
@@ -118,8 +128,11 @@ func (b *inferBackend) ChatCompletion(ctx context.Context, creq *transport.ChatR
 type completion struct {
 	change metering.Change // with the change token, if any
 	buyer  string          // the session's counterparty ("" for a walk-in)
-	chunks uint64          // answer chunks emitted
-	fwdErr error           // the model's or emit's failure, if any
+	// changeOp is the send op of a change locked to buyer, whose change
+	// note is owed until it is delivered (0: none).
+	changeOp int64
+	chunks   uint64 // answer chunks emitted
+	fwdErr   error  // the model's or emit's failure, if any
 }
 
 // complete serves one paid chat completion, for the libp2p stream
@@ -242,16 +255,35 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 	}
 	ch.CostMsat, ch.Prompt, ch.Completion = cost, usage.prompt, usage.completion
 	costSats := metering.MsatToSats(cost)
+	var changeOp int64
 	if rcv.Amount > costSats {
 		change := rcv.Amount - costSats
 		// Change goes out whatever our budget: it is the buyer's money.
-		sent, err := w.Send(state.Exempt(context.WithoutCancel(ctx)), change, cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change", IncludeFees: true,
-			OnJournal: db.Recorder(state.Entry{Session: ledgerSession, Kind: state.Change, Counterparty: buyer, Resource: nips.Inference})})
+		opts := cashu.SendOptions{Counterparty: buyer, Memo: "sovmesh change", IncludeFees: true,
+			OnJournal: db.Recorder(state.Entry{Session: ledgerSession, Kind: state.Change, Counterparty: buyer, Resource: nips.Inference})}
+		if buyer != "" {
+			// A session's buyer: only its key redeems the change (this
+			// wallet's after refundLock), and its change note is owed
+			// from the send's transaction until it is delivered, in band
+			// or over a relay, as a closed session's refund is.
+			opts.Lock = &cashu.Lock{Pubkey: buyer, Locktime: time.Now().Add(b.p.refundLockOrDefault()).Unix()}
+			record := opts.OnJournal
+			opts.OnJournal = func(ctx context.Context, tx *sql.Tx, opID int64) error {
+				if err := record(ctx, tx, opID); err != nil {
+					return err
+				}
+				return db.AddChangeNote(ctx, tx, state.ChangeNote{OpID: opID, Buyer: buyer, Session: session, Resource: nips.Inference, Sats: change})
+			}
+		}
+		sent, err := w.Send(state.Exempt(context.WithoutCancel(ctx)), change, opts)
 		if err != nil {
 			b.p.log.Warn("change not sent", "sats", change, "err", err)
 			ch.Error = "change not sent: " + err.Error()
 		} else {
 			ch.Token, ch.ChangeSats = sent.Token, change
+			if buyer != "" {
+				changeOp = sent.OpID
+			}
 			if session != "" {
 				if err := db.SubPaid(ctx, session, change*1000); err != nil {
 					b.p.log.Warn("session usage not recorded", "session", session, "err", err)
@@ -264,7 +296,28 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 			b.p.log.Warn("session usage not recorded", "session", session, "err", err)
 		}
 	}
-	return completion{change: ch, buyer: buyer, chunks: chunks, fwdErr: fwdErr}, nil
+	return completion{change: ch, buyer: buyer, changeOp: changeOp, chunks: chunks, fwdErr: fwdErr}, nil
+}
+
+// publishChange publishes the change note of send op opID (note, a
+// metering.Change as JSON) to buyer and records it published once a relay
+// took it; else it stays owed (state.DB.OwedChangeNotes) for
+// PublishChangeNotes.
+func (p *Provider) publishChange(ctx context.Context, buyer string, opID int64, note []byte) {
+	if err := p.SendChangeNote(ctx, buyer, note); err != nil {
+		return // logged; owed
+	}
+	if err := p.db.ChangeNotePublished(ctx, opID); err != nil {
+		p.log.Warn("change note left owed", "op", opID, "err", err)
+	}
+}
+
+// refundLockOrDefault is how long a change token is locked to its buyer.
+func (p *Provider) refundLockOrDefault() time.Duration {
+	if p.refundLock <= 0 {
+		return agentd.DefaultRefundLock
+	}
+	return p.refundLock
 }
 
 // SendChangeNote gift-wraps an undelivered change chunk (a metering.Change

@@ -188,6 +188,7 @@ type Provider struct {
 	pubkey, secret string // the node's key
 	dataDir        string
 	reclaimGrace   time.Duration
+	refundLock     time.Duration // a change token is locked to its buyer this long
 	db             *state.DB
 	wallet         *cashu.Wallet
 	relays         relayPool
@@ -226,7 +227,7 @@ func New(n *agentd.Node, cfg Config) (*Provider, error) {
 	}
 	p := &Provider{cfg: cfg, log: n.Log.With("role", "provider"), start: time.Now(),
 		pubkey: n.Key.Pubkey, secret: n.Key.Secret, dataDir: n.Config.DataDir, reclaimGrace: n.Config.ReclaimGrace,
-		db: n.DB, wallet: n.Wallet, relays: n.Relays, node: n,
+		refundLock: n.Config.RefundLock, db: n.DB, wallet: n.Wallet, relays: n.Relays, node: n,
 		startHost: func(ctx context.Context) (*transport.Host, error) {
 			if err := n.StartHost(ctx); err != nil {
 				return nil, err

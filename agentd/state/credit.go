@@ -69,6 +69,13 @@ func (d *DB) UseCredit(ctx context.Context, buyer string, r nips.Resource, sessi
 	return d.useCredit(ctx, CreditLine{Buyer: buyer, Resource: r, Session: session, Units: -int64(min(units, maxCreditUnits))})
 }
 
+// ReturnCredit gives units back to buyer's credit in session: usage
+// taken out of it before (metering: at a pause point) that the stream did
+// not use in the end.
+func (d *DB) ReturnCredit(ctx context.Context, buyer string, r nips.Resource, session string, units uint64) error {
+	return d.useCredit(ctx, CreditLine{Buyer: buyer, Resource: r, Session: session, Units: int64(min(units, maxCreditUnits))})
+}
+
 func (d *DB) useCredit(ctx context.Context, l CreditLine) error {
 	if err := d.payTx(ctx, func(tx *sql.Tx) error { return d.AddCreditLine(ctx, tx, l) }); err != nil {
 		return fmt.Errorf("state: credit: %w", err)

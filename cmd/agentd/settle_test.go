@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
+	"github.com/sovmesh/sovmesh/agentd/metering"
+	"github.com/sovmesh/sovmesh/agentd/provider"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/nips"
@@ -75,5 +78,61 @@ func TestWalletSettle(t *testing.T) {
 	out, errs, code = cli("wallet", "settle", "--reclaim-grace", "1ns")
 	if code != 1 || !strings.Contains(out, "payment of 5 sats locked to its payee until") || !strings.Contains(out, "1 market payments out") {
 		t.Fatalf("settle with a locked payment out (op %d): %d %q %q", locked.OpID, code, out, errs)
+	}
+}
+
+// TestWalletSettleCollectsChange: `wallet settle` collects the change notes
+// addressed to the agent (here a closed session's refund, locked to its
+// key) with the collector a buying daemon runs, so an agent that only
+// runs settle gets its refunds; a second settle takes nothing twice. On
+// main settle did not look at the relays: the refund stayed there until
+// its provider took it back.
+func TestWalletSettleCollectsChange(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	data := filepath.Join(t.TempDir(), "agent")
+	env := map[string]string{"SOVMESH_DATA": data, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
+	cli := func(args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	if _, errs, code := cli("wallet", "deposit", "40"); code != 0 {
+		t.Fatalf("deposit: %s", errs)
+	}
+	cfg := agentd.DefaultConfig()
+	cfg.DataDir, cfg.Relays, cfg.Mints = data, []string{net.Relay}, []string{net.Mint.URL()}
+	n, err := agentd.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := n.Key.Pubkey
+	n.Close()
+
+	// A provider refunds a closed session's credit to the agent.
+	pn := net.Node(t, "prov", 20)
+	p, err := provider.New(pn, provider.Config{Bandwidth: &provider.BandwidthConfig{PriceMsat: 1000, MaxConns: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := pn.Wallet.Send(ctx, 7, cashu.SendOptions{Counterparty: me, IncludeFees: true,
+		Lock: &cashu.Lock{Pubkey: me, Locktime: time.Now().Add(time.Hour).Unix()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	note, _ := json.Marshal(metering.Change{Object: metering.ChangeObject, Token: sent.Token, ChangeSats: 7, Session: "5e55", Resource: nips.Storage})
+	if err := p.SendChangeNote(ctx, me, note); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, want, not string
+	}{
+		{"settle collects the refund", "collected 7 sats of change from the relays\nbalance 47 sats; 0 operations open", ""},
+		{"and only once", "balance 47 sats; 0 operations open", "collected"},
+	} {
+		out, errs, code := cli("wallet", "settle")
+		if code != 0 || !strings.Contains(out, c.want) || (c.not != "" && strings.Contains(out, c.not)) {
+			t.Fatalf("%s: %d %q %q, want %q", c.name, code, out, errs, c.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd"
+	"github.com/sovmesh/sovmesh/agentd/buyer"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/market/pay/journal"
 )
@@ -168,9 +169,18 @@ func network(mint string) string {
 
 // settleWallet finishes what payments it can without a daemon: opening the
 // node already resumed the open ops and reclaimed the market payments
-// unredeemed past --reclaim-grace; it settles the receipts accepted
+// unredeemed past --reclaim-grace; it collects the change notes providers
+// sent (refunds of closed sessions' credit, a completion's change: the
+// collector a buying daemon runs) and settles the receipts accepted
 // offline, then prints what is still open. It fails while anything is.
 func settleWallet(ctx context.Context, e *env, n *agentd.Node) error {
+	got, err := buyer.NewChangeCollector(n).Collect(ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "agentd: change notes not collected: %v\n", err)
+	}
+	if got > 0 {
+		fmt.Fprintf(e.stdout, "collected %d sats of change from the relays\n", got)
+	}
 	if _, err := n.Wallet.SettleOffline(ctx); err != nil {
 		fmt.Fprintf(e.stderr, "agentd: offline receipts not all settled: %v\n", err)
 	}

@@ -45,6 +45,9 @@ type ReceiveOptions struct {
 
 // Received is an accepted incoming payment.
 type Received struct {
+	// OpID is the receive op. With an error it is set when the op was
+	// journaled before the failure (what its OnJournal wrote is
+	// committed), 0 when nothing was.
 	OpID int64
 	// Amount credited to the wallet (the token's value less mint fees).
 	Amount uint64
@@ -355,9 +358,9 @@ func (w *Wallet) receiveProofs(ctx context.Context, mint string, proofs gcashu.P
 			// The mint never saw it: undo, so the payer keeps a usable token.
 			w.forget(ctx, op, d, ys)
 			if qerr != nil {
-				return Received{}, fmt.Errorf("cashu: receive: %w, and not accepted offline: %w", ErrMintUnreachable, qerr)
+				return Received{OpID: op.ID}, fmt.Errorf("cashu: receive: %w, and not accepted offline: %w", ErrMintUnreachable, qerr)
 			}
-			return Received{}, fmt.Errorf("cashu: receive: %w: request not sent", ErrMintUnreachable)
+			return Received{OpID: op.ID}, fmt.Errorf("cashu: receive: %w: request not sent", ErrMintUnreachable)
 		}
 		if qerr != nil {
 			err = fmt.Errorf("%w; not accepted offline: %w", err, qerr)
