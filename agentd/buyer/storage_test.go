@@ -200,7 +200,12 @@ func TestPutMovesOnWhenAProviderDies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := make([]byte, 24<<20)
+	// 4 stripes of 2 MiB (2+1 over 3 providers, 1 MiB chunks): the kill
+	// comes once more than a third is read, so at least the last stripe
+	// is read after the cheapest provider is gone and the put must move
+	// on. A larger file adds bytes, not cases (24 MiB took 3x as long
+	// under -race).
+	data := make([]byte, 8<<20)
 	rand.Read(data)
 	var once sync.Once
 	e, err := b.Put(ctx, bytes.NewReader(data), "f", int64(len(data)), func(done, total int64) {
