@@ -27,7 +27,7 @@ func TestStoragePutKillGet(t *testing.T) {
 	net := agentdtest.Start(t)
 	var provs []*runningProvider
 	for i, price := range []uint64{2_000_000, 3_000_000, 4_000_000} {
-		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(price)))
+		provs = append(provs, startProviderWith(t, net, "prov"+string(rune('a'+i)), storageCfg(price), killable(i == 0)))
 	}
 	bn := net.Node(t, "buyer", 5000)
 	b, err := New(ctx, bn, Config{StorageDuration: 24 * time.Hour})
@@ -193,7 +193,7 @@ func TestPutMovesOnWhenAProviderDies(t *testing.T) {
 	net := agentdtest.Start(t)
 	var provs []*runningProvider
 	for i, price := range []uint64{2_000_000, 4_000_000, 4_200_000, 4_400_000} {
-		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(price)))
+		provs = append(provs, startProviderWith(t, net, "prov"+string(rune('a'+i)), storageCfg(price), killable(i == 0)))
 	}
 	bn := net.Node(t, "buyer", 5000)
 	b, err := New(ctx, bn, Config{StorageDuration: 24 * time.Hour, PrivateBids: true})
