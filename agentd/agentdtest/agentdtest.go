@@ -9,7 +9,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,7 +24,9 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/agentd"
+	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/devmint"
+	"github.com/sovmesh/sovmesh/market/pay/journal"
 	"github.com/sovmesh/sovmesh/relay/relaytest"
 	"github.com/sovmesh/sovmesh/transport"
 )
@@ -93,6 +97,7 @@ func (n *Net) NodeWith(t testing.TB, name string, sats uint64, configure func(*a
 	if configure != nil {
 		configure(&cfg)
 	}
+	seedDatabases(t, cfg.DataDir)
 	nd, err := agentd.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("agentdtest: node %s: %v", name, err)
@@ -104,6 +109,85 @@ func (n *Net) NodeWith(t testing.TB, name string, sats uint64, configure func(*a
 		}
 	}
 	return nd
+}
+
+// The databases agentd.Open creates in a new data directory, with every
+// migration applied and no rows.
+var dbFiles = []string{"pay.db", "agentd.db"}
+
+// migrated holds the files of dbFiles as agentd's own openers
+// (journal.Open, state.Open) leave them in an empty directory, made once
+// per test binary: a node's data directory starts from copies of them, so
+// the migrations, most of a node's start under -race (modernc SQLite
+// parses the schema again after each step), run once per package instead
+// of once per node. A data directory that already holds a database (a test
+// of an upgrade or of a restart) is left as it is.
+var migrated struct {
+	once  sync.Once
+	files map[string][]byte
+	err   error
+}
+
+func migratedFiles() (map[string][]byte, error) {
+	migrated.once.Do(func() {
+		migrated.files, migrated.err = makeMigrated()
+	})
+	return migrated.files, migrated.err
+}
+
+func makeMigrated() (map[string][]byte, error) {
+	dir, err := os.MkdirTemp("", "agentdtest-migrated-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	j, err := journal.Open(ctx, filepath.Join(dir, dbFiles[0]))
+	if err != nil {
+		return nil, err
+	}
+	db, err := state.Open(ctx, filepath.Join(dir, dbFiles[1]), j.DB())
+	if err != nil {
+		_ = j.Close()
+		return nil, err
+	}
+	if err := errors.Join(db.Close(), j.Close()); err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, name := range dbFiles {
+		// Closed: the WAL is checkpointed into the file and removed.
+		if _, err := os.Stat(filepath.Join(dir, name+"-wal")); err == nil {
+			return nil, fmt.Errorf("%s kept its WAL after closing", name)
+		}
+		if files[name], err = os.ReadFile(filepath.Join(dir, name)); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+// seedDatabases writes the migrated databases into dir unless it holds
+// one already.
+func seedDatabases(t testing.TB, dir string) {
+	t.Helper()
+	for _, name := range dbFiles {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+	}
+	files, err := migratedFiles()
+	if err != nil {
+		t.Fatalf("agentdtest: migrated databases: %v", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range dbFiles {
+		if err := os.WriteFile(filepath.Join(dir, name), files[name], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // LLM is the stand-in language model: an OpenAI-compatible server that

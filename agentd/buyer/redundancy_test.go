@@ -121,7 +121,7 @@ func TestGetSurvivesLosingAProvider(t *testing.T) {
 	net := agentdtest.Start(t)
 	var provs []*runningProvider
 	for i := range 3 {
-		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(2_000_000)))
+		provs = append(provs, startProviderWith(t, net, "prov"+string(rune('a'+i)), storageCfg(2_000_000), killable(i == 0)))
 	}
 	bn := net.Node(t, "buyer", 20_000)
 	b, err := New(ctx, bn, Config{StorageDuration: 7 * 24 * time.Hour})

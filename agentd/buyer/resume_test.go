@@ -205,7 +205,7 @@ func interruptedPut(t *testing.T, name string) ([]*runningProvider, *Buyer, []by
 	net := agentdtest.Start(t)
 	provs := []*runningProvider{
 		startProvider(t, net, "prova", storageCfg(8_000_000)),
-		startProvider(t, net, "provb", storageCfg(8_000_000)),
+		startProviderWith(t, net, "provb", storageCfg(8_000_000), tcpOnly), // TestPutAbort kills it
 	}
 	b, err := New(t.Context(), net.Node(t, "buyer", 20000), Config{StorageDuration: 7 * 24 * time.Hour, Replicas: 2, StepBytes: 1 << 20})
 	if err != nil {
@@ -287,7 +287,7 @@ func TestPutStartsOverWithFewerProviders(t *testing.T) {
 	net := agentdtest.Start(t)
 	var provs []*runningProvider
 	for i := range 3 {
-		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(2_000_000)))
+		provs = append(provs, startProviderWith(t, net, "prov"+string(rune('a'+i)), storageCfg(2_000_000), killable(i == 0)))
 	}
 	bn := net.Node(t, "buyer", 5000)
 	b, err := New(ctx, bn, Config{StorageDuration: 24 * time.Hour, StepBytes: 1 << 20})

@@ -27,7 +27,7 @@ func TestStoragePutKillGet(t *testing.T) {
 	net := agentdtest.Start(t)
 	var provs []*runningProvider
 	for i, price := range []uint64{2_000_000, 3_000_000, 4_000_000} {
-		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(price)))
+		provs = append(provs, startProviderWith(t, net, "prov"+string(rune('a'+i)), storageCfg(price), killable(i == 0)))
 	}
 	bn := net.Node(t, "buyer", 5000)
 	b, err := New(ctx, bn, Config{StorageDuration: 24 * time.Hour})
@@ -193,14 +193,19 @@ func TestPutMovesOnWhenAProviderDies(t *testing.T) {
 	net := agentdtest.Start(t)
 	var provs []*runningProvider
 	for i, price := range []uint64{2_000_000, 4_000_000, 4_200_000, 4_400_000} {
-		provs = append(provs, startProvider(t, net, "prov"+string(rune('a'+i)), storageCfg(price)))
+		provs = append(provs, startProviderWith(t, net, "prov"+string(rune('a'+i)), storageCfg(price), killable(i == 0)))
 	}
 	bn := net.Node(t, "buyer", 5000)
 	b, err := New(ctx, bn, Config{StorageDuration: 24 * time.Hour, PrivateBids: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := make([]byte, 24<<20)
+	// 4 stripes of 2 MiB (2+1 over 3 providers, 1 MiB chunks): the kill
+	// comes once more than a third is read, so at least the last stripe
+	// is read after the cheapest provider is gone and the put must move
+	// on. A larger file adds bytes, not cases (24 MiB took 3x as long
+	// under -race).
+	data := make([]byte, 8<<20)
 	rand.Read(data)
 	var once sync.Once
 	e, err := b.Put(ctx, bytes.NewReader(data), "f", int64(len(data)), func(done, total int64) {

@@ -7,10 +7,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -108,9 +112,60 @@ type Backend struct {
 }
 
 // SQLite keeps a journal in dir/pay.db.
+// A new journal starts as a copy of a migrated empty one (see migrated).
 var SQLite = Backend{Name: "sqlite", open: func(t testing.TB, dir string) (*journal.Journal, error) {
-	return journal.Open(context.Background(), filepath.Join(dir, "pay.db"))
+	path := filepath.Join(dir, "pay.db")
+	if err := seedJournal(path); err != nil {
+		return nil, err
+	}
+	return journal.Open(context.Background(), path)
 }}
+
+// migrated is pay.db as journal.Open leaves it in an empty directory
+// (every migration applied, no rows), made once per test binary: a new
+// journal starts as a copy of it, so the migrations, most of a journal's
+// first open under -race, run once per package instead of once per wallet.
+var migrated struct {
+	once sync.Once
+	db   []byte
+	err  error
+}
+
+// seedJournal writes the migrated journal at path unless a file is there.
+func seedJournal(path string) error {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	migrated.once.Do(func() { migrated.db, migrated.err = migratedJournal() })
+	if migrated.err != nil {
+		return fmt.Errorf("paytest: migrated journal: %w", migrated.err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, migrated.db, 0o600)
+}
+
+func migratedJournal() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "paytest-migrated-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "pay.db")
+	j, err := journal.Open(context.Background(), path)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.Close(); err != nil {
+		return nil, err
+	}
+	// Closed: the WAL is checkpointed into the file and removed.
+	if _, err := os.Stat(path + "-wal"); err == nil {
+		return nil, errors.New("pay.db kept its WAL after closing")
+	}
+	return os.ReadFile(path)
+}
 
 // Postgres keeps a journal in a PostgreSQL database (internal/pgtest) made
 // for dir at its first open and used by every later open of dir, as a
