@@ -28,7 +28,11 @@ import (
 //     client cannot keep the lane full;
 //   - answers are kept for Config.HeavyCacheTTL per filter: a COUNT or
 //     NEG-OPEN repeating a filter within it is answered from the cache,
-//     without a read (so it is at most that old).
+//     without a read (so it is at most that old);
+//   - NIP-77's other CPU (a NEG-OPEN's sort and first reconciliation, even
+//     from the cache, and each NEG-MSG's reconciliation: about 5 ms over
+//     5,000 records) runs in the lane and is charged too (khatru's
+//     NegentropyLane, storeHooks.negentropyLane).
 
 var (
 	// ErrHeavyBusy refuses a heavy query when the lane and its queue are full.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -232,4 +233,57 @@ func TestHeavyCache(t *testing.T) {
 	if n := st.idCalls.Load(); n != 2 {
 		t.Fatalf("store read ids %d times after the TTL, want 2", n)
 	}
+}
+
+// All of NIP-77's CPU runs in the heavy lane and is charged to the client's
+// heavy budget: a NEG-OPEN answered from the cache (no read, but the sort
+// and the first reconciliation of every record) and a NEG-MSG (its
+// reconciliation) are refused "rate-limited:" once the budget is spent,
+// as a NEG-OPEN that reads is, and served again once it refilled.
+func TestNegentropyWorkInHeavyBudget(t *testing.T) {
+	clk := &fakeClock{t: time.Now()}
+	st := newHookedStore(t)
+	s := relaytest.NewOnStore(t, func(c *relay.Config) {
+		// Each piece of negentropy work is charged at least 1 ms: a budget
+		// of 2 ms pays for two of them, then 1 ms a second.
+		c.IPHeavyRate, c.IPHeavyBurst, c.HeavyCacheTTL, c.Clock = 1, 2, time.Hour, clk.now
+		c.RateLimitedPause = 0
+	}, st.on)
+	storeKind1(t, s, 3)
+	// The client holds none of the relay's records: its initial message,
+	// sent as a NEG-MSG too, makes the relay reconcile every record again.
+	initial := negOpen("x", "{}")
+	initial = initial[strings.LastIndex(initial[:len(initial)-2], `"`)+1 : len(initial)-2]
+	negMsg := func(id string) string { return `["NEG-MSG","` + id + `","` + initial + `"]` }
+
+	tests := []struct {
+		name   string
+		msg    string
+		id     string
+		answer string // NEG-MSG or the prefix of a NEG-ERR
+	}{
+		{"NEG-OPEN read from the store", negOpen("a", "{}"), "a", "NEG-MSG"},
+		{"NEG-OPEN from the cache", negOpen("b", "{}"), "b", "NEG-MSG"},
+		{"NEG-OPEN from the cache, budget spent", negOpen("c", "{}"), "c", "rate-limited:"},
+		{"NEG-MSG, budget spent", negMsg("a"), "a", "rate-limited:"},
+	}
+	c := dialRaw(t, s.URL)
+	for _, tt := range tests {
+		c.send(tt.msg)
+		if tt.answer == "NEG-MSG" {
+			c.until("NEG-MSG", tt.id)
+			continue
+		}
+		arr, _ := c.until("NEG-ERR", tt.id)
+		wantPrefix(t, arr, 2, tt.answer)
+	}
+	if n := st.idCalls.Load(); n != 1 {
+		t.Fatalf("store read ids %d times, want 1 (the rest from the cache)", n)
+	}
+
+	clk.add(10 * time.Second) // the budget refilled
+	c.send(negMsg("b"))
+	c.until("NEG-MSG", "b")
+	c.send(negOpen("d", "{}"))
+	c.until("NEG-MSG", "d")
 }

@@ -67,7 +67,7 @@ func newMetrics() *metrics {
 		}),
 		heavy: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sovmesh_heavy_queries_total",
-			Help: "COUNT and NEG-OPEN reads, by outcome: run (in the heavy-query lane), cached (answered from the cache), busy (refused, lane and queue full), budget (refused, the client IP's heavy-work budget spent).",
+			Help: "COUNT and NEG-OPEN reads and NEG-MSG reconciliations, by outcome: run (in the heavy-query lane), cached (a read answered from the cache; its NEG-OPEN still runs in the lane), busy (refused, lane and queue full), budget (refused, the client IP's heavy-work budget spent).",
 		}, []string{"outcome"}),
 		paced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sovmesh_rate_limited_paused_total",

@@ -344,6 +344,7 @@ func (r *Relay) newKhatru() *khatru.Relay {
 	if _, ok := r.store.(idQuerier); ok {
 		kh.QueryNegentropy = st.queryNegentropy
 	}
+	kh.NegentropyLane = st.negentropyLane
 	kh.CountEvents = append(kh.CountEvents, st.count)
 
 	kh.RejectEvent = append(kh.RejectEvent, r.rejectEvent)

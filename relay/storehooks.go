@@ -81,9 +81,9 @@ type idQuerier interface {
 }
 
 // queryNegentropy answers khatru's QueryNegentropy for NEG-OPEN, charging
-// the client's read budget the records it read. The read runs in the
-// heavy-query lane (heavy.go); a filter read within Config.HeavyCacheTTL is
-// answered from the cache.
+// the client's read budget the records it read. It runs inside
+// negentropyLane (khatru's NegentropyLane), so in the heavy-query lane; a
+// filter read within Config.HeavyCacheTTL is answered from the cache.
 func (h *storeHooks) queryNegentropy(ctx context.Context, f nostr.Filter, add func(createdAt nostr.Timestamp, id string)) error {
 	key := filtersKey(f)
 	if recs, ok := h.r.heavyCache.neg(key, h.r.now()); ok {
@@ -94,25 +94,12 @@ func (h *storeHooks) queryNegentropy(ctx context.Context, f nostr.Filter, add fu
 		return nil
 	}
 	var recs []negRecord
-	var n int
-	var err error
-	lerr := h.r.heavy.run(ctx, h.r.connIP(ctx), func() {
-		start := time.Now()
-		n, err = h.r.store.(idQuerier).QueryIDs(ctx, f, func(createdAt nostr.Timestamp, id string) {
-			recs = append(recs, negRecord{createdAt, id})
-			add(createdAt, id)
-		})
-		h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds())
+	start := time.Now()
+	n, err := h.r.store.(idQuerier).QueryIDs(ctx, f, func(createdAt nostr.Timestamp, id string) {
+		recs = append(recs, negRecord{createdAt, id})
+		add(createdAt, id)
 	})
-	if lerr != nil {
-		if errors.Is(lerr, ErrHeavyBudget) {
-			h.r.pace(ctx, h.r.ipHeavy, h.r.connIP(ctx))
-		}
-		if errors.Is(lerr, ErrHeavyBusy) || errors.Is(lerr, ErrHeavyBudget) {
-			return lerr
-		}
-		return errors.New("error: the sync was cancelled")
-	}
+	h.r.metrics.storeSeconds.WithLabelValues("query").Observe(time.Since(start).Seconds())
 	h.r.chargeReads(ctx, n)
 	switch {
 	case err == nil:
@@ -125,6 +112,28 @@ func (h *storeHooks) queryNegentropy(ctx context.Context, f nostr.Filter, add fu
 	default:
 		h.r.log.Warn("negentropy query failed", "err", err)
 		return errors.New("error: could not read the events; try again later")
+	}
+}
+
+// negentropyLane answers khatru's NegentropyLane: the CPU of NIP-77 (a
+// NEG-OPEN's read, the sort of its records and its first reconciliation, a
+// NEG-MSG's reconciliation) runs in the heavy-query lane and is charged to
+// the client IP's heavy budget, the time it took, as a COUNT is. Before, only
+// the read was, and a NEG-OPEN answered from the cache sorted and reconciled
+// its records (about 5 ms over 5,000) outside the lane, uncharged.
+func (h *storeHooks) negentropyLane(ctx context.Context, work func()) error {
+	ip := h.r.connIP(ctx)
+	err := h.r.heavy.run(ctx, ip, work)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrHeavyBudget):
+		h.r.pace(ctx, h.r.ipHeavy, ip)
+		return err
+	case errors.Is(err, ErrHeavyBusy):
+		return err
+	default:
+		return errors.New("error: the sync was cancelled")
 	}
 }
 

@@ -36,6 +36,10 @@ type attackOptions struct {
 	// kernel runs the relay and the honest clients first, as if the
 	// attackers ran on machines of their own.
 	attackersNice int
+	// attackersCPUs and relayCPUs, if set, are the CPU lists (taskset's
+	// syntax) the attackers' process and the relay child run on: attackers
+	// on CPUs of their own stand for attackers on other machines.
+	attackersCPUs, relayCPUs string
 }
 
 // honestResult is what honest clients saw in one phase.
@@ -88,7 +92,7 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	if o.phaseprofile != "" {
 		args = append(args, "-reqprofile", o.phaseprofile)
 	}
-	c, err := startChild(ctx, "sovmesh-defaults", dir, args...)
+	c, err := startChildOn(ctx, o.relayCPUs, "sovmesh-defaults", dir, args...)
 	if err != nil {
 		return err
 	}
@@ -106,6 +110,7 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	}
 	fmt.Printf("relayload -attack: %d stored, phases of %s (in %d alternating slices), attacks from 127.0.0.2: %d\n", o.stored, o.phase, max(o.alternate, 1), len(attacks))
 
+	relayOn := cpusOf(fmt.Sprint(cmd.Process.Pid))
 	rssIdle, err := rss(cmd.Process.Pid)
 	if err != nil {
 		return err
@@ -125,6 +130,8 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		tallies                    = map[string]map[string]int{}
 		// how long each attack ran in each slice under attack
 		tookBy = map[string][]time.Duration{}
+		// the CPUs the attackers' process was allowed (the first one's)
+		attackersOn string
 	)
 	cpu := newCPUMeter(cmd.Process.Pid)
 	for i := range max(o.alternate, 1) {
@@ -137,9 +144,12 @@ func runAttack(ctx context.Context, o attackOptions) error {
 		// told, so its start-up is not measured. Each slice gets its share
 		// of the rounds, so the attack's volume does not grow with the
 		// slicing.
-		attackers, err := startAttackers(ctx, o.attacks, max(o.rounds/max(o.alternate, 1), 1), slice, url, o.attackersNice)
+		attackers, err := startAttackers(ctx, o.attacks, max(o.rounds/max(o.alternate, 1), 1), slice, url, o.attackersNice, o.attackersCPUs)
 		if err != nil {
 			return err
+		}
+		if i == 0 {
+			attackersOn = cpusOf(fmt.Sprint(attackers.cmd.Process.Pid))
 		}
 		if o.phaseprofile != "" && o.startProfile > 0 {
 			if err := benchPost(addr, fmt.Sprintf("/bench/profile/start?suffix=.%d", i)); err != nil {
@@ -228,6 +238,7 @@ func runAttack(ctx context.Context, o attackOptions) error {
 	fmt.Printf("slowest REQs without attack (latency@offset in its slice): %s\n", slowest(base.reqLat, base.reqAt, 8))
 	fmt.Printf("slowest REQs under attack: %s\n", slowest(under.reqLat, under.reqAt, 12))
 	fmt.Printf("slowest OKs under attack: %s\n", slowest(under.okLat, under.okAt, 12))
+	fmt.Printf("CPUs: relay %s, honest clients %s, attackers %s (niceness %d)\n", relayOn, cpusOf("self"), attackersOn, o.attackersNice)
 	fmt.Printf("attackers' process: %.2f cores (%.2f in the first second of each slice; the relay %.2f then)\n", attackersCPU.Seconds()/o.phase.Seconds(),
 		firstAttackers.Seconds()/float64(max(o.alternate, 1)), firstRelay.Seconds()/float64(max(o.alternate, 1)))
 	for _, a := range attacks {

@@ -79,19 +79,16 @@ type attackerProc struct {
 
 // startAttackers starts the attacks (names) against url in a child
 // process, for phase, each of at most rounds rounds, at the given
-// niceness (0: the load tool's). The child starts up and waits: start
-// starts the attacks.
-func startAttackers(ctx context.Context, names string, rounds int, phase time.Duration, url string, niceness int) (*attackerProc, error) {
+// niceness (0: the load tool's), on the CPUs of the list cpus ("": the
+// load tool's). The child starts up and waits: start starts the attacks.
+func startAttackers(ctx context.Context, names string, rounds int, phase time.Duration, url string, niceness int, cpus string) (*attackerProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	args := []string{"-attackers", names, "-attack-url", url,
 		"-attack-phase", phase.String(), "-attack-rounds", fmt.Sprint(rounds)}
-	cmd := exec.CommandContext(ctx, self, args...)
-	if niceness != 0 {
-		cmd = exec.CommandContext(ctx, "nice", append([]string{"-n", fmt.Sprint(niceness), self}, args...)...)
-	}
+	cmd := pinnedCommand(ctx, cpus, niceness, self, args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

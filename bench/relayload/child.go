@@ -23,12 +23,18 @@ type child struct {
 // startChild runs "-serve target -dir dir" with args and waits for the
 // address it prints.
 func startChild(ctx context.Context, target, dir string, args ...string) (*child, error) {
+	return startChildOn(ctx, "", target, dir, args...)
+}
+
+// startChildOn is startChild with the child on the CPUs of the list cpus
+// ("": wherever this process may run).
+func startChildOn(ctx context.Context, cpus, target, dir string, args ...string) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(cctx, self, append([]string{"-serve", target, "-dir", dir}, args...)...)
+	cmd := pinnedCommand(cctx, cpus, 0, self, append([]string{"-serve", target, "-dir", dir}, args...)...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -70,6 +70,8 @@ func main() {
 	flag.IntVar(&o.attack.alternate, "attack-alternate", 1, "-attack: cut each phase into this many slices, run without and under attack in turn (a machine whose background load changes then weighs on both alike)")
 	flag.DurationVar(&o.attack.startProfile, "attack-start-profile", 0, "-attack with -reqprofile: profile only the first this long of each slice under attack, slice i to the -reqprofile path plus \".i\" (where the start of an attack costs)")
 	flag.IntVar(&o.attack.attackersNice, "attackers-nice", 0, "-attack: run the attackers' process at this niceness (19: the kernel runs the relay and the honest clients first, as if the attackers were other machines; 0: they compete for the CPUs as equals)")
+	flag.StringVar(&o.attack.attackersCPUs, "attackers-cpus", "", "-attack: run the attackers' process on these CPUs only (taskset -c syntax, e.g. 1): attackers on CPUs of their own stand for attackers on other machines, who take no CPU from the relay; empty: wherever the load tool may run")
+	flag.StringVar(&o.attack.relayCPUs, "relay-cpus", "", "-attack: run the relay's process on these CPUs only (taskset -c syntax, e.g. 0); empty: wherever the load tool may run (to pin the honest clients too, start the load tool itself under taskset)")
 	flag.StringVar(&o.attackers, "attackers", "", "internal: run these attacks against -attack-url for -attack-phase and print their tallies")
 	flag.StringVar(&o.attackURL, "attack-url", "", "internal: the relay -attackers attacks")
 	flag.Parse()

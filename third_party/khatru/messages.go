@@ -19,6 +19,7 @@ import (
 	"github.com/nbd-wtf/go-nostr/nip70"
 	"github.com/nbd-wtf/go-nostr/nip77"
 	"github.com/nbd-wtf/go-nostr/nip77/negentropy"
+	"github.com/nbd-wtf/go-nostr/nip77/negentropy/storage/vector"
 )
 
 // handleMessage answers one message read from ws; the read loop runs it in
@@ -214,10 +215,19 @@ func (rl *Relay) handleMessage(ctx context.Context, ws *WebSocket, r *http.Reque
 		}
 		// reconcile to get the next message and return it
 		// sovmesh patch: one Reconcile at a time per session (messages are
-		// handled concurrently).
-		negSession.mu.Lock()
-		out, err := negSession.neg.Reconcile(env.Message)
-		negSession.mu.Unlock()
+		// handled concurrently), inside NegentropyLane; refused there, the
+		// session ends (NEG-ERR closes it).
+		var out string
+		var err error
+		if lerr := rl.runNegentropy(ctx, func() {
+			negSession.mu.Lock()
+			out, err = negSession.neg.Reconcile(env.Message)
+			negSession.mu.Unlock()
+		}); lerr != nil {
+			ws.WriteJSON(nip77.ErrorEnvelope{SubscriptionID: env.SubscriptionID, Reason: lerr.Error()})
+			ws.negentropySessions.Delete(env.SubscriptionID)
+			return
+		}
 		if err != nil {
 			ws.WriteJSON(nip77.ErrorEnvelope{SubscriptionID: env.SubscriptionID, Reason: nostr.NormalizeOKMessage(err.Error(), "invalid")})
 			ws.negentropySessions.Delete(env.SubscriptionID)
@@ -391,7 +401,27 @@ func (rl *Relay) handleNegOpen(ctx context.Context, ws *WebSocket, env *nip77.Op
 		return
 	}
 
-	vec, err := srl.startNegentropySession(ctx, env.Filter)
+	filter, err := srl.negentropyFilter(ctx, env.Filter)
+	var (
+		neg          *negentropy.Negentropy
+		out          string
+		reconcileErr error
+	)
+	if err == nil {
+		// sovmesh patch: the read, the sort and the first Reconcile run
+		// inside NegentropyLane (a refusal there is answered NEG-ERR).
+		if lerr := rl.runNegentropy(ctx, func() {
+			var vec *vector.Vector
+			if vec, err = srl.negentropyVector(ctx, filter); err != nil {
+				return
+			}
+			// reconcile to get the next message and return it
+			neg = negentropy.New(vec, 1024*1024)
+			out, reconcileErr = neg.Reconcile(env.Message)
+		}); lerr != nil {
+			err = lerr
+		}
+	}
 	if err != nil {
 		release()
 		// fail everything if any filter is rejected
@@ -402,13 +432,9 @@ func (rl *Relay) handleNegOpen(ctx context.Context, ws *WebSocket, env *nip77.Op
 		negErr(reason)
 		return
 	}
-
-	// reconcile to get the next message and return it
-	neg := negentropy.New(vec, 1024*1024)
-	out, err := neg.Reconcile(env.Message)
-	if err != nil {
+	if reconcileErr != nil {
 		release()
-		negErr(nostr.NormalizeOKMessage(err.Error(), "invalid"))
+		negErr(nostr.NormalizeOKMessage(reconcileErr.Error(), "invalid"))
 		return
 	}
 	ws.writeNegMessage(env.SubscriptionID, out) // sovmesh patch: see negMessage

@@ -22,7 +22,14 @@ type NegentropySession struct {
 // NegentropyMaxRecords records.
 var errTooManyNegRecords = errors.New("blocked: too many records, narrow the filter")
 
-func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter) (*vector.Vector, error) {
+// sovmesh patch: startNegentropySession is cut in two, the filter's checks
+// (negentropyFilter) and the read of its records (negentropyVector), so
+// that the read, the sort and the first Reconcile can run inside
+// NegentropyLane while a refused filter costs no lane time.
+
+// negentropyFilter runs the overwrite and reject flow of a NEG-OPEN's
+// filter and returns the filter to read.
+func (rl *Relay) negentropyFilter(ctx context.Context, filter nostr.Filter) (nostr.Filter, error) {
 	ctx = eventstore.SetNegentropy(ctx)
 
 	// do the same overwrite/reject flow we do in normal REQs
@@ -30,11 +37,11 @@ func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter
 		ovw(ctx, &filter)
 	}
 	if filter.LimitZero {
-		return nil, fmt.Errorf("invalid: a negentropy filter cannot have limit 0")
+		return filter, fmt.Errorf("invalid: a negentropy filter cannot have limit 0")
 	}
 	for _, reject := range rl.RejectFilter {
 		if reject, msg := reject(ctx, filter); reject {
-			return nil, errors.New(nostr.NormalizeOKMessage(msg, "blocked"))
+			return filter, errors.New(nostr.NormalizeOKMessage(msg, "blocked"))
 		}
 	}
 
@@ -44,6 +51,14 @@ func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter
 	if max > 0 && (filter.Limit <= 0 || filter.Limit > max) {
 		filter.Limit = max + 1
 	}
+	return filter, nil
+}
+
+// negentropyVector reads the records of a checked filter into a sealed
+// (sorted) vector.
+func (rl *Relay) negentropyVector(ctx context.Context, filter nostr.Filter) (*vector.Vector, error) {
+	ctx = eventstore.SetNegentropy(ctx)
+	max := rl.NegentropyMaxRecords
 
 	// fetch events and add them to a negentropy Vector store
 	vec := vector.New()
@@ -79,4 +94,15 @@ func (rl *Relay) startNegentropySession(ctx context.Context, filter nostr.Filter
 	vec.Seal()
 
 	return vec, nil
+}
+
+// sovmesh patch: runNegentropy runs work, the CPU of a NEG-OPEN (its read,
+// sort and first Reconcile) or of a NEG-MSG (its Reconcile), inside
+// NegentropyLane when one is set. An error means work did not run.
+func (rl *Relay) runNegentropy(ctx context.Context, work func()) error {
+	if rl.NegentropyLane == nil {
+		work()
+		return nil
+	}
+	return rl.NegentropyLane(ctx, work)
 }

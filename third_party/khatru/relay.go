@@ -123,6 +123,14 @@ type Relay struct {
 	// reads them from its indexes loads and decodes no event. An error is
 	// answered NEG-ERR with its text.
 	QueryNegentropy func(ctx context.Context, filter nostr.Filter, add func(createdAt nostr.Timestamp, id string)) error
+	// sovmesh patch: NegentropyLane, when set, runs the CPU work of NIP-77:
+	// a NEG-OPEN's read of its records, their sort and its first Reconcile
+	// (after its filter passed the RejectFilter checks), and each NEG-MSG's
+	// Reconcile. It calls work at most once; an error, returned only when it
+	// did not, is answered NEG-ERR with its text (which ends the session).
+	// sovmesh runs the work in its heavy-query lane, charged to the client's
+	// budget; upstream ran it wherever the message was handled.
+	NegentropyLane func(ctx context.Context, work func()) error
 	// sovmesh patch: AuthRelayMatches, when set, decides whether relayTag,
 	// the "relay" tag of a NIP-42 AUTH event received on the connection
 	// upgraded by r, names this relay; reason is the OK message when it does
