@@ -207,8 +207,14 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, a *storageAccount, s
 	}
 	cid := chunk.CID(body[:32])
 	rest := body[32:]
-	// A payment ahead is asked for once the request is served (its body
-	// used), before the answer.
+	// A payment ahead is asked for before the request is served: for a
+	// put, before the chunk is stored (hashed, written, committed), so
+	// that its redemption runs while the chunk is stored and the credit it
+	// buys arrives before the streams use up the step left (asked after
+	// the store, the payments' round trips and redemptions took turns with
+	// the stores and held up every stream: issue 13, point 7). The payment
+	// frame is read into a buffer of its own (askPayment): the request's
+	// body stays in the frame buffer.
 	ahead := false
 	defer func() {
 		if ahead {
@@ -239,11 +245,15 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, a *storageAccount, s
 		if err != nil {
 			return fatalError{err}
 		}
+		if err := payAhead(); err != nil {
+			a.unreserve(units) // the stream fails: the chunk is not stored
+			return err
+		}
 		if err := putIn(st, cid, owner, a.key.market, rest); err != nil {
 			a.unreserve(units)
 			return storeErr(err)
 		}
-		return payAhead()
+		return nil
 	case tGet:
 		if len(rest) != 0 {
 			return fatalError{fmt.Errorf("%w: get with body", ErrBadRequest)}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/sovmesh/sovmesh/transport"
 	"github.com/sovmesh/sovmesh/transport/chunk"
 	"github.com/sovmesh/sovmesh/transport/meter"
+	"github.com/sovmesh/sovmesh/transport/store"
 )
 
 // TestStorageStreamsShareCredit (issue 13, point 7): a buyer's parallel
@@ -249,5 +251,85 @@ func TestStorageWaitBehindPaymentAhead(t *testing.T) {
 	releaseGate()
 	if err := <-fifth; err != nil {
 		t.Fatalf("fifth put: %v", err)
+	}
+}
+
+// countGate is a meter.Gate that closes second when a second redemption
+// starts.
+type countGate struct {
+	meter.Gate
+	second  chan struct{}
+	mu      sync.Mutex
+	started int
+}
+
+func (g *countGate) Redeem(ctx context.Context, s transport.Session, tok []byte) (uint64, error) {
+	g.mu.Lock()
+	g.started++
+	if g.started == 2 {
+		close(g.second)
+	}
+	g.mu.Unlock()
+	return g.Gate.Redeem(ctx, s, tok)
+}
+
+// waitStore is a chunk store whose first put waits (a bounded while) for
+// ready to close, and fails if it does not.
+type waitStore struct {
+	*store.Store
+	ready <-chan struct{}
+	once  sync.Once
+}
+
+func (s *waitStore) Put(c chunk.CID, owner [32]byte, data []byte) error {
+	first := false
+	s.once.Do(func() { first = true })
+	if first {
+		select {
+		case <-s.ready:
+		case <-time.After(5 * time.Second):
+			return errors.New("waitStore: no payment ahead was redeemed while the chunk was being stored")
+		}
+	}
+	return s.Store.Put(c, owner, data)
+}
+
+// TestStoragePaymentAheadBeforeStore (issue 13, point 7): a put that
+// leaves less than a step of credit asks for the next step before its
+// chunk is stored, so that the redemption runs while the chunk is hashed,
+// written and committed, not after (asked after the store, the payments
+// and the stores took turns and the streams waited for credit).
+func TestStoragePaymentAheadBeforeStore(t *testing.T) {
+	gate := &countGate{second: make(chan struct{})}
+	st, err := store.Open(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := newHost(t)
+	prov.ServeStorage(&waitStore{Store: st, ready: gate.second}, gate)
+	buyer := newHost(t)
+	payer := &meter.Payer{Step: 20000}
+	sc := buyer.Storage(connect(t, buyer, prov), payer)
+	ctx := ctxTimeout(t, 20e9)
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		// The first put pays its step at the pause point and leaves half
+		// a step: the next is asked ahead, before the chunk is stored.
+		{"first put, paying ahead", bytes.Repeat([]byte{1}, 10000)},
+		{"second put, on the credit paid ahead", bytes.Repeat([]byte{2}, 10000)},
+	}
+	for _, tt := range tests {
+		if err := sc.Put(ctx, chunk.Sum(tt.data), tt.data); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got, err := st.Get(chunk.Sum(tt.data), nil)
+		if err != nil || !bytes.Equal(got, tt.data) {
+			t.Fatalf("%s: stored %d bytes (%v), want the chunk put", tt.name, len(got), err)
+		}
+	}
+	if _, payments := payer.Paid(); payments != 2 {
+		t.Fatalf("%d payments, want 2", payments)
 	}
 }

@@ -296,7 +296,10 @@ func (t *Host) askPayment(c *conn, used, credit, need uint64) ([]byte, error) {
 	if err := c.write(rNeedPay, u64s(used, credit, need)); err != nil {
 		return nil, err
 	}
-	typ, body, err := c.read(t.cfg.PayTimeout)
+	// The token is read into a buffer of its own, not the frame buffer,
+	// which may hold the body of the request being paid for (a put's
+	// chunk, stored after a payment ahead).
+	typ, body, err := c.readInto(t.cfg.PayTimeout, make([]byte, 0, MaxTokenSize))
 	if err != nil {
 		if isTimeout(err) {
 			return nil, fmt.Errorf("%w: %v", ErrPayTimeout, err)
@@ -308,6 +311,9 @@ func (t *Host) askPayment(c *conn, used, credit, need uint64) ([]byte, error) {
 	}
 	if typ != tPay {
 		return nil, fmt.Errorf("%w: frame %#x at pause point, want payment", ErrProtocol, typ)
+	}
+	if len(body) > MaxTokenSize {
+		return nil, fmt.Errorf("%w: payment token of %d bytes", ErrTooLarge, len(body))
 	}
 	return body, nil
 }

@@ -59,7 +59,7 @@ type Config struct {
 	Seeds []string
 	// StepBytes is the least bought per payment step (default 8 MiB: each
 	// step is a token swap at the mint, ~30-50 ms; see BenchmarkPutPaid).
-	// A large file's steps are larger: a sixteenth of a provider's share.
+	// A large file's steps are larger: an eighth of a provider's share.
 	StepBytes uint64
 	// BandwidthMiB is the quantity bid for a bandwidth session (default 1024).
 	BandwidthMiB uint64

@@ -203,15 +203,29 @@ const stepsAhead = 1
 
 // maxStepsPerShare: a provider's share of a file is paid in about this many
 // steps, at least Config.StepBytes each. Steps of a large file grow with
-// it, so the payment round trips (two mint swaps each) do not bound the
-// throughput, while what is paid ahead stays a fixed fraction of the price.
-const maxStepsPerShare = 16
+// it, so the payment round trips (a send journaled on the buyer's side, a
+// mint swap on the provider's) do not bound the throughput, while what is
+// paid ahead stays a fixed fraction of the price. Eight, not sixteen: each
+// step ahead is paid and redeemed while the streams use the one before it,
+// and a 1 GiB put to one provider then has 128 MiB of data for that, not
+// 64 (docs/benchmarks.md, issue 13 point 7, round h-put7).
+const maxStepsPerShare = 8
 
 // stepFor returns the bytes bought per payment step for a share of share
 // bytes: at least least, at most the share.
 func stepFor(least, share uint64) uint64 {
-	return min(max(least, share/maxStepsPerShare), share)
+	return stepIn(least, share, maxStepsPerShare)
 }
+
+// stepIn returns the bytes bought per step of total bytes paid in about
+// steps steps: at least least, at most total.
+func stepIn(least, total, steps uint64) uint64 {
+	return min(max(least, total/steps), total)
+}
+
+// bandwidthSteps: a bandwidth session is paid in about this many steps
+// (at least Config.StepBytes each).
+const bandwidthSteps = 16
 
 // getPayerTerms returns a get payer's step (in units) and cap (sats) for
 // a file of size bytes at prices p.

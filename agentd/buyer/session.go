@@ -195,7 +195,7 @@ func (b *Buyer) record(ctx context.Context, m nips.Match, o nips.Offer, pid peer
 			// fast connection does not wait on a mint swap every
 			// StepBytes, and what is paid ahead stays a fixed fraction
 			// of the price.
-			s.Payer.Step = stepFor(b.cfg.StepBytes, m.Quantity<<20)
+			s.Payer.Step = stepIn(b.cfg.StepBytes, m.Quantity<<20, bandwidthSteps)
 		}
 		if o.Resource == nips.Storage {
 			// Storage units are market.StorageCharge's: what the

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type layersConfig struct {
 	providers []int  // provider counts to measure Put/Get with
 	dir       string // parent of every store and agentd data directory
 	profile   string // CPU profile path prefix ("" = none)
+	trace     string // execution trace path prefix ("" = none)
 }
 
 // runLayers measures, in one run, the same amount of data through each
@@ -80,6 +82,16 @@ func runLayers(ctx context.Context, lc layersConfig) {
 	for run := range lc.runs {
 		fmt.Printf("\nrun %d/%d (load %s)\n", run+1, lc.runs, loadAvg())
 		prof := func(layer string) func() {
+			if lc.trace != "" && run == 0 {
+				f, err := os.Create(lc.trace + "." + layer)
+				if err != nil {
+					log.Fatal(err)
+				}
+				if err := trace.Start(f); err != nil {
+					log.Fatal(err)
+				}
+				return func() { trace.Stop(); _ = f.Close() }
+			}
 			if lc.profile == "" || run > 0 {
 				return func() {}
 			}

@@ -57,6 +57,7 @@ func main() {
 	flag.StringVar(&profilePhase, "profile-phase", "", "with -cpuprofile: profile only the put or the get phases")
 	layers := flag.Bool("layers", false, "measure each layer a stored file crosses, up to agentd with payment (see layers.go); "+
 		"-cpuprofile is then a prefix: one CPU profile per layer, of the first run, and block and mutex profile snapshots before (.block.0, .mutex.0) and after (.block, .mutex) each layer")
+	traceOut := flag.String("trace", "", "with -layers: an execution trace per layer, of the first run, to this path prefix (go tool trace; no CPU profile then)")
 	provs := flag.String("providers", "1,3", "with -layers: provider counts for Put and Get")
 	flag.Parse()
 	size, err := parseSize(*sizeFlag)
@@ -80,7 +81,7 @@ func main() {
 		}
 		fmt.Printf("transportbench -layers: %s per layer, providers %v, runs %d, GOMAXPROCS %d, NumCPU %d, %s\n",
 			*sizeFlag, ns, *runs, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
-		runLayers(ctx, layersConfig{size: size, runs: *runs, providers: ns, dir: strings.Split(*dirs, ",")[len(strings.Split(*dirs, ","))-1], profile: *cpuprofile})
+		runLayers(ctx, layersConfig{size: size, runs: *runs, providers: ns, dir: strings.Split(*dirs, ",")[len(strings.Split(*dirs, ","))-1], profile: *cpuprofile, trace: *traceOut})
 		return
 	}
 	fmt.Printf("transportbench: %s per phase, security %s, chunk %d, streams %d, runs %d, GOMAXPROCS %d, NumCPU %d, %s\n",
