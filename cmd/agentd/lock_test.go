@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,11 +39,7 @@ func TestDataDirLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"SOVMESH_DATA": cfg.DataDir, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
-	cli := func(args ...string) (string, string, int) {
-		var out, errb bytes.Buffer
-		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
-		return out.String(), errb.String(), code
-	}
+	cli := envCLI(ctx, env)
 	holder := "pid " + strconv.Itoa(os.Getpid()) + " agentd" // a Node opened with no Command
 	for _, tc := range []struct {
 		name string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -27,11 +28,7 @@ func TestWalletSettle(t *testing.T) {
 	net := agentdtest.Start(t)
 	data := filepath.Join(t.TempDir(), "agent")
 	env := map[string]string{"SOVMESH_DATA": data, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
-	cli := func(args ...string) (string, string, int) {
-		var out, errb bytes.Buffer
-		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
-		return out.String(), errb.String(), code
-	}
+	cli := envCLI(ctx, env)
 	if _, errs, code := cli("wallet", "deposit", "40"); code != 0 {
 		t.Fatalf("deposit: %s", errs)
 	}
@@ -92,11 +89,7 @@ func TestWalletSettleCollectsChange(t *testing.T) {
 	net := agentdtest.Start(t)
 	data := filepath.Join(t.TempDir(), "agent")
 	env := map[string]string{"SOVMESH_DATA": data, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
-	cli := func(args ...string) (string, string, int) {
-		var out, errb bytes.Buffer
-		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
-		return out.String(), errb.String(), code
-	}
+	cli := envCLI(ctx, env)
 	if _, errs, code := cli("wallet", "deposit", "40"); code != 0 {
 		t.Fatalf("deposit: %s", errs)
 	}
@@ -134,5 +127,15 @@ func TestWalletSettleCollectsChange(t *testing.T) {
 		if code != 0 || !strings.Contains(out, c.want) || (c.not != "" && strings.Contains(out, c.not)) {
 			t.Fatalf("%s: %d %q %q, want %q", c.name, code, out, errs, c.want)
 		}
+	}
+}
+
+// envCLI runs agentd's command line in process with env as its
+// environment and no input, returning its output, errors and exit code.
+func envCLI(ctx context.Context, env map[string]string) func(args ...string) (string, string, int) {
+	return func(args ...string) (string, string, int) {
+		var out, errb bytes.Buffer
+		code := run(ctx, args, envOf(env), strings.NewReader(""), &out, &errb)
+		return out.String(), errb.String(), code
 	}
 }
