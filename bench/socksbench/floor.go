@@ -41,35 +41,23 @@ func floor(args []string) {
 	listen := fs.String("listen", "", "address")
 	to := fs.String("to", "", "near side: the far side's address")
 	_ = fs.Parse(args)
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatal(err)
-	}
 	var cfg *tls.Config
 	if *near {
 		cfg = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13} //nolint:gosec // a benchmark's own pair, on a veth
 	} else {
 		cfg = &tls.Config{Certificates: []tls.Certificate{selfSigned()}, MinVersion: tls.VersionTLS13}
 	}
-	fmt.Println("floor listening")
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			log.Fatal(err)
+	serveEach(*listen, "floor listening", func(c net.Conn) {
+		var err error
+		if *near {
+			err = floorNear(c, *to, cfg)
+		} else {
+			err = floorFar(c, cfg)
 		}
-		go func() {
-			defer c.Close()
-			var err error
-			if *near {
-				err = floorNear(c, *to, cfg)
-			} else {
-				err = floorFar(c, cfg)
-			}
-			if err != nil {
-				log.Print(err)
-			}
-		}()
-	}
+		if err != nil {
+			log.Print(err)
+		}
+	})
 }
 
 // floorNear answers a SOCKS5 CONNECT (no authentication) by carrying the

@@ -488,11 +488,26 @@ func forward(args []string) {
 	listen := fs.String("listen", "", "address")
 	to := fs.String("to", "", "address")
 	_ = fs.Parse(args)
-	ln, err := net.Listen("tcp", *listen)
+	serveEach(*listen, "forwarding", func(c net.Conn) {
+		t, err := net.Dial("tcp", *to)
+		if err != nil {
+			return
+		}
+		defer t.Close()
+		go func() { _, _ = io.Copy(t, c); _ = t.(*net.TCPConn).CloseWrite() }()
+		_, _ = io.Copy(c, t)
+	})
+}
+
+// serveEach listens on addr, prints ready once it does, and runs handle on
+// each connection in a goroutine of its own, closing the connection after,
+// until the process is killed.
+func serveEach(addr, ready string, handle func(net.Conn)) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("forwarding")
+	fmt.Println(ready)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -500,13 +515,7 @@ func forward(args []string) {
 		}
 		go func() {
 			defer c.Close()
-			t, err := net.Dial("tcp", *to)
-			if err != nil {
-				return
-			}
-			defer t.Close()
-			go func() { _, _ = io.Copy(t, c); _ = t.(*net.TCPConn).CloseWrite() }()
-			_, _ = io.Copy(c, t)
+			handle(c)
 		}()
 	}
 }
