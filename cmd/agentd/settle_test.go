@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,20 +26,12 @@ import (
 // --reclaim-grace, and takes it back once past it.
 func TestWalletSettle(t *testing.T) {
 	ctx := t.Context()
-	net := agentdtest.Start(t)
-	data := filepath.Join(t.TempDir(), "agent")
-	env := map[string]string{"SOVMESH_DATA": data, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
-	cli := envCLI(ctx, env)
-	if _, errs, code := cli("wallet", "deposit", "40"); code != 0 {
-		t.Fatalf("deposit: %s", errs)
-	}
+	_, cfg, cli := depositedAgent(t, 40)
 	out, errs, code := cli("wallet", "settle")
 	if code != 0 || !strings.Contains(out, "balance 40 sats; 0 operations open, 0 market payments out") {
 		t.Fatalf("settle: %d %q %q", code, out, errs)
 	}
 	// A market payment whose token never reached its payee.
-	cfg := agentd.DefaultConfig()
-	cfg.DataDir, cfg.Relays, cfg.Mints = data, []string{net.Relay}, []string{net.Mint.URL()}
 	n, err := agentd.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -86,15 +79,7 @@ func TestWalletSettle(t *testing.T) {
 // its provider took it back.
 func TestWalletSettleCollectsChange(t *testing.T) {
 	ctx := t.Context()
-	net := agentdtest.Start(t)
-	data := filepath.Join(t.TempDir(), "agent")
-	env := map[string]string{"SOVMESH_DATA": data, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()}
-	cli := envCLI(ctx, env)
-	if _, errs, code := cli("wallet", "deposit", "40"); code != 0 {
-		t.Fatalf("deposit: %s", errs)
-	}
-	cfg := agentd.DefaultConfig()
-	cfg.DataDir, cfg.Relays, cfg.Mints = data, []string{net.Relay}, []string{net.Mint.URL()}
+	net, cfg, cli := depositedAgent(t, 40)
 	n, err := agentd.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +113,22 @@ func TestWalletSettleCollectsChange(t *testing.T) {
 			t.Fatalf("%s: %d %q %q, want %q", c.name, code, out, errs, c.want)
 		}
 	}
+}
+
+// depositedAgent starts a test network and an agent on it whose wallet got
+// sats through `wallet deposit`; it returns the network, the agent's node
+// configuration (to open it in process) and its command line.
+func depositedAgent(t *testing.T, sats int) (*agentdtest.Net, agentd.Config, func(args ...string) (string, string, int)) {
+	t.Helper()
+	net := agentdtest.Start(t)
+	data := filepath.Join(t.TempDir(), "agent")
+	cli := envCLI(t.Context(), map[string]string{"SOVMESH_DATA": data, "SOVMESH_RELAY": net.Relay, "SOVMESH_MINT": net.Mint.URL()})
+	if _, errs, code := cli("wallet", "deposit", strconv.Itoa(sats)); code != 0 {
+		t.Fatalf("deposit: %s", errs)
+	}
+	cfg := agentd.DefaultConfig()
+	cfg.DataDir, cfg.Relays, cfg.Mints = data, []string{net.Relay}, []string{net.Mint.URL()}
+	return net, cfg, cli
 }
 
 // envCLI runs agentd's command line in process with env as its
