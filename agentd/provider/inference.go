@@ -16,7 +16,6 @@ import (
 	"github.com/nbd-wtf/go-nostr"
 	"github.com/nbd-wtf/go-nostr/nip59"
 
-	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/metering"
 	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
@@ -266,7 +265,7 @@ func (b *inferBackend) complete(ctx context.Context, token, session string, body
 			// wallet's after refundLock), and its change note is owed
 			// from the send's transaction until it is delivered, in band
 			// or over a relay, as a closed session's refund is.
-			opts.Lock = &cashu.Lock{Pubkey: buyer, Locktime: time.Now().Add(b.p.refundLockOrDefault()).Unix()}
+			opts.Lock = &cashu.Lock{Pubkey: buyer, Locktime: time.Now().Add(b.p.refundLock).Unix()}
 			record := opts.OnJournal
 			opts.OnJournal = func(ctx context.Context, tx *sql.Tx, opID int64) error {
 				if err := record(ctx, tx, opID); err != nil {
@@ -310,14 +309,6 @@ func (p *Provider) publishChange(ctx context.Context, buyer string, opID int64, 
 	if err := p.db.ChangeNotePublished(ctx, opID); err != nil {
 		p.log.Warn("change note left owed", "op", opID, "err", err)
 	}
-}
-
-// refundLockOrDefault is how long a change token is locked to its buyer.
-func (p *Provider) refundLockOrDefault() time.Duration {
-	if p.refundLock <= 0 {
-		return agentd.DefaultRefundLock
-	}
-	return p.refundLock
 }
 
 // SendChangeNote gift-wraps an undelivered change chunk (a metering.Change

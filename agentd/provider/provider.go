@@ -188,7 +188,7 @@ type Provider struct {
 	pubkey, secret string // the node's key
 	dataDir        string
 	reclaimGrace   time.Duration
-	refundLock     time.Duration // a change token is locked to its buyer this long
+	refundLock     time.Duration // a change token is locked to its buyer this long (agentd.Open defaults it)
 	db             *state.DB
 	wallet         *cashu.Wallet
 	relays         relayPool
