@@ -24,8 +24,9 @@ const DefaultRefundLock = 30 * 24 * time.Hour
 // Config.ReclaimGrace ago that is still out: a token the payee redeemed is
 // marked delivered; one it never redeemed is swapped back into the wallet,
 // its refund recorded and its budget released in the reclaim's own
-// transaction. Open runs it (unless ReadOnly), and the long-running
-// commands every grace period (ReclaimLoop).
+// transaction, then its session's paid figure lowered (state.DB.Unpay).
+// Open runs it (unless ReadOnly), and the long-running commands every
+// grace period (ReclaimLoop).
 func (n *Node) ReclaimStale(ctx context.Context) (cashu.StaleReport, error) {
 	if n.Wallet == nil {
 		return cashu.StaleReport{}, nil
@@ -39,6 +40,11 @@ func (n *Node) ReclaimStale(ctx context.Context) (cashu.StaleReport, error) {
 		func(ctx context.Context, tx *sql.Tx, send journal.Op, opID int64) error {
 			return n.DB.RecordReclaim(ctx, tx, send.ID, send.Counterparty, send.CreatedAt, opID)
 		})
+	for _, op := range rep.Reclaimed {
+		if uerr := n.DB.Unpay(ctx, op); uerr != nil {
+			n.Log.Warn("reclaimed payment still counted as paid", "op", op, "err", uerr)
+		}
+	}
 	if len(rep.Reclaimed) > 0 {
 		n.Log.Info("unredeemed payments reclaimed", "payments", len(rep.Reclaimed), "sats", rep.ReclaimedSats, "delivered", rep.Delivered, "pending_sats", rep.PendingSats)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/sovmesh/sovmesh/agentd"
 	"github.com/sovmesh/sovmesh/agentd/agentdtest"
 	"github.com/sovmesh/sovmesh/agentd/metering"
+	"github.com/sovmesh/sovmesh/agentd/state"
 	"github.com/sovmesh/sovmesh/market/pay/cashu"
 	"github.com/sovmesh/sovmesh/nips"
 	"github.com/sovmesh/sovmesh/transport"
@@ -25,6 +26,9 @@ func TestReclaimOnRestart(t *testing.T) {
 	grace(&cfg)
 	b := net.NodeWith(t, "buyer", 100, grace)
 	prov := net.Node(t, "provider", 0)
+	if err := b.DB.PutSession(ctx, state.Session{ID: "s1", Role: state.RoleBuyer, Resource: nips.Storage, Counterparty: prov.Key.Pubkey}); err != nil {
+		t.Fatal(err)
+	}
 	payer := &metering.Payer{Wallet: b.Wallet, DB: b.DB, Session: "s1", Provider: prov.Key.Pubkey, Resource: nips.Storage,
 		Rate: metering.Rate{Num: 1000, Den: 1}, Step: 1}
 	// Step 1 is delivered and redeemed; step 2's token is journaled and
@@ -61,9 +65,56 @@ func TestReclaimOnRestart(t *testing.T) {
 	if err != nil || tot.Spent != 47 || tot.Refunded != 16 || tot.Reclaimed != 16 || tot.Pending != 0 || tot.Lost != 0 {
 		t.Fatalf("ledger after restart %+v (%v), want spent 47, refunded = reclaimed 16, nothing pending", tot, err)
 	}
+	// The session paid what the provider redeemed, not the token it never got.
+	if st, err := b2.DB.GetSession(ctx, "s1"); err != nil || st.PaidMsat != 31_000 {
+		t.Fatalf("session paid %d msat (%v), want 31000", st.PaidMsat, err)
+	}
 	// Nothing left to do: a second pass changes nothing.
 	if rep, err := b2.ReclaimStale(ctx); err != nil || len(rep.Reclaimed) != 0 || rep.Pending != 0 {
 		t.Fatalf("second pass: %+v %v", rep, err)
+	}
+}
+
+// TestReconcileUnpaysSession: a session's payer takes back the token its
+// provider did not redeem; the session's paid figure then says what the
+// provider got, so a session resumed after a failed put pays for its
+// units once (TestPutMovesOnWhenAProviderDies saw it pay twice).
+func TestReconcileUnpaysSession(t *testing.T) {
+	ctx := t.Context()
+	net := agentdtest.Start(t)
+	b := net.Node(t, "buyer", 100)
+	prov := net.Node(t, "provider", 0)
+	if err := b.DB.PutSession(ctx, state.Session{ID: "s1", Role: state.RoleBuyer, Resource: nips.Storage, Counterparty: prov.Key.Pubkey}); err != nil {
+		t.Fatal(err)
+	}
+	payer := &metering.Payer{Wallet: b.Wallet, DB: b.DB, Session: "s1", Provider: prov.Key.Pubkey, Resource: nips.Storage,
+		Rate: metering.Rate{Num: 1000, Den: 1}, Step: 1}
+	tok, err := payer.Pay(ctx, transport.Invoice{Need: 31})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prov.Wallet.Receive(ctx, string(tok), cashu.ReceiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := payer.Pay(ctx, transport.Invoice{Need: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := b.DB.GetSession(ctx, "s1"); st.PaidMsat != 47_000 {
+		t.Fatalf("session paid %d msat before the reclaim, want 47000", st.PaidMsat)
+	}
+	back, err := payer.Reconcile(ctx)
+	if err != nil || back != 16 {
+		t.Fatalf("reconcile: %d sats back (%v), want 16", back, err)
+	}
+	if st, err := b.DB.GetSession(ctx, "s1"); err != nil || st.PaidMsat != 31_000 {
+		t.Fatalf("session paid %d msat after the reclaim (%v), want 31000", st.PaidMsat, err)
+	}
+	// A second reconcile takes nothing more off.
+	if _, err := payer.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := b.DB.GetSession(ctx, "s1"); st.PaidMsat != 31_000 {
+		t.Fatalf("session paid %d msat after a second reconcile, want 31000", st.PaidMsat)
 	}
 }
 

@@ -164,8 +164,9 @@ func (p *Payer) Settled(ctx context.Context) error {
 
 // Reclaim takes back the unredeemed tokens of ops (sent to provider) and
 // records each refund, and releases its budget, in the reclaim's own
-// transaction (state.DB.RecordReclaim). A token the provider redeemed is
-// marked delivered.
+// transaction (state.DB.RecordReclaim), then takes it off its session's
+// paid figure (state.DB.Unpay). A token the provider redeemed is marked
+// delivered.
 func Reclaim(ctx context.Context, w *cashu.Wallet, db *state.DB, provider string, ops []int64) (uint64, error) {
 	var back uint64
 	var errs []error
@@ -182,6 +183,11 @@ func Reclaim(ctx context.Context, w *cashu.Wallet, db *state.DB, provider string
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if !rc.Redeemed {
+			if err := db.Unpay(ctx, op); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		back += rc.Amount
 	}

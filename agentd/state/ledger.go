@@ -251,6 +251,29 @@ func (d *DB) RecordReclaim(ctx context.Context, tx *sql.Tx, sendID int64, counte
 	return d.Release(ctx, tx, sentAt, counterparty, credit, opID)
 }
 
+// Unpay takes the sats of spend op sendID, once its reclaim is done, off
+// the paid figure of the session its ledger line names: the callers that
+// make a session's payments raise sessions.paid_msat by what each send nets
+// (AddUsage), so a token taken back must come off it, or the session says
+// it paid what its provider never got (a resumed session then pays for the
+// same units again and reads as paying twice). A send of no session row
+// (a relay fee, a walk-in) changes nothing. The wallet op and this record
+// are in two databases: a crash between them leaves the record high by that
+// token, never the money wrong.
+func (d *DB) Unpay(ctx context.Context, sendID int64) error {
+	var session string
+	var sats uint64
+	err := d.pay.QueryRowContext(ctx, `SELECT l.session, o.amount FROM ledger l JOIN ops o ON o.id = l.op_id
+		WHERE l.op_id = ? AND l.kind = ? ORDER BY l.id LIMIT 1`, sendID, Spend).Scan(&session, &sats)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("state: unpay send %d: %w", sendID, err)
+	}
+	return d.SubPaid(ctx, session, sats*1000)
+}
+
 // Reclaimer is RecordReclaim as a cashu.Wallet.ReclaimWith hook for send op
 // sendID.
 func (d *DB) Reclaimer(sendID int64, counterparty string, sentAt time.Time) func(ctx context.Context, tx *sql.Tx, opID int64) error {
