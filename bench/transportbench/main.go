@@ -40,6 +40,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/sovmesh/sovmesh/internal/procs"
 	"github.com/sovmesh/sovmesh/transport"
 	"github.com/sovmesh/sovmesh/transport/chunk"
 	"github.com/sovmesh/sovmesh/transport/store"
@@ -59,7 +60,12 @@ func main() {
 		"-cpuprofile is then a prefix: one CPU profile per layer, of the first run, and block and mutex profile snapshots before (.block.0, .mutex.0) and after (.block, .mutex) each layer")
 	traceOut := flag.String("trace", "", "with -layers: an execution trace per layer, of the first run, to this path prefix (go tool trace; no CPU profile then)")
 	provs := flag.String("providers", "1,3", "with -layers: provider counts for Put and Get")
+	floor := flag.Bool("floor", false, "measure the CPU per GiB of the steps a put cannot avoid (SHA-256, AES-GCM, Reed-Solomon, a copy) on one goroutine (floor.go)")
 	flag.Parse()
+	// As agentd runs (cmd/agentd): more Ps than cores, for the disk calls
+	// that hold them (internal/procs). GOMAXPROCS in the environment
+	// overrides it (GOMAXPROCS=2: as before).
+	procs.SetForBlockingIO()
 	size, err := parseSize(*sizeFlag)
 	if err != nil {
 		log.Fatal(err)
@@ -74,6 +80,10 @@ func main() {
 		log.Fatalf("runs %d out of [1, 100]", *runs)
 	}
 	ctx := context.Background()
+	if *floor {
+		runFloor(size)
+		return
+	}
 	if *layers {
 		ns, err := parseInts(*provs)
 		if err != nil {

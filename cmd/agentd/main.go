@@ -13,9 +13,14 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+
+	"github.com/sovmesh/sovmesh/internal/procs"
 )
 
 func main() {
+	// Disk calls (chunk writes, fsyncs) hold Ps while they wait: see
+	// internal/procs.
+	procs.SetForBlockingIO()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))

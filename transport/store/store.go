@@ -123,6 +123,9 @@ func Open(dir string, quota int64) (*Store, error) {
 		maxCommit: defaultCommitters, fsyncFile: (*os.File).Sync, fsyncDir: syncDir}
 	s.direct.Store(directSupported(filepath.Join(dir, tmpDir)))
 	s.tmpfile.Store(tmpfileSupported(filepath.Join(dir, tmpDir)))
+	if err := s.makeShardDirs(); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -340,7 +343,34 @@ func (s *Store) writeChunk(f *os.File, hdr, data []byte) error {
 	return writeFile(f, hdr, data)
 }
 
-// ensureDir creates a shard directory and makes its entry durable, once.
+// shardDirs is how many shard directories a store has: a chunk's is named
+// by the first two hex digits of its CID.
+const shardDirs = 256
+
+// makeShardDirs creates every shard directory that is missing and makes
+// their entries durable with one fsync of the store's directory. Created
+// on each one's first put instead, every new directory cost an fsync of
+// the store's directory on the data path: 256 of them in a new store's
+// first puts, each holding a thread and its P while it waited (0.3 s of
+// the 0.8 s a 256 MiB put took in an execution trace, issue 13 point 7).
+func (s *Store) makeShardDirs() error {
+	for i := range shardDirs {
+		d := filepath.Join(s.dir, fmt.Sprintf("%02x", i))
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	if err := s.fsyncDir(s.dir); err != nil {
+		return err
+	}
+	for i := range shardDirs {
+		s.dirs.Store(filepath.Join(s.dir, fmt.Sprintf("%02x", i)), true)
+	}
+	return nil
+}
+
+// ensureDir creates a shard directory and makes its entry durable, once
+// (Open made them all: see makeShardDirs).
 func (s *Store) ensureDir(dir string) error {
 	if _, ok := s.dirs.Load(dir); ok {
 		return nil
