@@ -1,0 +1,186 @@
+package transport_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/sovmesh/sovmesh/transport"
+	"github.com/sovmesh/sovmesh/transport/chunk"
+	"github.com/sovmesh/sovmesh/transport/store"
+)
+
+// provingStore is a provider's store counting the storage proofs it served.
+type provingStore struct {
+	*store.Store
+	proved atomic.Int32
+}
+
+func (s *provingStore) Prove(c chunk.CID, challenge [32]byte) ([32]byte, error) {
+	p, err := s.Store.Prove(c, challenge)
+	s.proved.Add(1)
+	return p, err
+}
+
+// holder holds a dead host's TCP address: it accepts connections and never
+// answers (a host gone without refusing), so a dial to it lasts until the
+// dialler gives up. It counts the connections accepted and those ended.
+type holder struct {
+	accepted, ended atomic.Int32
+	mu              sync.Mutex
+	conns           []net.Conn
+	wg              sync.WaitGroup
+}
+
+// holdTCP starts a holder on the TCP address among addrs; it stops with
+// the test.
+func holdTCP(t *testing.T, addrs []ma.Multiaddr) *holder {
+	t.Helper()
+	var hostport string
+	for _, a := range addrs {
+		port, err1 := a.ValueForProtocol(ma.P_TCP)
+		ip, err2 := a.ValueForProtocol(ma.P_IP4)
+		if err1 == nil && err2 == nil {
+			hostport = net.JoinHostPort(ip, port)
+		}
+	}
+	ln, err := net.Listen("tcp", hostport)
+	if err != nil {
+		t.Fatalf("hold %q: %v", hostport, err)
+	}
+	h := &holder{}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.accepted.Add(1)
+			h.mu.Lock()
+			h.conns = append(h.conns, c)
+			h.mu.Unlock()
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				_, _ = io.Copy(io.Discard, c) // until the dialler ends it, or Cleanup
+				h.ended.Add(1)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		h.mu.Lock()
+		for _, c := range h.conns {
+			_ = c.Close()
+		}
+		h.mu.Unlock()
+		h.wg.Wait()
+	})
+	return h
+}
+
+// waitFor polls cond until it holds, failing the test after 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestAuditDeadProviderHoldsUpNoOther: a file on 3 providers with 8
+// audited shards each, the first audited provider dead and its address
+// held by a stand-in that never answers. With the buyer's dial timeout
+// long, the two live providers serve every challenge while the dial to the
+// dead one is still held (on main their challenges queued behind the dead
+// one's). With it short, the audit ends with the dead provider's shards
+// failed and the others proved.
+func TestAuditDeadProviderHoldsUpNoOther(t *testing.T) {
+	buyer := newHost(t, transport.WithDialTimeout(10*time.Minute))
+	var hosts []*transport.Host
+	var stores []*provingStore
+	var ids []peer.ID
+	for range 3 {
+		st, err := store.Open(t.TempDir(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := &provingStore{Store: st}
+		h := newHost(t, transport.WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
+		h.ServeStorage(ps, nil)
+		hosts, stores = append(hosts, h), append(stores, ps)
+		ids = append(ids, connect(t, buyer, h))
+	}
+	data := randomBytes(t, 24*chunk.MinSize)
+	ref, man, err := buyer.Put(t.Context(), bytes.NewReader(data), ids,
+		transport.PutOptions{ChunkSize: chunk.MinSize, DataShards: 2, ParityShards: 1, AuditShards: 8, AuditRounds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a0 := man.Audits[0]
+	deadSlot := man.ProviderOf(int(a0.Stripe), int(a0.Shard))
+	perProvider := len(man.Audits) / 3
+	if perProvider < 8 {
+		t.Fatalf("%d audits, want 8 per provider", len(man.Audits))
+	}
+	addrs := hosts[deadSlot].Addrs()
+	_ = hosts[deadSlot].Close()
+	hold := holdTCP(t, addrs)
+	waitFor(t, "the buyer sees the dead provider gone", func() bool {
+		return buyer.LibP2P().Network().Connectedness(ids[deadSlot]) != network.Connected
+	})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	type audit struct {
+		res []transport.AuditResult
+		err error
+	}
+	done := make(chan audit, 1)
+	go func() {
+		res, err := buyer.Audit(ctx, ref, man, 0, nil)
+		done <- audit{res, err}
+	}()
+	for i, st := range stores {
+		if i != deadSlot {
+			waitFor(t, "the live providers serve their challenges", func() bool { return int(st.proved.Load()) >= perProvider })
+		}
+	}
+	if n := hold.ended.Load(); n != 0 {
+		t.Fatalf("the live providers served their challenges after %d dials to the dead one had ended: held up by it", n)
+	}
+	waitFor(t, "the audit dials the dead provider", func() bool { return hold.accepted.Load() > 0 })
+	cancel()
+	<-done
+
+	// A bounded dial: the audit ends, reporting the dead provider.
+	quick := newHost(t, transport.WithDialTimeout(time.Second))
+	for i, h := range hosts {
+		if i != deadSlot {
+			connect(t, quick, h)
+		}
+	}
+	quick.AddAddrs(ids[deadSlot], addrs, time.Hour)
+	res, err := quick.Audit(t.Context(), ref, man, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if dead := r.Provider == ids[deadSlot]; dead != (r.Err != nil) {
+			t.Fatalf("audit of %s (dead: %v): %v", r.Provider, dead, r.Err)
+		}
+	}
+}
