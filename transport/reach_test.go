@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/sovmesh/sovmesh/transport"
 	"github.com/sovmesh/sovmesh/transport/chunk"
@@ -44,21 +45,17 @@ type holder struct {
 	wg              sync.WaitGroup
 }
 
-// holdTCP starts a holder on the TCP address among addrs; it stops with
-// the test.
-func holdTCP(t *testing.T, addrs []ma.Multiaddr) *holder {
+// holdTCP starts a holder on a new loopback port and returns its address;
+// it stops with the test.
+func holdTCP(t *testing.T) (*holder, ma.Multiaddr) {
 	t.Helper()
-	var hostport string
-	for _, a := range addrs {
-		port, err1 := a.ValueForProtocol(ma.P_TCP)
-		ip, err2 := a.ValueForProtocol(ma.P_IP4)
-		if err1 == nil && err2 == nil {
-			hostport = net.JoinHostPort(ip, port)
-		}
-	}
-	ln, err := net.Listen("tcp", hostport)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("hold %q: %v", hostport, err)
+		t.Fatalf("hold: %v", err)
+	}
+	addr, err := manet.FromNetAddr(ln.Addr())
+	if err != nil {
+		t.Fatal(err)
 	}
 	h := &holder{}
 	h.wg.Add(1)
@@ -90,7 +87,7 @@ func holdTCP(t *testing.T, addrs []ma.Multiaddr) *holder {
 		h.mu.Unlock()
 		h.wg.Wait()
 	})
-	return h
+	return h, addr
 }
 
 // waitFor polls cond until it holds, failing the test after 30 s.
@@ -105,8 +102,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestAuditDeadProviderHoldsUpNoOther: a file on 3 providers with 8
-// audited shards each, the first audited provider dead and its address
-// held by a stand-in that never answers. With the buyer's dial timeout
+// audited shards each, the first audited provider dead and an address of
+// it held by a stand-in that never answers. With the buyer's dial timeout
 // long, the two live providers serve every challenge while the dial to the
 // dead one is still held (on main their challenges queued behind the dead
 // one's). With it short, the audit ends with the dead provider's shards
@@ -141,7 +138,11 @@ func TestAuditDeadProviderHoldsUpNoOther(t *testing.T) {
 	}
 	addrs := hosts[deadSlot].Addrs()
 	_ = hosts[deadSlot].Close()
-	hold := holdTCP(t, addrs)
+	// Its own port refuses; a second address of it accepts and never
+	// answers.
+	hold, held := holdTCP(t)
+	addrs = append(addrs, held)
+	buyer.AddAddrs(ids[deadSlot], addrs, time.Hour)
 	waitFor(t, "the buyer sees the dead provider gone", func() bool {
 		return buyer.LibP2P().Network().Connectedness(ids[deadSlot]) != network.Connected
 	})
