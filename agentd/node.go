@@ -94,6 +94,9 @@ type Config struct {
 	MDNSService string
 	// StreamTimeout, PayTimeout: transport timeouts (0: defaults).
 	StreamTimeout, PayTimeout time.Duration
+	// DialTimeout bounds a dial to a peer (transport.Config.DialTimeout;
+	// 0: libp2p's, 5 s on a private address, 15 s on others).
+	DialTimeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock of the created_at of the offers the node publishes
@@ -323,6 +326,7 @@ func (n *Node) StartHost(ctx context.Context) error {
 		transport.WithNostrSecret(n.Key.Secret),
 		transport.WithListenAddrs(n.Config.ListenAddrs...),
 		transport.WithTimeouts(n.Config.StreamTimeout, 0, n.Config.PayTimeout),
+		transport.WithDialTimeout(n.Config.DialTimeout),
 		transport.WithLogger(n.Log),
 	}
 	if n.lan != nil {

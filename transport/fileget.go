@@ -94,9 +94,27 @@ const manifestStagger = 500 * time.Millisecond
 // with ref.Key. It asks them in order, the next one as soon as the one
 // before fails or has not answered within manifestStagger (a dead
 // provider's dial can take seconds to fail), and takes the first answer.
+//
+// Every provider is dialled at once (reach), and those that connect are
+// asked first.
 func (t *Host) FetchManifest(ctx context.Context, ref Ref, payer Payer) (*chunk.Manifest, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	return t.fetchManifest(ctx, ref, payer, t.dialAll(ctx, nil, ref.Providers, &wg))
+}
+
+// fetchManifest is FetchManifest with the providers' dials in r (nil:
+// asked in their order).
+func (t *Host) fetchManifest(ctx context.Context, ref Ref, payer Payer, r *reach) (*chunk.Manifest, error) {
 	ciph, err := chunk.NewCipher(ref.Key)
 	if err != nil {
+		return nil, err
+	}
+	if ref.Providers, err = r.upFirst(ctx, ref.Providers); err != nil {
 		return nil, err
 	}
 	type result struct {
@@ -172,13 +190,28 @@ type stripeResult struct {
 // a stripe whose data shards cannot all be fetched is rebuilt from parity.
 // Every shard is checked against its CID and every chunk authenticated.
 func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	// Cancel first, then wait: on an early return the stripe fetcher may be
+	// blocked on a buffer the writer will never hand back, and only the
+	// cancel frees it.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	// Every provider is dialled at once; stripes are read from those that
+	// connect (reach), unless chunks are read locally first.
+	var r *reach
+	if opt.Local == nil {
+		r = t.dialAll(ctx, nil, ref.Providers, &wg)
+	}
 	var man *chunk.Manifest
 	var err error
 	if opt.Local != nil {
 		man, _ = LocalManifest(opt.Local, ref)
 	}
 	if man == nil {
-		if man, err = t.FetchManifest(ctx, ref, opt.Payer); err != nil {
+		if man, err = t.fetchManifest(ctx, ref, opt.Payer, r); err != nil {
 			return err
 		}
 	}
@@ -198,6 +231,9 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 	if err != nil {
 		return err
 	}
+	if r != nil {
+		r = t.dialAll(ctx, r, peers, &wg) // the manifest's own, if ref names others
+	}
 	window := opt.Window
 	if window <= 0 {
 		window = stripeDepth((k + m) * shardSize)
@@ -215,16 +251,7 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 	for i := range sems {
 		sems[i] = make(chan struct{}, streams)
 	}
-	ctx, cancel := context.WithCancel(ctx)
 	futures := make(chan chan stripeResult, window)
-	var wg sync.WaitGroup
-	// Cancel first, then wait: on an early return the stripe fetcher may be
-	// blocked on a buffer the writer will never hand back, and only the
-	// cancel frees it.
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -246,7 +273,7 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := t.fetchStripe(ctx, man, peers, dead, sems, enc, ciph, st, opt.Payer, opt.Local)
+				err := t.fetchStripe(ctx, man, peers, dead, r, sems, enc, ciph, st, opt.Payer, opt.Local)
 				fut <- stripeResult{st: st, err: err}
 			}()
 		}
@@ -291,10 +318,17 @@ func (t *Host) Get(ctx context.Context, ref Ref, w io.Writer, opt GetOptions) er
 // names. A data shard that is missing or fails to open is rebuilt from
 // parity; parity shards, having no tag, are checked against their CIDs, and
 // so are the rebuilt data shards.
-func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []peer.ID, dead []atomic.Bool, sems []chan struct{},
+//
+// It reads from the providers skipFor leaves: not the dead ones, nor those
+// whose dial in r is pending while the others can serve the stripe.
+func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []peer.ID, dead []atomic.Bool, r *reach, sems []chan struct{},
 	enc reedsolomon.Encoder, ciph *chunk.Cipher, st *stripe, payer Payer, local ChunkGetter) error {
 	k := int(man.DataShards)
 	s := st.index
+	skip, err := r.skipFor(ctx, man, s, peers, dead)
+	if err != nil {
+		return err
+	}
 	cids := man.Stripes[s]
 	have := make([]bool, len(cids))
 	got := 0
@@ -355,7 +389,7 @@ func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []pee
 			got++
 			continue
 		}
-		if !dead[man.ProviderOf(s, j)].Load() {
+		if !skip[man.ProviderOf(s, j)] && !dead[man.ProviderOf(s, j)].Load() {
 			want = append(want, j)
 		}
 	}
@@ -366,7 +400,7 @@ func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []pee
 	// Fall back to parity, as many as still needed, from live providers.
 	var parity []int
 	for j := k; j < len(cids); j++ {
-		if !dead[man.ProviderOf(s, j)].Load() {
+		if !skip[man.ProviderOf(s, j)] && !dead[man.ProviderOf(s, j)].Load() {
 			parity = append(parity, j)
 		}
 	}
@@ -374,6 +408,20 @@ func (t *Host) fetchStripe(ctx context.Context, man *chunk.Manifest, peers []pee
 		n := min(k-got, len(parity))
 		fetch(parity[:n])
 		parity = parity[n:]
+	}
+	if got < k && r != nil {
+		// Others failed: a provider left out while dialling is needed
+		// after all (skipFor waits for its dial now).
+		if skip, err = r.skipFor(ctx, man, s, peers, dead); err != nil {
+			return err
+		}
+		var more []int
+		for j := range cids {
+			if !have[j] && !skip[man.ProviderOf(s, j)] && !dead[man.ProviderOf(s, j)].Load() {
+				more = append(more, j)
+			}
+		}
+		fetch(more)
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -96,6 +96,13 @@ type Config struct {
 	// PayTimeout bounds how long a provider waits at a pause point for the
 	// next payment step.
 	PayTimeout time.Duration
+	// DialTimeout bounds a dial to a peer, on any of its addresses, when
+	// set: a peer that is gone without refusing (a dead host, a QUIC port
+	// that swallows packets) fails within it. Zero keeps libp2p's, 5 s
+	// for a private or loopback address and 15 s for others. Get, Audit
+	// and Repair dial a file's providers concurrently and never wait on
+	// one still dialling while the others serve (see reach).
+	DialTimeout time.Duration
 	// MDNS enables LAN discovery under MDNSService; found peers are added
 	// to the peerstore, connected, and passed to OnPeerFound if set.
 	MDNS        bool
@@ -132,7 +139,7 @@ func (c *Config) Validate() error {
 	if c.Security != SecurityTLS && c.Security != SecurityNoise {
 		return fmt.Errorf("transport: config: unknown security %d", c.Security)
 	}
-	if c.StreamTimeout <= 0 || c.IdleTimeout <= 0 || c.PayTimeout <= 0 {
+	if c.StreamTimeout <= 0 || c.IdleTimeout <= 0 || c.PayTimeout <= 0 || c.DialTimeout < 0 {
 		return errors.New("transport: config: timeouts must be positive")
 	}
 	if c.MDNS && c.MDNSService == "" {
@@ -167,6 +174,9 @@ func WithTimeouts(stream, idle, pay time.Duration) Option {
 		}
 	}
 }
+
+// WithDialTimeout sets Config.DialTimeout (zero: libp2p's).
+func WithDialTimeout(d time.Duration) Option { return func(c *Config) { c.DialTimeout = d } }
 
 // WithMDNS enables mDNS discovery under service ("" = DefaultMDNSService).
 func WithMDNS(service string, onFound func(peer.AddrInfo)) Option {
@@ -251,6 +261,10 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 	} else {
 		sec = libp2p.Security(libp2ptls.ID, newTLSOneWrite)
 	}
+	swarmOpts := []swarm.Option{swarm.WithDialRanker(tcpFirst)}
+	if cfg.DialTimeout > 0 {
+		swarmOpts = append(swarmOpts, swarm.WithDialTimeout(cfg.DialTimeout), swarm.WithDialTimeoutLocal(cfg.DialTimeout))
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(priv),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
@@ -261,7 +275,7 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 		libp2p.ConnectionGater(&gater{}),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
-		libp2p.SwarmOpts(swarm.WithDialRanker(tcpFirst)),
+		libp2p.SwarmOpts(swarmOpts...),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("transport: start host: %w", err)

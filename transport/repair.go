@@ -136,7 +136,7 @@ func (t *Host) Repair(ctx context.Context, ref Ref, man *chunk.Manifest, moves m
 			}
 			defer func() { pool <- st }()
 			st.index = s
-			if err := t.fetchStripe(gctx, man, peers, dead, sems, enc, ciph, st, opt.Payer, nil); err != nil {
+			if err := t.fetchStripe(gctx, man, peers, dead, nil, sems, enc, ciph, st, opt.Payer, nil); err != nil {
 				return fmt.Errorf("transport: repair: %w", err)
 			}
 			// fetchStripe leaves the data shards' plaintext: seal them

@@ -72,9 +72,11 @@ func startProviderWith(t testing.TB, net *agentdtest.Net, name string, cfg provi
 // kills. A dial to a killed node's QUIC port gets no answer (quic-go does
 // not act on the ICMP port unreachable) and waits out the handshake
 // timeout, about 5 s for every new dial (CI on 2d462c9: a get after the
-// kill took 8.3 s instead of 1.6 s), where a dial to its TCP port is
-// refused at once. What these tests check, the failover above the
-// transport, is the same on either; the providers that stay up keep both.
+// kill took 8.3 s instead of 1.6 s, before a get stopped waiting on a
+// dead provider's dial; an audit, a repair's check and a failed put's
+// still wait it out), where a dial to its TCP port is refused at once.
+// What these tests check, the failover above the transport, is the same
+// on either; the providers that stay up keep both.
 func tcpOnly(c *agentd.Config) { c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"} }
 
 // killable is tcpOnly for a provider the test kills, nil for the others.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -141,10 +142,24 @@ func (b *Buyer) findLost(ctx context.Context, root string, e safebox.Entry, ref 
 			failed[r.Provider] = r.Err
 		}
 	}
+	// The slots the round did not cover are dialled concurrently, each
+	// bounded (alive): a dead one holds up none of the others.
+	unreachable := make([]bool, len(e.Providers))
+	var wg sync.WaitGroup
+	for i, pub := range e.Providers {
+		if !audited[pub] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				unreachable[i] = !b.alive(ctx, ref.Providers[i])
+			}()
+		}
+	}
+	wg.Wait()
 	var lost []LostProvider
 	for i, pub := range e.Providers {
 		reason, bad := failed[pub]
-		if !audited[pub] && !b.alive(ctx, ref.Providers[i]) {
+		if unreachable[i] {
 			reason, bad = "unreachable", true
 		}
 		if bad {

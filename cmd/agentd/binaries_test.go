@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 // buildBin compiles the command in pkg (a path relative to this package,
 // without -race: the children move hundreds of MiB) the first time a test
 // asks for it; later tests get the same binary.
-func buildBin(t *testing.T, pkg, name string) string {
+func buildBin(t testing.TB, pkg, name string) string {
 	t.Helper()
 	binMu.Lock()
 	defer binMu.Unlock()

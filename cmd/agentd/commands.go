@@ -33,7 +33,7 @@ var commonFlags = []string{"config", "data", "relay", "log-level", "log-format",
 // Flag groups several commands read.
 var (
 	walletFlags = []string{"mint", "budget-per-day", "budget-per-counterparty", "budget-owner", "budget-kind", "reclaim-grace", "relay-topup", "nip60"}
-	buyerFlags  = []string{"listen", "replicas", "min-providers", "duration", "max-storage-price", "max-bandwidth-price", "max-inference-price",
+	buyerFlags  = []string{"listen", "dial-timeout", "replicas", "min-providers", "duration", "max-storage-price", "max-bandwidth-price", "max-inference-price",
 		"stall-timeout", "first-chunk-timeout", "private-bids", "trust-seeds", "streams"}
 	nwcFlags = []string{"nwc-file", "nwc-topup-below", "nwc-topup-amount"}
 	lanFlags = []string{"mdns", "mdns-service"}

@@ -165,6 +165,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.Func("relay", "comma-separated relay URLs (default ws://127.0.0.1:7447)", listFlag(&n.Relays))
 	fs.Func("mint", "comma-separated Cashu mint URLs; the first is the default (default: the mints the relays list in NIP-11)", listFlag(&n.Mints))
 	fs.Func("listen", "comma-separated libp2p listen multiaddrs (default all interfaces, TCP and QUIC, random ports)", listFlag(&n.ListenAddrs))
+	fs.DurationVar(&n.DialTimeout, "dial-timeout", n.DialTimeout, "longest dial to a peer: a provider gone without refusing (a dead host, a silent QUIC port) fails within it (0: 5s on a private address, 15s on others)")
 	fs.Uint64Var(&n.BudgetPerDay, "budget-per-day", n.BudgetPerDay, "most sats spent per UTC day (0: no limit)")
 	fs.Uint64Var(&n.BudgetPerCounterparty, "budget-per-counterparty", n.BudgetPerCounterparty, "most sats paid to one counterparty per UTC day (0: no limit)")
 	fs.Func("budget-owner", "comma-separated pubkeys whose signed spending authorizations (market/pay/budget) payments also need", listFlag(&n.BudgetOwners))

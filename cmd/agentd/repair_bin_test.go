@@ -24,7 +24,7 @@ type daemon struct {
 	done   chan struct{}
 }
 
-func startDaemon(t *testing.T, bin string, env []string, args ...string) *daemon {
+func startDaemon(t testing.TB, bin string, env []string, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
@@ -46,7 +46,7 @@ func (d *daemon) kill() {
 
 // waitLog waits until the process logged something matching re and returns
 // the first submatch (or the match).
-func (d *daemon) waitLog(t *testing.T, re string) string {
+func (d *daemon) waitLog(t testing.TB, re string) string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(60 * time.Second)
