@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/sovmesh/sovmesh/internal/sqlitedb"
-	"github.com/sovmesh/sovmesh/transport"
 )
 
 // BenchmarkBinaryGetAfterKill, through the real binaries (meshrelay with
@@ -46,28 +45,7 @@ func BenchmarkBinaryGetAfterKill(b *testing.B) {
 	}
 	agentBin := bins[len(bins)-1].path
 	dir := b.TempDir()
-	relay := startDaemon(b, relayBin, os.Environ(), "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "relay"), "--log-format", "json",
-		"--ip-event-rate", "0", "--ip-req-rate", "0", "--unknown-event-rate", "100000", "--unknown-event-burst", "100000",
-		"--trusted-event-rate", "100000", "--trusted-event-burst", "100000")
-	var relayURL string
-	relay.waitLog(b, `"msg":"relay listening"`)
-	for _, line := range strings.Split(relay.stderr.String(), "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "relay listening" {
-			relayURL = "ws://" + rec["addr"].(string)
-		}
-	}
-	envFor := func(data string) []string {
-		return append(os.Environ(), "SOVMESH_DATA="+data, "SOVMESH_RELAY="+relayURL,
-			"SOVMESH_LISTEN="+strings.Join(transport.LoopbackListenAddrs, ","), "SOVMESH_PASSPHRASE=", "SOVMESH_MINT=")
-	}
-	provs := map[string]*daemon{}
-	for i := range 3 {
-		p := startDaemon(b, agentBin, envFor(filepath.Join(dir, "prov"+string(rune('a'+i)))), "provide", "--storage-size", "256MiB")
-		pub := p.waitLog(b, `providing as ([0-9a-f]{64})`)
-		p.waitLog(b, `offer published`)
-		provs[pub] = p
-	}
+	_, envFor, provs := startStorageNet(b, relayBin, agentBin, dir, 3)
 	buyer := filepath.Join(dir, "buyer")
 	run := func(bin string, args ...string) string {
 		cmd := exec.CommandContext(b.Context(), bin, args...)

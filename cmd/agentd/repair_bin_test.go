@@ -66,22 +66,13 @@ func (d *daemon) waitLog(t testing.TB, re string) string {
 	}
 }
 
-// TestBinaryRepair, through the real binaries (meshrelay with its dev mint,
-// four agentd provide daemons, the agentd CLI): a file on 3 providers loses
-// one (SIGKILL); store repair rebuilds its shards on the fourth, and says
-// so; a second repair has nothing to do; an audit proves every shard; a
-// second original provider is killed and the file still comes back. A
-// second data directory holding only the key lists the file from its
-// SafeBox entry on the relay (naming the new placement) and fetches it;
-// with the relay down, store ls lists it from the local cache.
-func TestBinaryRepair(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binaries")
-	}
-	relayBin := buildBin(t, "../meshrelay", "meshrelay")
-	agentBin := buildBin(t, ".", "agentd")
-	dir := t.TempDir()
-
+// startStorageNet starts meshrelay (its dev mint, limits no test reaches)
+// and n `agentd provide` daemons of 256 MiB each under dir, and returns the
+// relay, the environment of an agentd with data directory data on that
+// network (loopback addresses, no passphrase, the relay's mint), and the
+// providers by pubkey.
+func startStorageNet(t testing.TB, relayBin, agentBin, dir string, n int) (*daemon, func(data string) []string, map[string]*daemon) {
+	t.Helper()
 	relay := startDaemon(t, relayBin, os.Environ(), "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "relay"), "--log-format", "json",
 		"--ip-event-rate", "0", "--ip-req-rate", "0", "--unknown-event-rate", "100000", "--unknown-event-burst", "100000",
 		"--trusted-event-rate", "100000", "--trusted-event-burst", "100000")
@@ -98,12 +89,32 @@ func TestBinaryRepair(t *testing.T) {
 			"SOVMESH_LISTEN="+strings.Join(transport.LoopbackListenAddrs, ","), "SOVMESH_PASSPHRASE=", "SOVMESH_MINT=")
 	}
 	provs := map[string]*daemon{}
-	for i := range 4 {
+	for i := range n {
 		p := startDaemon(t, agentBin, envFor(filepath.Join(dir, "prov"+string(rune('a'+i)))), "provide", "--storage-size", "256MiB")
 		pub := p.waitLog(t, `providing as ([0-9a-f]{64})`)
 		p.waitLog(t, `offer published`)
 		provs[pub] = p
 	}
+	return relay, envFor, provs
+}
+
+// TestBinaryRepair, through the real binaries (meshrelay with its dev mint,
+// four agentd provide daemons, the agentd CLI): a file on 3 providers loses
+// one (SIGKILL); store repair rebuilds its shards on the fourth, and says
+// so; a second repair has nothing to do; an audit proves every shard; a
+// second original provider is killed and the file still comes back. A
+// second data directory holding only the key lists the file from its
+// SafeBox entry on the relay (naming the new placement) and fetches it;
+// with the relay down, store ls lists it from the local cache.
+func TestBinaryRepair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	relayBin := buildBin(t, "../meshrelay", "meshrelay")
+	agentBin := buildBin(t, ".", "agentd")
+	dir := t.TempDir()
+
+	relay, envFor, provs := startStorageNet(t, relayBin, agentBin, dir, 4)
 	cli := func(data string, args ...string) (string, string, error) {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), agentBin, args...)
