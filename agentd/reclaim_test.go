@@ -26,23 +26,9 @@ func TestReclaimOnRestart(t *testing.T) {
 	grace(&cfg)
 	b := net.NodeWith(t, "buyer", 100, grace)
 	prov := net.Node(t, "provider", 0)
-	if err := b.DB.PutSession(ctx, state.Session{ID: "s1", Role: state.RoleBuyer, Resource: nips.Storage, Counterparty: prov.Key.Pubkey}); err != nil {
-		t.Fatal(err)
-	}
-	payer := &metering.Payer{Wallet: b.Wallet, DB: b.DB, Session: "s1", Provider: prov.Key.Pubkey, Resource: nips.Storage,
-		Rate: metering.Rate{Num: 1000, Den: 1}, Step: 1}
 	// Step 1 is delivered and redeemed; step 2's token is journaled and
 	// dies with the process (never delivered): 31 and 16 sats.
-	tok, err := payer.Pay(ctx, transport.Invoice{Need: 31})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := prov.Wallet.Receive(ctx, string(tok), cashu.ReceiveOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := payer.Pay(ctx, transport.Invoice{Need: 16}); err != nil {
-		t.Fatal(err)
-	}
+	payTwoSteps(t, b, prov)
 	if n, _ := b.Budget().SpentToday(ctx); n != 47 {
 		t.Fatalf("budget before the crash: %d, want 47", n)
 	}
@@ -84,21 +70,7 @@ func TestReconcileUnpaysSession(t *testing.T) {
 	net := agentdtest.Start(t)
 	b := net.Node(t, "buyer", 100)
 	prov := net.Node(t, "provider", 0)
-	if err := b.DB.PutSession(ctx, state.Session{ID: "s1", Role: state.RoleBuyer, Resource: nips.Storage, Counterparty: prov.Key.Pubkey}); err != nil {
-		t.Fatal(err)
-	}
-	payer := &metering.Payer{Wallet: b.Wallet, DB: b.DB, Session: "s1", Provider: prov.Key.Pubkey, Resource: nips.Storage,
-		Rate: metering.Rate{Num: 1000, Den: 1}, Step: 1}
-	tok, err := payer.Pay(ctx, transport.Invoice{Need: 31})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := prov.Wallet.Receive(ctx, string(tok), cashu.ReceiveOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := payer.Pay(ctx, transport.Invoice{Need: 16}); err != nil {
-		t.Fatal(err)
-	}
+	payer := payTwoSteps(t, b, prov)
 	if st, _ := b.DB.GetSession(ctx, "s1"); st.PaidMsat != 47_000 {
 		t.Fatalf("session paid %d msat before the reclaim, want 47000", st.PaidMsat)
 	}
@@ -116,6 +88,29 @@ func TestReconcileUnpaysSession(t *testing.T) {
 	if st, _ := b.DB.GetSession(ctx, "s1"); st.PaidMsat != 31_000 {
 		t.Fatalf("session paid %d msat after a second reconcile, want 31000", st.PaidMsat)
 	}
+}
+
+// payTwoSteps opens buyer session "s1" of b with prov and pays it two
+// steps: 31 sats that prov redeems, then 16 sats it never gets.
+func payTwoSteps(t *testing.T, b, prov *agentd.Node) *metering.Payer {
+	t.Helper()
+	ctx := t.Context()
+	if err := b.DB.PutSession(ctx, state.Session{ID: "s1", Role: state.RoleBuyer, Resource: nips.Storage, Counterparty: prov.Key.Pubkey}); err != nil {
+		t.Fatal(err)
+	}
+	payer := &metering.Payer{Wallet: b.Wallet, DB: b.DB, Session: "s1", Provider: prov.Key.Pubkey, Resource: nips.Storage,
+		Rate: metering.Rate{Num: 1000, Den: 1}, Step: 1}
+	tok, err := payer.Pay(ctx, transport.Invoice{Need: 31})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prov.Wallet.Receive(ctx, string(tok), cashu.ReceiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := payer.Pay(ctx, transport.Invoice{Need: 16}); err != nil {
+		t.Fatal(err)
+	}
+	return payer
 }
 
 // TestReclaimWaitsForGrace: a payment younger than the grace period is in
