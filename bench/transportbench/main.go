@@ -59,6 +59,7 @@ func main() {
 		"-cpuprofile is then a prefix: one CPU profile per layer, of the first run, and block and mutex profile snapshots before (.block.0, .mutex.0) and after (.block, .mutex) each layer")
 	traceOut := flag.String("trace", "", "with -layers: an execution trace per layer, of the first run, to this path prefix (go tool trace; no CPU profile then)")
 	provs := flag.String("providers", "1,3", "with -layers: provider counts for Put and Get")
+	gets := flag.Int("gets", 1, "with -layers: times each get layer is measured per put (the second and later each with a bare stream measured right after it as its ratio's base)")
 	flag.Parse()
 	size, err := parseSize(*sizeFlag)
 	if err != nil {
@@ -81,7 +82,7 @@ func main() {
 		}
 		fmt.Printf("transportbench -layers: %s per layer, providers %v, runs %d, GOMAXPROCS %d, NumCPU %d, %s\n",
 			*sizeFlag, ns, *runs, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
-		runLayers(ctx, layersConfig{size: size, runs: *runs, providers: ns, dir: strings.Split(*dirs, ",")[len(strings.Split(*dirs, ","))-1], profile: *cpuprofile, trace: *traceOut})
+		runLayers(ctx, layersConfig{size: size, runs: *runs, providers: ns, dir: strings.Split(*dirs, ",")[len(strings.Split(*dirs, ","))-1], profile: *cpuprofile, trace: *traceOut, gets: *gets})
 		return
 	}
 	fmt.Printf("transportbench: %s per phase, security %s, chunk %d, streams %d, runs %d, GOMAXPROCS %d, NumCPU %d, %s\n",
@@ -238,13 +239,19 @@ type results struct {
 }
 
 func (r *results) add(name string, s sample) {
+	r.touch(name)
+	r.by[name] = append(r.by[name], s)
+}
+
+// touch gives name its place in the order, if it has none yet.
+func (r *results) touch(name string) {
 	if r.by == nil {
 		r.by = map[string][]sample{}
 	}
 	if _, ok := r.by[name]; !ok {
 		r.order = append(r.order, name)
+		r.by[name] = nil
 	}
-	r.by[name] = append(r.by[name], s)
 }
 
 func median(xs []float64) float64 {
