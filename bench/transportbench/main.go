@@ -220,7 +220,16 @@ func (s *switchStore) get() transport.ChunkStore {
 func (s *switchStore) Put(c chunk.CID, owner [32]byte, data []byte) error {
 	return s.get().Put(c, owner, data)
 }
-func (s *switchStore) Get(c chunk.CID, buf []byte) ([]byte, error)      { return s.get().Get(c, buf) }
+func (s *switchStore) Get(c chunk.CID, buf []byte) ([]byte, error) { return s.get().Get(c, buf) }
+
+// GetFramed passes the store's GET served in place through (see transport's
+// framedStore).
+func (s *switchStore) GetFramed(c chunk.CID, room int, buf []byte, send func([]byte) error) ([]byte, error) {
+	s.mu.RLock()
+	st := s.st
+	s.mu.RUnlock()
+	return st.GetFramed(c, room, buf, send)
+}
 func (s *switchStore) Has(c chunk.CID) (bool, error)                    { return s.get().Has(c) }
 func (s *switchStore) Delete(c chunk.CID, owner [32]byte) error         { return s.get().Delete(c, owner) }
 func (s *switchStore) Prove(c chunk.CID, ch [32]byte) ([32]byte, error) { return s.get().Prove(c, ch) }
