@@ -20,8 +20,9 @@ const MaxFrameRoom = headerSize
 // passed in the aligned buffer it was read into, where the file's own
 // header leaves the room: no copy of the data is made (Get copies it out,
 // and for a 4 MiB chunk that copy, out of the cache, costs as much CPU as
-// the disk read). Otherwise the chunk is read into buf (grown as needed)
-// after room bytes. The slice passed to send is valid only during the
+// the disk read). That buffer is buf if it is aligned and large enough,
+// else a new aligned one, returned for the next call. Otherwise the chunk
+// is read into buf (grown as needed) after room bytes. The slice passed to send is valid only during the
 // call. GetFramed returns buf, for reuse, and send's error as is.
 func (s *Store) GetFramed(c chunk.CID, room int, buf []byte, send func(frame []byte) error) ([]byte, error) {
 	if room < 0 || room > MaxFrameRoom {
@@ -44,23 +45,17 @@ func (s *Store) GetFramed(c chunk.CID, room int, buf []byte, send func(frame []b
 		return buf, fmt.Errorf("%w: %s size", ErrCorrupt, c)
 	}
 	if s.direct.Load() {
-		var sendErr error
-		ok, err := readDirect(f, int(info.Size()), func(file []byte) error {
-			if string(file[:4]) != fileMagic {
-				return fmt.Errorf("%w: %s header", ErrCorrupt, c)
-			}
-			sendErr = send(file[headerSize-room:])
-			return nil
-		})
+		file, ok, err := readDirectInto(f, int(info.Size()), buf)
+		buf = file[:0] // aligned: kept for the caller's next read
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				err = fmt.Errorf("%w: %s: %v", ErrCorrupt, c, err)
-			}
-			return buf, err
+			return buf, fmt.Errorf("%w: %s: %v", ErrCorrupt, c, err)
 		}
 		if ok {
+			if string(file[:4]) != fileMagic {
+				return buf, fmt.Errorf("%w: %s header", ErrCorrupt, c)
+			}
 			s.directReads.Add(1)
-			return buf, sendErr
+			return buf, send(file[headerSize-room:])
 		}
 	}
 	var hdr [headerSize]byte

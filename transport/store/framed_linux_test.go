@@ -49,10 +49,17 @@ func TestGetFramed(t *testing.T) {
 				}
 				for _, room := range []int{0, 5, MaxFrameRoom} {
 					calls := 0
+					before := buf
 					buf, err = s.GetFramed(c, room, buf, func(frame []byte) error {
 						calls++
 						if len(frame) != room+size || !bytes.Equal(frame[room:], data) {
 							t.Fatalf("%d bytes, room %d: frame of %d bytes does not hold the chunk after the room", size, room, len(frame))
+						}
+						// Read with O_DIRECT into the caller's buffer once
+						// it is an aligned one large enough.
+						if d.wantDirect && room > 0 && size+headerSize >= directAlign && cap(before) >= size+headerSize &&
+							&frame[0] != &before[:headerSize-room+1][headerSize-room] {
+							t.Fatalf("%d bytes, room %d: not read into the buffer of the call before", size, room)
 						}
 						clear(frame[:room]) // the caller writes there
 						return nil
