@@ -166,6 +166,11 @@ func (t *Host) serveStorageRequests(ctx context.Context, s network.Stream, c *co
 		outTyp := rOK
 		err = t.storageRequest(ctx, c, a, st, owner, typ, body, &buf, &out, &outTyp)
 		if err != nil {
+			if errors.Is(err, errAnswerWrite) {
+				t.log.Debug("storage stream write failed", "peer", remote, "err", err)
+				_ = s.Reset()
+				return
+			}
 			if errors.Is(err, errFatal) {
 				t.log.Debug("storage stream failed", "peer", remote, "err", err)
 				_ = c.writeErr(err)
@@ -178,6 +183,9 @@ func (t *Host) serveStorageRequests(ctx context.Context, s network.Stream, c *co
 			}
 			continue
 		}
+		if outTyp == 0 {
+			continue // answered by storageRequest (a GET served in place)
+		}
 		a.addBytes(0, uint64(len(out))+frame.HeaderSize)
 		if err := c.write(outTyp, out); err != nil {
 			t.log.Debug("storage stream write failed", "peer", remote, "err", err)
@@ -189,6 +197,48 @@ func (t *Host) serveStorageRequests(ctx context.Context, s network.Stream, c *co
 
 // errFatal marks errors after which the stream cannot continue.
 var errFatal = errors.New("fatal")
+
+// errAnswerWrite marks a failed write of an answer: the stream is reset.
+var errAnswerWrite = errors.New("answer write failed")
+
+// framedStore is a ChunkStore that passes a chunk for sending with room
+// for a frame header before it (*store.Store.GetFramed): a GET's DATA
+// frame then goes out in one write from the buffer the chunk was read
+// into, with no copy of the chunk (issue 13, point 7).
+type framedStore interface {
+	GetFramed(c chunk.CID, room int, buf []byte, send func(frame []byte) error) ([]byte, error)
+}
+
+// serveGetFramed answers a GET of chunk cid from fs, reserving its units
+// (paying at a pause point, or asking for a payment ahead) before the DATA
+// frame is written, as storageRequest does for other stores.
+func (t *Host) serveGetFramed(ctx context.Context, c *conn, a *storageAccount, fs framedStore, cid chunk.CID, buf *[]byte) error {
+	b, err := fs.GetFramed(cid, frame.HeaderSize, *buf, func(fr []byte) error {
+		data := fr[frame.HeaderSize:]
+		units := a.m.storageUnits(false, uint64(len(data)))
+		ahead, err := a.reserve(ctx, c, units, func() {})
+		if err != nil {
+			return fatalError{err}
+		}
+		if ahead {
+			if err := a.payAhead(ctx, c); err != nil {
+				a.unreserve(units) // the stream fails: the data is not sent
+				return fatalError{err}
+			}
+		}
+		frame.PutHeader(fr, rData, len(data))
+		a.addBytes(0, uint64(len(fr)))
+		if err := c.writeRaw(fr); err != nil {
+			return fmt.Errorf("%w: %w", errAnswerWrite, err)
+		}
+		return nil
+	})
+	*buf = b
+	if err != nil && !errors.Is(err, errFatal) && !errors.Is(err, errAnswerWrite) {
+		return storeErr(err)
+	}
+	return err
+}
 
 type fatalError struct{ err error }
 
@@ -257,6 +307,10 @@ func (t *Host) storageRequest(ctx context.Context, c *conn, a *storageAccount, s
 	case tGet:
 		if len(rest) != 0 {
 			return fatalError{fmt.Errorf("%w: get with body", ErrBadRequest)}
+		}
+		if fs, ok := st.(framedStore); ok {
+			*outTyp = 0 // the answer is written here
+			return t.serveGetFramed(ctx, c, a, fs, cid, buf)
 		}
 		data, err := st.Get(cid, (*buf)[:0])
 		if err != nil {

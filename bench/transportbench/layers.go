@@ -34,6 +34,7 @@ type layersConfig struct {
 	dir       string // parent of every store and agentd data directory
 	profile   string // CPU profile path prefix ("" = none)
 	trace     string // execution trace path prefix ("" = none)
+	gets      int    // times each get layer is measured per put
 }
 
 // runLayers measures, in one run, the same amount of data through each
@@ -129,19 +130,32 @@ func runLayers(ctx context.Context, lc layersConfig) {
 		rel := func(s *sample) { s.ratio, s.cpuRatio = s.mbs/bare.mbs, bare.cpu/s.cpu }
 		rel(&q)
 		res.add("bare libp2p stream, QUIC", q)
-		for _, n := range lc.providers {
-			put, get := transportPutGet(ctx, lc, buyerHost, provHosts[:n], provStores[:n], prof)
-			rel(&put)
-			rel(&get)
-			res.add(fmt.Sprintf("transport Put, %d provider(s)", n), put)
-			res.add(fmt.Sprintf("transport Get, %d provider(s)", n), get)
+		// With -gets N > 1 each get layer is measured N times; the second
+		// and later each with a bare stream of its own, measured right
+		// after it, as the ratio's base.
+		onGet := func(name string) func(i int, s sample) {
+			return func(i int, s sample) {
+				if i == 0 {
+					rel(&s)
+				} else {
+					b := measure("bare libp2p stream (TCP, TLS+yamux)", lc.size, func() error { return bareStream(ctx, buyerHost, provHosts[0], lc.size) })
+					res.add("bare libp2p stream, TCP", b)
+					s.ratio, s.cpuRatio = s.mbs/b.mbs, b.cpu/s.cpu
+				}
+				res.add(name, s)
+			}
 		}
 		for _, n := range lc.providers {
-			put, get := an.putGet(ctx, lc, n, prof)
+			res.touch(fmt.Sprintf("transport Put, %d provider(s)", n))
+			put := transportPutGet(ctx, lc, buyerHost, provHosts[:n], provStores[:n], prof, onGet(fmt.Sprintf("transport Get, %d provider(s)", n)))
 			rel(&put)
-			rel(&get)
+			res.add(fmt.Sprintf("transport Put, %d provider(s)", n), put)
+		}
+		for _, n := range lc.providers {
+			res.touch(fmt.Sprintf("agentd put (paid), %d provider(s)", n))
+			put := an.putGet(ctx, lc, n, prof, onGet(fmt.Sprintf("agentd get (paid), %d provider(s)", n)))
+			rel(&put)
 			res.add(fmt.Sprintf("agentd put (paid), %d provider(s)", n), put)
-			res.add(fmt.Sprintf("agentd get (paid), %d provider(s)", n), get)
 		}
 	}
 	fmt.Printf("\nload average at end: %s\n", loadAvg())
@@ -160,7 +174,7 @@ func newHost(ctx context.Context, opts []transport.Option) *transport.Host {
 // transportPutGet puts size bytes on the providers (each with a fresh store
 // under lc.dir) with transport.Host.Put, no payment, then gets them back.
 func transportPutGet(ctx context.Context, lc layersConfig, a *transport.Host, provs []*transport.Host, srvs []*switchStore,
-	prof func(string) func()) (put, get sample) {
+	prof func(string) func(), onGet func(int, sample)) (put sample) {
 	var peers []peer.ID
 	for i, h := range provs {
 		dir, err := os.MkdirTemp(lc.dir, "transportbench-")
@@ -184,11 +198,15 @@ func transportPutGet(ctx context.Context, lc layersConfig, a *transport.Host, pr
 		ref = r
 		return err
 	})
-	get = measure(fmt.Sprintf("transport Get, %d provider(s)", n), lc.size, func() error {
-		defer prof(fmt.Sprintf("transport-get-%d", n))()
-		return getCounted(lc.size, func(w io.Writer) error { return a.Get(ctx, ref, w, transport.GetOptions{}) })
-	})
-	return put, get
+	for i := range max(lc.gets, 1) {
+		onGet(i, measure(fmt.Sprintf("transport Get, %d provider(s)", n), lc.size, func() error {
+			if i == 0 {
+				defer prof(fmt.Sprintf("transport-get-%d", n))()
+			}
+			return getCounted(lc.size, func(w io.Writer) error { return a.Get(ctx, ref, w, transport.GetOptions{}) })
+		}))
+	}
+	return put
 }
 
 func getCounted(size int64, get func(io.Writer) error) error {
@@ -307,7 +325,7 @@ func (an *agentNet) close() {
 
 // putGet stores size bytes on n providers with agentd's buyer (paid in
 // steps, for one day), reads them back, then deletes the file.
-func (an *agentNet) putGet(ctx context.Context, lc layersConfig, n int, prof func(string) func()) (put, get sample) {
+func (an *agentNet) putGet(ctx context.Context, lc layersConfig, n int, prof func(string) func(), onGet func(int, sample)) (put sample) {
 	b, err := buyer.New(ctx, an.buyer, buyer.Config{Replicas: n, MinProviders: n, StorageDuration: 24 * time.Hour})
 	if err != nil {
 		log.Fatal(err)
@@ -319,14 +337,18 @@ func (an *agentNet) putGet(ctx context.Context, lc layersConfig, n int, prof fun
 		root = e.Root
 		return err
 	})
-	get = measure(fmt.Sprintf("agentd get (paid), %d provider(s)", n), lc.size, func() error {
-		defer prof(fmt.Sprintf("agentd-get-%d", n))()
-		return getCounted(lc.size, func(w io.Writer) error { _, err := b.Get(ctx, root, w, nil); return err })
-	})
+	for i := range max(lc.gets, 1) {
+		onGet(i, measure(fmt.Sprintf("agentd get (paid), %d provider(s)", n), lc.size, func() error {
+			if i == 0 {
+				defer prof(fmt.Sprintf("agentd-get-%d", n))()
+			}
+			return getCounted(lc.size, func(w io.Writer) error { _, err := b.Get(ctx, root, w, nil); return err })
+		}))
+	}
 	if err := b.Delete(ctx, root); err != nil {
 		log.Printf("delete %s: %v", root, err)
 	}
-	return put, get
+	return put
 }
 
 // patternSeeker is a patternReader that rewinds (Buyer.Put retries from

@@ -61,6 +61,7 @@ func main() {
 	traceOut := flag.String("trace", "", "with -layers: an execution trace per layer, of the first run, to this path prefix (go tool trace; no CPU profile then)")
 	provs := flag.String("providers", "1,3", "with -layers: provider counts for Put and Get")
 	floor := flag.Bool("floor", false, "measure the CPU per GiB of the steps a put cannot avoid (SHA-256, AES-GCM, Reed-Solomon, a copy) on one goroutine (floor.go)")
+	gets := flag.Int("gets", 1, "with -layers: times each get layer is measured per put (the second and later each with a bare stream measured right after it as its ratio's base)")
 	flag.Parse()
 	// As agentd runs (cmd/agentd): more Ps than cores, for the disk calls
 	// that hold them (internal/procs). GOMAXPROCS in the environment
@@ -91,7 +92,7 @@ func main() {
 		}
 		fmt.Printf("transportbench -layers: %s per layer, providers %v, runs %d, GOMAXPROCS %d, NumCPU %d, %s\n",
 			*sizeFlag, ns, *runs, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
-		runLayers(ctx, layersConfig{size: size, runs: *runs, providers: ns, dir: strings.Split(*dirs, ",")[len(strings.Split(*dirs, ","))-1], profile: *cpuprofile, trace: *traceOut})
+		runLayers(ctx, layersConfig{size: size, runs: *runs, providers: ns, dir: strings.Split(*dirs, ",")[len(strings.Split(*dirs, ","))-1], profile: *cpuprofile, trace: *traceOut, gets: *gets})
 		return
 	}
 	fmt.Printf("transportbench: %s per phase, security %s, chunk %d, streams %d, runs %d, GOMAXPROCS %d, NumCPU %d, %s\n",
@@ -229,7 +230,16 @@ func (s *switchStore) get() transport.ChunkStore {
 func (s *switchStore) Put(c chunk.CID, owner [32]byte, data []byte) error {
 	return s.get().Put(c, owner, data)
 }
-func (s *switchStore) Get(c chunk.CID, buf []byte) ([]byte, error)      { return s.get().Get(c, buf) }
+func (s *switchStore) Get(c chunk.CID, buf []byte) ([]byte, error) { return s.get().Get(c, buf) }
+
+// GetFramed passes the store's GET served in place through (see transport's
+// framedStore).
+func (s *switchStore) GetFramed(c chunk.CID, room int, buf []byte, send func([]byte) error) ([]byte, error) {
+	s.mu.RLock()
+	st := s.st
+	s.mu.RUnlock()
+	return st.GetFramed(c, room, buf, send)
+}
 func (s *switchStore) Has(c chunk.CID) (bool, error)                    { return s.get().Has(c) }
 func (s *switchStore) Delete(c chunk.CID, owner [32]byte) error         { return s.get().Delete(c, owner) }
 func (s *switchStore) Prove(c chunk.CID, ch [32]byte) ([32]byte, error) { return s.get().Prove(c, ch) }
@@ -248,13 +258,19 @@ type results struct {
 }
 
 func (r *results) add(name string, s sample) {
+	r.touch(name)
+	r.by[name] = append(r.by[name], s)
+}
+
+// touch gives name its place in the order, if it has none yet.
+func (r *results) touch(name string) {
 	if r.by == nil {
 		r.by = map[string][]sample{}
 	}
 	if _, ok := r.by[name]; !ok {
 		r.order = append(r.order, name)
+		r.by[name] = nil
 	}
-	r.by[name] = append(r.by[name], s)
 }
 
 func median(xs []float64) float64 {
