@@ -370,3 +370,13 @@ func (s *askedStore) Get(c chunk.CID, buf []byte) ([]byte, error) {
 	}
 	return b, err
 }
+
+// GetFramed is how a provider serves a GET from a *store.Store (the
+// embedded method would skip Get's watch).
+func (s *askedStore) GetFramed(c chunk.CID, room int, buf []byte, send func(frame []byte) error) ([]byte, error) {
+	b, err := s.Store.GetFramed(c, room, buf, send)
+	if err != nil && c == s.watch {
+		s.once.Do(func() { close(s.asked) })
+	}
+	return b, err
+}

@@ -22,8 +22,13 @@ const MaxFrameRoom = headerSize
 // and for a 4 MiB chunk that copy, out of the cache, costs as much CPU as
 // the disk read). That buffer is buf if it is aligned and large enough,
 // else a new aligned one, returned for the next call. Otherwise the chunk
-// is read into buf (grown as needed) after room bytes. The slice passed to send is valid only during the
-// call. GetFramed returns buf, for reuse, and send's error as is.
+// is read into buf (grown as needed) after room bytes. The slice passed
+// to send is valid only during the call. GetFramed returns buf, for
+// reuse, and send's error as is.
+//
+// A provider serves GETs through GetFramed when its store has it, so a
+// store that wraps a *Store and changes what Get returns must override
+// GetFramed too: the embedded one would bypass its Get.
 func (s *Store) GetFramed(c chunk.CID, room int, buf []byte, send func(frame []byte) error) ([]byte, error) {
 	if room < 0 || room > MaxFrameRoom {
 		return buf, fmt.Errorf("store: get: room of %d bytes, at most %d", room, MaxFrameRoom)
