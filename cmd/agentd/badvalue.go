@@ -32,6 +32,7 @@ var wants = map[string]string{
 	"min-providers":           "0 (the default) to --replicas",
 	"auto-repair":             "0 (off) or a duration of at least 1m",
 	"reclaim-grace":           "a positive duration such as 10m",
+	"dial-timeout":            "0 (libp2p's) or a positive duration such as 5s",
 	"refund-lock":             "a duration of at least 1m, such as 720h",
 	"k":                       "a whole number of 2 or more",
 	"price-floor":             "a percent of the base price from 1 to 100",

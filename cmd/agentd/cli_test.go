@@ -133,6 +133,7 @@ func TestBadValues(t *testing.T) {
 		{"budget owner", []string{"status", "--budget-owner", "npub-not-hex"}, nil, "budget-owner", "want comma-separated hex pubkeys"},
 		{"duration", []string{"status", "--expires", "soon"}, nil, "expires", "want a positive duration"},
 		{"negative duration", []string{"status", "--expires=-1h"}, nil, "expires", "want a positive duration"},
+		{"negative dial timeout", []string{"status", "--dial-timeout=-1s"}, nil, "dial-timeout", "want 0 (libp2p's) or a positive duration"},
 		{"bool", []string{"status", "--resume=maybe"}, nil, "resume", "want true or false"},
 		{"uint", []string{"status", "--per-day", "-5"}, nil, "per-day", "want sats per UTC day"},
 		{"func flag", []string{"status", "--storage-retrieval-price", "cheap"}, nil, "storage-retrieval-price", "want msat per GiB"},

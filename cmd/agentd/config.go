@@ -345,6 +345,8 @@ func (c *config) check(fs *flag.FlagSet, src sources) error {
 		return bad("budget-kind", n.BudgetKind)
 	case n.ReclaimGrace <= 0:
 		return bad("reclaim-grace", n.ReclaimGrace)
+	case n.DialTimeout < 0:
+		return bad("dial-timeout", n.DialTimeout)
 	case n.RefundLock < time.Minute:
 		return bad("refund-lock", n.RefundLock)
 	case c.replicas < 1 || c.replicas > 32:
