@@ -139,8 +139,11 @@ func (c *Config) Validate() error {
 	if c.Security != SecurityTLS && c.Security != SecurityNoise {
 		return fmt.Errorf("transport: config: unknown security %d", c.Security)
 	}
-	if c.StreamTimeout <= 0 || c.IdleTimeout <= 0 || c.PayTimeout <= 0 || c.DialTimeout < 0 {
+	if c.StreamTimeout <= 0 || c.IdleTimeout <= 0 || c.PayTimeout <= 0 {
 		return errors.New("transport: config: timeouts must be positive")
+	}
+	if c.DialTimeout < 0 {
+		return fmt.Errorf("transport: config: DialTimeout %v is negative (0: libp2p's)", c.DialTimeout)
 	}
 	if c.MDNS && c.MDNSService == "" {
 		return errors.New("transport: config: mdns needs a service name")
