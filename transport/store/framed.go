@@ -1,11 +1,8 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"slices"
 
 	"github.com/sovmesh/sovmesh/transport/chunk"
@@ -33,24 +30,13 @@ func (s *Store) GetFramed(c chunk.CID, room int, buf []byte, send func(frame []b
 	if room < 0 || room > MaxFrameRoom {
 		return buf, fmt.Errorf("store: get: room of %d bytes, at most %d", room, MaxFrameRoom)
 	}
-	f, err := os.Open(s.path(c))
+	f, size, err := s.openChunk(c)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return buf, fmt.Errorf("%w: %s", ErrNotFound, c)
-		}
-		return buf, fmt.Errorf("store: get: %w", err)
+		return buf, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return buf, fmt.Errorf("store: get: %w", err)
-	}
-	size := info.Size() - int64(headerSize)
-	if size < 0 || size > MaxChunk {
-		return buf, fmt.Errorf("%w: %s size", ErrCorrupt, c)
-	}
 	if s.direct.Load() {
-		file, ok, err := readDirectInto(f, int(info.Size()), buf)
+		file, ok, err := readDirectInto(f, headerSize+size, buf)
 		buf = file[:0] // aligned: kept for the caller's next read
 		if err != nil {
 			return buf, fmt.Errorf("%w: %s: %v", ErrCorrupt, c, err)
@@ -63,11 +49,10 @@ func (s *Store) GetFramed(c chunk.CID, room int, buf []byte, send func(frame []b
 			return buf, send(file[headerSize-room:])
 		}
 	}
-	var hdr [headerSize]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:4]) != fileMagic {
-		return buf, fmt.Errorf("%w: %s header", ErrCorrupt, c)
+	if err := readHeader(f, c); err != nil {
+		return buf, err
 	}
-	buf = slices.Grow(buf[:0], room+int(size))[:room+int(size)]
+	buf = slices.Grow(buf[:0], room+size)[:room+size]
 	if _, err := io.ReadFull(f, buf[room:]); err != nil {
 		return buf, fmt.Errorf("%w: %s: %v", ErrCorrupt, c, err)
 	}

@@ -517,26 +517,48 @@ func (s *Store) Has(c chunk.CID) (bool, error) {
 	return false, fmt.Errorf("store: has: %w", err)
 }
 
-// Get appends chunk c's data to buf and returns it.
-func (s *Store) Get(c chunk.CID, buf []byte) ([]byte, error) {
+// openChunk opens chunk c's file for reading and returns it with the size
+// of the chunk it holds (the file's, less its header), checked against
+// MaxChunk.
+func (s *Store) openChunk(c chunk.CID) (*os.File, int, error) {
 	f, err := os.Open(s.path(c))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
+			return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, c)
 		}
-		return nil, fmt.Errorf("store: get: %w", err)
+		return nil, 0, fmt.Errorf("store: get: %w", err)
 	}
-	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("store: get: %w", err)
+		_ = f.Close()
+		return nil, 0, fmt.Errorf("store: get: %w", err)
 	}
 	size := info.Size() - int64(headerSize)
 	if size < 0 || size > MaxChunk {
-		return nil, fmt.Errorf("%w: %s size", ErrCorrupt, c)
+		_ = f.Close()
+		return nil, 0, fmt.Errorf("%w: %s size", ErrCorrupt, c)
 	}
+	return f, int(size), nil
+}
+
+// readHeader reads chunk c's file header from f and checks its magic.
+func readHeader(f *os.File, c chunk.CID) error {
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:4]) != fileMagic {
+		return fmt.Errorf("%w: %s header", ErrCorrupt, c)
+	}
+	return nil
+}
+
+// Get appends chunk c's data to buf and returns it.
+func (s *Store) Get(c chunk.CID, buf []byte) ([]byte, error) {
+	f, size, err := s.openChunk(c)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
 	if s.direct.Load() {
-		ok, err := readDirect(f, int(info.Size()), func(file []byte) error {
+		ok, err := readDirect(f, headerSize+size, func(file []byte) error {
 			if string(file[:4]) != fileMagic {
 				return fmt.Errorf("%w: %s header", ErrCorrupt, c)
 			}
@@ -554,12 +576,11 @@ func (s *Store) Get(c chunk.CID, buf []byte) ([]byte, error) {
 			return buf, nil
 		}
 	}
-	var hdr [headerSize]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:4]) != fileMagic {
-		return nil, fmt.Errorf("%w: %s header", ErrCorrupt, c)
+	if err := readHeader(f, c); err != nil {
+		return nil, err
 	}
 	start := len(buf)
-	buf = slices.Grow(buf, int(size))[:start+int(size)]
+	buf = slices.Grow(buf, size)[:start+size]
 	if _, err := io.ReadFull(f, buf[start:]); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, c, err)
 	}
